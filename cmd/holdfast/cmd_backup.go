@@ -1,0 +1,130 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/pipeline"
+	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/spf13/cobra"
+)
+
+type backupOptions struct {
+	name      string
+	json      bool
+	chunkSize string
+	workers   int
+}
+
+func newBackupCommand(a *app) *cobra.Command {
+	var o backupOptions
+	c := &cobra.Command{
+		Use:   "backup --name VM SOURCE...",
+		Short: "Back up VM disks into one new restore point",
+		Long: `Back up every SOURCE as disk 0, 1, ... of one new restore point of VM.
+A SOURCE is a raw image, block device, qcow2 or VMDK (flat or monolithicSparse)
+given as a path or a file:// URL. Only chunks the repository lacks are stored.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBackup(cmd, a, o, args)
+		},
+	}
+	c.Flags().StringVar(&o.name, "name", "", "VM name the restore point belongs to (required)")
+	c.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
+	c.Flags().StringVar(&o.chunkSize, "chunk-size", "", "chunk size for this backup (default: the repository's)")
+	c.Flags().IntVar(&o.workers, "workers", 0, "parallel chunk workers (default 2 × CPUs)")
+	return c
+}
+
+// backupJSON is the --json output (a contract other tools rely on).
+type backupJSON struct {
+	Point    string     `json:"point"`
+	VM       string     `json:"vm"`
+	Duration float64    `json:"duration_seconds"`
+	Disks    []diskJSON `json:"disks"`
+}
+
+type diskJSON struct {
+	Index       int    `json:"index"`
+	Size        int64  `json:"size"`
+	ChunkSize   int    `json:"chunk_size"`
+	Format      string `json:"format"`
+	Location    string `json:"location"`
+	BytesRead   int64  `json:"bytes_read"`
+	BytesZero   int64  `json:"bytes_zero"`
+	BytesReused int64  `json:"bytes_reused"`
+	BytesNew    int64  `json:"bytes_new"`
+	BytesStored int64  `json:"bytes_stored"`
+}
+
+func toDiskJSON(d repo.DiskManifest) diskJSON {
+	return diskJSON{Index: d.Index, Size: d.Size, ChunkSize: d.ChunkSize, Format: d.Format, Location: d.Location,
+		BytesRead: d.Stats.BytesRead, BytesZero: d.Stats.BytesZero, BytesReused: d.Stats.BytesReused,
+		BytesNew: d.Stats.BytesNew, BytesStored: d.Stats.BytesStored}
+}
+
+func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error {
+	if o.name == "" {
+		return usageError{fmt.Errorf("--name VM is required")}
+	}
+	if err := repo.ValidateVMName(o.name); err != nil {
+		return usageError{err}
+	}
+	if len(args) == 0 {
+		return usageError{fmt.Errorf("give at least one SOURCE to back up")}
+	}
+	ctx := cmd.Context()
+	r, err := a.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	chunkSize := r.Config().ChunkSize
+	if o.chunkSize != "" {
+		if chunkSize, err = parseSize(o.chunkSize); err == nil {
+			err = repo.ValidateChunkSize(chunkSize)
+		}
+		if err != nil {
+			return usageError{err}
+		}
+	}
+	disks, err := openSources(ctx, args)
+	if err != nil {
+		return err
+	}
+	defer closeDisks(disks)
+	var total int64
+	for _, d := range disks {
+		total += d.Size()
+	}
+	host, _ := os.Hostname()
+	start := time.Now()
+	bar := newProgress(a.stderr, "backup "+o.name, total)
+	m, err := pipeline.BackupPoint(ctx, r, pipeline.PointRequest{VM: o.name, Disks: disks, ChunkSize: chunkSize,
+		Hostname: host, Logger: a.logger()}, pipeline.Options{Workers: o.workers, Progress: bar.Add})
+	bar.Done()
+	if err != nil {
+		return fmt.Errorf("backup of %s failed, no restore point was created: %w", o.name, err)
+	}
+	return printBackup(a, o.json, m, time.Since(start))
+}
+
+func printBackup(a *app, asJSON bool, m *repo.Manifest, took time.Duration) error {
+	out := backupJSON{Point: m.ID, VM: m.VM, Duration: took.Seconds(), Disks: []diskJSON{}}
+	for _, d := range m.Disks {
+		out.Disks = append(out.Disks, toDiskJSON(d))
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	fmt.Fprintf(a.stdout, "restore point %s of %s created in %s\n", m.ID, m.VM, took.Round(time.Millisecond))
+	for _, d := range out.Disks {
+		fmt.Fprintf(a.stdout, "  disk %d (%s %s): size %s, read %s, zero %s, reused %s, new %s, stored %s\n",
+			d.Index, d.Format, d.Location, formatBytes(d.Size), formatBytes(d.BytesRead), formatBytes(d.BytesZero),
+			formatBytes(d.BytesReused), formatBytes(d.BytesNew), formatBytes(d.BytesStored))
+	}
+	return nil
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/spf13/cobra"
+)
+
+func newGCCommand(a *app) *cobra.Command {
+	var o repo.GCOptions
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "gc",
+		Short: "Delete chunks no restore point references (mark and sweep)",
+		Long: `Delete chunks that no restore point references and that are older than the
+grace period. Safe while backups run: chunks a running backup uses are kept.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := a.openRepo(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			res, err := r.GC(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(a.stdout).Encode(res)
+			}
+			verb := "removed"
+			if o.DryRun {
+				verb = "would remove"
+			}
+			fmt.Fprintf(a.stdout, "%d chunks referenced; %s %d unreferenced chunks (%s); kept %d younger than the grace period\n",
+				res.Referenced, verb, res.Removed, formatBytes(res.RemovedBytes), res.Kept)
+			if res.RemovedIndexes+res.RemovedLocks+res.RemovedTemp > 0 {
+				fmt.Fprintf(a.stdout, "cleaned %d orphaned index(es), %d stale lock(s), %d temporary file(s)\n",
+					res.RemovedIndexes, res.RemovedLocks, res.RemovedTemp)
+			}
+			return nil
+		},
+	}
+	c.Flags().DurationVar(&o.Grace, "grace", time.Hour, "keep unreferenced data younger than this")
+	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "only count what would be removed")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return c
+}

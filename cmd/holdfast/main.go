@@ -1,0 +1,62 @@
+// Command holdfast is the Holdfast backup tool. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
+)
+
+// Exit codes (documented in README.md).
+const (
+	exitOK           = 0
+	exitFailure      = 1
+	exitUsage        = 2
+	exitNoRepository = 3
+	exitWrongPass    = 4
+	exitDamage       = 5
+	exitInterrupted  = 130
+)
+
+// usageError marks errors in how the command was called.
+type usageError struct{ error }
+
+// damageError marks a verify run that found damage.
+type damageError struct{ error }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCommand(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
+	interrupted := ctx.Err() != nil
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "holdfast: %v\n", err)
+	}
+	os.Exit(exitCode(err, interrupted))
+}
+
+// exitCode maps an error to the documented exit code, in one place.
+func exitCode(err error, interrupted bool) int {
+	var ue usageError
+	var de damageError
+	switch {
+	case err == nil:
+		return exitOK
+	case interrupted || errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, repo.ErrWrongPassword):
+		return exitWrongPass
+	case errors.Is(err, repo.ErrNotInitialized):
+		return exitNoRepository
+	case errors.As(err, &de), errors.Is(err, repo.ErrCorrupt):
+		return exitDamage
+	}
+	return exitFailure
+}

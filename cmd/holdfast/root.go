@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// app carries the global options and I/O streams to every command.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	repoDir        string
+	passwordFile   string
+	verbose        bool
+	getenv         func(string) string
+}
+
+func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	root := &cobra.Command{
+		Use:           "holdfast",
+		Short:         "Image-level backup and recovery for virtual machines",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.repoDir, "repo", "", "repository directory (default $HOLDFAST_REPOSITORY)")
+	pf.StringVar(&a.passwordFile, "password-file", "", "read the repository password from this file (default $HOLDFAST_PASSWORD, or a prompt)")
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log more detail to stderr")
+	root.AddCommand(
+		newRepoCommand(a),
+		newBackupCommand(a),
+		newPointsCommand(a),
+		newRestoreCommand(a),
+		newVerifyCommand(a),
+		newForgetCommand(a),
+		newGCCommand(a),
+		newStatsCommand(a),
+	)
+	return root
+}
+
+// noArgs rejects positional arguments as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("%s takes no arguments, got %q", cmd.CommandPath(), args)}
+	}
+	return nil
+}
+
+// exactArgs requires n positional arguments.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("%s needs %d argument(s), got %d (see --help)", cmd.CommandPath(), n, len(args))}
+		}
+		return nil
+	}
+}
+
+func (a *app) logger() *slog.Logger {
+	level := slog.LevelWarn
+	if a.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func (a *app) backend() (*storage.Local, error) {
+	dir := a.repoDir
+	if dir == "" {
+		dir = a.getenv("HOLDFAST_REPOSITORY")
+	}
+	if dir == "" {
+		return nil, usageError{errors.New("no repository given: use --repo DIR or set HOLDFAST_REPOSITORY")}
+	}
+	return storage.NewLocal(dir), nil
+}
+
+// password returns the password from --password-file, $HOLDFAST_PASSWORD or
+// a prompt on the terminal; confirm asks twice (for init).
+func (a *app) password(confirm bool) ([]byte, error) {
+	if a.passwordFile != "" {
+		b, err := os.ReadFile(a.passwordFile)
+		if err != nil {
+			return nil, fmt.Errorf("read password file: %w", err)
+		}
+		return []byte(strings.TrimRight(string(b), "\r\n")), nil
+	}
+	if p := a.getenv("HOLDFAST_PASSWORD"); p != "" {
+		return []byte(p), nil
+	}
+	f, ok := a.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, usageError{errors.New("no password: set HOLDFAST_PASSWORD, use --password-file, or run on a terminal")}
+	}
+	fmt.Fprint(a.stderr, "Repository password: ")
+	p, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(a.stderr)
+	if err != nil {
+		return nil, err
+	}
+	if confirm {
+		fmt.Fprint(a.stderr, "Repeat password: ")
+		q, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(a.stderr)
+		if err != nil {
+			return nil, err
+		}
+		if string(p) != string(q) {
+			return nil, usageError{errors.New("passwords do not match")}
+		}
+	}
+	if len(p) == 0 {
+		return nil, usageError{errors.New("empty password")}
+	}
+	return p, nil
+}
+
+// openRepo opens the repository, asking for a password only when it is
+// encrypted.
+func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
+	be, err := a.backend()
+	if err != nil {
+		return nil, err
+	}
+	if !be.Exists() {
+		return nil, fmt.Errorf("%s: %w", be.Location(), repo.ErrNotInitialized)
+	}
+	var pw []byte
+	if cb, err := be.Load(ctx, "config"); err == nil {
+		if cfg, err := repo.ParseConfig(cb); err == nil && cfg.Encryption != repo.EncryptionNone {
+			if pw, err = a.password(false); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return repo.Open(ctx, be, pw, repo.Options{})
+}
+
+// isTerminal reports whether w is a terminal (for progress bars).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,211 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/source"
+)
+
+// DiskJob is one disk to back up.
+type DiskJob struct {
+	Disk      source.Disk
+	ChunkSize int
+	// Previous is this disk's index in the VM's previous point, if its
+	// geometry matches; it is the first place dedup looks.
+	Previous *repo.Index
+	// Changed, when ChangedKnown, lists the ranges written since Previous
+	// (CBT). Chunks outside them are reused from Previous without reading.
+	Changed      []source.Extent
+	ChangedKnown bool
+}
+
+// Options tune the pipeline.
+type Options struct {
+	// Workers read, hash and store chunks in parallel; 0 means
+	// 2 × GOMAXPROCS (reads overlap with CPU work).
+	Workers int
+	// Progress, if set, is called with the number of disk bytes just
+	// processed (read, skipped as zero or reused). It must be cheap and
+	// safe for concurrent use.
+	Progress func(n int64)
+}
+
+func (o Options) workers() int {
+	if o.Workers > 0 {
+		return o.Workers
+	}
+	return 2 * runtime.GOMAXPROCS(0)
+}
+
+func (o Options) progress(n int64) {
+	if o.Progress != nil {
+		o.Progress(n)
+	}
+}
+
+// chunkTask is one chunk to read (or reuse) and store.
+type chunkTask struct {
+	n     uint64
+	act   action
+	reuse repo.ChunkID
+}
+
+// diskBackup holds the state shared by the workers of one disk.
+type diskBackup struct {
+	store ChunkStore
+	job   DiskJob
+	opt   Options
+	zero  []byte
+
+	mu      sync.Mutex
+	entries []repo.IndexEntry
+	stats   repo.Stats
+}
+
+// BackupDisk reads one disk and stores its chunks; it returns the disk's
+// index and byte counts. Nothing is committed: the caller saves the index
+// and commits the point.
+func BackupDisk(ctx context.Context, store ChunkStore, job DiskJob, o Options) (*repo.Index, repo.Stats, error) {
+	if err := repo.ValidateChunkSize(job.ChunkSize); err != nil {
+		return nil, repo.Stats{}, err
+	}
+	size := job.Disk.Size()
+	alloc, err := job.Disk.Allocated(ctx)
+	if err != nil {
+		return nil, repo.Stats{}, fmt.Errorf("list allocated extents: %w", err)
+	}
+	pl := &planner{chunkSize: int64(job.ChunkSize), size: size, alloc: cursor{ext: alloc}}
+	if job.ChangedKnown && job.Previous != nil && job.Previous.DiskSize == size && job.Previous.ChunkSize == job.ChunkSize {
+		pl.changed, pl.prev = &cursor{ext: job.Changed}, job.Previous
+	}
+	b := &diskBackup{store: store, job: job, opt: o, zero: make([]byte, job.ChunkSize)}
+	ix := &repo.Index{DiskSize: size, ChunkSize: job.ChunkSize}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	tasks := make(chan chunkTask, o.workers())
+	var wg sync.WaitGroup
+	for w := 0; w < o.workers(); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.worker(ctx, tasks); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	dispatchErr := b.dispatch(ctx, pl, ix.Chunks(), tasks)
+	close(tasks)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, b.stats, err
+	}
+	if dispatchErr != nil {
+		return nil, b.stats, dispatchErr
+	}
+	sort.Slice(b.entries, func(i, j int) bool { return b.entries[i].N < b.entries[j].N })
+	ix.Entries = b.entries
+	return ix, b.stats, nil
+}
+
+func (b *diskBackup) dispatch(ctx context.Context, pl *planner, chunks uint64, tasks chan<- chunkTask) error {
+	for n := uint64(0); n < chunks; n++ {
+		act, id := pl.next(n)
+		if act == actZero {
+			l := b.chunkLen(n)
+			b.mu.Lock()
+			b.stats.BytesZero += int64(l)
+			b.mu.Unlock()
+			b.opt.progress(int64(l))
+			continue
+		}
+		select {
+		case tasks <- chunkTask{n: n, act: act, reuse: id}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	return nil
+}
+
+func (b *diskBackup) chunkLen(n uint64) int {
+	off := int64(n) * int64(b.job.ChunkSize)
+	return int(min(int64(b.job.ChunkSize), b.job.Disk.Size()-off))
+}
+
+func (b *diskBackup) worker(ctx context.Context, tasks <-chan chunkTask) error {
+	h := b.store.NewHasher()
+	buf := make([]byte, b.job.ChunkSize)
+	for t := range tasks {
+		if ctx.Err() != nil {
+			continue // drain
+		}
+		if err := b.process(ctx, h, buf, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *diskBackup) process(ctx context.Context, h *repo.Hasher, buf []byte, t chunkTask) error {
+	l := b.chunkLen(t.n)
+	var st repo.Stats
+	if t.act == actReuse {
+		ok, err := b.store.TouchChunk(ctx, t.reuse)
+		if err != nil {
+			return err
+		}
+		if ok {
+			st.BytesReused = int64(l)
+			b.record(t.n, t.reuse, st, l)
+			return nil
+		}
+		// The previous point's chunk is gone (forgotten and collected):
+		// fall back to reading this chunk.
+	}
+	p := buf[:l]
+	off := int64(t.n) * int64(b.job.ChunkSize)
+	if _, err := b.job.Disk.ReadAt(p, off); err != nil && err != io.EOF {
+		return fmt.Errorf("read %s at offset %d: %w", b.job.Disk.Describe().Location, off, err)
+	}
+	st.BytesRead = int64(l)
+	if bytes.Equal(p, b.zero[:l]) {
+		st.BytesZero = int64(l)
+		b.record(t.n, repo.ChunkID{}, st, l)
+		return nil
+	}
+	id := h.Sum(p)
+	ok, err := b.store.TouchChunk(ctx, id)
+	if err != nil {
+		return err
+	}
+	if ok {
+		st.BytesReused = int64(l)
+	} else {
+		stored, err := b.store.PutChunk(ctx, id, p)
+		if err != nil {
+			return err
+		}
+		st.BytesNew, st.BytesStored = int64(l), int64(stored)
+	}
+	b.record(t.n, id, st, l)
+	return nil
+}
+
+// record adds a result; a zero ID with BytesZero set records a zero chunk.
+func (b *diskBackup) record(n uint64, id repo.ChunkID, st repo.Stats, l int) {
+	b.mu.Lock()
+	if st.BytesZero == 0 {
+		b.entries = append(b.entries, repo.IndexEntry{N: n, ID: id})
+	}
+	b.stats.Add(st)
+	b.mu.Unlock()
+	b.opt.progress(int64(l))
+}

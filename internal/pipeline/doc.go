@@ -1,0 +1,20 @@
+// Package pipeline moves disk data between sources and a chunk store.
+//
+// Backup: source.Disk → plan (allocated extents, optional changed extents
+// from CBT) → read → zero-skip → hash (keyed BLAKE3) → dedup (same position
+// in the previous point, then the whole store) → compress + encrypt → store.
+// A fixed number of workers read, hash and store chunks in parallel; memory
+// is bounded by workers × chunk size, whatever the disk size. Chunks outside
+// the allocated extents are never read; with a changed-extent feed, chunks
+// outside the changed extents are taken from the previous point's index
+// without reading them.
+//
+// Restore: index → parallel fetch (load, authenticate, decompress, re-hash)
+// → ordered write. Zero chunks are left as holes in files (or written as
+// zeros on block devices). A chunk that fails a check stops the restore with
+// an error naming it; wrong data is never written.
+//
+// The pipeline talks to storage through the small ChunkStore and Sink
+// interfaces declared here, so the same code runs against a local
+// repository or, in the distributed mode, a remote repository agent.
+package pipeline

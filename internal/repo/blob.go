@@ -1,0 +1,206 @@
+package repo
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Every stored file except config and keys is a blob:
+//
+//	offset size field
+//	0      4    magic "HFB1"
+//	4      1    kind (1 chunk, 2 index, 3 manifest)
+//	5      1    flags (bit 0: zstd, bit 1: AES-256-GCM)
+//	6      2    reserved, zero
+//	8      8    plain length, little endian
+//	16     8    payload length, little endian
+//	24     4    CRC-32C of bytes 0..23 followed by the payload
+//	28     …    payload: zstd frame or plain bytes; when encrypted,
+//	            12-byte nonce || AES-256-GCM ciphertext || 16-byte tag,
+//	            additional data = bytes 0..23 || binding (the chunk ID or
+//	            the file name), so a blob cannot be moved to another name.
+const (
+	blobMagic     = "HFB1"
+	blobHeaderLen = 28
+
+	kindChunk    byte = 1
+	kindIndex    byte = 2
+	kindManifest byte = 3
+
+	flagZstd      byte = 1
+	flagEncrypted byte = 2
+
+	nonceLen = 12
+	tagLen   = 16
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// codec seals and opens blobs with one repository's keys and compression.
+type codec struct {
+	aead cipher.AEAD // nil when the repository is not encrypted
+	enc  *zstd.Encoder
+	dec  *zstd.Decoder // for chunks: output bounded by MaxChunkSize
+	big  *zstd.Decoder // for indexes and manifests
+}
+
+// maxMetadata bounds the plain size of an index or manifest (an index of a
+// fully written 64 TiB disk with 1 MiB chunks).
+const maxMetadata = 3 << 30
+
+func newCodec(key []byte, encrypted bool, compression string) (*codec, error) {
+	c := &codec{}
+	if encrypted {
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, err
+		}
+		if c.aead, err = cipher.NewGCM(block); err != nil {
+			return nil, err
+		}
+	}
+	level := zstd.SpeedFastest
+	switch compression {
+	case CompressionOptimal:
+		level = zstd.SpeedDefault
+	case CompressionHigh:
+		level = zstd.SpeedBetterCompression
+	}
+	var err error
+	if compression != CompressionNone {
+		c.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderCRC(false),
+			zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			return nil, err
+		}
+	}
+	if c.dec, err = zstd.NewReader(nil, zstd.WithDecoderMaxMemory(MaxChunkSize), zstd.IgnoreChecksum(true)); err != nil {
+		return nil, err
+	}
+	c.big, err = zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxMetadata), zstd.WithDecoderConcurrency(1))
+	return c, err
+}
+
+func (c *codec) close() {
+	if c.enc != nil {
+		c.enc.Close()
+	}
+	c.dec.Close()
+	c.big.Close()
+}
+
+// seal builds a blob. Compression is kept only when it saves at least 1/32
+// of the size; incompressible data is stored raw.
+func (c *codec) seal(kind byte, binding, plain []byte) []byte {
+	payload := plain
+	var flags byte
+	if c.enc != nil && len(plain) > 64 {
+		z := c.enc.EncodeAll(plain, make([]byte, 0, len(plain)))
+		if len(z) < len(plain)-len(plain)/32 {
+			payload, flags = z, flagZstd
+		}
+	}
+	out := make([]byte, blobHeaderLen, blobHeaderLen+nonceLen+len(payload)+tagLen)
+	copy(out, blobMagic)
+	out[4] = kind
+	if c.aead != nil {
+		flags |= flagEncrypted
+	}
+	out[5] = flags
+	binary.LittleEndian.PutUint64(out[8:], uint64(len(plain)))
+	payloadLen := len(payload)
+	if c.aead != nil {
+		payloadLen += nonceLen + tagLen
+	}
+	binary.LittleEndian.PutUint64(out[16:], uint64(payloadLen))
+	if c.aead != nil {
+		nonce := out[blobHeaderLen : blobHeaderLen+nonceLen]
+		_, _ = rand.Read(nonce)
+		out = out[:blobHeaderLen+nonceLen]
+		out = c.aead.Seal(out, nonce, payload, aad(out[:24], binding))
+	} else {
+		out = append(out, payload...)
+	}
+	crc := crc32.Update(crc32.Checksum(out[:24], castagnoli), castagnoli, out[blobHeaderLen:])
+	binary.LittleEndian.PutUint32(out[24:], crc)
+	return out
+}
+
+func aad(header, binding []byte) []byte {
+	a := make([]byte, 0, len(header)+len(binding))
+	return append(append(a, header...), binding...)
+}
+
+// open checks and decodes a blob (decrypting in place, so b is clobbered);
+// maxPlain bounds the plain size accepted.
+// dst, when large enough, receives the plain bytes.
+func (c *codec) open(b []byte, kind byte, binding []byte, maxPlain int, dst []byte) ([]byte, error) {
+	if len(b) < blobHeaderLen {
+		return nil, fmt.Errorf("%w: truncated header (%d bytes)", ErrCorrupt, len(b))
+	}
+	if string(b[:4]) != blobMagic {
+		return nil, fmt.Errorf("%w: bad magic", ErrCorrupt)
+	}
+	if b[4] != kind {
+		return nil, fmt.Errorf("%w: blob kind %d, want %d", ErrCorrupt, b[4], kind)
+	}
+	flags := b[5]
+	if flags&^(flagZstd|flagEncrypted) != 0 || b[6] != 0 || b[7] != 0 {
+		return nil, fmt.Errorf("%w: unknown flags", ErrCorrupt)
+	}
+	plainLen := binary.LittleEndian.Uint64(b[8:])
+	payloadLen := binary.LittleEndian.Uint64(b[16:])
+	if plainLen > uint64(maxPlain) {
+		return nil, fmt.Errorf("%w: plain length %d exceeds %d", ErrCorrupt, plainLen, maxPlain)
+	}
+	if payloadLen != uint64(len(b)-blobHeaderLen) {
+		return nil, fmt.Errorf("%w: payload length %d, file holds %d (truncated?)", ErrCorrupt, payloadLen, len(b)-blobHeaderLen)
+	}
+	crc := crc32.Update(crc32.Checksum(b[:24], castagnoli), castagnoli, b[blobHeaderLen:])
+	if crc != binary.LittleEndian.Uint32(b[24:]) {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
+	}
+	payload := b[blobHeaderLen:]
+	if flags&flagEncrypted != 0 {
+		if c.aead == nil {
+			return nil, fmt.Errorf("%w: encrypted blob in an unencrypted repository", ErrCorrupt)
+		}
+		if len(payload) < nonceLen+tagLen {
+			return nil, fmt.Errorf("%w: truncated ciphertext", ErrCorrupt)
+		}
+		var err error
+		payload, err = c.aead.Open(payload[nonceLen:nonceLen], payload[:nonceLen], payload[nonceLen:], aad(b[:24], binding))
+		if err != nil {
+			return nil, fmt.Errorf("%w: authentication failed", ErrCorrupt)
+		}
+	} else if c.aead != nil {
+		return nil, fmt.Errorf("%w: unencrypted blob in an encrypted repository", ErrCorrupt)
+	}
+	if flags&flagZstd == 0 {
+		if uint64(len(payload)) != plainLen {
+			return nil, fmt.Errorf("%w: plain length mismatch", ErrCorrupt)
+		}
+		return payload, nil
+	}
+	if cap(dst) < int(plainLen) {
+		dst = make([]byte, 0, plainLen)
+	}
+	dec := c.dec
+	if plainLen > MaxChunkSize {
+		dec = c.big
+	}
+	out, err := dec.DecodeAll(payload, dst[:0])
+	if err != nil {
+		return nil, fmt.Errorf("%w: decompress: %v", ErrCorrupt, err)
+	}
+	if uint64(len(out)) != plainLen {
+		return nil, fmt.Errorf("%w: decompressed %d bytes, header says %d", ErrCorrupt, len(out), plainLen)
+	}
+	return out, nil
+}

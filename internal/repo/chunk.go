@@ -1,0 +1,101 @@
+package repo
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/zeebo/blake3"
+)
+
+// ChunkID is the keyed BLAKE3-256 hash of a chunk's plain bytes.
+type ChunkID [32]byte
+
+// String returns the hex form used in file names and messages.
+func (id ChunkID) String() string { return hex.EncodeToString(id[:]) }
+
+// ParseChunkID parses the hex form.
+func ParseChunkID(s string) (ChunkID, error) {
+	var id ChunkID
+	if len(s) != 64 {
+		return id, fmt.Errorf("invalid chunk id %q", s)
+	}
+	_, err := hex.Decode(id[:], []byte(s))
+	return id, err
+}
+
+// chunkName is the storage name of a chunk: chunks/<first byte hex>/<id hex>.
+func chunkName(id ChunkID) string {
+	h := id.String()
+	return "chunks/" + h[:2] + "/" + h
+}
+
+// Hasher computes chunk IDs; one per goroutine (not safe for concurrent use).
+type Hasher struct {
+	h *blake3.Hasher
+}
+
+// NewHasher returns a hasher keyed with the repository's chunk-ID key.
+func (r *Repository) NewHasher() *Hasher {
+	h, err := blake3.NewKeyed(r.keys.ChunkID[:])
+	if err != nil {
+		panic(err) // the key is always 32 bytes
+	}
+	return &Hasher{h: h}
+}
+
+// Sum returns the chunk ID of p.
+func (h *Hasher) Sum(p []byte) ChunkID {
+	h.h.Reset()
+	_, _ = h.h.Write(p)
+	var id ChunkID
+	h.h.Sum(id[:0])
+	return id
+}
+
+// TouchChunk reports whether the chunk is stored and, if so, refreshes its
+// modification time so that a concurrent GC keeps it (see package doc).
+func (r *Repository) TouchChunk(ctx context.Context, id ChunkID) (bool, error) {
+	err := r.be.Touch(ctx, chunkName(id))
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, storage.ErrNotExist) {
+		return false, nil
+	}
+	return false, fmt.Errorf("chunk %s: %w", id, err)
+}
+
+// PutChunk compresses, encrypts and stores a chunk whose ID the caller
+// computed with a Hasher. It returns the stored size.
+func (r *Repository) PutChunk(ctx context.Context, id ChunkID, plain []byte) (int, error) {
+	if len(plain) > MaxChunkSize {
+		return 0, fmt.Errorf("chunk %s: %d bytes exceeds the maximum chunk size", id, len(plain))
+	}
+	blob := r.codec.seal(kindChunk, id[:], plain)
+	if err := r.be.Save(ctx, chunkName(id), blob); err != nil {
+		return 0, fmt.Errorf("store chunk %s: %w", id, err)
+	}
+	return len(blob), nil
+}
+
+// GetChunk loads, authenticates, decompresses and re-hashes a chunk. dst is
+// reused when large enough. A chunk that fails any check is an error
+// wrapping ErrCorrupt that names the chunk file.
+func (r *Repository) GetChunk(ctx context.Context, h *Hasher, id ChunkID, dst []byte) ([]byte, error) {
+	name := chunkName(id)
+	b, err := r.be.Load(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", name, err)
+	}
+	plain, err := r.codec.open(b, kindChunk, id[:], MaxChunkSize, dst)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if h.Sum(plain) != id {
+		return nil, fmt.Errorf("%s: %w: content hash does not match its id", name, ErrCorrupt)
+	}
+	return plain, nil
+}

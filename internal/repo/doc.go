@@ -1,0 +1,28 @@
+// Package repo is the Holdfast repository: configuration and keys, the
+// content-addressed chunk store, fixed indexes, restore point manifests,
+// locks, garbage collection, verification, retention and statistics.
+//
+// Layout (names relative to the repository root; docs/repository-format.md
+// has the byte layouts):
+//
+//	config               plain JSON: format version, chunk size, compression, encryption
+//	keys/<id>            JSON key file: master secret wrapped by an argon2id password key
+//	chunks/<xx>/<id>     one chunk blob; id = keyed BLAKE3-256 of the plain bytes
+//	indexes/<point>/disk-<n>  fixed index blob of disk n of a point
+//	points/<point>       manifest blob; its presence is what makes a point exist
+//	locks/<id>           JSON lock file (shared: backup, exclusive: gc)
+//
+// Every restore point is a complete index of its disks: removing a point
+// never affects another. A backup writes chunks, then indexes, syncs, and
+// only then writes the manifest (atomic rename), so a killed backup leaves
+// no visible point; its chunks are reused by the next backup.
+//
+// Locking and GC: backups hold a shared lock and touch (refresh the
+// modification time of) every chunk they reuse. GC holds the exclusive lock
+// and deletes only chunks that no committed point references and that are
+// older than min(GC start, oldest running backup start) − grace, moving
+// each candidate aside and re-checking its time first; see GC.
+//
+// The repository is safe for concurrent use by goroutines and by several
+// processes sharing the storage.
+package repo

@@ -1,0 +1,21 @@
+package repo
+
+import "errors"
+
+var (
+	// ErrNotInitialized means there is no repository at the location.
+	ErrNotInitialized = errors.New("repository not found")
+	// ErrAlreadyInitialized means Init found an existing repository.
+	ErrAlreadyInitialized = errors.New("repository already exists")
+	// ErrWrongPassword means no key file opens with the given password.
+	ErrWrongPassword = errors.New("wrong password")
+	// ErrCorrupt means stored bytes failed a check (CRC, authentication,
+	// hash, structure). The wrapping error names the file.
+	ErrCorrupt = errors.New("corrupt data")
+	// ErrPointNotFound means no restore point matches a reference.
+	ErrPointNotFound = errors.New("restore point not found")
+	// ErrAmbiguous means a point reference matches several points.
+	ErrAmbiguous = errors.New("ambiguous restore point reference")
+	// ErrLocked means an exclusive operation (gc) is already running.
+	ErrLocked = errors.New("repository is locked")
+)

@@ -1,0 +1,196 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+)
+
+// GCOptions tune garbage collection.
+type GCOptions struct {
+	// Grace keeps unreferenced chunks and orphaned indexes younger than
+	// this; it covers clocks that disagree between hosts sharing storage.
+	Grace  time.Duration
+	DryRun bool
+}
+
+// GCResult counts what GC found and removed.
+type GCResult struct {
+	Referenced     int   `json:"referenced_chunks"`
+	Removed        int   `json:"removed_chunks"`
+	RemovedBytes   int64 `json:"removed_bytes"`
+	Kept           int   `json:"kept_recent_unreferenced"`
+	RemovedIndexes int   `json:"removed_orphan_indexes"`
+	RemovedLocks   int   `json:"removed_stale_locks"`
+	RemovedTemp    int   `json:"removed_temp_files"`
+}
+
+// referencedChunks loads every index of every committed point.
+func (r *Repository) referencedChunks(ctx context.Context) (map[ChunkID]struct{}, map[string]bool, error) {
+	ms, err := r.ListPoints(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ref := make(map[ChunkID]struct{})
+	points := make(map[string]bool, len(ms))
+	for _, m := range ms {
+		points[m.ID] = true
+		for d := range m.Disks {
+			ix, err := r.LoadIndex(ctx, m, d)
+			if err != nil {
+				return nil, nil, fmt.Errorf("gc stopped, nothing deleted: point %s disk %d: %w", m.ID, d, err)
+			}
+			for _, e := range ix.Entries {
+				ref[e.ID] = struct{}{}
+			}
+		}
+	}
+	return ref, points, nil
+}
+
+// GC deletes chunks no committed restore point references (mark & sweep).
+//
+// Safety with concurrent backups: the cut-off is the earlier of GC's start
+// and the start of the oldest running backup (from the shared locks), minus
+// the grace period. Backups touch every chunk they reuse and write new ones,
+// so anything a running backup references has a modification time after
+// the cut-off and is kept. A candidate is first renamed aside and its time
+// re-read, so a touch racing with the sweep either fails (and the backup
+// stores the chunk again) or is seen, and the chunk is put back.
+func (r *Repository) GC(ctx context.Context, o GCOptions) (GCResult, error) {
+	var res GCResult
+	lock, err := r.Lock(ctx, LockExclusive)
+	if err != nil {
+		return res, err
+	}
+	defer lock.Release()
+	start := r.now()
+	live, err := r.ActiveLocks(ctx)
+	if err != nil {
+		return res, err
+	}
+	cutoff := start
+	for _, li := range live {
+		if li.Kind == LockShared && li.Started.Before(cutoff) {
+			cutoff = li.Started
+		}
+	}
+	cutoff = cutoff.Add(-o.Grace)
+
+	ref, points, err := r.referencedChunks(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Referenced = len(ref)
+	if err := r.sweepChunks(ctx, ref, cutoff, o.DryRun, &res); err != nil {
+		return res, err
+	}
+	if o.DryRun {
+		return res, nil
+	}
+	if err := r.sweepIndexes(ctx, points, cutoff, &res); err != nil {
+		return res, err
+	}
+	if res.RemovedLocks, err = r.removeStaleLocks(ctx); err != nil {
+		return res, err
+	}
+	if l, ok := r.be.(interface {
+		RemoveStaleTemp(context.Context, time.Time) (int, error)
+	}); ok {
+		res.RemovedTemp, _ = l.RemoveStaleTemp(ctx, cutoff)
+	}
+	return res, r.be.Sync(ctx)
+}
+
+func (r *Repository) sweepChunks(ctx context.Context, ref map[ChunkID]struct{}, cutoff time.Time, dry bool, res *GCResult) error {
+	var cands []storage.FileInfo
+	err := r.be.List(ctx, "chunks", func(fi storage.FileInfo) error {
+		base := path.Base(fi.Name)
+		if strings.HasSuffix(base, ".gc") {
+			cands = append(cands, fi) // left by an interrupted GC
+			return nil
+		}
+		id, err := ParseChunkID(base)
+		if err != nil {
+			return nil // not ours
+		}
+		if _, ok := ref[id]; ok {
+			return nil
+		}
+		if !fi.ModTime.Before(cutoff) {
+			res.Kept++
+			return nil
+		}
+		cands = append(cands, fi)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gc: list chunks: %w", err)
+	}
+	for _, fi := range cands {
+		if dry {
+			res.Removed++
+			res.RemovedBytes += fi.Size
+			continue
+		}
+		removed, err := r.removeChunk(ctx, fi, cutoff)
+		if err != nil {
+			return err
+		}
+		if removed {
+			res.Removed++
+			res.RemovedBytes += fi.Size
+		} else {
+			res.Kept++
+		}
+	}
+	return nil
+}
+
+// removeChunk moves a candidate aside, re-checks its time and deletes it,
+// or puts it back when a backup touched it meanwhile.
+func (r *Repository) removeChunk(ctx context.Context, fi storage.FileInfo, cutoff time.Time) (bool, error) {
+	aside := fi.Name
+	if !strings.HasSuffix(aside, ".gc") {
+		aside += ".gc"
+		if err := r.be.Rename(ctx, fi.Name, aside); err != nil {
+			if errors.Is(err, storage.ErrNotExist) {
+				return false, nil
+			}
+			return false, fmt.Errorf("gc: %w", err)
+		}
+	}
+	st, err := r.be.Stat(ctx, aside)
+	if err != nil {
+		return false, fmt.Errorf("gc: %w", err)
+	}
+	if !st.ModTime.Before(cutoff) {
+		err := r.be.Rename(ctx, aside, strings.TrimSuffix(aside, ".gc"))
+		if errors.Is(err, storage.ErrExist) {
+			err = r.be.Remove(ctx, aside) // the backup stored it again
+		}
+		return false, err
+	}
+	return true, r.be.Remove(ctx, aside)
+}
+
+// sweepIndexes removes indexes of points that were never committed (a
+// killed backup) or were forgotten, once older than the cut-off.
+func (r *Repository) sweepIndexes(ctx context.Context, points map[string]bool, cutoff time.Time, res *GCResult) error {
+	return r.be.List(ctx, "indexes", func(fi storage.FileInfo) error {
+		id := path.Base(path.Dir(fi.Name))
+		if points[id] || !fi.ModTime.Before(cutoff) {
+			return nil
+		}
+		if _, err := r.be.Stat(ctx, manifestName(id)); err == nil {
+			return nil // committed after the mark phase
+		}
+		res.RemovedIndexes++
+		return r.be.Remove(ctx, fi.Name)
+	})
+}

@@ -1,0 +1,199 @@
+package repo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+)
+
+// NewPointID returns a fresh restore point ID (16 hex digits).
+func (r *Repository) NewPointID() string { return randomHex(8) }
+
+func manifestName(id string) string       { return "points/" + id }
+func indexName(id string, disk int) string { return fmt.Sprintf("indexes/%s/disk-%d", id, disk) }
+
+// SaveIndex stores the index of one disk of a point being written and
+// returns the hash to record in the manifest. The index stays invisible
+// until CommitPoint writes the manifest.
+func (r *Repository) SaveIndex(ctx context.Context, pointID string, disk int, ix *Index) (ChunkID, error) {
+	plain, err := ix.MarshalBinary()
+	if err != nil {
+		return ChunkID{}, err
+	}
+	name := indexName(pointID, disk)
+	if err := r.be.Save(ctx, name, r.codec.seal(kindIndex, []byte(name), plain)); err != nil {
+		return ChunkID{}, fmt.Errorf("store index: %w", err)
+	}
+	return r.NewHasher().Sum(plain), nil
+}
+
+// CommitPoint makes a restore point visible: it syncs every chunk and index
+// written so far, then writes the manifest atomically and syncs again.
+func (r *Repository) CommitPoint(ctx context.Context, m *Manifest) error {
+	m.Version = 1
+	if err := ValidateVMName(m.VM); err != nil {
+		return err
+	}
+	if err := r.be.Sync(ctx); err != nil {
+		return fmt.Errorf("commit point: %w", err)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	name := manifestName(m.ID)
+	if err := r.be.Save(ctx, name, r.codec.seal(kindManifest, []byte(name), b)); err != nil {
+		return fmt.Errorf("commit point: %w", err)
+	}
+	if err := r.be.Sync(ctx); err != nil {
+		return fmt.Errorf("commit point: %w", err)
+	}
+	return nil
+}
+
+// LoadManifest reads one restore point's manifest.
+func (r *Repository) LoadManifest(ctx context.Context, id string) (*Manifest, error) {
+	name := manifestName(id)
+	b, err := r.be.Load(ctx, name)
+	if errors.Is(err, storage.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", id, ErrPointNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", name, err)
+	}
+	plain, err := r.codec.open(b, kindManifest, []byte(name), maxMetadata, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	m, err := UnmarshalManifest(plain)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if m.ID != id {
+		return nil, fmt.Errorf("%s: %w: manifest names point %s", name, ErrCorrupt, m.ID)
+	}
+	return m, nil
+}
+
+// LoadIndex reads and checks the index of one disk of a point.
+func (r *Repository) LoadIndex(ctx context.Context, m *Manifest, disk int) (*Index, error) {
+	if disk < 0 || disk >= len(m.Disks) {
+		return nil, fmt.Errorf("point %s has no disk %d (it has %d)", m.ID, disk, len(m.Disks))
+	}
+	name := indexName(m.ID, disk)
+	b, err := r.be.Load(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", name, err)
+	}
+	plain, err := r.codec.open(b, kindIndex, []byte(name), maxMetadata, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	d := m.Disks[disk]
+	if r.NewHasher().Sum(plain) != d.IndexHash {
+		return nil, fmt.Errorf("%s: %w: does not match the manifest's hash", name, ErrCorrupt)
+	}
+	ix, err := UnmarshalIndex(plain)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if ix.DiskSize != d.Size || ix.ChunkSize != d.ChunkSize {
+		return nil, fmt.Errorf("%s: %w: geometry differs from the manifest", name, ErrCorrupt)
+	}
+	return ix, nil
+}
+
+// PointIDs lists the IDs of committed restore points.
+func (r *Repository) PointIDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := r.be.List(ctx, "points", func(fi storage.FileInfo) error {
+		id := path.Base(fi.Name)
+		if pointIDPattern.MatchString(id) {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list points: %w", err)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// ListPoints loads every committed manifest, oldest first.
+func (r *Repository) ListPoints(ctx context.Context) ([]*Manifest, error) {
+	ids, err := r.PointIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ms := make([]*Manifest, 0, len(ids))
+	for _, id := range ids {
+		m, err := r.LoadManifest(ctx, id)
+		if errors.Is(err, ErrPointNotFound) {
+			continue // removed concurrently
+		}
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Time.Before(ms[j].Time) })
+	return ms, nil
+}
+
+// ResolvePoint finds a point by ID, unique ID prefix, "latest" or "VM:latest".
+func (r *Repository) ResolvePoint(ctx context.Context, ref string) (*Manifest, error) {
+	if ref == "latest" || strings.HasSuffix(ref, ":latest") {
+		vm := strings.TrimSuffix(strings.TrimSuffix(ref, "latest"), ":")
+		ms, err := r.ListPoints(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i := len(ms) - 1; i >= 0; i-- {
+			if vm == "" || ms[i].VM == vm {
+				return ms[i], nil
+			}
+		}
+		return nil, fmt.Errorf("%s: %w", ref, ErrPointNotFound)
+	}
+	ids, err := r.PointIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var match []string
+	for _, id := range ids {
+		if strings.HasPrefix(id, ref) && ref != "" {
+			match = append(match, id)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return nil, fmt.Errorf("%s: %w", ref, ErrPointNotFound)
+	case 1:
+		return r.LoadManifest(ctx, match[0])
+	}
+	return nil, fmt.Errorf("%s matches %d points: %w", ref, len(match), ErrAmbiguous)
+}
+
+// RemovePoint deletes a restore point: the manifest first (so the point is
+// gone atomically), then its indexes. Its chunks are left to GC.
+func (r *Repository) RemovePoint(ctx context.Context, m *Manifest) error {
+	if err := r.be.Remove(ctx, manifestName(m.ID)); err != nil {
+		return fmt.Errorf("remove point %s: %w", m.ID, err)
+	}
+	if err := r.be.Sync(ctx); err != nil {
+		return err
+	}
+	for i := range m.Disks {
+		if err := r.be.Remove(ctx, indexName(m.ID, i)); err != nil {
+			return fmt.Errorf("remove point %s: %w", m.ID, err)
+		}
+	}
+	return nil
+}

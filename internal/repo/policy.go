@@ -1,0 +1,91 @@
+package repo
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Policy is a GFS retention policy. Each count keeps the newest point of
+// that many distinct periods (days, ISO weeks, months, years); Last keeps
+// that many newest points. A point kept by any rule is kept. The policy is
+// applied to each VM's points separately.
+type Policy struct {
+	Last, Daily, Weekly, Monthly, Yearly int
+}
+
+// Empty reports whether the policy keeps nothing (forget refuses it).
+func (p Policy) Empty() bool {
+	return p.Last <= 0 && p.Daily <= 0 && p.Weekly <= 0 && p.Monthly <= 0 && p.Yearly <= 0
+}
+
+// Decision is the verdict on one point.
+type Decision struct {
+	Point   *Manifest
+	Keep    bool
+	Reasons []string
+}
+
+type rule struct {
+	name  string
+	count int
+	key   func(time.Time) string
+}
+
+// ApplyPolicy decides, per VM, which points to keep. Times are bucketed in
+// loc. The result is ordered by VM, newest first.
+func ApplyPolicy(points []*Manifest, p Policy, loc *time.Location) []Decision {
+	byVM := map[string][]*Manifest{}
+	var vms []string
+	for _, m := range points {
+		if _, ok := byVM[m.VM]; !ok {
+			vms = append(vms, m.VM)
+		}
+		byVM[m.VM] = append(byVM[m.VM], m)
+	}
+	sort.Strings(vms)
+	var out []Decision
+	for _, vm := range vms {
+		out = append(out, applyOne(byVM[vm], p, loc)...)
+	}
+	return out
+}
+
+func applyOne(ms []*Manifest, p Policy, loc *time.Location) []Decision {
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Time.After(ms[j].Time) })
+	rules := []rule{
+		{"last", p.Last, func(t time.Time) string { return t.String() + fmt.Sprint(t.UnixNano()) }},
+		{"daily", p.Daily, func(t time.Time) string { return t.Format("2006-01-02") }},
+		{"weekly", p.Weekly, func(t time.Time) string { y, w := t.ISOWeek(); return fmt.Sprintf("%d-%02d", y, w) }},
+		{"monthly", p.Monthly, func(t time.Time) string { return t.Format("2006-01") }},
+		{"yearly", p.Yearly, func(t time.Time) string { return t.Format("2006") }},
+	}
+	left := make([]int, len(rules))
+	last := make([]string, len(rules))
+	for i, r := range rules {
+		left[i] = r.count
+	}
+	out := make([]Decision, 0, len(ms))
+	for i, m := range ms {
+		d := Decision{Point: m}
+		t := m.Time.In(loc)
+		for k, r := range rules {
+			key := r.key(t)
+			if r.name == "last" {
+				key = fmt.Sprint(i)
+			}
+			if left[k] > 0 && key != last[k] {
+				last[k] = key
+				left[k]--
+				d.Keep = true
+				d.Reasons = append(d.Reasons, r.name)
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// String renders the reasons, e.g. "daily, monthly".
+func (d Decision) String() string { return strings.Join(d.Reasons, ", ") }

@@ -1,0 +1,168 @@
+package repo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+)
+
+// Repository is an open repository. It is safe for concurrent use.
+type Repository struct {
+	be    storage.Backend
+	cfg   Config
+	keys  Keys
+	codec *codec
+	now   func() time.Time
+}
+
+// InitOptions choose a new repository's parameters.
+type InitOptions struct {
+	ChunkSize   int    // 0: DefaultChunkSize
+	Compression string // "": CompressionFast
+	Encrypted   bool
+	KDF         KDFParams // zero: DefaultKDF()
+	Now         func() time.Time
+}
+
+// Options tune an opened repository.
+type Options struct {
+	Now func() time.Time // clock; nil means time.Now
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Init creates a repository in an empty location.
+func Init(ctx context.Context, be storage.Backend, password []byte, o InitOptions) (*Repository, error) {
+	if _, err := be.Stat(ctx, "config"); err == nil {
+		return nil, fmt.Errorf("%s: %w", be.Location(), ErrAlreadyInitialized)
+	} else if !errors.Is(err, storage.ErrNotExist) {
+		return nil, err
+	}
+	if o.ChunkSize == 0 {
+		o.ChunkSize = DefaultChunkSize
+	}
+	if o.Compression == "" {
+		o.Compression = CompressionFast
+	}
+	if o.KDF == (KDFParams{}) {
+		o.KDF = DefaultKDF()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Encrypted && len(password) == 0 {
+		return nil, errors.New("an encrypted repository needs a password")
+	}
+	cfg := Config{Version: FormatVersion, ID: randomHex(16), Created: o.Now().UTC(),
+		ChunkSize: o.ChunkSize, Compression: o.Compression, Encryption: EncryptionNone}
+	if o.Encrypted {
+		cfg.Encryption = EncryptionAESGCM
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	master := make([]byte, masterLen)
+	_, _ = rand.Read(master)
+	kf, err := newKeyFile(master, password, o.Encrypted, o.KDF)
+	if err != nil {
+		return nil, err
+	}
+	kb, _ := json.MarshalIndent(kf, "", "  ")
+	if err := be.Save(ctx, "keys/"+randomHex(16), kb); err != nil {
+		return nil, fmt.Errorf("write key: %w", err)
+	}
+	cb, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := be.Save(ctx, "config", cb); err != nil {
+		return nil, fmt.Errorf("write config: %w", err)
+	}
+	if err := be.Sync(ctx); err != nil {
+		return nil, err
+	}
+	return open(be, cfg, master, Options{Now: o.Now})
+}
+
+// Open opens an existing repository, trying the password on every key file.
+func Open(ctx context.Context, be storage.Backend, password []byte, o Options) (*Repository, error) {
+	cb, err := be.Load(ctx, "config")
+	if errors.Is(err, storage.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", be.Location(), ErrNotInitialized)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := ParseConfig(cb)
+	if err != nil {
+		return nil, fmt.Errorf("%s/config: %w", be.Location(), err)
+	}
+	var names []string
+	err = be.List(ctx, "keys", func(fi storage.FileInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s: %w: no key files", be.Location(), ErrCorrupt)
+	}
+	var firstErr error
+	for _, name := range names {
+		b, err := be.Load(ctx, name)
+		if err == nil {
+			var kf keyFile
+			if kf, err = parseKeyFile(b); err == nil {
+				var master []byte
+				if master, err = kf.unwrap(password); err == nil {
+					return open(be, cfg, master, o)
+				}
+			}
+		}
+		if !errors.Is(err, ErrWrongPassword) {
+			err = fmt.Errorf("%s: %w", name, err)
+		}
+		if firstErr == nil || errors.Is(firstErr, ErrWrongPassword) && !errors.Is(err, ErrWrongPassword) {
+			firstErr = err
+		}
+	}
+	if errors.Is(firstErr, ErrWrongPassword) || firstErr == nil {
+		return nil, ErrWrongPassword
+	}
+	return nil, firstErr
+}
+
+func open(be storage.Backend, cfg Config, master []byte, o Options) (*Repository, error) {
+	keys, err := deriveKeys(master)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newCodec(keys.Data[:], cfg.Encryption == EncryptionAESGCM, cfg.Compression)
+	if err != nil {
+		return nil, err
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Repository{be: be, cfg: cfg, keys: keys, codec: c, now: o.Now}, nil
+}
+
+// Close releases the compressors.
+func (r *Repository) Close() error {
+	r.codec.close()
+	return nil
+}
+
+// Config returns the repository configuration.
+func (r *Repository) Config() Config { return r.cfg }
+
+// Backend returns the storage backend.
+func (r *Repository) Backend() storage.Backend { return r.be }

@@ -1,0 +1,240 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// tmpPrefix marks files being written; List skips them and GC removes old ones.
+const tmpPrefix = ".tmp-"
+
+// Local stores files in a directory of the local file system.
+type Local struct {
+	root string
+}
+
+var _ Backend = (*Local)(nil)
+
+// NewLocal returns a backend rooted at dir. The directory need not exist yet.
+func NewLocal(dir string) *Local {
+	return &Local{root: filepath.Clean(dir)}
+}
+
+// Location returns the root directory.
+func (l *Local) Location() string { return l.root }
+
+func (l *Local) path(name string) (string, error) {
+	clean := path.Clean("/" + name)
+	if clean == "/" || strings.Contains(name, "\\") {
+		return "", fmt.Errorf("invalid storage name %q", name)
+	}
+	return filepath.Join(l.root, filepath.FromSlash(clean[1:])), nil
+}
+
+func notExist(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %w", ErrNotExist, err)
+	}
+	return err
+}
+
+// Save writes data to a temporary file and renames it into place.
+func (l *Local) Save(ctx context.Context, name string, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := l.path(name)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("save %s: %w", name, err)
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
+	if err := writeFile(tmp, data); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("save %s: %w", name, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("save %s: %w", name, err)
+	}
+	return nil
+}
+
+func writeFile(p string, data []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Sync flushes the whole file system holding the repository (syncfs(2)):
+// one call makes every file and directory entry written so far durable,
+// which is much cheaper than an fsync per chunk.
+func (l *Local) Sync(ctx context.Context) error {
+	d, err := os.Open(l.root)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", l.root, err)
+	}
+	defer d.Close()
+	if err := unix.Syncfs(int(d.Fd())); err != nil {
+		return fmt.Errorf("sync %s: %w", l.root, err)
+	}
+	return nil
+}
+
+// Load reads a whole file.
+func (l *Local) Load(ctx context.Context, name string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p, err := l.path(name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, notExist(err)
+	}
+	return b, nil
+}
+
+// Stat describes a file.
+func (l *Local) Stat(ctx context.Context, name string) (FileInfo, error) {
+	p, err := l.path(name)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return FileInfo{}, notExist(err)
+	}
+	return FileInfo{Name: name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// Touch sets the modification time to now.
+func (l *Local) Touch(ctx context.Context, name string) error {
+	p, err := l.path(name)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	return notExist(os.Chtimes(p, now, now))
+}
+
+// Rename moves a file without replacing an existing target.
+func (l *Local) Rename(ctx context.Context, from, to string) error {
+	pf, err := l.path(from)
+	if err != nil {
+		return err
+	}
+	pt, err := l.path(to)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(pt), 0o700); err != nil {
+		return err
+	}
+	// link+unlink refuses to replace an existing target, unlike rename(2).
+	if err := os.Link(pf, pt); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("rename %s: %w", to, ErrExist)
+		}
+		return notExist(err)
+	}
+	return notExist(os.Remove(pf))
+}
+
+// Remove deletes a file; a missing file is not an error.
+func (l *Local) Remove(ctx context.Context, name string) error {
+	p, err := l.path(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// List walks dir recursively; a missing dir lists nothing.
+func (l *Local) List(ctx context.Context, dir string, fn func(FileInfo) error) error {
+	p, err := l.path(dir)
+	if err != nil {
+		return err
+	}
+	err = filepath.WalkDir(p, func(fp string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), tmpPrefix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		rel, err := filepath.Rel(l.root, fp)
+		if err != nil {
+			return err
+		}
+		return fn(FileInfo{Name: filepath.ToSlash(rel), Size: fi.Size(), ModTime: fi.ModTime()})
+	})
+	return err
+}
+
+// RemoveStaleTemp deletes temporary files older than cutoff left by killed
+// writers. It is not part of Backend; GC calls it when available.
+func (l *Local) RemoveStaleTemp(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	err := filepath.WalkDir(l.root, func(fp string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() || !strings.HasPrefix(d.Name(), tmpPrefix) {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().Before(cutoff) {
+			if os.Remove(fp) == nil {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Exists reports whether the root directory exists.
+func (l *Local) Exists() bool {
+	fi, err := os.Stat(l.root)
+	return err == nil && fi.IsDir()
+}

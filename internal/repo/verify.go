@@ -1,0 +1,185 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+)
+
+// Problem is one piece of damage verify found. Point and Disk are set when
+// the damage affects a restore point; Offset/Length give the byte range of
+// the disk that cannot be restored.
+type Problem struct {
+	Point  string `json:"point,omitempty"`
+	VM     string `json:"vm,omitempty"`
+	Disk   int    `json:"disk"`
+	Offset int64  `json:"offset"`
+	Length int64  `json:"length"`
+	File   string `json:"file,omitempty"`
+	Error  string `json:"error"`
+}
+
+// VerifyOptions choose how deep verify goes.
+type VerifyOptions struct {
+	ReadData bool
+	Workers  int                      // 0: GOMAXPROCS
+	Progress func(done, total int64) // chunk bytes checked so far (read-data)
+}
+
+// VerifyResult summarises a verify run.
+type VerifyResult struct {
+	Points   int       `json:"points"`
+	Chunks   int       `json:"chunks"`
+	Checked  int       `json:"chunks_read"`
+	Problems []Problem `json:"problems"`
+}
+
+// Verify checks every manifest and index, that every referenced chunk
+// exists and, with ReadData, that every referenced chunk decrypts and hashes
+// to its ID. Each damaged chunk is reported for every point, disk and byte
+// range that uses it.
+func (r *Repository) Verify(ctx context.Context, o VerifyOptions) (VerifyResult, error) {
+	var res VerifyResult
+	stored := make(map[ChunkID]int64)
+	err := r.be.List(ctx, "chunks", func(fi storage.FileInfo) error {
+		if id, err := ParseChunkID(path.Base(fi.Name)); err == nil {
+			stored[id] = fi.Size
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("verify: list chunks: %w", err)
+	}
+	ids, err := r.PointIDs(ctx)
+	if err != nil {
+		return res, err
+	}
+	type use struct {
+		m    *Manifest
+		disk int
+		ix   *Index
+	}
+	var uses []use
+	users := make(map[ChunkID]bool)
+	for _, id := range ids {
+		m, err := r.LoadManifest(ctx, id)
+		if errors.Is(err, ErrPointNotFound) {
+			continue
+		}
+		if err != nil {
+			res.Problems = append(res.Problems, Problem{Point: id, Disk: -1, File: manifestName(id), Error: err.Error()})
+			continue
+		}
+		res.Points++
+		for d, dm := range m.Disks {
+			ix, err := r.LoadIndex(ctx, m, d)
+			if err != nil {
+				res.Problems = append(res.Problems, Problem{Point: m.ID, VM: m.VM, Disk: d, Length: dm.Size,
+					File: indexName(m.ID, d), Error: err.Error()})
+				continue
+			}
+			uses = append(uses, use{m, d, ix})
+			for _, e := range ix.Entries {
+				users[e.ID] = true
+			}
+		}
+	}
+	res.Chunks = len(users)
+	bad := make(map[ChunkID]string)
+	for id := range users {
+		if _, ok := stored[id]; !ok {
+			bad[id] = chunkName(id) + ": missing"
+		}
+	}
+	if o.ReadData {
+		r.readAll(ctx, users, stored, bad, o, &res)
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+	}
+	for _, u := range uses {
+		res.Problems = append(res.Problems, damageRanges(u.m, u.disk, u.ix, bad)...)
+	}
+	return res, nil
+}
+
+// readAll reads every referenced, present chunk in parallel.
+func (r *Repository) readAll(ctx context.Context, users map[ChunkID]bool, stored map[ChunkID]int64,
+	bad map[ChunkID]string, o VerifyOptions, res *VerifyResult) {
+	workers := o.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var total, done int64
+	for id := range users {
+		total += stored[id]
+	}
+	var mu sync.Mutex
+	ch := make(chan ChunkID)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := r.NewHasher()
+			var buf []byte
+			for id := range ch {
+				plain, err := r.GetChunk(ctx, h, id, buf)
+				if err == nil {
+					buf = plain[:0]
+				}
+				mu.Lock()
+				res.Checked++
+				done += stored[id]
+				if err != nil && ctx.Err() == nil {
+					bad[id] = err.Error()
+				}
+				if o.Progress != nil {
+					o.Progress(done, total)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for id := range users {
+		if _, missing := bad[id]; missing {
+			continue
+		}
+		select {
+		case ch <- id:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(ch)
+	wg.Wait()
+}
+
+// damageRanges turns damaged chunks into coalesced byte ranges of a disk.
+func damageRanges(m *Manifest, disk int, ix *Index, bad map[ChunkID]string) []Problem {
+	var out []Problem
+	for _, e := range ix.Entries {
+		why, ok := bad[e.ID]
+		if !ok {
+			continue
+		}
+		off := int64(e.N) * int64(ix.ChunkSize)
+		n := int64(ix.ChunkLen(e.N))
+		if k := len(out) - 1; k >= 0 && out[k].Offset+out[k].Length == off && out[k].Error == why {
+			out[k].Length += n
+			continue
+		}
+		out = append(out, Problem{Point: m.ID, VM: m.VM, Disk: disk, Offset: off, Length: n,
+			File: chunkName(e.ID), Error: why})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Offset < out[j].Offset })
+	return out
+}

@@ -1,0 +1,137 @@
+package file
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/source"
+)
+
+// Open opens the disk image or block device named by spec, a local path or
+// a file:// URL (file:///abs/path, percent-encoded). The format is detected
+// from the content of regular files; block devices are always read raw.
+// A missing file gives an error wrapping source.ErrNotFound.
+func Open(ctx context.Context, spec string) (source.Disk, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	path, err := specPath(spec)
+	if err != nil {
+		return nil, err
+	}
+	f, st, err := openFile(path)
+	if err != nil {
+		return nil, err
+	}
+	d, err := openDisk(ctx, f, path, st)
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// specPath returns the local path named by a path or file:// URL.
+func specPath(spec string) (string, error) {
+	if spec == "" {
+		return "", errors.New("file source: empty path")
+	}
+	if !strings.HasPrefix(strings.ToLower(spec), "file:") {
+		return spec, nil
+	}
+	u, err := url.Parse(spec)
+	if err != nil {
+		return "", fmt.Errorf("file source %q: %w", spec, err)
+	}
+	switch {
+	case u.Opaque != "" || !strings.HasPrefix(u.Path, "/"):
+		return "", fmt.Errorf("file source %q: want an absolute file:///path URL", spec)
+	case u.Host != "" && u.Host != "localhost":
+		return "", fmt.Errorf("file source %q: remote host %q not supported", spec, u.Host)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return "", fmt.Errorf("file source %q: unexpected user, query or fragment (encode '?' and '#' as %%3F and %%23)", spec)
+	}
+	return u.Path, nil
+}
+
+// openFile opens path read-only and classifies the usual failures.
+func openFile(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, classifyOpenError(path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, fmt.Errorf("file source %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() && !isBlockDevice(st) {
+		_ = f.Close()
+		return nil, nil, fmt.Errorf("file source %s: not a regular file or block device (mode %s)", path, st.Mode())
+	}
+	return f, st, nil
+}
+
+func classifyOpenError(path string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: %s: %w", source.ErrNotFound, path, err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("file source %s: permission denied, the backup user cannot read it: %w", path, err)
+	default:
+		return fmt.Errorf("file source %s: %w", path, err)
+	}
+}
+
+// Magic numbers and prefixes used to detect formats.
+const (
+	qcow2Magic      = "QFI\xfb"
+	vmdkSparseMagic = "KDMV"
+	vmdkCOWDMagic   = "COWD"
+	descriptorMagic = "# Disk DescriptorFile"
+)
+
+// openDisk detects the format of an open file and builds its disk. It takes
+// ownership of f only on success.
+func openDisk(ctx context.Context, f *os.File, path string, st os.FileInfo) (source.Disk, error) {
+	if isBlockDevice(st) {
+		d, err := openRaw(f, path, st)
+		return withCloser(d, f, err)
+	}
+	head := make([]byte, 64)
+	n, err := f.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("file source %s: read header: %w", path, err)
+	}
+	head = head[:n]
+	switch {
+	case bytes.HasPrefix(head, []byte(qcow2Magic)):
+		return openQcow2(ctx, f, path)
+	case bytes.HasPrefix(head, []byte(vmdkSparseMagic)):
+		d, err := openMonolithicSparse(f, path, st.Size())
+		return withCloser(d, f, err)
+	case bytes.HasPrefix(head, []byte(vmdkCOWDMagic)):
+		return nil, fmt.Errorf("vmdk %s: VMware ESX COWD (vmfsSparse) extents are not supported", path)
+	case bytes.HasPrefix(head, []byte(descriptorMagic)) && st.Size() <= maxDescriptorSize:
+		return openDescriptor(ctx, f, path, st.Size())
+	default:
+		d, err := openRaw(f, path, st)
+		return withCloser(d, f, err)
+	}
+}
+
+// withCloser registers c to be closed with a successfully built disk.
+func withCloser(d *disk, c io.Closer, err error) (source.Disk, error) {
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, c)
+	return d, nil
+}
