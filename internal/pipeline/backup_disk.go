@@ -64,9 +64,10 @@ type diskBackup struct {
 	opt   Options
 	zero  []byte
 
-	mu      sync.Mutex
-	entries []repo.IndexEntry
-	stats   repo.Stats
+	mu       sync.Mutex
+	entries  []repo.IndexEntry
+	stats    repo.Stats
+	inflight map[repo.ChunkID]chan struct{} // chunks being stored right now
 }
 
 // BackupDisk reads one disk and stores its chunks; it returns the disk's
@@ -85,7 +86,8 @@ func BackupDisk(ctx context.Context, store ChunkStore, job DiskJob, o Options) (
 	if job.ChangedKnown && job.Previous != nil && job.Previous.DiskSize == size && job.Previous.ChunkSize == job.ChunkSize {
 		pl.changed, pl.prev = &cursor{ext: job.Changed}, job.Previous
 	}
-	b := &diskBackup{store: store, job: job, opt: o, zero: make([]byte, job.ChunkSize)}
+	b := &diskBackup{store: store, job: job, opt: o, zero: make([]byte, job.ChunkSize),
+		inflight: make(map[repo.ChunkID]chan struct{})}
 	ix := &repo.Index{DiskSize: size, ChunkSize: job.ChunkSize}
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -182,6 +184,11 @@ func (b *diskBackup) process(ctx context.Context, h *repo.Hasher, buf []byte, t 
 		return nil
 	}
 	id := h.Sum(p)
+	release, err := b.claim(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer release()
 	ok, err := b.store.TouchChunk(ctx, id)
 	if err != nil {
 		return err
@@ -197,6 +204,34 @@ func (b *diskBackup) process(ctx context.Context, h *repo.Hasher, buf []byte, t 
 	}
 	b.record(t.n, id, st, l)
 	return nil
+}
+
+// claim makes identical chunks that several workers hold at once go to the
+// store one after the other, so the first stores it and the others find it
+// (and count it as reused rather than new).
+func (b *diskBackup) claim(ctx context.Context, id repo.ChunkID) (func(), error) {
+	for {
+		b.mu.Lock()
+		ch, busy := b.inflight[id]
+		if !busy {
+			ch = make(chan struct{})
+			b.inflight[id] = ch
+		}
+		b.mu.Unlock()
+		if !busy {
+			return func() {
+				b.mu.Lock()
+				delete(b.inflight, id)
+				b.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
 }
 
 // record adds a result; a zero ID with BytesZero set records a zero chunk.

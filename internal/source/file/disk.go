@@ -58,7 +58,7 @@ func (d *disk) addPart(length int64, ext extent) error {
 	return nil
 }
 
-func (d *disk) Size() int64          { return d.size }
+func (d *disk) Size() int64           { return d.size }
 func (d *disk) Describe() source.Info { return d.info }
 
 func (d *disk) Close() error {

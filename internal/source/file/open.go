@@ -113,14 +113,15 @@ func openDisk(ctx context.Context, f *os.File, path string, st os.FileInfo) (sou
 	head = head[:n]
 	switch {
 	case bytes.HasPrefix(head, []byte(qcow2Magic)):
-		return openQcow2(ctx, f, path)
+		return openQcow2(ctx, f, path, st.Size())
 	case bytes.HasPrefix(head, []byte(vmdkSparseMagic)):
 		d, err := openMonolithicSparse(f, path, st.Size())
 		return withCloser(d, f, err)
 	case bytes.HasPrefix(head, []byte(vmdkCOWDMagic)):
 		return nil, fmt.Errorf("vmdk %s: VMware ESX COWD (vmfsSparse) extents are not supported", path)
 	case bytes.HasPrefix(head, []byte(descriptorMagic)) && st.Size() <= maxDescriptorSize:
-		return openDescriptor(ctx, f, path, st.Size())
+		d, err := openDescriptor(ctx, f, path, st.Size())
+		return withCloser(d, f, err)
 	default:
 		d, err := openRaw(f, path, st)
 		return withCloser(d, f, err)

@@ -1,6 +1,7 @@
 package file
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -81,7 +82,7 @@ func (d *qcow2Disk) openLibrary(f *os.File) error {
 	return nil
 }
 
-func (d *qcow2Disk) Size() int64          { return d.size }
+func (d *qcow2Disk) Size() int64           { return d.size }
 func (d *qcow2Disk) Describe() source.Info { return d.info }
 
 func (d *qcow2Disk) Close() error {
@@ -136,7 +137,7 @@ func (d *qcow2Disk) Allocated(ctx context.Context) ([]source.Extent, error) {
 		}
 		all = append(all, layer.extents...)
 	}
-	slices.SortStableFunc(all, func(a, b source.Extent) int { return int(min(max(a.Offset-b.Offset, -1), 1)) })
+	slices.SortStableFunc(all, func(a, b source.Extent) int { return cmp.Compare(a.Offset, b.Offset) })
 	var list extentList
 	for _, e := range all {
 		list.add(e)

@@ -1,0 +1,294 @@
+package file
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/source"
+)
+
+// Limits of VMDK text descriptors.
+const (
+	maxDescriptorSize = 1 << 20 // real descriptors are a few hundred bytes
+	maxVMDKExtents    = 16384
+	maxSectors        = maxDiskSize / sectorSize
+	noParentCID       = "ffffffff"
+)
+
+// vmdkDescriptor is the part of a VMDK text descriptor this package uses.
+type vmdkDescriptor struct {
+	createType string
+	parentCID  string
+	extents    []vmdkExtentLine
+}
+
+// vmdkExtentLine is one extent description, such as
+// `RW 2097152 FLAT "disk-flat.vmdk" 0`.
+type vmdkExtentLine struct {
+	access  string // RW, RDONLY or NOACCESS
+	sectors int64
+	kind    string // FLAT, SPARSE, ZERO, VMFS, ...
+	file    string // relative to the descriptor's directory; "" for ZERO
+	offset  int64  // in sectors, FLAT and VMFS only
+}
+
+// parseDescriptor parses a text descriptor (standalone, or embedded in a
+// sparse extent and then padded with NULs).
+func parseDescriptor(text []byte) (*vmdkDescriptor, error) {
+	if len(text) > maxDescriptorSize {
+		return nil, fmt.Errorf("descriptor of %d bytes too large", len(text))
+	}
+	if i := bytes.IndexByte(text, 0); i >= 0 {
+		text = text[:i]
+	}
+	d := &vmdkDescriptor{}
+	var total int64
+	for i, line := range strings.Split(string(text), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if isExtentLine(line) {
+			x, err := parseExtentLine(line)
+			if err != nil {
+				return nil, fmt.Errorf("descriptor line %d: %w", i+1, err)
+			}
+			if total += x.sectors; total > maxSectors || len(d.extents) >= maxVMDKExtents {
+				return nil, fmt.Errorf("descriptor line %d: disk too large or too many extents", i+1)
+			}
+			d.extents = append(d.extents, x)
+			continue
+		}
+		d.setKey(line)
+	}
+	return d, nil
+}
+
+// setKey records the key=value lines this package uses.
+func (d *vmdkDescriptor) setKey(line string) {
+	key, value, ok := strings.Cut(line, "=")
+	if !ok {
+		return
+	}
+	value = strings.Trim(strings.TrimSpace(value), `"`)
+	switch strings.TrimSpace(key) {
+	case "createType":
+		d.createType = value
+	case "parentCID":
+		d.parentCID = value
+	}
+}
+
+// checkNoParent refuses delta disks, whose unallocated grains read from a
+// parent disk.
+func (d *vmdkDescriptor) checkNoParent() error {
+	if d.parentCID != "" && !strings.EqualFold(d.parentCID, noParentCID) {
+		return fmt.Errorf("delta disk with a parent (parentCID=%s) not supported", d.parentCID)
+	}
+	return nil
+}
+
+func isExtentLine(line string) bool {
+	access, _, _ := strings.Cut(line, " ")
+	access, _, _ = strings.Cut(access, "\t")
+	switch access {
+	case "RW", "RDONLY", "NOACCESS":
+		return true
+	}
+	return false
+}
+
+func parseExtentLine(line string) (vmdkExtentLine, error) {
+	f, err := splitFields(line)
+	if err != nil {
+		return vmdkExtentLine{}, err
+	}
+	if len(f) < 3 {
+		return vmdkExtentLine{}, fmt.Errorf("extent line %q: too few fields", line)
+	}
+	x := vmdkExtentLine{access: f[0], kind: strings.ToUpper(f[2])}
+	if x.sectors, err = parseSectors(f[1]); err != nil || x.sectors == 0 {
+		return x, fmt.Errorf("extent line %q: invalid size %q", line, f[1])
+	}
+	if x.kind == "ZERO" {
+		return x, nil
+	}
+	if len(f) < 4 || f[3] == "" {
+		return x, fmt.Errorf("extent line %q: no file name", line)
+	}
+	x.file = f[3]
+	if len(f) > 4 {
+		if x.offset, err = parseSectors(f[4]); err != nil {
+			return x, fmt.Errorf("extent line %q: invalid offset %q", line, f[4])
+		}
+	}
+	return x, nil
+}
+
+func parseSectors(s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > maxSectors {
+		return 0, errors.New("out of range")
+	}
+	return n, nil
+}
+
+// splitFields splits on blanks, keeping "quoted strings" (without quotes)
+// as one field.
+func splitFields(line string) ([]string, error) {
+	var fields []string
+	for {
+		line = strings.TrimLeft(line, " \t")
+		if line == "" {
+			return fields, nil
+		}
+		if line[0] == '"' {
+			end := strings.IndexByte(line[1:], '"')
+			if end < 0 {
+				return nil, fmt.Errorf("unterminated quote in %q", line)
+			}
+			fields = append(fields, line[1:1+end])
+			line = line[2+end:]
+			continue
+		}
+		end := strings.IndexAny(line, " \t")
+		if end < 0 {
+			end = len(line)
+		}
+		fields = append(fields, line[:end])
+		line = line[end:]
+	}
+}
+
+// openDescriptor opens a VMDK text descriptor file and its extents. It does
+// not take ownership of f.
+func openDescriptor(ctx context.Context, f *os.File, path string, size int64) (*disk, error) {
+	text, err := io.ReadAll(io.NewSectionReader(f, 0, min(size, maxDescriptorSize)))
+	if err != nil {
+		return nil, fmt.Errorf("vmdk %s: read descriptor: %w", path, err)
+	}
+	desc, err := parseDescriptor(text)
+	if err == nil {
+		err = desc.checkNoParent()
+	}
+	if err == nil && len(desc.extents) == 0 {
+		err = errors.New("descriptor lists no extents")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vmdk %s: %w", path, err)
+	}
+	d, err := openExtents(ctx, desc, path)
+	if err != nil {
+		return nil, fmt.Errorf("vmdk %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// openExtents builds the disk of a descriptor, one part per extent.
+func openExtents(ctx context.Context, desc *vmdkDescriptor, path string) (*disk, error) {
+	d := &disk{info: source.Info{Format: "vmdk-flat", Location: path}}
+	for i, x := range desc.extents {
+		if err := ctx.Err(); err != nil {
+			_ = d.Close()
+			return nil, err
+		}
+		if x.kind == "SPARSE" {
+			d.info.Format = "vmdk-sparse"
+		}
+		if err := d.openExtent(filepath.Dir(path), x); err != nil {
+			_ = d.Close()
+			return nil, fmt.Errorf("extent %d (%s %q): %w", i, x.kind, x.file, err)
+		}
+	}
+	return d, nil
+}
+
+// openExtent opens one extent and appends it to the disk.
+func (d *disk) openExtent(dir string, x vmdkExtentLine) error {
+	if x.access == "NOACCESS" {
+		return errors.New("NOACCESS extent cannot be read")
+	}
+	length := x.sectors * sectorSize
+	switch x.kind {
+	case "ZERO":
+		return d.addPart(length, zeroExtent{})
+	case "FLAT", "VMFS":
+		ext, err := d.openFlatExtent(dir, x)
+		if err != nil {
+			return err
+		}
+		return d.addPart(length, ext)
+	case "SPARSE":
+		ext, err := d.openSparseExtentFile(dir, x)
+		if err != nil {
+			return err
+		}
+		return d.addPart(length, ext)
+	default:
+		return fmt.Errorf("extent type %s not supported", x.kind)
+	}
+}
+
+// openExtentFile opens an extent's file; d closes it with the disk.
+func (d *disk) openExtentFile(dir, name string) (*os.File, int64, bool, error) {
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, name)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, false, err // deliberately not source.ErrNotFound: the descriptor exists
+	}
+	d.closers = append(d.closers, f)
+	st, err := f.Stat()
+	if err != nil {
+		return nil, 0, false, err
+	}
+	switch {
+	case st.Mode().IsRegular():
+		return f, st.Size(), true, nil
+	case isBlockDevice(st):
+		size, err := f.Seek(0, io.SeekEnd)
+		return f, size, false, err
+	default:
+		return nil, 0, false, fmt.Errorf("%s: not a regular file or block device", path)
+	}
+}
+
+func (d *disk) openFlatExtent(dir string, x vmdkExtentLine) (*flatExtent, error) {
+	f, size, regular, err := d.openExtentFile(dir, x.file)
+	if err != nil {
+		return nil, err
+	}
+	if need := (x.offset + x.sectors) * sectorSize; size < need {
+		return nil, fmt.Errorf("%s has %d bytes, the extent needs %d", f.Name(), size, need)
+	}
+	return &flatExtent{f: f, offset: x.offset * sectorSize, sparse: regular}, nil
+}
+
+func (d *disk) openSparseExtentFile(dir string, x vmdkExtentLine) (*sparseExtent, error) {
+	f, size, _, err := d.openExtentFile(dir, x.file)
+	if err != nil {
+		return nil, err
+	}
+	ext, embedded, err := openSparseExtent(f, f.Name(), size)
+	if err != nil {
+		return nil, err
+	}
+	if embedded != nil {
+		if err := embedded.checkNoParent(); err != nil {
+			return nil, err
+		}
+	}
+	if ext.capacity < x.sectors*sectorSize {
+		return nil, fmt.Errorf("sparse extent capacity %d bytes smaller than the %d the descriptor lists", ext.capacity, x.sectors*sectorSize)
+	}
+	return ext, nil
+}
