@@ -16,6 +16,7 @@ type backupOptions struct {
 	json      bool
 	chunkSize string
 	workers   int
+	readLimit string
 }
 
 func newBackupCommand(a *app) *cobra.Command {
@@ -34,6 +35,7 @@ given as a path or a file:// URL. Only chunks the repository lacks are stored.`,
 	c.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
 	c.Flags().StringVar(&o.chunkSize, "chunk-size", "", "chunk size for this backup (default: the repository's)")
 	c.Flags().IntVar(&o.workers, "workers", 0, "parallel chunk workers (default 2 × CPUs)")
+	c.Flags().StringVar(&o.readLimit, "read-limit", "", "limit reads from the sources to this many bytes per second (e.g. 100MiB)")
 	return c
 }
 
@@ -89,6 +91,12 @@ func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error
 			return usageError{err}
 		}
 	}
+	var limit int
+	if o.readLimit != "" {
+		if limit, err = parseSize(o.readLimit); err != nil {
+			return usageError{fmt.Errorf("--read-limit: %w", err)}
+		}
+	}
 	disks, err := openSources(ctx, args)
 	if err != nil {
 		return err
@@ -102,7 +110,7 @@ func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error
 	start := time.Now()
 	bar := newProgress(a.stderr, "backup "+o.name, total)
 	m, err := pipeline.BackupPoint(ctx, r, pipeline.PointRequest{VM: o.name, Disks: disks, ChunkSize: chunkSize,
-		Hostname: host, Logger: a.logger()}, pipeline.Options{Workers: o.workers, Progress: bar.Add})
+		Hostname: host, Logger: a.logger()}, pipeline.Options{Workers: o.workers, Progress: bar.Add, ReadLimit: pipeline.NewLimiter(int64(limit))})
 	bar.Done()
 	if err != nil {
 		return fmt.Errorf("backup of %s failed, no restore point was created: %w", o.name, err)

@@ -35,6 +35,9 @@ type Options struct {
 	// processed (read, skipped as zero or reused). It must be cheap and
 	// safe for concurrent use.
 	Progress func(n int64)
+	// ReadLimit, if set, paces reads from the source (bytes per second) so
+	// a backup does not starve production I/O.
+	ReadLimit *Limiter
 }
 
 func (o Options) workers() int {
@@ -174,6 +177,9 @@ func (b *diskBackup) process(ctx context.Context, h *repo.Hasher, buf []byte, t 
 	}
 	p := buf[:l]
 	off := int64(t.n) * int64(b.job.ChunkSize)
+	if err := b.opt.ReadLimit.Wait(ctx, l); err != nil {
+		return err
+	}
 	if _, err := b.job.Disk.ReadAt(p, off); err != nil && err != io.EOF {
 		return fmt.Errorf("read %s at offset %d: %w", b.job.Disk.Describe().Location, off, err)
 	}
