@@ -191,3 +191,29 @@ func TestFullDisk(t *testing.T) {
 	e.ok("restore", "latest", "--to", o)
 	sameFile(t, a, o)
 }
+
+func TestInterruptedBackup(t *testing.T) {
+	e := newEnv(t)
+	e.init("--chunk-size", "256KiB")
+	img := filepath.Join(e.dir, "a.img")
+	writeImage(t, img, 64<<20, map[int64][]byte{0: pseudoRandom(3, 64<<20)})
+	cmd := e.command(context.Background(), "backup", "--name", "vm1", "--read-limit", "8MiB", img)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Fatalf("exit %d (%v), want %d; stderr %s", code, err, exitInterrupted, stderr.String())
+	}
+	if ps := e.points(); len(ps) != 0 {
+		t.Fatalf("interrupted backup left a point: %+v", ps)
+	}
+	locks, _ := os.ReadDir(filepath.Join(e.repo, "locks"))
+	if len(locks) != 0 {
+		t.Fatalf("interrupted backup left %d lock file(s)", len(locks))
+	}
+}

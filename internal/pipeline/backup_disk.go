@@ -18,7 +18,9 @@ type DiskJob struct {
 	Disk      source.Disk
 	ChunkSize int
 	// Previous is this disk's index in the VM's previous point, if its
-	// geometry matches; it is the first place dedup looks.
+	// geometry matches. With a changed-extent feed, chunks outside the
+	// changed extents are taken from it without reading. (Dedup itself is by
+	// content over the whole repository, which includes the previous point.)
 	Previous *repo.Index
 	// Changed, when ChangedKnown, lists the ranges written since Previous
 	// (CBT). Chunks outside them are reused from Previous without reading.

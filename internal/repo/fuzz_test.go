@@ -125,8 +125,8 @@ func FuzzBlobOpen(f *testing.F) {
 				blob := c.seal(kind, fuzzBinding(kind), p)
 				f.Add(blob, kind, enc, false)
 				f.Add(blob, kind, enc, true)
-				f.Add(blob, kind, !enc, false)         // wrong repository type
-				f.Add(blob, kind%3+1, enc, false)      // wrong kind
+				f.Add(blob, kind, !enc, false)             // wrong repository type
+				f.Add(blob, kind%3+1, enc, false)          // wrong kind
 				f.Add(blob[:len(blob)-1], kind, enc, true) // truncated payload
 				f.Add(blob[:blobHeaderLen], kind, enc, true)
 				f.Add(blob[:blobHeaderLen-1], kind, enc, false)

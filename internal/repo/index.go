@@ -41,7 +41,14 @@ type Index struct {
 
 // Chunks returns how many chunk positions the disk has.
 func (ix *Index) Chunks() uint64 {
-	return uint64((ix.DiskSize + int64(ix.ChunkSize) - 1) / int64(ix.ChunkSize))
+	// Unsigned, and without rounding up by addition: DiskSize may be close
+	// to the int64 maximum.
+	size, cs := uint64(ix.DiskSize), uint64(ix.ChunkSize)
+	n := size / cs
+	if size%cs != 0 {
+		n++
+	}
+	return n
 }
 
 // ChunkLen returns the length of chunk n (the last one may be short).

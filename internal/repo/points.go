@@ -15,7 +15,7 @@ import (
 // NewPointID returns a fresh restore point ID (16 hex digits).
 func (r *Repository) NewPointID() string { return randomHex(8) }
 
-func manifestName(id string) string       { return "points/" + id }
+func manifestName(id string) string        { return "points/" + id }
 func indexName(id string, disk int) string { return fmt.Sprintf("indexes/%s/disk-%d", id, disk) }
 
 // SaveIndex stores the index of one disk of a point being written and

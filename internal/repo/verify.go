@@ -28,7 +28,7 @@ type Problem struct {
 // VerifyOptions choose how deep verify goes.
 type VerifyOptions struct {
 	ReadData bool
-	Workers  int                      // 0: GOMAXPROCS
+	Workers  int                     // 0: GOMAXPROCS
 	Progress func(done, total int64) // chunk bytes checked so far (read-data)
 }
 

@@ -79,22 +79,33 @@ func compareWithFile(t *testing.T, d source.Disk, refPath string) []source.Exten
 		t.Fatalf("Allocated: %v", err)
 	}
 	checkExtents(t, alloc, d.Size())
-	compareChunks(t, d, ref, 4<<20, alloc)
+	// The reference's holes need not be read: they must read as zeros.
+	var refData extentList
+	err = dataRanges(context.Background(), ref, 0, st.Size(), func(off, n int64) { refData.add(ext(off, n)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareChunks(t, d, ref, 4<<20, alloc, refData.extents)
 	if d.Size() <= 256<<20 { // reads straddling clusters and grains
-		compareChunks(t, d, ref, 100_003, alloc)
+		compareChunks(t, d, ref, 100_003, alloc, refData.extents)
 	}
 	return alloc
 }
 
-func compareChunks(t *testing.T, d source.Disk, ref io.ReaderAt, chunk int64, alloc []source.Extent) {
+func compareChunks(t *testing.T, d source.Disk, ref io.ReaderAt, chunk int64, alloc, refData []source.Extent) {
 	t.Helper()
 	got, want := make([]byte, chunk), make([]byte, chunk)
-	for off := int64(0); off < d.Size(); off += chunk {
+	for i, off := 0, int64(0); off < d.Size(); i, off = i+1, off+chunk {
 		n := min(chunk, d.Size()-off)
+		if d.Size() > 256<<20 && i%64 != 0 && !overlaps(alloc, ext(off, n)) && !overlaps(refData, ext(off, n)) {
+			continue // large image: sample the holes
+		}
 		if _, err := d.ReadAt(got[:n], off); err != nil {
 			t.Fatalf("ReadAt(%d bytes at %d): %v", n, off, err)
 		}
-		if _, err := ref.ReadAt(want[:n], off); err != nil && err != io.EOF {
+		if !overlaps(refData, ext(off, n)) {
+			clear(want[:n])
+		} else if _, err := ref.ReadAt(want[:n], off); err != nil && err != io.EOF {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got[:n], want[:n]) {
@@ -115,8 +126,8 @@ func checkZerosOutside(t *testing.T, p []byte, off int64, alloc []source.Extent)
 		}
 		gapEnd := min(a.Offset, end)
 		if gapEnd > pos {
-			if i := bytes.IndexFunc(p[pos-off:gapEnd-off], func(r rune) bool { return r != 0 }); i >= 0 {
-				t.Fatalf("non-zero byte near %d outside Allocated %v", pos+int64(i), alloc)
+			if !isZero(p[pos-off : gapEnd-off]) {
+				t.Fatalf("non-zero bytes in [%d,%d) outside Allocated %v", pos, gapEnd, alloc)
 			}
 		}
 		if pos = a.End(); pos >= end {
@@ -180,3 +191,16 @@ const (
 )
 
 func sz(n int64) string { return fmt.Sprint(n) }
+
+var zeros = make([]byte, 64<<10)
+
+func isZero(p []byte) bool {
+	for len(p) > 0 {
+		n := min(len(p), len(zeros))
+		if !bytes.Equal(p[:n], zeros[:n]) {
+			return false
+		}
+		p = p[n:]
+	}
+	return true
+}
