@@ -17,6 +17,7 @@ type backupOptions struct {
 	chunkSize string
 	workers   int
 	readLimit string
+	format    string
 }
 
 func newBackupCommand(a *app) *cobra.Command {
@@ -35,6 +36,7 @@ given as a path or a file:// URL. Only chunks the repository lacks are stored.`,
 	c.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
 	c.Flags().StringVar(&o.chunkSize, "chunk-size", "", "chunk size for this backup (default: the repository's)")
 	c.Flags().IntVar(&o.workers, "workers", 0, "parallel chunk workers (default 2 × CPUs)")
+	c.Flags().StringVar(&o.format, "format", "", "image format of every SOURCE: raw, qcow2 or vmdk (default: detect;\nforce raw for disks a guest controls, so a forged header cannot name a host file as backing file)")
 	c.Flags().StringVar(&o.readLimit, "read-limit", "", "limit reads from the sources to this many bytes per second (e.g. 100MiB)")
 	return c
 }
@@ -97,7 +99,7 @@ func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error
 			return usageError{fmt.Errorf("--read-limit: %w", err)}
 		}
 	}
-	disks, err := openSources(ctx, args)
+	disks, err := openSources(ctx, args, o.format)
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ func toRaw(t *testing.T, format, path string) string {
 
 func mustOpen(t *testing.T, spec string) source.Disk {
 	t.Helper()
-	d, err := Open(context.Background(), spec)
+	d, err := Open(context.Background(), spec, Options{})
 	if err != nil {
 		t.Fatalf("Open(%q): %v", spec, err)
 	}

@@ -9,16 +9,40 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
+// Formats accepted by Options.Format.
+const (
+	FormatAuto  = ""
+	FormatRaw   = "raw"
+	FormatQcow2 = "qcow2"
+	FormatVMDK  = "vmdk"
+)
+
+// Options tune Open.
+type Options struct {
+	// Format forces the image format instead of detecting it from the
+	// content. Detection trusts bytes the guest may control: a guest of a
+	// raw disk can write a qcow2 header naming a host file as backing file.
+	// Callers that know a disk is raw should say so.
+	Format string
+}
+
 // Open opens the disk image or block device named by spec, a local path or
 // a file:// URL (file:///abs/path, percent-encoded). The format is detected
-// from the content of regular files; block devices are always read raw.
-// A missing file gives an error wrapping source.ErrNotFound.
-func Open(ctx context.Context, spec string) (source.Disk, error) {
+// from the content of regular files unless o.Format says otherwise; block
+// devices are always read raw. A missing file gives an error wrapping
+// source.ErrNotFound.
+func Open(ctx context.Context, spec string, o Options) (source.Disk, error) {
+	switch o.Format {
+	case FormatAuto, FormatRaw, FormatQcow2, FormatVMDK:
+	default:
+		return nil, fmt.Errorf("unknown image format %q (want raw, qcow2 or vmdk)", o.Format)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -26,11 +50,14 @@ func Open(ctx context.Context, spec string) (source.Disk, error) {
 	if err != nil {
 		return nil, err
 	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs // manifests record where the disk came from
+	}
 	f, st, err := openFile(path)
 	if err != nil {
 		return nil, err
 	}
-	d, err := openDisk(ctx, f, path, st)
+	d, err := openDisk(ctx, f, path, st, o.Format)
 	if err != nil {
 		_ = f.Close()
 		return nil, err
@@ -100,8 +127,8 @@ const (
 
 // openDisk detects the format of an open file and builds its disk. It takes
 // ownership of f only on success.
-func openDisk(ctx context.Context, f *os.File, path string, st os.FileInfo) (source.Disk, error) {
-	if isBlockDevice(st) {
+func openDisk(ctx context.Context, f *os.File, path string, st os.FileInfo, format string) (source.Disk, error) {
+	if isBlockDevice(st) || format == FormatRaw {
 		d, err := openRaw(f, path, st)
 		return withCloser(d, f, err)
 	}
@@ -111,6 +138,9 @@ func openDisk(ctx context.Context, f *os.File, path string, st os.FileInfo) (sou
 		return nil, fmt.Errorf("file source %s: read header: %w", path, err)
 	}
 	head = head[:n]
+	if err := checkFormat(head, format, path); err != nil {
+		return nil, err
+	}
 	switch {
 	case bytes.HasPrefix(head, []byte(qcow2Magic)):
 		return openQcow2(ctx, f, path, st.Size())
@@ -126,6 +156,20 @@ func openDisk(ctx context.Context, f *os.File, path string, st os.FileInfo) (sou
 		d, err := openRaw(f, path, st)
 		return withCloser(d, f, err)
 	}
+}
+
+// checkFormat refuses content that does not match a forced format.
+func checkFormat(head []byte, format, path string) error {
+	isQcow2 := bytes.HasPrefix(head, []byte(qcow2Magic))
+	isVMDK := bytes.HasPrefix(head, []byte(vmdkSparseMagic)) || bytes.HasPrefix(head, []byte(vmdkCOWDMagic)) ||
+		bytes.HasPrefix(head, []byte(descriptorMagic))
+	switch {
+	case format == FormatQcow2 && !isQcow2:
+		return fmt.Errorf("file source %s: not a qcow2 image", path)
+	case format == FormatVMDK && !isVMDK:
+		return fmt.Errorf("file source %s: not a VMDK image", path)
+	}
+	return nil
 }
 
 // withCloser registers c to be closed with a successfully built disk.

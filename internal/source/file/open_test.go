@@ -52,7 +52,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := Open(context.Background(), tt.spec)
+			d, err := Open(context.Background(), tt.spec, Options{})
 			if err == nil {
 				d.Close()
 				t.Fatal("Open succeeded")
@@ -75,7 +75,7 @@ func TestOpenPermissionDenied(t *testing.T) {
 	if err := os.WriteFile(path, []byte("x"), 0o000); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(context.Background(), path)
+	_, err := Open(context.Background(), path, Options{})
 	if err == nil || errors.Is(err, source.ErrNotFound) || !strings.Contains(err.Error(), path) ||
 		!strings.Contains(err.Error(), "permission denied") {
 		t.Fatalf("Open = %v, want a permission error naming %s", err, path)
@@ -85,7 +85,7 @@ func TestOpenPermissionDenied(t *testing.T) {
 func TestOpenCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Open(ctx, "/nonexistent"); !errors.Is(err, context.Canceled) {
+	if _, err := Open(ctx, "/nonexistent", Options{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Open = %v, want context.Canceled", err)
 	}
 }
@@ -99,5 +99,31 @@ func TestClassifyOpenError(t *testing.T) {
 	missing := classifyOpenError("/vm/a.img", &os.PathError{Op: "open", Path: "/vm/a.img", Err: os.ErrNotExist})
 	if !errors.Is(missing, source.ErrNotFound) || !strings.Contains(missing.Error(), "/vm/a.img") {
 		t.Errorf("not found error = %v", missing)
+	}
+}
+
+func TestForcedFormat(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "raw-with-qcow2-header.img")
+	// A raw disk whose guest wrote a qcow2 magic at sector 0.
+	if err := os.WriteFile(fake, append([]byte("QFI\xfb"), make([]byte, 1<<16)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(context.Background(), fake, Options{Format: FormatRaw})
+	if err != nil {
+		t.Fatalf("forced raw: %v", err)
+	}
+	if f := d.Describe().Format; f != "raw" {
+		t.Errorf("format %q, want raw", f)
+	}
+	d.Close()
+	plain := filepath.Join(dir, "plain.img")
+	if err := os.WriteFile(plain, make([]byte, 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{FormatQcow2, FormatVMDK, "vhdx"} {
+		if _, err := Open(context.Background(), plain, Options{Format: f}); err == nil {
+			t.Errorf("format %q accepted a raw file", f)
+		}
 	}
 }

@@ -2,16 +2,10 @@ package file
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // Limits of VMDK text descriptors.
@@ -165,130 +159,4 @@ func splitFields(line string) ([]string, error) {
 		fields = append(fields, line[:end])
 		line = line[end:]
 	}
-}
-
-// openDescriptor opens a VMDK text descriptor file and its extents. It does
-// not take ownership of f.
-func openDescriptor(ctx context.Context, f *os.File, path string, size int64) (*disk, error) {
-	text, err := io.ReadAll(io.NewSectionReader(f, 0, min(size, maxDescriptorSize)))
-	if err != nil {
-		return nil, fmt.Errorf("vmdk %s: read descriptor: %w", path, err)
-	}
-	desc, err := parseDescriptor(text)
-	if err == nil {
-		err = desc.checkNoParent()
-	}
-	if err == nil && len(desc.extents) == 0 {
-		err = errors.New("descriptor lists no extents")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("vmdk %s: %w", path, err)
-	}
-	d, err := openExtents(ctx, desc, path)
-	if err != nil {
-		return nil, fmt.Errorf("vmdk %s: %w", path, err)
-	}
-	return d, nil
-}
-
-// openExtents builds the disk of a descriptor, one part per extent.
-func openExtents(ctx context.Context, desc *vmdkDescriptor, path string) (*disk, error) {
-	d := &disk{info: source.Info{Format: "vmdk-flat", Location: path}}
-	for i, x := range desc.extents {
-		if err := ctx.Err(); err != nil {
-			_ = d.Close()
-			return nil, err
-		}
-		if x.kind == "SPARSE" {
-			d.info.Format = "vmdk-sparse"
-		}
-		if err := d.openExtent(filepath.Dir(path), x); err != nil {
-			_ = d.Close()
-			return nil, fmt.Errorf("extent %d (%s %q): %w", i, x.kind, x.file, err)
-		}
-	}
-	return d, nil
-}
-
-// openExtent opens one extent and appends it to the disk.
-func (d *disk) openExtent(dir string, x vmdkExtentLine) error {
-	if x.access == "NOACCESS" {
-		return errors.New("NOACCESS extent cannot be read")
-	}
-	length := x.sectors * sectorSize
-	switch x.kind {
-	case "ZERO":
-		return d.addPart(length, zeroExtent{})
-	case "FLAT", "VMFS":
-		ext, err := d.openFlatExtent(dir, x)
-		if err != nil {
-			return err
-		}
-		return d.addPart(length, ext)
-	case "SPARSE":
-		ext, err := d.openSparseExtentFile(dir, x)
-		if err != nil {
-			return err
-		}
-		return d.addPart(length, ext)
-	default:
-		return fmt.Errorf("extent type %s not supported", x.kind)
-	}
-}
-
-// openExtentFile opens an extent's file; d closes it with the disk.
-func (d *disk) openExtentFile(dir, name string) (*os.File, int64, bool, error) {
-	path := name
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(dir, name)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, false, err // deliberately not source.ErrNotFound: the descriptor exists
-	}
-	d.closers = append(d.closers, f)
-	st, err := f.Stat()
-	if err != nil {
-		return nil, 0, false, err
-	}
-	switch {
-	case st.Mode().IsRegular():
-		return f, st.Size(), true, nil
-	case isBlockDevice(st):
-		size, err := f.Seek(0, io.SeekEnd)
-		return f, size, false, err
-	default:
-		return nil, 0, false, fmt.Errorf("%s: not a regular file or block device", path)
-	}
-}
-
-func (d *disk) openFlatExtent(dir string, x vmdkExtentLine) (*flatExtent, error) {
-	f, size, regular, err := d.openExtentFile(dir, x.file)
-	if err != nil {
-		return nil, err
-	}
-	if need := (x.offset + x.sectors) * sectorSize; size < need {
-		return nil, fmt.Errorf("%s has %d bytes, the extent needs %d", f.Name(), size, need)
-	}
-	return &flatExtent{f: f, offset: x.offset * sectorSize, sparse: regular}, nil
-}
-
-func (d *disk) openSparseExtentFile(dir string, x vmdkExtentLine) (*sparseExtent, error) {
-	f, size, _, err := d.openExtentFile(dir, x.file)
-	if err != nil {
-		return nil, err
-	}
-	ext, embedded, err := openSparseExtent(f, f.Name(), size)
-	if err != nil {
-		return nil, err
-	}
-	if embedded != nil {
-		if err := embedded.checkNoParent(); err != nil {
-			return nil, err
-		}
-	}
-	if ext.capacity < x.sectors*sectorSize {
-		return nil, fmt.Errorf("sparse extent capacity %d bytes smaller than the %d the descriptor lists", ext.capacity, x.sectors*sectorSize)
-	}
-	return ext, nil
 }

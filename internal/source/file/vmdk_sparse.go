@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
@@ -250,44 +249,4 @@ func (e *sparseExtent) allocated(ctx context.Context, length, base int64, add fu
 		}
 	}
 	return nil
-}
-
-// gtCacheSlots is the number of grain tables kept (2 KiB each normally).
-const gtCacheSlots = 64
-
-// gtCache is a direct-mapped cache of grain tables, safe for concurrent use.
-type gtCache struct {
-	mu    sync.Mutex
-	slots [gtCacheSlots]struct {
-		index int64
-		table []uint32 // nil: empty slot
-	}
-}
-
-func (c *gtCache) get(i int64) ([]uint32, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := &c.slots[i%gtCacheSlots]
-	return s.table, s.table != nil && s.index == i
-}
-
-func (c *gtCache) put(i int64, table []uint32) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := &c.slots[i%gtCacheSlots]
-	s.index, s.table = i, table
-}
-
-// openMonolithicSparse opens a single-file sparse VMDK (monolithicSparse).
-func openMonolithicSparse(f io.ReaderAt, path string, fileSize int64) (*disk, error) {
-	ext, desc, err := openSparseExtent(f, path, fileSize)
-	if err != nil {
-		return nil, err
-	}
-	if desc != nil {
-		if err := desc.checkNoParent(); err != nil {
-			return nil, fmt.Errorf("vmdk %s: %w", path, err)
-		}
-	}
-	return singlePartDisk("vmdk-sparse", path, ext.capacity, ext)
 }

@@ -51,9 +51,6 @@ func TestVMDKQemu(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.size > 1024*miB && testing.Short() {
-				t.Skip("large image in -short mode")
-			}
 			path := filepath.Join(t.TempDir(), "disk.vmdk")
 			run(t, "qemu-img", "create", "-q", "-f", "vmdk", "-o", "subformat="+tt.subformat, path, sz(tt.size))
 			if len(tt.writes) > 0 {
@@ -73,7 +70,7 @@ func TestVMDKStreamOptimizedRefused(t *testing.T) {
 	requireQemu(t)
 	path := filepath.Join(t.TempDir(), "disk.vmdk")
 	run(t, "qemu-img", "create", "-q", "-f", "vmdk", "-o", "subformat=streamOptimized", path, "1M")
-	_, err := Open(context.Background(), path)
+	_, err := Open(context.Background(), path, Options{})
 	if err == nil || !strings.Contains(err.Error(), "streamOptimized") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("Open = %v, want a streamOptimized error naming the path", err)
 	}
@@ -127,7 +124,7 @@ func TestVMDKDescriptor(t *testing.T) {
 			writeFile(t, filepath.Join(dir, "data.bin"), data)
 			path := filepath.Join(dir, "disk.vmdk")
 			writeFile(t, path, []byte(descriptorText("monolithicFlat", tt.extents)))
-			d, err := Open(context.Background(), path)
+			d, err := Open(context.Background(), path, Options{})
 			if tt.wantInErr != "" {
 				if err == nil {
 					d.Close()

@@ -1,0 +1,43 @@
+// Package file reads virtual disks from local files and block devices: raw
+// images, qcow2 and VMDK images.
+//
+// Open takes a local path or a file:// URL (file:///abs/path, percent-
+// encoded; host empty or "localhost"). A missing file gives an error wrapping
+// source.ErrNotFound; other failures (permissions, unsupported or corrupt
+// images) give errors naming the path. Every disk returned implements
+// source.Disk: ReadAt is safe for concurrent use and behaves like
+// os.File.ReadAt past Size (short read and io.EOF); Allocated lists, sorted
+// and coalesced, the ranges that may hold data, found from the image's
+// metadata without reading data.
+//
+// The format of a regular file is detected from its content, never from its
+// name; a block device is always read raw:
+//
+//   - qcow2 ("QFI\xfb"), versions 2 and 3, read with go-qcow2reader:
+//     zlib and zstd compressed clusters, zero clusters, extended L2
+//     entries, and backing chains of qcow2 or raw files (at most 16 deep,
+//     names resolved relative to the image naming them). Allocated is the
+//     union of what every image of the chain stores (zero clusters
+//     excluded), from the L1/L2 tables. Refused: encryption, external data
+//     files, other backing formats. Format "qcow2".
+//   - VMDK text descriptor ("# Disk DescriptorFile", at most 1 MiB) with
+//     FLAT, VMFS, ZERO and SPARSE extents; file names are relative to the
+//     descriptor's directory (absolute names are honoured). Format
+//     "vmdk-sparse" if any extent is sparse, else "vmdk-flat".
+//   - VMDK hosted sparse extent ("KDMV", monolithicSparse or an extent of
+//     twoGbMaxExtentSparse): grain directory, grain tables (read on demand
+//     through a small cache), zeroed-grain entries. Format "vmdk-sparse".
+//     Refused: compressed streamOptimized images, ESX COWD extents, delta
+//     disks (parentCID set), SEsparse.
+//   - raw: anything else. Regular files find their data with
+//     SEEK_DATA/SEEK_HOLE (format "raw"); block devices are fully allocated
+//     (format "block").
+//
+// Every header field read from an image is validated (ranges, overflow,
+// sizes bounded by the file) before use, so corrupt input gives an error,
+// never a panic or a large allocation; the fuzz tests check this.
+//
+// Detecting formats from content means a raw image whose guest wrote a qcow2
+// or VMDK sparse header at sector 0 is read as that format (the descriptor
+// size limit keeps real raw disks from passing as descriptors).
+package file
