@@ -80,10 +80,14 @@ func newCodec(key []byte, encrypted bool, compression string) (*codec, error) {
 			return nil, err
 		}
 	}
-	if c.dec, err = zstd.NewReader(nil, zstd.WithDecoderMaxMemory(MaxChunkSize), zstd.IgnoreChecksum(true)); err != nil {
+	// WithDecodeAllCapLimit: output never grows beyond the buffer open
+	// sizes from the header, whatever content size the frame claims.
+	if c.dec, err = zstd.NewReader(nil, zstd.WithDecoderMaxMemory(MaxChunkSize), zstd.IgnoreChecksum(true),
+		zstd.WithDecodeAllCapLimit(true)); err != nil {
 		return nil, err
 	}
-	c.big, err = zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxMetadata), zstd.WithDecoderConcurrency(1))
+	c.big, err = zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxMetadata), zstd.WithDecoderConcurrency(1),
+		zstd.WithDecodeAllCapLimit(true))
 	return c, err
 }
 
@@ -187,6 +191,11 @@ func (c *codec) open(b []byte, kind byte, binding []byte, maxPlain int, dst []by
 			return nil, fmt.Errorf("%w: plain length mismatch", ErrCorrupt)
 		}
 		return payload, nil
+	}
+	// zstd turns at most 4 input bytes (an RLE block) into 128 KiB; a
+	// header claiming more is corrupt and must not make us allocate it.
+	if plainLen > uint64(len(payload))<<15 {
+		return nil, fmt.Errorf("%w: plain length %d impossible for %d compressed bytes", ErrCorrupt, plainLen, len(payload))
 	}
 	if cap(dst) < int(plainLen) {
 		dst = make([]byte, 0, plainLen)

@@ -22,8 +22,10 @@ func ParseChunkID(s string) (ChunkID, error) {
 	if len(s) != 64 {
 		return id, fmt.Errorf("invalid chunk id %q", s)
 	}
-	_, err := hex.Decode(id[:], []byte(s))
-	return id, err
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil || id.String() != s {
+		return ChunkID{}, fmt.Errorf("invalid chunk id %q: want 64 lowercase hex digits", s)
+	}
+	return id, nil
 }
 
 // chunkName is the storage name of a chunk: chunks/<first byte hex>/<id hex>.

@@ -108,11 +108,20 @@ func (r *Repository) GC(ctx context.Context, o GCOptions) (GCResult, error) {
 }
 
 func (r *Repository) sweepChunks(ctx context.Context, ref map[ChunkID]struct{}, cutoff time.Time, dry bool, res *GCResult) error {
-	var cands []storage.FileInfo
+	var cands, restore []storage.FileInfo
 	err := r.be.List(ctx, "chunks", func(fi storage.FileInfo) error {
 		base := path.Base(fi.Name)
 		if strings.HasSuffix(base, ".gc") {
-			cands = append(cands, fi) // left by an interrupted GC
+			// Left by an interrupted GC. A backup may have reused the
+			// chunk just before it was moved aside: if a committed point
+			// references it, it goes back.
+			if id, err := ParseChunkID(strings.TrimSuffix(base, ".gc")); err == nil {
+				if _, ok := ref[id]; ok {
+					restore = append(restore, fi)
+					return nil
+				}
+			}
+			cands = append(cands, fi)
 			return nil
 		}
 		id, err := ParseChunkID(base)
@@ -131,6 +140,18 @@ func (r *Repository) sweepChunks(ctx context.Context, ref map[ChunkID]struct{}, 
 	})
 	if err != nil {
 		return fmt.Errorf("gc: list chunks: %w", err)
+	}
+	for _, fi := range restore {
+		if dry {
+			continue
+		}
+		err := r.be.Rename(ctx, fi.Name, strings.TrimSuffix(fi.Name, ".gc"))
+		if errors.Is(err, storage.ErrExist) {
+			err = r.be.Remove(ctx, fi.Name) // stored again meanwhile
+		}
+		if err != nil && !errors.Is(err, storage.ErrNotExist) {
+			return fmt.Errorf("gc: %w", err)
+		}
 	}
 	for _, fi := range cands {
 		if dry {

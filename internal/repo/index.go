@@ -123,7 +123,9 @@ func UnmarshalIndex(b []byte) (*Index, error) {
 	next := uint64(0)
 	for i := uint64(0); i < count; i++ {
 		gap, n := binary.Uvarint(p)
-		if n <= 0 || len(p) < n+32 || gap >= total-next {
+		// n > 1 && p[n-1] == 0: an overlong varint; only the shortest
+		// form is valid, so that an index has exactly one encoding.
+		if n <= 0 || n > 1 && p[n-1] == 0 || len(p) < n+32 || gap >= total-next {
 			return nil, fmt.Errorf("%w: index entry %d malformed", ErrCorrupt, i)
 		}
 		e := IndexEntry{N: next + gap}

@@ -27,6 +27,15 @@ type KDFParams struct {
 // otherwise: 3 passes over 64 MiB with 4 lanes (about 0.2 s here).
 func DefaultKDF() KDFParams { return KDFParams{Time: 3, Memory: 64 << 10, Threads: 4} }
 
+// validate checks the bounds parseKeyFile accepts (Init checks them too,
+// so that it never writes a key file Open refuses).
+func (p KDFParams) validate() error {
+	if p.Time < 1 || p.Time > 20 || p.Memory < 8 || p.Memory > 1<<20 || p.Threads < 1 {
+		return fmt.Errorf("invalid argon2id parameters %+v: need 1-100 passes, 8 KiB-4 GiB, at least 1 thread", p)
+	}
+	return nil
+}
+
 // keyFile is the JSON stored under keys/<id>.
 type keyFile struct {
 	Version int       `json:"version"`
@@ -99,8 +108,7 @@ func parseKeyFile(b []byte) (keyFile, error) {
 			return kf, fmt.Errorf("%w: bad key length", ErrCorrupt)
 		}
 	case "argon2id":
-		p := kf.Params
-		if p.Time < 1 || p.Time > 100 || p.Memory < 8 || p.Memory > 4<<20 || p.Threads < 1 ||
+		if kf.Params.validate() != nil ||
 			len(kf.Salt) < 16 || len(kf.Salt) > 64 || len(kf.Nonce) != 12 || len(kf.Data) != masterLen+16 {
 			return kf, fmt.Errorf("%w: invalid key parameters", ErrCorrupt)
 		}

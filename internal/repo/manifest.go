@@ -84,16 +84,25 @@ func UnmarshalManifest(b []byte) (*Manifest, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return &m, nil
+}
+
+// validate checks what UnmarshalManifest requires; CommitPoint checks it
+// too, so that it never writes a point that cannot be read back.
+func (m *Manifest) validate() error {
 	if m.Version != 1 {
-		return nil, fmt.Errorf("%w: manifest version %d", ErrCorrupt, m.Version)
+		return fmt.Errorf("manifest version %d", m.Version)
 	}
 	if !pointIDPattern.MatchString(m.ID) || ValidateVMName(m.VM) != nil {
-		return nil, fmt.Errorf("%w: bad manifest id or vm name", ErrCorrupt)
+		return fmt.Errorf("bad manifest id or vm name")
 	}
 	for i, d := range m.Disks {
 		if d.Index != i || d.Size < 0 || ValidateChunkSize(d.ChunkSize) != nil || d.Chunks < 0 {
-			return nil, fmt.Errorf("%w: bad disk %d", ErrCorrupt, i)
+			return fmt.Errorf("bad disk %d", i)
 		}
 	}
-	return &m, nil
+	return nil
 }

@@ -40,6 +40,11 @@ func (r *Repository) CommitPoint(ctx context.Context, m *Manifest) error {
 	if err := ValidateVMName(m.VM); err != nil {
 		return err
 	}
+	// The ID is a file name, and a manifest LoadManifest rejects would
+	// hide the point or break listing every point.
+	if err := m.validate(); err != nil {
+		return fmt.Errorf("commit point %q: %v", m.ID, err)
+	}
 	if err := r.be.Sync(ctx); err != nil {
 		return fmt.Errorf("commit point: %w", err)
 	}

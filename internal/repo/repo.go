@@ -63,6 +63,11 @@ func Init(ctx context.Context, be storage.Backend, password []byte, o InitOption
 	if o.Encrypted && len(password) == 0 {
 		return nil, errors.New("an encrypted repository needs a password")
 	}
+	if o.Encrypted {
+		if err := o.KDF.validate(); err != nil {
+			return nil, err
+		}
+	}
 	cfg := Config{Version: FormatVersion, ID: randomHex(16), Created: o.Now().UTC(),
 		ChunkSize: o.ChunkSize, Compression: o.Compression, Encryption: EncryptionNone}
 	if o.Encrypted {

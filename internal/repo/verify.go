@@ -117,8 +117,13 @@ func (r *Repository) readAll(ctx context.Context, users map[ChunkID]bool, stored
 		workers = runtime.GOMAXPROCS(0)
 	}
 	var total, done int64
+	// The work list is built before the workers start: they write bad.
+	var todo []ChunkID
 	for id := range users {
 		total += stored[id]
+		if _, missing := bad[id]; !missing {
+			todo = append(todo, id)
+		}
 	}
 	var mu sync.Mutex
 	ch := make(chan ChunkID)
@@ -147,10 +152,7 @@ func (r *Repository) readAll(ctx context.Context, users map[ChunkID]bool, stored
 			}
 		}()
 	}
-	for id := range users {
-		if _, missing := bad[id]; missing {
-			continue
-		}
+	for _, id := range todo {
 		select {
 		case ch <- id:
 		case <-ctx.Done():
