@@ -50,22 +50,33 @@ type backupJSON struct {
 }
 
 type diskJSON struct {
-	Index       int    `json:"index"`
-	Size        int64  `json:"size"`
-	ChunkSize   int    `json:"chunk_size"`
-	Format      string `json:"format"`
-	Location    string `json:"location"`
-	BytesRead   int64  `json:"bytes_read"`
-	BytesZero   int64  `json:"bytes_zero"`
-	BytesReused int64  `json:"bytes_reused"`
-	BytesNew    int64  `json:"bytes_new"`
-	BytesStored int64  `json:"bytes_stored"`
+	Index       int      `json:"index"`
+	Size        int64    `json:"size"`
+	ChunkSize   int      `json:"chunk_size"`
+	Format      string   `json:"format"`
+	Location    string   `json:"location"`
+	Transport   string   `json:"transport"`
+	CBT         string   `json:"cbt,omitempty"`
+	Warnings    []string `json:"warnings,omitempty"`
+	BytesRead   int64    `json:"bytes_read"`
+	BytesZero   int64    `json:"bytes_zero"`
+	BytesReused int64    `json:"bytes_reused"`
+	BytesNew    int64    `json:"bytes_new"`
+	BytesStored int64    `json:"bytes_stored"`
 }
 
 func toDiskJSON(d repo.DiskManifest) diskJSON {
 	return diskJSON{Index: d.Index, Size: d.Size, ChunkSize: d.ChunkSize, Format: d.Format, Location: d.Location,
+		Transport: transportName(d.Transport), CBT: d.CBT, Warnings: d.Warnings,
 		BytesRead: d.Stats.BytesRead, BytesZero: d.Stats.BytesZero, BytesReused: d.Stats.BytesReused,
 		BytesNew: d.Stats.BytesNew, BytesStored: d.Stats.BytesStored}
+}
+
+func transportName(t string) string {
+	if t == "" {
+		return "file"
+	}
+	return t
 }
 
 func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error {
@@ -135,6 +146,9 @@ func printBackup(a *app, asJSON bool, m *repo.Manifest, took time.Duration) erro
 		fmt.Fprintf(a.stdout, "  disk %d (%s %s): size %s, read %s, zero %s, reused %s, new %s, stored %s\n",
 			d.Index, d.Format, d.Location, formatBytes(d.Size), formatBytes(d.BytesRead), formatBytes(d.BytesZero),
 			formatBytes(d.BytesReused), formatBytes(d.BytesNew), formatBytes(d.BytesStored))
+		for _, w := range d.Warnings {
+			fmt.Fprintf(a.stdout, "  warning: disk %d: %s\n", d.Index, w)
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
@@ -48,16 +49,19 @@ func BackupPoint(ctx context.Context, sink Sink, req PointRequest, o Options) (*
 	}
 	m := &repo.Manifest{ID: sink.NewPointID(), VM: req.VM, Time: now().UTC(), Hostname: req.Hostname}
 	for i, d := range req.Disks {
-		job := DiskJob{Disk: d, ChunkSize: req.ChunkSize}
-		if prev != nil && i < len(prev.Disks) && prev.Disks[i].Size == d.Size() && prev.Disks[i].ChunkSize == req.ChunkSize {
-			if job.Previous, err = sink.LoadIndex(ctx, prev, i); err != nil {
-				log.Warn("previous index unusable; backing up without it", "point", prev.ID, "disk", i, "err", err)
-				job.Previous = nil
-			}
+		job, cbt, err := prepareJob(ctx, sink, prev, i, d, req.ChunkSize)
+		if err != nil {
+			return nil, fmt.Errorf("disk %d (%s): %w", i, d.Describe().Location, err)
 		}
 		dm, err := backupOne(ctx, sink, m.ID, i, job, o)
 		if err != nil {
 			return nil, fmt.Errorf("disk %d (%s): %w", i, d.Describe().Location, err)
+		}
+		dm.CBT = cbt
+		if strings.HasPrefix(cbt, "full read") {
+			dm.Warnings = append(dm.Warnings, "changed block tracking not usable, "+cbt)
+			log.Warn("changed block tracking not usable; read the whole disk and compared hashes",
+				"disk", i, "reason", strings.TrimPrefix(cbt, "full read: "))
 		}
 		m.Disks = append(m.Disks, dm)
 	}
@@ -65,6 +69,43 @@ func BackupPoint(ctx context.Context, sink Sink, req PointRequest, o Options) (*
 		return nil, err
 	}
 	return m, nil
+}
+
+// prepareJob finds the disk's previous index and, for a disk with change
+// tracking, the extents changed since then. It returns the CBT verdict
+// recorded in the manifest.
+func prepareJob(ctx context.Context, sink Sink, prev *repo.Manifest, i int, d source.Disk, chunkSize int) (DiskJob, string, error) {
+	job := DiskJob{Disk: d, ChunkSize: chunkSize}
+	var prevDisk *repo.DiskManifest
+	if prev != nil && i < len(prev.Disks) {
+		prevDisk = &prev.Disks[i]
+	}
+	if prevDisk != nil && prevDisk.Size == d.Size() && prevDisk.ChunkSize == chunkSize {
+		ix, err := sink.LoadIndex(ctx, prev, i)
+		if err != nil {
+			return job, "", err
+		}
+		job.Previous = ix
+	}
+	ct, ok := d.(source.ChangeTracker)
+	if !ok {
+		return job, "", nil
+	}
+	switch {
+	case prevDisk == nil:
+		return job, "full read: no previous restore point of this disk", nil
+	case job.Previous == nil:
+		return job, fmt.Sprintf("full read: disk size or chunk size changed (%d → %d bytes)", prevDisk.Size, d.Size()), nil
+	}
+	ch, err := ct.Changed(ctx, prevDisk.ChangeID)
+	if err != nil {
+		return job, "", fmt.Errorf("changed block tracking: %w", err)
+	}
+	if !ch.Known {
+		return job, "full read: " + ch.Reason, nil
+	}
+	job.Changed, job.ChangedKnown = ch.Extents, true
+	return job, "used", nil
 }
 
 func backupOne(ctx context.Context, sink Sink, pointID string, i int, job DiskJob, o Options) (repo.DiskManifest, error) {
@@ -77,8 +118,12 @@ func backupOne(ctx context.Context, sink Sink, pointID string, i int, job DiskJo
 		return repo.DiskManifest{}, err
 	}
 	info := job.Disk.Describe()
-	return repo.DiskManifest{Index: i, Size: ix.DiskSize, ChunkSize: ix.ChunkSize, Format: info.Format,
-		Location: info.Location, IndexHash: hash, Chunks: len(ix.Entries), Stats: st}, nil
+	dm := repo.DiskManifest{Index: i, Size: ix.DiskSize, ChunkSize: ix.ChunkSize, Format: info.Format,
+		Location: info.Location, Transport: info.Transport, IndexHash: hash, Chunks: len(ix.Entries), Stats: st}
+	if ct, ok := job.Disk.(source.ChangeTracker); ok {
+		dm.ChangeID = ct.ChangeID()
+	}
+	return dm, nil
 }
 
 // previousPoint returns the VM's newest point, or nil.

@@ -34,6 +34,10 @@ type DiskManifest struct {
 	// ChangeID is the CBT state this point captured (empty without CBT).
 	ChangeID  string `json:"change_id,omitempty"`
 	Transport string `json:"transport,omitempty"`
+	// CBT says how changed blocks were found: "" (no tracking), "used", or
+	// "full read: <reason>" when tracking was available but not usable.
+	CBT      string   `json:"cbt,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 	Stats     Stats  `json:"stats"`
 }
 

@@ -37,14 +37,22 @@ type Disk interface {
 }
 
 // ChangeTracker is implemented by disks whose platform tracks changed blocks.
-// Changed returns the ranges written since the backup identified by the
-// previous change ID, or ok=false when the platform cannot tell (no previous
-// ID, lost bitmap): the pipeline then reads every allocated range and
-// compares hashes.
 type ChangeTracker interface {
-	Changed(ctx context.Context, previousChangeID string) (extents []Extent, ok bool, err error)
+	// Changed returns the ranges written since the backup whose ChangeID was
+	// previousChangeID. When the platform cannot tell (no previous ID, a
+	// lost, inconsistent or foreign bitmap, a resized disk) it returns
+	// Known=false and the reason; the pipeline then reads every allocated
+	// range and compares hashes, and says why.
+	Changed(ctx context.Context, previousChangeID string) (Changes, error)
 	// ChangeID identifies the state this backup captures, for the next one.
 	ChangeID() string
+}
+
+// Changes is the answer of a ChangeTracker.
+type Changes struct {
+	Extents []Extent
+	Known   bool
+	Reason  string // why Known is false
 }
 
 // Info describes where a disk came from; it is recorded in the manifest.
@@ -54,6 +62,9 @@ type Info struct {
 	Format string `json:"format"`
 	// Location is the path or URL the disk was read from (no secrets).
 	Location string `json:"location"`
+	// Transport is how the data was read: "file", "direct", "hotadd",
+	// "nbd", "nbd+tls" (empty means "file").
+	Transport string `json:"transport,omitempty"`
 }
 
 // FullExtent returns the single extent covering a disk of the given size,
