@@ -17,7 +17,7 @@ type backupOptions struct {
 	chunkSize string
 	workers   int
 	readLimit string
-	format    string
+	src       sourceOptions
 }
 
 func newBackupCommand(a *app) *cobra.Command {
@@ -27,7 +27,9 @@ func newBackupCommand(a *app) *cobra.Command {
 		Short: "Back up VM disks into one new restore point",
 		Long: `Back up every SOURCE as disk 0, 1, ... of one new restore point of VM.
 A SOURCE is a raw image, block device, qcow2 or VMDK (flat or monolithicSparse)
-given as a path or a file:// URL. Only chunks the repository lacks are stored.`,
+given as a path or a file:// URL, or an NBD export (nbd://host:port/export,
+nbds://… with TLS, nbd+unix:///export?socket=PATH). Only chunks the repository
+lacks are stored.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBackup(cmd, a, o, args)
 		},
@@ -36,7 +38,13 @@ given as a path or a file:// URL. Only chunks the repository lacks are stored.`,
 	c.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
 	c.Flags().StringVar(&o.chunkSize, "chunk-size", "", "chunk size for this backup (default: the repository's)")
 	c.Flags().IntVar(&o.workers, "workers", 0, "parallel chunk workers (default 2 × CPUs)")
-	c.Flags().StringVar(&o.format, "format", "", "image format of every SOURCE: raw, qcow2 or vmdk (default: detect;\nforce raw for disks a guest controls, so a forged header cannot name a host file as backing file)")
+	c.Flags().StringVar(&o.src.bitmap, "bitmap", "", "nbd sources: use the export's qemu:dirty-bitmap:NAME context as changed block tracking")
+	c.Flags().IntVar(&o.src.connections, "nbd-connections", 1, "nbd sources: connections to read over (the server must allow that many clients)")
+	c.Flags().StringVar(&o.src.tlsCA, "tls-ca", "", "nbds sources: CA certificate (PEM) to verify the server")
+	c.Flags().StringVar(&o.src.tlsCert, "tls-cert", "", "nbds sources: client certificate (PEM)")
+	c.Flags().StringVar(&o.src.tlsKey, "tls-key", "", "nbds sources: client key (PEM)")
+	c.Flags().StringVar(&o.src.tlsServerName, "tls-server-name", "", "nbds sources: expected server name (default: the URL host)")
+	c.Flags().StringVar(&o.src.format, "format", "", "image format of every SOURCE: raw, qcow2 or vmdk (default: detect;\nforce raw for disks a guest controls, so a forged header cannot name a host file as backing file)")
 	c.Flags().StringVar(&o.readLimit, "read-limit", "", "limit reads from the sources to this many bytes per second (e.g. 100MiB)")
 	return c
 }
@@ -110,7 +118,7 @@ func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error
 			return usageError{fmt.Errorf("--read-limit: %w", err)}
 		}
 	}
-	disks, err := openSources(ctx, args, o.format)
+	disks, err := openSources(ctx, args, o.src)
 	if err != nil {
 		return err
 	}

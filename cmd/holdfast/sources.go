@@ -2,27 +2,80 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/source/file"
+	nbdsource "github.com/holdfast-backup/holdfast/internal/source/nbd"
 )
 
-// openSource opens a SOURCE argument: a path or file:// URL. Other schemes
-// (nbd://, qemu://, vsphere://) plug in here.
-func openSource(ctx context.Context, spec, format string) (source.Disk, error) {
-	if i := strings.Index(spec, "://"); i > 0 && !strings.HasPrefix(spec, "file://") {
-		return nil, usageError{fmt.Errorf("source %q: scheme %q is not supported by this build", spec, spec[:i])}
+// sourceOptions are the backup flags that shape how sources are opened.
+type sourceOptions struct {
+	format        string // file sources: raw, qcow2, vmdk or "" (detect)
+	bitmap        string // nbd sources: dirty bitmap to use as CBT
+	connections   int    // nbd sources: parallel connections
+	tlsCA         string
+	tlsCert       string
+	tlsKey        string
+	tlsServerName string
+}
+
+// openSource opens a SOURCE argument: a path, a file:// URL or an NBD URL
+// (nbd://, nbds://, nbd+unix://, nbds+unix://).
+func openSource(ctx context.Context, spec string, o sourceOptions) (source.Disk, error) {
+	scheme := ""
+	if i := strings.Index(spec, "://"); i > 0 {
+		scheme = spec[:i]
 	}
-	return file.Open(ctx, spec, file.Options{Format: format})
+	switch scheme {
+	case "", "file":
+		return file.Open(ctx, spec, file.Options{Format: o.format})
+	case "nbd", "nbds", "nbd+unix", "nbds+unix":
+		tc, err := o.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		return nbdsource.Open(ctx, spec, nbdsource.Options{TLS: tc, Bitmap: o.bitmap, Connections: o.connections})
+	}
+	return nil, usageError{fmt.Errorf("source %q: scheme %q is not supported (use a path, file://, nbd://, nbds:// or nbd+unix://)", spec, scheme)}
+}
+
+// tlsConfig builds the client TLS configuration for nbds:// sources.
+func (o sourceOptions) tlsConfig() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.tlsServerName}
+	if o.tlsCA != "" {
+		pem, err := os.ReadFile(o.tlsCA)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca %s: no PEM certificates", o.tlsCA)
+		}
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return nil, usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	if o.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
 
 // openSources opens every source or none.
-func openSources(ctx context.Context, specs []string, format string) ([]source.Disk, error) {
+func openSources(ctx context.Context, specs []string, o sourceOptions) ([]source.Disk, error) {
 	var disks []source.Disk
 	for _, s := range specs {
-		d, err := openSource(ctx, s, format)
+		d, err := openSource(ctx, s, o)
 		if err != nil {
 			closeDisks(disks)
 			return nil, err
