@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
@@ -18,6 +19,7 @@ type backupOptions struct {
 	workers   int
 	readLimit string
 	src       sourceOptions
+	qemu      qemuFlags
 }
 
 func newBackupCommand(a *app) *cobra.Command {
@@ -44,6 +46,9 @@ lacks are stored.`,
 	c.Flags().StringVar(&o.src.tlsCert, "tls-cert", "", "nbds sources: client certificate (PEM)")
 	c.Flags().StringVar(&o.src.tlsKey, "tls-key", "", "nbds sources: client key (PEM)")
 	c.Flags().StringVar(&o.src.tlsServerName, "tls-server-name", "", "nbds sources: expected server name (default: the URL host)")
+	c.Flags().StringVar(&o.qemu.guestAgent, "guest-agent", "", "qemu sources: guest agent socket, to freeze the guest file systems around the snapshot")
+	c.Flags().StringVar(&o.qemu.transport, "transport", "auto", "qemu sources: auto, direct, hotadd or nbd")
+	c.Flags().StringVar(&o.qemu.nbdTLSDir, "nbd-tls", "", "qemu sources: export over NBD with TLS using DIR/{ca-cert,server-cert,server-key}.pem (verify with --tls-ca)")
 	c.Flags().StringVar(&o.src.format, "format", "", "image format of every SOURCE: raw, qcow2 or vmdk (default: detect;\nforce raw for disks a guest controls, so a forged header cannot name a host file as backing file)")
 	c.Flags().StringVar(&o.readLimit, "read-limit", "", "limit reads from the sources to this many bytes per second (e.g. 100MiB)")
 	return c
@@ -51,10 +56,11 @@ lacks are stored.`,
 
 // backupJSON is the --json output (a contract other tools rely on).
 type backupJSON struct {
-	Point    string     `json:"point"`
-	VM       string     `json:"vm"`
-	Duration float64    `json:"duration_seconds"`
-	Disks    []diskJSON `json:"disks"`
+	Point    string            `json:"point"`
+	VM       string            `json:"vm"`
+	Duration float64           `json:"duration_seconds"`
+	Notes    map[string]string `json:"notes,omitempty"`
+	Disks    []diskJSON        `json:"disks"`
 }
 
 type diskJSON struct {
@@ -118,21 +124,28 @@ func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error
 			return usageError{fmt.Errorf("--read-limit: %w", err)}
 		}
 	}
-	disks, err := openSources(ctx, args, o.src)
+	start := time.Now()
+	set, err := openSourceSet(ctx, a, r, o.name, args, o)
 	if err != nil {
 		return err
 	}
-	defer closeDisks(disks)
 	var total int64
-	for _, d := range disks {
+	for _, d := range set.disks {
 		total += d.Size()
 	}
 	host, _ := os.Hostname()
-	start := time.Now()
 	bar := newProgress(a.stderr, "backup "+o.name, total)
-	m, err := pipeline.BackupPoint(ctx, r, pipeline.PointRequest{VM: o.name, Disks: disks, ChunkSize: chunkSize,
-		Hostname: host, Logger: a.logger()}, pipeline.Options{Workers: o.workers, Progress: bar.Add, ReadLimit: pipeline.NewLimiter(int64(limit))})
+	m, err := pipeline.BackupPoint(ctx, r, pipeline.PointRequest{VM: o.name, Disks: set.disks, ChunkSize: chunkSize,
+		Hostname: host, Notes: set.notes, Logger: a.logger()},
+		pipeline.Options{Workers: o.workers, Progress: bar.Add, ReadLimit: pipeline.NewLimiter(int64(limit))})
 	bar.Done()
+	if rerr := set.release(ctx, err == nil); rerr != nil {
+		if err == nil {
+			a.logger().Warn("restore point committed, but cleaning up the snapshot failed; the next backup retries", "err", rerr)
+		} else {
+			err = fmt.Errorf("%w (and cleaning up the snapshot: %v)", err, rerr)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("backup of %s failed, no restore point was created: %w", o.name, err)
 	}
@@ -140,7 +153,7 @@ func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error
 }
 
 func printBackup(a *app, asJSON bool, m *repo.Manifest, took time.Duration) error {
-	out := backupJSON{Point: m.ID, VM: m.VM, Duration: took.Seconds(), Disks: []diskJSON{}}
+	out := backupJSON{Point: m.ID, VM: m.VM, Duration: took.Seconds(), Notes: m.Notes, Disks: []diskJSON{}}
 	for _, d := range m.Disks {
 		out.Disks = append(out.Disks, toDiskJSON(d))
 	}
@@ -150,6 +163,11 @@ func printBackup(a *app, asJSON bool, m *repo.Manifest, took time.Duration) erro
 		return enc.Encode(out)
 	}
 	fmt.Fprintf(a.stdout, "restore point %s of %s created in %s\n", m.ID, m.VM, took.Round(time.Millisecond))
+	for _, k := range []string{"guest_quiesce", "transport_choice", "cleaned_leftovers"} {
+		if v := m.Notes[k]; v != "" {
+			fmt.Fprintf(a.stdout, "  %s: %s\n", strings.ReplaceAll(k, "_", " "), v)
+		}
+	}
 	for _, d := range out.Disks {
 		fmt.Fprintf(a.stdout, "  disk %d (%s %s): size %s, read %s, zero %s, reused %s, new %s, stored %s\n",
 			d.Index, d.Format, d.Location, formatBytes(d.Size), formatBytes(d.BytesRead), formatBytes(d.BytesZero),

@@ -17,8 +17,9 @@ type PointRequest struct {
 	Disks     []source.Disk
 	ChunkSize int
 	Hostname  string
-	Now       func() time.Time // clock; nil means time.Now
-	Logger    *slog.Logger     // nil: discard
+	Notes     map[string]string // recorded in the manifest (guest quiescing, transport choice)
+	Now       func() time.Time  // clock; nil means time.Now
+	Logger    *slog.Logger      // nil: discard
 }
 
 // BackupPoint backs up every disk and commits one restore point. While it
@@ -47,7 +48,7 @@ func BackupPoint(ctx context.Context, sink Sink, req PointRequest, o Options) (*
 	if err != nil {
 		return nil, err
 	}
-	m := &repo.Manifest{ID: sink.NewPointID(), VM: req.VM, Time: now().UTC(), Hostname: req.Hostname}
+	m := &repo.Manifest{ID: sink.NewPointID(), VM: req.VM, Time: now().UTC(), Hostname: req.Hostname, Notes: req.Notes}
 	for i, d := range req.Disks {
 		job, cbt, err := prepareJob(ctx, sink, prev, i, d, req.ChunkSize)
 		if err != nil {

@@ -68,7 +68,7 @@ func testDisk() *memDisk {
 	for i := 40 * cs; i < len(data); i++ {
 		data[i] = byte(rng.Uint32())
 	}
-	return &memDisk{data: data, fail: -1, alloc: []source.Extent{{0, 20 * cs}, {30 * cs, 10*cs + 1000}}}
+	return &memDisk{data: data, fail: -1, alloc: []source.Extent{{Offset: 0, Length: 20 * cs}, {Offset: 30 * cs, Length: 10*cs + 1000}}}
 }
 
 func restoreTo(t *testing.T, r *repo.Repository, m *repo.Manifest, disk int) []byte {

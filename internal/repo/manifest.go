@@ -38,7 +38,7 @@ type DiskManifest struct {
 	// "full read: <reason>" when tracking was available but not usable.
 	CBT      string   `json:"cbt,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
-	Stats     Stats  `json:"stats"`
+	Stats    Stats    `json:"stats"`
 }
 
 // Stats are the byte counts of one disk's backup.

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/qmp"
+)
+
+// testVM is a paused QEMU (TCG, no guest OS) with one qcow2 disk.
+type testVM struct {
+	t        *testing.T
+	qmpSock  string
+	expected []byte // what the disk holds, kept in step with every write
+}
+
+func startVM(t *testing.T, dir string) *testVM {
+	t.Helper()
+	needTools(t, "qemu-system-x86_64", "qemu-img", "qemu-io")
+	q := filepath.Join(dir, "vm.qcow2")
+	sh(t, "qemu-img", "create", "-q", "-f", "qcow2", q, "64M")
+	sh(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 4M", "-c", "write -P 0x22 30M 1M", q)
+	vm := &testVM{t: t, qmpSock: filepath.Join(dir, "qmp.sock"), expected: make([]byte, 64<<20)}
+	vm.patch(0, 4<<20, 0x11)
+	vm.patch(30<<20, 1<<20, 0x22)
+	cmd := exec.Command("qemu-system-x86_64", "-accel", "tcg", "-S", "-nodefaults", "-display", "none",
+		"-blockdev", "driver=file,filename="+q+",node-name=proto0",
+		"-blockdev", "driver=qcow2,file=proto0,node-name=disk0",
+		"-device", "virtio-blk-pci,drive=disk0,id=vda",
+		"-qmp", "unix:"+vm.qmpSock+",server=on,wait=off")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("qemu stderr: %s", stderr.String())
+		}
+	})
+	for i := 0; i < 500; i++ {
+		if _, err := os.Stat(vm.qmpSock); err == nil {
+			return vm
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("QEMU did not create its QMP socket: %s", stderr.String())
+	return nil
+}
+
+func (vm *testVM) patch(off, n int, b byte) {
+	copy(vm.expected[off:off+n], bytes.Repeat([]byte{b}, n))
+}
+
+// qmp runs fn on a fresh QMP connection (Holdfast's backup must not hold it).
+func (vm *testVM) qmp(fn func(ctx context.Context, c *qmp.Client)) {
+	vm.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := qmp.Dial(ctx, vm.qmpSock)
+	if err != nil {
+		vm.t.Fatal(err)
+	}
+	defer c.Close()
+	fn(ctx, c)
+}
+
+// write makes a guest write through the virtio device.
+func (vm *testVM) write(off, n int, b byte) {
+	vm.t.Helper()
+	vm.qmp(func(ctx context.Context, c *qmp.Client) {
+		cmd := fmt.Sprintf("qemu-io -d /machine/peripheral/vda/virtio-backend \"write -P 0x%02x %d %d\"", b, off, n)
+		if out, err := c.HumanMonitorCommand(ctx, cmd); err != nil || out != "" {
+			vm.t.Fatalf("%s: %q %v", cmd, out, err)
+		}
+	})
+	vm.patch(off, n, b)
+}
+
+// assertClean checks that no Holdfast object is left in QEMU and that the
+// disk carries exactly one Holdfast bitmap.
+func (vm *testVM) assertClean() {
+	vm.t.Helper()
+	vm.qmp(func(ctx context.Context, c *qmp.Client) {
+		var exports []map[string]any
+		if err := c.Execute(ctx, "query-block-exports", nil, &exports); err != nil || len(exports) != 0 {
+			vm.t.Fatalf("exports left: %v %v", exports, err)
+		}
+		jobs, err := c.BlockJobs(ctx)
+		if err != nil || len(jobs) != 0 {
+			vm.t.Fatalf("jobs left: %v %v", jobs, err)
+		}
+		nodes, err := c.QueryNamedBlockNodes(ctx, true)
+		if err != nil {
+			vm.t.Fatal(err)
+		}
+		for _, n := range nodes {
+			if strings.HasPrefix(n.NodeName, "hf-") {
+				vm.t.Fatalf("node left: %s", n.NodeName)
+			}
+			if n.NodeName == "disk0" {
+				hf := 0
+				for _, b := range n.DirtyBitmaps {
+					if strings.HasPrefix(b.Name, "hf-") {
+						hf++
+						if !b.Recording {
+							vm.t.Errorf("bitmap %s is not recording", b.Name)
+						}
+					}
+				}
+				if hf != 1 {
+					vm.t.Fatalf("disk0 has %d holdfast bitmaps: %+v", hf, n.DirtyBitmaps)
+				}
+			}
+		}
+	})
+}
+
+func (e *env) restoreEquals(point string, want []byte) {
+	e.t.Helper()
+	out := filepath.Join(e.dir, "restored-"+point+".img")
+	e.ok("restore", point, "--to", out)
+	got, _ := os.ReadFile(out)
+	if !bytes.Equal(got, want) {
+		e.t.Fatalf("restore of %s differs from the disk at backup time", point)
+	}
+}
+
+func TestQemuSourceIncremental(t *testing.T) {
+	e := newEnv(t)
+	e.init("--chunk-size", "256KiB")
+	vm := startVM(t, e.dir)
+	src := "qemu://" + vm.qmpSock
+
+	b1 := e.backupJSON("vmq", src)
+	d := b1.Disks[0]
+	if d.Transport != "hotadd" || d.Format != "qcow2" || d.Size != 64<<20 || d.BytesRead != 5<<20 ||
+		!strings.Contains(d.CBT, "no previous") || !strings.Contains(b1.Notes["transport_choice"], "direct: not available") {
+		t.Fatalf("first backup: %+v %v", d, b1.Notes)
+	}
+	vm.assertClean()
+	want1 := bytes.Clone(vm.expected)
+
+	vm.write(16<<20, 128<<10, 0xcc)
+	vm.write(40<<20+100, 300<<10, 0xdd) // crosses into a second chunk
+	b2 := e.backupJSON("vmq", src)
+	d = b2.Disks[0]
+	if d.CBT != "used" || d.BytesRead != 3*256<<10 {
+		t.Fatalf("incremental: cbt %q read %d, want 3 chunks (%v)", d.CBT, d.BytesRead, d.Warnings)
+	}
+	vm.assertClean()
+	want2 := bytes.Clone(vm.expected)
+
+	// Lost bitmap: removed by hand. The backup falls back and warns.
+	vm.qmp(func(ctx context.Context, c *qmp.Client) {
+		nodes, _ := c.QueryNamedBlockNodes(ctx, true)
+		for _, n := range nodes {
+			for _, b := range n.DirtyBitmaps {
+				if n.NodeName == "disk0" && strings.HasPrefix(b.Name, "hf-") {
+					if err := c.Execute(ctx, "block-dirty-bitmap-remove", qmp.Bitmap{Node: "disk0", Name: b.Name}, nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+	})
+	vm.write(2<<20, 4096, 0xee)
+	b3 := e.backupJSON("vmq", src)
+	d = b3.Disks[0]
+	if !strings.Contains(d.CBT, "gone") || len(d.Warnings) == 0 || d.BytesRead != 5<<20+768<<10 {
+		t.Fatalf("lost bitmap: cbt %q warnings %v read %d", d.CBT, d.Warnings, d.BytesRead)
+	}
+	vm.assertClean()
+	want3 := bytes.Clone(vm.expected)
+
+	e.restoreEquals(b1.Point, want1)
+	e.restoreEquals(b2.Point, want2)
+	e.restoreEquals(b3.Point, want3)
+	e.ok("verify", "--read-data")
+}
+
+// TestQemuSourceFailureKeepsChanges: an interrupted and a killed backup
+// leave nothing behind in QEMU (the next run cleans up) and lose no dirty
+// bits: the next incremental still reads every change since the last
+// committed point.
+func TestQemuSourceFailureKeepsChanges(t *testing.T) {
+	e := newEnv(t)
+	e.init("--chunk-size", "256KiB")
+	vm := startVM(t, e.dir)
+	src := "qemu://" + vm.qmpSock
+	e.backupJSON("vmq", src)
+
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
+		vm.write(8<<20, 8<<20, byte(sig)) // changes before the failed run (32 s to read at the limit)
+		cmd := e.command(context.Background(), "backup", "--name", "vmq", "--read-limit", "256KiB", src)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		cmd.Process.Signal(sig)
+		cmd.Wait()
+		if code := cmd.ProcessState.ExitCode(); sig == syscall.SIGINT && code != exitInterrupted {
+			t.Fatalf("interrupted backup exit %d", code)
+		}
+		if sig == syscall.SIGINT {
+			vm.assertClean()
+		}
+	}
+	vm.write(50<<20, 4096, 0x99) // a change after the failed runs
+	b := e.backupJSON("vmq", src)
+	d := b.Disks[0]
+	if d.CBT != "used" || d.BytesRead != 33*256<<10 {
+		t.Fatalf("after failures: cbt %q read %d (want the 33 chunks changed since the last point) %v", d.CBT, d.BytesRead, d.Warnings)
+	}
+	if !strings.Contains(b.Notes["cleaned_leftovers"], "export") {
+		t.Errorf("the killed run's leftovers were not reported: %v", b.Notes)
+	}
+	vm.assertClean()
+	e.restoreEquals(b.Point, vm.expected)
+}

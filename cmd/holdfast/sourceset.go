@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/source/qemu"
+)
+
+// sourceSet is what one backup reads: plain sources (files, NBD exports) or
+// one QEMU VM whose disks come from a prepared snapshot session.
+type sourceSet struct {
+	disks   []source.Disk
+	notes   map[string]string
+	session *qemu.Session
+}
+
+// release closes the sources; for a VM it removes the snapshot, telling
+// QEMU whether the restore point was committed.
+func (s *sourceSet) release(ctx context.Context, committed bool) error {
+	if s.session != nil {
+		return s.session.Release(ctx, committed)
+	}
+	closeDisks(s.disks)
+	return nil
+}
+
+type qemuFlags struct {
+	guestAgent string
+	transport  string
+	nbdTLSDir  string
+}
+
+func openSourceSet(ctx context.Context, a *app, r *repo.Repository, vm string, args []string, o backupOptions) (*sourceSet, error) {
+	var vms []string
+	for _, s := range args {
+		if strings.HasPrefix(s, "qemu://") {
+			vms = append(vms, s)
+		}
+	}
+	if len(vms) == 0 {
+		disks, err := openSources(ctx, args, o.src)
+		return &sourceSet{disks: disks}, err
+	}
+	if len(args) != 1 {
+		return nil, usageError{errors.New("a qemu:// source is a whole VM: give it as the only SOURCE")}
+	}
+	sock := strings.TrimPrefix(args[0], "qemu://")
+	if !strings.HasPrefix(sock, "/") {
+		return nil, usageError{fmt.Errorf("qemu source %q: want qemu:///ABSOLUTE/PATH/qmp.sock", args[0])}
+	}
+	prev, err := r.ResolvePoint(ctx, vm+":latest")
+	if err != nil && !errors.Is(err, repo.ErrPointNotFound) {
+		return nil, err
+	}
+	var prevIDs []string
+	if prev != nil {
+		for _, d := range prev.Disks {
+			prevIDs = append(prevIDs, d.ChangeID)
+		}
+	}
+	qo := qemu.Options{QMP: sock, GuestAgent: o.qemu.guestAgent, Transport: o.qemu.transport,
+		Tag: r.Config().ID[:8], PreviousChangeIDs: prevIDs, TLSDir: o.qemu.nbdTLSDir, Logger: a.logger()}
+	if o.qemu.nbdTLSDir != "" {
+		tc, err := o.src.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		qo.ClientTLS = tc
+	}
+	sess, err := qemu.Prepare(ctx, qo)
+	if err != nil {
+		return nil, err
+	}
+	notes := map[string]string{"guest_quiesce": sess.Guest, "transport": sess.Transport, "transport_choice": sess.TransportNote}
+	if len(sess.Cleaned) > 0 {
+		notes["cleaned_leftovers"] = strings.Join(sess.Cleaned, ", ")
+	}
+	return &sourceSet{disks: sess.Disks, notes: notes, session: sess}, nil
+}
