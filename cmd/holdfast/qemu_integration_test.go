@@ -228,3 +228,43 @@ func TestQemuSourceFailureKeepsChanges(t *testing.T) {
 	vm.assertClean()
 	e.restoreEquals(b.Point, vm.expected)
 }
+
+func TestQemuSourceTransports(t *testing.T) {
+	e := newEnv(t)
+	e.init("--chunk-size", "256KiB")
+	vm := startVM(t, e.dir)
+	src := "qemu://" + vm.qmpSock
+	tlsDir := filepath.Join(e.dir, "tls")
+	writeTLSDir(t, tlsDir)
+	tests := []struct {
+		name      string
+		args      []string
+		transport string
+	}{
+		{"nbd over tcp", []string{"--transport", "nbd"}, "nbd"},
+		{"nbd over tls", []string{"--transport", "nbd", "--nbd-tls", tlsDir, "--tls-ca", filepath.Join(tlsDir, "ca-cert.pem")}, "nbd+tls"},
+		{"hotadd", []string{"--transport", "hotadd"}, "hotadd"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			vm.write((10+i)<<20, 4096, byte(0x40+i))
+			b := e.backupJSON("vmq", append(tc.args, src)...)
+			if d := b.Disks[0]; d.Transport != tc.transport {
+				t.Fatalf("transport %q, want %q", d.Transport, tc.transport)
+			}
+			vm.assertClean()
+			e.restoreEquals(b.Point, vm.expected)
+		})
+	}
+	if r := e.run("backup", "--name", "vmq", "--transport", "direct", src); r.code == 0 || !strings.Contains(r.stderr, "direct") {
+		t.Fatalf("direct: %+v", r)
+	}
+	// TLS with a CA that did not sign the server's certificate is refused.
+	other := filepath.Join(e.dir, "other")
+	writeTLSDir(t, other)
+	r := e.run("backup", "--name", "vmq", "--transport", "nbd", "--nbd-tls", tlsDir, "--tls-ca", filepath.Join(other, "ca-cert.pem"), src)
+	if r.code == 0 || !strings.Contains(r.stderr, "certificate") {
+		t.Fatalf("wrong CA accepted: %+v", r)
+	}
+	vm.assertClean()
+}
