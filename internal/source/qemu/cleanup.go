@@ -46,6 +46,11 @@ func cleanupLeftovers(ctx context.Context, c *qmp.Client, runDir string) ([]stri
 			removed = append(removed, "job "+j.Device)
 		}
 	}
+	committed, err := commitLeftoverOverlays(ctx, c)
+	removed = append(removed, committed...)
+	if err != nil {
+		return removed, err
+	}
 	nodes, err := c.QueryNamedBlockNodes(ctx, true)
 	if err != nil {
 		return removed, err

@@ -80,9 +80,9 @@ func freePort(host string) (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// addExport exports disk i's fleecing node read-only with its frozen bitmap.
-func addExport(ctx context.Context, c *qmp.Client, i int, base string) error {
-	args := map[string]any{"type": "nbd", "id": exportID(i), "node-name": fleeceNode(i),
+// addExport exports a node of disk i read-only with its frozen bitmap.
+func addExport(ctx context.Context, c *qmp.Client, i int, node, base string) error {
+	args := map[string]any{"type": "nbd", "id": exportID(i), "node-name": node,
 		"name": exportName(i), "writable": false}
 	if base != "" {
 		args["bitmaps"] = []string{base}

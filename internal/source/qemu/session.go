@@ -30,6 +30,7 @@ type Session struct {
 	vm       []vmDisk
 	plans    []bitmapPlan
 	fleeced  int
+	overlaid int
 	snapped  bool
 	srv      *nbdServer
 	exported int
@@ -39,9 +40,10 @@ type Session struct {
 // everything it created is removed again.
 func Prepare(ctx context.Context, o Options) (*Session, error) {
 	o.defaults()
-	mode, note, err := chooseTransport(o.Transport, o.TLSDir != "")
-	if err != nil {
-		return nil, err
+	switch o.Transport {
+	case TransportAuto, TransportDirect, TransportHotAdd, TransportNBD:
+	default:
+		return nil, fmt.Errorf("unknown transport %q (want auto, direct, hotadd or nbd)", o.Transport)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -49,7 +51,7 @@ func Prepare(ctx context.Context, o Options) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to QMP %s (is the VM running, and is this socket free for Holdfast?): %w", o.QMP, err)
 	}
-	s := &Session{c: c, o: o, Transport: mode, TransportNote: note, runDir: o.RunDir}
+	s := &Session{c: c, o: o, runDir: o.RunDir}
 	if s.runDir == "" {
 		s.runDir = filepath.Join(filepath.Dir(o.QMP), "."+filepath.Base(o.QMP)+".holdfast")
 	}
@@ -76,6 +78,9 @@ func (s *Session) prepare(ctx context.Context) error {
 	if s.vm, err = discover(ctx, s.c); err != nil {
 		return err
 	}
+	if s.Transport, s.TransportNote, err = chooseTransport(s.o.Transport, s.o.TLSDir != "", s.vm); err != nil {
+		return err
+	}
 	for i, d := range s.vm {
 		prev := ""
 		if i < len(s.o.PreviousChangeIDs) {
@@ -89,6 +94,9 @@ func (s *Session) prepare(ctx context.Context) error {
 		s.plans = append(s.plans, p)
 	}
 	for i, d := range s.vm {
+		if s.Transport == TransportDirect {
+			break
+		}
 		if err := addFleece(ctx, s.c, s.runDir, i, d); err != nil {
 			return err
 		}
@@ -106,7 +114,11 @@ func (s *Session) snapshot(ctx context.Context) error {
 	var acts []qmp.Action
 	for i, d := range s.vm {
 		acts = append(acts, bitmapActions(d, s.plans[i])...)
-		acts = append(acts, fleeceAction(i, d))
+		if s.Transport == TransportDirect {
+			acts = append(acts, snapshotAction(s.runDir, i, d))
+		} else {
+			acts = append(acts, fleeceAction(i, d))
+		}
 	}
 	q := &quiescer{path: s.o.GuestAgent, timeout: s.o.FreezeTimeout}
 	q.freeze(ctx)
@@ -117,11 +129,18 @@ func (s *Session) snapshot(ctx context.Context) error {
 		return fmt.Errorf("snapshot transaction: %w", err)
 	}
 	s.snapped = true
+	if s.Transport == TransportDirect {
+		s.overlaid = len(s.vm)
+	}
 	return nil
 }
 
-// export publishes every fleecing node over NBD and connects to it.
+// export publishes every fleecing node over NBD and connects to it; for
+// direct access it opens the base images and exports only the bitmaps.
 func (s *Session) export(ctx context.Context) error {
+	if s.Transport == TransportDirect {
+		return s.exportDirect(ctx)
+	}
 	srv, err := startNBD(ctx, s.c, s.Transport, s.runDir, s.o.NBDHost, s.o.TLSDir)
 	if err != nil {
 		return err
@@ -129,7 +148,7 @@ func (s *Session) export(ctx context.Context) error {
 	s.srv = srv
 	for i, d := range s.vm {
 		p := s.plans[i]
-		if err := addExport(ctx, s.c, i, p.Base); err != nil {
+		if err := addExport(ctx, s.c, i, fleeceNode(i), p.Base); err != nil {
 			return err
 		}
 		s.exported++
@@ -140,6 +159,33 @@ func (s *Session) export(ctx context.Context) error {
 			return fmt.Errorf("read export of disk %s: %w", d.Device, err)
 		}
 		s.Disks = append(s.Disks, &disk{Disk: nd, plan: p})
+	}
+	return nil
+}
+
+func (s *Session) exportDirect(ctx context.Context) error {
+	for i, d := range s.vm {
+		p := s.plans[i]
+		url := ""
+		if p.Base != "" {
+			if s.srv == nil {
+				srv, err := startNBD(ctx, s.c, TransportHotAdd, s.runDir, "", "")
+				if err != nil {
+					return err
+				}
+				s.srv = srv
+			}
+			if err := addExport(ctx, s.c, i, d.Node, p.Base); err != nil {
+				return err
+			}
+			s.exported++
+			url = s.srv.url(exportName(i))
+		}
+		dd, err := openDirect(ctx, d, p, url)
+		if err != nil {
+			return err
+		}
+		s.Disks = append(s.Disks, dd)
 	}
 	return nil
 }
@@ -161,6 +207,15 @@ func (s *Session) Release(ctx context.Context, committed bool) error {
 	if s.srv != nil {
 		errs = append(errs, stopNBD(ctx, s.c))
 	}
+	keepRunDir := false
+	for i := 0; i < s.overlaid; i++ {
+		if err := commitOverlay(ctx, s.c, overlayNode(i), commitJob(i)); err != nil {
+			errs = append(errs, err)
+			keepRunDir = true // the guest still writes to the overlay there
+			continue
+		}
+		os.Remove(overlayFile(s.runDir, i))
+	}
 	for i := 0; i < s.fleeced; i++ {
 		errs = append(errs, removeFleece(ctx, s.c, s.runDir, i))
 	}
@@ -169,10 +224,12 @@ func (s *Session) Release(ctx context.Context, committed bool) error {
 			errs = append(errs, finishBitmaps(ctx, s.c, d.Node, s.plans[i], committed))
 		}
 	}
-	if err := os.RemoveAll(s.runDir); err != nil {
-		errs = append(errs, err)
+	if !keepRunDir {
+		if err := os.RemoveAll(s.runDir); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	s.exported, s.fleeced, s.srv, s.snapped = 0, 0, nil, false
+	s.exported, s.fleeced, s.overlaid, s.srv, s.snapped = 0, 0, 0, nil, false
 	errs = append(errs, s.c.Close())
 	return errors.Join(errs...)
 }

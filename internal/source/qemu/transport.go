@@ -1,28 +1,40 @@
 package qemu
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
-// chooseTransport picks the transport for the session and explains, for
-// auto, why the modes before it were skipped. Direct storage access needs
-// the proxy to read the disk image files themselves while QEMU keeps
-// writing elsewhere; this build reads through QEMU's point-in-time export
-// instead, so direct is reported as unavailable and auto falls over to
-// hotadd: the proxy runs on the hypervisor host (the QMP socket is local)
-// and reads the export over a unix socket without a network hop.
-func chooseTransport(want string, tls bool) (mode, note string, err error) {
-	const directWhy = "direct: not available (reading image files beside a running QEMU is not supported by this build)"
+// chooseTransport picks the session's transport. auto tries direct (every
+// disk image readable from this host), then hotadd (the proxy is on the
+// hypervisor host: the QMP socket is local, so a unix-socket export always
+// works), then nbd; the note says which mode served and why the others
+// were skipped. NBD over TLS asks for the network mode.
+func chooseTransport(want string, tls bool, disks []vmDisk) (mode, note string, err error) {
+	var why []string
+	for _, d := range disks {
+		if r := directPossible(d); r != "" {
+			why = append(why, r)
+		}
+	}
 	switch want {
 	case TransportAuto:
 		if tls {
-			return TransportNBD, directWhy + "; hotadd: skipped because NBD over TLS was requested; nbd+tls: used", nil
+			return TransportNBD, "direct, hotadd: skipped because NBD over TLS was requested; nbd+tls: used", nil
 		}
-		return TransportHotAdd, directWhy + "; hotadd: used (local unix socket)", nil
+		if len(why) == 0 {
+			return TransportDirect, "direct: used (images read from storage, writes kept in an overlay meanwhile)", nil
+		}
+		return TransportHotAdd, "direct: skipped (" + strings.Join(why, "; ") + "); hotadd: used (local unix socket)", nil
+	case TransportDirect:
+		if len(why) > 0 {
+			return "", "", fmt.Errorf("transport direct is not possible: %s", strings.Join(why, "; "))
+		}
+		return TransportDirect, "direct: used", nil
 	case TransportHotAdd:
 		return TransportHotAdd, "hotadd: used (local unix socket)", nil
 	case TransportNBD:
 		return TransportNBD, "nbd: used (TCP)", nil
-	case TransportDirect:
-		return "", "", fmt.Errorf("transport direct is not available for QEMU sources in this build; use auto, hotadd or nbd")
 	}
 	return "", "", fmt.Errorf("unknown transport %q (want auto, direct, hotadd or nbd)", want)
 }
