@@ -47,6 +47,7 @@ lacks are stored.`,
 	c.Flags().StringVar(&o.src.tlsKey, "tls-key", "", "nbds sources: client key (PEM)")
 	c.Flags().StringVar(&o.src.tlsServerName, "tls-server-name", "", "nbds sources: expected server name (default: the URL host)")
 	c.Flags().StringVar(&o.qemu.guestAgent, "guest-agent", "", "qemu sources: guest agent socket, to freeze the guest file systems around the snapshot")
+	c.Flags().DurationVar(&o.qemu.guestTimeout, "guest-timeout", 10*time.Second, "qemu sources: how long to wait for each guest agent call")
 	c.Flags().StringVar(&o.qemu.transport, "transport", "auto", "qemu sources: auto, direct, hotadd or nbd")
 	c.Flags().StringVar(&o.qemu.nbdTLSDir, "nbd-tls", "", "qemu sources: export over NBD with TLS using DIR/{ca-cert,server-cert,server-key}.pem (verify with --tls-ca)")
 	c.Flags().StringVar(&o.src.format, "format", "", "image format of every SOURCE: raw, qcow2 or vmdk (default: detect;\nforce raw for disks a guest controls, so a forged header cannot name a host file as backing file)")

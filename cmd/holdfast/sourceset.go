@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
@@ -30,9 +31,10 @@ func (s *sourceSet) release(ctx context.Context, committed bool) error {
 }
 
 type qemuFlags struct {
-	guestAgent string
-	transport  string
-	nbdTLSDir  string
+	guestAgent   string
+	guestTimeout time.Duration
+	transport    string
+	nbdTLSDir    string
 }
 
 func openSourceSet(ctx context.Context, a *app, r *repo.Repository, vm string, args []string, o backupOptions) (*sourceSet, error) {
@@ -64,7 +66,7 @@ func openSourceSet(ctx context.Context, a *app, r *repo.Repository, vm string, a
 		}
 	}
 	qo := qemu.Options{QMP: sock, GuestAgent: o.qemu.guestAgent, Transport: o.qemu.transport,
-		Tag: r.Config().ID[:8], PreviousChangeIDs: prevIDs, TLSDir: o.qemu.nbdTLSDir, Logger: a.logger()}
+		Tag: r.Config().ID[:8], PreviousChangeIDs: prevIDs, TLSDir: o.qemu.nbdTLSDir, FreezeTimeout: o.qemu.guestTimeout, Logger: a.logger()}
 	if o.qemu.nbdTLSDir != "" {
 		tc, err := o.src.tlsConfig()
 		if err != nil {
