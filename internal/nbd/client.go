@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -177,7 +178,9 @@ func negotiate(ctx context.Context, conn net.Conn, export string, opts ClientOpt
 	}
 	var contexts map[string]uint32
 	if structured && len(opts.MetaContexts) > 0 {
-		if contexts, _, err = h.metaContexts(optSetMetaContext, export, opts.MetaContexts); err != nil {
+		contexts, _, err = h.metaContexts(optSetMetaContext, export, opts.MetaContexts)
+		var oe *OptionError
+		if err != nil && (!errors.As(err, &oe) || oe.Reply == repErrTLSReqd) {
 			return nil, err
 		}
 	}
