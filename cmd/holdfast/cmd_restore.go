@@ -1,41 +1,79 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
+	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/spf13/cobra"
 )
 
 type restoreOptions struct {
-	disk    int
-	to      string
-	workers int
+	disk     int
+	to       string
+	toFormat string
+	rollback bool
+	workers  int
 }
 
 func newRestoreCommand(a *app) *cobra.Command {
 	var o restoreOptions
 	c := &cobra.Command{
-		Use:   "restore POINT --disk N --to PATH",
-		Short: "Restore one disk of a restore point to a file or block device",
+		Use:   "restore POINT --disk N --to PATH [--to-format raw|qcow2] [--rollback]",
+		Short: "Restore one disk of a restore point to a file, block device or qcow2 image",
 		Long: `Restore disk N of POINT (an ID, a unique ID prefix, "latest" or "VM:latest")
-to PATH. A file is written sparse where the disk had zeros; a block device must
-be at least as large as the disk.`,
+to PATH. A raw file is written sparse where the disk had zeros; a block device
+must be at least as large as the disk. A PATH ending in .qcow2 (or
+--to-format qcow2) is written as a new qcow2 image through qemu-img and
+qemu-nbd, with unallocated clusters where the disk had zeros.
+
+With --rollback, PATH is an existing disk (raw file of the disk's size, block
+device at least as large, or qcow2 image of the same virtual size) that is
+brought back to POINT by rewriting only the chunks that differ from it. Stop
+the VM first: nothing else may use the disk during a rollback (a qcow2 image
+that a running QEMU holds is refused). An interrupted rollback leaves the disk
+partly rolled back; run it again to complete it.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRestore(cmd, a, o, args[0])
 		},
 	}
 	c.Flags().IntVar(&o.disk, "disk", 0, "disk number")
-	c.Flags().StringVar(&o.to, "to", "", "destination file or block device (required)")
+	c.Flags().StringVar(&o.to, "to", "", "destination file, block device or qcow2 image (required)")
+	c.Flags().StringVar(&o.toFormat, "to-format", "", "destination format: raw or qcow2 (default: qcow2 for a .qcow2 name, else raw)")
+	c.Flags().BoolVar(&o.rollback, "rollback", false, "rewrite only the differing chunks of an existing disk")
 	c.Flags().IntVar(&o.workers, "workers", 0, "parallel chunk readers (default 2 × CPUs)")
 	return c
+}
+
+// format returns the destination format: --to-format, else by extension.
+func (o restoreOptions) format() (string, error) {
+	switch o.toFormat {
+	case "raw", "qcow2":
+		return o.toFormat, nil
+	case "":
+		if strings.EqualFold(filepath.Ext(o.to), ".qcow2") {
+			return "qcow2", nil
+		}
+		return "raw", nil
+	}
+	return "", usageError{fmt.Errorf("--to-format %q: use raw or qcow2", o.toFormat)}
 }
 
 func runRestore(cmd *cobra.Command, a *app, o restoreOptions, ref string) error {
 	if o.to == "" {
 		return usageError{fmt.Errorf("--to PATH is required")}
+	}
+	format, err := o.format()
+	if err != nil {
+		return err
 	}
 	ctx := cmd.Context()
 	r, err := a.openRepo(ctx)
@@ -54,13 +92,41 @@ func runRestore(cmd *cobra.Command, a *app, o restoreOptions, ref string) error 
 	if err != nil {
 		return err
 	}
-	t, err := pipeline.OpenFileTarget(o.to, ix.DiskSize)
+	if o.rollback {
+		return runRollback(ctx, a, r, m, ix, o, format)
+	}
+	return runFullRestore(ctx, a, r, m, ix, o, format)
+}
+
+// restoreTarget is an opened destination of a full restore.
+type restoreTarget interface {
+	Close() error
+	Abort()
+}
+
+func openRestoreTarget(ctx context.Context, path, format string, size int64) (restoreTarget, pipeline.RestoreTarget, error) {
+	if format == "qcow2" {
+		t, err := pipeline.OpenQcow2Target(ctx, path, size)
+		if err != nil {
+			return nil, pipeline.RestoreTarget{}, err
+		}
+		return t, t.RestoreTarget, nil
+	}
+	t, err := pipeline.OpenFileTarget(path, size)
+	if err != nil {
+		return nil, pipeline.RestoreTarget{}, err
+	}
+	return t, t.RestoreTarget, nil
+}
+
+func runFullRestore(ctx context.Context, a *app, r *repo.Repository, m *repo.Manifest, ix *repo.Index, o restoreOptions, format string) error {
+	t, rt, err := openRestoreTarget(ctx, o.to, format, ix.DiskSize)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
 	bar := newProgress(a.stderr, fmt.Sprintf("restore %s disk %d", m.ID, o.disk), ix.DiskSize)
-	st, err := pipeline.RestoreDisk(ctx, r, ix, t.RestoreTarget, pipeline.Options{Workers: o.workers, Progress: bar.Add})
+	st, err := pipeline.RestoreDisk(ctx, r, ix, rt, pipeline.Options{Workers: o.workers, Progress: bar.Add})
 	bar.Done()
 	if err != nil {
 		t.Abort()
@@ -72,5 +138,64 @@ func runRestore(cmd *cobra.Command, a *app, o restoreOptions, ref string) error 
 	fmt.Fprintf(a.stdout, "restored disk %d of %s (%s, %s) to %s in %s: %s written, %s zero\n", o.disk, m.ID, m.VM,
 		m.Time.Local().Format("2006-01-02 15:04:05"), o.to, time.Since(start).Round(time.Millisecond),
 		formatBytes(st.BytesWritten), formatBytes(st.BytesZero))
+	return nil
+}
+
+// rollbackTarget is an opened existing disk.
+type rollbackTarget interface {
+	pipeline.RollbackTarget
+	Close() error
+	Abort()
+}
+
+func openRollbackTarget(ctx context.Context, o restoreOptions, format string, size int64) (rollbackTarget, error) {
+	isQcow2, err := hasQcow2Magic(o.to)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case format == "qcow2" && !isQcow2:
+		return nil, fmt.Errorf("%s is not a qcow2 image; use --to-format raw to roll it back as a raw disk", o.to)
+	case format == "raw" && isQcow2 && o.toFormat == "":
+		return nil, fmt.Errorf("%s looks like a qcow2 image; pass --to-format qcow2 (or raw if it really is a raw disk)", o.to)
+	case format == "qcow2":
+		return pipeline.OpenExistingQcow2Target(ctx, o.to, size)
+	}
+	return pipeline.OpenRollbackFile(o.to, size)
+}
+
+// hasQcow2Magic reports whether path starts with the qcow2 magic.
+func hasQcow2Magic(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("--rollback needs an existing disk: %w", err)
+	}
+	defer f.Close()
+	var b [4]byte
+	if _, err := io.ReadFull(f, b[:]); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return false, fmt.Errorf("read %s: %w", path, err)
+	}
+	return string(b[:]) == "QFI\xfb", nil
+}
+
+func runRollback(ctx context.Context, a *app, r *repo.Repository, m *repo.Manifest, ix *repo.Index, o restoreOptions, format string) error {
+	t, err := openRollbackTarget(ctx, o, format, ix.DiskSize)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	bar := newProgress(a.stderr, fmt.Sprintf("rollback %s disk %d", m.ID, o.disk), ix.DiskSize)
+	st, err := pipeline.RollbackDisk(ctx, r, ix, t, pipeline.Options{Workers: o.workers, Progress: bar.Add})
+	bar.Done()
+	if err != nil {
+		t.Abort()
+		return fmt.Errorf("rollback of %s failed after rewriting %d chunk(s) (the disk is partly rolled back; run it again): %w",
+			o.to, st.ChunksWritten, err)
+	}
+	if err := t.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "rolled back disk %d of %s into %s: compared %d chunks, rewrote %d (%s) in %s\n", o.disk, m.ID, o.to,
+		st.ChunksCompared, st.ChunksWritten, formatBytes(st.BytesWritten), time.Since(start).Round(time.Millisecond))
 	return nil
 }
