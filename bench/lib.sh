@@ -71,22 +71,53 @@ now() { date +%s.%N; }
 # measure NAME CMD...: run CMD with /usr/bin/time, record wall-clock seconds
 # in T[NAME] and peak RSS (KiB) in RSS[NAME]; stdout goes to $WORK/NAME.out,
 # stderr to $WORK/NAME.err. Fails the script if CMD fails.
-declare -A T=() RSS=()
+# CPU[NAME] gets its user+system CPU seconds and OTHER[NAME] the share (%) of
+# the machine's CPU that other processes used meanwhile (from /proc/stat):
+# anything else running skews wall-clock times. With WAIT_IDLE=SECONDS,
+# measure first waits up to that long for the machine to be idle (not when
+# NO_WAIT=1: a step that must follow the previous one at once).
+declare -A T=() RSS=() CPU=() OTHER=()
+CLK_TCK=$(getconf CLK_TCK)
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+# busy_pct SECONDS: share of all CPUs busy over an interval.
+busy_pct() {
+	local a b
+	a=$(busy_jiffies); sleep "$1"; b=$(busy_jiffies)
+	awk -v d=$((b - a)) -v hz="$CLK_TCK" -v n="$(nproc)" -v s="$1" 'BEGIN { printf "%.0f", 100 * d / hz / n / s }'
+}
+wait_idle() {
+	local limit=${WAIT_IDLE:-0} waited=0 pct
+	((limit > 0)) || return 0
+	while pct=$(busy_pct 1) && ((pct > 10)); do
+		if ((waited >= limit)); then
+			log "machine still ${pct}% busy after ${waited}s; measuring anyway"
+			return 0
+		fi
+		((waited == 0)) && log "machine ${pct}% busy; waiting up to ${limit}s for it to settle"
+		sleep 4
+		waited=$((waited + 5))
+	done
+}
 measure() {
 	local name=$1; shift
-	local t0 t1 rc=0
+	local t0 t1 j0 j1 rc=0
+	[[ ${NO_WAIT:-0} == 1 ]] || wait_idle
 	log "run $name: $*"
+	j0=$(busy_jiffies)
 	t0=$(now)
-	/usr/bin/time -f %M -o "$WORK/$name.rss" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
+	/usr/bin/time -f '%M %U %S' -o "$WORK/$name.rss" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
 	t1=$(now)
+	j1=$(busy_jiffies)
 	if ((rc != 0)); then
 		log "$name failed with exit code $rc; stderr:"
 		tail -n 30 "$WORK/$name.err" >&2
 		exit 1
 	fi
 	T[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-	RSS[$name]=$(tail -n 1 "$WORK/$name.rss")
-	log "  $name: ${T[$name]} s, peak RSS $((RSS[$name] / 1024)) MiB"
+	read -r "RSS[$name]" "CPU[$name]" < <(tail -n 1 "$WORK/$name.rss" | awk '{ printf "%d %.2f\n", $1, $2 + $3 }')
+	OTHER[$name]=$(awk -v d=$((j1 - j0)) -v hz="$CLK_TCK" -v own="${CPU[$name]}" -v n="$(nproc)" -v w="${T[$name]}" \
+		'BEGIN { o = d / hz - own; if (o < 0 || w <= 0) o = 0; printf "%.0f", 100 * o / n / (w > 0 ? w : 1) }')
+	log "  $name: ${T[$name]} s wall, ${CPU[$name]} s CPU, peak RSS $((RSS[$name] / 1024)) MiB, other processes ${OTHER[$name]}% CPU"
 }
 
 # Formatting helpers used by the tables.
@@ -110,4 +141,22 @@ holdfast_version_line() {
 	rev=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 	if [[ -n $(git -C "$REPO_ROOT" status --porcelain -- '*.go' 2>/dev/null) ]]; then dirty="+uncommitted changes"; fi
 	echo "holdfast $rev$dirty ($(go version | awk '{ print $3 }'))"
+}
+
+# load_note: say how busy the machine was with other work during the
+# measurements (the report's wall-clock times are only clean when idle).
+load_note() { # [KEY...]: only these measurements (default: all)
+	local k max=0 worst=""
+	local keys=("$@")
+	((${#keys[@]})) || keys=("${!OTHER[@]}")
+	for k in "${keys[@]}"; do
+		# Sub-second runs are too short to judge (10 ms clock ticks).
+		lt "${T[$k]}" 1 && continue
+		if ((OTHER[$k] > max)); then max=${OTHER[$k]} worst=$k; fi
+	done
+	if ((max > 10)); then
+		echo "**Warning:** other processes used up to ${max} % of the machine's CPU during a measurement in the table ($worst), so wall-clock times are noisy; CPU seconds are less affected. Rerun on an idle machine (or with WAIT_IDLE=300)."
+	else
+		echo "Other processes used at most ${max} % of the machine's CPU during any measurement of 1 s or more in the table."
+	fi
 }

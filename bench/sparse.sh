@@ -49,8 +49,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 log "work dir $WORK; $EXTENTS extents of $EXT_MIB MiB in sparse images of $DISK_SIZES"
 
-# Data (×2 for the image), a repository (≤ data) and a restored copy (data).
-need_kb=$((DATA_BYTES * 45 / 10 / 1024))
+# Payloads, one image and one restored copy (data each), a repository per
+# disk size (≤ data each).
+n_sizes=$(wc -w <<<"$DISK_SIZES")
+need_kb=$((DATA_BYTES * (35 + 10 * n_sizes) / 10 / 1024))
 avail_kb=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
 ((avail_kb > need_kb)) || die "need ~$((need_kb >> 20)) GiB free in $WORK, have $((avail_kb >> 20)) GiB"
 
@@ -75,6 +77,7 @@ for ((i = 0; i < EXTENTS; i++)); do
 	if ((i % 2 == 0)); then
 		head -c $((EXT_MIB << 20)) /dev/urandom >"$WORK/ext$i.bin"
 	else
+		# shellcheck disable=SC2017 # i / 2 truncates on purpose
 		dd if="$WORK/text.bin" of="$WORK/ext$i.bin" bs=1M skip=$((i / 2 * EXT_MIB)) count="$EXT_MIB" status=none
 	fi
 done
@@ -84,7 +87,6 @@ rm -f "$WORK/text.bin"
 # equal slices of the disk.
 ext_off() { echo $((($1 >> 20) * (2 * $2 + 1) / (2 * EXTENTS))); }
 
-rows=()
 declare -A IDX=() STORED=() ALLOC=()
 for size in $DISK_SIZES; do
 	sb=$(to_bytes "$size")
@@ -116,7 +118,9 @@ for size in $DISK_SIZES; do
 	((ALLOC[$size] <= DATA_BYTES + (EXTENTS * 2 << 20))) ||
 		die "restored $size image has $((ALLOC[$size] >> 20)) MiB allocated, expected ~$((DATA_BYTES >> 20)) MiB"
 	log "$size: restore verified ($((ALLOC[$size] >> 20)) MiB allocated)"
-	rm -rf "$img" "$out" "$repo"
+	# Keep the repository until the end: deleting its files now would slow
+	# down the next backup's inode allocation on some file systems.
+	rm -f "$img" "$out"
 done
 
 first=${DISK_SIZES%% *}
@@ -126,21 +130,27 @@ cat <<EOF
 
 Half of the extents random, half a tar stream of \`$SRC_DIRS\`; the same payload at the same
 relative offsets in every image. Machine: $(machine_line). $(holdfast_version_line).
-Command: \`DISK_SIZES="$DISK_SIZES" DATA=$DATA bench/sparse.sh\`
+Command: \`DISK_SIZES="$DISK_SIZES" DATA=$DATA bench/sparse.sh\`. Index size: the files under the
+repository's \`indexes/\` (encrypted, compressed).
 
-| Disk size | Backup (s) | Peak RSS backup (MiB) | Index size (bytes) | Repository (MiB) | Restore (s) | Peak RSS restore (MiB) |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+| Disk size | Backup (s) | Backup CPU (s) | Peak RSS backup (MiB) | Index size (bytes) | Repository (MiB) | Restore (s) | Restore CPU (s) | Peak RSS restore (MiB) |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 EOF
 for size in $DISK_SIZES; do
-	printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$size" "${T[b_$size]}" "$(kib2mib "${RSS[b_$size]}")" \
-		"${IDX[$size]}" "$(mib "${STORED[$size]}")" "${T[r_$size]}" "$(kib2mib "${RSS[r_$size]}")"
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$size" "${T[b_$size]}" "${CPU[b_$size]}" \
+		"$(kib2mib "${RSS[b_$size]}")" "${IDX[$size]}" "$(mib "${STORED[$size]}")" "${T[r_$size]}" "${CPU[r_$size]}" \
+		"$(kib2mib "${RSS[r_$size]}")"
 done
+echo
+load_note "${!OTHER[@]}"
 if [[ $first != "$last" ]]; then
 	# "Does not grow": the largest disk may use at most 25 % more than the
 	# smallest (plus 8 MiB of slack for RSS noise), and stay under 512 MiB.
 	grow_ok() { awk -v a="$1" -v b="$2" -v slack="$3" 'BEGIN { exit !(b <= a * 1.25 + slack) }'; }
 	max_rss=0
-	for k in "b_$last" "r_$last"; do ((RSS[$k] > max_rss)) && max_rss=${RSS[$k]} || true; done
+	for k in "b_$last" "r_$last"; do
+		if ((RSS[$k] > max_rss)); then max_rss=${RSS[$k]}; fi
+	done
 	cat <<EOF
 
 | Check ($last vs $first) | $first | $last | Ratio | Result |
@@ -149,6 +159,7 @@ if [[ $first != "$last" ]]; then
 | Restore peak RSS (MiB) | $(kib2mib "${RSS[r_$first]}") | $(kib2mib "${RSS[r_$last]}") | $(ratio "${RSS[r_$last]}" "${RSS[r_$first]}") | $(passfail grow_ok "${RSS[r_$first]}" "${RSS[r_$last]}" 8192) |
 | Index size (bytes) | ${IDX[$first]} | ${IDX[$last]} | $(ratio "${IDX[$last]}" "${IDX[$first]}") | $(passfail grow_ok "${IDX[$first]}" "${IDX[$last]}" 64) |
 | Backup time (s) | ${T[b_$first]} | ${T[b_$last]} | $(ratio "${T[b_$last]}" "${T[b_$first]}") | $(passfail grow_ok "${T[b_$first]}" "${T[b_$last]}" 1) |
+| Backup CPU (s) | ${CPU[b_$first]} | ${CPU[b_$last]} | $(ratio "${CPU[b_$last]}" "${CPU[b_$first]}") | $(passfail grow_ok "${CPU[b_$first]}" "${CPU[b_$last]}" 1) |
 | Restore time (s) | ${T[r_$first]} | ${T[r_$last]} | $(ratio "${T[r_$last]}" "${T[r_$first]}") | $(passfail grow_ok "${T[r_$first]}" "${T[r_$last]}" 1) |
 | Peak RSS < 512 MiB ($last) | | $(kib2mib "$max_rss") | | $(passfail lt "$max_rss" $((512 * 1024))) |
 EOF
