@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -48,6 +49,29 @@ type codec struct {
 	enc  *zstd.Encoder
 	dec  *zstd.Decoder // for chunks: output bounded by MaxChunkSize
 	big  *zstd.Decoder // for indexes and manifests
+	// bufs recycles chunk-sized buffers (compression output, sealed blobs)
+	// so the backup hot path does not allocate and clear ~2 MiB per chunk.
+	bufs sync.Pool
+}
+
+// maxPooled is the largest buffer kept for reuse (a sealed 8 MiB chunk).
+const maxPooled = MaxChunkSize + blobHeaderLen + nonceLen + tagLen
+
+func (c *codec) buffer(n int) []byte {
+	if n <= maxPooled {
+		if b, ok := c.bufs.Get().(*[]byte); ok && cap(*b) >= n {
+			return (*b)[:0]
+		}
+		return make([]byte, 0, maxPooled)
+	}
+	return make([]byte, 0, n)
+}
+
+// recycle returns a buffer from seal (or buffer) for reuse.
+func (c *codec) recycle(b []byte) {
+	if cap(b) == maxPooled {
+		c.bufs.Put(&b)
+	}
 }
 
 // maxMetadata bounds the plain size of an index or manifest (an index of a
@@ -100,17 +124,20 @@ func (c *codec) close() {
 }
 
 // seal builds a blob. Compression is kept only when it saves at least 1/32
-// of the size; incompressible data is stored raw.
+// of the size; incompressible data is stored raw. The result may be given
+// to recycle once written.
 func (c *codec) seal(kind byte, binding, plain []byte) []byte {
 	payload := plain
 	var flags byte
 	if c.enc != nil && len(plain) > 64 {
-		z := c.enc.EncodeAll(plain, make([]byte, 0, len(plain)))
+		z := c.enc.EncodeAll(plain, c.buffer(len(plain)))
+		defer c.recycle(z)
 		if len(z) < len(plain)-len(plain)/32 {
 			payload, flags = z, flagZstd
 		}
 	}
-	out := make([]byte, blobHeaderLen, blobHeaderLen+nonceLen+len(payload)+tagLen)
+	out := c.buffer(blobHeaderLen + nonceLen + len(payload) + tagLen)[:blobHeaderLen]
+	clear(out) // a recycled buffer holds old bytes
 	copy(out, blobMagic)
 	out[4] = kind
 	if c.aead != nil {

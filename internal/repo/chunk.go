@@ -77,6 +77,7 @@ func (r *Repository) PutChunk(ctx context.Context, id ChunkID, plain []byte) (in
 		return 0, fmt.Errorf("chunk %s: %d bytes exceeds the maximum chunk size", id, len(plain))
 	}
 	blob := r.codec.seal(kindChunk, id[:], plain)
+	defer r.codec.recycle(blob)
 	if err := r.be.Save(ctx, chunkName(id), blob); err != nil {
 		return 0, fmt.Errorf("store chunk %s: %w", id, err)
 	}

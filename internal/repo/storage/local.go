@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // tmpPrefix marks files being written; List skips them and GC removes old ones.
@@ -22,13 +20,14 @@ const tmpPrefix = ".tmp-"
 // Local stores files in a directory of the local file system.
 type Local struct {
 	root string
+	pend *pending
 }
 
 var _ Backend = (*Local)(nil)
 
 // NewLocal returns a backend rooted at dir. The directory need not exist yet.
 func NewLocal(dir string) *Local {
-	return &Local{root: filepath.Clean(dir)}
+	return &Local{root: filepath.Clean(dir), pend: &pending{}}
 }
 
 // Location returns the root directory.
@@ -73,6 +72,7 @@ func (l *Local) Save(ctx context.Context, name string, data []byte) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("save %s: %w", name, err)
 	}
+	l.pend.add(p, dir)
 	return nil
 }
 
@@ -86,21 +86,6 @@ func writeFile(p string, data []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-// Sync flushes the whole file system holding the repository (syncfs(2)):
-// one call makes every file and directory entry written so far durable,
-// which is much cheaper than an fsync per chunk.
-func (l *Local) Sync(ctx context.Context) error {
-	d, err := os.Open(l.root)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", l.root, err)
-	}
-	defer d.Close()
-	if err := unix.Syncfs(int(d.Fd())); err != nil {
-		return fmt.Errorf("sync %s: %w", l.root, err)
-	}
-	return nil
 }
 
 // Load reads a whole file.
@@ -162,6 +147,8 @@ func (l *Local) Rename(ctx context.Context, from, to string) error {
 		}
 		return notExist(err)
 	}
+	l.pend.add("", filepath.Dir(pt))
+	l.pend.add("", filepath.Dir(pf))
 	return notExist(os.Remove(pf))
 }
 
@@ -174,6 +161,7 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	l.pend.add("", filepath.Dir(p))
 	return nil
 }
 

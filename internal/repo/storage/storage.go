@@ -22,7 +22,8 @@ type FileInfo struct {
 // Backend stores named files.
 type Backend interface {
 	// Save stores data under name atomically, replacing any previous content.
-	// The data is durable only after the next successful Sync.
+	// The data is durable only after the next successful Sync. Save does not
+	// keep data after it returns (callers reuse the buffer).
 	Save(ctx context.Context, name string, data []byte) error
 	// Sync makes every earlier Save, Rename and Remove durable.
 	Sync(ctx context.Context) error
