@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 )
 
@@ -26,13 +27,30 @@ func DialMulti(ctx context.Context, rawURL string, opts ClientOptions, n int) (*
 	if !first.info.CanMultiConn() && !first.info.ReadOnly() {
 		return m, nil
 	}
-	for len(m.clients) < n {
-		c, err := Dial(ctx, rawURL, opts)
-		if err != nil {
-			_ = m.Close()
-			return nil, fmt.Errorf("nbd: connection %d of %d: %w", len(m.clients)+1, n, err)
+	// The other connections handshake in parallel: on TCP each handshake
+	// can take tens of milliseconds of round trips and delayed ACKs.
+	extra := make([]*Client, n-1)
+	errs := make([]error, n-1)
+	var wg sync.WaitGroup
+	for i := range extra {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			extra[i], errs[i] = Dial(ctx, rawURL, opts)
+		}()
+	}
+	wg.Wait()
+	for i, c := range extra {
+		if c != nil {
+			m.clients = append(m.clients, c)
 		}
-		m.clients = append(m.clients, c)
+		if errs[i] != nil && err == nil {
+			err = fmt.Errorf("nbd: connection %d of %d: %w", i+2, n, errs[i])
+		}
+	}
+	if err != nil {
+		_ = m.Close()
+		return nil, err
 	}
 	return m, nil
 }
