@@ -23,6 +23,7 @@ REPO_ROOT=$(cd "$HERE/.." && pwd)
 SIZE=${SIZE:-2G}
 CHANGE_PCT=${CHANGE_PCT:-1}
 CHANGE_BLOCK=${CHANGE_BLOCK:-64K}       # size of each guest write
+CHUNK=${CHUNK:-1M}                      # repository chunk size
 TRANSPORTS=${TRANSPORTS:-"direct hotadd nbd"}
 KEEP=${KEEP:-0}
 export HOLDFAST_PASSWORD=${HOLDFAST_PASSWORD:-bench-password}
@@ -79,7 +80,7 @@ for _ in $(seq 100); do [[ -S $SOCK ]] && break; sleep 0.1; done
 rows=()
 for tr in $TRANSPORTS; do
 	REPO=$WORK/repo-$tr
-	"$HF" repo init --repo "$REPO" >/dev/null
+	"$HF" repo init --repo "$REPO" --chunk-size "$CHUNK" >/dev/null
 	measure "full-$tr" "$HF" backup --repo "$REPO" --name vm --json --transport "$tr" "qemu://$SOCK"
 	full_read=$(jq '.disks[0].bytes_read' "$WORK/full-$tr.out")
 	chunk=$(jq '.disks[0].chunk_size' "$WORK/full-$tr.out")
@@ -102,10 +103,10 @@ theirs=$(awk '/BenchmarkNbdcopy/ { for (i = 1; i <= NF; i++) if ($(i) == "MB/s")
 nbd_ratio=$(ratio "$ours" "$theirs")
 
 cat <<OUT
-### QEMU source: full vs incremental with dirty bitmaps ($SIZE qcow2 disk, $(mib "$DATA_BYTES") MiB allocated, ${CHANGE_PCT} % changed in $CHANGE_BLOCK guest writes at random aligned offsets)
+### QEMU source: full vs incremental with dirty bitmaps ($SIZE qcow2 disk, $(mib "$DATA_BYTES") MiB allocated, ${CHANGE_PCT} % changed in $CHANGE_BLOCK guest writes at random aligned offsets, $CHUNK chunks)
 
 $(machine_line)
-Command: \`SIZE=$SIZE CHANGE_BLOCK=$CHANGE_BLOCK bench/qemu.sh\`
+Command: \`SIZE=$SIZE CHANGE_BLOCK=$CHANGE_BLOCK CHUNK=$CHUNK TRANSPORTS="$TRANSPORTS" bench/qemu.sh\`
 
 | transport | full (s) | full read (MiB) | incremental (s) | changed (MiB) | changed, rounded to chunks (MiB) | incremental read (MiB) | time inc/full (≤ 0.05) | read / rounded (≤ 1.5) | peak RSS full (MiB) |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |
