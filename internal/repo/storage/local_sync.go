@@ -63,7 +63,7 @@ func (p *pending) take() ([]string, map[string]struct{}, bool) {
 func (l *Local) Sync(ctx context.Context) error {
 	files, dirs, overflow := l.pend.take()
 	if overflow {
-		return l.syncfs()
+		return l.withRoot(func(d *os.File) error { return unix.Syncfs(int(d.Fd())) })
 	}
 	if err := fsyncAll(ctx, files); err != nil {
 		return err
@@ -73,24 +73,9 @@ func (l *Local) Sync(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := l.syncRoot(); err != nil {
-		return err
-	}
-	return nil
-}
-
-// syncRoot syncs the repository directory itself; it fails when the
-// repository is gone, which Sync must report.
-func (l *Local) syncRoot() error {
-	d, err := os.Open(l.root)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", l.root, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", l.root, err)
-	}
-	return nil
+	// The root last: unlike the others it must exist (a vanished
+	// repository is an error).
+	return l.withRoot(func(d *os.File) error { return d.Sync() })
 }
 
 func fsyncAll(ctx context.Context, files []string) error {
@@ -144,13 +129,14 @@ func fsyncPath(p string) error {
 	return nil
 }
 
-func (l *Local) syncfs() error {
+// withRoot runs a sync call on the open repository directory.
+func (l *Local) withRoot(fn func(*os.File) error) error {
 	d, err := os.Open(l.root)
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", l.root, err)
 	}
 	defer d.Close()
-	if err := unix.Syncfs(int(d.Fd())); err != nil {
+	if err := fn(d); err != nil {
 		return fmt.Errorf("sync %s: %w", l.root, err)
 	}
 	return nil
