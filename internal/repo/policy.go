@@ -27,10 +27,11 @@ type Decision struct {
 	Reasons []string
 }
 
+// rule keeps the newest point of each of the first count distinct keys.
 type rule struct {
 	name  string
 	count int
-	key   func(time.Time) string
+	key   func(i int, t time.Time) string // i: position, newest first
 }
 
 // ApplyPolicy decides, per VM, which points to keep. Times are bucketed in
@@ -55,11 +56,11 @@ func ApplyPolicy(points []*Manifest, p Policy, loc *time.Location) []Decision {
 func applyOne(ms []*Manifest, p Policy, loc *time.Location) []Decision {
 	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Time.After(ms[j].Time) })
 	rules := []rule{
-		{"last", p.Last, func(t time.Time) string { return t.String() + fmt.Sprint(t.UnixNano()) }},
-		{"daily", p.Daily, func(t time.Time) string { return t.Format("2006-01-02") }},
-		{"weekly", p.Weekly, func(t time.Time) string { y, w := t.ISOWeek(); return fmt.Sprintf("%d-%02d", y, w) }},
-		{"monthly", p.Monthly, func(t time.Time) string { return t.Format("2006-01") }},
-		{"yearly", p.Yearly, func(t time.Time) string { return t.Format("2006") }},
+		{"last", p.Last, func(i int, _ time.Time) string { return fmt.Sprint(i) }},
+		{"daily", p.Daily, func(_ int, t time.Time) string { return t.Format("2006-01-02") }},
+		{"weekly", p.Weekly, func(_ int, t time.Time) string { y, w := t.ISOWeek(); return fmt.Sprintf("%d-%02d", y, w) }},
+		{"monthly", p.Monthly, func(_ int, t time.Time) string { return t.Format("2006-01") }},
+		{"yearly", p.Yearly, func(_ int, t time.Time) string { return t.Format("2006") }},
 	}
 	left := make([]int, len(rules))
 	last := make([]string, len(rules))
@@ -71,10 +72,7 @@ func applyOne(ms []*Manifest, p Policy, loc *time.Location) []Decision {
 		d := Decision{Point: m}
 		t := m.Time.In(loc)
 		for k, r := range rules {
-			key := r.key(t)
-			if r.name == "last" {
-				key = fmt.Sprint(i)
-			}
+			key := r.key(i, t)
 			if left[k] > 0 && key != last[k] {
 				last[k] = key
 				left[k]--
