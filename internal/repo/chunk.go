@@ -102,3 +102,37 @@ func (r *Repository) GetChunk(ctx context.Context, h *Hasher, id ChunkID, dst []
 	}
 	return plain, nil
 }
+
+// SealChunk compresses and encrypts a chunk into the blob stored under
+// chunks/: a backup proxy seals chunks itself so the network between it and
+// the repository carries reduced, encrypted data. The caller hands the blob
+// to PutSealedChunk (possibly in another process) and may then Recycle it.
+func (r *Repository) SealChunk(id ChunkID, plain []byte) ([]byte, error) {
+	if len(plain) > MaxChunkSize {
+		return nil, fmt.Errorf("chunk %s: %d bytes exceeds the maximum chunk size", id, len(plain))
+	}
+	return r.codec.seal(kindChunk, id[:], plain), nil
+}
+
+// Recycle returns a blob from SealChunk for reuse.
+func (r *Repository) Recycle(blob []byte) { r.codec.recycle(blob) }
+
+// PutSealedChunk stores a blob sealed by SealChunk with this repository's
+// keys. It first opens the blob and re-hashes the plain bytes, so a blob
+// that is damaged, sealed with other keys or stored under the wrong ID is
+// refused (ErrCorrupt) rather than stored. It returns the stored size.
+func (r *Repository) PutSealedChunk(ctx context.Context, h *Hasher, id ChunkID, blob []byte) (int, error) {
+	check := make([]byte, len(blob))
+	copy(check, blob) // open decrypts in place
+	plain, err := r.codec.open(check, kindChunk, id[:], MaxChunkSize, nil)
+	if err != nil {
+		return 0, fmt.Errorf("sealed chunk %s: %w", id, err)
+	}
+	if h.Sum(plain) != id {
+		return 0, fmt.Errorf("sealed chunk %s: %w: content hash does not match its id", id, ErrCorrupt)
+	}
+	if err := r.be.Save(ctx, chunkName(id), blob); err != nil {
+		return 0, fmt.Errorf("store chunk %s: %w", id, err)
+	}
+	return len(blob), nil
+}
