@@ -153,8 +153,13 @@ func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
 	return repo.Open(ctx, be, pw, repo.Options{})
 }
 
-// isTerminal reports whether w is a terminal (for progress bars).
+// isTerminal reports whether w is a terminal wide enough to draw progress
+// bars on (a pseudo-terminal without a size is treated as none).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return false
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	return err == nil && width > 0
 }
