@@ -35,3 +35,29 @@ func TestProgressOnTerminal(t *testing.T) {
 		t.Fatalf("non-terminal output: %+v", r)
 	}
 }
+
+// TestPasswordPrompt answers the interactive password prompts through a
+// pseudo-terminal: init asks twice, a wrong answer later gives exit 4.
+func TestPasswordPrompt(t *testing.T) {
+	needTools(t, "script")
+	e := newEnv(t)
+	env := []string{"HOLDFAST_TEST_MAIN=1", "HOLDFAST_REPOSITORY=" + e.repo, "HOLDFAST_PASSWORD="}
+	run := func(input, args string) (string, int) {
+		cmd := exec.Command("script", "-qec", os.Args[0]+" "+args, "/dev/null")
+		cmd.Env = append(os.Environ(), env...)
+		cmd.Stdin = strings.NewReader(input)
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	if out, code := run("typed secret\ntyped secret\n", "repo init"); code != 0 || !strings.Contains(out, "Repeat password") {
+		t.Fatalf("init with prompt: exit %d\n%s", code, out)
+	}
+	// (The pseudo-terminal may echo the input before holdfast turns echo
+	// off, so the output is not checked for the secret here.)
+	if out, code := run("typed secret\n", "points"); code != 0 || !strings.Contains(out, "ID  VM") {
+		t.Fatalf("points with prompt: exit %d\n%s", code, out)
+	}
+	if out, code := run("wrong\n", "points"); code != exitWrongPass || !strings.Contains(out, "wrong password") {
+		t.Fatalf("wrong password at the prompt: exit %d\n%s", code, out)
+	}
+}
