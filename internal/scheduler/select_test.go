@@ -1,0 +1,151 @@
+package scheduler
+
+import (
+	"strings"
+	"testing"
+)
+
+type proxySetup struct {
+	id      string
+	slots   int
+	used    int
+	reach   map[string][]string
+	offline bool
+	removed bool
+}
+
+var allTransports = []string{TransportDirect, TransportHotAdd, TransportNBD}
+
+var selectionCases = []struct {
+	name      string
+	proxies   []proxySetup
+	repoSlots int // 0: 4 slots; -1: no repository registered
+	repoUsed  int
+	task      Task
+	proxy     string
+	transport string
+	reason    Reason
+	detail    string
+}{
+	{name: "least loaded",
+		proxies: []proxySetup{{id: "a", slots: 4, used: 1, reach: anyReach(allTransports...)}, {id: "b", slots: 4, reach: anyReach(allTransports...)}},
+		task:    task("t", "vm", "esx1", "r"), proxy: "b", transport: TransportDirect},
+	{name: "load is a ratio of slots",
+		proxies: []proxySetup{{id: "a", slots: 8, used: 2, reach: anyReach(allTransports...)}, {id: "b", slots: 2, used: 1, reach: anyReach(allTransports...)}},
+		task:    task("t", "vm", "esx1", "r"), proxy: "a", transport: TransportDirect},
+	{name: "tie broken by ID",
+		proxies: []proxySetup{{id: "b", slots: 4, reach: anyReach(allTransports...)}, {id: "a", slots: 4, reach: anyReach(allTransports...)}, {id: "c", slots: 4, reach: anyReach(allTransports...)}},
+		task:    task("t", "vm", "esx1", "r"), proxy: "a", transport: TransportDirect},
+	{name: "tie broken by more slots first",
+		proxies: []proxySetup{{id: "a", slots: 2, reach: anyReach(allTransports...)}, {id: "b", slots: 4, reach: anyReach(allTransports...)}},
+		task:    task("t", "vm", "esx1", "r"), proxy: "b", transport: TransportDirect},
+	{name: "preferred transport beats lower load",
+		proxies: []proxySetup{{id: "a", slots: 4, reach: anyReach(TransportNBD)}, {id: "b", slots: 4, used: 3, reach: anyReach(TransportHotAdd)}},
+		task:    task("t", "vm", "esx1", "r"), proxy: "b", transport: TransportHotAdd},
+	{name: "task order of transports decides",
+		proxies: []proxySetup{{id: "a", slots: 4, reach: anyReach(TransportDirect)}, {id: "b", slots: 4, reach: anyReach(TransportNBD)}},
+		task:    task("t", "vm", "esx1", "r", TransportNBD, TransportDirect), proxy: "b", transport: TransportNBD},
+	{name: "busy preferred transport falls back",
+		proxies: []proxySetup{{id: "a", slots: 2, used: 2, reach: anyReach(TransportDirect)}, {id: "b", slots: 1, reach: anyReach(TransportNBD)}},
+		task:    task("t", "vm", "esx1", "r"), proxy: "b", transport: TransportNBD},
+	{name: "source-specific reach",
+		proxies: []proxySetup{{id: "a", slots: 4, reach: map[string][]string{"esx1": {TransportHotAdd}}}, {id: "b", slots: 4, used: 3, reach: anyReach(TransportNBD)}},
+		task:    task("t", "vm", "esx2", "r"), proxy: "b", transport: TransportNBD},
+	{name: "named source overrides the wildcard",
+		proxies: []proxySetup{{id: "a", slots: 4, reach: map[string][]string{"esx1": {TransportNBD}, AnySource: {TransportDirect}}}},
+		task:    task("t", "vm", "esx1", "r"), proxy: "a", transport: TransportNBD},
+	{name: "offline and removed proxies are skipped",
+		proxies: []proxySetup{{id: "a", slots: 4, reach: anyReach(allTransports...), offline: true}, {id: "b", slots: 4, reach: anyReach(allTransports...), removed: true}, {id: "c", slots: 1, reach: anyReach(TransportNBD)}},
+		task:    task("t", "vm", "esx1", "r"), proxy: "c", transport: TransportNBD},
+	{name: "unreachable source stays queued",
+		proxies: []proxySetup{{id: "a", slots: 4, reach: map[string][]string{"esx1": allTransports}}},
+		task:    task("t", "vm", "esx9", "r"), reason: Unreachable, detail: `source "esx9"`},
+	{name: "no acceptable transport",
+		proxies: []proxySetup{{id: "a", slots: 4, reach: anyReach(TransportNBD)}},
+		task:    task("t", "vm", "esx1", "r", TransportDirect, TransportHotAdd), reason: Unreachable, detail: "direct, hotadd"},
+	{name: "only offline proxies reach",
+		proxies: []proxySetup{{id: "a", slots: 4, reach: anyReach(allTransports...), offline: true}},
+		task:    task("t", "vm", "esx1", "r"), reason: Unreachable},
+	{name: "reaching proxies busy",
+		proxies: []proxySetup{{id: "a", slots: 2, used: 2, reach: anyReach(allTransports...)}, {id: "b", slots: 4, reach: map[string][]string{"other": allTransports}}},
+		task:    task("t", "vm", "esx1", "r"), reason: ProxiesBusy},
+	{name: "repository full",
+		proxies:   []proxySetup{{id: "a", slots: 4, reach: anyReach(allTransports...)}},
+		repoSlots: 2, repoUsed: 2,
+		task: task("t", "vm", "esx1", "r"), reason: RepositoryFull, detail: "2/2"},
+	{name: "repository unknown",
+		proxies:   []proxySetup{{id: "a", slots: 4, reach: anyReach(allTransports...)}},
+		repoSlots: -1,
+		task:      task("t", "vm", "esx1", "r"), reason: RepositoryUnknown},
+}
+
+func TestSelection(t *testing.T) {
+	for _, tc := range selectionCases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(newTickClock())
+			for _, p := range tc.proxies {
+				must(t, s.AddProxy(Proxy{ID: p.id, Slots: p.slots, Reach: p.reach}))
+				ps := s.proxies[p.id]
+				ps.used, ps.offline, ps.removed = p.used, p.offline, p.removed
+			}
+			if tc.repoSlots >= 0 {
+				slots := tc.repoSlots
+				if slots == 0 {
+					slots = 4
+				}
+				must(t, s.AddRepository(Repository{ID: "r", Slots: slots}))
+				s.repos["r"].used = tc.repoUsed
+			}
+			must(t, s.Submit(tc.task))
+			q := s.Queued()
+			if len(q) != 1 || q[0].Reason != tc.reason || !strings.Contains(q[0].Detail, tc.detail) {
+				t.Fatalf("Queued = %+v, want reason %v with %q", q, tc.reason, tc.detail)
+			}
+			a, ok := tryNext(t, s)
+			if tc.reason != Runnable {
+				if ok {
+					t.Fatalf("Next handed out %+v, want it queued (%v)", a, tc.reason)
+				}
+				return
+			}
+			if !ok || a.Proxy != tc.proxy || a.Transport != tc.transport || a.Repository != "r" {
+				t.Fatalf("Next = %+v (ok %v), want proxy %s transport %s", a, ok, tc.proxy, tc.transport)
+			}
+		})
+	}
+}
+
+func TestSelectionDeterministic(t *testing.T) {
+	// Map iteration order must not leak into the choice.
+	for range 50 {
+		s := New(newTickClock())
+		for _, id := range []string{"p3", "p1", "p2", "p0"} {
+			must(t, s.AddProxy(Proxy{ID: id, Slots: 2, Reach: anyReach(TransportNBD)}))
+		}
+		must(t, s.AddRepository(Repository{ID: "r", Slots: 8}))
+		var got []string
+		for i := range 8 {
+			must(t, s.Submit(task(string(rune('a'+i)), "vm", "esx", "r")))
+			got = append(got, mustNext(t, s).Proxy)
+		}
+		want := "p0 p1 p2 p3 p0 p1 p2 p3"
+		if strings.Join(got, " ") != want {
+			t.Fatalf("proxies = %v, want %s", got, want)
+		}
+	}
+}
+
+func TestUnreachableWaitsForProxy(t *testing.T) {
+	s := New(newTickClock())
+	must(t, s.AddRepository(Repository{ID: "r", Slots: 1}))
+	must(t, s.Submit(task("t1", "vm", "esx1", "r")))
+	if _, ok := tryNext(t, s); ok {
+		t.Fatal("ran without a proxy")
+	}
+	done := make(chan Assignment)
+	go func() { a, _ := s.Next(t.Context()); done <- a }()
+	must(t, s.AddProxy(Proxy{ID: "late", Slots: 1, Reach: anyReach(TransportNBD)}))
+	if a := <-done; a.Proxy != "late" || a.Task.ID != "t1" {
+		t.Fatalf("got %+v", a)
+	}
+}
