@@ -1,0 +1,201 @@
+package mover
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// RetryPolicy governs retries of failed requests: network errors (the
+// connection dropped, timed out or was refused) and 502, 503 and 504
+// replies. Other errors are final.
+type RetryPolicy struct {
+	Attempts int           // total attempts per request; 0 means 12
+	Initial  time.Duration // first backoff; 0 means 100 ms
+	Max      time.Duration // backoff cap; 0 means 10 s (about a minute over 12 attempts)
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.Attempts <= 0 {
+		p.Attempts = 12
+	}
+	if p.Initial <= 0 {
+		p.Initial = 100 * time.Millisecond
+	}
+	if p.Max <= 0 {
+		p.Max = 10 * time.Second
+	}
+	return p
+}
+
+// backoff is the wait before retry number n (1-based): exponential, capped,
+// with ±25 % jitter.
+func (p RetryPolicy) backoff(n int) time.Duration {
+	d := p.Initial
+	for i := 1; i < n && d < p.Max; i++ {
+		d *= 2
+	}
+	d = min(d, p.Max)
+	return d - d/4 + rand.N(d/2+1)
+}
+
+// call is one request.
+type call struct {
+	method string
+	path   string // relative to the repository's base URL
+	body   []byte // nil: no body
+	ctype  string
+	limit  int64 // largest reply body accepted
+	// resumed, if set, is asked before each retry whether the previous,
+	// interrupted attempt took effect; true ends the call successfully.
+	resumed func(ctx context.Context) (bool, error)
+}
+
+// do runs a call, retrying per the policy. Every request of the protocol
+// is idempotent, so a retry after an attempt of unknown outcome is safe.
+func (c *Client) do(ctx context.Context, k call) ([]byte, error) {
+	for attempt := 1; ; attempt++ {
+		b, err := c.once(ctx, k)
+		if err == nil || attempt >= c.o.Retry.Attempts || !retryable(ctx, err) {
+			return b, err
+		}
+		c.stats.retries.Add(1)
+		c.log.Debug("mover: retrying", "method", k.method, "path", k.path, "attempt", attempt, "err", err)
+		t := time.NewTimer(c.o.Retry.backoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, context.Cause(ctx)
+		case <-t.C:
+		}
+		if k.resumed != nil {
+			if done, rerr := k.resumed(ctx); rerr != nil {
+				return nil, rerr
+			} else if done {
+				return nil, nil
+			}
+		}
+	}
+}
+
+// once sends one attempt.
+func (c *Client) once(ctx context.Context, k call) ([]byte, error) {
+	actx, cancel := context.WithTimeout(ctx, c.o.RequestTimeout)
+	defer cancel()
+	var body io.Reader
+	if k.body != nil {
+		body = bytes.NewReader(k.body)
+	}
+	req, err := http.NewRequestWithContext(actx, k.method, c.base+k.path, body)
+	if err != nil {
+		return nil, err
+	}
+	if k.body != nil {
+		req.Header.Set("Content-Type", k.ctype)
+	}
+	c.stats.requests.Add(1)
+	c.stats.bytesSent.Add(int64(len(k.body)))
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, statusError(resp)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, k.limit+1))
+	c.stats.bytesReceived.Add(int64(len(b)))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > k.limit {
+		return nil, fmt.Errorf("%w: reply to %s %s exceeds %d bytes", ErrProtocol, k.method, k.path, k.limit)
+	}
+	return b, nil
+}
+
+// statusError decodes an error reply.
+func statusError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	e := &StatusError{Status: resp.StatusCode}
+	var er errorResponse
+	if json.Unmarshal(b, &er) == nil && er.Error != "" {
+		e.Code, e.Message = er.Code, er.Error
+	} else {
+		e.Message = strings.TrimSpace(string(b))
+		if e.Message == "" {
+			e.Message = http.StatusText(resp.StatusCode)
+		}
+	}
+	return e
+}
+
+// retryable reports whether a failed attempt may be repeated: not when the
+// caller gave up, not for replies other than 502/503/504, not for
+// protocol or certificate errors (they would fail again).
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		switch se.Status {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	var alert tls.AlertError
+	var verify *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var record tls.RecordHeaderError
+	var op *net.OpError
+	switch {
+	case errors.Is(err, ErrProtocol), errors.As(err, &alert), errors.As(err, &verify),
+		errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &record):
+		return false
+	case errors.As(err, &op) && op.Op == "remote error":
+		return false // a TLS alert from the agent: certificate refused
+	}
+	return true
+}
+
+// counters are the client's traffic statistics.
+type counters struct {
+	requests, retries            atomic.Int64
+	bytesSent, bytesReceived     atomic.Int64
+	hasRequests, hasIDs, hasHits atomic.Int64
+	chunksSent                   atomic.Int64
+}
+
+// ClientStats are a snapshot of a client's traffic.
+type ClientStats struct {
+	Requests      int64 // HTTP attempts
+	Retries       int64
+	BytesSent     int64 // request bodies
+	BytesReceived int64 // reply bodies
+	HasRequests   int64 // "has" round trips
+	HasIDs        int64 // chunk IDs asked about
+	CacheHits     int64 // TouchChunk calls answered without a round trip
+	ChunksSent    int64
+}
+
+// Stats returns the client's traffic so far.
+func (c *Client) Stats() ClientStats {
+	s := &c.stats
+	return ClientStats{Requests: s.requests.Load(), Retries: s.retries.Load(), BytesSent: s.bytesSent.Load(),
+		BytesReceived: s.bytesReceived.Load(), HasRequests: s.hasRequests.Load(), HasIDs: s.hasIDs.Load(),
+		CacheHits: s.hasHits.Load(), ChunksSent: s.chunksSent.Load()}
+}

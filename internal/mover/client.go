@@ -1,0 +1,288 @@
+package mover
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/pipeline"
+	"github.com/holdfast-backup/holdfast/internal/repo"
+)
+
+var _ pipeline.Sink = (*Client)(nil)
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	// URL is the agent's base URL, e.g. "https://agent.example:7443".
+	URL string
+	// Repo names the repository on the agent.
+	Repo string
+	// Password opens the repository's keys on the proxy.
+	Password []byte
+	// HTTP carries the TLS configuration (client certificate, CA); nil
+	// means http.DefaultClient. NewHTTPClient builds a suitable one.
+	HTTP *http.Client
+	// Retry governs retries of network errors and 502/503/504 replies.
+	Retry RetryPolicy
+	// RequestTimeout bounds one attempt of one request; 0 means 10 minutes.
+	RequestTimeout time.Duration
+	// DisablePrefetch turns off the batched presence check of a previous
+	// point's chunks when LoadIndex runs during a session.
+	DisablePrefetch bool
+	// MaxIndexBytes bounds a downloaded index; 0 means DefaultMaxIndexBytes.
+	MaxIndexBytes int64
+	Logger        *slog.Logger // nil: discard
+}
+
+// Client is a repository on a remote agent; it implements pipeline.Sink.
+// It runs one backup session at a time (Lock starts it, the lock's Release
+// ends it); read-only calls (ListPoints, LoadIndex, GetChunk) need none.
+// It is safe for concurrent use.
+type Client struct {
+	o     ClientOptions
+	http  *http.Client
+	base  string // URL + APIPrefix + repo
+	log   *slog.Logger
+	keys  *repo.Repository // the repository opened through keysBackend: hashing, sealing, opening
+	stats counters
+
+	mu   sync.Mutex
+	sess *clientSession
+	busy bool // a session is being started
+}
+
+// Dial fetches the repository's config and key files from the agent and
+// opens the keys with the password (argon2id runs here, on the proxy).
+func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
+	u, err := url.Parse(o.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("mover: invalid agent URL %q", o.URL)
+	}
+	if !ValidRepoName(o.Repo) {
+		return nil, fmt.Errorf("mover: invalid repository name %q", o.Repo)
+	}
+	c := &Client{o: o, http: o.HTTP, log: o.Logger,
+		base: strings.TrimSuffix(o.URL, "/") + APIPrefix + o.Repo + "/"}
+	if c.http == nil {
+		c.http = http.DefaultClient
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.o.Retry = c.o.Retry.withDefaults()
+	if c.o.RequestTimeout <= 0 {
+		c.o.RequestTimeout = 10 * time.Minute
+	}
+	if c.o.MaxIndexBytes <= 0 {
+		c.o.MaxIndexBytes = DefaultMaxIndexBytes
+	}
+	be, err := c.fetchKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.keys, err = repo.Open(ctx, be, o.Password, repo.Options{}); err != nil {
+		return nil, fmt.Errorf("open repository %s: %w", be.Location(), err)
+	}
+	return c, nil
+}
+
+// Close ends a session still open (aborting it) and releases the codec.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	if s != nil {
+		_ = c.endSession(s.lockName)
+	}
+	return c.keys.Close()
+}
+
+// Config returns the repository configuration.
+func (c *Client) Config() repo.Config { return c.keys.Config() }
+
+// NewHasher returns a hasher keyed with the repository's chunk-ID key.
+func (c *Client) NewHasher() *repo.Hasher { return c.keys.NewHasher() }
+
+// NewPointID returns a fresh restore point ID.
+func (c *Client) NewPointID() string { return c.keys.NewPointID() }
+
+// Lock starts a backup session: the agent takes the repository's shared
+// lock and holds it until the returned lock's Release (or commit, or
+// expiry). Exclusive locks (GC) are taken on the agent, not over the wire.
+func (c *Client) Lock(ctx context.Context, kind string) (*repo.Lock, error) {
+	if kind != repo.LockShared {
+		return nil, fmt.Errorf("mover: only shared locks over the data mover protocol (run %s operations on the agent)", kind)
+	}
+	// repo.Lock writes locks/<id> through keysBackend, which starts the
+	// session; its refresh touches the file (keepalive) and Release removes
+	// it (end of session).
+	return c.keys.Lock(ctx, kind)
+}
+
+// PutChunk seals (compresses, encrypts) the chunk here and uploads the
+// blob. It returns the stored size. After a dropped connection it asks
+// whether the interrupted upload was stored before sending it again.
+func (c *Client) PutChunk(ctx context.Context, id repo.ChunkID, plain []byte) (int, error) {
+	s, err := c.session()
+	if err != nil {
+		return 0, err
+	}
+	sealed, err := c.keys.SealChunk(id, plain)
+	if err != nil {
+		return 0, err
+	}
+	// The transport may read a request body after Do returns, so it gets a
+	// copy and the pooled blob goes back at once.
+	blob := bytes.Clone(sealed)
+	c.keys.Recycle(sealed)
+	_, err = c.do(ctx, call{method: http.MethodPut, path: s.path("chunks", id.String()), body: blob,
+		ctype: ctypeBinary, limit: maxSmallReply, resumed: func(ctx context.Context) (bool, error) {
+			return c.hasOne(ctx, s, id)
+		}})
+	if err != nil {
+		return 0, fmt.Errorf("store chunk %s: %w", id, err)
+	}
+	c.stats.chunksSent.Add(1)
+	s.cache.add(id)
+	return len(blob), nil
+}
+
+// GetChunk downloads the sealed blob and opens, decompresses and re-hashes
+// it here (through keysBackend), so the WAN carries reduced data and a
+// damaged chunk is caught on the proxy.
+func (c *Client) GetChunk(ctx context.Context, h *repo.Hasher, id repo.ChunkID, dst []byte) ([]byte, error) {
+	return c.keys.GetChunk(ctx, h, id, dst)
+}
+
+// SaveIndex uploads the plain index of one disk of the point being written
+// and returns its hash, which the agent must confirm.
+func (c *Client) SaveIndex(ctx context.Context, pointID string, disk int, ix *repo.Index) (repo.ChunkID, error) {
+	s, err := c.session()
+	if err != nil {
+		return repo.ChunkID{}, err
+	}
+	plain, err := ix.MarshalBinary()
+	if err != nil {
+		return repo.ChunkID{}, err
+	}
+	hash := c.keys.NewHasher().Sum(plain)
+	b, err := c.do(ctx, call{method: http.MethodPut, body: plain, ctype: ctypeBinary, limit: maxSmallReply,
+		path: s.path("points", url.PathEscape(pointID), "disks", strconv.Itoa(disk), "index")})
+	if err != nil {
+		return repo.ChunkID{}, fmt.Errorf("store index: %w", err)
+	}
+	var reply indexResponse
+	if err := decodeJSON(b, &reply); err != nil {
+		return repo.ChunkID{}, fmt.Errorf("%w: index reply: %v", ErrProtocol, err)
+	}
+	if reply.Hash != hash {
+		return repo.ChunkID{}, fmt.Errorf("%w: the agent hashed index %s/disk-%d to %s, the proxy to %s (different keys?)",
+			ErrProtocol, pointID, disk, reply.Hash, hash)
+	}
+	return hash, nil
+}
+
+// CommitPoint sends the manifest; the agent checks it against the indexes
+// of this session, commits it and releases the lock.
+func (c *Client) CommitPoint(ctx context.Context, m *repo.Manifest) error {
+	s, err := c.session()
+	if err != nil {
+		return err
+	}
+	m.Version = 1
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	reply, err := c.do(ctx, call{method: http.MethodPost, path: s.path("commit"), body: b, ctype: ctypeJSON, limit: maxSmallReply})
+	if err != nil {
+		return fmt.Errorf("commit point %s: %w", m.ID, err)
+	}
+	var cr commitResponse
+	if err := decodeJSON(reply, &cr); err != nil || cr.Point != m.ID {
+		return fmt.Errorf("%w: commit reply %q", ErrProtocol, reply)
+	}
+	s.committed.Store(true)
+	return nil
+}
+
+// ListPoints returns every committed manifest, oldest first.
+func (c *Client) ListPoints(ctx context.Context) ([]*repo.Manifest, error) {
+	b, err := c.do(ctx, call{method: http.MethodGet, path: "points", limit: maxPointsBody})
+	if err != nil {
+		return nil, fmt.Errorf("list points: %w", err)
+	}
+	var reply pointsResponse
+	if err := decodeJSON(b, &reply); err != nil {
+		return nil, fmt.Errorf("%w: points reply: %v", ErrProtocol, err)
+	}
+	ms := make([]*repo.Manifest, 0, len(reply.Points))
+	for i, raw := range reply.Points {
+		m, err := repo.UnmarshalManifest(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: point %d of the reply: %v", ErrProtocol, i, err)
+		}
+		ms = append(ms, m)
+	}
+	return ms, nil
+}
+
+// LoadIndex downloads one disk's index and checks it against the
+// manifest. During a session it also prefetches (batched "has", which
+// touches) the index's chunks, so the backup's TouchChunk calls for them
+// need no round trip.
+func (c *Client) LoadIndex(ctx context.Context, m *repo.Manifest, disk int) (*repo.Index, error) {
+	if disk < 0 || disk >= len(m.Disks) {
+		return nil, fmt.Errorf("point %s has no disk %d (it has %d)", m.ID, disk, len(m.Disks))
+	}
+	name := fmt.Sprintf("point %s disk %d index", m.ID, disk)
+	b, err := c.do(ctx, call{method: http.MethodGet, limit: c.o.MaxIndexBytes,
+		path: "points/" + url.PathEscape(m.ID) + "/disks/" + strconv.Itoa(disk) + "/index"})
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", name, err)
+	}
+	d := m.Disks[disk]
+	if c.keys.NewHasher().Sum(b) != d.IndexHash {
+		return nil, fmt.Errorf("%s: %w: does not match the manifest's hash", name, repo.ErrCorrupt)
+	}
+	ix, err := repo.UnmarshalIndex(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if ix.DiskSize != d.Size || ix.ChunkSize != d.ChunkSize {
+		return nil, fmt.Errorf("%s: %w: geometry differs from the manifest", name, repo.ErrCorrupt)
+	}
+	if _, err := c.session(); err == nil && !c.o.DisablePrefetch {
+		ids := make([]repo.ChunkID, len(ix.Entries))
+		for i, e := range ix.Entries {
+			ids[i] = e.ID
+		}
+		if err := c.Prefetch(ctx, ids); err != nil {
+			return nil, fmt.Errorf("prefetch chunks of %s: %w", name, err)
+		}
+	}
+	return ix, nil
+}
+
+// session returns the current session, or ErrNoSession.
+func (c *Client) session() (*clientSession, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sess == nil {
+		return nil, ErrNoSession
+	}
+	return c.sess, nil
+}
+
+// errReadOnly is what keysBackend answers for operations the proxy's view
+// of the repository does not have.
+var errReadOnly = errors.New("mover: not available on the proxy's view of the repository")

@@ -1,0 +1,36 @@
+// Package mover is the data mover protocol of the distributed mode: a
+// backup proxy runs the pipeline against a repository served by a remote
+// repository agent, over HTTP/2 with mutual TLS.
+//
+// The agent runs a Server (an http.Handler) over one or more opened
+// repositories. The proxy uses a Client, which implements pipeline.Sink, so
+// pipeline.BackupPoint and pipeline.RestoreDisk run unchanged against it.
+//
+// Division of work:
+//
+//   - The proxy fetches the repository's config and (password-wrapped) key
+//     files, opens the keys with the job's password, and from then on
+//     hashes, compresses and encrypts chunks itself (repo.SealChunk): the
+//     WAN carries only sealed, reduced data, and restores open and verify
+//     chunks on the proxy too.
+//   - The agent verifies every uploaded blob before storing it
+//     (repo.PutSealedChunk: it must open with the repository key and hash to
+//     its ID), stores indexes, commits manifests and holds the shared lock.
+//
+// A backup is one session: it takes the repository's shared lock on the
+// agent and keeps it until commit, abort or expiry after inactivity.
+// Sessions outlive connections: every request names the session, so a client
+// whose connection dropped reconnects and continues. Every request is
+// idempotent (chunk uploads by content ID, index uploads by point and disk,
+// commit by point ID), so the client simply retries, and before resending a
+// chunk it asks whether the interrupted attempt already stored it.
+//
+// Presence checks are batched: "has" takes up to MaxHasIDs IDs, reports
+// which are stored and touches those (GC safety, as repo.TouchChunk). The
+// client prefetches the previous point's chunk IDs when the pipeline loads
+// that index during a session, and coalesces concurrent TouchChunk misses
+// into one request.
+//
+// docs/data-mover-protocol.md describes the endpoints, byte layouts, error
+// codes and limits.
+package mover

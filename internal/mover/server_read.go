@@ -1,0 +1,122 @@
+package mover
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+)
+
+// The read-only endpoints need no session: restores and the proxy's key
+// set-up use them.
+
+// getConfig: GET config. The repository's plain config file.
+func (s *Server) getConfig(w http.ResponseWriter, r *http.Request, rp *served) error {
+	b, err := rp.r.Backend().Load(r.Context(), "config")
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", ctypeJSON)
+	_, _ = w.Write(b)
+	return nil
+}
+
+// getKeys: GET keys. Every key file; each wraps the master secret with the
+// repository password, which the proxy has and the wire never carries.
+func (s *Server) getKeys(w http.ResponseWriter, r *http.Request, rp *served) error {
+	be := rp.r.Backend()
+	var names []string
+	err := be.List(r.Context(), "keys", func(fi storage.FileInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	var reply keysResponse
+	for _, name := range names {
+		if !keyNamePattern.MatchString(name) {
+			continue
+		}
+		b, err := be.Load(r.Context(), name)
+		if err != nil {
+			return err
+		}
+		reply.Keys = append(reply.Keys, keyEntry{Name: name, Data: b})
+	}
+	writeJSON(w, http.StatusOK, reply)
+	return nil
+}
+
+// getPoints: GET points. Every committed manifest, oldest first.
+func (s *Server) getPoints(w http.ResponseWriter, r *http.Request, rp *served) error {
+	ms, err := rp.r.ListPoints(r.Context())
+	if err != nil {
+		return err
+	}
+	reply := pointsResponse{Points: make([]json.RawMessage, 0, len(ms))}
+	for _, m := range ms {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		reply.Points = append(reply.Points, b)
+	}
+	writeJSON(w, http.StatusOK, reply)
+	return nil
+}
+
+// getIndex: GET points/{point}/disks/{disk}/index. The plain index, checked
+// against the manifest's hash (the client checks again).
+func (s *Server) getIndex(w http.ResponseWriter, r *http.Request, rp *served) error {
+	point := r.PathValue("point")
+	if !pointPattern.MatchString(point) {
+		return badRequest(fmt.Errorf("invalid point id %q", point))
+	}
+	disk, err := parseDisk(r.PathValue("disk"))
+	if err != nil {
+		return badRequest(err)
+	}
+	m, err := rp.r.LoadManifest(r.Context(), point)
+	if err != nil {
+		return err
+	}
+	if disk >= len(m.Disks) {
+		return newAPIError(http.StatusNotFound, codeNotFound, "point %s has no disk %d", point, disk)
+	}
+	ix, err := rp.r.LoadIndex(r.Context(), m, disk)
+	if err != nil {
+		return err
+	}
+	b, err := ix.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	writeBinary(w, b)
+	return nil
+}
+
+// getChunk: GET chunks/{id}. The sealed blob as stored; the client opens
+// and verifies it.
+func (s *Server) getChunk(w http.ResponseWriter, r *http.Request, rp *served) error {
+	id, err := repo.ParseChunkID(r.PathValue("id"))
+	if err != nil {
+		return badRequest(err)
+	}
+	b, err := rp.r.Backend().Load(r.Context(), chunkName(id))
+	if err != nil {
+		return err
+	}
+	writeBinary(w, b)
+	return nil
+}
+
+// chunkName is where the repository stores a chunk (repository-format.md).
+func chunkName(id repo.ChunkID) string {
+	h := id.String()
+	return "chunks/" + h[:2] + "/" + h
+}
