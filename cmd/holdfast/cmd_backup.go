@@ -72,6 +72,8 @@ type diskJSON struct {
 	Location    string   `json:"location"`
 	Transport   string   `json:"transport"`
 	CBT         string   `json:"cbt,omitempty"`
+	ChangeID    string   `json:"change_id,omitempty"`
+	ChangeBase  string   `json:"change_base,omitempty"`
 	Warnings    []string `json:"warnings,omitempty"`
 	BytesRead   int64    `json:"bytes_read"`
 	BytesZero   int64    `json:"bytes_zero"`
@@ -82,7 +84,7 @@ type diskJSON struct {
 
 func toDiskJSON(d repo.DiskManifest) diskJSON {
 	return diskJSON{Index: d.Index, Size: d.Size, ChunkSize: d.ChunkSize, Format: d.Format, Location: d.Location,
-		Transport: transportName(d.Transport), CBT: d.CBT, Warnings: d.Warnings,
+		Transport: transportName(d.Transport), CBT: d.CBT, ChangeID: d.ChangeID, ChangeBase: d.ChangeBase, Warnings: d.Warnings,
 		BytesRead: d.Stats.BytesRead, BytesZero: d.Stats.BytesZero, BytesReused: d.Stats.BytesReused,
 		BytesNew: d.Stats.BytesNew, BytesStored: d.Stats.BytesStored}
 }

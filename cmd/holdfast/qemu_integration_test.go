@@ -158,6 +158,9 @@ func TestQemuSourceIncremental(t *testing.T) {
 	if d.CBT != "used" || d.BytesRead != 3*256<<10 {
 		t.Fatalf("incremental: cbt %q read %d, want 3 chunks (%v)", d.CBT, d.BytesRead, d.Warnings)
 	}
+	if d.ChangeBase != b1.Disks[0].ChangeID || !strings.HasPrefix(d.ChangeID, "hf-") || d.ChangeID == d.ChangeBase {
+		t.Fatalf("bitmaps: base %q (want %q), new %q", d.ChangeBase, b1.Disks[0].ChangeID, d.ChangeID)
+	}
 	vm.assertClean()
 	want2 := bytes.Clone(vm.expected)
 

@@ -59,6 +59,9 @@ func BackupPoint(ctx context.Context, sink Sink, req PointRequest, o Options) (*
 			return nil, fmt.Errorf("disk %d (%s): %w", i, d.Describe().Location, err)
 		}
 		dm.CBT = cbt
+		if cbt == "used" {
+			dm.ChangeBase = prev.Disks[i].ChangeID
+		}
 		if strings.HasPrefix(cbt, "full read") {
 			dm.Warnings = append(dm.Warnings, "changed block tracking not usable, "+cbt)
 			log.Warn("changed block tracking not usable; read the whole disk and compared hashes",

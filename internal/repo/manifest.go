@@ -31,9 +31,12 @@ type DiskManifest struct {
 	// IndexHash is the keyed BLAKE3 of the index's plain bytes.
 	IndexHash ChunkID `json:"index_hash"`
 	Chunks    int     `json:"chunks"`
-	// ChangeID is the CBT state this point captured (empty without CBT).
-	ChangeID  string `json:"change_id,omitempty"`
-	Transport string `json:"transport,omitempty"`
+	// ChangeID is the CBT state this point captured (empty without CBT);
+	// ChangeBase is the previous point's ChangeID whose changes this
+	// backup read (set when CBT was used).
+	ChangeID   string `json:"change_id,omitempty"`
+	ChangeBase string `json:"change_base,omitempty"`
+	Transport  string `json:"transport,omitempty"`
 	// CBT says how changed blocks were found: "" (no tracking), "used", or
 	// "full read: <reason>" when tracking was available but not usable.
 	CBT      string   `json:"cbt,omitempty"`
