@@ -46,8 +46,14 @@ type VerifyResult struct {
 // range that uses it.
 func (r *Repository) Verify(ctx context.Context, o VerifyOptions) (VerifyResult, error) {
 	var res VerifyResult
+	// Points first: a point committed meanwhile is not in the list, and every
+	// chunk of a listed point was written before it, so it is in the listing.
+	ids, err := r.PointIDs(ctx)
+	if err != nil {
+		return res, err
+	}
 	stored := make(map[ChunkID]int64)
-	err := r.be.List(ctx, "chunks", func(fi storage.FileInfo) error {
+	err = r.be.List(ctx, "chunks", func(fi storage.FileInfo) error {
 		if id, err := ParseChunkID(path.Base(fi.Name)); err == nil {
 			stored[id] = fi.Size
 		}
@@ -55,10 +61,6 @@ func (r *Repository) Verify(ctx context.Context, o VerifyOptions) (VerifyResult,
 	})
 	if err != nil {
 		return res, fmt.Errorf("verify: list chunks: %w", err)
-	}
-	ids, err := r.PointIDs(ctx)
-	if err != nil {
-		return res, err
 	}
 	type use struct {
 		m    *Manifest
