@@ -217,3 +217,36 @@ func TestInterruptedBackup(t *testing.T) {
 		t.Fatalf("interrupted backup left %d lock file(s)", len(locks))
 	}
 }
+
+// TestVerifyDuringBackups: verify runs in a loop while backups commit
+// points; it must never report damage that is not there.
+func TestVerifyDuringBackups(t *testing.T) {
+	e := newEnv(t)
+	e.init("--chunk-size", "256KiB")
+	img := filepath.Join(e.dir, "a.img")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	runs := 0
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			out, err := e.command(context.Background(), "verify").CombinedOutput()
+			if err != nil {
+				t.Errorf("verify during backups: %v\n%s", err, out)
+				return
+			}
+			runs++
+		}
+	}()
+	for i := 0; i < 6; i++ {
+		writeImage(t, img, 16<<20, map[int64][]byte{0: pseudoRandom(uint64(20+i), 16<<20)})
+		e.backupJSON("vmv", img)
+	}
+	cancel()
+	wg.Wait()
+	if runs < 2 {
+		t.Errorf("only %d verify runs overlapped the backups", runs)
+	}
+}
