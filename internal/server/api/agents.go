@@ -1,0 +1,20 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+)
+
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ configdb.Principal) error {
+	role := r.URL.Query().Get("role")
+	if role != "" && role != configdb.AgentProxy && role != configdb.AgentRepository {
+		return badRequest("agent role %q: want proxy or repository", role)
+	}
+	agents, err := s.store.ListAgents(r.Context(), role)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list(agents, viewAgent))
+	return nil
+}

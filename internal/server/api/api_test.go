@@ -1,0 +1,124 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+)
+
+var testKey = bytes.Repeat([]byte{7}, configdb.MasterKeySize)
+
+const fixturePassword = "fixture-Pa55word-do-not-echo"
+
+// env is a Server on a fresh SQLite configdb with one token per role and
+// fixtures: job j1 (with an inline password), source s1, API token
+// "victim" and session 1 of j1.
+type env struct {
+	t      *testing.T
+	store  *configdb.Store
+	srv    *Server
+	tokens map[configdb.Role]string
+	logs   *bytes.Buffer
+	bodies *bytes.Buffer // every response body, for leak checks
+	runner *fakeRunner
+}
+
+type fakeRunner struct {
+	mu      sync.Mutex
+	started []configdb.Session
+	err     error
+}
+
+func (f *fakeRunner) Start(_ context.Context, se configdb.Session, _ configdb.Job) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started = append(f.started, se)
+	return f.err
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	store, err := configdb.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "holdfast.db"), configdb.WithMasterKey(testKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	e := &env{t: t, store: store, tokens: map[configdb.Role]string{}, logs: &bytes.Buffer{},
+		bodies: &bytes.Buffer{}, runner: &fakeRunner{}}
+	clock := func() time.Time { return time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC) }
+	e.srv = New(store, Config{Now: clock, Runner: e.runner,
+		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	for _, r := range allRoles {
+		tok, err := store.CreateAPIToken(ctx, "tok-"+string(r), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.tokens[r] = tok
+	}
+	if _, err := store.CreateAPIToken(ctx, "victim", configdb.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	admin := e.tokens[configdb.RoleAdministrator]
+	e.mustDo(admin, "POST", "/api/v1/jobs", `{"name":"j1","definition":{"vms":["vm1"],"repository":"repo1"},"password":"`+fixturePassword+`"}`, 201)
+	e.mustDo(admin, "POST", "/api/v1/sources", `{"name":"s1","kind":"file","definition":{"path":"/images"}}`, 201)
+	if _, err := store.CreateSession(ctx, "j1", "backup"); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// do sends a request with token ("" for none) and returns the recorder.
+func (e *env) do(token, method, path, body string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	rec := httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, req)
+	e.bodies.Write(rec.Body.Bytes())
+	return rec
+}
+
+func (e *env) mustDo(token, method, path, body string, want int) *httptest.ResponseRecorder {
+	e.t.Helper()
+	rec := e.do(token, method, path, body)
+	if rec.Code != want {
+		e.t.Fatalf("%s %s: status %d, want %d: %s", method, path, rec.Code, want, rec.Body)
+	}
+	return rec
+}
+
+func decodeBody[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, rec.Body)
+	}
+	return v
+}
+
+// checkError asserts rec is an error response with status and code.
+func checkError(t *testing.T, rec *httptest.ResponseRecorder, status int, code string) {
+	t.Helper()
+	if rec.Code != status {
+		t.Fatalf("status %d, want %d: %s", rec.Code, status, rec.Body)
+	}
+	body := decodeBody[errorBody](t, rec)
+	if body.Code != code || body.Error == "" {
+		t.Fatalf("error body %+v, want code %q and a message", body, code)
+	}
+}

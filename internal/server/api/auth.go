@@ -1,0 +1,93 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+)
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// authorize authenticates r and checks that its role may use rt.
+func (s *Server) authorize(r *http.Request, rt Route) (configdb.Principal, error) {
+	if rt.Perm == PermPublic {
+		return configdb.Principal{}, nil
+	}
+	tok, ok := bearer(r)
+	if !ok {
+		return configdb.Principal{}, errUnauthenticated("missing bearer token")
+	}
+	p, err := s.store.Authenticate(r.Context(), tok)
+	if errors.Is(err, configdb.ErrUnauthorized) || errors.Is(err, configdb.ErrNotFound) {
+		return configdb.Principal{}, errUnauthenticated("invalid token")
+	}
+	if err != nil {
+		return configdb.Principal{}, err
+	}
+	if !rt.Perm.Allows(p.Role) {
+		return p, &apiError{status: http.StatusForbidden, code: "forbidden",
+			msg: "role " + string(p.Role) + " may not " + rt.Method + " " + rt.Path}
+	}
+	return p, nil
+}
+
+// wrap turns a route into an http.Handler: metrics, authentication,
+// permission check, the handler, and error responses.
+func (s *Server) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		sw := &statusWriter{ResponseWriter: w}
+		if rt.Body {
+			r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
+		}
+		p, err := s.authorize(r, rt)
+		if err == nil {
+			err = rt.handle(sw, r, p)
+		}
+		if err != nil {
+			s.writeError(sw, r, err)
+		}
+		s.metrics.observe(rt, sw.code(), s.now().Sub(start))
+	})
+}
+
+// statusWriter records the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

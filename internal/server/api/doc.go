@@ -1,0 +1,61 @@
+// Package api is the REST API of `holdfast server`, served under /api/v1
+// (and Prometheus metrics at /metrics) by an http.Handler built with New
+// from a *configdb.Store.
+//
+// # Routes and permissions
+//
+// One route table (routes.go) declares every route: method, path (a Go 1.22
+// ServeMux pattern such as "POST /api/v1/jobs/{name}/run"), a summary and
+// the permission it needs. The same table registers the handlers, checks
+// permissions and generates the OpenAPI 3.0 document served at
+// GET /api/v1/openapi.json, so the three cannot drift apart.
+//
+// Permissions map to API token roles:
+//
+//	PermPublic   no token needed (GET /api/v1/health only)
+//	PermRead     every role (viewer, restore_operator, backup_operator, administrator)
+//	PermBackup   backup_operator, administrator: create, edit, delete and run jobs and sources
+//	PermRestore  restore_operator, administrator: restore points and restores (routes to come)
+//	PermAdmin    administrator: API tokens, agent join tokens, the audit log
+//
+// Every other request needs `Authorization: Bearer <token>`, checked with
+// configdb.Store.Authenticate; a missing or invalid token is 401 with
+// `WWW-Authenticate: Bearer`, a role without the permission 403.
+//
+// # Requests and responses
+//
+// Bodies are JSON, at most 1 MiB, and unknown fields are rejected. Errors
+// have one shape, {"error": "message", "code": "invalid_request"}, with the
+// codes unauthorized (401), forbidden (403), invalid_request (400),
+// request_too_large (400), not_found (404), method_not_allowed (405),
+// conflict (409), unavailable (503, health only) and internal (500; the
+// cause is logged, not returned). configdb.ErrInvalid maps to 400,
+// ErrNotFound to 404, ErrConflict to 409.
+//
+// # Audit and secrets
+//
+// Every successful mutating call writes an audit entry (actor = the token's
+// name, an action such as "job.create", the target's name) through
+// configdb.Store.Audit. A password given inline (the "password" field of a
+// job or source, or a "password" key of its definition) is stored with
+// configdb.Store.PutSecret under a fresh name "job/NAME/password-RANDOM" (or
+// "source/…") and replaced in the stored definition by
+// "password_secret": "<secret name>" (also shown as "password_ref");
+// responses, audit details and logs only ever show that reference. A fresh
+// name per password means a failed, conflicting or concurrent call never
+// overwrites the secret another job uses; the superseded secret is deleted
+// once the new definition is stored, and a job's or source's secret with it.
+// PUT without a password keeps the current reference. A definition may also
+// name a secret of its own choosing in "password_secret", but not one the
+// API manages for another object. Plaintext API and join tokens are returned
+// once, by the call that creates them.
+//
+// # Running jobs
+//
+// POST /api/v1/jobs/{name}/run creates a session in state "queued" and, if
+// the server was built with a Runner, calls Runner.Start with it. Executing
+// the session (scheduling tasks on proxies and repositories, moving the
+// session through running to a terminal state) is the Runner's job; Start
+// must not block on the run and must not keep the request context. Without
+// a Runner the session simply stays queued.
+package api

@@ -1,0 +1,194 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+)
+
+func TestJobCRUD(t *testing.T) {
+	e := newEnv(t)
+	op := e.tokens[configdb.RoleBackupOperator]
+	rec := e.mustDo(op, "POST", "/api/v1/jobs",
+		`{"name":"nightly","definition":{"vms":["vm1"],"repository":"repo1"},"schedule":"0 2 * * *"}`, 201)
+	j := decodeBody[jobView](t, rec)
+	if j.Name != "nightly" || j.Kind != "backup" || !j.Enabled || j.Schedule != "0 2 * * *" || j.ID == 0 {
+		t.Fatalf("created job %+v", j)
+	}
+	got := decodeBody[jobView](t, e.mustDo(op, "GET", "/api/v1/jobs/nightly", "", 200))
+	if got.ID != j.ID || compact(t, got.Definition) != `{"repository":"repo1","vms":["vm1"]}` {
+		t.Fatalf("get job %+v (definition %s)", got, got.Definition)
+	}
+	all := decodeBody[[]jobView](t, e.mustDo(op, "GET", "/api/v1/jobs", "", 200))
+	if len(all) != 2 || all[1].Name != "nightly" && all[0].Name != "nightly" {
+		t.Fatalf("job list %+v", all)
+	}
+	upd := decodeBody[jobView](t, e.mustDo(op, "PUT", "/api/v1/jobs/nightly",
+		`{"definition":{"vms":["vm1","vm2"]},"schedule":"","enabled":false}`, 200))
+	if upd.ID != j.ID || upd.Enabled || upd.Schedule != "" || !strings.Contains(string(upd.Definition), "vm2") {
+		t.Fatalf("updated job %+v", upd)
+	}
+	if en := decodeBody[jobView](t, e.mustDo(op, "POST", "/api/v1/jobs/nightly/enable", "", 200)); !en.Enabled {
+		t.Fatal("enable did not enable")
+	}
+	if dis := decodeBody[jobView](t, e.mustDo(op, "POST", "/api/v1/jobs/nightly/disable", "", 200)); dis.Enabled {
+		t.Fatal("disable did not disable")
+	}
+	se := decodeBody[sessionView](t, e.mustDo(op, "POST", "/api/v1/jobs/nightly/run", "", 202))
+	if se.State != configdb.StateQueued || se.JobName != "nightly" || se.ID == 0 {
+		t.Fatalf("run returned session %+v", se)
+	}
+	if len(e.runner.started) != 1 || e.runner.started[0].ID != se.ID {
+		t.Fatalf("runner started %+v, want session %d", e.runner.started, se.ID)
+	}
+	if _, err := e.store.CreateTask(context.Background(), configdb.Task{SessionID: se.ID, VM: "vm1", Disk: "0",
+		State: configdb.StateQueued}); err != nil {
+		t.Fatal(err)
+	}
+	shown := decodeBody[sessionView](t, e.mustDo(op, "GET", "/api/v1/sessions/"+itoa(se.ID), "", 200))
+	if len(shown.Tasks) != 1 || shown.Tasks[0].VM != "vm1" || shown.State != configdb.StateQueued {
+		t.Fatalf("session %+v", shown)
+	}
+	listed := decodeBody[[]sessionView](t, e.mustDo(op, "GET", "/api/v1/sessions?job=nightly&state=queued", "", 200))
+	if len(listed) != 1 || listed[0].ID != se.ID {
+		t.Fatalf("sessions %+v", listed)
+	}
+	e.mustDo(op, "DELETE", "/api/v1/jobs/nightly", "", 204)
+	checkError(t, e.do(op, "GET", "/api/v1/jobs/nightly", ""), 404, "not_found")
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestRename(t *testing.T) {
+	e := newEnv(t)
+	op := e.tokens[configdb.RoleAdministrator]
+	e.mustDo(op, "POST", "/api/v1/jobs", `{"name":"j2","definition":{}}`, 201)
+	checkError(t, e.do(op, "PUT", "/api/v1/jobs/j2", `{"name":"j1","definition":{}}`), 409, "conflict")
+	r := decodeBody[jobView](t, e.mustDo(op, "PUT", "/api/v1/jobs/j2", `{"name":"j3","definition":{}}`, 200))
+	if r.Name != "j3" {
+		t.Fatalf("renamed job %+v", r)
+	}
+}
+
+func TestConflicts(t *testing.T) {
+	e := newEnv(t)
+	admin := e.tokens[configdb.RoleAdministrator]
+	checkError(t, e.do(admin, "POST", "/api/v1/jobs", `{"name":"j1","definition":{"vms":[]},"password":"other"}`),
+		http.StatusConflict, "conflict")
+	// A rename onto j1 with a new password must not touch j1's secret either.
+	e.mustDo(admin, "POST", "/api/v1/jobs", `{"name":"j2","definition":{}}`, 201)
+	checkError(t, e.do(admin, "PUT", "/api/v1/jobs/j2", `{"name":"j1","definition":{},"password":"other"}`),
+		http.StatusConflict, "conflict")
+	checkSecret(t, e, "j1", fixturePassword)
+	if names, _ := e.store.ListSecrets(context.Background()); len(names) != 1 {
+		t.Fatalf("failed calls left secrets behind: %v", names)
+	}
+	checkError(t, e.do(admin, "POST", "/api/v1/sources", `{"name":"s1","kind":"file"}`), 409, "conflict")
+	checkError(t, e.do(admin, "POST", "/api/v1/tokens", `{"name":"victim","role":"viewer"}`), 409, "conflict")
+}
+
+func TestBadRequests(t *testing.T) {
+	e := newEnv(t)
+	admin := e.tokens[configdb.RoleAdministrator]
+	bad := []struct{ method, path, body, code string }{
+		{"POST", "/api/v1/jobs", `{"name":"x",`, "invalid_request"},
+		{"POST", "/api/v1/jobs", ``, "invalid_request"},
+		{"POST", "/api/v1/jobs", `{"name":"x","definition":{}} {}`, "invalid_request"},
+		{"POST", "/api/v1/jobs", `{"name":"x","definition":{},"colour":"red"}`, "invalid_request"},
+		{"POST", "/api/v1/jobs", `{"name":"../etc","definition":{}}`, "invalid_request"},
+		{"POST", "/api/v1/jobs", `{"name":"","definition":{}}`, "invalid_request"},
+		{"POST", "/api/v1/jobs", `{"name":"x"}`, "invalid_request"},
+		{"POST", "/api/v1/jobs", `{"name":"x","definition":[1]}`, "invalid_request"},
+		{"POST", "/api/v1/jobs", `{"name":"x","definition":{"password":1}}`, "invalid_request"},
+		{"POST", "/api/v1/jobs", `{"name":"x","definition":{"a":"` + strings.Repeat("a", maxBody) + `"}}`, "request_too_large"},
+		{"PUT", "/api/v1/jobs/j1", `{"definition":{},"extra":1}`, "invalid_request"},
+		{"POST", "/api/v1/tokens", `{"name":"t","role":"root"}`, "invalid_request"},
+		{"POST", "/api/v1/agents/join-tokens", `{"role":"viewer"}`, "invalid_request"},
+		{"POST", "/api/v1/sources", `{"name":"s9"}`, "invalid_request"},
+		{"GET", "/api/v1/agents?role=viewer", ``, "invalid_request"},
+		{"GET", "/api/v1/sessions?state=sleeping", ``, "invalid_request"},
+		{"GET", "/api/v1/sessions?limit=-1", ``, "invalid_request"},
+		{"GET", "/api/v1/sessions/abc", ``, "invalid_request"},
+	}
+	for _, b := range bad {
+		rec := e.do(admin, b.method, b.path, b.body)
+		if rec.Code != http.StatusBadRequest {
+			t.Errorf("%s %s %.60s: status %d, want 400: %s", b.method, b.path, b.body, rec.Code, rec.Body)
+			continue
+		}
+		checkError(t, rec, http.StatusBadRequest, b.code)
+	}
+	if _, err := e.store.GetJob(context.Background(), "x"); !errors.Is(err, configdb.ErrNotFound) {
+		t.Fatalf("a bad request created job x: %v", err)
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	e := newEnv(t)
+	admin := e.tokens[configdb.RoleAdministrator]
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/api/v1/jobs/nope", ""},
+		{"PUT", "/api/v1/jobs/nope", `{"definition":{}}`},
+		{"DELETE", "/api/v1/jobs/nope", ""},
+		{"POST", "/api/v1/jobs/nope/run", ""},
+		{"POST", "/api/v1/jobs/nope/enable", ""},
+		{"GET", "/api/v1/sources/nope", ""},
+		{"DELETE", "/api/v1/sources/nope", ""},
+		{"DELETE", "/api/v1/tokens/nope", ""},
+		{"GET", "/api/v1/sessions/999", ""},
+	} {
+		checkError(t, e.do(admin, c.method, c.path, c.body), http.StatusNotFound, "not_found")
+	}
+}
+
+func TestRunnerFailure(t *testing.T) {
+	e := newEnv(t)
+	e.runner.err = errors.New("no proxy available")
+	checkError(t, e.do(e.tokens[configdb.RoleAdministrator], "POST", "/api/v1/jobs/j1/run", ""), 500, "internal")
+	se, err := e.store.GetSession(context.Background(), e.runner.started[0].ID)
+	if err != nil || se.State != configdb.StateFailed || !strings.Contains(string(se.Result), "no proxy") {
+		t.Fatalf("session after runner failure: %+v, %v", se, err)
+	}
+	if !strings.Contains(e.logs.String(), "no proxy available") {
+		t.Fatalf("internal error not logged: %s", e.logs)
+	}
+}
+
+func TestNoRunner(t *testing.T) {
+	e := newEnv(t)
+	e.srv = New(e.store, Config{})
+	se := decodeBody[sessionView](t, e.mustDo(e.tokens[configdb.RoleBackupOperator], "POST", "/api/v1/jobs/j1/run", "", 202))
+	if se.State != configdb.StateQueued {
+		t.Fatalf("session %+v", se)
+	}
+}
+
+func compact(t *testing.T, raw []byte) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// checkSecret asserts that job's password reference holds want.
+func checkSecret(t *testing.T, e *env, job, want string) {
+	t.Helper()
+	j, err := e.store.GetJob(context.Background(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := secretRef(j.Definition)
+	got, err := e.store.GetSecret(context.Background(), ref)
+	if err != nil || string(got) != want {
+		t.Fatalf("job %s secret %q = %q, %v; want its password", job, ref, got, err)
+	}
+}

@@ -1,0 +1,103 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+var pathParam = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// mustOpenAPI renders the OpenAPI 3.0 document of routes.
+func mustOpenAPI(routes []Route) []byte {
+	paths := map[string]map[string]any{}
+	for _, rt := range routes {
+		if paths[rt.Path] == nil {
+			paths[rt.Path] = map[string]any{}
+		}
+		paths[rt.Path][strings.ToLower(rt.Method)] = operation(rt)
+	}
+	doc := map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{
+			"title":   "Holdfast server API",
+			"version": "v1",
+			"description": "REST API of holdfast server. Authenticate with `Authorization: Bearer <token>`; " +
+				"x-required-permission and x-allowed-roles give who may call each operation.",
+		},
+		"paths": paths,
+		"components": map[string]any{
+			"securitySchemes": map[string]any{"bearerAuth": map[string]any{"type": "http", "scheme": "bearer"}},
+			"schemas": map[string]any{"Error": map[string]any{
+				"type":     "object",
+				"required": []string{"error", "code"},
+				"properties": map[string]any{
+					"error": map[string]any{"type": "string"},
+					"code":  map[string]any{"type": "string"},
+				},
+			}},
+		},
+		"security": []any{map[string]any{"bearerAuth": []string{}}},
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		panic(fmt.Sprintf("api: openapi document: %v", err))
+	}
+	return append(b, '\n')
+}
+
+// operation is the OpenAPI operation object of rt.
+func operation(rt Route) map[string]any {
+	roles := rt.Perm.Roles()
+	op := map[string]any{
+		"operationId":           operationID(rt),
+		"summary":               rt.Summary,
+		"description":           fmt.Sprintf("Requires permission %q (roles: %v).", rt.Perm, roles),
+		"x-required-permission": rt.Perm,
+		"x-allowed-roles":       roles,
+		"responses":             responses(rt),
+	}
+	if rt.Perm == PermPublic {
+		op["security"] = []any{}
+		op["description"] = "No authentication required."
+	}
+	var params []any
+	for _, m := range pathParam.FindAllStringSubmatch(rt.Path, -1) {
+		params = append(params, map[string]any{
+			"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"},
+		})
+	}
+	if params != nil {
+		op["parameters"] = params
+	}
+	if rt.Body {
+		op["requestBody"] = map[string]any{
+			"required": true,
+			"content":  map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}},
+		}
+	}
+	return op
+}
+
+func responses(rt Route) map[string]any {
+	errResp := func(d string) map[string]any {
+		return map[string]any{"description": d, "content": map[string]any{
+			"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
+	}
+	out := map[string]any{
+		"2XX":     map[string]any{"description": "Success"},
+		"default": errResp("Error (400 invalid request, 404 not found, 409 conflict, 500 internal)"),
+	}
+	if rt.Perm != PermPublic {
+		out["401"] = errResp("Missing or invalid bearer token")
+		out["403"] = errResp("The token's role may not call this operation")
+	}
+	return out
+}
+
+// operationID is e.g. "post_api_v1_jobs_name_run".
+func operationID(rt Route) string {
+	id := strings.ToLower(rt.Method) + "_" + strings.Trim(rt.Path, "/")
+	return strings.NewReplacer("/", "_", "{", "", "}", "", ".", "_", "-", "_").Replace(id)
+}

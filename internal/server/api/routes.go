@@ -1,0 +1,99 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+)
+
+// Permission is what a route requires of the caller's role.
+type Permission string
+
+// Permissions, see the package documentation.
+const (
+	PermPublic  Permission = "public"
+	PermRead    Permission = "read"
+	PermBackup  Permission = "backup"
+	PermRestore Permission = "restore"
+	PermAdmin   Permission = "admin"
+)
+
+// Allows reports whether a token of role may use a route needing p.
+func (p Permission) Allows(role configdb.Role) bool {
+	switch p {
+	case PermPublic:
+		return true
+	case PermRead:
+		return role.Valid()
+	case PermBackup:
+		return role == configdb.RoleAdministrator || role == configdb.RoleBackupOperator
+	case PermRestore:
+		return role == configdb.RoleAdministrator || role == configdb.RoleRestoreOperator
+	case PermAdmin:
+		return role == configdb.RoleAdministrator
+	}
+	return false
+}
+
+// Roles lists the roles p allows, most powerful first.
+func (p Permission) Roles() []configdb.Role {
+	var out []configdb.Role
+	for _, r := range allRoles {
+		if p.Allows(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+var allRoles = []configdb.Role{configdb.RoleAdministrator, configdb.RoleBackupOperator,
+	configdb.RoleRestoreOperator, configdb.RoleViewer}
+
+// handlerFunc serves an authorised request; an error becomes the response.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p configdb.Principal) error
+
+// Route is one entry of the route table.
+type Route struct {
+	Method  string
+	Path    string // ServeMux path pattern, e.g. /api/v1/jobs/{name}
+	Summary string
+	Perm    Permission
+	Body    bool // takes a JSON request body
+	handle  handlerFunc
+}
+
+// routeTable is the single list of API routes.
+func (s *Server) routeTable() []Route {
+	const v1 = "/api/v1"
+	return []Route{
+		{"GET", v1 + "/health", "Server health", PermPublic, false, s.health},
+		{"GET", v1 + "/openapi.json", "This OpenAPI document", PermRead, false, s.serveOpenAPI},
+		{"GET", "/metrics", "Prometheus metrics", PermRead, false, s.serveMetrics},
+
+		{"POST", v1 + "/tokens", "Create an API token (returned once)", PermAdmin, true, s.createToken},
+		{"GET", v1 + "/tokens", "List API tokens", PermAdmin, false, s.listTokens},
+		{"DELETE", v1 + "/tokens/{name}", "Revoke an API token", PermAdmin, false, s.deleteToken},
+
+		{"POST", v1 + "/agents/join-tokens", "Create a one-time agent join token (returned once)", PermAdmin, true, s.createJoinToken},
+		{"GET", v1 + "/agents", "List agents (proxies and repositories), ?role=", PermRead, false, s.listAgents},
+
+		{"POST", v1 + "/sources", "Add a source", PermBackup, true, s.createSource},
+		{"GET", v1 + "/sources", "List sources", PermRead, false, s.listSources},
+		{"GET", v1 + "/sources/{name}", "Show a source", PermRead, false, s.getSource},
+		{"DELETE", v1 + "/sources/{name}", "Delete a source", PermBackup, false, s.deleteSource},
+
+		{"POST", v1 + "/jobs", "Create a job", PermBackup, true, s.createJob},
+		{"GET", v1 + "/jobs", "List jobs", PermRead, false, s.listJobs},
+		{"GET", v1 + "/jobs/{name}", "Show a job", PermRead, false, s.getJob},
+		{"PUT", v1 + "/jobs/{name}", "Replace a job", PermBackup, true, s.updateJob},
+		{"DELETE", v1 + "/jobs/{name}", "Delete a job", PermBackup, false, s.deleteJob},
+		{"POST", v1 + "/jobs/{name}/enable", "Enable a job", PermBackup, false, s.enableJob},
+		{"POST", v1 + "/jobs/{name}/disable", "Disable a job", PermBackup, false, s.disableJob},
+		{"POST", v1 + "/jobs/{name}/run", "Run a job now: queue a session", PermBackup, false, s.runJob},
+
+		{"GET", v1 + "/sessions", "List sessions, ?job=&state=&limit=", PermRead, false, s.listSessions},
+		{"GET", v1 + "/sessions/{id}", "Show a session with its tasks", PermRead, false, s.getSession},
+
+		{"GET", v1 + "/audit", "Audit log, ?actor=&action=&target=&limit=", PermAdmin, false, s.listAudit},
+	}
+}

@@ -1,0 +1,101 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+)
+
+// TestInlinePasswordNeverEchoed: passwords given inline are stored as
+// secrets and appear in no response body, audit entry or log line.
+func TestInlinePasswordNeverEchoed(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	op, admin := e.tokens[configdb.RoleBackupOperator], e.tokens[configdb.RoleAdministrator]
+	const pw2, pw3, pw4 = "second-S3cret!", "third-S3cret!", "source-S3cret!"
+	created := decodeBody[jobView](t, e.mustDo(op, "POST", "/api/v1/jobs",
+		`{"name":"inline","definition":{"vms":["v"],"password":"`+pw2+`"}}`, 201))
+	if !strings.HasPrefix(created.PasswordRef, "job/inline/password-") || strings.Contains(string(created.Definition), `"password"`) {
+		t.Fatalf("created job %+v, definition %s", created, created.Definition)
+	}
+	// Editing without a password keeps the reference; with one replaces it.
+	j1 := decodeBody[jobView](t, e.mustDo(op, "GET", "/api/v1/jobs/j1", "", 200))
+	kept := decodeBody[jobView](t, e.mustDo(op, "PUT", "/api/v1/jobs/j1", `{"definition":{"vms":["vm9"]}}`, 200))
+	if kept.PasswordRef == "" || kept.PasswordRef != j1.PasswordRef {
+		t.Fatalf("PUT without password lost the reference: %+v", kept)
+	}
+	e.mustDo(op, "PUT", "/api/v1/jobs/inline", `{"definition":{"vms":["v"]},"password":"`+pw3+`"}`, 200)
+	e.mustDo(op, "POST", "/api/v1/sources", `{"name":"vc","kind":"vsphere","password":"`+pw4+`"}`, 201)
+	for _, path := range []string{"/api/v1/jobs", "/api/v1/jobs/j1", "/api/v1/jobs/inline", "/api/v1/sources",
+		"/api/v1/sources/vc", "/api/v1/audit?limit=1000"} {
+		e.mustDo(admin, "GET", path, "", 200)
+	}
+	e.mustDo(op, "POST", "/api/v1/jobs/inline/run", "", 202)
+
+	checkSecret(t, e, "j1", fixturePassword)
+	checkSecret(t, e, "inline", pw3)
+	vc, err := e.store.GetSource(ctx, "vc")
+	if got, err2 := e.store.GetSecret(ctx, secretRef(vc.Definition)); err != nil || err2 != nil || string(got) != pw4 {
+		t.Errorf("source secret %q, %v %v", got, err, err2)
+	}
+	if _, err := e.store.GetSecret(ctx, created.PasswordRef); err == nil {
+		t.Error("replacing the password kept the old secret")
+	}
+	entries, err := e.store.ListAudit(ctx, configdb.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditJSON, _ := json.Marshal(entries)
+	jobs, _ := e.store.ListJobs(ctx)
+	jobsJSON, _ := json.Marshal(jobs)
+	for _, pw := range []string{fixturePassword, pw2, pw3, pw4} {
+		for where, text := range map[string]string{"a response body": e.bodies.String(),
+			"the audit log": string(auditJSON), "the server log": e.logs.String(), "a stored job": string(jobsJSON)} {
+			if strings.Contains(text, pw) {
+				t.Errorf("password %q appears in %s", pw, where)
+			}
+		}
+	}
+	if !strings.Contains(e.bodies.String(), j1.PasswordRef) {
+		t.Error("responses do not show the password reference")
+	}
+	e.mustDo(op, "DELETE", "/api/v1/jobs/inline", "", 204)
+	e.mustDo(op, "DELETE", "/api/v1/sources/vc", "", 204)
+	names, err := e.store.ListSecrets(ctx)
+	if err != nil || len(names) != 1 || names[0] != j1.PasswordRef {
+		t.Errorf("secrets after deletes: %v, %v; want only j1's", names, err)
+	}
+	// Another object's managed secret cannot be borrowed.
+	checkError(t, e.do(op, "POST", "/api/v1/jobs", `{"name":"thief","definition":{"password_secret":"`+
+		j1.PasswordRef+`"}}`), 400, "invalid_request")
+}
+
+func TestTokensShownOnce(t *testing.T) {
+	e := newEnv(t)
+	admin := e.tokens[configdb.RoleAdministrator]
+	tok := decodeBody[map[string]string](t, e.mustDo(admin, "POST", "/api/v1/tokens", `{"name":"ci","role":"viewer"}`, 201))
+	if !strings.HasPrefix(tok["token"], "hfa_") {
+		t.Fatalf("create token returned %v", tok)
+	}
+	e.mustDo(tok["token"], "GET", "/api/v1/jobs", "", 200)
+	list := e.mustDo(admin, "GET", "/api/v1/tokens", "", 200).Body.String()
+	if strings.Contains(list, tok["token"]) || !strings.Contains(list, `"ci"`) {
+		t.Fatalf("token list: %s", list)
+	}
+	jt := decodeBody[map[string]string](t, e.mustDo(admin, "POST", "/api/v1/agents/join-tokens", `{"role":"proxy"}`, 201))
+	if !strings.HasPrefix(jt["token"], "hfj_") || jt["expires"] != "2026-11-22T07:00:00Z" {
+		t.Fatalf("join token %v", jt)
+	}
+	if role, err := e.store.ConsumeJoinToken(context.Background(), jt["token"], "proxy1"); err != nil || role != "proxy" {
+		t.Fatalf("join token does not work: %q, %v", role, err)
+	}
+	e.mustDo(admin, "DELETE", "/api/v1/tokens/ci", "", 204)
+	checkError(t, e.do(tok["token"], "GET", "/api/v1/jobs", ""), 401, "unauthorized")
+	audit := e.mustDo(admin, "GET", "/api/v1/audit?limit=1000", "", 200).Body.String()
+	if strings.Contains(audit, tok["token"]) || strings.Contains(audit, jt["token"]) {
+		t.Fatal("a token appears in the audit log")
+	}
+}

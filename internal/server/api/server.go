@@ -1,0 +1,117 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+)
+
+// Runner starts the execution of a queued session. Start is called by
+// POST /api/v1/jobs/{name}/run after the session has been created in state
+// "queued"; it must return promptly (run the session in the background,
+// without ctx, which ends with the request) and moves the session on through
+// configdb itself. An error marks the session failed and the call fails 500.
+type Runner interface {
+	Start(ctx context.Context, session configdb.Session, job configdb.Job) error
+}
+
+// Config holds the optional parts of a Server; the zero value is usable.
+type Config struct {
+	Now          func() time.Time // clock; nil: time.Now
+	Runner       Runner           // nil: run leaves sessions queued
+	Logger       *slog.Logger     // nil: slog.Default()
+	JoinTokenTTL time.Duration    // default lifetime of agent join tokens; 0: 1 h
+}
+
+// Server is the REST API; it is an http.Handler.
+type Server struct {
+	store   *configdb.Store
+	now     func() time.Time
+	runner  Runner
+	log     *slog.Logger
+	joinTTL time.Duration
+	mux     *http.ServeMux
+	routes  []Route
+	metrics *metrics
+	openapi []byte
+}
+
+// New returns the API served from store.
+func New(store *configdb.Store, cfg Config) *Server {
+	s := &Server{store: store, now: cfg.Now, runner: cfg.Runner, log: cfg.Logger, joinTTL: cfg.JoinTokenTTL}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.joinTTL <= 0 {
+		s.joinTTL = time.Hour
+	}
+	s.metrics = newMetrics()
+	s.routes = s.routeTable()
+	s.openapi = mustOpenAPI(s.routes)
+	s.mux = http.NewServeMux()
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
+	}
+	return s
+}
+
+// ServeHTTP serves the API. Requests no route matches get the JSON error
+// body too: 404 not_found, or 405 method_not_allowed with Allow.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	probe := &headerOnly{header: http.Header{}}
+	s.mux.ServeHTTP(probe, r) // learn 404 or 405 (and Allow) from the mux
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		writeJSON(w, probe.status, errorBody{Error: r.Method + " not allowed on " + r.URL.Path, Code: "method_not_allowed"})
+		return
+	}
+	writeJSON(w, http.StatusNotFound, errorBody{Error: "no route " + r.URL.Path, Code: "not_found"})
+}
+
+// headerOnly is a ResponseWriter that keeps the header and status only.
+type headerOnly struct {
+	header http.Header
+	status int
+}
+
+func (h *headerOnly) Header() http.Header         { return h.header }
+func (h *headerOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (h *headerOnly) WriteHeader(code int)        { h.status = code }
+
+// Routes returns a copy of the route table, without handlers.
+func (s *Server) Routes() []Route {
+	out := make([]Route, len(s.routes))
+	for i, rt := range s.routes {
+		rt.handle = nil
+		out[i] = rt
+	}
+	return out
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request, _ configdb.Principal) error {
+	if err := s.store.DB().PingContext(r.Context()); err != nil {
+		s.log.Error("health: database unreachable", "err", err)
+		return &apiError{http.StatusServiceUnavailable, "unavailable", "database unreachable"}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status": "ok", "time": s.now().UTC(), "database": s.store.Backend(),
+	})
+	return nil
+}
+
+func (s *Server) serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ configdb.Principal) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(s.openapi)
+	return err
+}

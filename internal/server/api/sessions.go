@@ -1,0 +1,82 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+)
+
+// runJob queues a session of the job and hands it to the Runner, if any.
+func (s *Server) runJob(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
+	ctx := r.Context()
+	j, err := s.store.GetJob(ctx, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	se, err := s.store.CreateSession(ctx, j.Name, j.Kind)
+	if err != nil {
+		return err
+	}
+	if se, err = s.store.UpdateSession(ctx, se.ID, configdb.StateQueued, nil); err != nil {
+		return err
+	}
+	if err := s.audit(ctx, p, "job.run", j.Name, map[string]any{"session": se.ID}); err != nil {
+		return err
+	}
+	if s.runner != nil {
+		if err := s.runner.Start(ctx, se, j); err != nil {
+			s.failSession(context.WithoutCancel(ctx), se.ID, err)
+			return err
+		}
+	}
+	writeJSON(w, http.StatusAccepted, viewSession(se))
+	return nil
+}
+
+// failSession marks a session the Runner could not start as failed.
+func (s *Server) failSession(ctx context.Context, id int64, cause error) {
+	res, _ := json.Marshal(map[string]string{"error": "runner did not start the session: " + cause.Error()})
+	if _, err := s.store.UpdateSession(ctx, id, configdb.StateFailed, res); err != nil {
+		s.log.Error("mark session failed", "session", id, "err", err)
+	}
+}
+
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, _ configdb.Principal) error {
+	n, err := queryInt(r, "limit")
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	st := configdb.State(q.Get("state"))
+	if st != "" && !st.Valid() {
+		return badRequest("unknown session state %q", st)
+	}
+	sessions, err := s.store.ListSessions(r.Context(), configdb.SessionFilter{JobName: q.Get("job"), State: st, Limit: n})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list(sessions, viewSession))
+	return nil
+}
+
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request, _ configdb.Principal) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return badRequest("session id %q: want a positive integer", r.PathValue("id"))
+	}
+	se, err := s.store.GetSession(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	tasks, err := s.store.ListTasks(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	v := viewSession(se)
+	v.Tasks = list(tasks, viewTask)
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
