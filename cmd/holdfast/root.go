@@ -51,6 +51,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newForgetCommand(a),
 		newGCCommand(a),
 		newStatsCommand(a),
+		newServerCommand(a),
 	)
 	return root
 }

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/holdfast-backup/holdfast/internal/server"
+	"github.com/spf13/cobra"
+)
+
+func newServerCommand(a *app) *cobra.Command {
+	var o server.Options
+	c := &cobra.Command{
+		Use:   "server --data-dir DIR [--listen ADDR] [--db postgres://…]",
+		Short: "Run the backup server (configuration database, REST API)",
+		Long: `Run the backup server. On first start it creates DIR with the configuration
+database (SQLite, unless --db names a PostgreSQL database), its own CA
+(DIR/ca.pem), a master key for stored secrets and an administrator API token
+(DIR/admin.token, mode 0600). The REST API is served over HTTPS under /api/v1
+(OpenAPI document: /api/v1/openapi.json).`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.DataDir == "" {
+				return usageError{errors.New("--data-dir DIR is required")}
+			}
+			o.Logger = a.logger()
+			o.Ready = func(addr string) {
+				fmt.Fprintf(a.stderr, "holdfast server listening on https://%s (data in %s)\n", addr, o.DataDir)
+			}
+			return server.Run(cmd.Context(), o)
+		},
+	}
+	c.Flags().StringVar(&o.DataDir, "data-dir", "", "server data directory (required)")
+	c.Flags().StringVar(&o.Listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on")
+	c.Flags().StringVar(&o.DB, "db", "", "configuration database DSN (default: SQLite in the data directory)")
+	return c
+}
