@@ -1,8 +1,9 @@
 // Package pipeline moves disk data between sources and a chunk store.
 //
 // Backup: source.Disk → plan (allocated extents, optional changed extents
-// from CBT) → read → zero-skip → hash (keyed BLAKE3) → dedup (same position
-// in the previous point, then the whole store) → compress + encrypt → store.
+// from CBT) → read → zero-skip → hash (keyed BLAKE3) → dedup (by content ID
+// over the whole store, which includes the previous point; identical chunks
+// in flight at once are stored once) → compress + encrypt → store.
 // A fixed number of workers read, hash and store chunks in parallel; memory
 // is bounded by workers × chunk size, whatever the disk size. Chunks outside
 // the allocated extents are never read; with a changed-extent feed, chunks
