@@ -18,6 +18,8 @@ import (
 // testVM is a paused QEMU (TCG, no guest OS) with one qcow2 disk.
 type testVM struct {
 	t        *testing.T
+	image    string
+	kill     func()
 	qmpSock  string
 	expected []byte // what the disk holds, kept in step with every write
 }
@@ -28,9 +30,17 @@ func startVM(t *testing.T, dir string) *testVM {
 	q := filepath.Join(dir, "vm.qcow2")
 	sh(t, "qemu-img", "create", "-q", "-f", "qcow2", q, "64M")
 	sh(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 4M", "-c", "write -P 0x22 30M 1M", q)
-	vm := &testVM{t: t, qmpSock: filepath.Join(dir, "qmp.sock"), expected: make([]byte, 64<<20)}
+	vm := &testVM{t: t, qmpSock: filepath.Join(dir, "qmp.sock"), expected: make([]byte, 64<<20), image: q}
 	vm.patch(0, 4<<20, 0x11)
 	vm.patch(30<<20, 1<<20, 0x22)
+	vm.boot()
+	return vm
+}
+
+// boot starts QEMU on the VM's image; kill stops it like a crash.
+func (vm *testVM) boot() {
+	t, q := vm.t, vm.image
+	os.Remove(vm.qmpSock)
 	cmd := exec.Command("qemu-system-x86_64", "-accel", "tcg", "-S", "-nodefaults", "-display", "none",
 		"-blockdev", "driver=file,filename="+q+",node-name=proto0",
 		"-blockdev", "driver=qcow2,file=proto0,node-name=disk0",
@@ -41,21 +51,20 @@ func startVM(t *testing.T, dir string) *testVM {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	vm.kill = func() { cmd.Process.Kill(); cmd.Wait() }
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		vm.kill()
 		if t.Failed() {
 			t.Logf("qemu stderr: %s", stderr.String())
 		}
 	})
 	for i := 0; i < 500; i++ {
 		if _, err := os.Stat(vm.qmpSock); err == nil {
-			return vm
+			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("QEMU did not create its QMP socket: %s", stderr.String())
-	return nil
 }
 
 func (vm *testVM) patch(off, n int, b byte) {
@@ -327,4 +336,35 @@ func TestQemuSource4TiB(t *testing.T) {
 		}
 	}
 	os.Remove(out)
+}
+
+// TestQemuSourceAfterCrash: QEMU killed and restarted loses the dirty
+// bitmap (it is saved only on a clean shutdown); the next backup reads the
+// whole disk with hash compare, warns, and the chain of bitmaps resumes.
+func TestQemuSourceAfterCrash(t *testing.T) {
+	e := newEnv(t)
+	e.init("--chunk-size", "256KiB")
+	vm := startVM(t, e.dir)
+	src := "qemu://" + vm.qmpSock
+	e.backupJSON("vmq", src)
+	vm.write(20<<20, 4096, 0x5c)
+	vm.qmp(func(ctx context.Context, c *qmp.Client) { // the guest flushed its write
+		if _, err := c.HumanMonitorCommand(ctx, `qemu-io -d /machine/peripheral/vda/virtio-backend "flush"`); err != nil {
+			t.Fatal(err)
+		}
+	})
+	vm.kill()
+	vm.boot() // the write above is in the image; the bitmap is gone
+	b := e.backupJSON("vmq", src)
+	d := b.Disks[0]
+	if !strings.HasPrefix(d.CBT, "full read") || len(d.Warnings) == 0 || d.BytesRead != 5<<20+256<<10 {
+		t.Fatalf("after a crash: cbt %q warnings %v read %d", d.CBT, d.Warnings, d.BytesRead)
+	}
+	e.restoreEquals(b.Point, vm.expected)
+	vm.write(40<<20, 4096, 0x6d)
+	b = e.backupJSON("vmq", src)
+	if d := b.Disks[0]; d.CBT != "used" || d.BytesRead != 256<<10 {
+		t.Fatalf("incremental after recovery: cbt %q read %d", d.CBT, d.BytesRead)
+	}
+	e.restoreEquals(b.Point, vm.expected)
 }
