@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// agentJSON is the API's view of a proxy or repository.
+type agentJSON struct {
+	Name          string     `json:"name"`
+	Role          string     `json:"role"`
+	Address       string     `json:"address"`
+	Slots         int        `json:"slots"`
+	Registered    time.Time  `json:"registered"`
+	LastHeartbeat *time.Time `json:"last_heartbeat"`
+}
+
+func newProxyCommand(a *app) *cobra.Command {
+	return newAgentGroup(a, "proxy", "Backup proxies (source-side data movers) known to the server")
+}
+
+func newRepositoryCommand(a *app) *cobra.Command {
+	return newAgentGroup(a, "repository", "Backup repositories (target-side data movers) known to the server")
+}
+
+// newAgentGroup builds `holdfast proxy|repository token|list`.
+func newAgentGroup(a *app, role, short string) *cobra.Command {
+	o := &clientOptions{}
+	c := &cobra.Command{Use: role, Short: short, Args: noArgs}
+	addClientFlags(c, o)
+	tok := &cobra.Command{
+		Use:   "token",
+		Short: "Create a one-time join token for a new " + role + " (prints only the token)",
+		Args:  noArgs,
+	}
+	var ttl time.Duration
+	tok.Flags().DurationVar(&ttl, "ttl", 0, "how long the token stays valid (default: the server's, 1h)")
+	tok.RunE = func(cmd *cobra.Command, _ []string) error {
+		cl, err := a.client(o)
+		if err != nil {
+			return err
+		}
+		req := map[string]any{"role": role, "ttl_seconds": int64(ttl / time.Second)}
+		var resp struct {
+			Token string `json:"token"`
+		}
+		if err := cl.call(cmd.Context(), "POST", "/api/v1/agents/join-tokens", "create join tokens", req, &resp); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(a.stdout, resp.Token)
+		return err
+	}
+	c.AddCommand(tok, newAgentList(a, o, role))
+	return c
+}
+
+func newAgentList(a *app, o *clientOptions, role string) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{Use: "list", Short: "List the " + role + " agents that joined", Args: noArgs}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		cl, err := a.client(o)
+		if err != nil {
+			return err
+		}
+		var raw json.RawMessage
+		if err := cl.call(cmd.Context(), "GET", "/api/v1/agents?role="+url.QueryEscape(role), "list agents", nil, &raw); err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(a.stdout, raw)
+		}
+		var agents []agentJSON
+		if err := json.Unmarshal(raw, &agents); err != nil {
+			return err
+		}
+		rows := make([][]string, 0, len(agents))
+		for _, ag := range agents {
+			rows = append(rows, []string{ag.Name, orDash(ag.Address), strconv.Itoa(ag.Slots),
+				fmtTime(&ag.Registered), fmtTime(ag.LastHeartbeat)})
+		}
+		return table(a.stdout, []string{"NAME", "ADDRESS", "SLOTS", "REGISTERED", "LAST HEARTBEAT"}, rows)
+	}
+	return c
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// clientOptions are the flags of the commands that talk to a holdfast
+// server. The token is never printed or logged, and its flag has no
+// default shown in --help (it is read from $HOLDFAST_TOKEN at run time).
+type clientOptions struct {
+	server, token, ca string
+}
+
+// addClientFlags adds --server, --token and --ca to a command group.
+func addClientFlags(c *cobra.Command, o *clientOptions) {
+	pf := c.PersistentFlags()
+	pf.StringVar(&o.server, "server", "", "server URL, e.g. https://host:8443 (default $HOLDFAST_SERVER)")
+	pf.StringVar(&o.token, "token", "", "API token (default $HOLDFAST_TOKEN)")
+	pf.StringVar(&o.ca, "ca", "", "CA certificate (PEM) to verify the server with, e.g. DATA-DIR/ca.pem (default $HOLDFAST_CA, else the system roots)")
+}
+
+// apiClient calls the server's REST API under /api/v1.
+type apiClient struct {
+	base  string // server URL without a trailing slash
+	token string
+	hc    *http.Client
+}
+
+// client builds the API client from the flags and the environment.
+func (a *app) client(o *clientOptions) (*apiClient, error) {
+	pick := func(flag, env string) string {
+		if flag != "" {
+			return flag
+		}
+		return a.getenv(env)
+	}
+	server, caFile := pick(o.server, "HOLDFAST_SERVER"), pick(o.ca, "HOLDFAST_CA")
+	if server == "" {
+		return nil, usageError{errors.New("no server given: use --server URL or set HOLDFAST_SERVER")}
+	}
+	u, err := url.Parse(server)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, usageError{fmt.Errorf("server %q: want a URL such as https://host:8443", server)}
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("CA certificate: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA certificate %s: no PEM certificates", caFile)
+		}
+	}
+	tr := &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
+	return &apiClient{base: strings.TrimRight(server, "/"), token: pick(o.token, "HOLDFAST_TOKEN"),
+		hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}}, nil
+}
+
+// call sends a request with body (nil: none) encoded as JSON and decodes
+// the response into out (nil: ignore; *json.RawMessage: keep as is). What
+// names the operation for a 403 message ("create jobs").
+func (c *apiClient) call(ctx context.Context, method, path, what string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return c.connError(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("read the answer of %s: %w", c.base, err)
+	}
+	if resp.StatusCode >= 300 {
+		return c.statusError(resp.StatusCode, data, what)
+	}
+	if out == nil || len(data) == 0 {
+		return nil
+	}
+	if raw, ok := out.(*json.RawMessage); ok {
+		*raw = append((*raw)[:0], data...)
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("server %s: unexpected answer: %w", c.base, err)
+	}
+	return nil
+}
+
+// connError explains a failed connection, naming the server (never the token).
+func (c *apiClient) connError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ca x509.UnknownAuthorityError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("cannot reach the server at %s: connection refused (is 'holdfast server' running there?)", c.base)
+	case errors.As(err, &ca):
+		return fmt.Errorf("cannot verify the server at %s: its certificate is not signed by a trusted CA (use --ca DATA-DIR/ca.pem or set HOLDFAST_CA)", c.base)
+	}
+	return fmt.Errorf("cannot reach the server at %s: %v", c.base, err)
+}
+
+// apiError is an error answer of the server.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+// statusError turns an error answer ({"error","code"}) into a message.
+func (c *apiClient) statusError(status int, data []byte, what string) error {
+	var body struct {
+		Error string `json:"error"`
+		Code  string `json:"code"`
+	}
+	if json.Unmarshal(data, &body) != nil || body.Error == "" {
+		body.Error = strings.TrimSpace(http.StatusText(status))
+	}
+	e := &apiError{Status: status, Code: body.Code, Message: body.Error}
+	switch status {
+	case http.StatusUnauthorized:
+		hint := "check --token or HOLDFAST_TOKEN"
+		if c.token == "" {
+			hint = "no token given: use --token or set HOLDFAST_TOKEN"
+		}
+		e.Message = fmt.Sprintf("the server refused the token (%s)", hint)
+	case http.StatusForbidden:
+		e.Message = fmt.Sprintf("your role may not %s (server: %s)", what, body.Error)
+	case http.StatusBadRequest:
+		e.Message = "the server rejected the request: " + body.Error
+	case http.StatusNotFound, http.StatusConflict:
+	default:
+		e.Message = fmt.Sprintf("server %s: HTTP %d: %s", c.base, status, body.Error)
+	}
+	return e
+}
+
+// printJSON writes raw JSON indented, with a final newline.
+func printJSON(w io.Writer, raw json.RawMessage) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// table writes aligned rows: the header, then each row.
+func table(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// fmtTime formats an optional API time for tables.
+func fmtTime(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+// orDash shows empty fields as "-".
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/spf13/pflag"
+)
+
+// A backup job's definition, as `job create` sends it (the server stores
+// it as given, sealing the password into "password_secret"):
+//
+//	{"vms": [{"name": "vm1", "disks": ["/path/to/vm1.img"]}],
+//	 "repository": "repo1", "retention": {"keep_last": 7},
+//	 "chunk_size": 1048576, "compression": "fast", "transport": "auto"}
+
+// jobJSON is the API's view of a job.
+type jobJSON struct {
+	Name        string          `json:"name"`
+	Kind        string          `json:"kind"`
+	Definition  json.RawMessage `json:"definition"`
+	Schedule    string          `json:"schedule"`
+	Enabled     bool            `json:"enabled"`
+	PasswordRef string          `json:"password_ref"`
+	Created     time.Time       `json:"created"`
+	Updated     time.Time       `json:"updated"`
+}
+
+// jobDef is the part of a definition the CLI shows; VMs may be names or
+// {"name","disks"} objects.
+type jobDef struct {
+	VMs        []json.RawMessage `json:"vms"`
+	Repository string            `json:"repository"`
+	Retention  struct {
+		KeepLast int `json:"keep_last"`
+	} `json:"retention"`
+	ChunkSize   int    `json:"chunk_size"`
+	Compression string `json:"compression"`
+	Transport   string `json:"transport"`
+}
+
+type jobVM struct {
+	Name  string   `json:"name"`
+	Disks []string `json:"disks"`
+}
+
+// vmList renders the VMs as "vm1=/a.img,/b.img vm2".
+func (d jobDef) vmList() string {
+	var out []string
+	for _, raw := range d.VMs {
+		var name string
+		if json.Unmarshal(raw, &name) == nil {
+			out = append(out, name)
+			continue
+		}
+		var vm jobVM
+		if json.Unmarshal(raw, &vm) != nil {
+			out = append(out, string(raw))
+			continue
+		}
+		s := vm.Name
+		if len(vm.Disks) > 0 {
+			s += "=" + strings.Join(vm.Disks, ",")
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, " ")
+}
+
+// jobFlags are the flags of `job create` and `job edit`.
+type jobFlags struct {
+	vms                                     []string
+	repository, schedule                    string
+	chunkSize, compression, transport, kind string
+	retentionLast                           int
+}
+
+func (f *jobFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&f.vms, "vm", nil, "VM to back up, NAME=DISK[,DISK…] (repeat for more VMs; a repeated NAME adds disks)")
+	fs.StringVar(&f.repository, "repository", "", "repository (agent name) to back up to")
+	fs.StringVar(&f.schedule, "schedule", "", "cron expression, e.g. '0 2 * * *' (empty: run on demand only)")
+	fs.IntVar(&f.retentionLast, "retention-last", 0, "keep the last N restore points per VM (0: keep all)")
+	fs.StringVar(&f.chunkSize, "chunk-size", "", "chunk size, e.g. 1MiB (default: the repository's)")
+	fs.StringVar(&f.compression, "compression", "", "compression: none, fast, optimal or high (default: the repository's)")
+	fs.StringVar(&f.transport, "transport", "", "preferred transport: auto, direct, hotadd or nbd (default auto)")
+	fs.StringVar(&f.kind, "kind", "backup", "job kind")
+}
+
+// parseVMs turns --vm flags into the definition's "vms" list.
+func parseVMs(specs []string) ([]jobVM, error) {
+	var vms []jobVM
+	index := map[string]int{}
+	for _, s := range specs {
+		name, disks, ok := strings.Cut(s, "=")
+		if !ok || name == "" || disks == "" {
+			return nil, usageError{fmt.Errorf("--vm %q: want NAME=DISK[,DISK…]", s)}
+		}
+		i, seen := index[name]
+		if !seen {
+			i = len(vms)
+			index[name] = i
+			vms = append(vms, jobVM{Name: name})
+		}
+		for _, d := range strings.Split(disks, ",") {
+			if d != "" {
+				vms[i].Disks = append(vms[i].Disks, d)
+			}
+		}
+	}
+	return vms, nil
+}
+
+// apply sets the definition keys of the flags that changed (all given
+// flags on create) in def.
+func (f *jobFlags) apply(def map[string]any, changed func(string) bool) error {
+	if changed("vm") {
+		vms, err := parseVMs(f.vms)
+		if err != nil {
+			return err
+		}
+		def["vms"] = vms
+	}
+	if changed("repository") {
+		def["repository"] = f.repository
+	}
+	if changed("retention-last") {
+		if f.retentionLast < 0 {
+			return usageError{errors.New("--retention-last must not be negative")}
+		}
+		def["retention"] = map[string]int{"keep_last": f.retentionLast}
+	}
+	if changed("chunk-size") {
+		n, err := parseSize(f.chunkSize)
+		if err != nil || n <= 0 {
+			return usageError{fmt.Errorf("--chunk-size %q: want a size such as 1MiB", f.chunkSize)}
+		}
+		def["chunk_size"] = n
+	}
+	if changed("compression") {
+		if err := repo.ValidateCompression(f.compression); err != nil {
+			return usageError{err}
+		}
+		def["compression"] = f.compression
+	}
+	if changed("transport") {
+		switch f.transport {
+		case "auto", "direct", "hotadd", "nbd":
+		default:
+			return usageError{fmt.Errorf("--transport %q: want auto, direct, hotadd or nbd", f.transport)}
+		}
+		def["transport"] = f.transport
+	}
+	return nil
+}
+
+// decodeDefinition parses a stored definition into a map, keeping numbers.
+func decodeDefinition(raw json.RawMessage) (map[string]any, error) {
+	def := map[string]any{}
+	if len(raw) == 0 || string(raw) == "null" {
+		return def, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&def); err != nil {
+		return nil, fmt.Errorf("job definition: %w", err)
+	}
+	return def, nil
+}
+
+// jobPassword reads --password-file, if given ("" otherwise). The password
+// goes into the request only; it is never printed.
+func (a *app) jobPassword() (string, error) {
+	if a.passwordFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(a.passwordFile)
+	if err != nil {
+		return "", fmt.Errorf("read password file: %w", err)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", usageError{fmt.Errorf("password file %s is empty", a.passwordFile)}
+	}
+	return pw, nil
+}
+
+// showJob prints one job as "field: value" lines.
+func (a *app) showJob(j jobJSON) error {
+	var d jobDef
+	_ = json.Unmarshal(j.Definition, &d)
+	enabled := "no"
+	if j.Enabled {
+		enabled = "yes"
+	}
+	rows := [][]string{
+		{"Name:", j.Name}, {"Kind:", orDash(j.Kind)}, {"Enabled:", enabled},
+		{"Schedule:", orDash(j.Schedule)}, {"Repository:", orDash(d.Repository)}, {"VMs:", orDash(d.vmList())},
+	}
+	if d.Retention.KeepLast > 0 {
+		rows = append(rows, []string{"Retention:", fmt.Sprintf("keep last %d", d.Retention.KeepLast)})
+	}
+	if d.ChunkSize > 0 {
+		rows = append(rows, []string{"Chunk size:", formatBytes(int64(d.ChunkSize))})
+	}
+	if d.Compression != "" {
+		rows = append(rows, []string{"Compression:", d.Compression})
+	}
+	if d.Transport != "" {
+		rows = append(rows, []string{"Transport:", d.Transport})
+	}
+	pw := "none"
+	if j.PasswordRef != "" {
+		pw = "sealed on the server (" + j.PasswordRef + ")"
+	}
+	rows = append(rows, []string{"Password:", pw},
+		[]string{"Created:", fmtTime(&j.Created)}, []string{"Updated:", fmtTime(&j.Updated)})
+	return table(a.stdout, []string{"Job:", j.Name}, rows[1:])
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// sessionJSON is the API's view of a session and its tasks.
+type sessionJSON struct {
+	ID      int64           `json:"id"`
+	JobName string          `json:"job_name"`
+	Kind    string          `json:"kind"`
+	State   string          `json:"state"`
+	Started time.Time       `json:"started"`
+	Ended   *time.Time      `json:"ended"`
+	Result  json.RawMessage `json:"result"`
+	Tasks   []taskJSON      `json:"tasks"`
+}
+
+type taskJSON struct {
+	VM               string `json:"vm"`
+	Disk             string `json:"disk"`
+	Proxy            string `json:"proxy"`
+	Repository       string `json:"repository"`
+	Transport        string `json:"transport"`
+	State            string `json:"state"`
+	BytesRead        int64  `json:"bytes_read"`
+	BytesTransferred int64  `json:"bytes_transferred"`
+	BytesWritten     int64  `json:"bytes_written"`
+	Error            string `json:"error"`
+}
+
+func newSessionCommand(a *app) *cobra.Command {
+	o := &clientOptions{}
+	c := &cobra.Command{Use: "session", Short: "Job sessions on the server", Args: noArgs}
+	addClientFlags(c, o)
+	c.AddCommand(newSessionList(a, o), newSessionShow(a, o))
+	return c
+}
+
+func newSessionList(a *app, o *clientOptions) *cobra.Command {
+	var asJSON bool
+	var job, state string
+	var limit int
+	c := &cobra.Command{Use: "list", Short: "List sessions, newest first", Args: noArgs}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
+	c.Flags().StringVar(&job, "job", "", "only sessions of this job")
+	c.Flags().StringVar(&state, "state", "", "only sessions in this state (queued, running, success, warning, failed …)")
+	c.Flags().IntVar(&limit, "limit", 0, "at most this many sessions")
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		cl, err := a.client(o)
+		if err != nil {
+			return err
+		}
+		q := url.Values{}
+		if job != "" {
+			q.Set("job", job)
+		}
+		if state != "" {
+			q.Set("state", state)
+		}
+		if limit > 0 {
+			q.Set("limit", strconv.Itoa(limit))
+		}
+		path := "/api/v1/sessions"
+		if len(q) > 0 {
+			path += "?" + q.Encode()
+		}
+		var raw json.RawMessage
+		if err := cl.call(cmd.Context(), "GET", path, "list sessions", nil, &raw); err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(a.stdout, raw)
+		}
+		var sessions []sessionJSON
+		if err := json.Unmarshal(raw, &sessions); err != nil {
+			return err
+		}
+		rows := make([][]string, 0, len(sessions))
+		for _, se := range sessions {
+			rows = append(rows, []string{strconv.FormatInt(se.ID, 10), orDash(se.JobName), orDash(se.Kind),
+				se.State, fmtTime(&se.Started), fmtTime(se.Ended)})
+		}
+		return table(a.stdout, []string{"ID", "JOB", "KIND", "STATE", "STARTED", "ENDED"}, rows)
+	}
+	return c
+}
+
+func newSessionShow(a *app, o *clientOptions) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{Use: "show ID", Short: "Show a session with its tasks", Args: exactArgs(1)}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		id, err := strconv.ParseInt(args[0], 10, 64)
+		if err != nil || id <= 0 {
+			return usageError{fmt.Errorf("session ID %q: want a positive number", args[0])}
+		}
+		cl, err := a.client(o)
+		if err != nil {
+			return err
+		}
+		var raw json.RawMessage
+		if err := cl.call(cmd.Context(), "GET", "/api/v1/sessions/"+args[0], "read sessions", nil, &raw); err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(a.stdout, raw)
+		}
+		var se sessionJSON
+		if err := json.Unmarshal(raw, &se); err != nil {
+			return err
+		}
+		return a.showSession(se)
+	}
+	return c
+}
+
+// showSession prints a session's fields, then its tasks as a table.
+func (a *app) showSession(se sessionJSON) error {
+	rows := [][]string{{"Job:", orDash(se.JobName)}, {"Kind:", orDash(se.Kind)}, {"State:", se.State},
+		{"Started:", fmtTime(&se.Started)}, {"Ended:", fmtTime(se.Ended)}}
+	if len(se.Result) > 0 && string(se.Result) != "null" {
+		rows = append(rows, []string{"Result:", string(se.Result)})
+	}
+	if err := table(a.stdout, []string{"Session:", strconv.FormatInt(se.ID, 10)}, rows); err != nil {
+		return err
+	}
+	if len(se.Tasks) == 0 {
+		_, err := fmt.Fprintln(a.stdout, "\nNo tasks yet.")
+		return err
+	}
+	fmt.Fprintln(a.stdout)
+	trows := make([][]string, 0, len(se.Tasks))
+	for _, t := range se.Tasks {
+		trows = append(trows, []string{t.VM, t.Disk, t.State, orDash(t.Proxy), orDash(t.Repository), orDash(t.Transport),
+			formatBytes(t.BytesRead), formatBytes(t.BytesTransferred), formatBytes(t.BytesWritten), orDash(t.Error)})
+	}
+	return table(a.stdout, []string{"VM", "DISK", "STATE", "PROXY", "REPOSITORY", "TRANSPORT", "READ", "SENT", "WRITTEN", "ERROR"}, trows)
+}
