@@ -9,6 +9,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/throttle"
 	"github.com/spf13/cobra"
 )
 
@@ -137,10 +138,14 @@ func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error
 		total += d.Size()
 	}
 	host, _ := os.Hostname()
+	var readLimit *throttle.Bucket
+	if limit > 0 {
+		readLimit = throttle.NewBucket(int64(limit), 0, nil)
+	}
 	bar := newProgress(a.stderr, "backup "+o.name, total)
 	m, err := pipeline.BackupPoint(ctx, r, pipeline.PointRequest{VM: o.name, Disks: set.disks, ChunkSize: chunkSize,
 		Hostname: host, Notes: set.notes, Logger: a.logger()},
-		pipeline.Options{Workers: o.workers, Progress: bar.Add, ReadLimit: pipeline.NewLimiter(int64(limit))})
+		pipeline.Options{Workers: o.workers, Progress: bar.Add, ReadLimit: readLimit})
 	bar.Done()
 	if rerr := set.release(ctx, err == nil); rerr != nil {
 		if err == nil {

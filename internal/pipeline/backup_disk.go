@@ -11,6 +11,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/throttle"
 )
 
 // DiskJob is one disk to back up.
@@ -39,7 +40,7 @@ type Options struct {
 	Progress func(n int64)
 	// ReadLimit, if set, paces reads from the source (bytes per second) so
 	// a backup does not starve production I/O.
-	ReadLimit *Limiter
+	ReadLimit *throttle.Bucket
 }
 
 func (o Options) workers() int {
@@ -179,8 +180,10 @@ func (b *diskBackup) process(ctx context.Context, h *repo.Hasher, buf []byte, t 
 	}
 	p := buf[:l]
 	off := int64(t.n) * int64(b.job.ChunkSize)
-	if err := b.opt.ReadLimit.Wait(ctx, l); err != nil {
-		return err
+	if b.opt.ReadLimit != nil {
+		if err := b.opt.ReadLimit.WaitN(ctx, l); err != nil {
+			return err
+		}
 	}
 	if _, err := b.job.Disk.ReadAt(p, off); err != nil && err != io.EOF {
 		return fmt.Errorf("read %s at offset %d: %w", b.job.Disk.Describe().Location, off, err)
