@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -60,31 +59,12 @@ func newAgentGroup(a *app, role, short string) *cobra.Command {
 }
 
 func newAgentList(a *app, o *clientOptions, role string) *cobra.Command {
-	var asJSON bool
-	c := &cobra.Command{Use: "list", Short: "List the " + role + " agents that joined", Args: noArgs}
-	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		cl, err := a.client(o)
-		if err != nil {
-			return err
-		}
-		var raw json.RawMessage
-		if err := cl.call(cmd.Context(), "GET", "/api/v1/agents?role="+url.QueryEscape(role), "list agents", nil, &raw); err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(a.stdout, raw)
-		}
-		var agents []agentJSON
-		if err := json.Unmarshal(raw, &agents); err != nil {
-			return err
-		}
-		rows := make([][]string, 0, len(agents))
-		for _, ag := range agents {
-			rows = append(rows, []string{ag.Name, orDash(ag.Address), strconv.Itoa(ag.Slots),
-				fmtTime(&ag.Registered), fmtTime(ag.LastHeartbeat)})
-		}
-		return table(a.stdout, []string{"NAME", "ADDRESS", "SLOTS", "REGISTERED", "LAST HEARTBEAT"}, rows)
-	}
-	return c
+	return newListCommand(a, o, listSpec[agentJSON]{
+		short: "List the " + role + " agents that joined", what: "list agents",
+		path:   "/api/v1/agents?role=" + url.QueryEscape(role),
+		header: []string{"NAME", "ADDRESS", "SLOTS", "REGISTERED", "LAST HEARTBEAT"},
+		row: func(ag agentJSON) []string {
+			return []string{ag.Name, orDash(ag.Address), strconv.Itoa(ag.Slots), fmtTime(&ag.Registered), fmtTime(ag.LastHeartbeat)}
+		},
+	})
 }

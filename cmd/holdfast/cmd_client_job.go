@@ -124,38 +124,19 @@ func newJobEdit(a *app, o *clientOptions) *cobra.Command {
 }
 
 func newJobList(a *app, o *clientOptions) *cobra.Command {
-	var asJSON bool
-	c := &cobra.Command{Use: "list", Short: "List jobs", Args: noArgs}
-	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		cl, err := a.client(o)
-		if err != nil {
-			return err
-		}
-		var raw json.RawMessage
-		if err := cl.call(cmd.Context(), "GET", "/api/v1/jobs", "list jobs", nil, &raw); err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(a.stdout, raw)
-		}
-		var jobs []jobJSON
-		if err := json.Unmarshal(raw, &jobs); err != nil {
-			return err
-		}
-		rows := make([][]string, 0, len(jobs))
-		for _, j := range jobs {
+	return newListCommand(a, o, listSpec[jobJSON]{
+		short: "List jobs", path: "/api/v1/jobs", what: "list jobs",
+		header: []string{"NAME", "ENABLED", "SCHEDULE", "REPOSITORY", "VMS"},
+		row: func(j jobJSON) []string {
 			var d jobDef
 			_ = json.Unmarshal(j.Definition, &d)
 			enabled := "no"
 			if j.Enabled {
 				enabled = "yes"
 			}
-			rows = append(rows, []string{j.Name, enabled, orDash(j.Schedule), orDash(d.Repository), orDash(d.vmList())})
-		}
-		return table(a.stdout, []string{"NAME", "ENABLED", "SCHEDULE", "REPOSITORY", "VMS"}, rows)
-	}
-	return c
+			return []string{j.Name, enabled, orDash(j.Schedule), orDash(d.Repository), orDash(d.vmList())}
+		},
+	})
 }
 
 func newJobShow(a *app, o *clientOptions) *cobra.Command {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -58,30 +57,9 @@ func newSourceAdd(a *app, o *clientOptions) *cobra.Command {
 }
 
 func newSourceList(a *app, o *clientOptions) *cobra.Command {
-	var asJSON bool
-	c := &cobra.Command{Use: "list", Short: "List sources", Args: noArgs}
-	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		cl, err := a.client(o)
-		if err != nil {
-			return err
-		}
-		var raw json.RawMessage
-		if err := cl.call(cmd.Context(), "GET", "/api/v1/sources", "list sources", nil, &raw); err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(a.stdout, raw)
-		}
-		var srcs []sourceJSON
-		if err := json.Unmarshal(raw, &srcs); err != nil {
-			return err
-		}
-		rows := make([][]string, 0, len(srcs))
-		for _, s := range srcs {
-			rows = append(rows, []string{s.Name, s.Kind, orDash(s.Definition.Address)})
-		}
-		return table(a.stdout, []string{"NAME", "TYPE", "ADDRESS"}, rows)
-	}
-	return c
+	return newListCommand(a, o, listSpec[sourceJSON]{
+		short: "List sources", path: "/api/v1/sources", what: "list sources",
+		header: []string{"NAME", "TYPE", "ADDRESS"},
+		row:    func(s sourceJSON) []string { return []string{s.Name, s.Kind, orDash(s.Definition.Address)} },
+	})
 }
