@@ -20,15 +20,18 @@ type agentJSON struct {
 }
 
 func newProxyCommand(a *app) *cobra.Command {
-	return newAgentGroup(a, "proxy", "Backup proxies (source-side data movers) known to the server")
+	c, _ := newAgentGroup(a, "proxy", "Backup proxies (source-side data movers) known to the server")
+	return c
 }
 
 func newRepositoryCommand(a *app) *cobra.Command {
-	return newAgentGroup(a, "repository", "Backup repositories (target-side data movers) known to the server")
+	c, o := newAgentGroup(a, "repository", "Run a repository agent, or manage the repositories known to the server")
+	addRepositoryAgent(a, c, o)
+	return c
 }
 
 // newAgentGroup builds `holdfast proxy|repository token|list`.
-func newAgentGroup(a *app, role, short string) *cobra.Command {
+func newAgentGroup(a *app, role, short string) (*cobra.Command, *clientOptions) {
 	o := &clientOptions{}
 	c := &cobra.Command{Use: role, Short: short, Args: noArgs}
 	addClientFlags(c, o)
@@ -55,7 +58,7 @@ func newAgentGroup(a *app, role, short string) *cobra.Command {
 		return err
 	}
 	c.AddCommand(tok, newAgentList(a, o, role))
-	return c
+	return c, o
 }
 
 func newAgentList(a *app, o *clientOptions, role string) *cobra.Command {

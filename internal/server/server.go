@@ -71,7 +71,7 @@ func serve(ctx context.Context, o Options, ca *pki.CA, store *configdb.Store) er
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: api.New(store, api.Config{Logger: o.Logger}),
+	srv := &http.Server{Handler: api.New(store, api.Config{Logger: o.Logger, CA: ca}),
 		TLSConfig: ca.ServerTLSConfig(cert), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
 
 var testKey = bytes.Repeat([]byte{7}, configdb.MasterKeySize)
@@ -30,6 +31,7 @@ type env struct {
 	logs   *bytes.Buffer
 	bodies *bytes.Buffer // every response body, for leak checks
 	runner *fakeRunner
+	ca     *pki.CA
 }
 
 type fakeRunner struct {
@@ -56,7 +58,12 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, store: store, tokens: map[configdb.Role]string{}, logs: &bytes.Buffer{},
 		bodies: &bytes.Buffer{}, runner: &fakeRunner{}}
 	clock := func() time.Time { return time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC) }
-	e.srv = New(store, Config{Now: clock, Runner: e.runner,
+	ca, err := pki.Init(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ca = ca
+	e.srv = New(store, Config{Now: clock, Runner: e.runner, CA: ca,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for _, r := range allRoles {
 		tok, err := store.CreateAPIToken(ctx, "tok-"+string(r), r)

@@ -23,6 +23,8 @@ var samples = map[string]sample{
 	"GET /api/v1/tokens":               {"/api/v1/tokens", "", PermAdmin},
 	"DELETE /api/v1/tokens/{name}":     {"/api/v1/tokens/victim", "", PermAdmin},
 	"POST /api/v1/agents/join-tokens":  {"/api/v1/agents/join-tokens", `{"role":"proxy"}`, PermAdmin},
+	"POST /api/v1/agents/join":         {"/api/v1/agents/join", sampleJoinBody, PermJoinToken},
+	"POST /api/v1/agents/heartbeat":    {"/api/v1/agents/heartbeat", `{}`, PermAgent},
 	"GET /api/v1/agents":               {"/api/v1/agents?role=proxy", "", PermRead},
 	"POST /api/v1/sources":             {"/api/v1/sources", `{"name":"s2","kind":"nbd","definition":{"uri":"nbd://h/x"}}`, PermBackup},
 	"GET /api/v1/sources":              {"/api/v1/sources", "", PermRead},
@@ -60,6 +62,10 @@ func TestRoutesRoles(t *testing.T) {
 			t.Errorf("route %s needs permission %q, want %q", key, rt.Perm, smp.perm)
 		}
 		t.Run(strings.ReplaceAll(key, "/", "_"), func(t *testing.T) {
+			if rt.Perm == PermJoinToken || rt.Perm == PermAgent {
+				checkNoToken(t, shared, rt, smp)
+				return
+			}
 			checkAnonymous(t, shared, rt, smp)
 			for _, role := range allRoles {
 				if !rt.Perm.Allows(role) {
@@ -74,6 +80,27 @@ func TestRoutesRoles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkNoToken checks a route no API token opens: with a bogus join token
+// or without a client certificate it answers 401 whatever the bearer token
+// (agent_test.go covers the successful calls).
+func checkNoToken(t *testing.T, e *env, rt Route, smp sample) {
+	t.Helper()
+	body := smp.body
+	if body == sampleJoinBody {
+		body = joinBody(t, "hfj_not-a-real-join-token", "proxy", "p1", "")
+	}
+	toks := []string{"", "garbage"}
+	for _, r := range allRoles {
+		toks = append(toks, e.tokens[r])
+	}
+	for _, tok := range toks {
+		checkError(t, e.do(tok, rt.Method, smp.path, body), http.StatusUnauthorized, "unauthorized")
+	}
+	if rt.Perm.Roles() != nil {
+		t.Errorf("%s allows token roles %v", rt.Perm, rt.Perm.Roles())
 	}
 }
 

@@ -18,6 +18,19 @@
 //	PermRestore  restore_operator, administrator: restore points and restores (routes to come)
 //	PermAdmin    administrator: API tokens, agent join tokens, the audit log
 //
+// Two routes take no API token at all: agents call them.
+//
+//	PermJoinToken     POST /api/v1/agents/join: the one-time join token in the body
+//	                  (configdb.ConsumeJoinToken) enrols a proxy or repository; the CSR
+//	                  in the body is signed by Config.CA (503 without one) and the
+//	                  answer carries the certificate and the CA. Unknown, expired or
+//	                  used token 401; a token of the other role 403 (and spent).
+//	PermAgent         POST /api/v1/agents/heartbeat: the agent's client certificate,
+//	                  verified by the TLS handshake against the CA
+//	                  (pki.ServerTLSConfig), whose fingerprint must be the one the
+//	                  agents table holds (a deleted or re-joined agent's old
+//	                  certificate is 401).
+//
 // Every other request needs `Authorization: Bearer <token>`, checked with
 // configdb.Store.Authenticate; a missing or invalid token is 401 with
 // `WWW-Authenticate: Bearer`, a role without the permission 403.
@@ -28,7 +41,7 @@
 // have one shape, {"error": "message", "code": "invalid_request"}, with the
 // codes unauthorized (401), forbidden (403), invalid_request (400),
 // request_too_large (400), not_found (404), method_not_allowed (405),
-// conflict (409), unavailable (503, health only) and internal (500; the
+// conflict (409), unavailable (503: health, or join without a CA) and internal (500; the
 // cause is logged, not returned). configdb.ErrInvalid maps to 400,
 // ErrNotFound to 404, ErrConflict to 409.
 //

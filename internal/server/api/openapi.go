@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
 
 var pathParam = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -50,6 +52,9 @@ func mustOpenAPI(routes []Route) []byte {
 // operation is the OpenAPI operation object of rt.
 func operation(rt Route) map[string]any {
 	roles := rt.Perm.Roles()
+	if roles == nil {
+		roles = []configdb.Role{}
+	}
 	op := map[string]any{
 		"operationId":           operationID(rt),
 		"summary":               rt.Summary,
@@ -58,9 +63,16 @@ func operation(rt Route) map[string]any {
 		"x-allowed-roles":       roles,
 		"responses":             responses(rt),
 	}
-	if rt.Perm == PermPublic {
+	switch rt.Perm {
+	case PermPublic:
 		op["security"] = []any{}
 		op["description"] = "No authentication required."
+	case PermJoinToken:
+		op["security"] = []any{}
+		op["description"] = "Authenticated by the one-time agent join token in the request body (no bearer token)."
+	case PermAgent:
+		op["security"] = []any{}
+		op["description"] = "Authenticated by the agent's client certificate, issued by the server's CA (mutual TLS; no bearer token)."
 	}
 	var params []any
 	for _, m := range pathParam.FindAllStringSubmatch(rt.Path, -1) {
@@ -89,7 +101,16 @@ func responses(rt Route) map[string]any {
 		"2XX":     map[string]any{"description": "Success"},
 		"default": errResp("Error (400 invalid request, 404 not found, 409 conflict, 500 internal)"),
 	}
-	if rt.Perm != PermPublic {
+	switch rt.Perm {
+	case PermPublic:
+	case PermJoinToken:
+		out["401"] = errResp("Missing, unknown, expired or already used join token")
+		out["403"] = errResp("The join token is for another agent role")
+		out["503"] = errResp("The server has no CA")
+	case PermAgent:
+		out["401"] = errResp("Missing, unverified or revoked agent client certificate")
+		out["403"] = errResp("The certificate is not an agent's")
+	default:
 		out["401"] = errResp("Missing or invalid bearer token")
 		out["403"] = errResp("The token's role may not call this operation")
 	}

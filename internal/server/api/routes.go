@@ -16,9 +16,16 @@ const (
 	PermBackup  Permission = "backup"
 	PermRestore Permission = "restore"
 	PermAdmin   Permission = "admin"
+	// PermJoinToken routes authenticate with a one-time agent join token
+	// in the request body instead of a bearer token.
+	PermJoinToken Permission = "join_token"
+	// PermAgent routes authenticate with the agent's client certificate
+	// (mutual TLS) instead of a bearer token.
+	PermAgent Permission = "agent_certificate"
 )
 
-// Allows reports whether a token of role may use a route needing p.
+// Allows reports whether a token of role may use a route needing p. Routes
+// needing PermJoinToken or PermAgent take no API token at all.
 func (p Permission) Allows(role configdb.Role) bool {
 	switch p {
 	case PermPublic:
@@ -75,6 +82,8 @@ func (s *Server) routeTable() []Route {
 		{"DELETE", v1 + "/tokens/{name}", "Revoke an API token", PermAdmin, false, s.deleteToken},
 
 		{"POST", v1 + "/agents/join-tokens", "Create a one-time agent join token (returned once)", PermAdmin, true, s.createJoinToken},
+		{"POST", v1 + "/agents/join", "Join as an agent: one-time join token and CSR in, certificate out", PermJoinToken, true, s.joinAgent},
+		{"POST", v1 + "/agents/heartbeat", "Agent heartbeat (client certificate)", PermAgent, true, s.heartbeat},
 		{"GET", v1 + "/agents", "List agents (proxies and repositories), ?role=", PermRead, false, s.listAgents},
 
 		{"POST", v1 + "/sources", "Add a source", PermBackup, true, s.createSource},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
 
 // Runner starts the execution of a queued session. Start is called by
@@ -24,6 +25,7 @@ type Config struct {
 	Runner       Runner           // nil: run leaves sessions queued
 	Logger       *slog.Logger     // nil: slog.Default()
 	JoinTokenTTL time.Duration    // default lifetime of agent join tokens; 0: 1 h
+	CA           *pki.CA          // issues agent certificates; nil: agents cannot join (503)
 }
 
 // Server is the REST API; it is an http.Handler.
@@ -33,6 +35,7 @@ type Server struct {
 	runner  Runner
 	log     *slog.Logger
 	joinTTL time.Duration
+	ca      *pki.CA
 	mux     *http.ServeMux
 	routes  []Route
 	metrics *metrics
@@ -41,7 +44,7 @@ type Server struct {
 
 // New returns the API served from store.
 func New(store *configdb.Store, cfg Config) *Server {
-	s := &Server{store: store, now: cfg.Now, runner: cfg.Runner, log: cfg.Logger, joinTTL: cfg.JoinTokenTTL}
+	s := &Server{store: store, now: cfg.Now, runner: cfg.Runner, log: cfg.Logger, joinTTL: cfg.JoinTokenTTL, ca: cfg.CA}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/mover"
+	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/server/agent"
+	"github.com/holdfast-backup/holdfast/internal/server/pki"
+	"github.com/spf13/cobra"
+)
+
+// repoAgentOptions are the flags of `holdfast repository` run as an agent.
+type repoAgentOptions struct {
+	name, path, joinToken, listen, advertise, stateDir string
+	slots                                              int
+}
+
+// addRepositoryAgent makes `holdfast repository --name N --path DIR
+// --join-token T` run the repository agent; without these flags the
+// command shows its help (subcommands token and list).
+func addRepositoryAgent(a *app, c *cobra.Command, o *clientOptions) {
+	var ro repoAgentOptions
+	c.Use = "repository --name NAME --path DIR --join-token T [--listen ADDR]"
+	c.Long = `Without a subcommand, run a repository agent: open the repository in DIR
+(create it first with 'holdfast repo init --repo DIR'), join the server with
+a one-time join token ('holdfast repository token'), keep the issued key and
+certificate in --state-dir (default DIR/.agent, mode 0700; a restart reuses
+them and needs no token), serve the data mover protocol over mutual TLS on
+--listen and heartbeat to the server every 10 s until interrupted.`
+	f := c.Flags()
+	f.StringVar(&ro.name, "name", "", "agent name, as jobs refer to the repository")
+	f.StringVar(&ro.path, "path", "", "repository directory")
+	f.StringVar(&ro.joinToken, "join-token", "", "one-time join token, first start only (default $HOLDFAST_JOIN_TOKEN, which keeps it out of the process list)")
+	f.StringVar(&ro.listen, "listen", "127.0.0.1:0", "address to serve the data mover protocol on")
+	f.StringVar(&ro.advertise, "advertise", "", "host:port proxies reach this agent at (default: the listen address)")
+	f.StringVar(&ro.stateDir, "state-dir", "", "where the agent keeps its key and certificate (default DIR/.agent)")
+	f.IntVar(&ro.slots, "slots", runtime.NumCPU(), "concurrent task slots")
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		if ro.name == "" && ro.path == "" && ro.joinToken == "" {
+			return cmd.Help()
+		}
+		return runRepositoryAgent(cmd.Context(), a, o, ro)
+	}
+}
+
+func (ro *repoAgentOptions) validate() error {
+	switch {
+	case !pki.ValidName(ro.name) || !mover.ValidRepoName(ro.name):
+		return fmt.Errorf("--name %q: want 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", ro.name)
+	case ro.path == "":
+		return errors.New("--path DIR is required")
+	case ro.slots < 1:
+		return fmt.Errorf("--slots %d: want at least 1", ro.slots)
+	}
+	if ro.stateDir == "" {
+		ro.stateDir = filepath.Join(ro.path, ".agent")
+	}
+	return nil
+}
+
+func runRepositoryAgent(ctx context.Context, a *app, o *clientOptions, ro repoAgentOptions) error {
+	if err := ro.validate(); err != nil {
+		return usageError{err}
+	}
+	if ro.joinToken == "" {
+		ro.joinToken = a.getenv("HOLDFAST_JOIN_TOKEN")
+	}
+	server, caPEM, err := a.agentServer(o)
+	if err != nil {
+		return err
+	}
+	r, err := a.openAgentRepo(ctx, ro.path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	ln, err := net.Listen("tcp", ro.listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", ro.listen, err)
+	}
+	defer ln.Close()
+	j := agentJoin{role: pki.RoleRepository, name: ro.name, joinToken: ro.joinToken, stateDir: ro.stateDir,
+		address: advertised(ro.advertise, ln), slots: ro.slots}
+	creds, err := a.agentCredentials(ctx, server, caPEM, j)
+	if err != nil {
+		return err
+	}
+	return a.serveRepositoryAgent(ctx, server, creds, r, ln, j)
+}
+
+// openAgentRepo opens the repository in dir, which must exist.
+func (a *app) openAgentRepo(ctx context.Context, dir string) (*repo.Repository, error) {
+	if _, err := os.Stat(filepath.Join(dir, "config")); err != nil {
+		return nil, fmt.Errorf("%s holds no repository: create it first with 'holdfast repo init --repo %s': %w",
+			dir, dir, repo.ErrNotInitialized)
+	}
+	a.repoDir = dir
+	return a.openRepo(ctx)
+}
+
+// serveRepositoryAgent serves the mover protocol on ln and heartbeats
+// until ctx ends.
+func (a *app) serveRepositoryAgent(ctx context.Context, server string, creds *agent.Credentials,
+	r *repo.Repository, ln net.Listener, j agentJoin) error {
+	ms, err := mover.NewServer(map[string]*repo.Repository{j.name: r}, mover.ServerOptions{
+		Logger: a.logger(),
+		Authorize: func(req *http.Request, _ string) error {
+			_, err := pki.RequireRole(req.TLS, pki.RoleProxy, pki.RoleServer)
+			return err
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
+	tc, err := creds.ServerTLSConfig()
+	if err != nil {
+		return err
+	}
+	client, err := agent.NewClient(server, creds)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	srv := mover.NewHTTPServer("", ms, tc)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	fmt.Fprintf(a.stdout, "repository %s serving on %s (advertised as %s)\n", j.name, ln.Addr(), j.address)
+	hctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go client.HeartbeatLoop(hctx, agent.HeartbeatInterval, j.address, j.slots, func(err error) {
+		fmt.Fprintf(a.stderr, "holdfast: heartbeat to %s: %v\n", server, err)
+	})
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

@@ -1,0 +1,10 @@
+// Package agent is what proxy and repository agents share: joining the
+// backup server with a one-time join token (Join), keeping the issued
+// credentials in a state directory (SaveState, LoadState), and
+// heartbeating over mutual TLS (Client.Heartbeat, Client.HeartbeatLoop).
+//
+// The agent generates its key (pki.NewCSR) and sends only a CSR: the key
+// never leaves the agent. The server's answer carries the certificate and
+// the CA certificate; from then on the agent trusts that CA only and
+// checks the server by its holdfast:server identity, not its host name.
+package agent

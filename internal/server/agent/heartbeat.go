@@ -1,0 +1,67 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/server/pki"
+)
+
+// HeartbeatInterval is how often agents report to the server.
+const HeartbeatInterval = 10 * time.Second
+
+// Client calls the server's agent endpoints with the agent's certificate.
+type Client struct {
+	server string
+	hc     interface{ CloseIdleConnections() }
+	post   func(ctx context.Context, path string, body, out any) error
+}
+
+// NewClient returns a client of the server at serverURL authenticated by c.
+func NewClient(serverURL string, c *Credentials) (*Client, error) {
+	cert, err := c.Certificate()
+	if err != nil {
+		return nil, err
+	}
+	trust, err := c.Trust()
+	if err != nil {
+		return nil, err
+	}
+	hc := newHTTPClient(trust.ClientTLSConfig(&cert, pki.RoleServer, ""))
+	return &Client{server: serverURL, hc: hc, post: func(ctx context.Context, path string, body, out any) error {
+		return post(ctx, hc, serverURL, path, body, out)
+	}}, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+// Heartbeat tells the server the agent is alive, serving on address ("":
+// unchanged) with slots (0: unchanged).
+func (c *Client) Heartbeat(ctx context.Context, address string, slots int) error {
+	body := map[string]any{}
+	if address != "" {
+		body["address"] = address
+	}
+	if slots > 0 {
+		body["slots"] = slots
+	}
+	return c.post(ctx, "/api/v1/agents/heartbeat", body, nil)
+}
+
+// HeartbeatLoop heartbeats now and every interval until ctx ends; failures
+// go to onErr (nil: ignored) and do not stop the loop.
+func (c *Client) HeartbeatLoop(ctx context.Context, interval time.Duration, address string, slots int, onErr func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := c.Heartbeat(ctx, address, slots); err != nil && ctx.Err() == nil && onErr != nil {
+			onErr(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

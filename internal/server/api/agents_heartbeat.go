@@ -1,0 +1,86 @@
+package api
+
+import (
+	"errors"
+	"net"
+	"net/http"
+
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/pki"
+)
+
+// agentIdentity authenticates an agent by its client certificate: it must
+// have been verified against the CA during the handshake, carry an agent
+// identity, and be the certificate the server issued that agent last (an
+// agent deleted or re-joined since is refused).
+func (s *Server) agentIdentity(r *http.Request) (configdb.Agent, error) {
+	role, name, err := pki.PeerIdentity(r.TLS)
+	if err != nil {
+		return configdb.Agent{}, errUnauthenticated("agent client certificate required")
+	}
+	if role != pki.RoleProxy && role != pki.RoleRepository {
+		return configdb.Agent{}, &apiError{status: http.StatusForbidden, code: "forbidden",
+			msg: "certificate of a " + role + ", not an agent"}
+	}
+	a, err := s.store.GetAgent(r.Context(), role, name)
+	if errors.Is(err, configdb.ErrNotFound) {
+		return configdb.Agent{}, errUnauthenticated("unknown agent " + role + " " + name)
+	}
+	if err != nil {
+		return configdb.Agent{}, err
+	}
+	if a.CertFingerprint != pki.Fingerprint(r.TLS.VerifiedChains[0][0]) {
+		return configdb.Agent{}, errUnauthenticated("agent certificate revoked or superseded")
+	}
+	return a, nil
+}
+
+// heartbeatRequest optionally updates what the agent announced at join.
+type heartbeatRequest struct {
+	Address string `json:"address,omitempty"`
+	Slots   int    `json:"slots,omitempty"`
+}
+
+// heartbeat records that the calling agent is alive; it may announce a new
+// address (an agent listening on a new port after a restart) or slot count.
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, _ configdb.Principal) error {
+	a, err := s.agentIdentity(r)
+	if err != nil {
+		return err
+	}
+	var req heartbeatRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := s.updateAnnounced(r, a, req); err != nil {
+		return err
+	}
+	if err := s.store.Heartbeat(r.Context(), a.Role, a.Name); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"role": a.Role, "name": a.Name, "time": s.now().UTC()})
+	return nil
+}
+
+func (s *Server) updateAnnounced(r *http.Request, a configdb.Agent, req heartbeatRequest) error {
+	if req.Slots < 0 || req.Slots > maxSlots {
+		return badRequest("slots %d: want 0 to %d", req.Slots, maxSlots)
+	}
+	if req.Address != "" {
+		if _, _, err := net.SplitHostPort(req.Address); err != nil {
+			return badRequest("address %q: want host:port", req.Address)
+		}
+	}
+	changed := false
+	if req.Address != "" && req.Address != a.Address {
+		a.Address, changed = req.Address, true
+	}
+	if req.Slots > 0 && req.Slots != a.Slots {
+		a.Slots, changed = req.Slots, true
+	}
+	if !changed {
+		return nil
+	}
+	_, err := s.store.UpsertAgent(r.Context(), a)
+	return err
+}
