@@ -160,3 +160,28 @@ load_note() { # [KEY...]: only these measurements (default: all)
 		echo "Other processes used at most ${max} % of the machine's CPU during any measurement of 1 s or more in the table."
 	fi
 }
+
+# setup_workdir PREFIX: WORK = $BENCH_DIR or a new /var/tmp/PREFIX.XXXXXX,
+# removed on exit unless KEEP=1. Scripts may set EXTRA_CLEANUP to a command
+# run first (e.g. stopping a VM).
+setup_workdir() {
+	if [[ -n ${BENCH_DIR:-} ]]; then
+		WORK=$BENCH_DIR
+		mkdir -p "$WORK"
+	else
+		WORK=$(mktemp -d "/var/tmp/$1.XXXXXX")
+	fi
+	WORK=$(cd "$WORK" && pwd)
+	trap cleanup_workdir EXIT
+	trap 'exit 130' INT TERM
+}
+cleanup_workdir() {
+	local rc=$?
+	[[ -n ${EXTRA_CLEANUP:-} ]] && eval "$EXTRA_CLEANUP" || true
+	if [[ ${KEEP:-0} == 1 ]]; then
+		log "KEEP=1: leaving $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+	exit $rc
+}

@@ -37,18 +37,9 @@ need nbdcopy libnbd-bin
 need /usr/bin/time time
 need jq jq
 
-WORK=${BENCH_DIR:-$(mktemp -d /var/tmp/holdfast-qemu-bench.XXXXXX)}
-mkdir -p "$WORK"
-WORK=$(cd "$WORK" && pwd)
 QPID=""
-cleanup() {
-	local rc=$?
-	[[ -n $QPID ]] && kill "$QPID" 2>/dev/null || true
-	if [[ $KEEP == 1 ]]; then log "KEEP=1: leaving $WORK"; else rm -rf "$WORK"; fi
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+EXTRA_CLEANUP='[[ -n $QPID ]] && kill "$QPID" 2>/dev/null'
+setup_workdir holdfast-qemu-bench
 
 HF=$WORK/holdfast
 build_holdfast "$HF"

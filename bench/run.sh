@@ -37,24 +37,7 @@ need /usr/bin/time time
 need cmp diffutils
 
 # --- work dir ----------------------------------------------------------------
-if [[ -n ${BENCH_DIR:-} ]]; then
-	WORK=$BENCH_DIR
-	mkdir -p "$WORK"
-else
-	WORK=$(mktemp -d /var/tmp/holdfast-bench.XXXXXX)
-fi
-WORK=$(cd "$WORK" && pwd)
-cleanup() {
-	local rc=$?
-	if [[ $KEEP == 1 ]]; then
-		log "KEEP=1: leaving $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+setup_workdir holdfast-bench
 log "work dir $WORK, image size $SIZE ($SIZE_BYTES bytes)"
 
 # Disk space: pristine image + working copy (~65 % each) + staging (~60 %) +

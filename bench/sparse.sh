@@ -29,24 +29,7 @@ need go golang-go
 need /usr/bin/time time
 need cmp diffutils
 
-if [[ -n ${BENCH_DIR:-} ]]; then
-	WORK=$BENCH_DIR
-	mkdir -p "$WORK"
-else
-	WORK=$(mktemp -d /var/tmp/holdfast-sparse.XXXXXX)
-fi
-WORK=$(cd "$WORK" && pwd)
-cleanup() {
-	local rc=$?
-	if [[ $KEEP == 1 ]]; then
-		log "KEEP=1: leaving $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+setup_workdir holdfast-sparse
 log "work dir $WORK; $EXTENTS extents of $EXT_MIB MiB in sparse images of $DISK_SIZES"
 
 # Payloads, one image and one restored copy (data each), a repository per
