@@ -32,7 +32,7 @@
 // values (definitions, capabilities, results, details) are stored as text
 // exactly as given, after a validity check.
 //
-// Tables (first cut, migrations/0001_initial.sql has the columns):
+// Tables (migrations/0001_initial.sql and later migrations have the columns):
 //
 //	api_tokens   REST API tokens: name, role (administrator | backup_operator |
 //	             restore_operator | viewer), SHA-256 of the token; never the token
@@ -44,7 +44,11 @@
 //	jobs         name unique, kind, definition JSON, schedule, enabled
 //	sessions     one run of a job (or an ad-hoc operation): state, times, result JSON
 //	tasks        one VM disk of a session: proxy, repository, transport, state,
-//	             times, byte counters, error
+//	             times, byte counters, error; attempt, point ID, time per
+//	             pipeline stage (ns), warnings (0002)
+//	points       restore points the server committed: (repository, id) unique,
+//	             VM, job, session (unlinked when the session is deleted),
+//	             creation time, disks JSON, byte counts (0002)
 //	secrets      name → AES-256-GCM ciphertext under a key derived (HKDF-SHA256)
 //	             from the caller's master key, with the name as associated data
 //	audit_log    time, actor, action, target, details JSON
@@ -60,6 +64,11 @@
 // used token), ErrInvalid (bad argument) and ErrNoMasterKey, with the same
 // meaning on both backends. The store does not audit by itself: the API
 // layer, which knows the actor, calls Audit.
+//
+// Task states are not a strict machine: a task may go back to queued (a
+// retry), which clears its end time and keeps its first start time. On
+// start the server calls FailUnfinished, since no session or task survives
+// a restart still running.
 //
 // A Store is safe for concurrent use.
 package configdb

@@ -94,6 +94,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.migrateTo(ctx, ms)
+}
+
+// migrateTo brings the database to the last of ms, the known migrations
+// (tests pass a prefix to build an older schema).
+func (s *Store) migrateTo(ctx context.Context, ms []migration) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if s.d.lockSQL != "" {
 			if _, err := tx.ExecContext(ctx, s.d.lockSQL); err != nil {
