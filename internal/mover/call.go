@@ -60,6 +60,8 @@ type call struct {
 	// resumed, if set, is asked before each retry whether the previous,
 	// interrupted attempt took effect; true ends the call successfully.
 	resumed func(ctx context.Context) (bool, error)
+	// reply, if set, sees the headers of the successful attempt's reply.
+	reply func(h http.Header)
 }
 
 // do runs a call, retrying per the policy. Every request of the protocol
@@ -122,6 +124,9 @@ func (c *Client) once(ctx context.Context, k call) ([]byte, error) {
 	if int64(len(b)) > k.limit {
 		return nil, fmt.Errorf("%w: reply to %s %s exceeds %d bytes", ErrProtocol, k.method, k.path, k.limit)
 	}
+	if k.reply != nil {
+		k.reply(resp.Header)
+	}
 	return b, nil
 }
 
@@ -178,6 +183,8 @@ type counters struct {
 	bytesSent, bytesReceived     atomic.Int64
 	hasRequests, hasIDs, hasHits atomic.Int64
 	chunksSent                   atomic.Int64
+	sealNanos, uploadNanos       atomic.Int64
+	targetNanos                  atomic.Int64
 }
 
 // ClientStats are a snapshot of a client's traffic.
@@ -190,6 +197,16 @@ type ClientStats struct {
 	HasIDs        int64 // chunk IDs asked about
 	CacheHits     int64 // TouchChunk calls answered without a round trip
 	ChunksSent    int64
+
+	// Stage timing, summed over concurrent workers (so it may exceed the
+	// wall time), for telling which stage limits a backup.
+	SealNanos   int64 // compressing and encrypting chunks here (SealChunk)
+	UploadNanos int64 // chunk uploads, request to reply, retries included
+	// TargetNanos is the agent's share of the chunk uploads: verifying and
+	// storing them (including waiting for a verification slot), as the
+	// agent reports in the Holdfast-Store-Micros reply header. Agents that
+	// do not send the header add nothing.
+	TargetNanos int64
 }
 
 // Stats returns the client's traffic so far.
@@ -197,5 +214,6 @@ func (c *Client) Stats() ClientStats {
 	s := &c.stats
 	return ClientStats{Requests: s.requests.Load(), Retries: s.retries.Load(), BytesSent: s.bytesSent.Load(),
 		BytesReceived: s.bytesReceived.Load(), HasRequests: s.hasRequests.Load(), HasIDs: s.hasIDs.Load(),
-		CacheHits: s.hasHits.Load(), ChunksSent: s.chunksSent.Load()}
+		CacheHits: s.hasHits.Load(), ChunksSent: s.chunksSent.Load(),
+		SealNanos: s.sealNanos.Load(), UploadNanos: s.uploadNanos.Load(), TargetNanos: s.targetNanos.Load()}
 }

@@ -40,13 +40,20 @@ type ClientOptions struct {
 	DisablePrefetch bool
 	// MaxIndexBytes bounds a downloaded index; 0 means DefaultMaxIndexBytes.
 	MaxIndexBytes int64
-	Logger        *slog.Logger // nil: discard
+	// Shared makes the sessions this client starts (Lock) shared: other
+	// clients that the agent authorizes and that know the session ID
+	// (SessionID) may Attach to it and upload chunks and indexes into it,
+	// for example one disk each of a VM whose point this client commits.
+	// Only this client commits or aborts it.
+	Shared bool
+	Logger *slog.Logger // nil: discard
 }
 
 // Client is a repository on a remote agent; it implements pipeline.Sink.
-// It runs one backup session at a time (Lock starts it, the lock's Release
-// ends it); read-only calls (ListPoints, LoadIndex, GetChunk) need none.
-// It is safe for concurrent use.
+// It runs one backup session at a time: its own (Lock starts it, the lock's
+// Release ends it) or another client's shared session (Attach, Detach).
+// Read-only calls (ListPoints, LoadIndex, GetChunk) need none. It is safe
+// for concurrent use.
 type Client struct {
 	o     ClientOptions
 	http  *http.Client
@@ -95,8 +102,10 @@ func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 	return c, nil
 }
 
-// Close ends a session still open (aborting it) and releases the codec.
+// Close ends a session of its own still open (aborting it), forgets an
+// attached one (which stays open on the agent) and releases the codec.
 func (c *Client) Close() error {
+	c.Detach()
 	c.mu.Lock()
 	s := c.sess
 	c.mu.Unlock()
@@ -136,7 +145,9 @@ func (c *Client) PutChunk(ctx context.Context, id repo.ChunkID, plain []byte) (i
 	if err != nil {
 		return 0, err
 	}
+	t0 := time.Now()
 	sealed, err := c.keys.SealChunk(id, plain)
+	c.stats.sealNanos.Add(int64(time.Since(t0)))
 	if err != nil {
 		return 0, err
 	}
@@ -144,10 +155,16 @@ func (c *Client) PutChunk(ctx context.Context, id repo.ChunkID, plain []byte) (i
 	// copy and the pooled blob goes back at once.
 	blob := bytes.Clone(sealed)
 	c.keys.Recycle(sealed)
+	t1 := time.Now()
 	_, err = c.do(ctx, call{method: http.MethodPut, path: s.path("chunks", id.String()), body: blob,
 		ctype: ctypeBinary, limit: maxSmallReply, resumed: func(ctx context.Context) (bool, error) {
 			return c.hasOne(ctx, s, id)
+		}, reply: func(h http.Header) {
+			if d, ok := parseStoreMicros(h.Get(storeMicrosHeader)); ok {
+				c.stats.targetNanos.Add(int64(d))
+			}
 		}})
+	c.stats.uploadNanos.Add(int64(time.Since(t1)))
 	if err != nil {
 		return 0, fmt.Errorf("store chunk %s: %w", id, err)
 	}
@@ -192,11 +209,16 @@ func (c *Client) SaveIndex(ctx context.Context, pointID string, disk int, ix *re
 }
 
 // CommitPoint sends the manifest; the agent checks it against the indexes
-// of this session, commits it and releases the lock.
+// of this session (uploaded by this client or, in a shared session, by
+// attached ones), commits it and releases the lock. An attached client
+// cannot commit: the session's owner does (ErrNotSessionOwner).
 func (c *Client) CommitPoint(ctx context.Context, m *repo.Manifest) error {
 	s, err := c.session()
 	if err != nil {
 		return err
+	}
+	if s.attached {
+		return fmt.Errorf("commit point %s: %w (this client is attached to session %s)", m.ID, ErrNotSessionOwner, s.id[:8])
 	}
 	m.Version = 1
 	b, err := json.Marshal(m)

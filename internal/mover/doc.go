@@ -25,11 +25,22 @@
 // commit by point ID), so the client simply retries, and before resending a
 // chunk it asks whether the interrupted attempt already stored it.
 //
+// A session is private to the client certificate that started it, unless
+// the owner asks for a shared one (ClientOptions.Shared): then other
+// authorized clients that know its ID (Client.SessionID, Client.Attach)
+// upload chunks and indexes into it too, for example one disk each of a
+// VM on different proxies, while only the owner commits the one restore
+// point or aborts the session (others get 403, ErrNotSessionOwner).
+//
 // Presence checks are batched: "has" takes up to MaxHasIDs IDs, reports
 // which are stored and touches those (GC safety, as repo.TouchChunk). The
 // client prefetches the previous point's chunk IDs when the pipeline loads
 // that index during a session, and coalesces concurrent TouchChunk misses
 // into one request.
+//
+// Client.Stats reports traffic and stage timings (sealing, uploading, and
+// the agent's verify-and-store time from the Holdfast-Store-Micros reply
+// header) for telling which stage limits a backup.
 //
 // docs/data-mover-protocol.md describes the endpoints, byte layouts, error
 // codes and limits.

@@ -24,6 +24,9 @@ var (
 	ErrRepoNotFound = errors.New("repository not served by the agent")
 	// ErrForbidden means the agent's Authorize hook refused the client.
 	ErrForbidden = errors.New("refused by the repository agent")
+	// ErrNotSessionOwner means a client that did not start a shared
+	// session tried to commit or abort it: only its owner may.
+	ErrNotSessionOwner = errors.New("only the owner of a shared mover session may commit or abort it")
 	// ErrProtocol means a malformed reply (wrong size, bad encoding).
 	ErrProtocol = errors.New("mover protocol error")
 )
@@ -33,6 +36,7 @@ const (
 	codeBadRequest      = "bad_request"
 	codeTooLarge        = "too_large"
 	codeForbidden       = "forbidden"
+	codeNotOwner        = "not_session_owner"
 	codeRepoNotFound    = "repo_not_found"
 	codeSessionNotFound = "session_not_found"
 	codeNotFound        = "not_found"
@@ -66,6 +70,8 @@ func (e *StatusError) Unwrap() error {
 		return ErrRepoNotFound
 	case codeForbidden:
 		return ErrForbidden
+	case codeNotOwner:
+		return ErrNotSessionOwner
 	case codeNotFound:
 		return storage.ErrNotExist
 	case codePointNotFound:

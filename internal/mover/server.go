@@ -105,12 +105,12 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET "+p+"points/{point}/disks/{disk}/index", s.wrap(s.getIndex))
 	m.HandleFunc("GET "+p+"chunks/{id}", s.wrap(s.getChunk))
 	m.HandleFunc("POST "+p+"sessions", s.wrap(s.startSession))
-	m.HandleFunc("DELETE "+p+"sessions/{sid}", s.wrapSession(s.abort))
-	m.HandleFunc("POST "+p+"sessions/{sid}/keepalive", s.wrapSession(s.keepalive))
-	m.HandleFunc("POST "+p+"sessions/{sid}/has", s.wrapSession(s.has))
-	m.HandleFunc("PUT "+p+"sessions/{sid}/chunks/{id}", s.wrapSession(s.putChunk))
-	m.HandleFunc("PUT "+p+"sessions/{sid}/points/{point}/disks/{disk}/index", s.wrapSession(s.putIndex))
-	m.HandleFunc("POST "+p+"sessions/{sid}/commit", s.wrapSession(s.commit))
+	m.HandleFunc("DELETE "+p+"sessions/{sid}", s.wrapSession(accessOwner, s.abort))
+	m.HandleFunc("POST "+p+"sessions/{sid}/keepalive", s.wrapSession(accessUse, s.keepalive))
+	m.HandleFunc("POST "+p+"sessions/{sid}/has", s.wrapSession(accessUse, s.has))
+	m.HandleFunc("PUT "+p+"sessions/{sid}/chunks/{id}", s.wrapSession(accessUse, s.putChunk))
+	m.HandleFunc("PUT "+p+"sessions/{sid}/points/{point}/disks/{disk}/index", s.wrapSession(accessUse, s.putIndex))
+	m.HandleFunc("POST "+p+"sessions/{sid}/commit", s.wrapSession(accessOwner, s.commit))
 	return m
 }
 
@@ -150,11 +150,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc) e
 	return fn(w, r, rp)
 }
 
-// wrapSession additionally resolves the session and keeps it busy (not
-// expiring) while the request runs.
-func (s *Server) wrapSession(fn sessionFunc) http.HandlerFunc {
+// wrapSession additionally resolves the session, checks that the peer may
+// use it as need says, and keeps it busy (not expiring) while the request
+// runs.
+func (s *Server) wrapSession(need access, fn sessionFunc) http.HandlerFunc {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request, rp *served) error {
-		sess, done, err := s.acquire(rp, r.PathValue("sid"), peerID(r))
+		sess, done, err := s.acquire(rp, r.PathValue("sid"), peerID(r), need)
 		if err != nil {
 			return err
 		}
@@ -209,7 +210,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 }
 
 // peerID identifies the client certificate (SHA-256 of the leaf), "" for a
-// client without one. Sessions are bound to it.
+// client without one. Sessions are bound to it (their owner).
 func peerID(r *http.Request) string {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return ""

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 )
@@ -70,6 +72,7 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request, sess *session)
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	select {
 	case s.uploads <- struct{}{}:
 		defer func() { <-s.uploads }()
@@ -80,6 +83,7 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request, sess *session)
 	if ok, err := rr.TouchChunk(r.Context(), id); err != nil {
 		return err
 	} else if ok {
+		setStoreMicros(w, start)
 		writeJSON(w, http.StatusOK, chunkResponse{Existed: true, Stored: len(blob)})
 		return nil
 	}
@@ -90,8 +94,15 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request, sess *session)
 	if err != nil {
 		return err
 	}
+	setStoreMicros(w, start)
 	writeJSON(w, http.StatusCreated, chunkResponse{Stored: n})
 	return nil
+}
+
+// setStoreMicros reports the agent's share of a chunk upload (from the
+// complete body to the stored chunk) for the client's stage statistics.
+func setStoreMicros(w http.ResponseWriter, start time.Time) {
+	w.Header().Set(storeMicrosHeader, strconv.FormatInt(time.Since(start).Microseconds(), 10))
 }
 
 // putIndex: PUT sessions/{sid}/points/{point}/disks/{disk}/index. Body: the

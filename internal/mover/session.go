@@ -32,7 +32,8 @@ const maxSessionIndexes = 4 * MaxDisks
 type session struct {
 	id        string
 	requestID string
-	peer      string
+	peer      string // the owner: SHA-256 of its client certificate
+	shared    bool   // other peers may use (not commit or abort) it
 	rp        *served
 	started   time.Time
 	points    []string // keys of Server.owners this session claimed (guarded by Server.mu)
@@ -48,21 +49,38 @@ type session struct {
 	timer     *time.Timer
 }
 
-// acquire finds a live session of rp that belongs to peer and marks a
-// request in flight; done ends it. An unknown, ended or foreign session is
-// 404 (a foreign one is not told apart from an unknown one).
-func (s *Server) acquire(rp *served, sid, peer string) (*session, func(), error) {
+// access is what a session endpoint needs of the requesting peer.
+type access int
+
+const (
+	// accessUse: the upload endpoints (has, chunks, indexes, keepalive),
+	// open to the owner and, on a shared session, to any peer that names it.
+	accessUse access = iota
+	// accessOwner: commit and abort, for the owner only.
+	accessOwner
+)
+
+// acquire finds a live session of rp that peer may use as need says and
+// marks a request in flight; done ends it. An unknown or ended session is
+// 404, and so is a foreign private one (not told apart from an unknown
+// one). A foreign peer on a shared session may use it but not commit or
+// abort it (403 not_session_owner).
+func (s *Server) acquire(rp *served, sid, peer string, need access) (*session, func(), error) {
 	s.mu.Lock()
 	sess := s.sessions[sid]
 	s.mu.Unlock()
 	notFound := newAPIError(http.StatusNotFound, codeSessionNotFound, "session %.32q not found", sid)
-	if sess == nil || sess.rp != rp || sess.peer != peer {
+	if sess == nil || sess.rp != rp || (sess.peer != peer && !sess.shared) {
 		return nil, nil, notFound
 	}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if sess.ended {
 		return nil, nil, notFound
+	}
+	if sess.peer != peer && need == accessOwner {
+		return nil, nil, newAPIError(http.StatusForbidden, codeNotOwner,
+			"session %s is shared; only the client that started it may commit or end it", sid[:8])
 	}
 	sess.inflight++
 	sess.last = time.Now()
@@ -100,7 +118,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, rp *served
 	if err != nil {
 		return err
 	}
-	sess := &session{id: randomID(), requestID: req.RequestID, peer: peer, rp: rp, lock: lock,
+	sess := &session{id: randomID(), requestID: req.RequestID, peer: peer, shared: req.Shared, rp: rp, lock: lock,
 		started: time.Now(), last: time.Now(), indexes: make(map[indexKey]repo.ChunkID)}
 	if old := s.insert(sess); old != nil { // a concurrent retry won the race
 		_ = lock.Release()
@@ -108,13 +126,13 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, rp *served
 		return nil
 	}
 	s.log.Info("mover session started", "repo", rp.name, "session", sess.id[:8],
-		"client_host", req.Hostname, "client_pid", req.PID)
+		"client_host", req.Hostname, "client_pid", req.PID, "shared", req.Shared)
 	writeJSON(w, http.StatusCreated, s.sessionReply(sess))
 	return nil
 }
 
 func (s *Server) sessionReply(sess *session) sessionResponse {
-	return sessionResponse{Session: sess.id, TTLSeconds: int(s.o.SessionTTL / time.Second)}
+	return sessionResponse{Session: sess.id, TTLSeconds: int(s.o.SessionTTL / time.Second), Shared: sess.shared}
 }
 
 // replay finds the session a request ID already started.

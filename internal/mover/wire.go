@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 )
@@ -54,11 +55,40 @@ type sessionRequest struct {
 	Kind      string `json:"kind"`       // "shared"
 	Hostname  string `json:"hostname,omitempty"`
 	PID       int    `json:"pid,omitempty"`
+	// Shared lets other authorized peers that know the session ID use its
+	// upload endpoints (has, chunks, indexes, keepalive); commit and abort
+	// stay with the owner, the peer that started it.
+	Shared bool `json:"shared,omitempty"`
 }
 
 type sessionResponse struct {
 	Session    string `json:"session"`
 	TTLSeconds int    `json:"ttl_seconds"`
+	// Shared confirms a shared session (an older agent ignores the request
+	// field and starts a private one).
+	Shared bool `json:"shared,omitempty"`
+}
+
+// storeMicrosHeader carries, in the reply to a chunk upload, how long the
+// agent took from the complete body to the stored (or touched) chunk, in
+// microseconds: waiting for a verification slot, verifying and storing.
+const storeMicrosHeader = "Holdfast-Store-Micros"
+
+// maxStoreMicros bounds a plausible storeMicrosHeader value (one hour);
+// larger or malformed values are ignored.
+const maxStoreMicros = int64(time.Hour / time.Microsecond)
+
+// parseStoreMicros reads storeMicrosHeader defensively: canonical
+// non-negative decimal up to maxStoreMicros, else ok is false.
+func parseStoreMicros(v string) (time.Duration, bool) {
+	if v == "" || len(v) > 12 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > maxStoreMicros || strconv.FormatInt(n, 10) != v {
+		return 0, false
+	}
+	return time.Duration(n) * time.Microsecond, true
 }
 
 type chunkResponse struct {
