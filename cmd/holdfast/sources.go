@@ -10,8 +10,7 @@ import (
 	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/source"
-	"github.com/holdfast-backup/holdfast/internal/source/file"
-	nbdsource "github.com/holdfast-backup/holdfast/internal/source/nbd"
+	"github.com/holdfast-backup/holdfast/internal/source/sourceurl"
 )
 
 // sourceOptions are the backup flags that shape how sources are opened.
@@ -28,21 +27,19 @@ type sourceOptions struct {
 // openSource opens a SOURCE argument: a path, a file:// URL or an NBD URL
 // (nbd://, nbds://, nbd+unix://, nbds+unix://).
 func openSource(ctx context.Context, spec string, o sourceOptions) (source.Disk, error) {
-	scheme := ""
-	if i := strings.Index(spec, "://"); i > 0 {
-		scheme = spec[:i]
-	}
-	switch scheme {
-	case "", "file":
-		return file.Open(ctx, spec, file.Options{Format: o.format})
-	case "nbd", "nbds", "nbd+unix", "nbds+unix":
+	so := sourceurl.Options{Format: o.format, Bitmap: o.bitmap, Connections: o.connections}
+	if strings.HasPrefix(sourceurl.Scheme(spec), "nbd") {
 		tc, err := o.tlsConfig()
 		if err != nil {
 			return nil, err
 		}
-		return nbdsource.Open(ctx, spec, nbdsource.Options{TLS: tc, Bitmap: o.bitmap, Connections: o.connections})
+		so.TLS = tc
 	}
-	return nil, usageError{fmt.Errorf("source %q: scheme %q is not supported (use a path, file://, nbd://, nbds:// or nbd+unix://)", spec, scheme)}
+	d, err := sourceurl.Open(ctx, spec, so)
+	if errors.Is(err, sourceurl.ErrScheme) {
+		return nil, usageError{err}
+	}
+	return d, err
 }
 
 // tlsConfig builds the client TLS configuration for nbds:// sources.

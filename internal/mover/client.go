@@ -60,7 +60,10 @@ type Client struct {
 	base  string // URL + APIPrefix + repo
 	log   *slog.Logger
 	keys  *repo.Repository // the repository opened through keysBackend: hashing, sealing, opening
+	kb    *keysBackend
 	stats counters
+	// forked: keys belong to the client this one was forked from.
+	forked bool
 
 	mu   sync.Mutex
 	sess *clientSession
@@ -96,6 +99,7 @@ func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.kb = be
 	if c.keys, err = repo.Open(ctx, be, o.Password, repo.Options{}); err != nil {
 		return nil, fmt.Errorf("open repository %s: %w", be.Location(), err)
 	}
@@ -112,7 +116,22 @@ func (c *Client) Close() error {
 	if s != nil {
 		_ = c.endSession(s.lockName)
 	}
+	if c.forked {
+		return nil
+	}
 	return c.keys.Close()
+}
+
+// Fork returns a client of the same repository that shares c's opened keys,
+// HTTP client and options but has a session of its own (one client runs one
+// session at a time). Forking needs no password and no key derivation.
+// Closing the fork ends or forgets its session only; c must stay open while
+// forks are in use.
+func (c *Client) Fork() *Client {
+	f := &Client{o: c.o, http: c.http, base: c.base, log: c.log, forked: true}
+	be := &keysBackend{c: f, created: c.kb.created, config: c.kb.config, keys: c.kb.keys}
+	f.kb, f.keys = be, c.keys.WithBackend(be)
+	return f
 }
 
 // Config returns the repository configuration.

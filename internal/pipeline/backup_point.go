@@ -50,22 +50,10 @@ func BackupPoint(ctx context.Context, sink Sink, req PointRequest, o Options) (*
 	}
 	m := &repo.Manifest{ID: sink.NewPointID(), VM: req.VM, Time: now().UTC(), Hostname: req.Hostname, Notes: req.Notes}
 	for i, d := range req.Disks {
-		job, cbt, err := prepareJob(ctx, sink, prev, i, d, req.ChunkSize)
+		dm, err := BackupPointDisk(ctx, sink, DiskRequest{PointID: m.ID, Index: i, Disk: d, Previous: prev,
+			ChunkSize: req.ChunkSize, Logger: log}, o)
 		if err != nil {
-			return nil, fmt.Errorf("disk %d (%s): %w", i, d.Describe().Location, err)
-		}
-		dm, err := backupOne(ctx, sink, m.ID, i, job, o)
-		if err != nil {
-			return nil, fmt.Errorf("disk %d (%s): %w", i, d.Describe().Location, err)
-		}
-		dm.CBT = cbt
-		if cbt == "used" {
-			dm.ChangeBase = prev.Disks[i].ChangeID
-		}
-		if strings.HasPrefix(cbt, "full read") {
-			dm.Warnings = append(dm.Warnings, "changed block tracking not usable, "+cbt)
-			log.Warn("changed block tracking not usable; read the whole disk and compared hashes",
-				"disk", i, "reason", strings.TrimPrefix(cbt, "full read: "))
+			return nil, err
 		}
 		m.Disks = append(m.Disks, dm)
 	}
@@ -73,6 +61,47 @@ func BackupPoint(ctx context.Context, sink Sink, req PointRequest, o Options) (*
 		return nil, err
 	}
 	return m, nil
+}
+
+// DiskRequest is one disk of a point being written, for BackupPointDisk.
+type DiskRequest struct {
+	PointID   string
+	Index     int // the disk's number in the point
+	Disk      source.Disk
+	Previous  *repo.Manifest // the VM's previous point, or nil
+	ChunkSize int
+	Logger    *slog.Logger // nil: discard
+}
+
+// BackupPointDisk backs up one disk of a point being written: it finds the
+// disk's previous index and changed extents, stores the chunks and the
+// index, and returns the disk's manifest entry. Nothing is committed. The
+// distributed mode runs it on proxies for the disks of one point, each in
+// the point's shared repository session; BackupPoint runs it for every disk.
+func BackupPointDisk(ctx context.Context, sink Sink, req DiskRequest, o Options) (repo.DiskManifest, error) {
+	log := req.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	i, d, prev := req.Index, req.Disk, req.Previous
+	job, cbt, err := prepareJob(ctx, sink, prev, i, d, req.ChunkSize)
+	if err != nil {
+		return repo.DiskManifest{}, fmt.Errorf("disk %d (%s): %w", i, d.Describe().Location, err)
+	}
+	dm, err := backupOne(ctx, sink, req.PointID, i, job, o)
+	if err != nil {
+		return repo.DiskManifest{}, fmt.Errorf("disk %d (%s): %w", i, d.Describe().Location, err)
+	}
+	dm.CBT = cbt
+	if cbt == "used" {
+		dm.ChangeBase = prev.Disks[i].ChangeID
+	}
+	if strings.HasPrefix(cbt, "full read") {
+		dm.Warnings = append(dm.Warnings, "changed block tracking not usable, "+cbt)
+		log.Warn("changed block tracking not usable; read the whole disk and compared hashes",
+			"disk", i, "reason", strings.TrimPrefix(cbt, "full read: "))
+	}
+	return dm, nil
 }
 
 // prepareJob finds the disk's previous index and, for a disk with change

@@ -169,5 +169,13 @@ func (r *Repository) Close() error {
 // Config returns the repository configuration.
 func (r *Repository) Config() Config { return r.cfg }
 
+// WithBackend returns a view of the opened repository on another backend
+// (the same repository reached another way): it shares the keys and the
+// codec, so it needs no password and no key derivation. Do not Close the
+// view; close r when neither is used any more.
+func (r *Repository) WithBackend(be storage.Backend) *Repository {
+	return &Repository{be: be, cfg: r.cfg, keys: r.keys, codec: r.codec, now: r.now}
+}
+
 // Backend returns the storage backend.
 func (r *Repository) Backend() storage.Backend { return r.be }

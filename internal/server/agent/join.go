@@ -90,12 +90,15 @@ func post(ctx context.Context, hc *http.Client, serverURL, path string, body, ou
 		}
 		_ = json.Unmarshal(data, &e)
 		err := fmt.Errorf("server answered HTTP %d: %s", resp.StatusCode, e.Error)
+		if resp.StatusCode == http.StatusConflict {
+			err = fmt.Errorf("%w: %w", errConflict, err)
+		}
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 			err = fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 		return err
 	}
-	if out == nil {
+	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
 	}
 	return json.Unmarshal(data, out)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 )
 
 var testKey = bytes.Repeat([]byte{7}, configdb.MasterKeySize)
@@ -47,6 +48,25 @@ func (f *fakeRunner) Start(_ context.Context, se configdb.Session, _ configdb.Jo
 	return f.err
 }
 
+// fakeBroker queues restores as sessions and hands out no tasks.
+type fakeBroker struct{ store *configdb.Store }
+
+func (f *fakeBroker) NextTask(context.Context, string, time.Duration) (*taskproto.Spec, error) {
+	return nil, nil
+}
+func (f *fakeBroker) TaskProgress(context.Context, string, taskproto.Progress) error {
+	return taskproto.ErrStale
+}
+func (f *fakeBroker) TaskResult(context.Context, string, taskproto.Result) error {
+	return taskproto.ErrStale
+}
+func (f *fakeBroker) StartRestore(ctx context.Context, req taskproto.RestoreRequest) (configdb.Session, error) {
+	if _, err := f.store.GetPoint(ctx, req.Point); err != nil {
+		return configdb.Session{}, err
+	}
+	return f.store.CreateSession(ctx, "", "restore")
+}
+
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
@@ -63,7 +83,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.ca = ca
-	e.srv = New(store, Config{Now: clock, Runner: e.runner, CA: ca,
+	e.srv = New(store, Config{Now: clock, Runner: e.runner, CA: ca, Tasks: &fakeBroker{store},
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for _, r := range allRoles {
 		tok, err := store.CreateAPIToken(ctx, "tok-"+string(r), r)
@@ -79,6 +99,10 @@ func newEnv(t *testing.T) *env {
 	e.mustDo(admin, "POST", "/api/v1/jobs", `{"name":"j1","definition":{"vms":["vm1"],"repository":"repo1"},"password":"`+fixturePassword+`"}`, 201)
 	e.mustDo(admin, "POST", "/api/v1/sources", `{"name":"s1","kind":"file","definition":{"path":"/images"}}`, 201)
 	if _, err := store.CreateSession(ctx, "j1", "backup"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.RecordPoint(ctx, configdb.Point{ID: "p1", Repository: "repo1", VM: "vm1", JobName: "j1",
+		Disks: json.RawMessage(`[]`)}); err != nil {
 		t.Fatal(err)
 	}
 	return e

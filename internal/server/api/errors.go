@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 )
 
 // errorBody is the body of every error response.
@@ -45,6 +46,10 @@ func classify(err error) *apiError {
 		return &apiError{http.StatusNotFound, "not_found", err.Error()}
 	case errors.Is(err, configdb.ErrConflict):
 		return &apiError{http.StatusConflict, "conflict", err.Error()}
+	case errors.Is(err, taskproto.ErrStale):
+		return &apiError{http.StatusConflict, "stale_attempt", err.Error()}
+	case errors.Is(err, taskproto.ErrInvalid):
+		return &apiError{http.StatusBadRequest, "invalid_request", err.Error()}
 	case errors.Is(err, configdb.ErrInvalid):
 		return &apiError{http.StatusBadRequest, "invalid_request", err.Error()}
 	}

@@ -84,6 +84,9 @@ func (s *Server) routeTable() []Route {
 		{"POST", v1 + "/agents/join-tokens", "Create a one-time agent join token (returned once)", PermAdmin, true, s.createJoinToken},
 		{"POST", v1 + "/agents/join", "Join as an agent: one-time join token and CSR in, certificate out", PermJoinToken, true, s.joinAgent},
 		{"POST", v1 + "/agents/heartbeat", "Agent heartbeat (client certificate)", PermAgent, true, s.heartbeat},
+		{"POST", v1 + "/agents/tasks/next", "Proxy: wait for the next task attempt (long poll; 204: none)", PermAgent, true, s.nextTask},
+		{"POST", v1 + "/agents/tasks/progress", "Proxy: report a running attempt's progress", PermAgent, true, s.taskProgress},
+		{"POST", v1 + "/agents/tasks/result", "Proxy: end an attempt (409: no longer running)", PermAgent, true, s.taskResult},
 		{"GET", v1 + "/agents", "List agents (proxies and repositories), ?role=", PermRead, false, s.listAgents},
 
 		{"POST", v1 + "/sources", "Add a source", PermBackup, true, s.createSource},
@@ -102,6 +105,10 @@ func (s *Server) routeTable() []Route {
 
 		{"GET", v1 + "/sessions", "List sessions, ?job=&state=&limit=", PermRead, false, s.listSessions},
 		{"GET", v1 + "/sessions/{id}", "Show a session with its tasks", PermRead, false, s.getSession},
+
+		{"GET", v1 + "/points", "List restore points, ?vm=&job=&repository=&limit=", PermRead, false, s.listPoints},
+		{"GET", v1 + "/points/{id}", "Show a restore point", PermRead, false, s.getPoint},
+		{"POST", v1 + "/restores", "Restore a disk of a point to a path on a proxy: queue a session", PermRestore, true, s.startRestore},
 
 		{"GET", v1 + "/audit", "Audit log, ?actor=&action=&target=&limit=", PermAdmin, false, s.listAudit},
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 )
 
 // Runner starts the execution of a queued session. Start is called by
@@ -19,6 +20,15 @@ type Runner interface {
 	Start(ctx context.Context, session configdb.Session, job configdb.Job) error
 }
 
+// TaskBroker hands tasks to proxies and takes their reports (the
+// orchestrator). proxy is the calling proxy's name, from its certificate.
+type TaskBroker interface {
+	NextTask(ctx context.Context, proxy string, wait time.Duration) (*taskproto.Spec, error)
+	TaskProgress(ctx context.Context, proxy string, p taskproto.Progress) error
+	TaskResult(ctx context.Context, proxy string, r taskproto.Result) error
+	StartRestore(ctx context.Context, req taskproto.RestoreRequest) (configdb.Session, error)
+}
+
 // Config holds the optional parts of a Server; the zero value is usable.
 type Config struct {
 	Now          func() time.Time // clock; nil: time.Now
@@ -26,6 +36,7 @@ type Config struct {
 	Logger       *slog.Logger     // nil: slog.Default()
 	JoinTokenTTL time.Duration    // default lifetime of agent join tokens; 0: 1 h
 	CA           *pki.CA          // issues agent certificates; nil: agents cannot join (503)
+	Tasks        TaskBroker       // nil: proxies get no work, restores are refused (503)
 }
 
 // Server is the REST API; it is an http.Handler.
@@ -36,6 +47,7 @@ type Server struct {
 	log     *slog.Logger
 	joinTTL time.Duration
 	ca      *pki.CA
+	tasks   TaskBroker
 	mux     *http.ServeMux
 	routes  []Route
 	metrics *metrics
@@ -44,7 +56,8 @@ type Server struct {
 
 // New returns the API served from store.
 func New(store *configdb.Store, cfg Config) *Server {
-	s := &Server{store: store, now: cfg.Now, runner: cfg.Runner, log: cfg.Logger, joinTTL: cfg.JoinTokenTTL, ca: cfg.CA}
+	s := &Server{store: store, now: cfg.Now, runner: cfg.Runner, log: cfg.Logger, joinTTL: cfg.JoinTokenTTL, ca: cfg.CA,
+		tasks: cfg.Tasks}
 	if s.now == nil {
 		s.now = time.Now
 	}

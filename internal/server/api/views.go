@@ -74,6 +74,13 @@ type taskView struct {
 	BytesRead        int64          `json:"bytes_read"`
 	BytesTransferred int64          `json:"bytes_transferred"`
 	BytesWritten     int64          `json:"bytes_written"`
+	Attempt          int            `json:"attempt"`
+	PointID          string         `json:"point_id,omitempty"`
+	SourceNanos      int64          `json:"source_ns"`
+	ProxyNanos       int64          `json:"proxy_ns"`
+	NetworkNanos     int64          `json:"network_ns"`
+	TargetNanos      int64          `json:"target_ns"`
+	Warnings         []string       `json:"warnings,omitempty"`
 	Error            string         `json:"error,omitempty"`
 }
 
@@ -81,7 +88,26 @@ func viewTask(t configdb.Task) taskView {
 	return taskView{ID: t.ID, VM: t.VM, Disk: t.Disk, Proxy: t.Proxy, Repository: t.Repository,
 		Transport: t.Transport, State: t.State, Queued: t.Queued, Started: optTime(t.Started),
 		Ended: optTime(t.Ended), BytesTotal: t.BytesTotal, BytesRead: t.BytesRead,
-		BytesTransferred: t.BytesTransferred, BytesWritten: t.BytesWritten, Error: t.Error}
+		BytesTransferred: t.BytesTransferred, BytesWritten: t.BytesWritten, Attempt: t.Attempt, PointID: t.PointID,
+		SourceNanos: t.SourceNanos, ProxyNanos: t.ProxyNanos, NetworkNanos: t.NetworkNanos, TargetNanos: t.TargetNanos,
+		Warnings: t.Warnings, Error: t.Error}
+}
+
+type pointView struct {
+	ID          string          `json:"id"`
+	Repository  string          `json:"repository"`
+	VM          string          `json:"vm"`
+	Job         string          `json:"job,omitempty"`
+	Session     int64           `json:"session,omitempty"`
+	Created     time.Time       `json:"created"`
+	Disks       json.RawMessage `json:"disks"`
+	BytesTotal  int64           `json:"bytes_total"`
+	BytesStored int64           `json:"bytes_stored"`
+}
+
+func viewPoint(p configdb.Point) pointView {
+	return pointView{ID: p.ID, Repository: p.Repository, VM: p.VM, Job: p.JobName, Session: p.SessionID,
+		Created: p.Created, Disks: p.Disks, BytesTotal: p.BytesTotal, BytesStored: p.BytesStored}
 }
 
 type agentView struct {

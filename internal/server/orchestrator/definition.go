@@ -1,0 +1,86 @@
+package orchestrator
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/scheduler"
+)
+
+// definition is a backup job's definition as the server reads it (the CLI's
+// `job create` writes it; see cmd/holdfast/cmd_client_job_def.go).
+type definition struct {
+	VMs        []vmDef `json:"vms"`
+	Repository string  `json:"repository"`
+	Retention  struct {
+		KeepLast int `json:"keep_last"`
+	} `json:"retention"`
+	ChunkSize      int      `json:"chunk_size"`
+	Transport      string   `json:"transport"`
+	PasswordSecret string   `json:"password_secret"`
+	ReadLimit      int64    `json:"read_limit"`
+	Throttle       []string `json:"throttle"`
+}
+
+type vmDef struct {
+	Name  string   `json:"name"`
+	Disks []string `json:"disks"`
+}
+
+func (v *vmDef) UnmarshalJSON(b []byte) error {
+	var name string
+	if json.Unmarshal(b, &name) == nil {
+		v.Name = name
+		return nil
+	}
+	type plain vmDef
+	return json.Unmarshal(b, (*plain)(v))
+}
+
+func parseDefinition(raw json.RawMessage) (definition, error) {
+	var d definition
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return d, fmt.Errorf("job definition: %w", err)
+	}
+	if d.Repository == "" {
+		return d, fmt.Errorf("job definition names no repository")
+	}
+	if len(d.VMs) == 0 {
+		return d, fmt.Errorf("job definition lists no VMs")
+	}
+	seen := map[string]bool{}
+	for _, vm := range d.VMs {
+		if vm.Name == "" {
+			return d, fmt.Errorf("job definition: a VM without a name")
+		}
+		if seen[vm.Name] {
+			return d, fmt.Errorf("job definition: VM %q listed twice", vm.Name)
+		}
+		seen[vm.Name] = true
+		if len(vm.Disks) == 0 {
+			return d, fmt.Errorf("VM %q lists no disks (selecting VMs from a source is not supported yet: give NAME=DISK)", vm.Name)
+		}
+		for _, disk := range vm.Disks {
+			if strings.HasPrefix(disk, "qemu:") {
+				return d, fmt.Errorf("VM %q: qemu:// sources are not supported in server jobs yet; back up through NBD or the image path", vm.Name)
+			}
+		}
+	}
+	if d.ChunkSize < 0 {
+		return d, fmt.Errorf("job definition: chunk size %d", d.ChunkSize)
+	}
+	return d, nil
+}
+
+// transportsFor returns the transports a disk can be read with: image
+// paths straight from storage (direct), NBD URLs over the network.
+func transportsFor(disk string) []string {
+	switch {
+	case strings.HasPrefix(disk, "nbds://"):
+		return []string{scheduler.TransportNBDTLS}
+	case strings.HasPrefix(disk, "nbd://"), strings.HasPrefix(disk, "nbd+unix://"):
+		return []string{scheduler.TransportNBD}
+	}
+	return []string{scheduler.TransportDirect}
+}

@@ -1,0 +1,123 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+)
+
+// Result is a session's result document, stored with the session and
+// printed by `job run --wait --json`.
+type Result struct {
+	Status     configdb.State `json:"status"`
+	Session    int64          `json:"session"`
+	Job        string         `json:"job,omitempty"`
+	Kind       string         `json:"kind"`
+	Started    time.Time      `json:"started"`
+	Ended      time.Time      `json:"ended"`
+	Duration   float64        `json:"duration_seconds"`
+	VMs        []VMResult     `json:"vms"`
+	Bottleneck *Bottleneck    `json:"bottleneck,omitempty"`
+	Error      string         `json:"error,omitempty"`
+}
+
+// VMResult is one VM of a session.
+type VMResult struct {
+	Name       string         `json:"name"`
+	Status     configdb.State `json:"status"`
+	Point      string         `json:"point,omitempty"`
+	Repository string         `json:"repository"`
+	Disks      []DiskResult   `json:"disks"`
+	Errors     []string       `json:"errors,omitempty"`
+}
+
+// DiskResult is one disk task of a session.
+type DiskResult struct {
+	Disk             int            `json:"disk"`
+	Source           string         `json:"source,omitempty"`
+	Target           string         `json:"target,omitempty"`
+	Status           configdb.State `json:"status"`
+	Proxy            string         `json:"proxy"`
+	Repository       string         `json:"repository"`
+	Transport        string         `json:"transport"`
+	Attempts         int            `json:"attempts"`
+	BytesTotal       int64          `json:"bytes_total"`
+	BytesRead        int64          `json:"bytes_read"`
+	BytesTransferred int64          `json:"bytes_transferred"`
+	BytesWritten     int64          `json:"bytes_written"`
+	Duration         float64        `json:"duration_seconds"`
+	Error            string         `json:"error,omitempty"`
+	Warnings         []string       `json:"warnings,omitempty"`
+}
+
+// finishSession ends a session whose tasks all ended.
+func (or *Orchestrator) finishSession(ctx context.Context, rs *runSession) {
+	res := or.result(rs)
+	b, _ := json.Marshal(res)
+	if _, err := or.store.UpdateSession(ctx, rs.id, res.Status, b); err != nil {
+		or.log.Error("end session", "session", rs.id, "err", err)
+	}
+	or.forget(rs)
+	or.sched.ForgetJob(sessionKey(rs.id))
+	or.log.Info("session ended", "session", rs.id, "job", rs.job, "status", res.Status)
+	if rs.job != "" && rs.kind == taskproto.KindBackup {
+		or.fireChained(ctx, rs.job)
+	}
+}
+
+// result builds the result document.
+func (or *Orchestrator) result(rs *runSession) Result {
+	or.mu.Lock()
+	defer or.mu.Unlock()
+	res := Result{Session: rs.id, Job: rs.job, Kind: rs.kind, Started: rs.started.UTC(), Ended: or.now().UTC()}
+	res.Duration = res.Ended.Sub(res.Started).Seconds()
+	var st taskproto.Stages
+	failedVMs, warned := 0, false
+	for _, vm := range rs.vms {
+		v := VMResult{Name: vm.name, Status: configdb.StateSuccess, Repository: rs.repo, Errors: vm.failed}
+		if vm.point != nil {
+			v.Point = vm.point.ID
+		}
+		for _, tr := range rs.tasks {
+			if tr.vm != vm {
+				continue
+			}
+			row := tr.row
+			d := DiskResult{Disk: tr.disk, Source: tr.source, Target: tr.target, Status: row.State, Proxy: row.Proxy,
+				Repository: row.Repository, Transport: row.Transport, Attempts: row.Attempt,
+				BytesTotal: row.BytesTotal, BytesRead: row.BytesRead, BytesTransferred: row.BytesTransferred,
+				BytesWritten: row.BytesWritten, Error: row.Error, Warnings: row.Warnings}
+			if tr.result != nil {
+				d.Duration = tr.result.Duration.Seconds()
+				st.SourceNanos += tr.result.SourceNanos
+				st.ProxyNanos += tr.result.ProxyNanos
+				st.NetworkNanos += tr.result.NetworkNanos
+				st.TargetNanos += tr.result.TargetNanos
+			}
+			if row.State == configdb.StateWarning {
+				v.Status = configdb.StateWarning
+			}
+			v.Disks = append(v.Disks, d)
+		}
+		if len(vm.failed) > 0 || (rs.kind == taskproto.KindBackup && vm.point == nil) {
+			v.Status = configdb.StateFailed
+			failedVMs++
+		} else if v.Status == configdb.StateWarning {
+			warned = true
+		}
+		res.VMs = append(res.VMs, v)
+	}
+	switch {
+	case failedVMs > 0:
+		res.Status = configdb.StateFailed
+	case warned:
+		res.Status = configdb.StateWarning
+	default:
+		res.Status = configdb.StateSuccess
+	}
+	res.Bottleneck = bottleneck(st)
+	return res
+}

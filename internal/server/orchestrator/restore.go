@@ -1,0 +1,79 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/scheduler"
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+)
+
+// StartRestore queues a restore session with one task and returns the
+// session.
+func (or *Orchestrator) StartRestore(ctx context.Context, req taskproto.RestoreRequest) (configdb.Session, error) {
+	<-or.ready
+	if req.Target == "" || !filepath.IsAbs(req.Target) {
+		return configdb.Session{}, fmt.Errorf("%w: restore target %q must be an absolute path on the proxy", taskproto.ErrInvalid, req.Target)
+	}
+	p, err := or.store.GetPoint(ctx, req.Point)
+	if err != nil {
+		return configdb.Session{}, err
+	}
+	var disks []repo.DiskManifest
+	if err := json.Unmarshal(p.Disks, &disks); err != nil {
+		return configdb.Session{}, fmt.Errorf("point %s: stored disks: %w", p.ID, err)
+	}
+	if req.Disk < 0 || req.Disk >= len(disks) {
+		return configdb.Session{}, fmt.Errorf("%w: point %s has no disk %d (it has %d)", taskproto.ErrInvalid, p.ID, req.Disk, len(disks))
+	}
+	jobName, password := "", req.Password
+	if j, err := or.store.GetJob(ctx, p.JobName); err == nil {
+		jobName = j.Name
+		if password == "" {
+			if def, err := parseDefinition(j.Definition); err == nil && def.PasswordSecret != "" {
+				pw, err := or.store.GetSecret(ctx, def.PasswordSecret)
+				if err != nil {
+					return configdb.Session{}, err
+				}
+				password = string(pw)
+			}
+		}
+	}
+	if password == "" {
+		return configdb.Session{}, fmt.Errorf("%w: job %q of point %s is gone: give the repository password", taskproto.ErrInvalid, p.JobName, p.ID)
+	}
+	m := repo.Manifest{Version: 1, ID: p.ID, VM: p.VM, Time: p.Created, Disks: disks}
+	mj, err := json.Marshal(m)
+	if err != nil {
+		return configdb.Session{}, err
+	}
+	se, err := or.store.CreateSession(ctx, jobName, "restore")
+	if err != nil {
+		return configdb.Session{}, err
+	}
+	rs := &runSession{id: se.ID, job: jobName, kind: taskproto.KindRestore, password: password, repo: p.Repository,
+		started: or.now()}
+	vm := &vmRun{name: p.VM, sess: rs, key: scheduler.VMKey{JobID: sessionKey(se.ID), VM: p.VM}, previous: mj,
+		point: &m}
+	rs.vms = []*vmRun{vm}
+	row, err := or.store.CreateTask(ctx, configdb.Task{SessionID: se.ID, VM: p.VM, Disk: strconv.Itoa(req.Disk),
+		PointID: p.ID, BytesTotal: disks[req.Disk].Size})
+	if err != nil {
+		return se, err
+	}
+	rs.tasks = []*taskRun{{row: row, sess: rs, vm: vm, disk: req.Disk, target: req.Target}}
+	task := scheduler.Task{ID: taskKey(row.ID), JobID: sessionKey(se.ID), VM: p.VM, Disk: strconv.Itoa(req.Disk),
+		SourceID: scheduler.AnySource, RepositoryID: p.Repository, Transports: []string{scheduler.TransportDirect},
+		Priority: 10} // restores go before queued backups
+	if err := or.enqueue(ctx, rs, [][]scheduler.Task{{task}}); err != nil {
+		res, _ := json.Marshal(map[string]string{"error": err.Error()})
+		_, _ = or.store.UpdateSession(context.WithoutCancel(ctx), se.ID, configdb.StateFailed, res)
+		return se, err
+	}
+	return or.store.GetSession(ctx, se.ID)
+}

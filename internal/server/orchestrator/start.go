@@ -1,0 +1,94 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/holdfast-backup/holdfast/internal/scheduler"
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+)
+
+// Start implements api.Runner: it splits the session of a backup job into
+// one task per VM disk and queues them. It returns once the tasks are
+// recorded and queued.
+func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j configdb.Job) error {
+	<-or.ready
+	if j.Kind != "" && j.Kind != taskproto.KindBackup {
+		return fmt.Errorf("job kind %q cannot run (only backup jobs)", j.Kind)
+	}
+	def, err := parseDefinition(j.Definition)
+	if err != nil {
+		return err
+	}
+	if _, err := or.store.GetAgent(ctx, configdb.AgentRepository, def.Repository); err != nil {
+		return fmt.Errorf("repository %q: %w", def.Repository, err)
+	}
+	if def.PasswordSecret == "" {
+		return fmt.Errorf("job %s has no repository password (give --password-file to job create or edit)", j.Name)
+	}
+	pw, err := or.store.GetSecret(ctx, def.PasswordSecret)
+	if err != nil {
+		return fmt.Errorf("job %s: repository password: %w", j.Name, err)
+	}
+	rs := &runSession{id: se.ID, job: j.Name, kind: taskproto.KindBackup, def: def, password: string(pw),
+		repo: def.Repository, started: or.now()}
+	var batches [][]scheduler.Task
+	for _, v := range def.VMs {
+		vm := &vmRun{name: v.Name, sess: rs, key: scheduler.VMKey{JobID: sessionKey(se.ID), VM: v.Name},
+			disks: make([]jsonRaw, len(v.Disks))}
+		rs.vms = append(rs.vms, vm)
+		var batch []scheduler.Task
+		for i, disk := range v.Disks {
+			row, err := or.store.CreateTask(ctx, configdb.Task{SessionID: se.ID, VM: v.Name, Disk: strconv.Itoa(i)})
+			if err != nil {
+				return err
+			}
+			tr := &taskRun{row: row, sess: rs, vm: vm, disk: i, source: disk}
+			rs.tasks = append(rs.tasks, tr)
+			batch = append(batch, scheduler.Task{ID: taskKey(row.ID), JobID: sessionKey(se.ID), VM: v.Name,
+				Disk: strconv.Itoa(i), SourceID: scheduler.AnySource, RepositoryID: def.Repository,
+				Transports: transportsFor(disk)})
+		}
+		batches = append(batches, batch)
+	}
+	return or.enqueue(ctx, rs, batches)
+}
+
+// enqueue registers a session and submits its tasks, one VM at a time.
+func (or *Orchestrator) enqueue(ctx context.Context, rs *runSession, batches [][]scheduler.Task) error {
+	if _, err := or.store.UpdateSession(ctx, rs.id, configdb.StateRunning, nil); err != nil {
+		return err
+	}
+	or.mu.Lock()
+	or.sessions[rs.id] = rs
+	rs.pending = len(rs.tasks)
+	for _, tr := range rs.tasks {
+		or.tasks[tr.row.ID] = tr
+	}
+	for _, vm := range rs.vms {
+		or.vms[vm.key] = vm
+	}
+	or.mu.Unlock()
+	for _, b := range batches {
+		if err := or.sched.Submit(b...); err != nil {
+			or.forget(rs)
+			return err
+		}
+	}
+	or.log.Info("session started", "session", rs.id, "job", rs.job, "kind", rs.kind, "tasks", len(rs.tasks))
+	return nil
+}
+
+func (or *Orchestrator) forget(rs *runSession) {
+	or.mu.Lock()
+	defer or.mu.Unlock()
+	delete(or.sessions, rs.id)
+	for _, tr := range rs.tasks {
+		delete(or.tasks, tr.row.ID)
+	}
+	for _, vm := range rs.vms {
+		delete(or.vms, vm.key)
+	}
+}

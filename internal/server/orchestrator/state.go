@@ -1,0 +1,56 @@
+package orchestrator
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/scheduler"
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+)
+
+// runSession is a session being executed.
+type runSession struct {
+	id       int64
+	job      string // "" for ad-hoc sessions (restore)
+	kind     string // taskproto.KindBackup or KindRestore
+	def      definition
+	password string
+	repo     string // repository agent name
+	started  time.Time
+	tasks    []*taskRun
+	vms      []*vmRun
+	pending  int // tasks not yet ended
+}
+
+// taskRun is one task of a session.
+type taskRun struct {
+	row     configdb.Task
+	sess    *runSession
+	vm      *vmRun
+	disk    int
+	source  string
+	target  string // restore
+	assign  *scheduler.Assignment
+	attempt int
+	last    taskproto.Progress
+	result  *taskproto.Result
+	ended   bool
+}
+
+// vmRun is one VM of a session: its shared mover session and point.
+type vmRun struct {
+	name     string
+	sess     *runSession
+	key      scheduler.VMKey
+	owner    *ownerSession // backup: the server's side of the shared mover session
+	pointID  string
+	previous json.RawMessage // backup: previous manifest; restore: the point's
+	started  time.Time
+	disks    []jsonRaw         // per disk: the repo.DiskManifest a task reported
+	failed   []string          // reasons
+	point    *repo.Manifest    // committed point
+	done     bool
+}
+type jsonRaw = json.RawMessage

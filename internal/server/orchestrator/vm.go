@@ -1,0 +1,149 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/mover"
+	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/scheduler"
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+)
+
+// ownerSession is the server's side of a VM's shared mover session.
+type ownerSession struct {
+	c    *mover.Client
+	lock *repo.Lock
+	id   string
+}
+
+// prepareVM opens the VM's shared mover session before its first disk
+// starts: the point ID is chosen and the previous point looked up here,
+// once for all disks.
+func (or *Orchestrator) prepareVM(ctx context.Context, key scheduler.VMKey) error {
+	or.mu.Lock()
+	vm := or.vms[key]
+	or.mu.Unlock()
+	if vm == nil || vm.sess.kind != taskproto.KindBackup {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	rs := vm.sess
+	url := or.repoURL(rs.repo)
+	if url == "" {
+		return fmt.Errorf("repository %s has announced no address", rs.repo)
+	}
+	c, err := or.mover.session(ctx, rs.repo, url, rs.password)
+	if err != nil {
+		return err
+	}
+	lock, err := c.Lock(ctx, repo.LockShared)
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("open a session on repository %s: %w", rs.repo, err)
+	}
+	prev, err := previousManifest(ctx, c, vm.name)
+	if err != nil {
+		lock.Release()
+		c.Close()
+		return err
+	}
+	or.mu.Lock()
+	vm.owner = &ownerSession{c: c, lock: lock, id: c.SessionID()}
+	vm.pointID, vm.previous, vm.started = c.NewPointID(), prev, or.now()
+	or.mu.Unlock()
+	return nil
+}
+
+// previousManifest returns the VM's newest point as JSON, or nil.
+func previousManifest(ctx context.Context, c *mover.Client, vm string) (json.RawMessage, error) {
+	ms, err := c.ListPoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(ms) - 1; i >= 0; i-- {
+		if ms[i].VM == vm {
+			return json.Marshal(ms[i])
+		}
+	}
+	return nil, nil
+}
+
+// releaseVM runs after the VM's last disk ended: it commits the point if
+// every disk succeeded, and ends the shared session either way.
+func (or *Orchestrator) releaseVM(key scheduler.VMKey, prepareErr error) {
+	or.mu.Lock()
+	vm := or.vms[key]
+	or.mu.Unlock()
+	if vm == nil || vm.sess.kind != taskproto.KindBackup {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	or.mu.Lock()
+	owner, failed := vm.owner, len(vm.failed) > 0
+	disks := append([]jsonRaw(nil), vm.disks...)
+	or.mu.Unlock()
+	var m *repo.Manifest
+	var err error
+	switch {
+	case prepareErr != nil:
+		err = fmt.Errorf("prepare: %w", prepareErr)
+	case owner == nil:
+		err = fmt.Errorf("no repository session")
+	case failed:
+		err = nil // the disks' errors say why
+	default:
+		m, err = or.commitVM(ctx, vm, owner, disks)
+	}
+	if owner != nil {
+		if rerr := owner.lock.Release(); rerr != nil {
+			or.log.Warn("end repository session", "vm", vm.name, "err", rerr)
+		}
+		owner.c.Close()
+	}
+	or.mu.Lock()
+	if err != nil {
+		vm.failed = append(vm.failed, err.Error())
+	}
+	vm.point, vm.done, vm.owner = m, true, nil
+	or.mu.Unlock()
+	if m != nil {
+		or.log.Info("restore point committed", "session", vm.sess.id, "vm", vm.name, "point", m.ID, "repository", vm.sess.repo)
+	}
+}
+
+// commitVM assembles the VM's manifest from its disks and commits it.
+func (or *Orchestrator) commitVM(ctx context.Context, vm *vmRun, owner *ownerSession, disks []jsonRaw) (*repo.Manifest, error) {
+	host, _ := os.Hostname()
+	m := &repo.Manifest{ID: vm.pointID, VM: vm.name, Time: vm.started.UTC(), Hostname: host,
+		Notes: map[string]string{"job": vm.sess.job, "session": itoa(vm.sess.id)}}
+	var total, stored int64
+	for i, raw := range disks {
+		var d repo.DiskManifest
+		if len(raw) == 0 || json.Unmarshal(raw, &d) != nil {
+			return nil, fmt.Errorf("disk %d reported no manifest entry", i)
+		}
+		if d.Index != i {
+			return nil, fmt.Errorf("disk %d reported as disk %d", i, d.Index)
+		}
+		total += d.Size
+		stored += d.Stats.BytesStored
+		m.Disks = append(m.Disks, d)
+	}
+	if err := owner.c.CommitPoint(ctx, m); err != nil {
+		return nil, err
+	}
+	dj, _ := json.Marshal(m.Disks)
+	_, err := or.store.RecordPoint(ctx, configdb.Point{ID: m.ID, Repository: vm.sess.repo, VM: vm.name,
+		JobName: vm.sess.job, SessionID: vm.sess.id, Created: m.Time, Disks: dj, BytesTotal: total, BytesStored: stored})
+	if err != nil {
+		or.log.Warn("record point", "point", m.ID, "err", err)
+	}
+	return m, nil
+}

@@ -1,0 +1,146 @@
+package taskproto
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kinds of task.
+const (
+	KindBackup  = "backup"
+	KindRestore = "restore"
+)
+
+// Spec is one attempt at a task, as the server hands it to a proxy. It
+// carries the repository password: it travels only over mutual TLS to the
+// proxy that runs the task and is never logged.
+type Spec struct {
+	TaskID    int64  `json:"task_id"`
+	Attempt   int    `json:"attempt"`
+	SessionID int64  `json:"session_id"`
+	Kind      string `json:"kind"` // KindBackup or KindRestore
+	VM        string `json:"vm"`
+	Disk      int    `json:"disk"` // disk number within the VM / point
+
+	// Source is the disk to read (backup): an image path, or an nbd:// URL.
+	Source    string `json:"source,omitempty"`
+	Format    string `json:"format,omitempty"` // raw, qcow2, vmdk; "" probes
+	Transport string `json:"transport"`        // the transport the scheduler chose
+
+	Repository Repository `json:"repository"`
+	Password   string     `json:"password"`
+
+	// MoverSession is the shared data mover session the server opened for
+	// the VM's point (backup): the proxy attaches to it, uploads the disk's
+	// chunks and index under PointID, and leaves the commit to the server.
+	MoverSession string `json:"mover_session,omitempty"`
+	PointID      string `json:"point_id,omitempty"`
+	// Previous is the manifest of the VM's previous point (backup), or of
+	// the point to restore (restore).
+	Previous  json.RawMessage `json:"previous,omitempty"`
+	ChunkSize int             `json:"chunk_size,omitempty"`
+
+	// Target is where a restore writes the disk (a path on the proxy).
+	Target string `json:"target,omitempty"`
+
+	// ReadLimit paces source reads (bytes/s, 0: none); Throttle lists
+	// traffic rules (internal/throttle grammar) for the link to the
+	// repository.
+	ReadLimit int64    `json:"read_limit,omitempty"`
+	Throttle  []string `json:"throttle,omitempty"`
+}
+
+// Repository is where a task's data goes: a repository agent.
+type Repository struct {
+	Name string `json:"name"`
+	URL  string `json:"url"` // https://host:port of the agent
+}
+
+// Validate checks a spec received from the server.
+func (s *Spec) Validate() error {
+	switch {
+	case s.TaskID <= 0 || s.Attempt <= 0:
+		return errors.New("task spec: missing task id or attempt")
+	case s.Kind != KindBackup && s.Kind != KindRestore:
+		return fmt.Errorf("task spec: unknown kind %q", s.Kind)
+	case s.Disk < 0:
+		return fmt.Errorf("task spec: disk %d", s.Disk)
+	case s.Repository.Name == "" || s.Repository.URL == "":
+		return errors.New("task spec: no repository")
+	case s.Kind == KindBackup && (s.Source == "" || s.MoverSession == "" || s.PointID == ""):
+		return errors.New("task spec: backup without source, mover session or point")
+	case s.Kind == KindRestore && (s.Target == "" || len(s.Previous) == 0):
+		return errors.New("task spec: restore without target or point")
+	}
+	return nil
+}
+
+// Counters are a task's byte counts so far.
+type Counters struct {
+	BytesTotal       int64 `json:"bytes_total"`       // disk size
+	BytesDone        int64 `json:"bytes_done"`        // disk bytes processed (read, skipped or reused)
+	BytesRead        int64 `json:"bytes_read"`        // read from the source
+	BytesTransferred int64 `json:"bytes_transferred"` // sent to (or received from) the repository
+	BytesWritten     int64 `json:"bytes_written"`     // new data stored (backup) or written (restore)
+}
+
+// Stages is where a task spent its time, summed over its workers: the
+// bottleneck statistic.
+type Stages struct {
+	SourceNanos  int64 `json:"source_ns"`  // reading the source
+	ProxyNanos   int64 `json:"proxy_ns"`   // hashing, compressing, encrypting on the proxy
+	NetworkNanos int64 `json:"network_ns"` // moving data between proxy and repository
+	TargetNanos  int64 `json:"target_ns"`  // the repository verifying and storing
+}
+
+// Progress is a running attempt's state, sent every second or so.
+type Progress struct {
+	TaskID  int64 `json:"task_id"`
+	Attempt int   `json:"attempt"`
+	Counters
+	Stages
+}
+
+// Result ends an attempt.
+type Result struct {
+	TaskID  int64  `json:"task_id"`
+	Attempt int    `json:"attempt"`
+	Error   string `json:"error,omitempty"` // "": success
+	Counters
+	Stages
+	Warnings []string `json:"warnings,omitempty"`
+	// Disk is the repo.DiskManifest of the backed-up disk (backup success).
+	Disk     json.RawMessage `json:"disk,omitempty"`
+	Duration time.Duration   `json:"duration_ns"`
+}
+
+// NextRequest is the body of a poll for work.
+type NextRequest struct {
+	// WaitSeconds is how long the server may hold the poll when no task is
+	// ready (long polling); at most MaxWait.
+	WaitSeconds int `json:"wait_seconds"`
+}
+
+// MaxWait bounds a long poll.
+const MaxWait = 30 * time.Second
+
+// RestoreRequest asks the server to write one disk of a point to a path on
+// a proxy (POST /api/v1/restores).
+type RestoreRequest struct {
+	Point    string `json:"point"`
+	Disk     int    `json:"disk"`
+	Target   string `json:"target"`             // absolute path on the proxy
+	Password string `json:"password,omitempty"` // "": the password of the job that made the point
+}
+
+// Errors the server's task broker returns.
+var (
+	// ErrStale answers a report for an attempt the server no longer runs
+	// (the proxy was declared lost meanwhile, or the server restarted);
+	// HTTP 409. The proxy drops the attempt.
+	ErrStale = errors.New("task attempt is no longer running (the proxy was declared lost, or the server restarted)")
+	// ErrInvalid marks a malformed request; HTTP 400.
+	ErrInvalid = errors.New("invalid request")
+)
