@@ -90,4 +90,3 @@ func (or *Orchestrator) touchProxy(ctx context.Context, name string) {
 		or.log.Debug("proxy heartbeat", "proxy", name, "err", err)
 	}
 }
-

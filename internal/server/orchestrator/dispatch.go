@@ -93,8 +93,8 @@ func (or *Orchestrator) specLocked(tr *taskRun) *taskproto.Spec {
 	rs, vm := tr.sess, tr.vm
 	s := &taskproto.Spec{TaskID: tr.row.ID, Attempt: tr.attempt, SessionID: rs.id, Kind: rs.kind, VM: vm.name,
 		Disk: tr.disk, Source: tr.source, Transport: tr.assign.Transport, Password: rs.password,
-		Repository: taskproto.Repository{Name: tr.assign.Repository, },
-		Previous: vm.previous, ChunkSize: rs.def.ChunkSize, Target: tr.target,
+		Repository: taskproto.Repository{Name: tr.assign.Repository},
+		Previous:   vm.previous, ChunkSize: rs.def.ChunkSize, Target: tr.target,
 		ReadLimit: rs.def.ReadLimit, Throttle: rs.def.Throttle}
 	if vm.owner != nil {
 		s.MoverSession, s.PointID = vm.owner.id, vm.pointID

@@ -128,4 +128,3 @@ func (or *Orchestrator) Queued() []scheduler.Waiting { return or.sched.Queued() 
 func taskKey(id int64) string { return itoa(id) }
 
 func sessionKey(id int64) string { return "s" + itoa(id) }
-

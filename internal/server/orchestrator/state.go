@@ -48,9 +48,9 @@ type vmRun struct {
 	pointID  string
 	previous json.RawMessage // backup: previous manifest; restore: the point's
 	started  time.Time
-	disks    []jsonRaw         // per disk: the repo.DiskManifest a task reported
-	failed   []string          // reasons
-	point    *repo.Manifest    // committed point
+	disks    []jsonRaw      // per disk: the repo.DiskManifest a task reported
+	failed   []string       // reasons
+	point    *repo.Manifest // committed point
 	done     bool
 }
 type jsonRaw = json.RawMessage
