@@ -20,7 +20,8 @@ type agentJSON struct {
 }
 
 func newProxyCommand(a *app) *cobra.Command {
-	c, _ := newAgentGroup(a, "proxy", "Backup proxies (source-side data movers) known to the server")
+	c, o := newAgentGroup(a, "proxy", "Run a backup proxy agent, or manage the proxies known to the server")
+	addProxyAgent(a, c, o)
 	return c
 }
 

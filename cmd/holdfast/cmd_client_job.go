@@ -202,15 +202,14 @@ func (a *app) jobAction(ctx context.Context, o *clientOptions, method, path, wha
 
 func newJobRun(a *app, o *clientOptions) *cobra.Command {
 	var asJSON, wait bool
-	c := &cobra.Command{Use: "run NAME [--json]", Short: "Run a job now: the server queues a session", Args: exactArgs(1)}
-	c.Flags().BoolVar(&asJSON, "json", false, "print the queued session as the API's JSON")
-	c.Flags().BoolVar(&wait, "wait", false, "wait for the session to finish (not available yet)")
+	c := &cobra.Command{Use: "run NAME [--wait] [--json]", Short: "Run a job now: the server queues a session", Args: exactArgs(1),
+		Long: `Run a job now. Without --wait, print the queued session and return. With
+--wait, follow the session until it ends and print its result (with --json the
+result document: status, session, per-VM points and per-disk results, and the
+bottleneck); the exit status is 0 for success or warning, 1 for failure.`}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: the queued session, or with --wait the session's result")
+	c.Flags().BoolVar(&wait, "wait", false, "wait for the session to finish and print its result")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if wait {
-			return errors.New("job run --wait is not available yet: the server does not execute sessions yet " +
-				"(no proxies or repositories run them), so a run would stay queued; nothing was queued. " +
-				"Run without --wait and look at the session with 'holdfast session show ID'")
-		}
 		cl, err := a.client(o)
 		if err != nil {
 			return err
@@ -219,15 +218,18 @@ func newJobRun(a *app, o *clientOptions) *cobra.Command {
 		if err := cl.call(cmd.Context(), "POST", jobPath(args[0], "/run"), "run jobs", nil, &raw); err != nil {
 			return err
 		}
-		if asJSON {
-			return printJSON(a.stdout, raw)
-		}
 		var se sessionJSON
 		if err := json.Unmarshal(raw, &se); err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(a.stdout, "session %d for job %s: %s\n", se.ID, args[0], se.State)
-		return err
+		if !wait {
+			if asJSON {
+				return printJSON(a.stdout, raw)
+			}
+			_, err = fmt.Fprintf(a.stdout, "session %d for job %s: %s\n", se.ID, args[0], se.State)
+			return err
+		}
+		return a.waitSession(cmd.Context(), cl, se.ID, asJSON)
 	}
 	return c
 }

@@ -25,6 +25,7 @@ type restoreOptions struct {
 
 func newRestoreCommand(a *app) *cobra.Command {
 	var o restoreOptions
+	co := &clientOptions{}
 	c := &cobra.Command{
 		Use:   "restore POINT --disk N --to PATH [--to-format raw|qcow2] [--rollback]",
 		Short: "Restore one disk of a restore point to a file, block device or qcow2 image",
@@ -39,12 +40,22 @@ device at least as large, or qcow2 image of the same virtual size) that is
 brought back to POINT by rewriting only the chunks that differ from it. Stop
 the VM first: nothing else may use the disk during a rollback (a qcow2 image
 that a running QEMU holds is refused). An interrupted rollback leaves the disk
-partly rolled back; run it again to complete it.`,
+partly rolled back; run it again to complete it.
+
+Through the server: without --repo (and HOLDFAST_REPOSITORY) but with
+--server (or HOLDFAST_SERVER), POINT is a point the server's jobs made
+('holdfast point list'); a proxy restores the disk from its repository agent
+to PATH, an absolute path on the proxy's host, and the command waits for the
+session and prints its result.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.viaServer(co) {
+				return runServerRestore(cmd, a, co, o, args[0])
+			}
 			return runRestore(cmd, a, o, args[0])
 		},
 	}
+	addClientFlags(c, co)
 	c.Flags().IntVar(&o.disk, "disk", 0, "disk number")
 	c.Flags().StringVar(&o.to, "to", "", "destination file, block device or qcow2 image (required)")
 	c.Flags().StringVar(&o.toFormat, "to-format", "", "destination format: raw or qcow2 (default: qcow2 for a .qcow2 name, else raw)")

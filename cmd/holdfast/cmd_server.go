@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server"
 	"github.com/spf13/cobra"
@@ -17,7 +18,9 @@ func newServerCommand(a *app) *cobra.Command {
 database (SQLite, unless --db names a PostgreSQL database), its own CA
 (DIR/ca.pem), a master key for stored secrets and an administrator API token
 (DIR/admin.token, mode 0600). The REST API is served over HTTPS under /api/v1
-(OpenAPI document: /api/v1/openapi.json).`,
+(OpenAPI document: /api/v1/openapi.json). The server runs jobs: on demand
+(job run), by their schedules, split into one task per VM disk that its
+proxies take, and restores (restore POINT with --server).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.DataDir == "" {
@@ -32,6 +35,7 @@ database (SQLite, unless --db names a PostgreSQL database), its own CA
 	}
 	c.Flags().StringVar(&o.DataDir, "data-dir", "", "server data directory (required)")
 	c.Flags().StringVar(&o.Listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on")
+	c.Flags().DurationVar(&o.AgentTimeout, "agent-timeout", 30*time.Second, "a proxy silent this long is declared lost; its tasks move to another proxy")
 	c.Flags().StringVar(&o.DB, "db", "", "configuration database DSN (default: SQLite in the data directory)")
 	return c
 }

@@ -1,6 +1,7 @@
 package mover
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -20,9 +21,26 @@ const (
 // the agent's CA), wide flow-control windows, and pings that detect a dead
 // connection within about a minute.
 func NewHTTPClient(tlsConfig *tls.Config) *http.Client {
+	return NewHTTPClientWrapped(tlsConfig, nil)
+}
+
+// NewHTTPClientWrapped is NewHTTPClient with every new connection passed
+// through wrap (nil: none) before TLS, for example to pace it
+// (internal/throttle).
+func NewHTTPClientWrapped(tlsConfig *tls.Config, wrap func(net.Conn) net.Conn) *http.Client {
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	dial := d.DialContext
+	if wrap != nil {
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return wrap(c), nil
+		}
+	}
 	t := &http.Transport{
-		DialContext:         d.DialContext,
+		DialContext:         dial,
 		TLSClientConfig:     tlsConfig.Clone(),
 		ForceAttemptHTTP2:   true,
 		TLSHandshakeTimeout: 30 * time.Second,

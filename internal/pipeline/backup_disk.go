@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
@@ -41,7 +43,26 @@ type Options struct {
 	// ReadLimit, if set, paces reads from the source (bytes per second) so
 	// a backup does not starve production I/O.
 	ReadLimit *throttle.Bucket
+	// Timing, if set, accumulates where the workers spent their time
+	// (the bottleneck statistic of the distributed mode).
+	Timing *Timing
 }
+
+// Timing accumulates the workers' time per stage, in nanoseconds; it is
+// safe for concurrent use.
+type Timing struct {
+	Read atomic.Int64 // reading the source (pacing waits excluded)
+	Hash atomic.Int64 // zero check and chunk ID
+}
+
+func (o Options) since(c func(*Timing) *atomic.Int64, start time.Time) {
+	if o.Timing != nil {
+		c(o.Timing).Add(int64(time.Since(start)))
+	}
+}
+
+func readStage(t *Timing) *atomic.Int64 { return &t.Read }
+func hashStage(t *Timing) *atomic.Int64 { return &t.Hash }
 
 func (o Options) workers() int {
 	if o.Workers > 0 {
@@ -185,16 +206,21 @@ func (b *diskBackup) process(ctx context.Context, h *repo.Hasher, buf []byte, t 
 			return err
 		}
 	}
+	start := time.Now()
 	if _, err := b.job.Disk.ReadAt(p, off); err != nil && err != io.EOF {
 		return fmt.Errorf("read %s at offset %d: %w", b.job.Disk.Describe().Location, off, err)
 	}
+	b.opt.since(readStage, start)
 	st.BytesRead = int64(l)
+	start = time.Now()
 	if bytes.Equal(p, b.zero[:l]) {
 		st.BytesZero = int64(l)
 		b.record(t.n, repo.ChunkID{}, st, l)
+		b.opt.since(hashStage, start)
 		return nil
 	}
 	id := h.Sum(p)
+	b.opt.since(hashStage, start)
 	release, err := b.claim(ctx, id)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/server/api"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/orchestrator"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
 
@@ -27,6 +28,9 @@ type Options struct {
 	// Ready, if set, is called with the listening address once the API
 	// answers.
 	Ready func(addr string)
+	// AgentTimeout is how long a proxy may stay silent before its tasks
+	// move to another proxy; 0 means 30 s.
+	AgentTimeout time.Duration
 }
 
 // Run prepares the data directory and serves the API until ctx ends.
@@ -71,7 +75,13 @@ func serve(ctx context.Context, o Options, ca *pki.CA, store *configdb.Store) er
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: api.New(store, api.Config{Logger: o.Logger, CA: ca}),
+	orch := orchestrator.New(orchestrator.Options{Store: store, CA: ca, Cert: cert, Logger: o.Logger,
+		AgentTimeout: o.AgentTimeout})
+	octx, stopOrch := context.WithCancel(ctx)
+	orchDone := make(chan error, 1)
+	go func() { orchDone <- orch.Run(octx) }()
+	defer func() { stopOrch(); <-orchDone }()
+	srv := &http.Server{Handler: api.New(store, api.Config{Logger: o.Logger, CA: ca, Runner: orch, Tasks: orch}),
 		TLSConfig: ca.ServerTLSConfig(cert), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()

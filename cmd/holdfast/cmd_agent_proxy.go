@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/proxy"
+	"github.com/holdfast-backup/holdfast/internal/server/agent"
+	"github.com/holdfast-backup/holdfast/internal/server/pki"
+	"github.com/spf13/cobra"
+)
+
+// proxyAgentOptions are the flags of `holdfast proxy` run as an agent.
+type proxyAgentOptions struct {
+	name, joinToken, stateDir string
+	slots, workers            int
+	heartbeat                 time.Duration
+}
+
+// addProxyAgent makes `holdfast proxy --name N --join-token T` run the
+// proxy agent; without these flags the command shows its help (subcommands
+// token and list).
+func addProxyAgent(a *app, c *cobra.Command, o *clientOptions) {
+	var po proxyAgentOptions
+	c.Use = "proxy --name NAME --join-token T [--slots N]"
+	c.Long = `Without a subcommand, run a backup proxy: join the server with a one-time
+join token ('holdfast proxy token'), keep the issued key and certificate in
+--state-dir (default ~/.holdfast/proxy-NAME, mode 0700; a restart reuses them
+and needs no token), then take backup and restore tasks from the server
+(--slots at a time), reading VM disks and moving their data to repository
+agents over mutual TLS, until interrupted.`
+	f := c.Flags()
+	f.StringVar(&po.name, "name", "", "agent name")
+	f.StringVar(&po.joinToken, "join-token", "", "one-time join token, first start only (default $HOLDFAST_JOIN_TOKEN, which keeps it out of the process list)")
+	f.StringVar(&po.stateDir, "state-dir", "", "where the agent keeps its key and certificate (default ~/.holdfast/proxy-NAME)")
+	f.IntVar(&po.slots, "slots", runtime.NumCPU(), "concurrent task slots")
+	f.IntVar(&po.workers, "workers", 0, "parallel chunk workers per task (default 2 × CPUs)")
+	f.DurationVar(&po.heartbeat, "heartbeat", agent.HeartbeatInterval, "heartbeat interval (keep it well below the server's --agent-timeout)")
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		if po.name == "" && po.joinToken == "" {
+			return cmd.Help()
+		}
+		return runProxyAgent(cmd.Context(), a, o, po)
+	}
+}
+
+func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentOptions) error {
+	if !pki.ValidName(po.name) {
+		return usageError{fmt.Errorf("--name %q: want 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", po.name)}
+	}
+	if po.slots < 1 || po.heartbeat <= 0 {
+		return usageError{errors.New("--slots must be at least 1 and --heartbeat positive")}
+	}
+	if po.stateDir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return usageError{fmt.Errorf("no home directory for the agent state: give --state-dir: %w", err)}
+		}
+		po.stateDir = filepath.Join(home, ".holdfast", "proxy-"+po.name)
+	}
+	if po.joinToken == "" {
+		po.joinToken = a.getenv("HOLDFAST_JOIN_TOKEN")
+	}
+	server, caPEM, err := a.agentServer(o)
+	if err != nil {
+		return err
+	}
+	j := agentJoin{role: pki.RoleProxy, name: po.name, joinToken: po.joinToken, stateDir: po.stateDir, slots: po.slots}
+	creds, err := a.agentCredentials(ctx, server, caPEM, j)
+	if err != nil {
+		return err
+	}
+	client, err := agent.NewClient(server, creds)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	p, err := proxy.New(proxy.Options{Server: client, Creds: creds, Slots: po.slots, Workers: po.workers,
+		Logger: a.logger()})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "proxy %s taking tasks from %s (%d slots)\n", po.name, server, po.slots)
+	hctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go client.HeartbeatLoop(hctx, po.heartbeat, "", po.slots, func(err error) {
+		fmt.Fprintf(a.stderr, "holdfast: heartbeat to %s: %v\n", server, err)
+	})
+	return p.Run(ctx)
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"encoding/json"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// serverPointJSON is the API's view of a restore point the server recorded.
+type serverPointJSON struct {
+	ID          string    `json:"id"`
+	Repository  string    `json:"repository"`
+	VM          string    `json:"vm"`
+	Job         string    `json:"job"`
+	Session     int64     `json:"session"`
+	Created     time.Time `json:"created"`
+	BytesTotal  int64     `json:"bytes_total"`
+	BytesStored int64     `json:"bytes_stored"`
+	Disks       []struct {
+		Size int64 `json:"size"`
+	} `json:"disks"`
+}
+
+func newPointCommand(a *app) *cobra.Command {
+	o := &clientOptions{}
+	c := &cobra.Command{Use: "point", Short: "Restore points known to the server", Args: noArgs}
+	addClientFlags(c, o)
+	var asJSON bool
+	var vm, job, repository string
+	var limit int
+	l := &cobra.Command{Use: "list", Short: "List restore points the server's jobs made, newest first", Args: noArgs}
+	l.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
+	l.Flags().StringVar(&vm, "vm", "", "only points of this VM")
+	l.Flags().StringVar(&job, "job", "", "only points made by this job")
+	l.Flags().StringVar(&repository, "repository", "", "only points in this repository")
+	l.Flags().IntVar(&limit, "limit", 0, "at most this many points (default 100)")
+	l.RunE = func(cmd *cobra.Command, _ []string) error {
+		cl, err := a.client(o)
+		if err != nil {
+			return err
+		}
+		q := url.Values{}
+		for k, v := range map[string]string{"vm": vm, "job": job, "repository": repository} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		if limit > 0 {
+			q.Set("limit", strconv.Itoa(limit))
+		}
+		path := "/api/v1/points"
+		if len(q) > 0 {
+			path += "?" + q.Encode()
+		}
+		var raw json.RawMessage
+		if err := cl.call(cmd.Context(), "GET", path, "list points", nil, &raw); err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(a.stdout, raw)
+		}
+		var ps []serverPointJSON
+		if err := json.Unmarshal(raw, &ps); err != nil {
+			return err
+		}
+		rows := make([][]string, 0, len(ps))
+		for _, p := range ps {
+			rows = append(rows, []string{p.ID, p.VM, fmtTime(&p.Created), strconv.Itoa(len(p.Disks)),
+				formatBytes(p.BytesTotal), formatBytes(p.BytesStored), p.Repository, orDash(p.Job)})
+		}
+		return table(a.stdout, []string{"POINT", "VM", "CREATED", "DISKS", "SIZE", "STORED", "REPOSITORY", "JOB"}, rows)
+	}
+	c.AddCommand(l)
+	return c
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// sessionResult is the result document the server stores with an ended
+// session (see internal/server/orchestrator.Result).
+type sessionResult struct {
+	Status  string  `json:"status"`
+	Session int64   `json:"session"`
+	Error   string  `json:"error"`
+	Dur     float64 `json:"duration_seconds"`
+	VMs     []struct {
+		Name   string   `json:"name"`
+		Status string   `json:"status"`
+		Point  string   `json:"point"`
+		Errors []string `json:"errors"`
+		Disks  []struct {
+			Disk        int     `json:"disk"`
+			Status      string  `json:"status"`
+			Proxy       string  `json:"proxy"`
+			Transport   string  `json:"transport"`
+			BytesRead   int64   `json:"bytes_read"`
+			BytesSent   int64   `json:"bytes_transferred"`
+			BytesStored int64   `json:"bytes_written"`
+			Duration    float64 `json:"duration_seconds"`
+			Error       string  `json:"error"`
+		} `json:"disks"`
+	} `json:"vms"`
+	Bottleneck *struct {
+		Source, Proxy, Network, Target float64
+		Limit                          string
+	} `json:"bottleneck"`
+}
+
+// sessionFailed is returned when a waited-for session failed (exit 1).
+type sessionFailed struct {
+	id    int64
+	state string
+	msg   string
+}
+
+func (e sessionFailed) Error() string {
+	s := fmt.Sprintf("session %d ended %s", e.id, e.state)
+	if e.msg != "" {
+		s += ": " + e.msg
+	}
+	return s
+}
+
+// pollSession reads a session until it is terminal.
+func (a *app) pollSession(ctx context.Context, cl *apiClient, id int64, each func(sessionJSON)) (sessionJSON, error) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var se sessionJSON
+		if err := cl.call(ctx, "GET", "/api/v1/sessions/"+strconv.FormatInt(id, 10), "read sessions", nil, &se); err != nil {
+			return se, err
+		}
+		if each != nil {
+			each(se)
+		}
+		switch se.State {
+		case "success", "warning", "failed", "cancelled":
+			return se, nil
+		}
+		select {
+		case <-ctx.Done():
+			return se, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// waitSession follows a session to its end and prints its result.
+func (a *app) waitSession(ctx context.Context, cl *apiClient, id int64, asJSON bool) error {
+	se, err := a.pollSession(ctx, cl, id, nil)
+	if err != nil {
+		return err
+	}
+	var res sessionResult
+	_ = json.Unmarshal(se.Result, &res)
+	if asJSON {
+		out := se.Result
+		if res.Status == "" { // ended before the orchestrator wrote a result
+			out, _ = json.Marshal(map[string]any{"status": se.State, "session": se.ID, "error": res.Error, "vms": []any{}})
+		}
+		if err := printJSON(a.stdout, out); err != nil {
+			return err
+		}
+	} else {
+		a.printResult(se, res)
+	}
+	if se.State == "failed" || se.State == "cancelled" {
+		return sessionFailed{id: se.ID, state: se.State, msg: res.Error}
+	}
+	return nil
+}
+
+func (a *app) printResult(se sessionJSON, res sessionResult) {
+	fmt.Fprintf(a.stdout, "session %d (%s %s): %s in %.1fs\n", se.ID, orDash(se.Kind), orDash(se.JobName), se.State, res.Dur)
+	if res.Error != "" {
+		fmt.Fprintf(a.stdout, "  error: %s\n", res.Error)
+	}
+	for _, vm := range res.VMs {
+		fmt.Fprintf(a.stdout, "  %s: %s %s\n", vm.Name, vm.Status, vm.Point)
+		for _, d := range vm.Disks {
+			line := fmt.Sprintf("    disk %d: %s via %s (%s), read %s, sent %s, stored %s in %.1fs", d.Disk, d.Status,
+				orDash(d.Proxy), orDash(d.Transport), formatBytes(d.BytesRead), formatBytes(d.BytesSent),
+				formatBytes(d.BytesStored), d.Duration)
+			if d.Error != "" {
+				line += ": " + d.Error
+			}
+			fmt.Fprintln(a.stdout, line)
+		}
+		for _, e := range vm.Errors {
+			fmt.Fprintf(a.stdout, "    %s\n", e)
+		}
+	}
+	if b := res.Bottleneck; b != nil {
+		fmt.Fprintf(a.stdout, "  bottleneck: %s (source %.0f%%, proxy %.0f%%, network %.0f%%, target %.0f%%)\n",
+			b.Limit, 100*b.Source, 100*b.Proxy, 100*b.Network, 100*b.Target)
+	}
+}

@@ -1,0 +1,197 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/mover"
+	"github.com/holdfast-backup/holdfast/internal/pipeline"
+	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+	"github.com/holdfast-backup/holdfast/internal/source/sourceurl"
+	"github.com/holdfast-backup/holdfast/internal/throttle"
+)
+
+// attempt is one running task attempt.
+type attempt struct {
+	spec   *taskproto.Spec
+	timing pipeline.Timing
+	client atomic.Pointer[mover.Client]
+	total  atomic.Int64
+	done   atomic.Int64
+}
+
+// counters reads the attempt's counters so far.
+func (at *attempt) counters() (taskproto.Counters, taskproto.Stages) {
+	c := taskproto.Counters{BytesTotal: at.total.Load(), BytesDone: at.done.Load()}
+	st := taskproto.Stages{SourceNanos: at.timing.Read.Load(), ProxyNanos: at.timing.Hash.Load()}
+	if mc := at.client.Load(); mc != nil {
+		s := mc.Stats()
+		c.BytesTransferred = s.BytesSent + s.BytesReceived
+		st.ProxyNanos += s.SealNanos
+		st.TargetNanos = s.TargetNanos
+		st.NetworkNanos = max(0, s.UploadNanos-s.TargetNanos)
+	}
+	return c, st
+}
+
+// runAttempt runs an attempt, reporting progress until it ends. Progress
+// answered "stale" cancels it.
+func (p *Proxy) runAttempt(ctx context.Context, spec *taskproto.Spec) taskproto.Result {
+	start := time.Now()
+	at := &attempt{spec: spec}
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := make(chan struct{})
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		t := time.NewTicker(p.o.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			c, st := at.counters()
+			err := p.o.Server.TaskProgress(actx, taskproto.Progress{TaskID: spec.TaskID, Attempt: spec.Attempt, Counters: c, Stages: st})
+			if errors.Is(err, taskproto.ErrStale) {
+				p.log.Warn("the server moved this task elsewhere: cancelling the attempt", "task", spec.TaskID)
+				cancel(err)
+				return
+			}
+		}
+	}()
+	var res taskproto.Result
+	var err error
+	switch spec.Kind {
+	case taskproto.KindBackup:
+		res, err = p.backup(actx, at)
+	case taskproto.KindRestore:
+		res, err = p.restore(actx, at)
+	default:
+		err = fmt.Errorf("unknown task kind %q", spec.Kind)
+	}
+	close(stop)
+	<-reported
+	if cause := context.Cause(actx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = fmt.Errorf("%w (%v)", err, cause)
+	}
+	res.TaskID, res.Attempt, res.Duration = spec.TaskID, spec.Attempt, time.Since(start)
+	c, st := at.counters()
+	res.BytesTotal, res.BytesDone, res.BytesTransferred = c.BytesTotal, c.BytesDone, c.BytesTransferred
+	res.Stages = st
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return res
+}
+
+func (p *Proxy) options(at *attempt) pipeline.Options {
+	o := pipeline.Options{Workers: p.o.Workers, Timing: &at.timing, Progress: func(n int64) { at.done.Add(n) }}
+	if at.spec.ReadLimit > 0 {
+		o.ReadLimit = throttle.NewBucket(at.spec.ReadLimit, 0, nil)
+	}
+	return o
+}
+
+// backup stores one disk of the VM's point in the shared session.
+func (p *Proxy) backup(ctx context.Context, at *attempt) (taskproto.Result, error) {
+	spec := at.spec
+	var res taskproto.Result
+	disk, err := sourceurl.Open(ctx, spec.Source, sourceurl.Options{Format: spec.Format})
+	if err != nil {
+		return res, err
+	}
+	defer disk.Close()
+	at.total.Store(disk.Size())
+	c, err := p.repository(ctx, spec)
+	if err != nil {
+		return res, err
+	}
+	defer c.Close()
+	at.client.Store(c)
+	if err := c.Attach(spec.MoverSession); err != nil {
+		return res, err
+	}
+	defer c.Detach()
+	var prev *repo.Manifest
+	if len(spec.Previous) > 0 {
+		prev = new(repo.Manifest)
+		if err := json.Unmarshal(spec.Previous, prev); err != nil {
+			return res, fmt.Errorf("previous point from the server: %w", err)
+		}
+	}
+	chunk := spec.ChunkSize
+	if chunk == 0 {
+		chunk = c.Config().ChunkSize
+	}
+	dm, err := pipeline.BackupPointDisk(ctx, c, pipeline.DiskRequest{PointID: spec.PointID, Index: spec.Disk,
+		Disk: disk, Previous: prev, ChunkSize: chunk, Logger: p.log}, p.options(at))
+	if err != nil {
+		return res, err
+	}
+	dm.Transport = spec.Transport
+	if res.Disk, err = json.Marshal(dm); err != nil {
+		return res, err
+	}
+	res.BytesRead, res.BytesWritten, res.Warnings = dm.Stats.BytesRead, dm.Stats.BytesStored, dm.Warnings
+	return res, nil
+}
+
+// restore writes one disk of a point to the target path.
+func (p *Proxy) restore(ctx context.Context, at *attempt) (taskproto.Result, error) {
+	spec := at.spec
+	var res taskproto.Result
+	var m repo.Manifest
+	if err := json.Unmarshal(spec.Previous, &m); err != nil {
+		return res, fmt.Errorf("point from the server: %w", err)
+	}
+	c, err := p.repository(ctx, spec)
+	if err != nil {
+		return res, err
+	}
+	defer c.Close()
+	at.client.Store(c)
+	ix, err := c.LoadIndex(ctx, &m, spec.Disk)
+	if err != nil {
+		return res, err
+	}
+	at.total.Store(ix.DiskSize)
+	var (
+		closer interface {
+			Close() error
+			Abort()
+		}
+		rt pipeline.RestoreTarget
+	)
+	if strings.HasSuffix(spec.Target, ".qcow2") {
+		t, err := pipeline.OpenQcow2Target(ctx, spec.Target, ix.DiskSize)
+		if err != nil {
+			return res, err
+		}
+		closer, rt = t, t.RestoreTarget
+	} else {
+		t, err := pipeline.OpenFileTarget(spec.Target, ix.DiskSize)
+		if err != nil {
+			return res, err
+		}
+		closer, rt = t, t.RestoreTarget
+	}
+	st, err := pipeline.RestoreDisk(ctx, c, ix, rt, p.options(at))
+	if err != nil {
+		closer.Abort()
+		return res, fmt.Errorf("restore to %s failed (the output is incomplete): %w", spec.Target, err)
+	}
+	if err := closer.Close(); err != nil {
+		return res, err
+	}
+	res.BytesWritten = st.BytesWritten
+	return res, nil
+}
