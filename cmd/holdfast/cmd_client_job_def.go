@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/throttle"
 	"github.com/spf13/pflag"
 )
 
@@ -79,6 +80,8 @@ type jobFlags struct {
 	repository, schedule                    string
 	chunkSize, compression, transport, kind string
 	retentionLast                           int
+	readLimit                               string
+	throttle                                []string
 }
 
 func (f *jobFlags) register(fs *pflag.FlagSet) {
@@ -90,6 +93,8 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.compression, "compression", "", "compression: none, fast, optimal or high (default: the repository's)")
 	fs.StringVar(&f.transport, "transport", "", "preferred transport: auto, direct, hotadd or nbd (default auto)")
 	fs.StringVar(&f.kind, "kind", "backup", "job kind")
+	fs.StringVar(&f.readLimit, "read-limit", "", "pace reads from each disk, e.g. 50MiB/s (default: unlimited)")
+	fs.StringArrayVar(&f.throttle, "throttle", nil, "traffic rule for the proxy → repository link, e.g. 'wan: 10.0.0.0/8 -> any 10MiB/s mon-fri 08:00-18:00' (repeat for more)")
 }
 
 // parseVMs turns --vm flags into the definition's "vms" list.
@@ -147,6 +152,19 @@ func (f *jobFlags) apply(def map[string]any, changed func(string) bool) error {
 			return usageError{err}
 		}
 		def["compression"] = f.compression
+	}
+	if changed("read-limit") {
+		n, err := throttle.ParseRate(f.readLimit)
+		if err != nil || n <= 0 {
+			return usageError{fmt.Errorf("--read-limit %q: want a rate such as 50MiB/s", f.readLimit)}
+		}
+		def["read_limit"] = n
+	}
+	if changed("throttle") {
+		if _, err := throttle.ParseRules(strings.Join(f.throttle, "\n"), nil); err != nil {
+			return usageError{fmt.Errorf("--throttle: %w", err)}
+		}
+		def["throttle"] = f.throttle
 	}
 	if changed("transport") {
 		switch f.transport {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -41,15 +42,17 @@ type Options struct {
 
 // Proxy runs tasks. Create it with New.
 type Proxy struct {
-	o      Options
-	cert   tls.Certificate
-	trust  *pki.Trust
-	shaper *throttle.Shaper
-	log    *slog.Logger
+	o     Options
+	cert  tls.Certificate
+	trust *pki.Trust
+	log   *slog.Logger
 
-	mu      sync.Mutex
-	clients map[[32]byte]*mover.Client // opened repositories (one argon2id each)
-	rules   string
+	mu sync.Mutex
+	// clients are the opened repositories (one argon2id each), one per
+	// repository, password and traffic rules: each rule set paces the
+	// connections of its own client, all attempts with the same rules share
+	// the rules' bandwidth.
+	clients map[[32]byte]*mover.Client
 }
 
 // New returns a proxy.
@@ -74,8 +77,7 @@ func New(o Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Proxy{o: o, cert: cert, trust: trust, log: o.Logger, shaper: throttle.NewShaper(nil, nil),
-		clients: map[[32]byte]*mover.Client{}}, nil
+	return &Proxy{o: o, cert: cert, trust: trust, log: o.Logger, clients: map[[32]byte]*mover.Client{}}, nil
 }
 
 // Run runs the workers until ctx ends.
@@ -156,14 +158,24 @@ func sleep(ctx context.Context, d time.Duration) {
 // repository returns a client of its own for the spec's repository: a fork
 // of the one opened client per repository and password.
 func (p *Proxy) repository(ctx context.Context, spec *taskproto.Spec) (*mover.Client, error) {
-	p.setRules(spec.Throttle)
-	key := sha256.Sum256([]byte(spec.Repository.Name + "\x00" + spec.Repository.URL + "\x00" + spec.Password))
+	rules := strings.Join(spec.Throttle, "\n")
+	key := sha256.Sum256([]byte(spec.Repository.Name + "\x00" + spec.Repository.URL + "\x00" + spec.Password +
+		"\x00" + rules))
 	p.mu.Lock()
 	base := p.clients[key]
 	p.mu.Unlock()
 	if base == nil {
+		var wrap func(net.Conn) net.Conn
+		if rules != "" {
+			rs, err := throttle.ParseRules(rules, nil)
+			if err != nil {
+				return nil, fmt.Errorf("traffic rules: %w", err)
+			}
+			shaper := throttle.NewShaper(rs, nil)
+			wrap = func(c net.Conn) net.Conn { return shaper.Conn(c) }
+		}
 		tc := p.trust.ClientTLSConfig(&p.cert, pki.RoleRepository, spec.Repository.Name)
-		hc := mover.NewHTTPClientWrapped(tc, func(c net.Conn) net.Conn { return p.shaper.Conn(c) })
+		hc := mover.NewHTTPClientWrapped(tc, wrap)
 		c, err := mover.Dial(ctx, mover.ClientOptions{URL: spec.Repository.URL, Repo: spec.Repository.Name,
 			Password: []byte(spec.Password), HTTP: hc, Logger: p.log})
 		if err != nil {
@@ -180,21 +192,4 @@ func (p *Proxy) repository(ctx context.Context, spec *taskproto.Spec) (*mover.Cl
 		p.mu.Unlock()
 	}
 	return base.Fork(), nil
-}
-
-// setRules applies the job's traffic rules to the links to repositories.
-func (p *Proxy) setRules(rules []string) {
-	text := strings.Join(rules, "\n")
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if text == p.rules {
-		return
-	}
-	rs, err := throttle.ParseRules(text, nil)
-	if err != nil {
-		p.log.Warn("traffic rules ignored", "err", err)
-		return
-	}
-	p.rules = text
-	p.shaper.SetRules(rs)
 }
