@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -16,17 +17,20 @@ import (
 func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j configdb.Job) error {
 	<-or.ready
 	if j.Kind != "" && j.Kind != taskproto.KindBackup {
-		return fmt.Errorf("job kind %q cannot run (only backup jobs)", j.Kind)
+		return fmt.Errorf("%w: job kind %q cannot run (only backup jobs)", taskproto.ErrInvalid, j.Kind)
 	}
 	def, err := parseDefinition(j.Definition)
 	if err != nil {
+		return fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
+	}
+	if _, err := or.store.GetAgent(ctx, configdb.AgentRepository, def.Repository); errors.Is(err, configdb.ErrNotFound) {
+		return fmt.Errorf("%w: repository %q is not registered (start its agent: holdfast repository --name %s --path DIR --join-token T)",
+			taskproto.ErrInvalid, def.Repository, def.Repository)
+	} else if err != nil {
 		return err
 	}
-	if _, err := or.store.GetAgent(ctx, configdb.AgentRepository, def.Repository); err != nil {
-		return fmt.Errorf("repository %q: %w", def.Repository, err)
-	}
 	if def.PasswordSecret == "" {
-		return fmt.Errorf("job %s has no repository password (give --password-file to job create or edit)", j.Name)
+		return fmt.Errorf("%w: job %s has no repository password (give --password-file to job create or edit)", taskproto.ErrInvalid, j.Name)
 	}
 	pw, err := or.store.GetSecret(ctx, def.PasswordSecret)
 	if err != nil {
