@@ -173,25 +173,28 @@ func TestClientJobRoundTrip(t *testing.T) {
 	}
 }
 
-// checkRunSession runs the job and shows its queued session.
+// checkRunSession runs a job whose repository is not registered: the run
+// is refused with the reason and its session recorded as failed.
 func checkRunSession(t *testing.T, e *env, run func(...string) string) {
 	t.Helper()
-	var se struct {
-		ID    int64
-		State string
+	r := e.run("job", "run", "nightly", "--wait", "--json")
+	if r.code == 0 || !strings.Contains(r.stderr, `repository "repo1" is not registered`) {
+		t.Fatalf("job run: exit %d, %s", r.code, r.stderr)
 	}
-	if err := json.Unmarshal([]byte(run("job", "run", "nightly", "--json")), &se); err != nil || se.ID == 0 || se.State != "queued" {
-		t.Fatalf("job run: %+v %v", se, err)
+	var sessions []struct {
+		ID     int64
+		State  string
+		Result json.RawMessage
 	}
-	out := run("session", "show", strconv.FormatInt(se.ID, 10))
-	if !strings.Contains(out, "nightly") || !strings.Contains(out, "queued") {
+	if err := json.Unmarshal([]byte(run("session", "list", "--job", "nightly", "--json")), &sessions); err != nil || len(sessions) == 0 {
+		t.Fatalf("session list: %v %v", sessions, err)
+	}
+	if se := sessions[0]; se.State != "failed" || !strings.Contains(string(se.Result), "not registered") {
+		t.Fatalf("session: %+v %s", se, se.Result)
+	}
+	out := run("session", "show", strconv.FormatInt(sessions[0].ID, 10))
+	if !strings.Contains(out, "nightly") || !strings.Contains(out, "failed") {
 		t.Fatalf("session show:\n%s", out)
-	}
-	if out := run("session", "list"); !regexp.MustCompile(`\b` + strconv.FormatInt(se.ID, 10) + `\s+nightly\s+\S+\s+queued`).MatchString(out) {
-		t.Fatalf("session list:\n%s", out)
-	}
-	if r := e.run("job", "run", "nightly", "--wait"); r.code == 0 || !strings.Contains(r.stderr, "not available yet") {
-		t.Fatalf("job run --wait: exit %d, %s", r.code, r.stderr)
 	}
 }
 

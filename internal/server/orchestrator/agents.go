@@ -33,6 +33,11 @@ func (or *Orchestrator) syncAgents(ctx context.Context) error {
 			or.mu.Unlock()
 			switch {
 			case alive:
+				// Online before the scheduler may assign to it: the
+				// dispatcher drops assignments to proxies not online.
+				or.mu.Lock()
+				or.online[a.Name] = true
+				or.mu.Unlock()
 				if err := or.sched.AddProxy(scheduler.Proxy{ID: a.Name, Slots: a.Slots,
 					Reach: map[string][]string{scheduler.AnySource: allTransports}}); err != nil {
 					or.log.Warn("add proxy", "proxy", a.Name, "err", err)
@@ -41,9 +46,6 @@ func (or *Orchestrator) syncAgents(ctx context.Context) error {
 				if !was {
 					or.log.Info("proxy online", "proxy", a.Name, "slots", a.Slots)
 				}
-				or.mu.Lock()
-				or.online[a.Name] = true
-				or.mu.Unlock()
 			case was:
 				or.proxyLost(ctx, a.Name)
 			}
@@ -67,8 +69,8 @@ func (or *Orchestrator) proxyLost(ctx context.Context, name string) {
 	for _, id := range ids {
 		n, _ := strconv.ParseInt(id, 10, 64)
 		tr := or.tasks[n]
-		if tr == nil {
-			continue
+		if tr == nil || tr.assign == nil || tr.assign.Proxy != name {
+			continue // already moved on (a new attempt may be dispatched by now)
 		}
 		tr.assign = nil
 		row := tr.row

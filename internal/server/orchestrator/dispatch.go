@@ -31,18 +31,30 @@ func (or *Orchestrator) dispatchLoop(ctx context.Context) {
 			continue
 		}
 		or.mu.Lock()
+		if !or.online[a.Proxy] {
+			// The proxy was declared lost between Next and here: ProxyDown
+			// already ended this attempt and requeued the task.
+			or.mu.Unlock()
+			continue
+		}
 		tr.assign, tr.attempt, tr.last = &a, a.Attempt, taskproto.Progress{}
 		row := tr.row
 		row.Proxy, row.Repository, row.Transport, row.State, row.Attempt = a.Proxy, a.Repository, a.Transport, configdb.StateRunning, a.Attempt
 		row.Error = ""
 		tr.row = row
-		or.mail[a.Proxy] = append(or.mail[a.Proxy], tr)
+		or.mail[a.Proxy] = append(or.mail[a.Proxy], mailItem{tr, a.Attempt})
 		or.wakeLocked(a.Proxy)
 		or.mu.Unlock()
 		or.saveTask(ctx, row)
 		or.log.Info("task assigned", "session", tr.sess.id, "vm", tr.vm.name, "disk", tr.disk, "proxy", a.Proxy,
 			"repository", a.Repository, "transport", a.Transport, "attempt", a.Attempt)
 	}
+}
+
+// mailItem is an attempt waiting for its proxy's poll.
+type mailItem struct {
+	tr      *taskRun
+	attempt int
 }
 
 // wakeLocked wakes the polls of a proxy waiting for work.
@@ -63,8 +75,13 @@ func (or *Orchestrator) NextTask(ctx context.Context, proxy string, wait time.Du
 	for {
 		or.mu.Lock()
 		if q := or.mail[proxy]; len(q) > 0 {
-			tr := q[0]
+			item := q[0]
 			or.mail[proxy] = q[1:]
+			tr := item.tr
+			if tr.assign == nil || tr.attempt != item.attempt || tr.assign.Proxy != proxy {
+				or.mu.Unlock()
+				continue // stale: the attempt ended or moved meanwhile
+			}
 			spec := or.specLocked(tr)
 			or.mu.Unlock()
 			if spec.Repository.URL = or.repoURL(spec.Repository.Name); spec.Repository.URL == "" {

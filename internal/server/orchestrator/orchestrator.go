@@ -45,7 +45,7 @@ type Orchestrator struct {
 	sessions map[int64]*runSession
 	tasks    map[int64]*taskRun
 	vms      map[scheduler.VMKey]*vmRun
-	mail     map[string][]*taskRun // proxy → attempts waiting for pickup
+	mail     map[string][]mailItem // proxy → attempts waiting for pickup
 	wake     map[string]chan struct{}
 	online   map[string]bool // proxies the scheduler sees online
 	nextFire map[string]time.Time
@@ -72,7 +72,7 @@ func New(o Options) *Orchestrator {
 	or := &Orchestrator{o: o, store: o.Store, log: o.Logger, now: o.Now,
 		sched:    scheduler.New(scheduler.ClockFunc(o.Now)),
 		sessions: map[int64]*runSession{}, tasks: map[int64]*taskRun{}, vms: map[scheduler.VMKey]*vmRun{},
-		mail: map[string][]*taskRun{}, wake: map[string]chan struct{}{}, online: map[string]bool{},
+		mail: map[string][]mailItem{}, wake: map[string]chan struct{}{}, online: map[string]bool{},
 		nextFire: map[string]time.Time{}, ready: make(chan struct{})}
 	or.mover = newMoverPool(o.CA, o.Cert, o.Logger)
 	or.sched.SetVMHooks(scheduler.VMHooks{Prepare: or.prepareVM, Release: or.releaseVM})

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeVMDisks writes 8 VMs × 2 disks: disk 0 holds 3 MiB of random data in
+// a 16 MiB sparse image, disk 1 2 MiB of random data.
+func writeVMDisks(t *testing.T, dir string, vms int) {
+	t.Helper()
+	for i := 1; i <= vms; i++ {
+		vm := fmt.Sprintf("vm%d", i)
+		writeImage(t, filepath.Join(dir, vm+"-disk0.img"), 16<<20, map[int64][]byte{0: randomBytes(2 << 20), 9 << 20: randomBytes(1 << 20)})
+		writeImage(t, filepath.Join(dir, vm+"-disk1.img"), 2<<20, map[int64][]byte{0: randomBytes(2 << 20)})
+	}
+}
+
+// TestDistributed runs the walkthrough of the distributed mode with real
+// processes: a server, two repository agents (one behind a link that is
+// cut every few MiB), two proxies with two slots each, 8 VMs × 2 disks in
+// two jobs (the second scheduled "after" the first); then a proxy killed
+// mid-job, a throttled job, refusals, and the server killed mid-job.
+func TestDistributed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	c := newCluster(t, "")
+	dir := c.e.dir
+	writeVMDisks(t, dir, 8)
+
+	r1 := c.addRepository("repo1", 2, nil)
+	var cut *relay
+	r2 := c.addRepository("repo2", 2, func(addr string) string {
+		cut = newRelay(t, addr, 6<<20)
+		return cut.ln.Addr().String()
+	})
+	c.addProxy("proxy1", 2)
+	c.addProxy("proxy2", 2)
+	c.waitAgents("repo1", "repo2", "proxy1", "proxy2")
+
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nightly := []string{"job", "create", "nightly", "--repository", "repo1", "--password-file", pw, "--schedule", "0 2 * * *"}
+	offsite := []string{"job", "create", "offsite", "--repository", "repo2", "--password-file", pw,
+		"--schedule", "after nightly", "--chunk-size", "256KiB"}
+	for i := 1; i <= 4; i++ {
+		nightly = append(nightly, "--vm", vmSpec(dir, fmt.Sprintf("vm%d", i), 2))
+		offsite = append(offsite, "--vm", vmSpec(dir, fmt.Sprintf("vm%d", i+4), 2))
+	}
+	c.e.ok(nightly...)
+	c.e.ok(offsite...)
+
+	// The first job, then the second fires by its schedule.
+	res := c.runJob("nightly")
+	checkJobResult(t, res, 4, 2)
+	off := waitJobSession(t, c, "offsite")
+	var offRes jobResult
+	if err := json.Unmarshal(off.Result, &offRes); err != nil {
+		t.Fatal(err)
+	}
+	checkJobResult(t, offRes, 4, 2)
+	checkSlots(t, []sessionTasks{c.session(res.Session), off}, map[string]int{"proxy1": 2, "proxy2": 2, "repo1": 2, "repo2": 2})
+	proxies := map[string]bool{}
+	for _, r := range []jobResult{res, offRes} {
+		for _, vm := range r.VMs {
+			for _, d := range vm.Disks {
+				proxies[d.Proxy] = true
+			}
+		}
+	}
+	if !proxies["proxy1"] || !proxies["proxy2"] {
+		t.Errorf("tasks ran on %v, want both proxies", proxies)
+	}
+
+	// The cut link: every disk arrived, with little sent twice.
+	var stored int64
+	for _, vm := range offRes.VMs {
+		for _, d := range vm.Disks {
+			stored += d.BytesWritten
+		}
+	}
+	over := float64(cut.sent.Load())/float64(stored) - 1
+	t.Logf("link to repo2 cut %d times; %d bytes through it for %d stored: %.1f%% more", cut.cuts.Load(), cut.sent.Load(), stored, 100*over)
+	if cut.cuts.Load() < 1 || over > 0.10 {
+		t.Errorf("cut link: %d cuts, %.1f%% overhead (want ≥ 1 cut, ≤ 10%%)", cut.cuts.Load(), 100*over)
+	}
+
+	// Points through the server; restores through a proxy are identical.
+	var points []serverPointJSON
+	if err := json.Unmarshal([]byte(c.e.ok("point", "list", "--json")), &points); err != nil || len(points) != 8 {
+		t.Fatalf("point list: %d points, %v", len(points), err)
+	}
+	for _, tc := range []struct {
+		vm   string
+		disk int
+	}{{"vm3", 0}, {"vm6", 1}} {
+		p := pointOf(t, points, tc.vm)
+		out := filepath.Join(dir, "restored-"+tc.vm+".img")
+		c.e.ok("restore", p, "--disk", fmt.Sprint(tc.disk), "--to", out)
+		sameFile(t, out, filepath.Join(dir, fmt.Sprintf("%s-disk%d.img", tc.vm, tc.disk)))
+	}
+	for _, r := range []string{r1, r2} {
+		if out := c.e.ok("verify", "--repo", r, "--read-data"); !strings.Contains(out, "no errors found") {
+			t.Fatalf("verify %s: %s", r, out)
+		}
+	}
+
+	t.Run("proxy killed mid-job", func(t *testing.T) {
+		c.e.ok("job", "edit", "nightly", "--read-limit", "2MiB/s")
+		id := c.startJob("nightly")
+		c.waitSession(id, func(se sessionTasks) bool {
+			for _, tk := range se.Tasks {
+				if tk.State == "running" && tk.Proxy == "proxy1" {
+					return true
+				}
+			}
+			return false
+		})
+		c.kill(c.procs["proxy1"])
+		se := c.waitSession(id, func(se sessionTasks) bool { return se.State != "running" && se.State != "queued" })
+		var r jobResult
+		if err := json.Unmarshal(se.Result, &r); err != nil {
+			t.Fatal(err)
+		}
+		checkJobResult(t, r, 4, 2)
+		moved := 0
+		for _, tk := range se.Tasks {
+			if tk.Attempt > 1 {
+				moved++
+				if tk.Proxy != "proxy2" {
+					t.Errorf("task %s/%s attempt %d on %s", tk.VM, tk.Disk, tk.Attempt, tk.Proxy)
+				}
+			}
+		}
+		if moved == 0 {
+			t.Errorf("no task moved to the other proxy: %+v", se.Tasks)
+		}
+		c.addProxy("proxy1", 2) // back, with its saved credentials
+		c.waitAgents("proxy1")
+	})
+
+	t.Run("throttled", func(t *testing.T) {
+		writeImage(t, filepath.Join(dir, "big-disk0.img"), 16<<20, map[int64][]byte{0: randomBytes(16 << 20)})
+		c.e.ok("job", "create", "throttled", "--repository", "repo1", "--password-file", pw,
+			"--vm", vmSpec(dir, "big", 1), "--throttle", "lim: 4MiB/s")
+		r := c.runJob("throttled")
+		checkJobResult(t, r, 1, 1)
+		d := r.VMs[0].Disks[0]
+		rate := float64(d.BytesTransferred) / d.Duration / (1 << 20)
+		t.Logf("throttled to 4 MiB/s: %d bytes in %.2fs = %.2f MiB/s", d.BytesTransferred, d.Duration, rate)
+		if rate < 3.6 || rate > 4.4 {
+			t.Errorf("rate %.2f MiB/s, want 4 ± 10%%", rate)
+		}
+	})
+
+	t.Run("refusals", func(t *testing.T) {
+		anon := *c.e
+		anon.vars = append(append([]string{}, c.e.vars...), "HOLDFAST_TOKEN=")
+		if r := anon.run("job", "run", "nightly"); r.code == 0 || !strings.Contains(r.stderr, "refused the token") {
+			t.Errorf("no token: exit %d, %s", r.code, r.stderr)
+		}
+		viewer := *c.e
+		admin, _ := os.ReadFile(filepath.Join(c.data, "admin.token"))
+		ts := testServer{url: "https://" + c.listen, ca: filepath.Join(c.data, "ca.pem"), admin: strings.TrimSpace(string(admin))}
+		tok := ts.createToken(t, "viewer1", "viewer")
+		viewer.vars = append(append([]string{}, c.e.vars...), "HOLDFAST_TOKEN="+tok)
+		if r := viewer.run("job", "run", "nightly"); r.code == 0 || !strings.Contains(r.stderr, "your role may not") {
+			t.Errorf("viewer: exit %d, %s", r.code, r.stderr)
+		}
+		viewer.ok("point", "list")
+	})
+
+	t.Run("server killed mid-job", func(t *testing.T) {
+		id := c.startJob("nightly")
+		c.waitSession(id, func(se sessionTasks) bool {
+			for _, tk := range se.Tasks {
+				if tk.State == "running" {
+					return true
+				}
+			}
+			return false
+		})
+		c.kill(c.server)
+		c.startServer()
+		se := c.session(id)
+		if se.State != "failed" {
+			t.Errorf("session left %s after the restart", se.State)
+		}
+		for _, tk := range se.Tasks {
+			if tk.State == "running" || tk.State == "queued" {
+				t.Errorf("task %s/%s left %s", tk.VM, tk.Disk, tk.State)
+			}
+		}
+		c.waitAgents("proxy1", "proxy2", "repo1", "repo2")
+		checkJobResult(t, c.runJob("nightly"), 4, 2)
+	})
+}
+
+// waitJobSession waits for a session of job and for its end.
+func waitJobSession(t *testing.T, c *cluster, job string) sessionTasks {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		var ss []struct {
+			ID    int64
+			State string
+		}
+		if err := json.Unmarshal([]byte(c.e.ok("session", "list", "--job", job, "--json")), &ss); err != nil {
+			t.Fatal(err)
+		}
+		if len(ss) > 0 {
+			return c.waitSession(ss[0].ID, func(se sessionTasks) bool { return se.State != "running" && se.State != "queued" })
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("no session of %s", job)
+	return sessionTasks{}
+}
+
+func checkJobResult(t *testing.T, r jobResult, vms, disks int) {
+	t.Helper()
+	if r.Status != "success" || len(r.VMs) != vms {
+		t.Fatalf("result: %+v", r)
+	}
+	for _, vm := range r.VMs {
+		if vm.Status != "success" || vm.Point == "" || len(vm.Disks) != disks {
+			t.Fatalf("VM %s: %+v", vm.Name, vm)
+		}
+		for _, d := range vm.Disks {
+			if d.Status != "success" || d.Proxy == "" || d.Transport != "direct" || d.BytesTotal == 0 {
+				t.Fatalf("VM %s disk %d: %+v", vm.Name, d.Disk, d)
+			}
+		}
+	}
+	if r.Bottleneck == nil || r.Bottleneck.Limit == "" {
+		t.Errorf("no bottleneck in %+v", r)
+	}
+}
+
+func pointOf(t *testing.T, ps []serverPointJSON, vm string) string {
+	t.Helper()
+	for _, p := range ps {
+		if p.VM == vm {
+			return p.ID
+		}
+	}
+	t.Fatalf("no point of %s in %+v", vm, ps)
+	return ""
+}
