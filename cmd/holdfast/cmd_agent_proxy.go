@@ -18,7 +18,7 @@ import (
 // proxyAgentOptions are the flags of `holdfast proxy` run as an agent.
 type proxyAgentOptions struct {
 	name, joinToken, stateDir string
-	slots, workers            int
+	slots, workers, conns     int
 	heartbeat                 time.Duration
 }
 
@@ -40,6 +40,7 @@ agents over mutual TLS, until interrupted.`
 	f.StringVar(&po.stateDir, "state-dir", "", "where the agent keeps its key and certificate (default ~/.holdfast/proxy-NAME)")
 	f.IntVar(&po.slots, "slots", runtime.NumCPU(), "concurrent task slots")
 	f.IntVar(&po.workers, "workers", 0, "parallel chunk workers per task (default 2 × CPUs)")
+	f.IntVar(&po.conns, "connections", 2, "connections to each repository agent that chunk uploads are spread over")
 	f.DurationVar(&po.heartbeat, "heartbeat", agent.HeartbeatInterval, "heartbeat interval (keep it well below the server's --agent-timeout)")
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
 		if po.name == "" && po.joinToken == "" {
@@ -81,7 +82,8 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 	}
 	defer client.Close()
 	p, err := proxy.New(proxy.Options{Server: client, Creds: creds, Slots: po.slots, Workers: po.workers,
-		Logger: a.logger()})
+		Connections: po.conns,
+		Logger:      a.logger()})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -62,6 +63,45 @@ type call struct {
 	resumed func(ctx context.Context) (bool, error)
 	// reply, if set, sees the headers of the successful attempt's reply.
 	reply func(h http.Header)
+	// ref, if set, counts the users of a pooled body: each attempt's
+	// transport holds it until it closes the request body.
+	ref *bodyRef
+}
+
+// bodyRef counts the holders of a pooled request body; the last one to let
+// go gives the buffer back. The transport may read (and close) a request
+// body after the round trip returned, so the caller cannot simply recycle
+// the buffer when do returns.
+type bodyRef struct {
+	n       atomic.Int32
+	release func()
+}
+
+// newBodyRef returns a reference held once, by the caller.
+func newBodyRef(release func()) *bodyRef {
+	r := &bodyRef{release: release}
+	r.n.Store(1)
+	return r
+}
+
+func (r *bodyRef) acquire() { r.n.Add(1) }
+
+func (r *bodyRef) done() {
+	if r.n.Add(-1) == 0 {
+		r.release()
+	}
+}
+
+// refReader is one attempt's view of a pooled body.
+type refReader struct {
+	*bytes.Reader
+	ref  *bodyRef
+	once sync.Once
+}
+
+func (r *refReader) Close() error {
+	r.once.Do(r.ref.done)
+	return nil
 }
 
 // do runs a call, retrying per the policy. Every request of the protocol
@@ -96,19 +136,37 @@ func (c *Client) once(ctx context.Context, k call) ([]byte, error) {
 	actx, cancel := context.WithTimeout(ctx, c.o.RequestTimeout)
 	defer cancel()
 	var body io.Reader
-	if k.body != nil {
+	var rr *refReader
+	switch {
+	case k.ref != nil:
+		k.ref.acquire()
+		rr = &refReader{Reader: bytes.NewReader(k.body), ref: k.ref}
+		body = rr
+	case k.body != nil:
 		body = bytes.NewReader(k.body)
 	}
 	req, err := http.NewRequestWithContext(actx, k.method, c.base+k.path, body)
 	if err != nil {
+		if rr != nil {
+			rr.Close()
+		}
 		return nil, err
+	}
+	if rr != nil {
+		req.ContentLength = int64(len(k.body))
 	}
 	if k.body != nil {
 		req.Header.Set("Content-Type", k.ctype)
 	}
 	c.stats.requests.Add(1)
 	c.stats.bytesSent.Add(int64(len(k.body)))
-	resp, err := c.http.Do(req)
+	hc := c.http
+	if rr != nil && len(c.o.Uploads) > 0 {
+		if i := int(c.next.Add(1)) % (len(c.o.Uploads) + 1); i > 0 {
+			hc = c.o.Uploads[i-1]
+		}
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}

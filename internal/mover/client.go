@@ -1,7 +1,6 @@
 package mover
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
@@ -31,6 +31,11 @@ type ClientOptions struct {
 	// HTTP carries the TLS configuration (client certificate, CA); nil
 	// means http.DefaultClient. NewHTTPClient builds a suitable one.
 	HTTP *http.Client
+	// Uploads, if set, are further HTTP clients (each with its own
+	// connection) that chunk uploads are spread over together with HTTP:
+	// one HTTP/2 connection is read and decrypted by one goroutine on each
+	// side, so a fast link needs more than one.
+	Uploads []*http.Client
 	// Retry governs retries of network errors and 502/503/504 replies.
 	Retry RetryPolicy
 	// RequestTimeout bounds one attempt of one request; 0 means 10 minutes.
@@ -62,6 +67,7 @@ type Client struct {
 	keys  *repo.Repository // the repository opened through keysBackend: hashing, sealing, opening
 	kb    *keysBackend
 	stats counters
+	next  atomic.Uint32 // round robin over upload clients
 	// forked: keys belong to the client this one was forked from.
 	forked bool
 
@@ -170,12 +176,12 @@ func (c *Client) PutChunk(ctx context.Context, id repo.ChunkID, plain []byte) (i
 	if err != nil {
 		return 0, err
 	}
-	// The transport may read a request body after Do returns, so it gets a
-	// copy and the pooled blob goes back at once.
-	blob := bytes.Clone(sealed)
-	c.keys.Recycle(sealed)
+	// The transport may read (and close) a request body after Do returns,
+	// so the pooled blob goes back when the last attempt closed it.
+	size := len(sealed)
+	ref := newBodyRef(func() { c.keys.Recycle(sealed) })
 	t1 := time.Now()
-	_, err = c.do(ctx, call{method: http.MethodPut, path: s.path("chunks", id.String()), body: blob,
+	_, err = c.do(ctx, call{method: http.MethodPut, path: s.path("chunks", id.String()), body: sealed, ref: ref,
 		ctype: ctypeBinary, limit: maxSmallReply, resumed: func(ctx context.Context) (bool, error) {
 			return c.hasOne(ctx, s, id)
 		}, reply: func(h http.Header) {
@@ -183,13 +189,14 @@ func (c *Client) PutChunk(ctx context.Context, id repo.ChunkID, plain []byte) (i
 				c.stats.targetNanos.Add(int64(d))
 			}
 		}})
+	ref.done()
 	c.stats.uploadNanos.Add(int64(time.Since(t1)))
 	if err != nil {
 		return 0, fmt.Errorf("store chunk %s: %w", id, err)
 	}
 	c.stats.chunksSent.Add(1)
 	s.cache.add(id)
-	return len(blob), nil
+	return size, nil
 }
 
 // GetChunk downloads the sealed blob and opens, decompresses and re-hashes

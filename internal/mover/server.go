@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"path"
@@ -207,6 +208,26 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return nil, badRequest(fmt.Errorf("read body: %w", err))
 	}
 	return buf.Bytes(), nil
+}
+
+// readPooled reads a body of known length into a pooled buffer of rr
+// (give it back with rr.Recycle); a body without a length goes through
+// readBody.
+func readPooled(w http.ResponseWriter, r *http.Request, rr *repo.Repository, limit int64) ([]byte, error) {
+	if r.ContentLength <= 0 || r.ContentLength > limit {
+		return readBody(w, r, limit)
+	}
+	buf := rr.Buffer(int(r.ContentLength))
+	if _, err := io.ReadFull(r.Body, buf); err != nil {
+		rr.Recycle(buf)
+		return nil, badRequest(fmt.Errorf("read body: %w", err))
+	}
+	var one [1]byte
+	if n, _ := r.Body.Read(one[:]); n > 0 {
+		rr.Recycle(buf)
+		return nil, badRequest(errors.New("body longer than its Content-Length"))
+	}
+	return buf, nil
 }
 
 // peerID identifies the client certificate (SHA-256 of the leaf), "" for a

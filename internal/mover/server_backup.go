@@ -68,10 +68,12 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request, sess *session)
 	}
 	// The body is read before waiting for a slot: a stream that waits
 	// unread would hold HTTP/2 connection window the running uploads need.
-	blob, err := readBody(w, r, MaxSealedChunk)
+	rr := sess.rp.r
+	blob, err := readPooled(w, r, rr, MaxSealedChunk)
 	if err != nil {
 		return err
 	}
+	defer rr.Recycle(blob)
 	start := time.Now()
 	select {
 	case s.uploads <- struct{}{}:
@@ -79,7 +81,6 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request, sess *session)
 	case <-r.Context().Done():
 		return context.Cause(r.Context())
 	}
-	rr := sess.rp.r
 	if ok, err := rr.TouchChunk(r.Context(), id); err != nil {
 		return err
 	} else if ok {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -37,7 +38,10 @@ type Options struct {
 	ProgressInterval time.Duration
 	// Workers is the pipeline's parallelism per task; 0: its default.
 	Workers int
-	Logger  *slog.Logger
+	// Connections is the number of connections to each repository agent
+	// chunk uploads are spread over; 0 means 2.
+	Connections int
+	Logger      *slog.Logger
 }
 
 // Proxy runs tasks. Create it with New.
@@ -62,6 +66,9 @@ func New(o Options) (*Proxy, error) {
 	}
 	if o.PollWait <= 0 {
 		o.PollWait = 15 * time.Second
+	}
+	if o.Connections <= 0 {
+		o.Connections = 2
 	}
 	if o.ProgressInterval <= 0 {
 		o.ProgressInterval = time.Second
@@ -176,8 +183,12 @@ func (p *Proxy) repository(ctx context.Context, spec *taskproto.Spec) (*mover.Cl
 		}
 		tc := p.trust.ClientTLSConfig(&p.cert, pki.RoleRepository, spec.Repository.Name)
 		hc := mover.NewHTTPClientWrapped(tc, wrap)
+		var uploads []*http.Client
+		for range p.o.Connections - 1 {
+			uploads = append(uploads, mover.NewHTTPClientWrapped(tc, wrap))
+		}
 		c, err := mover.Dial(ctx, mover.ClientOptions{URL: spec.Repository.URL, Repo: spec.Repository.Name,
-			Password: []byte(spec.Password), HTTP: hc, Logger: p.log})
+			Password: []byte(spec.Password), HTTP: hc, Uploads: uploads, Logger: p.log})
 		if err != nil {
 			return nil, err
 		}

@@ -114,21 +114,31 @@ func (r *Repository) SealChunk(id ChunkID, plain []byte) ([]byte, error) {
 	return r.codec.seal(kindChunk, id[:], plain), nil
 }
 
-// Recycle returns a blob from SealChunk for reuse.
+// Recycle returns a blob from SealChunk (or a buffer from Buffer) for reuse.
 func (r *Repository) Recycle(blob []byte) { r.codec.recycle(blob) }
+
+// Buffer returns a pooled buffer of n bytes (for example to receive a
+// sealed chunk into); give it back with Recycle when done.
+func (r *Repository) Buffer(n int) []byte { return r.codec.buffer(n)[:n] }
 
 // PutSealedChunk stores a blob sealed by SealChunk with this repository's
 // keys. It first opens the blob and re-hashes the plain bytes, so a blob
 // that is damaged, sealed with other keys or stored under the wrong ID is
 // refused (ErrCorrupt) rather than stored. It returns the stored size.
 func (r *Repository) PutSealedChunk(ctx context.Context, h *Hasher, id ChunkID, blob []byte) (int, error) {
-	check := make([]byte, len(blob))
+	check := r.codec.buffer(len(blob))[:len(blob)]
 	copy(check, blob) // open decrypts in place
-	plain, err := r.codec.open(check, kindChunk, id[:], MaxChunkSize, nil)
+	dst := r.codec.buffer(MaxChunkSize)
+	plain, err := r.codec.open(check, kindChunk, id[:], MaxChunkSize, dst)
 	if err != nil {
+		r.codec.recycle(check)
+		r.codec.recycle(dst)
 		return 0, fmt.Errorf("sealed chunk %s: %w", id, err)
 	}
-	if h.Sum(plain) != id {
+	ok := h.Sum(plain) == id
+	r.codec.recycle(check)
+	r.codec.recycle(dst)
+	if !ok {
 		return 0, fmt.Errorf("sealed chunk %s: %w: content hash does not match its id", id, ErrCorrupt)
 	}
 	if err := r.be.Save(ctx, chunkName(id), blob); err != nil {
