@@ -23,6 +23,10 @@ type sessionJSON struct {
 }
 
 type taskJSON struct {
+	ID               int64  `json:"id"`
+	Attempt          int    `json:"attempt"`
+	BytesTotal       int64  `json:"bytes_total"`
+	BytesDone        int64  `json:"bytes_done"`
 	VM               string `json:"vm"`
 	Disk             string `json:"disk"`
 	Proxy            string `json:"proxy"`
@@ -93,9 +97,10 @@ func newSessionList(a *app, o *clientOptions) *cobra.Command {
 }
 
 func newSessionShow(a *app, o *clientOptions) *cobra.Command {
-	var asJSON bool
-	c := &cobra.Command{Use: "show ID", Short: "Show a session with its tasks", Args: exactArgs(1)}
+	var asJSON, follow bool
+	c := &cobra.Command{Use: "show ID [--follow]", Short: "Show a session with its tasks", Args: exactArgs(1)}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
+	c.Flags().BoolVarP(&follow, "follow", "f", false, "follow a running session with live progress (bars on a terminal, lines otherwise) until it ends")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		id, err := strconv.ParseInt(args[0], 10, 64)
 		if err != nil || id <= 0 {
@@ -104,6 +109,9 @@ func newSessionShow(a *app, o *clientOptions) *cobra.Command {
 		cl, err := a.client(o)
 		if err != nil {
 			return err
+		}
+		if follow {
+			return a.followSession(cmd.Context(), cl, id)
 		}
 		var raw json.RawMessage
 		if err := cl.call(cmd.Context(), "GET", "/api/v1/sessions/"+args[0], "read sessions", nil, &raw); err != nil {

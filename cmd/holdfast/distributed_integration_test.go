@@ -37,7 +37,7 @@ func TestDistributed(t *testing.T) {
 	r1 := c.addRepository("repo1", 2, nil)
 	var cut *relay
 	r2 := c.addRepository("repo2", 2, func(addr string) string {
-		cut = newRelay(t, addr, 6<<20)
+		cut = newRelay(t, addr, 3<<20)
 		return cut.ln.Addr().String()
 	})
 	c.addProxy("proxy1", 2)
@@ -149,9 +149,26 @@ func TestDistributed(t *testing.T) {
 
 	t.Run("throttled", func(t *testing.T) {
 		writeImage(t, filepath.Join(dir, "big-disk0.img"), 16<<20, map[int64][]byte{0: randomBytes(16 << 20)})
-		c.e.ok("job", "create", "throttled", "--repository", "repo1", "--password-file", pw,
-			"--vm", vmSpec(dir, "big", 1), "--throttle", "lim: 4MiB/s")
-		r := c.runJob("throttled")
+		writeImage(t, filepath.Join(dir, "warm-disk0.img"), 1<<20, map[int64][]byte{0: randomBytes(1 << 20)})
+		// A first job with the same rules opens the repository on the
+		// proxies (key derivation), so the measured one only transfers.
+		for _, job := range []string{"warm", "big"} {
+			c.e.ok("job", "create", "throttled-"+job, "--repository", "repo1", "--password-file", pw,
+				"--vm", vmSpec(dir, job, 1), "--throttle", "lim: 4MiB/s")
+		}
+		c.runJob("throttled-warm")
+		c.runJob("throttled-warm")
+		id := c.startJob("throttled-big")
+		follow := c.e.ok("session", "show", fmt.Sprint(id), "--follow")
+		for _, want := range []string{"big disk 0: running on proxy", "of 16.0 MiB (", "big disk 0: success", "bottleneck:"} {
+			if !strings.Contains(follow, want) {
+				t.Errorf("session show --follow lacks %q:\n%s", want, follow)
+			}
+		}
+		var r jobResult
+		if err := json.Unmarshal(c.session(id).Result, &r); err != nil {
+			t.Fatal(err)
+		}
 		checkJobResult(t, r, 1, 1)
 		d := r.VMs[0].Disks[0]
 		rate := float64(d.BytesTransferred) / d.Duration / (1 << 20)

@@ -74,6 +74,7 @@ type taskView struct {
 	BytesRead        int64          `json:"bytes_read"`
 	BytesTransferred int64          `json:"bytes_transferred"`
 	BytesWritten     int64          `json:"bytes_written"`
+	BytesDone        int64          `json:"bytes_done"`
 	Attempt          int            `json:"attempt"`
 	PointID          string         `json:"point_id,omitempty"`
 	SourceNanos      int64          `json:"source_ns"`
@@ -88,7 +89,7 @@ func viewTask(t configdb.Task) taskView {
 	return taskView{ID: t.ID, VM: t.VM, Disk: t.Disk, Proxy: t.Proxy, Repository: t.Repository,
 		Transport: t.Transport, State: t.State, Queued: t.Queued, Started: optTime(t.Started),
 		Ended: optTime(t.Ended), BytesTotal: t.BytesTotal, BytesRead: t.BytesRead,
-		BytesTransferred: t.BytesTransferred, BytesWritten: t.BytesWritten, Attempt: t.Attempt, PointID: t.PointID,
+		BytesTransferred: t.BytesTransferred, BytesWritten: t.BytesWritten, BytesDone: t.BytesDone, Attempt: t.Attempt, PointID: t.PointID,
 		SourceNanos: t.SourceNanos, ProxyNanos: t.ProxyNanos, NetworkNanos: t.NetworkNanos, TargetNanos: t.TargetNanos,
 		Warnings: t.Warnings, Error: t.Error}
 }

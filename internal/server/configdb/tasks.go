@@ -26,6 +26,7 @@ type Task struct {
 	BytesRead        int64     // read from the source
 	BytesTransferred int64     // sent to the repository
 	BytesWritten     int64     // stored (new chunks)
+	BytesDone        int64     // disk bytes processed so far (read, skipped or reused): progress
 	Error            string
 	Attempt          int      // retry attempt, counted by the caller
 	PointID          string   // the repository point written, "" until known
@@ -38,7 +39,7 @@ type Task struct {
 
 const taskColumns = `id, session_id, vm, disk, proxy, repository, transport, state, queued_at, started_at,
 	ended_at, bytes_total, bytes_read, bytes_transferred, bytes_written, error,
-	attempt, point_id, source_ns, proxy_ns, network_ns, target_ns, warnings`
+	attempt, point_id, source_ns, proxy_ns, network_ns, target_ns, warnings, bytes_done`
 
 func scanTask(sc interface{ Scan(...any) error }) (Task, error) {
 	var t Task
@@ -46,7 +47,7 @@ func scanTask(sc interface{ Scan(...any) error }) (Task, error) {
 	err := sc.Scan(&t.ID, &t.SessionID, &t.VM, &t.Disk, &t.Proxy, &t.Repository, &t.Transport, &state,
 		timeCol{&t.Queued}, timeCol{&t.Started}, timeCol{&t.Ended},
 		&t.BytesTotal, &t.BytesRead, &t.BytesTransferred, &t.BytesWritten, &t.Error,
-		&t.Attempt, &t.PointID, &t.SourceNanos, &t.ProxyNanos, &t.NetworkNanos, &t.TargetNanos, &warnings)
+		&t.Attempt, &t.PointID, &t.SourceNanos, &t.ProxyNanos, &t.NetworkNanos, &t.TargetNanos, &warnings, &t.BytesDone)
 	t.State = State(state)
 	if warnings != "" {
 		t.Warnings = strings.Split(warnings, "\n")
@@ -69,7 +70,7 @@ func warningsArg(ws []string) string {
 }
 
 func checkTaskNumbers(t Task) error {
-	if t.Attempt < 0 || t.BytesTotal < 0 || t.BytesRead < 0 || t.BytesTransferred < 0 || t.BytesWritten < 0 ||
+	if t.Attempt < 0 || t.BytesTotal < 0 || t.BytesRead < 0 || t.BytesTransferred < 0 || t.BytesWritten < 0 || t.BytesDone < 0 ||
 		t.SourceNanos < 0 || t.ProxyNanos < 0 || t.NetworkNanos < 0 || t.TargetNanos < 0 {
 		return invalid("task %d: negative attempt, byte count or stage time", t.ID)
 	}
@@ -119,11 +120,11 @@ func (s *Store) UpdateTask(ctx context.Context, t Task) (Task, error) {
 	out, err := scanTask(s.queryRow(ctx, s.db, `UPDATE tasks SET proxy = ?, repository = ?, transport = ?, state = ?,
 		started_at = COALESCE(started_at, ?), ended_at = ?, bytes_total = ?, bytes_read = ?,
 		bytes_transferred = ?, bytes_written = ?, error = ?, attempt = ?, point_id = ?,
-		source_ns = ?, proxy_ns = ?, network_ns = ?, target_ns = ?, warnings = ?
+		source_ns = ?, proxy_ns = ?, network_ns = ?, target_ns = ?, warnings = ?, bytes_done = ?
 		WHERE id = ? RETURNING `+taskColumns,
 		t.Proxy, t.Repository, t.Transport, string(t.State), started, ended,
 		t.BytesTotal, t.BytesRead, t.BytesTransferred, t.BytesWritten, t.Error, t.Attempt, t.PointID,
-		t.SourceNanos, t.ProxyNanos, t.NetworkNanos, t.TargetNanos, warningsArg(t.Warnings), t.ID))
+		t.SourceNanos, t.ProxyNanos, t.NetworkNanos, t.TargetNanos, warningsArg(t.Warnings), t.BytesDone, t.ID))
 	return out, s.wrap("update task "+strconv.FormatInt(t.ID, 10), err)
 }
 

@@ -39,6 +39,7 @@ func (or *Orchestrator) TaskProgress(ctx context.Context, proxy string, p taskpr
 
 func applyCounters(row *configdb.Task, c taskproto.Counters, st taskproto.Stages) {
 	row.BytesTotal, row.BytesRead, row.BytesTransferred, row.BytesWritten = c.BytesTotal, c.BytesRead, c.BytesTransferred, c.BytesWritten
+	row.BytesDone = c.BytesDone
 	row.SourceNanos, row.ProxyNanos, row.NetworkNanos, row.TargetNanos = st.SourceNanos, st.ProxyNanos, st.NetworkNanos, st.TargetNanos
 }
 
