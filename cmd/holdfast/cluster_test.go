@@ -168,11 +168,14 @@ type jobResult struct {
 	Session int64  `json:"session"`
 	Error   string `json:"error"`
 	VMs     []struct {
-		Name   string   `json:"name"`
-		Status string   `json:"status"`
-		Point  string   `json:"point"`
-		Errors []string `json:"errors"`
-		Disks  []struct {
+		Name      string   `json:"name"`
+		Status    string   `json:"status"`
+		Point     string   `json:"point"`
+		Errors    []string `json:"errors"`
+		Forgotten []string `json:"forgotten"`
+		Retries   int      `json:"retries"`
+		History   []string `json:"history"`
+		Disks     []struct {
 			Disk             int     `json:"disk"`
 			Status           string  `json:"status"`
 			Proxy            string  `json:"proxy"`

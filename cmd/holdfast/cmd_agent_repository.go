@@ -117,6 +117,10 @@ func (a *app) serveRepositoryAgent(ctx context.Context, server string, creds *ag
 			_, err := pki.RequireRole(req.TLS, pki.RoleProxy, pki.RoleServer)
 			return err
 		},
+		AuthorizeForget: func(req *http.Request) error { // retention: the server only
+			_, err := pki.RequireRole(req.TLS, pki.RoleServer)
+			return err
+		},
 	})
 	if err != nil {
 		return err

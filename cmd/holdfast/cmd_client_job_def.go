@@ -82,6 +82,8 @@ type jobFlags struct {
 	retentionLast                           int
 	readLimit                               string
 	throttle                                []string
+	retries                                 int
+	retryWait                               time.Duration
 }
 
 func (f *jobFlags) register(fs *pflag.FlagSet) {
@@ -93,6 +95,8 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.compression, "compression", "", "compression: none, fast, optimal or high (default: the repository's)")
 	fs.StringVar(&f.transport, "transport", "", "preferred transport: auto, direct, hotadd or nbd (default auto)")
 	fs.StringVar(&f.kind, "kind", "backup", "job kind")
+	fs.IntVar(&f.retries, "retries", 0, "re-run a failed VM this many times (all its disks, a new snapshot)")
+	fs.DurationVar(&f.retryWait, "retry-wait", 10*time.Second, "wait before each re-run of a failed VM")
 	fs.StringVar(&f.readLimit, "read-limit", "", "pace reads from each disk, e.g. 50MiB/s (default: unlimited)")
 	fs.StringArrayVar(&f.throttle, "throttle", nil, "traffic rule for the proxy → repository link, e.g. 'wan: 10.0.0.0/8 -> any 10MiB/s mon-fri 08:00-18:00' (repeat for more)")
 }
@@ -152,6 +156,12 @@ func (f *jobFlags) apply(def map[string]any, changed func(string) bool) error {
 			return usageError{err}
 		}
 		def["compression"] = f.compression
+	}
+	if changed("retries") || changed("retry-wait") {
+		if f.retries < 0 || f.retryWait < 0 {
+			return usageError{errors.New("--retries and --retry-wait must not be negative")}
+		}
+		def["retries"] = map[string]int{"count": f.retries, "wait_seconds": int(f.retryWait / time.Second)}
 	}
 	if changed("read-limit") {
 		n, err := throttle.ParseRate(f.readLimit)

@@ -195,7 +195,54 @@ func TestDistributed(t *testing.T) {
 		viewer.ok("point", "list")
 	})
 
+	t.Run("retention and retries", func(t *testing.T) {
+		c.e.ok("job", "edit", "nightly", "--retention-last", "1", "--read-limit", "1GiB/s")
+		r := c.runJob("nightly")
+		checkJobResult(t, r, 4, 2)
+		for _, vm := range r.VMs {
+			if len(vm.Forgotten) == 0 {
+				t.Errorf("VM %s: retention forgot nothing: %+v", vm.Name, vm)
+			}
+		}
+		var ps []serverPointJSON
+		if err := json.Unmarshal([]byte(c.e.ok("point", "list", "--vm", "vm1", "--json")), &ps); err != nil || len(ps) != 1 ||
+			ps[0].ID != r.VMs[0].Point {
+			t.Errorf("points of vm1 after keep-last 1: %+v %v", ps, err)
+		}
+		var local []pointJSON
+		if err := json.Unmarshal([]byte(c.e.ok("points", "--repo", r1, "--json")), &local); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, p := range local {
+			if p.VM == "vm1" {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("repository holds %d points of vm1, want 1", n)
+		}
+
+		// A disk that appears only after the first run failed: the retry succeeds.
+		late := filepath.Join(dir, "late-disk0.img")
+		c.e.ok("job", "create", "late", "--repository", "repo1", "--password-file", pw, "--vm", "late="+late,
+			"--retries", "5", "--retry-wait", "1s")
+		id := c.startJob("late")
+		c.waitSession(id, func(se sessionTasks) bool { return len(se.Tasks) > 0 && se.Tasks[0].Error != "" })
+		writeImage(t, late, 1<<20, map[int64][]byte{0: randomBytes(1 << 20)})
+		se := c.waitSession(id, func(se sessionTasks) bool { return se.State != "running" && se.State != "queued" })
+		var lr jobResult
+		if err := json.Unmarshal(se.Result, &lr); err != nil {
+			t.Fatal(err)
+		}
+		checkJobResult(t, lr, 1, 1)
+		if lr.VMs[0].Retries < 1 || len(lr.VMs[0].History) == 0 || !strings.Contains(lr.VMs[0].History[0], "late-disk0.img") {
+			t.Errorf("retry not recorded: %+v", lr.VMs[0])
+		}
+	})
+
 	t.Run("server killed mid-job", func(t *testing.T) {
+		c.e.ok("job", "edit", "nightly", "--read-limit", "2MiB/s")
 		id := c.startJob("nightly")
 		c.waitSession(id, func(se sessionTasks) bool {
 			for _, tk := range se.Tasks {

@@ -334,3 +334,18 @@ func (c *Client) session() (*clientSession, error) {
 // errReadOnly is what keysBackend answers for operations the proxy's view
 // of the repository does not have.
 var errReadOnly = errors.New("mover: not available on the proxy's view of the repository")
+
+// ForgetPoint removes a restore point on the agent (retention; the agent
+// allows it to the backup server only). Its chunks stay until a GC on the
+// agent. A point already gone is not an error.
+func (c *Client) ForgetPoint(ctx context.Context, id string) error {
+	_, err := c.do(ctx, call{method: http.MethodDelete, path: "points/" + url.PathEscape(id), limit: maxSmallReply})
+	var se *StatusError
+	if errors.As(err, &se) && se.Code == codePointNotFound {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("forget point %s: %w", id, err)
+	}
+	return nil
+}

@@ -40,7 +40,10 @@ type ServerOptions struct {
 	// example to map client certificates to repositories); an error is
 	// answered 403.
 	Authorize func(r *http.Request, repoName string) error
-	Logger    *slog.Logger // nil: discard
+	// AuthorizeForget, if set, must also allow a request that forgets a
+	// point (retention run by the backup server); nil refuses them all.
+	AuthorizeForget func(r *http.Request) error
+	Logger          *slog.Logger // nil: discard
 }
 
 // Server serves repositories over the data mover protocol. It is an
@@ -105,6 +108,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET "+p+"points", s.wrap(s.getPoints))
 	m.HandleFunc("GET "+p+"points/{point}/disks/{disk}/index", s.wrap(s.getIndex))
 	m.HandleFunc("GET "+p+"chunks/{id}", s.wrap(s.getChunk))
+	m.HandleFunc("DELETE "+p+"points/{point}", s.wrap(s.forgetPoint))
 	m.HandleFunc("POST "+p+"sessions", s.wrap(s.startSession))
 	m.HandleFunc("DELETE "+p+"sessions/{sid}", s.wrapSession(accessOwner, s.abort))
 	m.HandleFunc("POST "+p+"sessions/{sid}/keepalive", s.wrapSession(accessUse, s.keepalive))

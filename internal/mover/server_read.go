@@ -120,3 +120,32 @@ func chunkName(id repo.ChunkID) string {
 	h := id.String()
 	return "chunks/" + h[:2] + "/" + h
 }
+
+// forgetPoint: DELETE points/{point}. Removes a restore point (manifest,
+// then indexes; chunks stay for GC), for retention run by the backup
+// server. Only callers AuthorizeForget allows; a point already gone is
+// 404 point_not_found, which a retrying client takes as done.
+func (s *Server) forgetPoint(w http.ResponseWriter, r *http.Request, rp *served) error {
+	if s.o.AuthorizeForget == nil {
+		return newAPIError(http.StatusForbidden, codeForbidden, "this agent does not forget points over the protocol")
+	}
+	if err := s.o.AuthorizeForget(r); err != nil {
+		return newAPIError(http.StatusForbidden, codeForbidden, "%v", err)
+	}
+	point := r.PathValue("point")
+	if !pointPattern.MatchString(point) {
+		return badRequest(fmt.Errorf("invalid point id %q", point))
+	}
+	m, err := rp.r.LoadManifest(r.Context(), point)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := detached(r.Context())
+	defer cancel()
+	if err := rp.r.RemovePoint(ctx, m); err != nil {
+		return err
+	}
+	s.log.Info("mover point forgotten", "repo", rp.name, "point", point, "vm", m.VM)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

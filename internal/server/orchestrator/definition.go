@@ -16,11 +16,15 @@ type definition struct {
 	Retention  struct {
 		KeepLast int `json:"keep_last"`
 	} `json:"retention"`
-	ChunkSize      int      `json:"chunk_size"`
-	Transport      string   `json:"transport"`
-	PasswordSecret string   `json:"password_secret"`
-	ReadLimit      int64    `json:"read_limit"`
-	Throttle       []string `json:"throttle"`
+	ChunkSize      int    `json:"chunk_size"`
+	Transport      string `json:"transport"`
+	PasswordSecret string `json:"password_secret"`
+	ReadLimit      int64  `json:"read_limit"`
+	Retries        struct {
+		Count       int `json:"count"`        // re-runs of a failed VM
+		WaitSeconds int `json:"wait_seconds"` // before each re-run
+	} `json:"retries"`
+	Throttle []string `json:"throttle"`
 }
 
 type vmDef struct {
@@ -66,6 +70,9 @@ func parseDefinition(raw json.RawMessage) (definition, error) {
 				return d, fmt.Errorf("VM %q: qemu:// sources are not supported in server jobs yet; back up through NBD or the image path", vm.Name)
 			}
 		}
+	}
+	if d.Retries.Count < 0 || d.Retries.WaitSeconds < 0 {
+		return d, fmt.Errorf("job definition: negative retries")
 	}
 	if d.ChunkSize < 0 {
 		return d, fmt.Errorf("job definition: chunk size %d", d.ChunkSize)

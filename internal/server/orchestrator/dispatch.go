@@ -26,7 +26,7 @@ func (or *Orchestrator) dispatchLoop(ctx context.Context) {
 			continue
 		}
 		if a.PrepareErr != nil {
-			or.finishAttempt(ctx, tr, a, &taskproto.Result{TaskID: tr.row.ID, Attempt: a.Attempt,
+			or.finishAttempt(ctx, tr, a, &taskproto.Result{TaskID: tr.row.ID, Attempt: tr.base + a.Attempt,
 				Error: "prepare VM: " + a.PrepareErr.Error()})
 			continue
 		}
@@ -37,17 +37,17 @@ func (or *Orchestrator) dispatchLoop(ctx context.Context) {
 			or.mu.Unlock()
 			continue
 		}
-		tr.assign, tr.attempt, tr.last = &a, a.Attempt, taskproto.Progress{}
+		tr.assign, tr.attempt, tr.last = &a, tr.base+a.Attempt, taskproto.Progress{}
 		row := tr.row
-		row.Proxy, row.Repository, row.Transport, row.State, row.Attempt = a.Proxy, a.Repository, a.Transport, configdb.StateRunning, a.Attempt
+		row.Proxy, row.Repository, row.Transport, row.State, row.Attempt = a.Proxy, a.Repository, a.Transport, configdb.StateRunning, tr.attempt
 		row.Error = ""
 		tr.row = row
-		or.mail[a.Proxy] = append(or.mail[a.Proxy], mailItem{tr, a.Attempt})
+		or.mail[a.Proxy] = append(or.mail[a.Proxy], mailItem{tr, tr.attempt})
 		or.wakeLocked(a.Proxy)
 		or.mu.Unlock()
 		or.saveTask(ctx, row)
 		or.log.Info("task assigned", "session", tr.sess.id, "vm", tr.vm.name, "disk", tr.disk, "proxy", a.Proxy,
-			"repository", a.Repository, "transport", a.Transport, "attempt", a.Attempt)
+			"repository", a.Repository, "transport", a.Transport, "attempt", tr.attempt)
 	}
 }
 

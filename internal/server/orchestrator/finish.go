@@ -32,6 +32,10 @@ type VMResult struct {
 	Repository string         `json:"repository"`
 	Disks      []DiskResult   `json:"disks"`
 	Errors     []string       `json:"errors,omitempty"`
+	Warnings   []string       `json:"warnings,omitempty"`
+	Forgotten  []string       `json:"forgotten,omitempty"` // points retention removed
+	Retries    int            `json:"retries,omitempty"`   // re-runs after a failure
+	History    []string       `json:"history,omitempty"`   // errors of the earlier runs
 }
 
 // DiskResult is one disk task of a session.
@@ -77,7 +81,11 @@ func (or *Orchestrator) result(rs *runSession) Result {
 	var st taskproto.Stages
 	failedVMs, warned := 0, false
 	for _, vm := range rs.vms {
-		v := VMResult{Name: vm.name, Status: configdb.StateSuccess, Repository: rs.repo, Errors: vm.failed}
+		v := VMResult{Name: vm.name, Status: configdb.StateSuccess, Repository: rs.repo, Errors: vm.failed,
+			Warnings: vm.warnings, Forgotten: vm.forgotten, Retries: vm.retries, History: vm.history}
+		if len(vm.warnings) > 0 {
+			v.Status = configdb.StateWarning
+		}
 		if vm.point != nil {
 			v.Point = vm.point.ID
 		}

@@ -64,7 +64,7 @@ func (or *Orchestrator) TaskResult(ctx context.Context, proxy string, r taskprot
 // the session's last task ends the session.
 func (or *Orchestrator) finishAttempt(ctx context.Context, tr *taskRun, a scheduler.Assignment, r *taskproto.Result) {
 	or.mu.Lock()
-	if tr.assign != nil && tr.attempt == a.Attempt {
+	if tr.assign != nil && tr.attempt == tr.base+a.Attempt {
 		tr.assign = nil
 	}
 	tr.result, tr.ended = r, true

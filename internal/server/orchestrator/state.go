@@ -33,7 +33,8 @@ type taskRun struct {
 	source  string
 	target  string // restore
 	assign  *scheduler.Assignment
-	attempt int
+	attempt int // base + the scheduler's attempt number
+	base    int // attempts of earlier runs (job retries)
 	last    taskproto.Progress
 	result  *taskproto.Result
 	ended   bool
@@ -41,16 +42,20 @@ type taskRun struct {
 
 // vmRun is one VM of a session: its shared mover session and point.
 type vmRun struct {
-	name     string
-	sess     *runSession
-	key      scheduler.VMKey
-	owner    *ownerSession // backup: the server's side of the shared mover session
-	pointID  string
-	previous json.RawMessage // backup: previous manifest; restore: the point's
-	started  time.Time
-	disks    []jsonRaw      // per disk: the repo.DiskManifest a task reported
-	failed   []string       // reasons
-	point    *repo.Manifest // committed point
-	done     bool
+	name      string
+	sess      *runSession
+	key       scheduler.VMKey
+	owner     *ownerSession // backup: the server's side of the shared mover session
+	pointID   string
+	previous  json.RawMessage // backup: previous manifest; restore: the point's
+	started   time.Time
+	disks     []jsonRaw      // per disk: the repo.DiskManifest a task reported
+	failed    []string       // reasons
+	point     *repo.Manifest // committed point
+	warnings  []string       // VM-level warnings (retention, guest processing)
+	forgotten []string       // points retention removed
+	retries   int            // re-runs done (job retries)
+	history   []string       // errors of earlier runs
+	done      bool
 }
 type jsonRaw = json.RawMessage

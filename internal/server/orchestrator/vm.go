@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -99,7 +100,9 @@ func (or *Orchestrator) releaseVM(key scheduler.VMKey, prepareErr error) {
 	case failed:
 		err = nil // the disks' errors say why
 	default:
-		m, err = or.commitVM(ctx, vm, owner, disks)
+		if m, err = or.commitVM(ctx, vm, owner, disks); err == nil {
+			or.retain(ctx, vm, owner)
+		}
 	}
 	if owner != nil {
 		if rerr := owner.lock.Release(); rerr != nil {
@@ -112,7 +115,15 @@ func (or *Orchestrator) releaseVM(key scheduler.VMKey, prepareErr error) {
 		vm.failed = append(vm.failed, err.Error())
 	}
 	vm.point, vm.done, vm.owner = m, true, nil
+	retry := m == nil && len(vm.failed) > 0 && vm.retries < vm.sess.def.Retries.Count
+	if retry {
+		or.prepareRetryLocked(vm)
+	}
 	or.mu.Unlock()
+	if retry {
+		wait := time.Duration(vm.sess.def.Retries.WaitSeconds) * time.Second
+		time.AfterFunc(wait, func() { or.resubmit(vm) })
+	}
 	if m != nil {
 		or.log.Info("restore point committed", "session", vm.sess.id, "vm", vm.name, "point", m.ID, "repository", vm.sess.repo)
 	}
@@ -146,4 +157,44 @@ func (or *Orchestrator) commitVM(ctx context.Context, vm *vmRun, owner *ownerSes
 		or.log.Warn("record point", "point", m.ID, "err", err)
 	}
 	return m, nil
+}
+
+// retain applies the job's keep-last retention to the VM's points the
+// server recorded in this repository: older ones are forgotten on the
+// agent (their chunks go at the agent's next GC) and in the database.
+// Failures are warnings of the VM: the backup itself succeeded.
+func (or *Orchestrator) retain(ctx context.Context, vm *vmRun, owner *ownerSession) {
+	keep := vm.sess.def.Retention.KeepLast
+	if keep <= 0 {
+		return
+	}
+	ps, err := or.store.ListPoints(ctx, configdb.PointFilter{VM: vm.name, Repository: vm.sess.repo, Limit: 10000})
+	if err != nil {
+		or.warnVM(vm, "retention: "+err.Error())
+		return
+	}
+	for i, p := range ps { // newest first
+		if i < keep {
+			continue
+		}
+		if err := owner.c.ForgetPoint(ctx, p.ID); err != nil {
+			or.warnVM(vm, "retention: "+err.Error())
+			return
+		}
+		if err := or.store.DeletePoint(ctx, p.Repository, p.ID); err != nil && !errors.Is(err, configdb.ErrNotFound) {
+			or.warnVM(vm, "retention: "+err.Error())
+			return
+		}
+		or.mu.Lock()
+		vm.forgotten = append(vm.forgotten, p.ID)
+		or.mu.Unlock()
+		or.log.Info("retention: point forgotten", "vm", vm.name, "point", p.ID, "keep_last", keep)
+	}
+}
+
+func (or *Orchestrator) warnVM(vm *vmRun, msg string) {
+	or.mu.Lock()
+	vm.warnings = append(vm.warnings, msg)
+	or.mu.Unlock()
+	or.log.Warn(msg, "vm", vm.name)
 }
