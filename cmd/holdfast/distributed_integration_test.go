@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/holdfast-backup/holdfast/internal/testutil/pgtest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -318,4 +319,40 @@ func pointOf(t *testing.T, ps []serverPointJSON, vm string) string {
 	}
 	t.Fatalf("no point of %s in %+v", vm, ps)
 	return ""
+}
+
+// TestDistributedPostgres runs a job, a restore and a server restart with
+// the configuration database on PostgreSQL (Debian's server, started by the
+// test as root, or HOLDFAST_TEST_POSTGRES).
+func TestDistributedPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	dsn := pgtest.FreshDSN(t)
+	c := newCluster(t, dsn)
+	dir := c.e.dir
+	writeVMDisks(t, dir, 2)
+	c.addRepository("repo1", 2, nil)
+	c.addProxy("proxy1", 2)
+	c.waitAgents("repo1", "proxy1")
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", pw,
+		"--vm", vmSpec(dir, "vm1", 2), "--vm", vmSpec(dir, "vm2", 2))
+	res := c.runJob("nightly")
+	checkJobResult(t, res, 2, 2)
+	c.kill(c.server)
+	c.startServer()
+	var points []serverPointJSON
+	if err := json.Unmarshal([]byte(c.e.ok("point", "list", "--json")), &points); err != nil || len(points) != 2 {
+		t.Fatalf("point list after restart: %d points, %v", len(points), err)
+	}
+	out := filepath.Join(dir, "restored.img")
+	c.e.ok("restore", pointOf(t, points, "vm2"), "--disk", "1", "--to", out)
+	sameFile(t, out, filepath.Join(dir, "vm2-disk1.img"))
+	if se := c.session(res.Session); se.State != "success" || len(se.Tasks) != 4 {
+		t.Errorf("session after restart: %+v", se)
+	}
 }

@@ -28,13 +28,15 @@ func dialSSH(ctx context.Context, t *SSHTarget) (*ssh.Client, string, error) {
 		return nil, "", fmt.Errorf("ssh %s: private key: %w", t.Addr, err)
 	}
 	var seen string
+	var mismatch *HostKeyError
 	cfg := &ssh.ClientConfig{
 		User: t.User,
 		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
 		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
 			seen = ssh.FingerprintSHA256(key)
 			if want := strings.TrimSpace(t.HostKey); want != "" && want != seen {
-				return &HostKeyError{Addr: t.Addr, Want: want, Got: seen}
+				mismatch = &HostKeyError{Addr: t.Addr, Want: want, Got: seen}
+				return mismatch
 			}
 			return nil
 		},
@@ -55,10 +57,9 @@ func dialSSH(ctx context.Context, t *SSHTarget) (*ssh.Client, string, error) {
 	stop()
 	if err != nil {
 		conn.Close()
-		var hk *HostKeyError
 		switch {
-		case errors.As(err, &hk):
-			return nil, seen, hk
+		case mismatch != nil:
+			return nil, seen, mismatch
 		case seen == "" && isNetworkFailure(err):
 			// No SSH server answered: the path is missing, not refused.
 			return nil, "", &noPathError{fmt.Errorf("ssh %s: %w", t.Addr, err)}
