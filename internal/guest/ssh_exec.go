@@ -24,8 +24,8 @@ const killTimeout = 10 * time.Second
 // checked for its full size (a cut upload must not run), run with stdin
 // from /dev/null and removed. F and N are substituted.
 const remoteRun = `exec /bin/sh -c 'umask 077
-f=F
-cat > "$f" && [ "$(wc -c < "$f")" -eq N ] || { rm -f "$f"; echo "holdfast: cannot write $f" >&2; exit 125; }
+f=@FILE@
+cat > "$f" && [ $(wc -c < "$f") -eq @SIZE@ ] || { rm -f "$f"; echo "holdfast: cannot write $f" >&2; exit 125; }
 echo $$ > "$f.pid"
 /bin/sh "$f" < /dev/null
 rc=$?
@@ -37,10 +37,10 @@ exit $rc'`
 const remoteKill = `exec /bin/sh -c 'f=F
 pg=$(cat "$f.pid" 2>/dev/null)
 if [ -n "$pg" ]; then
-  kill -TERM -- -"$pg" 2>/dev/null || kill -TERM "$pg" 2>/dev/null
+  kill -TERM -"$pg" 2>/dev/null || kill -TERM "$pg" 2>/dev/null
   i=0
-  while kill -0 -- -"$pg" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done
-  kill -KILL -- -"$pg" 2>/dev/null
+  while kill -0 -"$pg" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done
+  kill -KILL -"$pg" 2>/dev/null
 fi
 rm -f "$f" "$f.pid"'`
 
@@ -62,7 +62,7 @@ func runSSH(ctx context.Context, c *ssh.Client, s Script, res *Result, timeout t
 	if err != nil {
 		return fmt.Errorf("ssh: %w", err)
 	}
-	cmd := strings.NewReplacer("F", file, "N", strconv.Itoa(len(s.Body))).Replace(remoteRun)
+	cmd := strings.NewReplacer("@FILE@", file, "@SIZE@", strconv.Itoa(len(s.Body))).Replace(remoteRun)
 	if err := sess.Start(cmd); err != nil {
 		return fmt.Errorf("ssh: start script %q: %w", s.Name, err)
 	}
@@ -111,7 +111,7 @@ func killSSH(ctx context.Context, c *ssh.Client, file string) error {
 	defer sess.Close()
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
-	return sess.Run(strings.ReplaceAll(remoteKill, "F", file))
+	return sess.Run(strings.ReplaceAll(remoteKill, "@FILE@", file))
 }
 
 // remoteName returns a fresh /tmp/holdfast-<random>.sh; only hex digits
