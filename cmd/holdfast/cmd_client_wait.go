@@ -29,6 +29,7 @@ type sessionResult struct {
 			BytesSent   int64   `json:"bytes_transferred"`
 			BytesStored int64   `json:"bytes_written"`
 			Duration    float64 `json:"duration_seconds"`
+			Rate        int64   `json:"bytes_per_second"`
 			Error       string  `json:"error"`
 		} `json:"disks"`
 	} `json:"vms"`
@@ -55,7 +56,7 @@ func (e sessionFailed) Error() string {
 
 // pollSession reads a session until it is terminal.
 func (a *app) pollSession(ctx context.Context, cl *apiClient, id int64, each func(sessionJSON)) (sessionJSON, error) {
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		var se sessionJSON
@@ -110,9 +111,9 @@ func (a *app) printResult(se sessionJSON, res sessionResult) {
 	for _, vm := range res.VMs {
 		fmt.Fprintf(a.stdout, "  %s: %s %s\n", vm.Name, vm.Status, vm.Point)
 		for _, d := range vm.Disks {
-			line := fmt.Sprintf("    disk %d: %s via %s (%s), read %s, sent %s, stored %s in %.1fs", d.Disk, d.Status,
+			line := fmt.Sprintf("    disk %d: %s via %s (%s), read %s, sent %s, stored %s in %.1fs (%s/s)", d.Disk, d.Status,
 				orDash(d.Proxy), orDash(d.Transport), formatBytes(d.BytesRead), formatBytes(d.BytesSent),
-				formatBytes(d.BytesStored), d.Duration)
+				formatBytes(d.BytesStored), d.Duration, formatBytes(d.Rate))
 			if d.Error != "" {
 				line += ": " + d.Error
 			}

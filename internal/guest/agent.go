@@ -14,9 +14,13 @@ const pollInterval = 100 * time.Millisecond
 
 // agentKill is run through guest-exec after a timeout, with the pid of the
 // script's shell as $1: qemu-ga does not make it a group leader, so its
-// children are signalled by parent pid as well (pkill, when present).
+// children are signalled by parent pid as well (pkill, when present), and
+// after 2 s everything left is killed.
 const agentKill = `kill -TERM -"$1" 2>/dev/null; pkill -TERM -P "$1" 2>/dev/null; kill -TERM "$1" 2>/dev/null
-sleep 2; pkill -KILL -P "$1" 2>/dev/null; kill -KILL "$1" 2>/dev/null; exit 0`
+i=0
+while kill -0 "$1" 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done
+pkill -KILL -P "$1" 2>/dev/null; kill -KILL "$1" 2>/dev/null
+exit 0`
 
 // dialAgent connects to the guest agent at sock. Failures are *noPathError:
 // a missing socket or an agent that does not answer is no path.

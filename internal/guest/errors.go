@@ -8,7 +8,7 @@ import (
 var (
 	// ErrTimeout is wrapped by the error of a script that ran out of time;
 	// its processes were killed.
-	ErrTimeout = errors.New("guest script timed out")
+	ErrTimeout = errors.New("timed out")
 	// ErrHostKeyMismatch is wrapped by *HostKeyError.
 	ErrHostKeyMismatch = errors.New("ssh host key mismatch")
 	// ErrUnreachable means no configured path to the guest worked: SSH had

@@ -3,6 +3,7 @@ package guest
 import (
 	"context"
 	"errors"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ func TestRunFallback(t *testing.T) {
 	key, _ := newKeyPair(t)
 	refused := func() *SSHTarget { return &SSHTarget{Addr: closedAddr(t), User: "root", Key: key} }
 	missingSock := filepath.Join(t.TempDir(), "none.sock")
+	hangUp := hangUpAddr(t)
 
 	tests := []struct {
 		name      string
@@ -37,6 +39,17 @@ func TestRunFallback(t *testing.T) {
 			}
 			if !strings.Contains(res.Fallback, "connection refused") {
 				t.Errorf("Fallback %q does not say why", res.Fallback)
+			}
+		},
+	}, {
+		name:      "ssh port closes at once, agent runs the script",
+		target:    Target{SSH: &SSHTarget{Addr: hangUp, User: "root", Key: key}, AgentSocket: agentSock},
+		body:      "echo via-agent",
+		agentUsed: true,
+		check: func(t *testing.T, res Result, err error) {
+			mustOK(t, res, err, ViaAgent)
+			if res.Output != "via-agent\n" || !strings.Contains(res.Fallback, "ssh "+hangUp) || res.HostKey != "" {
+				t.Errorf("result %+v", res)
 			}
 		},
 	}, {
@@ -143,4 +156,25 @@ func TestRunCancelled(t *testing.T) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
 	assertClean(t, sleepers)
+}
+
+// hangUpAddr returns the address of a TCP listener that closes every
+// connection at once, before any SSH greeting.
+func hangUpAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l.Addr().String()
 }

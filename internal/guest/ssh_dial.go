@@ -17,6 +17,16 @@ import (
 // the connection to the guest agent.
 const connectTimeout = 10 * time.Second
 
+// hostKeyAlgorithms lists plain host key types in OpenSSH's order of
+// preference (no certificates: the pin is a key fingerprint; no SHA-1).
+func hostKeyAlgorithms() []string {
+	return []string{
+		ssh.KeyAlgoED25519,
+		ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+		ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+	}
+}
+
 // dialSSH connects and authenticates to t. It returns the fingerprint of
 // the host key the server presented ("" if it never got that far). Errors
 // that mean there is no network path are *noPathError; a host key mismatch
@@ -40,7 +50,9 @@ func dialSSH(ctx context.Context, t *SSHTarget) (*ssh.Client, string, error) {
 			}
 			return nil
 		},
-		Timeout: connectTimeout,
+		// The key a guest presents is its Ed25519 one if it has one.
+		HostKeyAlgorithms: hostKeyAlgorithms(),
+		Timeout:           connectTimeout,
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
@@ -63,9 +75,6 @@ func dialSSH(ctx context.Context, t *SSHTarget) (*ssh.Client, string, error) {
 		case seen == "" && isNetworkFailure(err):
 			// No SSH server answered: the path is missing, not refused.
 			return nil, "", &noPathError{fmt.Errorf("ssh %s: %w", t.Addr, err)}
-		}
-		if ctxErr := ctx.Err(); ctxErr != nil && seen != "" {
-			return nil, seen, fmt.Errorf("ssh %s: %w", t.Addr, ctxErr)
 		}
 		return nil, seen, fmt.Errorf("ssh %s: %w", t.Addr, err)
 	}

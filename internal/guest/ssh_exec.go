@@ -34,7 +34,7 @@ exit $rc'`
 
 // remoteKill terminates the process group recorded for F (TERM, then KILL
 // after 2 s) and removes the script files.
-const remoteKill = `exec /bin/sh -c 'f=F
+const remoteKill = `exec /bin/sh -c 'f=@FILE@
 pg=$(cat "$f.pid" 2>/dev/null)
 if [ -n "$pg" ]; then
   kill -TERM -"$pg" 2>/dev/null || kill -TERM "$pg" 2>/dev/null
@@ -131,7 +131,7 @@ func timeoutError(ctx context.Context, s Script, via string, timeout time.Durati
 	cause := context.Cause(ctx)
 	var err error
 	if errors.Is(cause, ErrTimeout) {
-		err = fmt.Errorf("guest script %q (via %s): %w after %s", s.Name, via, ErrTimeout, timeout)
+		err = fmt.Errorf("guest script %q %w after %s (via %s)", s.Name, ErrTimeout, timeout, via)
 	} else {
 		err = fmt.Errorf("guest script %q (via %s): %w", s.Name, via, ctx.Err())
 	}

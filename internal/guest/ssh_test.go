@@ -90,6 +90,7 @@ func TestRunSSH(t *testing.T) {
 		body:    "echo started; sleep 30",
 		timeout: time.Second,
 		check: func(t *testing.T, res Result, err error) {
+			t.Logf("timeout error: %v", err)
 			if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "timed out") {
 				t.Fatalf("err %v, want ErrTimeout", err)
 			}

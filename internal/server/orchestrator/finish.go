@@ -53,6 +53,7 @@ type DiskResult struct {
 	BytesTransferred int64          `json:"bytes_transferred"`
 	BytesWritten     int64          `json:"bytes_written"`
 	Duration         float64        `json:"duration_seconds"`
+	Rate             int64          `json:"bytes_per_second"` // disk bytes processed per second
 	Error            string         `json:"error,omitempty"`
 	Warnings         []string       `json:"warnings,omitempty"`
 }
@@ -100,6 +101,9 @@ func (or *Orchestrator) result(rs *runSession) Result {
 				BytesWritten: row.BytesWritten, Error: row.Error, Warnings: row.Warnings}
 			if tr.result != nil {
 				d.Duration = tr.result.Duration.Seconds()
+				if d.Duration > 0 {
+					d.Rate = int64(float64(tr.result.BytesDone) / d.Duration)
+				}
 				st.SourceNanos += tr.result.SourceNanos
 				st.ProxyNanos += tr.result.ProxyNanos
 				st.NetworkNanos += tr.result.NetworkNanos
