@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
@@ -17,25 +18,46 @@ type jobRequest struct {
 	Password   string          `json:"password"` // repository password, stored as a secret
 }
 
-// jobFromRequest validates req and seals its password, returning the name
-// of the secret it created (to drop if storing the job fails); keep is the
-// stored definition being replaced (nil on create).
-func (s *Server) jobFromRequest(r *http.Request, req jobRequest, keep json.RawMessage) (configdb.Job, string, error) {
+// jobFromRequest validates req and seals its password and guest SSH key,
+// returning the names of the secrets it created (to drop if storing the job
+// fails); keep is the stored definition being replaced (nil on create).
+func (s *Server) jobFromRequest(r *http.Request, req jobRequest, keep json.RawMessage) (configdb.Job, []string, error) {
 	if err := checkName("job", req.Name); err != nil {
-		return configdb.Job{}, "", err
+		return configdb.Job{}, nil, err
 	}
 	if len(req.Definition) == 0 || string(req.Definition) == "null" {
-		return configdb.Job{}, "", badRequest("job %q has no definition", req.Name)
+		return configdb.Job{}, nil, badRequest("job %q has no definition", req.Name)
 	}
-	def, secret, err := s.sealPassword(r.Context(), req.Definition, req.Password, "job", req.Name, keep)
+	def, pw, err := s.sealPassword(r.Context(), req.Definition, req.Password, "job", req.Name, keep)
 	if err != nil {
-		return configdb.Job{}, "", err
+		return configdb.Job{}, nil, err
+	}
+	def, key, err := s.sealField(r.Context(), def, sshKeyField, "", "job", req.Name, keep)
+	if err != nil {
+		s.dropSecret(r.Context(), pw)
+		return configdb.Job{}, nil, err
 	}
 	j := configdb.Job{Name: req.Name, Kind: req.Kind, Definition: def, Schedule: req.Schedule, Enabled: true}
 	if req.Enabled != nil {
 		j.Enabled = *req.Enabled
 	}
-	return j, secret, nil
+	return j, []string{pw, key}, nil
+}
+
+// dropSecrets deletes secrets the API created.
+func (s *Server) dropSecrets(ctx context.Context, names []string) {
+	for _, n := range names {
+		s.dropSecret(ctx, n)
+	}
+}
+
+// dropReplaced deletes the secrets old refers to that j no longer does.
+func (s *Server) dropReplaced(ctx context.Context, old, def json.RawMessage) {
+	for _, f := range []secretField{passwordField, sshKeyField} {
+		if ref := fieldRef(old, f); ref != fieldRef(def, f) {
+			s.dropSecret(ctx, ref)
+		}
+	}
 }
 
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
@@ -43,12 +65,12 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, p configdb.Pr
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	j, secret, err := s.jobFromRequest(r, req, nil)
+	j, secrets, err := s.jobFromRequest(r, req, nil)
 	if err != nil {
 		return err
 	}
 	if j, err = s.store.CreateJob(r.Context(), j); err != nil {
-		s.dropSecret(r.Context(), secret)
+		s.dropSecrets(r.Context(), secrets)
 		return err
 	}
 	if err := s.audit(r.Context(), p, "job.create", j.Name, jobDetails(j)); err != nil {
@@ -63,6 +85,9 @@ func jobDetails(j configdb.Job) map[string]any {
 	d := map[string]any{"kind": j.Kind, "schedule": j.Schedule, "enabled": j.Enabled}
 	if ref := secretRef(j.Definition); ref != "" {
 		d["password_ref"] = ref
+	}
+	if ref := fieldRef(j.Definition, sshKeyField); ref != "" {
+		d["guest_ssh_key_ref"] = ref
 	}
 	return d
 }
@@ -101,18 +126,16 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request, p configdb.Pr
 	if req.Enabled == nil {
 		req.Enabled = &old.Enabled
 	}
-	j, secret, err := s.jobFromRequest(r, req, old.Definition)
+	j, secrets, err := s.jobFromRequest(r, req, old.Definition)
 	if err != nil {
 		return err
 	}
 	j.ID = old.ID
 	if j, err = s.store.UpdateJob(r.Context(), j); err != nil {
-		s.dropSecret(r.Context(), secret)
+		s.dropSecrets(r.Context(), secrets)
 		return err
 	}
-	if oldRef := secretRef(old.Definition); oldRef != secretRef(j.Definition) {
-		s.dropSecret(r.Context(), oldRef)
-	}
+	s.dropReplaced(r.Context(), old.Definition, j.Definition)
 	details := jobDetails(j)
 	if j.Name != old.Name {
 		details["renamed_from"] = old.Name
@@ -133,7 +156,7 @@ func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request, p configdb.Pr
 	if err := s.store.DeleteJob(r.Context(), name); err != nil {
 		return err
 	}
-	s.dropSecret(r.Context(), secretRef(j.Definition))
+	s.dropReplaced(r.Context(), j.Definition, nil)
 	if err := s.audit(r.Context(), p, "job.delete", name, nil); err != nil {
 		return err
 	}

@@ -29,10 +29,10 @@ func managedSecret(name string) bool {
 	return false
 }
 
-func newSecretName(kind, object string) string {
+func newSecretName(kind, object, label string) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return kind + "/" + object + "/password-" + hex.EncodeToString(b[:])
+	return kind + "/" + object + "/" + label + "-" + hex.EncodeToString(b[:])
 }
 
 // definitionObject parses a definition, which must be a JSON object
@@ -48,20 +48,32 @@ func definitionObject(def json.RawMessage) (map[string]json.RawMessage, error) {
 	return obj, nil
 }
 
-// inlinePassword removes a "password" key from obj and merges it with the
-// password field.
-func inlinePassword(obj map[string]json.RawMessage, password string) (string, error) {
-	raw, ok := obj["password"]
+// secretField is a definition key whose value the API seals into a
+// secret: the inline key is replaced by refKey naming the secret.
+type secretField struct {
+	inline, refKey, label string
+}
+
+var (
+	passwordField = secretField{inline: "password", refKey: secretRefKey, label: "password"}
+	// sshKeyField is the private key for guest processing over SSH.
+	sshKeyField = secretField{inline: "guest_ssh_key", refKey: "guest_ssh_key_secret", label: "ssh-key"}
+)
+
+// inlineValue removes the field's inline key from obj and merges it with
+// the value given outside the definition.
+func inlineValue(obj map[string]json.RawMessage, f secretField, value string) (string, error) {
+	raw, ok := obj[f.inline]
 	if !ok {
-		return password, nil
+		return value, nil
 	}
-	delete(obj, "password")
+	delete(obj, f.inline)
 	var inline string
 	if json.Unmarshal(raw, &inline) != nil {
-		return "", badRequest("definition password must be a string")
+		return "", badRequest("definition %s must be a string", f.inline)
 	}
-	if password != "" && inline != password {
-		return "", badRequest("two different passwords given")
+	if value != "" && inline != value {
+		return "", badRequest("two different %ss given", f.label)
 	}
 	return inline, nil
 }
@@ -73,32 +85,38 @@ func inlinePassword(obj map[string]json.RawMessage, password string) (string, er
 // when no password is given.
 func (s *Server) sealPassword(ctx context.Context, def json.RawMessage, password, kind, object string,
 	keep json.RawMessage) (json.RawMessage, string, error) {
+	return s.sealField(ctx, def, passwordField, password, kind, object, keep)
+}
+
+// sealField seals one secret field of def (see sealPassword).
+func (s *Server) sealField(ctx context.Context, def json.RawMessage, f secretField, value, kind, object string,
+	keep json.RawMessage) (json.RawMessage, string, error) {
 	obj, err := definitionObject(def)
 	if err != nil {
 		return nil, "", err
 	}
-	if password, err = inlinePassword(obj, password); err != nil {
+	if value, err = inlineValue(obj, f, value); err != nil {
 		return nil, "", err
 	}
 	var given string
-	if raw, ok := obj[secretRefKey]; ok {
+	if raw, ok := obj[f.refKey]; ok {
 		if json.Unmarshal(raw, &given) != nil || given == "" {
-			return nil, "", badRequest("%s must be a secret name", secretRefKey)
+			return nil, "", badRequest("%s must be a secret name", f.refKey)
 		}
-		if managedSecret(given) && given != secretRef(keep) {
-			return nil, "", badRequest("%s %q belongs to another object", secretRefKey, given)
+		if managedSecret(given) && given != fieldRef(keep, f) {
+			return nil, "", badRequest("%s %q belongs to another object", f.refKey, given)
 		}
 	}
 	var created string
 	switch {
-	case password != "":
-		created = newSecretName(kind, object)
-		if err := s.store.PutSecret(ctx, created, []byte(password)); err != nil {
+	case value != "":
+		created = newSecretName(kind, object, f.label)
+		if err := s.store.PutSecret(ctx, created, []byte(value)); err != nil {
 			return nil, "", err
 		}
-		obj[secretRefKey], _ = json.Marshal(created)
-	case given == "" && secretRef(keep) != "":
-		obj[secretRefKey], _ = json.Marshal(secretRef(keep))
+		obj[f.refKey], _ = json.Marshal(created)
+	case given == "" && fieldRef(keep, f) != "":
+		obj[f.refKey], _ = json.Marshal(fieldRef(keep, f))
 	}
 	out, err := json.Marshal(obj)
 	if err != nil {
@@ -108,13 +126,16 @@ func (s *Server) sealPassword(ctx context.Context, def json.RawMessage, password
 	return out, created, nil
 }
 
-// secretRef returns the secret a definition refers to, or "".
-func secretRef(def json.RawMessage) string {
-	var v struct {
-		Ref string `json:"password_secret"`
-	}
+// secretRef returns the password secret a definition refers to, or "".
+func secretRef(def json.RawMessage) string { return fieldRef(def, passwordField) }
+
+// fieldRef returns the secret a definition's field refers to, or "".
+func fieldRef(def json.RawMessage, f secretField) string {
+	var v map[string]json.RawMessage
 	_ = json.Unmarshal(def, &v)
-	return v.Ref
+	var ref string
+	_ = json.Unmarshal(v[f.refKey], &ref)
+	return ref
 }
 
 // dropSecret deletes secret name if the API manages it ("" and secrets

@@ -99,3 +99,37 @@ func TestTokensShownOnce(t *testing.T) {
 		t.Fatal("a token appears in the audit log")
 	}
 }
+
+// TestGuestSSHKeySealed: a guest SSH key given inline is sealed like a
+// password, kept on edits without one, replaced with a new one and dropped
+// with the job; it never appears in a response.
+func TestGuestSSHKeySealed(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	op := e.tokens[configdb.RoleBackupOperator]
+	const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-key-bytes\n-----END OPENSSH PRIVATE KEY-----\n"
+	keyJSON, _ := json.Marshal(key)
+	e.mustDo(op, "POST", "/api/v1/jobs", `{"name":"g","definition":{"vms":["v"],"guest_ssh_key":`+string(keyJSON)+`}}`, 201)
+	j, err := e.store.GetJob(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := fieldRef(j.Definition, sshKeyField)
+	if !strings.HasPrefix(ref, "job/g/ssh-key-") || strings.Contains(string(j.Definition), "secret-key-bytes") {
+		t.Fatalf("definition %s", j.Definition)
+	}
+	if got, err := e.store.GetSecret(ctx, ref); err != nil || string(got) != key {
+		t.Fatalf("secret %q %v", got, err)
+	}
+	e.mustDo(op, "PUT", "/api/v1/jobs/g", `{"definition":{"vms":["v2"]}}`, 200)
+	if j, _ = e.store.GetJob(ctx, "g"); fieldRef(j.Definition, sshKeyField) != ref {
+		t.Fatalf("edit without a key lost it: %s", j.Definition)
+	}
+	e.mustDo(op, "DELETE", "/api/v1/jobs/g", "", 204)
+	if _, err := e.store.GetSecret(ctx, ref); err == nil {
+		t.Error("deleting the job kept its SSH key")
+	}
+	if strings.Contains(e.bodies.String(), "secret-key-bytes") || strings.Contains(e.logs.String(), "secret-key-bytes") {
+		t.Error("the key appears in a response or log")
+	}
+}
