@@ -175,7 +175,16 @@ type jobResult struct {
 		Forgotten []string `json:"forgotten"`
 		Retries   int      `json:"retries"`
 		History   []string `json:"history"`
-		Disks     []struct {
+		Warnings  []string `json:"warnings"`
+		Guest     []struct {
+			Script   string `json:"script"`
+			Via      string `json:"via"`
+			ExitCode int    `json:"exit_code"`
+			Output   string `json:"output"`
+			HostKey  string `json:"host_key"`
+			Error    string `json:"error"`
+		} `json:"guest"`
+		Disks []struct {
 			Disk             int     `json:"disk"`
 			Status           string  `json:"status"`
 			Proxy            string  `json:"proxy"`
@@ -201,6 +210,17 @@ func (c *cluster) runJob(name string) jobResult {
 	out := c.e.ok("job", "run", name, "--wait", "--json")
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		c.t.Fatalf("job run %s: %v\n%s", name, err, out)
+	}
+	return res
+}
+
+// runJobAny runs a job and returns its result whatever its status.
+func (c *cluster) runJobAny(name string) jobResult {
+	c.t.Helper()
+	r := c.e.run("job", "run", name, "--wait", "--json")
+	var res jobResult
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		c.t.Fatalf("job run %s: exit %d %v\n%s%s", name, r.code, err, r.stdout, r.stderr)
 	}
 	return res
 }

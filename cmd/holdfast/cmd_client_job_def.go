@@ -44,6 +44,18 @@ type jobDef struct {
 	ChunkSize   int    `json:"chunk_size"`
 	Compression string `json:"compression"`
 	Transport   string `json:"transport"`
+	Guest       struct {
+		PreFreeze      string `json:"pre_freeze"`
+		PostThaw       string `json:"post_thaw"`
+		Policy         string `json:"policy"`
+		TimeoutSeconds int    `json:"timeout_seconds"`
+		User           string `json:"user"`
+	} `json:"guest"`
+	GuestKeyRef string `json:"guest_ssh_key_secret"`
+	Retries     struct {
+		Count       int `json:"count"`
+		WaitSeconds int `json:"wait_seconds"`
+	} `json:"retries"`
 }
 
 type jobVM struct {
@@ -84,6 +96,10 @@ type jobFlags struct {
 	throttle                                []string
 	retries                                 int
 	retryWait                               time.Duration
+	preFreeze, postThaw, guestPolicy        string
+	guestUser, guestKey                     string
+	guestTimeout                            time.Duration
+	guestSSH, guestHostKey, guestAgent      []string
 }
 
 func (f *jobFlags) register(fs *pflag.FlagSet) {
@@ -95,6 +111,15 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.compression, "compression", "", "compression: none, fast, optimal or high (default: the repository's)")
 	fs.StringVar(&f.transport, "transport", "", "preferred transport: auto, direct, hotadd or nbd (default auto)")
 	fs.StringVar(&f.kind, "kind", "backup", "job kind")
+	fs.StringVar(&f.preFreeze, "pre-freeze", "", "guest processing: script FILE run in each guest before its snapshot")
+	fs.StringVar(&f.postThaw, "post-thaw", "", "guest processing: script FILE run in each guest after its snapshot")
+	fs.DurationVar(&f.guestTimeout, "guest-timeout", 10*time.Minute, "guest processing: time limit per script")
+	fs.StringVar(&f.guestPolicy, "guest-policy", "fail", "guest processing: when a script fails, fail the VM or warn and continue (fail, warn)")
+	fs.StringVar(&f.guestUser, "guest-user", "root", "guest processing: SSH user")
+	fs.StringVar(&f.guestKey, "guest-key", "", "guest processing: SSH private key FILE (sealed on the server, never shown)")
+	fs.StringArrayVar(&f.guestSSH, "guest-ssh", nil, "guest processing: VM=HOST:PORT of the guest's sshd (repeat per VM)")
+	fs.StringArrayVar(&f.guestHostKey, "guest-host-key", nil, "guest processing: VM=SHA256:… pinned host key of the guest (repeat per VM)")
+	fs.StringArrayVar(&f.guestAgent, "guest-agent", nil, "guest processing: VM=SOCKET of the QEMU guest agent, used when SSH has no path (repeat per VM)")
 	fs.IntVar(&f.retries, "retries", 0, "re-run a failed VM this many times (all its disks, a new snapshot)")
 	fs.DurationVar(&f.retryWait, "retry-wait", 10*time.Second, "wait before each re-run of a failed VM")
 	fs.StringVar(&f.readLimit, "read-limit", "", "pace reads from each disk, e.g. 50MiB/s (default: unlimited)")
@@ -162,6 +187,9 @@ func (f *jobFlags) apply(def map[string]any, changed func(string) bool) error {
 			return usageError{errors.New("--retries and --retry-wait must not be negative")}
 		}
 		def["retries"] = map[string]int{"count": f.retries, "wait_seconds": int(f.retryWait / time.Second)}
+	}
+	if err := f.applyGuest(def, changed); err != nil {
+		return err
 	}
 	if changed("read-limit") {
 		n, err := throttle.ParseRate(f.readLimit)
@@ -242,6 +270,24 @@ func (a *app) showJob(j jobJSON) error {
 	if d.Transport != "" {
 		rows = append(rows, []string{"Transport:", d.Transport})
 	}
+	if d.Retries.Count > 0 {
+		rows = append(rows, []string{"Retries:", fmt.Sprintf("%d, %ds apart", d.Retries.Count, d.Retries.WaitSeconds)})
+	}
+	if g := d.Guest; g.PreFreeze != "" || g.PostThaw != "" {
+		var scripts []string
+		if g.PreFreeze != "" {
+			scripts = append(scripts, fmt.Sprintf("pre-freeze (%d bytes)", len(g.PreFreeze)))
+		}
+		if g.PostThaw != "" {
+			scripts = append(scripts, fmt.Sprintf("post-thaw (%d bytes)", len(g.PostThaw)))
+		}
+		key := "no SSH key"
+		if d.GuestKeyRef != "" {
+			key = "SSH key sealed on the server (" + d.GuestKeyRef + ")"
+		}
+		rows = append(rows, []string{"Guest:", fmt.Sprintf("%s; policy %s; timeout %ds; user %s; %s",
+			strings.Join(scripts, ", "), orDash(g.Policy), g.TimeoutSeconds, orDash(g.User), key)})
+	}
 	pw := "none"
 	if j.PasswordRef != "" {
 		pw = "sealed on the server (" + j.PasswordRef + ")"
@@ -249,4 +295,91 @@ func (a *app) showJob(j jobJSON) error {
 	rows = append(rows, []string{"Password:", pw},
 		[]string{"Created:", fmtTime(&j.Created)}, []string{"Updated:", fmtTime(&j.Updated)})
 	return table(a.stdout, []string{"Job:", j.Name}, rows[1:])
+}
+
+// applyGuest sets the guest processing keys of the flags that changed.
+func (f *jobFlags) applyGuest(def map[string]any, changed func(string) bool) error {
+	g, _ := def["guest"].(map[string]any)
+	if g == nil {
+		g = map[string]any{}
+	}
+	scripts := []struct{ flag, key, file string }{{"pre-freeze", "pre_freeze", f.preFreeze}, {"post-thaw", "post_thaw", f.postThaw}}
+	for _, sc := range scripts {
+		if !changed(sc.flag) {
+			continue
+		}
+		g[sc.key] = ""
+		if sc.file != "" {
+			b, err := os.ReadFile(sc.file)
+			if err != nil {
+				return fmt.Errorf("--%s: %w", sc.flag, err)
+			}
+			g[sc.key] = string(b)
+		}
+	}
+	if changed("guest-timeout") {
+		if f.guestTimeout < time.Second {
+			return usageError{errors.New("--guest-timeout must be at least 1s")}
+		}
+		g["timeout_seconds"] = int(f.guestTimeout / time.Second)
+	}
+	if changed("guest-policy") {
+		if f.guestPolicy != "fail" && f.guestPolicy != "warn" {
+			return usageError{fmt.Errorf("--guest-policy %q: want fail or warn", f.guestPolicy)}
+		}
+		g["policy"] = f.guestPolicy
+	}
+	if changed("guest-user") {
+		g["user"] = f.guestUser
+	}
+	if len(g) > 0 {
+		def["guest"] = g
+	}
+	if changed("guest-key") {
+		b, err := os.ReadFile(f.guestKey)
+		if err != nil {
+			return fmt.Errorf("--guest-key: %w", err)
+		}
+		def["guest_ssh_key"] = string(b) // the server seals it
+	}
+	perVM := []struct {
+		flag, key string
+		specs     []string
+	}{{"guest-ssh", "guest_ssh", f.guestSSH}, {"guest-host-key", "guest_host_key", f.guestHostKey},
+		{"guest-agent", "guest_agent", f.guestAgent}}
+	for _, pv := range perVM {
+		if !changed(pv.flag) {
+			continue
+		}
+		if err := setVMField(def, pv.flag, pv.key, pv.specs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setVMField sets key of the VMs named in specs (VM=VALUE) in def["vms"].
+func setVMField(def map[string]any, flag, key string, specs []string) error {
+	raw, _ := json.Marshal(def["vms"])
+	var vms []map[string]any
+	if err := json.Unmarshal(raw, &vms); err != nil {
+		return usageError{fmt.Errorf("--%s needs the job's VMs given with --vm NAME=DISK", flag)}
+	}
+	for _, spec := range specs {
+		name, value, ok := strings.Cut(spec, "=")
+		if !ok || name == "" || value == "" {
+			return usageError{fmt.Errorf("--%s %q: want VM=VALUE", flag, spec)}
+		}
+		found := false
+		for _, vm := range vms {
+			if vm["name"] == name {
+				vm[key], found = value, true
+			}
+		}
+		if !found {
+			return usageError{fmt.Errorf("--%s: the job has no VM %q", flag, name)}
+		}
+	}
+	def["vms"] = vms
+	return nil
 }

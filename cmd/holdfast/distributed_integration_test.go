@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/holdfast-backup/holdfast/internal/testutil/pgtest"
+	"github.com/holdfast-backup/holdfast/internal/testutil/sshdtest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -239,6 +240,59 @@ func TestDistributed(t *testing.T) {
 		checkJobResult(t, lr, 1, 1)
 		if lr.VMs[0].Retries < 1 || len(lr.VMs[0].History) == 0 || !strings.Contains(lr.VMs[0].History[0], "late-disk0.img") {
 			t.Errorf("retry not recorded: %+v", lr.VMs[0])
+		}
+	})
+
+	t.Run("guest processing", func(t *testing.T) {
+		sshd := sshdtest.Start(t)
+		key := filepath.Join(dir, "guest-key")
+		if err := os.WriteFile(key, sshd.ClientKey, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		marks := filepath.Join(dir, "guest-marks")
+		pre, post, bad := filepath.Join(dir, "pre.sh"), filepath.Join(dir, "post.sh"), filepath.Join(dir, "bad.sh")
+		for path, body := range map[string]string{
+			pre:  "echo freezing databases\necho pre >> " + marks + "\n",
+			post: "echo post >> " + marks + "\necho thawed\n",
+			bad:  "echo cannot freeze >&2\nexit 3\n",
+		} {
+			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		writeImage(t, filepath.Join(dir, "g1-disk0.img"), 1<<20, map[int64][]byte{0: randomBytes(1 << 20)})
+		c.e.ok("job", "create", "guested", "--repository", "repo1", "--password-file", pw, "--vm", vmSpec(dir, "g1", 1),
+			"--pre-freeze", pre, "--post-thaw", post, "--guest-key", key, "--guest-user", "root",
+			"--guest-ssh", "g1="+sshd.Addr, "--guest-host-key", "g1="+sshd.HostKey, "--guest-timeout", "30s")
+		r := c.runJob("guested")
+		checkJobResult(t, r, 1, 1)
+		g := r.VMs[0].Guest
+		if len(g) != 2 || g[0].Script != "pre-freeze" || g[0].Via != "ssh" || !strings.Contains(g[0].Output, "freezing databases") ||
+			g[1].Script != "post-thaw" || !strings.Contains(g[1].Output, "thawed") || g[0].HostKey != sshd.HostKey {
+			t.Errorf("guest results: %+v", g)
+		}
+		if b, err := os.ReadFile(marks); err != nil || string(b) != "pre\npost\n" {
+			t.Errorf("scripts ran: %q %v", b, err)
+		}
+		if out := c.e.ok("job", "show", "guested"); strings.Contains(out, "OPENSSH PRIVATE KEY") {
+			t.Errorf("job show prints the key:\n%s", out)
+		}
+
+		// A failing pre-freeze fails the VM (post-thaw still runs) …
+		c.e.ok("job", "edit", "guested", "--pre-freeze", bad)
+		res := c.e.run("job", "run", "guested", "--wait", "--json")
+		var fr jobResult
+		if err := json.Unmarshal([]byte(res.stdout), &fr); err != nil || res.code != 1 || fr.Status != "failed" {
+			t.Fatalf("failing pre-freeze: exit %d, %+v, %v\n%s", res.code, fr, err, res.stderr)
+		}
+		if g := fr.VMs[0].Guest; len(g) != 2 || g[0].ExitCode != 3 || !strings.Contains(g[0].Output, "cannot freeze") || g[1].Error != "" {
+			t.Errorf("guest results: %+v", g)
+		}
+		// … or, with the warn policy, only warns.
+		c.e.ok("job", "edit", "guested", "--guest-policy", "warn")
+		wr := c.runJobAny("guested")
+		if wr.Status != "warning" || wr.VMs[0].Point == "" || len(wr.VMs[0].Warnings) == 0 {
+			t.Errorf("warn policy: %+v", wr)
 		}
 	})
 

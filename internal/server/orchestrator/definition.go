@@ -19,7 +19,11 @@ type definition struct {
 	ChunkSize      int    `json:"chunk_size"`
 	Transport      string `json:"transport"`
 	PasswordSecret string `json:"password_secret"`
-	ReadLimit      int64  `json:"read_limit"`
+	// Guest processing: scripts run in each VM's guest around its
+	// snapshot (internal/guest).
+	Guest          guestDef `json:"guest"`
+	GuestKeySecret string   `json:"guest_ssh_key_secret"`
+	ReadLimit      int64    `json:"read_limit"`
 	Retries        struct {
 		Count       int `json:"count"`        // re-runs of a failed VM
 		WaitSeconds int `json:"wait_seconds"` // before each re-run
@@ -30,7 +34,24 @@ type definition struct {
 type vmDef struct {
 	Name  string   `json:"name"`
 	Disks []string `json:"disks"`
+	// Guest processing paths: the guest's sshd (host:port), the pinned
+	// host key fingerprint, the QEMU guest agent socket (fallback).
+	GuestSSH     string `json:"guest_ssh,omitempty"`
+	GuestHostKey string `json:"guest_host_key,omitempty"`
+	GuestAgent   string `json:"guest_agent,omitempty"`
 }
+
+// guestDef is a job's guest processing.
+type guestDef struct {
+	PreFreeze      string `json:"pre_freeze"` // script text
+	PostThaw       string `json:"post_thaw"`
+	TimeoutSeconds int    `json:"timeout_seconds"` // per script; 0: 10 minutes
+	Policy         string `json:"policy"`          // fail (default) or warn
+	User           string `json:"user"`            // SSH user; "": root
+}
+
+// enabled reports whether the job runs guest scripts.
+func (g guestDef) enabled() bool { return g.PreFreeze != "" || g.PostThaw != "" }
 
 func (v *vmDef) UnmarshalJSON(b []byte) error {
 	var name string
@@ -73,6 +94,14 @@ func parseDefinition(raw json.RawMessage) (definition, error) {
 	}
 	if d.Retries.Count < 0 || d.Retries.WaitSeconds < 0 {
 		return d, fmt.Errorf("job definition: negative retries")
+	}
+	switch d.Guest.Policy {
+	case "", "fail", "warn":
+	default:
+		return d, fmt.Errorf("job definition: guest policy %q (want fail or warn)", d.Guest.Policy)
+	}
+	if d.Guest.TimeoutSeconds < 0 {
+		return d, fmt.Errorf("job definition: negative guest timeout")
 	}
 	if d.ChunkSize < 0 {
 		return d, fmt.Errorf("job definition: chunk size %d", d.ChunkSize)

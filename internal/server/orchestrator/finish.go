@@ -36,6 +36,7 @@ type VMResult struct {
 	Forgotten  []string       `json:"forgotten,omitempty"` // points retention removed
 	Retries    int            `json:"retries,omitempty"`   // re-runs after a failure
 	History    []string       `json:"history,omitempty"`   // errors of the earlier runs
+	Guest      []GuestResult  `json:"guest,omitempty"`     // guest scripts (pre-freeze, post-thaw)
 }
 
 // DiskResult is one disk task of a session.
@@ -83,7 +84,8 @@ func (or *Orchestrator) result(rs *runSession) Result {
 	failedVMs, warned := 0, false
 	for _, vm := range rs.vms {
 		v := VMResult{Name: vm.name, Status: configdb.StateSuccess, Repository: rs.repo, Errors: vm.failed,
-			Warnings: vm.warnings, Forgotten: vm.forgotten, Retries: vm.retries, History: vm.history}
+			Warnings: vm.warnings, Forgotten: vm.forgotten, Retries: vm.retries, History: vm.history,
+			Guest: vm.guest}
 		if len(vm.warnings) > 0 {
 			v.Status = configdb.StateWarning
 		}

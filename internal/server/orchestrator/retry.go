@@ -22,7 +22,7 @@ func (or *Orchestrator) prepareRetryLocked(vm *vmRun) {
 	vm.retries++
 	why := strings.Join(vm.failed, "; ")
 	vm.history = append(vm.history, fmt.Sprintf("run %d: %s", vm.retries, why))
-	vm.failed, vm.done, vm.point = nil, false, nil
+	vm.failed, vm.done, vm.point, vm.guest = nil, false, nil, nil
 	vm.disks = make([]jsonRaw, len(vm.disks))
 	for _, tr := range vm.sess.tasks {
 		if tr.vm != vm {

@@ -38,9 +38,14 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 	}
 	rs := &runSession{id: se.ID, job: j.Name, kind: taskproto.KindBackup, def: def, password: string(pw),
 		repo: def.Repository, started: or.now()}
+	if def.Guest.enabled() && def.GuestKeySecret != "" {
+		if rs.guestKey, err = or.store.GetSecret(ctx, def.GuestKeySecret); err != nil {
+			return fmt.Errorf("job %s: guest SSH key: %w", j.Name, err)
+		}
+	}
 	var batches [][]scheduler.Task
 	for _, v := range def.VMs {
-		vm := &vmRun{name: v.Name, sess: rs, key: scheduler.VMKey{JobID: sessionKey(se.ID), VM: v.Name},
+		vm := &vmRun{name: v.Name, def: v, sess: rs, key: scheduler.VMKey{JobID: sessionKey(se.ID), VM: v.Name},
 			disks: make([]jsonRaw, len(v.Disks))}
 		rs.vms = append(rs.vms, vm)
 		var batch []scheduler.Task

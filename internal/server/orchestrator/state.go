@@ -17,6 +17,7 @@ type runSession struct {
 	kind     string // taskproto.KindBackup or KindRestore
 	def      definition
 	password string
+	guestKey []byte // guest processing SSH key
 	repo     string // repository agent name
 	started  time.Time
 	tasks    []*taskRun
@@ -43,6 +44,7 @@ type taskRun struct {
 // vmRun is one VM of a session: its shared mover session and point.
 type vmRun struct {
 	name      string
+	def       vmDef
 	sess      *runSession
 	key       scheduler.VMKey
 	owner     *ownerSession // backup: the server's side of the shared mover session
@@ -56,6 +58,7 @@ type vmRun struct {
 	forgotten []string       // points retention removed
 	retries   int            // re-runs done (job retries)
 	history   []string       // errors of earlier runs
+	guest     []GuestResult  // guest scripts of the current run
 	done      bool
 }
 type jsonRaw = json.RawMessage

@@ -32,6 +32,32 @@ func (or *Orchestrator) prepareVM(ctx context.Context, key scheduler.VMKey) erro
 	if vm == nil || vm.sess.kind != taskproto.KindBackup {
 		return nil
 	}
+	rs := vm.sess
+	g := rs.def.Guest
+	if g.enabled() {
+		// Quiesce: the pre-freeze script, the snapshot (for image and NBD
+		// sources, the VM's repository session and point), the
+		// post-thaw script — which runs whenever pre-freeze ran.
+		if err := or.runGuestScript(ctx, vm, "pre-freeze", g.PreFreeze); err != nil {
+			if terr := or.runGuestScript(ctx, vm, "post-thaw", g.PostThaw); terr != nil {
+				or.log.Warn("post-thaw after a failed pre-freeze", "vm", vm.name, "err", terr)
+			}
+			return err
+		}
+	}
+	err := or.openVMSession(ctx, vm)
+	if g.enabled() {
+		if terr := or.runGuestScript(ctx, vm, "post-thaw", g.PostThaw); terr != nil && err == nil {
+			or.closeVMSession(vm)
+			return terr
+		}
+	}
+	return err
+}
+
+// openVMSession opens the VM's shared mover session, chooses the point ID
+// and finds the previous point.
+func (or *Orchestrator) openVMSession(ctx context.Context, vm *vmRun) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	rs := vm.sess
@@ -59,6 +85,18 @@ func (or *Orchestrator) prepareVM(ctx context.Context, key scheduler.VMKey) erro
 	vm.pointID, vm.previous, vm.started = c.NewPointID(), prev, or.now()
 	or.mu.Unlock()
 	return nil
+}
+
+// closeVMSession ends the VM's mover session without committing.
+func (or *Orchestrator) closeVMSession(vm *vmRun) {
+	or.mu.Lock()
+	owner := vm.owner
+	vm.owner = nil
+	or.mu.Unlock()
+	if owner != nil {
+		_ = owner.lock.Release()
+		owner.c.Close()
+	}
 }
 
 // previousManifest returns the VM's newest point as JSON, or nil.
