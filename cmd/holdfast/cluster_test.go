@@ -113,10 +113,10 @@ func (c *cluster) addRepository(name string, slots int, via func(addr string) st
 }
 
 // addProxy runs a proxy agent (joining on first start).
-func (c *cluster) addProxy(name string, slots int) {
+func (c *cluster) addProxy(name string, slots int, extra ...string) {
 	c.t.Helper()
-	args := []string{"proxy", "--name", name, "--state-dir", filepath.Join(c.e.dir, "state-"+name),
-		"--slots", strconv.Itoa(slots), "--workers", "2", "--heartbeat", "500ms"}
+	args := append([]string{"proxy", "--name", name, "--state-dir", filepath.Join(c.e.dir, "state-"+name),
+		"--slots", strconv.Itoa(slots), "--workers", "2", "--heartbeat", "500ms"}, extra...)
 	if _, err := os.Stat(filepath.Join(c.e.dir, "state-"+name)); err != nil {
 		args = append(args, "--join-token", strings.TrimSpace(c.e.ok("proxy", "token")))
 	}

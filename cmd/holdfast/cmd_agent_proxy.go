@@ -19,6 +19,7 @@ import (
 type proxyAgentOptions struct {
 	name, joinToken, stateDir string
 	slots, workers, conns     int
+	transports, reach         []string
 	heartbeat                 time.Duration
 }
 
@@ -41,6 +42,8 @@ agents over mutual TLS, until interrupted.`
 	f.IntVar(&po.slots, "slots", runtime.NumCPU(), "concurrent task slots")
 	f.IntVar(&po.workers, "workers", 0, "parallel chunk workers per task (default 2 × CPUs)")
 	f.IntVar(&po.conns, "connections", 2, "connections to each repository agent that chunk uploads are spread over")
+	f.StringSliceVar(&po.transports, "transports", nil, "transports this proxy offers: direct, hotadd, nbd, nbd+tls (default all)")
+	f.StringArrayVar(&po.reach, "reach", nil, "disks this proxy can read: path or nbd://HOST prefix (repeat; default every disk)")
 	f.DurationVar(&po.heartbeat, "heartbeat", agent.HeartbeatInterval, "heartbeat interval (keep it well below the server's --agent-timeout)")
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
 		if po.name == "" && po.joinToken == "" {
@@ -88,6 +91,14 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 		return err
 	}
 	fmt.Fprintf(a.stdout, "proxy %s taking tasks from %s (%d slots)\n", po.name, server, po.slots)
+	for _, tr := range po.transports {
+		switch tr {
+		case "direct", "hotadd", "nbd", "nbd+tls":
+		default:
+			return usageError{fmt.Errorf("--transports: unknown transport %q", tr)}
+		}
+	}
+	client.SetCapabilities(map[string][]string{"transports": po.transports, "reach": po.reach})
 	hctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go client.HeartbeatLoop(hctx, po.heartbeat, "", po.slots, func(err error) {

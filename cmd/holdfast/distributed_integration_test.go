@@ -388,7 +388,8 @@ func TestDistributedPostgres(t *testing.T) {
 	writeVMDisks(t, dir, 2)
 	c.addRepository("repo1", 2, nil)
 	c.addProxy("proxy1", 2)
-	c.waitAgents("repo1", "proxy1")
+	c.addProxy("far", 2, "--reach", "/no/such/site/") // reaches none of the disks
+	c.waitAgents("repo1", "proxy1", "far")
 	pw := filepath.Join(dir, "pw")
 	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -397,6 +398,13 @@ func TestDistributedPostgres(t *testing.T) {
 		"--vm", vmSpec(dir, "vm1", 2), "--vm", vmSpec(dir, "vm2", 2))
 	res := c.runJob("nightly")
 	checkJobResult(t, res, 2, 2)
+	for _, vm := range res.VMs {
+		for _, d := range vm.Disks {
+			if d.Proxy != "proxy1" {
+				t.Errorf("VM %s disk %d ran on %s, which cannot reach it", vm.Name, d.Disk, d.Proxy)
+			}
+		}
+	}
 	c.kill(c.server)
 	c.startServer()
 	var points []serverPointJSON

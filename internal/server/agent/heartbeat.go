@@ -15,7 +15,13 @@ type Client struct {
 	server string
 	hc     interface{ CloseIdleConnections() }
 	post   func(ctx context.Context, path string, body, out any) error
+	caps   any // capabilities sent with every heartbeat (nil: none)
 }
+
+// SetCapabilities sets what every later heartbeat announces (a JSON
+// object, e.g. a proxy's transports and reach). Call it before
+// HeartbeatLoop.
+func (c *Client) SetCapabilities(v any) { c.caps = v }
 
 // NewClient returns a client of the server at serverURL authenticated by c.
 func NewClient(serverURL string, c *Credentials) (*Client, error) {
@@ -45,6 +51,9 @@ func (c *Client) Heartbeat(ctx context.Context, address string, slots int) error
 	}
 	if slots > 0 {
 		body["slots"] = slots
+	}
+	if c.caps != nil {
+		body["capabilities"] = c.caps
 	}
 	return c.post(ctx, "/api/v1/agents/heartbeat", body, nil)
 }

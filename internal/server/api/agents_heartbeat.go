@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -39,7 +41,13 @@ func (s *Server) agentIdentity(r *http.Request) (configdb.Agent, error) {
 type heartbeatRequest struct {
 	Address string `json:"address,omitempty"`
 	Slots   int    `json:"slots,omitempty"`
+	// Capabilities, if set, replace what the agent announced before (a
+	// proxy: {"transports": [...], "reach": [...]}).
+	Capabilities json.RawMessage `json:"capabilities,omitempty"`
 }
+
+// maxCapabilities bounds an agent's announced capabilities.
+const maxCapabilities = 16 << 10
 
 // heartbeat records that the calling agent is alive; it may announce a new
 // address (an agent listening on a new port after a restart) or slot count.
@@ -72,6 +80,17 @@ func (s *Server) updateAnnounced(r *http.Request, a configdb.Agent, req heartbea
 		}
 	}
 	changed := false
+	if len(req.Capabilities) > 0 {
+		var obj map[string]json.RawMessage
+		if len(req.Capabilities) > maxCapabilities || json.Unmarshal(req.Capabilities, &obj) != nil || obj == nil {
+			return badRequest("capabilities: want a JSON object of at most %d bytes", maxCapabilities)
+		}
+		var buf bytes.Buffer
+		_ = json.Compact(&buf, req.Capabilities)
+		if !bytes.Equal(buf.Bytes(), a.Capabilities) {
+			a.Capabilities, changed = buf.Bytes(), true
+		}
+	}
 	if req.Address != "" && req.Address != a.Address {
 		a.Address, changed = req.Address, true
 	}

@@ -20,6 +20,9 @@ func (or *Orchestrator) syncAgents(ctx context.Context) error {
 		return err
 	}
 	now := or.now()
+	or.mu.Lock()
+	sources := or.liveSourcesLocked()
+	or.mu.Unlock()
 	for _, a := range agents {
 		switch a.Role {
 		case configdb.AgentRepository:
@@ -39,7 +42,7 @@ func (or *Orchestrator) syncAgents(ctx context.Context) error {
 				or.online[a.Name] = true
 				or.mu.Unlock()
 				if err := or.sched.AddProxy(scheduler.Proxy{ID: a.Name, Slots: a.Slots,
-					Reach: map[string][]string{scheduler.AnySource: allTransports}}); err != nil {
+					Reach: parseCaps(a.Capabilities).reachMap(sources)}); err != nil {
 					or.log.Warn("add proxy", "proxy", a.Name, "err", err)
 					continue
 				}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 )
@@ -138,4 +137,3 @@ func (or *Orchestrator) saveTask(ctx context.Context, row configdb.Task) {
 	}
 }
 
-var _ = scheduler.AnySource

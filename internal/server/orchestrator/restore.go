@@ -68,7 +68,7 @@ func (or *Orchestrator) StartRestore(ctx context.Context, req taskproto.RestoreR
 	}
 	rs.tasks = []*taskRun{{row: row, sess: rs, vm: vm, disk: req.Disk, target: req.Target}}
 	task := scheduler.Task{ID: taskKey(row.ID), JobID: sessionKey(se.ID), VM: p.VM, Disk: strconv.Itoa(req.Disk),
-		SourceID: scheduler.AnySource, RepositoryID: p.Repository, Transports: []string{scheduler.TransportDirect},
+		SourceID: sourceKey(req.Target), RepositoryID: p.Repository, Transports: []string{scheduler.TransportDirect},
 		Priority: 10} // restores go before queued backups
 	if err := or.enqueue(ctx, rs, [][]scheduler.Task{{task}}); err != nil {
 		res, _ := json.Marshal(map[string]string{"error": err.Error()})

@@ -49,8 +49,8 @@ func (or *Orchestrator) resubmit(vm *vmRun) {
 		}
 		rows = append(rows, tr.row)
 		tasks = append(tasks, scheduler.Task{ID: taskKey(tr.row.ID), JobID: vm.key.JobID, VM: vm.name,
-			Disk: strconv.Itoa(tr.disk), SourceID: scheduler.AnySource, RepositoryID: vm.sess.repo,
-			Transports: transportsFor(tr.source)})
+			Disk: strconv.Itoa(tr.disk), SourceID: sourceKey(tr.source), RepositoryID: vm.sess.repo,
+			Transports: diskTransports(tr.source, vm.sess.def.Transport)})
 	}
 	or.mu.Unlock()
 	for _, row := range rows {

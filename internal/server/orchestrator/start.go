@@ -56,9 +56,13 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 			}
 			tr := &taskRun{row: row, sess: rs, vm: vm, disk: i, source: disk}
 			rs.tasks = append(rs.tasks, tr)
+			ts := diskTransports(disk, def.Transport)
+			if len(ts) == 0 {
+				return fmt.Errorf("%w: VM %s disk %d (%s) cannot be read with transport %s", taskproto.ErrInvalid,
+					v.Name, i, disk, def.Transport)
+			}
 			batch = append(batch, scheduler.Task{ID: taskKey(row.ID), JobID: sessionKey(se.ID), VM: v.Name,
-				Disk: strconv.Itoa(i), SourceID: scheduler.AnySource, RepositoryID: def.Repository,
-				Transports: transportsFor(disk)})
+				Disk: strconv.Itoa(i), SourceID: sourceKey(disk), RepositoryID: def.Repository, Transports: ts})
 		}
 		batches = append(batches, batch)
 	}
@@ -80,6 +84,10 @@ func (or *Orchestrator) enqueue(ctx context.Context, rs *runSession, batches [][
 		or.vms[vm.key] = vm
 	}
 	or.mu.Unlock()
+	// The proxies' reach must cover the new sources before they queue.
+	if err := or.syncAgents(ctx); err != nil {
+		or.log.Warn("read agents", "err", err)
+	}
 	for _, b := range batches {
 		if err := or.sched.Submit(b...); err != nil {
 			or.forget(rs)
