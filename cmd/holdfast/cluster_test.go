@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/holdfast-backup/holdfast/internal/testutil/pgtest"
 	"io"
 	"net"
 	"os"
@@ -44,7 +45,14 @@ func (c *cluster) proc(args ...string) *agentProc {
 			_ = p.cmd.Wait()
 		}
 		if c.t.Failed() {
-			c.t.Logf("%s\nstdout: %s\nstderr: %s", strings.Join(args, " "), p.out, p.errOut)
+			shown := make([]string, len(args))
+			for i, a := range args {
+				shown[i] = a
+				if strings.HasPrefix(a, "postgres") {
+					shown[i] = pgtest.Redact(a) // a --db DSN carries a password
+				}
+			}
+			c.t.Logf("%s\nstdout: %s\nstderr: %s", strings.Join(shown, " "), p.out, p.errOut)
 		}
 	})
 	return p

@@ -26,7 +26,7 @@ func jobPath(name string, suffix string) string {
 func newJobCreate(a *app, o *clientOptions) *cobra.Command {
 	var f jobFlags
 	c := &cobra.Command{
-		Use:   "create NAME --vm NAME=DISK … --repository R [--password-file PW] [--schedule CRON]",
+		Use:   "create NAME (--vm NAME=DISK … | --vms-from SOURCE[=GLOB]) --repository R [--password-file PW] [--schedule CRON]",
 		Short: "Create a backup job (the password is sealed by the server, never shown)",
 		Long: `Create a backup job on the server. --password-file FILE gives the repository
 password; it is sent once in the request, sealed by the server and never
@@ -38,8 +38,8 @@ The definition sent is {"vms": [{"name", "disks"}], "repository",
 	}
 	f.register(c.Flags())
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if len(f.vms) == 0 {
-			return usageError{errors.New("job create needs at least one --vm NAME=DISK")}
+		if len(f.vms) == 0 && len(f.vmsFrom) == 0 {
+			return usageError{errors.New("job create needs at least one --vm NAME=DISK or --vms-from SOURCE[=GLOB]")}
 		}
 		def := map[string]any{}
 		changed := func(n string) bool { return cmd.Flags().Changed(n) }

@@ -36,8 +36,12 @@ type jobJSON struct {
 // jobDef is the part of a definition the CLI shows; VMs may be names or
 // {"name","disks"} objects.
 type jobDef struct {
-	VMs        []json.RawMessage `json:"vms"`
-	Repository string            `json:"repository"`
+	VMs    []json.RawMessage `json:"vms"`
+	Select []struct {
+		Source  string `json:"source"`
+		Pattern string `json:"pattern"`
+	} `json:"select"`
+	Repository string `json:"repository"`
 	Retention  struct {
 		KeepLast int `json:"keep_last"`
 	} `json:"retention"`
@@ -100,10 +104,12 @@ type jobFlags struct {
 	guestUser, guestKey                     string
 	guestTimeout                            time.Duration
 	guestSSH, guestHostKey, guestAgent      []string
+	vmsFrom                                 []string
 }
 
 func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.vms, "vm", nil, "VM to back up, NAME=DISK[,DISK…] (repeat for more VMs; a repeated NAME adds disks)")
+	fs.StringArrayVar(&f.vmsFrom, "vms-from", nil, "select VMs from a source when a session starts: SOURCE[=GLOB] (image directory: one VM per image file or NAME-diskN set; NBD server: one VM per export)")
 	fs.StringVar(&f.repository, "repository", "", "repository (agent name) to back up to")
 	fs.StringVar(&f.schedule, "schedule", "", "cron expression, e.g. '0 2 * * *' (empty: run on demand only)")
 	fs.IntVar(&f.retentionLast, "retention-last", 0, "keep the last N restore points per VM (0: keep all)")
@@ -162,6 +168,17 @@ func (f *jobFlags) apply(def map[string]any, changed func(string) bool) error {
 	}
 	if changed("repository") {
 		def["repository"] = f.repository
+	}
+	if changed("vms-from") {
+		var sel []map[string]string
+		for _, spec := range f.vmsFrom {
+			src, pattern, _ := strings.Cut(spec, "=")
+			if src == "" {
+				return usageError{fmt.Errorf("--vms-from %q: want SOURCE[=GLOB]", spec)}
+			}
+			sel = append(sel, map[string]string{"source": src, "pattern": pattern})
+		}
+		def["select"] = sel
 	}
 	if changed("retention-last") {
 		if f.retentionLast < 0 {
@@ -257,6 +274,9 @@ func (a *app) showJob(j jobJSON) error {
 	rows := [][]string{
 		{"Name:", j.Name}, {"Kind:", orDash(j.Kind)}, {"Enabled:", enabled},
 		{"Schedule:", orDash(j.Schedule)}, {"Repository:", orDash(d.Repository)}, {"VMs:", orDash(d.vmList())},
+	}
+	for _, sel := range d.Select {
+		rows = append(rows, []string{"Selects:", "VMs matching " + orDash(sel.Pattern) + " in source " + sel.Source})
 	}
 	if d.Retention.KeepLast > 0 {
 		rows = append(rows, []string{"Retention:", fmt.Sprintf("keep last %d", d.Retention.KeepLast)})

@@ -417,4 +417,22 @@ func TestDistributedPostgres(t *testing.T) {
 	if se := c.session(res.Session); se.State != "success" || len(se.Tasks) != 4 {
 		t.Errorf("session after restart: %+v", se)
 	}
+
+	// VMs selected from an image directory when the session starts.
+	images := filepath.Join(dir, "site-a")
+	if err := os.Mkdir(images, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"web-1.img", "web-2-disk0.img", "web-2-disk1.img", "db-1.img"} {
+		writeImage(t, filepath.Join(images, f), 1<<20, map[int64][]byte{0: randomBytes(64 << 10)})
+	}
+	c.e.ok("source", "add", "site-a", "--type", "image", "--address", images)
+	c.e.ok("job", "create", "web", "--repository", "repo1", "--password-file", pw, "--vms-from", "site-a=web-*")
+	sel := c.runJob("web")
+	if len(sel.VMs) != 2 || sel.VMs[0].Name != "web-1" || sel.VMs[1].Name != "web-2" || len(sel.VMs[1].Disks) != 2 {
+		t.Errorf("selected VMs: %+v", sel.VMs)
+	}
+	if sel.Status != "success" {
+		t.Errorf("selected job: %+v", sel)
+	}
 }

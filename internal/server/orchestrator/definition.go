@@ -11,8 +11,9 @@ import (
 // definition is a backup job's definition as the server reads it (the CLI's
 // `job create` writes it; see cmd/holdfast/cmd_client_job_def.go).
 type definition struct {
-	VMs        []vmDef `json:"vms"`
-	Repository string  `json:"repository"`
+	VMs        []vmDef     `json:"vms"`
+	Select     []selectDef `json:"select"`
+	Repository string      `json:"repository"`
 	Retention  struct {
 		KeepLast int `json:"keep_last"`
 	} `json:"retention"`
@@ -71,42 +72,52 @@ func parseDefinition(raw json.RawMessage) (definition, error) {
 	if d.Repository == "" {
 		return d, fmt.Errorf("job definition names no repository")
 	}
-	if len(d.VMs) == 0 {
+	if len(d.VMs) == 0 && len(d.Select) == 0 {
 		return d, fmt.Errorf("job definition lists no VMs")
 	}
+	for _, sel := range d.Select {
+		if sel.Source == "" {
+			return d, fmt.Errorf("job definition: a VM selection without a source")
+		}
+	}
+	return d, checkVMs(d)
+}
+
+// checkVMs validates the VMs (listed, and selected once resolved).
+func checkVMs(d definition) error {
 	seen := map[string]bool{}
 	for _, vm := range d.VMs {
 		if vm.Name == "" {
-			return d, fmt.Errorf("job definition: a VM without a name")
+			return fmt.Errorf("job definition: a VM without a name")
 		}
 		if seen[vm.Name] {
-			return d, fmt.Errorf("job definition: VM %q listed twice", vm.Name)
+			return fmt.Errorf("job definition: VM %q listed twice", vm.Name)
 		}
 		seen[vm.Name] = true
 		if len(vm.Disks) == 0 {
-			return d, fmt.Errorf("VM %q lists no disks (selecting VMs from a source is not supported yet: give NAME=DISK)", vm.Name)
+			return fmt.Errorf("VM %q lists no disks: give NAME=DISK, or select VMs from a source", vm.Name)
 		}
 		for _, disk := range vm.Disks {
 			if strings.HasPrefix(disk, "qemu:") {
-				return d, fmt.Errorf("VM %q: qemu:// sources are not supported in server jobs yet; back up through NBD or the image path", vm.Name)
+				return fmt.Errorf("VM %q: qemu:// sources are not supported in server jobs yet; back up through NBD or the image path", vm.Name)
 			}
 		}
 	}
 	if d.Retries.Count < 0 || d.Retries.WaitSeconds < 0 {
-		return d, fmt.Errorf("job definition: negative retries")
+		return fmt.Errorf("job definition: negative retries")
 	}
 	switch d.Guest.Policy {
 	case "", "fail", "warn":
 	default:
-		return d, fmt.Errorf("job definition: guest policy %q (want fail or warn)", d.Guest.Policy)
+		return fmt.Errorf("job definition: guest policy %q (want fail or warn)", d.Guest.Policy)
 	}
 	if d.Guest.TimeoutSeconds < 0 {
-		return d, fmt.Errorf("job definition: negative guest timeout")
+		return fmt.Errorf("job definition: negative guest timeout")
 	}
 	if d.ChunkSize < 0 {
-		return d, fmt.Errorf("job definition: chunk size %d", d.ChunkSize)
+		return fmt.Errorf("job definition: chunk size %d", d.ChunkSize)
 	}
-	return d, nil
+	return nil
 }
 
 // transportsFor returns the transports a disk can be read with: image

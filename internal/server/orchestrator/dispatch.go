@@ -136,4 +136,3 @@ func (or *Orchestrator) saveTask(ctx context.Context, row configdb.Task) {
 		or.log.Warn("save task", "task", row.ID, "err", err)
 	}
 }
-

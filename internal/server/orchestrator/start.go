@@ -23,6 +23,17 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 	if err != nil {
 		return fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
 	}
+	if len(def.Select) > 0 {
+		if err := or.resolveSelection(ctx, &def); err != nil {
+			return fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
+		}
+		if len(def.VMs) == 0 {
+			return fmt.Errorf("%w: job %s selects no VMs (its sources hold none matching)", taskproto.ErrInvalid, j.Name)
+		}
+		if err := checkVMs(def); err != nil {
+			return fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
+		}
+	}
 	if _, err := or.store.GetAgent(ctx, configdb.AgentRepository, def.Repository); errors.Is(err, configdb.ErrNotFound) {
 		return fmt.Errorf("%w: repository %q is not registered (start its agent: holdfast repository --name %s --path DIR --join-token T)",
 			taskproto.ErrInvalid, def.Repository, def.Repository)
