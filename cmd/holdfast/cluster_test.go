@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"github.com/holdfast-backup/holdfast/internal/testutil/pgtest"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -403,4 +406,34 @@ func vmSpec(dir, vm string, disks int) string {
 		paths = append(paths, filepath.Join(dir, fmt.Sprintf("%s-disk%d.img", vm, d)))
 	}
 	return vm + "=" + strings.Join(paths, ",")
+}
+
+// apiPost sends an authenticated POST to the server's API and returns the
+// body of a 2xx answer.
+func (c *cluster) apiPost(t *testing.T, path, body string) string {
+	t.Helper()
+	admin, err := os.ReadFile(filepath.Join(c.data, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(filepath.Join(c.data, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest("POST", "https://"+c.listen+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(admin)))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("POST %s: HTTP %d %s", path, resp.StatusCode, b)
+	}
+	return string(b)
 }

@@ -43,7 +43,7 @@ func newSessionCommand(a *app) *cobra.Command {
 	o := &clientOptions{}
 	c := &cobra.Command{Use: "session", Short: "Job sessions on the server", Args: noArgs}
 	addClientFlags(c, o)
-	c.AddCommand(newSessionList(a, o), newSessionShow(a, o))
+	c.AddCommand(newSessionList(a, o), newSessionShow(a, o), newSessionCancel(a, o))
 	return c
 }
 
@@ -150,4 +150,23 @@ func (a *app) showSession(se sessionJSON) error {
 			formatBytes(t.BytesRead), formatBytes(t.BytesTransferred), formatBytes(t.BytesWritten), orDash(t.Error)})
 	}
 	return table(a.stdout, []string{"VM", "DISK", "STATE", "PROXY", "REPOSITORY", "TRANSPORT", "READ", "SENT", "WRITTEN", "ERROR"}, trows)
+}
+
+func newSessionCancel(a *app, o *clientOptions) *cobra.Command {
+	return &cobra.Command{Use: "cancel ID", Short: "Cancel a running session (committed points stay)", Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil || id <= 0 {
+				return usageError{fmt.Errorf("session ID %q: want a positive number", args[0])}
+			}
+			cl, err := a.client(o)
+			if err != nil {
+				return err
+			}
+			if err := cl.call(cmd.Context(), "POST", "/api/v1/sessions/"+args[0]+"/cancel", "cancel sessions", nil, nil); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(a.stdout, "session %d cancelled\n", id)
+			return err
+		}}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -80,7 +81,15 @@ func (a *app) pollSession(ctx context.Context, cl *apiClient, id int64, each fun
 
 // waitSession follows a session to its end and prints its result.
 func (a *app) waitSession(ctx context.Context, cl *apiClient, id int64, asJSON bool) error {
-	se, err := a.pollSession(ctx, cl, id, nil)
+	said := map[int64]string{}
+	se, err := a.pollSession(ctx, cl, id, func(se sessionJSON) {
+		for _, t := range se.Tasks { // tell why queued tasks wait, once per reason
+			if t.State == "queued" && strings.HasPrefix(t.Error, "waiting: ") && said[t.ID] != t.Error {
+				said[t.ID] = t.Error
+				fmt.Fprintf(a.stderr, "holdfast: %s disk %s %s\n", t.VM, t.Disk, t.Error)
+			}
+		}
+	})
 	if err != nil {
 		return err
 	}

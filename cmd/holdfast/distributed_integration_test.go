@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"github.com/holdfast-backup/holdfast/internal/testutil/pgtest"
@@ -296,6 +297,32 @@ func TestDistributed(t *testing.T) {
 		}
 	})
 
+	t.Run("cancel", func(t *testing.T) {
+		c.e.ok("job", "edit", "nightly", "--read-limit", "2MiB/s")
+		id := c.startJob("nightly")
+		c.waitSession(id, func(se sessionTasks) bool {
+			for _, tk := range se.Tasks {
+				if tk.State == "running" {
+					return true
+				}
+			}
+			return false
+		})
+		c.e.ok("session", "cancel", fmt.Sprint(id))
+		se := c.session(id)
+		if se.State != "cancelled" {
+			t.Fatalf("session %s after cancel", se.State)
+		}
+		for _, tk := range se.Tasks {
+			if tk.State != "cancelled" && tk.State != "success" {
+				t.Errorf("task %s/%s %s after cancel", tk.VM, tk.Disk, tk.State)
+			}
+		}
+		if r := c.e.run("session", "cancel", fmt.Sprint(id)); r.code == 0 || !strings.Contains(r.stderr, "not running") {
+			t.Errorf("second cancel: exit %d %s", r.code, r.stderr)
+		}
+	})
+
 	t.Run("server killed mid-job", func(t *testing.T) {
 		c.e.ok("job", "edit", "nightly", "--read-limit", "2MiB/s")
 		id := c.startJob("nightly")
@@ -434,5 +461,74 @@ func TestDistributedPostgres(t *testing.T) {
 	}
 	if sel.Status != "success" {
 		t.Errorf("selected job: %+v", sel)
+	}
+}
+
+// TestDistributedQemu backs up a running QEMU VM through a proxy: the
+// proxy takes the snapshot (dirty bitmap, fleecing, export), the server
+// commits the point; the second run reads only the changed chunks (CBT),
+// and a restore through the server gives the disk as it was.
+func TestDistributedQemu(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	c := newCluster(t, "")
+	dir := c.e.dir
+	vm := startVM(t, dir)
+	c.e.ok("repo", "init", "--repo", filepath.Join(dir, "repo1"), "--chunk-size", "256KiB")
+	addr := freeAddr(t)
+	tok := strings.TrimSpace(c.e.ok("repository", "token"))
+	c.procs["repo1"] = c.proc("repository", "--name", "repo1", "--path", filepath.Join(dir, "repo1"), "--join-token", tok,
+		"--listen", addr)
+	c.addProxy("proxy1", 2, "--reach", "qemu://"+dir, "--reach", dir) // its VMs, and restores into dir
+	c.waitAgents("repo1", "proxy1")
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.e.ok("job", "create", "vms", "--repository", "repo1", "--password-file", pw, "--vm", "vmq=qemu://"+vm.qmpSock)
+
+	r1 := c.runJob("vms")
+	checkJobResult(t, r1, 1, 1)
+	if d := r1.VMs[0].Disks[0]; d.BytesTotal != 64<<20 || d.BytesRead != 5<<20 || d.Transport != "direct" {
+		t.Fatalf("full: %+v", d)
+	}
+	vm.assertClean()
+	want1 := bytes.Clone(vm.expected)
+
+	vm.write(16<<20, 128<<10, 0xcc)
+	r2 := c.runJob("vms")
+	checkJobResult(t, r2, 1, 1)
+	if d := r2.VMs[0].Disks[0]; d.BytesRead != 256<<10 {
+		t.Fatalf("incremental read %d bytes, want one 256 KiB chunk: %+v", d.BytesRead, d)
+	}
+	vm.assertClean()
+
+	var points []serverPointJSON
+	if err := json.Unmarshal([]byte(c.e.ok("point", "list", "--json")), &points); err != nil || len(points) != 2 {
+		t.Fatalf("points: %v %v", points, err)
+	}
+	// A restore no proxy can reach waits, saying why, until cancelled.
+	var se struct{ ID int64 }
+	req := `{"point":"` + r1.VMs[0].Point + `","disk":0,"target":"/var/tmp/holdfast-unreachable.img"}`
+	if err := json.Unmarshal([]byte(c.apiPost(t, "/api/v1/restores", req)), &se); err != nil || se.ID == 0 {
+		t.Fatalf("restore request: %v", err)
+	}
+	waiting := c.waitSession(se.ID, func(s sessionTasks) bool {
+		return len(s.Tasks) == 1 && strings.Contains(s.Tasks[0].Error, "waiting: ")
+	})
+	if !strings.Contains(waiting.Tasks[0].Error, "reach") {
+		t.Errorf("waiting reason: %q", waiting.Tasks[0].Error)
+	}
+	c.e.ok("session", "cancel", fmt.Sprint(se.ID))
+	if s := c.session(se.ID); s.State != "cancelled" || s.Tasks[0].State != "cancelled" {
+		t.Errorf("cancelled session: %+v", s)
+	}
+
+	out := filepath.Join(dir, "restored.img")
+	c.e.ok("restore", r1.VMs[0].Point, "--disk", "0", "--to", out)
+	got, err := os.ReadFile(out)
+	if err != nil || !bytes.Equal(got, want1) {
+		t.Fatalf("restore of the first point differs (%v)", err)
 	}
 }

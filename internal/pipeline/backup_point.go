@@ -63,6 +63,9 @@ func BackupPoint(ctx context.Context, sink Sink, req PointRequest, o Options) (*
 	return m, nil
 }
 
+// noPrevious is the CBT verdict of a disk's first backup.
+const noPrevious = "full read: no previous restore point of this disk"
+
 // DiskRequest is one disk of a point being written, for BackupPointDisk.
 type DiskRequest struct {
 	PointID   string
@@ -96,7 +99,7 @@ func BackupPointDisk(ctx context.Context, sink Sink, req DiskRequest, o Options)
 	if cbt == "used" {
 		dm.ChangeBase = prev.Disks[i].ChangeID
 	}
-	if strings.HasPrefix(cbt, "full read") {
+	if strings.HasPrefix(cbt, "full read") && cbt != noPrevious { // a first backup reads everything: no warning
 		dm.Warnings = append(dm.Warnings, "changed block tracking not usable, "+cbt)
 		log.Warn("changed block tracking not usable; read the whole disk and compared hashes",
 			"disk", i, "reason", strings.TrimPrefix(cbt, "full read: "))
@@ -126,7 +129,7 @@ func prepareJob(ctx context.Context, sink Sink, prev *repo.Manifest, i int, d so
 	}
 	switch {
 	case prevDisk == nil:
-		return job, "full read: no previous restore point of this disk", nil
+		return job, noPrevious, nil
 	case job.Previous == nil:
 		return job, fmt.Sprintf("full read: disk size or chunk size changed (%d → %d bytes)", prevDisk.Size, d.Size()), nil
 	}

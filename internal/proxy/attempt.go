@@ -101,9 +101,13 @@ func (p *Proxy) options(at *attempt) pipeline.Options {
 	return o
 }
 
-// backup stores one disk of the VM's point in the shared session.
+// backup stores one disk of the VM's point in the shared session (or, for
+// a qemu:// VM, all of its disks from one snapshot).
 func (p *Proxy) backup(ctx context.Context, at *attempt) (taskproto.Result, error) {
 	spec := at.spec
+	if strings.HasPrefix(spec.Source, "qemu:") {
+		return p.backupVM(ctx, at)
+	}
 	var res taskproto.Result
 	disk, err := sourceurl.Open(ctx, spec.Source, sourceurl.Options{Format: spec.Format})
 	if err != nil {

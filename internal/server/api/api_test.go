@@ -60,6 +60,9 @@ func (f *fakeBroker) TaskProgress(context.Context, string, taskproto.Progress) e
 func (f *fakeBroker) TaskResult(context.Context, string, taskproto.Result) error {
 	return taskproto.ErrStale
 }
+func (f *fakeBroker) CancelSession(ctx context.Context, id int64) (configdb.Session, error) {
+	return f.store.UpdateSession(ctx, id, configdb.StateCancelled, nil)
+}
 func (f *fakeBroker) StartRestore(ctx context.Context, req taskproto.RestoreRequest) (configdb.Session, error) {
 	if _, err := f.store.GetPoint(ctx, req.Point); err != nil {
 		return configdb.Session{}, err

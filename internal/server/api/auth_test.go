@@ -39,6 +39,7 @@ var samples = map[string]sample{
 	"POST /api/v1/jobs/{name}/disable":   {"/api/v1/jobs/j1/disable", "", PermBackup},
 	"POST /api/v1/jobs/{name}/run":       {"/api/v1/jobs/j1/run", "", PermBackup},
 	"GET /api/v1/sessions":               {"/api/v1/sessions?job=j1", "", PermRead},
+	"POST /api/v1/sessions/{id}/cancel":  {"/api/v1/sessions/1/cancel", "", PermBackup},
 	"GET /api/v1/sessions/{id}":          {"/api/v1/sessions/1", "", PermRead},
 	"POST /api/v1/agents/tasks/next":     {"/api/v1/agents/tasks/next", `{}`, PermAgent},
 	"POST /api/v1/agents/tasks/progress": {"/api/v1/agents/tasks/progress", `{}`, PermAgent},

@@ -27,6 +27,7 @@ type TaskBroker interface {
 	TaskProgress(ctx context.Context, proxy string, p taskproto.Progress) error
 	TaskResult(ctx context.Context, proxy string, r taskproto.Result) error
 	StartRestore(ctx context.Context, req taskproto.RestoreRequest) (configdb.Session, error)
+	CancelSession(ctx context.Context, id int64) (configdb.Session, error)
 }
 
 // Config holds the optional parts of a Server; the zero value is usable.

@@ -80,3 +80,24 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request, _ configdb.P
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }
+
+// cancelSession stops a running session (queued tasks leave the queue,
+// running attempts are dropped); 409 if it is not running.
+func (s *Server) cancelSession(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return badRequest("session id %q: want a positive integer", r.PathValue("id"))
+	}
+	if s.tasks == nil {
+		return &apiError{http.StatusServiceUnavailable, "unavailable", "this server runs no tasks"}
+	}
+	se, err := s.tasks.CancelSession(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(r.Context(), p, "session.cancel", strconv.FormatInt(id, 10), nil); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewSession(se))
+	return nil
+}

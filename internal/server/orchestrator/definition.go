@@ -98,8 +98,8 @@ func checkVMs(d definition) error {
 			return fmt.Errorf("VM %q lists no disks: give NAME=DISK, or select VMs from a source", vm.Name)
 		}
 		for _, disk := range vm.Disks {
-			if strings.HasPrefix(disk, "qemu:") {
-				return fmt.Errorf("VM %q: qemu:// sources are not supported in server jobs yet; back up through NBD or the image path", vm.Name)
+			if isQEMU(disk) && (len(vm.Disks) != 1 || !strings.HasPrefix(disk, "qemu:///")) {
+				return fmt.Errorf("VM %q: a qemu:///PATH/qmp.sock source is the whole VM: give it as the VM's only disk", vm.Name)
 			}
 		}
 	}
@@ -120,10 +120,16 @@ func checkVMs(d definition) error {
 	return nil
 }
 
+// isQEMU reports whether a VM's disk entry is a whole QEMU VM.
+func isQEMU(disk string) bool { return strings.HasPrefix(disk, "qemu:") }
+
 // transportsFor returns the transports a disk can be read with: image
-// paths straight from storage (direct), NBD URLs over the network.
+// paths straight from storage (direct), NBD URLs over the network; a QEMU
+// VM in the order its snapshot prefers them.
 func transportsFor(disk string) []string {
 	switch {
+	case isQEMU(disk):
+		return []string{scheduler.TransportDirect, scheduler.TransportHotAdd, scheduler.TransportNBD}
 	case strings.HasPrefix(disk, "nbds://"):
 		return []string{scheduler.TransportNBDTLS}
 	case strings.HasPrefix(disk, "nbd://"), strings.HasPrefix(disk, "nbd+unix://"):

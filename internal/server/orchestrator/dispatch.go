@@ -111,7 +111,15 @@ func (or *Orchestrator) specLocked(tr *taskRun) *taskproto.Spec {
 		Disk: tr.disk, Source: tr.source, Transport: tr.assign.Transport, Password: rs.password,
 		Repository: taskproto.Repository{Name: tr.assign.Repository},
 		Previous:   vm.previous, ChunkSize: rs.def.ChunkSize, Target: tr.target,
-		ReadLimit: rs.def.ReadLimit, Throttle: rs.def.Throttle}
+		ReadLimit: rs.def.ReadLimit, Throttle: rs.def.Throttle, GuestAgent: vm.def.GuestAgent}
+	if tr.wholeVM {
+		// The snapshot picks its transport itself (direct → hotadd → nbd)
+		// unless the job asks for one.
+		s.Transport = rs.def.Transport
+		if s.Transport == "" {
+			s.Transport = "auto"
+		}
+	}
 	if vm.owner != nil {
 		s.MoverSession, s.PointID = vm.owner.id, vm.pointID
 	}

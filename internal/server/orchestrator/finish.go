@@ -1,8 +1,11 @@
 package orchestrator
 
 import (
+	"fmt"
+
 	"context"
 	"encoding/json"
+	"github.com/holdfast-backup/holdfast/internal/repo"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
@@ -114,6 +117,10 @@ func (or *Orchestrator) result(rs *runSession) Result {
 			if row.State == configdb.StateWarning {
 				v.Status = configdb.StateWarning
 			}
+			if tr.wholeVM && vm.point != nil {
+				v.Disks = append(v.Disks, vmDisks(d, vm.point.Disks)...)
+				continue
+			}
 			v.Disks = append(v.Disks, d)
 		}
 		if len(vm.failed) > 0 || (rs.kind == taskproto.KindBackup && vm.point == nil) {
@@ -125,6 +132,8 @@ func (or *Orchestrator) result(rs *runSession) Result {
 		res.VMs = append(res.VMs, v)
 	}
 	switch {
+	case rs.cancelled:
+		res.Status, res.Error = configdb.StateCancelled, "cancelled by request"
 	case failedVMs > 0:
 		res.Status = configdb.StateFailed
 	case warned:
@@ -134,4 +143,21 @@ func (or *Orchestrator) result(rs *runSession) Result {
 	}
 	res.Bottleneck = bottleneck(st)
 	return res
+}
+
+// vmDisks expands the one task of a qemu:// VM into its disks, from the
+// committed manifest; the task's traffic is shown on the first disk.
+func vmDisks(task DiskResult, disks []repo.DiskManifest) []DiskResult {
+	out := make([]DiskResult, 0, len(disks))
+	for i, dm := range disks {
+		d := task
+		d.Disk, d.Transport, d.BytesTotal = dm.Index, dm.Transport, dm.Size
+		d.BytesRead, d.BytesWritten, d.Warnings = dm.Stats.BytesRead, dm.Stats.BytesStored, dm.Warnings
+		d.Source = fmt.Sprintf("%s disk %d (%s)", task.Source, dm.Index, dm.Location)
+		if i > 0 {
+			d.BytesTransferred = 0
+		}
+		out = append(out, d)
+	}
+	return out
 }

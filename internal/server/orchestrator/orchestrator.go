@@ -113,6 +113,7 @@ func (or *Orchestrator) syncLoop(ctx context.Context) {
 		if err := or.fireSchedules(ctx); err != nil && ctx.Err() == nil {
 			or.log.Warn("schedules", "err", err)
 		}
+		or.noteWaiting(ctx)
 		select {
 		case <-ctx.Done():
 			return

@@ -74,13 +74,21 @@ func (or *Orchestrator) finishAttempt(ctx context.Context, tr *taskRun, a schedu
 	row.State, row.Error = configdb.StateSuccess, ""
 	if r.Error != "" {
 		row.State, row.Error = configdb.StateFailed, r.Error
+		if tr.sess.cancelled {
+			row.State = configdb.StateCancelled
+		}
 		tr.vm.failed = append(tr.vm.failed, "disk "+itoa(int64(tr.disk))+": "+r.Error)
 	} else {
 		if len(r.Warnings) > 0 {
 			row.State = configdb.StateWarning
 		}
 		if tr.sess.kind == taskproto.KindBackup {
-			tr.vm.disks[tr.disk] = r.Disk
+			if tr.wholeVM {
+				tr.vm.disks = append([]jsonRaw(nil), r.Disks...)
+				tr.vm.notes = r.Notes
+			} else {
+				tr.vm.disks[tr.disk] = r.Disk
+			}
 		}
 	}
 	tr.row = row

@@ -25,6 +25,11 @@ func (or *Orchestrator) prepareRetryLocked(vm *vmRun) {
 	vm.failed, vm.done, vm.point, vm.guest = nil, false, nil, nil
 	vm.disks = make([]jsonRaw, len(vm.disks))
 	for _, tr := range vm.sess.tasks {
+		if tr.vm == vm && tr.wholeVM {
+			vm.disks = nil // the snapshot says how many
+		}
+	}
+	for _, tr := range vm.sess.tasks {
 		if tr.vm != vm {
 			continue
 		}
@@ -37,9 +42,21 @@ func (or *Orchestrator) prepareRetryLocked(vm *vmRun) {
 		"of", vm.sess.def.Retries.Count, "wait_seconds", vm.sess.def.Retries.WaitSeconds)
 }
 
-// resubmit queues a retried VM's tasks again.
+// resubmit queues a retried VM's tasks again (or ends them, if the session
+// was cancelled during the wait).
 func (or *Orchestrator) resubmit(vm *vmRun) {
 	ctx := context.Background()
+	or.mu.Lock()
+	cancelled := vm.sess.cancelled
+	or.mu.Unlock()
+	if cancelled {
+		for _, tr := range vm.sess.tasks {
+			if tr.vm == vm && !tr.ended {
+				or.finishUnsubmittedState(ctx, tr, configdb.StateCancelled, errCancelled.Error())
+			}
+		}
+		return
+	}
 	var tasks []scheduler.Task
 	var rows []configdb.Task
 	or.mu.Lock()
@@ -68,10 +85,16 @@ func (or *Orchestrator) resubmit(vm *vmRun) {
 
 // finishUnsubmitted ends a task that could not be queued.
 func (or *Orchestrator) finishUnsubmitted(ctx context.Context, tr *taskRun, err error) {
-	r := &taskproto.Result{TaskID: tr.row.ID, Attempt: tr.attempt, Error: "queue: " + err.Error()}
+	or.finishUnsubmittedState(ctx, tr, configdb.StateFailed, "queue: "+err.Error())
+}
+
+// finishUnsubmittedState ends a task that is not in the queue and not
+// running (it never will).
+func (or *Orchestrator) finishUnsubmittedState(ctx context.Context, tr *taskRun, st configdb.State, msg string) {
+	r := &taskproto.Result{TaskID: tr.row.ID, Attempt: tr.attempt, Error: msg}
 	or.mu.Lock()
 	tr.result, tr.ended = r, true
-	tr.row.State, tr.row.Error = configdb.StateFailed, r.Error
+	tr.row.State, tr.row.Error = st, r.Error
 	tr.vm.failed = append(tr.vm.failed, r.Error)
 	row := tr.row
 	tr.sess.pending--

@@ -45,7 +45,7 @@ func TestSelection(t *testing.T) {
 	t.Cleanup(stop)
 	nbdAddr := "nbd://" + ln.Addr().String()
 	for name, src := range map[string]configdb.Source{
-		"images": {Name: "images", Kind: "image", Definition: json.RawMessage(`{"address":"` + dir + `"}`)},
+		"images":  {Name: "images", Kind: "image", Definition: json.RawMessage(`{"address":"` + dir + `"}`)},
 		"exports": {Name: "exports", Kind: "nbd", Definition: json.RawMessage(`{"address":"` + nbdAddr + `"}`)},
 		"vms":     {Name: "vms", Kind: "qemu", Definition: json.RawMessage(`{"address":"/run/vms"}`)},
 	} {

@@ -61,11 +61,15 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 		rs.vms = append(rs.vms, vm)
 		var batch []scheduler.Task
 		for i, disk := range v.Disks {
-			row, err := or.store.CreateTask(ctx, configdb.Task{SessionID: se.ID, VM: v.Name, Disk: strconv.Itoa(i)})
+			diskName := strconv.Itoa(i)
+			if isQEMU(disk) {
+				diskName = "all" // the proxy finds the VM's disks in its snapshot
+			}
+			row, err := or.store.CreateTask(ctx, configdb.Task{SessionID: se.ID, VM: v.Name, Disk: diskName})
 			if err != nil {
 				return err
 			}
-			tr := &taskRun{row: row, sess: rs, vm: vm, disk: i, source: disk}
+			tr := &taskRun{row: row, sess: rs, vm: vm, disk: i, source: disk, wholeVM: isQEMU(disk)}
 			rs.tasks = append(rs.tasks, tr)
 			ts := diskTransports(disk, def.Transport)
 			if len(ts) == 0 {

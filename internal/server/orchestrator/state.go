@@ -12,17 +12,18 @@ import (
 
 // runSession is a session being executed.
 type runSession struct {
-	id       int64
-	job      string // "" for ad-hoc sessions (restore)
-	kind     string // taskproto.KindBackup or KindRestore
-	def      definition
-	password string
-	guestKey []byte // guest processing SSH key
-	repo     string // repository agent name
-	started  time.Time
-	tasks    []*taskRun
-	vms      []*vmRun
-	pending  int // tasks not yet ended
+	id        int64
+	job       string // "" for ad-hoc sessions (restore)
+	kind      string // taskproto.KindBackup or KindRestore
+	def       definition
+	password  string
+	guestKey  []byte // guest processing SSH key
+	repo      string // repository agent name
+	started   time.Time
+	tasks     []*taskRun
+	vms       []*vmRun
+	pending   int // tasks not yet ended
+	cancelled bool
 }
 
 // taskRun is one task of a session.
@@ -31,6 +32,7 @@ type taskRun struct {
 	sess    *runSession
 	vm      *vmRun
 	disk    int
+	wholeVM bool // a qemu:// VM: one attempt snapshots and backs up all its disks
 	source  string
 	target  string // restore
 	assign  *scheduler.Assignment
@@ -51,14 +53,15 @@ type vmRun struct {
 	pointID   string
 	previous  json.RawMessage // backup: previous manifest; restore: the point's
 	started   time.Time
-	disks     []jsonRaw      // per disk: the repo.DiskManifest a task reported
-	failed    []string       // reasons
-	point     *repo.Manifest // committed point
-	warnings  []string       // VM-level warnings (retention, guest processing)
-	forgotten []string       // points retention removed
-	retries   int            // re-runs done (job retries)
-	history   []string       // errors of earlier runs
-	guest     []GuestResult  // guest scripts of the current run
+	disks     []jsonRaw         // per disk: the repo.DiskManifest a task reported
+	failed    []string          // reasons
+	point     *repo.Manifest    // committed point
+	warnings  []string          // VM-level warnings (retention, guest processing)
+	forgotten []string          // points retention removed
+	retries   int               // re-runs done (job retries)
+	history   []string          // errors of earlier runs
+	guest     []GuestResult     // guest scripts of the current run
+	notes     map[string]string // manifest notes the proxy reported (qemu:// VMs)
 	done      bool
 }
 type jsonRaw = json.RawMessage

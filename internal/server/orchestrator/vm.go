@@ -153,7 +153,7 @@ func (or *Orchestrator) releaseVM(key scheduler.VMKey, prepareErr error) {
 		vm.failed = append(vm.failed, err.Error())
 	}
 	vm.point, vm.done, vm.owner = m, true, nil
-	retry := m == nil && len(vm.failed) > 0 && vm.retries < vm.sess.def.Retries.Count
+	retry := m == nil && len(vm.failed) > 0 && vm.retries < vm.sess.def.Retries.Count && !vm.sess.cancelled
 	if retry {
 		or.prepareRetryLocked(vm)
 	}
@@ -172,7 +172,13 @@ func (or *Orchestrator) commitVM(ctx context.Context, vm *vmRun, owner *ownerSes
 	host, _ := os.Hostname()
 	m := &repo.Manifest{ID: vm.pointID, VM: vm.name, Time: vm.started.UTC(), Hostname: host,
 		Notes: map[string]string{"job": vm.sess.job, "session": itoa(vm.sess.id)}}
+	for k, v := range vm.notes {
+		m.Notes[k] = v
+	}
 	var total, stored int64
+	if len(disks) == 0 {
+		return nil, fmt.Errorf("no disks were backed up")
+	}
 	for i, raw := range disks {
 		var d repo.DiskManifest
 		if len(raw) == 0 || json.Unmarshal(raw, &d) != nil {

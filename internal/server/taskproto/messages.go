@@ -24,10 +24,15 @@ type Spec struct {
 	VM        string `json:"vm"`
 	Disk      int    `json:"disk"` // disk number within the VM / point
 
-	// Source is the disk to read (backup): an image path, or an nbd:// URL.
-	Source    string `json:"source,omitempty"`
-	Format    string `json:"format,omitempty"` // raw, qcow2, vmdk; "" probes
-	Transport string `json:"transport"`        // the transport the scheduler chose
+	// Source is the disk to read (backup): an image path, or an nbd:// URL;
+	// or a whole QEMU VM, qemu:///PATH/qmp.sock, whose disks the proxy
+	// snapshots and backs up in this one attempt (Disk is then 0).
+	Source string `json:"source,omitempty"`
+	// GuestAgent is the QEMU guest agent socket used to freeze the guest's
+	// file systems around a qemu:// snapshot ("": none).
+	GuestAgent string `json:"guest_agent,omitempty"`
+	Format     string `json:"format,omitempty"` // raw, qcow2, vmdk; "" probes
+	Transport  string `json:"transport"`        // the transport the scheduler chose
 
 	Repository Repository `json:"repository"`
 	Password   string     `json:"password"`
@@ -112,8 +117,13 @@ type Result struct {
 	Stages
 	Warnings []string `json:"warnings,omitempty"`
 	// Disk is the repo.DiskManifest of the backed-up disk (backup success).
-	Disk     json.RawMessage `json:"disk,omitempty"`
-	Duration time.Duration   `json:"duration_ns"`
+	Disk json.RawMessage `json:"disk,omitempty"`
+	// Disks are the repo.DiskManifests of every disk of a qemu:// VM
+	// (backup success), in disk order; Notes go into the point's manifest
+	// (guest quiescing, transport choice).
+	Disks    []json.RawMessage `json:"disks,omitempty"`
+	Notes    map[string]string `json:"notes,omitempty"`
+	Duration time.Duration     `json:"duration_ns"`
 }
 
 // NextRequest is the body of a poll for work.
