@@ -33,7 +33,21 @@ func TestDistributed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
-	c := newCluster(t, "")
+	runDistributed(t, "")
+}
+
+// TestDistributedPostgres is TestDistributed with the configuration
+// database on PostgreSQL (Debian's server, started by the test as root, or
+// HOLDFAST_TEST_POSTGRES).
+func TestDistributedPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	runDistributed(t, pgtest.FreshDSN(t))
+}
+
+func runDistributed(t *testing.T, dsn string) {
+	c := newCluster(t, dsn)
 	dir := c.e.dir
 	writeVMDisks(t, dir, 8)
 
@@ -402,15 +416,14 @@ func pointOf(t *testing.T, ps []serverPointJSON, vm string) string {
 	return ""
 }
 
-// TestDistributedPostgres runs a job, a restore and a server restart with
-// the configuration database on PostgreSQL (Debian's server, started by the
-// test as root, or HOLDFAST_TEST_POSTGRES).
-func TestDistributedPostgres(t *testing.T) {
+// TestDistributedSelection: a proxy that reaches none of the disks gets no
+// task, points survive a server restart, and a job selects its VMs from an
+// image directory when it runs.
+func TestDistributedSelection(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
-	dsn := pgtest.FreshDSN(t)
-	c := newCluster(t, dsn)
+	c := newCluster(t, "")
 	dir := c.e.dir
 	writeVMDisks(t, dir, 2)
 	c.addRepository("repo1", 2, nil)
