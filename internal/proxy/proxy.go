@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,12 +52,11 @@ type Proxy struct {
 	trust *pki.Trust
 	log   *slog.Logger
 
-	mu sync.Mutex
 	// clients are the opened repositories (one argon2id each), one per
 	// repository, password and traffic rules: each rule set paces the
 	// connections of its own client, all attempts with the same rules share
 	// the rules' bandwidth.
-	clients map[[32]byte]*mover.Client
+	clients *mover.Pool
 }
 
 // New returns a proxy.
@@ -84,7 +84,7 @@ func New(o Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Proxy{o: o, cert: cert, trust: trust, log: o.Logger, clients: map[[32]byte]*mover.Client{}}, nil
+	return &Proxy{o: o, cert: cert, trust: trust, log: o.Logger, clients: mover.NewPool()}, nil
 }
 
 // Run runs the workers until ctx ends.
@@ -95,12 +95,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); p.worker(ctx, i) }()
 	}
 	wg.Wait()
-	p.mu.Lock()
-	for k, c := range p.clients {
-		c.Close()
-		delete(p.clients, k)
-	}
-	p.mu.Unlock()
+	p.clients.Close()
 	return nil
 }
 
@@ -163,15 +158,12 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // repository returns a client of its own for the spec's repository: a fork
-// of the one opened client per repository and password.
+// of the one opened client per repository, password and traffic rules.
 func (p *Proxy) repository(ctx context.Context, spec *taskproto.Spec) (*mover.Client, error) {
 	rules := strings.Join(spec.Throttle, "\n")
 	key := sha256.Sum256([]byte(spec.Repository.Name + "\x00" + spec.Repository.URL + "\x00" + spec.Password +
 		"\x00" + rules))
-	p.mu.Lock()
-	base := p.clients[key]
-	p.mu.Unlock()
-	if base == nil {
+	return p.clients.Fork(ctx, hex.EncodeToString(key[:]), func(ctx context.Context) (*mover.Client, error) {
 		var wrap func(net.Conn) net.Conn
 		if rules != "" {
 			rs, err := throttle.ParseRules(rules, nil)
@@ -187,20 +179,7 @@ func (p *Proxy) repository(ctx context.Context, spec *taskproto.Spec) (*mover.Cl
 		for range p.o.Connections - 1 {
 			uploads = append(uploads, mover.NewHTTPClientWrapped(tc, wrap))
 		}
-		c, err := mover.Dial(ctx, mover.ClientOptions{URL: spec.Repository.URL, Repo: spec.Repository.Name,
+		return mover.Dial(ctx, mover.ClientOptions{URL: spec.Repository.URL, Repo: spec.Repository.Name,
 			Password: []byte(spec.Password), HTTP: hc, Uploads: uploads, Logger: p.log})
-		if err != nil {
-			return nil, err
-		}
-		p.mu.Lock()
-		if other := p.clients[key]; other != nil {
-			c.Close()
-			c = other
-		} else {
-			p.clients[key] = c
-		}
-		base = c
-		p.mu.Unlock()
-	}
-	return base.Fork(), nil
+	})
 }
