@@ -1,0 +1,164 @@
+package nfs
+
+// ACCESS bits (RFC 1813 §3.3.4).
+const (
+	access3Read    = 0x01
+	access3Lookup  = 0x02
+	access3Modify  = 0x04
+	access3Extend  = 0x08
+	access3Delete  = 0x10
+	access3Execute = 0x20
+)
+
+// nameArg reads a filename3; st is NFS3ERR_NAMETOOLONG for long names.
+func nameArg(d *decoder) (string, uint32) {
+	n := d.opaque(maxPathLen)
+	if len(n) > maxNameLen {
+		return "", nfs3ErrNameTooLong
+	}
+	return string(n), nfs3OK
+}
+
+// child resolves name in directory t.
+func (t target) child(name string) (target, uint32) {
+	if t.f != nil {
+		return t, nfs3ErrNotDir
+	}
+	if name == "." || name == ".." {
+		return t, nfs3OK
+	}
+	f := t.x.byName[name]
+	if f == nil {
+		return t, nfs3ErrNoEnt
+	}
+	return target{t.x, f}, nfs3OK
+}
+
+func (t target) handle() []byte {
+	if t.f == nil {
+		return t.x.root
+	}
+	return t.f.handle
+}
+
+func (s *Server) lookup(t target, st uint32, d *decoder, e *encoder) uint32 {
+	name, nst := nameArg(d)
+	if d.err != nil {
+		return acceptGarbageArgs
+	}
+	if st == nfs3OK {
+		st = nst
+	}
+	var obj target
+	if st == nfs3OK {
+		obj, st = t.child(name)
+	}
+	if st != nfs3OK {
+		fail(e, nfsLookup, st)
+		return acceptSuccess
+	}
+	e.uint32(nfs3OK)
+	e.opaque(obj.handle())
+	s.postOpAttr(e, obj)
+	s.postOpAttr(e, t)
+	return acceptSuccess
+}
+
+func (s *Server) access(t target, st uint32, d *decoder, e *encoder) uint32 {
+	want := d.uint32()
+	if d.err != nil {
+		return acceptGarbageArgs
+	}
+	if st != nfs3OK {
+		fail(e, nfsAccess, st)
+		return acceptSuccess
+	}
+	var ok uint32
+	switch {
+	case t.f == nil:
+		ok = access3Read | access3Lookup | access3Execute
+	case t.f.WriterAt != nil:
+		ok = access3Read | access3Modify
+	default:
+		ok = access3Read
+	}
+	e.uint32(nfs3OK)
+	s.postOpAttr(e, t)
+	e.uint32(want & ok)
+	return acceptSuccess
+}
+
+// Sizes of encoded directory entries, for the client's count limits.
+const (
+	fattrLen    = 84
+	dirOverhead = 4 + 4 + fattrLen + 8 + 4 + 4 // status, post_op_attr, verf, end of list, eof
+)
+
+func (s *Server) readdir(t target, st uint32, d *decoder, e *encoder, plus bool) uint32 {
+	proc := uint32(nfsReaddir)
+	if plus {
+		proc = nfsReaddirplus
+	}
+	cookie := d.uint64()
+	d.fixed(8) // cookieverf: the directory never changes, so it is not checked
+	count := d.uint32()
+	dircount := uint32(0)
+	if plus {
+		dircount, count = count, d.uint32()
+	}
+	if d.err != nil {
+		return acceptGarbageArgs
+	}
+	if st == nfs3OK && t.f != nil {
+		st = nfs3ErrNotDir
+	}
+	if st != nfs3OK {
+		fail(e, proc, st)
+		return acceptSuccess
+	}
+	count = min(count, maxDirReply)
+	names := make([]string, 0, 2+len(t.x.files))
+	names = append(names, ".", "..")
+	for _, f := range t.x.files {
+		names = append(names, f.Name)
+	}
+	if cookie > uint64(len(names)) {
+		fail(e, proc, nfs3ErrBadCookie)
+		return acceptSuccess
+	}
+	start := len(e.b)
+	e.uint32(nfs3OK)
+	s.postOpAttr(e, t)
+	e.uint64(0) // cookieverf
+	used, dirUsed := dirOverhead, 0
+	i := int(cookie)
+	for ; i < len(names); i++ {
+		obj, _ := t.child(names[i])
+		n := 4 + 8 + 4 + pad(len(names[i])) + 8
+		dirUsed += n - 4
+		if plus {
+			n += 4 + fattrLen + 4 + 4 + pad(len(obj.handle()))
+		}
+		if used+n > int(count) || (plus && i > int(cookie) && dirUsed > int(dircount)) {
+			break
+		}
+		used += n
+		e.bool(true)
+		e.uint64(obj.fileid())
+		e.string(names[i])
+		e.uint64(uint64(i + 1))
+		if plus {
+			s.postOpAttr(e, obj)
+			e.bool(true)
+			e.opaque(obj.handle())
+		}
+	}
+	if i == int(cookie) && i < len(names) {
+		e.b = e.b[:start]
+		fail(e, proc, nfs3ErrTooSmall)
+		return acceptSuccess
+	}
+	e.bool(false)
+	e.bool(i == len(names))
+	return acceptSuccess
+}
