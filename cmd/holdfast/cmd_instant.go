@@ -1,0 +1,441 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/export/nfs"
+	"github.com/holdfast-backup/holdfast/internal/instant"
+	"github.com/spf13/cobra"
+)
+
+// instantOptions are the flags of instant-recovery start and serve.
+type instantOptions struct {
+	nbd, nfsBind, nfsPorts, redoDir, stateDir, id string
+	nfs, asJSON                                   bool
+	allow                                         []string
+	cacheMiB                                      int
+}
+
+func newInstantCommand(a *app) *cobra.Command {
+	var stateDir string
+	c := &cobra.Command{Use: "instant-recovery", Aliases: []string{"ir"},
+		Short: "Boot VMs straight from their backups: serve restore points over NBD and NFS, then migrate them",
+		Args:  noArgs}
+	c.PersistentFlags().StringVar(&stateDir, "state-dir", "", "where sessions are recorded and keep their redo data (default $HOLDFAST_STATE_DIR, else /var/lib/holdfast/instant as root or ~/.holdfast/instant)")
+	c.AddCommand(newInstantStart(a, &stateDir, false), newInstantStart(a, &stateDir, true), newInstantList(a, &stateDir),
+		newInstantStop(a, &stateDir), newInstantMigrate(a, &stateDir))
+	return c
+}
+
+// instantState returns the state directory and the session registry.
+func (a *app) instantState(dir string) (string, instant.Registry, error) {
+	if dir == "" {
+		dir = a.getenv("HOLDFAST_STATE_DIR")
+	}
+	if dir == "" {
+		if os.Geteuid() == 0 {
+			dir = "/var/lib/holdfast/instant"
+		} else {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", instant.Registry{}, usageError{errors.New("no home directory: give --state-dir")}
+			}
+			dir = filepath.Join(home, ".holdfast", "instant")
+		}
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", instant.Registry{}, err
+	}
+	return abs, instant.Registry{Dir: filepath.Join(abs, "sessions")}, nil
+}
+
+func newInstantStart(a *app, stateDir *string, serve bool) *cobra.Command {
+	var o instantOptions
+	use, short := "start POINT", "Start a recovery session in the background; print its exports when they answer"
+	if serve {
+		use, short = "serve POINT", "Run a recovery session in the foreground (for a service manager)"
+	}
+	c := &cobra.Command{Use: use + " [--nbd ADDR] [--nfs] [--redo-dir DIR] [--allow CIDR…] [--json]", Short: short,
+		Args: exactArgs(1),
+		Long: short + `.
+
+POINT is a restore point of the repository (--repo): an ID, a unique prefix,
+"latest" or "VM:latest". Every disk is served read-write: the VM's writes go
+to a redo overlay in --redo-dir (default STATE-DIR/ID), never to the
+repository. NBD exports disk-0, disk-1 … on --nbd (default 127.0.0.1:10809;
+"" turns NBD off). --nfs also serves the NFS export /holdfast/ID (disk-N.img,
+disk-N.vmdk, vm.json) with its own portmapper, MOUNT and NFS services on
+--nfs-ports (default 111,1058,2049, as vPower NFS) at --nfs-bind. Only clients
+in --allow (default loopback) may connect.`}
+	f := c.Flags()
+	f.StringVar(&o.nbd, "nbd", "127.0.0.1:10809", "NBD listen address (\"\": no NBD)")
+	f.BoolVar(&o.nfs, "nfs", false, "also serve the disks over NFS")
+	f.StringVar(&o.nfsBind, "nfs-bind", "127.0.0.1", "address the NFS services listen on")
+	f.StringVar(&o.nfsPorts, "nfs-ports", "111,1058,2049", "portmapper, MOUNT and NFS ports")
+	f.StringVar(&o.redoDir, "redo-dir", "", "where the VM's writes go (default STATE-DIR/ID)")
+	f.StringArrayVar(&o.allow, "allow", nil, "client network allowed to connect, CIDR (repeat; default loopback)")
+	f.BoolVar(&o.asJSON, "json", false, "print the session as JSON")
+	f.IntVar(&o.cacheMiB, "cache", 256, "chunk cache per disk, MiB")
+	f.StringVar(&o.id, "id", "", "session ID (set by start for the serving process)")
+	_ = f.MarkHidden("id")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if serve {
+			return runInstantServe(cmd.Context(), a, *stateDir, o, args[0])
+		}
+		return runInstantStart(cmd.Context(), a, *stateDir, o, args[0])
+	}
+	return c
+}
+
+func (o *instantOptions) allowList() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range o.allow {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, usageError{fmt.Errorf("--allow %q: want a CIDR such as 10.0.0.0/8", s)}
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (o *instantOptions) ports() (portmap, mount, nfsPort int, err error) {
+	parts := strings.Split(o.nfsPorts, ",")
+	var p [3]int
+	if len(parts) != 3 {
+		return 0, 0, 0, usageError{fmt.Errorf("--nfs-ports %q: want PORTMAP,MOUNT,NFS", o.nfsPorts)}
+	}
+	for i, s := range parts {
+		if p[i], err = strconv.Atoi(strings.TrimSpace(s)); err != nil || p[i] < 0 || p[i] > 65535 {
+			return 0, 0, 0, usageError{fmt.Errorf("--nfs-ports %q: want three port numbers", o.nfsPorts)}
+		}
+	}
+	return p[0], p[1], p[2], nil
+}
+
+// runInstantServe runs a session until interrupted.
+func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOptions, ref string) error {
+	dir, reg, err := a.instantState(stateDir)
+	if err != nil {
+		return err
+	}
+	allow, err := o.allowList()
+	if err != nil {
+		return err
+	}
+	if o.id == "" {
+		o.id = instant.NewID()
+	} else if !instant.ValidID(o.id) {
+		return usageError{fmt.Errorf("--id %q: not a session ID", o.id)}
+	}
+	if o.redoDir == "" {
+		o.redoDir = filepath.Join(dir, o.id)
+	}
+	if o.redoDir, err = filepath.Abs(o.redoDir); err != nil {
+		return err
+	}
+	r, err := a.openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	m, err := r.ResolvePoint(ctx, ref)
+	if err != nil {
+		return err
+	}
+	so := instant.Options{ID: o.id, Store: r, Point: m, RepoName: r.Backend().Location(), RedoDir: o.redoDir,
+		NBD: o.nbd, Allow: allow, Cache: int64(o.cacheMiB) << 20, Registry: reg, Logger: a.logger(),
+		Ready: func(rec instant.Record) { a.printInstant(rec, o.asJSON) }}
+	if o.nfs {
+		pm, mnt, np, err := o.ports()
+		if err != nil {
+			return err
+		}
+		ls, err := nfs.Listen(o.nfsBind, pm, mnt, np)
+		if err != nil {
+			return fmt.Errorf("NFS services on %s ports %s: %w", o.nfsBind, o.nfsPorts, err)
+		}
+		so.NFS, so.NFSHost = &ls, o.nfsBind
+	}
+	sctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
+	defer stop()
+	return instant.Serve(sctx, so)
+}
+
+// printInstant prints a serving session: its ID and per disk the URLs.
+func (a *app) printInstant(rec instant.Record, asJSON bool) {
+	if asJSON {
+		_ = printJSON(a.stdout, mustJSON(rec))
+		return
+	}
+	fmt.Fprintf(a.stdout, "session %s: %s of %s (%s), redo in %s\n", rec.ID, rec.VM, rec.Point, rec.State(), rec.RedoDir)
+	for _, d := range rec.Disks {
+		fmt.Fprintf(a.stdout, "  disk %d (%s): %s %s\n", d.Index, formatBytes(d.Size), orDash(d.NBDURL), d.NFSURL)
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// runInstantStart runs `serve` as a background process and waits until its
+// exports answer (its record says so).
+func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOptions, ref string) error {
+	dir, reg, err := a.instantState(stateDir)
+	if err != nil {
+		return err
+	}
+	if _, err := o.allowList(); err != nil {
+		return err
+	}
+	id := instant.NewID()
+	redo := o.redoDir
+	if redo == "" {
+		redo = filepath.Join(dir, id)
+	}
+	if redo, err = filepath.Abs(redo); err != nil {
+		return err
+	}
+	// Restarting a stopped session (its redo directory): same ID, so the
+	// same export paths and NFS file handles.
+	if recs, err := reg.List(); err == nil {
+		for _, r := range recs {
+			if r.RedoDir == redo {
+				if r.State() == "serving" {
+					return fmt.Errorf("session %s is already serving from %s", r.ID, redo)
+				}
+				id = r.ID
+			}
+		}
+	}
+	if err := os.MkdirAll(redo, 0o700); err != nil {
+		return err
+	}
+	logPath := filepath.Join(redo, "serve.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	args := []string{"instant-recovery", "serve", ref, "--state-dir", dir, "--id", id, "--redo-dir", redo,
+		"--nbd", o.nbd, "--nfs-bind", o.nfsBind, "--nfs-ports", o.nfsPorts, "--cache", strconv.Itoa(o.cacheMiB)}
+	if o.nfs {
+		args = append(args, "--nfs")
+	}
+	for _, s := range o.allow {
+		args = append(args, "--allow", s)
+	}
+	if a.repoDir != "" {
+		args = append(args, "--repo", a.repoDir)
+	}
+	if a.passwordFile != "" {
+		args = append(args, "--password-file", a.passwordFile)
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Env = os.Environ()
+	if pw, err := a.password(false); err == nil && len(pw) > 0 && a.passwordFile == "" {
+		cmd.Env = append(cmd.Env, "HOLDFAST_PASSWORD="+string(pw)) // only to the child, never printed
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.NewTimer(60 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if rec, err := reg.Load(id); err == nil && rec.State() == "serving" {
+			a.printInstant(rec, o.asJSON)
+			return nil
+		}
+		select {
+		case err := <-exited:
+			b, _ := os.ReadFile(logPath)
+			return fmt.Errorf("the recovery session did not start (%v): %s", err, strings.TrimSpace(lastLines(string(b), 5)))
+		case <-deadline.C:
+			_ = cmd.Process.Kill()
+			return fmt.Errorf("the recovery session did not answer within 60 s (log: %s)", logPath)
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func newInstantList(a *app, stateDir *string) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{Use: "list [--json]", Short: "List recovery sessions (serving and stopped)", Args: noArgs}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		_, reg, err := a.instantState(*stateDir)
+		if err != nil {
+			return err
+		}
+		recs, err := reg.List()
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			type row struct {
+				instant.Record
+				State string `json:"state"`
+			}
+			rows := []row{}
+			for _, r := range recs {
+				rows = append(rows, row{r, r.State()})
+			}
+			return printJSON(a.stdout, mustJSON(rows))
+		}
+		var rows [][]string
+		for _, r := range recs {
+			rows = append(rows, []string{r.ID, r.VM, r.Point, r.State(), strconv.Itoa(len(r.Disks)), orDash(r.NBDAddr),
+				orDash(r.NFSPath), r.RedoDir})
+		}
+		return table(a.stdout, []string{"ID", "VM", "POINT", "STATE", "DISKS", "NBD", "NFS", "REDO"}, rows)
+	}
+	return c
+}
+
+func newInstantStop(a *app, stateDir *string) *cobra.Command {
+	var discard bool
+	c := &cobra.Command{Use: "stop ID [--discard]", Short: "Stop a recovery session: remove its exports; keep (or --discard) the redo data",
+		Args: exactArgs(1)}
+	c.Flags().BoolVar(&discard, "discard", false, "also delete the redo data (the VM's writes) and forget the session")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		_, reg, err := a.instantState(*stateDir)
+		if err != nil {
+			return err
+		}
+		rec, err := stopInstant(cmd.Context(), reg, args[0])
+		if err != nil {
+			return err
+		}
+		if discard {
+			if err := os.RemoveAll(rec.RedoDir); err != nil {
+				return err
+			}
+			if err := reg.Remove(rec.ID); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(a.stdout, "session %s stopped; redo data discarded\n", rec.ID)
+			return err
+		}
+		_, err = fmt.Fprintf(a.stdout, "session %s stopped; redo data kept in %s\n", rec.ID, rec.RedoDir)
+		return err
+	}
+	return c
+}
+
+// stopInstant stops a serving session and waits for it to record its stop.
+func stopInstant(ctx context.Context, reg instant.Registry, id string) (instant.Record, error) {
+	rec, err := reg.Load(id)
+	if err != nil {
+		return rec, err
+	}
+	if rec.State() == "serving" {
+		if err := syscall.Kill(rec.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return rec, fmt.Errorf("stop session %s (pid %d): %w", id, rec.PID, err)
+		}
+		for deadline := time.Now().Add(60 * time.Second); instant.Alive(rec.PID); {
+			if time.Now().After(deadline) {
+				return rec, fmt.Errorf("session %s (pid %d) did not stop within 60 s", id, rec.PID)
+			}
+			select {
+			case <-ctx.Done():
+				return rec, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		if rec, err = reg.Load(id); err != nil {
+			return rec, err
+		}
+	}
+	return rec, nil
+}
+
+func newInstantMigrate(a *app, stateDir *string) *cobra.Command {
+	var to string
+	var disk int
+	var keep bool
+	c := &cobra.Command{Use: "migrate ID --to PATH [--disk N]",
+		Short: "Write what the VM sees (point + its writes) to a production image, then end the session",
+		Args:  exactArgs(1),
+		Long: `Write disk N of the session's restore point with the VM's writes applied —
+exactly what the VM sees — to PATH (raw; .qcow2 names are written as qcow2),
+then end the session and delete its redo data (--keep-redo keeps it). A
+serving session is stopped first, so shut the VM down (or pause it) before.`}
+	c.Flags().StringVar(&to, "to", "", "production image to write (required)")
+	c.Flags().IntVar(&disk, "disk", 0, "disk number")
+	c.Flags().BoolVar(&keep, "keep-redo", false, "keep the session and its redo data afterwards")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if to == "" {
+			return usageError{errors.New("--to PATH is required")}
+		}
+		ctx := cmd.Context()
+		_, reg, err := a.instantState(*stateDir)
+		if err != nil {
+			return err
+		}
+		rec, err := stopInstant(ctx, reg, args[0])
+		if err != nil {
+			return err
+		}
+		r, err := a.openRepo(ctx)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		start := time.Now()
+		st, err := instant.Migrate(ctx, r, rec.RedoDir, disk, to)
+		if err != nil {
+			return fmt.Errorf("migrate session %s disk %d to %s: %w", rec.ID, disk, to, err)
+		}
+		if !keep {
+			if err := os.RemoveAll(rec.RedoDir); err != nil {
+				return err
+			}
+			if err := reg.Remove(rec.ID); err != nil {
+				return err
+			}
+		}
+		_, err = fmt.Fprintf(a.stdout, "migrated session %s disk %d to %s in %s: %s written (%s the VM wrote), session ended\n",
+			rec.ID, disk, to, time.Since(start).Round(time.Millisecond), formatBytes(st.Written), formatBytes(st.FromRedo))
+		return err
+	}
+	return c
+}

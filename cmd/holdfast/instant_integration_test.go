@@ -1,0 +1,216 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/instant"
+	"github.com/holdfast-backup/holdfast/internal/testutil/tinyguest"
+)
+
+// chunkFiles lists a repository's chunk files (the chunk set).
+func chunkFiles(t *testing.T, repoDir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(filepath.Join(repoDir, "chunks"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, strings.TrimPrefix(p, repoDir))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// startInstant runs `instant-recovery start … --json` and returns the record.
+func startInstant(t *testing.T, e *env, args ...string) instant.Record {
+	t.Helper()
+	out := e.ok(append([]string{"instant-recovery", "start", "--json"}, args...)...)
+	var rec instant.Record
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || rec.ID == "" {
+		t.Fatalf("instant-recovery start: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if instant.Alive(rec.PID) {
+			e.run("instant-recovery", "stop", rec.ID)
+		}
+	})
+	return rec
+}
+
+// TestInstantRecoveryNBD: a tiny guest backed up, booted straight from the
+// backup over NBD (the console shows the marker on its disk), its writes
+// kept in the redo data, the repository untouched; restarted on the same
+// redo data it sees its earlier writes; migrated, the image equals what
+// the VM saw.
+func TestInstantRecoveryNBD(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM")
+	}
+	needTools(t, "qemu-system-x86_64", "nbdcopy", "nbdinfo")
+	g := tinyguest.Build(t)
+	e := newEnv(t)
+	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
+	e.init("--chunk-size", "256KiB")
+	disk := filepath.Join(e.dir, "vm-disk.img")
+	tinyguest.MakeDisk(t, disk, 64<<20, "instant-recovery-marker-42")
+	bj := e.backupJSON("tiny", disk)
+	before := chunkFiles(t, e.repo)
+
+	addr := freeAddr(t)
+	rec := startInstant(t, e, "latest", "--nbd", addr)
+	if len(rec.Disks) != 1 || rec.Disks[0].NBDURL != "nbd://"+addr+"/disk-0" || rec.Point != bj.Point {
+		t.Fatalf("session: %+v", rec)
+	}
+	// The export reads exactly the backed-up disk.
+	exported := filepath.Join(e.dir, "exported.img")
+	sh(t, "nbdcopy", rec.Disks[0].NBDURL, exported)
+	restored := filepath.Join(e.dir, "restored.img")
+	e.ok("restore", bj.Point, "--disk", "0", "--to", restored)
+	sameFile(t, exported, restored)
+	if out := e.ok("instant-recovery", "list"); !strings.Contains(out, rec.ID) || !strings.Contains(out, "serving") {
+		t.Fatalf("list:\n%s", out)
+	}
+
+	console, took := tinyguest.Boot(t, g, 2*time.Minute, "-drive", "file="+rec.Disks[0].NBDURL+",format=raw,if=virtio")
+	if !strings.Contains(console, "HOLDFAST-MARKER: instant-recovery-marker-42") {
+		t.Fatalf("guest console lacks the marker:\n%s", console)
+	}
+	t.Logf("booted from the backup over NBD in %s", took.Round(time.Millisecond))
+	seen := filepath.Join(e.dir, "seen.img")
+	sh(t, "nbdcopy", rec.Disks[0].NBDURL, seen)
+
+	e.ok("instant-recovery", "stop", rec.ID)
+	redo := filepath.Join(rec.RedoDir, "disk-0")
+	if st, err := os.Stat(filepath.Join(redo, "redo.img")); err != nil || st.Size() != 64<<20 {
+		t.Fatalf("redo file: %v %v", st, err)
+	}
+	if after := chunkFiles(t, e.repo); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Fatal("the chunk set changed while the VM ran from the backup")
+	}
+	if out := e.ok("verify", "--read-data"); !strings.Contains(out, "no errors found") {
+		t.Fatalf("verify: %s", out)
+	}
+
+	// Restarted on the same redo data, the VM sees its earlier writes.
+	rec2 := startInstant(t, e, "latest", "--nbd", addr, "--redo-dir", rec.RedoDir)
+	console, _ = tinyguest.Boot(t, g, 2*time.Minute, "-drive", "file="+rec2.Disks[0].NBDURL+",format=raw,if=virtio")
+	if !strings.Contains(console, "HOLDFAST-BOOT: 2") {
+		t.Errorf("second boot does not see the first one's writes:\n%s", console)
+	}
+	sh(t, "nbdcopy", rec2.Disks[0].NBDURL, seen)
+
+	// Migration: point + writes, what the VM saw.
+	prod := filepath.Join(e.dir, "production.img")
+	out := e.ok("instant-recovery", "migrate", rec2.ID, "--to", prod)
+	if !strings.Contains(out, "session ended") {
+		t.Fatalf("migrate: %s", out)
+	}
+	sameFile(t, prod, seen)
+	if boots := tinyguest.ReadDiskFile(t, prod, "boots"); boots != "boot 1\nboot 2\n" {
+		t.Errorf("production image boots file %q", boots)
+	}
+	if _, err := os.Stat(rec.RedoDir); !os.IsNotExist(err) {
+		t.Errorf("redo data left after migrate: %v", err)
+	}
+	if out := e.ok("instant-recovery", "list"); strings.Contains(out, rec2.ID) {
+		t.Errorf("migrated session still listed:\n%s", out)
+	}
+}
+
+// TestInstantRecoveryAllow: a client outside --allow is refused.
+func TestInstantRecoveryAllow(t *testing.T) {
+	needTools(t, "nbdinfo")
+	e := newEnv(t)
+	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
+	e.init()
+	img := filepath.Join(e.dir, "d.img")
+	writeImage(t, img, 8<<20, map[int64][]byte{0: randomBytes(1 << 20)})
+	e.backupJSON("vm", img)
+	addr := freeAddr(t)
+	rec := startInstant(t, e, "latest", "--nbd", addr, "--allow", "10.0.0.0/8")
+	if out, err := exec.Command("nbdinfo", rec.Disks[0].NBDURL).CombinedOutput(); err == nil {
+		t.Fatalf("a client outside --allow read the export:\n%s", out)
+	}
+	e.ok("instant-recovery", "stop", rec.ID, "--discard")
+	if _, err := os.Stat(rec.RedoDir); !os.IsNotExist(err) {
+		t.Errorf("--discard left %s: %v", rec.RedoDir, err)
+	}
+	if r := e.run("instant-recovery", "stop", "ir-00000000"); r.code == 0 || !strings.Contains(r.stderr, "no such") {
+		t.Errorf("stop of an unknown session: exit %d %s", r.code, r.stderr)
+	}
+	_ = fmt.Sprint()
+}
+
+// port111Free reports whether this process may serve the portmapper on
+// 127.0.0.1:111 (root, and nothing else there).
+func port111Free() bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:111")
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+// TestInstantRecoveryNFS: the same guest boots from the NFS export through
+// QEMU's nfs:// driver (portmapper on 111, as vPower NFS); nfs-cp reads the
+// disk equal to a restore; a restarted session keeps its export path.
+func TestInstantRecoveryNFS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM")
+	}
+	needTools(t, "qemu-system-x86_64", "nfs-cp", "nfs-ls")
+	if !port111Free() {
+		t.Skip("needs root and a free port 111 for the portmapper QEMU's nfs:// driver asks")
+	}
+	g := tinyguest.Build(t)
+	e := newEnv(t)
+	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
+	e.init("--chunk-size", "256KiB")
+	disk := filepath.Join(e.dir, "vm-disk.img")
+	tinyguest.MakeDisk(t, disk, 64<<20, "served-over-nfs")
+	bj := e.backupJSON("tiny", disk)
+	restored := filepath.Join(e.dir, "restored.img")
+	e.ok("restore", bj.Point, "--disk", "0", "--to", restored)
+
+	rec := startInstant(t, e, "latest", "--nbd", "", "--nfs", "--nfs-ports", "111,0,0")
+	url := rec.Disks[0].NFSURL
+	if !strings.HasPrefix(url, "nfs://127.0.0.1/holdfast/"+rec.ID+"/disk-0.img") {
+		t.Fatalf("NFS URL %q", url)
+	}
+	copied := filepath.Join(e.dir, "copied.img")
+	sh(t, "nfs-cp", url, copied)
+	sameFile(t, copied, restored)
+	if out := sh(t, "nfs-ls", "nfs://127.0.0.1/holdfast/"+rec.ID); !strings.Contains(out, "disk-0.vmdk") || !strings.Contains(out, "vm.json") {
+		t.Errorf("nfs-ls:\n%s", out)
+	}
+	console, took := tinyguest.Boot(t, g, 2*time.Minute, "-drive", "file="+url+",format=raw,if=virtio")
+	if !strings.Contains(console, "HOLDFAST-MARKER: served-over-nfs") {
+		t.Fatalf("guest console lacks the marker:\n%s", console)
+	}
+	t.Logf("booted from the backup over NFS in %s", took.Round(time.Millisecond))
+	e.ok("instant-recovery", "stop", rec.ID)
+	rec2 := startInstant(t, e, "latest", "--nbd", "", "--nfs", "--nfs-ports", "111,0,0", "--redo-dir", rec.RedoDir)
+	if rec2.ID != rec.ID || rec2.Disks[0].NFSURL != url {
+		t.Fatalf("restarted session %s at %s, want %s at %s", rec2.ID, rec2.Disks[0].NFSURL, rec.ID, url)
+	}
+	console, _ = tinyguest.Boot(t, g, 2*time.Minute, "-drive", "file="+url+",format=raw,if=virtio")
+	if !strings.Contains(console, "HOLDFAST-BOOT: 2") {
+		t.Errorf("second boot over NFS does not see the first one's writes:\n%s", console)
+	}
+}
