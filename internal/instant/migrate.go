@@ -64,7 +64,9 @@ func Migrate(ctx context.Context, s restorefs.Store, redoDir string, n int, to s
 	size := d.Size()
 	st.Bytes = size
 	var (
-		w          interface{ WriteAt([]byte, int64) (int, error) }
+		w interface {
+			WriteAt([]byte, int64) (int, error)
+		}
 		finish     func() error
 		abort      func()
 		writeZeros bool // a block device: zeros must be written

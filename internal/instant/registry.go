@@ -19,19 +19,19 @@ import (
 // Record describes a recovery session; the serving process writes it into
 // the registry when its exports answer and removes it when it stops.
 type Record struct {
-	ID       string     `json:"id"`
-	Point    string     `json:"point"`
-	VM       string     `json:"vm"`
-	Repo     string     `json:"repository"`
-	RedoDir  string     `json:"redo_dir"`
-	PID      int        `json:"pid"`
-	Started  time.Time  `json:"started"`
-	NBDAddr  string     `json:"nbd_addr,omitempty"`
-	NFSPath  string     `json:"nfs_export,omitempty"`
-	Disks    []DiskInfo `json:"disks"`
-	QEMU     int        `json:"qemu_pid,omitempty"`
-	LogFile  string     `json:"log,omitempty"`
-	Stopped  time.Time  `json:"stopped,omitempty"` // zero while serving
+	ID      string     `json:"id"`
+	Point   string     `json:"point"`
+	VM      string     `json:"vm"`
+	Repo    string     `json:"repository"`
+	RedoDir string     `json:"redo_dir"`
+	PID     int        `json:"pid"`
+	Started time.Time  `json:"started"`
+	NBDAddr string     `json:"nbd_addr,omitempty"`
+	NFSPath string     `json:"nfs_export,omitempty"`
+	Disks   []DiskInfo `json:"disks"`
+	QEMU    int        `json:"qemu_pid,omitempty"`
+	LogFile string     `json:"log,omitempty"`
+	Stopped time.Time  `json:"stopped,omitempty"` // zero while serving
 }
 
 // State is "serving", "stopped", or "lost" (the process died without
