@@ -26,6 +26,10 @@ type instantOptions struct {
 	nfs, asJSON                                   bool
 	allow                                         []string
 	cacheMiB                                      int
+	startQEMU, qemuNetwork                        bool
+	qemuMemory, qemuCPUs                          int
+	qemuAccel                                     string
+	qemuArgs                                      []string
 }
 
 func newInstantCommand(a *app) *cobra.Command {
@@ -89,6 +93,12 @@ in --allow (default loopback) may connect.`}
 	f.StringArrayVar(&o.allow, "allow", nil, "client network allowed to connect, CIDR (repeat; default loopback)")
 	f.BoolVar(&o.asJSON, "json", false, "print the session as JSON")
 	f.IntVar(&o.cacheMiB, "cache", 256, "chunk cache per disk, MiB")
+	f.BoolVar(&o.startQEMU, "start-qemu", false, "also start a QEMU VM with the disks on the exports (no network unless --qemu-network)")
+	f.IntVar(&o.qemuMemory, "qemu-memory", 1024, "--start-qemu: memory, MiB")
+	f.IntVar(&o.qemuCPUs, "qemu-cpus", 1, "--start-qemu: virtual CPUs")
+	f.BoolVar(&o.qemuNetwork, "qemu-network", false, "--start-qemu: give the VM QEMU's default network (user mode)")
+	f.StringVar(&o.qemuAccel, "qemu-accel", "tcg", "--start-qemu: accelerator, e.g. kvm:tcg")
+	f.StringArrayVar(&o.qemuArgs, "qemu-arg", nil, "--start-qemu: extra QEMU argument (repeat)")
 	f.StringVar(&o.id, "id", "", "session ID (set by start for the serving process)")
 	_ = f.MarkHidden("id")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
@@ -174,6 +184,10 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 		}
 		so.NFS, so.NFSHost = &ls, o.nfsBind
 	}
+	if o.startQEMU {
+		so.VM = &instant.VMOptions{Memory: o.qemuMemory, CPUs: o.qemuCPUs, Network: o.qemuNetwork, Accel: o.qemuAccel,
+			Extra: o.qemuArgs}
+	}
 	sctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
 	defer stop()
 	return instant.Serve(sctx, so)
@@ -243,6 +257,16 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 		"--nbd", o.nbd, "--nfs-bind", o.nfsBind, "--nfs-ports", o.nfsPorts, "--cache", strconv.Itoa(o.cacheMiB)}
 	if o.nfs {
 		args = append(args, "--nfs")
+	}
+	if o.startQEMU {
+		args = append(args, "--start-qemu", "--qemu-memory", strconv.Itoa(o.qemuMemory), "--qemu-cpus", strconv.Itoa(o.qemuCPUs),
+			"--qemu-accel", o.qemuAccel)
+		if o.qemuNetwork {
+			args = append(args, "--qemu-network")
+		}
+		for _, q := range o.qemuArgs {
+			args = append(args, "--qemu-arg="+q)
+		}
 	}
 	for _, s := range o.allow {
 		args = append(args, "--allow", s)
@@ -389,41 +413,91 @@ func stopInstant(ctx context.Context, reg instant.Registry, id string) (instant.
 }
 
 func newInstantMigrate(a *app, stateDir *string) *cobra.Command {
-	var to string
+	var to []string
 	var disk int
 	var keep bool
-	c := &cobra.Command{Use: "migrate ID --to PATH [--disk N]",
-		Short: "Write what the VM sees (point + its writes) to a production image, then end the session",
+	c := &cobra.Command{Use: "migrate ID --to PATH [--to PATH …] [--disk N]",
+		Short: "Move the VM to production storage (point + its writes), then end the session",
 		Args:  exactArgs(1),
-		Long: `Write disk N of the session's restore point with the VM's writes applied —
-exactly what the VM sees — to PATH (raw; .qcow2 names are written as qcow2),
-then end the session and delete its redo data (--keep-redo keeps it). A
-serving session is stopped first, so shut the VM down (or pause it) before.`}
-	c.Flags().StringVar(&to, "to", "", "production image to write (required)")
-	c.Flags().IntVar(&disk, "disk", 0, "disk number")
+		Long: `Write what the VM sees — the restore point with the VM's writes applied — to
+production images (raw; .qcow2 names are written as qcow2): one --to per disk
+in disk order, or --disk N with one --to. Then the session ends and its redo
+data is deleted (--keep-redo keeps it).
+
+A session started with --start-qemu is migrated live: QEMU mirrors each disk
+onto its image while the VM runs and pivots onto it (blockdev-mirror), the VM
+keeps running from production storage, and the exports go away. Otherwise
+the session is stopped first and the images are written from the redo data.`}
+	c.Flags().StringArrayVar(&to, "to", nil, "production image to write (repeat per disk)")
+	c.Flags().IntVar(&disk, "disk", -1, "migrate only disk N (with one --to)")
 	c.Flags().BoolVar(&keep, "keep-redo", false, "keep the session and its redo data afterwards")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if to == "" {
-			return usageError{errors.New("--to PATH is required")}
-		}
 		ctx := cmd.Context()
 		_, reg, err := a.instantState(*stateDir)
 		if err != nil {
 			return err
 		}
-		rec, err := stopInstant(ctx, reg, args[0])
+		rec, err := reg.Load(args[0])
 		if err != nil {
 			return err
 		}
-		r, err := a.openRepo(ctx)
-		if err != nil {
-			return err
+		targets := map[int]string{}
+		switch {
+		case len(to) == 0:
+			return usageError{errors.New("--to PATH is required")}
+		case disk >= 0 && len(to) != 1:
+			return usageError{errors.New("--disk N takes exactly one --to")}
+		case disk >= 0:
+			targets[disk] = to[0]
+		case len(to) != len(rec.Disks):
+			return usageError{fmt.Errorf("the VM has %d disk(s): give one --to each (or --disk N)", len(rec.Disks))}
+		default:
+			for i, p := range to {
+				targets[i] = p
+			}
 		}
-		defer r.Close()
+		for n := range targets {
+			if n >= len(rec.Disks) {
+				return usageError{fmt.Errorf("session %s has %d disk(s); disk %d does not exist", rec.ID, len(rec.Disks), n)}
+			}
+		}
 		start := time.Now()
-		st, err := instant.Migrate(ctx, r, rec.RedoDir, disk, to)
-		if err != nil {
-			return fmt.Errorf("migrate session %s disk %d to %s: %w", rec.ID, disk, to, err)
+		live := rec.State() == "serving" && rec.QEMU > 0 && instant.Alive(rec.QEMU)
+		if live {
+			if len(targets) != len(rec.Disks) {
+				return usageError{errors.New("a running VM moves as a whole: give one --to per disk")}
+			}
+			for n := 0; n < len(rec.Disks); n++ {
+				if err := instant.MigrateLive(ctx, rec, n, targets[n], rec.Disks[n].Size); err != nil {
+					return fmt.Errorf("migrate session %s disk %d: %w", rec.ID, n, err)
+				}
+			}
+			rec.Migrated = true
+			if err := reg.Save(rec); err != nil {
+				return err
+			}
+		}
+		if _, err := stopInstant(ctx, reg, rec.ID); err != nil {
+			return err
+		}
+		var written, fromRedo int64
+		if !live {
+			r, err := a.openRepo(ctx)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			for n := 0; n < len(rec.Disks); n++ {
+				p, ok := targets[n]
+				if !ok {
+					continue
+				}
+				st, err := instant.Migrate(ctx, r, rec.RedoDir, n, p)
+				if err != nil {
+					return fmt.Errorf("migrate session %s disk %d to %s: %w", rec.ID, n, p, err)
+				}
+				written, fromRedo = written+st.Written, fromRedo+st.FromRedo
+			}
 		}
 		if !keep {
 			if err := os.RemoveAll(rec.RedoDir); err != nil {
@@ -433,8 +507,14 @@ serving session is stopped first, so shut the VM down (or pause it) before.`}
 				return err
 			}
 		}
-		_, err = fmt.Fprintf(a.stdout, "migrated session %s disk %d to %s in %s: %s written (%s the VM wrote), session ended\n",
-			rec.ID, disk, to, time.Since(start).Round(time.Millisecond), formatBytes(st.Written), formatBytes(st.FromRedo))
+		took := time.Since(start).Round(time.Millisecond)
+		if live {
+			_, err = fmt.Fprintf(a.stdout, "migrated session %s live in %s: VM (pid %d) now runs from %s; session ended\n",
+				rec.ID, took, rec.QEMU, strings.Join(to, ", "))
+			return err
+		}
+		_, err = fmt.Fprintf(a.stdout, "migrated session %s to %s in %s: %s written (%s the VM wrote), session ended\n",
+			rec.ID, strings.Join(to, ", "), took, formatBytes(written), formatBytes(fromRedo))
 		return err
 	}
 	return c

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/holdfast-backup/holdfast/internal/qmp"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -212,5 +216,60 @@ func TestInstantRecoveryNFS(t *testing.T) {
 	console, _ = tinyguest.Boot(t, g, 2*time.Minute, "-drive", "file="+url+",format=raw,if=virtio")
 	if !strings.Contains(console, "HOLDFAST-BOOT: 2") {
 		t.Errorf("second boot over NFS does not see the first one's writes:\n%s", console)
+	}
+}
+
+// TestInstantRecoveryLiveMigrate: a VM started by the session (QEMU,
+// paused, no guest OS) writes to its disk on the export; a live migration
+// mirrors the disk onto a production image and pivots the running VM onto
+// it; the image equals the point plus the VM's write, and the VM keeps
+// running from it after the session ended.
+func TestInstantRecoveryLiveMigrate(t *testing.T) {
+	needTools(t, "qemu-system-x86_64", "qemu-img")
+	e := newEnv(t)
+	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
+	e.init("--chunk-size", "256KiB")
+	img := filepath.Join(e.dir, "d.img")
+	data := randomBytes(2 << 20)
+	writeImage(t, img, 32<<20, map[int64][]byte{0: data, 20 << 20: data[:1<<20]})
+	e.backupJSON("vm", img)
+	rec := startInstant(t, e, "latest", "--nbd", freeAddr(t), "--start-qemu", "--qemu-memory", "128", "--qemu-arg=-S")
+	if rec.QEMU == 0 || !instant.Alive(rec.QEMU) {
+		t.Fatalf("no VM: %+v", rec)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(rec.QEMU, syscall.SIGKILL) })
+
+	// The VM writes 64 KiB at 1 MiB (through its virtio disk → the export → redo).
+	want, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := qmp.Dial(ctx, instant.QMPSocket(rec.RedoDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := `qemu-io -d /machine/peripheral/vd0/virtio-backend "write -P 0xab 1048576 65536"`
+	if out, err := c.HumanMonitorCommand(ctx, cmd); err != nil || out != "" {
+		t.Fatalf("%s: %q %v", cmd, out, err)
+	}
+	c.Close()
+	copy(want[1<<20:1<<20+65536], bytes.Repeat([]byte{0xab}, 65536))
+
+	prod := filepath.Join(e.dir, "production.img")
+	out := e.ok("instant-recovery", "migrate", rec.ID, "--to", prod)
+	if !strings.Contains(out, "live") {
+		t.Fatalf("migrate: %s", out)
+	}
+	got, err := os.ReadFile(prod)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("production image differs from point + the VM's write (%v)", err)
+	}
+	if !instant.Alive(rec.QEMU) {
+		t.Fatal("the VM stopped with the session")
+	}
+	if _, err := os.Stat(rec.RedoDir); !os.IsNotExist(err) {
+		t.Errorf("redo data left: %v", err)
 	}
 }

@@ -32,6 +32,9 @@ type Record struct {
 	QEMU    int        `json:"qemu_pid,omitempty"`
 	LogFile string     `json:"log,omitempty"`
 	Stopped time.Time  `json:"stopped,omitempty"` // zero while serving
+	// Migrated: the session's VM was moved onto production storage with a
+	// live mirror and keeps running when the session stops.
+	Migrated bool `json:"migrated,omitempty"`
 }
 
 // State is "serving", "stopped", or "lost" (the process died without

@@ -37,6 +37,8 @@ type Options struct {
 	Cache    int64 // chunk cache per disk (bytes); 0: restorefs default
 	Registry Registry
 	Logger   *slog.Logger
+	// VM, if set, starts QEMU on the NBD exports once they answer.
+	VM *VMOptions
 	// Ready is called once the exports answer, with the session record
 	// (also saved in the registry).
 	Ready func(Record)
@@ -126,10 +128,26 @@ func Serve(ctx context.Context, o Options) (err error) {
 			rec.Disks[i].NFSURL = fmt.Sprintf("nfs://%s%s/disk-%d.img", o.NFSHost, path, i)
 		}
 	}
+	if o.VM != nil {
+		cmd, err := StartVM(rec, *o.VM)
+		if err != nil {
+			return err
+		}
+		go func() { _ = cmd.Wait() }() // reap it when it ends
+		rec.QEMU = cmd.Process.Pid
+		defer func() { // the VM must go before its disks do — unless it was migrated
+			if cur, lerr := o.Registry.Load(rec.ID); lerr != nil || !cur.Migrated {
+				StopVM(rec.QEMU, rec.RedoDir)
+			}
+		}()
+	}
 	if err := o.Registry.Save(rec); err != nil {
 		return err
 	}
 	defer func() { // stopped: the exports go, the record and the redo data stay
+		if cur, lerr := o.Registry.Load(rec.ID); lerr == nil {
+			rec.Migrated = cur.Migrated
+		}
 		rec.PID, rec.Stopped = 0, time.Now().UTC()
 		for i := range rec.Disks {
 			rec.Disks[i].NBDURL, rec.Disks[i].NFSURL = "", ""

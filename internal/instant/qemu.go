@@ -1,0 +1,169 @@
+package instant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/qmp"
+)
+
+// VMOptions start a QEMU VM on a session's NBD exports.
+type VMOptions struct {
+	Binary  string   // default qemu-system-x86_64
+	Memory  int      // MiB; 0: 1024
+	CPUs    int      // 0: 1
+	Network bool     // false: no NIC (the recovered VM stays off the network)
+	Accel   string   // default "tcg" (kvm where usable: "kvm:tcg")
+	Extra   []string // more QEMU arguments (e.g. -kernel for a test guest, -S)
+}
+
+// nodeName is the block node of disk n in a VM started by StartVM.
+func nodeName(n int) string { return "ir-disk-" + strconv.Itoa(n) }
+
+// QMPSocket is where a session's VM listens for QMP.
+func QMPSocket(redoDir string) string { return filepath.Join(redoDir, "qmp.sock") }
+
+// StartVM starts QEMU with every disk of the session on its NBD export
+// (virtio, writable: the writes land in the redo data) and a QMP socket in
+// the redo directory. The VM runs in its own session, so it outlives the
+// serving process only when migrated (see MigrateLive); its console goes to
+// console.log in the redo directory.
+func StartVM(rec Record, o VMOptions) (*exec.Cmd, error) {
+	if rec.NBDAddr == "" {
+		return nil, errors.New("starting a VM needs the NBD exports (--nbd)")
+	}
+	host, port, ok := strings.Cut(rec.NBDAddr, ":")
+	if i := strings.LastIndex(rec.NBDAddr, ":"); i >= 0 {
+		host, port, ok = rec.NBDAddr[:i], rec.NBDAddr[i+1:], true
+	}
+	if !ok {
+		return nil, fmt.Errorf("NBD address %q", rec.NBDAddr)
+	}
+	host = strings.Trim(host, "[]")
+	if o.Binary == "" {
+		o.Binary = "qemu-system-x86_64"
+	}
+	if o.Memory <= 0 {
+		o.Memory = 1024
+	}
+	if o.CPUs <= 0 {
+		o.CPUs = 1
+	}
+	if o.Accel == "" {
+		o.Accel = "tcg"
+	}
+	sock := QMPSocket(rec.RedoDir)
+	_ = os.Remove(sock)
+	args := []string{"-name", rec.VM + "-" + rec.ID, "-accel", o.Accel, "-m", strconv.Itoa(o.Memory),
+		"-smp", strconv.Itoa(o.CPUs), "-nodefaults", "-display", "none",
+		"-serial", "file:" + filepath.Join(rec.RedoDir, "console.log"),
+		"-qmp", "unix:" + sock + ",server=on,wait=off"}
+	for _, d := range rec.Disks {
+		args = append(args,
+			"-blockdev", fmt.Sprintf("driver=nbd,server.type=inet,server.host=%s,server.port=%s,export=disk-%d,node-name=%s",
+				host, port, d.Index, nodeName(d.Index)),
+			"-device", fmt.Sprintf("virtio-blk-pci,drive=%s,id=vd%d", nodeName(d.Index), d.Index))
+	}
+	if !o.Network {
+		args = append(args, "-nic", "none")
+	}
+	args = append(args, o.Extra...)
+	cmd := exec.Command(o.Binary, args...)
+	log, err := os.OpenFile(filepath.Join(rec.RedoDir, "qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("start QEMU: %w", err)
+	}
+	log.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if _, err := os.Stat(sock); err == nil {
+			return cmd, nil
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			b, _ := os.ReadFile(filepath.Join(rec.RedoDir, "qemu.log"))
+			return nil, fmt.Errorf("QEMU did not open its QMP socket: %s", strings.TrimSpace(string(b)))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// MigrateLive copies disk n of the session's running VM to an image at to
+// (raw, or qcow2 for a .qcow2 name) with QEMU's blockdev-mirror while the
+// VM runs, and pivots the VM onto it: from then on the VM reads and writes
+// production storage, and the session's exports of that disk are unused.
+func MigrateLive(ctx context.Context, rec Record, n int, to string, size int64) error {
+	format := "raw"
+	if strings.HasSuffix(to, ".qcow2") {
+		format = "qcow2"
+	}
+	if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", format, to, strconv.FormatInt(size, 10)).CombinedOutput(); err != nil {
+		return fmt.Errorf("create %s: %v: %s", to, err, out)
+	}
+	c, err := qmp.Dial(ctx, QMPSocket(rec.RedoDir))
+	if err != nil {
+		return fmt.Errorf("the session's VM: %w", err)
+	}
+	defer c.Close()
+	target := "ir-mig-" + strconv.Itoa(n)
+	job := "ir-mirror-" + strconv.Itoa(n)
+	add := map[string]any{"driver": format, "node-name": target,
+		"file": map[string]any{"driver": "file", "filename": to}}
+	if err := c.Execute(ctx, "blockdev-add", add, nil); err != nil {
+		return fmt.Errorf("open %s in QEMU: %w", to, err)
+	}
+	sub := c.Subscribe("BLOCK_JOB_READY", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_ERROR")
+	defer sub.Close()
+	mirror := map[string]any{"job-id": job, "device": nodeName(n), "target": target, "sync": "full"}
+	if err := c.Execute(ctx, "blockdev-mirror", mirror, nil); err != nil {
+		_ = c.Execute(context.WithoutCancel(ctx), "blockdev-del", map[string]any{"node-name": target}, nil)
+		return fmt.Errorf("start the mirror: %w", err)
+	}
+	if _, err := sub.Wait(ctx, "BLOCK_JOB_READY", qmp.MatchField("device", job)); err != nil {
+		_ = c.Execute(context.WithoutCancel(ctx), "block-job-cancel", map[string]any{"device": job, "force": true}, nil)
+		return fmt.Errorf("mirror to %s: %w", to, err)
+	}
+	if err := c.Execute(ctx, "job-complete", map[string]any{"id": job}, nil); err != nil {
+		return fmt.Errorf("pivot onto %s: %w", to, err)
+	}
+	ev, err := sub.Wait(ctx, "BLOCK_JOB_COMPLETED", qmp.MatchField("device", job))
+	if err != nil {
+		return fmt.Errorf("pivot onto %s: %w", to, err)
+	}
+	if msg := ev.Field("error"); msg != "" {
+		return fmt.Errorf("mirror to %s failed: %s", to, msg)
+	}
+	return nil
+}
+
+// StopVM asks the session's VM to quit, then kills it after a grace time.
+func StopVM(pid int, redoDir string) {
+	if pid <= 0 || !Alive(pid) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c, err := qmp.Dial(ctx, QMPSocket(redoDir)); err == nil {
+		_ = c.Quit(ctx)
+		c.Close()
+	}
+	for deadline := time.Now().Add(5 * time.Second); Alive(pid) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if Alive(pid) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
