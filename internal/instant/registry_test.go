@@ -1,0 +1,82 @@
+package instant
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRegistry(t *testing.T) {
+	reg := Registry{Dir: filepath.Join(t.TempDir(), "sessions")}
+	if recs, err := reg.List(); err != nil || len(recs) != 0 {
+		t.Fatalf("empty registry: %v %v", recs, err)
+	}
+	a := Record{ID: NewID(), Point: "p1", PID: os.Getpid(), Started: time.Now().Add(-time.Minute)}
+	b := Record{ID: NewID(), Point: "p2", PID: 0, Started: time.Now(), Stopped: time.Now()}
+	c := Record{ID: NewID(), Point: "p3", PID: 1 << 30, Started: time.Now().Add(time.Minute)} // no such process
+	for _, r := range []Record{b, a, c} {
+		if err := reg.Save(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := reg.List()
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("list: %v %v", recs, err)
+	}
+	want := []struct{ id, state string }{{a.ID, "serving"}, {b.ID, "stopped"}, {c.ID, "lost"}}
+	for i, w := range want {
+		if recs[i].ID != w.id || recs[i].State() != w.state {
+			t.Errorf("record %d: %s %s, want %s %s", i, recs[i].ID, recs[i].State(), w.id, w.state)
+		}
+	}
+	for _, id := range []string{"ir-00000000", "nope", "../etc/passwd", "ir-1234567"} {
+		if _, err := reg.Load(id); !errors.Is(err, ErrNoSession) {
+			t.Errorf("Load(%q): %v", id, err)
+		}
+	}
+	if err := reg.Remove(b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Remove(b.ID); err != nil {
+		t.Errorf("second remove: %v", err)
+	}
+	if !ValidID(NewID()) || ValidID("ir-XYZ") {
+		t.Error("ValidID")
+	}
+}
+
+func TestAllowed(t *testing.T) {
+	allow := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	for addr, want := range map[string]bool{
+		"10.1.2.3:5555": true, "[::1]:10809": true, "127.0.0.1:1": false, "[::ffff:10.0.0.1]:1": true, "bogus": false,
+	} {
+		var a net.Addr = &net.TCPAddr{}
+		if ap, err := netip.ParseAddrPort(addr); err == nil {
+			a = net.TCPAddrFromAddrPort(ap)
+		} else {
+			a = fakeAddr(addr)
+		}
+		if got := allowed(allow, a); got != want {
+			t.Errorf("allowed(%s) = %v", addr, got)
+		}
+	}
+}
+
+type fakeAddr string
+
+func (f fakeAddr) Network() string { return "tcp" }
+func (f fakeAddr) String() string  { return string(f) }
+
+func TestVMDKDescriptor(t *testing.T) {
+	d := vmdkDescriptor("disk-0.img", 1<<30)
+	for _, want := range []string{`createType="monolithicFlat"`, `RW 2097152 FLAT "disk-0.img" 0`, `ddb.geometry.heads = "255"`} {
+		if !strings.Contains(d, want) {
+			t.Errorf("descriptor lacks %q:\n%s", want, d)
+		}
+	}
+}
