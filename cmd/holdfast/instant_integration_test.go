@@ -94,11 +94,15 @@ func TestInstantRecoveryNBD(t *testing.T) {
 	t.Logf("booted from the backup over NBD in %s", took.Round(time.Millisecond))
 	seen := filepath.Join(e.dir, "seen.img")
 	sh(t, "nbdcopy", rec.Disks[0].NBDURL, seen)
+	if out := e.ok("verify", "--read-data"); !strings.Contains(out, "no errors found") { // while serving
+		t.Fatalf("verify during the session: %s", out)
+	}
 
 	e.ok("instant-recovery", "stop", rec.ID)
 	redo := filepath.Join(rec.RedoDir, "disk-0")
-	if st, err := os.Stat(filepath.Join(redo, "redo.img")); err != nil || st.Size() != 64<<20 {
-		t.Fatalf("redo file: %v %v", st, err)
+	st, err := os.Stat(filepath.Join(redo, "redo.img"))
+	if err != nil || st.Size() != 64<<20 || st.Sys().(*syscall.Stat_t).Blocks == 0 {
+		t.Fatalf("the guest's writes did not land in the redo file: %v %v", st, err)
 	}
 	if after := chunkFiles(t, e.repo); strings.Join(after, "\n") != strings.Join(before, "\n") {
 		t.Fatal("the chunk set changed while the VM ran from the backup")
