@@ -20,6 +20,7 @@ type proxyAgentOptions struct {
 	name, joinToken, stateDir string
 	slots, workers, conns     int
 	transports, reach         []string
+	noMount                   bool
 	heartbeat                 time.Duration
 }
 
@@ -44,6 +45,7 @@ agents over mutual TLS, until interrupted.`
 	f.IntVar(&po.conns, "connections", 2, "connections to each repository agent that chunk uploads are spread over")
 	f.StringSliceVar(&po.transports, "transports", nil, "transports this proxy offers: direct, hotadd, nbd, nbd+tls (default all)")
 	f.StringArrayVar(&po.reach, "reach", nil, "disks this proxy can read: path or nbd://HOST prefix (repeat; default every disk)")
+	f.BoolVar(&po.noMount, "no-mount", false, "do not serve Instant VM Recovery sessions (the mount server role)")
 	f.DurationVar(&po.heartbeat, "heartbeat", agent.HeartbeatInterval, "heartbeat interval (keep it well below the server's --agent-timeout)")
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
 		if po.name == "" && po.joinToken == "" {
@@ -85,8 +87,8 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 	}
 	defer client.Close()
 	p, err := proxy.New(proxy.Options{Server: client, Creds: creds, Slots: po.slots, Workers: po.workers,
-		Connections: po.conns,
-		Logger:      a.logger()})
+		Connections: po.conns, StateDir: po.stateDir,
+		Logger: a.logger()})
 	if err != nil {
 		return err
 	}
@@ -98,7 +100,7 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 			return usageError{fmt.Errorf("--transports: unknown transport %q", tr)}
 		}
 	}
-	client.SetCapabilities(map[string][]string{"transports": po.transports, "reach": po.reach})
+	client.SetCapabilities(map[string]any{"transports": po.transports, "reach": po.reach, "no_mount": po.noMount})
 	hctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go client.HeartbeatLoop(hctx, po.heartbeat, "", po.slots, func(err error) {

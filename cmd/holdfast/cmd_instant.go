@@ -34,12 +34,20 @@ type instantOptions struct {
 
 func newInstantCommand(a *app) *cobra.Command {
 	var stateDir string
+	co := &clientOptions{}
 	c := &cobra.Command{Use: "instant-recovery", Aliases: []string{"ir"},
 		Short: "Boot VMs straight from their backups: serve restore points over NBD and NFS, then migrate them",
-		Args:  noArgs}
+		Long: `Boot VMs straight from their backups: serve restore points over NBD and NFS, then migrate them.
+
+Locally (--repo or HOLDFAST_REPOSITORY), the session runs on this host. Through
+the backup server (--server or HOLDFAST_SERVER, and no repository given), start
+and stop run the session on a proxy — the mount server — that reads the
+point from its repository agent; ID is then the server's session number.`,
+		Args: noArgs}
+	addClientFlags(c, co)
 	c.PersistentFlags().StringVar(&stateDir, "state-dir", "", "where sessions are recorded and keep their redo data (default $HOLDFAST_STATE_DIR, else /var/lib/holdfast/instant as root or ~/.holdfast/instant)")
-	c.AddCommand(newInstantStart(a, &stateDir, false), newInstantStart(a, &stateDir, true), newInstantList(a, &stateDir),
-		newInstantStop(a, &stateDir), newInstantMigrate(a, &stateDir))
+	c.AddCommand(newInstantStart(a, &stateDir, co, false), newInstantStart(a, &stateDir, co, true), newInstantList(a, &stateDir),
+		newInstantStop(a, &stateDir, co), newInstantMigrate(a, &stateDir))
 	return c
 }
 
@@ -66,7 +74,7 @@ func (a *app) instantState(dir string) (string, instant.Registry, error) {
 	return abs, instant.Registry{Dir: filepath.Join(abs, "sessions")}, nil
 }
 
-func newInstantStart(a *app, stateDir *string, serve bool) *cobra.Command {
+func newInstantStart(a *app, stateDir *string, co *clientOptions, serve bool) *cobra.Command {
 	var o instantOptions
 	use, short := "start POINT", "Start a recovery session in the background; print its exports when they answer"
 	if serve {
@@ -104,6 +112,9 @@ in --allow (default loopback) may connect.`}
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if serve {
 			return runInstantServe(cmd.Context(), a, *stateDir, o, args[0])
+		}
+		if a.viaServer(co) {
+			return runServerInstantStart(cmd.Context(), a, co, o, args[0])
 		}
 		return runInstantStart(cmd.Context(), a, *stateDir, o, args[0])
 	}
@@ -355,12 +366,15 @@ func newInstantList(a *app, stateDir *string) *cobra.Command {
 	return c
 }
 
-func newInstantStop(a *app, stateDir *string) *cobra.Command {
+func newInstantStop(a *app, stateDir *string, co *clientOptions) *cobra.Command {
 	var discard bool
 	c := &cobra.Command{Use: "stop ID [--discard]", Short: "Stop a recovery session: remove its exports; keep (or --discard) the redo data",
 		Args: exactArgs(1)}
 	c.Flags().BoolVar(&discard, "discard", false, "also delete the redo data (the VM's writes) and forget the session")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if a.viaServer(co) {
+			return runServerInstantStop(cmd.Context(), a, co, args[0])
+		}
 		_, reg, err := a.instantState(*stateDir)
 		if err != nil {
 			return err

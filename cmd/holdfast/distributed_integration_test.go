@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/holdfast-backup/holdfast/internal/testutil/pgtest"
 	"github.com/holdfast-backup/holdfast/internal/testutil/sshdtest"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -474,6 +475,40 @@ func TestDistributedSelection(t *testing.T) {
 	}
 	if sel.Status != "success" {
 		t.Errorf("selected job: %+v", sel)
+	}
+
+	// Instant VM Recovery through the server: a proxy serves the point.
+	nbdAddr := freeAddr(t)
+	out = c.e.ok("instant-recovery", "start", pointOf(t, points, "vm2"), "--nbd", nbdAddr, "--json")
+	var ir struct {
+		Session int64  `json:"session"`
+		Proxy   string `json:"proxy"`
+		Serving struct {
+			Disks []struct {
+				NBDURL string `json:"nbd_url"`
+			} `json:"disks"`
+		} `json:"serving"`
+	}
+	if err := json.Unmarshal([]byte(out), &ir); err != nil || len(ir.Serving.Disks) != 2 || ir.Proxy == "" {
+		t.Fatalf("instant-recovery start through the server: %v\n%s", err, out)
+	}
+	needTools(t, "nbdcopy")
+	served := filepath.Join(dir, "served.img")
+	sh(t, "nbdcopy", ir.Serving.Disks[1].NBDURL, served)
+	sameFile(t, served, filepath.Join(dir, "vm2-disk1.img"))
+	c.e.ok("instant-recovery", "stop", fmt.Sprint(ir.Session))
+	if se := c.session(ir.Session); se.State != "success" {
+		t.Errorf("stopped instant recovery session: %+v", se)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		conn, err := net.DialTimeout("tcp", nbdAddr, time.Second)
+		if err != nil {
+			break // the mount server stopped serving
+		}
+		conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the export still answers 15 s after stop")
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,7 +60,9 @@ func (vm *testVM) boot() {
 		}
 	})
 	for i := 0; i < 500; i++ {
-		if _, err := os.Stat(vm.qmpSock); err == nil {
+		// The socket file appears when QEMU binds; it answers once it listens.
+		if conn, err := net.Dial("unix", vm.qmpSock); err == nil {
+			conn.Close()
 			return
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,7 +90,9 @@ func StartVM(rec Record, o VMOptions) (*exec.Cmd, error) {
 	}
 	log.Close()
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		if _, err := os.Stat(sock); err == nil {
+		// The socket file appears when QEMU binds; it answers once it listens.
+		if conn, err := net.Dial("unix", sock); err == nil {
+			conn.Close()
 			return cmd, nil
 		}
 		if time.Now().After(deadline) {

@@ -24,6 +24,7 @@ type attempt struct {
 	client atomic.Pointer[mover.Client]
 	total  atomic.Int64
 	done   atomic.Int64
+	info   atomic.Pointer[[]byte] // a mount's session record, once serving
 }
 
 // counters reads the attempt's counters so far.
@@ -60,7 +61,11 @@ func (p *Proxy) runAttempt(ctx context.Context, spec *taskproto.Spec) taskproto.
 			case <-t.C:
 			}
 			c, st := at.counters()
-			err := p.o.Server.TaskProgress(actx, taskproto.Progress{TaskID: spec.TaskID, Attempt: spec.Attempt, Counters: c, Stages: st})
+			pr := taskproto.Progress{TaskID: spec.TaskID, Attempt: spec.Attempt, Counters: c, Stages: st}
+			if info := at.info.Load(); info != nil {
+				pr.Info = *info
+			}
+			err := p.o.Server.TaskProgress(actx, pr)
 			if errors.Is(err, taskproto.ErrStale) {
 				p.log.Warn("the server moved this task elsewhere: cancelling the attempt", "task", spec.TaskID)
 				cancel(err)
@@ -75,6 +80,8 @@ func (p *Proxy) runAttempt(ctx context.Context, spec *taskproto.Spec) taskproto.
 		res, err = p.backup(actx, at)
 	case taskproto.KindRestore:
 		res, err = p.restore(actx, at)
+	case taskproto.KindMount:
+		res, err = p.mount(actx, at)
 	default:
 		err = fmt.Errorf("unknown task kind %q", spec.Kind)
 	}

@@ -39,6 +39,9 @@ type Options struct {
 	ProgressInterval time.Duration
 	// Workers is the pipeline's parallelism per task; 0: its default.
 	Workers int
+	// StateDir holds the redo data of Instant VM Recovery sessions this
+	// proxy serves (StateDir/instant); "" refuses them.
+	StateDir string
 	// Connections is the number of connections to each repository agent
 	// chunk uploads are spread over; 0 means 2.
 	Connections int

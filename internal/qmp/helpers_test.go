@@ -3,6 +3,7 @@ package qmp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,7 +130,13 @@ func startVM(t *testing.T, dir, disk string, extra ...string) *qemuProc {
 
 func dialProc(t *testing.T, ctx context.Context, p *qemuProc) *Client {
 	t.Helper()
+	// QEMU creates the socket file when it binds, a moment before it
+	// listens: a refused connection right after start is retried.
 	c, err := Dial(ctx, "unix://"+p.qmp)
+	for i := 0; err != nil && errors.Is(err, syscall.ECONNREFUSED) && i < 100; i++ {
+		time.Sleep(20 * time.Millisecond)
+		c, err = Dial(ctx, "unix://"+p.qmp)
+	}
 	if err != nil {
 		t.Fatalf("Dial: %v\n%s", err, p.output())
 	}

@@ -63,6 +63,12 @@ func (f *fakeBroker) TaskResult(context.Context, string, taskproto.Result) error
 func (f *fakeBroker) CancelSession(ctx context.Context, id int64) (configdb.Session, error) {
 	return f.store.UpdateSession(ctx, id, configdb.StateCancelled, nil)
 }
+func (f *fakeBroker) StartMount(ctx context.Context, req taskproto.MountRequest) (configdb.Session, error) {
+	if _, err := f.store.GetPoint(ctx, req.Point); err != nil {
+		return configdb.Session{}, err
+	}
+	return f.store.CreateSession(ctx, "", "instant-recovery")
+}
 func (f *fakeBroker) StartRestore(ctx context.Context, req taskproto.RestoreRequest) (configdb.Session, error) {
 	if _, err := f.store.GetPoint(ctx, req.Point); err != nil {
 		return configdb.Session{}, err

@@ -28,6 +28,7 @@ type TaskBroker interface {
 	TaskResult(ctx context.Context, proxy string, r taskproto.Result) error
 	StartRestore(ctx context.Context, req taskproto.RestoreRequest) (configdb.Session, error)
 	CancelSession(ctx context.Context, id int64) (configdb.Session, error)
+	StartMount(ctx context.Context, req taskproto.MountRequest) (configdb.Session, error)
 }
 
 // Config holds the optional parts of a Server; the zero value is usable.

@@ -131,3 +131,28 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request, p configdb
 	writeJSON(w, http.StatusAccepted, viewSession(se))
 	return nil
 }
+
+// startMount queues an Instant VM Recovery session on a mount server (a
+// proxy); its result shows the export URLs once they answer.
+func (s *Server) startMount(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
+	if s.tasks == nil {
+		return &apiError{http.StatusServiceUnavailable, "unavailable", "this server runs no tasks"}
+	}
+	var req taskproto.MountRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.NBD == "" && !req.NFS {
+		return badRequest("serve the point over NBD (nbd) or NFS (nfs), or both")
+	}
+	se, err := s.tasks.StartMount(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(r.Context(), p, "point.instant_recovery", req.Point,
+		map[string]any{"session": se.ID, "nbd": req.NBD, "nfs": req.NFS}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, viewSession(se))
+	return nil
+}

@@ -123,6 +123,10 @@ func (or *Orchestrator) specLocked(tr *taskRun) *taskproto.Spec {
 	if vm.owner != nil {
 		s.MoverSession, s.PointID = vm.owner.id, vm.pointID
 	}
+	if rs.mount != nil {
+		m := *rs.mount
+		s.Mount = &m
+	}
 	return s
 }
 

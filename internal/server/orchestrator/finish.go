@@ -123,6 +123,9 @@ func (or *Orchestrator) result(rs *runSession) Result {
 			}
 			v.Disks = append(v.Disks, d)
 		}
+		if rs.kind == taskproto.KindMount && rs.cancelled {
+			vm.failed = nil // stopped, as asked
+		}
 		if len(vm.failed) > 0 || (rs.kind == taskproto.KindBackup && vm.point == nil) {
 			v.Status = configdb.StateFailed
 			failedVMs++
@@ -132,6 +135,8 @@ func (or *Orchestrator) result(rs *runSession) Result {
 		res.VMs = append(res.VMs, v)
 	}
 	switch {
+	case rs.kind == taskproto.KindMount && rs.cancelled:
+		res.Status = configdb.StateSuccess // an Instant VM Recovery session ends by being stopped
 	case rs.cancelled:
 		res.Status, res.Error = configdb.StateCancelled, "cancelled by request"
 	case failedVMs > 0:

@@ -24,6 +24,7 @@ import (
 type proxyCaps struct {
 	Transports []string `json:"transports"`
 	Reach      []string `json:"reach"`
+	NoMount    bool     `json:"no_mount"` // does not serve Instant VM Recovery sessions
 }
 
 func parseCaps(raw json.RawMessage) proxyCaps {
@@ -55,10 +56,16 @@ func sourceKey(disk string) string {
 
 // reachMap is the scheduler's view of a proxy for the given live sources.
 func (c proxyCaps) reachMap(sources []string) map[string][]string {
-	if len(c.Reach) == 0 {
-		return map[string][]string{scheduler.AnySource: c.Transports}
-	}
 	m := map[string][]string{}
+	if !c.NoMount {
+		m[mountSource] = allTransports
+	} else {
+		m[mountSource] = nil // listed without transports: never a mount server
+	}
+	if len(c.Reach) == 0 {
+		m[scheduler.AnySource] = c.Transports
+		return m
+	}
 	for _, s := range sources {
 		for _, p := range c.Reach {
 			if p != "" && strings.HasPrefix(s, p) {

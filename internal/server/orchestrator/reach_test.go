@@ -37,6 +37,7 @@ func TestReachMap(t *testing.T) {
 		{`not json`, map[string][]string{scheduler.AnySource: all}},
 	}
 	for _, tc := range tests {
+		tc.want[mountSource] = allTransports // every proxy serves mounts unless it says no_mount
 		got := parseCaps(json.RawMessage(tc.caps)).reachMap(sources)
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.caps, got, tc.want)
@@ -60,5 +61,12 @@ func TestDiskTransports(t *testing.T) {
 		if got := diskTransports(tc.disk, tc.pref); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s with %q: %v, want %v", tc.disk, tc.pref, got, tc.want)
 		}
+	}
+}
+
+func TestReachMapNoMount(t *testing.T) {
+	got := parseCaps(json.RawMessage(`{"no_mount":true}`)).reachMap(nil)
+	if ts, ok := got[mountSource]; !ok || len(ts) != 0 {
+		t.Errorf("no_mount: %v", got)
 	}
 }

@@ -32,8 +32,12 @@ func (or *Orchestrator) TaskProgress(ctx context.Context, proxy string, p taskpr
 	row := tr.row
 	applyCounters(&row, p.Counters, p.Stages)
 	tr.row = row
+	mount := tr.sess.kind == taskproto.KindMount
 	or.mu.Unlock()
 	or.saveTask(ctx, row)
+	if mount && len(p.Info) > 0 {
+		or.mountInfo(ctx, tr, p.Info)
+	}
 	return nil
 }
 

@@ -31,21 +31,9 @@ func (or *Orchestrator) StartRestore(ctx context.Context, req taskproto.RestoreR
 	if req.Disk < 0 || req.Disk >= len(disks) {
 		return configdb.Session{}, fmt.Errorf("%w: point %s has no disk %d (it has %d)", taskproto.ErrInvalid, p.ID, req.Disk, len(disks))
 	}
-	jobName, password := "", req.Password
-	if j, err := or.store.GetJob(ctx, p.JobName); err == nil {
-		jobName = j.Name
-		if password == "" {
-			if def, err := parseDefinition(j.Definition); err == nil && def.PasswordSecret != "" {
-				pw, err := or.store.GetSecret(ctx, def.PasswordSecret)
-				if err != nil {
-					return configdb.Session{}, err
-				}
-				password = string(pw)
-			}
-		}
-	}
-	if password == "" {
-		return configdb.Session{}, fmt.Errorf("%w: job %q of point %s is gone: give the repository password", taskproto.ErrInvalid, p.JobName, p.ID)
+	jobName, password, err := or.pointPassword(ctx, p, req.Password)
+	if err != nil {
+		return configdb.Session{}, err
 	}
 	m := repo.Manifest{Version: 1, ID: p.ID, VM: p.VM, Time: p.Created, Disks: disks}
 	mj, err := json.Marshal(m)

@@ -24,6 +24,8 @@ type runSession struct {
 	vms       []*vmRun
 	pending   int // tasks not yet ended
 	cancelled bool
+	mount     *taskproto.Mount // KindMount: how to serve
+	mountInfo json.RawMessage  // what the mount attempt serves
 }
 
 // taskRun is one task of a session.

@@ -11,6 +11,9 @@ import (
 const (
 	KindBackup  = "backup"
 	KindRestore = "restore"
+	// KindMount serves a point's disks for Instant VM Recovery on the
+	// proxy (the "mount server") until the session is stopped.
+	KindMount = "mount"
 )
 
 // Spec is one attempt at a task, as the server hands it to a proxy. It
@@ -55,6 +58,18 @@ type Spec struct {
 	// repository.
 	ReadLimit int64    `json:"read_limit,omitempty"`
 	Throttle  []string `json:"throttle,omitempty"`
+
+	// Mount says how to serve the point (Previous) for KindMount.
+	Mount *Mount `json:"mount,omitempty"`
+}
+
+// Mount is how a mount server publishes a point.
+type Mount struct {
+	NBD      string   `json:"nbd,omitempty"`       // NBD listen address ("": none)
+	NFS      bool     `json:"nfs,omitempty"`       // also serve NFS
+	NFSBind  string   `json:"nfs_bind,omitempty"`  // NFS listen host
+	NFSPorts [3]int   `json:"nfs_ports,omitempty"` // portmapper, MOUNT, NFS
+	Allow    []string `json:"allow,omitempty"`     // client CIDRs
 }
 
 // Repository is where a task's data goes: a repository agent.
@@ -68,7 +83,7 @@ func (s *Spec) Validate() error {
 	switch {
 	case s.TaskID <= 0 || s.Attempt <= 0:
 		return errors.New("task spec: missing task id or attempt")
-	case s.Kind != KindBackup && s.Kind != KindRestore:
+	case s.Kind != KindBackup && s.Kind != KindRestore && s.Kind != KindMount:
 		return fmt.Errorf("task spec: unknown kind %q", s.Kind)
 	case s.Disk < 0:
 		return fmt.Errorf("task spec: disk %d", s.Disk)
@@ -78,6 +93,8 @@ func (s *Spec) Validate() error {
 		return errors.New("task spec: backup without source, mover session or point")
 	case s.Kind == KindRestore && (s.Target == "" || len(s.Previous) == 0):
 		return errors.New("task spec: restore without target or point")
+	case s.Kind == KindMount && (s.Mount == nil || len(s.Previous) == 0):
+		return errors.New("task spec: mount without point or mount options")
 	}
 	return nil
 }
@@ -106,6 +123,9 @@ type Progress struct {
 	Attempt int   `json:"attempt"`
 	Counters
 	Stages
+	// Info is what a mount attempt serves (its session record: export
+	// URLs per disk), once it does.
+	Info json.RawMessage `json:"info,omitempty"`
 }
 
 // Result ends an attempt.
@@ -143,6 +163,14 @@ type RestoreRequest struct {
 	Disk     int    `json:"disk"`
 	Target   string `json:"target"`             // absolute path on the proxy
 	Password string `json:"password,omitempty"` // "": the password of the job that made the point
+}
+
+// MountRequest asks the server to publish a point for Instant VM Recovery
+// on a proxy (POST /api/v1/instant-recoveries).
+type MountRequest struct {
+	Point    string `json:"point"`
+	Password string `json:"password,omitempty"`
+	Mount
 }
 
 // Errors the server's task broker returns.
