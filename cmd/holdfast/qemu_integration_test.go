@@ -160,6 +160,9 @@ func TestQemuSourceIncremental(t *testing.T) {
 		!strings.Contains(d.CBT, "no previous") || !strings.Contains(b1.Notes["transport_choice"], "direct: used") {
 		t.Fatalf("first backup: %+v %v", d, b1.Notes)
 	}
+	if b1.Notes["vm_memory_mib"] != "128" || b1.Notes["vm_cpus"] != "1" { // recorded for instant recovery
+		t.Errorf("VM configuration not recorded: %v", b1.Notes)
+	}
 	vm.assertClean()
 	want1 := bytes.Clone(vm.expected)
 

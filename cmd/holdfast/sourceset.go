@@ -79,6 +79,9 @@ func openSourceSet(ctx context.Context, a *app, r *repo.Repository, vm string, a
 		return nil, err
 	}
 	notes := map[string]string{"guest_quiesce": sess.Guest, "transport": sess.Transport, "transport_choice": sess.TransportNote}
+	for k, v := range sess.Config {
+		notes[k] = v
+	}
 	if len(sess.Cleaned) > 0 {
 		notes["cleaned_leftovers"] = strings.Join(sess.Cleaned, ", ")
 	}

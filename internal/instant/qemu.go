@@ -19,8 +19,9 @@ import (
 // VMOptions start a QEMU VM on a session's NBD exports.
 type VMOptions struct {
 	Binary  string   // default qemu-system-x86_64
-	Memory  int      // MiB; 0: 1024
-	CPUs    int      // 0: 1
+	Memory  int      // MiB; 0: as the point recorded (vm_memory_mib), else 1024
+	CPUs    int      // 0: as the point recorded (vm_cpus), else 1
+	NICs    []string // NIC models when Network is set; nil: as recorded (vm_nics), else QEMU's default
 	Network bool     // false: no NIC (the recovered VM stays off the network)
 	Accel   string   // default "tcg" (kvm where usable: "kvm:tcg")
 	Extra   []string // more QEMU arguments (e.g. -kernel for a test guest, -S)
@@ -73,8 +74,13 @@ func StartVM(rec Record, o VMOptions) (*exec.Cmd, error) {
 				host, port, d.Index, nodeName(d.Index)),
 			"-device", fmt.Sprintf("virtio-blk-pci,drive=%s,id=vd%d", nodeName(d.Index), d.Index))
 	}
-	if !o.Network {
+	switch {
+	case !o.Network:
 		args = append(args, "-nic", "none")
+	default:
+		for _, model := range o.NICs {
+			args = append(args, "-nic", "user,model="+model)
+		}
 	}
 	args = append(args, o.Extra...)
 	cmd := exec.Command(o.Binary, args...)
@@ -168,5 +174,20 @@ func StopVM(pid int, redoDir string) {
 	}
 	if Alive(pid) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// FromPoint fills the options the user left at zero from the configuration
+// the restore point recorded (QEMU sources record vm_memory_mib, vm_cpus,
+// vm_nics).
+func (o *VMOptions) FromPoint(notes map[string]string) {
+	if o.Memory <= 0 {
+		o.Memory, _ = strconv.Atoi(notes["vm_memory_mib"])
+	}
+	if o.CPUs <= 0 {
+		o.CPUs, _ = strconv.Atoi(notes["vm_cpus"])
+	}
+	if o.NICs == nil && notes["vm_nics"] != "" {
+		o.NICs = strings.Split(notes["vm_nics"], ",")
 	}
 }

@@ -80,3 +80,22 @@ func TestVMDKDescriptor(t *testing.T) {
 		}
 	}
 }
+
+func TestVMOptionsFromPoint(t *testing.T) {
+	notes := map[string]string{"vm_memory_mib": "2048", "vm_cpus": "4", "vm_nics": "virtio-net-pci,e1000"}
+	var o VMOptions
+	o.FromPoint(notes)
+	if o.Memory != 2048 || o.CPUs != 4 || len(o.NICs) != 2 || o.NICs[1] != "e1000" {
+		t.Errorf("from the point: %+v", o)
+	}
+	given := VMOptions{Memory: 512, CPUs: 2, NICs: []string{}}
+	given.FromPoint(notes)
+	if given.Memory != 512 || given.CPUs != 2 || len(given.NICs) != 0 {
+		t.Errorf("flags given win: %+v", given)
+	}
+	var none VMOptions
+	none.FromPoint(nil)
+	if none.Memory != 0 || none.CPUs != 0 || none.NICs != nil {
+		t.Errorf("nothing recorded: %+v", none)
+	}
+}

@@ -129,7 +129,9 @@ func Serve(ctx context.Context, o Options) (err error) {
 		}
 	}
 	if o.VM != nil {
-		cmd, err := StartVM(rec, *o.VM)
+		vo := *o.VM
+		vo.FromPoint(o.Point.Notes)
+		cmd, err := StartVM(rec, vo)
 		if err != nil {
 			return err
 		}

@@ -62,6 +62,9 @@ func (p *Proxy) backupVM(ctx context.Context, at *attempt) (taskproto.Result, er
 		}
 	}()
 	res.Notes = map[string]string{"guest_quiesce": sess.Guest, "transport": sess.Transport, "transport_choice": sess.TransportNote}
+	for k, v := range sess.Config {
+		res.Notes[k] = v
+	}
 	if len(sess.Cleaned) > 0 {
 		res.Notes["cleaned_leftovers"] = strings.Join(sess.Cleaned, ", ")
 	}

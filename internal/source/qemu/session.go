@@ -23,6 +23,10 @@ type Session struct {
 	Transport, TransportNote string
 	// Cleaned lists leftovers of a killed run that were removed.
 	Cleaned []string
+	// Config is the VM's configuration as QEMU reports it, for recovery:
+	// vm_memory_mib, vm_cpus, vm_nics (comma-separated NIC models). Keys
+	// QEMU could not answer are missing.
+	Config map[string]string
 
 	c        *qmp.Client
 	o        Options
@@ -78,6 +82,7 @@ func (s *Session) prepare(ctx context.Context) error {
 	if s.vm, err = discover(ctx, s.c); err != nil {
 		return err
 	}
+	s.Config = vmConfig(ctx, s.c)
 	if s.Transport, s.TransportNote, err = chooseTransport(s.o.Transport, s.o.TLSDir != "", s.vm); err != nil {
 		return err
 	}
