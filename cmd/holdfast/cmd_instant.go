@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 // instantOptions are the flags of instant-recovery start and serve.
 type instantOptions struct {
 	nbd, nfsBind, nfsPorts, redoDir, stateDir, id string
+	nbdTLS                                        string
 	nfs, asJSON                                   bool
 	allow                                         []string
 	cacheMiB                                      int
@@ -94,6 +96,7 @@ disk-N.vmdk, vm.json) with its own portmapper, MOUNT and NFS services on
 in --allow (default loopback) may connect.`}
 	f := c.Flags()
 	f.StringVar(&o.nbd, "nbd", "127.0.0.1:10809", "NBD listen address (\"\": no NBD)")
+	f.StringVar(&o.nbdTLS, "nbd-tls", "", "require TLS on the NBD exports: DIR holds server-cert.pem and server-key.pem (QEMU's layout)")
 	f.BoolVar(&o.nfs, "nfs", false, "also serve the disks over NFS")
 	f.StringVar(&o.nfsBind, "nfs-bind", "127.0.0.1", "address the NFS services listen on")
 	f.StringVar(&o.nfsPorts, "nfs-ports", "111,1058,2049", "portmapper, MOUNT and NFS ports")
@@ -184,6 +187,13 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 	so := instant.Options{ID: o.id, Store: r, Point: m, RepoName: r.Backend().Location(), RedoDir: o.redoDir,
 		NBD: o.nbd, Allow: allow, Cache: int64(o.cacheMiB) << 20, Registry: reg, Logger: a.logger(),
 		Ready: func(rec instant.Record) { a.printInstant(rec, o.asJSON) }}
+	if o.nbdTLS != "" {
+		cert, err := tls.LoadX509KeyPair(filepath.Join(o.nbdTLS, "server-cert.pem"), filepath.Join(o.nbdTLS, "server-key.pem"))
+		if err != nil {
+			return fmt.Errorf("--nbd-tls: %w", err)
+		}
+		so.NBDTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if o.nfs {
 		pm, mnt, np, err := o.ports()
 		if err != nil {
@@ -268,6 +278,13 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 		"--nbd", o.nbd, "--nfs-bind", o.nfsBind, "--nfs-ports", o.nfsPorts, "--cache", strconv.Itoa(o.cacheMiB)}
 	if o.nfs {
 		args = append(args, "--nfs")
+	}
+	if o.nbdTLS != "" {
+		tlsDir, err := filepath.Abs(o.nbdTLS)
+		if err != nil {
+			return err
+		}
+		args = append(args, "--nbd-tls", tlsDir)
 	}
 	if o.startQEMU {
 		args = append(args, "--start-qemu", "--qemu-memory", strconv.Itoa(o.qemuMemory), "--qemu-cpus", strconv.Itoa(o.qemuCPUs),

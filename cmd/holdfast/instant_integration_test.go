@@ -152,6 +152,23 @@ func TestInstantRecoveryAllow(t *testing.T) {
 		t.Fatalf("a client outside --allow read the export:\n%s", out)
 	}
 	e.ok("instant-recovery", "stop", rec.ID, "--discard")
+
+	// With --nbd-tls the exports take TLS only.
+	tlsDir := filepath.Join(e.dir, "tls")
+	writeTLSDir(t, tlsDir)
+	rec = startInstant(t, e, "latest", "--nbd", freeAddr(t), "--nbd-tls", tlsDir)
+	if !strings.HasPrefix(rec.Disks[0].NBDURL, "nbds://") {
+		t.Fatalf("TLS export URL %q", rec.Disks[0].NBDURL)
+	}
+	plain := strings.Replace(rec.Disks[0].NBDURL, "nbds://", "nbd://", 1)
+	if out, err := exec.Command("nbdinfo", plain).CombinedOutput(); err == nil {
+		t.Errorf("the TLS export answered without TLS:\n%s", out)
+	}
+	if out, err := exec.Command("nbdinfo", "--size", rec.Disks[0].NBDURL+"?tls-certificates="+tlsDir).CombinedOutput(); err != nil ||
+		strings.TrimSpace(string(out)) != "8388608" {
+		t.Errorf("nbdinfo over TLS: %v\n%s", err, out)
+	}
+	e.ok("instant-recovery", "stop", rec.ID, "--discard")
 	if _, err := os.Stat(rec.RedoDir); !os.IsNotExist(err) {
 		t.Errorf("--discard left %s: %v", rec.RedoDir, err)
 	}

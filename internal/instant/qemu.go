@@ -42,6 +42,9 @@ func StartVM(rec Record, o VMOptions) (*exec.Cmd, error) {
 	if rec.NBDAddr == "" {
 		return nil, errors.New("starting a VM needs the NBD exports (--nbd)")
 	}
+	if len(rec.Disks) > 0 && strings.HasPrefix(rec.Disks[0].NBDURL, "nbds:") {
+		return nil, errors.New("--start-qemu uses the exports without TLS: start the session without --nbd-tls")
+	}
 	host, port, ok := strings.Cut(rec.NBDAddr, ":")
 	if i := strings.LastIndex(rec.NBDAddr, ":"); i >= 0 {
 		host, port, ok = rec.NBDAddr[:i], rec.NBDAddr[i+1:], true

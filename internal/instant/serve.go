@@ -2,6 +2,7 @@ package instant
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,8 @@ type Options struct {
 	// NBD serves one export per disk ("disk-N") on this address ("":
 	// none).
 	NBD string
+	// NBDTLS, if set, requires TLS on the NBD exports (nbds:// URLs).
+	NBDTLS *tls.Config
 	// NFS, if set, serves the session's export /holdfast/<id> on these
 	// listeners (see nfs.Listen).
 	NFS      *nfs.Listeners
@@ -112,8 +115,12 @@ func Serve(ctx context.Context, o Options) (err error) {
 			_ = srv.Shutdown(shctx)
 		}()
 		rec.NBDAddr = addr
+		scheme := "nbd"
+		if o.NBDTLS != nil {
+			scheme = "nbds"
+		}
 		for i := range rec.Disks {
-			rec.Disks[i].NBDURL = fmt.Sprintf("nbd://%s/disk-%d", addr, i)
+			rec.Disks[i].NBDURL = fmt.Sprintf("%s://%s/disk-%d", scheme, addr, i)
 		}
 	}
 	if o.NFS != nil {
@@ -187,8 +194,8 @@ func serveNBD(ctx context.Context, o Options, disks []served, errc chan<- error)
 		})
 	}
 	allow := o.Allow
-	srv, err := nbd.NewServer(nbd.ServerOptions{Logger: o.Logger, Allow: func(a net.Addr) bool { return allowed(allow, a) }},
-		exports...)
+	srv, err := nbd.NewServer(nbd.ServerOptions{Logger: o.Logger, Allow: func(a net.Addr) bool { return allowed(allow, a) },
+		TLSConfig: o.NBDTLS, RequireTLS: o.NBDTLS != nil}, exports...)
 	if err != nil {
 		return nil, "", err
 	}
