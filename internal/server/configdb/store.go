@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -60,7 +61,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if err := db.PingContext(ctx); err != nil {
+	if err := ping(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("configdb: connect to %s: %w", t.display, err)
 	}
@@ -83,3 +84,24 @@ func (s *Store) DB() *sql.DB { return s.db }
 
 // timestamp is the store's current time as stored: UTC, microseconds.
 func (s *Store) timestamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// ping connects, retrying for a while when SQLite reports the database busy
+// while the connection is set up (switching a new database to WAL, or
+// recovering the WAL index, is not covered by the busy timeout when several
+// processes open the same new database at once).
+func ping(ctx context.Context, db *sql.DB) error {
+	wait := 20 * time.Millisecond
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
