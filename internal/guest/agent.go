@@ -2,6 +2,7 @@ package guest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -44,7 +45,8 @@ func runAgent(ctx context.Context, a *qmp.Agent, s Script, res *Result, timeout 
 		CaptureOutput: true,
 	})
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+			<-ctx.Done()
 			return timeoutError(ctx, s, ViaAgent, timeout, nil)
 		}
 		return fmt.Errorf("guest agent: start script %q: %w", s.Name, err)
@@ -56,7 +58,10 @@ func runAgent(ctx context.Context, a *qmp.Agent, s Script, res *Result, timeout 
 		switch {
 		case err == nil && st.Exited:
 			return agentResult(s, st, res)
-		case ctx.Err() != nil:
+		case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
+			// A call's own copy of the deadline can fire a moment before
+			// ctx's: wait for ctx, so the error says timeout.
+			<-ctx.Done()
 			killErr := killAgent(context.WithoutCancel(ctx), a, pid)
 			return timeoutError(ctx, s, ViaAgent, timeout, killErr)
 		case err != nil:
