@@ -3,7 +3,6 @@ package orchestrator
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
@@ -112,13 +111,4 @@ func (or *Orchestrator) finishAttempt(ctx context.Context, tr *taskRun, a schedu
 	if last {
 		or.finishSession(context.WithoutCancel(ctx), tr.sess)
 	}
-}
-
-// failureText shortens a multi-line error for the task row.
-func failureText(err error) string {
-	s := err.Error()
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return s
 }
