@@ -48,7 +48,7 @@ point from its repository agent; ID is then the server's session number.`,
 		Args: noArgs}
 	addClientFlags(c, co)
 	c.PersistentFlags().StringVar(&stateDir, "state-dir", "", "where sessions are recorded and keep their redo data (default $HOLDFAST_STATE_DIR, else /var/lib/holdfast/instant as root or ~/.holdfast/instant)")
-	c.AddCommand(newInstantStart(a, &stateDir, co, false), newInstantStart(a, &stateDir, co, true), newInstantList(a, &stateDir),
+	c.AddCommand(newInstantStart(a, &stateDir, co, false), newInstantStart(a, &stateDir, co, true), newInstantList(a, &stateDir, co),
 		newInstantStop(a, &stateDir, co), newInstantMigrate(a, &stateDir))
 	return c
 }
@@ -349,11 +349,14 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func newInstantList(a *app, stateDir *string) *cobra.Command {
+func newInstantList(a *app, stateDir *string, co *clientOptions) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{Use: "list [--json]", Short: "List recovery sessions (serving and stopped)", Args: noArgs}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		if a.viaServer(co) {
+			return runServerInstantList(cmd.Context(), a, co, asJSON)
+		}
 		_, reg, err := a.instantState(*stateDir)
 		if err != nil {
 			return err

@@ -94,3 +94,57 @@ func runServerInstantStop(ctx context.Context, a *app, co *clientOptions, id str
 	_, err = fmt.Fprintf(a.stdout, "session %d stopped; redo data kept on the mount server\n", n)
 	return err
 }
+
+// runServerInstantList lists the server's Instant VM Recovery sessions
+// that are serving.
+func runServerInstantList(ctx context.Context, a *app, co *clientOptions, asJSON bool) error {
+	cl, err := a.client(co)
+	if err != nil {
+		return err
+	}
+	var sessions []sessionJSON
+	if err := cl.call(ctx, "GET", "/api/v1/sessions?state=running&limit=1000", "list sessions", nil, &sessions); err != nil {
+		return err
+	}
+	var results []json.RawMessage
+	var rows [][]string
+	for _, se := range sessions {
+		if se.Kind != "instant-recovery" {
+			continue
+		}
+		var res mountResult
+		_ = json.Unmarshal(se.Result, &res)
+		var rec struct {
+			Disks []struct {
+				NBD string `json:"nbd_url"`
+				NFS string `json:"nfs_url"`
+			} `json:"disks"`
+		}
+		_ = json.Unmarshal(res.Serving, &rec)
+		state, urls := "queued", "-"
+		if len(res.Serving) > 0 {
+			state = "serving"
+			urls = ""
+			for i, d := range rec.Disks {
+				if i > 0 {
+					urls += " "
+				}
+				urls += orDash(d.NBD)
+				if d.NFS != "" {
+					urls += " " + d.NFS
+				}
+			}
+		}
+		if len(se.Result) > 0 {
+			results = append(results, se.Result)
+		}
+		rows = append(rows, []string{strconv.FormatInt(se.ID, 10), orDash(res.VM), orDash(res.Point), state, orDash(res.Proxy), urls})
+	}
+	if asJSON {
+		if results == nil {
+			results = []json.RawMessage{}
+		}
+		return printJSON(a.stdout, mustJSON(results))
+	}
+	return table(a.stdout, []string{"SESSION", "VM", "POINT", "STATE", "PROXY", "EXPORTS"}, rows)
+}

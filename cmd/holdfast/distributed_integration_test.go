@@ -496,6 +496,9 @@ func TestDistributedSelection(t *testing.T) {
 	served := filepath.Join(dir, "served.img")
 	sh(t, "nbdcopy", ir.Serving.Disks[1].NBDURL, served)
 	sameFile(t, served, filepath.Join(dir, "vm2-disk1.img"))
+	if out := c.e.ok("instant-recovery", "list"); !strings.Contains(out, "serving") || !strings.Contains(out, ir.Serving.Disks[1].NBDURL) {
+		t.Errorf("instant-recovery list through the server:\n%s", out)
+	}
 	c.e.ok("instant-recovery", "stop", fmt.Sprint(ir.Session))
 	if se := c.session(ir.Session); se.State != "success" {
 		t.Errorf("stopped instant recovery session: %+v", se)
