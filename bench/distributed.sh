@@ -57,23 +57,13 @@ log "work dir $WORK, image size $SIZE ($SIZE_BYTES bytes), $REPEAT rounds"
 
 # Disk space: the image + two repositories of SIZE per round.
 need_kb=$((SIZE_BYTES * (1 + 2 * REPEAT) / 1024 + (256 << 10)))
-avail_kb=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
-((avail_kb > need_kb)) || die "need ~$((need_kb >> 20)) GiB free in $WORK, have $((avail_kb >> 20)) GiB"
+need_space "$need_kb"
 
 HF=$WORK/holdfast
-if [[ -n ${HOLDFAST_BIN:-} ]]; then
-	log "using prebuilt $HOLDFAST_BIN (HOLDFAST_BIN)"
-	cp "$HOLDFAST_BIN" "$HF"
-else
-	log "building holdfast"
-	build_holdfast "$HF"
-fi
+holdfast_binary "$HF"
 (cd "$REPO_ROOT" && go build -o "$WORK/apiload" ./bench/apiload) >&2 || die "go build ./bench/apiload failed"
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-if [[ -z $PORT ]]; then
-	for PORT in $(shuf -i 20000-40000 -n 20); do port_busy "$PORT" || break; done
-fi
+[[ -n $PORT ]] || PORT=$(free_port)
 ! port_busy "$PORT" || die "127.0.0.1:$PORT is in use; set PORT"
 
 PW=$WORK/password

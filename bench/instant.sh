@@ -78,25 +78,12 @@ export HOLDFAST_STATE_DIR=$WORK/state HOLDFAST_REPOSITORY=$WORK/repo
 log "work dir $WORK; $SIZE of data, sparse disk $BIG in $EXTENTS pieces; parts $PARTS"
 
 need_kb=$((SIZE_BYTES * 5 / 1024 + (256 << 10)))
-avail_kb=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
-((avail_kb > need_kb)) || die "need ~$((need_kb >> 20)) GiB free in $WORK, have $((avail_kb >> 20)) GiB"
+need_space "$need_kb"
 
 HF=$WORK/holdfast
-if [[ -n ${HOLDFAST_BIN:-} ]]; then
-	log "using prebuilt $HOLDFAST_BIN (HOLDFAST_BIN)"
-	cp "$HOLDFAST_BIN" "$HF"
-else
-	log "building holdfast"
-	build_holdfast "$HF"
-fi
+holdfast_binary "$HF"
 (cd "$REPO_ROOT" && go build -o "$WORK/nbdrand" ./bench/nbdrand) >&2 || die "go build ./bench/nbdrand failed"
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-	local p
-	for p in $(shuf -i 20000-40000 -n 50); do port_busy "$p" || { echo "$p"; return; }; done
-	die "no free port"
-}
 
 # msecs NAME CMD...: run CMD, wall time in milliseconds (3 decimals) into
 # MS[NAME]; stdout to $WORK/NAME.out, stderr to $WORK/NAME.err.

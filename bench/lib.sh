@@ -51,6 +51,34 @@ need() {
 export PATH="$PATH:/usr/sbin:/sbin:/usr/local/go/bin"
 
 # build_holdfast OUT: go build the CLI from the repository root.
+# holdfast_binary OUT: $HOLDFAST_BIN copied to OUT, or a fresh build.
+holdfast_binary() {
+	if [[ -n ${HOLDFAST_BIN:-} ]]; then
+		log "using prebuilt $HOLDFAST_BIN (HOLDFAST_BIN)"
+		cp "$HOLDFAST_BIN" "$1"
+	else
+		log "building holdfast"
+		build_holdfast "$1"
+	fi
+}
+
+# need_space KB: die unless the work dir's file system has KB free.
+need_space() {
+	local avail_kb
+	avail_kb=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
+	((avail_kb > $1)) || die "need ~$(($1 >> 20)) GiB free in $WORK, have $((avail_kb >> 20)) GiB"
+}
+
+# port_busy PORT: true if something listens on 127.0.0.1:PORT.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# free_port: a port on 127.0.0.1 nothing listens on now.
+free_port() {
+	local p
+	for p in $(shuf -i 20000-40000 -n 50); do port_busy "$p" || { echo "$p"; return; }; done
+	die "no free port"
+}
+
 build_holdfast() {
 	local out=$1 tries=${BUILD_RETRIES:-0} i=0
 	while :; do

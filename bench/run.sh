@@ -44,17 +44,10 @@ log "work dir $WORK, image size $SIZE ($SIZE_BYTES bytes)"
 # restic restore (100 %) + holdfast restore (~65 %) + two repositories per
 # round (~75 % together).
 need_kb=$((SIZE_BYTES * (400 + 75 * REPEAT) / 100 / 1024))
-avail_kb=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
-((avail_kb > need_kb)) || die "need ~$((need_kb >> 20)) GiB free in $WORK, have $((avail_kb >> 20)) GiB"
+need_space "$need_kb"
 
 HF=$WORK/holdfast
-if [[ -n ${HOLDFAST_BIN:-} ]]; then
-	log "using prebuilt $HOLDFAST_BIN (HOLDFAST_BIN)"
-	cp "$HOLDFAST_BIN" "$HF"
-else
-	log "building holdfast"
-	build_holdfast "$HF"
-fi
+holdfast_binary "$HF"
 
 # --- test image ------------------------------------------------------------
 IMG=$WORK/disk.img

@@ -36,17 +36,10 @@ log "work dir $WORK; $EXTENTS extents of $EXT_MIB MiB in sparse images of $DISK_
 # disk size (≤ data each).
 n_sizes=$(wc -w <<<"$DISK_SIZES")
 need_kb=$((DATA_BYTES * (35 + 10 * n_sizes) / 10 / 1024))
-avail_kb=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
-((avail_kb > need_kb)) || die "need ~$((need_kb >> 20)) GiB free in $WORK, have $((avail_kb >> 20)) GiB"
+need_space "$need_kb"
 
 HF=$WORK/holdfast
-if [[ -n ${HOLDFAST_BIN:-} ]]; then
-	log "using prebuilt $HOLDFAST_BIN (HOLDFAST_BIN)"
-	cp "$HOLDFAST_BIN" "$HF"
-else
-	log "building holdfast"
-	build_holdfast "$HF"
-fi
+holdfast_binary "$HF"
 
 # Extent payloads, made once and written into every image at the same
 # relative positions: even extents random (incompressible), odd extents a
