@@ -225,11 +225,17 @@ func backup(t *testing.T, sink pipeline.Sink, d source.Disk, workers int) *repo.
 	return m
 }
 
-// restore restores disk 0 of m through store and returns the bytes.
+// restore restores disk 0 of m through sink and returns the bytes.
 func restore(t *testing.T, sink pipeline.Sink, m *repo.Manifest) []byte {
 	t.Helper()
+	return restoreDisk(t, sink, m, 0)
+}
+
+// restoreDisk restores disk i of m through sink and returns the bytes.
+func restoreDisk(t *testing.T, sink pipeline.Sink, m *repo.Manifest, i int) []byte {
+	t.Helper()
 	ctx := context.Background()
-	ix, err := sink.LoadIndex(ctx, m, 0)
+	ix, err := sink.LoadIndex(ctx, m, i)
 	if err != nil {
 		t.Fatal(err)
 	}

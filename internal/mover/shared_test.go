@@ -10,8 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -92,33 +90,6 @@ func backupDisk(ctx context.Context, sink pipeline.Sink, point string, i int, d 
 	info := d.Describe()
 	return repo.DiskManifest{Index: i, Size: ix.DiskSize, ChunkSize: ix.ChunkSize, Format: info.Format,
 		Location: info.Location, IndexHash: h, Chunks: len(ix.Entries), Stats: st}, nil
-}
-
-// restoreDisk restores disk i of m through sink and returns the bytes.
-func restoreDisk(t *testing.T, sink pipeline.Sink, m *repo.Manifest, i int) []byte {
-	t.Helper()
-	ctx := context.Background()
-	ix, err := sink.LoadIndex(ctx, m, i)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "out.img")
-	ft, err := pipeline.OpenFileTarget(out, ix.DiskSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pipeline.RestoreDisk(ctx, sink, ix, ft.RestoreTarget, pipeline.Options{Workers: 3}); err != nil {
-		ft.Abort()
-		t.Fatal(err)
-	}
-	if err := ft.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // TestSharedSessionTwoProxies: one VM, two disks, two proxies with
