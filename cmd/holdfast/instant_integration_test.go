@@ -290,7 +290,72 @@ func TestInstantRecoveryLiveMigrate(t *testing.T) {
 	if !instant.Alive(rec.QEMU) {
 		t.Fatal("the VM stopped with the session")
 	}
-	if _, err := os.Stat(rec.RedoDir); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(rec.RedoDir, "disk-0")); !os.IsNotExist(err) {
 		t.Errorf("redo data left: %v", err)
+	}
+	// The running VM's QMP socket and logs were not deleted with the redo data.
+	c, err = qmp.Dial(ctx, instant.QMPSocket(rec.RedoDir))
+	if err != nil {
+		t.Fatalf("the migrated VM's QMP socket: %v", err)
+	}
+	c.Close()
+	for _, f := range []string{"console.log", "qemu.log"} {
+		if _, err := os.Stat(filepath.Join(rec.RedoDir, f)); err != nil {
+			t.Errorf("the migrated VM's %s: %v", f, err)
+		}
+	}
+}
+
+// TestInstantRecoveryDiscardOwnData: --redo-dir names a directory holding
+// other files; the session's redo data go to a subdirectory Holdfast
+// creates, and stop --discard deletes only that. A session directory
+// without Holdfast's marker is left alone.
+func TestInstantRecoveryDiscardOwnData(t *testing.T) {
+	e := newEnv(t)
+	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
+	e.init()
+	img := filepath.Join(e.dir, "d.img")
+	writeImage(t, img, 8<<20, map[int64][]byte{0: randomBytes(1 << 20)})
+	e.backupJSON("vm", img)
+	storage := filepath.Join(e.dir, "vm-storage")
+	user := map[string]string{"keep.txt": "the user's", "other/notes.txt": "also the user's"}
+	for name, data := range user {
+		p := filepath.Join(storage, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := startInstant(t, e, "latest", "--nbd", freeAddr(t), "--redo-dir", storage)
+	if filepath.Dir(rec.RedoDir) != storage {
+		t.Fatalf("redo directory %s, want a subdirectory of %s", rec.RedoDir, storage)
+	}
+	out := e.ok("instant-recovery", "stop", rec.ID, "--discard")
+	if !strings.Contains(out, "redo data discarded") {
+		t.Errorf("stop --discard: %s", out)
+	}
+	for name, data := range user {
+		if b, err := os.ReadFile(filepath.Join(storage, name)); err != nil || string(b) != data {
+			t.Errorf("stop --discard deleted or changed %s: %q %v", name, b, err)
+		}
+	}
+	if _, err := os.Stat(rec.RedoDir); !os.IsNotExist(err) {
+		t.Errorf("the session's redo directory is left: %v", err)
+	}
+
+	// A session directory that lost its marker is not Holdfast's to delete.
+	rec = startInstant(t, e, "latest", "--nbd", freeAddr(t), "--redo-dir", storage)
+	e.ok("instant-recovery", "stop", rec.ID)
+	if err := os.Remove(filepath.Join(rec.RedoDir, instant.RedoMarker)); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("instant-recovery", "stop", rec.ID, "--discard")
+	if r.code == 0 || !strings.Contains(r.stderr, "not a redo directory Holdfast created") {
+		t.Errorf("discard without the marker: exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(rec.RedoDir, "disk-0", "redo.img")); err != nil {
+		t.Errorf("the unmarked directory was emptied: %v", err)
 	}
 }

@@ -44,7 +44,11 @@ func (p *Proxy) mount(ctx context.Context, at *attempt) (taskproto.Result, error
 	at.client.Store(c)
 	dir := filepath.Join(p.o.StateDir, "instant")
 	id := fmt.Sprintf("ir-%08x", uint32(spec.TaskID))
-	o := instant.Options{ID: id, Store: c, Point: &m, RepoName: spec.Repository.Name, RedoDir: filepath.Join(dir, id),
+	redo, _, err := instant.SessionDir(dir, id)
+	if err != nil {
+		return res, err
+	}
+	o := instant.Options{ID: id, Store: c, Point: &m, RepoName: spec.Repository.Name, RedoDir: redo,
 		NBD: spec.Mount.NBD, Allow: allow, Registry: instant.Registry{Dir: filepath.Join(dir, "sessions")}, Logger: p.log,
 		Ready: func(rec instant.Record) {
 			b, _ := json.Marshal(rec)
