@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/allowlist"
 	"github.com/holdfast-backup/holdfast/internal/export/nfs"
 	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/spf13/cobra"
@@ -125,17 +126,9 @@ in --allow (default loopback) may connect.`}
 }
 
 func (o *instantOptions) allowList() ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range o.allow {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			addr, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				return nil, usageError{fmt.Errorf("--allow %q: want a CIDR such as 10.0.0.0/8", s)}
-			}
-			p = netip.PrefixFrom(addr, addr.BitLen())
-		}
-		out = append(out, p)
+	out, err := allowlist.Parse(o.allow)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--allow: %w", err)}
 	}
 	return out, nil
 }

@@ -2,8 +2,6 @@ package instant
 
 import (
 	"errors"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,28 +47,6 @@ func TestRegistry(t *testing.T) {
 		t.Error("ValidID")
 	}
 }
-
-func TestAllowed(t *testing.T) {
-	allow := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	for addr, want := range map[string]bool{
-		"10.1.2.3:5555": true, "[::1]:10809": true, "127.0.0.1:1": false, "[::ffff:10.0.0.1]:1": true, "bogus": false,
-	} {
-		var a net.Addr = &net.TCPAddr{}
-		if ap, err := netip.ParseAddrPort(addr); err == nil {
-			a = net.TCPAddrFromAddrPort(ap)
-		} else {
-			a = fakeAddr(addr)
-		}
-		if got := allowed(allow, a); got != want {
-			t.Errorf("allowed(%s) = %v", addr, got)
-		}
-	}
-}
-
-type fakeAddr string
-
-func (f fakeAddr) Network() string { return "tcp" }
-func (f fakeAddr) String() string  { return string(f) }
 
 func TestVMDKDescriptor(t *testing.T) {
 	d := vmdkDescriptor("disk-0.img", 1<<30)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/allowlist"
 	"github.com/holdfast-backup/holdfast/internal/export/nfs"
 	"github.com/holdfast-backup/holdfast/internal/nbd"
 	"github.com/holdfast-backup/holdfast/internal/repo"
@@ -194,7 +195,7 @@ func serveNBD(ctx context.Context, o Options, disks []served, errc chan<- error)
 		})
 	}
 	allow := o.Allow
-	srv, err := nbd.NewServer(nbd.ServerOptions{Logger: o.Logger, Allow: func(a net.Addr) bool { return allowed(allow, a) },
+	srv, err := nbd.NewServer(nbd.ServerOptions{Logger: o.Logger, Allow: func(a net.Addr) bool { return allowlist.Contains(allow, a) },
 		TLSConfig: o.NBDTLS, RequireTLS: o.NBDTLS != nil}, exports...)
 	if err != nil {
 		return nil, "", err
@@ -230,21 +231,6 @@ func allocation(d *restorefs.Disk, ov *restorefs.Overlay, off, length int64) []n
 func overlaps(ext []restorefs.Extent, off, length int64) bool {
 	for _, w := range ext {
 		if w.Offset < off+length && off < w.Offset+w.Length {
-			return true
-		}
-	}
-	return false
-}
-
-// allowed checks a client address against the allow list.
-func allowed(allow []netip.Prefix, a net.Addr) bool {
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return false
-	}
-	ip := ap.Addr().Unmap()
-	for _, p := range allow {
-		if p.Contains(ip) {
 			return true
 		}
 	}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"path/filepath"
 
+	"github.com/holdfast-backup/holdfast/internal/allowlist"
 	"github.com/holdfast-backup/holdfast/internal/export/nfs"
 	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/repo"
@@ -28,13 +28,12 @@ func (p *Proxy) mount(ctx context.Context, at *attempt) (taskproto.Result, error
 	if err := json.Unmarshal(spec.Previous, &m); err != nil {
 		return res, fmt.Errorf("point from the server: %w", err)
 	}
-	var allow []netip.Prefix
-	for _, s := range spec.Mount.Allow {
-		pf, err := netip.ParsePrefix(s)
-		if err != nil {
-			return res, fmt.Errorf("allow %q: %w", s, err)
-		}
-		allow = append(allow, pf)
+	allow, err := allowlist.Parse(spec.Mount.Allow)
+	if err != nil {
+		return res, err
+	}
+	if len(allow) == 0 {
+		return res, fmt.Errorf("the server sent no allow list for the exports")
 	}
 	c, err := p.repository(ctx, spec)
 	if err != nil {
@@ -44,6 +43,7 @@ func (p *Proxy) mount(ctx context.Context, at *attempt) (taskproto.Result, error
 	at.client.Store(c)
 	dir := filepath.Join(p.o.StateDir, "instant")
 	id := fmt.Sprintf("ir-%08x", uint32(spec.TaskID))
+	var caPEM []byte // the CA of the NBD exports' certificate, for the requester
 	redo, _, err := instant.SessionDir(dir, id)
 	if err != nil {
 		return res, err
@@ -51,9 +51,19 @@ func (p *Proxy) mount(ctx context.Context, at *attempt) (taskproto.Result, error
 	o := instant.Options{ID: id, Store: c, Point: &m, RepoName: spec.Repository.Name, RedoDir: redo,
 		NBD: spec.Mount.NBD, Allow: allow, Registry: instant.Registry{Dir: filepath.Join(dir, "sessions")}, Logger: p.log,
 		Ready: func(rec instant.Record) {
-			b, _ := json.Marshal(rec)
+			b, _ := json.Marshal(mountInfo{Record: rec, NBDCA: string(caPEM)})
 			at.info.Store(&b)
 		}}
+	if spec.Mount.NBD != "" {
+		// Through the server the NBD exports are TLS-only, opened by the
+		// requester's session certificate.
+		if spec.Mount.NBDClientCA == "" {
+			return res, fmt.Errorf("the server sent no client CA for the NBD exports (TLS is required)")
+		}
+		if o.NBDTLS, caPEM, err = mountTLS([]byte(spec.Mount.NBDClientCA), spec.Mount.NBD, nil); err != nil {
+			return res, err
+		}
+	}
 	if spec.Mount.NFS {
 		pm := spec.Mount.NFSPorts
 		ls, err := nfs.Listen(spec.Mount.NFSBind, pm[0], pm[1], pm[2])
@@ -66,4 +76,12 @@ func (p *Proxy) mount(ctx context.Context, at *attempt) (taskproto.Result, error
 		return res, err
 	}
 	return res, ctx.Err() // stopped by the server
+}
+
+// mountInfo is what a mount reports it serves: the session record and the
+// CA certificate its NBD exports present a certificate of (public: the
+// requester's NBD client trusts it, as ca-cert.pem).
+type mountInfo struct {
+	instant.Record
+	NBDCA string `json:"nbd_ca,omitempty"`
 }

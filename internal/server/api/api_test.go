@@ -32,6 +32,7 @@ type env struct {
 	logs   *bytes.Buffer
 	bodies *bytes.Buffer // every response body, for leak checks
 	runner *fakeRunner
+	broker *fakeBroker
 	ca     *pki.CA
 }
 
@@ -48,8 +49,13 @@ func (f *fakeRunner) Start(_ context.Context, se configdb.Session, _ configdb.Jo
 	return f.err
 }
 
-// fakeBroker queues restores as sessions and hands out no tasks.
-type fakeBroker struct{ store *configdb.Store }
+// fakeBroker queues restores as sessions and hands out no tasks; it keeps
+// the mount requests it got.
+type fakeBroker struct {
+	store  *configdb.Store
+	mu     sync.Mutex
+	mounts []taskproto.MountRequest
+}
 
 func (f *fakeBroker) NextTask(context.Context, string, time.Duration) (*taskproto.Spec, error) {
 	return nil, nil
@@ -64,6 +70,9 @@ func (f *fakeBroker) CancelSession(ctx context.Context, id int64) (configdb.Sess
 	return f.store.UpdateSession(ctx, id, configdb.StateCancelled, nil)
 }
 func (f *fakeBroker) StartMount(ctx context.Context, req taskproto.MountRequest) (configdb.Session, error) {
+	f.mu.Lock()
+	f.mounts = append(f.mounts, req)
+	f.mu.Unlock()
 	if _, err := f.store.GetPoint(ctx, req.Point); err != nil {
 		return configdb.Session{}, err
 	}
@@ -92,7 +101,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.ca = ca
-	e.srv = New(store, Config{Now: clock, Runner: e.runner, CA: ca, Tasks: &fakeBroker{store},
+	e.broker = &fakeBroker{store: store}
+	e.srv = New(store, Config{Now: clock, Runner: e.runner, CA: ca, Tasks: e.broker,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for _, r := range allRoles {
 		tok, err := store.CreateAPIToken(ctx, "tok-"+string(r), r)

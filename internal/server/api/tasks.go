@@ -145,14 +145,18 @@ func (s *Server) startMount(w http.ResponseWriter, r *http.Request, p configdb.P
 	if req.NBD == "" && !req.NFS {
 		return badRequest("serve the point over NBD (nbd) or NFS (nfs), or both")
 	}
+	creds, err := secureMount(&req, r.RemoteAddr, p.Role)
+	if err != nil {
+		return err
+	}
 	se, err := s.tasks.StartMount(r.Context(), req)
 	if err != nil {
 		return err
 	}
 	if err := s.audit(r.Context(), p, "point.instant_recovery", req.Point,
-		map[string]any{"session": se.ID, "nbd": req.NBD, "nfs": req.NFS}); err != nil {
+		map[string]any{"session": se.ID, "nbd": req.NBD, "nfs": req.NFS, "allow": req.Allow}); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, viewSession(se))
+	writeJSON(w, http.StatusAccepted, mountView{sessionView: viewSession(se), NBDTLS: creds})
 	return nil
 }

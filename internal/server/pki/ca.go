@@ -96,31 +96,9 @@ func Init(dir string, opts ...Option) (*CA, error) {
 // create generates the CA key and self-signed certificate and writes them:
 // the key first, exclusively, then the certificate atomically.
 func (ca *CA) create(certPath, keyPath string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return fmt.Errorf("pki: generate CA key: %w", err)
-	}
-	now := ca.now()
-	serial, err := newSerial()
+	der, key, err := ca.generate(caCommonName, CAValidity)
 	if err != nil {
 		return err
-	}
-	// A per-installation suffix keeps CAs of different servers apart in the
-	// acceptable-CA list a TLS server sends.
-	cn := fmt.Sprintf("%s %08x", caCommonName, serial.Uint64()&0xffffffff)
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{organization}},
-		NotBefore:             now.Add(-clockSkewAllowance),
-		NotAfter:              now.Add(CAValidity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return fmt.Errorf("pki: create CA certificate: %w", err)
 	}
 	keyPEM, err := encodeKey(key)
 	if err != nil {
@@ -134,6 +112,38 @@ func (ca *CA) create(certPath, keyPath string) error {
 		return fmt.Errorf("pki: write CA certificate: %w", err)
 	}
 	return ca.set(der, certPEM, key)
+}
+
+// generate makes a CA key and its self-signed certificate, named cn and a
+// random suffix, valid for validity from now.
+func (ca *CA) generate(cn string, validity time.Duration) ([]byte, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: generate CA key: %w", err)
+	}
+	now := ca.now()
+	serial, err := newSerial()
+	if err != nil {
+		return nil, nil, err
+	}
+	// A per-installation suffix keeps CAs of different servers apart in the
+	// acceptable-CA list a TLS server sends.
+	cn = fmt.Sprintf("%s %08x", cn, serial.Uint64()&0xffffffff)
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{organization}},
+		NotBefore:             now.Add(-clockSkewAllowance),
+		NotAfter:              now.Add(validity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pki: create CA certificate: %w", err)
+	}
+	return der, key, nil
 }
 
 // Load loads the CA in dir. It fails with a message naming the file when a

@@ -70,6 +70,11 @@ type Mount struct {
 	NFSBind  string   `json:"nfs_bind,omitempty"`  // NFS listen host
 	NFSPorts [3]int   `json:"nfs_ports,omitempty"` // portmapper, MOUNT, NFS
 	Allow    []string `json:"allow,omitempty"`     // client CIDRs
+	// NBDClientCA is the CA certificate (PEM) of the session's client
+	// certificate: the NBD exports take TLS only and require a client
+	// certificate it issued. The server sets it; the certificate and its
+	// key went to the requester alone.
+	NBDClientCA string `json:"nbd_client_ca,omitempty"`
 }
 
 // Repository is where a task's data goes: a repository agent.
@@ -171,6 +176,10 @@ type MountRequest struct {
 	Point    string `json:"point"`
 	Password string `json:"password,omitempty"`
 	Mount
+	// NFSInsecure acknowledges that the NFS export has no TLS and no
+	// client authentication (any host in Allow can read and write the
+	// disks); NFS is refused without it.
+	NFSInsecure bool `json:"nfs_insecure,omitempty"`
 }
 
 // Errors the server's task broker returns.

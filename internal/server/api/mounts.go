@@ -1,0 +1,76 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/allowlist"
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/pki"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+)
+
+// mountCredentialValidity is how long a session's NBD client certificate
+// is valid (the exports' certificate is valid as long, see internal/proxy).
+const mountCredentialValidity = 90 * 24 * time.Hour
+
+// mountView answers POST /instant-recoveries: the session, and the NBD
+// client credentials — returned in this answer only, kept nowhere.
+type mountView struct {
+	sessionView
+	NBDTLS *mountCredentials `json:"nbd_tls,omitempty"`
+}
+
+// mountCredentials are the requester's secret for a session's NBD exports,
+// in QEMU's tls-creds-x509 (endpoint=client) file names: client-cert.pem
+// and client-key.pem. ca-cert.pem, the CA of the exports' certificate, is
+// the session result's serving.nbd_ca once the mount server serves.
+type mountCredentials struct {
+	ClientCert string `json:"client_cert"`
+	ClientKey  string `json:"client_key"`
+}
+
+// secureMount applies the access rules of an Instant VM Recovery session
+// to req: the allow list defaults to the requester's address (remote) and
+// may be wider than allowlist.Narrow only for an administrator; NFS, which
+// has no TLS and no client authentication, needs nfs_insecure; NBD gets a
+// client certificate from a CA made for this session (whose key is dropped
+// here), required by the exports, and returned for the requester alone.
+func secureMount(req *taskproto.MountRequest, remote string, role configdb.Role) (*mountCredentials, error) {
+	allow, err := allowlist.Parse(req.Allow)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	if len(allow) == 0 {
+		if allow, err = allowlist.Host(remote); err != nil {
+			return nil, badRequest("no allow list given and %v", err)
+		}
+	}
+	if !allowlist.Narrow(allow) && role != configdb.RoleAdministrator {
+		return nil, &apiError{status: http.StatusForbidden, code: "forbidden", msg: fmt.Sprintf(
+			"allow list %s covers more than /%d of IPv4 or /%d of IPv6 addresses: only an administrator may export a point that widely "+
+				"(name the hosts that need the disks, or give no allow list for your own address)",
+			strings.Join(allowlist.Strings(allow), ","), allowlist.NarrowIPv4Bits, allowlist.NarrowIPv6Bits)}
+	}
+	req.Allow = allowlist.Strings(allow)
+	if req.NFS && !req.NFSInsecure {
+		return nil, badRequest("NFS has no TLS and no client authentication: every host in the allow list (%s) could read and write "+
+			"the disks; set nfs_insecure to serve NFS anyway, or use NBD (TLS with a session certificate)", strings.Join(req.Allow, ","))
+	}
+	req.NBDClientCA = ""
+	if req.NBD == "" {
+		return nil, nil
+	}
+	ca, err := pki.NewSessionCA("Holdfast instant recovery client", mountCredentialValidity)
+	if err != nil {
+		return nil, err
+	}
+	issued, err := ca.IssueClient("instant-recovery")
+	if err != nil {
+		return nil, err
+	}
+	req.NBDClientCA = string(ca.CertPEM())
+	return &mountCredentials{ClientCert: string(issued.CertPEM), ClientKey: string(issued.KeyPEM)}, nil
+}
