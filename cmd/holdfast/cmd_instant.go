@@ -25,8 +25,8 @@ import (
 // instantOptions are the flags of instant-recovery start and serve.
 type instantOptions struct {
 	nbd, nfsBind, nfsPorts, redoDir, stateDir, id string
-	nbdTLS                                        string
-	nfs, asJSON                                   bool
+	nbdTLS, nbdCreds                              string
+	nfs, nfsInsecure, asJSON                      bool
 	allow                                         []string
 	cacheMiB                                      int
 	startQEMU, qemuNetwork                        bool
@@ -94,7 +94,18 @@ repository. NBD exports disk-0, disk-1 … on --nbd (default 127.0.0.1:10809;
 "" turns NBD off). --nfs also serves the NFS export /holdfast/ID (disk-N.img,
 disk-N.vmdk, vm.json) with its own portmapper, MOUNT and NFS services on
 --nfs-ports (default 111,1058,2049, as vPower NFS) at --nfs-bind. Only clients
-in --allow (default loopback) may connect.`}
+in --allow (default loopback) may connect. Locally, the NBD exports have no
+authentication unless --nbd-tls: any process that reaches --nbd from an
+allowed address can read and write the disks.
+
+Through the server, the NBD exports take TLS only and require a client
+certificate made for the session: start writes it with the CA of the
+exports' certificate to --nbd-creds (ca-cert.pem, client-cert.pem,
+client-key.pem; QEMU: --object tls-creds-x509,id=tls0,endpoint=client,dir=DIR,
+nbdcopy: nbds://HOST:PORT/disk-0?tls-certificates=DIR). --allow defaults to
+this host's address as the server sees it; a list covering more than a /24
+of IPv4 or a /64 of IPv6 addresses needs an administrator token. NFS has no
+TLS or client authentication: through the server --nfs needs --nfs-insecure.`}
 	f := c.Flags()
 	f.StringVar(&o.nbd, "nbd", "127.0.0.1:10809", "NBD listen address (\"\": no NBD)")
 	f.StringVar(&o.nbdTLS, "nbd-tls", "", "require TLS on the NBD exports: DIR holds server-cert.pem and server-key.pem (QEMU's layout)")
@@ -102,7 +113,9 @@ in --allow (default loopback) may connect.`}
 	f.StringVar(&o.nfsBind, "nfs-bind", "127.0.0.1", "address the NFS services listen on")
 	f.StringVar(&o.nfsPorts, "nfs-ports", "111,1058,2049", "portmapper, MOUNT and NFS ports")
 	f.StringVar(&o.redoDir, "redo-dir", "", "directory for the VM's writes: they go to the subdirectory ID Holdfast creates there (default STATE-DIR); a session's own REDO-DIR restarts it")
-	f.StringArrayVar(&o.allow, "allow", nil, "client network allowed to connect, CIDR (repeat; default loopback)")
+	f.StringArrayVar(&o.allow, "allow", nil, "client network allowed to connect, CIDR or address (repeat; default loopback; through the server: this host's address as the server sees it)")
+	f.BoolVar(&o.nfsInsecure, "nfs-insecure", false, "through the server: serve --nfs although NFS has no TLS and no client authentication (anyone in --allow can read and write the disks)")
+	f.StringVar(&o.nbdCreds, "nbd-creds", "", "through the server: where to write the session's NBD client credentials for QEMU's tls-creds-x509 (default STATE-DIR/server-session-N)")
 	f.BoolVar(&o.asJSON, "json", false, "print the session as JSON")
 	f.IntVar(&o.cacheMiB, "cache", 256, "chunk cache per disk, MiB")
 	f.BoolVar(&o.startQEMU, "start-qemu", false, "also start a QEMU VM with the disks on the exports (no network unless --qemu-network)")
@@ -118,7 +131,7 @@ in --allow (default loopback) may connect.`}
 			return runInstantServe(cmd.Context(), a, *stateDir, o, args[0])
 		}
 		if a.viaServer(co) {
-			return runServerInstantStart(cmd.Context(), a, co, o, args[0])
+			return runServerInstantStart(cmd.Context(), a, co, *stateDir, o, args[0])
 		}
 		return runInstantStart(cmd.Context(), a, *stateDir, o, args[0])
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -21,9 +22,31 @@ type mountResult struct {
 	Error   string          `json:"error"`
 }
 
+// mountStarted is the answer to POST /api/v1/instant-recoveries: the
+// session and, for NBD, the session's client credentials (returned once).
+type mountStarted struct {
+	sessionJSON
+	NBDTLS *struct {
+		ClientCert string `json:"client_cert"`
+		ClientKey  string `json:"client_key"`
+		ClientCA   string `json:"client_ca"`
+	} `json:"nbd_tls"`
+}
+
+// mountServing is what a mount server reports it serves.
+type mountServing struct {
+	Disks []struct {
+		Index int    `json:"index"`
+		NBD   string `json:"nbd_url"`
+		NFS   string `json:"nfs_url"`
+	} `json:"disks"`
+	NBDCA string `json:"nbd_ca"`
+}
+
 // runServerInstantStart asks the server to serve a point from a proxy and
-// waits until the exports answer.
-func runServerInstantStart(ctx context.Context, a *app, co *clientOptions, o instantOptions, point string) error {
+// waits until the exports answer. The NBD client credentials go to
+// --nbd-creds for QEMU and nbd tools.
+func runServerInstantStart(ctx context.Context, a *app, co *clientOptions, stateDir string, o instantOptions, point string) error {
 	cl, err := a.client(co)
 	if err != nil {
 		return err
@@ -32,11 +55,25 @@ func runServerInstantStart(ctx context.Context, a *app, co *clientOptions, o ins
 	if err != nil {
 		return err
 	}
+	var creds nbdCredsDir
+	if o.nbd != "" {
+		if creds, err = a.prepareNBDCreds(stateDir, o.nbdCreds); err != nil {
+			return err
+		}
+	}
 	req := map[string]any{"point": point, "nbd": o.nbd, "nfs": o.nfs, "nfs_bind": o.nfsBind,
-		"nfs_ports": []int{pm, mnt, np}, "allow": o.allow}
-	var se sessionJSON
+		"nfs_ports": []int{pm, mnt, np}, "allow": o.allow, "nfs_insecure": o.nfsInsecure}
+	var se mountStarted
 	if err := cl.call(ctx, "POST", "/api/v1/instant-recoveries", "start instant recoveries", req, &se); err != nil {
 		return err
+	}
+	if se.NBDTLS != nil {
+		if creds.dir == "" {
+			creds.dir = filepath.Join(creds.parent, "server-session-"+strconv.FormatInt(se.ID, 10))
+		}
+		if err := creds.writeClient([]byte(se.NBDTLS.ClientCert), []byte(se.NBDTLS.ClientKey)); err != nil {
+			return fmt.Errorf("session %d: %w (stop it with: holdfast instant-recovery stop %d)", se.ID, err, se.ID)
+		}
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -48,23 +85,14 @@ func runServerInstantStart(ctx context.Context, a *app, co *clientOptions, o ins
 		_ = json.Unmarshal(cur.Result, &res)
 		switch {
 		case len(res.Serving) > 0 && cur.State == "running":
-			if o.asJSON {
-				return printJSON(a.stdout, cur.Result)
-			}
-			var rec struct {
-				Disks []struct {
-					Index int    `json:"index"`
-					NBD   string `json:"nbd_url"`
-					NFS   string `json:"nfs_url"`
-				} `json:"disks"`
-			}
+			var rec mountServing
 			_ = json.Unmarshal(res.Serving, &rec)
-			fmt.Fprintf(a.stdout, "session %d: %s of %s served by %s (stop with: holdfast instant-recovery stop %d)\n",
-				se.ID, res.VM, res.Point, res.Proxy, se.ID)
-			for _, d := range rec.Disks {
-				fmt.Fprintf(a.stdout, "  disk %d: %s %s\n", d.Index, orDash(d.NBD), d.NFS)
+			if se.NBDTLS != nil {
+				if err := creds.writeCA([]byte(rec.NBDCA), []byte(se.NBDTLS.ClientCA)); err != nil {
+					return fmt.Errorf("session %d: %w", se.ID, err)
+				}
 			}
-			return nil
+			return printServerInstant(a, o.asJSON, se.ID, res, cur.Result, rec, creds.dir)
 		case cur.State != "running" && cur.State != "queued":
 			return sessionFailed{id: se.ID, state: cur.State, msg: res.Error}
 		case time.Now().After(deadline):
@@ -76,6 +104,30 @@ func runServerInstantStart(ctx context.Context, a *app, co *clientOptions, o ins
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// printServerInstant prints a server-run session that serves.
+func printServerInstant(a *app, asJSON bool, id int64, res mountResult, raw json.RawMessage, rec mountServing, credsDir string) error {
+	if asJSON {
+		var out map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &out); err != nil {
+			return err
+		}
+		if credsDir != "" {
+			out["nbd_creds"] = mustJSON(credsDir)
+		}
+		return printJSON(a.stdout, mustJSON(out))
+	}
+	fmt.Fprintf(a.stdout, "session %d: %s of %s served by %s (stop with: holdfast instant-recovery stop %d)\n",
+		id, res.VM, res.Point, res.Proxy, id)
+	for _, d := range rec.Disks {
+		fmt.Fprintf(a.stdout, "  disk %d: %s %s\n", d.Index, orDash(d.NBD), d.NFS)
+	}
+	if credsDir != "" {
+		fmt.Fprintf(a.stdout, "NBD client credentials (TLS): %s\n  QEMU: --object tls-creds-x509,id=tls0,endpoint=client,dir=%s "+
+			"and tls-creds=tls0 on the nbd drive; nbdcopy/nbdinfo: URL?tls-certificates=%s\n", credsDir, credsDir, credsDir)
+	}
+	return nil
 }
 
 // runServerInstantStop stops a server-run session (ID = session number).

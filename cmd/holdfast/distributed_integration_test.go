@@ -479,7 +479,8 @@ func TestDistributedSelection(t *testing.T) {
 
 	// Instant VM Recovery through the server: a proxy serves the point.
 	nbdAddr := freeAddr(t)
-	out = c.e.ok("instant-recovery", "start", pointOf(t, points, "vm2"), "--nbd", nbdAddr, "--json")
+	creds := filepath.Join(dir, "nbd-creds")
+	out = c.e.ok("instant-recovery", "start", pointOf(t, points, "vm2"), "--nbd", nbdAddr, "--nbd-creds", creds, "--json")
 	var ir struct {
 		Session int64  `json:"session"`
 		Proxy   string `json:"proxy"`
@@ -494,7 +495,7 @@ func TestDistributedSelection(t *testing.T) {
 	}
 	needTools(t, "nbdcopy")
 	served := filepath.Join(dir, "served.img")
-	sh(t, "nbdcopy", ir.Serving.Disks[1].NBDURL, served)
+	sh(t, "nbdcopy", ir.Serving.Disks[1].NBDURL+"?tls-certificates="+creds, served)
 	sameFile(t, served, filepath.Join(dir, "vm2-disk1.img"))
 	if out := c.e.ok("instant-recovery", "list"); !strings.Contains(out, "serving") || !strings.Contains(out, ir.Serving.Disks[1].NBDURL) {
 		t.Errorf("instant-recovery list through the server:\n%s", out)

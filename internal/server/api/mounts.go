@@ -24,12 +24,16 @@ type mountView struct {
 }
 
 // mountCredentials are the requester's secret for a session's NBD exports,
-// in QEMU's tls-creds-x509 (endpoint=client) file names: client-cert.pem
-// and client-key.pem. ca-cert.pem, the CA of the exports' certificate, is
-// the session result's serving.nbd_ca once the mount server serves.
+// for QEMU's tls-creds-x509 (endpoint=client): client-cert.pem and
+// client-key.pem; ca-cert.pem is the CA of the exports' certificate (the
+// session result's serving.nbd_ca once the mount server serves) followed by
+// ClientCA, which issued the client certificate (QEMU checks its own
+// certificate against ca-cert.pem; the CA's key is gone, it signs nothing
+// more).
 type mountCredentials struct {
 	ClientCert string `json:"client_cert"`
 	ClientKey  string `json:"client_key"`
+	ClientCA   string `json:"client_ca"`
 }
 
 // secureMount applies the access rules of an Instant VM Recovery session
@@ -72,5 +76,5 @@ func secureMount(req *taskproto.MountRequest, remote string, role configdb.Role)
 		return nil, err
 	}
 	req.NBDClientCA = string(ca.CertPEM())
-	return &mountCredentials{ClientCert: string(issued.CertPEM), ClientKey: string(issued.KeyPEM)}, nil
+	return &mountCredentials{ClientCert: string(issued.CertPEM), ClientKey: string(issued.KeyPEM), ClientCA: req.NBDClientCA}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -60,4 +61,10 @@ func (ca *CA) IssueClient(name string) (*Issued, error) {
 	}
 	return &Issued{CertPEM: encodeCert(der), KeyPEM: keyPEM, CAPEM: ca.CertPEM(),
 		Fingerprint: Fingerprint(leaf), NotAfter: leaf.NotAfter}, nil
+}
+
+// WriteNew writes a credential file that must not exist yet (created with
+// perm, synced); an existing file is left alone and fs.ErrExist returned.
+func WriteNew(path string, data []byte, perm os.FileMode) error {
+	return writeExclusive(path, data, perm)
 }
