@@ -28,6 +28,13 @@
 // so an agent reached by IP address or through NAT still verifies, and an
 // agent certificate can never pass for the server.
 //
+// NewSessionCA makes a CA that lives in memory only, for one session's
+// credentials (an Instant VM Recovery session's NBD exports): the server's
+// API issues the requester one client certificate (IssueClient) from such a
+// CA, the mount server its exports' certificate (IssueServer) from another;
+// each CA is dropped once it has issued, so its key exists nowhere and
+// nothing else trusts it.
+//
 // Every validity check uses the CA's clock (WithNow), which tests inject.
 // Revocation is the caller's: the server stores each agent's certificate
 // Fingerprint and refuses a peer whose fingerprint it no longer knows.
