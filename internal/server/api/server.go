@@ -39,6 +39,10 @@ type Config struct {
 	JoinTokenTTL time.Duration    // default lifetime of agent join tokens; 0: 1 h
 	CA           *pki.CA          // issues agent certificates; nil: agents cannot join (503)
 	Tasks        TaskBroker       // nil: proxies get no work, restores are refused (503)
+	// ServerFingerprint is the fingerprint of the certificate the server
+	// presents to repository agents (pki.Fingerprint); heartbeat replies
+	// to repository agents vouch for it. Empty: agents refuse the server.
+	ServerFingerprint string
 }
 
 // Server is the REST API; it is an http.Handler.
@@ -50,6 +54,7 @@ type Server struct {
 	joinTTL time.Duration
 	ca      *pki.CA
 	tasks   TaskBroker
+	selfFP  string
 	mux     *http.ServeMux
 	routes  []Route
 	metrics *metrics
@@ -59,7 +64,7 @@ type Server struct {
 // New returns the API served from store.
 func New(store *configdb.Store, cfg Config) *Server {
 	s := &Server{store: store, now: cfg.Now, runner: cfg.Runner, log: cfg.Logger, joinTTL: cfg.JoinTokenTTL, ca: cfg.CA,
-		tasks: cfg.Tasks}
+		tasks: cfg.Tasks, selfFP: cfg.ServerFingerprint}
 	if s.now == nil {
 		s.now = time.Now
 	}
