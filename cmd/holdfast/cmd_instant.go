@@ -170,12 +170,9 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 		return usageError{fmt.Errorf("--id %q: not a session ID", o.id)}
 	}
 	if o.redoDir == "" {
-		o.redoDir = dir
+		o.redoDir = filepath.Join(dir, o.id)
 	}
 	if o.redoDir, err = filepath.Abs(o.redoDir); err != nil {
-		return err
-	}
-	if o.redoDir, o.id, err = instant.SessionDir(o.redoDir, o.id); err != nil {
 		return err
 	}
 	r, err := a.openRepo(ctx)
@@ -244,23 +241,28 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 	if _, err := o.allowList(); err != nil {
 		return err
 	}
+	id := instant.NewID()
 	redo := o.redoDir
 	if redo == "" {
-		redo = dir
+		redo = filepath.Join(dir, id)
 	}
 	if redo, err = filepath.Abs(redo); err != nil {
 		return err
 	}
-	// The session's redo data go to a subdirectory Holdfast creates (and
-	// marks) in --redo-dir; --redo-dir naming such a subdirectory restarts
-	// that stopped session: same ID, so the same export paths and NFS file
-	// handles.
-	redo, id, err := instant.SessionDir(redo, instant.NewID())
-	if err != nil {
-		return err
+	// Restarting a stopped session (its redo directory): same ID, so the
+	// same export paths and NFS file handles.
+	if recs, err := reg.List(); err == nil {
+		for _, r := range recs {
+			if r.RedoDir == redo {
+				if r.State() == "serving" {
+					return fmt.Errorf("session %s is already serving from %s", r.ID, redo)
+				}
+				id = r.ID
+			}
+		}
 	}
-	if r, err := reg.Load(id); err == nil && r.State() == "serving" {
-		return fmt.Errorf("session %s is already serving from %s", r.ID, redo)
+	if err := os.MkdirAll(redo, 0o700); err != nil {
+		return err
 	}
 	logPath := filepath.Join(redo, "serve.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -402,11 +404,13 @@ func newInstantStop(a *app, stateDir *string, co *clientOptions) *cobra.Command 
 			return err
 		}
 		if discard {
-			msg, err := discardRedo(reg, rec)
-			if err != nil {
+			if err := os.RemoveAll(rec.RedoDir); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(a.stdout, "session %s stopped; %s\n", rec.ID, msg)
+			if err := reg.Remove(rec.ID); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(a.stdout, "session %s stopped; redo data discarded\n", rec.ID)
 			return err
 		}
 		_, err = fmt.Fprintf(a.stdout, "session %s stopped; redo data kept in %s\n", rec.ID, rec.RedoDir)
@@ -529,43 +533,23 @@ the session is stopped first and the images are written from the redo data.`}
 				written, fromRedo = written+st.Written, fromRedo+st.FromRedo
 			}
 		}
-		ended := "session ended"
 		if !keep {
-			rec.Migrated = rec.Migrated || live
-			msg, err := discardRedo(reg, rec)
-			if err != nil {
+			if err := os.RemoveAll(rec.RedoDir); err != nil {
 				return err
 			}
-			ended += "; " + msg
+			if err := reg.Remove(rec.ID); err != nil {
+				return err
+			}
 		}
 		took := time.Since(start).Round(time.Millisecond)
 		if live {
-			_, err = fmt.Fprintf(a.stdout, "migrated session %s live in %s: VM (pid %d) now runs from %s; %s\n",
-				rec.ID, took, rec.QEMU, strings.Join(to, ", "), ended)
+			_, err = fmt.Fprintf(a.stdout, "migrated session %s live in %s: VM (pid %d) now runs from %s; session ended\n",
+				rec.ID, took, rec.QEMU, strings.Join(to, ", "))
 			return err
 		}
-		_, err = fmt.Fprintf(a.stdout, "migrated session %s to %s in %s: %s written (%s the VM wrote), %s\n",
-			rec.ID, strings.Join(to, ", "), took, formatBytes(written), formatBytes(fromRedo), ended)
+		_, err = fmt.Fprintf(a.stdout, "migrated session %s to %s in %s: %s written (%s the VM wrote), session ended\n",
+			rec.ID, strings.Join(to, ", "), took, formatBytes(written), formatBytes(fromRedo))
 		return err
 	}
 	return c
-}
-
-// discardRedo deletes a stopped session's redo data — only what Holdfast
-// created in the redo directory it made for the session, and not the
-// socket and logs of a VM that runs on after a live migration — and
-// forgets the session. It says what it did.
-func discardRedo(reg instant.Registry, rec instant.Record) (string, error) {
-	keepVM := rec.Migrated && instant.Alive(rec.QEMU)
-	left, err := instant.RemoveRedo(rec.RedoDir, rec.ID, keepVM)
-	if err != nil {
-		return "", fmt.Errorf("discard the redo data of session %s: %w", rec.ID, err)
-	}
-	if err := reg.Remove(rec.ID); err != nil {
-		return "", err
-	}
-	if len(left) > 0 {
-		return fmt.Sprintf("redo data discarded; %s left in %s", strings.Join(left, ", "), rec.RedoDir), nil
-	}
-	return "redo data discarded", nil
 }
