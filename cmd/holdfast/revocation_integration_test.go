@@ -130,6 +130,18 @@ func TestRepositoryAgentRevocation(t *testing.T) {
 	}
 
 	current := joinProxy(t, s, e, "p1") // re-join: the old certificate is superseded
+	// The agent learns it with its next heartbeat (every 10 s).
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, _ := moverGet(t, ca, old, addr, "config")
+		if st == http.StatusForbidden {
+			break
+		}
+		if st != http.StatusOK || time.Now().After(deadline) {
+			t.Fatalf("superseded certificate still served: HTTP %d\nstderr: %s", st, p.errOut)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	for _, path := range []string{"config", "keys", "points"} {
 		if st, b := moverGet(t, ca, old, addr, path); st != http.StatusForbidden || !strings.Contains(b, "not valid on the server") {
 			t.Fatalf("GET %s with the superseded certificate: HTTP %d %s, want 403", path, st, b)
@@ -156,7 +168,7 @@ func TestRepositoryAgentRevocation(t *testing.T) {
 	if st, b := startMoverSession(t, ca, current, addr); st != http.StatusCreated {
 		t.Fatalf("session of the re-joined proxy: HTTP %d %s", st, b)
 	}
-	deadline := time.Now().Add(time.Minute)
+	deadline = time.Now().Add(time.Minute)
 	for repoLocks(t, e.repo) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the abandoned session's lock is still held\nstderr: %s", p.errOut)
