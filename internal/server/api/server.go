@@ -43,6 +43,8 @@ type Config struct {
 	// presents to repository agents (pki.Fingerprint); heartbeat replies
 	// to repository agents vouch for it. Empty: agents refuse the server.
 	ServerFingerprint string
+	// AuthFailures throttles failed authentication per client address.
+	AuthFailures AuthFailureLimit
 }
 
 // Server is the REST API; it is an http.Handler.
@@ -55,6 +57,7 @@ type Server struct {
 	ca      *pki.CA
 	tasks   TaskBroker
 	selfFP  string
+	fails   *failLimiter
 	mux     *http.ServeMux
 	routes  []Route
 	metrics *metrics
@@ -71,6 +74,7 @@ func New(store *configdb.Store, cfg Config) *Server {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.fails = newFailLimiter(cfg.AuthFailures, s.now)
 	if s.joinTTL <= 0 {
 		s.joinTTL = time.Hour
 	}
