@@ -111,8 +111,7 @@ func TestRepositoryAgentRevocation(t *testing.T) {
 	tok := strings.TrimSpace(e.ok("repository", "token"))
 	start := time.Now()
 	p := startAgent(t, e, "repository", "--name", "repo1", "--path", e.repo, "--join-token", tok,
-		"--listen", "127.0.0.1:0", "--proxy-sessions", "3", "--session-timeout", "1s")
-	defer p.stop(t)
+		"--listen", "127.0.0.1:0", "--proxy-sessions", "3")
 	addr := waitHeartbeat(t, e, p, "repo1", start).Address
 
 	old := joinProxy(t, s, e, "p1")
@@ -147,9 +146,7 @@ func TestRepositoryAgentRevocation(t *testing.T) {
 			t.Fatalf("GET %s with the superseded certificate: HTTP %d %s, want 403", path, st, b)
 		}
 	}
-	if n := repoLocks(t, e.repo); n != 0 {
-		t.Fatalf("%d repository locks left after the proxy's certificate was superseded, want 0", n)
-	}
+	waitNoLocks(t, e.repo, p, "the superseded certificate's sessions")
 	if st, b := moverGet(t, ca, current, addr, "keys"); st != http.StatusOK {
 		t.Fatalf("GET keys with the new certificate: HTTP %d %s", st, b)
 	}
@@ -164,14 +161,44 @@ func TestRepositoryAgentRevocation(t *testing.T) {
 		t.Fatalf("GET keys with a repository certificate: HTTP %d %s, want 403", st, b)
 	}
 
-	// An abandoned session ends after --session-timeout and frees its lock.
+	// An abandoned session ends after --session-timeout and frees its lock
+	// (the agent restarted with a short one; it reuses its credentials).
+	p.stop(t)
+	p = startAgent(t, e, "repository", "--name", "repo1", "--path", e.repo, "--listen", "127.0.0.1:0",
+		"--session-timeout", "1s")
+	defer p.stop(t)
+	addr = servingAddr(t, p)
 	if st, b := startMoverSession(t, ca, current, addr); st != http.StatusCreated {
 		t.Fatalf("session of the re-joined proxy: HTTP %d %s", st, b)
 	}
-	deadline = time.Now().Add(time.Minute)
-	for repoLocks(t, e.repo) != 0 {
+	waitNoLocks(t, e.repo, p, "the abandoned session")
+}
+
+// waitNoLocks waits until the repository at dir holds no lock.
+func waitNoLocks(t *testing.T, dir string, p *agentProc, what string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for repoLocks(t, dir) != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the abandoned session's lock is still held\nstderr: %s", p.errOut)
+			t.Fatalf("%s still hold %d repository locks\nstderr: %s", what, repoLocks(t, dir), p.errOut)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// servingAddr waits for the agent's "serving on ADDR" line.
+func servingAddr(t *testing.T, p *agentProc) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out := p.out.String()
+		if _, rest, ok := strings.Cut(out, "serving on "); ok {
+			if addr, _, ok := strings.Cut(rest, " "); ok {
+				return addr
+			}
+		}
+		if time.Now().After(deadline) || p.cmd.ProcessState != nil {
+			t.Fatalf("agent does not serve\nstdout: %s\nstderr: %s", out, p.errOut)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
