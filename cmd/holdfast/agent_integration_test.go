@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/mover"
+	"github.com/holdfast-backup/holdfast/internal/server/agent"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
 
@@ -110,7 +111,7 @@ func TestRepositoryAgentJoinsAndHeartbeats(t *testing.T) {
 	if !strings.HasPrefix(a.Address, "127.0.0.1:") || !strings.Contains(p.out.String(), "serving on "+a.Address) {
 		t.Fatalf("address %q, stdout %q", a.Address, p.out)
 	}
-	checkMoverAccess(t, s, a.Address)
+	checkMoverAccess(t, s, e, a.Address)
 	p.stop(t)
 	st, err := os.Stat(filepath.Join(e.repo, ".agent"))
 	if err != nil || st.Mode().Perm() != 0o700 {
@@ -132,29 +133,33 @@ func TestRepositoryAgentJoinsAndHeartbeats(t *testing.T) {
 	}
 }
 
-// checkMoverAccess dials the repository agent at addr: a proxy certificate
-// of the server's CA opens the repository over the data mover protocol, a
-// forged one fails the handshake.
-func checkMoverAccess(t *testing.T, s testServer, addr string) {
+// checkMoverAccess dials the repository agent at addr: a proxy that joined
+// the server opens the repository over the data mover protocol; a
+// certificate of the server's CA that was never handed out at a join, and a
+// forged one, are refused.
+func checkMoverAccess(t *testing.T, s testServer, e *env, addr string) {
 	t.Helper()
 	ca, err := pki.Load(filepath.Dir(s.ca))
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := ca.IssueAgent(pki.RoleProxy, "proxy1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := iss.TLSCertificate()
+	joined := joinProxy(t, s, e, "proxy1")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	hc := mover.NewHTTPClient(ca.ClientTLSConfig(&cert, pki.RoleRepository, "repo1"))
 	mc, err := mover.Dial(ctx, mover.ClientOptions{URL: "https://" + addr, Repo: "repo1",
-		Password: []byte("correct horse"), HTTP: hc})
+		Password: []byte("correct horse"), HTTP: moverHTTP(t, ca, joined)})
 	if err != nil {
 		t.Fatalf("proxy cannot reach the repository agent: %v", err)
 	}
 	mc.Close()
+	iss, err := ca.IssueAgent(pki.RoleProxy, "proxy2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unissued := &agent.Credentials{CertPEM: iss.CertPEM, KeyPEM: iss.KeyPEM, CAPEM: iss.CAPEM}
+	if st, _ := moverGet(t, ca, unissued, addr, "config"); st != http.StatusForbidden {
+		t.Fatalf("certificate the server never handed out: HTTP %d, want 403", st)
+	}
 	forged := forgedCert(t)
 	tc := ca.ClientTLSConfig(nil, pki.RoleRepository, "repo1")
 	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &forged, nil }

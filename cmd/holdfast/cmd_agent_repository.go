@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,7 +20,8 @@ import (
 // repoAgentOptions are the flags of `holdfast repository` run as an agent.
 type repoAgentOptions struct {
 	name, path, joinToken, listen, advertise, stateDir string
-	slots                                              int
+	slots, proxySessions                               int
+	sessionTimeout                                     time.Duration
 }
 
 // addRepositoryAgent makes `holdfast repository --name N --path DIR
@@ -44,6 +44,9 @@ them and needs no token), serve the data mover protocol over mutual TLS on
 	f.StringVar(&ro.advertise, "advertise", "", "host:port proxies reach this agent at (default: the listen address)")
 	f.StringVar(&ro.stateDir, "state-dir", "", "where the agent keeps its key and certificate (default DIR/.agent)")
 	f.IntVar(&ro.slots, "slots", runtime.NumCPU(), "concurrent task slots")
+	f.IntVar(&ro.proxySessions, "proxy-sessions", agent.DefaultProxySessions, "mover sessions one proxy may hold at once")
+	f.DurationVar(&ro.sessionTimeout, "session-timeout", 5*time.Minute,
+		"an idle mover session ends and releases its repository lock after this long (clients keep theirs alive every minute)")
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
 		if ro.name == "" && ro.path == "" && ro.joinToken == "" {
 			return cmd.Help()
@@ -60,6 +63,10 @@ func (ro *repoAgentOptions) validate() error {
 		return errors.New("--path DIR is required")
 	case ro.slots < 1:
 		return fmt.Errorf("--slots %d: want at least 1", ro.slots)
+	case ro.proxySessions < 1:
+		return fmt.Errorf("--proxy-sessions %d: want at least 1", ro.proxySessions)
+	case ro.sessionTimeout < time.Second:
+		return fmt.Errorf("--session-timeout %v: want at least 1s", ro.sessionTimeout)
 	}
 	if ro.stateDir == "" {
 		ro.stateDir = filepath.Join(ro.path, ".agent")
@@ -94,7 +101,7 @@ func runRepositoryAgent(ctx context.Context, a *app, o *clientOptions, ro repoAg
 	if err != nil {
 		return err
 	}
-	return a.serveRepositoryAgent(ctx, server, creds, r, ln, j)
+	return a.serveRepositoryAgent(ctx, server, creds, r, ln, ro, j)
 }
 
 // openAgentRepo opens the repository in dir, which must exist.
@@ -108,33 +115,38 @@ func (a *app) openAgentRepo(ctx context.Context, dir string) (*repo.Repository, 
 }
 
 // serveRepositoryAgent serves the mover protocol on ln and heartbeats
-// until ctx ends.
+// until ctx ends. Only certificates the server vouches for in its
+// heartbeat replies get in (agent.RepositoryAccess).
 func (a *app) serveRepositoryAgent(ctx context.Context, server string, creds *agent.Credentials,
-	r *repo.Repository, ln net.Listener, j agentJoin) error {
-	ms, err := mover.NewServer(map[string]*repo.Repository{j.name: r}, mover.ServerOptions{
-		Logger: a.logger(),
-		Authorize: func(req *http.Request, _ string) error {
-			_, err := pki.RequireRole(req.TLS, pki.RoleProxy, pki.RoleServer)
-			return err
-		},
-		AuthorizeForget: func(req *http.Request) error { // retention: the server only
-			_, err := pki.RequireRole(req.TLS, pki.RoleServer)
-			return err
-		},
-	})
-	if err != nil {
-		return err
-	}
-	defer ms.Close()
-	tc, err := creds.ServerTLSConfig()
-	if err != nil {
-		return err
-	}
+	r *repo.Repository, ln net.Listener, ro repoAgentOptions, j agentJoin) error {
 	client, err := agent.NewClient(server, creds)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
+	var ms *mover.Server
+	peers := agent.NewPeerSet(agent.PeerSetOptions{
+		Refresh: func(ctx context.Context) error { return client.Heartbeat(ctx, j.address, j.slots) },
+		OnUpdate: func(valid func(string) bool) {
+			if n := ms.EndSessions(valid); n > 0 {
+				fmt.Fprintf(a.stderr, "holdfast: ended %d mover sessions of certificates the server no longer vouches for\n", n)
+			}
+		},
+	})
+	access := &agent.RepositoryAccess{Peers: peers, ProxySessions: ro.proxySessions}
+	ms, err = mover.NewServer(map[string]*repo.Repository{j.name: r}, mover.ServerOptions{
+		Logger: a.logger(), SessionTTL: ro.sessionTimeout,
+		Authorize: access.Authorize, AuthorizeForget: access.AuthorizeForget,
+	})
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
+	client.OnReply(func(rep agent.HeartbeatReply) { peers.Update(rep.Peers) })
+	tc, err := creds.ServerTLSConfig()
+	if err != nil {
+		return err
+	}
 	srv := mover.NewHTTPServer("", ms, tc)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/tlsconf"
 	"github.com/spf13/cobra"
 )
 
@@ -58,7 +58,7 @@ func (a *app) client(o *clientOptions) (*apiClient, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, usageError{fmt.Errorf("server %q: want a URL such as https://host:8443", server)}
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	tc := tlsconf.Base()
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {

@@ -32,6 +32,13 @@
 // VM on different proxies, while only the owner commits the one restore
 // point or aborts the session (others get 403, ErrNotSessionOwner).
 //
+// ServerOptions.Authorize says what each client may do (Access): how many
+// sessions it may hold at once (beyond: 429, ErrTooManySessions) and
+// whether it may list the points, whose manifests name VMs and disks in
+// clear. Server.EndSessions ends the sessions of certificates revoked
+// meanwhile and releases their locks; an idle session ends by itself after
+// ServerOptions.SessionTTL.
+//
 // Presence checks are batched: "has" takes up to MaxHasIDs IDs, reports
 // which are stored and touches those (GC safety, as repo.TouchChunk). The
 // client prefetches the previous point's chunk IDs when the pipeline loads

@@ -27,6 +27,9 @@ var (
 	// ErrNotSessionOwner means a client that did not start a shared
 	// session tried to commit or abort it: only its owner may.
 	ErrNotSessionOwner = errors.New("only the owner of a shared mover session may commit or abort it")
+	// ErrTooManySessions means the client already holds as many sessions
+	// as the agent allows one client (ServerOptions.Authorize, Access).
+	ErrTooManySessions = errors.New("too many mover sessions for this client")
 	// ErrProtocol means a malformed reply (wrong size, bad encoding).
 	ErrProtocol = errors.New("mover protocol error")
 )
@@ -45,6 +48,7 @@ const (
 	codeCorrupt         = "corrupt"
 	codeNoSpace         = "no_space"
 	codeBusy            = "busy"
+	codeTooManySessions = "too_many_sessions"
 	codeInternal        = "internal"
 )
 
@@ -72,6 +76,8 @@ func (e *StatusError) Unwrap() error {
 		return ErrForbidden
 	case codeNotOwner:
 		return ErrNotSessionOwner
+	case codeTooManySessions:
+		return ErrTooManySessions
 	case codeNotFound:
 		return storage.ErrNotExist
 	case codePointNotFound:

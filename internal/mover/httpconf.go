@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/tlsconf"
 )
 
 // HTTP/2 flow-control windows. Go's defaults (1 MiB per connection on the
@@ -41,7 +43,7 @@ func NewHTTPClientWrapped(tlsConfig *tls.Config, wrap func(net.Conn) net.Conn) *
 	}
 	t := &http.Transport{
 		DialContext:         dial,
-		TLSClientConfig:     tlsConfig.Clone(),
+		TLSClientConfig:     tlsconf.Harden(tlsConfig),
 		ForceAttemptHTTP2:   true,
 		TLSHandshakeTimeout: 30 * time.Second,
 		IdleConnTimeout:     2 * time.Minute,
@@ -65,7 +67,7 @@ func NewHTTPServer(addr string, h http.Handler, tlsConfig *tls.Config) *http.Ser
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
-		TLSConfig:         tlsConfig.Clone(),
+		TLSConfig:         tlsconf.Harden(tlsConfig),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

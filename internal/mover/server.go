@@ -2,8 +2,6 @@ package mover
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,10 +34,11 @@ type ServerOptions struct {
 	MaxUploads int
 	// MaxIndexBytes bounds an uploaded plain index; 0 means DefaultMaxIndexBytes.
 	MaxIndexBytes int64
-	// Authorize, if set, is asked before any request on a repository (for
-	// example to map client certificates to repositories); an error is
-	// answered 403.
-	Authorize func(r *http.Request, repoName string) error
+	// Authorize, if set, is asked before any request on a repository and
+	// says what its client may do there (see Access); an error is answered
+	// 403. Nil grants every client DefaultSessionsPerClient sessions and
+	// ListPoints.
+	Authorize func(r *http.Request, repoName string) (Access, error)
 	// AuthorizeForget, if set, must also allow a request that forgets a
 	// point (retention run by the backup server); nil refuses them all.
 	AuthorizeForget func(r *http.Request) error
@@ -147,10 +146,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc) e
 	if rp == nil {
 		return newAPIError(http.StatusNotFound, codeRepoNotFound, "repository %q not served", name)
 	}
-	if s.o.Authorize != nil {
-		if err := s.o.Authorize(r, name); err != nil {
-			return newAPIError(http.StatusForbidden, codeForbidden, "%v", err)
-		}
+	r, err := s.authorize(r, name)
+	if err != nil {
+		return err
 	}
 	return fn(w, r, rp)
 }
@@ -232,14 +230,4 @@ func readPooled(w http.ResponseWriter, r *http.Request, rr *repo.Repository, lim
 		return nil, badRequest(errors.New("body longer than its Content-Length"))
 	}
 	return buf, nil
-}
-
-// peerID identifies the client certificate (SHA-256 of the leaf), "" for a
-// client without one. Sessions are bound to it (their owner).
-func peerID(r *http.Request) string {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return ""
-	}
-	sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
-	return hex.EncodeToString(sum[:])
 }

@@ -53,7 +53,11 @@ func (s *Server) getKeys(w http.ResponseWriter, r *http.Request, rp *served) err
 }
 
 // getPoints: GET points. Every committed manifest, oldest first.
+// Only clients granted Access.ListPoints: manifests name VMs and disks.
 func (s *Server) getPoints(w http.ResponseWriter, r *http.Request, rp *served) error {
+	if !accessOf(r).ListPoints {
+		return newAPIError(http.StatusForbidden, codeForbidden, "this client may not list restore points")
+	}
 	ms, err := rp.r.ListPoints(r.Context())
 	if err != nil {
 		return err

@@ -32,7 +32,7 @@ const maxSessionIndexes = 4 * MaxDisks
 type session struct {
 	id        string
 	requestID string
-	peer      string // the owner: SHA-256 of its client certificate
+	peer      string // the owner: its client certificate's fingerprint (peerID)
 	shared    bool   // other peers may use (not commit or abort) it
 	rp        *served
 	started   time.Time
@@ -111,7 +111,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, rp *served
 		writeJSON(w, http.StatusOK, s.sessionReply(sess))
 		return nil
 	}
-	if err := s.reserve(); err != nil {
+	if err := s.reserve(peer, accessOf(r).Sessions); err != nil {
 		return err
 	}
 	lock, err := rp.r.Lock(r.Context(), repo.LockShared)
@@ -147,11 +147,19 @@ func (s *Server) replay(rp *served, peer, requestID string) *session {
 	return nil
 }
 
-func (s *Server) reserve() error {
+// reserve checks that peer, allowed quota sessions, may start another.
+func (s *Server) reserve(peer string, quota int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return newAPIError(http.StatusServiceUnavailable, codeBusy, "server shutting down")
+	}
+	if quota <= 0 {
+		return newAPIError(http.StatusForbidden, codeForbidden, "this client may not start sessions")
+	}
+	if n := s.sessionsOf(peer); n >= quota {
+		return newAPIError(http.StatusTooManyRequests, codeTooManySessions,
+			"this client holds %d sessions, the most it may hold at once: end one or wait for an idle one to expire", n)
 	}
 	if len(s.sessions) >= s.o.MaxSessions {
 		return newAPIError(http.StatusServiceUnavailable, codeBusy, "too many sessions (%d)", len(s.sessions))

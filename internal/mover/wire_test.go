@@ -57,11 +57,11 @@ func TestParseDisk(t *testing.T) {
 }
 
 func TestAuthorize(t *testing.T) {
-	e := newEnv(t, nil, ServerOptions{Authorize: func(r *http.Request, name string) error {
+	e := newEnv(t, nil, ServerOptions{Authorize: func(r *http.Request, name string) (Access, error) {
 		if r.TLS.PeerCertificates[0].Subject.CommonName != "proxy" {
-			return errors.New("certificate not allowed for " + name)
+			return Access{}, errors.New("certificate not allowed for " + name)
 		}
-		return nil
+		return Access{Sessions: 1}, nil
 	}})
 	e.dial(t, e.ts.URL, nil)
 	other := e.tls.Clone()

@@ -55,8 +55,16 @@ type ServerOptions struct {
 	// (default 16).
 	MaxInFlight int
 	// MaxBufferedBytes bounds request and reply buffers per connection
-	// (default 128 MiB; at least 32 MiB).
+	// (default 64 MiB; at least MaxRequestSize, 32 MiB).
 	MaxBufferedBytes int64
+	// MaxTotalBufferedBytes bounds them over all connections (default
+	// 256 MiB; at least MaxBufferedBytes). A request waits for its bytes
+	// before its payload is read or its reply allocated.
+	MaxTotalBufferedBytes int64
+	// ReplyTimeout bounds the sending of one reply (default 2 min): a
+	// client that stops reading replies is disconnected, and the buffers
+	// its requests held are freed for the others.
+	ReplyTimeout time.Duration
 	// HandshakeTimeout bounds the handshake phase (default 30 s).
 	HandshakeTimeout time.Duration
 	// Logger receives connection errors (default: discarded).
@@ -68,9 +76,11 @@ type ServerOptions struct {
 // Server serves exports over NBD (fixed newstyle handshake, structured
 // replies, base:allocation block status, optional TLS).
 type Server struct {
-	opts ServerOptions
-	log  *slog.Logger
-	zero []byte
+	opts  ServerOptions
+	log   *slog.Logger
+	zero  []byte
+	buf   *bufferBudget // over all connections
+	pools *bufferPools
 
 	mu        sync.Mutex
 	exports   map[string]*Export
@@ -91,9 +101,16 @@ func NewServer(opts ServerOptions, exports ...Export) (*Server, error) {
 		opts.MaxInFlight = 16
 	}
 	if opts.MaxBufferedBytes <= 0 {
-		opts.MaxBufferedBytes = 128 << 20
+		opts.MaxBufferedBytes = 64 << 20
 	}
 	opts.MaxBufferedBytes = max(opts.MaxBufferedBytes, MaxRequestSize)
+	if opts.MaxTotalBufferedBytes <= 0 {
+		opts.MaxTotalBufferedBytes = 256 << 20
+	}
+	opts.MaxTotalBufferedBytes = max(opts.MaxTotalBufferedBytes, opts.MaxBufferedBytes)
+	if opts.ReplyTimeout <= 0 {
+		opts.ReplyTimeout = 2 * time.Minute
+	}
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = 30 * time.Second
 	}
@@ -103,6 +120,7 @@ func NewServer(opts ServerOptions, exports ...Export) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, log: log, zero: make([]byte, 1<<20),
+		buf: newBufferBudget(opts.MaxTotalBufferedBytes), pools: &bufferPools{},
 		exports: map[string]*Export{}, listeners: map[net.Listener]struct{}{},
 		conns: map[*serverConn]struct{}{},
 	}

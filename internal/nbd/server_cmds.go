@@ -97,7 +97,8 @@ func (t *transmission) readFull(p []byte, off int64) error {
 // OFFSET_HOLE chunks following the export's Allocation.
 func (t *transmission) doRead(req request) {
 	if !t.structured {
-		buf := make([]byte, req.length)
+		buf := t.s.pools.get(int(req.length))
+		defer t.s.pools.put(buf)
 		if err := t.readFull(buf, int64(req.offset)); err != nil {
 			t.replySimple(req.handle, errorCode(err), nil)
 			return
@@ -112,7 +113,8 @@ func (t *transmission) doRead(req request) {
 			dataLen += int(s.length)
 		}
 	}
-	buf := make([]byte, dataLen)
+	buf := t.s.pools.get(dataLen)
+	defer t.s.pools.put(buf)
 	var parts net.Buffers
 	for i, s := range segs {
 		flags := doneFlag(i, len(segs))

@@ -7,9 +7,10 @@ import (
 	"io"
 	"net"
 	"sync"
-)
+	"time"
 
-const tokenSize = 1 << 20 // unit of the per-connection buffer budget
+	"golang.org/x/sync/semaphore"
+)
 
 // transmission serves the requests of one connection.
 type transmission struct {
@@ -21,8 +22,8 @@ type transmission struct {
 	structured bool
 	metaAlloc  bool
 
-	slots  chan struct{} // requests in flight
-	tokens chan struct{} // buffered bytes, in tokenSize units
+	slots  chan struct{}       // requests in flight
+	budget *semaphore.Weighted // buffered bytes of this connection
 	wg     sync.WaitGroup
 
 	wmu  sync.Mutex
@@ -35,7 +36,7 @@ func newTransmission(ctx context.Context, ss *serverSession, exp *Export) *trans
 		ctx: ctx, s: ss.s, ss: ss, exp: exp, flags: ss.flags(exp),
 		structured: ss.structured, metaAlloc: ss.metaAlloc && ss.metaExp == exp,
 		slots:  make(chan struct{}, o.MaxInFlight),
-		tokens: make(chan struct{}, o.MaxBufferedBytes/tokenSize),
+		budget: semaphore.NewWeighted(o.MaxBufferedBytes),
 	}
 }
 
@@ -44,7 +45,7 @@ func newTransmission(ctx context.Context, ss *serverSession, exp *Export) *trans
 func (t *transmission) run() error {
 	defer t.wg.Wait()
 	for {
-		req, payload, tok, err := t.readRequest()
+		req, payload, n, err := t.readRequest()
 		if err != nil {
 			if t.s.isClosed() {
 				return nil
@@ -52,22 +53,23 @@ func (t *transmission) run() error {
 			return err
 		}
 		if req.typ == cmdDisc {
-			t.release(tok)
+			t.release(n)
 			return nil
 		}
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
-			defer t.release(tok)
+			defer t.release(n)
 			t.handle(req, payload)
+			t.s.pools.put(payload)
 		}()
 	}
 }
 
 // readRequest reads one request (and a WRITE payload), first reserving a
-// slot and buffer tokens for it. Only run calls it, so waiting for tokens
-// one at a time cannot deadlock.
-func (t *transmission) readRequest() (request, []byte, int, error) {
+// slot and its buffer bytes (the payload, or the reply of a READ) in the
+// connection's and the server's budget. It returns the bytes reserved.
+func (t *transmission) readRequest() (request, []byte, int64, error) {
 	var b [requestHeaderLen]byte
 	if _, err := io.ReadFull(t.ss.r, b[:]); err != nil {
 		return request{}, nil, 0, closedErr("read request", err)
@@ -79,56 +81,68 @@ func (t *transmission) readRequest() (request, []byte, int, error) {
 	if req.typ == cmdWrite && req.length > MaxRequestSize {
 		return request{}, nil, 0, protoErrorf("NBD_CMD_WRITE of %d bytes (max %d)", req.length, MaxRequestSize)
 	}
-	tok := 0
+	var n int64 // a READ over MaxRequestSize is refused (EINVAL) without a buffer
 	if (req.typ == cmdRead || req.typ == cmdWrite) && req.length <= MaxRequestSize {
-		tok = int((req.length + tokenSize - 1) / tokenSize)
+		n = int64(req.length)
 	}
-	if err := t.acquire(tok); err != nil {
+	if err := t.acquire(n); err != nil {
 		return request{}, nil, 0, err
 	}
 	if req.typ != cmdWrite {
-		return req, nil, tok, nil
+		return req, nil, n, nil
 	}
-	payload, err := readPayload(t.ss.r, int(req.length))
+	payload, err := t.readPayload(int(req.length))
 	if err != nil {
-		t.release(tok)
+		t.release(n)
 		return request{}, nil, 0, closedErr("read write payload", err)
 	}
-	return req, payload, tok, nil
+	return req, payload, n, nil
 }
 
-// readPayload reads a WRITE payload; large ones grow with the data that
-// actually arrives so a truncated request cannot pin 32 MiB.
-func readPayload(r io.Reader, n int) ([]byte, error) {
+// readPayload reads a WRITE payload into a pooled buffer; large ones grow
+// with the data that actually arrives so a truncated request cannot pin
+// 32 MiB.
+func (t *transmission) readPayload(n int) ([]byte, error) {
 	if n <= 4<<20 {
-		b := make([]byte, n)
-		_, err := io.ReadFull(r, b)
-		return b, err
+		b := t.s.pools.get(n)
+		if _, err := io.ReadFull(t.ss.r, b); err != nil {
+			t.s.pools.put(b)
+			return nil, err
+		}
+		return b, nil
 	}
-	return readBounded(r, n)
+	return readBounded(t.ss.r, n)
 }
 
-func (t *transmission) acquire(tok int) error {
+// acquire reserves a request slot and n buffer bytes, in the connection's
+// budget and then the server's. Only run calls it, so a connection waits
+// for one request's bytes at a time.
+func (t *transmission) acquire(n int64) error {
 	select {
 	case t.slots <- struct{}{}:
 	case <-t.ctx.Done():
 		return t.ctx.Err()
 	}
-	for i := 0; i < tok; i++ {
-		select {
-		case t.tokens <- struct{}{}:
-		case <-t.ctx.Done():
-			t.release(i)
-			return t.ctx.Err()
-		}
+	if n == 0 {
+		return nil
+	}
+	if err := t.budget.Acquire(t.ctx, n); err != nil {
+		<-t.slots
+		return err
+	}
+	if err := t.s.buf.acquire(t.ctx, n); err != nil {
+		t.budget.Release(n)
+		<-t.slots
+		return err
 	}
 	return nil
 }
 
-// release frees a slot and tok tokens.
-func (t *transmission) release(tok int) {
-	for range tok {
-		<-t.tokens
+// release frees a slot and n buffer bytes.
+func (t *transmission) release(n int64) {
+	if n > 0 {
+		t.s.buf.release(n)
+		t.budget.Release(n)
 	}
 	<-t.slots
 }
@@ -140,6 +154,7 @@ func (t *transmission) write(bufs net.Buffers) {
 	if t.werr != nil {
 		return
 	}
+	_ = t.ss.raw.SetWriteDeadline(time.Now().Add(t.s.opts.ReplyTimeout))
 	if _, err := bufs.WriteTo(t.ss.conn); err != nil {
 		t.werr = fmt.Errorf("nbd: send reply: %w", err)
 		_ = t.ss.raw.Close()

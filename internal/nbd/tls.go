@@ -3,37 +3,30 @@ package nbd
 import (
 	"crypto/tls"
 	"fmt"
+
+	"github.com/holdfast-backup/holdfast/internal/tlsconf"
 )
 
 // clientTLSConfig prepares the TLS configuration for an nbds URL: a clone
 // of cfg (or a fresh config using the system roots) with ServerName set to
 // the URL host when empty, and TLS 1.2 as the minimum version.
 func clientTLSConfig(cfg *tls.Config, u URL) (*tls.Config, error) {
-	if cfg == nil {
-		cfg = &tls.Config{}
-	}
-	cfg = cfg.Clone()
+	cfg = tlsconf.Harden(cfg)
 	if cfg.ServerName == "" {
 		cfg.ServerName = u.Host
 	}
 	if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
 		return nil, fmt.Errorf("nbd: %s: TLS over a unix socket needs TLSConfig.ServerName", u)
 	}
-	if cfg.MinVersion == 0 {
-		cfg.MinVersion = tls.VersionTLS12
-	}
 	return cfg, nil
 }
 
-// serverTLSConfig clones cfg and enforces TLS 1.2 as the minimum version,
-// as the NBD protocol requires.
+// serverTLSConfig clones cfg with Holdfast's TLS floor in force
+// (tlsconf.Harden: TLS 1.2 at least, as the NBD protocol requires, and
+// AEAD cipher suites only).
 func serverTLSConfig(cfg *tls.Config) *tls.Config {
 	if cfg == nil {
 		return nil
 	}
-	cfg = cfg.Clone()
-	if cfg.MinVersion == 0 {
-		cfg.MinVersion = tls.VersionTLS12
-	}
-	return cfg
+	return tlsconf.Harden(cfg)
 }

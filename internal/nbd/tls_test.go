@@ -155,3 +155,42 @@ func TestServerTLS(t *testing.T) {
 		}
 	})
 }
+
+// TestServerRefusesCBC: after NBD_OPT_STARTTLS the server refuses a TLS 1.2
+// client offering only CBC suites (whatever configuration it was given),
+// and accepts one offering AES-GCM.
+func TestServerRefusesCBC(t *testing.T) {
+	p := newTestPKI(t)
+	weak := &tls.Config{Certificates: []tls.Certificate{p.cert}, CipherSuites: []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}
+	disk := &memDisk{b: make([]byte, 1<<20)}
+	_, network, addr := serveT(t, false, ServerOptions{TLSConfig: weak, RequireTLS: true},
+		Export{Name: "d", Size: 1 << 20, ReaderAt: disk})
+	for _, tc := range []struct {
+		name   string
+		suites []uint16
+		ok     bool
+	}{
+		{"CBC only", []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, tls.TLS_RSA_WITH_AES_128_CBC_SHA}, false},
+		{"AES-GCM", []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial(network, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+			h, err := startClientHandshake(conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := &tls.Config{RootCAs: p.pool, ServerName: "127.0.0.1", MaxVersion: tls.VersionTLS12, CipherSuites: tc.suites}
+			err = h.startTLS(testCtx(t), cfg)
+			if (err == nil) != tc.ok {
+				t.Fatalf("STARTTLS handshake: %v, want success %v", err, tc.ok)
+			}
+		})
+	}
+}

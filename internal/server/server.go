@@ -81,7 +81,8 @@ func serve(ctx context.Context, o Options, ca *pki.CA, store *configdb.Store) er
 	orchDone := make(chan error, 1)
 	go func() { orchDone <- orch.Run(octx) }()
 	defer func() { stopOrch(); <-orchDone }()
-	srv := &http.Server{Handler: api.New(store, api.Config{Logger: o.Logger, CA: ca, Runner: orch, Tasks: orch}),
+	srv := &http.Server{Handler: api.New(store, api.Config{Logger: o.Logger, CA: ca, Runner: orch, Tasks: orch,
+		ServerFingerprint: pki.Fingerprint(cert.Leaf)}),
 		TLSConfig: ca.ServerTLSConfig(cert), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()

@@ -36,7 +36,8 @@ func testServer(t *testing.T) (*httptest.Server, *pki.CA, *configdb.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(api.New(store, api.Config{CA: ca, Logger: slog.New(slog.DiscardHandler)}))
+	ts := httptest.NewUnstartedServer(api.New(store, api.Config{CA: ca, Logger: slog.New(slog.DiscardHandler),
+		ServerFingerprint: pki.Fingerprint(cert.Leaf)}))
 	ts.TLS = ca.ServerTLSConfig(cert)
 	ts.StartTLS()
 	t.Cleanup(ts.Close)

@@ -16,7 +16,23 @@ type Client struct {
 	hc     interface{ CloseIdleConnections() }
 	post   func(ctx context.Context, path string, body, out any) error
 	caps   any // capabilities sent with every heartbeat (nil: none)
+	// onReply, if set, gets every successful heartbeat's reply.
+	onReply func(HeartbeatReply)
 }
+
+// HeartbeatReply is the server's answer to a heartbeat.
+type HeartbeatReply struct {
+	Role string    `json:"role"`
+	Name string    `json:"name"`
+	Time time.Time `json:"time"`
+	// Peers, in replies to a repository agent, are the certificates that
+	// may use its data mover service now (see PeerSet).
+	Peers []Peer `json:"peers,omitempty"`
+}
+
+// OnReply makes every later successful heartbeat pass its reply to fn (a
+// repository agent updates its PeerSet). Call it before HeartbeatLoop.
+func (c *Client) OnReply(fn func(HeartbeatReply)) { c.onReply = fn }
 
 // SetCapabilities sets what every later heartbeat announces (a JSON
 // object, e.g. a proxy's transports and reach). Call it before
@@ -55,7 +71,14 @@ func (c *Client) Heartbeat(ctx context.Context, address string, slots int) error
 	if c.caps != nil {
 		body["capabilities"] = c.caps
 	}
-	return c.post(ctx, "/api/v1/agents/heartbeat", body, nil)
+	var reply HeartbeatReply
+	if err := c.post(ctx, "/api/v1/agents/heartbeat", body, &reply); err != nil {
+		return err
+	}
+	if c.onReply != nil {
+		c.onReply(reply)
+	}
+	return nil
 }
 
 // HeartbeatLoop heartbeats now and every interval until ctx ends; failures

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
+	"github.com/holdfast-backup/holdfast/internal/tlsconf"
 )
 
 // ErrRefused is wrapped when the server refuses the agent (401 or 403): a
@@ -29,7 +30,7 @@ func Join(ctx context.Context, serverURL string, caPEM []byte, role, name, joinT
 	if err != nil {
 		return nil, err
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	tc := tlsconf.Base()
 	if len(caPEM) > 0 {
 		trust, err := pki.NewTrust(caPEM, nil)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
@@ -66,8 +67,50 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, _ configdb.Pr
 	if err := s.store.Heartbeat(r.Context(), a.Role, a.Name); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"role": a.Role, "name": a.Name, "time": s.now().UTC()})
+	reply := heartbeatReply{Role: a.Role, Name: a.Name, Time: s.now().UTC()}
+	if a.Role == configdb.AgentRepository {
+		if reply.Peers, err = s.repositoryPeers(r); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, reply)
 	return nil
+}
+
+// heartbeatReply answers a heartbeat. Peers, for a repository agent only,
+// lists every certificate that may use its data mover service now: the
+// current certificate of each registered proxy and the server's own. The
+// agent refuses every other certificate, so a deleted or re-joined proxy's
+// old certificate stops working at the agent's next heartbeat.
+type heartbeatReply struct {
+	Role  string     `json:"role"`
+	Name  string     `json:"name"`
+	Time  time.Time  `json:"time"`
+	Peers []peerView `json:"peers,omitempty"`
+}
+
+// peerView is one certificate the server vouches for.
+type peerView struct {
+	Role        string `json:"role"`
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+func (s *Server) repositoryPeers(r *http.Request) ([]peerView, error) {
+	proxies, err := s.store.ListAgents(r.Context(), configdb.AgentProxy)
+	if err != nil {
+		return nil, err
+	}
+	peers := make([]peerView, 0, len(proxies)+1)
+	if s.selfFP != "" {
+		peers = append(peers, peerView{Role: pki.RoleServer, Fingerprint: s.selfFP})
+	}
+	for _, p := range proxies {
+		if p.CertFingerprint != "" {
+			peers = append(peers, peerView{Role: p.Role, Name: p.Name, Fingerprint: p.CertFingerprint})
+		}
+	}
+	return peers, nil
 }
 
 func (s *Server) updateAnnounced(r *http.Request, a configdb.Agent, req heartbeatRequest) error {

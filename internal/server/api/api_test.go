@@ -102,8 +102,11 @@ func newEnv(t *testing.T) *env {
 	}
 	e.ca = ca
 	e.broker = &fakeBroker{store: store}
+	// Tests send every request from one address and fail on purpose a lot;
+	// TestAuthFailureLimit tests the limit.
 	e.srv = New(store, Config{Now: clock, Runner: e.runner, CA: ca, Tasks: e.broker,
-		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		AuthFailures: AuthFailureLimit{Burst: 1 << 20},
+		Logger:       slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for _, r := range allRoles {
 		tok, err := store.CreateAPIToken(ctx, "tok-"+string(r), r)
 		if err != nil {

@@ -52,15 +52,50 @@ func (s *Server) wrap(rt Route) http.Handler {
 		if rt.Body {
 			r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
 		}
-		p, err := s.authorize(r, rt)
+		err := s.throttled(sw, r, rt)
+		var p configdb.Principal
 		if err == nil {
-			err = rt.handle(sw, r, p)
+			if p, err = s.authorize(r, rt); err == nil {
+				err = rt.handle(sw, r, p)
+			}
+			s.countFailure(r, rt, err)
 		}
 		if err != nil {
 			s.writeError(sw, r, err)
 		}
 		s.metrics.observe(rt, sw.code(), s.now().Sub(start))
 	})
+}
+
+// guessable reports whether rt authenticates with a secret a client could
+// guess (an API or join token); agent certificates are verified in the
+// TLS handshake and cannot be guessed, so a revoked agent's retries do not
+// block its address.
+func guessable(rt Route) bool { return rt.Perm != PermPublic && rt.Perm != PermAgent }
+
+// throttled refuses a request that needs a token from a source that failed
+// to authenticate too often (AuthFailureLimit).
+func (s *Server) throttled(w http.ResponseWriter, r *http.Request, rt Route) error {
+	if !guessable(rt) {
+		return nil
+	}
+	if d := s.fails.wait(source(r)); d > 0 {
+		w.Header().Set("Retry-After", retryAfter(d))
+		return errTooManyFailures()
+	}
+	return nil
+}
+
+// countFailure records a request that failed to authenticate with a token
+// (401: a bad API or join token).
+func (s *Server) countFailure(r *http.Request, rt Route, err error) {
+	if err == nil || !guessable(rt) || classify(err).status != http.StatusUnauthorized {
+		return
+	}
+	if src := source(r); s.fails.fail(src) {
+		s.log.Warn("api: too many failed authentications; refusing the source for a while",
+			"source", src.String(), "path", r.URL.Path)
+	}
 }
 
 // statusWriter records the status code written.

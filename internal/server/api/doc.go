@@ -29,11 +29,20 @@
 //	                  verified by the TLS handshake against the CA
 //	                  (pki.ServerTLSConfig), whose fingerprint must be the one the
 //	                  agents table holds (a deleted or re-joined agent's old
-//	                  certificate is 401).
+//	                  certificate is 401). A repository agent's heartbeat reply also
+//	                  lists the certificates it must admit ("peers": the server's,
+//	                  Config.ServerFingerprint, and every proxy's current one).
 //
 // Every other request needs `Authorization: Bearer <token>`, checked with
 // configdb.Store.Authenticate; a missing or invalid token is 401 with
 // `WWW-Authenticate: Bearer`, a role without the permission 403.
+//
+// Failed token authentication (API and join tokens) is throttled per
+// client address (IPv4 address or IPv6 /64; Config.AuthFailures, default
+// 10 failures, then one more per second): an address over the limit gets
+// 429 too_many_failures with Retry-After for every request needing a
+// token, before the token is looked at; other addresses are unaffected.
+// Agent certificate endpoints are not throttled.
 //
 // # Requests and responses
 //
@@ -41,7 +50,7 @@
 // have one shape, {"error": "message", "code": "invalid_request"}, with the
 // codes unauthorized (401), forbidden (403), invalid_request (400),
 // request_too_large (400), not_found (404), method_not_allowed (405),
-// conflict (409), unavailable (503: health, or join without a CA) and internal (500; the
+// conflict (409), too_many_failures (429), unavailable (503: health, or join without a CA) and internal (500; the
 // cause is logged, not returned). configdb.ErrInvalid maps to 400,
 // ErrNotFound to 404, ErrConflict to 409.
 //

@@ -39,6 +39,12 @@ type Config struct {
 	JoinTokenTTL time.Duration    // default lifetime of agent join tokens; 0: 1 h
 	CA           *pki.CA          // issues agent certificates; nil: agents cannot join (503)
 	Tasks        TaskBroker       // nil: proxies get no work, restores are refused (503)
+	// ServerFingerprint is the fingerprint of the certificate the server
+	// presents to repository agents (pki.Fingerprint); heartbeat replies
+	// to repository agents vouch for it. Empty: agents refuse the server.
+	ServerFingerprint string
+	// AuthFailures throttles failed authentication per client address.
+	AuthFailures AuthFailureLimit
 }
 
 // Server is the REST API; it is an http.Handler.
@@ -50,6 +56,8 @@ type Server struct {
 	joinTTL time.Duration
 	ca      *pki.CA
 	tasks   TaskBroker
+	selfFP  string
+	fails   *failLimiter
 	mux     *http.ServeMux
 	routes  []Route
 	metrics *metrics
@@ -59,13 +67,14 @@ type Server struct {
 // New returns the API served from store.
 func New(store *configdb.Store, cfg Config) *Server {
 	s := &Server{store: store, now: cfg.Now, runner: cfg.Runner, log: cfg.Logger, joinTTL: cfg.JoinTokenTTL, ca: cfg.CA,
-		tasks: cfg.Tasks}
+		tasks: cfg.Tasks, selfFP: cfg.ServerFingerprint}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.fails = newFailLimiter(cfg.AuthFailures, s.now)
 	if s.joinTTL <= 0 {
 		s.joinTTL = time.Hour
 	}

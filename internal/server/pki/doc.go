@@ -37,5 +37,8 @@
 //
 // Every validity check uses the CA's clock (WithNow), which tests inject.
 // Revocation is the caller's: the server stores each agent's certificate
-// Fingerprint and refuses a peer whose fingerprint it no longer knows.
+// Fingerprint and refuses a peer whose fingerprint it no longer knows, and
+// repository agents, which cannot ask the database, admit only the
+// fingerprints the server vouches for in its heartbeat replies
+// (agent.PeerSet).
 package pki

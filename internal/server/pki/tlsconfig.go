@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/tlsconf"
 )
 
 // Trust is what a peer needs to verify others: the CA certificate and a
@@ -53,13 +55,12 @@ func (ca *CA) ClientTLSConfig(cert *tls.Certificate, peerRole, peerName string) 
 // endpoints ignore it. For a listener that only agents may use, set
 // ClientAuth to tls.RequireAndVerifyClientCert on the result.
 func (t *Trust) ServerTLSConfig(cert tls.Certificate) *tls.Config {
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    t.pool.Clone(),
-		Time:         t.now,
-	}
+	cfg := tlsconf.Base()
+	cfg.Certificates = []tls.Certificate{cert}
+	cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	cfg.ClientCAs = t.pool.Clone()
+	cfg.Time = t.now
+	return cfg
 }
 
 // ClientTLSConfig is a dialer config that presents cert (nil: none) and
@@ -68,16 +69,14 @@ func (t *Trust) ServerTLSConfig(cert tls.Certificate) *tls.Config {
 // URI SAN. The peer's host name is not checked: the identity replaces it, so
 // agents reached by IP address or through NAT verify alike.
 func (t *Trust) ClientTLSConfig(cert *tls.Certificate, peerRole, peerName string) *tls.Config {
-	cfg := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		RootCAs:    t.pool.Clone(),
-		Time:       t.now,
-		// The standard host-name verification is replaced, not dropped:
-		// VerifyConnection verifies the chain and the identity.
-		InsecureSkipVerify: true,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			return t.verifyServer(cs, peerRole, peerName)
-		},
+	cfg := tlsconf.Base()
+	cfg.RootCAs = t.pool.Clone()
+	cfg.Time = t.now
+	// The standard host-name verification is replaced, not dropped:
+	// VerifyConnection verifies the chain and the identity.
+	cfg.InsecureSkipVerify = true
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		return t.verifyServer(cs, peerRole, peerName)
 	}
 	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}

@@ -1,0 +1,63 @@
+package agent
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+
+	"github.com/holdfast-backup/holdfast/internal/mover"
+	"github.com/holdfast-backup/holdfast/internal/server/pki"
+)
+
+// DefaultProxySessions is how many mover sessions one proxy may hold on a
+// repository agent at once. Proxies normally start none: they upload into
+// the shared session the server opened for the VM.
+const DefaultProxySessions = 8
+
+// RepositoryAccess decides what clients of a repository agent's data mover
+// service may do. Every request must come with a certificate the server
+// vouches for now (PeerSet); then:
+//
+//   - the server: everything (sessions up to the agent's global bound,
+//     listing points, forgetting points for retention);
+//   - a proxy: reading config, keys, indexes and chunks, using shared
+//     sessions, and starting at most ProxySessions sessions of its own;
+//     it may not list points (manifests in clear) nor forget them;
+//   - anyone else (another repository agent, an unknown or revoked
+//     certificate): nothing.
+type RepositoryAccess struct {
+	Peers         *PeerSet
+	ProxySessions int // 0: DefaultProxySessions
+}
+
+// Authorize is a mover.ServerOptions.Authorize hook.
+func (a *RepositoryAccess) Authorize(r *http.Request, _ string) (mover.Access, error) {
+	pe, err := a.Peers.Check(r.Context(), r.TLS)
+	if err != nil {
+		return mover.Access{}, err
+	}
+	switch pe.Role {
+	case pki.RoleServer:
+		return mover.Access{Sessions: math.MaxInt, ListPoints: true}, nil
+	case pki.RoleProxy:
+		n := a.ProxySessions
+		if n <= 0 {
+			n = DefaultProxySessions
+		}
+		return mover.Access{Sessions: n}, nil
+	}
+	return mover.Access{}, fmt.Errorf("%w: a %s may not use a repository agent", pki.ErrWrongRole, pe.Role)
+}
+
+// AuthorizeForget is a mover.ServerOptions.AuthorizeForget hook: the
+// server only (retention).
+func (a *RepositoryAccess) AuthorizeForget(r *http.Request) error {
+	pe, err := a.Peers.Check(r.Context(), r.TLS)
+	if err != nil {
+		return err
+	}
+	if pe.Role != pki.RoleServer {
+		return fmt.Errorf("%w: only the server forgets points, not a %s", pki.ErrWrongRole, pe.Role)
+	}
+	return nil
+}
