@@ -19,6 +19,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/allowlist"
 	"github.com/holdfast-backup/holdfast/internal/export/nfs"
 	"github.com/holdfast-backup/holdfast/internal/instant"
+	"github.com/holdfast-backup/holdfast/internal/tlsconf"
 	"github.com/spf13/cobra"
 )
 
@@ -201,7 +202,8 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 		if err != nil {
 			return fmt.Errorf("--nbd-tls: %w", err)
 		}
-		so.NBDTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		so.NBDTLS = tlsconf.Base()
+		so.NBDTLS.Certificates = []tls.Certificate{cert}
 	}
 	if o.nfs {
 		pm, mnt, np, err := o.ports()
