@@ -25,6 +25,9 @@ func (or *Orchestrator) StartRestore(ctx context.Context, req taskproto.RestoreR
 	if req.Target == "" || !filepath.IsAbs(req.Target) {
 		return configdb.Session{}, fmt.Errorf("%w: restore target %q must be an absolute path on the proxy", taskproto.ErrInvalid, req.Target)
 	}
+	if err := or.checkRestoreTarget(ctx, req.Target); err != nil {
+		return configdb.Session{}, err
+	}
 	p, err := or.store.GetPoint(ctx, req.Point)
 	if err != nil {
 		return configdb.Session{}, err
@@ -82,6 +85,24 @@ func (or *Orchestrator) StartRestore(ctx context.Context, req taskproto.RestoreR
 			se.ID, context.Cause(ctx))
 	}
 	return or.store.GetSession(ctx, se.ID)
+}
+
+// checkRestoreTarget refuses at once a target that no known proxy takes
+// restores to (by the restore roots and devices it announced), rather
+// than queueing a restore that could never run. The proxy checks again
+// when it writes.
+func (or *Orchestrator) checkRestoreTarget(ctx context.Context, target string) error {
+	agents, err := or.store.ListAgents(ctx, configdb.AgentProxy)
+	if err != nil {
+		return err
+	}
+	for _, a := range agents {
+		if parseCaps(a.Capabilities).restores(filepath.Clean(target)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: no proxy takes restores to %s (a proxy writes restores only beneath its --restore-root directories and to its --restore-device devices)",
+		taskproto.ErrInvalid, target)
 }
 
 // markTakenLocked tells a waiting restore requester that its task was
