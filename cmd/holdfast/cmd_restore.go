@@ -52,8 +52,10 @@ partly rolled back; run it again to complete it.
 Through the server: without --repo (and HOLDFAST_REPOSITORY) but with
 --server (or HOLDFAST_SERVER), POINT is a point the server's jobs made
 ('holdfast point list'); a proxy restores the disk from its repository agent
-to PATH, an absolute path on the proxy's host, and the command waits for the
-session and prints its result.`,
+to PATH, an absolute path on the proxy's host beneath one of the proxy's
+--restore-root directories (--force as above). The command waits until a
+proxy takes the restore (interrupting it before cancels the restore, which
+then never runs), then for the session, and prints its result.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.viaServer(co) {
