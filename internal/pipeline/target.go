@@ -141,9 +141,9 @@ func (t *Target) open(ctx context.Context, pl placement, format string, size int
 	if err != nil {
 		return err
 	}
-	if t.replace { // the restored file keeps the replaced one's owner and mode
+	if t.replace { // the restored file keeps the replaced one's owner and permissions
 		_ = f.Chown(int(st.Uid), int(st.Gid))
-		_ = f.Chmod(os.FileMode(st.Mode & 0o7777))
+		_ = f.Chmod(os.FileMode(st.Mode & 0o777)) // never setuid/setgid
 	}
 	if format == "qcow2" {
 		f.Close()
@@ -223,12 +223,7 @@ func (t *Target) Close() error {
 		t.removeTemp()
 		return err
 	}
-	flags := uint(unix.RENAME_NOREPLACE)
-	if t.replace {
-		flags = 0
-	}
-	dfd := int(t.dir.Fd())
-	if err := unix.Renameat2(dfd, t.tmp, dfd, t.name, flags); err != nil {
+	if err := t.rename(); err != nil {
 		t.removeTemp()
 		if errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("%w: %s appeared during the restore; it was left as it is", ErrTargetExists, t.path)
@@ -239,6 +234,25 @@ func (t *Target) Close() error {
 		return fmt.Errorf("sync the directory of %s: %w", t.path, err)
 	}
 	return nil
+}
+
+// rename moves the temporary file over the target: without replacing
+// anything when no file was there (RENAME_NOREPLACE, or a check before a
+// plain rename where the file system lacks it, as some network ones do).
+func (t *Target) rename() error {
+	dfd := int(t.dir.Fd())
+	if t.replace {
+		return unix.Renameat(dfd, t.tmp, dfd, t.name)
+	}
+	err := unix.Renameat2(dfd, t.tmp, dfd, t.name, unix.RENAME_NOREPLACE)
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(dfd, t.name, &st, unix.AT_SYMLINK_NOFOLLOW); !errors.Is(err, unix.ENOENT) {
+		return unix.EEXIST
+	}
+	return unix.Renameat(dfd, t.tmp, dfd, t.name)
 }
 
 // flush writes the temporary file's data to stable storage and closes it.

@@ -54,11 +54,15 @@ func placeFree(path string) (placement, error) {
 	if name == "" || name == "." || name == ".." {
 		return placement{}, fmt.Errorf("%w: %s names a directory", ErrTargetRefused, path)
 	}
-	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	abs, err := filepath.Abs(dir) // tools must not take a name for a protocol prefix
+	if err != nil {
+		return placement{}, err
+	}
+	f, err := os.OpenFile(abs, os.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return placement{}, fmt.Errorf("open the directory of %s: %w", path, err)
 	}
-	return placement{dir: f, dirPath: dir, name: name}, nil
+	return placement{dir: f, dirPath: abs, name: name}, nil
 }
 
 func placeConfined(path string, c *Confinement) (placement, error) {

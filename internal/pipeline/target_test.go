@@ -154,3 +154,31 @@ func TestOpenTargetLocked(t *testing.T) {
 		t.Fatalf("locked file: %v, want ErrImageInUse", err)
 	}
 }
+
+// TestOpenTargetConfinedQcow2: beneath a restore root, qemu-img and
+// qemu-nbd reach the temporary image through the directory handle; the
+// result is renamed into place.
+func TestOpenTargetConfinedQcow2(t *testing.T) {
+	needQemu(t)
+	r, want, ix := qcowDisk(t)
+	root := t.TempDir()
+	img := filepath.Join(root, "vm:1.qcow2") // a colon: no protocol prefix for qemu
+	ctx := context.Background()
+	tg, err := OpenTarget(ctx, img, ix.DiskSize, TargetOptions{Confine: &Confinement{Roots: []string{root}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RestoreDisk(ctx, r, ix, tg.RestoreTarget, Options{Workers: 2}); err != nil {
+		tg.Abort()
+		t.Fatal(err)
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(qcowContent(t, img), want) {
+		t.Fatal("restored qcow2 differs from the disk")
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 1 {
+		t.Fatalf("files beside the image: %v", ents)
+	}
+}
