@@ -127,8 +127,7 @@ func runFullRestore(ctx context.Context, a *app, r *repo.Repository, m *repo.Man
 	st, err := pipeline.RestoreDisk(ctx, r, ix, t.RestoreTarget, pipeline.Options{Workers: o.workers, Progress: bar.Add})
 	bar.Done()
 	if err != nil {
-		t.Abort()
-		return fmt.Errorf("restore to %s failed (%s): %w", o.to, abortedState(t), err)
+		return t.Fail(err)
 	}
 	if err := t.Close(); err != nil {
 		return err
@@ -137,14 +136,6 @@ func runFullRestore(ctx context.Context, a *app, r *repo.Repository, m *repo.Man
 		m.Time.Local().Format("2006-01-02 15:04:05"), o.to, time.Since(start).Round(time.Millisecond),
 		formatBytes(st.BytesWritten), formatBytes(st.BytesZero))
 	return nil
-}
-
-// abortedState says what a failed restore left at its target.
-func abortedState(t *pipeline.Target) string {
-	if t.InPlace() {
-		return "the device holds a partial disk"
-	}
-	return "the target was left as it was"
 }
 
 // rollbackTarget is an opened existing disk.

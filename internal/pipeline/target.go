@@ -288,9 +288,12 @@ func (t *Target) Abort() {
 	t.dir.Close()
 }
 
-// Path is the target as it was named.
-func (t *Target) Path() string { return t.path }
-
-// InPlace reports whether the target is written in place (a block device):
-// a failed restore then leaves it partly written.
-func (t *Target) InPlace() bool { return t.tmp == "" }
+// Fail aborts after a failed restore and returns err saying what the
+// restore left at the target.
+func (t *Target) Fail(err error) error {
+	t.Abort()
+	if t.tmp == "" {
+		return fmt.Errorf("restore to %s failed (the device holds a partial disk): %w", t.path, err)
+	}
+	return fmt.Errorf("restore to %s failed (the target was left as it was): %w", t.path, err)
+}

@@ -184,11 +184,7 @@ func (p *Proxy) restore(ctx context.Context, at *attempt) (taskproto.Result, err
 	}
 	st, err := pipeline.RestoreDisk(ctx, c, ix, t.RestoreTarget, p.options(at))
 	if err != nil {
-		t.Abort()
-		if t.InPlace() {
-			return res, fmt.Errorf("restore to %s failed (the device holds a partial disk): %w", spec.Target, err)
-		}
-		return res, fmt.Errorf("restore to %s failed (the target was left as it was): %w", spec.Target, err)
+		return res, t.Fail(err)
 	}
 	if err := t.Close(); err != nil {
 		return res, err
