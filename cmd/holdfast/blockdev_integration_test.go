@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +25,8 @@ func loopDevice(t *testing.T, file string) string {
 }
 
 // TestBlockDevices backs up from a block device and restores onto another
-// one whose old content must be fully replaced (zeros included).
+// one (only with --force) whose old content must be fully replaced (zeros
+// included).
 func TestBlockDevices(t *testing.T) {
 	e := newEnv(t)
 	e.init("--chunk-size", "256KiB")
@@ -36,9 +38,17 @@ func TestBlockDevices(t *testing.T) {
 		t.Fatalf("block device backup: %+v", d)
 	}
 	dst := filepath.Join(e.dir, "dst.img")
-	writeImage(t, dst, 16<<20, map[int64][]byte{0: pseudoRandom(6, 16<<20)}) // old garbage
+	garbage := pseudoRandom(6, 16<<20)
+	writeImage(t, dst, 16<<20, map[int64][]byte{0: garbage}) // old garbage
 	dstDev := loopDevice(t, dst)
-	e.ok("restore", b.Point, "--to", dstDev)
+	// A device is written in place: only with --force.
+	if r := e.run("restore", b.Point, "--to", dstDev); r.code != exitUsage || !strings.Contains(r.stderr, "--force") {
+		t.Fatalf("restore onto a device without --force: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if got, err := os.ReadFile(dstDev); err != nil || !bytes.Equal(got, garbage) {
+		t.Fatalf("refused restore changed the device (%v)", err)
+	}
+	e.ok("restore", b.Point, "--to", dstDev, "--force")
 	exec.Command("losetup", "-d", dstDev).Run()
 	sameFile(t, src, dst)
 }

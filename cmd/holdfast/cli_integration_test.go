@@ -47,7 +47,7 @@ func TestBackupRestoreCycle(t *testing.T) {
 	}
 	for _, ref := range []string{b.Point, b.Point[:6], "latest", "vm1:latest"} {
 		out := filepath.Join(e.dir, "restored-"+ref[:4]+".img")
-		e.ok("restore", ref, "--disk", "0", "--to", out)
+		e.ok("restore", ref, "--disk", "0", "--to", out, "--force") // the ID and its prefix share a name
 		sameFile(t, img, out)
 	}
 	out := filepath.Join(e.dir, "disk1.img")

@@ -412,28 +412,35 @@ func vmSpec(dir, vm string, disks int) string {
 // body of a 2xx answer.
 func (c *cluster) apiPost(t *testing.T, path, body string) string {
 	t.Helper()
+	code, b := c.apiDo(context.Background(), "POST", path, body)
+	if code/100 != 2 {
+		t.Fatalf("POST %s: HTTP %d %s", path, code, b)
+	}
+	return b
+}
+
+// apiDo sends an authenticated request to the server's API as the
+// administrator and returns the status and body.
+func (c *cluster) apiDo(ctx context.Context, method, path, body string) (int, string) {
 	admin, err := os.ReadFile(filepath.Join(c.data, "admin.token"))
 	if err != nil {
-		t.Fatal(err)
+		return 0, err.Error()
 	}
 	pem, err := os.ReadFile(filepath.Join(c.data, "ca.pem"))
 	if err != nil {
-		t.Fatal(err)
+		return 0, err.Error()
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	req, _ := http.NewRequest("POST", "https://"+c.listen+path, strings.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, method, "https://"+c.listen+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(admin)))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, err.Error()
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("POST %s: HTTP %d %s", path, resp.StatusCode, b)
-	}
-	return string(b)
+	return resp.StatusCode, string(b)
 }

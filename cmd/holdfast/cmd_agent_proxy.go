@@ -20,6 +20,7 @@ type proxyAgentOptions struct {
 	name, joinToken, stateDir string
 	slots, workers, conns     int
 	transports, reach         []string
+	restoreRoots, devices     []string
 	noMount                   bool
 	heartbeat                 time.Duration
 }
@@ -35,7 +36,13 @@ join token ('holdfast proxy token'), keep the issued key and certificate in
 --state-dir (default ~/.holdfast/proxy-NAME, mode 0700; a restart reuses them
 and needs no token), then take backup and restore tasks from the server
 (--slots at a time), reading VM disks and moving their data to repository
-agents over mutual TLS, until interrupted.`
+agents over mutual TLS, until interrupted.
+
+Restores write only beneath a --restore-root directory, reached without
+following any symbolic link, and only to the block devices named by
+--restore-device; a proxy with neither refuses every restore (the server
+sends it none). An existing non-empty file is replaced, and a device
+written over, only when the restore asks for it (--force).`
 	f := c.Flags()
 	f.StringVar(&po.name, "name", "", "agent name")
 	f.StringVar(&po.joinToken, "join-token", "", "one-time join token, first start only (default $HOLDFAST_JOIN_TOKEN, which keeps it out of the process list)")
@@ -45,6 +52,8 @@ agents over mutual TLS, until interrupted.`
 	f.IntVar(&po.conns, "connections", 2, "connections to each repository agent that chunk uploads are spread over")
 	f.StringSliceVar(&po.transports, "transports", nil, "transports this proxy offers: direct, hotadd, nbd, nbd+tls (default all)")
 	f.StringArrayVar(&po.reach, "reach", nil, "disks this proxy can read: path or nbd://HOST prefix (repeat; default every disk)")
+	f.StringArrayVar(&po.restoreRoots, "restore-root", nil, "directory restores may write files beneath (repeat; default: none, restores refused)")
+	f.StringArrayVar(&po.devices, "restore-device", nil, "block device restores may write over, exact path (repeat)")
 	f.BoolVar(&po.noMount, "no-mount", false, "do not serve Instant VM Recovery sessions (the mount server role)")
 	f.DurationVar(&po.heartbeat, "heartbeat", agent.HeartbeatInterval, "heartbeat interval (keep it well below the server's --agent-timeout)")
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -61,6 +70,9 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 	}
 	if po.slots < 1 || po.heartbeat <= 0 {
 		return usageError{errors.New("--slots must be at least 1 and --heartbeat positive")}
+	}
+	if err := checkRestoreRoots(po.restoreRoots, po.devices); err != nil {
+		return err
 	}
 	if po.stateDir == "" {
 		home, err := os.UserHomeDir()
@@ -87,7 +99,7 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 	}
 	defer client.Close()
 	p, err := proxy.New(proxy.Options{Server: client, Creds: creds, Slots: po.slots, Workers: po.workers,
-		Connections: po.conns, StateDir: po.stateDir,
+		Connections: po.conns, StateDir: po.stateDir, RestoreRoots: po.restoreRoots, RestoreDevices: po.devices,
 		Logger: a.logger()})
 	if err != nil {
 		return err
@@ -100,11 +112,31 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 			return usageError{fmt.Errorf("--transports: unknown transport %q", tr)}
 		}
 	}
-	client.SetCapabilities(map[string]any{"transports": po.transports, "reach": po.reach, "no_mount": po.noMount})
+	client.SetCapabilities(map[string]any{"transports": po.transports, "reach": po.reach, "no_mount": po.noMount,
+		"restore_roots": po.restoreRoots, "restore_devices": po.devices})
 	hctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go client.HeartbeatLoop(hctx, po.heartbeat, "", po.slots, func(err error) {
 		fmt.Fprintf(a.stderr, "holdfast: heartbeat to %s: %v\n", server, err)
 	})
 	return p.Run(ctx)
+}
+
+// checkRestoreRoots checks --restore-root (existing directories, absolute,
+// cleaned) and --restore-device (absolute paths) before the proxy starts.
+func checkRestoreRoots(roots, devices []string) error {
+	for _, r := range roots {
+		if !filepath.IsAbs(r) || filepath.Clean(r) != r || r == "/" {
+			return usageError{fmt.Errorf("--restore-root %q: want an absolute, clean path other than /", r)}
+		}
+		if fi, err := os.Stat(r); err != nil || !fi.IsDir() {
+			return usageError{fmt.Errorf("--restore-root %s: not an existing directory", r)}
+		}
+	}
+	for _, d := range devices {
+		if !filepath.IsAbs(d) {
+			return usageError{fmt.Errorf("--restore-device %q: want an absolute path", d)}
+		}
+	}
+	return nil
 }

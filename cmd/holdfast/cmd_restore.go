@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
@@ -20,6 +18,7 @@ type restoreOptions struct {
 	to       string
 	toFormat string
 	rollback bool
+	force    bool
 	workers  int
 }
 
@@ -27,13 +26,21 @@ func newRestoreCommand(a *app) *cobra.Command {
 	var o restoreOptions
 	co := &clientOptions{}
 	c := &cobra.Command{
-		Use:   "restore POINT --disk N --to PATH [--to-format raw|qcow2] [--rollback]",
+		Use:   "restore POINT --disk N --to PATH [--to-format raw|qcow2] [--force | --rollback]",
 		Short: "Restore one disk of a restore point to a file, block device or qcow2 image",
 		Long: `Restore disk N of POINT (an ID, a unique ID prefix, "latest" or "VM:latest")
 to PATH. A raw file is written sparse where the disk had zeros; a block device
 must be at least as large as the disk. A PATH ending in .qcow2 (or
 --to-format qcow2) is written as a new qcow2 image through qemu-img and
 qemu-nbd, with unallocated clusters where the disk had zeros.
+
+An existing PATH is never destroyed by accident: a non-empty file or a
+block device is refused (exit 2) unless --force is given, and a file or
+device another process holds (a running VM's image, a mounted device) is
+refused even then. A file is written under a temporary name beside PATH and
+renamed over it only when the whole disk is restored and synced, so a
+restore that fails (a damaged chunk, an interrupt) leaves PATH as it was. A
+block device cannot be swapped like that: --force writes it in place.
 
 With --rollback, PATH is an existing disk (raw file of the disk's size, block
 device at least as large, or qcow2 image of the same virtual size) that is
@@ -45,8 +52,10 @@ partly rolled back; run it again to complete it.
 Through the server: without --repo (and HOLDFAST_REPOSITORY) but with
 --server (or HOLDFAST_SERVER), POINT is a point the server's jobs made
 ('holdfast point list'); a proxy restores the disk from its repository agent
-to PATH, an absolute path on the proxy's host, and the command waits for the
-session and prints its result.`,
+to PATH, an absolute path on the proxy's host beneath one of the proxy's
+--restore-root directories (--force as above). The command waits until a
+proxy takes the restore (interrupting it before cancels the restore, which
+then never runs), then for the session, and prints its result.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.viaServer(co) {
@@ -60,27 +69,26 @@ session and prints its result.`,
 	c.Flags().StringVar(&o.to, "to", "", "destination file, block device or qcow2 image (required)")
 	c.Flags().StringVar(&o.toFormat, "to-format", "", "destination format: raw or qcow2 (default: qcow2 for a .qcow2 name, else raw)")
 	c.Flags().BoolVar(&o.rollback, "rollback", false, "rewrite only the differing chunks of an existing disk")
+	c.Flags().BoolVar(&o.force, "force", false, "replace an existing non-empty file, or write over a block device")
 	c.Flags().IntVar(&o.workers, "workers", 0, "parallel chunk readers (default 2 × CPUs)")
 	return c
 }
 
-// format returns the destination format: --to-format, else by extension.
+// format returns the destination format: --to-format, else by name.
 func (o restoreOptions) format() (string, error) {
-	switch o.toFormat {
-	case "raw", "qcow2":
-		return o.toFormat, nil
-	case "":
-		if strings.EqualFold(filepath.Ext(o.to), ".qcow2") {
-			return "qcow2", nil
-		}
-		return "raw", nil
+	f, err := pipeline.TargetFormat(o.to, o.toFormat)
+	if err != nil {
+		return "", usageError{fmt.Errorf("--to-format: %w", err)}
 	}
-	return "", usageError{fmt.Errorf("--to-format %q: use raw or qcow2", o.toFormat)}
+	return f, nil
 }
 
 func runRestore(cmd *cobra.Command, a *app, o restoreOptions, ref string) error {
 	if o.to == "" {
 		return usageError{fmt.Errorf("--to PATH is required")}
+	}
+	if o.force && o.rollback {
+		return usageError{fmt.Errorf("--force and --rollback do not go together: a rollback rewrites the existing disk in place")}
 	}
 	format, err := o.format()
 	if err != nil {
@@ -109,39 +117,17 @@ func runRestore(cmd *cobra.Command, a *app, o restoreOptions, ref string) error 
 	return runFullRestore(ctx, a, r, m, ix, o, format)
 }
 
-// restoreTarget is an opened destination of a full restore.
-type restoreTarget interface {
-	Close() error
-	Abort()
-}
-
-func openRestoreTarget(ctx context.Context, path, format string, size int64) (restoreTarget, pipeline.RestoreTarget, error) {
-	if format == "qcow2" {
-		t, err := pipeline.OpenQcow2Target(ctx, path, size)
-		if err != nil {
-			return nil, pipeline.RestoreTarget{}, err
-		}
-		return t, t.RestoreTarget, nil
-	}
-	t, err := pipeline.OpenFileTarget(path, size)
-	if err != nil {
-		return nil, pipeline.RestoreTarget{}, err
-	}
-	return t, t.RestoreTarget, nil
-}
-
 func runFullRestore(ctx context.Context, a *app, r *repo.Repository, m *repo.Manifest, ix *repo.Index, o restoreOptions, format string) error {
-	t, rt, err := openRestoreTarget(ctx, o.to, format, ix.DiskSize)
+	t, err := pipeline.OpenTarget(ctx, o.to, ix.DiskSize, pipeline.TargetOptions{Format: format, Force: o.force})
 	if err != nil {
 		return err
 	}
 	start := time.Now()
 	bar := newProgress(a.stderr, fmt.Sprintf("restore %s disk %d", m.ID, o.disk), ix.DiskSize)
-	st, err := pipeline.RestoreDisk(ctx, r, ix, rt, pipeline.Options{Workers: o.workers, Progress: bar.Add})
+	st, err := pipeline.RestoreDisk(ctx, r, ix, t.RestoreTarget, pipeline.Options{Workers: o.workers, Progress: bar.Add})
 	bar.Done()
 	if err != nil {
-		t.Abort()
-		return fmt.Errorf("restore to %s failed (the output is incomplete): %w", o.to, err)
+		return t.Fail(err)
 	}
 	if err := t.Close(); err != nil {
 		return err

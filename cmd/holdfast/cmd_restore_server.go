@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/pipeline"
 
 	"github.com/spf13/cobra"
 )
@@ -18,13 +23,21 @@ func (a *app) viaServer(o *clientOptions) bool {
 }
 
 // runServerRestore asks the server to restore a disk through a proxy and
-// waits for the session.
+// waits for the session. The request stays open until a proxy takes the
+// restore: if this command goes away first, the server cancels it, so it
+// never runs later unattended. Interrupted after that, the command cancels
+// the running session (the proxy leaves a file target as it was).
 func runServerRestore(cmd *cobra.Command, a *app, co *clientOptions, o restoreOptions, point string) error {
 	switch {
 	case o.to == "":
 		return usageError{errors.New("--to PATH is required")}
 	case o.rollback:
 		return usageError{errors.New("--rollback is not available through the server yet; restore with --repo on the host holding the disk")}
+	}
+	if f, err := o.format(); err != nil {
+		return err
+	} else if byName, _ := pipeline.TargetFormat(o.to, ""); f != byName {
+		return usageError{fmt.Errorf("--to-format %s: through the server the proxy writes qcow2 for a .qcow2 name, else raw", f)}
 	}
 	to, err := filepath.Abs(o.to)
 	if err != nil {
@@ -41,13 +54,39 @@ func runServerRestore(cmd *cobra.Command, a *app, co *clientOptions, o restoreOp
 		}
 	}
 	req := map[string]any{"point": point, "disk": o.disk, "target": to}
+	if o.force {
+		req["force"] = true
+	}
 	if pw != "" {
 		req["password"] = pw
 	}
+	fmt.Fprintf(a.stderr, "holdfast: waiting for a proxy to take the restore (interrupting cancels it)\n")
 	var se sessionJSON
-	if err := cl.call(cmd.Context(), "POST", "/api/v1/restores", "restore", req, &se); err != nil {
+	if err := cl.untimed().call(cmd.Context(), "POST", "/api/v1/restores", "restore", req, &se); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stderr, "holdfast: restore session %d queued\n", se.ID)
-	return a.waitSession(cmd.Context(), cl, se.ID, false)
+	fmt.Fprintf(a.stderr, "holdfast: restore session %d taken by a proxy\n", se.ID)
+	err = a.waitSession(cmd.Context(), cl, se.ID, false)
+	if cmd.Context().Err() != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 10*time.Second)
+		defer cancel()
+		path := "/api/v1/sessions/" + strconv.FormatInt(se.ID, 10) + "/cancel"
+		if cerr := cl.call(ctx, "POST", path, "cancel sessions", nil, nil); cerr != nil {
+			fmt.Fprintf(a.stderr, "holdfast: restore session %d goes on: %v\n", se.ID, cerr)
+		} else {
+			fmt.Fprintf(a.stderr, "holdfast: restore session %d cancelled\n", se.ID)
+		}
+	}
+	return err
+}
+
+// untimed returns a copy of the client whose calls have no overall time
+// limit, for requests the server holds open until something happens (the
+// context still ends them).
+func (c *apiClient) untimed() *apiClient {
+	u := *c
+	hc := *c.hc
+	hc.Timeout = 0
+	u.hc = &hc
+	return &u
 }

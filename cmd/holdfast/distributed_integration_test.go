@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"github.com/holdfast-backup/holdfast/internal/testutil/pgtest"
@@ -58,8 +59,8 @@ func runDistributed(t *testing.T, dsn string) {
 		cut = newRelay(t, addr, 3<<20)
 		return cut.ln.Addr().String()
 	})
-	c.addProxy("proxy1", 2)
-	c.addProxy("proxy2", 2)
+	c.addProxy("proxy1", 2, "--restore-root", dir)
+	c.addProxy("proxy2", 2, "--restore-root", dir)
 	c.waitAgents("repo1", "repo2", "proxy1", "proxy2")
 
 	pw := filepath.Join(dir, "pw")
@@ -428,7 +429,7 @@ func TestDistributedSelection(t *testing.T) {
 	dir := c.e.dir
 	writeVMDisks(t, dir, 2)
 	c.addRepository("repo1", 2, nil)
-	c.addProxy("proxy1", 2)
+	c.addProxy("proxy1", 2, "--restore-root", dir)
 	c.addProxy("far", 2, "--reach", "/no/such/site/") // reaches none of the disks
 	c.waitAgents("repo1", "proxy1", "far")
 	pw := filepath.Join(dir, "pw")
@@ -532,7 +533,7 @@ func TestDistributedQemu(t *testing.T) {
 	tok := strings.TrimSpace(c.e.ok("repository", "token"))
 	c.procs["repo1"] = c.proc("repository", "--name", "repo1", "--path", filepath.Join(dir, "repo1"), "--join-token", tok,
 		"--listen", addr)
-	c.addProxy("proxy1", 2, "--reach", "qemu://"+dir, "--reach", dir) // its VMs, and restores into dir
+	c.addProxy("proxy1", 2, "--reach", "qemu://"+dir, "--restore-root", dir) // its VMs, and restores into dir
 	c.waitAgents("repo1", "proxy1")
 	pw := filepath.Join(dir, "pw")
 	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
@@ -560,21 +561,10 @@ func TestDistributedQemu(t *testing.T) {
 	if err := json.Unmarshal([]byte(c.e.ok("point", "list", "--json")), &points); err != nil || len(points) != 2 {
 		t.Fatalf("points: %v %v", points, err)
 	}
-	// A restore no proxy can reach waits, saying why, until cancelled.
-	var se struct{ ID int64 }
+	// A restore no proxy takes (outside every restore root) is refused at once.
 	req := `{"point":"` + r1.VMs[0].Point + `","disk":0,"target":"/var/tmp/holdfast-unreachable.img"}`
-	if err := json.Unmarshal([]byte(c.apiPost(t, "/api/v1/restores", req)), &se); err != nil || se.ID == 0 {
-		t.Fatalf("restore request: %v", err)
-	}
-	waiting := c.waitSession(se.ID, func(s sessionTasks) bool {
-		return len(s.Tasks) == 1 && strings.Contains(s.Tasks[0].Error, "waiting: ")
-	})
-	if !strings.Contains(waiting.Tasks[0].Error, "reach") {
-		t.Errorf("waiting reason: %q", waiting.Tasks[0].Error)
-	}
-	c.e.ok("session", "cancel", fmt.Sprint(se.ID))
-	if s := c.session(se.ID); s.State != "cancelled" || s.Tasks[0].State != "cancelled" {
-		t.Errorf("cancelled session: %+v", s)
+	if code, body := c.apiDo(context.Background(), "POST", "/api/v1/restores", req); code != 400 || !strings.Contains(body, "no proxy takes restores") {
+		t.Errorf("restore outside every restore root: HTTP %d %s", code, body)
 	}
 
 	out := filepath.Join(dir, "restored.img")

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 )
 
@@ -55,8 +56,10 @@ func exitCode(err error, interrupted bool) int {
 		return exitWrongPass
 	case errors.Is(err, repo.ErrNotInitialized):
 		return exitNoRepository
-	case errors.As(err, &de), errors.Is(err, repo.ErrCorrupt):
+	case errors.As(err, &de), errors.Is(err, repo.ErrCorrupt), errors.Is(err, repo.ErrMissing):
 		return exitDamage
+	case errors.Is(err, pipeline.ErrTargetExists):
+		return exitUsage
 	}
 	return exitFailure
 }

@@ -141,7 +141,7 @@ func (vm *testVM) assertClean() {
 func (e *env) restoreEquals(point string, want []byte) {
 	e.t.Helper()
 	out := filepath.Join(e.dir, "restored-"+point+".img")
-	e.ok("restore", point, "--to", out)
+	e.ok("restore", point, "--to", out, "--force") // a point may be checked twice
 	got, _ := os.ReadFile(out)
 	if !bytes.Equal(got, want) {
 		e.t.Fatalf("restore of %s differs from the disk at backup time", point)

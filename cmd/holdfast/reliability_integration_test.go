@@ -101,7 +101,7 @@ func TestConcurrentBackups(t *testing.T) {
 	}
 	e.ok("verify", "--read-data")
 	for i := range imgs {
-		o := filepath.Join(e.dir, "o.img")
+		o := filepath.Join(e.dir, "o"+string(rune('a'+i))+".img")
 		e.ok("restore", "vm"+string(rune('a'+i))+":latest", "--to", o)
 		sameFile(t, imgs[i], o)
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
@@ -63,27 +62,12 @@ func Migrate(ctx context.Context, s restorefs.Store, redoDir string, n int, to s
 	}
 	size := d.Size()
 	st.Bytes = size
-	var (
-		w interface {
-			WriteAt([]byte, int64) (int, error)
-		}
-		finish     func() error
-		abort      func()
-		writeZeros bool // a block device: zeros must be written
-	)
-	if strings.HasSuffix(to, ".qcow2") {
-		t, err := pipeline.OpenQcow2Target(ctx, to, size)
-		if err != nil {
-			return st, err
-		}
-		w, finish, abort = t, t.Close, t.Abort
-	} else {
-		t, err := pipeline.OpenFileTarget(to, size)
-		if err != nil {
-			return st, err
-		}
-		w, finish, abort, writeZeros = t.W, t.Close, t.Abort, t.WriteZeros
+	// Migrating onto an existing image replaces it (as before), atomically.
+	t, err := pipeline.OpenTarget(ctx, to, size, pipeline.TargetOptions{Force: true})
+	if err != nil {
+		return st, err
 	}
+	w, finish, abort, writeZeros := t.W, t.Close, t.Abort, t.WriteZeros
 	block := int64(d.ChunkSize())
 	buf := make([]byte, block)
 	zero := make([]byte, block)

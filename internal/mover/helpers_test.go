@@ -240,7 +240,7 @@ func restoreDisk(t *testing.T, sink pipeline.Sink, m *repo.Manifest, i int) []by
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "out.img")
-	ft, err := pipeline.OpenFileTarget(out, ix.DiskSize)
+	ft, err := pipeline.OpenTarget(ctx, out, ix.DiskSize, pipeline.TargetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

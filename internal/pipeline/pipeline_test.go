@@ -78,7 +78,7 @@ func restoreTo(t *testing.T, r *repo.Repository, m *repo.Manifest, disk int) []b
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "out.img")
-	ft, err := OpenFileTarget(out, ix.DiskSize)
+	ft, err := OpenTarget(context.Background(), out, ix.DiskSize, TargetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestRestoreRefusesCorruptChunk(t *testing.T) {
 	b, _ := os.ReadFile(p)
 	b[len(b)/2] ^= 1
 	os.WriteFile(p, b, 0o600)
-	ft, _ := OpenFileTarget(filepath.Join(t.TempDir(), "o"), ix.DiskSize)
+	ft, _ := OpenTarget(ctx, filepath.Join(t.TempDir(), "o"), ix.DiskSize, TargetOptions{})
 	defer ft.Abort()
 	_, err = RestoreDisk(ctx, r, ix, ft.RestoreTarget, Options{})
 	if !errors.Is(err, repo.ErrCorrupt) {

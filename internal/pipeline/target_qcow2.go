@@ -24,35 +24,13 @@ var ErrImageInUse = errors.New("image is in use (is the VM still running? stop i
 const qemuNBDStartTimeout = 30 * time.Second
 
 // Qcow2Target is a qcow2 image opened for writing through a qemu-nbd export
-// on a private unix socket. It implements RollbackTarget and zeroWriter.
+// on a private unix socket. It implements RollbackTarget and zeroWriter. A
+// full restore creates its image through OpenTarget.
 type Qcow2Target struct {
 	RestoreTarget
-	path    string
-	created bool // Abort removes the image
-	client  *nbd.Client
-	srv     *qemuNBD
-}
-
-// OpenQcow2Target creates a new qcow2 image of the given virtual size at
-// path (replacing a regular file there) and opens it for writing. Zero
-// chunks need not be written: unallocated clusters read as zeros.
-func OpenQcow2Target(ctx context.Context, path string, size int64) (*Qcow2Target, error) {
-	if size%512 != 0 {
-		return nil, fmt.Errorf("qcow2 cannot hold a disk of %d bytes (not a multiple of 512); restore to a raw file", size)
-	}
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s exists and is not a regular file; refusing to create a qcow2 image there", path)
-	}
-	if err := qemuImgCreate(ctx, path, size); err != nil {
-		return nil, err
-	}
-	t, err := openQcow2(ctx, path)
-	if err != nil {
-		os.Remove(path)
-		return nil, err
-	}
-	t.created = true
-	return t, nil
+	path   string
+	client *nbd.Client
+	srv    *qemuNBD
 }
 
 // OpenExistingQcow2Target opens an existing qcow2 image for writing; its
@@ -118,7 +96,7 @@ func (t *Qcow2Target) WriteZeroes(ctx context.Context, off, length int64) error 
 func (t *Qcow2Target) Size() int64 { return t.client.Size() }
 
 // Close flushes the image, disconnects and checks that qemu-nbd exited
-// cleanly. On failure a created image is removed.
+// cleanly; on failure it stops qemu-nbd.
 func (t *Qcow2Target) Close() error {
 	err := t.close()
 	if err != nil {
@@ -139,14 +117,11 @@ func (t *Qcow2Target) close() error {
 	return t.srv.wait(time.Minute)
 }
 
-// Abort stops qemu-nbd without flushing and removes a created image. An
-// existing image (rollback) is left as it is.
+// Abort stops qemu-nbd without flushing. The image is left as it is (a
+// restore's Target removes its temporary image itself).
 func (t *Qcow2Target) Abort() {
 	t.client.Close()
 	t.srv.kill()
-	if t.created {
-		os.Remove(t.path)
-	}
 }
 
 // qemuNBD is a qemu-nbd process serving one image on a private socket.

@@ -89,7 +89,7 @@ func qcowDataBytes(t *testing.T, img string) int64 {
 func restoreQcow2(t *testing.T, r *repo.Repository, ix *repo.Index, img string) {
 	t.Helper()
 	ctx := context.Background()
-	qt, err := OpenQcow2Target(ctx, img, ix.DiskSize)
+	qt, err := OpenTarget(ctx, img, ix.DiskSize, TargetOptions{Format: "qcow2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +120,11 @@ func TestQcow2TargetRefusals(t *testing.T) {
 	needQemu(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	if _, err := OpenQcow2Target(ctx, filepath.Join(dir, "odd.qcow2"), 1000); err == nil {
+	if _, err := OpenTarget(ctx, filepath.Join(dir, "odd.qcow2"), 1000, TargetOptions{}); err == nil {
 		t.Error("qcow2 of 1000 bytes accepted")
 	}
 	img := filepath.Join(dir, "a.qcow2")
-	qt, err := OpenQcow2Target(ctx, img, 1<<20)
+	qt, err := OpenTarget(ctx, img, 1<<20, TargetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,7 +156,9 @@ func (p *Proxy) backup(ctx context.Context, at *attempt) (taskproto.Result, erro
 	return res, nil
 }
 
-// restore writes one disk of a point to the target path.
+// restore writes one disk of a point to the target path, which must lie
+// beneath one of the proxy's restore roots (or be one of its restore
+// devices); see pipeline.Confinement.
 func (p *Proxy) restore(ctx context.Context, at *attempt) (taskproto.Result, error) {
 	spec := at.spec
 	var res taskproto.Result
@@ -175,32 +177,16 @@ func (p *Proxy) restore(ctx context.Context, at *attempt) (taskproto.Result, err
 		return res, err
 	}
 	at.total.Store(ix.DiskSize)
-	var (
-		closer interface {
-			Close() error
-			Abort()
-		}
-		rt pipeline.RestoreTarget
-	)
-	if strings.HasSuffix(spec.Target, ".qcow2") {
-		t, err := pipeline.OpenQcow2Target(ctx, spec.Target, ix.DiskSize)
-		if err != nil {
-			return res, err
-		}
-		closer, rt = t, t.RestoreTarget
-	} else {
-		t, err := pipeline.OpenFileTarget(spec.Target, ix.DiskSize)
-		if err != nil {
-			return res, err
-		}
-		closer, rt = t, t.RestoreTarget
-	}
-	st, err := pipeline.RestoreDisk(ctx, c, ix, rt, p.options(at))
+	t, err := pipeline.OpenTarget(ctx, spec.Target, ix.DiskSize, pipeline.TargetOptions{Force: spec.Force,
+		Confine: &pipeline.Confinement{Roots: p.o.RestoreRoots, Devices: p.o.RestoreDevices}})
 	if err != nil {
-		closer.Abort()
-		return res, fmt.Errorf("restore to %s failed (the output is incomplete): %w", spec.Target, err)
+		return res, err
 	}
-	if err := closer.Close(); err != nil {
+	st, err := pipeline.RestoreDisk(ctx, c, ix, t.RestoreTarget, p.options(at))
+	if err != nil {
+		return res, t.Fail(err)
+	}
+	if err := t.Close(); err != nil {
 		return res, err
 	}
 	res.BytesWritten = st.BytesWritten

@@ -9,7 +9,10 @@
 // named, stores the disk's chunks and index under the point the server
 // chose, and reports the disk's manifest entry; the server commits the
 // point when all disks of the VM are in. A restore attempt writes one disk
-// of a point to a path on the proxy's host. Chunks are sealed (compressed,
+// of a point to a path on the proxy's host, only beneath the proxy's
+// restore roots (reached without following symbolic links) or to one of
+// its restore devices, and replaces an existing file only when the request
+// says force (pipeline.OpenTarget with a Confinement). Chunks are sealed (compressed,
 // encrypted) and opened here, so the link to the repository carries reduced
 // data; traffic rules from the job pace that link.
 //

@@ -42,6 +42,11 @@ type Options struct {
 	// StateDir holds the redo data of Instant VM Recovery sessions this
 	// proxy serves (StateDir/instant); "" refuses them.
 	StateDir string
+	// RestoreRoots are the directories restores may write files beneath
+	// (reached without symbolic links); RestoreDevices the block devices
+	// they may write over. With neither, the proxy refuses every restore.
+	RestoreRoots   []string
+	RestoreDevices []string
 	// Connections is the number of connections to each repository agent
 	// chunk uploads are spread over; 0 means 2.
 	Connections int

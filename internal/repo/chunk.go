@@ -86,12 +86,12 @@ func (r *Repository) PutChunk(ctx context.Context, id ChunkID, plain []byte) (in
 
 // GetChunk loads, authenticates, decompresses and re-hashes a chunk. dst is
 // reused when large enough. A chunk that fails any check is an error
-// wrapping ErrCorrupt that names the chunk file.
+// wrapping ErrCorrupt, a missing one ErrMissing, that names the chunk file.
 func (r *Repository) GetChunk(ctx context.Context, h *Hasher, id ChunkID, dst []byte) ([]byte, error) {
 	name := chunkName(id)
 	b, err := r.be.Load(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", name, err)
+		return nil, loadError(name, err)
 	}
 	plain, err := r.codec.open(b, kindChunk, id[:], MaxChunkSize, dst)
 	if err != nil {

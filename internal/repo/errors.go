@@ -1,6 +1,11 @@
 package repo
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+)
 
 var (
 	// ErrNotInitialized means there is no repository at the location.
@@ -12,6 +17,10 @@ var (
 	// ErrCorrupt means stored bytes failed a check (CRC, authentication,
 	// hash, structure). The wrapping error names the file.
 	ErrCorrupt = errors.New("corrupt data")
+	// ErrMissing means a file a committed point needs (a chunk, an index)
+	// is not in the repository: damage, like ErrCorrupt. The wrapping error
+	// names the file.
+	ErrMissing = errors.New("missing from the repository")
 	// ErrPointNotFound means no restore point matches a reference.
 	ErrPointNotFound = errors.New("restore point not found")
 	// ErrAmbiguous means a point reference matches several points.
@@ -19,3 +28,12 @@ var (
 	// ErrLocked means an exclusive operation (gc) is already running.
 	ErrLocked = errors.New("repository is locked")
 )
+
+// loadError wraps a failed load of a file a point needs: a file that is not
+// there is damage (ErrMissing), other errors (I/O, network) are not.
+func loadError(name string, err error) error {
+	if errors.Is(err, storage.ErrNotExist) {
+		return fmt.Errorf("load %s: %w: %w", name, ErrMissing, err)
+	}
+	return fmt.Errorf("load %s: %w", name, err)
+}

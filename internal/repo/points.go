@@ -94,7 +94,7 @@ func (r *Repository) LoadIndex(ctx context.Context, m *Manifest, disk int) (*Ind
 	name := indexName(m.ID, disk)
 	b, err := r.be.Load(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", name, err)
+		return nil, loadError(name, err)
 	}
 	plain, err := r.codec.open(b, kindIndex, []byte(name), maxMetadata, nil)
 	if err != nil {

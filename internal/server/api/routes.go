@@ -109,7 +109,7 @@ func (s *Server) routeTable() []Route {
 
 		{"GET", v1 + "/points", "List restore points, ?vm=&job=&repository=&limit=", PermRead, false, s.listPoints},
 		{"GET", v1 + "/points/{id}", "Show a restore point", PermRead, false, s.getPoint},
-		{"POST", v1 + "/restores", "Restore a disk of a point to a path on a proxy: queue a session", PermRestore, true, s.startRestore},
+		{"POST", v1 + "/restores", "Restore a disk of a point to a path beneath a proxy's restore roots ({point, disk, target, force}); answers when a proxy took it, and cancels it if the client goes away first", PermRestore, true, s.startRestore},
 		{"POST", v1 + "/instant-recoveries", "Serve a point's disks over NBD (TLS; the answer carries the session's client certificate, once) and NFS (nfs_insecure) from a proxy to the allow list (default: the caller's address; wider than /24 or /64: administrators only); cancel the session to stop", PermRestore, true, s.startMount},
 
 		{"GET", v1 + "/audit", "Audit log, ?actor=&action=&target=&limit=", PermAdmin, false, s.listAudit},

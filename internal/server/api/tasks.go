@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -111,7 +112,7 @@ func (s *Server) getPoint(w http.ResponseWriter, r *http.Request, _ configdb.Pri
 }
 
 // startRestore queues a restore session: one disk of a point written to a
-// path on a proxy.
+// path on a proxy. It answers 202 when a proxy has taken the restore.
 func (s *Server) startRestore(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
 	if s.tasks == nil {
 		return &apiError{http.StatusServiceUnavailable, "unavailable", "this server runs no tasks"}
@@ -120,12 +121,17 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request, p configdb
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	// StartRestore answers once a proxy took the restore; if this request
+	// ends first (the client went away), it cancels the session.
 	se, err := s.tasks.StartRestore(r.Context(), req)
-	if err != nil {
-		return err
+	if se.ID != 0 {
+		if aerr := s.audit(context.WithoutCancel(r.Context()), p, "point.restore", req.Point,
+			map[string]any{"session": se.ID, "disk": req.Disk, "target": req.Target, "force": req.Force,
+				"state": se.State}); aerr != nil && err == nil {
+			err = aerr
+		}
 	}
-	if err := s.audit(r.Context(), p, "point.restore", req.Point,
-		map[string]any{"session": se.ID, "disk": req.Disk, "target": req.Target}); err != nil {
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, viewSession(se))

@@ -82,6 +82,7 @@ func (or *Orchestrator) NextTask(ctx context.Context, proxy string, wait time.Du
 				continue // stale: the attempt ended or moved meanwhile
 			}
 			spec := or.specLocked(tr)
+			tr.markTakenLocked()
 			or.mu.Unlock()
 			if spec.Repository.URL = or.repoURL(spec.Repository.Name); spec.Repository.URL == "" {
 				or.log.Warn("repository agent has no address yet", "repository", spec.Repository.Name)
@@ -110,7 +111,7 @@ func (or *Orchestrator) specLocked(tr *taskRun) *taskproto.Spec {
 	s := &taskproto.Spec{TaskID: tr.row.ID, Attempt: tr.attempt, SessionID: rs.id, Kind: rs.kind, VM: vm.name,
 		Disk: tr.disk, Source: tr.source, Transport: tr.assign.Transport, Password: rs.password,
 		Repository: taskproto.Repository{Name: tr.assign.Repository},
-		Previous:   vm.previous, ChunkSize: rs.def.ChunkSize, Target: tr.target,
+		Previous:   vm.previous, ChunkSize: rs.def.ChunkSize, Target: tr.target, Force: tr.force,
 		ReadLimit: rs.def.ReadLimit, Throttle: rs.def.Throttle, GuestAgent: vm.def.GuestAgent}
 	if tr.wholeVM {
 		// The snapshot picks its transport itself (direct → hotadd → nbd)

@@ -19,12 +19,45 @@ import (
 // reach means every disk. The scheduler gets, per proxy, the transports
 // for each source of a live task whose key starts with one of the
 // prefixes.
+//
+// Restores go by "restore_roots" and "restore_devices" instead (the
+// proxy's --restore-root and --restore-device): a restore target is
+// offered only to proxies with a root above it or that device, never by
+// reach. The proxy checks the target itself again when it writes
+// (pipeline.Confinement); this only keeps restores away from proxies that
+// would refuse them.
 
 // proxyCaps is a proxy's announced capabilities.
 type proxyCaps struct {
 	Transports []string `json:"transports"`
 	Reach      []string `json:"reach"`
 	NoMount    bool     `json:"no_mount"` // does not serve Instant VM Recovery sessions
+	// RestoreRoots and RestoreDevices are where the proxy writes restores.
+	RestoreRoots   []string `json:"restore_roots"`
+	RestoreDevices []string `json:"restore_devices"`
+}
+
+// restorePrefix marks the source key of a restore target.
+const restorePrefix = "restore:"
+
+// restoreKey is the scheduler's source key of a restore target.
+func restoreKey(target string) string { return restorePrefix + filepath.Clean(target) }
+
+// restores reports whether the proxy takes restores to path (a cleaned
+// absolute path).
+func (c proxyCaps) restores(path string) bool {
+	for _, d := range c.RestoreDevices {
+		if filepath.Clean(d) == path {
+			return true
+		}
+	}
+	for _, r := range c.RestoreRoots {
+		rel, err := filepath.Rel(filepath.Clean(r), path)
+		if err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return true
+		}
+	}
+	return false
 }
 
 func parseCaps(raw json.RawMessage) proxyCaps {
@@ -62,11 +95,22 @@ func (c proxyCaps) reachMap(sources []string) map[string][]string {
 	} else {
 		m[mountSource] = nil // listed without transports: never a mount server
 	}
+	for _, s := range sources {
+		if path, ok := strings.CutPrefix(s, restorePrefix); ok {
+			m[s] = nil // listed: AnySource does not apply to restores
+			if c.restores(path) {
+				m[s] = c.Transports
+			}
+		}
+	}
 	if len(c.Reach) == 0 {
 		m[scheduler.AnySource] = c.Transports
 		return m
 	}
 	for _, s := range sources {
+		if strings.HasPrefix(s, restorePrefix) {
+			continue
+		}
 		for _, p := range c.Reach {
 			if p != "" && strings.HasPrefix(s, p) {
 				m[s] = c.Transports
@@ -82,14 +126,15 @@ func (or *Orchestrator) liveSourcesLocked() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, tr := range or.tasks {
-		src := tr.source
-		if src == "" {
-			src = tr.target // a restore: the proxy must reach where it writes
-		}
-		if src == "" {
+		var k string
+		switch {
+		case tr.source != "":
+			k = sourceKey(tr.source)
+		case tr.target != "": // a restore: the proxy must take restores there
+			k = restoreKey(tr.target)
+		default:
 			continue
 		}
-		k := sourceKey(src)
 		if !seen[k] {
 			seen[k] = true
 			out = append(out, k)

@@ -70,3 +70,27 @@ func TestReachMapNoMount(t *testing.T) {
 		t.Errorf("no_mount: %v", got)
 	}
 }
+
+// TestReachMapRestores: restore targets go only to proxies with a restore
+// root above them (or that device), whatever their reach says.
+func TestReachMapRestores(t *testing.T) {
+	in, out, dev := restoreKey("/restores/vm1/disk.img"), restoreKey("/etc/ssh/authorized_keys"), restoreKey("/dev/sdb")
+	sources := []string{in, out, dev, "/images/a.img"}
+	all := allTransports
+	tests := []struct {
+		caps string
+		want map[string][]string
+	}{
+		{`{}`, map[string][]string{scheduler.AnySource: all, in: nil, out: nil, dev: nil}},
+		{`{"restore_roots":["/restores"]}`, map[string][]string{scheduler.AnySource: all, in: all, out: nil, dev: nil}},
+		{`{"restore_roots":["/restores/vm1/disk.img"]}`, map[string][]string{scheduler.AnySource: all, in: nil, out: nil, dev: nil}},
+		{`{"reach":["/"],"restore_devices":["/dev/sdb"]}`, map[string][]string{"/images/a.img": all, in: nil, out: nil, dev: all}},
+	}
+	for _, tc := range tests {
+		tc.want[mountSource] = allTransports
+		got := parseCaps(json.RawMessage(tc.caps)).reachMap(sources)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.caps, got, tc.want)
+		}
+	}
+}

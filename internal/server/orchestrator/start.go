@@ -119,6 +119,7 @@ func (or *Orchestrator) forget(rs *runSession) {
 	delete(or.sessions, rs.id)
 	for _, tr := range rs.tasks {
 		delete(or.tasks, tr.row.ID)
+		tr.markTakenLocked()
 	}
 	for _, vm := range rs.vms {
 		delete(or.vms, vm.key)

@@ -36,7 +36,9 @@ type taskRun struct {
 	disk    int
 	wholeVM bool // a qemu:// VM: one attempt snapshots and backs up all its disks
 	source  string
-	target  string // restore
+	target  string        // restore
+	force   bool          // restore: replace an existing target
+	taken   chan struct{} // restore: closed when a proxy takes the task or it ends
 	assign  *scheduler.Assignment
 	attempt int // base + the scheduler's attempt number
 	base    int // attempts of earlier runs (job retries)

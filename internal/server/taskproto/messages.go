@@ -50,8 +50,11 @@ type Spec struct {
 	Previous  json.RawMessage `json:"previous,omitempty"`
 	ChunkSize int             `json:"chunk_size,omitempty"`
 
-	// Target is where a restore writes the disk (a path on the proxy).
+	// Target is where a restore writes the disk (a path on the proxy);
+	// Force lets it replace an existing non-empty file or write over a
+	// block device.
 	Target string `json:"target,omitempty"`
+	Force  bool   `json:"force,omitempty"`
 
 	// ReadLimit paces source reads (bytes/s, 0: none); Throttle lists
 	// traffic rules (internal/throttle grammar) for the link to the
@@ -167,6 +170,7 @@ type RestoreRequest struct {
 	Point    string `json:"point"`
 	Disk     int    `json:"disk"`
 	Target   string `json:"target"`             // absolute path on the proxy
+	Force    bool   `json:"force,omitempty"`    // replace an existing file / write over a block device
 	Password string `json:"password,omitempty"` // "": the password of the job that made the point
 }
 
