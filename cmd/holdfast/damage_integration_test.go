@@ -137,3 +137,34 @@ func TestDamagedPointIsIsolated(t *testing.T) {
 		})
 	}
 }
+
+// TestEditedConfigIsDamage: an edited config is reported as a damaged
+// repository (exit 5), not as a wrong password or accepted silently.
+func TestEditedConfigIsDamage(t *testing.T) {
+	for _, tc := range []struct{ field, value string }{
+		{"chunk_size", "524288"},
+		{"id", `"00112233445566778899aabbccddeeff"`},
+		{"encryption", `"none"`},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			e := newEnv(t)
+			e.init()
+			p := filepath.Join(e.repo, "config")
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c map[string]json.RawMessage
+			if err := json.Unmarshal(b, &c); err != nil {
+				t.Fatal(err)
+			}
+			c[tc.field] = json.RawMessage(tc.value)
+			b, _ = json.Marshal(c)
+			os.WriteFile(p, b, 0o600)
+			r := e.run("points")
+			if r.code != exitDamage || !strings.Contains(r.stderr, "config") {
+				t.Fatalf("points after editing %s: exit %d, want %d naming the config: %s", tc.field, r.code, exitDamage, r.stderr)
+			}
+		})
+	}
+}

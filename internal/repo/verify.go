@@ -54,6 +54,9 @@ func (r *Repository) Verify(ctx context.Context, o VerifyOptions) (VerifyResult,
 	if err != nil {
 		return res, err
 	}
+	if r.cfg.MAC == "" {
+		res.Warnings = append(res.Warnings, "config has no authentication code (written by an older holdfast); the next backup or gc adds it")
+	}
 	for _, d := range damaged {
 		if d.Stray {
 			res.Warnings = append(res.Warnings, d.String())
