@@ -56,6 +56,25 @@ func (r *Repository) referencedChunks(ctx context.Context, res *GCResult) (map[C
 			markIndex(ref, ix)
 		}
 	}
+	// A held point whose manifest is gone (removed by a holdfast that did
+	// not know holds) keeps what its indexes reference.
+	holds, err := r.Holds(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gc stopped, nothing deleted: %w", err)
+	}
+	for _, h := range holds {
+		if points[h.Point] {
+			continue
+		}
+		if _, err := r.be.Stat(ctx, manifestName(h.Point)); err == nil {
+			continue // a damaged manifest, below
+		}
+		points[h.Point] = true
+		if n, err := r.markStoredIndexes(ctx, h.Point, ref); err == nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("point %s has no manifest but is %v; kept every chunk its %d index file(s) reference",
+				h.Point, h, n))
+		}
+	}
 	for _, d := range damaged {
 		if d.Stray {
 			res.Warnings = append(res.Warnings, d.String())
@@ -166,7 +185,10 @@ func (r *Repository) GC(ctx context.Context, o GCOptions) (GCResult, error) {
 	if l, ok := r.be.(interface {
 		RemoveEmptyDirs(context.Context, string) (int, error)
 	}); ok {
-		res.RemovedDirs, _ = l.RemoveEmptyDirs(ctx, "indexes")
+		for _, dir := range []string{"indexes", "holds"} {
+			n, _ := l.RemoveEmptyDirs(ctx, dir)
+			res.RemovedDirs += n
+		}
 	}
 	return res, r.be.Sync(ctx)
 }

@@ -232,12 +232,34 @@ func (r *Repository) ResolvePoint(ctx context.Context, ref string) (*Manifest, e
 }
 
 // RemovePoint deletes a restore point: the manifest first (so the point is
-// gone atomically), then its indexes. Its chunks are left to GC.
+// gone atomically), then its indexes. Its chunks are left to GC. A held
+// point is not removed: the error wraps ErrPointHeld and names the holds.
+// The holds are checked again after the manifest is gone, and a hold that
+// appeared meanwhile (PutHold) puts the manifest back.
 func (r *Repository) RemovePoint(ctx context.Context, m *Manifest) error {
-	if err := r.be.Remove(ctx, manifestName(m.ID)); err != nil {
+	if err := r.checkHolds(ctx, m.ID); err != nil {
+		return err
+	}
+	name := manifestName(m.ID)
+	raw, err := r.be.Load(ctx, name)
+	if err != nil && !errors.Is(err, storage.ErrNotExist) {
+		return fmt.Errorf("remove point %s: %w", m.ID, err)
+	}
+	if err := r.be.Remove(ctx, name); err != nil {
 		return fmt.Errorf("remove point %s: %w", m.ID, err)
 	}
 	if err := r.be.Sync(ctx); err != nil {
+		return err
+	}
+	if err := r.checkHolds(ctx, m.ID); err != nil {
+		if raw != nil {
+			if serr := r.be.Save(ctx, name, raw); serr != nil {
+				return fmt.Errorf("%w; putting the manifest back failed: %w", err, serr)
+			}
+			if serr := r.be.Sync(ctx); serr != nil {
+				return fmt.Errorf("%w; putting the manifest back failed: %w", err, serr)
+			}
+		}
 		return err
 	}
 	for i := range m.Disks {
