@@ -41,6 +41,7 @@ const (
 	codeSessionNotFound = "session_not_found"
 	codeNotFound        = "not_found"
 	codePointNotFound   = "point_not_found"
+	codePointHeld       = "point_held"
 	codeConflict        = "conflict"
 	codeCorrupt         = "corrupt"
 	codeNoSpace         = "no_space"
@@ -76,6 +77,8 @@ func (e *StatusError) Unwrap() error {
 		return storage.ErrNotExist
 	case codePointNotFound:
 		return repo.ErrPointNotFound
+	case codePointHeld:
+		return repo.ErrPointHeld
 	case codeConflict:
 		return ErrConflict
 	case codeCorrupt:
@@ -114,6 +117,8 @@ func classify(err error) (int, string) {
 		return http.StatusInsufficientStorage, codeNoSpace
 	case errors.Is(err, repo.ErrPointNotFound):
 		return http.StatusNotFound, codePointNotFound
+	case errors.Is(err, repo.ErrPointHeld):
+		return http.StatusConflict, codePointHeld
 	case errors.Is(err, storage.ErrNotExist):
 		return http.StatusNotFound, codeNotFound
 	case errors.Is(err, repo.ErrCorrupt):

@@ -32,14 +32,20 @@ var holderPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$`)
 
 func holdName(point, holder string) string { return "holds/" + point + "/" + holder }
 
-func checkHoldNames(point, holder string) error {
-	if !pointIDPattern.MatchString(point) {
-		return fmt.Errorf("hold: invalid point id %q", point)
-	}
+// ValidateHolder checks a holder ID: 1-128 letters, digits and ._@+-,
+// not starting with a punctuation character.
+func ValidateHolder(holder string) error {
 	if !holderPattern.MatchString(holder) {
 		return fmt.Errorf("hold: invalid holder id %q", holder)
 	}
 	return nil
+}
+
+func checkHoldNames(point, holder string) error {
+	if !pointIDPattern.MatchString(point) {
+		return fmt.Errorf("hold: invalid point id %q", point)
+	}
+	return ValidateHolder(holder)
 }
 
 func (h Hold) String() string {
