@@ -184,7 +184,11 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 	if err != nil {
 		return err
 	}
-	so := instant.Options{ID: o.id, Store: r, Point: m, RepoName: r.Backend().Location(), RedoDir: o.redoDir,
+	repoDir, err := filepath.Abs(r.Backend().Location())
+	if err != nil {
+		return err
+	}
+	so := instant.Options{ID: o.id, Store: r, Holder: r, Point: m, RepoName: repoDir, RedoDir: o.redoDir,
 		NBD: o.nbd, Allow: allow, Cache: int64(o.cacheMiB) << 20, Registry: reg, Logger: a.logger(),
 		Ready: func(rec instant.Record) { a.printInstant(rec, o.asJSON) }}
 	if o.nbdTLS != "" {
@@ -410,6 +414,7 @@ func newInstantStop(a *app, stateDir *string, co *clientOptions) *cobra.Command 
 			if err := reg.Remove(rec.ID); err != nil {
 				return err
 			}
+			a.releaseSessionHold(cmd.Context(), rec)
 			_, err = fmt.Fprintf(a.stdout, "session %s stopped; redo data discarded\n", rec.ID)
 			return err
 		}
@@ -540,6 +545,7 @@ the session is stopped first and the images are written from the redo data.`}
 			if err := reg.Remove(rec.ID); err != nil {
 				return err
 			}
+			a.releaseSessionHold(ctx, rec)
 		}
 		took := time.Since(start).Round(time.Millisecond)
 		if live {

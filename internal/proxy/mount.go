@@ -46,6 +46,7 @@ func (p *Proxy) mount(ctx context.Context, at *attempt) (taskproto.Result, error
 	id := fmt.Sprintf("ir-%08x", uint32(spec.TaskID))
 	o := instant.Options{ID: id, Store: c, Point: &m, RepoName: spec.Repository.Name, RedoDir: filepath.Join(dir, id),
 		NBD: spec.Mount.NBD, Allow: allow, Registry: instant.Registry{Dir: filepath.Join(dir, "sessions")}, Logger: p.log,
+		Holder: c, ReleaseHold: true, // the session ends when the server stops it
 		Ready: func(rec instant.Record) {
 			b, _ := json.Marshal(rec)
 			at.info.Store(&b)
