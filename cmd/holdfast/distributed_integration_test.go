@@ -427,7 +427,7 @@ func TestDistributedSelection(t *testing.T) {
 	c := newCluster(t, "")
 	dir := c.e.dir
 	writeVMDisks(t, dir, 2)
-	c.addRepository("repo1", 2, nil)
+	repo1 := c.addRepository("repo1", 2, nil)
 	c.addProxy("proxy1", 2)
 	c.addProxy("far", 2, "--reach", "/no/such/site/") // reaches none of the disks
 	c.waitAgents("repo1", "proxy1", "far")
@@ -499,6 +499,11 @@ func TestDistributedSelection(t *testing.T) {
 	if out := c.e.ok("instant-recovery", "list"); !strings.Contains(out, "serving") || !strings.Contains(out, ir.Serving.Disks[1].NBDURL) {
 		t.Errorf("instant-recovery list through the server:\n%s", out)
 	}
+	// The mount server holds the point on the agent while it serves it.
+	heldDir := filepath.Join(repo1, "holds", pointOf(t, points, "vm2"))
+	if hs, err := os.ReadDir(heldDir); err != nil || len(hs) != 1 {
+		t.Errorf("hold on the served point: %v %v", hs, err)
+	}
 	c.e.ok("instant-recovery", "stop", fmt.Sprint(ir.Session))
 	if se := c.session(ir.Session); se.State != "success" {
 		t.Errorf("stopped instant recovery session: %+v", se)
@@ -511,6 +516,15 @@ func TestDistributedSelection(t *testing.T) {
 		conn.Close()
 		if time.Now().After(deadline) {
 			t.Fatal("the export still answers 15 s after stop")
+		}
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		hs, _ := os.ReadDir(heldDir)
+		if len(hs) == 0 {
+			break // the mount server released its hold
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hold left 15 s after the session ended: %v", hs)
 		}
 	}
 }
