@@ -114,4 +114,3 @@ func (a *app) releaseSessionHold(ctx context.Context, rec instant.Record) {
 			rec.ID, rec.Point, err, rec.Point, rec.ID)
 	}
 }
-
