@@ -259,6 +259,31 @@ func runDistributed(t *testing.T, dsn string) {
 		}
 	})
 
+	t.Run("retention keeps held points", func(t *testing.T) {
+		writeImage(t, filepath.Join(dir, "h1-disk0.img"), 1<<20, map[int64][]byte{0: randomBytes(1 << 20)})
+		c.e.ok("job", "create", "held", "--repository", "repo1", "--password-file", pw, "--vm", vmSpec(dir, "h1", 1),
+			"--retention-last", "1")
+		first := c.runJob("held").VMs[0].Point
+		hold, _ := json.Marshal(map[string]any{"point": first, "holder": "ir-0000beef", "who": "test", "why": "instant recovery"})
+		os.MkdirAll(filepath.Join(r1, "holds", first), 0o700)
+		if err := os.WriteFile(filepath.Join(r1, "holds", first, "ir-0000beef"), hold, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := c.runJobAny("held")
+		vm := r.VMs[0]
+		if vm.Status != "warning" || len(vm.Forgotten) != 0 || len(vm.Warnings) != 1 ||
+			!strings.Contains(vm.Warnings[0], first+" kept") || !strings.Contains(vm.Warnings[0], "ir-0000beef") {
+			t.Fatalf("retention of a held point: %+v", vm)
+		}
+		if out := c.e.ok("points", "--repo", r1, "--vm", "h1"); !strings.Contains(out, first) {
+			t.Fatalf("the held point was forgotten:\n%s", out)
+		}
+		c.e.ok("holds", "release", "--repo", r1, first, "ir-0000beef")
+		if r := c.runJob("held"); len(r.VMs[0].Forgotten) != 2 {
+			t.Errorf("after release, retention forgot %v, want the 2 older points", r.VMs[0].Forgotten)
+		}
+	})
+
 	t.Run("guest processing", func(t *testing.T) {
 		sshd := sshdtest.Start(t)
 		key := filepath.Join(dir, "guest-key")
