@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
@@ -49,9 +50,18 @@ func runForget(cmd *cobra.Command, a *app, o forgetOptions) error {
 		return err
 	}
 	defer r.Close()
-	ms, err := r.ListPoints(ctx)
+	ms, damaged, err := r.ScanPoints(ctx)
 	if err != nil {
 		return err
+	}
+	warnDamagedPoints(a, damaged)
+	holds, err := r.Holds(ctx)
+	if err != nil {
+		return err
+	}
+	held := map[string][]string{}
+	for _, h := range holds {
+		held[h.Point] = append(held[h.Point], h.String())
 	}
 	if o.vm != "" {
 		var sel []*repo.Manifest
@@ -62,7 +72,7 @@ func runForget(cmd *cobra.Command, a *app, o forgetOptions) error {
 		}
 		ms = sel
 	}
-	removed := 0
+	removed, kept := 0, 0
 	for _, d := range repo.ApplyPolicy(ms, o.policy, time.Local) {
 		m := d.Point
 		when := m.Time.Local().Format("2006-01-02 15:04:05")
@@ -70,14 +80,26 @@ func runForget(cmd *cobra.Command, a *app, o forgetOptions) error {
 			fmt.Fprintf(a.stdout, "keep   %s %s %s (%s)\n", m.ID, m.VM, when, d)
 			continue
 		}
+		if hs := held[m.ID]; len(hs) > 0 {
+			kept++
+			fmt.Fprintf(a.stdout, "keep   %s %s %s (%s)\n", m.ID, m.VM, when, strings.Join(hs, "; "))
+			continue
+		}
 		verb := "remove"
 		if o.dryRun {
 			verb = "would remove"
-		} else if err := r.RemovePoint(ctx, m); err != nil {
+		} else if err := r.RemovePoint(ctx, m); errors.Is(err, repo.ErrPointHeld) {
+			kept++ // held since the listing
+			fmt.Fprintf(a.stdout, "keep   %s %s %s (%v)\n", m.ID, m.VM, when, err)
+			continue
+		} else if err != nil {
 			return err
 		}
 		removed++
 		fmt.Fprintf(a.stdout, "%s %s %s %s\n", verb, m.ID, m.VM, when)
+	}
+	if kept > 0 {
+		fmt.Fprintf(a.stdout, "kept %d held point(s) the policy would remove; they go once released (holdfast holds list)\n", kept)
 	}
 	if !o.dryRun && removed > 0 {
 		fmt.Fprintf(a.stdout, "removed %d point(s); run 'holdfast gc' to free their space\n", removed)

@@ -25,6 +25,9 @@ grace period. Safe while backups run: chunks a running backup uses are kept.`,
 			}
 			defer r.Close()
 			res, err := r.GC(cmd.Context(), o)
+			for _, w := range res.Warnings {
+				fmt.Fprintf(a.stderr, "warning: %s\n", w)
+			}
 			if err != nil {
 				return err
 			}
@@ -37,9 +40,9 @@ grace period. Safe while backups run: chunks a running backup uses are kept.`,
 			}
 			fmt.Fprintf(a.stdout, "%d chunks referenced; %s %d unreferenced chunks (%s); kept %d younger than the grace period\n",
 				res.Referenced, verb, res.Removed, formatBytes(res.RemovedBytes), res.Kept)
-			if res.RemovedIndexes+res.RemovedLocks+res.RemovedTemp > 0 {
-				fmt.Fprintf(a.stdout, "cleaned %d orphaned index(es), %d stale lock(s), %d temporary file(s)\n",
-					res.RemovedIndexes, res.RemovedLocks, res.RemovedTemp)
+			if res.RemovedIndexes+res.RemovedLocks+res.RemovedTemp+res.RemovedDirs > 0 {
+				fmt.Fprintf(a.stdout, "cleaned %d orphaned index(es), %d stale lock(s), %d temporary file(s), %d empty director(ies)\n",
+					res.RemovedIndexes, res.RemovedLocks, res.RemovedTemp, res.RemovedDirs)
 			}
 			return nil
 		},

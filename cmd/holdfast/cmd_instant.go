@@ -194,7 +194,11 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 	if err != nil {
 		return err
 	}
-	so := instant.Options{ID: o.id, Store: r, Point: m, RepoName: r.Backend().Location(), RedoDir: o.redoDir,
+	repoDir, err := filepath.Abs(r.Backend().Location())
+	if err != nil {
+		return err
+	}
+	so := instant.Options{ID: o.id, Store: r, Holder: r, Point: m, RepoName: repoDir, RedoDir: o.redoDir,
 		NBD: o.nbd, Allow: allow, Cache: int64(o.cacheMiB) << 20, Registry: reg, Logger: a.logger(),
 		Ready: func(rec instant.Record) { a.printInstant(rec, o.asJSON) }}
 	if o.nbdTLS != "" {
@@ -414,6 +418,7 @@ func newInstantStop(a *app, stateDir *string, co *clientOptions) *cobra.Command 
 			if err != nil {
 				return err
 			}
+			a.releaseSessionHold(cmd.Context(), rec)
 			_, err = fmt.Fprintf(a.stdout, "session %s stopped; %s\n", rec.ID, msg)
 			return err
 		}
@@ -545,6 +550,7 @@ the session is stopped first and the images are written from the redo data.`}
 				return err
 			}
 			ended += "; " + msg
+			a.releaseSessionHold(ctx, rec)
 		}
 		took := time.Since(start).Round(time.Millisecond)
 		if live {

@@ -23,10 +23,11 @@ func newPointsCommand(a *app) *cobra.Command {
 				return err
 			}
 			defer r.Close()
-			ms, err := r.ListPoints(cmd.Context())
+			ms, damaged, err := r.ScanPoints(cmd.Context())
 			if err != nil {
 				return err
 			}
+			warnDamagedPoints(a, damaged)
 			return printPoints(a, ms, vm, asJSON)
 		},
 	}
@@ -71,4 +72,16 @@ func printPoints(a *app, ms []*repo.Manifest, vm string, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", p.ID, p.VM, p.Time.Local().Format("2006-01-02 15:04:05"), len(p.Disks), formatBytes(size))
 	}
 	return tw.Flush()
+}
+
+// warnDamagedPoints names, on stderr, the files under points/ that are not
+// loadable restore points; the commands carry on with the others.
+func warnDamagedPoints(a *app, damaged []repo.DamagedPoint) {
+	for _, d := range damaged {
+		if d.Stray {
+			fmt.Fprintf(a.stderr, "warning: %s\n", d)
+			continue
+		}
+		fmt.Fprintf(a.stderr, "warning: damaged restore point %s left out (run holdfast verify): %v\n", d.ID, d.Err)
+	}
 }

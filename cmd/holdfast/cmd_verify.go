@@ -44,6 +44,9 @@ func newVerifyCommand(a *app) *cobra.Command {
 }
 
 func printVerify(a *app, res repo.VerifyResult, asJSON bool) error {
+	for _, w := range res.Warnings {
+		fmt.Fprintf(a.stderr, "warning: %s\n", w)
+	}
 	if res.Problems == nil {
 		res.Problems = []repo.Problem{}
 	}
@@ -57,7 +60,10 @@ func printVerify(a *app, res repo.VerifyResult, asJSON bool) error {
 		fmt.Fprintf(a.stdout, "checked %d restore points, %d chunks referenced, %d chunks read\n", res.Points, res.Chunks, res.Checked)
 		for _, p := range res.Problems {
 			where := "repository"
-			if p.Point != "" {
+			switch {
+			case p.Point != "" && p.Disk < 0:
+				where = fmt.Sprintf("point %s (%s)", p.Point, p.File)
+			case p.Point != "":
 				where = fmt.Sprintf("point %s (%s) disk %d bytes %d-%d", p.Point, p.VM, p.Disk, p.Offset, p.Offset+p.Length)
 			}
 			fmt.Fprintf(a.stdout, "DAMAGED %s: %s\n", where, p.Error)

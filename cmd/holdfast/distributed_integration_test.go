@@ -260,6 +260,31 @@ func runDistributed(t *testing.T, dsn string) {
 		}
 	})
 
+	t.Run("retention keeps held points", func(t *testing.T) {
+		writeImage(t, filepath.Join(dir, "h1-disk0.img"), 1<<20, map[int64][]byte{0: randomBytes(1 << 20)})
+		c.e.ok("job", "create", "held", "--repository", "repo1", "--password-file", pw, "--vm", vmSpec(dir, "h1", 1),
+			"--retention-last", "1")
+		first := c.runJob("held").VMs[0].Point
+		hold, _ := json.Marshal(map[string]any{"point": first, "holder": "ir-0000beef", "who": "test", "why": "instant recovery"})
+		os.MkdirAll(filepath.Join(r1, "holds", first), 0o700)
+		if err := os.WriteFile(filepath.Join(r1, "holds", first, "ir-0000beef"), hold, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := c.runJobAny("held")
+		vm := r.VMs[0]
+		if vm.Status != "warning" || len(vm.Forgotten) != 0 || len(vm.Warnings) != 1 ||
+			!strings.Contains(vm.Warnings[0], first+" kept") || !strings.Contains(vm.Warnings[0], "ir-0000beef") {
+			t.Fatalf("retention of a held point: %+v", vm)
+		}
+		if out := c.e.ok("points", "--repo", r1, "--vm", "h1"); !strings.Contains(out, first) {
+			t.Fatalf("the held point was forgotten:\n%s", out)
+		}
+		c.e.ok("holds", "release", "--repo", r1, first, "ir-0000beef")
+		if r := c.runJob("held"); len(r.VMs[0].Forgotten) != 2 {
+			t.Errorf("after release, retention forgot %v, want the 2 older points", r.VMs[0].Forgotten)
+		}
+	})
+
 	t.Run("guest processing", func(t *testing.T) {
 		sshd := sshdtest.Start(t)
 		key := filepath.Join(dir, "guest-key")
@@ -428,7 +453,7 @@ func TestDistributedSelection(t *testing.T) {
 	c := newCluster(t, "")
 	dir := c.e.dir
 	writeVMDisks(t, dir, 2)
-	c.addRepository("repo1", 2, nil)
+	repo1 := c.addRepository("repo1", 2, nil)
 	c.addProxy("proxy1", 2, "--restore-root", dir)
 	c.addProxy("far", 2, "--reach", "/no/such/site/") // reaches none of the disks
 	c.waitAgents("repo1", "proxy1", "far")
@@ -501,6 +526,11 @@ func TestDistributedSelection(t *testing.T) {
 	if out := c.e.ok("instant-recovery", "list"); !strings.Contains(out, "serving") || !strings.Contains(out, ir.Serving.Disks[1].NBDURL) {
 		t.Errorf("instant-recovery list through the server:\n%s", out)
 	}
+	// The mount server holds the point on the agent while it serves it.
+	heldDir := filepath.Join(repo1, "holds", pointOf(t, points, "vm2"))
+	if hs, err := os.ReadDir(heldDir); err != nil || len(hs) != 1 {
+		t.Errorf("hold on the served point: %v %v", hs, err)
+	}
 	c.e.ok("instant-recovery", "stop", fmt.Sprint(ir.Session))
 	if se := c.session(ir.Session); se.State != "success" {
 		t.Errorf("stopped instant recovery session: %+v", se)
@@ -513,6 +543,15 @@ func TestDistributedSelection(t *testing.T) {
 		conn.Close()
 		if time.Now().After(deadline) {
 			t.Fatal("the export still answers 15 s after stop")
+		}
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		hs, _ := os.ReadDir(heldDir)
+		if len(hs) == 0 {
+			break // the mount server released its hold
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hold left 15 s after the session ended: %v", hs)
 		}
 	}
 }

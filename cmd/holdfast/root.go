@@ -50,6 +50,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newVerifyCommand(a),
 		newForgetCommand(a),
 		newGCCommand(a),
+		newHoldsCommand(a),
 		newStatsCommand(a),
 		newServerCommand(a),
 		newProxyCommand(a), newRepositoryCommand(a), newSourceCommand(a), newJobCommand(a), newSessionCommand(a), newPointCommand(a), newInstantCommand(a),

@@ -46,6 +46,11 @@ type Options struct {
 	// Ready is called once the exports answer, with the session record
 	// (also saved in the registry).
 	Ready func(Record)
+	// Holder, if set, holds the point while the session lives (hold.go);
+	// the session ID is the holder. The hold stays when a session that
+	// can be restarted stops, unless ReleaseHold: then it ends with Serve.
+	Holder      Holder
+	ReleaseHold bool
 }
 
 // served is one disk of a running session.
@@ -78,6 +83,13 @@ func Serve(ctx context.Context, o Options) (err error) {
 	if err := writePointInfo(o.RedoDir, o.Point); err != nil {
 		return err
 	}
+	_, lerr := o.Registry.Load(o.ID)
+	recorded := lerr == nil // a restart of a stopped session keeps its hold
+	endHold, err := holdPoint(ctx, o)
+	if err != nil {
+		return fmt.Errorf("hold point %s: %w", o.Point.ID, err)
+	}
+	defer func() { endHold(o.ReleaseHold || !recorded) }()
 	var disks []served
 	defer func() {
 		for _, d := range disks {
@@ -154,6 +166,7 @@ func Serve(ctx context.Context, o Options) (err error) {
 	if err := o.Registry.Save(rec); err != nil {
 		return err
 	}
+	recorded = true
 	defer func() { // stopped: the exports go, the record and the redo data stay
 		if cur, lerr := o.Registry.Load(rec.ID); lerr == nil {
 			rec.Migrated = cur.Migrated

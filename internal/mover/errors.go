@@ -44,6 +44,7 @@ const (
 	codeSessionNotFound = "session_not_found"
 	codeNotFound        = "not_found"
 	codePointNotFound   = "point_not_found"
+	codePointHeld       = "point_held"
 	codeConflict        = "conflict"
 	codeCorrupt         = "corrupt"
 	codeNoSpace         = "no_space"
@@ -82,6 +83,8 @@ func (e *StatusError) Unwrap() error {
 		return storage.ErrNotExist
 	case codePointNotFound:
 		return repo.ErrPointNotFound
+	case codePointHeld:
+		return repo.ErrPointHeld
 	case codeConflict:
 		return ErrConflict
 	case codeCorrupt:
@@ -120,6 +123,8 @@ func classify(err error) (int, string) {
 		return http.StatusInsufficientStorage, codeNoSpace
 	case errors.Is(err, repo.ErrPointNotFound):
 		return http.StatusNotFound, codePointNotFound
+	case errors.Is(err, repo.ErrPointHeld):
+		return http.StatusConflict, codePointHeld
 	case errors.Is(err, storage.ErrNotExist):
 		return http.StatusNotFound, codeNotFound
 	case errors.Is(err, repo.ErrCorrupt):

@@ -108,6 +108,8 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET "+p+"points/{point}/disks/{disk}/index", s.wrap(s.getIndex))
 	m.HandleFunc("GET "+p+"chunks/{id}", s.wrap(s.getChunk))
 	m.HandleFunc("DELETE "+p+"points/{point}", s.wrap(s.forgetPoint))
+	m.HandleFunc("PUT "+p+"points/{point}/holds/{holder}", s.wrap(s.putHold))
+	m.HandleFunc("DELETE "+p+"points/{point}/holds/{holder}", s.wrap(s.releaseHold))
 	m.HandleFunc("POST "+p+"sessions", s.wrap(s.startSession))
 	m.HandleFunc("DELETE "+p+"sessions/{sid}", s.wrapSession(accessOwner, s.abort))
 	m.HandleFunc("POST "+p+"sessions/{sid}/keepalive", s.wrapSession(accessUse, s.keepalive))

@@ -50,6 +50,7 @@ func (p *Proxy) mount(ctx context.Context, at *attempt) (taskproto.Result, error
 	}
 	o := instant.Options{ID: id, Store: c, Point: &m, RepoName: spec.Repository.Name, RedoDir: redo,
 		NBD: spec.Mount.NBD, Allow: allow, Registry: instant.Registry{Dir: filepath.Join(dir, "sessions")}, Logger: p.log,
+		Holder: c, ReleaseHold: true, // the session ends when the server stops it
 		Ready: func(rec instant.Record) {
 			b, _ := json.Marshal(mountInfo{Record: rec, NBDCA: string(caPEM)})
 			at.info.Store(&b)

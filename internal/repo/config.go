@@ -1,6 +1,9 @@
 package repo
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -38,6 +41,40 @@ type Config struct {
 	ChunkSize   int       `json:"chunk_size"`
 	Compression string    `json:"compression"`
 	Encryption  string    `json:"encryption"`
+	// MAC authenticates the other fields with the master key (see
+	// configMAC). Configs written before it existed have none: Open
+	// accepts them and the next lock holder adds it.
+	MAC string `json:"mac,omitempty"`
+}
+
+// configMAC is the hex HMAC-SHA256, under the config key derived from the
+// master secret, of the config's canonical bytes: its compact JSON
+// encoding without the mac field, fields in the order of Config.
+func configMAC(key []byte, c Config) string {
+	c.MAC = ""
+	b, _ := json.Marshal(c)
+	h := hmac.New(sha256.New, key)
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// checkMAC verifies the config's MAC; a config without one passes (an
+// older repository, see Config.MAC).
+func (c Config) checkMAC(key []byte) error {
+	if c.MAC == "" {
+		return nil
+	}
+	if !hmac.Equal([]byte(c.MAC), []byte(configMAC(key, c))) {
+		return fmt.Errorf("config: %w: its authentication code does not match: the file was edited or damaged", ErrCorrupt)
+	}
+	return nil
+}
+
+// sealConfig returns the config file's bytes with the MAC set.
+func sealConfig(key []byte, c Config) []byte {
+	c.MAC = configMAC(key, c)
+	b, _ := json.MarshalIndent(c, "", "  ")
+	return b
 }
 
 func (c Config) validate() error {

@@ -10,7 +10,8 @@
 //	chunks/<xx>/<id>     one chunk blob; id = keyed BLAKE3-256 of the plain bytes
 //	indexes/<point>/disk-<n>  fixed index blob of disk n of a point
 //	points/<point>       manifest blob; its presence is what makes a point exist
-//	locks/<id>           JSON lock file (shared: backup, exclusive: gc)
+//	locks/<id>.<kind>.<started>.<pid>.<host>  lock file (shared: backup, exclusive: gc)
+//	holds/<point>/<holder>  JSON hold: forget and gc keep the point (instant recovery)
 //
 // Every restore point is a complete index of its disks: removing a point
 // never affects another. A backup writes chunks, then indexes, syncs, and
@@ -22,6 +23,10 @@
 // and deletes only chunks that no committed point references and that are
 // older than min(GC start, oldest running backup start) − grace, moving
 // each candidate aside and re-checking its time first; see GC.
+//
+// A damaged manifest hides only its own point (ScanPoints reports it); GC
+// then marks from that point's index files or deletes nothing. The config
+// carries a MAC keyed by the master secret.
 //
 // The repository is safe for concurrent use by goroutines and by several
 // processes sharing the storage.

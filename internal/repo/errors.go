@@ -25,6 +25,9 @@ var (
 	ErrPointNotFound = errors.New("restore point not found")
 	// ErrAmbiguous means a point reference matches several points.
 	ErrAmbiguous = errors.New("ambiguous restore point reference")
+	// ErrPointHeld means a restore point is held (Hold: an instant
+	// recovery session serves it) and is not removed.
+	ErrPointHeld = errors.New("restore point is held")
 	// ErrLocked means an exclusive operation (gc) is already running.
 	ErrLocked = errors.New("repository is locked")
 )

@@ -28,11 +28,19 @@ type GCResult struct {
 	RemovedIndexes int   `json:"removed_orphan_indexes"`
 	RemovedLocks   int   `json:"removed_stale_locks"`
 	RemovedTemp    int   `json:"removed_temp_files"`
+	RemovedDirs    int   `json:"removed_empty_dirs"`
+	// Warnings name damage GC worked around (a damaged manifest whose
+	// indexes it marked from, a stray file under points/).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
-// referencedChunks loads every index of every committed point.
-func (r *Repository) referencedChunks(ctx context.Context) (map[ChunkID]struct{}, map[string]bool, error) {
-	ms, err := r.ListPoints(ctx)
+// referencedChunks marks every chunk a restore point may reference: from
+// the indexes of every committed point and, for a point whose manifest is
+// damaged, from the index files stored for it. If some point's references
+// cannot be known, nothing can be swept and it fails (the error names the
+// point). Stray files under points/ are not points; they only warn.
+func (r *Repository) referencedChunks(ctx context.Context, res *GCResult) (map[ChunkID]struct{}, map[string]bool, error) {
+	ms, damaged, err := r.ScanPoints(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -45,12 +53,82 @@ func (r *Repository) referencedChunks(ctx context.Context) (map[ChunkID]struct{}
 			if err != nil {
 				return nil, nil, fmt.Errorf("gc stopped, nothing deleted: point %s disk %d: %w", m.ID, d, err)
 			}
-			for _, e := range ix.Entries {
-				ref[e.ID] = struct{}{}
-			}
+			markIndex(ref, ix)
 		}
 	}
+	// A held point whose manifest is gone (removed by a holdfast that did
+	// not know holds) keeps what its indexes reference.
+	holds, err := r.Holds(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gc stopped, nothing deleted: %w", err)
+	}
+	for _, h := range holds {
+		if points[h.Point] {
+			continue
+		}
+		if _, err := r.be.Stat(ctx, manifestName(h.Point)); err == nil {
+			continue // a damaged manifest, below
+		}
+		points[h.Point] = true
+		if n, err := r.markStoredIndexes(ctx, h.Point, ref); err == nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("point %s has no manifest but is %v; kept every chunk its %d index file(s) reference",
+				h.Point, h, n))
+		}
+	}
+	for _, d := range damaged {
+		if d.Stray {
+			res.Warnings = append(res.Warnings, d.String())
+			continue
+		}
+		points[d.ID] = true
+		n, err := r.markStoredIndexes(ctx, d.ID, ref)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gc stopped, nothing deleted: %w; its indexes cannot stand in for it: %w", d.Err, err)
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%v; kept every chunk its %d index file(s) reference", d.Err, n))
+	}
 	return ref, points, nil
+}
+
+func markIndex(ref map[ChunkID]struct{}, ix *Index) {
+	for _, e := range ix.Entries {
+		ref[e.ID] = struct{}{}
+	}
+}
+
+// markStoredIndexes marks the chunks of every index file stored for a
+// point without a usable manifest (indexes/<id>/disk-N). The blobs are
+// checked (authenticated, when encrypted, and bound to their names) but not
+// against a manifest's hash. It fails when there is no index file or one
+// does not load: then the point's references are unknown.
+func (r *Repository) markStoredIndexes(ctx context.Context, id string, ref map[ChunkID]struct{}) (int, error) {
+	var names []string
+	err := r.be.List(ctx, "indexes/"+id, func(fi storage.FileInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list indexes/%s: %w", id, err)
+	}
+	if len(names) == 0 {
+		return 0, fmt.Errorf("indexes/%s: %w: no index files", id, ErrCorrupt)
+	}
+	for _, name := range names {
+		b, err := r.be.Load(ctx, name)
+		if err != nil {
+			return 0, fmt.Errorf("load %s: %w", name, err)
+		}
+		plain, err := r.codec.open(b, kindIndex, []byte(name), maxMetadata, nil)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", name, err)
+		}
+		ix, err := UnmarshalIndex(plain)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", name, err)
+		}
+		markIndex(ref, ix)
+	}
+	return len(names), nil
 }
 
 // GC deletes chunks no committed restore point references (mark & sweep).
@@ -82,7 +160,7 @@ func (r *Repository) GC(ctx context.Context, o GCOptions) (GCResult, error) {
 	}
 	cutoff = cutoff.Add(-o.Grace)
 
-	ref, points, err := r.referencedChunks(ctx)
+	ref, points, err := r.referencedChunks(ctx, &res)
 	if err != nil {
 		return res, err
 	}
@@ -103,6 +181,14 @@ func (r *Repository) GC(ctx context.Context, o GCOptions) (GCResult, error) {
 		RemoveStaleTemp(context.Context, time.Time) (int, error)
 	}); ok {
 		res.RemovedTemp, _ = l.RemoveStaleTemp(ctx, cutoff)
+	}
+	if l, ok := r.be.(interface {
+		RemoveEmptyDirs(context.Context, string) (int, error)
+	}); ok {
+		for _, dir := range []string{"indexes", "holds"} {
+			n, _ := l.RemoveEmptyDirs(ctx, dir)
+			res.RemovedDirs += n
+		}
 	}
 	return res, r.be.Sync(ctx)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,8 +69,8 @@ func TestGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := GCResult{Referenced: 1, Removed: 1, RemovedBytes: oldSize, Kept: 2, RemovedIndexes: 1}
-	if res != want {
+	want := GCResult{Referenced: 1, Removed: 1, RemovedBytes: oldSize, Kept: 2, RemovedIndexes: 1, RemovedDirs: 1}
+	if !reflect.DeepEqual(res, want) {
 		t.Errorf("result %+v, want %+v", res, want)
 	}
 	for name, want := range map[string]bool{
@@ -97,7 +98,7 @@ func TestGC(t *testing.T) {
 	}
 	// A second run finds nothing more to do.
 	res, err = f.r.GC(ctx, GCOptions{Grace: time.Hour})
-	if want := (GCResult{Referenced: 1, Kept: 2}); err != nil || res != want {
+	if want := (GCResult{Referenced: 1, Kept: 2}); err != nil || !reflect.DeepEqual(res, want) {
 		t.Errorf("second gc: %+v, %v; want %+v", res, err, want)
 	}
 }
@@ -111,7 +112,7 @@ func TestGCDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (GCResult{Referenced: 1, Removed: 1, RemovedBytes: oldSize, Kept: 2}); res != want {
+	if want := (GCResult{Referenced: 1, Removed: 1, RemovedBytes: oldSize, Kept: 2}); !reflect.DeepEqual(res, want) {
 		t.Errorf("result %+v, want %+v", res, want)
 	}
 	if after := listAll(t, f.be); after != before {

@@ -50,6 +50,7 @@ type keyFile struct {
 type Keys struct {
 	ChunkID [32]byte // keyed BLAKE3 key for chunk IDs
 	Data    [32]byte // AES-256-GCM key for every stored blob
+	Config  [32]byte // HMAC-SHA256 key of the config file's MAC
 }
 
 func deriveKeys(master []byte) (Keys, error) {
@@ -62,8 +63,13 @@ func deriveKeys(master []byte) (Keys, error) {
 	if err != nil {
 		return k, err
 	}
+	cfg, err := hkdf.Key(sha256.New, master, nil, "holdfast config v1", 32)
+	if err != nil {
+		return k, err
+	}
 	copy(k.ChunkID[:], id)
 	copy(k.Data[:], data)
+	copy(k.Config[:], cfg)
 	return k, nil
 }
 
@@ -116,6 +122,17 @@ func parseKeyFile(b []byte) (keyFile, error) {
 		return kf, fmt.Errorf("%w: unknown kdf %q", ErrCorrupt, kf.KDF)
 	}
 	return kf, nil
+}
+
+// matches checks that the key file fits the config's encryption: an
+// edited "encryption" field must read as a damaged config, not as a wrong
+// password.
+func (kf keyFile) matches(cfg Config) error {
+	if (kf.KDF == "none") != (cfg.Encryption == EncryptionNone) {
+		return fmt.Errorf("%w: the config says encryption %q but the key file is protected by kdf %q: the config was edited or damaged",
+			ErrCorrupt, cfg.Encryption, kf.KDF)
+	}
+	return nil
 }
 
 // unwrap returns the master secret, or ErrWrongPassword.

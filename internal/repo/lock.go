@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -28,7 +31,14 @@ const (
 	LockStaleAfter = 5 * time.Minute
 )
 
-// LockInfo is the content of locks/<id>.
+// LockInfo describes a lock. The lock file's name carries it:
+//
+//	locks/<random 16 hex>.<kind>.<started, Unix nanoseconds>.<pid>.<hostname>
+//
+// so an exclusive lock is an empty file — gc can take it on a full disk.
+// A shared lock file also holds the LockInfo as JSON (what the data mover
+// reads, and what holdfast before lock names carried it wrote: such a
+// lock, locks/<16 hex>, is read from its content).
 type LockInfo struct {
 	Kind     string    `json:"kind"`
 	Hostname string    `json:"hostname"`
@@ -47,19 +57,56 @@ type Lock struct {
 	wg     sync.WaitGroup
 }
 
+// lockHostname is the host name as lock names carry it: characters other
+// than letters, digits, '-' and '.' become '_'.
+func lockHostname() string {
+	host, _ := os.Hostname()
+	b := []byte(host)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return string(b)
+}
+
+// lockName encodes a lock's information in its file name.
+func lockName(li LockInfo) string {
+	return fmt.Sprintf("locks/%s.%s.%d.%d.%s", randomHex(8), li.Kind, li.Started.UnixNano(), li.PID, li.Hostname)
+}
+
+// parseLockName decodes a name lockName made; ok is false for other names.
+func parseLockName(name string) (LockInfo, bool) {
+	f := strings.SplitN(path.Base(name), ".", 5)
+	if len(f) != 5 || len(f[0]) != 16 || (f[1] != LockShared && f[1] != LockExclusive) {
+		return LockInfo{}, false
+	}
+	started, err1 := strconv.ParseInt(f[2], 10, 64)
+	pid, err2 := strconv.Atoi(f[3])
+	if err1 != nil || err2 != nil {
+		return LockInfo{}, false
+	}
+	return LockInfo{Kind: f[1], Started: time.Unix(0, started).UTC(), PID: pid, Hostname: f[4]}, true
+}
+
 func (r *Repository) readLocks(ctx context.Context) ([]LockInfo, error) {
 	var infos []LockInfo
 	err := r.be.List(ctx, "locks", func(fi storage.FileInfo) error {
-		b, err := r.be.Load(ctx, fi.Name)
-		if errors.Is(err, storage.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var li LockInfo
-		if json.Unmarshal(b, &li) != nil {
-			li = LockInfo{Kind: "invalid"}
+		li, ok := parseLockName(fi.Name)
+		if !ok { // the older form: the information is the content
+			b, err := r.be.Load(ctx, fi.Name)
+			if errors.Is(err, storage.ErrNotExist) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if json.Unmarshal(b, &li) != nil {
+				li = LockInfo{Kind: "invalid"}
+			}
 		}
 		li.Refreshed, li.name = fi.ModTime, fi.Name
 		infos = append(infos, li)
@@ -74,8 +121,7 @@ func (r *Repository) stale(li LockInfo) bool {
 	if r.now().Sub(li.Refreshed) > LockStaleAfter {
 		return true
 	}
-	host, _ := os.Hostname()
-	if li.Hostname == host && li.PID > 0 {
+	if li.Hostname == lockHostname() && li.PID > 0 {
 		if err := syscall.Kill(li.PID, 0); errors.Is(err, syscall.ESRCH) {
 			return true
 		}
@@ -101,11 +147,13 @@ func (r *Repository) ActiveLocks(ctx context.Context) ([]LockInfo, error) {
 // Lock takes a lock of the given kind. An exclusive lock fails with
 // ErrLocked while another live exclusive lock exists.
 func (r *Repository) Lock(ctx context.Context, kind string) (*Lock, error) {
-	host, _ := os.Hostname()
-	l := &Lock{r: r, Info: LockInfo{Kind: kind, Hostname: host, PID: os.Getpid(), Started: r.now().UTC(),
-		name: "locks/" + randomHex(8)}}
-	b, _ := json.Marshal(l.Info)
-	if err := r.be.Save(ctx, l.Info.name, b); err != nil {
+	l := &Lock{r: r, Info: LockInfo{Kind: kind, Hostname: lockHostname(), PID: os.Getpid(), Started: r.now().UTC()}}
+	l.Info.name = lockName(l.Info)
+	var content []byte // exclusive: empty, so that gc starts on a full disk
+	if kind == LockShared {
+		content, _ = json.Marshal(l.Info)
+	}
+	if err := r.be.Save(ctx, l.Info.name, content); err != nil {
 		return nil, fmt.Errorf("create lock: %w", err)
 	}
 	if kind == LockExclusive {
@@ -121,6 +169,7 @@ func (r *Repository) Lock(ctx context.Context, kind string) (*Lock, error) {
 			}
 		}
 	}
+	r.sealOldConfig(ctx)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l.cancel = cancel
 	l.wg.Add(1)

@@ -114,28 +114,62 @@ func (r *Repository) LoadIndex(ctx context.Context, m *Manifest, disk int) (*Ind
 	return ix, nil
 }
 
-// PointIDs lists the IDs of committed restore points.
+// PointIDs lists the IDs of committed restore points: the files points/<id>
+// with a well-formed ID. Other names under points/ are not points (see
+// ScanPoints).
 func (r *Repository) PointIDs(ctx context.Context) ([]string, error) {
-	var ids []string
-	err := r.be.List(ctx, "points", func(fi storage.FileInfo) error {
+	ids, _, err := r.pointFiles(ctx)
+	return ids, err
+}
+
+// pointFiles lists points/: the well-formed point IDs, and the names of
+// stray files that cannot be points.
+func (r *Repository) pointFiles(ctx context.Context) (ids, stray []string, err error) {
+	err = r.be.List(ctx, "points", func(fi storage.FileInfo) error {
 		id := path.Base(fi.Name)
-		if pointIDPattern.MatchString(id) {
+		if pointIDPattern.MatchString(id) && fi.Name == manifestName(id) {
 			ids = append(ids, id)
+		} else {
+			stray = append(stray, fi.Name)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list points: %w", err)
+		return nil, nil, fmt.Errorf("list points: %w", err)
 	}
 	sort.Strings(ids)
-	return ids, nil
+	sort.Strings(stray)
+	return ids, stray, nil
 }
 
-// ListPoints loads every committed manifest, oldest first.
-func (r *Repository) ListPoints(ctx context.Context) ([]*Manifest, error) {
-	ids, err := r.PointIDs(ctx)
+// DamagedPoint is a file under points/ that is not a loadable manifest:
+// a point whose manifest is unreadable (ID set, Err wraps ErrCorrupt or an
+// I/O error), or a stray file whose name is not a point ID (Stray).
+type DamagedPoint struct {
+	ID    string // the point ID; "" for a stray name
+	File  string // the file, relative to the repository
+	Stray bool
+	Err   error
+}
+
+func (d DamagedPoint) String() string {
+	if d.Stray {
+		return d.File + ": not a restore point (name is not a point ID); ignored"
+	}
+	return d.Err.Error()
+}
+
+// ScanPoints loads every committed manifest, oldest first, and reports the
+// files under points/ that do not load apart, so that one damaged
+// manifest does not hide the others. The error is for the listing itself.
+func (r *Repository) ScanPoints(ctx context.Context) ([]*Manifest, []DamagedPoint, error) {
+	ids, stray, err := r.pointFiles(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var damaged []DamagedPoint
+	for _, name := range stray {
+		damaged = append(damaged, DamagedPoint{File: name, Stray: true})
 	}
 	ms := make([]*Manifest, 0, len(ids))
 	for _, id := range ids {
@@ -143,13 +177,24 @@ func (r *Repository) ListPoints(ctx context.Context) ([]*Manifest, error) {
 		if errors.Is(err, ErrPointNotFound) {
 			continue // removed concurrently
 		}
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
 		if err != nil {
-			return nil, err
+			damaged = append(damaged, DamagedPoint{ID: id, File: manifestName(id), Err: err})
+			continue
 		}
 		ms = append(ms, m)
 	}
 	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Time.Before(ms[j].Time) })
-	return ms, nil
+	return ms, damaged, nil
+}
+
+// ListPoints loads every committed manifest, oldest first. Damaged
+// manifests and stray files are left out; ScanPoints reports them.
+func (r *Repository) ListPoints(ctx context.Context) ([]*Manifest, error) {
+	ms, _, err := r.ScanPoints(ctx)
+	return ms, err
 }
 
 // ResolvePoint finds a point by ID, unique ID prefix, "latest" or "VM:latest".
@@ -187,12 +232,34 @@ func (r *Repository) ResolvePoint(ctx context.Context, ref string) (*Manifest, e
 }
 
 // RemovePoint deletes a restore point: the manifest first (so the point is
-// gone atomically), then its indexes. Its chunks are left to GC.
+// gone atomically), then its indexes. Its chunks are left to GC. A held
+// point is not removed: the error wraps ErrPointHeld and names the holds.
+// The holds are checked again after the manifest is gone, and a hold that
+// appeared meanwhile (PutHold) puts the manifest back.
 func (r *Repository) RemovePoint(ctx context.Context, m *Manifest) error {
-	if err := r.be.Remove(ctx, manifestName(m.ID)); err != nil {
+	if err := r.checkHolds(ctx, m.ID); err != nil {
+		return err
+	}
+	name := manifestName(m.ID)
+	raw, err := r.be.Load(ctx, name)
+	if err != nil && !errors.Is(err, storage.ErrNotExist) {
+		return fmt.Errorf("remove point %s: %w", m.ID, err)
+	}
+	if err := r.be.Remove(ctx, name); err != nil {
 		return fmt.Errorf("remove point %s: %w", m.ID, err)
 	}
 	if err := r.be.Sync(ctx); err != nil {
+		return err
+	}
+	if err := r.checkHolds(ctx, m.ID); err != nil {
+		if raw != nil {
+			if serr := r.be.Save(ctx, name, raw); serr != nil {
+				return fmt.Errorf("%w; putting the manifest back failed: %w", err, serr)
+			}
+			if serr := r.be.Sync(ctx); serr != nil {
+				return fmt.Errorf("%w; putting the manifest back failed: %w", err, serr)
+			}
+		}
 		return err
 	}
 	for i := range m.Disks {

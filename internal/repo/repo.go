@@ -86,13 +86,17 @@ func Init(ctx context.Context, be storage.Backend, password []byte, o InitOption
 	if err := be.Save(ctx, "keys/"+randomHex(16), kb); err != nil {
 		return nil, fmt.Errorf("write key: %w", err)
 	}
-	cb, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := be.Save(ctx, "config", cb); err != nil {
+	keys, err := deriveKeys(master)
+	if err != nil {
+		return nil, err
+	}
+	if err := be.Save(ctx, "config", sealConfig(keys.Config[:], cfg)); err != nil {
 		return nil, fmt.Errorf("write config: %w", err)
 	}
 	if err := be.Sync(ctx); err != nil {
 		return nil, err
 	}
+	cfg.MAC = configMAC(keys.Config[:], cfg)
 	return open(be, cfg, master, Options{Now: o.Now})
 }
 
@@ -126,6 +130,9 @@ func Open(ctx context.Context, be storage.Backend, password []byte, o Options) (
 		if err == nil {
 			var kf keyFile
 			if kf, err = parseKeyFile(b); err == nil {
+				err = kf.matches(cfg)
+			}
+			if err == nil {
 				var master []byte
 				if master, err = kf.unwrap(password); err == nil {
 					return open(be, cfg, master, o)
@@ -150,6 +157,9 @@ func open(be storage.Backend, cfg Config, master []byte, o Options) (*Repository
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.checkMAC(keys.Config[:]); err != nil {
+		return nil, fmt.Errorf("%s/%w", be.Location(), err)
+	}
 	c, err := newCodec(keys.Data[:], cfg.Encryption == EncryptionAESGCM, cfg.Compression)
 	if err != nil {
 		return nil, err
@@ -164,6 +174,14 @@ func open(be storage.Backend, cfg Config, master []byte, o Options) (*Repository
 func (r *Repository) Close() error {
 	r.codec.close()
 	return nil
+}
+
+// sealOldConfig adds the MAC to a config written before configs had one.
+// It is best effort (a read-only view or a full disk leaves it for later).
+func (r *Repository) sealOldConfig(ctx context.Context) {
+	if r.cfg.MAC == "" {
+		_ = r.be.Save(ctx, "config", sealConfig(r.keys.Config[:], r.cfg))
+	}
 }
 
 // Config returns the repository configuration.

@@ -2,7 +2,6 @@ package repo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path"
 	"runtime"
@@ -38,6 +37,9 @@ type VerifyResult struct {
 	Chunks   int       `json:"chunks"`
 	Checked  int       `json:"chunks_read"`
 	Problems []Problem `json:"problems"`
+	// Warnings are findings that are not damage (a stray file under
+	// points/ that is not a restore point).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Verify checks every manifest and index, that every referenced chunk
@@ -48,9 +50,19 @@ func (r *Repository) Verify(ctx context.Context, o VerifyOptions) (VerifyResult,
 	var res VerifyResult
 	// Points first: a point committed meanwhile is not in the list, and every
 	// chunk of a listed point was written before it, so it is in the listing.
-	ids, err := r.PointIDs(ctx)
+	ms, damaged, err := r.ScanPoints(ctx)
 	if err != nil {
 		return res, err
+	}
+	if r.cfg.MAC == "" {
+		res.Warnings = append(res.Warnings, "config has no authentication code (written by an older holdfast); the next backup or gc adds it")
+	}
+	for _, d := range damaged {
+		if d.Stray {
+			res.Warnings = append(res.Warnings, d.String())
+			continue
+		}
+		res.Problems = append(res.Problems, Problem{Point: d.ID, Disk: -1, File: d.File, Error: d.Err.Error()})
 	}
 	stored := make(map[ChunkID]int64)
 	err = r.be.List(ctx, "chunks", func(fi storage.FileInfo) error {
@@ -69,15 +81,7 @@ func (r *Repository) Verify(ctx context.Context, o VerifyOptions) (VerifyResult,
 	}
 	var uses []use
 	users := make(map[ChunkID]bool)
-	for _, id := range ids {
-		m, err := r.LoadManifest(ctx, id)
-		if errors.Is(err, ErrPointNotFound) {
-			continue
-		}
-		if err != nil {
-			res.Problems = append(res.Problems, Problem{Point: id, Disk: -1, File: manifestName(id), Error: err.Error()})
-			continue
-		}
+	for _, m := range ms {
 		res.Points++
 		for d, dm := range m.Disks {
 			ix, err := r.LoadIndex(ctx, m, d)

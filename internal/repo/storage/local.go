@@ -58,14 +58,23 @@ func (l *Local) Save(ctx context.Context, name string, data []byte) error {
 		return err
 	}
 	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("save %s: %w", name, err)
-	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := filepath.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
-	if err := writeFile(tmp, data); err != nil {
+	// A second try covers GC removing the directory once it was empty,
+	// between MkdirAll and the create.
+	for try := 0; ; try++ {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("save %s: %w", name, err)
+		}
+		err := writeFile(tmp, data)
+		if err == nil {
+			break
+		}
 		_ = os.Remove(tmp)
+		if try == 0 && errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		return fmt.Errorf("save %s: %w", name, err)
 	}
 	if err := os.Rename(tmp, p); err != nil {
@@ -218,6 +227,34 @@ func (l *Local) RemoveStaleTemp(ctx context.Context, cutoff time.Time) (int, err
 		}
 		return nil
 	})
+	return n, err
+}
+
+// RemoveEmptyDirs deletes the empty directories below dir (not dir
+// itself). A Save racing with it creates its directory again. It is not
+// part of Backend; GC calls it when available.
+func (l *Local) RemoveEmptyDirs(ctx context.Context, dir string) (int, error) {
+	p, err := l.path(dir)
+	if err != nil {
+		return 0, err
+	}
+	var dirs []string
+	err = filepath.WalkDir(p, func(fp string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() && fp != p {
+			dirs = append(dirs, fp)
+		}
+		return ctx.Err()
+	})
+	n := 0
+	for i := len(dirs) - 1; i >= 0; i-- { // deepest first
+		if os.Remove(dirs[i]) == nil { // fails unless empty
+			l.pend.add("", filepath.Dir(dirs[i]))
+			n++
+		}
+	}
 	return n, err
 }
 

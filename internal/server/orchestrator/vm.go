@@ -221,7 +221,12 @@ func (or *Orchestrator) retain(ctx context.Context, vm *vmRun, owner *ownerSessi
 		if i < keep {
 			continue
 		}
-		if err := owner.c.ForgetPoint(ctx, p.ID); err != nil {
+		if err := owner.c.ForgetPoint(ctx, p.ID); errors.Is(err, repo.ErrPointHeld) {
+			// In use (an instant recovery session serves it): kept, and
+			// forgotten by a later run once released.
+			or.warnVM(vm, "retention: point "+p.ID+" kept: "+err.Error())
+			continue
+		} else if err != nil {
 			or.warnVM(vm, "retention: "+err.Error())
 			return
 		}
