@@ -141,6 +141,9 @@ func parseVMs(specs []string) ([]jobVM, error) {
 		if !ok || name == "" || disks == "" {
 			return nil, usageError{fmt.Errorf("--vm %q: want NAME=DISK[,DISK…]", s)}
 		}
+		if err := repo.ValidateVMName(name); err != nil {
+			return nil, usageError{fmt.Errorf("--vm %q: %w", s, err)}
+		}
 		i, seen := index[name]
 		if !seen {
 			i = len(vms)

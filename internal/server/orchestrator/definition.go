@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 )
 
@@ -30,6 +31,11 @@ type definition struct {
 		WaitSeconds int `json:"wait_seconds"` // before each re-run
 	} `json:"retries"`
 	Throttle []string `json:"throttle"`
+	// Image formats of the file disks (formats.go).
+	Format          string            `json:"format"`
+	DiskFormats     map[string]string `json:"disk_formats"`
+	RecordedFormats map[string]string `json:"recorded_formats"`
+	FollowBacking   bool              `json:"follow_backing"`
 }
 
 type vmDef struct {
@@ -87,8 +93,8 @@ func parseDefinition(raw json.RawMessage) (definition, error) {
 func checkVMs(d definition) error {
 	seen := map[string]bool{}
 	for _, vm := range d.VMs {
-		if vm.Name == "" {
-			return fmt.Errorf("job definition: a VM without a name")
+		if err := repo.ValidateVMName(vm.Name); err != nil {
+			return fmt.Errorf("job definition: vms: %w", err)
 		}
 		if seen[vm.Name] {
 			return fmt.Errorf("job definition: VM %q listed twice", vm.Name)
@@ -117,7 +123,7 @@ func checkVMs(d definition) error {
 	if d.ChunkSize < 0 {
 		return fmt.Errorf("job definition: chunk size %d", d.ChunkSize)
 	}
-	return nil
+	return checkFormats(d)
 }
 
 // isQEMU reports whether a VM's disk entry is a whole QEMU VM.

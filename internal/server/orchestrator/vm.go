@@ -139,6 +139,7 @@ func (or *Orchestrator) releaseVM(key scheduler.VMKey, prepareErr error) {
 		err = nil // the disks' errors say why
 	default:
 		if m, err = or.commitVM(ctx, vm, owner, disks); err == nil {
+			or.recordFormats(ctx, vm, m)
 			or.retain(ctx, vm, owner)
 		}
 	}

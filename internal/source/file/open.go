@@ -56,12 +56,9 @@ func Open(ctx context.Context, spec string, o Options) (source.Disk, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	path, err := specPath(spec)
+	path, err := Location(spec) // manifests record where the disk came from
 	if err != nil {
 		return nil, err
-	}
-	if abs, err := filepath.Abs(path); err == nil {
-		path = abs // manifests record where the disk came from
 	}
 	f, st, err := openFile(path)
 	if err != nil {
@@ -180,4 +177,33 @@ func withCloser(d *disk, c io.Closer, err error) (source.Disk, error) {
 	}
 	d.closers = append(d.closers, c)
 	return d, nil
+}
+
+// RecordedFormat maps the format a disk of this package reports
+// (source.Info.Format, as a point's manifest records it) to the
+// Options.Format that reads the file the same way again: "raw" and "block"
+// give FormatRaw, "qcow2" FormatQcow2, "vmdk-flat" and "vmdk-sparse"
+// FormatVMDK; any other (an NBD export) gives FormatAuto. Callers that back
+// up the same disk again pass it, so that a raw disk whose guest later
+// writes an image header is still read as raw.
+func RecordedFormat(infoFormat string) string {
+	switch infoFormat {
+	case "raw", "block":
+		return FormatRaw
+	case "qcow2":
+		return FormatQcow2
+	case "vmdk-flat", "vmdk-sparse":
+		return FormatVMDK
+	}
+	return FormatAuto
+}
+
+// Location returns the absolute path Open records as the Location of the
+// disk named by spec (a path or file:// URL).
+func Location(spec string) (string, error) {
+	path, err := specPath(spec)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(path)
 }
