@@ -91,3 +91,53 @@ func (c *cluster) restoredHolds(point, want string, secret []byte) {
 		c.t.Fatalf("point %s holds the host file's bytes", point)
 	}
 }
+
+// TestDistributedSelectedVMName: a VM selected from an image directory under
+// a name no restore point can carry fails alone, saying why, before any of
+// its disks is read; the other VMs of the job are backed up.
+func TestDistributedSelectedVMName(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	c := newCluster(t, "")
+	dir := c.e.dir
+	c.addRepository("repo1", 2, nil)
+	c.addProxy("proxy1", 2)
+	c.waitAgents("repo1", "proxy1")
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	images := filepath.Join(dir, "images")
+	if err := os.Mkdir(images, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"good.img", "bad name.img"} {
+		writeImage(t, filepath.Join(images, f), 1<<20, map[int64][]byte{0: randomBytes(64 << 10)})
+	}
+	c.e.ok("source", "add", "images", "--type", "image", "--address", images)
+	c.e.ok("job", "create", "sel", "--repository", "repo1", "--password-file", pw, "--vms-from", "images")
+	res := c.runJobAny("sel")
+	if len(res.VMs) != 2 {
+		t.Fatalf("selected VMs: %+v", res)
+	}
+	for _, vm := range res.VMs {
+		switch vm.Name {
+		case "good":
+			if vm.Status != "success" || vm.Point == "" {
+				t.Errorf("VM good: %+v", vm)
+			}
+		case "bad name":
+			if vm.Point != "" || !strings.Contains(strings.Join(vm.Errors, " "), "invalid VM name") {
+				t.Errorf("VM %q: %+v", vm.Name, vm)
+			}
+			for _, d := range vm.Disks {
+				if d.BytesRead != 0 {
+					t.Errorf("VM %q: disk %d read before the name was refused", vm.Name, d.Disk)
+				}
+			}
+		default:
+			t.Errorf("unexpected VM %q", vm.Name)
+		}
+	}
+}

@@ -86,6 +86,13 @@ func parseDefinition(raw json.RawMessage) (definition, error) {
 			return d, fmt.Errorf("job definition: a VM selection without a source")
 		}
 	}
+	// Listed VMs must have valid names (the API checks them too); a VM
+	// selected from a source with an invalid name fails alone (prepareVM).
+	for i, vm := range d.VMs {
+		if err := repo.ValidateVMName(vm.Name); err != nil {
+			return d, fmt.Errorf("job definition: vms[%d].name: %w", i, err)
+		}
+	}
 	return d, checkVMs(d)
 }
 
@@ -93,8 +100,8 @@ func parseDefinition(raw json.RawMessage) (definition, error) {
 func checkVMs(d definition) error {
 	seen := map[string]bool{}
 	for _, vm := range d.VMs {
-		if err := repo.ValidateVMName(vm.Name); err != nil {
-			return fmt.Errorf("job definition: vms: %w", err)
+		if vm.Name == "" {
+			return fmt.Errorf("job definition: a VM without a name")
 		}
 		if seen[vm.Name] {
 			return fmt.Errorf("job definition: VM %q listed twice", vm.Name)
