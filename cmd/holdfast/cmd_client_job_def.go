@@ -175,6 +175,7 @@ func (f *jobFlags) apply(def map[string]any, changed func(string) bool) error {
 		if err != nil {
 			return err
 		}
+		forgetDroppedFormats(def, vms)
 		def["vms"] = vms
 	}
 	if changed("repository") {

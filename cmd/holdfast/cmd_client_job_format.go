@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -76,4 +77,35 @@ func formatList(m map[string]string) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, " ")
+}
+
+// forgetDroppedFormats removes the recorded formats of the disks the job's
+// listed VMs had and vms no longer have: a file added again later under the
+// same name is detected again (disks of VMs selected from sources keep
+// theirs).
+func forgetDroppedFormats(def map[string]any, vms []jobVM) {
+	recorded, ok := def["recorded_formats"].(map[string]any)
+	if !ok {
+		return
+	}
+	raw, _ := json.Marshal(def["vms"])
+	var old []json.RawMessage
+	_ = json.Unmarshal(raw, &old)
+	kept := map[string]bool{}
+	for _, vm := range vms {
+		for _, d := range vm.Disks {
+			kept[d] = true
+		}
+	}
+	for _, o := range old {
+		var vm jobVM
+		if json.Unmarshal(o, &vm) != nil {
+			continue // a bare VM name lists no disks
+		}
+		for _, d := range vm.Disks {
+			if !kept[d] {
+				delete(recorded, d)
+			}
+		}
+	}
 }
