@@ -97,7 +97,7 @@ func openSources(ctx context.Context, specs []string, o sourceOptions, formats [
 func recordedFormats(prev *repo.Manifest, specs []string) []string {
 	formats := make([]string, len(specs))
 	for i, spec := range specs {
-		if prev == nil || i >= len(prev.Disks) || !isFileSource(spec) {
+		if prev == nil || i >= len(prev.Disks) || !sourceurl.IsFile(spec) {
 			continue
 		}
 		if loc, err := file.Location(spec); err == nil && loc == prev.Disks[i].Location {
@@ -105,13 +105,6 @@ func recordedFormats(prev *repo.Manifest, specs []string) []string {
 		}
 	}
 	return formats
-}
-
-// isFileSource reports whether spec names an image or block device (a path
-// or a file:// URL).
-func isFileSource(spec string) bool {
-	s := sourceurl.Scheme(spec)
-	return s == "" || strings.EqualFold(s, "file")
 }
 
 func closeDisks(disks []source.Disk) {

@@ -32,16 +32,10 @@ import (
 // recorded or detected format. NBD and qemu:// disks take their format from
 // the server that exports them.
 
-// isFileDisk reports whether a job's disk is an image path or file:// URL.
-func isFileDisk(disk string) bool {
-	s := sourceurl.Scheme(disk)
-	return s == "" || strings.EqualFold(s, "file")
-}
-
 // diskFormat returns the format a file disk is read with ("": detect) and
 // whether its backing chain may be followed.
 func (d *definition) diskFormat(disk string) (format string, followBacking bool) {
-	if !isFileDisk(disk) {
+	if !sourceurl.IsFile(disk) {
 		return "", false
 	}
 	format = d.Format
@@ -103,7 +97,7 @@ func (or *Orchestrator) recordFormats(ctx context.Context, vm *vmRun, m *repo.Ma
 	}
 	found := map[string]string{}
 	for i, disk := range vm.def.Disks {
-		if i >= len(m.Disks) || !isFileDisk(disk) {
+		if i >= len(m.Disks) || !sourceurl.IsFile(disk) {
 			continue
 		}
 		if f, _ := rs.def.diskFormat(disk); f != "" {

@@ -34,12 +34,19 @@ func Scheme(spec string) string {
 	return ""
 }
 
+// IsFile reports whether spec names a local image or block device (a path
+// or a file:// URL), whose format Options.Format gives.
+func IsFile(spec string) bool {
+	s := Scheme(spec)
+	return s == "" || strings.EqualFold(s, "file")
+}
+
 // Open opens spec.
 func Open(ctx context.Context, spec string, o Options) (source.Disk, error) {
-	switch scheme := Scheme(spec); scheme {
-	case "", "file":
+	switch scheme := Scheme(spec); {
+	case IsFile(spec):
 		return file.Open(ctx, spec, file.Options{Format: o.Format, FollowBacking: o.FollowBacking})
-	case "nbd", "nbds", "nbd+unix", "nbds+unix":
+	case scheme == "nbd", scheme == "nbds", scheme == "nbd+unix", scheme == "nbds+unix":
 		tc := o.TLS
 		if tc == nil && strings.HasPrefix(scheme, "nbds") {
 			tc = &tls.Config{MinVersion: tls.VersionTLS12}
