@@ -32,7 +32,14 @@ func newBackupCommand(a *app) *cobra.Command {
 A SOURCE is a raw image, block device, qcow2 or VMDK (flat or monolithicSparse)
 given as a path or a file:// URL, or an NBD export (nbd://host:port/export,
 nbds://… with TLS, nbd+unix:///export?socket=PATH). Only chunks the repository
-lacks are stored.`,
+lacks are stored.
+
+An image's format is --format, else the format the VM's previous point read
+the same file with, else detected from its content. A detected image never
+reads another file: a qcow2 image with a backing file or a VMDK descriptor
+naming extent files is refused (the guest of a raw disk can write such a
+header). Give --format vmdk for VMDK descriptors, and --format qcow2
+--follow-backing for qcow2 images whose backing chain the host made.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBackup(cmd, a, o, args)
 		},
@@ -51,7 +58,8 @@ lacks are stored.`,
 	c.Flags().DurationVar(&o.qemu.guestTimeout, "guest-timeout", 10*time.Second, "qemu sources: how long to wait for each guest agent call")
 	c.Flags().StringVar(&o.qemu.transport, "transport", "auto", "qemu sources: auto, direct, hotadd or nbd")
 	c.Flags().StringVar(&o.qemu.nbdTLSDir, "nbd-tls", "", "qemu sources: export over NBD with TLS using DIR/{ca-cert,server-cert,server-key}.pem (verify with --tls-ca)")
-	c.Flags().StringVar(&o.src.format, "format", "", "image format of every SOURCE: raw, qcow2 or vmdk (default: detect;\nforce raw for disks a guest controls, so a forged header cannot name a host file as backing file)")
+	c.Flags().StringVar(&o.src.format, "format", "", "image format of every SOURCE: raw, qcow2 or vmdk (default: the format the VM's\nprevious point read the same file with, else detected; a detected image never reads other files)")
+	c.Flags().BoolVar(&o.src.followBacking, "follow-backing", false, "read the backing chain of qcow2 SOURCEs (needs --format qcow2; only for images the host made)")
 	c.Flags().StringVar(&o.readLimit, "read-limit", "", "limit reads from the sources to this many bytes per second (e.g. 100MiB)")
 	return c
 }

@@ -33,7 +33,16 @@ password; it is sent once in the request, sealed by the server and never
 printed ($HOLDFAST_PASSWORD is not used here).
 
 The definition sent is {"vms": [{"name", "disks"}], "repository",
-"retention": {"keep_last"}, "chunk_size", "compression", "transport"}.`,
+"retention": {"keep_last"}, "chunk_size", "compression", "transport",
+"format", "disk_formats", "follow_backing"}.
+
+File disks are read with the format --format gives (FORMAT for every disk,
+DISK=FORMAT for one); a disk without one is detected at its first backup and
+the server records the result ("recorded_formats", shown by job show), so
+later runs read it the same way. A detected image never reads other files
+(qcow2 backing files, VMDK extent files): give --format vmdk for VMDK
+descriptors, and --format qcow2 --follow-backing for qcow2 images whose
+backing chain the host made.`,
 		Args: exactArgs(1),
 	}
 	f.register(c.Flags())
@@ -79,6 +88,9 @@ func newJobEdit(a *app, o *clientOptions) *cobra.Command {
 	f.register(c.Flags())
 	c.Flags().StringVar(&rename, "rename", "", "new name for the job")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if _, err := parseVMs(f.vms); err != nil {
+			return err // before anything is sent
+		}
 		pw, err := a.jobPassword()
 		if err != nil {
 			return err

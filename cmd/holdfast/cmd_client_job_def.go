@@ -60,6 +60,10 @@ type jobDef struct {
 		Count       int `json:"count"`
 		WaitSeconds int `json:"wait_seconds"`
 	} `json:"retries"`
+	Format          string            `json:"format"`
+	DiskFormats     map[string]string `json:"disk_formats"`
+	RecordedFormats map[string]string `json:"recorded_formats"`
+	FollowBacking   bool              `json:"follow_backing"`
 }
 
 type jobVM struct {
@@ -105,6 +109,8 @@ type jobFlags struct {
 	guestTimeout                            time.Duration
 	guestSSH, guestHostKey, guestAgent      []string
 	vmsFrom                                 []string
+	formats                                 []string
+	followBacking                           bool
 }
 
 func (f *jobFlags) register(fs *pflag.FlagSet) {
@@ -129,6 +135,8 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.retries, "retries", 0, "re-run a failed VM this many times (all its disks, a new snapshot)")
 	fs.DurationVar(&f.retryWait, "retry-wait", 10*time.Second, "wait before each re-run of a failed VM")
 	fs.StringVar(&f.readLimit, "read-limit", "", "pace reads from each disk, e.g. 50MiB/s (default: unlimited)")
+	fs.StringArrayVar(&f.formats, "format", nil, "image format of the file disks: FORMAT for every one, or DISK=FORMAT for one (raw, qcow2, vmdk;\nauto forgets the format recorded at the first backup and detects it again); repeat for more")
+	fs.BoolVar(&f.followBacking, "follow-backing", false, "read the backing chain of disks given as qcow2 with --format (only for images the host made)")
 	fs.StringArrayVar(&f.throttle, "throttle", nil, "traffic rule for the proxy → repository link, e.g. 'wan: 10.0.0.0/8 -> any 10MiB/s mon-fri 08:00-18:00' (repeat for more)")
 }
 
@@ -140,6 +148,9 @@ func parseVMs(specs []string) ([]jobVM, error) {
 		name, disks, ok := strings.Cut(s, "=")
 		if !ok || name == "" || disks == "" {
 			return nil, usageError{fmt.Errorf("--vm %q: want NAME=DISK[,DISK…]", s)}
+		}
+		if err := repo.ValidateVMName(name); err != nil {
+			return nil, usageError{fmt.Errorf("--vm %q: %w", s, err)}
 		}
 		i, seen := index[name]
 		if !seen {
@@ -164,6 +175,7 @@ func (f *jobFlags) apply(def map[string]any, changed func(string) bool) error {
 		if err != nil {
 			return err
 		}
+		forgetDroppedFormats(def, vms)
 		def["vms"] = vms
 	}
 	if changed("repository") {
@@ -220,6 +232,14 @@ func (f *jobFlags) apply(def map[string]any, changed func(string) bool) error {
 			return usageError{fmt.Errorf("--throttle: %w", err)}
 		}
 		def["throttle"] = f.throttle
+	}
+	if changed("format") {
+		if err := applyFormats(def, f.formats); err != nil {
+			return err
+		}
+	}
+	if changed("follow-backing") {
+		def["follow_backing"] = f.followBacking
 	}
 	if changed("transport") {
 		switch f.transport {
@@ -290,6 +310,7 @@ func (a *app) showJob(j jobJSON) error {
 	if d.Transport != "" {
 		rows = append(rows, []string{"Transport:", d.Transport})
 	}
+	rows = append(rows, d.formatRows()...)
 	if d.Retries.Count > 0 {
 		rows = append(rows, []string{"Retries:", fmt.Sprintf("%d, %ds apart", d.Retries.Count, d.Retries.WaitSeconds)})
 	}

@@ -9,13 +9,16 @@ import (
 	"os"
 	"strings"
 
+	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/source/file"
 	"github.com/holdfast-backup/holdfast/internal/source/sourceurl"
 )
 
 // sourceOptions are the backup flags that shape how sources are opened.
 type sourceOptions struct {
 	format        string // file sources: raw, qcow2, vmdk or "" (detect)
+	followBacking bool   // file sources given as qcow2: read the backing chain
 	bitmap        string // nbd sources: dirty bitmap to use as CBT
 	connections   int    // nbd sources: parallel connections
 	tlsCA         string
@@ -27,7 +30,7 @@ type sourceOptions struct {
 // openSource opens a SOURCE argument: a path, a file:// URL or an NBD URL
 // (nbd://, nbds://, nbd+unix://, nbds+unix://).
 func openSource(ctx context.Context, spec string, o sourceOptions) (source.Disk, error) {
-	so := sourceurl.Options{Format: o.format, Bitmap: o.bitmap, Connections: o.connections}
+	so := sourceurl.Options{Format: o.format, FollowBacking: o.followBacking, Bitmap: o.bitmap, Connections: o.connections}
 	if strings.HasPrefix(sourceurl.Scheme(spec), "nbd") {
 		tc, err := o.tlsConfig()
 		if err != nil {
@@ -68,11 +71,16 @@ func (o sourceOptions) tlsConfig() (*tls.Config, error) {
 	return tc, nil
 }
 
-// openSources opens every source or none.
-func openSources(ctx context.Context, specs []string, o sourceOptions) ([]source.Disk, error) {
+// openSources opens every source or none; formats[i], if set, is the
+// format source i is read with when --format does not say.
+func openSources(ctx context.Context, specs []string, o sourceOptions, formats []string) ([]source.Disk, error) {
 	var disks []source.Disk
-	for _, s := range specs {
-		d, err := openSource(ctx, s, o)
+	for i, s := range specs {
+		so := o
+		if so.format == "" && i < len(formats) {
+			so.format = formats[i]
+		}
+		d, err := openSource(ctx, s, so)
 		if err != nil {
 			closeDisks(disks)
 			return nil, err
@@ -80,6 +88,23 @@ func openSources(ctx context.Context, specs []string, o sourceOptions) ([]source
 		disks = append(disks, d)
 	}
 	return disks, nil
+}
+
+// recordedFormats returns, per file source, the format the VM's previous
+// point read the same file with ("" where there is none): a disk is read
+// the same way every time, so a raw disk whose guest later writes a qcow2
+// or VMDK header into it is still backed up as raw.
+func recordedFormats(prev *repo.Manifest, specs []string) []string {
+	formats := make([]string, len(specs))
+	for i, spec := range specs {
+		if prev == nil || i >= len(prev.Disks) || !sourceurl.IsFile(spec) {
+			continue
+		}
+		if loc, err := file.Location(spec); err == nil && loc == prev.Disks[i].Location {
+			formats[i] = file.RecordedFormat(prev.Disks[i].Format)
+		}
+	}
+	return formats
 }
 
 func closeDisks(disks []source.Disk) {

@@ -44,20 +44,20 @@ func openSourceSet(ctx context.Context, a *app, r *repo.Repository, vm string, a
 			vms = append(vms, s)
 		}
 	}
-	if len(vms) == 0 {
-		disks, err := openSources(ctx, args, o.src)
-		return &sourceSet{disks: disks}, err
-	}
-	if len(args) != 1 {
+	if len(vms) > 0 && len(args) != 1 {
 		return nil, usageError{errors.New("a qemu:// source is a whole VM: give it as the only SOURCE")}
-	}
-	sock := strings.TrimPrefix(args[0], "qemu://")
-	if !strings.HasPrefix(sock, "/") {
-		return nil, usageError{fmt.Errorf("qemu source %q: want qemu:///ABSOLUTE/PATH/qmp.sock", args[0])}
 	}
 	prev, err := r.ResolvePoint(ctx, vm+":latest")
 	if err != nil && !errors.Is(err, repo.ErrPointNotFound) {
 		return nil, err
+	}
+	if len(vms) == 0 {
+		disks, err := openSources(ctx, args, o.src, recordedFormats(prev, args))
+		return &sourceSet{disks: disks}, err
+	}
+	sock := strings.TrimPrefix(args[0], "qemu://")
+	if !strings.HasPrefix(sock, "/") {
+		return nil, usageError{fmt.Errorf("qemu source %q: want qemu:///ABSOLUTE/PATH/qmp.sock", args[0])}
 	}
 	var prevIDs []string
 	if prev != nil {

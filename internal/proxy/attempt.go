@@ -116,7 +116,7 @@ func (p *Proxy) backup(ctx context.Context, at *attempt) (taskproto.Result, erro
 		return p.backupVM(ctx, at)
 	}
 	var res taskproto.Result
-	disk, err := sourceurl.Open(ctx, spec.Source, sourceurl.Options{Format: spec.Format})
+	disk, err := sourceurl.Open(ctx, spec.Source, sourceurl.Options{Format: spec.Format, FollowBacking: spec.FollowBacking})
 	if err != nil {
 		return res, err
 	}

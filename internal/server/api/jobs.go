@@ -28,6 +28,9 @@ func (s *Server) jobFromRequest(r *http.Request, req jobRequest, keep json.RawMe
 	if len(req.Definition) == 0 || string(req.Definition) == "null" {
 		return configdb.Job{}, nil, badRequest("job %q has no definition", req.Name)
 	}
+	if err := checkJobVMs(req.Definition); err != nil {
+		return configdb.Job{}, nil, err
+	}
 	def, pw, err := s.sealPassword(r.Context(), req.Definition, req.Password, "job", req.Name, keep)
 	if err != nil {
 		return configdb.Job{}, nil, err

@@ -192,3 +192,50 @@ func checkSecret(t *testing.T, e *env, job, want string) {
 		t.Fatalf("job %s secret %q = %q, %v; want its password", job, ref, got, err)
 	}
 }
+
+// TestJobHostileVMNames: a VM name no restore point can carry is refused
+// when the job is stored (create and update), naming the field, with the
+// same rule as `backup --name` (repo.ValidateVMName).
+func TestJobHostileVMNames(t *testing.T) {
+	e := newEnv(t)
+	op := e.tokens[configdb.RoleBackupOperator]
+	e.mustDo(op, "POST", "/api/v1/jobs", `{"name":"ok","definition":{"vms":["vm-1.a_b@c+d"]}}`, 201)
+	names := map[string]string{
+		"traversal":     "../../x",
+		"slash":         "a/b",
+		"newline":       "vm\nFAKE LOG LINE",
+		"carriage ret":  "vm\r",
+		"nul":           "vm\x00",
+		"escape":        "vm\x1b[31m",
+		"empty":         "",
+		"dot":           ".",
+		"dot dot":       "..",
+		"leading dash":  "-rf",
+		"space":         "my vm",
+		"too long":      strings.Repeat("a", 129),
+		"unicode slash": "a\u2215b",
+	}
+	for label, name := range names {
+		t.Run(label, func(t *testing.T) {
+			q, _ := json.Marshal(name)
+			bodies := []struct{ method, path, body string }{
+				{"POST", "/api/v1/jobs", `{"name":"j","definition":{"vms":[` + string(q) + `]}}`},
+				{"POST", "/api/v1/jobs", `{"name":"j","definition":{"vms":[{"name":` + string(q) + `,"disks":["/a.img"]}]}}`},
+				{"PUT", "/api/v1/jobs/ok", `{"definition":{"vms":["vm1",{"name":` + string(q) + `,"disks":["/a.img"]}]}}`},
+			}
+			for _, b := range bodies {
+				rec := e.do(op, b.method, b.path, b.body)
+				checkError(t, rec, http.StatusBadRequest, "invalid_request")
+				if !strings.Contains(rec.Body.String(), "definition.vms[") || !strings.Contains(rec.Body.String(), "].name") {
+					t.Errorf("%s %s: message %s does not name the field", b.method, b.path, rec.Body)
+				}
+			}
+		})
+	}
+	if _, err := e.store.GetJob(context.Background(), "j"); !errors.Is(err, configdb.ErrNotFound) {
+		t.Fatalf("a hostile VM name created job j: %v", err)
+	}
+	if j, _ := e.store.GetJob(context.Background(), "ok"); strings.Contains(string(j.Definition), "/a.img") {
+		t.Fatalf("a hostile VM name updated job ok: %s", j.Definition)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 )
 
@@ -30,6 +31,11 @@ type definition struct {
 		WaitSeconds int `json:"wait_seconds"` // before each re-run
 	} `json:"retries"`
 	Throttle []string `json:"throttle"`
+	// Image formats of the file disks (formats.go).
+	Format          string            `json:"format"`
+	DiskFormats     map[string]string `json:"disk_formats"`
+	RecordedFormats map[string]string `json:"recorded_formats"`
+	FollowBacking   bool              `json:"follow_backing"`
 }
 
 type vmDef struct {
@@ -80,6 +86,13 @@ func parseDefinition(raw json.RawMessage) (definition, error) {
 			return d, fmt.Errorf("job definition: a VM selection without a source")
 		}
 	}
+	// Listed VMs must have valid names (the API checks them too); a VM
+	// selected from a source with an invalid name fails alone (prepareVM).
+	for i, vm := range d.VMs {
+		if err := repo.ValidateVMName(vm.Name); err != nil {
+			return d, fmt.Errorf("job definition: vms[%d].name: %w", i, err)
+		}
+	}
 	return d, checkVMs(d)
 }
 
@@ -117,7 +130,7 @@ func checkVMs(d definition) error {
 	if d.ChunkSize < 0 {
 		return fmt.Errorf("job definition: chunk size %d", d.ChunkSize)
 	}
-	return nil
+	return checkFormats(d)
 }
 
 // isQEMU reports whether a VM's disk entry is a whole QEMU VM.

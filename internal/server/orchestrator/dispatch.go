@@ -113,6 +113,9 @@ func (or *Orchestrator) specLocked(tr *taskRun) *taskproto.Spec {
 		Repository: taskproto.Repository{Name: tr.assign.Repository},
 		Previous:   vm.previous, ChunkSize: rs.def.ChunkSize, Target: tr.target, Force: tr.force,
 		ReadLimit: rs.def.ReadLimit, Throttle: rs.def.Throttle, GuestAgent: vm.def.GuestAgent}
+	if rs.kind == taskproto.KindBackup {
+		s.Format, s.FollowBacking = rs.def.diskFormat(tr.source)
+	}
 	if tr.wholeVM {
 		// The snapshot picks its transport itself (direct → hotadd → nbd)
 		// unless the job asks for one.

@@ -41,6 +41,7 @@ type Orchestrator struct {
 	now   func() time.Time
 	mover *moverPool
 
+	jobWrite sync.Mutex // serialises the server's own writes to job definitions
 	mu       sync.Mutex
 	sessions map[int64]*runSession
 	tasks    map[int64]*taskRun

@@ -32,6 +32,9 @@ func (or *Orchestrator) prepareVM(ctx context.Context, key scheduler.VMKey) erro
 	if vm == nil || vm.sess.kind != taskproto.KindBackup {
 		return nil
 	}
+	if err := repo.ValidateVMName(vm.name); err != nil {
+		return err // a VM selected from a source under a name no point can carry
+	}
 	rs := vm.sess
 	g := rs.def.Guest
 	if g.enabled() {
@@ -139,6 +142,7 @@ func (or *Orchestrator) releaseVM(key scheduler.VMKey, prepareErr error) {
 		err = nil // the disks' errors say why
 	default:
 		if m, err = or.commitVM(ctx, vm, owner, disks); err == nil {
+			or.recordFormats(ctx, vm, m)
 			or.retain(ctx, vm, owner)
 		}
 	}

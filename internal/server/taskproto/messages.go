@@ -34,8 +34,12 @@ type Spec struct {
 	// GuestAgent is the QEMU guest agent socket used to freeze the guest's
 	// file systems around a qemu:// snapshot ("": none).
 	GuestAgent string `json:"guest_agent,omitempty"`
-	Format     string `json:"format,omitempty"` // raw, qcow2, vmdk; "" probes
-	Transport  string `json:"transport"`        // the transport the scheduler chose
+	// Format is the image format of a file source (raw, qcow2, vmdk; ""
+	// detects it from the content, never following references to other
+	// files); FollowBacking lets a qcow2 source read its backing chain.
+	Format        string `json:"format,omitempty"`
+	FollowBacking bool   `json:"follow_backing,omitempty"`
+	Transport     string `json:"transport"` // the transport the scheduler chose
 
 	Repository Repository `json:"repository"`
 	Password   string     `json:"password"`

@@ -52,7 +52,12 @@ func toRaw(t *testing.T, format, path string) string {
 
 func mustOpen(t *testing.T, spec string) source.Disk {
 	t.Helper()
-	d, err := Open(context.Background(), spec, Options{})
+	return mustOpenWith(t, spec, Options{})
+}
+
+func mustOpenWith(t *testing.T, spec string, o Options) source.Disk {
+	t.Helper()
+	d, err := Open(context.Background(), spec, o)
 	if err != nil {
 		t.Fatalf("Open(%q): %v", spec, err)
 	}

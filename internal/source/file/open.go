@@ -28,8 +28,15 @@ type Options struct {
 	// Format forces the image format instead of detecting it from the
 	// content. Detection trusts bytes the guest may control: a guest of a
 	// raw disk can write a qcow2 header naming a host file as backing file.
-	// Callers that know a disk is raw should say so.
+	// Callers that know a disk is raw should say so. A detected image
+	// never reads other files: a detected qcow2 image with a backing file
+	// and a detected VMDK descriptor naming extent files are refused.
 	Format string
+	// FollowBacking lets a qcow2 image read its backing chain; it needs
+	// Format FormatQcow2 (the caller vouches that the image, and so the
+	// backing file names in it, are the host's, not a guest's). Without
+	// it a qcow2 image with a backing file is refused.
+	FollowBacking bool
 }
 
 // Open opens the disk image or block device named by spec, a local path or
@@ -43,21 +50,21 @@ func Open(ctx context.Context, spec string, o Options) (source.Disk, error) {
 	default:
 		return nil, fmt.Errorf("unknown image format %q (want raw, qcow2 or vmdk)", o.Format)
 	}
+	if o.FollowBacking && o.Format != FormatQcow2 {
+		return nil, fmt.Errorf("following backing files needs the format given as qcow2, not %q", o.Format)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	path, err := specPath(spec)
+	path, err := Location(spec) // manifests record where the disk came from
 	if err != nil {
 		return nil, err
-	}
-	if abs, err := filepath.Abs(path); err == nil {
-		path = abs // manifests record where the disk came from
 	}
 	f, st, err := openFile(path)
 	if err != nil {
 		return nil, err
 	}
-	d, err := openDisk(ctx, f, path, st, o.Format)
+	d, err := openDisk(ctx, f, path, st, o)
 	if err != nil {
 		_ = f.Close()
 		return nil, err
@@ -88,20 +95,11 @@ func specPath(spec string) (string, error) {
 	return u.Path, nil
 }
 
-// openFile opens path read-only and classifies the usual failures.
+// openFile opens the disk file and classifies the usual failures.
 func openFile(path string) (*os.File, os.FileInfo, error) {
-	f, err := os.Open(path)
+	f, st, err := openDiskFile(path)
 	if err != nil {
 		return nil, nil, classifyOpenError(path, err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		_ = f.Close()
-		return nil, nil, fmt.Errorf("file source %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() && !isBlockDevice(st) {
-		_ = f.Close()
-		return nil, nil, fmt.Errorf("file source %s: not a regular file or block device (mode %s)", path, st.Mode())
 	}
 	return f, st, nil
 }
@@ -127,8 +125,8 @@ const (
 
 // openDisk detects the format of an open file and builds its disk. It takes
 // ownership of f only on success.
-func openDisk(ctx context.Context, f *os.File, path string, st os.FileInfo, format string) (source.Disk, error) {
-	if isBlockDevice(st) || format == FormatRaw {
+func openDisk(ctx context.Context, f *os.File, path string, st os.FileInfo, o Options) (source.Disk, error) {
+	if isBlockDevice(st) || o.Format == FormatRaw {
 		d, err := openRaw(f, path, st)
 		return withCloser(d, f, err)
 	}
@@ -138,19 +136,19 @@ func openDisk(ctx context.Context, f *os.File, path string, st os.FileInfo, form
 		return nil, fmt.Errorf("file source %s: read header: %w", path, err)
 	}
 	head = head[:n]
-	if err := checkFormat(head, format, path); err != nil {
+	if err := checkFormat(head, o.Format, path); err != nil {
 		return nil, err
 	}
 	switch {
 	case bytes.HasPrefix(head, []byte(qcow2Magic)):
-		return openQcow2(ctx, f, path, st.Size())
+		return openQcow2(ctx, f, path, st.Size(), o)
 	case bytes.HasPrefix(head, []byte(vmdkSparseMagic)):
 		d, err := openMonolithicSparse(f, path, st.Size())
 		return withCloser(d, f, err)
 	case bytes.HasPrefix(head, []byte(vmdkCOWDMagic)):
 		return nil, fmt.Errorf("vmdk %s: VMware ESX COWD (vmfsSparse) extents are not supported", path)
 	case bytes.HasPrefix(head, []byte(descriptorMagic)) && st.Size() <= maxDescriptorSize:
-		d, err := openDescriptor(ctx, f, path, st.Size())
+		d, err := openDescriptor(ctx, f, path, st.Size(), o.Format == FormatAuto)
 		return withCloser(d, f, err)
 	default:
 		d, err := openRaw(f, path, st)
@@ -179,4 +177,33 @@ func withCloser(d *disk, c io.Closer, err error) (source.Disk, error) {
 	}
 	d.closers = append(d.closers, c)
 	return d, nil
+}
+
+// RecordedFormat maps the format a disk of this package reports
+// (source.Info.Format, as a point's manifest records it) to the
+// Options.Format that reads the file the same way again: "raw" and "block"
+// give FormatRaw, "qcow2" FormatQcow2, "vmdk-flat" and "vmdk-sparse"
+// FormatVMDK; any other (an NBD export) gives FormatAuto. Callers that back
+// up the same disk again pass it, so that a raw disk whose guest later
+// writes an image header is still read as raw.
+func RecordedFormat(infoFormat string) string {
+	switch infoFormat {
+	case "raw", "block":
+		return FormatRaw
+	case "qcow2":
+		return FormatQcow2
+	case "vmdk-flat", "vmdk-sparse":
+		return FormatVMDK
+	}
+	return FormatAuto
+}
+
+// Location returns the absolute path Open records as the Location of the
+// disk named by spec (a path or file:// URL).
+func Location(spec string) (string, error) {
+	path, err := specPath(spec)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(path)
 }

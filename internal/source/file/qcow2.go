@@ -38,11 +38,14 @@ type qcow2Disk struct {
 
 var _ source.Disk = (*qcow2Disk)(nil)
 
-// openQcow2 opens the qcow2 image in f and its backing chain. It takes
-// ownership of f only on success.
-func openQcow2(ctx context.Context, f *os.File, path string, fileSize int64) (source.Disk, error) {
+// openQcow2 opens the qcow2 image in f and, if o allows it, its backing
+// chain. It takes ownership of f only on success.
+func openQcow2(ctx context.Context, f *os.File, path string, fileSize int64, o Options) (source.Disk, error) {
 	top, err := readQcow2Image(f, fileSize)
 	if err != nil {
+		return nil, fmt.Errorf("qcow2 %s: %w", path, err)
+	}
+	if err := checkBackingAllowed(top, o); err != nil {
 		return nil, fmt.Errorf("qcow2 %s: %w", path, err)
 	}
 	d := &qcow2Disk{

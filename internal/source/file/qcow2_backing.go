@@ -16,6 +16,28 @@ import (
 // qcow2MaxChain bounds the backing chain, which also stops loops.
 const qcow2MaxChain = 16
 
+// ErrReference is matched by the error for an image that names another
+// file (a qcow2 backing file, a VMDK extent) when the caller did not allow
+// following it.
+var ErrReference = errors.New("image names another file")
+
+// checkBackingAllowed refuses a backing file the options do not allow: the
+// backing file name is a path on the host, and an image whose format was
+// detected may be a raw disk whose guest wrote a qcow2 header naming any
+// host file.
+func checkBackingAllowed(img *qcow2Image, o Options) error {
+	switch {
+	case img.backingFile == "" || o.FollowBacking:
+		return nil
+	case o.Format == FormatAuto:
+		return fmt.Errorf("%w: backing file %q not followed: the format was detected from the content, which the guest of a raw disk can forge; give the format (--format raw for a raw disk, or --format qcow2 --follow-backing for a qcow2 image whose chain is the host's)",
+			ErrReference, img.backingFile)
+	default:
+		return fmt.Errorf("%w: backing file %q not followed: backing chains are only read when asked (--follow-backing)",
+			ErrReference, img.backingFile)
+	}
+}
+
 // openBackingChain validates the backing chain of top before go-qcow2reader
 // follows it (the library has no depth limit and trusts every header) and
 // opens each backing file as a layer for Allocated.
@@ -55,11 +77,11 @@ func resolveBackingPath(image, backing string) (string, error) {
 // openBackingLayer opens a backing file and checks that go-qcow2reader will
 // read it as qcow2 or raw, the formats it supports.
 func openBackingLayer(path, format string) (qcow2Layer, error) {
-	f, err := os.Open(path)
+	f, st, err := openDiskFile(path)
 	if err != nil {
 		return qcow2Layer{}, err // deliberately not source.ErrNotFound: the disk itself exists
 	}
-	layer, err := inspectBackingFile(f, format)
+	layer, err := inspectBackingFile(f, st, format)
 	if err != nil {
 		_ = f.Close()
 		return qcow2Layer{}, err
@@ -67,11 +89,7 @@ func openBackingLayer(path, format string) (qcow2Layer, error) {
 	return layer, nil
 }
 
-func inspectBackingFile(f *os.File, format string) (qcow2Layer, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return qcow2Layer{}, err
-	}
+func inspectBackingFile(f *os.File, st os.FileInfo, format string) (qcow2Layer, error) {
 	if !st.Mode().IsRegular() {
 		return qcow2Layer{}, errors.New("not a regular file")
 	}
@@ -88,7 +106,8 @@ func inspectBackingFile(f *os.File, format string) (qcow2Layer, error) {
 		if !isQcow2 {
 			return layer, errors.New("declared qcow2 but has no qcow2 magic")
 		}
-		layer.img, err = readQcow2Image(f, st.Size())
+		img, err := readQcow2Image(f, st.Size())
+		layer.img = img
 		return layer, err
 	case format == "":
 		return layer, probeRawBacking(f)

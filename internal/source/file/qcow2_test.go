@@ -123,7 +123,7 @@ func TestQcow2BackingChain(t *testing.T) {
 			// Relative backing name, larger overlay: resolution and clipping.
 			run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-o", tt.topOpts, "-b", filepath.Base(base), "-F", tt.baseFormat, top, sz(12*miB))
 			qemuIO(t, "qcow2", top, "write -P 0x77 1M 4k", "write -P 0x78 10M 4k")
-			d := mustOpen(t, top)
+			d := mustOpenWith(t, top, Options{Format: FormatQcow2, FollowBacking: true})
 			alloc := compareWithFile(t, d, toRaw(t, "qcow2", top))
 			checkCoverage(t, alloc,
 				[]source.Extent{ext(miB, 64*kiB), ext(6*miB, 4*kiB), ext(10*miB, 4*kiB)},
@@ -191,7 +191,7 @@ func TestQcow2Refused(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "disk.qcow2")
 			tt.create(t, dir, path)
-			d, err := Open(context.Background(), path, Options{})
+			d, err := Open(context.Background(), path, Options{Format: FormatQcow2, FollowBacking: true})
 			if err == nil {
 				d.Close()
 				t.Fatal("Open succeeded")

@@ -89,6 +89,18 @@ func (d *vmdkDescriptor) checkNoParent() error {
 	return nil
 }
 
+// checkNoFiles refuses a detected descriptor that names extent files: a
+// guest can write a descriptor into a small raw disk.
+func (d *vmdkDescriptor) checkNoFiles() error {
+	for _, x := range d.extents {
+		if x.file != "" {
+			return fmt.Errorf("%w: extent file %q not opened: the format was detected from the content, which the guest of a raw disk can forge; give the format (--format vmdk if the descriptor is the host's, or --format raw)",
+				ErrReference, x.file)
+		}
+	}
+	return nil
+}
+
 func isExtentLine(line string) bool {
 	access, _, _ := strings.Cut(line, " ")
 	access, _, _ = strings.Cut(access, "\t")

@@ -11,9 +11,10 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
-// openDescriptor opens a VMDK text descriptor file and its extents. It does
-// not take ownership of f.
-func openDescriptor(ctx context.Context, f *os.File, path string, size int64) (*disk, error) {
+// openDescriptor opens a VMDK text descriptor file and its extents. A
+// detected descriptor (probed) may be a raw disk whose guest wrote one, so
+// it must not name any file. It does not take ownership of f.
+func openDescriptor(ctx context.Context, f *os.File, path string, size int64, probed bool) (*disk, error) {
 	text, err := io.ReadAll(io.NewSectionReader(f, 0, min(size, maxDescriptorSize)))
 	if err != nil {
 		return nil, fmt.Errorf("vmdk %s: read descriptor: %w", path, err)
@@ -24,6 +25,9 @@ func openDescriptor(ctx context.Context, f *os.File, path string, size int64) (*
 	}
 	if err == nil && len(desc.extents) == 0 {
 		err = errors.New("descriptor lists no extents")
+	}
+	if err == nil && probed {
+		err = desc.checkNoFiles()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("vmdk %s: %w", path, err)
@@ -86,24 +90,16 @@ func (d *disk) openExtentFile(dir, name string) (*os.File, int64, bool, error) {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(dir, name)
 	}
-	f, err := os.Open(path)
+	f, st, err := openDiskFile(path)
 	if err != nil {
 		return nil, 0, false, err // deliberately not source.ErrNotFound: the descriptor exists
 	}
 	d.closers = append(d.closers, f)
-	st, err := f.Stat()
-	if err != nil {
-		return nil, 0, false, err
-	}
-	switch {
-	case st.Mode().IsRegular():
-		return f, st.Size(), true, nil
-	case isBlockDevice(st):
+	if isBlockDevice(st) {
 		size, err := f.Seek(0, io.SeekEnd)
 		return f, size, false, err
-	default:
-		return nil, 0, false, fmt.Errorf("%s: not a regular file or block device", path)
 	}
+	return f, st.Size(), true, nil
 }
 
 func (d *disk) openFlatExtent(dir string, x vmdkExtentLine) (*flatExtent, error) {

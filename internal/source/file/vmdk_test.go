@@ -56,7 +56,14 @@ func TestVMDKQemu(t *testing.T) {
 			if len(tt.writes) > 0 {
 				qemuIO(t, "vmdk", path, tt.writes...)
 			}
-			d := mustOpen(t, path)
+			// Only a monolithicSparse image is self-contained; the other
+			// subformats are descriptors naming extent files, which are
+			// read only when the format is given.
+			o := Options{Format: FormatVMDK}
+			if tt.subformat == "monolithicSparse" {
+				o = Options{}
+			}
+			d := mustOpenWith(t, path, o)
 			if got := d.Describe(); got != (source.Info{Format: tt.format, Location: path}) {
 				t.Errorf("Describe = %+v", got)
 			}
@@ -124,7 +131,7 @@ func TestVMDKDescriptor(t *testing.T) {
 			writeFile(t, filepath.Join(dir, "data.bin"), data)
 			path := filepath.Join(dir, "disk.vmdk")
 			writeFile(t, path, []byte(descriptorText("monolithicFlat", tt.extents)))
-			d, err := Open(context.Background(), path, Options{})
+			d, err := Open(context.Background(), path, Options{Format: FormatVMDK})
 			if tt.wantInErr != "" {
 				if err == nil {
 					d.Close()

@@ -111,7 +111,9 @@ type directDisk struct {
 }
 
 func openDirect(ctx context.Context, d vmDisk, p bitmapPlan, metaURL string) (*directDisk, error) {
-	fd, err := file.Open(ctx, d.File, file.Options{Format: d.Format})
+	// The format comes from QEMU, never from the image's bytes; a qcow2
+	// image QEMU runs is the host's, and so is its backing chain.
+	fd, err := file.Open(ctx, d.File, file.Options{Format: d.Format, FollowBacking: d.Format == file.FormatQcow2})
 	if err != nil {
 		return nil, fmt.Errorf("read %s directly: %w", d.File, err)
 	}

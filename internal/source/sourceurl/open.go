@@ -17,10 +17,13 @@ var ErrScheme = errors.New("unsupported source scheme")
 
 // Options shape how a source is opened.
 type Options struct {
-	Format      string      // file sources: raw, qcow2, vmdk or "" (detect)
-	Bitmap      string      // nbd sources: dirty bitmap to use as CBT
-	Connections int         // nbd sources: parallel connections
-	TLS         *tls.Config // nbds sources
+	Format string // file sources: raw, qcow2, vmdk or "" (detect)
+	// FollowBacking lets a file source given as qcow2 read its backing
+	// chain (see file.Options).
+	FollowBacking bool
+	Bitmap        string      // nbd sources: dirty bitmap to use as CBT
+	Connections   int         // nbd sources: parallel connections
+	TLS           *tls.Config // nbds sources
 }
 
 // Scheme returns spec's URL scheme ("" for a plain path).
@@ -31,12 +34,19 @@ func Scheme(spec string) string {
 	return ""
 }
 
+// IsFile reports whether spec names a local image or block device (a path
+// or a file:// URL), whose format Options.Format gives.
+func IsFile(spec string) bool {
+	s := Scheme(spec)
+	return s == "" || strings.EqualFold(s, "file")
+}
+
 // Open opens spec.
 func Open(ctx context.Context, spec string, o Options) (source.Disk, error) {
-	switch scheme := Scheme(spec); scheme {
-	case "", "file":
-		return file.Open(ctx, spec, file.Options{Format: o.Format})
-	case "nbd", "nbds", "nbd+unix", "nbds+unix":
+	switch scheme := Scheme(spec); {
+	case IsFile(spec):
+		return file.Open(ctx, spec, file.Options{Format: o.Format, FollowBacking: o.FollowBacking})
+	case scheme == "nbd", scheme == "nbds", scheme == "nbd+unix", scheme == "nbds+unix":
 		tc := o.TLS
 		if tc == nil && strings.HasPrefix(scheme, "nbds") {
 			tc = &tls.Config{MinVersion: tls.VersionTLS12}
