@@ -13,6 +13,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/source/file"
 	"github.com/holdfast-backup/holdfast/internal/source/sourceurl"
+	"github.com/holdfast-backup/holdfast/internal/tlsconf"
 )
 
 // sourceOptions are the backup flags that shape how sources are opened.
@@ -47,7 +48,8 @@ func openSource(ctx context.Context, spec string, o sourceOptions) (source.Disk,
 
 // tlsConfig builds the client TLS configuration for nbds:// sources.
 func (o sourceOptions) tlsConfig() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.tlsServerName}
+	tc := tlsconf.Base()
+	tc.ServerName = o.tlsServerName
 	if o.tlsCA != "" {
 		pem, err := os.ReadFile(o.tlsCA)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/source/file"
 	nbdsource "github.com/holdfast-backup/holdfast/internal/source/nbd"
+	"github.com/holdfast-backup/holdfast/internal/tlsconf"
 )
 
 // ErrScheme is matched by the error for an unsupported URL scheme.
@@ -49,7 +50,7 @@ func Open(ctx context.Context, spec string, o Options) (source.Disk, error) {
 	case scheme == "nbd", scheme == "nbds", scheme == "nbd+unix", scheme == "nbds+unix":
 		tc := o.TLS
 		if tc == nil && strings.HasPrefix(scheme, "nbds") {
-			tc = &tls.Config{MinVersion: tls.VersionTLS12}
+			tc = tlsconf.Base()
 		}
 		return nbdsource.Open(ctx, spec, nbdsource.Options{TLS: tc, Bitmap: o.Bitmap, Connections: o.Connections})
 	default:
