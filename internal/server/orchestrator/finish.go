@@ -5,8 +5,9 @@ import (
 
 	"context"
 	"encoding/json"
-	"github.com/holdfast-backup/holdfast/internal/repo"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
 
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
@@ -100,7 +101,7 @@ func (or *Orchestrator) result(rs *runSession) Result {
 				continue
 			}
 			row := tr.row
-			d := DiskResult{Disk: tr.disk, Source: tr.source, Target: tr.target, Status: row.State, Proxy: row.Proxy,
+			d := DiskResult{Disk: tr.disk, Source: tr.spec.String(), Target: tr.target, Status: row.State, Proxy: row.Proxy,
 				Repository: row.Repository, Transport: row.Transport, Attempts: row.Attempt,
 				BytesTotal: row.BytesTotal, BytesRead: row.BytesRead, BytesTransferred: row.BytesTransferred,
 				BytesWritten: row.BytesWritten, Error: row.Error, Warnings: row.Warnings}
