@@ -5,9 +5,8 @@ import (
 
 	"context"
 	"encoding/json"
-	"time"
-
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
