@@ -50,13 +50,10 @@ func Parse(spec string) (Spec, error) {
 	scheme := schemeOf(spec)
 	row, ok := lookup(scheme)
 	if !ok {
-		return Spec{}, fmt.Errorf("%w: source %s: %w %q (use %s)", ErrSpec, redactText(spec), ErrScheme, scheme, schemeList())
+		return Spec{}, fmt.Errorf("%w: source %s: %w %q (use %s)", ErrSpec, Redact(spec), ErrScheme, scheme, schemeList())
 	}
 	s := Spec{Kind: row.kind, Scheme: scheme, raw: spec, row: row}
-	s.redacted = spec
-	if scheme != "" {
-		s.redacted = redactURL(spec, row.publicQuery)
-	}
+	s.redacted = Redact(spec)
 	if err := row.parse(&s, spec); err != nil {
 		return Spec{}, fmt.Errorf("%w: %w", ErrSpec, err)
 	}
@@ -109,10 +106,12 @@ func (s Spec) TransportsFor(preference Transport) []Transport {
 // Redact returns the redacted form of a spec for a message, whether or
 // not it parses.
 func Redact(spec string) string {
-	if s, err := Parse(spec); err == nil {
-		return s.String()
+	scheme := schemeOf(spec)
+	if scheme == "" {
+		return spec
 	}
-	return redactText(spec)
+	row, _ := lookup(scheme) // an unknown scheme: no public query parameter
+	return redactURL(spec, row.publicQuery)
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
