@@ -70,7 +70,7 @@ func Open(ctx context.Context, url string, o Options) (*Disk, error) {
 	dctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()
 	if d.mc, err = wire.DialMulti(dctx, url, co, o.Connections); err != nil {
-		return nil, fmt.Errorf("nbd source %s: %w", redact(url), err)
+		return nil, fmt.Errorf("nbd source %s: %w", source.Redact(url), err)
 	}
 	return d, nil
 }
@@ -86,7 +86,7 @@ func (d *Disk) Close() error { return d.mc.Close() }
 
 // Describe reports the URL and transport.
 func (d *Disk) Describe() source.Info {
-	info := source.Info{Format: "nbd", Location: redact(d.url), Transport: d.o.Transport}
+	info := source.Info{Format: "nbd", Location: source.Redact(d.url), Transport: d.o.Transport}
 	if d.o.Format != "" {
 		info.Format = d.o.Format
 	}
