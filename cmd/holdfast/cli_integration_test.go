@@ -92,6 +92,9 @@ func TestExitCodes(t *testing.T) {
 		{"wrong password", nil, []string{"HOLDFAST_PASSWORD=wrong"}, []string{"points"}, exitWrongPass, "wrong password"},
 		{"missing source", nil, nil, []string{"backup", "--name", "vm1", filepath.Join(e.dir, "nope.img")}, exitFailure, "nope.img"},
 		{"source is a directory", nil, nil, []string{"backup", "--name", "vm1", e.dir}, exitFailure, e.dir},
+		{"unknown source scheme", nil, nil, []string{"backup", "--name", "vm1", "ftp://u:hunter2@h/a.img"}, exitUsage, "unsupported source scheme \"ftp\""},
+		{"malformed file URL", nil, nil, []string{"backup", "--name", "vm1", "file://otherhost/a.img"}, exitUsage, "remote host"},
+		{"qemu VM among disks", nil, nil, []string{"backup", "--name", "vm1", img, "qemu:///run/qmp.sock"}, exitUsage, "whole VM"},
 		{"bad chunk size", nil, nil, []string{"backup", "--name", "vm1", "--chunk-size", "3M", img}, exitUsage, "power of two"},
 		{"unknown point", nil, nil, []string{"restore", "deadbeef", "--to", filepath.Join(e.dir, "o")}, exitFailure, "not found"},
 		{"forget without policy", nil, nil, []string{"forget"}, exitUsage, "--keep"},
@@ -105,7 +108,7 @@ func TestExitCodes(t *testing.T) {
 			if r.code != tc.code || !strings.Contains(r.stderr, tc.stderr) {
 				t.Fatalf("exit %d (want %d), stderr %q (want %q)", r.code, tc.code, r.stderr, tc.stderr)
 			}
-			if strings.Contains(r.stderr+r.stdout, "correct horse") {
+			if strings.Contains(r.stderr+r.stdout, "correct horse") || strings.Contains(r.stderr+r.stdout, "hunter2") {
 				t.Fatal("password leaked into output")
 			}
 		})

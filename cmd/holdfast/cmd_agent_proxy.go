@@ -12,6 +12,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/proxy"
 	"github.com/holdfast-backup/holdfast/internal/server/agent"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
+	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/spf13/cobra"
 )
 
@@ -50,7 +51,7 @@ written over, only when the restore asks for it (--force).`
 	f.IntVar(&po.slots, "slots", runtime.NumCPU(), "concurrent task slots")
 	f.IntVar(&po.workers, "workers", 0, "parallel chunk workers per task (default 2 × CPUs)")
 	f.IntVar(&po.conns, "connections", 2, "connections to each repository agent that chunk uploads are spread over")
-	f.StringSliceVar(&po.transports, "transports", nil, "transports this proxy offers: direct, hotadd, nbd, nbd+tls (default all)")
+	f.StringSliceVar(&po.transports, "transports", nil, "transports this proxy offers: "+source.TransportNames()+" (default all)")
 	f.StringArrayVar(&po.reach, "reach", nil, "disks this proxy can read: path or nbd://HOST prefix (repeat; default every disk)")
 	f.StringArrayVar(&po.restoreRoots, "restore-root", nil, "directory restores may write files beneath (repeat; default: none, restores refused)")
 	f.StringArrayVar(&po.devices, "restore-device", nil, "block device restores may write over, exact path (repeat)")
@@ -73,6 +74,11 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 	}
 	if err := checkRestoreRoots(po.restoreRoots, po.devices); err != nil {
 		return err
+	}
+	for _, tr := range po.transports {
+		if _, err := source.ParseTransport(tr); err != nil {
+			return usageError{fmt.Errorf("--transports: %w", err)}
+		}
 	}
 	if po.stateDir == "" {
 		home, err := os.UserHomeDir()
@@ -105,13 +111,6 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 		return err
 	}
 	fmt.Fprintf(a.stdout, "proxy %s taking tasks from %s (%d slots)\n", po.name, server, po.slots)
-	for _, tr := range po.transports {
-		switch tr {
-		case "direct", "hotadd", "nbd", "nbd+tls":
-		default:
-			return usageError{fmt.Errorf("--transports: unknown transport %q", tr)}
-		}
-	}
 	client.SetCapabilities(map[string]any{"transports": po.transports, "reach": po.reach, "no_mount": po.noMount,
 		"restore_roots": po.restoreRoots, "restore_devices": po.devices})
 	hctx, stop := context.WithCancel(ctx)

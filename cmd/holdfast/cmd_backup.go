@@ -9,6 +9,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/throttle"
 	"github.com/spf13/cobra"
 )
@@ -56,7 +57,7 @@ header). Give --format vmdk for VMDK descriptors, and --format qcow2
 	c.Flags().StringVar(&o.src.tlsServerName, "tls-server-name", "", "nbds sources: expected server name (default: the URL host)")
 	c.Flags().StringVar(&o.qemu.guestAgent, "guest-agent", "", "qemu sources: guest agent socket, to freeze the guest file systems around the snapshot")
 	c.Flags().DurationVar(&o.qemu.guestTimeout, "guest-timeout", 10*time.Second, "qemu sources: how long to wait for each guest agent call")
-	c.Flags().StringVar(&o.qemu.transport, "transport", "auto", "qemu sources: auto, direct, hotadd or nbd")
+	c.Flags().StringVar(&o.qemu.transport, "transport", string(source.TransportAuto), "qemu sources: "+source.PreferenceNames())
 	c.Flags().StringVar(&o.qemu.nbdTLSDir, "nbd-tls", "", "qemu sources: export over NBD with TLS using DIR/{ca-cert,server-cert,server-key}.pem (verify with --tls-ca)")
 	c.Flags().StringVar(&o.src.format, "format", "", "image format of every SOURCE: raw, qcow2 or vmdk (default: the format the VM's\nprevious point read the same file with, else detected; a detected image never reads other files)")
 	c.Flags().BoolVar(&o.src.followBacking, "follow-backing", false, "read the backing chain of qcow2 SOURCEs (needs --format qcow2; only for images the host made)")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/throttle"
 	"github.com/spf13/pflag"
 )
@@ -121,7 +122,7 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.retentionLast, "retention-last", 0, "keep the last N restore points per VM (0: keep all)")
 	fs.StringVar(&f.chunkSize, "chunk-size", "", "chunk size, e.g. 1MiB (default: the repository's)")
 	fs.StringVar(&f.compression, "compression", "", "compression: none, fast, optimal or high (default: the repository's)")
-	fs.StringVar(&f.transport, "transport", "", "preferred transport: auto, direct, hotadd or nbd (default auto)")
+	fs.StringVar(&f.transport, "transport", "", "preferred transport: "+source.PreferenceNames()+" (default auto)")
 	fs.StringVar(&f.kind, "kind", "backup", "job kind")
 	fs.StringVar(&f.preFreeze, "pre-freeze", "", "guest processing: script FILE run in each guest before its snapshot")
 	fs.StringVar(&f.postThaw, "post-thaw", "", "guest processing: script FILE run in each guest after its snapshot")
@@ -242,10 +243,8 @@ func (f *jobFlags) apply(def map[string]any, changed func(string) bool) error {
 		def["follow_backing"] = f.followBacking
 	}
 	if changed("transport") {
-		switch f.transport {
-		case "auto", "direct", "hotadd", "nbd":
-		default:
-			return usageError{fmt.Errorf("--transport %q: want auto, direct, hotadd or nbd", f.transport)}
+		if _, err := source.ParsePreference(f.transport); err != nil || f.transport == "" {
+			return usageError{fmt.Errorf("--transport %q: want %s", f.transport, source.PreferenceNames())}
 		}
 		def["transport"] = f.transport
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
@@ -30,20 +29,30 @@ type sourceOptions struct {
 
 // openSource opens a SOURCE argument: a path, a file:// URL or an NBD URL
 // (nbd://, nbds://, nbd+unix://, nbds+unix://).
-func openSource(ctx context.Context, spec string, o sourceOptions) (source.Disk, error) {
+func openSource(ctx context.Context, spec source.Spec, o sourceOptions) (source.Disk, error) {
 	so := sourceurl.Options{Format: o.format, FollowBacking: o.followBacking, Bitmap: o.bitmap, Connections: o.connections}
-	if strings.HasPrefix(sourceurl.Scheme(spec), "nbd") {
+	if spec.Kind == source.KindNBD {
 		tc, err := o.tlsConfig()
 		if err != nil {
 			return nil, err
 		}
 		so.TLS = tc
 	}
-	d, err := sourceurl.Open(ctx, spec, so)
-	if errors.Is(err, sourceurl.ErrScheme) {
-		return nil, usageError{err}
+	return sourceurl.Open(ctx, spec, so)
+}
+
+// parseSources parses SOURCE arguments (source.Parse); one that names no
+// source is a usage error.
+func parseSources(args []string) ([]source.Spec, error) {
+	specs := make([]source.Spec, len(args))
+	for i, a := range args {
+		s, err := source.Parse(a)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		specs[i] = s
 	}
-	return d, err
+	return specs, nil
 }
 
 // tlsConfig builds the client TLS configuration for nbds:// sources.
@@ -75,7 +84,7 @@ func (o sourceOptions) tlsConfig() (*tls.Config, error) {
 
 // openSources opens every source or none; formats[i], if set, is the
 // format source i is read with when --format does not say.
-func openSources(ctx context.Context, specs []string, o sourceOptions, formats []string) ([]source.Disk, error) {
+func openSources(ctx context.Context, specs []source.Spec, o sourceOptions, formats []string) ([]source.Disk, error) {
 	var disks []source.Disk
 	for i, s := range specs {
 		so := o
@@ -96,13 +105,13 @@ func openSources(ctx context.Context, specs []string, o sourceOptions, formats [
 // point read the same file with ("" where there is none): a disk is read
 // the same way every time, so a raw disk whose guest later writes a qcow2
 // or VMDK header into it is still backed up as raw.
-func recordedFormats(prev *repo.Manifest, specs []string) []string {
+func recordedFormats(prev *repo.Manifest, specs []source.Spec) []string {
 	formats := make([]string, len(specs))
 	for i, spec := range specs {
-		if prev == nil || i >= len(prev.Disks) || !sourceurl.IsFile(spec) {
+		if prev == nil || i >= len(prev.Disks) || !spec.IsFile() {
 			continue
 		}
-		if loc, err := file.Location(spec); err == nil && loc == prev.Disks[i].Location {
+		if loc, err := file.Location(spec.Raw()); err == nil && loc == prev.Disks[i].Location {
 			formats[i] = file.RecordedFormat(prev.Disks[i].Format)
 		}
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -38,34 +37,35 @@ type qemuFlags struct {
 }
 
 func openSourceSet(ctx context.Context, a *app, r *repo.Repository, vm string, args []string, o backupOptions) (*sourceSet, error) {
-	var vms []string
-	for _, s := range args {
-		if strings.HasPrefix(s, "qemu://") {
-			vms = append(vms, s)
+	specs, err := parseSources(args)
+	if err != nil {
+		return nil, err
+	}
+	vms := 0
+	for _, s := range specs {
+		if s.WholeVM() {
+			vms++
 		}
 	}
-	if len(vms) > 0 && len(args) != 1 {
+	if vms > 0 && len(args) != 1 {
 		return nil, usageError{errors.New("a qemu:// source is a whole VM: give it as the only SOURCE")}
 	}
 	prev, err := r.ResolvePoint(ctx, vm+":latest")
 	if err != nil && !errors.Is(err, repo.ErrPointNotFound) {
 		return nil, err
 	}
-	if len(vms) == 0 {
-		disks, err := openSources(ctx, args, o.src, recordedFormats(prev, args))
+	if vms == 0 {
+		disks, err := openSources(ctx, specs, o.src, recordedFormats(prev, specs))
 		return &sourceSet{disks: disks}, err
 	}
-	sock := strings.TrimPrefix(args[0], "qemu://")
-	if !strings.HasPrefix(sock, "/") {
-		return nil, usageError{fmt.Errorf("qemu source %q: want qemu:///ABSOLUTE/PATH/qmp.sock", args[0])}
-	}
+	sock := specs[0].Path
 	var prevIDs []string
 	if prev != nil {
 		for _, d := range prev.Disks {
 			prevIDs = append(prevIDs, d.ChangeID)
 		}
 	}
-	qo := qemu.Options{QMP: sock, GuestAgent: o.qemu.guestAgent, Transport: o.qemu.transport,
+	qo := qemu.Options{QMP: sock, GuestAgent: o.qemu.guestAgent, Transport: source.Transport(o.qemu.transport),
 		Tag: r.Config().ID[:8], PreviousChangeIDs: prevIDs, TLSDir: o.qemu.nbdTLSDir, FreezeTimeout: o.qemu.guestTimeout, Logger: a.logger()}
 	if o.qemu.nbdTLSDir != "" {
 		tc, err := o.src.tlsConfig()
@@ -78,7 +78,7 @@ func openSourceSet(ctx context.Context, a *app, r *repo.Repository, vm string, a
 	if err != nil {
 		return nil, err
 	}
-	notes := map[string]string{"guest_quiesce": sess.Guest, "transport": sess.Transport, "transport_choice": sess.TransportNote}
+	notes := map[string]string{"guest_quiesce": sess.Guest, "transport": string(sess.Transport), "transport_choice": sess.TransportNote}
 	for k, v := range sess.Config {
 		notes[k] = v
 	}

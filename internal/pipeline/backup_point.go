@@ -155,7 +155,7 @@ func backupOne(ctx context.Context, sink Sink, pointID string, i int, job DiskJo
 	}
 	info := job.Disk.Describe()
 	dm := repo.DiskManifest{Index: i, Size: ix.DiskSize, ChunkSize: ix.ChunkSize, Format: info.Format,
-		Location: info.Location, Transport: info.Transport, IndexHash: hash, Chunks: len(ix.Entries), Stats: st}
+		Location: info.Location, Transport: string(info.Transport), IndexHash: hash, Chunks: len(ix.Entries), Stats: st}
 	if ct, ok := job.Disk.(source.ChangeTracker); ok {
 		dm.ChangeID = ct.ChangeID()
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/source/sourceurl"
 	"github.com/holdfast-backup/holdfast/internal/throttle"
 )
@@ -112,11 +112,15 @@ func (p *Proxy) options(at *attempt) pipeline.Options {
 // a qemu:// VM, all of its disks from one snapshot).
 func (p *Proxy) backup(ctx context.Context, at *attempt) (taskproto.Result, error) {
 	spec := at.spec
-	if strings.HasPrefix(spec.Source, "qemu:") {
-		return p.backupVM(ctx, at)
-	}
 	var res taskproto.Result
-	disk, err := sourceurl.Open(ctx, spec.Source, sourceurl.Options{Format: spec.Format, FollowBacking: spec.FollowBacking})
+	src, err := source.Parse(spec.Source)
+	if err != nil {
+		return res, err
+	}
+	if src.Kind == source.KindQEMU {
+		return p.backupVM(ctx, at, src.Path)
+	}
+	disk, err := sourceurl.Open(ctx, src, sourceurl.Options{Format: spec.Format, FollowBacking: spec.FollowBacking})
 	if err != nil {
 		return res, err
 	}

@@ -10,23 +10,20 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/source/qemu"
 )
 
-// backupVM backs up every disk of a running QEMU VM in one attempt: the
-// snapshot (dirty bitmaps, fleecing, exports; see internal/source/qemu) is
-// taken here, on the proxy that reaches the VM's QMP socket, each disk is
+// backupVM backs up every disk of the running QEMU VM whose QMP socket is
+// sock in one attempt: the snapshot (dirty bitmaps, fleecing, exports; see
+// internal/source/qemu) is taken here, on the proxy that reaches the VM's QMP socket, each disk is
 // stored under the point in the VM's shared session, and the snapshot is
 // released — telling QEMU the point is committed when every disk succeeded
 // (the server commits it next; if that fails, the next backup notices the
 // change-ID mismatch and reads whole disks, so no change is lost).
-func (p *Proxy) backupVM(ctx context.Context, at *attempt) (taskproto.Result, error) {
+func (p *Proxy) backupVM(ctx context.Context, at *attempt, sock string) (taskproto.Result, error) {
 	spec := at.spec
 	var res taskproto.Result
-	sock := strings.TrimPrefix(spec.Source, "qemu://")
-	if !strings.HasPrefix(sock, "/") {
-		return res, fmt.Errorf("qemu source %q: want qemu:///ABSOLUTE/PATH/qmp.sock", spec.Source)
-	}
 	c, err := p.repository(ctx, spec)
 	if err != nil {
 		return res, err
@@ -48,7 +45,7 @@ func (p *Proxy) backupVM(ctx context.Context, at *attempt) (taskproto.Result, er
 			prevIDs = append(prevIDs, d.ChangeID)
 		}
 	}
-	sess, err := qemu.Prepare(ctx, qemu.Options{QMP: sock, GuestAgent: spec.GuestAgent, Transport: spec.Transport,
+	sess, err := qemu.Prepare(ctx, qemu.Options{QMP: sock, GuestAgent: spec.GuestAgent, Transport: source.Transport(spec.Transport),
 		Tag: c.Config().ID[:8], PreviousChangeIDs: prevIDs, Logger: p.log})
 	if err != nil {
 		return res, err
@@ -61,7 +58,7 @@ func (p *Proxy) backupVM(ctx context.Context, at *attempt) (taskproto.Result, er
 			p.log.Warn("release the VM snapshot", "vm", spec.VM, "err", err)
 		}
 	}()
-	res.Notes = map[string]string{"guest_quiesce": sess.Guest, "transport": sess.Transport, "transport_choice": sess.TransportNote}
+	res.Notes = map[string]string{"guest_quiesce": sess.Guest, "transport": string(sess.Transport), "transport_choice": sess.TransportNote}
 	for k, v := range sess.Config {
 		res.Notes[k] = v
 	}

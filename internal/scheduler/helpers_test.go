@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // tickClock advances one microsecond per reading, so every stamp is unique
@@ -69,10 +71,10 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func task(id, vm, source, repo string, transports ...string) Task {
-	return Task{ID: id, JobID: "job", VM: vm, Disk: id, SourceID: source, RepositoryID: repo, Transports: transports}
+func task(id, vm, src, repo string, transports ...source.Transport) Task {
+	return Task{ID: id, JobID: "job", VM: vm, Disk: id, SourceID: src, RepositoryID: repo, Transports: transports}
 }
 
-func anyReach(transports ...string) map[string][]string {
-	return map[string][]string{AnySource: transports}
+func anyReach(transports ...source.Transport) map[string][]source.Transport {
+	return map[string][]source.Transport{AnySource: transports}
 }

@@ -5,14 +5,16 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 func TestProxyDownRequeues(t *testing.T) {
 	h := newHookLog()
 	s := New(newTickClock())
 	s.SetVMHooks(h.hooks())
-	must(t, s.AddProxy(Proxy{ID: "p1", Slots: 2, Reach: anyReach(TransportHotAdd)}))
-	must(t, s.AddProxy(Proxy{ID: "p2", Slots: 1, Reach: anyReach(TransportNBD)}))
+	must(t, s.AddProxy(Proxy{ID: "p1", Slots: 2, Reach: anyReach(source.TransportHotAdd)}))
+	must(t, s.AddProxy(Proxy{ID: "p2", Slots: 1, Reach: anyReach(source.TransportNBD)}))
 	must(t, s.AddRepository(Repository{ID: "r", Slots: 4}))
 	must(t, s.Submit(task("d1", "vm", "esx", "r"), task("d2", "vm", "esx", "r"),
 		task("d3", "vm", "esx", "r"), task("d4", "vm", "esx", "r")))
@@ -36,7 +38,7 @@ func TestProxyDownRequeues(t *testing.T) {
 	}
 	mustDone(t, s, a3, nil)
 	b1 := mustNext(t, s)
-	if b1.Task.ID != "d1" || b1.Proxy != "p2" || b1.Transport != TransportNBD || b1.Attempt != 2 {
+	if b1.Task.ID != "d1" || b1.Proxy != "p2" || b1.Transport != source.TransportNBD || b1.Attempt != 2 {
 		t.Fatalf("requeued d1 = %+v", b1)
 	}
 	mustDone(t, s, b1, nil)
@@ -69,7 +71,7 @@ func TestProxyDownWithoutRequeue(t *testing.T) {
 	h := newHookLog()
 	s := New(newTickClock())
 	s.SetVMHooks(h.hooks())
-	must(t, s.AddProxy(Proxy{ID: "p1", Slots: 2, Reach: anyReach(TransportNBD)}))
+	must(t, s.AddProxy(Proxy{ID: "p1", Slots: 2, Reach: anyReach(source.TransportNBD)}))
 	must(t, s.AddRepository(Repository{ID: "r", Slots: 4}))
 	must(t, s.Submit(task("d1", "vm", "esx", "r"), task("d2", "vm", "esx", "r")))
 	a1, _ := mustNext(t, s), mustNext(t, s)
@@ -97,8 +99,8 @@ func TestProxyDownWithoutRequeue(t *testing.T) {
 func TestProxyDownDuringPrepare(t *testing.T) {
 	h := newHookLog()
 	s := New(newTickClock())
-	must(t, s.AddProxy(Proxy{ID: "p1", Slots: 1, Reach: anyReach(TransportNBD)}))
-	must(t, s.AddProxy(Proxy{ID: "p2", Slots: 1, Reach: anyReach(TransportNBD)}))
+	must(t, s.AddProxy(Proxy{ID: "p1", Slots: 1, Reach: anyReach(source.TransportNBD)}))
+	must(t, s.AddProxy(Proxy{ID: "p2", Slots: 1, Reach: anyReach(source.TransportNBD)}))
 	must(t, s.AddRepository(Repository{ID: "r", Slots: 4}))
 	hooks := h.hooks()
 	inPrepare, proceed := make(chan struct{}), make(chan struct{})

@@ -6,11 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 func TestFIFOWithPriority(t *testing.T) {
 	s := New(newTickClock())
-	must(t, s.AddProxy(Proxy{ID: "p", Slots: 1, Reach: anyReach(TransportNBD)}))
+	must(t, s.AddProxy(Proxy{ID: "p", Slots: 1, Reach: anyReach(source.TransportNBD)}))
 	must(t, s.AddRepository(Repository{ID: "r", Slots: 4}))
 	must(t, s.Submit(task("first", "vm0", "esx", "r")))
 	running := mustNext(t, s)
@@ -50,7 +52,7 @@ func TestFIFOWithPriority(t *testing.T) {
 
 func TestBlockedTaskDoesNotBlockOthers(t *testing.T) {
 	s := New(newTickClock())
-	must(t, s.AddProxy(Proxy{ID: "p", Slots: 2, Reach: map[string][]string{"esx1": {TransportNBD}}}))
+	must(t, s.AddProxy(Proxy{ID: "p", Slots: 2, Reach: map[string][]source.Transport{"esx1": {source.TransportNBD}}}))
 	must(t, s.AddRepository(Repository{ID: "r", Slots: 2}))
 	must(t, s.Submit(Task{ID: "stuck", VM: "a", SourceID: "esx9", RepositoryID: "r", Priority: 9}))
 	must(t, s.Submit(task("ok", "b", "esx1", "r")))
@@ -68,7 +70,7 @@ func TestBlockedTaskDoesNotBlockOthers(t *testing.T) {
 
 func TestRepositorySlots(t *testing.T) {
 	s := New(newTickClock())
-	must(t, s.AddProxy(Proxy{ID: "p", Slots: 8, Reach: anyReach(TransportNBD)}))
+	must(t, s.AddProxy(Proxy{ID: "p", Slots: 8, Reach: anyReach(source.TransportNBD)}))
 	must(t, s.AddRepository(Repository{ID: "small", Slots: 1}))
 	must(t, s.AddRepository(Repository{ID: "big", Slots: 8}))
 	must(t, s.Submit(task("s1", "v1", "esx", "small"), task("s2", "v2", "esx", "small"), task("b1", "v3", "esx", "big")))
@@ -125,12 +127,12 @@ func TestNextHonoursContext(t *testing.T) {
 
 func TestDoneTwiceIsStale(t *testing.T) {
 	s := New(newTickClock())
-	must(t, s.AddProxy(Proxy{ID: "p", Slots: 1, Reach: anyReach(TransportNBD)}))
+	must(t, s.AddProxy(Proxy{ID: "p", Slots: 1, Reach: anyReach(source.TransportNBD)}))
 	must(t, s.AddRepository(Repository{ID: "r", Slots: 1}))
 	must(t, s.Submit(task("t", "vm", "esx", "r")))
 	a := mustNext(t, s)
 	rec := mustDone(t, s, a, nil)
-	if rec.Proxy != "p" || rec.Repository != "r" || rec.Transport != TransportNBD || !rec.End.After(rec.Start) || rec.Attempt != 1 {
+	if rec.Proxy != "p" || rec.Repository != "r" || rec.Transport != source.TransportNBD || !rec.End.After(rec.Start) || rec.Attempt != 1 {
 		t.Fatalf("record %+v", rec)
 	}
 	if _, err := s.Done(a, nil); !errors.Is(err, ErrStale) {
@@ -150,7 +152,7 @@ func TestDoneTwiceIsStale(t *testing.T) {
 
 func TestRemoveProxyDrains(t *testing.T) {
 	s := New(newTickClock())
-	must(t, s.AddProxy(Proxy{ID: "old", Slots: 1, Reach: anyReach(TransportNBD)}))
+	must(t, s.AddProxy(Proxy{ID: "old", Slots: 1, Reach: anyReach(source.TransportNBD)}))
 	must(t, s.AddRepository(Repository{ID: "r", Slots: 4}))
 	must(t, s.Submit(task("t1", "v1", "esx", "r"), task("t2", "v2", "esx", "r")))
 	a := mustNext(t, s)
@@ -165,7 +167,7 @@ func TestRemoveProxyDrains(t *testing.T) {
 	if _, ok := s.proxies["old"]; ok {
 		t.Fatal("idle removed proxy not forgotten")
 	}
-	must(t, s.AddProxy(Proxy{ID: "new", Slots: 1, Reach: anyReach(TransportNBD)}))
+	must(t, s.AddProxy(Proxy{ID: "new", Slots: 1, Reach: anyReach(source.TransportNBD)}))
 	if a := mustNext(t, s); a.Proxy != "new" || a.Task.ID != "t2" {
 		t.Fatalf("got %+v", a)
 	}

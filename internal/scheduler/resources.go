@@ -6,20 +6,14 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-)
 
-// Transport modes a proxy can read a source with.
-const (
-	TransportDirect = "direct"
-	TransportHotAdd = "hotadd"
-	TransportNBD    = "nbd"
-	TransportNBDTLS = "nbd+tls"
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // DefaultTransports returns the preference order used for a task that lists
 // none: direct, hotadd, nbd.
-func DefaultTransports() []string {
-	return []string{TransportDirect, TransportHotAdd, TransportNBD}
+func DefaultTransports() []source.Transport {
+	return []source.Transport{source.TransportDirect, source.TransportHotAdd, source.TransportNBD}
 }
 
 // AnySource is the Proxy.Reach key for sources not listed by name.
@@ -35,7 +29,7 @@ type Proxy struct {
 	// Reach maps a source ID (a host, datastore or cluster) to the
 	// transports the proxy can read it with; the AnySource key applies to
 	// sources not listed. A source with no entry is unreachable.
-	Reach map[string][]string
+	Reach map[string][]source.Transport
 }
 
 // Repository is a target-side data mover.
@@ -76,8 +70,8 @@ func slotsOrCPUs(n int) int {
 func (p *proxyState) usable() bool { return !p.offline && !p.removed }
 
 // offers reports whether the proxy reads source with transport.
-func (p *proxyState) offers(source, transport string) bool {
-	tr, ok := p.cfg.Reach[source]
+func (p *proxyState) offers(src string, transport source.Transport) bool {
+	tr, ok := p.cfg.Reach[src]
 	if !ok {
 		tr = p.cfg.Reach[AnySource]
 	}
@@ -91,7 +85,7 @@ func (s *Scheduler) AddProxy(p Proxy) error {
 		return errors.New("scheduler: proxy without ID")
 	}
 	p.Slots = slotsOrCPUs(p.Slots)
-	reach := make(map[string][]string, len(p.Reach))
+	reach := make(map[string][]source.Transport, len(p.Reach))
 	for src, tr := range p.Reach {
 		reach[src] = slices.Clone(tr)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sort"
 	"sync"
+
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // Scheduler is the resource scheduler. The zero value is not usable; call
@@ -122,7 +124,7 @@ func (s *Scheduler) dispatchLocked() *taskState {
 
 func (ts *taskState) assignment() Assignment {
 	t := ts.task
-	t.Transports = append([]string(nil), t.Transports...)
+	t.Transports = append([]source.Transport(nil), t.Transports...)
 	return Assignment{Task: t, Proxy: ts.proxy, Repository: ts.repo, Transport: ts.transport,
 		Attempt: ts.attempts + 1, Start: ts.start, gen: ts.gen}
 }

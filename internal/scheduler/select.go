@@ -2,7 +2,8 @@ package scheduler
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // Reason tells why a queued task is waiting.
@@ -36,7 +37,7 @@ func (r Reason) String() string {
 type choice struct {
 	proxy     *proxyState
 	repo      *repoState
-	transport string
+	transport source.Transport
 }
 
 // choose picks proxy, repository and transport for t, or says why it must
@@ -51,7 +52,7 @@ func (s *Scheduler) choose(t *Task) (choice, Reason, string) {
 	switch {
 	case !reachable:
 		return choice{}, Unreachable, fmt.Sprintf("no online proxy reaches source %q with %s",
-			t.SourceID, strings.Join(transports, ", "))
+			t.SourceID, source.JoinTransports(transports, ", "))
 	case repo.used >= repo.cfg.Slots:
 		return choice{}, RepositoryFull, fmt.Sprintf("repository %q is full (%d/%d slots)",
 			repo.cfg.ID, repo.used, repo.cfg.Slots)
@@ -65,10 +66,10 @@ func (s *Scheduler) choose(t *Task) (choice, Reason, string) {
 // loaded usable proxy with a free slot for the first transport that has
 // one. reachable reports whether any usable proxy offers the source with
 // one of the transports, busy or not.
-func chooseProxy(proxies map[string]*proxyState, source string, transports []string) (best *proxyState, transport string, reachable bool) {
+func chooseProxy(proxies map[string]*proxyState, src string, transports []source.Transport) (best *proxyState, transport source.Transport, reachable bool) {
 	for _, tr := range transports {
 		for _, p := range proxies {
-			if !p.usable() || !p.offers(source, tr) {
+			if !p.usable() || !p.offers(src, tr) {
 				continue
 			}
 			reachable = true

@@ -3,18 +3,20 @@ package scheduler
 import (
 	"strings"
 	"testing"
+
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 type proxySetup struct {
 	id      string
 	slots   int
 	used    int
-	reach   map[string][]string
+	reach   map[string][]source.Transport
 	offline bool
 	removed bool
 }
 
-var allTransports = []string{TransportDirect, TransportHotAdd, TransportNBD}
+var allTransports = []source.Transport{source.TransportDirect, source.TransportHotAdd, source.TransportNBD}
 
 var selectionCases = []struct {
 	name      string
@@ -23,51 +25,51 @@ var selectionCases = []struct {
 	repoUsed  int
 	task      Task
 	proxy     string
-	transport string
+	transport source.Transport
 	reason    Reason
 	detail    string
 }{
 	{name: "least loaded",
 		proxies: []proxySetup{{id: "a", slots: 4, used: 1, reach: anyReach(allTransports...)}, {id: "b", slots: 4, reach: anyReach(allTransports...)}},
-		task:    task("t", "vm", "esx1", "r"), proxy: "b", transport: TransportDirect},
+		task:    task("t", "vm", "esx1", "r"), proxy: "b", transport: source.TransportDirect},
 	{name: "load is a ratio of slots",
 		proxies: []proxySetup{{id: "a", slots: 8, used: 2, reach: anyReach(allTransports...)}, {id: "b", slots: 2, used: 1, reach: anyReach(allTransports...)}},
-		task:    task("t", "vm", "esx1", "r"), proxy: "a", transport: TransportDirect},
+		task:    task("t", "vm", "esx1", "r"), proxy: "a", transport: source.TransportDirect},
 	{name: "tie broken by ID",
 		proxies: []proxySetup{{id: "b", slots: 4, reach: anyReach(allTransports...)}, {id: "a", slots: 4, reach: anyReach(allTransports...)}, {id: "c", slots: 4, reach: anyReach(allTransports...)}},
-		task:    task("t", "vm", "esx1", "r"), proxy: "a", transport: TransportDirect},
+		task:    task("t", "vm", "esx1", "r"), proxy: "a", transport: source.TransportDirect},
 	{name: "tie broken by more slots first",
 		proxies: []proxySetup{{id: "a", slots: 2, reach: anyReach(allTransports...)}, {id: "b", slots: 4, reach: anyReach(allTransports...)}},
-		task:    task("t", "vm", "esx1", "r"), proxy: "b", transport: TransportDirect},
+		task:    task("t", "vm", "esx1", "r"), proxy: "b", transport: source.TransportDirect},
 	{name: "preferred transport beats lower load",
-		proxies: []proxySetup{{id: "a", slots: 4, reach: anyReach(TransportNBD)}, {id: "b", slots: 4, used: 3, reach: anyReach(TransportHotAdd)}},
-		task:    task("t", "vm", "esx1", "r"), proxy: "b", transport: TransportHotAdd},
+		proxies: []proxySetup{{id: "a", slots: 4, reach: anyReach(source.TransportNBD)}, {id: "b", slots: 4, used: 3, reach: anyReach(source.TransportHotAdd)}},
+		task:    task("t", "vm", "esx1", "r"), proxy: "b", transport: source.TransportHotAdd},
 	{name: "task order of transports decides",
-		proxies: []proxySetup{{id: "a", slots: 4, reach: anyReach(TransportDirect)}, {id: "b", slots: 4, reach: anyReach(TransportNBD)}},
-		task:    task("t", "vm", "esx1", "r", TransportNBD, TransportDirect), proxy: "b", transport: TransportNBD},
+		proxies: []proxySetup{{id: "a", slots: 4, reach: anyReach(source.TransportDirect)}, {id: "b", slots: 4, reach: anyReach(source.TransportNBD)}},
+		task:    task("t", "vm", "esx1", "r", source.TransportNBD, source.TransportDirect), proxy: "b", transport: source.TransportNBD},
 	{name: "busy preferred transport falls back",
-		proxies: []proxySetup{{id: "a", slots: 2, used: 2, reach: anyReach(TransportDirect)}, {id: "b", slots: 1, reach: anyReach(TransportNBD)}},
-		task:    task("t", "vm", "esx1", "r"), proxy: "b", transport: TransportNBD},
+		proxies: []proxySetup{{id: "a", slots: 2, used: 2, reach: anyReach(source.TransportDirect)}, {id: "b", slots: 1, reach: anyReach(source.TransportNBD)}},
+		task:    task("t", "vm", "esx1", "r"), proxy: "b", transport: source.TransportNBD},
 	{name: "source-specific reach",
-		proxies: []proxySetup{{id: "a", slots: 4, reach: map[string][]string{"esx1": {TransportHotAdd}}}, {id: "b", slots: 4, used: 3, reach: anyReach(TransportNBD)}},
-		task:    task("t", "vm", "esx2", "r"), proxy: "b", transport: TransportNBD},
+		proxies: []proxySetup{{id: "a", slots: 4, reach: map[string][]source.Transport{"esx1": {source.TransportHotAdd}}}, {id: "b", slots: 4, used: 3, reach: anyReach(source.TransportNBD)}},
+		task:    task("t", "vm", "esx2", "r"), proxy: "b", transport: source.TransportNBD},
 	{name: "named source overrides the wildcard",
-		proxies: []proxySetup{{id: "a", slots: 4, reach: map[string][]string{"esx1": {TransportNBD}, AnySource: {TransportDirect}}}},
-		task:    task("t", "vm", "esx1", "r"), proxy: "a", transport: TransportNBD},
+		proxies: []proxySetup{{id: "a", slots: 4, reach: map[string][]source.Transport{"esx1": {source.TransportNBD}, AnySource: {source.TransportDirect}}}},
+		task:    task("t", "vm", "esx1", "r"), proxy: "a", transport: source.TransportNBD},
 	{name: "offline and removed proxies are skipped",
-		proxies: []proxySetup{{id: "a", slots: 4, reach: anyReach(allTransports...), offline: true}, {id: "b", slots: 4, reach: anyReach(allTransports...), removed: true}, {id: "c", slots: 1, reach: anyReach(TransportNBD)}},
-		task:    task("t", "vm", "esx1", "r"), proxy: "c", transport: TransportNBD},
+		proxies: []proxySetup{{id: "a", slots: 4, reach: anyReach(allTransports...), offline: true}, {id: "b", slots: 4, reach: anyReach(allTransports...), removed: true}, {id: "c", slots: 1, reach: anyReach(source.TransportNBD)}},
+		task:    task("t", "vm", "esx1", "r"), proxy: "c", transport: source.TransportNBD},
 	{name: "unreachable source stays queued",
-		proxies: []proxySetup{{id: "a", slots: 4, reach: map[string][]string{"esx1": allTransports}}},
+		proxies: []proxySetup{{id: "a", slots: 4, reach: map[string][]source.Transport{"esx1": allTransports}}},
 		task:    task("t", "vm", "esx9", "r"), reason: Unreachable, detail: `source "esx9"`},
 	{name: "no acceptable transport",
-		proxies: []proxySetup{{id: "a", slots: 4, reach: anyReach(TransportNBD)}},
-		task:    task("t", "vm", "esx1", "r", TransportDirect, TransportHotAdd), reason: Unreachable, detail: "direct, hotadd"},
+		proxies: []proxySetup{{id: "a", slots: 4, reach: anyReach(source.TransportNBD)}},
+		task:    task("t", "vm", "esx1", "r", source.TransportDirect, source.TransportHotAdd), reason: Unreachable, detail: "direct, hotadd"},
 	{name: "only offline proxies reach",
 		proxies: []proxySetup{{id: "a", slots: 4, reach: anyReach(allTransports...), offline: true}},
 		task:    task("t", "vm", "esx1", "r"), reason: Unreachable},
 	{name: "reaching proxies busy",
-		proxies: []proxySetup{{id: "a", slots: 2, used: 2, reach: anyReach(allTransports...)}, {id: "b", slots: 4, reach: map[string][]string{"other": allTransports}}},
+		proxies: []proxySetup{{id: "a", slots: 2, used: 2, reach: anyReach(allTransports...)}, {id: "b", slots: 4, reach: map[string][]source.Transport{"other": allTransports}}},
 		task:    task("t", "vm", "esx1", "r"), reason: ProxiesBusy},
 	{name: "repository full",
 		proxies:   []proxySetup{{id: "a", slots: 4, reach: anyReach(allTransports...)}},
@@ -120,7 +122,7 @@ func TestSelectionDeterministic(t *testing.T) {
 	for range 50 {
 		s := New(newTickClock())
 		for _, id := range []string{"p3", "p1", "p2", "p0"} {
-			must(t, s.AddProxy(Proxy{ID: id, Slots: 2, Reach: anyReach(TransportNBD)}))
+			must(t, s.AddProxy(Proxy{ID: id, Slots: 2, Reach: anyReach(source.TransportNBD)}))
 		}
 		must(t, s.AddRepository(Repository{ID: "r", Slots: 8}))
 		var got []string
@@ -144,7 +146,7 @@ func TestUnreachableWaitsForProxy(t *testing.T) {
 	}
 	done := make(chan Assignment)
 	go func() { a, _ := s.Next(t.Context()); done <- a }()
-	must(t, s.AddProxy(Proxy{ID: "late", Slots: 1, Reach: anyReach(TransportNBD)}))
+	must(t, s.AddProxy(Proxy{ID: "late", Slots: 1, Reach: anyReach(source.TransportNBD)}))
 	if a := <-done; a.Proxy != "late" || a.Task.ID != "t1" {
 		t.Fatalf("got %+v", a)
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // simVM is the test's view of one VM of the simulation.
@@ -166,10 +168,10 @@ func runSimulation(t *testing.T, churn bool) {
 	m := &simulation{t: t, s: New(clock), clock: clock, churn: churn, vms: map[string]*simVM{}, active: numVMs}
 	m.s.SetVMHooks(m.hooks())
 	proxies := []Proxy{
-		{ID: "p0", Slots: 2, Reach: map[string][]string{"esx0": {TransportDirect}, "esx1": {TransportDirect}}},
-		{ID: "p1", Slots: 3, Reach: anyReach(TransportHotAdd)},
-		{ID: "p2", Slots: 1, Reach: anyReach(TransportNBD)},
-		{ID: "p3", Slots: 2, Reach: map[string][]string{"esx2": {TransportDirect, TransportHotAdd}, AnySource: {TransportNBD}}},
+		{ID: "p0", Slots: 2, Reach: map[string][]source.Transport{"esx0": {source.TransportDirect}, "esx1": {source.TransportDirect}}},
+		{ID: "p1", Slots: 3, Reach: anyReach(source.TransportHotAdd)},
+		{ID: "p2", Slots: 1, Reach: anyReach(source.TransportNBD)},
+		{ID: "p3", Slots: 2, Reach: map[string][]source.Transport{"esx2": {source.TransportDirect, source.TransportHotAdd}, AnySource: {source.TransportNBD}}},
 	}
 	limits := map[string]int{"r0": 2, "r1": 3}
 	for _, p := range proxies {

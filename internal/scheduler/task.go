@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // Task is the backup (or restore) of one VM disk.
@@ -17,12 +19,12 @@ type Task struct {
 	RepositoryID string
 	// Transports lists the acceptable transports in preference order;
 	// empty means DefaultTransports().
-	Transports []string
+	Transports []source.Transport
 	// Priority orders the queue: higher first, FIFO within a priority.
 	Priority int
 }
 
-func (t *Task) transports() []string {
+func (t *Task) transports() []source.Transport {
 	if len(t.Transports) == 0 {
 		return DefaultTransports()
 	}
@@ -50,7 +52,7 @@ type Assignment struct {
 	Task       Task
 	Proxy      string
 	Repository string
-	Transport  string
+	Transport  source.Transport
 	Attempt    int       // 1, then 2 after the task was requeued once, …
 	Start      time.Time // when the slots were taken
 	// PrepareErr is the VM's Prepare hook error. When it is set the
@@ -66,7 +68,7 @@ type Record struct {
 	TaskID, JobID, VM, Disk string
 	Attempt                 int
 	Proxy, Repository       string
-	Transport               string
+	Transport               source.Transport
 	Start, End              time.Time
 	Err                     error // nil: success
 }
@@ -82,7 +84,7 @@ type taskState struct {
 	gen       uint64
 	proxy     string
 	repo      string
-	transport string
+	transport source.Transport
 	start     time.Time
 }
 

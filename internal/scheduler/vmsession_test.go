@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // hookLog counts Prepare and Release calls per VM.
@@ -51,7 +53,7 @@ func (h *hookLog) counts(vm string) (prepared, released int) {
 func sessionScheduler(t *testing.T, h *hookLog, slots int) *Scheduler {
 	s := New(newTickClock())
 	s.SetVMHooks(h.hooks())
-	must(t, s.AddProxy(Proxy{ID: "p", Slots: slots, Reach: anyReach(TransportNBD)}))
+	must(t, s.AddProxy(Proxy{ID: "p", Slots: slots, Reach: anyReach(source.TransportNBD)}))
 	must(t, s.AddRepository(Repository{ID: "r", Slots: slots}))
 	return s
 }
@@ -174,7 +176,7 @@ func TestHooksMayCallBack(t *testing.T) {
 		Prepare: func(ctx context.Context, vm VMKey) error { s.Queued(); return nil },
 		Release: func(vm VMKey, err error) { s.Records(vm.JobID) },
 	})
-	must(t, s.AddProxy(Proxy{ID: "p", Slots: 1, Reach: anyReach(TransportNBD)}))
+	must(t, s.AddProxy(Proxy{ID: "p", Slots: 1, Reach: anyReach(source.TransportNBD)}))
 	must(t, s.AddRepository(Repository{ID: "r", Slots: 1}))
 	must(t, s.Submit(task("d1", "vm", "esx", "r")))
 	mustDone(t, s, mustNext(t, s), nil)
@@ -183,7 +185,7 @@ func TestHooksMayCallBack(t *testing.T) {
 func TestPrepareHookPanics(t *testing.T) {
 	s := New(newTickClock())
 	s.SetVMHooks(VMHooks{Prepare: func(ctx context.Context, vm VMKey) error { panic("boom") }})
-	must(t, s.AddProxy(Proxy{ID: "p", Slots: 2, Reach: anyReach(TransportNBD)}))
+	must(t, s.AddProxy(Proxy{ID: "p", Slots: 2, Reach: anyReach(source.TransportNBD)}))
 	must(t, s.AddRepository(Repository{ID: "r", Slots: 2}))
 	must(t, s.Submit(task("d1", "vm", "esx", "r"), task("d2", "vm", "esx", "r")))
 	func() {

@@ -62,9 +62,8 @@ type Info struct {
 	Format string `json:"format"`
 	// Location is the path or URL the disk was read from (no secrets).
 	Location string `json:"location"`
-	// Transport is how the data was read: "file", "direct", "hotadd",
-	// "nbd", "nbd+tls" (empty means "file").
-	Transport string `json:"transport,omitempty"`
+	// Transport is how the data was read (empty: a local file).
+	Transport Transport `json:"transport,omitempty"`
 }
 
 // FullExtent returns the single extent covering a disk of the given size,

@@ -8,9 +8,6 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
 
-// allTransports is what a proxy offers unless it announced otherwise.
-var allTransports = []string{scheduler.TransportDirect, scheduler.TransportHotAdd, scheduler.TransportNBD, scheduler.TransportNBDTLS}
-
 // syncAgents brings the scheduler's proxies and repositories in line with
 // the agents table: a proxy silent for longer than the agent timeout is
 // declared lost and its attempts go back to the queue.

@@ -3,10 +3,9 @@ package orchestrator
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
-	"github.com/holdfast-backup/holdfast/internal/scheduler"
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // definition is a backup job's definition as the server reads it (the CLI's
@@ -110,8 +109,12 @@ func checkVMs(d definition) error {
 		if len(vm.Disks) == 0 {
 			return fmt.Errorf("VM %q lists no disks: give NAME=DISK, or select VMs from a source", vm.Name)
 		}
-		for _, disk := range vm.Disks {
-			if isQEMU(disk) && (len(vm.Disks) != 1 || !strings.HasPrefix(disk, "qemu:///")) {
+		for i, disk := range vm.Disks {
+			s, err := source.Parse(disk)
+			if err != nil {
+				return fmt.Errorf("job definition: VM %q disk %d: %w", vm.Name, i, err)
+			}
+			if s.WholeVM() && len(vm.Disks) != 1 {
 				return fmt.Errorf("VM %q: a qemu:///PATH/qmp.sock source is the whole VM: give it as the VM's only disk", vm.Name)
 			}
 		}
@@ -131,22 +134,4 @@ func checkVMs(d definition) error {
 		return fmt.Errorf("job definition: chunk size %d", d.ChunkSize)
 	}
 	return checkFormats(d)
-}
-
-// isQEMU reports whether a VM's disk entry is a whole QEMU VM.
-func isQEMU(disk string) bool { return strings.HasPrefix(disk, "qemu:") }
-
-// transportsFor returns the transports a disk can be read with: image
-// paths straight from storage (direct), NBD URLs over the network; a QEMU
-// VM in the order its snapshot prefers them.
-func transportsFor(disk string) []string {
-	switch {
-	case isQEMU(disk):
-		return []string{scheduler.TransportDirect, scheduler.TransportHotAdd, scheduler.TransportNBD}
-	case strings.HasPrefix(disk, "nbds://"):
-		return []string{scheduler.TransportNBDTLS}
-	case strings.HasPrefix(disk, "nbd://"), strings.HasPrefix(disk, "nbd+unix://"):
-		return []string{scheduler.TransportNBD}
-	}
-	return []string{scheduler.TransportDirect}
 }

@@ -42,15 +42,6 @@ func TestParseDefinition(t *testing.T) {
 	}
 }
 
-func TestTransportsFor(t *testing.T) {
-	for in, want := range map[string]string{"/a.img": "direct", "nbd://h/x": "nbd", "nbd+unix:///x?socket=/s": "nbd",
-		"nbds://h/x": "nbd+tls"} {
-		if got := transportsFor(in); len(got) != 1 || got[0] != want {
-			t.Errorf("%s: %v, want %s", in, got, want)
-		}
-	}
-}
-
 func TestBottleneck(t *testing.T) {
 	if bottleneck(taskproto.Stages{}) != nil {
 		t.Error("nothing measured must give no bottleneck")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // dispatchLoop takes assignments from the scheduler and puts them into the
@@ -38,7 +39,7 @@ func (or *Orchestrator) dispatchLoop(ctx context.Context) {
 		}
 		tr.assign, tr.attempt, tr.last = &a, tr.base+a.Attempt, taskproto.Progress{}
 		row := tr.row
-		row.Proxy, row.Repository, row.Transport, row.State, row.Attempt = a.Proxy, a.Repository, a.Transport, configdb.StateRunning, tr.attempt
+		row.Proxy, row.Repository, row.Transport, row.State, row.Attempt = a.Proxy, a.Repository, string(a.Transport), configdb.StateRunning, tr.attempt
 		row.Error = ""
 		tr.row = row
 		or.mail[a.Proxy] = append(or.mail[a.Proxy], mailItem{tr, tr.attempt})
@@ -109,7 +110,7 @@ func (or *Orchestrator) NextTask(ctx context.Context, proxy string, wait time.Du
 func (or *Orchestrator) specLocked(tr *taskRun) *taskproto.Spec {
 	rs, vm := tr.sess, tr.vm
 	s := &taskproto.Spec{TaskID: tr.row.ID, Attempt: tr.attempt, SessionID: rs.id, Kind: rs.kind, VM: vm.name,
-		Disk: tr.disk, Source: tr.source, Transport: tr.assign.Transport, Password: rs.password,
+		Disk: tr.disk, Source: tr.source, Transport: string(tr.assign.Transport), Password: rs.password,
 		Repository: taskproto.Repository{Name: tr.assign.Repository},
 		Previous:   vm.previous, ChunkSize: rs.def.ChunkSize, Target: tr.target, Force: tr.force,
 		ReadLimit: rs.def.ReadLimit, Throttle: rs.def.Throttle, GuestAgent: vm.def.GuestAgent}
@@ -121,7 +122,7 @@ func (or *Orchestrator) specLocked(tr *taskRun) *taskproto.Spec {
 		// unless the job asks for one.
 		s.Transport = rs.def.Transport
 		if s.Transport == "" {
-			s.Transport = "auto"
+			s.Transport = string(source.TransportAuto)
 		}
 	}
 	if vm.owner != nil {

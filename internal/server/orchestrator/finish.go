@@ -100,7 +100,7 @@ func (or *Orchestrator) result(rs *runSession) Result {
 				continue
 			}
 			row := tr.row
-			d := DiskResult{Disk: tr.disk, Source: tr.source, Target: tr.target, Status: row.State, Proxy: row.Proxy,
+			d := DiskResult{Disk: tr.disk, Source: tr.spec.String(), Target: tr.target, Status: row.State, Proxy: row.Proxy,
 				Repository: row.Repository, Transport: row.Transport, Attempts: row.Attempt,
 				BytesTotal: row.BytesTotal, BytesRead: row.BytesRead, BytesTransferred: row.BytesTransferred,
 				BytesWritten: row.BytesWritten, Error: row.Error, Warnings: row.Warnings}

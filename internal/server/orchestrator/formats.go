@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/source/file"
-	"github.com/holdfast-backup/holdfast/internal/source/sourceurl"
 )
 
 // Image formats of a job's file disks (image paths and file:// URLs). The
@@ -35,7 +35,7 @@ import (
 // diskFormat returns the format a file disk is read with ("": detect) and
 // whether its backing chain may be followed.
 func (d *definition) diskFormat(disk string) (format string, followBacking bool) {
-	if !sourceurl.IsFile(disk) {
+	if !isFileDisk(disk) {
 		return "", false
 	}
 	format = d.Format
@@ -46,6 +46,12 @@ func (d *definition) diskFormat(disk string) (format string, followBacking bool)
 		return format, d.FollowBacking && format == file.FormatQcow2
 	}
 	return d.RecordedFormats[disk], false
+}
+
+// isFileDisk reports whether a disk entry names a local image.
+func isFileDisk(disk string) bool {
+	s, err := source.Parse(disk)
+	return err == nil && s.IsFile()
 }
 
 // checkFormats validates the format keys of a definition.
@@ -97,7 +103,7 @@ func (or *Orchestrator) recordFormats(ctx context.Context, vm *vmRun, m *repo.Ma
 	}
 	found := map[string]string{}
 	for i, disk := range vm.def.Disks {
-		if i >= len(m.Disks) || !sourceurl.IsFile(disk) {
+		if i >= len(m.Disks) || !isFileDisk(disk) {
 			continue
 		}
 		if f, _ := rs.def.diskFormat(disk); f != "" {

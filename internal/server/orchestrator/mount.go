@@ -9,6 +9,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // mountSource is the scheduler source of mount tasks: every proxy that
@@ -54,7 +55,7 @@ func (or *Orchestrator) StartMount(ctx context.Context, req taskproto.MountReque
 	}
 	rs.tasks = []*taskRun{{row: row, sess: rs, vm: vm, wholeVM: true}}
 	task := scheduler.Task{ID: taskKey(row.ID), JobID: sessionKey(se.ID), VM: p.VM, Disk: "all",
-		SourceID: mountSource, RepositoryID: p.Repository, Transports: allTransports, Priority: 20}
+		SourceID: mountSource, RepositoryID: p.Repository, Transports: source.AllTransports(), Priority: 20}
 	if err := or.enqueue(ctx, rs, [][]scheduler.Task{{task}}); err != nil {
 		res, _ := json.Marshal(map[string]string{"error": err.Error()})
 		_, _ = or.store.UpdateSession(context.WithoutCancel(ctx), se.ID, configdb.StateFailed, res)

@@ -2,12 +2,12 @@ package orchestrator
 
 import (
 	"encoding/json"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // A proxy announces what it can read in its heartbeat's capabilities:
@@ -29,9 +29,9 @@ import (
 
 // proxyCaps is a proxy's announced capabilities.
 type proxyCaps struct {
-	Transports []string `json:"transports"`
-	Reach      []string `json:"reach"`
-	NoMount    bool     `json:"no_mount"` // does not serve Instant VM Recovery sessions
+	Transports []source.Transport `json:"transports"`
+	Reach      []string           `json:"reach"`
+	NoMount    bool               `json:"no_mount"` // does not serve Instant VM Recovery sessions
 	// RestoreRoots and RestoreDevices are where the proxy writes restores.
 	RestoreRoots   []string `json:"restore_roots"`
 	RestoreDevices []string `json:"restore_devices"`
@@ -64,34 +64,16 @@ func parseCaps(raw json.RawMessage) proxyCaps {
 	var c proxyCaps
 	_ = json.Unmarshal(raw, &c)
 	if len(c.Transports) == 0 {
-		c.Transports = allTransports
+		c.Transports = source.AllTransports()
 	}
 	return c
 }
 
-// sourceKey names the source a disk is read from, for reach matching: a
-// cleaned absolute path, or an NBD URL's scheme and host.
-func sourceKey(disk string) string {
-	if i := strings.Index(disk, "://"); i > 0 {
-		if u, err := url.Parse(disk); err == nil {
-			if u.Host != "" {
-				return u.Scheme + "://" + u.Host
-			}
-			// nbd+unix:///export?socket=PATH: the socket names the source
-			if sock := u.Query().Get("socket"); sock != "" {
-				return u.Scheme + "://" + filepath.Clean(sock)
-			}
-		}
-		return disk
-	}
-	return filepath.Clean(disk)
-}
-
 // reachMap is the scheduler's view of a proxy for the given live sources.
-func (c proxyCaps) reachMap(sources []string) map[string][]string {
-	m := map[string][]string{}
+func (c proxyCaps) reachMap(sources []string) map[string][]source.Transport {
+	m := map[string][]source.Transport{}
 	if !c.NoMount {
-		m[mountSource] = allTransports
+		m[mountSource] = source.AllTransports()
 	} else {
 		m[mountSource] = nil // listed without transports: never a mount server
 	}
@@ -129,7 +111,7 @@ func (or *Orchestrator) liveSourcesLocked() []string {
 		var k string
 		switch {
 		case tr.source != "":
-			k = sourceKey(tr.source)
+			k = tr.spec.ReachKey()
 		case tr.target != "": // a restore: the proxy must take restores there
 			k = restoreKey(tr.target)
 		default:
@@ -142,17 +124,4 @@ func (or *Orchestrator) liveSourcesLocked() []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// diskTransports returns the transports a disk may be read with under the
-// job's preference ("" or auto: whatever fits the disk).
-func diskTransports(disk, preference string) []string {
-	fit := transportsFor(disk)
-	if preference == "" || preference == "auto" {
-		return fit
-	}
-	if slices.Contains(fit, preference) {
-		return []string{preference}
-	}
-	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // StartRestore queues a restore session with one task and returns the
@@ -65,7 +66,7 @@ func (or *Orchestrator) StartRestore(ctx context.Context, req taskproto.RestoreR
 	taken := make(chan struct{})
 	rs.tasks = []*taskRun{{row: row, sess: rs, vm: vm, disk: req.Disk, target: req.Target, force: req.Force, taken: taken}}
 	task := scheduler.Task{ID: taskKey(row.ID), JobID: sessionKey(se.ID), VM: p.VM, Disk: strconv.Itoa(req.Disk),
-		SourceID: restoreKey(req.Target), RepositoryID: p.Repository, Transports: []string{scheduler.TransportDirect},
+		SourceID: restoreKey(req.Target), RepositoryID: p.Repository, Transports: []source.Transport{source.TransportDirect},
 		Priority: 10} // restores go before queued backups
 	if err := or.enqueue(ctx, rs, [][]scheduler.Task{{task}}); err != nil {
 		res, _ := json.Marshal(map[string]string{"error": err.Error()})

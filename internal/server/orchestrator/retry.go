@@ -9,6 +9,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // Job retries re-run a failed VM as a whole (all its disks, a new
@@ -66,8 +67,8 @@ func (or *Orchestrator) resubmit(vm *vmRun) {
 		}
 		rows = append(rows, tr.row)
 		tasks = append(tasks, scheduler.Task{ID: taskKey(tr.row.ID), JobID: vm.key.JobID, VM: vm.name,
-			Disk: strconv.Itoa(tr.disk), SourceID: sourceKey(tr.source), RepositoryID: vm.sess.repo,
-			Transports: diskTransports(tr.source, vm.sess.def.Transport)})
+			Disk: strconv.Itoa(tr.disk), SourceID: tr.spec.ReachKey(), RepositoryID: vm.sess.repo,
+			Transports: tr.spec.TransportsFor(source.Transport(vm.sess.def.Transport))})
 	}
 	or.mu.Unlock()
 	for _, row := range rows {

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/nbd"
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // A job may select VMs from a source instead of (or besides) listing them:
@@ -134,9 +135,10 @@ func imageVMs(dir string) ([]vmDef, error) {
 
 // nbdVMs lists the exports of an NBD server, one VM each.
 func nbdVMs(ctx context.Context, address string) ([]vmDef, error) {
-	u, err := url.Parse(address)
-	if err != nil || u.Host == "" || (u.Scheme != "nbd" && u.Scheme != "nbds") {
-		return nil, fmt.Errorf("NBD source address %q: want nbd://host:port", address)
+	spec, err := source.Parse(address)
+	u, uerr := url.Parse(address)
+	if err != nil || uerr != nil || spec.Kind != source.KindNBD || u.Host == "" {
+		return nil, fmt.Errorf("NBD source address %s: want nbd://host:port", source.Redact(address))
 	}
 	exports, err := nbd.ListExports(ctx, address, nbd.ClientOptions{})
 	if err != nil {
@@ -147,7 +149,7 @@ func nbdVMs(ctx context.Context, address string) ([]vmDef, error) {
 		if e.Name == "" {
 			continue
 		}
-		vms = append(vms, vmDef{Name: e.Name, Disks: []string{u.Scheme + "://" + u.Host + "/" + url.PathEscape(e.Name)}})
+		vms = append(vms, vmDef{Name: e.Name, Disks: []string{spec.Scheme + "://" + u.Host + "/" + url.PathEscape(e.Name)}})
 	}
 	return vms, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // Start implements api.Runner: it splits the session of a backup job into
@@ -61,23 +62,27 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 		rs.vms = append(rs.vms, vm)
 		var batch []scheduler.Task
 		for i, disk := range v.Disks {
+			spec, err := source.Parse(disk)
+			if err != nil {
+				return fmt.Errorf("%w: VM %s disk %d: %w", taskproto.ErrInvalid, v.Name, i, err)
+			}
 			diskName := strconv.Itoa(i)
-			if isQEMU(disk) {
+			if spec.WholeVM() {
 				diskName = "all" // the proxy finds the VM's disks in its snapshot
 			}
 			row, err := or.store.CreateTask(ctx, configdb.Task{SessionID: se.ID, VM: v.Name, Disk: diskName})
 			if err != nil {
 				return err
 			}
-			tr := &taskRun{row: row, sess: rs, vm: vm, disk: i, source: disk, wholeVM: isQEMU(disk)}
+			tr := &taskRun{row: row, sess: rs, vm: vm, disk: i, source: disk, spec: spec, wholeVM: spec.WholeVM()}
 			rs.tasks = append(rs.tasks, tr)
-			ts := diskTransports(disk, def.Transport)
+			ts := spec.TransportsFor(source.Transport(def.Transport))
 			if len(ts) == 0 {
 				return fmt.Errorf("%w: VM %s disk %d (%s) cannot be read with transport %s", taskproto.ErrInvalid,
-					v.Name, i, disk, def.Transport)
+					v.Name, i, spec, def.Transport)
 			}
 			batch = append(batch, scheduler.Task{ID: taskKey(row.ID), JobID: sessionKey(se.ID), VM: v.Name,
-				Disk: strconv.Itoa(i), SourceID: sourceKey(disk), RepositoryID: def.Repository, Transports: ts})
+				Disk: strconv.Itoa(i), SourceID: spec.ReachKey(), RepositoryID: def.Repository, Transports: ts})
 		}
 		batches = append(batches, batch)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // runSession is a session being executed.
@@ -36,6 +37,7 @@ type taskRun struct {
 	disk    int
 	wholeVM bool // a qemu:// VM: one attempt snapshots and backs up all its disks
 	source  string
+	spec    source.Spec   // source, parsed
 	target  string        // restore
 	force   bool          // restore: replace an existing target
 	taken   chan struct{} // restore: closed when a proxy takes the task or it ends

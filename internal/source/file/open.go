@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
@@ -72,27 +70,17 @@ func Open(ctx context.Context, spec string, o Options) (source.Disk, error) {
 	return d, nil
 }
 
-// specPath returns the local path named by a path or file:// URL.
+// specPath returns the local path named by a path or file:// URL
+// (source.Parse).
 func specPath(spec string) (string, error) {
-	if spec == "" {
-		return "", errors.New("file source: empty path")
-	}
-	if !strings.HasPrefix(strings.ToLower(spec), "file:") {
-		return spec, nil
-	}
-	u, err := url.Parse(spec)
+	s, err := source.Parse(spec)
 	if err != nil {
-		return "", fmt.Errorf("file source %q: %w", spec, err)
+		return "", err
 	}
-	switch {
-	case u.Opaque != "" || !strings.HasPrefix(u.Path, "/"):
-		return "", fmt.Errorf("file source %q: want an absolute file:///path URL", spec)
-	case u.Host != "" && u.Host != "localhost":
-		return "", fmt.Errorf("file source %q: remote host %q not supported", spec, u.Host)
-	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-		return "", fmt.Errorf("file source %q: unexpected user, query or fragment (encode '?' and '#' as %%3F and %%23)", spec)
+	if !s.IsFile() {
+		return "", fmt.Errorf("file source %s: want a path or a file:// URL", s)
 	}
-	return u.Path, nil
+	return s.Path, nil
 }
 
 // openFile opens the disk file and classifies the usual failures.

@@ -21,7 +21,7 @@ type Options struct {
 	// DialTimeout bounds connecting and the handshake (default 30 s).
 	DialTimeout time.Duration
 	// Transport is recorded in the manifest (default "nbd" or "nbd+tls").
-	Transport string
+	Transport source.Transport
 	// ChangeID overrides the change ID recorded for the next backup and
 	// PreviousChangeID the one the bitmap is relative to (the qemu source
 	// sets both; empty means "nbd-bitmap:NAME" for both).
@@ -56,9 +56,9 @@ func Open(ctx context.Context, url string, o Options) (*Disk, error) {
 		return nil, err
 	}
 	if o.Transport == "" {
-		o.Transport = "nbd"
+		o.Transport = source.TransportNBD
 		if u.TLS {
-			o.Transport = "nbd+tls"
+			o.Transport = source.TransportNBDTLS
 		}
 	}
 	co := wire.ClientOptions{TLSConfig: o.TLS, MetaContexts: []string{wire.ContextBaseAllocation}}
@@ -70,7 +70,7 @@ func Open(ctx context.Context, url string, o Options) (*Disk, error) {
 	dctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
 	defer cancel()
 	if d.mc, err = wire.DialMulti(dctx, url, co, o.Connections); err != nil {
-		return nil, fmt.Errorf("nbd source %s: %w", redact(url), err)
+		return nil, fmt.Errorf("nbd source %s: %w", source.Redact(url), err)
 	}
 	return d, nil
 }
@@ -86,7 +86,7 @@ func (d *Disk) Close() error { return d.mc.Close() }
 
 // Describe reports the URL and transport.
 func (d *Disk) Describe() source.Info {
-	info := source.Info{Format: "nbd", Location: redact(d.url), Transport: d.o.Transport}
+	info := source.Info{Format: "nbd", Location: source.Redact(d.url), Transport: d.o.Transport}
 	if d.o.Format != "" {
 		info.Format = d.o.Format
 	}

@@ -131,7 +131,7 @@ func openDirect(ctx context.Context, d vmDisk, p bitmapPlan, metaURL string) (*d
 // Describe reports the image read and the direct transport.
 func (d *directDisk) Describe() source.Info {
 	info := d.Disk.Describe()
-	info.Transport = TransportDirect
+	info.Transport = source.TransportDirect
 	return info
 }
 

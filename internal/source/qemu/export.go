@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/qmp"
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 const tlsObject = "hf-tls"
@@ -24,16 +25,16 @@ func notFound(err error) bool {
 
 // nbdServer is QEMU's NBD server for one session.
 type nbdServer struct {
-	transport string // hotadd, nbd or nbd+tls
+	transport source.Transport // hotadd, nbd or nbd+tls
 	url       func(name string) string
 }
 
 // startNBD starts QEMU's NBD server: a unix socket in runDir for hotadd, or
 // TCP on host (a free port) for nbd, with TLS when tlsDir is set.
-func startNBD(ctx context.Context, c *qmp.Client, transport, runDir, host, tlsDir string) (*nbdServer, error) {
+func startNBD(ctx context.Context, c *qmp.Client, transport source.Transport, runDir, host, tlsDir string) (*nbdServer, error) {
 	args := map[string]any{}
 	srv := &nbdServer{transport: transport}
-	if transport == TransportHotAdd {
+	if transport == source.TransportHotAdd {
 		sock := filepath.Join(runDir, "nbd.sock")
 		args["addr"] = map[string]any{"type": "unix", "data": map[string]string{"path": sock}}
 		srv.url = func(name string) string { return "nbd+unix:///" + name + "?socket=" + sock }
@@ -49,7 +50,7 @@ func startNBD(ctx context.Context, c *qmp.Client, transport, runDir, host, tlsDi
 				return nil, err
 			}
 			args["tls-creds"] = tlsObject
-			scheme, srv.transport = "nbds", "nbd+tls"
+			scheme, srv.transport = "nbds", source.TransportNBDTLS
 		}
 		hp := net.JoinHostPort(host, strconv.Itoa(port))
 		srv.url = func(name string) string { return scheme + "://" + hp + "/" + name }

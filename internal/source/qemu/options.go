@@ -4,14 +4,8 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"time"
-)
 
-// Transport modes.
-const (
-	TransportAuto   = "auto"
-	TransportDirect = "direct"
-	TransportHotAdd = "hotadd"
-	TransportNBD    = "nbd"
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // Options configure a backup session of one VM.
@@ -20,8 +14,8 @@ type Options struct {
 	QMP string
 	// GuestAgent is the path of the guest agent socket (optional).
 	GuestAgent string
-	// Transport is auto, direct, hotadd or nbd.
-	Transport string
+	// Transport is auto, direct, hotadd or nbd (source.ParsePreference).
+	Transport source.Transport
 	// Tag makes bitmap names unique per repository ("hf-<tag>-…").
 	Tag string
 	// PreviousChangeIDs are the change IDs of the previous restore point's
@@ -46,7 +40,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.Transport == "" {
-		o.Transport = TransportAuto
+		o.Transport = source.TransportAuto
 	}
 	if o.Tag == "" {
 		o.Tag = "default"

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/holdfast-backup/holdfast/internal/qmp"
+	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 func TestPlanBitmaps(t *testing.T) {
@@ -50,19 +51,19 @@ func TestChooseTransport(t *testing.T) {
 	local := []vmDisk{{Device: "vda", File: img, Format: "qcow2"}}
 	remote := []vmDisk{{Device: "vda", File: "json:{}", Format: "qcow2"}, {Device: "vdb", File: "/nonexistent", Format: "raw"}}
 	tests := []struct {
-		want  string
+		want  source.Transport
 		tls   bool
 		disks []vmDisk
-		mode  string
+		mode  source.Transport
 		note  string
 		fails bool
 	}{
-		{TransportAuto, false, local, TransportDirect, "direct: used", false},
-		{TransportAuto, false, remote, TransportHotAdd, "not a local file", false},
-		{TransportAuto, true, local, TransportNBD, "TLS", false},
-		{TransportDirect, false, remote, "", "", true},
-		{TransportHotAdd, false, remote, TransportHotAdd, "hotadd: used", false},
-		{TransportNBD, false, local, TransportNBD, "nbd: used", false},
+		{source.TransportAuto, false, local, source.TransportDirect, "direct: used", false},
+		{source.TransportAuto, false, remote, source.TransportHotAdd, "not a local file", false},
+		{source.TransportAuto, true, local, source.TransportNBD, "TLS", false},
+		{source.TransportDirect, false, remote, "", "", true},
+		{source.TransportHotAdd, false, remote, source.TransportHotAdd, "hotadd: used", false},
+		{source.TransportNBD, false, local, source.TransportNBD, "nbd: used", false},
 		{"san", false, local, "", "", true},
 	}
 	for _, tc := range tests {

@@ -20,7 +20,8 @@ type Session struct {
 	// Guest says whether the guest file systems were frozen, or why not.
 	Guest string
 	// Transport is the mode used; TransportNote explains the choice.
-	Transport, TransportNote string
+	Transport     source.Transport
+	TransportNote string
 	// Cleaned lists leftovers of a killed run that were removed.
 	Cleaned []string
 	// Config is the VM's configuration as QEMU reports it, for recovery:
@@ -44,10 +45,8 @@ type Session struct {
 // everything it created is removed again.
 func Prepare(ctx context.Context, o Options) (*Session, error) {
 	o.defaults()
-	switch o.Transport {
-	case TransportAuto, TransportDirect, TransportHotAdd, TransportNBD:
-	default:
-		return nil, fmt.Errorf("unknown transport %q (want auto, direct, hotadd or nbd)", o.Transport)
+	if _, err := source.ParsePreference(string(o.Transport)); err != nil {
+		return nil, err
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -99,7 +98,7 @@ func (s *Session) prepare(ctx context.Context) error {
 		s.plans = append(s.plans, p)
 	}
 	for i, d := range s.vm {
-		if s.Transport == TransportDirect {
+		if s.Transport == source.TransportDirect {
 			break
 		}
 		if err := addFleece(ctx, s.c, s.runDir, i, d); err != nil {
@@ -119,7 +118,7 @@ func (s *Session) snapshot(ctx context.Context) error {
 	var acts []qmp.Action
 	for i, d := range s.vm {
 		acts = append(acts, bitmapActions(d, s.plans[i])...)
-		if s.Transport == TransportDirect {
+		if s.Transport == source.TransportDirect {
 			acts = append(acts, snapshotAction(s.runDir, i, d))
 		} else {
 			acts = append(acts, fleeceAction(i, d))
@@ -134,7 +133,7 @@ func (s *Session) snapshot(ctx context.Context) error {
 		return fmt.Errorf("snapshot transaction: %w", err)
 	}
 	s.snapped = true
-	if s.Transport == TransportDirect {
+	if s.Transport == source.TransportDirect {
 		s.overlaid = len(s.vm)
 	}
 	return nil
@@ -143,7 +142,7 @@ func (s *Session) snapshot(ctx context.Context) error {
 // export publishes every fleecing node over NBD and connects to it; for
 // direct access it opens the base images and exports only the bitmaps.
 func (s *Session) export(ctx context.Context) error {
-	if s.Transport == TransportDirect {
+	if s.Transport == source.TransportDirect {
 		return s.exportDirect(ctx)
 	}
 	srv, err := startNBD(ctx, s.c, s.Transport, s.runDir, s.o.NBDHost, s.o.TLSDir)
@@ -174,7 +173,7 @@ func (s *Session) exportDirect(ctx context.Context) error {
 		url := ""
 		if p.Base != "" {
 			if s.srv == nil {
-				srv, err := startNBD(ctx, s.c, TransportHotAdd, s.runDir, "", "")
+				srv, err := startNBD(ctx, s.c, source.TransportHotAdd, s.runDir, "", "")
 				if err != nil {
 					return err
 				}

@@ -1,0 +1,62 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+	"github.com/holdfast-backup/holdfast/internal/source"
+)
+
+// TestStartTaskSources: each disk's task is queued with the reach key and
+// the transports source.Parse gives — an nbds+unix:// export is read over
+// NBD with TLS (it was offered to "direct" proxies), a file:// URL is
+// reached by its path.
+func TestStartTaskSources(t *testing.T) {
+	or, store := newTestOrchestrator(t, &fakeClock{t: time.Now()})
+	ctx := context.Background()
+	if _, err := store.UpsertAgent(ctx, configdb.Agent{Role: configdb.AgentRepository, Name: "r", Slots: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutSecret(ctx, "pw", []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	def := json.RawMessage(`{"repository":"r","password_secret":"pw","vms":[
+		{"name":"tls","disks":["nbds+unix:///x?socket=/run/nbd.sock"]},
+		{"name":"file","disks":["file:///images/b.img"]},
+		{"name":"vm","disks":["qemu:///run/vm/qmp.sock"]}]}`)
+	j, err := store.CreateJob(ctx, configdb.Job{Name: "j", Definition: def})
+	if err != nil {
+		t.Fatal(err)
+	}
+	se, err := store.CreateSession(ctx, j.Name, taskproto.KindBackup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := or.Start(ctx, se, j); err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		key        string
+		transports []source.Transport
+	}
+	wants := map[string]want{
+		"tls":  {"nbds+unix:///run/nbd.sock", []source.Transport{source.TransportNBDTLS}},
+		"file": {"/images/b.img", []source.Transport{source.TransportDirect}},
+		"vm":   {"qemu:///run/vm/qmp.sock", []source.Transport{source.TransportDirect, source.TransportHotAdd, source.TransportNBD}},
+	}
+	q := or.sched.Queued()
+	if len(q) != len(wants) {
+		t.Fatalf("queued %d tasks, want %d: %+v", len(q), len(wants), q)
+	}
+	for _, w := range q {
+		got := want{w.Task.SourceID, w.Task.Transports}
+		if !reflect.DeepEqual(got, wants[w.Task.VM]) {
+			t.Errorf("VM %s: queued with %+v, want %+v", w.Task.VM, got, wants[w.Task.VM])
+		}
+	}
+}

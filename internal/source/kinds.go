@@ -1,0 +1,141 @@
+package source
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/nbd"
+)
+
+// Kind is the platform a source is read from.
+type Kind string
+
+// The source kinds.
+const (
+	// KindFile is a local image (raw, qcow2, VMDK) or block device: a path
+	// or a file:// URL.
+	KindFile Kind = "file"
+	// KindNBD is an NBD export: nbd://, nbds://, nbd+unix://, nbds+unix://.
+	KindNBD Kind = "nbd"
+	// KindQEMU is a whole running QEMU VM, named by its QMP socket:
+	// qemu:///ABSOLUTE/PATH/qmp.sock.
+	KindQEMU Kind = "qemu"
+)
+
+// kindRow is one row of the source table: a URL scheme ("" for a plain
+// path), its kind and how a spec of it is read. Adding a source kind is
+// adding its rows here.
+type kindRow struct {
+	scheme string
+	kind   Kind
+	// transports the source may be read with, in preference order.
+	transports []Transport
+	// wholeVM: the spec names a whole VM whose disks come from a snapshot
+	// (one task backs them all up), not one disk.
+	wholeVM bool
+	// publicQuery lists the query parameters that are no secret; the
+	// values of all others are hidden in the redacted form.
+	publicQuery []string
+	// parse validates the spec and fills in its path and reach key. It
+	// gets the redacted form for its messages and the raw one for its
+	// values; its errors must never quote raw.
+	parse func(s *Spec, raw string) error
+}
+
+// kindTable is the source table.
+func kindTable() []kindRow {
+	direct := []Transport{TransportDirect}
+	plain, tls := []Transport{TransportNBD}, []Transport{TransportNBDTLS}
+	return []kindRow{
+		{scheme: "", kind: KindFile, transports: direct, parse: parsePath},
+		{scheme: "file", kind: KindFile, transports: direct, parse: parseFileURL},
+		{scheme: "nbd", kind: KindNBD, transports: plain, parse: parseNBD},
+		{scheme: "nbds", kind: KindNBD, transports: tls, parse: parseNBD},
+		{scheme: "nbd+unix", kind: KindNBD, transports: plain, publicQuery: []string{"socket"}, parse: parseNBD},
+		{scheme: "nbds+unix", kind: KindNBD, transports: tls, publicQuery: []string{"socket"}, parse: parseNBD},
+		{scheme: "qemu", kind: KindQEMU, transports: []Transport{TransportDirect, TransportHotAdd, TransportNBD},
+			wholeVM: true, parse: parseQEMU},
+	}
+}
+
+// lookup returns the row of a lower-case scheme.
+func lookup(scheme string) (kindRow, bool) {
+	for _, r := range kindTable() {
+		if r.scheme == scheme {
+			return r, true
+		}
+	}
+	return kindRow{}, false
+}
+
+// schemeList names the supported URL forms for messages.
+func schemeList() string {
+	var s []string
+	for _, r := range kindTable() {
+		if r.scheme != "" {
+			s = append(s, r.scheme+"://")
+		}
+	}
+	return "a path, " + strings.Join(s, ", ")
+}
+
+// parsePath reads a plain image path or block device.
+func parsePath(s *Spec, raw string) error {
+	s.Path = raw
+	s.key = filepath.Clean(raw)
+	return nil
+}
+
+// parseFileURL reads a file:///path URL (host empty or localhost).
+func parseFileURL(s *Spec, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("file source %s: bad URL", s.redacted)
+	}
+	switch {
+	case u.Opaque != "" || !strings.HasPrefix(u.Path, "/"):
+		return fmt.Errorf("file source %s: want an absolute file:///path URL", s.redacted)
+	case u.Host != "" && u.Host != "localhost":
+		return fmt.Errorf("file source %s: remote host %q not supported", s.redacted, u.Host)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return fmt.Errorf("file source %s: unexpected user, query or fragment (encode '?' and '#' as %%3F and %%23)", s.redacted)
+	}
+	s.Path = u.Path
+	s.key = filepath.Clean(u.Path)
+	return nil
+}
+
+// parseNBD reads an NBD URL: the grammar is internal/nbd's, checked on the
+// redacted form so that its messages hold no secret.
+func parseNBD(s *Spec, raw string) error {
+	if _, err := nbd.ParseURL(s.redacted); err != nil {
+		return err
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("nbd source %s: bad URL", s.redacted)
+	}
+	if u.Host != "" {
+		s.key = s.Scheme + "://" + u.Host
+		return nil
+	}
+	// nbd+unix:///export?socket=PATH: the socket names the source
+	s.Path = u.Query().Get("socket")
+	s.key = s.Scheme + "://" + filepath.Clean(s.Path)
+	return nil
+}
+
+// parseQEMU reads qemu:///ABSOLUTE/PATH/qmp.sock; the path is taken as
+// written (no percent-decoding).
+func parseQEMU(s *Spec, raw string) error {
+	_, rest, _ := strings.Cut(raw, ":")
+	sock, ok := strings.CutPrefix(rest, "//")
+	if !ok || !strings.HasPrefix(sock, "/") || strings.ContainsAny(sock, "?#") {
+		return fmt.Errorf("qemu source %s: want qemu:///ABSOLUTE/PATH/qmp.sock (the QMP socket of the whole VM)", s.redacted)
+	}
+	s.Path = sock
+	s.key = s.Scheme + "://" + filepath.Clean(sock)
+	return nil
+}
