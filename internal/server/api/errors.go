@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 )
-
-// errorBody is the body of every error response.
-type errorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
 
 // apiError is an error with its HTTP status and code.
 type apiError struct {
@@ -50,6 +46,8 @@ func classify(err error) *apiError {
 		return &apiError{http.StatusConflict, "stale_attempt", err.Error()}
 	case errors.Is(err, taskproto.ErrInvalid):
 		return &apiError{http.StatusBadRequest, "invalid_request", err.Error()}
+	case errors.Is(err, jobdef.ErrInvalid):
+		return &apiError{http.StatusBadRequest, "invalid_request", err.Error()}
 	case errors.Is(err, configdb.ErrInvalid):
 		return &apiError{http.StatusBadRequest, "invalid_request", err.Error()}
 	}
@@ -65,5 +63,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if ae.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="holdfast"`)
 	}
-	writeJSON(w, ae.status, errorBody{Error: ae.msg, Code: ae.code})
+	writeJSON(w, ae.status, apitypes.ErrorBody{Error: ae.msg, Code: ae.code})
 }

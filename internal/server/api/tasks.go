@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 )
@@ -163,6 +164,6 @@ func (s *Server) startMount(w http.ResponseWriter, r *http.Request, p configdb.P
 		map[string]any{"session": se.ID, "nbd": req.NBD, "nfs": req.NFS, "allow": req.Allow}); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, mountView{sessionView: viewSession(se), NBDTLS: creds})
+	writeJSON(w, http.StatusAccepted, apitypes.Mount{Session: viewSession(se), NBDTLS: creds})
 	return nil
 }
