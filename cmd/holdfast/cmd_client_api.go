@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server/apiclient"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/tlsconf"
 	"github.com/spf13/cobra"
 )
@@ -79,7 +80,7 @@ func (a *app) client(o *clientOptions) (*apiClient, error) {
 // names the operation for a 403 message ("create jobs").
 func (c *apiClient) call(ctx context.Context, method, path, what string, body, out any) error {
 	err := c.Do(ctx, method, path, body, out)
-	var ae *apiclient.Error
+	var ae *apitypes.Error
 	switch {
 	case err == nil:
 		return nil
@@ -108,8 +109,8 @@ func (c *apiClient) connError(err error) error {
 }
 
 // statusError words an error answer for the command line. The result
-// still matches the apiclient sentinels (errors.Is).
-func (c *apiClient) statusError(ae *apiclient.Error, what string) error {
+// still matches the apitypes sentinels (errors.Is).
+func (c *apiClient) statusError(ae *apitypes.Error, what string) error {
 	msg := ae.Message
 	switch ae.Status {
 	case http.StatusUnauthorized:
@@ -132,7 +133,7 @@ func (c *apiClient) statusError(ae *apiclient.Error, what string) error {
 // cliAPIError is an error answer worded for the command line.
 type cliAPIError struct {
 	msg string
-	err *apiclient.Error
+	err *apitypes.Error
 }
 
 func (e cliAPIError) Error() string { return e.msg }

@@ -16,8 +16,8 @@ import (
 
 // ErrRefused matches when the server refuses the agent (401 or 403): a
 // join token unknown, expired, already used or for another role, or a
-// certificate it no longer knows. It is apiclient.ErrRefused.
-var ErrRefused = apiclient.ErrRefused
+// certificate it no longer knows. It is apitypes.ErrRefused.
+var ErrRefused = apitypes.ErrRefused
 
 // Join enrols the agent name in role with the server at serverURL using the
 // one-time joinToken. caPEM is the server's CA certificate to verify the

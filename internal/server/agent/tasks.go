@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/holdfast-backup/holdfast/internal/server/apiclient"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 )
 
@@ -40,7 +40,7 @@ func (c *Client) TaskResult(ctx context.Context, r taskproto.Result) error {
 }
 
 func stale(err error) error {
-	if errors.Is(err, apiclient.ErrConflict) {
+	if errors.Is(err, apitypes.ErrConflict) {
 		return fmt.Errorf("%w: %w", taskproto.ErrStale, err)
 	}
 	return err

@@ -22,8 +22,8 @@ func (s *Server) agentIdentity(r *http.Request) (configdb.Agent, error) {
 		return configdb.Agent{}, errUnauthenticated("agent client certificate required")
 	}
 	if role != pki.RoleProxy && role != pki.RoleRepository {
-		return configdb.Agent{}, &apiError{status: http.StatusForbidden, code: "forbidden",
-			msg: "certificate of a " + role + ", not an agent"}
+		return configdb.Agent{}, &apitypes.Error{Status: http.StatusForbidden, Code: "forbidden",
+			Message: "certificate of a " + role + ", not an agent"}
 	}
 	a, err := s.store.GetAgent(r.Context(), role, name)
 	if errors.Is(err, configdb.ErrNotFound) {

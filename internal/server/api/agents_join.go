@@ -14,7 +14,7 @@ import (
 const maxSlots = 4096
 
 func errUnavailable(msg string) error {
-	return &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: msg}
+	return &apitypes.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: msg}
 }
 
 func validateJoin(req *apitypes.JoinRequest) (hosts []string, err error) {
@@ -74,8 +74,8 @@ func (s *Server) joinAgent(w http.ResponseWriter, r *http.Request, _ configdb.Pr
 		return err
 	}
 	if role != req.Role {
-		return &apiError{status: http.StatusForbidden, code: "forbidden",
-			msg: "the join token is for a " + role + ", not a " + req.Role}
+		return &apitypes.Error{Status: http.StatusForbidden, Code: "forbidden",
+			Message: "the join token is for a " + role + ", not a " + req.Role}
 	}
 	return s.enrol(w, r, req, iss)
 }

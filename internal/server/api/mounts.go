@@ -34,7 +34,7 @@ func secureMount(req *taskproto.MountRequest, remote string, role configdb.Role)
 		}
 	}
 	if !allowlist.Narrow(allow) && role != configdb.RoleAdministrator {
-		return nil, &apiError{status: http.StatusForbidden, code: "forbidden", msg: fmt.Sprintf(
+		return nil, &apitypes.Error{Status: http.StatusForbidden, Code: "forbidden", Message: fmt.Sprintf(
 			"allow list %s covers more than /%d of IPv4 or /%d of IPv6 addresses: only an administrator may export a point that widely "+
 				"(name the hosts that need the disks, or give no allow list for your own address)",
 			strings.Join(allowlist.Strings(allow), ","), allowlist.NarrowIPv4Bits, allowlist.NarrowIPv6Bits)}

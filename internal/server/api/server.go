@@ -129,7 +129,7 @@ func (s *Server) Routes() []Route {
 func (s *Server) health(w http.ResponseWriter, r *http.Request, _ configdb.Principal) error {
 	if err := s.store.DB().PingContext(r.Context()); err != nil {
 		s.log.Error("health: database unreachable", "err", err)
-		return &apiError{http.StatusServiceUnavailable, "unavailable", "database unreachable"}
+		return newError(http.StatusServiceUnavailable, "unavailable", "database unreachable")
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"status": "ok", "time": s.now().UTC(), "database": s.store.Backend(),

@@ -18,10 +18,10 @@ func (s *Server) proxyIdentity(r *http.Request) (configdb.Agent, error) {
 		return a, err
 	}
 	if a.Role != configdb.AgentProxy {
-		return a, &apiError{http.StatusForbidden, "forbidden", "only proxies take tasks"}
+		return a, newError(http.StatusForbidden, "forbidden", "only proxies take tasks")
 	}
 	if s.tasks == nil {
-		return a, &apiError{http.StatusServiceUnavailable, "unavailable", "this server runs no tasks"}
+		return a, newError(http.StatusServiceUnavailable, "unavailable", "this server runs no tasks")
 	}
 	return a, nil
 }
@@ -116,7 +116,7 @@ func (s *Server) getPoint(w http.ResponseWriter, r *http.Request, _ configdb.Pri
 // path on a proxy. It answers 202 when a proxy has taken the restore.
 func (s *Server) startRestore(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
 	if s.tasks == nil {
-		return &apiError{http.StatusServiceUnavailable, "unavailable", "this server runs no tasks"}
+		return newError(http.StatusServiceUnavailable, "unavailable", "this server runs no tasks")
 	}
 	var req taskproto.RestoreRequest
 	if err := decode(r, &req); err != nil {
@@ -143,7 +143,7 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request, p configdb
 // proxy); its result shows the export URLs once they answer.
 func (s *Server) startMount(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
 	if s.tasks == nil {
-		return &apiError{http.StatusServiceUnavailable, "unavailable", "this server runs no tasks"}
+		return newError(http.StatusServiceUnavailable, "unavailable", "this server runs no tasks")
 	}
 	var req taskproto.MountRequest
 	if err := decode(r, &req); err != nil {

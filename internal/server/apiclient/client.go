@@ -74,7 +74,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("read the answer of %s: %w", c.base, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return newError(resp.StatusCode, data)
+		return answerError(resp.StatusCode, data)
 	}
 	if out == nil || len(data) == 0 {
 		return nil
