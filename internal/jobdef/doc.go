@@ -16,8 +16,9 @@
 //	 "password_secret": "job/NAME/password-…", "guest_ssh_key_secret": "job/NAME/ssh-key-…"}
 //
 // "password" and "guest_ssh_key" may be given inline in a request; the API
-// seals them into secrets and stores only the references. A VM may be
-// given as a bare name (it then needs disks from nowhere and is refused).
+// seals them into secrets and stores only the references. A VM given as a
+// bare name ("vms": ["vm1"]) decodes, but Validate refuses it: it lists no
+// disks.
 //
 // Compression is not part of a job: it is the repository's (`holdfast repo
 // init --compression`), and every backup into a repository stores its

@@ -88,6 +88,9 @@ func TestDo(t *testing.T) {
 		if !strings.Contains(err.Error(), "HTTP") || strings.Contains(err.Error(), token) {
 			t.Errorf("%s: message %q", tc.path, err)
 		}
+		if refused := strings.HasPrefix(err.Error(), "refused by the server: "); refused != (tc.sentinel == apitypes.ErrRefused) {
+			t.Errorf("%s: message %q", tc.path, err)
+		}
 	}
 	if ae := (*apitypes.Error)(nil); errors.As(c.Do(ctx, "GET", "/api/v1/plain", nil, nil), &ae) && ae.Message != "Bad Gateway" {
 		t.Errorf("an answer without a body: message %q, want the status text", ae.Message)
