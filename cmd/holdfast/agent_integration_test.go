@@ -24,6 +24,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/mover"
 	"github.com/holdfast-backup/holdfast/internal/server/agent"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
 
@@ -78,11 +79,11 @@ func (p *agentProc) stop(t *testing.T) {
 
 // waitHeartbeat waits until `repository list --json` shows name with a
 // heartbeat after since, and returns its row.
-func waitHeartbeat(t *testing.T, e *env, p *agentProc, name string, since time.Time) agentJSON {
+func waitHeartbeat(t *testing.T, e *env, p *agentProc, name string, since time.Time) apitypes.Agent {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		var agents []agentJSON
+		var agents []apitypes.Agent
 		if err := json.Unmarshal([]byte(e.ok("repository", "list", "--json")), &agents); err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +98,7 @@ func waitHeartbeat(t *testing.T, e *env, p *agentProc, name string, since time.T
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("no heartbeat of %s\nstdout: %s\nstderr: %s", name, p.out, p.errOut)
-	return agentJSON{}
+	return apitypes.Agent{}
 }
 
 func TestRepositoryAgentJoinsAndHeartbeats(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/testutil/pgtest"
 	"io"
 	"net"
@@ -141,7 +142,7 @@ func (c *cluster) waitAgents(names ...string) {
 	for {
 		seen := map[string]bool{}
 		for _, role := range []string{"proxy", "repository"} {
-			var agents []agentJSON
+			var agents []apitypes.Agent
 			if err := json.Unmarshal([]byte(c.e.ok(role, "list", "--json")), &agents); err != nil {
 				c.t.Fatal(err)
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/mover"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/server/agent"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 	"github.com/spf13/cobra"
 )
@@ -142,7 +143,7 @@ func (a *app) serveRepositoryAgent(ctx context.Context, server string, creds *ag
 		return err
 	}
 	defer ms.Close()
-	client.OnReply(func(rep agent.HeartbeatReply) { peers.Update(rep.Peers) })
+	client.OnReply(func(rep apitypes.HeartbeatReply) { peers.Update(rep.Peers) })
 	tc, err := creds.ServerTLSConfig()
 	if err != nil {
 		return err

@@ -6,18 +6,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/spf13/cobra"
 )
-
-// agentJSON is the API's view of a proxy or repository.
-type agentJSON struct {
-	Name          string     `json:"name"`
-	Role          string     `json:"role"`
-	Address       string     `json:"address"`
-	Slots         int        `json:"slots"`
-	Registered    time.Time  `json:"registered"`
-	LastHeartbeat *time.Time `json:"last_heartbeat"`
-}
 
 func newProxyCommand(a *app) *cobra.Command {
 	c, o := newAgentGroup(a, "proxy", "Run a backup proxy agent, or manage the proxies known to the server")
@@ -48,10 +39,8 @@ func newAgentGroup(a *app, role, short string) (*cobra.Command, *clientOptions) 
 		if err != nil {
 			return err
 		}
-		req := map[string]any{"role": role, "ttl_seconds": int64(ttl / time.Second)}
-		var resp struct {
-			Token string `json:"token"`
-		}
+		req := apitypes.JoinTokenRequest{Role: role, TTLSeconds: int64(ttl / time.Second)}
+		var resp apitypes.JoinToken
 		if err := cl.call(cmd.Context(), "POST", "/api/v1/agents/join-tokens", "create join tokens", req, &resp); err != nil {
 			return err
 		}
@@ -63,11 +52,11 @@ func newAgentGroup(a *app, role, short string) (*cobra.Command, *clientOptions) 
 }
 
 func newAgentList(a *app, o *clientOptions, role string) *cobra.Command {
-	return newListCommand(a, o, listSpec[agentJSON]{
+	return newListCommand(a, o, listSpec[apitypes.Agent]{
 		short: "List the " + role + " agents that joined", what: "list agents",
 		path:   "/api/v1/agents?role=" + url.QueryEscape(role),
 		header: []string{"NAME", "ADDRESS", "SLOTS", "REGISTERED", "LAST HEARTBEAT"},
-		row: func(ag agentJSON) []string {
+		row: func(ag apitypes.Agent) []string {
 			return []string{ag.Name, orDash(ag.Address), strconv.Itoa(ag.Slots), fmtTime(&ag.Registered), fmtTime(ag.LastHeartbeat)}
 		},
 	})

@@ -16,6 +16,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apiclient"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/tlsconf"
 	"github.com/spf13/cobra"
 )
@@ -35,11 +37,10 @@ func addClientFlags(c *cobra.Command, o *clientOptions) {
 	pf.StringVar(&o.ca, "ca", "", "CA certificate (PEM) to verify the server with, e.g. DATA-DIR/ca.pem (default $HOLDFAST_CA, else the system roots)")
 }
 
-// apiClient calls the server's REST API under /api/v1.
+// apiClient calls the server's REST API under /api/v1 (internal/server/
+// apiclient) and words its refusals for the command line.
 type apiClient struct {
-	base  string // server URL without a trailing slash
-	token string
-	hc    *http.Client
+	*apiclient.Client
 }
 
 // client builds the API client from the flags and the environment.
@@ -70,112 +71,73 @@ func (a *app) client(o *clientOptions) (*apiClient, error) {
 		}
 	}
 	tr := &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
-	return &apiClient{base: strings.TrimRight(server, "/"), token: pick(o.token, "HOLDFAST_TOKEN"),
-		hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}}, nil
+	hc := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	return &apiClient{apiclient.New(server, hc, pick(o.token, "HOLDFAST_TOKEN"))}, nil
 }
 
 // call sends a request with body (nil: none) encoded as JSON and decodes
 // the response into out (nil: ignore; *json.RawMessage: keep as is). What
 // names the operation for a 403 message ("create jobs").
 func (c *apiClient) call(ctx context.Context, method, path, what string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return c.connError(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("read the answer of %s: %w", c.base, err)
-	}
-	if resp.StatusCode >= 300 {
-		return c.statusError(resp.StatusCode, data, what)
-	}
-	if out == nil || len(data) == 0 {
+	err := c.Do(ctx, method, path, body, out)
+	var ae *apitypes.Error
+	switch {
+	case err == nil:
 		return nil
+	case errors.As(err, &ae):
+		return c.statusError(ae, what)
 	}
-	if raw, ok := out.(*json.RawMessage); ok {
-		*raw = append((*raw)[:0], data...)
-		return nil
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return c.connError(ue.Err)
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("server %s: unexpected answer: %w", c.base, err)
-	}
-	return nil
+	return err
 }
 
 // connError explains a failed connection, naming the server (never the token).
 func (c *apiClient) connError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
 	var ca x509.UnknownAuthorityError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return err
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("cannot reach the server at %s: connection refused (is 'holdfast server' running there?)", c.base)
+		return fmt.Errorf("cannot reach the server at %s: connection refused (is 'holdfast server' running there?)", c.Base())
 	case errors.As(err, &ca):
-		return fmt.Errorf("cannot verify the server at %s: its certificate is not signed by a trusted CA (use --ca DATA-DIR/ca.pem or set HOLDFAST_CA)", c.base)
+		return fmt.Errorf("cannot verify the server at %s: its certificate is not signed by a trusted CA (use --ca DATA-DIR/ca.pem or set HOLDFAST_CA)", c.Base())
 	}
-	return fmt.Errorf("cannot reach the server at %s: %v", c.base, err)
+	return fmt.Errorf("cannot reach the server at %s: %v", c.Base(), err)
 }
 
-// apiError is an error answer of the server.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *apiError) Error() string { return e.Message }
-
-// statusError turns an error answer ({"error","code"}) into a message.
-func (c *apiClient) statusError(status int, data []byte, what string) error {
-	var body struct {
-		Error string `json:"error"`
-		Code  string `json:"code"`
-	}
-	if json.Unmarshal(data, &body) != nil || body.Error == "" {
-		body.Error = strings.TrimSpace(http.StatusText(status))
-	}
-	e := &apiError{Status: status, Code: body.Code, Message: body.Error}
-	switch status {
+// statusError words an error answer for the command line. The result
+// still matches the apitypes sentinels (errors.Is).
+func (c *apiClient) statusError(ae *apitypes.Error, what string) error {
+	msg := ae.Message
+	switch ae.Status {
 	case http.StatusUnauthorized:
 		hint := "check --token or HOLDFAST_TOKEN"
-		if c.token == "" {
+		if !c.HasToken() {
 			hint = "no token given: use --token or set HOLDFAST_TOKEN"
 		}
-		e.Message = fmt.Sprintf("the server refused the token (%s)", hint)
+		msg = fmt.Sprintf("the server refused the token (%s)", hint)
 	case http.StatusForbidden:
-		e.Message = fmt.Sprintf("your role may not %s (server: %s)", what, body.Error)
+		msg = fmt.Sprintf("your role may not %s (server: %s)", what, ae.Message)
 	case http.StatusBadRequest:
-		e.Message = "the server rejected the request: " + body.Error
+		msg = "the server rejected the request: " + ae.Message
 	case http.StatusNotFound, http.StatusConflict:
 	default:
-		e.Message = fmt.Sprintf("server %s: HTTP %d: %s", c.base, status, body.Error)
+		msg = fmt.Sprintf("server %s: HTTP %d: %s", c.Base(), ae.Status, ae.Message)
 	}
-	return e
+	return cliAPIError{msg: msg, err: ae}
 }
+
+// cliAPIError is an error answer worded for the command line.
+type cliAPIError struct {
+	msg string
+	err *apitypes.Error
+}
+
+func (e cliAPIError) Error() string { return e.msg }
+func (e cliAPIError) Unwrap() error { return e.err }
 
 // printJSON writes raw JSON indented, with a final newline.
 func printJSON(w io.Writer, raw json.RawMessage) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 )
@@ -36,11 +37,11 @@ func (a *app) followSession(ctx context.Context, cl *apiClient, id int64) error 
 
 // sessionView renders a followed session.
 type sessionView interface {
-	update(se sessionJSON)
+	update(se apitypes.Session)
 	done()
 }
 
-func taskLabel(t taskJSON) string { return fmt.Sprintf("%s disk %s", t.VM, t.Disk) }
+func taskLabel(t apitypes.Task) string { return fmt.Sprintf("%s disk %s", t.VM, t.Disk) }
 
 func terminalTask(state string) bool {
 	switch state {
@@ -62,7 +63,7 @@ func newBarView(w io.Writer) *barView {
 		bars: map[int64]*mpb.Bar{}, end: map[int64]bool{}}
 }
 
-func (v *barView) update(se sessionJSON) {
+func (v *barView) update(se apitypes.Session) {
 	for _, t := range se.Tasks {
 		if v.end[t.ID] {
 			continue
@@ -112,7 +113,7 @@ type lineView struct {
 	last  time.Time
 }
 
-func (v *lineView) update(se sessionJSON) {
+func (v *lineView) update(se apitypes.Session) {
 	now := time.Now()
 	progress := now.Sub(v.last) >= v.every
 	if progress {

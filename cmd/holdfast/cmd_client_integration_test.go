@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
 	"github.com/holdfast-backup/holdfast/internal/server"
+	"github.com/holdfast-backup/holdfast/internal/server/apiclient"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 )
 
 // testServer is an in-process holdfast server.
@@ -58,18 +60,11 @@ func (s testServer) createToken(t *testing.T, name, role string) string {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	body, _ := json.Marshal(map[string]string{"name": name, "role": role})
-	req, _ := http.NewRequest("POST", s.url+"/api/v1/tokens", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+s.admin)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct{ Token string }
-	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&out) != nil || out.Token == "" {
-		t.Fatalf("create token: HTTP %d", resp.StatusCode)
+	var out apitypes.NewToken
+	err = apiclient.New(s.url, hc, s.admin).Do(context.Background(), "POST", "/api/v1/tokens",
+		apitypes.TokenRequest{Name: name, Role: role}, &out)
+	if err != nil || out.Token == "" {
+		t.Fatalf("create token: %v", err)
 	}
 	return out.Token
 }
@@ -145,7 +140,7 @@ func TestClientJobRoundTrip(t *testing.T) {
 		Enabled    bool
 		Definition struct {
 			Repository string
-			VMs        []jobVM
+			VMs        []jobdef.VM
 		}
 	}
 	if err := json.Unmarshal([]byte(run("job", "show", "nightly", "--json")), &j); err != nil {
@@ -224,5 +219,42 @@ func TestClientRefusals(t *testing.T) {
 	noTok.vars = append(noTok.vars, "HOLDFAST_SERVER=")
 	if r := noTok.run("job", "list"); r.code != exitUsage {
 		t.Fatalf("no server: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+// TestClientJobRefused: an invalid job is refused before it is sent (a
+// usage error naming the flag or field) or by the server (an "after"
+// cycle, which needs the other jobs); nothing is stored.
+func TestClientJobRefused(t *testing.T) {
+	s := startTestServer(t)
+	e := clientEnv(t, s, s.admin)
+	base := []string{"job", "create", "j", "--vm", "vm1=/images/vm1.img", "--repository", "repo1"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--compression", "fast"}, "the repository's"},
+		{[]string{"--schedule", "0 25 * * *"}, "--schedule"},
+		{[]string{"--schedule", "dayly 03:00"}, "dayly"},
+		{[]string{"--chunk-size", "1000"}, "definition.chunk_size"},
+		{[]string{"--transport", "pigeon"}, "definition.transport"},
+		{[]string{"--format", "qcow2=raw", "--follow-backing"}, "definition.follow_backing"},
+	} {
+		r := e.run(append(append([]string{}, base...), tc.args...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("job create %v: exit %d, %s; want exit %d naming %s", tc.args, r.code, r.stderr, exitUsage, tc.want)
+		}
+	}
+	if r := e.run("job", "create", "j", "--repository", "repo1"); r.code != exitUsage {
+		t.Errorf("job create without VMs: exit %d, %s", r.code, r.stderr)
+	}
+	e.ok("job", "create", "a", "--vm", "vm1=/images/vm1.img", "--repository", "repo1", "--schedule", "after b")
+	e.ok("job", "create", "b", "--vm", "vm2=/images/vm2.img", "--repository", "repo1")
+	r := e.run("job", "edit", "b", "--schedule", "after a")
+	if r.code == 0 || !strings.Contains(r.stderr, "schedule") || !strings.Contains(r.stderr, "cycle") {
+		t.Errorf("after cycle: exit %d, %s", r.code, r.stderr)
+	}
+	if out := e.ok("job", "list"); strings.Contains(out, "after a") || strings.Contains(out, "\nj ") {
+		t.Errorf("a refused job was stored:\n%s", out)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/spf13/cobra"
 )
 
@@ -33,8 +35,10 @@ password; it is sent once in the request, sealed by the server and never
 printed ($HOLDFAST_PASSWORD is not used here).
 
 The definition sent is {"vms": [{"name", "disks"}], "repository",
-"retention": {"keep_last"}, "chunk_size", "compression", "transport",
-"format", "disk_formats", "follow_backing"}.
+"retention": {"keep_last"}, "chunk_size", "transport", "format",
+"disk_formats", "follow_backing", …} (internal/jobdef); it is checked before
+it is sent, and again by the server. Compression is the repository's
+(holdfast repo init --compression), not a job's.
 
 File disks are read with the format --format gives (FORMAT for every disk,
 DISK=FORMAT for one); a disk without one is detected at its first backup and
@@ -50,10 +54,13 @@ backing chain the host made.`,
 		if len(f.vms) == 0 && len(f.vmsFrom) == 0 {
 			return usageError{errors.New("job create needs at least one --vm NAME=DISK or --vms-from SOURCE[=GLOB]")}
 		}
-		def := map[string]any{}
+		var def jobdef.Definition
 		changed := func(n string) bool { return cmd.Flags().Changed(n) }
-		if err := f.apply(def, changed); err != nil {
+		if err := f.apply(&def, changed); err != nil {
 			return err
+		}
+		if err := jobdef.ValidateSchedule(f.schedule); err != nil {
+			return usageError{fmt.Errorf("--schedule: %w", err)}
 		}
 		pw, err := a.jobPassword()
 		if err != nil {
@@ -63,11 +70,8 @@ backing chain the host made.`,
 		if err != nil {
 			return err
 		}
-		req := map[string]any{"name": args[0], "kind": f.kind, "definition": def, "schedule": f.schedule}
-		if pw != "" {
-			req["password"] = pw
-		}
-		var j jobJSON
+		req := apitypes.JobRequest{Name: args[0], Kind: f.kind, Definition: &def, Schedule: f.schedule, Password: pw}
+		var j apitypes.Job
 		if err := cl.call(cmd.Context(), "POST", "/api/v1/jobs", "create jobs", req, &j); err != nil {
 			return err
 		}
@@ -99,33 +103,32 @@ func newJobEdit(a *app, o *clientOptions) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var old jobJSON
+		var old apitypes.Job
 		if err := cl.call(cmd.Context(), "GET", jobPath(args[0], ""), "read jobs", nil, &old); err != nil {
 			return err
 		}
-		def, err := decodeDefinition(old.Definition)
+		def, err := jobdef.Parse(old.Definition)
 		if err != nil {
 			return err
 		}
 		changed := func(n string) bool { return cmd.Flags().Changed(n) }
-		if err := f.apply(def, changed); err != nil {
+		if err := f.apply(&def, changed); err != nil {
 			return err
 		}
-		req := map[string]any{"definition": def, "schedule": old.Schedule, "kind": old.Kind}
+		req := apitypes.JobRequest{Name: rename, Kind: old.Kind, Definition: &def, Schedule: old.Schedule, Password: pw}
 		if changed("schedule") {
-			req["schedule"] = f.schedule
+			if err := jobdef.ValidateSchedule(f.schedule); err != nil {
+				return usageError{fmt.Errorf("--schedule: %w", err)}
+			}
+			req.Schedule = f.schedule
 		}
 		if changed("kind") {
-			req["kind"] = f.kind
-		}
-		if rename != "" {
-			req["name"] = rename
+			req.Kind = f.kind
 		}
 		if pw != "" {
-			delete(def, "password_secret") // the server seals the new one
-			req["password"] = pw
+			def.PasswordSecret = "" // the server seals the new one
 		}
-		var j jobJSON
+		var j apitypes.Job
 		if err := cl.call(cmd.Context(), "PUT", jobPath(args[0], ""), "edit jobs", req, &j); err != nil {
 			return err
 		}
@@ -136,17 +139,16 @@ func newJobEdit(a *app, o *clientOptions) *cobra.Command {
 }
 
 func newJobList(a *app, o *clientOptions) *cobra.Command {
-	return newListCommand(a, o, listSpec[jobJSON]{
+	return newListCommand(a, o, listSpec[apitypes.Job]{
 		short: "List jobs", path: "/api/v1/jobs", what: "list jobs",
 		header: []string{"NAME", "ENABLED", "SCHEDULE", "REPOSITORY", "VMS"},
-		row: func(j jobJSON) []string {
-			var d jobDef
-			_ = json.Unmarshal(j.Definition, &d)
+		row: func(j apitypes.Job) []string {
+			d, _ := jobdef.Parse(j.Definition)
 			enabled := "no"
 			if j.Enabled {
 				enabled = "yes"
 			}
-			return []string{j.Name, enabled, orDash(j.Schedule), orDash(d.Repository), orDash(d.vmList())}
+			return []string{j.Name, enabled, orDash(j.Schedule), orDash(d.Repository), orDash(vmList(d))}
 		},
 	})
 }
@@ -167,7 +169,7 @@ func newJobShow(a *app, o *clientOptions) *cobra.Command {
 		if asJSON {
 			return printJSON(a.stdout, raw)
 		}
-		var j jobJSON
+		var j apitypes.Job
 		if err := json.Unmarshal(raw, &j); err != nil {
 			return err
 		}
@@ -230,7 +232,7 @@ bottleneck); the exit status is 0 for success or warning, 1 for failure.`}
 		if err := cl.call(cmd.Context(), "POST", jobPath(args[0], "/run"), "run jobs", nil, &raw); err != nil {
 			return err
 		}
-		var se sessionJSON
+		var se apitypes.Session
 		if err := json.Unmarshal(raw, &se); err != nil {
 			return err
 		}

@@ -1,91 +1,29 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/throttle"
 	"github.com/spf13/pflag"
 )
 
-// A backup job's definition, as `job create` sends it (the server stores
-// it as given, sealing the password into "password_secret"):
-//
-//	{"vms": [{"name": "vm1", "disks": ["/path/to/vm1.img"]}],
-//	 "repository": "repo1", "retention": {"keep_last": 7},
-//	 "chunk_size": 1048576, "compression": "fast", "transport": "auto"}
-
-// jobJSON is the API's view of a job.
-type jobJSON struct {
-	Name        string          `json:"name"`
-	Kind        string          `json:"kind"`
-	Definition  json.RawMessage `json:"definition"`
-	Schedule    string          `json:"schedule"`
-	Enabled     bool            `json:"enabled"`
-	PasswordRef string          `json:"password_ref"`
-	Created     time.Time       `json:"created"`
-	Updated     time.Time       `json:"updated"`
-}
-
-// jobDef is the part of a definition the CLI shows; VMs may be names or
-// {"name","disks"} objects.
-type jobDef struct {
-	VMs    []json.RawMessage `json:"vms"`
-	Select []struct {
-		Source  string `json:"source"`
-		Pattern string `json:"pattern"`
-	} `json:"select"`
-	Repository string `json:"repository"`
-	Retention  struct {
-		KeepLast int `json:"keep_last"`
-	} `json:"retention"`
-	ChunkSize   int    `json:"chunk_size"`
-	Compression string `json:"compression"`
-	Transport   string `json:"transport"`
-	Guest       struct {
-		PreFreeze      string `json:"pre_freeze"`
-		PostThaw       string `json:"post_thaw"`
-		Policy         string `json:"policy"`
-		TimeoutSeconds int    `json:"timeout_seconds"`
-		User           string `json:"user"`
-	} `json:"guest"`
-	GuestKeyRef string `json:"guest_ssh_key_secret"`
-	Retries     struct {
-		Count       int `json:"count"`
-		WaitSeconds int `json:"wait_seconds"`
-	} `json:"retries"`
-	Format          string            `json:"format"`
-	DiskFormats     map[string]string `json:"disk_formats"`
-	RecordedFormats map[string]string `json:"recorded_formats"`
-	FollowBacking   bool              `json:"follow_backing"`
-}
-
-type jobVM struct {
-	Name  string   `json:"name"`
-	Disks []string `json:"disks"`
-}
+// A backup job's definition is internal/jobdef's Definition: `job create`
+// builds one from the flags, `job edit` changes the stored one, both check
+// it (Validate) before sending it; the server checks it again and seals
+// the password and guest SSH key.
 
 // vmList renders the VMs as "vm1=/a.img,/b.img vm2".
-func (d jobDef) vmList() string {
-	var out []string
-	for _, raw := range d.VMs {
-		var name string
-		if json.Unmarshal(raw, &name) == nil {
-			out = append(out, name)
-			continue
-		}
-		var vm jobVM
-		if json.Unmarshal(raw, &vm) != nil {
-			out = append(out, string(raw))
-			continue
-		}
+func vmList(d jobdef.Definition) string {
+	out := make([]string, 0, len(d.VMs))
+	for _, vm := range d.VMs {
 		s := vm.Name
 		if len(vm.Disks) > 0 {
 			s += "=" + strings.Join(vm.Disks, ",")
@@ -99,7 +37,7 @@ func (d jobDef) vmList() string {
 type jobFlags struct {
 	vms                                     []string
 	repository, schedule                    string
-	chunkSize, compression, transport, kind string
+	chunkSize, compression, transport, kind string // compression: refused
 	retentionLast                           int
 	readLimit                               string
 	throttle                                []string
@@ -121,7 +59,8 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.schedule, "schedule", "", "cron expression, e.g. '0 2 * * *' (empty: run on demand only)")
 	fs.IntVar(&f.retentionLast, "retention-last", 0, "keep the last N restore points per VM (0: keep all)")
 	fs.StringVar(&f.chunkSize, "chunk-size", "", "chunk size, e.g. 1MiB (default: the repository's)")
-	fs.StringVar(&f.compression, "compression", "", "compression: none, fast, optimal or high (default: the repository's)")
+	fs.StringVar(&f.compression, "compression", "", "refused: compression is the repository's (holdfast repo init --compression)")
+	_ = fs.MarkHidden("compression")
 	fs.StringVar(&f.transport, "transport", "", "preferred transport: "+source.PreferenceNames()+" (default auto)")
 	fs.StringVar(&f.kind, "kind", "backup", "job kind")
 	fs.StringVar(&f.preFreeze, "pre-freeze", "", "guest processing: script FILE run in each guest before its snapshot")
@@ -142,8 +81,8 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 }
 
 // parseVMs turns --vm flags into the definition's "vms" list.
-func parseVMs(specs []string) ([]jobVM, error) {
-	var vms []jobVM
+func parseVMs(specs []string) ([]jobdef.VM, error) {
+	var vms []jobdef.VM
 	index := map[string]int{}
 	for _, s := range specs {
 		name, disks, ok := strings.Cut(s, "=")
@@ -157,7 +96,7 @@ func parseVMs(specs []string) ([]jobVM, error) {
 		if !seen {
 			i = len(vms)
 			index[name] = i
-			vms = append(vms, jobVM{Name: name})
+			vms = append(vms, jobdef.VM{Name: name})
 		}
 		for _, d := range strings.Split(disks, ",") {
 			if d != "" {
@@ -168,71 +107,83 @@ func parseVMs(specs []string) ([]jobVM, error) {
 	return vms, nil
 }
 
-// apply sets the definition keys of the flags that changed (all given
-// flags on create) in def.
-func (f *jobFlags) apply(def map[string]any, changed func(string) bool) error {
+// apply sets the fields of the flags that changed (all given flags on
+// create) in def, then validates the whole definition.
+func (f *jobFlags) apply(def *jobdef.Definition, changed func(string) bool) error {
+	if err := f.applyFields(def, changed); err != nil {
+		return err
+	}
+	if err := def.Validate(); err != nil {
+		return usageError{fmt.Errorf("invalid job: %w", err)}
+	}
+	return nil
+}
+
+// applyFields sets the fields of the flags that changed.
+func (f *jobFlags) applyFields(def *jobdef.Definition, changed func(string) bool) error {
 	if changed("vm") {
 		vms, err := parseVMs(f.vms)
 		if err != nil {
 			return err
 		}
 		forgetDroppedFormats(def, vms)
-		def["vms"] = vms
+		def.VMs = vms
 	}
 	if changed("repository") {
-		def["repository"] = f.repository
+		def.Repository = f.repository
 	}
 	if changed("vms-from") {
-		var sel []map[string]string
+		def.Select = nil
 		for _, spec := range f.vmsFrom {
 			src, pattern, _ := strings.Cut(spec, "=")
 			if src == "" {
 				return usageError{fmt.Errorf("--vms-from %q: want SOURCE[=GLOB]", spec)}
 			}
-			sel = append(sel, map[string]string{"source": src, "pattern": pattern})
+			def.Select = append(def.Select, jobdef.Selection{Source: src, Pattern: pattern})
 		}
-		def["select"] = sel
 	}
 	if changed("retention-last") {
 		if f.retentionLast < 0 {
 			return usageError{errors.New("--retention-last must not be negative")}
 		}
-		def["retention"] = map[string]int{"keep_last": f.retentionLast}
+		def.Retention.KeepLast = f.retentionLast
 	}
 	if changed("chunk-size") {
 		n, err := parseSize(f.chunkSize)
 		if err != nil || n <= 0 {
 			return usageError{fmt.Errorf("--chunk-size %q: want a size such as 1MiB", f.chunkSize)}
 		}
-		def["chunk_size"] = n
+		def.ChunkSize = int(n)
 	}
 	if changed("compression") {
-		if err := repo.ValidateCompression(f.compression); err != nil {
-			return usageError{err}
-		}
-		def["compression"] = f.compression
+		return usageError{errors.New("--compression: a job cannot choose compression: it is the repository's (holdfast repo init --compression)")}
 	}
 	if changed("retries") || changed("retry-wait") {
 		if f.retries < 0 || f.retryWait < 0 {
 			return usageError{errors.New("--retries and --retry-wait must not be negative")}
 		}
-		def["retries"] = map[string]int{"count": f.retries, "wait_seconds": int(f.retryWait / time.Second)}
+		def.Retries = jobdef.Retries{Count: f.retries, WaitSeconds: int(f.retryWait / time.Second)}
 	}
 	if err := f.applyGuest(def, changed); err != nil {
 		return err
 	}
+	return f.applyData(def, changed)
+}
+
+// applyData sets the fields of the data path flags that changed.
+func (f *jobFlags) applyData(def *jobdef.Definition, changed func(string) bool) error {
 	if changed("read-limit") {
 		n, err := throttle.ParseRate(f.readLimit)
 		if err != nil || n <= 0 {
 			return usageError{fmt.Errorf("--read-limit %q: want a rate such as 50MiB/s", f.readLimit)}
 		}
-		def["read_limit"] = n
+		def.ReadLimit = n
 	}
 	if changed("throttle") {
 		if _, err := throttle.ParseRules(strings.Join(f.throttle, "\n"), nil); err != nil {
 			return usageError{fmt.Errorf("--throttle: %w", err)}
 		}
-		def["throttle"] = f.throttle
+		def.Throttle = f.throttle
 	}
 	if changed("format") {
 		if err := applyFormats(def, f.formats); err != nil {
@@ -240,29 +191,12 @@ func (f *jobFlags) apply(def map[string]any, changed func(string) bool) error {
 		}
 	}
 	if changed("follow-backing") {
-		def["follow_backing"] = f.followBacking
+		def.FollowBacking = f.followBacking
 	}
 	if changed("transport") {
-		if _, err := source.ParsePreference(f.transport); err != nil || f.transport == "" {
-			return usageError{fmt.Errorf("--transport %q: want %s", f.transport, source.PreferenceNames())}
-		}
-		def["transport"] = f.transport
+		def.Transport = f.transport
 	}
 	return nil
-}
-
-// decodeDefinition parses a stored definition into a map, keeping numbers.
-func decodeDefinition(raw json.RawMessage) (map[string]any, error) {
-	def := map[string]any{}
-	if len(raw) == 0 || string(raw) == "null" {
-		return def, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&def); err != nil {
-		return nil, fmt.Errorf("job definition: %w", err)
-	}
-	return def, nil
 }
 
 // jobPassword reads --password-file, if given ("" otherwise). The password
@@ -283,16 +217,15 @@ func (a *app) jobPassword() (string, error) {
 }
 
 // showJob prints one job as "field: value" lines.
-func (a *app) showJob(j jobJSON) error {
-	var d jobDef
-	_ = json.Unmarshal(j.Definition, &d)
+func (a *app) showJob(j apitypes.Job) error {
+	d, _ := jobdef.Parse(j.Definition)
 	enabled := "no"
 	if j.Enabled {
 		enabled = "yes"
 	}
 	rows := [][]string{
 		{"Name:", j.Name}, {"Kind:", orDash(j.Kind)}, {"Enabled:", enabled},
-		{"Schedule:", orDash(j.Schedule)}, {"Repository:", orDash(d.Repository)}, {"VMs:", orDash(d.vmList())},
+		{"Schedule:", orDash(j.Schedule)}, {"Repository:", orDash(d.Repository)}, {"VMs:", orDash(vmList(d))},
 	}
 	for _, sel := range d.Select {
 		rows = append(rows, []string{"Selects:", "VMs matching " + orDash(sel.Pattern) + " in source " + sel.Source})
@@ -303,13 +236,10 @@ func (a *app) showJob(j jobJSON) error {
 	if d.ChunkSize > 0 {
 		rows = append(rows, []string{"Chunk size:", formatBytes(int64(d.ChunkSize))})
 	}
-	if d.Compression != "" {
-		rows = append(rows, []string{"Compression:", d.Compression})
-	}
 	if d.Transport != "" {
 		rows = append(rows, []string{"Transport:", d.Transport})
 	}
-	rows = append(rows, d.formatRows()...)
+	rows = append(rows, formatRows(d)...)
 	if d.Retries.Count > 0 {
 		rows = append(rows, []string{"Retries:", fmt.Sprintf("%d, %ds apart", d.Retries.Count, d.Retries.WaitSeconds)})
 	}
@@ -322,8 +252,8 @@ func (a *app) showJob(j jobJSON) error {
 			scripts = append(scripts, fmt.Sprintf("post-thaw (%d bytes)", len(g.PostThaw)))
 		}
 		key := "no SSH key"
-		if d.GuestKeyRef != "" {
-			key = "SSH key sealed on the server (" + d.GuestKeyRef + ")"
+		if d.GuestKeySecret != "" {
+			key = "SSH key sealed on the server (" + d.GuestKeySecret + ")"
 		}
 		rows = append(rows, []string{"Guest:", fmt.Sprintf("%s; policy %s; timeout %ds; user %s; %s",
 			strings.Join(scripts, ", "), orDash(g.Policy), g.TimeoutSeconds, orDash(g.User), key)})
@@ -337,89 +267,82 @@ func (a *app) showJob(j jobJSON) error {
 	return table(a.stdout, []string{"Job:", j.Name}, rows[1:])
 }
 
-// applyGuest sets the guest processing keys of the flags that changed.
-func (f *jobFlags) applyGuest(def map[string]any, changed func(string) bool) error {
-	g, _ := def["guest"].(map[string]any)
-	if g == nil {
-		g = map[string]any{}
-	}
-	scripts := []struct{ flag, key, file string }{{"pre-freeze", "pre_freeze", f.preFreeze}, {"post-thaw", "post_thaw", f.postThaw}}
+// applyGuest sets the guest processing fields of the flags that changed.
+func (f *jobFlags) applyGuest(def *jobdef.Definition, changed func(string) bool) error {
+	g := &def.Guest
+	scripts := []struct {
+		flag, file string
+		dst        *string
+	}{{"pre-freeze", f.preFreeze, &g.PreFreeze}, {"post-thaw", f.postThaw, &g.PostThaw}}
 	for _, sc := range scripts {
 		if !changed(sc.flag) {
 			continue
 		}
-		g[sc.key] = ""
+		*sc.dst = ""
 		if sc.file != "" {
 			b, err := os.ReadFile(sc.file)
 			if err != nil {
 				return fmt.Errorf("--%s: %w", sc.flag, err)
 			}
-			g[sc.key] = string(b)
+			*sc.dst = string(b)
 		}
 	}
 	if changed("guest-timeout") {
 		if f.guestTimeout < time.Second {
 			return usageError{errors.New("--guest-timeout must be at least 1s")}
 		}
-		g["timeout_seconds"] = int(f.guestTimeout / time.Second)
+		g.TimeoutSeconds = int(f.guestTimeout / time.Second)
 	}
 	if changed("guest-policy") {
 		if f.guestPolicy != "fail" && f.guestPolicy != "warn" {
 			return usageError{fmt.Errorf("--guest-policy %q: want fail or warn", f.guestPolicy)}
 		}
-		g["policy"] = f.guestPolicy
+		g.Policy = f.guestPolicy
 	}
 	if changed("guest-user") {
-		g["user"] = f.guestUser
-	}
-	if len(g) > 0 {
-		def["guest"] = g
+		g.User = f.guestUser
 	}
 	if changed("guest-key") {
 		b, err := os.ReadFile(f.guestKey)
 		if err != nil {
 			return fmt.Errorf("--guest-key: %w", err)
 		}
-		def["guest_ssh_key"] = string(b) // the server seals it
+		def.GuestSSHKey = string(b) // the server seals it
 	}
 	perVM := []struct {
-		flag, key string
-		specs     []string
-	}{{"guest-ssh", "guest_ssh", f.guestSSH}, {"guest-host-key", "guest_host_key", f.guestHostKey},
-		{"guest-agent", "guest_agent", f.guestAgent}}
+		flag  string
+		specs []string
+		field func(*jobdef.VM) *string
+	}{{"guest-ssh", f.guestSSH, func(v *jobdef.VM) *string { return &v.GuestSSH }},
+		{"guest-host-key", f.guestHostKey, func(v *jobdef.VM) *string { return &v.GuestHostKey }},
+		{"guest-agent", f.guestAgent, func(v *jobdef.VM) *string { return &v.GuestAgent }}}
 	for _, pv := range perVM {
 		if !changed(pv.flag) {
 			continue
 		}
-		if err := setVMField(def, pv.flag, pv.key, pv.specs); err != nil {
+		if err := setVMField(def, pv.flag, pv.specs, pv.field); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// setVMField sets key of the VMs named in specs (VM=VALUE) in def["vms"].
-func setVMField(def map[string]any, flag, key string, specs []string) error {
-	raw, _ := json.Marshal(def["vms"])
-	var vms []map[string]any
-	if err := json.Unmarshal(raw, &vms); err != nil {
-		return usageError{fmt.Errorf("--%s needs the job's VMs given with --vm NAME=DISK", flag)}
-	}
+// setVMField sets a field of the VMs named in specs (VM=VALUE).
+func setVMField(def *jobdef.Definition, flag string, specs []string, field func(*jobdef.VM) *string) error {
 	for _, spec := range specs {
 		name, value, ok := strings.Cut(spec, "=")
 		if !ok || name == "" || value == "" {
 			return usageError{fmt.Errorf("--%s %q: want VM=VALUE", flag, spec)}
 		}
 		found := false
-		for _, vm := range vms {
-			if vm["name"] == name {
-				vm[key], found = value, true
+		for i := range def.VMs {
+			if def.VMs[i].Name == name {
+				*field(&def.VMs[i]), found = value, true
 			}
 		}
 		if !found {
 			return usageError{fmt.Errorf("--%s: the job has no VM %q", flag, name)}
 		}
 	}
-	def["vms"] = vms
 	return nil
 }

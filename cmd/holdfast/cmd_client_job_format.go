@@ -1,18 +1,20 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
 )
 
 // applyFormats applies --format values to a job definition (see
-// internal/server/orchestrator/formats.go for the keys): FORMAT sets the
-// format of every file disk, DISK=FORMAT that of one disk; "auto" removes
-// the format given and the one the server recorded, so the next backup
-// detects it again.
-func applyFormats(def map[string]any, specs []string) error {
+// internal/jobdef/formats.go for the fields): FORMAT sets the format of
+// every file disk, DISK=FORMAT that of one disk; "auto" removes the format
+// given and the one the server recorded, so the next backup detects it
+// again.
+func applyFormats(def *jobdef.Definition, specs []string) error {
 	for _, spec := range specs {
 		disk, format := "", spec
 		if i := strings.LastIndex(spec, "="); i >= 0 {
@@ -28,32 +30,24 @@ func applyFormats(def map[string]any, specs []string) error {
 		}
 		switch {
 		case disk == "" && format == "auto":
-			delete(def, "format")
-			delete(def, "recorded_formats")
+			def.Format, def.RecordedFormats = "", nil
 		case disk == "":
-			def["format"] = format
+			def.Format = format
 		case format == "auto":
-			delete(defMap(def, "disk_formats"), disk)
-			delete(defMap(def, "recorded_formats"), disk)
+			delete(def.DiskFormats, disk)
+			delete(def.RecordedFormats, disk)
 		default:
-			defMap(def, "disk_formats")[disk] = format
+			if def.DiskFormats == nil {
+				def.DiskFormats = map[string]string{}
+			}
+			def.DiskFormats[disk] = format
 		}
 	}
 	return nil
 }
 
-// defMap returns the JSON object under key in def, creating it if needed.
-func defMap(def map[string]any, key string) map[string]any {
-	m, ok := def[key].(map[string]any)
-	if !ok {
-		m = map[string]any{}
-		def[key] = m
-	}
-	return m
-}
-
 // formatRows are the `job show` lines of a job's image formats.
-func (d jobDef) formatRows() [][]string {
+func formatRows(d jobdef.Definition) [][]string {
 	var rows [][]string
 	if d.Format != "" {
 		rows = append(rows, []string{"Format:", d.Format + " (every file disk)"})
@@ -71,11 +65,10 @@ func (d jobDef) formatRows() [][]string {
 }
 
 func formatList(m map[string]string) string {
-	var out []string
-	for disk, f := range m {
-		out = append(out, disk+"="+f)
+	out := make([]string, 0, len(m))
+	for _, disk := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, disk+"="+m[disk])
 	}
-	sort.Strings(out)
 	return strings.Join(out, " ")
 }
 
@@ -83,28 +76,17 @@ func formatList(m map[string]string) string {
 // listed VMs had and vms no longer have: a file added again later under the
 // same name is detected again (disks of VMs selected from sources keep
 // theirs).
-func forgetDroppedFormats(def map[string]any, vms []jobVM) {
-	recorded, ok := def["recorded_formats"].(map[string]any)
-	if !ok {
-		return
-	}
-	raw, _ := json.Marshal(def["vms"])
-	var old []json.RawMessage
-	_ = json.Unmarshal(raw, &old)
+func forgetDroppedFormats(def *jobdef.Definition, vms []jobdef.VM) {
 	kept := map[string]bool{}
 	for _, vm := range vms {
 		for _, d := range vm.Disks {
 			kept[d] = true
 		}
 	}
-	for _, o := range old {
-		var vm jobVM
-		if json.Unmarshal(o, &vm) != nil {
-			continue // a bare VM name lists no disks
-		}
+	for _, vm := range def.VMs {
 		for _, d := range vm.Disks {
 			if !kept[d] {
-				delete(recorded, d)
+				delete(def.RecordedFormats, d)
 			}
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
 )
 
 func TestApplyFormats(t *testing.T) {
@@ -23,7 +25,7 @@ func TestApplyFormats(t *testing.T) {
 		{name: "one disk, path with =", specs: []string{"/x=y.img=raw"},
 			want: `{"disk_formats":{"/c.vmdk":"vmdk","/x=y.img":"raw"},"format":"raw","recorded_formats":{"/a.img":"raw","/s.img":"raw"},"vms":[{"disks":["/a.img","/b.qcow2"],"name":"a"}]}`},
 		{name: "one disk auto", specs: []string{"/c.vmdk=auto", "/a.img=auto"},
-			want: `{"disk_formats":{},"format":"raw","recorded_formats":{"/s.img":"raw"},"vms":[{"disks":["/a.img","/b.qcow2"],"name":"a"}]}`},
+			want: `{"format":"raw","recorded_formats":{"/s.img":"raw"},"vms":[{"disks":["/a.img","/b.qcow2"],"name":"a"}]}`},
 		{name: "dropped disk forgets its recorded format", vms: []string{"a=/b.qcow2"},
 			want: `{"disk_formats":{"/c.vmdk":"vmdk"},"format":"raw","recorded_formats":{"/s.img":"raw"},"vms":[{"name":"a","disks":["/b.qcow2"]}]}`},
 		{name: "bad format", specs: []string{"vhdx"}, usage: true},
@@ -32,12 +34,12 @@ func TestApplyFormats(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			def, err := decodeDefinition(json.RawMessage(start))
+			def, err := jobdef.Parse([]byte(start))
 			if err != nil {
 				t.Fatal(err)
 			}
 			f := jobFlags{formats: tc.specs, vms: tc.vms}
-			err = f.apply(def, func(n string) bool {
+			err = f.applyFields(&def, func(n string) bool {
 				return (n == "format" && tc.specs != nil) || (n == "vm" && tc.vms != nil)
 			})
 			if tc.usage {

@@ -4,25 +4,10 @@ import (
 	"encoding/json"
 	"net/url"
 	"strconv"
-	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/spf13/cobra"
 )
-
-// serverPointJSON is the API's view of a restore point the server recorded.
-type serverPointJSON struct {
-	ID          string    `json:"id"`
-	Repository  string    `json:"repository"`
-	VM          string    `json:"vm"`
-	Job         string    `json:"job"`
-	Session     int64     `json:"session"`
-	Created     time.Time `json:"created"`
-	BytesTotal  int64     `json:"bytes_total"`
-	BytesStored int64     `json:"bytes_stored"`
-	Disks       []struct {
-		Size int64 `json:"size"`
-	} `json:"disks"`
-}
 
 func newPointCommand(a *app) *cobra.Command {
 	o := &clientOptions{}
@@ -62,17 +47,24 @@ func newPointCommand(a *app) *cobra.Command {
 		if asJSON {
 			return printJSON(a.stdout, raw)
 		}
-		var ps []serverPointJSON
+		var ps []apitypes.Point
 		if err := json.Unmarshal(raw, &ps); err != nil {
 			return err
 		}
 		rows := make([][]string, 0, len(ps))
 		for _, p := range ps {
-			rows = append(rows, []string{p.ID, p.VM, fmtTime(&p.Created), strconv.Itoa(len(p.Disks)),
+			rows = append(rows, []string{p.ID, p.VM, fmtTime(&p.Created), strconv.Itoa(diskCount(p)),
 				formatBytes(p.BytesTotal), formatBytes(p.BytesStored), p.Repository, orDash(p.Job)})
 		}
 		return table(a.stdout, []string{"POINT", "VM", "CREATED", "DISKS", "SIZE", "STORED", "REPOSITORY", "JOB"}, rows)
 	}
 	c.AddCommand(l)
 	return c
+}
+
+// diskCount is the number of disks of a point (its disks array's length).
+func diskCount(p apitypes.Point) int {
+	var disks []json.RawMessage
+	_ = json.Unmarshal(p.Disks, &disks)
+	return len(disks)
 }

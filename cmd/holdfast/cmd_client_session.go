@@ -5,39 +5,10 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/spf13/cobra"
 )
-
-// sessionJSON is the API's view of a session and its tasks.
-type sessionJSON struct {
-	ID      int64           `json:"id"`
-	JobName string          `json:"job_name"`
-	Kind    string          `json:"kind"`
-	State   string          `json:"state"`
-	Started time.Time       `json:"started"`
-	Ended   *time.Time      `json:"ended"`
-	Result  json.RawMessage `json:"result"`
-	Tasks   []taskJSON      `json:"tasks"`
-}
-
-type taskJSON struct {
-	ID               int64  `json:"id"`
-	Attempt          int    `json:"attempt"`
-	BytesTotal       int64  `json:"bytes_total"`
-	BytesDone        int64  `json:"bytes_done"`
-	VM               string `json:"vm"`
-	Disk             string `json:"disk"`
-	Proxy            string `json:"proxy"`
-	Repository       string `json:"repository"`
-	Transport        string `json:"transport"`
-	State            string `json:"state"`
-	BytesRead        int64  `json:"bytes_read"`
-	BytesTransferred int64  `json:"bytes_transferred"`
-	BytesWritten     int64  `json:"bytes_written"`
-	Error            string `json:"error"`
-}
 
 func newSessionCommand(a *app) *cobra.Command {
 	o := &clientOptions{}
@@ -82,7 +53,7 @@ func newSessionList(a *app, o *clientOptions) *cobra.Command {
 		if asJSON {
 			return printJSON(a.stdout, raw)
 		}
-		var sessions []sessionJSON
+		var sessions []apitypes.Session
 		if err := json.Unmarshal(raw, &sessions); err != nil {
 			return err
 		}
@@ -120,7 +91,7 @@ func newSessionShow(a *app, o *clientOptions) *cobra.Command {
 		if asJSON {
 			return printJSON(a.stdout, raw)
 		}
-		var se sessionJSON
+		var se apitypes.Session
 		if err := json.Unmarshal(raw, &se); err != nil {
 			return err
 		}
@@ -130,7 +101,7 @@ func newSessionShow(a *app, o *clientOptions) *cobra.Command {
 }
 
 // showSession prints a session's fields, then its tasks as a table.
-func (a *app) showSession(se sessionJSON) error {
+func (a *app) showSession(se apitypes.Session) error {
 	rows := [][]string{{"Job:", orDash(se.JobName)}, {"Kind:", orDash(se.Kind)}, {"State:", se.State},
 		{"Started:", fmtTime(&se.Started)}, {"Ended:", fmtTime(se.Ended)}}
 	if len(se.Result) > 0 && string(se.Result) != "null" {

@@ -1,20 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/spf13/cobra"
 )
-
-// sourceJSON is the API's view of a source; the definition holds
-// {"address": …}.
-type sourceJSON struct {
-	Name       string `json:"name"`
-	Kind       string `json:"kind"`
-	Definition struct {
-		Address string `json:"address"`
-	} `json:"definition"`
-}
 
 func newSourceCommand(a *app) *cobra.Command {
 	o := &clientOptions{}
@@ -46,7 +38,11 @@ func newSourceAdd(a *app, o *clientOptions) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		req := map[string]any{"name": args[0], "kind": kind, "definition": map[string]string{"address": address}}
+		def, err := json.Marshal(apitypes.SourceAddress{Address: address})
+		if err != nil {
+			return err
+		}
+		req := apitypes.SourceRequest{Name: args[0], Kind: kind, Definition: def}
 		if err := cl.call(cmd.Context(), "POST", "/api/v1/sources", "add sources", req, nil); err != nil {
 			return err
 		}
@@ -57,9 +53,13 @@ func newSourceAdd(a *app, o *clientOptions) *cobra.Command {
 }
 
 func newSourceList(a *app, o *clientOptions) *cobra.Command {
-	return newListCommand(a, o, listSpec[sourceJSON]{
+	return newListCommand(a, o, listSpec[apitypes.Source]{
 		short: "List sources", path: "/api/v1/sources", what: "list sources",
 		header: []string{"NAME", "TYPE", "ADDRESS"},
-		row:    func(s sourceJSON) []string { return []string{s.Name, s.Kind, orDash(s.Definition.Address)} },
+		row: func(s apitypes.Source) []string {
+			var addr apitypes.SourceAddress
+			_ = json.Unmarshal(s.Definition, &addr)
+			return []string{s.Name, s.Kind, orDash(addr.Address)}
+		},
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 )
 
 // sessionResult is the result document the server stores with an ended
@@ -56,11 +58,11 @@ func (e sessionFailed) Error() string {
 }
 
 // pollSession reads a session until it is terminal.
-func (a *app) pollSession(ctx context.Context, cl *apiClient, id int64, each func(sessionJSON)) (sessionJSON, error) {
+func (a *app) pollSession(ctx context.Context, cl *apiClient, id int64, each func(apitypes.Session)) (apitypes.Session, error) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		var se sessionJSON
+		var se apitypes.Session
 		if err := cl.call(ctx, "GET", "/api/v1/sessions/"+strconv.FormatInt(id, 10), "read sessions", nil, &se); err != nil {
 			return se, err
 		}
@@ -82,7 +84,7 @@ func (a *app) pollSession(ctx context.Context, cl *apiClient, id int64, each fun
 // waitSession follows a session to its end and prints its result.
 func (a *app) waitSession(ctx context.Context, cl *apiClient, id int64, asJSON bool) error {
 	said := map[int64]string{}
-	se, err := a.pollSession(ctx, cl, id, func(se sessionJSON) {
+	se, err := a.pollSession(ctx, cl, id, func(se apitypes.Session) {
 		for _, t := range se.Tasks { // tell why queued tasks wait, once per reason
 			if t.State == "queued" && strings.HasPrefix(t.Error, "waiting: ") && said[t.ID] != t.Error {
 				said[t.ID] = t.Error
@@ -112,7 +114,7 @@ func (a *app) waitSession(ctx context.Context, cl *apiClient, id int64, asJSON b
 	return nil
 }
 
-func (a *app) printResult(se sessionJSON, res sessionResult) {
+func (a *app) printResult(se apitypes.Session, res sessionResult) {
 	fmt.Fprintf(a.stdout, "session %d (%s %s): %s in %.1fs\n", se.ID, orDash(se.Kind), orDash(se.JobName), se.State, res.Dur)
 	if res.Error != "" {
 		fmt.Fprintf(a.stdout, "  error: %s\n", res.Error)

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 )
 
 // mountResult is the result of an Instant VM Recovery session run by the
@@ -20,17 +23,6 @@ type mountResult struct {
 	Proxy   string          `json:"proxy"`
 	Serving json.RawMessage `json:"serving"`
 	Error   string          `json:"error"`
-}
-
-// mountStarted is the answer to POST /api/v1/instant-recoveries: the
-// session and, for NBD, the session's client credentials (returned once).
-type mountStarted struct {
-	sessionJSON
-	NBDTLS *struct {
-		ClientCert string `json:"client_cert"`
-		ClientKey  string `json:"client_key"`
-		ClientCA   string `json:"client_ca"`
-	} `json:"nbd_tls"`
 }
 
 // mountServing is what a mount server reports it serves.
@@ -61,9 +53,9 @@ func runServerInstantStart(ctx context.Context, a *app, co *clientOptions, state
 			return err
 		}
 	}
-	req := map[string]any{"point": point, "nbd": o.nbd, "nfs": o.nfs, "nfs_bind": o.nfsBind,
-		"nfs_ports": []int{pm, mnt, np}, "allow": o.allow, "nfs_insecure": o.nfsInsecure}
-	var se mountStarted
+	req := taskproto.MountRequest{Point: point, NFSInsecure: o.nfsInsecure, Mount: taskproto.Mount{
+		NBD: o.nbd, NFS: o.nfs, NFSBind: o.nfsBind, NFSPorts: [3]int{pm, mnt, np}, Allow: o.allow}}
+	var se apitypes.Mount
 	if err := cl.call(ctx, "POST", "/api/v1/instant-recoveries", "start instant recoveries", req, &se); err != nil {
 		return err
 	}
@@ -77,7 +69,7 @@ func runServerInstantStart(ctx context.Context, a *app, co *clientOptions, state
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		var cur sessionJSON
+		var cur apitypes.Session
 		if err := cl.call(ctx, "GET", "/api/v1/sessions/"+strconv.FormatInt(se.ID, 10), "read sessions", nil, &cur); err != nil {
 			return err
 		}
@@ -154,7 +146,7 @@ func runServerInstantList(ctx context.Context, a *app, co *clientOptions, asJSON
 	if err != nil {
 		return err
 	}
-	var sessions []sessionJSON
+	var sessions []apitypes.Session
 	if err := cl.call(ctx, "GET", "/api/v1/sessions?state=running&limit=1000", "list sessions", nil, &sessions); err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 	"github.com/spf13/cobra"
 )
 
@@ -53,15 +55,9 @@ func runServerRestore(cmd *cobra.Command, a *app, co *clientOptions, o restoreOp
 			return err
 		}
 	}
-	req := map[string]any{"point": point, "disk": o.disk, "target": to}
-	if o.force {
-		req["force"] = true
-	}
-	if pw != "" {
-		req["password"] = pw
-	}
+	req := taskproto.RestoreRequest{Point: point, Disk: o.disk, Target: to, Force: o.force, Password: pw}
 	fmt.Fprintf(a.stderr, "holdfast: waiting for a proxy to take the restore (interrupting cancels it)\n")
-	var se sessionJSON
+	var se apitypes.Session
 	if err := cl.untimed().call(cmd.Context(), "POST", "/api/v1/restores", "restore", req, &se); err != nil {
 		return err
 	}
@@ -84,9 +80,7 @@ func runServerRestore(cmd *cobra.Command, a *app, co *clientOptions, o restoreOp
 // limit, for requests the server holds open until something happens (the
 // context still ends them).
 func (c *apiClient) untimed() *apiClient {
-	u := *c
-	hc := *c.hc
+	hc := *c.HTTPClient()
 	hc.Timeout = 0
-	u.hc = &hc
-	return &u
+	return &apiClient{c.WithHTTPClient(&hc)}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/testutil/pgtest"
 	"github.com/holdfast-backup/holdfast/internal/testutil/sshdtest"
 	"net"
@@ -113,7 +114,7 @@ func runDistributed(t *testing.T, dsn string) {
 	}
 
 	// Points through the server; restores through a proxy are identical.
-	var points []serverPointJSON
+	var points []apitypes.Point
 	if err := json.Unmarshal([]byte(c.e.ok("point", "list", "--json")), &points); err != nil || len(points) != 8 {
 		t.Fatalf("point list: %d points, %v", len(points), err)
 	}
@@ -223,7 +224,7 @@ func runDistributed(t *testing.T, dsn string) {
 				t.Errorf("VM %s: retention forgot nothing: %+v", vm.Name, vm)
 			}
 		}
-		var ps []serverPointJSON
+		var ps []apitypes.Point
 		if err := json.Unmarshal([]byte(c.e.ok("point", "list", "--vm", "vm1", "--json")), &ps); err != nil || len(ps) != 1 ||
 			ps[0].ID != r.VMs[0].Point {
 			t.Errorf("points of vm1 after keep-last 1: %+v %v", ps, err)
@@ -432,7 +433,7 @@ func checkJobResult(t *testing.T, r jobResult, vms, disks int) {
 	}
 }
 
-func pointOf(t *testing.T, ps []serverPointJSON, vm string) string {
+func pointOf(t *testing.T, ps []apitypes.Point, vm string) string {
 	t.Helper()
 	for _, p := range ps {
 		if p.VM == vm {
@@ -474,7 +475,7 @@ func TestDistributedSelection(t *testing.T) {
 	}
 	c.kill(c.server)
 	c.startServer()
-	var points []serverPointJSON
+	var points []apitypes.Point
 	if err := json.Unmarshal([]byte(c.e.ok("point", "list", "--json")), &points); err != nil || len(points) != 2 {
 		t.Fatalf("point list after restart: %d points, %v", len(points), err)
 	}
@@ -596,7 +597,7 @@ func TestDistributedQemu(t *testing.T) {
 	}
 	vm.assertClean()
 
-	var points []serverPointJSON
+	var points []apitypes.Point
 	if err := json.Unmarshal([]byte(c.e.ok("point", "list", "--json")), &points); err != nil || len(points) != 2 {
 		t.Fatalf("points: %v %v", points, err)
 	}

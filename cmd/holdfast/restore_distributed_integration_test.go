@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 )
 
 // TestDistributedRestoreConfined: restores through the server write only
@@ -108,7 +110,7 @@ func TestDistributedRestoreConfined(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		id := c.waitRestoreSession(func(se sessionJSON) bool { return se.State == "running" })
+		id := c.waitRestoreSession(func(se apitypes.Session) bool { return se.State == "running" })
 		if err := cmd.Process.Signal(os.Interrupt); err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +145,7 @@ func TestDistributedRestoreConfined(t *testing.T) {
 				`{"point":"`+point+`","disk":1,"target":"`+target+`"}`)
 			done <- code
 		}()
-		id := c.waitRestoreSession(func(se sessionJSON) bool { return se.State == "running" })
+		id := c.waitRestoreSession(func(se apitypes.Session) bool { return se.State == "running" })
 		cancel()
 		<-done
 		c.waitSession(id, func(se sessionTasks) bool { return se.State == "cancelled" })
@@ -158,11 +160,11 @@ func TestDistributedRestoreConfined(t *testing.T) {
 
 // waitRestoreSession waits for the newest restore session to satisfy ok
 // and returns its ID.
-func (c *cluster) waitRestoreSession(ok func(sessionJSON) bool) int64 {
+func (c *cluster) waitRestoreSession(ok func(apitypes.Session) bool) int64 {
 	c.t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		var ss []sessionJSON
+		var ss []apitypes.Session
 		if err := json.Unmarshal([]byte(c.e.ok("session", "list", "--json")), &ss); err != nil {
 			c.t.Fatal(err)
 		}

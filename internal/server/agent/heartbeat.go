@@ -2,8 +2,12 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apiclient"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
 
@@ -12,27 +16,17 @@ const HeartbeatInterval = 10 * time.Second
 
 // Client calls the server's agent endpoints with the agent's certificate.
 type Client struct {
-	server string
-	hc     interface{ CloseIdleConnections() }
-	post   func(ctx context.Context, path string, body, out any) error
-	caps   any // capabilities sent with every heartbeat (nil: none)
-	// onReply, if set, gets every successful heartbeat's reply.
-	onReply func(HeartbeatReply)
-}
-
-// HeartbeatReply is the server's answer to a heartbeat.
-type HeartbeatReply struct {
-	Role string    `json:"role"`
-	Name string    `json:"name"`
-	Time time.Time `json:"time"`
-	// Peers, in replies to a repository agent, are the certificates that
-	// may use its data mover service now (see PeerSet).
-	Peers []Peer `json:"peers,omitempty"`
+	api  *apiclient.Client
+	caps any // capabilities sent with every heartbeat (nil: none)
+	// onReply, if set, gets every successful heartbeat's reply (its Peers,
+	// in replies to a repository agent, are the certificates that may use
+	// its data mover service now: see PeerSet).
+	onReply func(apitypes.HeartbeatReply)
 }
 
 // OnReply makes every later successful heartbeat pass its reply to fn (a
 // repository agent updates its PeerSet). Call it before HeartbeatLoop.
-func (c *Client) OnReply(fn func(HeartbeatReply)) { c.onReply = fn }
+func (c *Client) OnReply(fn func(apitypes.HeartbeatReply)) { c.onReply = fn }
 
 // SetCapabilities sets what every later heartbeat announces (a JSON
 // object, e.g. a proxy's transports and reach). Call it before
@@ -50,29 +44,25 @@ func NewClient(serverURL string, c *Credentials) (*Client, error) {
 		return nil, err
 	}
 	hc := newHTTPClient(trust.ClientTLSConfig(&cert, pki.RoleServer, ""))
-	return &Client{server: serverURL, hc: hc, post: func(ctx context.Context, path string, body, out any) error {
-		return post(ctx, hc, serverURL, path, body, out)
-	}}, nil
+	return &Client{api: apiclient.New(serverURL, hc, "")}, nil
 }
 
 // Close releases idle connections.
-func (c *Client) Close() { c.hc.CloseIdleConnections() }
+func (c *Client) Close() { c.api.HTTPClient().CloseIdleConnections() }
 
 // Heartbeat tells the server the agent is alive, serving on address ("":
 // unchanged) with slots (0: unchanged).
 func (c *Client) Heartbeat(ctx context.Context, address string, slots int) error {
-	body := map[string]any{}
-	if address != "" {
-		body["address"] = address
-	}
-	if slots > 0 {
-		body["slots"] = slots
-	}
+	body := apitypes.HeartbeatRequest{Address: address, Slots: slots}
 	if c.caps != nil {
-		body["capabilities"] = c.caps
+		caps, err := json.Marshal(c.caps)
+		if err != nil {
+			return fmt.Errorf("heartbeat capabilities: %w", err)
+		}
+		body.Capabilities = caps
 	}
-	var reply HeartbeatReply
-	if err := c.post(ctx, "/api/v1/agents/heartbeat", body, &reply); err != nil {
+	var reply apitypes.HeartbeatReply
+	if err := c.api.Do(ctx, "POST", "/api/v1/agents/heartbeat", body, &reply); err != nil {
 		return err
 	}
 	if c.onReply != nil {

@@ -8,16 +8,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
 
 // Peer is a certificate the server vouches for: its holder's role and name
 // and its fingerprint (pki.Fingerprint). The server's own entry has no name.
-type Peer struct {
-	Role        string `json:"role"`
-	Name        string `json:"name"`
-	Fingerprint string `json:"fingerprint"`
-}
+// It is the heartbeat reply's apitypes.Peer.
+type Peer = apitypes.Peer
 
 // ErrNotVouched is wrapped when a client certificate, although signed by
 // the server's CA, is not one the server currently vouches for: its agent

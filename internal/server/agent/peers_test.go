@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
@@ -71,7 +72,7 @@ func TestHeartbeatVouchesForPeers(t *testing.T) {
 		},
 	})
 	var roles []string
-	c.OnReply(func(r HeartbeatReply) {
+	c.OnReply(func(r apitypes.HeartbeatReply) {
 		roles = roles[:0]
 		for _, p := range r.Peers {
 			roles = append(roles, p.Role+"/"+p.Name)

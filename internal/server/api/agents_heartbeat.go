@@ -6,8 +6,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
@@ -22,8 +22,8 @@ func (s *Server) agentIdentity(r *http.Request) (configdb.Agent, error) {
 		return configdb.Agent{}, errUnauthenticated("agent client certificate required")
 	}
 	if role != pki.RoleProxy && role != pki.RoleRepository {
-		return configdb.Agent{}, &apiError{status: http.StatusForbidden, code: "forbidden",
-			msg: "certificate of a " + role + ", not an agent"}
+		return configdb.Agent{}, &apitypes.Error{Status: http.StatusForbidden, Code: "forbidden",
+			Message: "certificate of a " + role + ", not an agent"}
 	}
 	a, err := s.store.GetAgent(r.Context(), role, name)
 	if errors.Is(err, configdb.ErrNotFound) {
@@ -38,15 +38,6 @@ func (s *Server) agentIdentity(r *http.Request) (configdb.Agent, error) {
 	return a, nil
 }
 
-// heartbeatRequest optionally updates what the agent announced at join.
-type heartbeatRequest struct {
-	Address string `json:"address,omitempty"`
-	Slots   int    `json:"slots,omitempty"`
-	// Capabilities, if set, replace what the agent announced before (a
-	// proxy: {"transports": [...], "reach": [...]}).
-	Capabilities json.RawMessage `json:"capabilities,omitempty"`
-}
-
 // maxCapabilities bounds an agent's announced capabilities.
 const maxCapabilities = 16 << 10
 
@@ -57,7 +48,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, _ configdb.Pr
 	if err != nil {
 		return err
 	}
-	var req heartbeatRequest
+	var req apitypes.HeartbeatRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -67,7 +58,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, _ configdb.Pr
 	if err := s.store.Heartbeat(r.Context(), a.Role, a.Name); err != nil {
 		return err
 	}
-	reply := heartbeatReply{Role: a.Role, Name: a.Name, Time: s.now().UTC()}
+	reply := apitypes.HeartbeatReply{Role: a.Role, Name: a.Name, Time: s.now().UTC()}
 	if a.Role == configdb.AgentRepository {
 		if reply.Peers, err = s.repositoryPeers(r); err != nil {
 			return err
@@ -77,43 +68,24 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, _ configdb.Pr
 	return nil
 }
 
-// heartbeatReply answers a heartbeat. Peers, for a repository agent only,
-// lists every certificate that may use its data mover service now: the
-// current certificate of each registered proxy and the server's own. The
-// agent refuses every other certificate, so a deleted or re-joined proxy's
-// old certificate stops working at the agent's next heartbeat.
-type heartbeatReply struct {
-	Role  string     `json:"role"`
-	Name  string     `json:"name"`
-	Time  time.Time  `json:"time"`
-	Peers []peerView `json:"peers,omitempty"`
-}
-
-// peerView is one certificate the server vouches for.
-type peerView struct {
-	Role        string `json:"role"`
-	Name        string `json:"name"`
-	Fingerprint string `json:"fingerprint"`
-}
-
-func (s *Server) repositoryPeers(r *http.Request) ([]peerView, error) {
+func (s *Server) repositoryPeers(r *http.Request) ([]apitypes.Peer, error) {
 	proxies, err := s.store.ListAgents(r.Context(), configdb.AgentProxy)
 	if err != nil {
 		return nil, err
 	}
-	peers := make([]peerView, 0, len(proxies)+1)
+	peers := make([]apitypes.Peer, 0, len(proxies)+1)
 	if s.selfFP != "" {
-		peers = append(peers, peerView{Role: pki.RoleServer, Fingerprint: s.selfFP})
+		peers = append(peers, apitypes.Peer{Role: pki.RoleServer, Fingerprint: s.selfFP})
 	}
 	for _, p := range proxies {
 		if p.CertFingerprint != "" {
-			peers = append(peers, peerView{Role: p.Role, Name: p.Name, Fingerprint: p.CertFingerprint})
+			peers = append(peers, apitypes.Peer{Role: p.Role, Name: p.Name, Fingerprint: p.CertFingerprint})
 		}
 	}
 	return peers, nil
 }
 
-func (s *Server) updateAnnounced(r *http.Request, a configdb.Agent, req heartbeatRequest) error {
+func (s *Server) updateAnnounced(r *http.Request, a configdb.Agent, req apitypes.HeartbeatRequest) error {
 	if req.Slots < 0 || req.Slots > maxSlots {
 		return badRequest("slots %d: want 0 to %d", req.Slots, maxSlots)
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
@@ -12,28 +13,11 @@ import (
 // maxSlots bounds the task slots an agent may announce.
 const maxSlots = 4096
 
-// joinRequest is the body of POST /api/v1/agents/join.
-type joinRequest struct {
-	Token   string `json:"token"`   // one-time join token
-	Role    string `json:"role"`    // proxy or repository
-	Name    string `json:"name"`    // agent name
-	CSR     string `json:"csr"`     // PEM certificate request (pki.NewCSR)
-	Address string `json:"address"` // host:port the agent serves on; may be empty for proxies
-	Slots   int    `json:"slots"`   // concurrent task slots
-}
-
-// joinResponse carries the issued certificate and the CA to trust.
-type joinResponse struct {
-	Certificate string `json:"certificate"`
-	CA          string `json:"ca"`
-	Fingerprint string `json:"fingerprint"`
-}
-
 func errUnavailable(msg string) error {
-	return &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: msg}
+	return &apitypes.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: msg}
 }
 
-func (req *joinRequest) validate() (hosts []string, err error) {
+func validateJoin(req *apitypes.JoinRequest) (hosts []string, err error) {
 	if req.Role != configdb.AgentProxy && req.Role != configdb.AgentRepository {
 		return nil, badRequest("agent role %q: want proxy or repository", req.Role)
 	}
@@ -67,14 +51,14 @@ func (s *Server) joinAgent(w http.ResponseWriter, r *http.Request, _ configdb.Pr
 	if s.ca == nil {
 		return errUnavailable("this server has no CA: agents cannot join")
 	}
-	var req joinRequest
+	var req apitypes.JoinRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
 	if req.Token == "" {
 		return errUnauthenticated("missing join token")
 	}
-	hosts, err := req.validate()
+	hosts, err := validateJoin(&req)
 	if err != nil {
 		return err
 	}
@@ -90,14 +74,14 @@ func (s *Server) joinAgent(w http.ResponseWriter, r *http.Request, _ configdb.Pr
 		return err
 	}
 	if role != req.Role {
-		return &apiError{status: http.StatusForbidden, code: "forbidden",
-			msg: "the join token is for a " + role + ", not a " + req.Role}
+		return &apitypes.Error{Status: http.StatusForbidden, Code: "forbidden",
+			Message: "the join token is for a " + role + ", not a " + req.Role}
 	}
 	return s.enrol(w, r, req, iss)
 }
 
 // enrol records the joined agent, audits it and answers with its certificate.
-func (s *Server) enrol(w http.ResponseWriter, r *http.Request, req joinRequest, iss *pki.Issued) error {
+func (s *Server) enrol(w http.ResponseWriter, r *http.Request, req apitypes.JoinRequest, iss *pki.Issued) error {
 	_, err := s.store.UpsertAgent(r.Context(), configdb.Agent{Role: req.Role, Name: req.Name,
 		Address: req.Address, Slots: req.Slots, CertFingerprint: iss.Fingerprint})
 	if err != nil {
@@ -109,7 +93,7 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request, req joinRequest, 
 		return err
 	}
 	s.log.Info("agent joined", "role", req.Role, "name", req.Name, "address", req.Address)
-	writeJSON(w, http.StatusCreated, joinResponse{Certificate: string(iss.CertPEM), CA: string(iss.CAPEM),
+	writeJSON(w, http.StatusCreated, apitypes.JoinResponse{Certificate: string(iss.CertPEM), CA: string(iss.CAPEM),
 		Fingerprint: iss.Fingerprint})
 	return nil
 }

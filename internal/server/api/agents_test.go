@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
@@ -30,7 +31,7 @@ func joinBodyKey(t *testing.T, token, role, name, address string) (string, []byt
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(joinRequest{Token: token, Role: role, Name: name, CSR: string(csr), Address: address, Slots: 4})
+	b, _ := json.Marshal(apitypes.JoinRequest{Token: token, Role: role, Name: name, CSR: string(csr), Address: address, Slots: 4})
 	return string(b), key
 }
 
@@ -47,7 +48,7 @@ func joinToken(t *testing.T, e *env, role string) string {
 func join(t *testing.T, e *env, name string) tls.Certificate {
 	t.Helper()
 	body, key := joinBodyKey(t, joinToken(t, e, "repository"), "repository", name, "127.0.0.1:7001")
-	resp := decodeBody[joinResponse](t, e.mustDo("", "POST", "/api/v1/agents/join", body, 201))
+	resp := decodeBody[apitypes.JoinResponse](t, e.mustDo("", "POST", "/api/v1/agents/join", body, 201))
 	cert, err := tls.X509KeyPair([]byte(resp.Certificate), key)
 	if err != nil {
 		t.Fatalf("issued certificate does not match the CSR key: %v", err)
@@ -59,7 +60,7 @@ func TestAgentJoin(t *testing.T) {
 	e := newEnv(t)
 	tok := joinToken(t, e, "repository")
 	body := joinBody(t, tok, "repository", "repo1", "127.0.0.1:7001")
-	resp := decodeBody[joinResponse](t, e.mustDo("", "POST", "/api/v1/agents/join", body, 201))
+	resp := decodeBody[apitypes.JoinResponse](t, e.mustDo("", "POST", "/api/v1/agents/join", body, 201))
 	if resp.CA != string(e.ca.CertPEM()) {
 		t.Fatal("join answer does not carry the CA certificate")
 	}

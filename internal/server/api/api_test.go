@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
@@ -118,7 +119,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	admin := e.tokens[configdb.RoleAdministrator]
-	e.mustDo(admin, "POST", "/api/v1/jobs", `{"name":"j1","definition":{"vms":["vm1"],"repository":"repo1"},"password":"`+fixturePassword+`"}`, 201)
+	e.mustDo(admin, "POST", "/api/v1/jobs", `{"name":"j1","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"},"password":"`+fixturePassword+`"}`, 201)
 	e.mustDo(admin, "POST", "/api/v1/sources", `{"name":"s1","kind":"file","definition":{"path":"/images"}}`, 201)
 	if _, err := store.CreateSession(ctx, "j1", "backup"); err != nil {
 		t.Fatal(err)
@@ -170,7 +171,7 @@ func checkError(t *testing.T, rec *httptest.ResponseRecorder, status int, code s
 	if rec.Code != status {
 		t.Fatalf("status %d, want %d: %s", rec.Code, status, rec.Body)
 	}
-	body := decodeBody[errorBody](t, rec)
+	body := decodeBody[apitypes.ErrorBody](t, rec)
 	if body.Code != code || body.Error == "" {
 		t.Fatalf("error body %+v, want code %q and a message", body, code)
 	}

@@ -30,8 +30,6 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ configdb.Pr
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, list(entries, func(e configdb.AuditEntry) auditView {
-		return auditView{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action, Target: e.Target, Details: e.Details}
-	}))
+	writeJSON(w, http.StatusOK, list(entries, viewAudit))
 	return nil
 }

@@ -5,14 +5,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
 
 func TestAuditMutations(t *testing.T) {
 	e := newEnv(t)
 	op, admin := e.tokens[configdb.RoleBackupOperator], e.tokens[configdb.RoleAdministrator]
-	e.mustDo(op, "POST", "/api/v1/jobs", `{"name":"a1","definition":{}}`, 201)
-	e.mustDo(op, "PUT", "/api/v1/jobs/a1", `{"definition":{"x":1}}`, 200)
+	e.mustDo(op, "POST", "/api/v1/jobs", `{"name":"a1","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"}}`, 201)
+	e.mustDo(op, "PUT", "/api/v1/jobs/a1", `{"definition":{"vms":[{"name":"vm2","disks":["/images/vm2.img"]}],"repository":"repo1"}}`, 200)
 	e.mustDo(op, "POST", "/api/v1/jobs/a1/disable", "", 200)
 	e.mustDo(op, "POST", "/api/v1/jobs/a1/enable", "", 200)
 	e.mustDo(op, "POST", "/api/v1/jobs/a1/run", "", 202)
@@ -50,7 +51,7 @@ func TestAuditMutations(t *testing.T) {
 		t.Errorf("%d audit entries, want %d: %v", len(entries), 2+len(want), got)
 	}
 	// The API lists them for administrators, filtered.
-	list := decodeBody[[]auditView](t, e.mustDo(admin, "GET", "/api/v1/audit?action=job.run", "", 200))
+	list := decodeBody[[]apitypes.AuditEntry](t, e.mustDo(admin, "GET", "/api/v1/audit?action=job.run", "", 200))
 	if len(list) != 1 || list[0].Target != "a1" || !strings.Contains(string(list[0].Details), "session") {
 		t.Fatalf("audit list %+v", list)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
 
@@ -37,8 +38,8 @@ func (s *Server) authorize(r *http.Request, rt Route) (configdb.Principal, error
 		return configdb.Principal{}, err
 	}
 	if !rt.Perm.Allows(p.Role) {
-		return p, &apiError{status: http.StatusForbidden, code: "forbidden",
-			msg: "role " + string(p.Role) + " may not " + rt.Method + " " + rt.Path}
+		return p, &apitypes.Error{Status: http.StatusForbidden, Code: "forbidden",
+			Message: "role " + string(p.Role) + " may not " + rt.Method + " " + rt.Path}
 	}
 	return p, nil
 }
@@ -89,7 +90,7 @@ func (s *Server) throttled(w http.ResponseWriter, r *http.Request, rt Route) err
 // countFailure records a request that failed to authenticate with a token
 // (401: a bad API or join token).
 func (s *Server) countFailure(r *http.Request, rt Route, err error) {
-	if err == nil || !guessable(rt) || classify(err).status != http.StatusUnauthorized {
+	if err == nil || !guessable(rt) || classify(err).Status != http.StatusUnauthorized {
 		return
 	}
 	if src := source(r); s.fails.fail(src) {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 )
 
 // AuthFailureLimit throttles failed token authentication (API bearer
@@ -129,8 +131,8 @@ func (l *failLimiter) makeRoom(now time.Time) {
 
 // errTooManyFailures is the answer to a source that failed too often.
 func errTooManyFailures() error {
-	return &apiError{status: http.StatusTooManyRequests, code: "too_many_failures",
-		msg: "too many failed authentications from this address; retry later"}
+	return &apitypes.Error{Status: http.StatusTooManyRequests, Code: "too_many_failures",
+		Message: "too many failed authentications from this address; retry later"}
 }
 
 // retryAfter is the Retry-After value for d: whole seconds, at least 1.

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
 )
 
 // maxBody is the largest accepted request body.
@@ -30,8 +32,8 @@ func decode(r *http.Request, v any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
+		if errors.As(err, &mbe) || errors.Is(err, jobdef.ErrInvalid) {
+			return err // a job definition's fault names its field
 		}
 		if errors.Is(err, io.EOF) {
 			return badRequest("empty request body")

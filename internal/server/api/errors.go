@@ -5,65 +5,59 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 )
 
-// errorBody is the body of every error response.
-type errorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
+// newError is an error answer with status, code and a message safe to show.
+func newError(status int, code, msg string) *apitypes.Error {
+	return &apitypes.Error{Status: status, Code: code, Message: msg}
 }
-
-// apiError is an error with its HTTP status and code.
-type apiError struct {
-	status int
-	code   string
-	msg    string
-}
-
-func (e *apiError) Error() string { return e.msg }
 
 func badRequest(format string, args ...any) error {
-	return &apiError{status: http.StatusBadRequest, code: "invalid_request", msg: fmt.Sprintf(format, args...)}
+	return &apitypes.Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: fmt.Sprintf(format, args...)}
 }
 
 func errUnauthenticated(msg string) error {
-	return &apiError{status: http.StatusUnauthorized, code: "unauthorized", msg: msg}
+	return &apitypes.Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: msg}
 }
 
 // classify maps err to a status, code and message safe to return.
-func classify(err error) *apiError {
-	var ae *apiError
+func classify(err error) *apitypes.Error {
+	var ae *apitypes.Error
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &mbe):
-		return &apiError{http.StatusBadRequest, "request_too_large",
-			fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
+		return newError(http.StatusBadRequest, "request_too_large",
+			fmt.Sprintf("request body larger than %d bytes", mbe.Limit))
 	case errors.Is(err, configdb.ErrNotFound):
-		return &apiError{http.StatusNotFound, "not_found", err.Error()}
+		return newError(http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, configdb.ErrConflict):
-		return &apiError{http.StatusConflict, "conflict", err.Error()}
+		return newError(http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, taskproto.ErrStale):
-		return &apiError{http.StatusConflict, "stale_attempt", err.Error()}
+		return newError(http.StatusConflict, "stale_attempt", err.Error())
 	case errors.Is(err, taskproto.ErrInvalid):
-		return &apiError{http.StatusBadRequest, "invalid_request", err.Error()}
+		return newError(http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, jobdef.ErrInvalid):
+		return newError(http.StatusBadRequest, "invalid_request", err.Error())
 	case errors.Is(err, configdb.ErrInvalid):
-		return &apiError{http.StatusBadRequest, "invalid_request", err.Error()}
+		return newError(http.StatusBadRequest, "invalid_request", err.Error())
 	}
-	return &apiError{http.StatusInternalServerError, "internal", "internal server error"}
+	return newError(http.StatusInternalServerError, "internal", "internal server error")
 }
 
 // writeError writes err as an error response; internal causes are logged.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := classify(err)
-	if ae.status == http.StatusInternalServerError {
+	if ae.Status == http.StatusInternalServerError {
 		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if ae.status == http.StatusUnauthorized {
+	if ae.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="holdfast"`)
 	}
-	writeJSON(w, ae.status, errorBody{Error: ae.msg, Code: ae.code})
+	writeJSON(w, ae.Status, apitypes.ErrorBody{Error: ae.Message, Code: ae.Code})
 }

@@ -5,46 +5,76 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
 
-// jobRequest is the body of POST /api/v1/jobs and PUT /api/v1/jobs/{name}.
-type jobRequest struct {
-	Name       string          `json:"name"`
-	Kind       string          `json:"kind"`
-	Definition json.RawMessage `json:"definition"`
-	Schedule   string          `json:"schedule"`
-	Enabled    *bool           `json:"enabled"`  // default true
-	Password   string          `json:"password"` // repository password, stored as a secret
-}
-
-// jobFromRequest validates req and seals its password and guest SSH key,
-// returning the names of the secrets it created (to drop if storing the job
-// fails); keep is the stored definition being replaced (nil on create).
-func (s *Server) jobFromRequest(r *http.Request, req jobRequest, keep json.RawMessage) (configdb.Job, []string, error) {
+// jobFromRequest validates req (the definition, the schedule, the chains
+// of "after" schedules with every other job) and seals its password and
+// guest SSH key, returning the names of the secrets it created (to drop if
+// storing the job fails); old is the job being replaced (nil on create).
+func (s *Server) jobFromRequest(r *http.Request, req apitypes.JobRequest, old *configdb.Job) (configdb.Job, []string, error) {
 	if err := checkName("job", req.Name); err != nil {
 		return configdb.Job{}, nil, err
 	}
-	if len(req.Definition) == 0 || string(req.Definition) == "null" {
+	if req.Definition == nil {
 		return configdb.Job{}, nil, badRequest("job %q has no definition", req.Name)
 	}
-	if err := checkJobVMs(req.Definition); err != nil {
+	def := *req.Definition
+	if err := def.Validate(); err != nil {
 		return configdb.Job{}, nil, err
 	}
-	def, pw, err := s.sealPassword(r.Context(), req.Definition, req.Password, "job", req.Name, keep)
+	if err := jobdef.ValidateSchedule(req.Schedule); err != nil {
+		return configdb.Job{}, nil, err
+	}
+	if err := s.checkChains(r.Context(), req.Name, req.Schedule, old); err != nil {
+		return configdb.Job{}, nil, err
+	}
+	var keep jobdef.Definition
+	if old != nil {
+		keep, _ = jobdef.Parse(old.Definition)
+	}
+	pw, err := s.seal(r.Context(), passwordSlot(&def), req.Password, "job", req.Name, keep.PasswordSecret)
 	if err != nil {
 		return configdb.Job{}, nil, err
 	}
-	def, key, err := s.sealField(r.Context(), def, sshKeyField, "", "job", req.Name, keep)
+	key, err := s.seal(r.Context(), sshKeySlot(&def), "", "job", req.Name, keep.GuestKeySecret)
 	if err != nil {
 		s.dropSecret(r.Context(), pw)
 		return configdb.Job{}, nil, err
 	}
-	j := configdb.Job{Name: req.Name, Kind: req.Kind, Definition: def, Schedule: req.Schedule, Enabled: true}
+	raw, err := json.Marshal(def)
+	if err != nil {
+		s.dropSecrets(r.Context(), []string{pw, key})
+		return configdb.Job{}, nil, err
+	}
+	j := configdb.Job{Name: req.Name, Kind: req.Kind, Definition: raw, Schedule: req.Schedule, Enabled: true}
 	if req.Enabled != nil {
 		j.Enabled = *req.Enabled
 	}
 	return j, []string{pw, key}, nil
+}
+
+// checkChains refuses a schedule "after JOB" that would chain the job
+// named name (old, renamed or replaced: nil on create) into a cycle with
+// the stored jobs.
+func (s *Server) checkChains(ctx context.Context, name, schedule string, old *configdb.Job) error {
+	if schedule == "" {
+		return nil
+	}
+	jobs, err := s.store.ListJobs(ctx)
+	if err != nil {
+		return err
+	}
+	schedules := make(map[string]string, len(jobs)+1)
+	for _, j := range jobs {
+		if old == nil || j.Name != old.Name {
+			schedules[j.Name] = j.Schedule
+		}
+	}
+	schedules[name] = schedule
+	return jobdef.CheckChains(schedules)
 }
 
 // dropSecrets deletes secrets the API created.
@@ -54,17 +84,20 @@ func (s *Server) dropSecrets(ctx context.Context, names []string) {
 	}
 }
 
-// dropReplaced deletes the secrets old refers to that j no longer does.
+// dropReplaced deletes the secrets the definition old refers to that def
+// (nil: none) no longer does.
 func (s *Server) dropReplaced(ctx context.Context, old, def json.RawMessage) {
-	for _, f := range []secretField{passwordField, sshKeyField} {
-		if ref := fieldRef(old, f); ref != fieldRef(def, f) {
-			s.dropSecret(ctx, ref)
+	o, _ := jobdef.Parse(old)
+	n, _ := jobdef.Parse(def)
+	for _, pair := range [][2]string{{o.PasswordSecret, n.PasswordSecret}, {o.GuestKeySecret, n.GuestKeySecret}} {
+		if pair[0] != pair[1] {
+			s.dropSecret(ctx, pair[0])
 		}
 	}
 }
 
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
-	var req jobRequest
+	var req apitypes.JobRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -86,11 +119,12 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, p configdb.Pr
 // jobDetails is what the audit log says about a job: never its definition.
 func jobDetails(j configdb.Job) map[string]any {
 	d := map[string]any{"kind": j.Kind, "schedule": j.Schedule, "enabled": j.Enabled}
-	if ref := secretRef(j.Definition); ref != "" {
-		d["password_ref"] = ref
+	def, _ := jobdef.Parse(j.Definition)
+	if def.PasswordSecret != "" {
+		d["password_ref"] = def.PasswordSecret
 	}
-	if ref := fieldRef(j.Definition, sshKeyField); ref != "" {
-		d["guest_ssh_key_ref"] = ref
+	if def.GuestKeySecret != "" {
+		d["guest_ssh_key_ref"] = def.GuestKeySecret
 	}
 	return d
 }
@@ -115,7 +149,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ configdb.Princ
 
 // updateJob replaces a job; the name in the body, if any, renames it.
 func (s *Server) updateJob(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
-	var req jobRequest
+	var req apitypes.JobRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -129,7 +163,7 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request, p configdb.Pr
 	if req.Enabled == nil {
 		req.Enabled = &old.Enabled
 	}
-	j, secrets, err := s.jobFromRequest(r, req, old.Definition)
+	j, secrets, err := s.jobFromRequest(r, req, &old)
 	if err != nil {
 		return err
 	}

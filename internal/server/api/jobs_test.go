@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
 
@@ -17,32 +18,32 @@ func TestJobCRUD(t *testing.T) {
 	e := newEnv(t)
 	op := e.tokens[configdb.RoleBackupOperator]
 	rec := e.mustDo(op, "POST", "/api/v1/jobs",
-		`{"name":"nightly","definition":{"vms":["vm1"],"repository":"repo1"},"schedule":"0 2 * * *"}`, 201)
-	j := decodeBody[jobView](t, rec)
+		`{"name":"nightly","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"},"schedule":"0 2 * * *"}`, 201)
+	j := decodeBody[apitypes.Job](t, rec)
 	if j.Name != "nightly" || j.Kind != "backup" || !j.Enabled || j.Schedule != "0 2 * * *" || j.ID == 0 {
 		t.Fatalf("created job %+v", j)
 	}
-	got := decodeBody[jobView](t, e.mustDo(op, "GET", "/api/v1/jobs/nightly", "", 200))
-	if got.ID != j.ID || compact(t, got.Definition) != `{"repository":"repo1","vms":["vm1"]}` {
+	got := decodeBody[apitypes.Job](t, e.mustDo(op, "GET", "/api/v1/jobs/nightly", "", 200))
+	if got.ID != j.ID || compact(t, got.Definition) != `{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"}` {
 		t.Fatalf("get job %+v (definition %s)", got, got.Definition)
 	}
-	all := decodeBody[[]jobView](t, e.mustDo(op, "GET", "/api/v1/jobs", "", 200))
+	all := decodeBody[[]apitypes.Job](t, e.mustDo(op, "GET", "/api/v1/jobs", "", 200))
 	if len(all) != 2 || all[1].Name != "nightly" && all[0].Name != "nightly" {
 		t.Fatalf("job list %+v", all)
 	}
-	upd := decodeBody[jobView](t, e.mustDo(op, "PUT", "/api/v1/jobs/nightly",
-		`{"definition":{"vms":["vm1","vm2"]},"schedule":"","enabled":false}`, 200))
+	upd := decodeBody[apitypes.Job](t, e.mustDo(op, "PUT", "/api/v1/jobs/nightly",
+		`{"definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]},{"name":"vm2","disks":["/images/vm2.img"]}],"repository":"repo1"},"schedule":"","enabled":false}`, 200))
 	if upd.ID != j.ID || upd.Enabled || upd.Schedule != "" || !strings.Contains(string(upd.Definition), "vm2") {
 		t.Fatalf("updated job %+v", upd)
 	}
-	if en := decodeBody[jobView](t, e.mustDo(op, "POST", "/api/v1/jobs/nightly/enable", "", 200)); !en.Enabled {
+	if en := decodeBody[apitypes.Job](t, e.mustDo(op, "POST", "/api/v1/jobs/nightly/enable", "", 200)); !en.Enabled {
 		t.Fatal("enable did not enable")
 	}
-	if dis := decodeBody[jobView](t, e.mustDo(op, "POST", "/api/v1/jobs/nightly/disable", "", 200)); dis.Enabled {
+	if dis := decodeBody[apitypes.Job](t, e.mustDo(op, "POST", "/api/v1/jobs/nightly/disable", "", 200)); dis.Enabled {
 		t.Fatal("disable did not disable")
 	}
-	se := decodeBody[sessionView](t, e.mustDo(op, "POST", "/api/v1/jobs/nightly/run", "", 202))
-	if se.State != configdb.StateQueued || se.JobName != "nightly" || se.ID == 0 {
+	se := decodeBody[apitypes.Session](t, e.mustDo(op, "POST", "/api/v1/jobs/nightly/run", "", 202))
+	if se.State != string(configdb.StateQueued) || se.JobName != "nightly" || se.ID == 0 {
 		t.Fatalf("run returned session %+v", se)
 	}
 	if len(e.runner.started) != 1 || e.runner.started[0].ID != se.ID {
@@ -52,11 +53,11 @@ func TestJobCRUD(t *testing.T) {
 		State: configdb.StateQueued}); err != nil {
 		t.Fatal(err)
 	}
-	shown := decodeBody[sessionView](t, e.mustDo(op, "GET", "/api/v1/sessions/"+itoa(se.ID), "", 200))
-	if len(shown.Tasks) != 1 || shown.Tasks[0].VM != "vm1" || shown.State != configdb.StateQueued {
+	shown := decodeBody[apitypes.Session](t, e.mustDo(op, "GET", "/api/v1/sessions/"+itoa(se.ID), "", 200))
+	if len(shown.Tasks) != 1 || shown.Tasks[0].VM != "vm1" || shown.State != string(configdb.StateQueued) {
 		t.Fatalf("session %+v", shown)
 	}
-	listed := decodeBody[[]sessionView](t, e.mustDo(op, "GET", "/api/v1/sessions?job=nightly&state=queued", "", 200))
+	listed := decodeBody[[]apitypes.Session](t, e.mustDo(op, "GET", "/api/v1/sessions?job=nightly&state=queued", "", 200))
 	if len(listed) != 1 || listed[0].ID != se.ID {
 		t.Fatalf("sessions %+v", listed)
 	}
@@ -69,9 +70,9 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func TestRename(t *testing.T) {
 	e := newEnv(t)
 	op := e.tokens[configdb.RoleAdministrator]
-	e.mustDo(op, "POST", "/api/v1/jobs", `{"name":"j2","definition":{}}`, 201)
-	checkError(t, e.do(op, "PUT", "/api/v1/jobs/j2", `{"name":"j1","definition":{}}`), 409, "conflict")
-	r := decodeBody[jobView](t, e.mustDo(op, "PUT", "/api/v1/jobs/j2", `{"name":"j3","definition":{}}`, 200))
+	e.mustDo(op, "POST", "/api/v1/jobs", `{"name":"j2","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"}}`, 201)
+	checkError(t, e.do(op, "PUT", "/api/v1/jobs/j2", `{"name":"j1","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"}}`), 409, "conflict")
+	r := decodeBody[apitypes.Job](t, e.mustDo(op, "PUT", "/api/v1/jobs/j2", `{"name":"j3","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"}}`, 200))
 	if r.Name != "j3" {
 		t.Fatalf("renamed job %+v", r)
 	}
@@ -80,11 +81,11 @@ func TestRename(t *testing.T) {
 func TestConflicts(t *testing.T) {
 	e := newEnv(t)
 	admin := e.tokens[configdb.RoleAdministrator]
-	checkError(t, e.do(admin, "POST", "/api/v1/jobs", `{"name":"j1","definition":{"vms":[]},"password":"other"}`),
+	checkError(t, e.do(admin, "POST", "/api/v1/jobs", `{"name":"j1","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"},"password":"other"}`),
 		http.StatusConflict, "conflict")
 	// A rename onto j1 with a new password must not touch j1's secret either.
-	e.mustDo(admin, "POST", "/api/v1/jobs", `{"name":"j2","definition":{}}`, 201)
-	checkError(t, e.do(admin, "PUT", "/api/v1/jobs/j2", `{"name":"j1","definition":{},"password":"other"}`),
+	e.mustDo(admin, "POST", "/api/v1/jobs", `{"name":"j2","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"}}`, 201)
+	checkError(t, e.do(admin, "PUT", "/api/v1/jobs/j2", `{"name":"j1","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"},"password":"other"}`),
 		http.StatusConflict, "conflict")
 	checkSecret(t, e, "j1", fixturePassword)
 	if names, _ := e.store.ListSecrets(context.Background()); len(names) != 1 {
@@ -164,8 +165,8 @@ func TestRunnerFailure(t *testing.T) {
 func TestNoRunner(t *testing.T) {
 	e := newEnv(t)
 	e.srv = New(e.store, Config{})
-	se := decodeBody[sessionView](t, e.mustDo(e.tokens[configdb.RoleBackupOperator], "POST", "/api/v1/jobs/j1/run", "", 202))
-	if se.State != configdb.StateQueued {
+	se := decodeBody[apitypes.Session](t, e.mustDo(e.tokens[configdb.RoleBackupOperator], "POST", "/api/v1/jobs/j1/run", "", 202))
+	if se.State != string(configdb.StateQueued) {
 		t.Fatalf("session %+v", se)
 	}
 }
@@ -199,7 +200,7 @@ func checkSecret(t *testing.T, e *env, job, want string) {
 func TestJobHostileVMNames(t *testing.T) {
 	e := newEnv(t)
 	op := e.tokens[configdb.RoleBackupOperator]
-	e.mustDo(op, "POST", "/api/v1/jobs", `{"name":"ok","definition":{"vms":["vm-1.a_b@c+d"]}}`, 201)
+	e.mustDo(op, "POST", "/api/v1/jobs", `{"name":"ok","definition":{"vms":[{"name":"vm-1.a_b@c+d","disks":["/images/vm-1.a_b@c+d.img"]}],"repository":"repo1"}}`, 201)
 	names := map[string]string{
 		"traversal":     "../../x",
 		"slash":         "a/b",
@@ -219,9 +220,9 @@ func TestJobHostileVMNames(t *testing.T) {
 		t.Run(label, func(t *testing.T) {
 			q, _ := json.Marshal(name)
 			bodies := []struct{ method, path, body string }{
-				{"POST", "/api/v1/jobs", `{"name":"j","definition":{"vms":[` + string(q) + `]}}`},
-				{"POST", "/api/v1/jobs", `{"name":"j","definition":{"vms":[{"name":` + string(q) + `,"disks":["/a.img"]}]}}`},
-				{"PUT", "/api/v1/jobs/ok", `{"definition":{"vms":["vm1",{"name":` + string(q) + `,"disks":["/a.img"]}]}}`},
+				{"POST", "/api/v1/jobs", `{"name":"j","definition":{"repository":"r","vms":[` + string(q) + `]}}`},
+				{"POST", "/api/v1/jobs", `{"name":"j","definition":{"repository":"r","vms":[{"name":` + string(q) + `,"disks":["/a.img"]}]}}`},
+				{"PUT", "/api/v1/jobs/ok", `{"definition":{"repository":"r","vms":["vm1",{"name":` + string(q) + `,"disks":["/a.img"]}]}}`},
 			}
 			for _, b := range bodies {
 				rec := e.do(op, b.method, b.path, b.body)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/allowlist"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
@@ -16,33 +17,13 @@ import (
 // is valid (the exports' certificate is valid as long, see internal/proxy).
 const mountCredentialValidity = 90 * 24 * time.Hour
 
-// mountView answers POST /instant-recoveries: the session, and the NBD
-// client credentials — returned in this answer only, kept nowhere.
-type mountView struct {
-	sessionView
-	NBDTLS *mountCredentials `json:"nbd_tls,omitempty"`
-}
-
-// mountCredentials are the requester's secret for a session's NBD exports,
-// for QEMU's tls-creds-x509 (endpoint=client): client-cert.pem and
-// client-key.pem; ca-cert.pem is the CA of the exports' certificate (the
-// session result's serving.nbd_ca once the mount server serves) followed by
-// ClientCA, which issued the client certificate (QEMU checks its own
-// certificate against ca-cert.pem; the CA's key is gone, it signs nothing
-// more).
-type mountCredentials struct {
-	ClientCert string `json:"client_cert"`
-	ClientKey  string `json:"client_key"`
-	ClientCA   string `json:"client_ca"`
-}
-
 // secureMount applies the access rules of an Instant VM Recovery session
 // to req: the allow list defaults to the requester's address (remote) and
 // may be wider than allowlist.Narrow only for an administrator; NFS, which
 // has no TLS and no client authentication, needs nfs_insecure; NBD gets a
 // client certificate from a CA made for this session (whose key is dropped
 // here), required by the exports, and returned for the requester alone.
-func secureMount(req *taskproto.MountRequest, remote string, role configdb.Role) (*mountCredentials, error) {
+func secureMount(req *taskproto.MountRequest, remote string, role configdb.Role) (*apitypes.MountCredentials, error) {
 	allow, err := allowlist.Parse(req.Allow)
 	if err != nil {
 		return nil, badRequest("%v", err)
@@ -53,7 +34,7 @@ func secureMount(req *taskproto.MountRequest, remote string, role configdb.Role)
 		}
 	}
 	if !allowlist.Narrow(allow) && role != configdb.RoleAdministrator {
-		return nil, &apiError{status: http.StatusForbidden, code: "forbidden", msg: fmt.Sprintf(
+		return nil, &apitypes.Error{Status: http.StatusForbidden, Code: "forbidden", Message: fmt.Sprintf(
 			"allow list %s covers more than /%d of IPv4 or /%d of IPv6 addresses: only an administrator may export a point that widely "+
 				"(name the hosts that need the disks, or give no allow list for your own address)",
 			strings.Join(allowlist.Strings(allow), ","), allowlist.NarrowIPv4Bits, allowlist.NarrowIPv6Bits)}
@@ -76,5 +57,5 @@ func secureMount(req *taskproto.MountRequest, remote string, role configdb.Role)
 		return nil, err
 	}
 	req.NBDClientCA = string(ca.CertPEM())
-	return &mountCredentials{ClientCert: string(issued.CertPEM), ClientKey: string(issued.KeyPEM), ClientCA: req.NBDClientCA}, nil
+	return &apitypes.MountCredentials{ClientCert: string(issued.CertPEM), ClientKey: string(issued.KeyPEM), ClientCA: req.NBDClientCA}, nil
 }

@@ -8,11 +8,9 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
-
-// secretRefKey is the definition key that names a stored secret.
-const secretRefKey = "password_secret"
 
 // Secrets the API creates are named "job/NAME/password-RANDOM" or
 // "source/NAME/password-RANDOM": a fresh name per password, so a failed or
@@ -35,107 +33,64 @@ func newSecretName(kind, object, label string) string {
 	return kind + "/" + object + "/" + label + "-" + hex.EncodeToString(b[:])
 }
 
-// definitionObject parses a definition, which must be a JSON object
-// (absent: empty).
-func definitionObject(def json.RawMessage) (map[string]json.RawMessage, error) {
-	obj := map[string]json.RawMessage{}
-	if len(def) == 0 || string(def) == "null" {
-		return obj, nil
-	}
-	if err := json.Unmarshal(def, &obj); err != nil || obj == nil {
-		return nil, badRequest("definition must be a JSON object")
-	}
-	return obj, nil
+// secretSlot is a secret a definition may carry: inline is the value given
+// in the request, which the API seals into a new secret; ref names the
+// stored secret, the only thing kept.
+type secretSlot struct {
+	inline, ref    *string
+	label, refName string // "password", "password_secret"
 }
 
-// secretField is a definition key whose value the API seals into a
-// secret: the inline key is replaced by refKey naming the secret.
-type secretField struct {
-	inline, refKey, label string
+// passwordSlot is a job's repository password.
+func passwordSlot(d *jobdef.Definition) secretSlot {
+	return secretSlot{inline: &d.Password, ref: &d.PasswordSecret, label: "password", refName: "password_secret"}
 }
 
-var (
-	passwordField = secretField{inline: "password", refKey: secretRefKey, label: "password"}
-	// sshKeyField is the private key for guest processing over SSH.
-	sshKeyField = secretField{inline: "guest_ssh_key", refKey: "guest_ssh_key_secret", label: "ssh-key"}
-)
-
-// inlineValue removes the field's inline key from obj and merges it with
-// the value given outside the definition.
-func inlineValue(obj map[string]json.RawMessage, f secretField, value string) (string, error) {
-	raw, ok := obj[f.inline]
-	if !ok {
-		return value, nil
-	}
-	delete(obj, f.inline)
-	var inline string
-	if json.Unmarshal(raw, &inline) != nil {
-		return "", badRequest("definition %s must be a string", f.inline)
-	}
-	if value != "" && inline != value {
-		return "", badRequest("two different %ss given", f.label)
-	}
-	return inline, nil
+// sshKeySlot is a job's private key for guest processing over SSH.
+func sshKeySlot(d *jobdef.Definition) secretSlot {
+	return secretSlot{inline: &d.GuestSSHKey, ref: &d.GuestKeySecret, label: "ssh-key", refName: "guest_ssh_key_secret"}
 }
 
-// sealPassword moves an inline password (the password argument, or a
-// "password" key of def) into a new configdb secret of kind/object and
-// returns def with "password_secret" naming it, and the new secret's name
-// ("" if none). keep is the definition being replaced: its reference is kept
-// when no password is given.
-func (s *Server) sealPassword(ctx context.Context, def json.RawMessage, password, kind, object string,
-	keep json.RawMessage) (json.RawMessage, string, error) {
-	return s.sealField(ctx, def, passwordField, password, kind, object, keep)
-}
-
-// sealField seals one secret field of def (see sealPassword).
-func (s *Server) sealField(ctx context.Context, def json.RawMessage, f secretField, value, kind, object string,
-	keep json.RawMessage) (json.RawMessage, string, error) {
-	obj, err := definitionObject(def)
-	if err != nil {
-		return nil, "", err
-	}
-	if value, err = inlineValue(obj, f, value); err != nil {
-		return nil, "", err
-	}
-	var given string
-	if raw, ok := obj[f.refKey]; ok {
-		if json.Unmarshal(raw, &given) != nil || given == "" {
-			return nil, "", badRequest("%s must be a secret name", f.refKey)
+// seal moves the slot's secret — given inline, or as value from outside
+// the definition — into a new configdb secret of kind/object, pointing the
+// slot's reference at it, and returns the new secret's name ("" if none).
+// keep is the reference of the definition being replaced: it is kept when
+// no value is given. A reference to another object's managed secret is
+// refused.
+func (s *Server) seal(ctx context.Context, slot secretSlot, value, kind, object, keep string) (string, error) {
+	if inline := *slot.inline; inline != "" {
+		if value != "" && inline != value {
+			return "", badRequest("two different %ss given", slot.label)
 		}
-		if managedSecret(given) && given != fieldRef(keep, f) {
-			return nil, "", badRequest("%s %q belongs to another object", f.refKey, given)
-		}
+		value = inline
+		*slot.inline = ""
 	}
-	var created string
+	given := *slot.ref
+	if given != "" && managedSecret(given) && given != keep {
+		return "", badRequest("definition.%s %q belongs to another object", slot.refName, given)
+	}
 	switch {
 	case value != "":
-		created = newSecretName(kind, object, f.label)
+		created := newSecretName(kind, object, slot.label)
 		if err := s.store.PutSecret(ctx, created, []byte(value)); err != nil {
-			return nil, "", err
+			return "", err
 		}
-		obj[f.refKey], _ = json.Marshal(created)
-	case given == "" && fieldRef(keep, f) != "":
-		obj[f.refKey], _ = json.Marshal(fieldRef(keep, f))
+		*slot.ref = created
+		return created, nil
+	case given == "":
+		*slot.ref = keep
 	}
-	out, err := json.Marshal(obj)
-	if err != nil {
-		s.dropSecret(ctx, created)
-		return nil, "", err
-	}
-	return out, created, nil
+	return "", nil
 }
 
-// secretRef returns the password secret a definition refers to, or "".
-func secretRef(def json.RawMessage) string { return fieldRef(def, passwordField) }
-
-// fieldRef returns the secret a definition's field refers to, or "".
-func fieldRef(def json.RawMessage, f secretField) string {
-	var v map[string]json.RawMessage
+// secretRef returns the password secret a stored job or source definition
+// refers to, or "".
+func secretRef(def json.RawMessage) string {
+	var v struct {
+		Ref string `json:"password_secret"`
+	}
 	_ = json.Unmarshal(def, &v)
-	var ref string
-	_ = json.Unmarshal(v[f.refKey], &ref)
-	return ref
+	return v.Ref
 }
 
 // dropSecret deletes secret name if the API manages it ("" and secrets

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
 
@@ -16,18 +18,18 @@ func TestInlinePasswordNeverEchoed(t *testing.T) {
 	ctx := context.Background()
 	op, admin := e.tokens[configdb.RoleBackupOperator], e.tokens[configdb.RoleAdministrator]
 	const pw2, pw3, pw4 = "second-S3cret!", "third-S3cret!", "source-S3cret!"
-	created := decodeBody[jobView](t, e.mustDo(op, "POST", "/api/v1/jobs",
-		`{"name":"inline","definition":{"vms":["v"],"password":"`+pw2+`"}}`, 201))
+	created := decodeBody[apitypes.Job](t, e.mustDo(op, "POST", "/api/v1/jobs",
+		`{"name":"inline","definition":{"vms":[{"name":"v","disks":["/images/v.img"]}],"repository":"repo1","password":"`+pw2+`"}}`, 201))
 	if !strings.HasPrefix(created.PasswordRef, "job/inline/password-") || strings.Contains(string(created.Definition), `"password"`) {
 		t.Fatalf("created job %+v, definition %s", created, created.Definition)
 	}
 	// Editing without a password keeps the reference; with one replaces it.
-	j1 := decodeBody[jobView](t, e.mustDo(op, "GET", "/api/v1/jobs/j1", "", 200))
-	kept := decodeBody[jobView](t, e.mustDo(op, "PUT", "/api/v1/jobs/j1", `{"definition":{"vms":["vm9"]}}`, 200))
+	j1 := decodeBody[apitypes.Job](t, e.mustDo(op, "GET", "/api/v1/jobs/j1", "", 200))
+	kept := decodeBody[apitypes.Job](t, e.mustDo(op, "PUT", "/api/v1/jobs/j1", `{"definition":{"vms":[{"name":"vm9","disks":["/images/vm9.img"]}],"repository":"repo1"}}`, 200))
 	if kept.PasswordRef == "" || kept.PasswordRef != j1.PasswordRef {
 		t.Fatalf("PUT without password lost the reference: %+v", kept)
 	}
-	e.mustDo(op, "PUT", "/api/v1/jobs/inline", `{"definition":{"vms":["v"]},"password":"`+pw3+`"}`, 200)
+	e.mustDo(op, "PUT", "/api/v1/jobs/inline", `{"definition":{"vms":[{"name":"v","disks":["/images/v.img"]}],"repository":"repo1"},"password":"`+pw3+`"}`, 200)
 	e.mustDo(op, "POST", "/api/v1/sources", `{"name":"vc","kind":"vsphere","password":"`+pw4+`"}`, 201)
 	for _, path := range []string{"/api/v1/jobs", "/api/v1/jobs/j1", "/api/v1/jobs/inline", "/api/v1/sources",
 		"/api/v1/sources/vc", "/api/v1/audit?limit=1000"} {
@@ -69,7 +71,7 @@ func TestInlinePasswordNeverEchoed(t *testing.T) {
 		t.Errorf("secrets after deletes: %v, %v; want only j1's", names, err)
 	}
 	// Another object's managed secret cannot be borrowed.
-	checkError(t, e.do(op, "POST", "/api/v1/jobs", `{"name":"thief","definition":{"password_secret":"`+
+	checkError(t, e.do(op, "POST", "/api/v1/jobs", `{"name":"thief","definition":{"vms":[{"name":"v","disks":["/images/v.img"]}],"repository":"repo1","password_secret":"`+
 		j1.PasswordRef+`"}}`), 400, "invalid_request")
 }
 
@@ -109,20 +111,20 @@ func TestGuestSSHKeySealed(t *testing.T) {
 	op := e.tokens[configdb.RoleBackupOperator]
 	const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-key-bytes\n-----END OPENSSH PRIVATE KEY-----\n"
 	keyJSON, _ := json.Marshal(key)
-	e.mustDo(op, "POST", "/api/v1/jobs", `{"name":"g","definition":{"vms":["v"],"guest_ssh_key":`+string(keyJSON)+`}}`, 201)
+	e.mustDo(op, "POST", "/api/v1/jobs", `{"name":"g","definition":{"vms":[{"name":"v","disks":["/images/v.img"]}],"repository":"repo1","guest_ssh_key":`+string(keyJSON)+`}}`, 201)
 	j, err := e.store.GetJob(ctx, "g")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := fieldRef(j.Definition, sshKeyField)
+	ref := sshKeyRef(j.Definition)
 	if !strings.HasPrefix(ref, "job/g/ssh-key-") || strings.Contains(string(j.Definition), "secret-key-bytes") {
 		t.Fatalf("definition %s", j.Definition)
 	}
 	if got, err := e.store.GetSecret(ctx, ref); err != nil || string(got) != key {
 		t.Fatalf("secret %q %v", got, err)
 	}
-	e.mustDo(op, "PUT", "/api/v1/jobs/g", `{"definition":{"vms":["v2"]}}`, 200)
-	if j, _ = e.store.GetJob(ctx, "g"); fieldRef(j.Definition, sshKeyField) != ref {
+	e.mustDo(op, "PUT", "/api/v1/jobs/g", `{"definition":{"vms":[{"name":"v2","disks":["/images/v2.img"]}],"repository":"repo1"}}`, 200)
+	if j, _ = e.store.GetJob(ctx, "g"); sshKeyRef(j.Definition) != ref {
 		t.Fatalf("edit without a key lost it: %s", j.Definition)
 	}
 	e.mustDo(op, "DELETE", "/api/v1/jobs/g", "", 204)
@@ -132,4 +134,10 @@ func TestGuestSSHKeySealed(t *testing.T) {
 	if strings.Contains(e.bodies.String(), "secret-key-bytes") || strings.Contains(e.logs.String(), "secret-key-bytes") {
 		t.Error("the key appears in a response or log")
 	}
+}
+
+// sshKeyRef returns the guest SSH key secret a stored definition names.
+func sshKeyRef(def json.RawMessage) string {
+	d, _ := jobdef.Parse(def)
+	return d.GuestKeySecret
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
@@ -99,10 +100,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(probe, r) // learn 404 or 405 (and Allow) from the mux
 	if probe.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", probe.header.Get("Allow"))
-		writeJSON(w, probe.status, errorBody{Error: r.Method + " not allowed on " + r.URL.Path, Code: "method_not_allowed"})
+		writeJSON(w, probe.status, apitypes.ErrorBody{Error: r.Method + " not allowed on " + r.URL.Path, Code: "method_not_allowed"})
 		return
 	}
-	writeJSON(w, http.StatusNotFound, errorBody{Error: "no route " + r.URL.Path, Code: "not_found"})
+	writeJSON(w, http.StatusNotFound, apitypes.ErrorBody{Error: "no route " + r.URL.Path, Code: "not_found"})
 }
 
 // headerOnly is a ResponseWriter that keeps the header and status only.
@@ -128,7 +129,7 @@ func (s *Server) Routes() []Route {
 func (s *Server) health(w http.ResponseWriter, r *http.Request, _ configdb.Principal) error {
 	if err := s.store.DB().PingContext(r.Context()); err != nil {
 		s.log.Error("health: database unreachable", "err", err)
-		return &apiError{http.StatusServiceUnavailable, "unavailable", "database unreachable"}
+		return newError(http.StatusServiceUnavailable, "unavailable", "database unreachable")
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"status": "ok", "time": s.now().UTC(), "database": s.store.Backend(),

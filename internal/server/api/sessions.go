@@ -89,7 +89,7 @@ func (s *Server) cancelSession(w http.ResponseWriter, r *http.Request, p configd
 		return badRequest("session id %q: want a positive integer", r.PathValue("id"))
 	}
 	if s.tasks == nil {
-		return &apiError{http.StatusServiceUnavailable, "unavailable", "this server runs no tasks"}
+		return newError(http.StatusServiceUnavailable, "unavailable", "this server runs no tasks")
 	}
 	se, err := s.tasks.CancelSession(r.Context(), id)
 	if err != nil {

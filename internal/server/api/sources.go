@@ -1,22 +1,52 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
 
-// sourceRequest is the body of POST /api/v1/sources.
-type sourceRequest struct {
-	Name       string          `json:"name"`
-	Kind       string          `json:"kind"`
-	Definition json.RawMessage `json:"definition"`
-	Password   string          `json:"password"` // credentials, stored as a secret
+// sealSourcePassword seals a source's password — the request's, or a
+// "password" key of its definition, a JSON object of the source kind's
+// settings — and returns the definition to store, with "password_secret"
+// naming the new secret, and the secret's name ("" if none).
+func (s *Server) sealSourcePassword(ctx context.Context, req apitypes.SourceRequest) (json.RawMessage, string, error) {
+	obj := map[string]json.RawMessage{}
+	if len(req.Definition) > 0 && string(req.Definition) != "null" {
+		if err := json.Unmarshal(req.Definition, &obj); err != nil || obj == nil {
+			return nil, "", badRequest("definition must be a JSON object")
+		}
+	}
+	var inline, ref string
+	for key, dst := range map[string]*string{"password": &inline, "password_secret": &ref} {
+		if raw, ok := obj[key]; ok {
+			if json.Unmarshal(raw, dst) != nil || *dst == "" {
+				return nil, "", badRequest("definition.%s must be a non-empty string", key)
+			}
+			delete(obj, key)
+		}
+	}
+	slot := secretSlot{inline: &inline, ref: &ref, label: "password", refName: "password_secret"}
+	created, err := s.seal(ctx, slot, req.Password, "source", req.Name, "")
+	if err != nil {
+		return nil, "", err
+	}
+	if ref != "" {
+		obj["password_secret"], _ = json.Marshal(ref)
+	}
+	out, err := json.Marshal(obj)
+	if err != nil {
+		s.dropSecret(ctx, created)
+		return nil, "", err
+	}
+	return out, created, nil
 }
 
 func (s *Server) createSource(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
-	var req sourceRequest
+	var req apitypes.SourceRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -26,7 +56,7 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request, p configdb
 	if req.Kind == "" {
 		return badRequest("source %q has no kind", req.Name)
 	}
-	def, secret, err := s.sealPassword(r.Context(), req.Definition, req.Password, "source", req.Name, nil)
+	def, secret, err := s.sealSourcePassword(r.Context(), req)
 	if err != nil {
 		return err
 	}

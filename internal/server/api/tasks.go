@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 )
@@ -17,10 +18,10 @@ func (s *Server) proxyIdentity(r *http.Request) (configdb.Agent, error) {
 		return a, err
 	}
 	if a.Role != configdb.AgentProxy {
-		return a, &apiError{http.StatusForbidden, "forbidden", "only proxies take tasks"}
+		return a, newError(http.StatusForbidden, "forbidden", "only proxies take tasks")
 	}
 	if s.tasks == nil {
-		return a, &apiError{http.StatusServiceUnavailable, "unavailable", "this server runs no tasks"}
+		return a, newError(http.StatusServiceUnavailable, "unavailable", "this server runs no tasks")
 	}
 	return a, nil
 }
@@ -115,7 +116,7 @@ func (s *Server) getPoint(w http.ResponseWriter, r *http.Request, _ configdb.Pri
 // path on a proxy. It answers 202 when a proxy has taken the restore.
 func (s *Server) startRestore(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
 	if s.tasks == nil {
-		return &apiError{http.StatusServiceUnavailable, "unavailable", "this server runs no tasks"}
+		return newError(http.StatusServiceUnavailable, "unavailable", "this server runs no tasks")
 	}
 	var req taskproto.RestoreRequest
 	if err := decode(r, &req); err != nil {
@@ -142,7 +143,7 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request, p configdb
 // proxy); its result shows the export URLs once they answer.
 func (s *Server) startMount(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
 	if s.tasks == nil {
-		return &apiError{http.StatusServiceUnavailable, "unavailable", "this server runs no tasks"}
+		return newError(http.StatusServiceUnavailable, "unavailable", "this server runs no tasks")
 	}
 	var req taskproto.MountRequest
 	if err := decode(r, &req); err != nil {
@@ -163,6 +164,6 @@ func (s *Server) startMount(w http.ResponseWriter, r *http.Request, p configdb.P
 		map[string]any{"session": se.ID, "nbd": req.NBD, "nfs": req.NFS, "allow": req.Allow}); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, mountView{sessionView: viewSession(se), NBDTLS: creds})
+	writeJSON(w, http.StatusAccepted, apitypes.Mount{Session: viewSession(se), NBDTLS: creds})
 	return nil
 }

@@ -4,34 +4,31 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
 
-type tokenRequest struct {
-	Name string        `json:"name"`
-	Role configdb.Role `json:"role"`
-}
-
 // createToken returns the plaintext token, this once.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
-	var req tokenRequest
+	var req apitypes.TokenRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	role := configdb.Role(req.Role)
 	if err := checkName("token", req.Name); err != nil {
 		return err
 	}
-	if !req.Role.Valid() {
+	if !role.Valid() {
 		return badRequest("role %q: want administrator, backup_operator, restore_operator or viewer", req.Role)
 	}
-	tok, err := s.store.CreateAPIToken(r.Context(), req.Name, req.Role)
+	tok, err := s.store.CreateAPIToken(r.Context(), req.Name, role)
 	if err != nil {
 		return err
 	}
 	if err := s.audit(r.Context(), p, "token.create", req.Name, map[string]any{"role": req.Role}); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"name": req.Name, "role": req.Role, "token": tok})
+	writeJSON(w, http.StatusCreated, apitypes.NewToken{Name: req.Name, Role: req.Role, Token: tok})
 	return nil
 }
 
@@ -40,9 +37,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ configdb.P
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, list(toks, func(t configdb.APIToken) tokenView {
-		return tokenView{ID: t.ID, Name: t.Name, Role: t.Role, Created: t.Created, LastUsed: optTime(t.LastUsed)}
-	}))
+	writeJSON(w, http.StatusOK, list(toks, viewToken))
 	return nil
 }
 
@@ -58,14 +53,9 @@ func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request, p configdb.
 	return nil
 }
 
-type joinTokenRequest struct {
-	Role       string `json:"role"`        // proxy or repository
-	TTLSeconds int64  `json:"ttl_seconds"` // 0: the server default
-}
-
 // createJoinToken returns a one-time agent join token, this once.
 func (s *Server) createJoinToken(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
-	var req joinTokenRequest
+	var req apitypes.JoinTokenRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -86,8 +76,8 @@ func (s *Server) createJoinToken(w http.ResponseWriter, r *http.Request, p confi
 	if err := s.audit(r.Context(), p, "jointoken.create", req.Role, map[string]any{"ttl_seconds": int64(ttl / time.Second)}); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"role": req.Role, "token": tok, "expires": s.now().UTC().Add(ttl).Truncate(time.Second),
+	writeJSON(w, http.StatusCreated, apitypes.JoinToken{
+		Role: req.Role, Token: tok, Expires: s.now().UTC().Add(ttl).Truncate(time.Second),
 	})
 	return nil
 }

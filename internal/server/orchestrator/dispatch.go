@@ -115,7 +115,7 @@ func (or *Orchestrator) specLocked(tr *taskRun) *taskproto.Spec {
 		Previous:   vm.previous, ChunkSize: rs.def.ChunkSize, Target: tr.target, Force: tr.force,
 		ReadLimit: rs.def.ReadLimit, Throttle: rs.def.Throttle, GuestAgent: vm.def.GuestAgent}
 	if rs.kind == taskproto.KindBackup {
-		s.Format, s.FollowBacking = rs.def.diskFormat(tr.source)
+		s.Format, s.FollowBacking = diskFormat(&rs.def, tr.source)
 	}
 	if tr.wholeVM {
 		// The snapshot picks its transport itself (direct → hotadd → nbd)

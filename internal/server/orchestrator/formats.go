@@ -3,10 +3,10 @@ package orchestrator
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/source/file"
@@ -34,7 +34,7 @@ import (
 
 // diskFormat returns the format a file disk is read with ("": detect) and
 // whether its backing chain may be followed.
-func (d *definition) diskFormat(disk string) (format string, followBacking bool) {
+func diskFormat(d *jobdef.Definition, disk string) (format string, followBacking bool) {
 	if !isFileDisk(disk) {
 		return "", false
 	}
@@ -54,45 +54,6 @@ func isFileDisk(disk string) bool {
 	return err == nil && s.IsFile()
 }
 
-// checkFormats validates the format keys of a definition.
-func checkFormats(d definition) error {
-	check := func(key, f string) error {
-		switch f {
-		case file.FormatRaw, file.FormatQcow2, file.FormatVMDK:
-			return nil
-		}
-		return fmt.Errorf("job definition: %s: format %q (want raw, qcow2 or vmdk)", key, f)
-	}
-	if d.Format != "" {
-		if err := check("format", d.Format); err != nil {
-			return err
-		}
-	}
-	for _, m := range []struct {
-		key     string
-		formats map[string]string
-	}{{"disk_formats", d.DiskFormats}, {"recorded_formats", d.RecordedFormats}} {
-		for disk, f := range m.formats {
-			if err := check(fmt.Sprintf("%s[%q]", m.key, disk), f); err != nil {
-				return err
-			}
-		}
-	}
-	if d.FollowBacking && d.Format != file.FormatQcow2 && !hasFormat(d.DiskFormats, file.FormatQcow2) {
-		return fmt.Errorf("job definition: follow_backing needs disks given as qcow2 (format or disk_formats)")
-	}
-	return nil
-}
-
-func hasFormat(m map[string]string, f string) bool {
-	for _, v := range m {
-		if v == f {
-			return true
-		}
-	}
-	return false
-}
-
 // recordFormats writes into the job's stored definition the formats the
 // VM's file disks that no format named were detected as in this backup
 // (point m), so later runs read them the same way.
@@ -106,7 +67,7 @@ func (or *Orchestrator) recordFormats(ctx context.Context, vm *vmRun, m *repo.Ma
 		if i >= len(m.Disks) || !isFileDisk(disk) {
 			continue
 		}
-		if f, _ := rs.def.diskFormat(disk); f != "" {
+		if f, _ := diskFormat(&rs.def, disk); f != "" {
 			continue
 		}
 		if f := file.RecordedFormat(m.Disks[i].Format); f != "" {
@@ -129,7 +90,7 @@ func (or *Orchestrator) recordFormats(ctx context.Context, vm *vmRun, m *repo.Ma
 }
 
 // addRecordedFormats adds formats to the job's recorded_formats, keeping
-// every other key of its definition and any format already recorded.
+// the rest of its definition and any format already recorded.
 func (or *Orchestrator) addRecordedFormats(ctx context.Context, job string, formats map[string]string) error {
 	or.jobWrite.Lock() // VMs of one session end concurrently
 	defer or.jobWrite.Unlock()
@@ -137,27 +98,21 @@ func (or *Orchestrator) addRecordedFormats(ctx context.Context, job string, form
 	if err != nil {
 		return err
 	}
-	def := map[string]json.RawMessage{}
-	if err := json.Unmarshal(j.Definition, &def); err != nil {
-		return fmt.Errorf("job definition: %w", err)
+	def, err := jobdef.Parse(j.Definition)
+	if err != nil {
+		return err
 	}
-	recorded := map[string]string{}
-	if raw, ok := def["recorded_formats"]; ok {
-		if err := json.Unmarshal(raw, &recorded); err != nil {
-			return fmt.Errorf("job definition: recorded_formats: %w", err)
-		}
+	if def.RecordedFormats == nil {
+		def.RecordedFormats = map[string]string{}
 	}
 	changed := false
 	for disk, f := range formats {
-		if recorded[disk] == "" {
-			recorded[disk], changed = f, true
+		if def.RecordedFormats[disk] == "" {
+			def.RecordedFormats[disk], changed = f, true
 		}
 	}
 	if !changed {
 		return nil
-	}
-	if def["recorded_formats"], err = json.Marshal(recorded); err != nil {
-		return err
 	}
 	if j.Definition, err = json.Marshal(def); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
 	"github.com/holdfast-backup/holdfast/internal/nbd"
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
@@ -33,12 +34,6 @@ import (
 // pattern is a shell glob on the VM name ("" or "*": all). VMs listed
 // explicitly win over selected ones of the same name.
 
-// selectDef is one selection.
-type selectDef struct {
-	Source  string `json:"source"`
-	Pattern string `json:"pattern"`
-}
-
 // imageExts are the image file types an image source offers.
 var imageExts = map[string]bool{".img": true, ".raw": true, ".qcow2": true, ".vmdk": true}
 
@@ -46,7 +41,7 @@ var imageExts = map[string]bool{".img": true, ".raw": true, ".qcow2": true, ".vm
 var diskSuffix = regexp.MustCompile(`^(.+)-disk([0-9]+)$`)
 
 // resolveSelection adds the selected VMs to def.VMs.
-func (or *Orchestrator) resolveSelection(ctx context.Context, def *definition) error {
+func (or *Orchestrator) resolveSelection(ctx context.Context, def *jobdef.Definition) error {
 	have := map[string]bool{}
 	for _, vm := range def.VMs {
 		have[vm.Name] = true
@@ -60,7 +55,7 @@ func (or *Orchestrator) resolveSelection(ctx context.Context, def *definition) e
 			Address string `json:"address"`
 		}
 		_ = json.Unmarshal(src.Definition, &addr)
-		var vms []vmDef
+		var vms []jobdef.VM
 		switch src.Kind {
 		case "image":
 			vms, err = imageVMs(addr.Address)
@@ -94,7 +89,7 @@ func orStar(p string) string {
 }
 
 // imageVMs lists the VMs of an image directory.
-func imageVMs(dir string) ([]vmDef, error) {
+func imageVMs(dir string) ([]jobdef.VM, error) {
 	if !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("image source address %q is not an absolute directory", dir)
 	}
@@ -120,10 +115,10 @@ func imageVMs(dir string) ([]vmDef, error) {
 		}
 		byVM[name] = append(byVM[name], disk{n, filepath.Join(dir, e.Name())})
 	}
-	var vms []vmDef
+	var vms []jobdef.VM
 	for name, disks := range byVM {
 		sort.Slice(disks, func(i, j int) bool { return disks[i].n < disks[j].n })
-		vm := vmDef{Name: name}
+		vm := jobdef.VM{Name: name}
 		for _, d := range disks {
 			vm.Disks = append(vm.Disks, d.path)
 		}
@@ -134,7 +129,7 @@ func imageVMs(dir string) ([]vmDef, error) {
 }
 
 // nbdVMs lists the exports of an NBD server, one VM each.
-func nbdVMs(ctx context.Context, address string) ([]vmDef, error) {
+func nbdVMs(ctx context.Context, address string) ([]jobdef.VM, error) {
 	spec, err := source.Parse(address)
 	u, uerr := url.Parse(address)
 	if err != nil || uerr != nil || spec.Kind != source.KindNBD || u.Host == "" {
@@ -144,12 +139,12 @@ func nbdVMs(ctx context.Context, address string) ([]vmDef, error) {
 	if err != nil {
 		return nil, err
 	}
-	var vms []vmDef
+	var vms []jobdef.VM
 	for _, e := range exports {
 		if e.Name == "" {
 			continue
 		}
-		vms = append(vms, vmDef{Name: e.Name, Disks: []string{spec.Scheme + "://" + u.Host + "/" + url.PathEscape(e.Name)}})
+		vms = append(vms, jobdef.VM{Name: e.Name, Disks: []string{spec.Scheme + "://" + u.Host + "/" + url.PathEscape(e.Name)}})
 	}
 	return vms, nil
 }

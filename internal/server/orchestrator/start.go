@@ -31,7 +31,7 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 		if len(def.VMs) == 0 {
 			return fmt.Errorf("%w: job %s selects no VMs (its sources hold none matching)", taskproto.ErrInvalid, j.Name)
 		}
-		if err := checkVMs(def); err != nil {
+		if err := def.CheckVMs(); err != nil {
 			return fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
 		}
 	}
@@ -50,7 +50,7 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 	}
 	rs := &runSession{id: se.ID, job: j.Name, kind: taskproto.KindBackup, def: def, password: string(pw),
 		repo: def.Repository, started: or.now()}
-	if def.Guest.enabled() && def.GuestKeySecret != "" {
+	if def.Guest.Enabled() && def.GuestKeySecret != "" {
 		if rs.guestKey, err = or.store.GetSecret(ctx, def.GuestKeySecret); err != nil {
 			return fmt.Errorf("job %s: guest SSH key: %w", j.Name, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
@@ -16,7 +17,7 @@ type runSession struct {
 	id        int64
 	job       string // "" for ad-hoc sessions (restore)
 	kind      string // taskproto.KindBackup or KindRestore
-	def       definition
+	def       jobdef.Definition
 	password  string
 	guestKey  []byte // guest processing SSH key
 	repo      string // repository agent name
@@ -52,7 +53,7 @@ type taskRun struct {
 // vmRun is one VM of a session: its shared mover session and point.
 type vmRun struct {
 	name      string
-	def       vmDef
+	def       jobdef.VM
 	sess      *runSession
 	key       scheduler.VMKey
 	owner     *ownerSession // backup: the server's side of the shared mover session

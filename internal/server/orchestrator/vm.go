@@ -37,7 +37,7 @@ func (or *Orchestrator) prepareVM(ctx context.Context, key scheduler.VMKey) erro
 	}
 	rs := vm.sess
 	g := rs.def.Guest
-	if g.enabled() {
+	if g.Enabled() {
 		// Quiesce: the pre-freeze script, the snapshot (for image and NBD
 		// sources, the VM's repository session and point), the
 		// post-thaw script — which runs whenever pre-freeze ran.
@@ -49,7 +49,7 @@ func (or *Orchestrator) prepareVM(ctx context.Context, key scheduler.VMKey) erro
 		}
 	}
 	err := or.openVMSession(ctx, vm)
-	if g.enabled() {
+	if g.Enabled() {
 		if terr := or.runGuestScript(ctx, vm, "post-thaw", g.PostThaw); terr != nil && err == nil {
 			or.closeVMSession(vm)
 			return terr

@@ -1,0 +1,78 @@
+package apitypes
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Session is a job, restore or instant-recovery session, with its tasks
+// when one session is asked for.
+type Session struct {
+	ID      int64           `json:"id"`
+	JobID   int64           `json:"job_id,omitempty"`
+	JobName string          `json:"job_name,omitempty"`
+	Kind    string          `json:"kind"`
+	State   string          `json:"state"`
+	Started time.Time       `json:"started"`
+	Ended   *time.Time      `json:"ended,omitempty"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Tasks   []Task          `json:"tasks,omitempty"`
+}
+
+// Task is one task (one VM disk) of a session.
+type Task struct {
+	ID               int64      `json:"id"`
+	VM               string     `json:"vm"`
+	Disk             string     `json:"disk"`
+	Proxy            string     `json:"proxy,omitempty"`
+	Repository       string     `json:"repository,omitempty"`
+	Transport        string     `json:"transport,omitempty"`
+	State            string     `json:"state"`
+	Queued           time.Time  `json:"queued"`
+	Started          *time.Time `json:"started,omitempty"`
+	Ended            *time.Time `json:"ended,omitempty"`
+	BytesTotal       int64      `json:"bytes_total"`
+	BytesRead        int64      `json:"bytes_read"`
+	BytesTransferred int64      `json:"bytes_transferred"`
+	BytesWritten     int64      `json:"bytes_written"`
+	BytesDone        int64      `json:"bytes_done"`
+	Attempt          int        `json:"attempt"`
+	PointID          string     `json:"point_id,omitempty"`
+	SourceNanos      int64      `json:"source_ns"`
+	ProxyNanos       int64      `json:"proxy_ns"`
+	NetworkNanos     int64      `json:"network_ns"`
+	TargetNanos      int64      `json:"target_ns"`
+	Warnings         []string   `json:"warnings,omitempty"`
+	Error            string     `json:"error,omitempty"`
+}
+
+// Mount answers POST /api/v1/instant-recoveries: the session, and the NBD
+// client credentials — returned in this answer only, kept nowhere.
+type Mount struct {
+	Session
+	NBDTLS *MountCredentials `json:"nbd_tls,omitempty"`
+}
+
+// MountCredentials are the requester's secret for a session's NBD exports,
+// for QEMU's tls-creds-x509 (endpoint=client): client-cert.pem and
+// client-key.pem; ca-cert.pem is the CA of the exports' certificate (the
+// session result's serving.nbd_ca once the mount server serves) followed by
+// ClientCA, which issued the client certificate.
+type MountCredentials struct {
+	ClientCert string `json:"client_cert"`
+	ClientKey  string `json:"client_key"`
+	ClientCA   string `json:"client_ca"`
+}
+
+// Point is a restore point the server recorded.
+type Point struct {
+	ID          string          `json:"id"`
+	Repository  string          `json:"repository"`
+	VM          string          `json:"vm"`
+	Job         string          `json:"job,omitempty"`
+	Session     int64           `json:"session,omitempty"`
+	Created     time.Time       `json:"created"`
+	Disks       json.RawMessage `json:"disks"`
+	BytesTotal  int64           `json:"bytes_total"`
+	BytesStored int64           `json:"bytes_stored"`
+}
