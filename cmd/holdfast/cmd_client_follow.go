@@ -9,6 +9,8 @@ import (
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // followSession shows a session's tasks live until it ends, then its
@@ -18,7 +20,7 @@ func (a *app) followSession(ctx context.Context, cl *apiClient, id int64) error 
 	if isTerminal(a.stdout) {
 		v = newBarView(a.stdout)
 	} else {
-		v = &lineView{w: a.stdout, state: map[int64]string{}, every: 2 * time.Second}
+		v = &lineView{w: a.stdout, state: map[int64]string{}, every: 2 * time.Second, clock: a.clock}
 	}
 	se, err := a.pollSession(ctx, cl, id, v.update)
 	v.done()
@@ -110,10 +112,11 @@ type lineView struct {
 	state map[int64]string
 	every time.Duration
 	last  time.Time
+	clock clock.Clock
 }
 
 func (v *lineView) update(se sessionJSON) {
-	now := time.Now()
+	now := v.clock.Now()
 	progress := now.Sub(v.last) >= v.every
 	if progress {
 		v.last = now
