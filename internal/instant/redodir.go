@@ -85,7 +85,7 @@ func (r Registry) SessionDir(dir, id string) (path, session string, err error) {
 	return sub, id, nil
 }
 
-// vmFiles are the entries a session's VM (StartVM) keeps in the redo
+// vmFiles are the entries a session's VM (startVM) keeps in the redo
 // directory; they stay while a migrated VM runs on.
 var vmFiles = map[string]bool{"qmp.sock": true, "console.log": true, "qemu.log": true}
 
