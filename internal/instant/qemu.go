@@ -41,6 +41,44 @@ func QMPSocket(redoDir string) string { return filepath.Join(redoDir, "qmp.sock"
 // serving process only when migrated (see migrateLive); its console goes to
 // console.log in the redo directory. It waits for QMP on clk.
 func startVM(ctx context.Context, clk clock.Clock, rec Record, o VMOptions) (*exec.Cmd, error) {
+	args, err := vmArgs(rec, &o)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(o.Binary, args...)
+	log, err := os.OpenFile(filepath.Join(rec.RedoDir, "qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("start QEMU: %w", err)
+	}
+	log.Close()
+	sock := QMPSocket(rec.RedoDir)
+	for deadline := clk.Now().Add(30 * time.Second); ; {
+		// The socket file appears when QEMU binds; it answers once it listens.
+		if conn, err := net.Dial("unix", sock); err == nil {
+			conn.Close()
+			return cmd, nil
+		}
+		if clk.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			b, _ := os.ReadFile(filepath.Join(rec.RedoDir, "qemu.log"))
+			return nil, fmt.Errorf("QEMU did not open its QMP socket: %s", strings.TrimSpace(string(b)))
+		}
+		if err := clk.Sleep(ctx, 20*time.Millisecond); err != nil {
+			_ = cmd.Process.Kill()
+			return nil, err
+		}
+	}
+}
+
+// vmArgs returns QEMU's arguments for the session's VM, filling the
+// options left at zero, and removes a stale QMP socket.
+func vmArgs(rec Record, o *VMOptions) ([]string, error) {
 	if rec.NBDAddr == "" {
 		return nil, errors.New("starting a VM needs the NBD exports (--nbd)")
 	}
@@ -88,34 +126,7 @@ func startVM(ctx context.Context, clk clock.Clock, rec Record, o VMOptions) (*ex
 		}
 	}
 	args = append(args, o.Extra...)
-	cmd := exec.Command(o.Binary, args...)
-	log, err := os.OpenFile(filepath.Join(rec.RedoDir, "qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return nil, fmt.Errorf("start QEMU: %w", err)
-	}
-	log.Close()
-	for deadline := clk.Now().Add(30 * time.Second); ; {
-		// The socket file appears when QEMU binds; it answers once it listens.
-		if conn, err := net.Dial("unix", sock); err == nil {
-			conn.Close()
-			return cmd, nil
-		}
-		if clk.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			b, _ := os.ReadFile(filepath.Join(rec.RedoDir, "qemu.log"))
-			return nil, fmt.Errorf("QEMU did not open its QMP socket: %s", strings.TrimSpace(string(b)))
-		}
-		if err := clk.Sleep(ctx, 20*time.Millisecond); err != nil {
-			_ = cmd.Process.Kill()
-			return nil, err
-		}
-	}
+	return args, nil
 }
 
 // migrateLive copies disk n of the session's running VM to an image at to
