@@ -12,8 +12,8 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/mover"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/repoagent"
 	"github.com/holdfast-backup/holdfast/internal/server/agent"
-	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 	"github.com/spf13/cobra"
 )
@@ -45,7 +45,7 @@ them and needs no token), serve the data mover protocol over mutual TLS on
 	f.StringVar(&ro.advertise, "advertise", "", "host:port proxies reach this agent at (default: the listen address)")
 	f.StringVar(&ro.stateDir, "state-dir", "", "where the agent keeps its key and certificate (default DIR/.agent)")
 	f.IntVar(&ro.slots, "slots", runtime.NumCPU(), "concurrent task slots")
-	f.IntVar(&ro.proxySessions, "proxy-sessions", agent.DefaultProxySessions, "mover sessions one proxy may hold at once")
+	f.IntVar(&ro.proxySessions, "proxy-sessions", repoagent.DefaultProxySessions, "mover sessions one proxy may hold at once")
 	f.DurationVar(&ro.sessionTimeout, "session-timeout", 5*time.Minute,
 		"an idle mover session ends and releases its repository lock after this long (clients keep theirs alive every minute)")
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -115,9 +115,7 @@ func (a *app) openAgentRepo(ctx context.Context, dir string) (*repo.Repository, 
 	return a.openRepo(ctx)
 }
 
-// serveRepositoryAgent serves the mover protocol on ln and heartbeats
-// until ctx ends. Only certificates the server vouches for in its
-// heartbeat replies get in (agent.RepositoryAccess).
+// serveRepositoryAgent runs the agent (repoagent.Serve) until ctx ends.
 func (a *app) serveRepositoryAgent(ctx context.Context, server string, creds *agent.Credentials,
 	r *repo.Repository, ln net.Listener, ro repoAgentOptions, j agentJoin) error {
 	client, err := agent.NewClient(server, creds)
@@ -125,44 +123,11 @@ func (a *app) serveRepositoryAgent(ctx context.Context, server string, creds *ag
 		return err
 	}
 	defer client.Close()
-	var ms *mover.Server
-	peers := agent.NewPeerSet(agent.PeerSetOptions{
-		Refresh: func(ctx context.Context) error { return client.Heartbeat(ctx, j.address, j.slots) },
-		OnUpdate: func(valid func(string) bool) {
-			if n := ms.EndSessions(valid); n > 0 {
-				fmt.Fprintf(a.stderr, "holdfast: ended %d mover sessions of certificates the server no longer vouches for\n", n)
-			}
-		},
-	})
-	access := &agent.RepositoryAccess{Peers: peers, ProxySessions: ro.proxySessions}
-	ms, err = mover.NewServer(map[string]*repo.Repository{j.name: r}, mover.ServerOptions{
-		Logger: a.logger(), SessionTTL: ro.sessionTimeout,
-		Authorize: access.Authorize, AuthorizeForget: access.AuthorizeForget,
-	})
-	if err != nil {
-		return err
-	}
-	defer ms.Close()
-	client.OnReply(func(rep apitypes.HeartbeatReply) { peers.Update(rep.Peers) })
-	tc, err := creds.ServerTLSConfig()
-	if err != nil {
-		return err
-	}
-	srv := mover.NewHTTPServer("", ms, tc)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	fmt.Fprintf(a.stdout, "repository %s serving on %s (advertised as %s)\n", j.name, ln.Addr(), j.address)
-	hctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go client.HeartbeatLoop(hctx, agent.HeartbeatInterval, j.address, j.slots, func(err error) {
-		fmt.Fprintf(a.stderr, "holdfast: heartbeat to %s: %v\n", server, err)
-	})
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return repoagent.Serve(ctx, ln, repoagent.Options{Name: j.name, Repo: r, Server: client, Creds: creds,
+		Address: j.address, Slots: j.slots, ProxySessions: ro.proxySessions, SessionTimeout: ro.sessionTimeout,
+		Logger: a.logger(),
+		Notice: func(msg string) { fmt.Fprintf(a.stderr, "holdfast: %s (server %s)\n", msg, server) },
+		Ready: func(addr net.Addr) {
+			fmt.Fprintf(a.stdout, "repository %s serving on %s (advertised as %s)\n", j.name, addr, j.address)
+		}})
 }

@@ -137,7 +137,7 @@ func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error
 			return usageError{fmt.Errorf("--read-limit: %w", err)}
 		}
 	}
-	start := time.Now()
+	start := a.clock.Now()
 	set, err := openSourceSet(ctx, a, r, o.name, args, o)
 	if err != nil {
 		return err
@@ -166,7 +166,7 @@ func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error
 	if err != nil {
 		return fmt.Errorf("backup of %s failed, no restore point was created: %w", o.name, err)
 	}
-	return printBackup(a, o.json, m, time.Since(start))
+	return printBackup(a, o.json, m, a.clock.Since(start))
 }
 
 func printBackup(a *app, asJSON bool, m *repo.Manifest, took time.Duration) error {

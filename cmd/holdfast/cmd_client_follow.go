@@ -10,6 +10,8 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // followSession shows a session's tasks live until it ends, then its
@@ -19,7 +21,7 @@ func (a *app) followSession(ctx context.Context, cl *apiClient, id int64) error 
 	if isTerminal(a.stdout) {
 		v = newBarView(a.stdout)
 	} else {
-		v = &lineView{w: a.stdout, state: map[int64]string{}, every: 2 * time.Second}
+		v = &lineView{w: a.stdout, state: map[int64]string{}, every: 2 * time.Second, clock: a.clock}
 	}
 	se, err := a.pollSession(ctx, cl, id, v.update)
 	v.done()
@@ -111,10 +113,11 @@ type lineView struct {
 	state map[int64]string
 	every time.Duration
 	last  time.Time
+	clock clock.Clock
 }
 
 func (v *lineView) update(se apitypes.Session) {
-	now := time.Now()
+	now := v.clock.Now()
 	progress := now.Sub(v.last) >= v.every
 	if progress {
 		v.last = now

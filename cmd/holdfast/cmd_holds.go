@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 	"github.com/spf13/cobra"
@@ -98,19 +96,4 @@ func newHoldsRelease(a *app) *cobra.Command {
 		return err
 	}
 	return c
-}
-
-// releaseSessionHold ends the hold a local instant recovery session keeps on
-// its point (in the repository its record names). A failure is a warning:
-// the session is over either way, and holds release clears the hold.
-func (a *app) releaseSessionHold(ctx context.Context, rec instant.Record) {
-	be := storage.NewLocal(rec.Repo)
-	err := errors.New("repository not found")
-	if rec.Repo != "" && be.Exists() {
-		err = repo.ReleaseHold(ctx, be, rec.Point, rec.ID)
-	}
-	if err != nil {
-		fmt.Fprintf(a.stderr, "warning: the hold of session %s on point %s stays (%v): release it with holdfast holds release %s %s\n",
-			rec.ID, rec.Point, err, rec.Point, rec.ID)
-	}
 }

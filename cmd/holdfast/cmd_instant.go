@@ -19,6 +19,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/allowlist"
 	"github.com/holdfast-backup/holdfast/internal/export/nfs"
 	"github.com/holdfast-backup/holdfast/internal/instant"
+	"github.com/holdfast-backup/holdfast/internal/restorefs"
 	"github.com/holdfast-backup/holdfast/internal/tlsconf"
 	"github.com/spf13/cobra"
 )
@@ -60,22 +61,16 @@ func (a *app) instantState(dir string) (string, instant.Registry, error) {
 	if dir == "" {
 		dir = a.getenv("HOLDFAST_STATE_DIR")
 	}
-	if dir == "" {
-		if os.Geteuid() == 0 {
-			dir = "/var/lib/holdfast/instant"
-		} else {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return "", instant.Registry{}, usageError{errors.New("no home directory: give --state-dir")}
-			}
-			dir = filepath.Join(home, ".holdfast", "instant")
-		}
+	abs, err := instant.StateDir(dir)
+	if errors.Is(err, instant.ErrNoStateDir) {
+		return "", instant.Registry{}, usageError{errors.New("no home directory: give --state-dir")}
 	}
-	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", instant.Registry{}, err
 	}
-	return abs, instant.Registry{Dir: filepath.Join(abs, "sessions")}, nil
+	reg := instant.RegistryIn(abs)
+	reg.Clock = a.clock
+	return abs, reg, nil
 }
 
 func newInstantStart(a *app, stateDir *string, co *clientOptions, serve bool) *cobra.Command {
@@ -182,7 +177,7 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 	if o.redoDir, err = filepath.Abs(o.redoDir); err != nil {
 		return err
 	}
-	if o.redoDir, o.id, err = instant.SessionDir(o.redoDir, o.id); err != nil {
+	if o.redoDir, o.id, err = reg.SessionDir(o.redoDir, o.id); err != nil {
 		return err
 	}
 	r, err := a.openRepo(ctx)
@@ -247,7 +242,7 @@ func mustJSON(v any) json.RawMessage {
 }
 
 // runInstantStart runs `serve` as a background process and waits until its
-// exports answer (its record says so).
+// exports answer (instant.Registry.Start).
 func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOptions, ref string) error {
 	dir, reg, err := a.instantState(stateDir)
 	if err != nil {
@@ -263,28 +258,24 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 	if redo, err = filepath.Abs(redo); err != nil {
 		return err
 	}
-	// The session's redo data go to a subdirectory Holdfast creates (and
-	// marks) in --redo-dir; --redo-dir naming such a subdirectory restarts
-	// that stopped session: same ID, so the same export paths and NFS file
-	// handles.
-	redo, id, err := instant.SessionDir(redo, instant.NewID())
+	rec, err := reg.Start(ctx, instant.StartOptions{RedoDir: redo, Command: func(id, redo string) (*exec.Cmd, error) {
+		return a.instantServeCommand(ref, dir, id, redo, o)
+	}})
 	if err != nil {
 		return err
 	}
-	if r, err := reg.Load(id); err == nil && r.State() == "serving" {
-		return fmt.Errorf("session %s is already serving from %s", r.ID, redo)
-	}
-	logPath := filepath.Join(redo, "serve.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
+	a.printInstant(rec, o.asJSON)
+	return nil
+}
+
+// instantServeCommand is the `serve` process that start runs in the
+// background for session id with the flags start was given.
+func (a *app) instantServeCommand(ref, stateDir, id, redo string, o instantOptions) (*exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	args := []string{"instant-recovery", "serve", ref, "--state-dir", dir, "--id", id, "--redo-dir", redo,
+	args := []string{"instant-recovery", "serve", ref, "--state-dir", stateDir, "--id", id, "--redo-dir", redo,
 		"--nbd", o.nbd, "--nfs-bind", o.nfsBind, "--nfs-ports", o.nfsPorts, "--cache", strconv.Itoa(o.cacheMiB)}
 	if o.nfs {
 		args = append(args, "--nfs")
@@ -292,7 +283,7 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 	if o.nbdTLS != "" {
 		tlsDir, err := filepath.Abs(o.nbdTLS)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		args = append(args, "--nbd-tls", tlsDir)
 	}
@@ -320,43 +311,7 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 	if pw, err := a.password(false); err == nil && len(pw) > 0 && a.passwordFile == "" {
 		cmd.Env = append(cmd.Env, "HOLDFAST_PASSWORD="+string(pw)) // only to the child, never printed
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.NewTimer(60 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if rec, err := reg.Load(id); err == nil && rec.State() == "serving" {
-			a.printInstant(rec, o.asJSON)
-			return nil
-		}
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(logPath)
-			return fmt.Errorf("the recovery session did not start (%v): %s", err, strings.TrimSpace(lastLines(string(b), 5)))
-		case <-deadline.C:
-			_ = cmd.Process.Kill()
-			return fmt.Errorf("the recovery session did not answer within 60 s (log: %s)", logPath)
-		case <-ctx.Done():
-			_ = cmd.Process.Kill()
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return cmd, nil
 }
 
 func newInstantList(a *app, stateDir *string, co *clientOptions) *cobra.Command {
@@ -409,50 +364,22 @@ func newInstantStop(a *app, stateDir *string, co *clientOptions) *cobra.Command 
 		if err != nil {
 			return err
 		}
-		rec, err := stopInstant(cmd.Context(), reg, args[0])
+		rec, err := reg.Stop(cmd.Context(), args[0])
 		if err != nil {
 			return err
 		}
 		if discard {
-			msg, err := discardRedo(reg, rec)
+			d, err := reg.Discard(cmd.Context(), rec)
 			if err != nil {
 				return err
 			}
-			a.releaseSessionHold(cmd.Context(), rec)
-			_, err = fmt.Fprintf(a.stdout, "session %s stopped; %s\n", rec.ID, msg)
+			_, err = fmt.Fprintf(a.stdout, "session %s stopped; %s\n", rec.ID, a.discarded(rec, d))
 			return err
 		}
 		_, err = fmt.Fprintf(a.stdout, "session %s stopped; redo data kept in %s\n", rec.ID, rec.RedoDir)
 		return err
 	}
 	return c
-}
-
-// stopInstant stops a serving session and waits for it to record its stop.
-func stopInstant(ctx context.Context, reg instant.Registry, id string) (instant.Record, error) {
-	rec, err := reg.Load(id)
-	if err != nil {
-		return rec, err
-	}
-	if rec.State() == "serving" {
-		if err := syscall.Kill(rec.PID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return rec, fmt.Errorf("stop session %s (pid %d): %w", id, rec.PID, err)
-		}
-		for deadline := time.Now().Add(60 * time.Second); instant.Alive(rec.PID); {
-			if time.Now().After(deadline) {
-				return rec, fmt.Errorf("session %s (pid %d) did not stop within 60 s", id, rec.PID)
-			}
-			select {
-			case <-ctx.Done():
-				return rec, ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-		if rec, err = reg.Load(id); err != nil {
-			return rec, err
-		}
-	}
-	return rec, nil
 }
 
 func newInstantMigrate(a *app, stateDir *string) *cobra.Command {
@@ -499,87 +426,47 @@ the session is stopped first and the images are written from the redo data.`}
 				targets[i] = p
 			}
 		}
-		for n := range targets {
-			if n >= len(rec.Disks) {
-				return usageError{fmt.Errorf("session %s has %d disk(s); disk %d does not exist", rec.ID, len(rec.Disks), n)}
-			}
-		}
-		start := time.Now()
-		live := rec.State() == "serving" && rec.QEMU > 0 && instant.Alive(rec.QEMU)
-		if live {
-			if len(targets) != len(rec.Disks) {
-				return usageError{errors.New("a running VM moves as a whole: give one --to per disk")}
-			}
-			for n := 0; n < len(rec.Disks); n++ {
-				if err := instant.MigrateLive(ctx, rec, n, targets[n], rec.Disks[n].Size); err != nil {
-					return fmt.Errorf("migrate session %s disk %d: %w", rec.ID, n, err)
+		start := a.clock.Now()
+		res, err := reg.MigrateSession(ctx, rec.ID, instant.MigrateOptions{Targets: targets, KeepRedo: keep,
+			Store: func(ctx context.Context) (restorefs.Store, func(), error) {
+				r, err := a.openRepo(ctx)
+				if err != nil {
+					return nil, nil, err
 				}
-			}
-			rec.Migrated = true
-			if err := reg.Save(rec); err != nil {
-				return err
-			}
+				return r, func() { r.Close() }, nil
+			}})
+		if errors.Is(err, instant.ErrTargets) {
+			return usageError{err}
 		}
-		if _, err := stopInstant(ctx, reg, rec.ID); err != nil {
+		if err != nil {
 			return err
 		}
-		var written, fromRedo int64
-		if !live {
-			r, err := a.openRepo(ctx)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			for n := 0; n < len(rec.Disks); n++ {
-				p, ok := targets[n]
-				if !ok {
-					continue
-				}
-				st, err := instant.Migrate(ctx, r, rec.RedoDir, n, p)
-				if err != nil {
-					return fmt.Errorf("migrate session %s disk %d to %s: %w", rec.ID, n, p, err)
-				}
-				written, fromRedo = written+st.Written, fromRedo+st.FromRedo
-			}
-		}
 		ended := "session ended"
-		if !keep {
-			rec.Migrated = rec.Migrated || live
-			msg, err := discardRedo(reg, rec)
-			if err != nil {
-				return err
-			}
-			ended += "; " + msg
-			a.releaseSessionHold(ctx, rec)
+		if res.Discarded != nil {
+			ended += "; " + a.discarded(res.Record, *res.Discarded)
 		}
-		took := time.Since(start).Round(time.Millisecond)
-		if live {
+		took := a.clock.Since(start).Round(time.Millisecond)
+		if res.Live {
 			_, err = fmt.Fprintf(a.stdout, "migrated session %s live in %s: VM (pid %d) now runs from %s; %s\n",
-				rec.ID, took, rec.QEMU, strings.Join(to, ", "), ended)
+				rec.ID, took, res.Record.QEMU, strings.Join(to, ", "), ended)
 			return err
 		}
 		_, err = fmt.Fprintf(a.stdout, "migrated session %s to %s in %s: %s written (%s the VM wrote), %s\n",
-			rec.ID, strings.Join(to, ", "), took, formatBytes(written), formatBytes(fromRedo), ended)
+			rec.ID, strings.Join(to, ", "), took, formatBytes(res.Written), formatBytes(res.FromRedo), ended)
 		return err
 	}
 	return c
 }
 
-// discardRedo deletes a stopped session's redo data — only what Holdfast
-// created in the redo directory it made for the session, and not the
-// socket and logs of a VM that runs on after a live migration — and
-// forgets the session. It says what it did.
-func discardRedo(reg instant.Registry, rec instant.Record) (string, error) {
-	keepVM := rec.Migrated && instant.Alive(rec.QEMU)
-	left, err := instant.RemoveRedo(rec.RedoDir, rec.ID, keepVM)
-	if err != nil {
-		return "", fmt.Errorf("discard the redo data of session %s: %w", rec.ID, err)
+// discarded says what instant.Registry.Discard did, and warns when the
+// session's hold on its point stays.
+func (a *app) discarded(rec instant.Record, d instant.Discarded) string {
+	if d.HoldErr != nil {
+		fmt.Fprintf(a.stderr, "warning: the hold of session %s on point %s stays (%v): release it with holdfast holds release %s %s\n",
+			rec.ID, rec.Point, d.HoldErr, rec.Point, rec.ID)
 	}
-	if err := reg.Remove(rec.ID); err != nil {
-		return "", err
+	if len(d.Left) > 0 {
+		return fmt.Sprintf("redo data discarded; %s left in %s", strings.Join(d.Left, ", "), rec.RedoDir)
 	}
-	if len(left) > 0 {
-		return fmt.Sprintf("redo data discarded; %s left in %s", strings.Join(left, ", "), rec.RedoDir), nil
-	}
-	return "redo data discarded", nil
+	return "redo data discarded"
 }

@@ -67,7 +67,7 @@ func runServerInstantStart(ctx context.Context, a *app, co *clientOptions, state
 			return fmt.Errorf("session %d: %w (stop it with: holdfast instant-recovery stop %d)", se.ID, err, se.ID)
 		}
 	}
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := a.clock.Now().Add(2 * time.Minute)
 	for {
 		var cur apitypes.Session
 		if err := cl.call(ctx, "GET", "/api/v1/sessions/"+strconv.FormatInt(se.ID, 10), "read sessions", nil, &cur); err != nil {
@@ -87,7 +87,7 @@ func runServerInstantStart(ctx context.Context, a *app, co *clientOptions, state
 			return printServerInstant(a, o.asJSON, se.ID, res, cur.Result, rec, creds.dir)
 		case cur.State != "running" && cur.State != "queued":
 			return sessionFailed{id: se.ID, state: cur.State, msg: res.Error}
-		case time.Now().After(deadline):
+		case a.clock.Now().After(deadline):
 			return fmt.Errorf("session %d: no mount server served the point within 2 minutes (see holdfast session show %d)", se.ID, se.ID)
 		}
 		select {

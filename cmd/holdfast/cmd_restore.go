@@ -122,7 +122,7 @@ func runFullRestore(ctx context.Context, a *app, r *repo.Repository, m *repo.Man
 	if err != nil {
 		return err
 	}
-	start := time.Now()
+	start := a.clock.Now()
 	bar := newProgress(a.stderr, fmt.Sprintf("restore %s disk %d", m.ID, o.disk), ix.DiskSize)
 	st, err := pipeline.RestoreDisk(ctx, r, ix, t.RestoreTarget, pipeline.Options{Workers: o.workers, Progress: bar.Add})
 	bar.Done()
@@ -133,7 +133,7 @@ func runFullRestore(ctx context.Context, a *app, r *repo.Repository, m *repo.Man
 		return err
 	}
 	fmt.Fprintf(a.stdout, "restored disk %d of %s (%s, %s) to %s in %s: %s written, %s zero\n", o.disk, m.ID, m.VM,
-		m.Time.Local().Format("2006-01-02 15:04:05"), o.to, time.Since(start).Round(time.Millisecond),
+		m.Time.Local().Format("2006-01-02 15:04:05"), o.to, a.clock.Since(start).Round(time.Millisecond),
 		formatBytes(st.BytesWritten), formatBytes(st.BytesZero))
 	return nil
 }
@@ -180,7 +180,7 @@ func runRollback(ctx context.Context, a *app, r *repo.Repository, m *repo.Manife
 	if err != nil {
 		return err
 	}
-	start := time.Now()
+	start := a.clock.Now()
 	bar := newProgress(a.stderr, fmt.Sprintf("rollback %s disk %d", m.ID, o.disk), ix.DiskSize)
 	st, err := pipeline.RollbackDisk(ctx, r, ix, t, pipeline.Options{Workers: o.workers, Progress: bar.Add})
 	bar.Done()
@@ -193,6 +193,6 @@ func runRollback(ctx context.Context, a *app, r *repo.Repository, m *repo.Manife
 		return err
 	}
 	fmt.Fprintf(a.stdout, "rolled back disk %d of %s into %s: compared %d chunks, rewrote %d (%s) in %s\n", o.disk, m.ID, o.to,
-		st.ChunksCompared, st.ChunksWritten, formatBytes(st.BytesWritten), time.Since(start).Round(time.Millisecond))
+		st.ChunksCompared, st.ChunksWritten, formatBytes(st.BytesWritten), a.clock.Since(start).Round(time.Millisecond))
 	return nil
 }

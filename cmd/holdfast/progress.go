@@ -9,6 +9,8 @@ import (
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // progress shows how far a long operation is: a bar with rate and ETA on a
@@ -30,7 +32,7 @@ func newProgress(w io.Writer, label string, total int64) progress {
 		)
 		return &barProgress{p: p, bar: bar}
 	}
-	lp := &lineProgress{w: w, label: label, total: total, start: time.Now(), stop: make(chan struct{})}
+	lp := &lineProgress{w: w, label: label, total: total, start: clock.Real().Now(), stop: make(chan struct{})}
 	lp.wg.Add(1)
 	go lp.loop(10 * time.Second)
 	return lp
@@ -74,7 +76,7 @@ func (l *lineProgress) loop(every time.Duration) {
 			return
 		case <-t.C:
 			done := l.done.Load()
-			el := time.Since(l.start).Seconds()
+			el := clock.Real().Since(l.start).Seconds() // the ticker above runs on the real clock too
 			rate := float64(done) / el
 			eta := "?"
 			if rate > 0 {

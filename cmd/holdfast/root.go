@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 	"github.com/spf13/cobra"
@@ -23,10 +24,11 @@ type app struct {
 	passwordFile   string
 	verbose        bool
 	getenv         func(string) string
+	clock          clock.Clock
 }
 
 func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, clock: clock.Real()}
 	root := &cobra.Command{
 		Use:           "holdfast",
 		Short:         "Image-level backup and recovery for virtual machines",

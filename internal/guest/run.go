@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // Run runs s in the guest t over SSH or, when there is no network path,
@@ -13,9 +15,10 @@ import (
 // ErrTimeout. A script that fails is a *ScriptError. The Result is filled
 // as far as the run got, also on error.
 func Run(ctx context.Context, t Target, s Script, timeout time.Duration) (Result, error) {
-	start := time.Now()
+	clk := clock.Real() // the script runs in real time (its timeout is a context deadline)
+	start := clk.Now()
 	res, err := run(ctx, t, s, timeout)
-	res.Duration = time.Since(start)
+	res.Duration = clk.Since(start)
 	return res, err
 }
 

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
+	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/qmp"
 )
 
@@ -27,18 +29,56 @@ type VMOptions struct {
 	Extra   []string // more QEMU arguments (e.g. -kernel for a test guest, -S)
 }
 
-// nodeName is the block node of disk n in a VM started by StartVM.
+// nodeName is the block node of disk n in a VM started by startVM.
 func nodeName(n int) string { return "ir-disk-" + strconv.Itoa(n) }
 
 // QMPSocket is where a session's VM listens for QMP.
 func QMPSocket(redoDir string) string { return filepath.Join(redoDir, "qmp.sock") }
 
-// StartVM starts QEMU with every disk of the session on its NBD export
+// startVM starts QEMU with every disk of the session on its NBD export
 // (virtio, writable: the writes land in the redo data) and a QMP socket in
 // the redo directory. The VM runs in its own session, so it outlives the
-// serving process only when migrated (see MigrateLive); its console goes to
-// console.log in the redo directory.
-func StartVM(rec Record, o VMOptions) (*exec.Cmd, error) {
+// serving process only when migrated (see migrateLive); its console goes to
+// console.log in the redo directory. It waits for QMP on clk.
+func startVM(ctx context.Context, clk clock.Clock, rec Record, o VMOptions) (*exec.Cmd, error) {
+	args, err := vmArgs(rec, &o)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(o.Binary, args...)
+	log, err := os.OpenFile(filepath.Join(rec.RedoDir, "qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("start QEMU: %w", err)
+	}
+	log.Close()
+	sock := QMPSocket(rec.RedoDir)
+	for deadline := clk.Now().Add(30 * time.Second); ; {
+		// The socket file appears when QEMU binds; it answers once it listens.
+		if conn, err := net.Dial("unix", sock); err == nil {
+			conn.Close()
+			return cmd, nil
+		}
+		if clk.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			b, _ := os.ReadFile(filepath.Join(rec.RedoDir, "qemu.log"))
+			return nil, fmt.Errorf("QEMU did not open its QMP socket: %s", strings.TrimSpace(string(b)))
+		}
+		if err := clk.Sleep(ctx, 20*time.Millisecond); err != nil {
+			_ = cmd.Process.Kill()
+			return nil, err
+		}
+	}
+}
+
+// vmArgs returns QEMU's arguments for the session's VM, filling the
+// options left at zero, and removes a stale QMP socket.
+func vmArgs(rec Record, o *VMOptions) ([]string, error) {
 	if rec.NBDAddr == "" {
 		return nil, errors.New("starting a VM needs the NBD exports (--nbd)")
 	}
@@ -86,41 +126,17 @@ func StartVM(rec Record, o VMOptions) (*exec.Cmd, error) {
 		}
 	}
 	args = append(args, o.Extra...)
-	cmd := exec.Command(o.Binary, args...)
-	log, err := os.OpenFile(filepath.Join(rec.RedoDir, "qemu.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return nil, fmt.Errorf("start QEMU: %w", err)
-	}
-	log.Close()
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		// The socket file appears when QEMU binds; it answers once it listens.
-		if conn, err := net.Dial("unix", sock); err == nil {
-			conn.Close()
-			return cmd, nil
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			b, _ := os.ReadFile(filepath.Join(rec.RedoDir, "qemu.log"))
-			return nil, fmt.Errorf("QEMU did not open its QMP socket: %s", strings.TrimSpace(string(b)))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return args, nil
 }
 
-// MigrateLive copies disk n of the session's running VM to an image at to
+// migrateLive copies disk n of the session's running VM to an image at to
 // (raw, or qcow2 for a .qcow2 name) with QEMU's blockdev-mirror while the
 // VM runs, and pivots the VM onto it: from then on the VM reads and writes
 // production storage, and the session's exports of that disk are unused.
-func MigrateLive(ctx context.Context, rec Record, n int, to string, size int64) error {
-	format := "raw"
-	if strings.HasSuffix(to, ".qcow2") {
-		format = "qcow2"
+func migrateLive(ctx context.Context, rec Record, n int, to string, size int64) error {
+	format, err := pipeline.TargetFormat(to, "")
+	if err != nil {
+		return err
 	}
 	if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", format, to, strconv.FormatInt(size, 10)).CombinedOutput(); err != nil {
 		return fmt.Errorf("create %s: %v: %s", to, err, out)
@@ -161,8 +177,9 @@ func MigrateLive(ctx context.Context, rec Record, n int, to string, size int64) 
 	return nil
 }
 
-// StopVM asks the session's VM to quit, then kills it after a grace time.
-func StopVM(pid int, redoDir string) {
+// stopVM asks the session's VM to quit, then kills it after a grace time
+// on clk.
+func stopVM(clk clock.Clock, pid int, redoDir string) {
 	if pid <= 0 || !Alive(pid) {
 		return
 	}
@@ -172,8 +189,8 @@ func StopVM(pid int, redoDir string) {
 		_ = c.Quit(ctx)
 		c.Close()
 	}
-	for deadline := time.Now().Add(5 * time.Second); Alive(pid) && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
+	for deadline := clk.Now().Add(5 * time.Second); Alive(pid) && clk.Now().Before(deadline); {
+		_ = clk.Sleep(context.Background(), 50*time.Millisecond)
 	}
 	if Alive(pid) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)

@@ -53,7 +53,7 @@ func RedoSession(dir string) (string, error) {
 // else the subdirectory dir/id — resumed if it is id's, created (with its
 // marker) if it does not exist. dir itself may hold anything else: it is
 // never deleted, nor is anything in it but the session subdirectory.
-func SessionDir(dir, id string) (path, session string, err error) {
+func (r Registry) SessionDir(dir, id string) (path, session string, err error) {
 	if !ValidID(id) {
 		return "", "", fmt.Errorf("session ID %q: %w", id, ErrNoSession)
 	}
@@ -78,14 +78,14 @@ func SessionDir(dir, id string) (path, session string, err error) {
 		}
 		return "", "", err
 	}
-	b, _ := json.Marshal(marker{Session: id, Created: time.Now().UTC()})
+	b, _ := json.Marshal(marker{Session: id, Created: r.clk().Now().UTC()})
 	if err := os.WriteFile(filepath.Join(sub, RedoMarker), b, 0o600); err != nil {
 		return "", "", err
 	}
 	return sub, id, nil
 }
 
-// vmFiles are the entries a session's VM (StartVM) keeps in the redo
+// vmFiles are the entries a session's VM (startVM) keeps in the redo
 // directory; they stay while a migrated VM runs on.
 var vmFiles = map[string]bool{"qmp.sock": true, "console.log": true, "qemu.log": true}
 

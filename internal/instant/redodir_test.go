@@ -1,11 +1,15 @@
 package instant
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 func TestSessionDir(t *testing.T) {
@@ -15,13 +19,19 @@ func TestSessionDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := NewID()
-	dir, s, err := SessionDir(parent, id)
+	created := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	reg := Registry{Clock: clock.NewFake(created)}
+	dir, s, err := reg.SessionDir(parent, id)
 	if err != nil || dir != filepath.Join(parent, id) || s != id {
 		t.Fatalf("SessionDir(parent): %s %s %v", dir, s, err)
 	}
+	var mk marker
+	if b, err := os.ReadFile(filepath.Join(dir, RedoMarker)); err != nil || json.Unmarshal(b, &mk) != nil || !mk.Created.Equal(created) {
+		t.Errorf("marker %+v (%v), want created %v on the registry's clock", mk, err, created)
+	}
 	// Named again, or by its own path, the session directory is resumed.
 	for _, d := range []string{parent, dir} {
-		got, s, err := SessionDir(d, map[string]string{parent: id, dir: NewID()}[d])
+		got, s, err := reg.SessionDir(d, map[string]string{parent: id, dir: NewID()}[d])
 		if err != nil || got != dir || s != id {
 			t.Errorf("SessionDir(%s): %s %s %v, want %s %s", d, got, s, err, dir, id)
 		}
@@ -31,10 +41,10 @@ func TestSessionDir(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(parent, stray), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := SessionDir(parent, stray); !errors.Is(err, ErrNotRedoDir) {
+	if _, _, err := reg.SessionDir(parent, stray); !errors.Is(err, ErrNotRedoDir) {
 		t.Errorf("stray directory: %v", err)
 	}
-	if _, _, err := SessionDir(parent, "../x"); err == nil {
+	if _, _, err := reg.SessionDir(parent, "../x"); err == nil {
 		t.Error("an invalid ID was accepted")
 	}
 }
@@ -61,7 +71,7 @@ func TestRemoveRedo(t *testing.T) {
 				t.Fatal(err)
 			}
 			id := NewID()
-			dir, _, err := SessionDir(parent, id)
+			dir, _, err := Registry{}.SessionDir(parent, id)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // Record describes a recovery session; the serving process writes it into
@@ -58,8 +60,15 @@ type DiskInfo struct {
 	Redo   string `json:"redo"` // the overlay directory
 }
 
-// Registry is a directory of session records (<id>.json).
-type Registry struct{ Dir string }
+// Registry is a directory of session records (<id>.json): the sessions of
+// this host, which Start, Stop, Discard and MigrateSession manage. Clock
+// stamps and times them (nil: the real clock).
+type Registry struct {
+	Dir   string
+	Clock clock.Clock
+}
+
+func (r Registry) clk() clock.Clock { return clock.Or(r.Clock) }
 
 var idPattern = regexp.MustCompile(`^ir-[0-9a-f]{8}$`)
 

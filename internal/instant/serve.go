@@ -7,16 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
-	"github.com/holdfast-backup/holdfast/internal/allowlist"
 	"github.com/holdfast-backup/holdfast/internal/export/nfs"
-	"github.com/holdfast-backup/holdfast/internal/nbd"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
 )
@@ -53,16 +50,8 @@ type Options struct {
 	ReleaseHold bool
 }
 
-// served is one disk of a running session.
-type served struct {
-	disk    *restorefs.Disk
-	overlay *restorefs.Overlay
-}
-
-// Serve runs a session until ctx ends: it opens every disk of the point
-// with its overlay, serves them, records the session and, on the way out,
-// flushes the overlays and removes the record (the redo data stays).
-func Serve(ctx context.Context, o Options) (err error) {
+// defaults fills the options left at zero.
+func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -75,11 +64,32 @@ func Serve(ctx context.Context, o Options) (err error) {
 	if o.NFSHost == "" {
 		o.NFSHost = "127.0.0.1"
 	}
+}
+
+// served is one disk of a running session.
+type served struct {
+	disk    *restorefs.Disk
+	overlay *restorefs.Overlay
+}
+
+// session is a serving session: its options, disks and record.
+type session struct {
+	o     Options
+	disks []served
+	rec   Record
+}
+
+// Serve runs a session until ctx ends: it opens every disk of the point
+// with its overlay, serves them, records the session and, on the way out,
+// flushes the overlays and records the stop (the record and the redo data
+// stay).
+func Serve(ctx context.Context, o Options) (err error) {
+	o.defaults()
 	if err := os.MkdirAll(o.RedoDir, 0o700); err != nil {
 		return err
 	}
-	rec := Record{ID: o.ID, Point: o.Point.ID, VM: o.Point.VM, Repo: o.RepoName, RedoDir: o.RedoDir,
-		PID: os.Getpid(), Started: time.Now().UTC()}
+	s := &session{o: o, rec: Record{ID: o.ID, Point: o.Point.ID, VM: o.Point.VM, Repo: o.RepoName, RedoDir: o.RedoDir,
+		PID: os.Getpid(), Started: o.Registry.clk().Now().UTC()}}
 	if err := writePointInfo(o.RedoDir, o.Point); err != nil {
 		return err
 	}
@@ -90,15 +100,46 @@ func Serve(ctx context.Context, o Options) (err error) {
 		return fmt.Errorf("hold point %s: %w", o.Point.ID, err)
 	}
 	defer func() { endHold(o.ReleaseHold || !recorded) }()
-	var disks []served
-	defer func() {
-		for _, d := range disks {
-			if cerr := d.overlay.Close(); cerr != nil && err == nil {
-				err = fmt.Errorf("flush the redo data: %w", cerr)
-			}
-			d.disk.Close()
+	defer s.closeDisks(&err)
+	if err := s.openDisks(ctx); err != nil {
+		return err
+	}
+	errc := make(chan error, 2)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	if o.NBD != "" {
+		shutdown, err := s.startNBD(sctx, errc)
+		if err != nil {
+			return err
 		}
-	}()
+		defer shutdown()
+	}
+	if o.NFS != nil {
+		if err := s.startNFS(sctx, errc); err != nil {
+			return err
+		}
+	}
+	if o.VM != nil {
+		if err := s.startVM(ctx); err != nil {
+			return err
+		}
+		defer s.stopVM()
+	}
+	if err := o.Registry.Save(s.rec); err != nil {
+		return err
+	}
+	recorded = true
+	defer s.recordStop(&err)
+	if o.Ready != nil {
+		o.Ready(s.rec)
+	}
+	o.Logger.Info("instant recovery session serving", "id", s.rec.ID, "point", s.rec.Point, "vm", s.rec.VM)
+	return waitEnd(ctx, errc)
+}
+
+// openDisks opens every disk of the point with its overlay.
+func (s *session) openDisks(ctx context.Context) error {
+	o := s.o
 	for i := range o.Point.Disks {
 		d, err := restorefs.OpenDisk(ctx, o.Store, o.Point, i, restorefs.Options{CacheBytes: o.Cache, Logger: o.Logger})
 		if err != nil {
@@ -110,79 +151,100 @@ func Serve(ctx context.Context, o Options) (err error) {
 			d.Close()
 			return fmt.Errorf("disk %d: redo: %w", i, err)
 		}
-		disks = append(disks, served{disk: d, overlay: ov})
-		rec.Disks = append(rec.Disks, DiskInfo{Index: i, Size: d.Size(), Redo: dir})
+		s.disks = append(s.disks, served{disk: d, overlay: ov})
+		s.rec.Disks = append(s.rec.Disks, DiskInfo{Index: i, Size: d.Size(), Redo: dir})
 	}
+	return nil
+}
 
-	errc := make(chan error, 2)
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	if o.NBD != "" {
-		srv, addr, err := serveNBD(sctx, o, disks, errc)
-		if err != nil {
-			return err
+// closeDisks flushes the overlays (a failure becomes *err if that is nil)
+// and closes the disks.
+func (s *session) closeDisks(err *error) {
+	for _, d := range s.disks {
+		if cerr := d.overlay.Close(); cerr != nil && *err == nil {
+			*err = fmt.Errorf("flush the redo data: %w", cerr)
 		}
-		defer func() {
-			shctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(shctx)
-		}()
-		rec.NBDAddr = addr
-		scheme := "nbd"
-		if o.NBDTLS != nil {
-			scheme = "nbds"
-		}
-		for i := range rec.Disks {
-			rec.Disks[i].NBDURL = fmt.Sprintf("%s://%s/disk-%d", scheme, addr, i)
-		}
+		d.disk.Close()
 	}
-	if o.NFS != nil {
-		path := "/holdfast/" + o.ID
-		srv := nfs.NewServer(nfs.Options{Allow: o.Allow, Logger: o.Logger})
-		if err := srv.AddExport(nfsExport(path, o.Point, disks)); err != nil {
-			return err
-		}
-		go func() { errc <- srv.Serve(sctx, *o.NFS) }()
-		rec.NFSPath = path
-		for i := range rec.Disks {
-			rec.Disks[i].NFSURL = fmt.Sprintf("nfs://%s%s/disk-%d.img", o.NFSHost, path, i)
-		}
+}
+
+// startNBD serves the disks over NBD and puts the URLs in the record; the
+// returned function shuts the server down.
+func (s *session) startNBD(ctx context.Context, errc chan<- error) (shutdown func(), err error) {
+	srv, addr, err := serveNBD(ctx, s.o, s.disks, errc)
+	if err != nil {
+		return nil, err
 	}
-	if o.VM != nil {
-		vo := *o.VM
-		vo.FromPoint(o.Point.Notes)
-		cmd, err := StartVM(rec, vo)
-		if err != nil {
-			return err
-		}
-		go func() { _ = cmd.Wait() }() // reap it when it ends
-		rec.QEMU = cmd.Process.Pid
-		defer func() { // the VM must go before its disks do — unless it was migrated
-			if cur, lerr := o.Registry.Load(rec.ID); lerr != nil || !cur.Migrated {
-				StopVM(rec.QEMU, rec.RedoDir)
-			}
-		}()
+	s.rec.NBDAddr = addr
+	scheme := "nbd"
+	if s.o.NBDTLS != nil {
+		scheme = "nbds"
 	}
-	if err := o.Registry.Save(rec); err != nil {
+	for i := range s.rec.Disks {
+		s.rec.Disks[i].NBDURL = fmt.Sprintf("%s://%s/disk-%d", scheme, addr, i)
+	}
+	return func() {
+		shctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shctx)
+	}, nil
+}
+
+// startNFS serves the session's NFS export and puts the URLs in the record.
+func (s *session) startNFS(ctx context.Context, errc chan<- error) error {
+	path := "/holdfast/" + s.o.ID
+	srv := nfs.NewServer(nfs.Options{Allow: s.o.Allow, Logger: s.o.Logger, Clock: s.o.Registry.Clock})
+	if err := srv.AddExport(nfsExport(path, s.o.Point, s.disks)); err != nil {
 		return err
 	}
-	recorded = true
-	defer func() { // stopped: the exports go, the record and the redo data stay
-		if cur, lerr := o.Registry.Load(rec.ID); lerr == nil {
-			rec.Migrated = cur.Migrated
-		}
-		rec.PID, rec.Stopped = 0, time.Now().UTC()
-		for i := range rec.Disks {
-			rec.Disks[i].NBDURL, rec.Disks[i].NFSURL = "", ""
-		}
-		if serr := o.Registry.Save(rec); serr != nil && err == nil {
-			err = serr
-		}
-	}()
-	if o.Ready != nil {
-		o.Ready(rec)
+	go func() { errc <- srv.Serve(ctx, *s.o.NFS) }()
+	s.rec.NFSPath = path
+	for i := range s.rec.Disks {
+		s.rec.Disks[i].NFSURL = fmt.Sprintf("nfs://%s%s/disk-%d.img", s.o.NFSHost, path, i)
 	}
-	o.Logger.Info("instant recovery session serving", "id", rec.ID, "point", rec.Point, "vm", rec.VM)
+	return nil
+}
+
+// startVM starts QEMU on the exports, with the configuration the point
+// recorded for what the options leave at zero.
+func (s *session) startVM(ctx context.Context) error {
+	vo := *s.o.VM
+	vo.FromPoint(s.o.Point.Notes)
+	cmd, err := startVM(ctx, s.o.Registry.clk(), s.rec, vo)
+	if err != nil {
+		return err
+	}
+	go func() { _ = cmd.Wait() }() // reap it when it ends
+	s.rec.QEMU = cmd.Process.Pid
+	return nil
+}
+
+// stopVM stops the VM before its disks go — unless it was migrated.
+func (s *session) stopVM() {
+	if cur, err := s.o.Registry.Load(s.rec.ID); err != nil || !cur.Migrated {
+		stopVM(s.o.Registry.clk(), s.rec.QEMU, s.rec.RedoDir)
+	}
+}
+
+// recordStop records that the session stopped: the exports are gone, the
+// record and the redo data stay. A failure becomes *err if that is nil.
+func (s *session) recordStop(err *error) {
+	rec := s.rec
+	if cur, lerr := s.o.Registry.Load(rec.ID); lerr == nil {
+		rec.Migrated = cur.Migrated
+	}
+	rec.PID, rec.Stopped = 0, s.o.Registry.clk().Now().UTC()
+	rec.Disks = append([]DiskInfo(nil), rec.Disks...)
+	for i := range rec.Disks {
+		rec.Disks[i].NBDURL, rec.Disks[i].NFSURL = "", ""
+	}
+	if serr := s.o.Registry.Save(rec); serr != nil && *err == nil {
+		*err = serr
+	}
+}
+
+// waitEnd waits until ctx ends (nil) or a server fails.
+func waitEnd(ctx context.Context, errc <-chan error) error {
 	select {
 	case <-ctx.Done():
 		return nil
@@ -192,62 +254,6 @@ func Serve(ctx context.Context, o Options) (err error) {
 		}
 		return nil
 	}
-}
-
-// serveNBD serves one writable export per disk.
-func serveNBD(ctx context.Context, o Options, disks []served, errc chan<- error) (*nbd.Server, string, error) {
-	var exports []nbd.Export
-	for i, d := range disks {
-		ov, disk := d.overlay, d.disk
-		exports = append(exports, nbd.Export{
-			Name: "disk-" + strconv.Itoa(i), Description: fmt.Sprintf("%s disk %d (instant recovery)", o.Point.VM, i),
-			Size: ov.Size(), ReaderAt: ov, WriterAt: zeroWriter{ov}, Flush: ov.Flush,
-			Allocation: func(_ context.Context, off, length int64) ([]nbd.Extent, error) {
-				return allocation(disk, ov, off, length), nil
-			},
-		})
-	}
-	allow := o.Allow
-	srv, err := nbd.NewServer(nbd.ServerOptions{Logger: o.Logger, Allow: func(a net.Addr) bool { return allowlist.Contains(allow, a) },
-		TLSConfig: o.NBDTLS, RequireTLS: o.NBDTLS != nil}, exports...)
-	if err != nil {
-		return nil, "", err
-	}
-	ln, err := net.Listen("tcp", o.NBD)
-	if err != nil {
-		return nil, "", fmt.Errorf("NBD listen %s: %w", o.NBD, err)
-	}
-	go func() { errc <- srv.Serve(ctx, ln) }()
-	return srv, ln.Addr().String(), nil
-}
-
-// zeroWriter gives the NBD server WRITE_ZEROES on the overlay.
-type zeroWriter struct{ *restorefs.Overlay }
-
-func (z zeroWriter) WriteZeroesAt(off, length int64) error { return z.Overlay.WriteZeroes(off, length) }
-
-// allocation reports base:allocation: zero chunks of the point are holes
-// unless the VM wrote there.
-func allocation(d *restorefs.Disk, ov *restorefs.Overlay, off, length int64) []nbd.Extent {
-	written := ov.Written()
-	var out []nbd.Extent
-	for _, e := range d.Allocated(off, length) {
-		if !e.Zero || overlaps(written, e.Offset, e.Length) {
-			out = append(out, nbd.Extent{Offset: e.Offset, Length: e.Length})
-			continue
-		}
-		out = append(out, nbd.Extent{Offset: e.Offset, Length: e.Length, Flags: nbd.StateHole | nbd.StateZero})
-	}
-	return out
-}
-
-func overlaps(ext []restorefs.Extent, off, length int64) bool {
-	for _, w := range ext {
-		if w.Offset < off+length && off < w.Offset+w.Length {
-			return true
-		}
-	}
-	return false
 }
 
 // writePointInfo keeps the point's manifest with the redo data, so a

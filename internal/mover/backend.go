@@ -41,7 +41,7 @@ func (c *Client) fetchKeys(ctx context.Context) (*keysBackend, error) {
 	if err := decodeJSON(b, &reply); err != nil {
 		return nil, fmt.Errorf("%w: keys reply: %v", ErrProtocol, err)
 	}
-	be := &keysBackend{c: c, created: time.Now(), config: cfg, keys: make(map[string][]byte)}
+	be := &keysBackend{c: c, created: c.o.Clock.Now(), config: cfg, keys: make(map[string][]byte)}
 	for _, k := range reply.Keys {
 		if !keyNamePattern.MatchString(k.Name) {
 			return nil, fmt.Errorf("%w: key file name %q", ErrProtocol, k.Name)

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 )
@@ -52,6 +53,8 @@ type ClientOptions struct {
 	// Only this client commits or aborts it.
 	Shared bool
 	Logger *slog.Logger // nil: discard
+	// Clock times the stage statistics; nil: the real clock.
+	Clock clock.Clock
 }
 
 // Client is a repository on a remote agent; it implements pipeline.Sink.
@@ -86,6 +89,7 @@ func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 	if !ValidRepoName(o.Repo) {
 		return nil, fmt.Errorf("mover: invalid repository name %q", o.Repo)
 	}
+	o.Clock = clock.Or(o.Clock)
 	c := &Client{o: o, http: o.HTTP, log: o.Logger,
 		base: strings.TrimSuffix(o.URL, "/") + APIPrefix + o.Repo + "/"}
 	if c.http == nil {
@@ -170,9 +174,9 @@ func (c *Client) PutChunk(ctx context.Context, id repo.ChunkID, plain []byte) (i
 	if err != nil {
 		return 0, err
 	}
-	t0 := time.Now()
+	t0 := c.o.Clock.Now()
 	sealed, err := c.keys.SealChunk(id, plain)
-	c.stats.sealNanos.Add(int64(time.Since(t0)))
+	c.stats.sealNanos.Add(int64(c.o.Clock.Since(t0)))
 	if err != nil {
 		return 0, err
 	}
@@ -180,7 +184,7 @@ func (c *Client) PutChunk(ctx context.Context, id repo.ChunkID, plain []byte) (i
 	// so the pooled blob goes back when the last attempt closed it.
 	size := len(sealed)
 	ref := newBodyRef(func() { c.keys.Recycle(sealed) })
-	t1 := time.Now()
+	t1 := c.o.Clock.Now()
 	_, err = c.do(ctx, call{method: http.MethodPut, path: s.path("chunks", id.String()), body: sealed, ref: ref,
 		ctype: ctypeBinary, limit: maxSmallReply, resumed: func(ctx context.Context) (bool, error) {
 			return c.hasOne(ctx, s, id)
@@ -190,7 +194,7 @@ func (c *Client) PutChunk(ctx context.Context, id repo.ChunkID, plain []byte) (i
 			}
 		}})
 	ref.done()
-	c.stats.uploadNanos.Add(int64(time.Since(t1)))
+	c.stats.uploadNanos.Add(int64(c.o.Clock.Since(t1)))
 	if err != nil {
 		return 0, fmt.Errorf("store chunk %s: %w", id, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 )
 
@@ -43,6 +44,8 @@ type ServerOptions struct {
 	// point (retention run by the backup server); nil refuses them all.
 	AuthorizeForget func(r *http.Request) error
 	Logger          *slog.Logger // nil: discard
+	// Clock tells the time; nil: the real clock.
+	Clock clock.Clock
 }
 
 // Server serves repositories over the data mover protocol. It is an
@@ -75,6 +78,7 @@ func NewServer(repos map[string]*repo.Repository, o ServerOptions) (*Server, err
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = 5 * time.Minute
 	}
+	o.Clock = clock.Or(o.Clock)
 	if o.MaxSessions <= 0 {
 		o.MaxSessions = 256
 	}

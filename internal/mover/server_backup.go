@@ -74,7 +74,7 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request, sess *session)
 		return err
 	}
 	defer rr.Recycle(blob)
-	start := time.Now()
+	start := s.o.Clock.Now()
 	select {
 	case s.uploads <- struct{}{}:
 		defer func() { <-s.uploads }()
@@ -84,7 +84,7 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request, sess *session)
 	if ok, err := rr.TouchChunk(r.Context(), id); err != nil {
 		return err
 	} else if ok {
-		setStoreMicros(w, start)
+		setStoreMicros(w, s.o.Clock.Since(start))
 		writeJSON(w, http.StatusOK, chunkResponse{Existed: true, Stored: len(blob)})
 		return nil
 	}
@@ -95,15 +95,15 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request, sess *session)
 	if err != nil {
 		return err
 	}
-	setStoreMicros(w, start)
+	setStoreMicros(w, s.o.Clock.Since(start))
 	writeJSON(w, http.StatusCreated, chunkResponse{Stored: n})
 	return nil
 }
 
 // setStoreMicros reports the agent's share of a chunk upload (from the
 // complete body to the stored chunk) for the client's stage statistics.
-func setStoreMicros(w http.ResponseWriter, start time.Time) {
-	w.Header().Set(storeMicrosHeader, strconv.FormatInt(time.Since(start).Microseconds(), 10))
+func setStoreMicros(w http.ResponseWriter, took time.Duration) {
+	w.Header().Set(storeMicrosHeader, strconv.FormatInt(took.Microseconds(), 10))
 }
 
 // putIndex: PUT sessions/{sid}/points/{point}/disks/{disk}/index. Body: the

@@ -3,7 +3,6 @@ package mover
 import (
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 )
@@ -39,7 +38,7 @@ func (s *Server) putHold(w http.ResponseWriter, r *http.Request, rp *served) err
 	}
 	ctx, cancel := detached(r.Context())
 	defer cancel()
-	h := repo.Hold{Point: point, Holder: holder, Who: req.Who, Why: req.Why, Since: time.Now().UTC()}
+	h := repo.Hold{Point: point, Holder: holder, Who: req.Who, Why: req.Why} // since now, on the repository's clock
 	if err := rp.r.HoldPoint(ctx, h); err != nil {
 		return err
 	}

@@ -83,11 +83,11 @@ func (s *Server) acquire(rp *served, sid, peer string, need access) (*session, f
 			"session %s is shared; only the client that started it may commit or end it", sid[:8])
 	}
 	sess.inflight++
-	sess.last = time.Now()
+	sess.last = s.o.Clock.Now()
 	return sess, func() {
 		sess.mu.Lock()
 		sess.inflight--
-		sess.last = time.Now()
+		sess.last = s.o.Clock.Now()
 		sess.mu.Unlock()
 	}, nil
 }
@@ -119,7 +119,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, rp *served
 		return err
 	}
 	sess := &session{id: randomID(), requestID: req.RequestID, peer: peer, shared: req.Shared, rp: rp, lock: lock,
-		started: time.Now(), last: time.Now(), indexes: make(map[indexKey]repo.ChunkID)}
+		started: s.o.Clock.Now(), last: s.o.Clock.Now(), indexes: make(map[indexKey]repo.ChunkID)}
 	if old := s.insert(sess); old != nil { // a concurrent retry won the race
 		_ = lock.Release()
 		writeJSON(w, http.StatusOK, s.sessionReply(old))
@@ -193,7 +193,7 @@ func (s *Server) expire(sess *session) {
 		sess.mu.Unlock()
 		return
 	}
-	idle := time.Since(sess.last)
+	idle := s.o.Clock.Since(sess.last)
 	if sess.inflight > 0 || idle < s.o.SessionTTL {
 		sess.timer.Reset(max(s.o.SessionTTL-idle, s.o.SessionTTL/4))
 		sess.mu.Unlock()
@@ -231,7 +231,7 @@ func (s *Server) end(sess *session, why string) {
 		}
 	}
 	s.log.Info("mover session "+why, "repo", sess.rp.name, "session", sess.id[:8],
-		"duration", time.Since(sess.started).Round(time.Millisecond))
+		"duration", s.o.Clock.Since(sess.started).Round(time.Millisecond))
 }
 
 // abort: DELETE sessions/{sid}. Ends the session (after a commit, this

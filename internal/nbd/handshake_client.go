@@ -12,6 +12,8 @@ import (
 	"net"
 	"time"
 	"unicode/utf8"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // clientHandshake drives the client side of the fixed newstyle handshake.
@@ -340,7 +342,7 @@ func (h *clientHandshake) goOrExportName(export string, forceOld bool) (ExportIn
 
 // abort ends the handshake politely; errors are ignored.
 func (h *clientHandshake) abort() {
-	_ = h.raw.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_ = h.raw.SetReadDeadline(clock.Deadline(2 * time.Second))
 	if h.sendOption(optAbort, nil) == nil {
 		_, _, _ = h.readOptReply(optAbort)
 	}

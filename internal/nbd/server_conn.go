@@ -7,9 +7,10 @@ import (
 	"io"
 	"net"
 	"sync"
-	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // transmission serves the requests of one connection.
@@ -154,7 +155,7 @@ func (t *transmission) write(bufs net.Buffers) {
 	if t.werr != nil {
 		return
 	}
-	_ = t.ss.raw.SetWriteDeadline(time.Now().Add(t.s.opts.ReplyTimeout))
+	_ = t.ss.raw.SetWriteDeadline(clock.Deadline(t.s.opts.ReplyTimeout))
 	if _, err := bufs.WriteTo(t.ss.conn); err != nil {
 		t.werr = fmt.Errorf("nbd: send reply: %w", err)
 		_ = t.ss.raw.Close()

@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // serverConn is one accepted connection, tracked for Shutdown.
@@ -147,7 +149,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 }
 
 func (s *Server) runConn(ctx context.Context, sc *serverConn) error {
-	_ = sc.raw.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+	_ = sc.raw.SetDeadline(clock.Deadline(s.opts.HandshakeTimeout))
 	ss := newServerSession(s, sc.raw)
 	exp, err := ss.handshake(ctx)
 	if err != nil || exp == nil {

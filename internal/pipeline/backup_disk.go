@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/throttle"
@@ -44,8 +45,10 @@ type Options struct {
 	// a backup does not starve production I/O.
 	ReadLimit *throttle.Bucket
 	// Timing, if set, accumulates where the workers spent their time
-	// (the bottleneck statistic of the distributed mode).
+	// (the bottleneck statistic of the distributed mode), on Clock (nil:
+	// the real clock).
 	Timing *Timing
+	Clock  clock.Clock
 }
 
 // Timing accumulates the workers' time per stage, in nanoseconds; it is
@@ -57,7 +60,7 @@ type Timing struct {
 
 func (o Options) since(c func(*Timing) *atomic.Int64, start time.Time) {
 	if o.Timing != nil {
-		c(o.Timing).Add(int64(time.Since(start)))
+		c(o.Timing).Add(int64(clock.Or(o.Clock).Since(start)))
 	}
 }
 
@@ -206,13 +209,13 @@ func (b *diskBackup) process(ctx context.Context, h *repo.Hasher, buf []byte, t 
 			return err
 		}
 	}
-	start := time.Now()
+	start := clock.Or(b.opt.Clock).Now()
 	if _, err := b.job.Disk.ReadAt(p, off); err != nil && err != io.EOF {
 		return fmt.Errorf("read %s at offset %d: %w", b.job.Disk.Describe().Location, off, err)
 	}
 	b.opt.since(readStage, start)
 	st.BytesRead = int64(l)
-	start = time.Now()
+	start = clock.Or(b.opt.Clock).Now()
 	if bytes.Equal(p, b.zero[:l]) {
 		st.BytesZero = int64(l)
 		b.record(t.n, repo.ChunkID{}, st, l)

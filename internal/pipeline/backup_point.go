@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
@@ -18,7 +18,7 @@ type PointRequest struct {
 	ChunkSize int
 	Hostname  string
 	Notes     map[string]string // recorded in the manifest (guest quiescing, transport choice)
-	Now       func() time.Time  // clock; nil means time.Now
+	Clock     clock.Clock       // nil: the real clock
 	Logger    *slog.Logger      // nil: discard
 }
 
@@ -30,10 +30,7 @@ func BackupPoint(ctx context.Context, sink Sink, req PointRequest, o Options) (*
 	if err := repo.ValidateVMName(req.VM); err != nil {
 		return nil, err
 	}
-	now := req.Now
-	if now == nil {
-		now = time.Now
-	}
+	now := clock.Or(req.Clock).Now
 	log := req.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/nbd"
 )
 
@@ -166,7 +167,8 @@ func startQemuNBD(path string) (*qemuNBD, error) {
 // exits (e.g. it could not open or lock the image).
 func (q *qemuNBD) dial(ctx context.Context) (*nbd.Client, error) {
 	url := "nbd+unix:///?socket=" + q.sock
-	deadline := time.Now().Add(qemuNBDStartTimeout)
+	clk := clock.Real() // qemu-nbd starts in real time
+	deadline := clk.Now().Add(qemuNBDStartTimeout)
 	for {
 		select {
 		case <-q.done:
@@ -178,10 +180,10 @@ func (q *qemuNBD) dial(ctx context.Context) (*nbd.Client, error) {
 			if err == nil {
 				return c, nil
 			}
-			if time.Now().After(deadline) {
+			if clk.Now().After(deadline) {
 				return nil, fmt.Errorf("connect to qemu-nbd for %s: %w", q.path, err)
 			}
-		} else if time.Now().After(deadline) {
+		} else if clk.Now().After(deadline) {
 			return nil, fmt.Errorf("qemu-nbd for %s did not listen within %s", q.path, qemuNBDStartTimeout)
 		}
 		select {

@@ -44,7 +44,7 @@ func (at *attempt) counters() (taskproto.Counters, taskproto.Stages) {
 // runAttempt runs an attempt, reporting progress until it ends. Progress
 // answered "stale" cancels it.
 func (p *Proxy) runAttempt(ctx context.Context, spec *taskproto.Spec) taskproto.Result {
-	start := time.Now()
+	start := p.o.Clock.Now()
 	at := &attempt{spec: spec}
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -90,7 +90,7 @@ func (p *Proxy) runAttempt(ctx context.Context, spec *taskproto.Spec) taskproto.
 	if cause := context.Cause(actx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = fmt.Errorf("%w (%v)", err, cause)
 	}
-	res.TaskID, res.Attempt, res.Duration = spec.TaskID, spec.Attempt, time.Since(start)
+	res.TaskID, res.Attempt, res.Duration = spec.TaskID, spec.Attempt, p.o.Clock.Since(start)
 	c, st := at.counters()
 	res.BytesTotal, res.BytesDone, res.BytesTransferred = c.BytesTotal, c.BytesDone, c.BytesTransferred
 	res.Stages = st

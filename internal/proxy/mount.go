@@ -44,12 +44,14 @@ func (p *Proxy) mount(ctx context.Context, at *attempt) (taskproto.Result, error
 	dir := filepath.Join(p.o.StateDir, "instant")
 	id := fmt.Sprintf("ir-%08x", uint32(spec.TaskID))
 	var caPEM []byte // the CA of the NBD exports' certificate, for the requester
-	redo, _, err := instant.SessionDir(dir, id)
+	reg := instant.RegistryIn(dir)
+	reg.Clock = p.o.Clock
+	redo, _, err := reg.SessionDir(dir, id)
 	if err != nil {
 		return res, err
 	}
 	o := instant.Options{ID: id, Store: c, Point: &m, RepoName: spec.Repository.Name, RedoDir: redo,
-		NBD: spec.Mount.NBD, Allow: allow, Registry: instant.Registry{Dir: filepath.Join(dir, "sessions")}, Logger: p.log,
+		NBD: spec.Mount.NBD, Allow: allow, Registry: reg, Logger: p.log,
 		Holder: c, ReleaseHold: true, // the session ends when the server stops it
 		Ready: func(rec instant.Record) {
 			b, _ := json.Marshal(mountInfo{Record: rec, NBDCA: string(caPEM)})

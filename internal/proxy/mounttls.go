@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
 
@@ -21,16 +22,12 @@ const mountCertValidity = 90 * 24 * time.Hour
 // dropped here) for the hosts the exports listen on, and requires a client
 // certificate issued by the session's client CA (clientCAPEM, from the
 // server, which handed the certificate and its key to the requester only).
-func mountTLS(clientCAPEM []byte, listen string, now func() time.Time) (cfg *tls.Config, caPEM []byte, err error) {
-	trust, err := pki.NewTrust(clientCAPEM, now)
+func mountTLS(clientCAPEM []byte, listen string, clk clock.Clock) (cfg *tls.Config, caPEM []byte, err error) {
+	trust, err := pki.NewTrust(clientCAPEM, clk)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the session's client CA from the server: %w", err)
 	}
-	var opts []pki.Option
-	if now != nil {
-		opts = append(opts, pki.WithNow(now))
-	}
-	ca, err := pki.NewSessionCA("Holdfast instant recovery exports", mountCertValidity, opts...)
+	ca, err := pki.NewSessionCA("Holdfast instant recovery exports", mountCertValidity, pki.WithClock(clk))
 	if err != nil {
 		return nil, nil, err
 	}

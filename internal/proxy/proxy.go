@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/mover"
 	"github.com/holdfast-backup/holdfast/internal/server/agent"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
@@ -51,6 +52,7 @@ type Options struct {
 	// chunk uploads are spread over; 0 means 2.
 	Connections int
 	Logger      *slog.Logger
+	Clock       clock.Clock // nil: the real clock
 }
 
 // Proxy runs tasks. Create it with New.
@@ -78,6 +80,7 @@ func New(o Options) (*Proxy, error) {
 	if o.Connections <= 0 {
 		o.Connections = 2
 	}
+	o.Clock = clock.Or(o.Clock)
 	if o.ProgressInterval <= 0 {
 		o.ProgressInterval = time.Second
 	}

@@ -72,14 +72,14 @@ func TestBackupOutOfSpace(t *testing.T) {
 	ctx := context.Background()
 	for failAfter := 0; failAfter <= sequenceSaves; failAfter++ {
 		t.Run(fmt.Sprint("fail after ", failAfter), func(t *testing.T) {
-			clk := &testClock{t: time.Now()}
+			clk := newTestClock(time.Now())
 			base, be := newClockRepo(t, true, clk)
 			first, err := backupSequence(ctx, base, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
 			fb := &faultyBackend{Backend: be, failAfter: failAfter}
-			r, err := Open(ctx, fb, []byte("secret"), Options{Now: clk.Now})
+			r, err := Open(ctx, fb, []byte("secret"), Options{Clock: clk})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -35,7 +35,7 @@ type gcFixture struct {
 func newGCFixture(t *testing.T) *gcFixture {
 	ctx := context.Background()
 	now := time.Now()
-	clk := &testClock{t: now}
+	clk := newTestClock(now)
 	r, be := newClockRepo(t, false, clk)
 	f := &gcFixture{r: r, be: be, clk: clk}
 	long := now.Add(-48 * time.Hour)
@@ -155,7 +155,7 @@ func TestGCSharedLockMovesCutoff(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			now := time.Now()
-			clk := &testClock{t: now.Add(-3 * time.Hour)}
+			clk := newTestClock(now.Add(-3 * time.Hour))
 			r, be := newClockRepo(t, false, clk)
 			var lock *Lock
 			if tc.lock {
@@ -191,7 +191,7 @@ func TestGCSharedLockMovesCutoff(t *testing.T) {
 // refreshed are removed; live ones are kept.
 func TestGCStaleLocks(t *testing.T) {
 	ctx := context.Background()
-	clk := &testClock{t: time.Now()}
+	clk := newTestClock(time.Now())
 	r, be := newClockRepo(t, false, clk)
 	host, _ := os.Hostname()
 	deadPID := pidMax(t) + 1 // kill(2) says ESRCH: no such process
@@ -278,10 +278,10 @@ func (b *raceBackend) Rename(ctx context.Context, from, to string) error {
 func TestGCTouchRacesSweep(t *testing.T) {
 	ctx := context.Background()
 	for _, restore := range []bool{false, true} {
-		clk := &testClock{t: time.Now()}
+		clk := newTestClock(time.Now())
 		_, be := newClockRepo(t, false, clk)
 		rb := &raceBackend{Backend: be, restore: restore}
-		r, err := Open(ctx, rb, nil, Options{Now: clk.Now})
+		r, err := Open(ctx, rb, nil, Options{Clock: clk})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -310,7 +310,7 @@ func TestGCTouchRacesSweep(t *testing.T) {
 // committed point references (a backup reused it just before the move).
 func TestGCInterruptedSweep(t *testing.T) {
 	ctx := context.Background()
-	clk := &testClock{t: time.Now()}
+	clk := newTestClock(time.Now())
 	r, be := newClockRepo(t, false, clk)
 	long := time.Now().Add(-48 * time.Hour)
 	m := commitTestPoint(t, r, "vm", long, testDisk{MinChunkSize, map[uint64][]byte{0: chunkData(1, MinChunkSize)}})

@@ -7,37 +7,24 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 )
 
-// testClock is an injectable clock (InitOptions.Now / Options.Now).
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// testClock is an injectable clock (InitOptions.Clock / Options.Clock).
+type testClock struct{ *clock.Fake }
 
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
+func newTestClock(t time.Time) *testClock { return &testClock{clock.NewFake(t)} }
 
 // newClockRepo is newTestRepo with an injected clock.
 func newClockRepo(t testing.TB, encrypted bool, clk *testClock) (*Repository, *storage.Local) {
 	t.Helper()
 	be := storage.NewLocal(t.TempDir())
 	r, err := Init(context.Background(), be, []byte("secret"),
-		InitOptions{Encrypted: encrypted, KDF: fastKDF, ChunkSize: MinChunkSize, Now: clk.Now})
+		InitOptions{Encrypted: encrypted, KDF: fastKDF, ChunkSize: MinChunkSize, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,9 +61,6 @@ func PutHold(ctx context.Context, be storage.Backend, h Hold) error {
 	if err := checkHoldNames(h.Point, h.Holder); err != nil {
 		return err
 	}
-	if h.Since.IsZero() {
-		h.Since = time.Now().UTC()
-	}
 	b, err := json.MarshalIndent(h, "", "  ")
 	if err != nil {
 		return err
@@ -131,8 +128,14 @@ func ListHolds(ctx context.Context, be storage.Backend, dir string) ([]Hold, err
 	return out, nil
 }
 
-// HoldPoint records a hold on a point of this repository (PutHold).
-func (r *Repository) HoldPoint(ctx context.Context, h Hold) error { return PutHold(ctx, r.be, h) }
+// HoldPoint records a hold on a point of this repository (PutHold), since
+// now if h.Since is zero.
+func (r *Repository) HoldPoint(ctx context.Context, h Hold) error {
+	if h.Since.IsZero() {
+		h.Since = r.now().UTC()
+	}
+	return PutHold(ctx, r.be, h)
+}
 
 // ReleaseHold removes a hold of this repository (ReleaseHold).
 func (r *Repository) ReleaseHold(ctx context.Context, point, holder string) error {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 )
 
@@ -26,13 +27,13 @@ type InitOptions struct {
 	ChunkSize   int    // 0: DefaultChunkSize
 	Compression string // "": CompressionFast
 	Encrypted   bool
-	KDF         KDFParams // zero: DefaultKDF()
-	Now         func() time.Time
+	KDF         KDFParams   // zero: DefaultKDF()
+	Clock       clock.Clock // nil: the real clock
 }
 
 // Options tune an opened repository.
 type Options struct {
-	Now func() time.Time // clock; nil means time.Now
+	Clock clock.Clock // nil: the real clock
 }
 
 func randomHex(n int) string {
@@ -57,9 +58,7 @@ func Init(ctx context.Context, be storage.Backend, password []byte, o InitOption
 	if o.KDF == (KDFParams{}) {
 		o.KDF = DefaultKDF()
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.Or(o.Clock)
 	if o.Encrypted && len(password) == 0 {
 		return nil, errors.New("an encrypted repository needs a password")
 	}
@@ -68,7 +67,7 @@ func Init(ctx context.Context, be storage.Backend, password []byte, o InitOption
 			return nil, err
 		}
 	}
-	cfg := Config{Version: FormatVersion, ID: randomHex(16), Created: o.Now().UTC(),
+	cfg := Config{Version: FormatVersion, ID: randomHex(16), Created: o.Clock.Now().UTC(),
 		ChunkSize: o.ChunkSize, Compression: o.Compression, Encryption: EncryptionNone}
 	if o.Encrypted {
 		cfg.Encryption = EncryptionAESGCM
@@ -97,7 +96,7 @@ func Init(ctx context.Context, be storage.Backend, password []byte, o InitOption
 		return nil, err
 	}
 	cfg.MAC = configMAC(keys.Config[:], cfg)
-	return open(be, cfg, master, Options{Now: o.Now})
+	return open(be, cfg, master, Options{Clock: o.Clock})
 }
 
 // Open opens an existing repository, trying the password on every key file.
@@ -164,10 +163,7 @@ func open(be storage.Backend, cfg Config, master []byte, o Options) (*Repository
 	if err != nil {
 		return nil, err
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	return &Repository{be: be, cfg: cfg, keys: keys, codec: c, now: o.Now}, nil
+	return &Repository{be: be, cfg: cfg, keys: keys, codec: c, now: clock.Or(o.Clock).Now}, nil
 }
 
 // Close releases the compressors.

@@ -49,7 +49,7 @@
 // until ForgetJob.
 //
 // The scheduler starts no goroutines; all methods are safe for concurrent
-// use. Time is read only from the injected Clock.
+// use. Time is read only from the injected clock (internal/clock).
 //
 // # Schedules
 //

@@ -7,23 +7,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // tickClock advances one microsecond per reading, so every stamp is unique
 // and stamps taken under the scheduler's lock order its state changes.
 type tickClock struct {
+	*clock.Fake
 	mu sync.Mutex
-	t  time.Time
 }
 
-func newTickClock() *tickClock { return &tickClock{t: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)} }
+func newTickClock() *tickClock {
+	return &tickClock{Fake: clock.NewFake(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))}
+}
 
 func (c *tickClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Microsecond)
-	return c.t
+	c.Advance(time.Microsecond)
+	return c.Fake.Now()
 }
 
 // tryNext returns the next assignment if one can start at once.

@@ -5,13 +5,14 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
 // Scheduler is the resource scheduler. The zero value is not usable; call
 // New.
 type Scheduler struct {
-	clock Clock
+	clock clock.Clock
 
 	mu      sync.Mutex
 	hooks   VMHooks
@@ -26,14 +27,11 @@ type Scheduler struct {
 	wake    chan struct{} // closed and replaced on every change
 }
 
-// New returns an empty scheduler reading time from clock (SystemClock if
+// New returns an empty scheduler reading time from clk (the real clock if
 // nil).
-func New(clock Clock) *Scheduler {
-	if clock == nil {
-		clock = SystemClock
-	}
+func New(clk clock.Clock) *Scheduler {
 	return &Scheduler{
-		clock:   clock,
+		clock:   clock.Or(clk),
 		proxies: make(map[string]*proxyState),
 		repos:   make(map[string]*repoState),
 		tasks:   make(map[string]*taskState),

@@ -5,6 +5,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // Burst limits for buckets created with burst <= 0 (see DefaultBurst).
@@ -24,7 +26,7 @@ func DefaultBurst(rate int64) int64 {
 // use; waiters are served in the order they reserve, one burst-sized piece
 // at a time, so concurrent waiters share the rate.
 type Bucket struct {
-	clock     Clock
+	clock     clock.Clock
 	mu        sync.Mutex
 	rate      float64 // bytes per second; <= 0 is unlimited
 	burst     int64
@@ -34,13 +36,10 @@ type Bucket struct {
 }
 
 // NewBucket returns a full bucket. burst <= 0 selects DefaultBurst(rate),
-// re-derived whenever the rate changes; a nil clock means SystemClock.
-func NewBucket(rate, burst int64, clock Clock) *Bucket {
-	if clock == nil {
-		clock = SystemClock
-	}
-	b := &Bucket{clock: clock, autoBurst: burst <= 0, burst: burst}
-	b.last = clock.Now()
+// re-derived whenever the rate changes; a nil clock means the real one.
+func NewBucket(rate, burst int64, clk clock.Clock) *Bucket {
+	b := &Bucket{clock: clock.Or(clk), autoBurst: burst <= 0, burst: burst}
+	b.last = b.clock.Now()
 	b.setRateLocked(rate)
 	b.tokens = float64(b.burst)
 	return b

@@ -6,7 +6,7 @@
 //
 //   - Bucket, a token bucket (rate in bytes/s, burst in bytes) that is safe
 //     for concurrent use, splits large waits into burst-sized pieces, takes
-//     an injectable Clock and can change its rate at runtime;
+//     an injectable clock (internal/clock) and can change its rate at runtime;
 //   - Rule and Rules, which pick the most restrictive (lowest-rate) rule
 //     whose source and target prefixes contain a connection's addresses and
 //     whose time windows are active;

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // DefaultRecheck is how often (in clock time) wrapped connections
@@ -14,7 +16,7 @@ const DefaultRecheck = time.Second
 // name, so all connections matching the same rule share its bandwidth.
 // It is safe for concurrent use.
 type Shaper struct {
-	clock   Clock
+	clock   clock.Clock
 	recheck time.Duration
 
 	mu      sync.Mutex
@@ -22,12 +24,9 @@ type Shaper struct {
 	buckets map[string]*Bucket
 }
 
-// NewShaper returns a Shaper for rules; a nil clock means SystemClock.
-func NewShaper(rules Rules, clock Clock) *Shaper {
-	if clock == nil {
-		clock = SystemClock
-	}
-	return &Shaper{clock: clock, recheck: DefaultRecheck, rules: rules,
+// NewShaper returns a Shaper for rules; a nil clock means the real one.
+func NewShaper(rules Rules, clk clock.Clock) *Shaper {
+	return &Shaper{clock: clock.Or(clk), recheck: DefaultRecheck, rules: rules,
 		buckets: map[string]*Bucket{}}
 }
 

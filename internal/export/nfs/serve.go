@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // Default ports, as vPower NFS uses them.
@@ -186,7 +188,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, prog uint32) {
 			}
 			wmu.Lock()
 			defer wmu.Unlock()
-			_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			_ = conn.SetWriteDeadline(clock.Deadline(writeTimeout))
 			if _, err := conn.Write(reply); err != nil {
 				_ = conn.Close()
 			}

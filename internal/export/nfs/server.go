@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // File is one file in an export's directory.
@@ -39,8 +41,8 @@ type Options struct {
 	Allow []netip.Prefix
 	// Logger receives connection errors (default: discarded).
 	Logger *slog.Logger
-	// Now is the clock (default time.Now); read once, at NewServer.
-	Now func() time.Time
+	// Clock is read once, at NewServer (nil: the real clock).
+	Clock clock.Clock
 }
 
 // Sentinel errors.
@@ -88,12 +90,8 @@ func NewServer(o Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	now := time.Now
-	if o.Now != nil {
-		now = o.Now
-	}
 	s := &Server{
-		opts: o, log: log, start: now(),
+		opts: o, log: log, start: clock.Or(o.Clock).Now(),
 		exports: map[[exportHashLen]byte]*export{}, byPath: map[string]*export{},
 		mounts: map[mountEntry]struct{}{}, pmap: map[mapping]uint32{},
 	}

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // tmpPrefix marks files being written; List skips them and GC removes old ones.
@@ -126,13 +128,14 @@ func (l *Local) Stat(ctx context.Context, name string) (FileInfo, error) {
 	return FileInfo{Name: name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
-// Touch sets the modification time to now.
+// Touch sets the modification time to now (file times are on the real
+// clock).
 func (l *Local) Touch(ctx context.Context, name string) error {
 	p, err := l.path(name)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	now := clock.Real().Now()
 	return notExist(os.Chtimes(p, now, now))
 }
 

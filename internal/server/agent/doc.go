@@ -8,9 +8,9 @@
 // the CA certificate; from then on the agent trusts that CA only and
 // checks the server by its holdfast:server identity, not its host name.
 //
-// A repository agent admits to its data mover service only the
-// certificates the server vouches for in its heartbeat replies: the
-// server's own and each registered proxy's current one (PeerSet,
-// RepositoryAccess). Deleting or re-joining a proxy thus revokes its old
-// certificate on every repository agent within a heartbeat interval.
+// A repository agent (internal/repoagent) admits to its data mover service
+// only the certificates the server vouches for in its heartbeat replies:
+// the server's own and each registered proxy's current one (PeerSet).
+// Deleting or re-joining a proxy thus revokes its old certificate on every
+// repository agent within a heartbeat interval.
 package agent

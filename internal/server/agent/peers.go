@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
@@ -35,7 +36,7 @@ type PeerSetOptions struct {
 	// OnUpdate, if set, runs after every Update with the new set's test,
 	// for example to end the sessions of revoked certificates.
 	OnUpdate func(valid func(fingerprint string) bool)
-	Now      func() time.Time // nil: time.Now
+	Clock    clock.Clock // nil: the real clock
 }
 
 // PeerSet is the list of certificates a repository agent accepts: what
@@ -60,9 +61,7 @@ func NewPeerSet(o PeerSetOptions) *PeerSet {
 	if o.MinRefresh <= 0 {
 		o.MinRefresh = time.Second
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.Or(o.Clock)
 	return &PeerSet{o: o, peers: map[string]Peer{}}
 }
 
@@ -133,7 +132,7 @@ func (p *PeerSet) refresh(ctx context.Context) error {
 	p.refreshMu.Lock()
 	defer p.refreshMu.Unlock()
 	p.mu.Lock()
-	now := p.o.Now()
+	now := p.o.Clock.Now()
 	if p.gen != gen || (!p.tried.IsZero() && now.Sub(p.tried) < p.o.MinRefresh) {
 		p.mu.Unlock()
 		return nil

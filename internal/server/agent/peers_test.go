@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
@@ -129,9 +130,9 @@ func TestPeerSetRefreshRateLimited(t *testing.T) {
 	ts, ca, store := testServer(t)
 	ctx := context.Background()
 	stranger := joinAs(t, ts, ca, store, pki.RoleProxy, "p9")
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	refreshes := 0
-	peers := NewPeerSet(PeerSetOptions{MinRefresh: time.Second, Now: func() time.Time { return now },
+	peers := NewPeerSet(PeerSetOptions{MinRefresh: time.Second, Clock: clk,
 		Refresh: func(context.Context) error { refreshes++; return nil }})
 	for range 50 {
 		if _, err := peers.Check(ctx, connState(t, stranger)); !errors.Is(err, ErrNotVouched) {
@@ -141,7 +142,7 @@ func TestPeerSetRefreshRateLimited(t *testing.T) {
 	if refreshes != 1 {
 		t.Fatalf("%d refreshes for 50 misses within MinRefresh, want 1", refreshes)
 	}
-	now = now.Add(time.Second)
+	clk.Advance(time.Second)
 	_, _ = peers.Check(ctx, connState(t, stranger))
 	if refreshes != 2 {
 		t.Fatalf("%d refreshes after MinRefresh passed, want 2", refreshes)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
@@ -96,7 +97,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { store.Close() })
 	e := &env{t: t, store: store, tokens: map[configdb.Role]string{}, logs: &bytes.Buffer{},
 		bodies: &bytes.Buffer{}, runner: &fakeRunner{}}
-	clock := func() time.Time { return time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC) }
+	clk := clock.NewFake(time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC))
 	ca, err := pki.Init(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +106,7 @@ func newEnv(t *testing.T) *env {
 	e.broker = &fakeBroker{store: store}
 	// Tests send every request from one address and fail on purpose a lot;
 	// TestAuthFailureLimit tests the limit.
-	e.srv = New(store, Config{Now: clock, Runner: e.runner, CA: ca, Tasks: e.broker,
+	e.srv = New(store, Config{Clock: clk, Runner: e.runner, CA: ca, Tasks: e.broker,
 		AuthFailures: AuthFailureLimit{Burst: 1 << 20},
 		Logger:       slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for _, r := range allRoles {

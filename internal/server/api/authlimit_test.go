@@ -6,33 +6,20 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // TestAuthFailureLimit: after Burst failed authentications from one
 // address, that address gets 429 with Retry-After (even with a good token)
 // until the bucket refills; other addresses are not affected.
 func TestAuthFailureLimit(t *testing.T) {
 	e := newEnv(t)
-	clk := &fakeClock{t: time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)}
-	srv := New(e.store, Config{Now: clk.now, Logger: slog.New(slog.DiscardHandler), CA: e.ca,
+	clk := clock.NewFake(time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC))
+	srv := New(e.store, Config{Clock: clk, Logger: slog.New(slog.DiscardHandler), CA: e.ca,
 		AuthFailures: AuthFailureLimit{Burst: 5, Refill: 2 * time.Second}})
 	good := e.tokens[configdb.RoleViewer]
 	do := func(addr, token, path string) *httptest.ResponseRecorder {
@@ -79,7 +66,7 @@ func TestAuthFailureLimit(t *testing.T) {
 		t.Fatalf("other IPv6 /64: status %d, want 200", rec.Code)
 	}
 
-	clk.add(2 * time.Second) // one failure's worth refilled
+	clk.Advance(2 * time.Second) // one failure's worth refilled
 	if rec := do(attacker, good, "/api/v1/jobs"); rec.Code != http.StatusOK {
 		t.Fatalf("after Retry-After with a good token: status %d, want 200", rec.Code)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
@@ -34,12 +35,13 @@ type TaskBroker interface {
 
 // Config holds the optional parts of a Server; the zero value is usable.
 type Config struct {
-	Now          func() time.Time // clock; nil: time.Now
-	Runner       Runner           // nil: run leaves sessions queued
-	Logger       *slog.Logger     // nil: slog.Default()
-	JoinTokenTTL time.Duration    // default lifetime of agent join tokens; 0: 1 h
-	CA           *pki.CA          // issues agent certificates; nil: agents cannot join (503)
-	Tasks        TaskBroker       // nil: proxies get no work, restores are refused (503)
+	// Clock tells the time; nil: the real clock.
+	Clock        clock.Clock
+	Runner       Runner        // nil: run leaves sessions queued
+	Logger       *slog.Logger  // nil: slog.Default()
+	JoinTokenTTL time.Duration // default lifetime of agent join tokens; 0: 1 h
+	CA           *pki.CA       // issues agent certificates; nil: agents cannot join (503)
+	Tasks        TaskBroker    // nil: proxies get no work, restores are refused (503)
 	// ServerFingerprint is the fingerprint of the certificate the server
 	// presents to repository agents (pki.Fingerprint); heartbeat replies
 	// to repository agents vouch for it. Empty: agents refuse the server.
@@ -67,11 +69,8 @@ type Server struct {
 
 // New returns the API served from store.
 func New(store *configdb.Store, cfg Config) *Server {
-	s := &Server{store: store, now: cfg.Now, runner: cfg.Runner, log: cfg.Logger, joinTTL: cfg.JoinTokenTTL, ca: cfg.CA,
+	s := &Server{store: store, now: clock.Or(cfg.Clock).Now, runner: cfg.Runner, log: cfg.Logger, joinTTL: cfg.JoinTokenTTL, ca: cfg.CA,
 		tasks: cfg.Tasks, selfFP: cfg.ServerFingerprint}
-	if s.now == nil {
-		s.now = time.Now
-	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

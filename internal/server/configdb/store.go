@@ -9,6 +9,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // Store is an open configuration database.
@@ -28,8 +30,8 @@ type options struct {
 // Option configures Open.
 type Option func(*options)
 
-// WithNow sets the clock for every time the store records or compares.
-func WithNow(now func() time.Time) Option { return func(o *options) { o.now = now } }
+// WithClock sets the clock for every time the store records or compares.
+func WithClock(c clock.Clock) Option { return func(o *options) { o.now = clock.Or(c).Now } }
 
 // WithMasterKey sets the server master key (32 bytes) that protects secrets.
 // Without it PutSecret and GetSecret fail with ErrNoMasterKey.
@@ -40,7 +42,7 @@ func WithMasterKey(key []byte) Option {
 // Open opens the database named by dsn (see the package documentation),
 // creating a new SQLite file if needed, and applies pending migrations.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	o := options{now: time.Now}
+	o := options{now: clock.Real().Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -88,19 +90,19 @@ func (s *Store) timestamp() time.Time { return s.now().UTC().Truncate(time.Micro
 // ping connects, retrying for a while when SQLite reports the database busy
 // while the connection is set up (switching a new database to WAL, or
 // recovering the WAL index, is not covered by the busy timeout when several
-// processes open the same new database at once).
+// processes open the same new database at once). It waits on the real
+// clock: for other processes.
 func ping(ctx context.Context, db *sql.DB) error {
+	clk := clock.Real()
 	wait := 20 * time.Millisecond
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := clk.Now().Add(10 * time.Second)
 	for {
 		err := db.PingContext(ctx)
-		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || clk.Now().After(deadline) {
 			return err
 		}
-		select {
-		case <-ctx.Done():
+		if clk.Sleep(ctx, wait) != nil {
 			return err
-		case <-time.After(wait):
 		}
 		wait = min(2*wait, 500*time.Millisecond)
 	}

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // backend makes fresh, empty databases of one kind for the suite.
@@ -21,16 +23,14 @@ type backend struct {
 }
 
 // testClock is a settable clock for the store.
-type testClock struct{ ns atomic.Int64 }
+type testClock struct{ *clock.Fake }
 
 func newClock() *testClock {
-	c := &testClock{}
-	c.set(time.Date(2031, 5, 6, 7, 8, 9, 123456789, time.UTC))
-	return c
+	return &testClock{clock.NewFake(time.Date(2031, 5, 6, 7, 8, 9, 123456789, time.UTC))}
 }
-func (c *testClock) now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *testClock) set(t time.Time)         { c.ns.Store(t.UnixNano()) }
-func (c *testClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+func (c *testClock) now() time.Time          { return c.Now() }
+func (c *testClock) set(t time.Time)         { c.Set(t) }
+func (c *testClock) advance(d time.Duration) { c.Advance(d) }
 
 var testMasterKey = bytes.Repeat([]byte{0x42}, MasterKeySize)
 
@@ -40,7 +40,7 @@ func runSuite(t *testing.T, b backend) {
 	open := func(t *testing.T, opts ...Option) (*Store, *testClock) {
 		t.Helper()
 		clk := newClock()
-		opts = append([]Option{WithNow(clk.now), WithMasterKey(testMasterKey)}, opts...)
+		opts = append([]Option{WithClock(clk), WithMasterKey(testMasterKey)}, opts...)
 		s, err := Open(ctx, b.freshDSN(t), opts...)
 		if err != nil {
 			t.Fatalf("Open: %v", err)

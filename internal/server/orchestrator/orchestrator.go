@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
@@ -20,7 +21,7 @@ type Options struct {
 	// certificate the server shows repository agents.
 	Cert   tls.Certificate
 	Logger *slog.Logger
-	Now    func() time.Time
+	Clock  clock.Clock // nil: the real clock
 	// AgentTimeout is how long a proxy may stay silent before its tasks
 	// move to another proxy; 0 means 30 s.
 	AgentTimeout time.Duration
@@ -58,9 +59,7 @@ func New(o Options) *Orchestrator {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.Or(o.Clock)
 	if o.AgentTimeout <= 0 {
 		o.AgentTimeout = 30 * time.Second
 	}
@@ -70,8 +69,8 @@ func New(o Options) *Orchestrator {
 	if o.Dispatchers <= 0 {
 		o.Dispatchers = 4
 	}
-	or := &Orchestrator{o: o, store: o.Store, log: o.Logger, now: o.Now,
-		sched:    scheduler.New(scheduler.ClockFunc(o.Now)),
+	or := &Orchestrator{o: o, store: o.Store, log: o.Logger, now: o.Clock.Now,
+		sched:    scheduler.New(o.Clock),
 		sessions: map[int64]*runSession{}, tasks: map[int64]*taskRun{}, vms: map[scheduler.VMKey]*vmRun{},
 		mail: map[string][]mailItem{}, wake: map[string]chan struct{}{}, online: map[string]bool{},
 		nextFire: map[string]time.Time{}, ready: make(chan struct{})}

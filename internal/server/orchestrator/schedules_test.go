@@ -4,32 +4,29 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
 
 // fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock struct{ *clock.Fake }
 
-func (c *fakeClock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+func newFakeClock(t time.Time) *fakeClock { return &fakeClock{clock.NewFake(t)} }
+func (c *fakeClock) set(t time.Time)      { c.Set(t) }
 
-func newTestOrchestrator(t *testing.T, clock *fakeClock) (*Orchestrator, *configdb.Store) {
+func newTestOrchestrator(t *testing.T, clk *fakeClock) (*Orchestrator, *configdb.Store) {
 	t.Helper()
 	ctx := context.Background()
 	store, err := configdb.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "db"),
-		configdb.WithMasterKey(make([]byte, 32)), configdb.WithNow(clock.now))
+		configdb.WithMasterKey(make([]byte, 32)), configdb.WithClock(clk))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	or := New(Options{Store: store, Now: clock.now})
+	or := New(Options{Store: store, Clock: clk})
 	close(or.ready) // as Run does after recovery
 	return or, store
 }
@@ -46,7 +43,7 @@ func sessionsOf(t *testing.T, store *configdb.Store, job string) []configdb.Sess
 
 func TestSchedulesFire(t *testing.T) {
 	loc := time.Local
-	clock := &fakeClock{t: time.Date(2026, 11, 23, 10, 0, 30, 0, loc)}
+	clock := newFakeClock(time.Date(2026, 11, 23, 10, 0, 30, 0, loc))
 	or, store := newTestOrchestrator(t, clock)
 	ctx := context.Background()
 	def := json.RawMessage(`{"vms":[{"name":"vm1","disks":["/nonexistent.img"]}],"repository":"nowhere"}`)
@@ -104,7 +101,7 @@ func TestSchedulesFire(t *testing.T) {
 }
 
 func TestScheduleSkipsWhileRunning(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 11, 23, 10, 0, 30, 0, time.Local)}
+	clock := newFakeClock(time.Date(2026, 11, 23, 10, 0, 30, 0, time.Local))
 	or, store := newTestOrchestrator(t, clock)
 	ctx := context.Background()
 	j, err := store.CreateJob(ctx, configdb.Job{Name: "busy", Definition: json.RawMessage(`{"vms":["x"]}`),

@@ -17,7 +17,7 @@ import (
 )
 
 func TestSelection(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
+	clock := newFakeClock(time.Now())
 	or, store := newTestOrchestrator(t, clock)
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -17,7 +17,7 @@ import (
 // NBD with TLS (it was offered to "direct" proxies), a file:// URL is
 // reached by its path.
 func TestStartTaskSources(t *testing.T) {
-	or, store := newTestOrchestrator(t, &fakeClock{t: time.Now()})
+	or, store := newTestOrchestrator(t, newFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)))
 	ctx := context.Background()
 	if _, err := store.UpsertAgent(ctx, configdb.Agent{Role: configdb.AgentRepository, Name: "r", Slots: 1}); err != nil {
 		t.Fatal(err)

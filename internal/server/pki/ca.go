@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // File names inside the CA directory.
@@ -48,15 +50,15 @@ type CA struct {
 // Option configures Init and Load.
 type Option func(*CA)
 
-// WithNow sets the clock used to issue certificates and to verify peers.
-func WithNow(now func() time.Time) Option { return func(ca *CA) { ca.now = now } }
+// WithClock sets the clock used to issue certificates and to verify peers.
+func WithClock(c clock.Clock) Option { return func(ca *CA) { ca.now = clock.Or(c).Now } }
 
 // WithLeafValidity sets how long issued server and agent certificates are
 // valid (default one year, at most ten).
 func WithLeafValidity(d time.Duration) Option { return func(ca *CA) { ca.leafTTL = d } }
 
 func newCA(dir string, opts []Option) (*CA, error) {
-	ca := &CA{dir: dir, now: time.Now, leafTTL: DefaultLeafValidity}
+	ca := &CA{dir: dir, now: clock.Real().Now, leafTTL: DefaultLeafValidity}
 	for _, o := range opts {
 		o(ca)
 	}

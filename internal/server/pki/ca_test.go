@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
+func fixedClock(t time.Time) clock.Clock { return clock.NewFake(t) }
 
 func mustInit(t *testing.T, dir string, opts ...Option) *CA {
 	t.Helper()
@@ -25,7 +27,7 @@ func mustInit(t *testing.T, dir string, opts ...Option) *CA {
 
 func TestInitCreatesOnceThenLoads(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "pki")
-	ca1 := mustInit(t, dir, WithNow(fixedClock(t0)))
+	ca1 := mustInit(t, dir, WithClock(fixedClock(t0)))
 	ca2 := mustInit(t, dir)
 	ca3, err := Load(dir)
 	if err != nil {
@@ -118,7 +120,7 @@ func TestLeafValidityOption(t *testing.T) {
 	if _, err := Init(t.TempDir(), WithLeafValidity(-time.Hour)); err == nil {
 		t.Fatal("negative leaf validity accepted")
 	}
-	ca := mustInit(t, t.TempDir(), WithNow(fixedClock(t0)), WithLeafValidity(48*time.Hour))
+	ca := mustInit(t, t.TempDir(), WithClock(fixedClock(t0)), WithLeafValidity(48*time.Hour))
 	iss, err := ca.IssueAgent(RoleProxy, "p1", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@
 // each CA is dropped once it has issued, so its key exists nowhere and
 // nothing else trusts it.
 //
-// Every validity check uses the CA's clock (WithNow), which tests inject.
+// Every validity check uses the CA's clock (WithClock), which tests inject.
 // Revocation is the caller's: the server stores each agent's certificate
 // Fingerprint and refuses a peer whose fingerprint it no longer knows, and
 // repository agents, which cannot ask the database, admit only the

@@ -106,7 +106,7 @@ func selfSigned(t *testing.T, role, name string) tls.Certificate {
 }
 
 func TestHandshakeAgentToServer(t *testing.T) {
-	ca := mustInit(t, t.TempDir(), WithNow(fixedClock(t0)))
+	ca := mustInit(t, t.TempDir(), WithClock(fixedClock(t0)))
 	srv, err := ca.IssueServer([]string{"localhost", "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
@@ -143,11 +143,11 @@ func TestHandshakeAgentToServer(t *testing.T) {
 }
 
 func TestHandshakeRefusesForgedAndExpiredClients(t *testing.T) {
-	ca := mustInit(t, t.TempDir(), WithNow(fixedClock(t0)))
-	otherCA := mustInit(t, t.TempDir(), WithNow(fixedClock(t0)))
+	ca := mustInit(t, t.TempDir(), WithClock(fixedClock(t0)))
+	otherCA := mustInit(t, t.TempDir(), WithClock(fixedClock(t0)))
 	srv, _ := ca.IssueServer([]string{"127.0.0.1"})
 	expired := issueTLS(t, ca, RoleProxy, "p1")
-	later, err := Load(ca.dir, WithNow(fixedClock(t0.Add(DefaultLeafValidity+time.Hour))))
+	later, err := Load(ca.dir, WithClock(fixedClock(t0.Add(DefaultLeafValidity+time.Hour))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,13 +192,13 @@ func TestHandshakeRefusesForgedAndExpiredClients(t *testing.T) {
 }
 
 func TestHandshakeClientVerifiesPeer(t *testing.T) {
-	ca := mustInit(t, t.TempDir(), WithNow(fixedClock(t0)))
-	otherCA := mustInit(t, t.TempDir(), WithNow(fixedClock(t0)))
+	ca := mustInit(t, t.TempDir(), WithClock(fixedClock(t0)))
+	otherCA := mustInit(t, t.TempDir(), WithClock(fixedClock(t0)))
 	srv, _ := ca.IssueServer([]string{"127.0.0.1"})
 	foreignSrv, _ := otherCA.IssueServer([]string{"127.0.0.1"})
 	proxy := issueTLS(t, ca, RoleProxy, "p1")
 	repo := issueTLS(t, ca, RoleRepository, "r1")
-	later, _ := Load(ca.dir, WithNow(fixedClock(t0.Add(DefaultLeafValidity+time.Hour))))
+	later, _ := Load(ca.dir, WithClock(fixedClock(t0.Add(DefaultLeafValidity+time.Hour))))
 
 	for _, tc := range []struct {
 		name       string

@@ -11,7 +11,7 @@ import (
 )
 
 func TestIssueAgentGeneratedKey(t *testing.T) {
-	ca := mustInit(t, t.TempDir(), WithNow(fixedClock(t0)))
+	ca := mustInit(t, t.TempDir(), WithClock(fixedClock(t0)))
 	iss, err := ca.IssueAgent(RoleRepository, "repo-1.site_a", nil, "10.0.0.5", "repo1.example")
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestIssueAgentRejectsBadInput(t *testing.T) {
 }
 
 func TestIssueServer(t *testing.T) {
-	ca := mustInit(t, t.TempDir(), WithNow(fixedClock(t0)))
+	ca := mustInit(t, t.TempDir(), WithClock(fixedClock(t0)))
 	if _, err := ca.IssueServer(nil); err == nil {
 		t.Fatal("no hosts accepted")
 	}

@@ -11,11 +11,11 @@ import (
 )
 
 func TestSessionCA(t *testing.T) {
-	ca, err := NewSessionCA("test session", time.Hour, WithNow(fixedClock(t0)))
+	ca, err := NewSessionCA("test session", time.Hour, WithClock(fixedClock(t0)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := NewSessionCA("test session", time.Hour, WithNow(fixedClock(t0)))
+	other, err := NewSessionCA("test session", time.Hour, WithClock(fixedClock(t0)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/tlsconf"
 )
 
@@ -17,8 +18,9 @@ type Trust struct {
 	now  func() time.Time
 }
 
-// NewTrust trusts the CA certificate in caPEM only. now may be nil (time.Now).
-func NewTrust(caPEM []byte, now func() time.Time) (*Trust, error) {
+// NewTrust trusts the CA certificate in caPEM only, checking validity on
+// clk (nil: the real clock).
+func NewTrust(caPEM []byte, clk clock.Clock) (*Trust, error) {
 	cert, err := ParseCertificatePEM(caPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%w (%w)", err, ErrInvalidCA)
@@ -26,12 +28,9 @@ func NewTrust(caPEM []byte, now func() time.Time) (*Trust, error) {
 	if !cert.IsCA {
 		return nil, fmt.Errorf("pki: trusted certificate %q is not a CA: %w", cert.Subject, ErrInvalidCA)
 	}
-	if now == nil {
-		now = time.Now
-	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	return &Trust{pool: pool, now: now}, nil
+	return &Trust{pool: pool, now: clock.Or(clk).Now}, nil
 }
 
 // Trust returns the CA's trust: this CA only, with the CA's clock.

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // Path is where Debian's openssh-server installs sshd.
@@ -85,13 +87,13 @@ LogLevel VERBOSE
 		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	for deadline := clock.Real().Now().Add(10 * time.Second); ; {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
 			break
 		}
-		if time.Now().After(deadline) {
+		if clock.Real().Now().After(deadline) {
 			t.Fatalf("sshd does not listen on %s: %v\n%s", addr, err, log.String())
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // Environment variables read by this package.
@@ -167,7 +169,7 @@ func Build(t testing.TB) Guest {
 		}
 		defer unlock()
 		if !complete(dir) { // another process may have built it meanwhile
-			start := time.Now()
+			start := clock.Real().Now()
 			if err := build(root, dir, kpkg, kver, bver); err != nil {
 				var u unavailableError
 				if errors.As(err, &u) {
@@ -175,7 +177,7 @@ func Build(t testing.TB) Guest {
 				}
 				t.Fatalf("tinyguest: build: %v", err)
 			}
-			t.Logf("tinyguest: built %s in %v", dir, time.Since(start).Round(time.Millisecond))
+			t.Logf("tinyguest: built %s in %v", dir, clock.Real().Since(start).Round(time.Millisecond))
 		}
 	}
 	built[key] = g
@@ -645,7 +647,7 @@ func (c *console) Write(p []byte) (int, error) {
 	c.buf.Write(p)
 	b := c.buf.Bytes()
 	if bytes.Contains(b, []byte(Done)) || bytes.Contains(b, []byte(Failed)) {
-		c.once.Do(func() { c.at = time.Now(); close(c.done) })
+		c.once.Do(func() { c.at = clock.Real().Now(); close(c.done) })
 	}
 	return len(p), nil
 }
@@ -687,7 +689,7 @@ func Boot(t testing.TB, g Guest, timeout time.Duration, driveArgs ...string) (st
 	con := &console{done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = con, con
 	cmd.WaitDelay = 5 * time.Second
-	start := time.Now()
+	start := clock.Real().Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("tinyguest: start qemu: %v", err)
 	}
@@ -707,7 +709,7 @@ func Boot(t testing.TB, g Guest, timeout time.Duration, driveArgs ...string) (st
 			<-exited
 		}
 	case err := <-exited:
-		took = time.Since(start)
+		took = clock.Real().Since(start)
 		select {
 		case <-con.done:
 			took = con.at.Sub(start)
@@ -715,7 +717,7 @@ func Boot(t testing.TB, g Guest, timeout time.Duration, driveArgs ...string) (st
 			t.Logf("tinyguest: qemu exited (%v) before %s", err, Done)
 		}
 	case <-timer.C:
-		took = time.Since(start)
+		took = clock.Real().Since(start)
 		t.Logf("tinyguest: no %s after %v; killing qemu", Done, timeout)
 		cancel()
 		<-exited

@@ -1,4 +1,4 @@
-package agent
+package repoagent
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/holdfast-backup/holdfast/internal/mover"
+	"github.com/holdfast-backup/holdfast/internal/server/agent"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
 
@@ -14,9 +15,9 @@ import (
 // the shared session the server opened for the VM.
 const DefaultProxySessions = 8
 
-// RepositoryAccess decides what clients of a repository agent's data mover
+// Access decides what clients of a repository agent's data mover
 // service may do. Every request must come with a certificate the server
-// vouches for now (PeerSet); then:
+// vouches for now (agent.PeerSet); then:
 //
 //   - the server: everything (sessions up to the agent's global bound,
 //     listing points, forgetting points for retention);
@@ -25,13 +26,13 @@ const DefaultProxySessions = 8
 //     it may not list points (manifests in clear) nor forget them;
 //   - anyone else (another repository agent, an unknown or revoked
 //     certificate): nothing.
-type RepositoryAccess struct {
-	Peers         *PeerSet
+type Access struct {
+	Peers         *agent.PeerSet
 	ProxySessions int // 0: DefaultProxySessions
 }
 
 // Authorize is a mover.ServerOptions.Authorize hook.
-func (a *RepositoryAccess) Authorize(r *http.Request, _ string) (mover.Access, error) {
+func (a *Access) Authorize(r *http.Request, _ string) (mover.Access, error) {
 	pe, err := a.Peers.Check(r.Context(), r.TLS)
 	if err != nil {
 		return mover.Access{}, err
@@ -51,7 +52,7 @@ func (a *RepositoryAccess) Authorize(r *http.Request, _ string) (mover.Access, e
 
 // AuthorizeForget is a mover.ServerOptions.AuthorizeForget hook: the
 // server only (retention).
-func (a *RepositoryAccess) AuthorizeForget(r *http.Request) error {
+func (a *Access) AuthorizeForget(r *http.Request) error {
 	pe, err := a.Peers.Check(r.Context(), r.TLS)
 	if err != nil {
 		return err
