@@ -14,11 +14,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 )
 
-var _ pipeline.Sink = (*Client)(nil)
+var (
+	_ repo.Sink        = (*Client)(nil)
+	_ repo.PointReader = (*Client)(nil)
+)
 
 // ClientOptions configure a Client.
 type ClientOptions struct {
@@ -54,7 +56,7 @@ type ClientOptions struct {
 	Logger *slog.Logger // nil: discard
 }
 
-// Client is a repository on a remote agent; it implements pipeline.Sink.
+// Client is a repository on a remote agent; it implements repo.Sink.
 // It runs one backup session at a time: its own (Lock starts it, the lock's
 // Release ends it) or another client's shared session (Attach, Detach).
 // Read-only calls (ListPoints, LoadIndex, GetChunk) need none. It is safe

@@ -215,7 +215,7 @@ func (e *env) startSession(t *testing.T) string {
 }
 
 // backup runs pipeline.BackupPoint of one disk through sink.
-func backup(t *testing.T, sink pipeline.Sink, d source.Disk, workers int) *repo.Manifest {
+func backup(t *testing.T, sink repo.Sink, d source.Disk, workers int) *repo.Manifest {
 	t.Helper()
 	m, err := pipeline.BackupPoint(context.Background(), sink, pipeline.PointRequest{VM: "vm1",
 		Disks: []source.Disk{d}, ChunkSize: cs}, pipeline.Options{Workers: workers})
@@ -226,13 +226,13 @@ func backup(t *testing.T, sink pipeline.Sink, d source.Disk, workers int) *repo.
 }
 
 // restore restores disk 0 of m through sink and returns the bytes.
-func restore(t *testing.T, sink pipeline.Sink, m *repo.Manifest) []byte {
+func restore(t *testing.T, sink repo.Sink, m *repo.Manifest) []byte {
 	t.Helper()
 	return restoreDisk(t, sink, m, 0)
 }
 
 // restoreDisk restores disk i of m through sink and returns the bytes.
-func restoreDisk(t *testing.T, sink pipeline.Sink, m *repo.Manifest, i int) []byte {
+func restoreDisk(t *testing.T, sink repo.Sink, m *repo.Manifest, i int) []byte {
 	t.Helper()
 	ctx := context.Background()
 	ix, err := sink.LoadIndex(ctx, m, i)

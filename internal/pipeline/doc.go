@@ -15,7 +15,7 @@
 // zeros on block devices). A chunk that fails a check stops the restore with
 // an error naming it; wrong data is never written.
 //
-// The pipeline talks to storage through the small ChunkStore and Sink
-// interfaces declared here, so the same code runs against a local
+// The pipeline talks to storage through the small repo.ChunkStore and
+// repo.Sink interfaces, so the same code runs against a local
 // repository or, in the distributed mode, a remote repository agent.
 package pipeline

@@ -36,7 +36,7 @@ type fetch struct {
 // RestoreDisk writes the disk described by ix to t. Chunks are fetched in
 // parallel by workers and written strictly in disk order by one writer;
 // at most 2 × workers chunks are in memory.
-func RestoreDisk(ctx context.Context, store ChunkStore, ix *repo.Index, t RestoreTarget, o Options) (RestoreStats, error) {
+func RestoreDisk(ctx context.Context, store repo.ChunkStore, ix *repo.Index, t RestoreTarget, o Options) (RestoreStats, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	w := o.workers()

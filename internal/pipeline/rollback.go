@@ -44,7 +44,7 @@ type rollbackJob struct {
 }
 
 type rollback struct {
-	store ChunkStore
+	store repo.ChunkStore
 	ix    *repo.Index
 	t     RollbackTarget
 	o     Options
@@ -61,7 +61,7 @@ type rollback struct {
 // Memory is 2 × workers × chunk size. t must hold at least ix.DiskSize
 // bytes; nothing else may use it meanwhile. An interrupted rollback leaves
 // t partly rolled back; running it again completes it.
-func RollbackDisk(ctx context.Context, store ChunkStore, ix *repo.Index, t RollbackTarget, o Options) (RollbackStats, error) {
+func RollbackDisk(ctx context.Context, store repo.ChunkStore, ix *repo.Index, t RollbackTarget, o Options) (RollbackStats, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	rb := &rollback{store: store, ix: ix, t: t, o: o, zero: make([]byte, ix.ChunkSize)}

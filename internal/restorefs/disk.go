@@ -55,7 +55,7 @@ type Stats struct {
 // Disk is one disk of a restore point, readable at any offset. It is safe
 // for concurrent use.
 type Disk struct {
-	store  Store
+	store  repo.ChunkReader
 	point  string
 	disk   int
 	ix     *repo.Index
@@ -94,7 +94,7 @@ type stream struct {
 
 // OpenDisk opens disk number disk (its position in m.Disks) of restore
 // point m. ctx bounds loading the index only; reads run until Close.
-func OpenDisk(ctx context.Context, s Store, m *repo.Manifest, disk int, o Options) (*Disk, error) {
+func OpenDisk(ctx context.Context, s repo.PointReader, m *repo.Manifest, disk int, o Options) (*Disk, error) {
 	ix, err := s.LoadIndex(ctx, m, disk)
 	if err != nil {
 		return nil, fmt.Errorf("open disk %d of point %s: %w", disk, m.ID, err)

@@ -160,7 +160,7 @@ func standardFixture(t testing.TB) *fixture {
 	return newFixture(t, genImage(t, t.TempDir(), 1, standardKinds(), 1000))
 }
 
-func (fx *fixture) open(t testing.TB, s Store, disk int, o Options) *Disk {
+func (fx *fixture) open(t testing.TB, s repo.PointReader, disk int, o Options) *Disk {
 	t.Helper()
 	if s == nil {
 		s = fx.r
@@ -195,10 +195,10 @@ func fileState(t testing.TB, root string) []string {
 	return out
 }
 
-// countingStore wraps a Store: it counts fetches and the bytes of chunks
+// countingStore wraps a repo.PointReader: it counts fetches and the bytes of chunks
 // handed out, can hold fetches at a gate and can fail chosen chunks.
 type countingStore struct {
-	Store
+	repo.PointReader
 	gets    atomic.Int64
 	mu      sync.Mutex
 	perID   map[repo.ChunkID]int
@@ -210,8 +210,8 @@ type countingStore struct {
 
 var errInjected = errors.New("injected fetch error")
 
-func newCountingStore(s Store) *countingStore {
-	return &countingStore{Store: s, perID: map[repo.ChunkID]int{}}
+func newCountingStore(s repo.PointReader) *countingStore {
+	return &countingStore{PointReader: s, perID: map[repo.ChunkID]int{}}
 }
 
 func (c *countingStore) GetChunk(ctx context.Context, h *repo.Hasher, id repo.ChunkID, dst []byte) ([]byte, error) {
@@ -238,5 +238,5 @@ func (c *countingStore) GetChunk(ctx context.Context, h *repo.Hasher, id repo.Ch
 			return nil, err
 		}
 	}
-	return c.Store.GetChunk(ctx, h, id, dst)
+	return c.PointReader.GetChunk(ctx, h, id, dst)
 }
