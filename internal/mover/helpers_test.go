@@ -24,6 +24,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/restorefs"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
@@ -235,16 +236,17 @@ func restore(t *testing.T, sink repo.Sink, m *repo.Manifest) []byte {
 func restoreDisk(t *testing.T, sink repo.Sink, m *repo.Manifest, i int) []byte {
 	t.Helper()
 	ctx := context.Background()
-	ix, err := sink.LoadIndex(ctx, m, i)
+	d, err := restorefs.OpenDisk(ctx, sink, m, i, restorefs.StreamOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer d.Close()
 	out := filepath.Join(t.TempDir(), "out.img")
-	ft, err := pipeline.OpenTarget(ctx, out, ix.DiskSize, pipeline.TargetOptions{})
+	ft, err := pipeline.OpenTarget(ctx, out, d.Size(), pipeline.TargetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pipeline.RestoreDisk(ctx, sink, ix, ft.RestoreTarget, pipeline.Options{Workers: 3}); err != nil {
+	if _, err := pipeline.RestoreDisk(ctx, d, ft.RestoreTarget, pipeline.Options{Workers: 3}); err != nil {
 		ft.Abort()
 		t.Fatal(err)
 	}
