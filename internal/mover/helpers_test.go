@@ -24,8 +24,8 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
-	"github.com/holdfast-backup/holdfast/internal/restorefs"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/holdfast-backup/holdfast/internal/restorefs"
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
 

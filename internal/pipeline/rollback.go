@@ -45,11 +45,11 @@ type rollbackJob struct {
 }
 
 type rollback struct {
-	d     *restorefs.Disk
-	ix    *repo.Index
-	t     RollbackTarget
-	o     Options
-	zero  []byte
+	d    *restorefs.Disk
+	ix   *repo.Index
+	t    RollbackTarget
+	o    Options
+	zero []byte
 
 	mu sync.Mutex
 	st RollbackStats
