@@ -9,7 +9,7 @@ import (
 // StreamCacheBytes is the cache bound of a Disk that is streamed (Stream,
 // ReadChunk) rather than served: room for the prefetch window and for
 // recently fetched chunks that occur again further on.
-const StreamCacheBytes = 64 << 20
+const StreamCacheBytes = 32 << 20
 
 // StreamOptions are the Options of a Disk opened to be streamed (a full
 // restore, a rollback): a StreamCacheBytes cache and no read-ahead, which
@@ -28,9 +28,9 @@ type slot struct {
 
 // Stream hands every data chunk of the disk, in disk order, to fn, called
 // by one goroutine; zero chunks are skipped (fn sees the gaps in n). Up to
-// workers goroutines fetch ahead of fn, at most 2 × workers chunks, through
-// the Disk's cache: a chunk that occurs again while still cached is not
-// fetched again. data is only valid until fn returns. The first error —
+// workers goroutines fetch ahead of fn, at most 2 × workers chunks (fewer
+// if the cache holds fewer), through the Disk's cache: a chunk that occurs
+// again while still cached is not fetched again. data is only valid until fn returns. The first error —
 // fn's, or a fetch's naming the chunk — stops the stream and is returned.
 func (d *Disk) Stream(ctx context.Context, workers int, fn func(n uint64, data []byte) error) error {
 	if d.closed.Load() {
@@ -39,7 +39,8 @@ func (d *Disk) Stream(ctx context.Context, workers int, fn func(n uint64, data [
 	workers = max(workers, 1)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	window := 2 * workers
+	// The window stays pinned in the cache, with room for one more chunk.
+	window := max(min(2*workers, int(d.cache.limit/d.cs)-1), 1)
 	tokens := make(chan struct{}, window)
 	jobs := make(chan *slot, window)
 	order := make(chan *slot, window)
