@@ -88,44 +88,11 @@ func (r *Repository) PutChunk(ctx context.Context, id ChunkID, plain []byte) (in
 // reused when large enough. A chunk that fails any check is an error
 // wrapping ErrCorrupt, a missing one ErrMissing, that names the chunk file.
 func (r *Repository) GetChunk(ctx context.Context, h *Hasher, id ChunkID, dst []byte) ([]byte, error) {
-	li, ok := r.be.(loaderInto)
-	if !ok {
-		b, err := r.LoadSealedChunk(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		return r.OpenChunk(h, id, b, dst)
-	}
-	name := chunkName(id)
-	buf := r.codec.buffer(maxPooled)
-	b, err := li.LoadInto(ctx, name, buf)
+	b, err := r.LoadSealedChunk(ctx, id)
 	if err != nil {
-		r.codec.recycle(buf)
-		return nil, loadError(name, err)
+		return nil, err
 	}
-	plain, err := r.OpenChunk(h, id, b, dst)
-	if err == nil && !within(plain, dst) { // a stored (uncompressed) payload is part of b
-		if cap(dst) < len(plain) {
-			dst = make([]byte, len(plain))
-		}
-		plain = append(dst[:0], plain...)
-	}
-	r.codec.recycle(buf)
-	return plain, err
-}
-
-// loaderInto is a backend that loads a file into the caller's buffer
-// (storage.Local): GetChunk then loads every chunk into a pooled buffer.
-type loaderInto interface {
-	LoadInto(ctx context.Context, name string, buf []byte) ([]byte, error)
-}
-
-// within reports whether p starts inside dst's backing array.
-func within(p, dst []byte) bool {
-	if len(p) == 0 || cap(dst) == 0 {
-		return len(p) == 0
-	}
-	return &p[:1][0] == &dst[:1][0]
+	return r.OpenChunk(h, id, b, dst)
 }
 
 // LoadSealedChunk returns a chunk's blob as stored, unopened: the

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"testing"
-
-	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 )
 
 // OpenWithKeys opens the repository from the files KeyFiles and ConfigFile
@@ -76,37 +73,3 @@ func TestLoadSealedChunkMissing(t *testing.T) {
 	}
 }
 
-// GetChunk loads chunks into pooled buffers (storage.Local.LoadInto); what
-// it returns is the caller's, whatever the compression: stored payloads
-// (compression none, incompressible data) included, loaded chunk after
-// chunk, into dst or into a buffer of its own.
-func TestGetChunkResultOwned(t *testing.T) {
-	ctx := context.Background()
-	for _, comp := range []string{CompressionNone, CompressionFast} {
-		for _, enc := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s encrypted=%v", comp, enc), func(t *testing.T) {
-				r, err := Init(ctx, storage.NewLocal(t.TempDir()), []byte("secret"),
-					InitOptions{Encrypted: enc, KDF: fastKDF, ChunkSize: MinChunkSize, Compression: comp})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer r.Close()
-				a, b := chunkData(1, MinChunkSize), bytes.Repeat([]byte("b"), MinChunkSize)
-				ida, idb := putTestChunk(t, r, a), putTestChunk(t, r, b)
-				h := r.NewHasher()
-				for _, dst := range [][]byte{nil, make([]byte, 0, MinChunkSize)} {
-					got, err := r.GetChunk(ctx, h, ida, dst)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if _, err := r.GetChunk(ctx, h, idb, nil); err != nil { // reuses the pooled buffer
-						t.Fatal(err)
-					}
-					if !bytes.Equal(got, a) {
-						t.Fatal("a chunk changed after the next GetChunk")
-					}
-				}
-			})
-		}
-	}
-}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -263,35 +262,4 @@ func (l *Local) RemoveEmptyDirs(ctx context.Context, dir string) (int, error) {
 func (l *Local) Exists() bool {
 	fi, err := os.Stat(l.root)
 	return err == nil && fi.IsDir()
-}
-
-// LoadInto is Load into buf when the file fits in its capacity, else into
-// a new buffer: a reader of many files (a restore's chunks) reuses its
-// buffers instead of allocating one per file.
-func (l *Local) LoadInto(ctx context.Context, name string, buf []byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	p, err := l.path(name)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, notExist(err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	size := fi.Size()
-	if int64(cap(buf)) < size {
-		buf = make([]byte, size)
-	}
-	b := buf[:size]
-	if _, err := io.ReadFull(f, b); err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	return b, nil
 }
