@@ -72,4 +72,3 @@ func TestLoadSealedChunkMissing(t *testing.T) {
 		t.Fatalf("GetChunk: %v, LoadSealedChunk: %v", gerr, err)
 	}
 }
-
