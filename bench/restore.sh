@@ -87,21 +87,22 @@ for ((n = 1; n <= REPEAT; n++)); do
 	measure "cp.$n" sh -c 'cp --sparse=always "$1" "$2" && sync -f "$2"' sh "$IMG" "$WORK/out.img"
 done
 
-best() { # name: best wall time and highest RSS (MiB) over the rounds
-	local t='' r=0 n
+best() { # name: best wall time, median CPU time and highest RSS (MiB) over the rounds
+	local t='' r=0 n c
 	for ((n = 1; n <= REPEAT; n++)); do
 		if [[ -z $t ]] || lt "${T[$1.$n]}" "$t"; then t=${T[$1.$n]}; fi
 		((RSS[$1.$n] > r)) && r=${RSS[$1.$n]}
 	done
-	echo "$t $((r / 1024))"
+	c=$(for ((n = 1; n <= REPEAT; n++)); do echo "${CPU[$1.$n]}"; done | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	echo "$t $c $((r / 1024))"
 }
-read -r cp_t cp_rss < <(best cp)
+read -r cp_t cp_c cp_rss < <(best cp)
 echo "### Restore, $((SIZE_BYTES >> 20)) MiB ext4 image, $((ALLOC >> 20)) MiB allocated (best of $REPEAT)"
 echo
-echo "| build | time (s) | × cp --sparse + sync | peak RSS (MiB) |"
-echo "| --- | ---: | ---: | ---: |"
+echo "| build | time (s) | × cp --sparse + sync | CPU (s, median) | peak RSS (MiB) |"
+echo "| --- | ---: | ---: | ---: | ---: |"
 for name in "${NAMES[@]}"; do
-	read -r t r < <(best "$name")
-	echo "| $name | $t | $(ratio "$t" "$cp_t") | $r |"
+	read -r t c r < <(best "$name")
+	echo "| $name | $t | $(ratio "$t" "$cp_t") | $c | $r |"
 done
-echo "| cp --sparse=always + sync | $cp_t | 1.00 | $cp_rss |"
+echo "| cp --sparse=always + sync | $cp_t | 1.00 | $cp_c | $cp_rss |"
