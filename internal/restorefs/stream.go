@@ -30,8 +30,9 @@ type slot struct {
 // by one goroutine; zero chunks are skipped (fn sees the gaps in n). Up to
 // workers goroutines fetch ahead of fn, at most 2 × workers chunks (fewer
 // if the cache holds fewer), through the Disk's cache: a chunk that occurs
-// again while still cached is not fetched again. data is only valid until fn returns. The first error —
-// fn's, or a fetch's naming the chunk — stops the stream and is returned.
+// again while still cached is not fetched again. data is only valid until
+// fn returns. The first error — fn's, or a fetch's naming the chunk —
+// stops the stream and is returned.
 func (d *Disk) Stream(ctx context.Context, workers int, fn func(n uint64, data []byte) error) error {
 	if d.closed.Load() {
 		return ErrClosed
