@@ -19,7 +19,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/allowlist"
 	"github.com/holdfast-backup/holdfast/internal/export/nfs"
 	"github.com/holdfast-backup/holdfast/internal/instant"
-	"github.com/holdfast-backup/holdfast/internal/restorefs"
+	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/tlsconf"
 	"github.com/spf13/cobra"
 )
@@ -428,7 +428,7 @@ the session is stopped first and the images are written from the redo data.`}
 		}
 		start := a.clock.Now()
 		res, err := reg.MigrateSession(ctx, rec.ID, instant.MigrateOptions{Targets: targets, KeepRedo: keep,
-			Store: func(ctx context.Context) (restorefs.Store, func(), error) {
+			Store: func(ctx context.Context) (repo.PointReader, func(), error) {
 				r, err := a.openRepo(ctx)
 				if err != nil {
 					return nil, nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/restorefs"
 	"github.com/spf13/cobra"
 )
 
@@ -107,24 +108,25 @@ func runRestore(cmd *cobra.Command, a *app, o restoreOptions, ref string) error 
 	if o.disk < 0 || o.disk >= len(m.Disks) {
 		return usageError{fmt.Errorf("point %s has %d disk(s); --disk %d does not exist", m.ID, len(m.Disks), o.disk)}
 	}
-	ix, err := r.LoadIndex(ctx, m, o.disk)
+	d, err := restorefs.OpenDisk(ctx, r, m, o.disk, restorefs.StreamOptions())
 	if err != nil {
 		return err
 	}
+	defer d.Close()
 	if o.rollback {
-		return runRollback(ctx, a, r, m, ix, o, format)
+		return runRollback(ctx, a, d, m, o, format)
 	}
-	return runFullRestore(ctx, a, r, m, ix, o, format)
+	return runFullRestore(ctx, a, d, m, o, format)
 }
 
-func runFullRestore(ctx context.Context, a *app, r *repo.Repository, m *repo.Manifest, ix *repo.Index, o restoreOptions, format string) error {
-	t, err := pipeline.OpenTarget(ctx, o.to, ix.DiskSize, pipeline.TargetOptions{Format: format, Force: o.force})
+func runFullRestore(ctx context.Context, a *app, d *restorefs.Disk, m *repo.Manifest, o restoreOptions, format string) error {
+	t, err := pipeline.OpenTarget(ctx, o.to, d.Size(), pipeline.TargetOptions{Format: format, Force: o.force})
 	if err != nil {
 		return err
 	}
 	start := a.clock.Now()
-	bar := newProgress(a.stderr, fmt.Sprintf("restore %s disk %d", m.ID, o.disk), ix.DiskSize)
-	st, err := pipeline.RestoreDisk(ctx, r, ix, t.RestoreTarget, pipeline.Options{Workers: o.workers, Progress: bar.Add})
+	bar := newProgress(a.stderr, fmt.Sprintf("restore %s disk %d", m.ID, o.disk), d.Size())
+	st, err := pipeline.RestoreDisk(ctx, d, t.RestoreTarget, pipeline.Options{Workers: o.workers, Progress: bar.Add})
 	bar.Done()
 	if err != nil {
 		return t.Fail(err)
@@ -175,14 +177,14 @@ func hasQcow2Magic(path string) (bool, error) {
 	return string(b[:]) == "QFI\xfb", nil
 }
 
-func runRollback(ctx context.Context, a *app, r *repo.Repository, m *repo.Manifest, ix *repo.Index, o restoreOptions, format string) error {
-	t, err := openRollbackTarget(ctx, o, format, ix.DiskSize)
+func runRollback(ctx context.Context, a *app, d *restorefs.Disk, m *repo.Manifest, o restoreOptions, format string) error {
+	t, err := openRollbackTarget(ctx, o, format, d.Size())
 	if err != nil {
 		return err
 	}
 	start := a.clock.Now()
-	bar := newProgress(a.stderr, fmt.Sprintf("rollback %s disk %d", m.ID, o.disk), ix.DiskSize)
-	st, err := pipeline.RollbackDisk(ctx, r, ix, t, pipeline.Options{Workers: o.workers, Progress: bar.Add})
+	bar := newProgress(a.stderr, fmt.Sprintf("rollback %s disk %d", m.ID, o.disk), d.Size())
+	st, err := pipeline.RollbackDisk(ctx, d, t, pipeline.Options{Workers: o.workers, Progress: bar.Add})
 	bar.Done()
 	if err != nil {
 		t.Abort()

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
-	"github.com/holdfast-backup/holdfast/internal/restorefs"
+	"github.com/holdfast-backup/holdfast/internal/repo"
 )
 
 var t0 = time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
@@ -221,7 +221,7 @@ func TestMigrateSessionChecks(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := reg.MigrateSession(ctx, rec.ID, MigrateOptions{Targets: c.targets,
-				Store: func(context.Context) (restorefs.Store, func(), error) { return nil, nil, noStore }})
+				Store: func(context.Context) (repo.PointReader, func(), error) { return nil, nil, noStore }})
 			if !errors.Is(err, c.want) {
 				t.Fatalf("MigrateSession: %v, want %v", err, c.want)
 			}

@@ -38,7 +38,7 @@ type MigrateStats struct {
 // Migrate writes disk n of the point with the session's redo applied — what
 // the VM saw — to the image at to (raw, or qcow2 for a .qcow2 name). The
 // session must not be serving (its overlay files are read here).
-func Migrate(ctx context.Context, s restorefs.Store, redoDir string, n int, to string) (MigrateStats, error) {
+func Migrate(ctx context.Context, s repo.PointReader, redoDir string, n int, to string) (MigrateStats, error) {
 	var st MigrateStats
 	m, err := PointOf(redoDir)
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/holdfast-backup/holdfast/internal/restorefs"
+	"github.com/holdfast-backup/holdfast/internal/repo"
 )
 
 // ErrTargets means the images named for a migration do not fit the
@@ -19,7 +19,7 @@ type MigrateOptions struct {
 	Targets map[int]string
 	// Store opens the repository for an offline migration (the point
 	// is read from it, the redo data applied); close is called after.
-	Store func(ctx context.Context) (s restorefs.Store, close func(), err error)
+	Store func(ctx context.Context) (s repo.PointReader, close func(), err error)
 	// KeepRedo keeps the session and its redo data afterwards; otherwise
 	// they are discarded (Discard) once the images are written.
 	KeepRedo bool

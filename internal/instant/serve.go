@@ -21,7 +21,7 @@ import (
 // Options configure a recovery session.
 type Options struct {
 	ID       string // "" : a new one
-	Store    restorefs.Store
+	Store    repo.PointReader
 	Point    *repo.Manifest
 	RepoName string // for the record (path or agent)
 	RedoDir  string // the session's redo data: RedoDir/disk-N

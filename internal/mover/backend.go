@@ -1,34 +1,29 @@
 package mover
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 )
 
-// keysBackend is the storage the proxy opens the repository on. It lets
-// repo.Open read the config and key files fetched from the agent, lets
-// repo.GetChunk load sealed chunks from the agent, and turns the lock file
-// repo.Lock manages into the session: Save starts it, Touch keeps it alive,
-// Remove ends it. Everything else is refused: the proxy writes through the
-// Client's protocol calls, never through this backend.
-type keysBackend struct {
-	c       *Client
-	created time.Time
-	config  []byte
-	keys    map[string][]byte
+// sessionBackend is the storage the proxy's view of the repository sits
+// on (repo.OpenWithKeys). The proxy reads and writes through the Client's
+// protocol calls, never through it; it only turns the lock file repo.Lock
+// manages into the session: Save starts it, Touch keeps it alive, Remove
+// ends it. Everything else is refused.
+type sessionBackend struct {
+	c *Client
 }
 
-var _ storage.Backend = (*keysBackend)(nil)
+var _ storage.Backend = (*sessionBackend)(nil)
 
-// fetchKeys downloads the config and key files.
-func (c *Client) fetchKeys(ctx context.Context) (*keysBackend, error) {
+// openKeys downloads the config and key files and opens the repository
+// from them with the password.
+func (c *Client) openKeys(ctx context.Context, password []byte) (*repo.Repository, error) {
 	cfg, err := c.do(ctx, call{method: http.MethodGet, path: "config", limit: maxConfigBody})
 	if err != nil {
 		return nil, fmt.Errorf("fetch repository config: %w", err)
@@ -41,77 +36,62 @@ func (c *Client) fetchKeys(ctx context.Context) (*keysBackend, error) {
 	if err := decodeJSON(b, &reply); err != nil {
 		return nil, fmt.Errorf("%w: keys reply: %v", ErrProtocol, err)
 	}
-	be := &keysBackend{c: c, created: c.o.Clock.Now(), config: cfg, keys: make(map[string][]byte)}
+	keys := make([]repo.KeyFile, 0, len(reply.Keys))
 	for _, k := range reply.Keys {
 		if !keyNamePattern.MatchString(k.Name) {
 			return nil, fmt.Errorf("%w: key file name %q", ErrProtocol, k.Name)
 		}
-		be.keys[k.Name] = k.Data
+		keys = append(keys, repo.KeyFile{Name: k.Name, Data: k.Data})
 	}
-	return be, nil
+	be := &sessionBackend{c: c}
+	r, err := repo.OpenWithKeys(be, cfg, keys, password, repo.Options{Clock: c.o.Clock})
+	if err != nil {
+		return nil, fmt.Errorf("open repository %s: %w", be.Location(), err)
+	}
+	return r, nil
 }
 
-func (b *keysBackend) Location() string { return strings.TrimSuffix(b.c.base, "/") }
+// isLock tells the lock file repo.Lock writes from the config it may try
+// to re-seal (best effort, refused here).
+func isLock(name string) bool { return strings.HasPrefix(name, "locks/") }
 
-func (b *keysBackend) Load(ctx context.Context, name string) ([]byte, error) {
-	if name == "config" {
-		return bytes.Clone(b.config), nil
-	}
-	if k, ok := b.keys[name]; ok {
-		return bytes.Clone(k), nil
-	}
-	if hexID, ok := strings.CutPrefix(name, "chunks/"); ok && len(hexID) == 67 {
-		id, err := repo.ParseChunkID(hexID[3:])
-		if err != nil || chunkName(id) != name {
-			return nil, fmt.Errorf("load %s: %w", name, storage.ErrNotExist)
-		}
-		return b.c.do(ctx, call{method: http.MethodGet, path: "chunks/" + id.String(), limit: MaxSealedChunk})
-	}
+func (b *sessionBackend) Location() string { return strings.TrimSuffix(b.c.base, "/") }
+
+func (b *sessionBackend) Load(ctx context.Context, name string) ([]byte, error) {
 	return nil, fmt.Errorf("load %s: %w", name, errReadOnly)
 }
 
-func (b *keysBackend) List(ctx context.Context, dir string, fn func(storage.FileInfo) error) error {
-	if dir != "keys" {
-		return fmt.Errorf("list %s: %w", dir, errReadOnly)
-	}
-	for name, k := range b.keys {
-		if err := fn(storage.FileInfo{Name: name, Size: int64(len(k)), ModTime: b.created}); err != nil {
-			return err
-		}
-	}
-	return nil
+func (b *sessionBackend) List(ctx context.Context, dir string, fn func(storage.FileInfo) error) error {
+	return fmt.Errorf("list %s: %w", dir, errReadOnly)
 }
 
-func (b *keysBackend) Stat(ctx context.Context, name string) (storage.FileInfo, error) {
-	if name == "config" {
-		return storage.FileInfo{Name: name, Size: int64(len(b.config)), ModTime: b.created}, nil
-	}
+func (b *sessionBackend) Stat(ctx context.Context, name string) (storage.FileInfo, error) {
 	return storage.FileInfo{}, fmt.Errorf("stat %s: %w", name, errReadOnly)
 }
 
-func (b *keysBackend) Save(ctx context.Context, name string, data []byte) error {
-	if strings.HasPrefix(name, "locks/") {
+func (b *sessionBackend) Save(ctx context.Context, name string, data []byte) error {
+	if isLock(name) {
 		return b.c.beginSession(ctx, name, data)
 	}
 	return fmt.Errorf("save %s: %w", name, errReadOnly)
 }
 
-func (b *keysBackend) Touch(ctx context.Context, name string) error {
-	if strings.HasPrefix(name, "locks/") {
+func (b *sessionBackend) Touch(ctx context.Context, name string) error {
+	if isLock(name) {
 		return b.c.keepalive(ctx, name)
 	}
 	return fmt.Errorf("touch %s: %w", name, errReadOnly)
 }
 
-func (b *keysBackend) Remove(ctx context.Context, name string) error {
-	if strings.HasPrefix(name, "locks/") {
+func (b *sessionBackend) Remove(ctx context.Context, name string) error {
+	if isLock(name) {
 		return b.c.endSession(name)
 	}
 	return fmt.Errorf("remove %s: %w", name, errReadOnly)
 }
 
-func (b *keysBackend) Sync(ctx context.Context) error { return errReadOnly }
+func (b *sessionBackend) Sync(ctx context.Context) error { return errReadOnly }
 
-func (b *keysBackend) Rename(ctx context.Context, from, to string) error {
+func (b *sessionBackend) Rename(ctx context.Context, from, to string) error {
 	return fmt.Errorf("rename %s: %w", from, errReadOnly)
 }

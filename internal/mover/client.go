@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
-	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 )
 
-var _ pipeline.Sink = (*Client)(nil)
+var (
+	_ repo.Sink        = (*Client)(nil)
+	_ repo.PointReader = (*Client)(nil)
+)
 
 // ClientOptions configure a Client.
 type ClientOptions struct {
@@ -57,7 +59,7 @@ type ClientOptions struct {
 	Clock clock.Clock
 }
 
-// Client is a repository on a remote agent; it implements pipeline.Sink.
+// Client is a repository on a remote agent; it implements repo.Sink.
 // It runs one backup session at a time: its own (Lock starts it, the lock's
 // Release ends it) or another client's shared session (Attach, Detach).
 // Read-only calls (ListPoints, LoadIndex, GetChunk) need none. It is safe
@@ -67,8 +69,7 @@ type Client struct {
 	http  *http.Client
 	base  string // URL + APIPrefix + repo
 	log   *slog.Logger
-	keys  *repo.Repository // the repository opened through keysBackend: hashing, sealing, opening
-	kb    *keysBackend
+	keys  *repo.Repository // the repository opened from the agent's key files: hashing, sealing, opening
 	stats counters
 	next  atomic.Uint32 // round robin over upload clients
 	// forked: keys belong to the client this one was forked from.
@@ -105,13 +106,8 @@ func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 	if c.o.MaxIndexBytes <= 0 {
 		c.o.MaxIndexBytes = DefaultMaxIndexBytes
 	}
-	be, err := c.fetchKeys(ctx)
-	if err != nil {
+	if c.keys, err = c.openKeys(ctx, o.Password); err != nil {
 		return nil, err
-	}
-	c.kb = be
-	if c.keys, err = repo.Open(ctx, be, o.Password, repo.Options{}); err != nil {
-		return nil, fmt.Errorf("open repository %s: %w", be.Location(), err)
 	}
 	return c, nil
 }
@@ -139,8 +135,7 @@ func (c *Client) Close() error {
 // forks are in use.
 func (c *Client) Fork() *Client {
 	f := &Client{o: c.o, http: c.http, base: c.base, log: c.log, forked: true}
-	be := &keysBackend{c: f, created: c.kb.created, config: c.kb.config, keys: c.kb.keys}
-	f.kb, f.keys = be, c.keys.WithBackend(be)
+	f.keys = c.keys.WithBackend(&sessionBackend{c: f})
 	return f
 }
 
@@ -160,7 +155,7 @@ func (c *Client) Lock(ctx context.Context, kind string) (*repo.Lock, error) {
 	if kind != repo.LockShared {
 		return nil, fmt.Errorf("mover: only shared locks over the data mover protocol (run %s operations on the agent)", kind)
 	}
-	// repo.Lock writes locks/<id> through keysBackend, which starts the
+	// repo.Lock writes locks/<id> through sessionBackend, which starts the
 	// session; its refresh touches the file (keepalive) and Release removes
 	// it (end of session).
 	return c.keys.Lock(ctx, kind)
@@ -204,10 +199,15 @@ func (c *Client) PutChunk(ctx context.Context, id repo.ChunkID, plain []byte) (i
 }
 
 // GetChunk downloads the sealed blob and opens, decompresses and re-hashes
-// it here (through keysBackend), so the WAN carries reduced data and a
-// damaged chunk is caught on the proxy.
+// it here (repo.OpenChunk), so the WAN carries reduced data and a damaged
+// chunk is caught on the proxy. A chunk the agent does not have is an error
+// wrapping repo.ErrMissing.
 func (c *Client) GetChunk(ctx context.Context, h *repo.Hasher, id repo.ChunkID, dst []byte) ([]byte, error) {
-	return c.keys.GetChunk(ctx, h, id, dst)
+	blob, err := c.do(ctx, call{method: http.MethodGet, path: "chunks/" + id.String(), limit: MaxSealedChunk})
+	if err != nil {
+		return nil, repo.ChunkLoadError(id, err)
+	}
+	return c.keys.OpenChunk(h, id, blob, dst)
 }
 
 // SaveIndex uploads the plain index of one disk of the point being written
@@ -335,7 +335,7 @@ func (c *Client) session() (*clientSession, error) {
 	return c.sess, nil
 }
 
-// errReadOnly is what keysBackend answers for operations the proxy's view
+// errReadOnly is what sessionBackend answers for operations the proxy's view
 // of the repository does not have.
 var errReadOnly = errors.New("mover: not available on the proxy's view of the repository")
 

@@ -3,8 +3,9 @@
 // repository agent, over HTTP/2 with mutual TLS.
 //
 // The agent runs a Server (an http.Handler) over one or more opened
-// repositories. The proxy uses a Client, which implements pipeline.Sink, so
-// pipeline.BackupPoint and pipeline.RestoreDisk run unchanged against it.
+// repositories. The proxy uses a Client, which implements repo.Sink and
+// repo.PointReader, so pipeline.BackupPoint and restores through restorefs
+// run unchanged against it.
 //
 // Division of work:
 //

@@ -25,6 +25,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/holdfast-backup/holdfast/internal/restorefs"
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
@@ -215,7 +216,7 @@ func (e *env) startSession(t *testing.T) string {
 }
 
 // backup runs pipeline.BackupPoint of one disk through sink.
-func backup(t *testing.T, sink pipeline.Sink, d source.Disk, workers int) *repo.Manifest {
+func backup(t *testing.T, sink repo.Sink, d source.Disk, workers int) *repo.Manifest {
 	t.Helper()
 	m, err := pipeline.BackupPoint(context.Background(), sink, pipeline.PointRequest{VM: "vm1",
 		Disks: []source.Disk{d}, ChunkSize: cs}, pipeline.Options{Workers: workers})
@@ -226,25 +227,26 @@ func backup(t *testing.T, sink pipeline.Sink, d source.Disk, workers int) *repo.
 }
 
 // restore restores disk 0 of m through sink and returns the bytes.
-func restore(t *testing.T, sink pipeline.Sink, m *repo.Manifest) []byte {
+func restore(t *testing.T, sink repo.Sink, m *repo.Manifest) []byte {
 	t.Helper()
 	return restoreDisk(t, sink, m, 0)
 }
 
 // restoreDisk restores disk i of m through sink and returns the bytes.
-func restoreDisk(t *testing.T, sink pipeline.Sink, m *repo.Manifest, i int) []byte {
+func restoreDisk(t *testing.T, sink repo.Sink, m *repo.Manifest, i int) []byte {
 	t.Helper()
 	ctx := context.Background()
-	ix, err := sink.LoadIndex(ctx, m, i)
+	d, err := restorefs.OpenDisk(ctx, sink, m, i, restorefs.StreamOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer d.Close()
 	out := filepath.Join(t.TempDir(), "out.img")
-	ft, err := pipeline.OpenTarget(ctx, out, ix.DiskSize, pipeline.TargetOptions{})
+	ft, err := pipeline.OpenTarget(ctx, out, d.Size(), pipeline.TargetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pipeline.RestoreDisk(ctx, sink, ix, ft.RestoreTarget, pipeline.Options{Workers: 3}); err != nil {
+	if _, err := pipeline.RestoreDisk(ctx, d, ft.RestoreTarget, pipeline.Options{Workers: 3}); err != nil {
 		ft.Abort()
 		t.Fatal(err)
 	}

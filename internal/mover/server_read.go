@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
-	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 )
 
 // The read-only endpoints need no session: restores and the proxy's key
@@ -15,7 +13,7 @@ import (
 
 // getConfig: GET config. The repository's plain config file.
 func (s *Server) getConfig(w http.ResponseWriter, r *http.Request, rp *served) error {
-	b, err := rp.r.Backend().Load(r.Context(), "config")
+	b, err := rp.r.ConfigFile(r.Context())
 	if err != nil {
 		return err
 	}
@@ -27,26 +25,15 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request, rp *served) e
 // getKeys: GET keys. Every key file; each wraps the master secret with the
 // repository password, which the proxy has and the wire never carries.
 func (s *Server) getKeys(w http.ResponseWriter, r *http.Request, rp *served) error {
-	be := rp.r.Backend()
-	var names []string
-	err := be.List(r.Context(), "keys", func(fi storage.FileInfo) error {
-		names = append(names, fi.Name)
-		return nil
-	})
+	keys, err := rp.r.KeyFiles(r.Context())
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
 	var reply keysResponse
-	for _, name := range names {
-		if !keyNamePattern.MatchString(name) {
-			continue
+	for _, k := range keys {
+		if keyNamePattern.MatchString(k.Name) {
+			reply.Keys = append(reply.Keys, keyEntry{Name: k.Name, Data: k.Data})
 		}
-		b, err := be.Load(r.Context(), name)
-		if err != nil {
-			return err
-		}
-		reply.Keys = append(reply.Keys, keyEntry{Name: name, Data: b})
 	}
 	writeJSON(w, http.StatusOK, reply)
 	return nil
@@ -114,18 +101,12 @@ func (s *Server) getChunk(w http.ResponseWriter, r *http.Request, rp *served) er
 	if err != nil {
 		return badRequest(err)
 	}
-	b, err := rp.r.Backend().Load(r.Context(), chunkName(id))
+	b, err := rp.r.LoadSealedChunk(r.Context(), id)
 	if err != nil {
 		return err
 	}
 	writeBinary(w, b)
 	return nil
-}
-
-// chunkName is where the repository stores a chunk (repository-format.md).
-func chunkName(id repo.ChunkID) string {
-	h := id.String()
-	return "chunks/" + h[:2] + "/" + h
 }
 
 // forgetPoint: DELETE points/{point}. Removes a restore point (manifest,

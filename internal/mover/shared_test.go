@@ -78,7 +78,7 @@ func (e *env) startSessionAs(t *testing.T, cfg *tls.Config, shared bool) string 
 
 // backupDisk backs up one disk of a point through sink (no commit) and
 // returns its manifest entry.
-func backupDisk(ctx context.Context, sink pipeline.Sink, point string, i int, d source.Disk) (repo.DiskManifest, error) {
+func backupDisk(ctx context.Context, sink repo.Sink, point string, i int, d source.Disk) (repo.DiskManifest, error) {
 	ix, st, err := pipeline.BackupDisk(ctx, sink, pipeline.DiskJob{Disk: d, ChunkSize: cs}, pipeline.Options{Workers: 3})
 	if err != nil {
 		return repo.DiskManifest{}, err

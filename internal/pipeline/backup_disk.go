@@ -89,7 +89,7 @@ type chunkTask struct {
 
 // diskBackup holds the state shared by the workers of one disk.
 type diskBackup struct {
-	store ChunkStore
+	store repo.ChunkStore
 	job   DiskJob
 	opt   Options
 	zero  []byte
@@ -103,7 +103,7 @@ type diskBackup struct {
 // BackupDisk reads one disk and stores its chunks; it returns the disk's
 // index and byte counts. Nothing is committed: the caller saves the index
 // and commits the point.
-func BackupDisk(ctx context.Context, store ChunkStore, job DiskJob, o Options) (*repo.Index, repo.Stats, error) {
+func BackupDisk(ctx context.Context, store repo.ChunkStore, job DiskJob, o Options) (*repo.Index, repo.Stats, error) {
 	if err := repo.ValidateChunkSize(job.ChunkSize); err != nil {
 		return nil, repo.Stats{}, err
 	}

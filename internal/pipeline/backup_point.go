@@ -26,7 +26,7 @@ type PointRequest struct {
 // runs it holds a shared lock so a concurrent GC keeps the chunks it
 // reuses. If anything fails nothing is committed; chunks already stored
 // stay and are reused by the next backup (or collected by GC).
-func BackupPoint(ctx context.Context, sink Sink, req PointRequest, o Options) (*repo.Manifest, error) {
+func BackupPoint(ctx context.Context, sink repo.Sink, req PointRequest, o Options) (*repo.Manifest, error) {
 	if err := repo.ValidateVMName(req.VM); err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ type DiskRequest struct {
 // index, and returns the disk's manifest entry. Nothing is committed. The
 // distributed mode runs it on proxies for the disks of one point, each in
 // the point's shared repository session; BackupPoint runs it for every disk.
-func BackupPointDisk(ctx context.Context, sink Sink, req DiskRequest, o Options) (repo.DiskManifest, error) {
+func BackupPointDisk(ctx context.Context, sink repo.Sink, req DiskRequest, o Options) (repo.DiskManifest, error) {
 	log := req.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -107,7 +107,7 @@ func BackupPointDisk(ctx context.Context, sink Sink, req DiskRequest, o Options)
 // prepareJob finds the disk's previous index and, for a disk with change
 // tracking, the extents changed since then. It returns the CBT verdict
 // recorded in the manifest.
-func prepareJob(ctx context.Context, sink Sink, prev *repo.Manifest, i int, d source.Disk, chunkSize int) (DiskJob, string, error) {
+func prepareJob(ctx context.Context, sink repo.Sink, prev *repo.Manifest, i int, d source.Disk, chunkSize int) (DiskJob, string, error) {
 	job := DiskJob{Disk: d, ChunkSize: chunkSize}
 	var prevDisk *repo.DiskManifest
 	if prev != nil && i < len(prev.Disks) {
@@ -141,7 +141,7 @@ func prepareJob(ctx context.Context, sink Sink, prev *repo.Manifest, i int, d so
 	return job, "used", nil
 }
 
-func backupOne(ctx context.Context, sink Sink, pointID string, i int, job DiskJob, o Options) (repo.DiskManifest, error) {
+func backupOne(ctx context.Context, sink repo.Sink, pointID string, i int, job DiskJob, o Options) (repo.DiskManifest, error) {
 	ix, st, err := BackupDisk(ctx, sink, job, o)
 	if err != nil {
 		return repo.DiskManifest{}, err
@@ -160,7 +160,7 @@ func backupOne(ctx context.Context, sink Sink, pointID string, i int, job DiskJo
 }
 
 // previousPoint returns the VM's newest point, or nil.
-func previousPoint(ctx context.Context, sink Sink, vm string) (*repo.Manifest, error) {
+func previousPoint(ctx context.Context, sink repo.Sink, vm string) (*repo.Manifest, error) {
 	ms, err := sink.ListPoints(ctx)
 	if err != nil {
 		return nil, err

@@ -10,12 +10,13 @@
 // outside the changed extents are taken from the previous point's index
 // without reading them.
 //
-// Restore: index → parallel fetch (load, authenticate, decompress, re-hash)
-// → ordered write. Zero chunks are left as holes in files (or written as
+// Restore: a restorefs.Disk (the one read path) streams the point's data
+// chunks — parallel fetch (load, authenticate, decompress, re-hash) ahead of
+// one writer — and the writer writes them in disk order. Zero chunks are left as holes in files (or written as
 // zeros on block devices). A chunk that fails a check stops the restore with
 // an error naming it; wrong data is never written.
 //
-// The pipeline talks to storage through the small ChunkStore and Sink
-// interfaces declared here, so the same code runs against a local
+// The pipeline talks to storage through the small repo.ChunkStore and
+// repo.Sink interfaces, so the same code runs against a local
 // repository or, in the distributed mode, a remote repository agent.
 package pipeline

@@ -12,6 +12,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/holdfast-backup/holdfast/internal/restorefs"
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
@@ -55,6 +56,18 @@ const cs = repo.MinChunkSize
 
 // testDisk: 40 chunks + a short tail; chunks 0-9 random, 10-19 zero but
 // allocated, 20-29 unallocated, 30-39 compressible text, tail random.
+// streamDisk opens ix as a restore does (restorefs, streamed), closed at
+// the end of the test.
+func streamDisk(t testing.TB, r repo.ChunkReader, ix *repo.Index) *restorefs.Disk {
+	t.Helper()
+	d, err := restorefs.NewDisk(context.Background(), r, "test", 0, ix, restorefs.StreamOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
 func testDisk() *memDisk {
 	rng := rand.New(rand.NewPCG(1, 2))
 	data := make([]byte, 40*cs+1000)
@@ -82,7 +95,7 @@ func restoreTo(t *testing.T, r *repo.Repository, m *repo.Manifest, disk int) []b
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := RestoreDisk(context.Background(), r, ix, ft.RestoreTarget, Options{Workers: 3}); err != nil {
+	if _, err := RestoreDisk(context.Background(), streamDisk(t, r, ix), ft.RestoreTarget, Options{Workers: 3}); err != nil {
 		t.Fatal(err)
 	}
 	if err := ft.Close(); err != nil {
@@ -204,7 +217,7 @@ func TestRestoreRefusesCorruptChunk(t *testing.T) {
 	os.WriteFile(p, b, 0o600)
 	ft, _ := OpenTarget(ctx, filepath.Join(t.TempDir(), "o"), ix.DiskSize, TargetOptions{})
 	defer ft.Abort()
-	_, err = RestoreDisk(ctx, r, ix, ft.RestoreTarget, Options{})
+	_, err = RestoreDisk(ctx, streamDisk(t, r, ix), ft.RestoreTarget, Options{})
 	if !errors.Is(err, repo.ErrCorrupt) {
 		t.Fatalf("restore of a corrupt chunk: %v, want ErrCorrupt", err)
 	}
@@ -223,7 +236,7 @@ func TestRestoreWriteZerosForDevices(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "dev")
 	os.WriteFile(p, bytes.Repeat([]byte{0xee}, len(d.data)), 0o600)
 	f, _ := os.OpenFile(p, os.O_WRONLY, 0)
-	if _, err := RestoreDisk(ctx, r, ix, RestoreTarget{W: f, WriteZeros: true}, Options{}); err != nil {
+	if _, err := RestoreDisk(ctx, streamDisk(t, r, ix), RestoreTarget{W: f, WriteZeros: true}, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

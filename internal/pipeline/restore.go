@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 
-	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/restorefs"
 )
 
 // RestoreTarget is where a disk is restored to.
@@ -24,116 +23,64 @@ type RestoreStats struct {
 	Chunks       int   `json:"chunks"`
 }
 
-// fetch is one chunk in flight: workers fill it, the writer waits on done.
-type fetch struct {
-	e    repo.IndexEntry
-	buf  []byte
-	data []byte
-	err  error
-	done chan struct{}
-}
-
-// RestoreDisk writes the disk described by ix to t. Chunks are fetched in
-// parallel by workers and written strictly in disk order by one writer;
-// at most 2 × workers chunks are in memory.
-func RestoreDisk(ctx context.Context, store ChunkStore, ix *repo.Index, t RestoreTarget, o Options) (RestoreStats, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	w := o.workers()
-	window := 2 * w
-	jobs := make(chan *fetch, window)
-	order := make(chan *fetch, window)
-	free := make(chan []byte, window)
-	for i := 0; i < window; i++ {
-		free <- make([]byte, ix.ChunkSize)
-	}
-	var wg sync.WaitGroup
-	for i := 0; i < w; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h := store.NewHasher()
-			for f := range jobs {
-				if ctx.Err() == nil {
-					f.data, f.err = store.GetChunk(ctx, h, f.e.ID, f.buf)
-					if f.err == nil && len(f.data) != ix.ChunkLen(f.e.N) {
-						f.err = fmt.Errorf("chunk %s has %d bytes, expected %d: %w", f.e.ID, len(f.data), ix.ChunkLen(f.e.N), repo.ErrCorrupt)
-					}
-				} else {
-					f.err = context.Cause(ctx)
-				}
-				close(f.done)
-			}
-		}()
-	}
-	go func() {
-		defer close(order)
-		defer close(jobs)
-		for _, e := range ix.Entries {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-ctx.Done():
-				return
-			}
-			f := &fetch{e: e, buf: buf, done: make(chan struct{})}
-			jobs <- f
-			order <- f
-		}
-	}()
-	st, err := writeInOrder(ctx, ix, t, order, free, o)
-	if err != nil {
-		cancel(err)
-	}
-	for range order { // let the dispatcher finish
-	}
-	wg.Wait()
-	return st, err
-}
-
-func writeInOrder(ctx context.Context, ix *repo.Index, t RestoreTarget, order <-chan *fetch, free chan<- []byte, o Options) (RestoreStats, error) {
-	var st RestoreStats
-	var zero []byte
+// RestoreDisk writes disk d to t. It reads through restorefs, the one read
+// path: workers fetch chunks ahead in parallel (Disk.Stream) and one writer
+// writes them strictly in disk order; at most 2 × workers chunks are in
+// flight besides d's cache (open d with restorefs.StreamCacheBytes).
+func RestoreDisk(ctx context.Context, d *restorefs.Disk, t RestoreTarget, o Options) (RestoreStats, error) {
+	ix := d.Index()
+	w := restoreWriter{t: t, chunkSize: int64(ix.ChunkSize), chunkLen: ix.ChunkLen, o: o}
 	if t.WriteZeros {
-		zero = make([]byte, ix.ChunkSize)
+		w.zero = make([]byte, ix.ChunkSize)
 	}
-	next := uint64(0) // first chunk not yet accounted for
-	fillZeros := func(upto uint64) error {
-		for ; next < upto; next++ {
-			l := ix.ChunkLen(next)
-			if t.WriteZeros {
-				if _, err := t.W.WriteAt(zero[:l], int64(next)*int64(ix.ChunkSize)); err != nil {
-					return fmt.Errorf("write zeros at %d: %w", int64(next)*int64(ix.ChunkSize), err)
-				}
+	err := d.Stream(ctx, o.workers(), w.chunk)
+	if err == nil {
+		err = w.zeros(ix.Chunks())
+	}
+	return w.st, err
+}
+
+// restoreWriter writes a stream of data chunks in disk order and accounts
+// for the zero chunks between them.
+type restoreWriter struct {
+	t         RestoreTarget
+	chunkSize int64
+	chunkLen  func(n uint64) int
+	o         Options
+	zero      []byte // WriteZeros: a chunk of zeros
+	next      uint64 // first chunk not yet accounted for
+	st        RestoreStats
+}
+
+// chunk writes data chunk n, after the zero chunks before it.
+func (w *restoreWriter) chunk(n uint64, data []byte) error {
+	if err := w.zeros(n); err != nil {
+		return err
+	}
+	off := int64(n) * w.chunkSize
+	if _, err := w.t.W.WriteAt(data, off); err != nil {
+		return fmt.Errorf("write at offset %d: %w", off, err)
+	}
+	w.st.BytesWritten += int64(len(data))
+	w.st.Chunks++
+	w.next = n + 1
+	w.o.progress(int64(len(data)))
+	return nil
+}
+
+// zeros accounts for (and, on targets that need it, writes) the zero
+// chunks before chunk upto.
+func (w *restoreWriter) zeros(upto uint64) error {
+	for ; w.next < upto; w.next++ {
+		l := w.chunkLen(w.next)
+		if w.zero != nil {
+			off := int64(w.next) * w.chunkSize
+			if _, err := w.t.W.WriteAt(w.zero[:l], off); err != nil {
+				return fmt.Errorf("write zeros at %d: %w", off, err)
 			}
-			st.BytesZero += int64(l)
-			o.progress(int64(l))
 		}
-		return nil
+		w.st.BytesZero += int64(l)
+		w.o.progress(int64(l))
 	}
-	for f := range order {
-		<-f.done
-		if f.err != nil {
-			return st, fmt.Errorf("restore chunk %d (offset %d): %w", f.e.N, int64(f.e.N)*int64(ix.ChunkSize), f.err)
-		}
-		if err := fillZeros(f.e.N); err != nil {
-			return st, err
-		}
-		off := int64(f.e.N) * int64(ix.ChunkSize)
-		if _, err := t.W.WriteAt(f.data, off); err != nil {
-			return st, fmt.Errorf("write at offset %d: %w", off, err)
-		}
-		st.BytesWritten += int64(len(f.data))
-		st.Chunks++
-		next = f.e.N + 1
-		o.progress(int64(len(f.data)))
-		free <- f.buf
-		if err := ctx.Err(); err != nil {
-			return st, context.Cause(ctx)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return st, context.Cause(ctx)
-	}
-	return st, fillZeros(ix.Chunks())
+	return nil
 }

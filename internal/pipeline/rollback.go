@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/restorefs"
 )
 
 // RollbackTarget is an existing disk that a rollback reads and rewrites.
@@ -44,27 +45,29 @@ type rollbackJob struct {
 }
 
 type rollback struct {
-	store ChunkStore
-	ix    *repo.Index
-	t     RollbackTarget
-	o     Options
-	zero  []byte
+	d    *restorefs.Disk
+	ix   *repo.Index
+	t    RollbackTarget
+	o    Options
+	zero []byte
 
 	mu sync.Mutex
 	st RollbackStats
 }
 
-// RollbackDisk brings t back to the disk described by ix, writing only the
-// chunks that differ: workers read each chunk of t and compare its ID (or,
-// for zero chunks, its bytes) with the index; a differing chunk is fetched
-// from the store and written, a zero chunk that is not zero on t is zeroed.
-// Memory is 2 × workers × chunk size. t must hold at least ix.DiskSize
-// bytes; nothing else may use it meanwhile. An interrupted rollback leaves
-// t partly rolled back; running it again completes it.
-func RollbackDisk(ctx context.Context, store ChunkStore, ix *repo.Index, t RollbackTarget, o Options) (RollbackStats, error) {
+// RollbackDisk brings t back to disk d, writing only the chunks that
+// differ: workers read each chunk of t and compare its ID (or, for zero
+// chunks, its bytes) with d's index; a differing chunk is read from d (the
+// one read path, Disk.ReadChunk) and written, a zero chunk that is not
+// zero on t is zeroed. Memory is 2 × workers × chunk size besides d's
+// cache. t must hold at least d.Size() bytes; nothing else may use it
+// meanwhile. An interrupted rollback leaves t partly rolled back; running
+// it again completes it.
+func RollbackDisk(ctx context.Context, d *restorefs.Disk, t RollbackTarget, o Options) (RollbackStats, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	rb := &rollback{store: store, ix: ix, t: t, o: o, zero: make([]byte, ix.ChunkSize)}
+	ix := d.Index()
+	rb := &rollback{d: d, ix: ix, t: t, o: o, zero: make([]byte, ix.ChunkSize)}
 	jobs := make(chan rollbackJob, o.workers())
 	var wg sync.WaitGroup
 	for i := 0; i < o.workers(); i++ {
@@ -102,7 +105,7 @@ func (rb *rollback) dispatch(ctx context.Context, jobs chan<- rollbackJob) {
 
 // work handles jobs until they run out or one fails.
 func (rb *rollback) work(ctx context.Context, jobs <-chan rollbackJob) error {
-	h := rb.store.NewHasher()
+	h := rb.d.NewHasher()
 	cur := make([]byte, rb.ix.ChunkSize)
 	fetched := make([]byte, rb.ix.ChunkSize)
 	for j := range jobs {
@@ -133,7 +136,7 @@ func (rb *rollback) chunk(ctx context.Context, h *repo.Hasher, j rollbackJob, cu
 		err = rb.writeZeros(ctx, off, l)
 	case h.Sum(p) == j.id:
 	default:
-		err = rb.rewrite(ctx, h, j, fetched[:0], off, l)
+		err = rb.rewrite(ctx, j, fetched, off)
 	}
 	if err != nil {
 		return err
@@ -145,19 +148,16 @@ func (rb *rollback) chunk(ctx context.Context, h *repo.Hasher, j rollbackJob, cu
 	return nil
 }
 
-// rewrite fetches chunk j from the store and writes it at off.
-func (rb *rollback) rewrite(ctx context.Context, h *repo.Hasher, j rollbackJob, dst []byte, off int64, l int) error {
-	data, err := rb.store.GetChunk(ctx, h, j.id, dst)
+// rewrite reads chunk j of the point and writes it at off.
+func (rb *rollback) rewrite(ctx context.Context, j rollbackJob, dst []byte, off int64) error {
+	data, err := rb.d.ReadChunk(ctx, j.n, dst)
 	if err != nil {
 		return err
-	}
-	if len(data) != l {
-		return fmt.Errorf("chunk %s has %d bytes, expected %d: %w", j.id, len(data), l, repo.ErrCorrupt)
 	}
 	if _, err := rb.t.WriteAt(data, off); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
-	rb.count(l, false)
+	rb.count(len(data), false)
 	return nil
 }
 

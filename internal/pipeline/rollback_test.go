@@ -85,7 +85,7 @@ func TestRollbackRewritesOnlyDifferingChunks(t *testing.T) {
 		if zeroing {
 			tgt = zt
 		}
-		st, err := RollbackDisk(context.Background(), r, ix, tgt, Options{Workers: 3})
+		st, err := RollbackDisk(context.Background(), streamDisk(t, r, ix), tgt, Options{Workers: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +111,7 @@ func TestRollbackUnchangedAndGarbage(t *testing.T) {
 	r, want, ix := backupTestDisk(t)
 	same := &memTarget{data: bytes.Clone(want)}
 	var progress atomic.Int64
-	st, err := RollbackDisk(context.Background(), r, ix, same, Options{Progress: func(n int64) { progress.Add(n) }})
+	st, err := RollbackDisk(context.Background(), streamDisk(t, r, ix), same, Options{Progress: func(n int64) { progress.Add(n) }})
 	if err != nil || st.ChunksWritten != 0 || same.writes != 0 {
 		t.Fatalf("unchanged target: %+v, %d writes, %v", st, same.writes, err)
 	}
@@ -119,7 +119,7 @@ func TestRollbackUnchangedAndGarbage(t *testing.T) {
 		t.Errorf("progress %d, want %d", progress.Load(), len(want))
 	}
 	garbage := &memTarget{data: bytes.Repeat([]byte{0xee}, len(want))}
-	st, err = RollbackDisk(context.Background(), r, ix, garbage, Options{Workers: 5})
+	st, err = RollbackDisk(context.Background(), streamDisk(t, r, ix), garbage, Options{Workers: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestRollbackUnchangedAndGarbage(t *testing.T) {
 func TestRollbackShortTargetFails(t *testing.T) {
 	r, want, ix := backupTestDisk(t)
 	short := &memTarget{data: bytes.Clone(want[:len(want)-10])}
-	if _, err := RollbackDisk(context.Background(), r, ix, short, Options{}); err == nil {
+	if _, err := RollbackDisk(context.Background(), streamDisk(t, r, ix), short, Options{}); err == nil {
 		t.Fatal("rollback into a short target succeeded")
 	}
 }
@@ -145,7 +145,7 @@ func TestRollbackRefusesCorruptChunk(t *testing.T) {
 	os.WriteFile(p, b, 0o600)
 	tgt := &memTarget{data: bytes.Clone(want)}
 	tgt.data[3*cs] ^= 1
-	_, err := RollbackDisk(context.Background(), r, ix, tgt, Options{})
+	_, err := RollbackDisk(context.Background(), streamDisk(t, r, ix), tgt, Options{})
 	if !errors.Is(err, repo.ErrCorrupt) {
 		t.Fatalf("rollback with a corrupt chunk: %v, want ErrCorrupt", err)
 	}
@@ -164,7 +164,7 @@ func TestRollbackFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := RollbackDisk(context.Background(), r, ix, f, Options{})
+	st, err := RollbackDisk(context.Background(), streamDisk(t, r, ix), f, Options{})
 	if err != nil {
 		f.Abort()
 		t.Fatal(err)

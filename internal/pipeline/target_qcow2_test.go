@@ -93,7 +93,7 @@ func restoreQcow2(t *testing.T, r *repo.Repository, ix *repo.Index, img string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := RestoreDisk(ctx, r, ix, qt.RestoreTarget, Options{Workers: 3}); err != nil {
+	if _, err := RestoreDisk(ctx, streamDisk(t, r, ix), qt.RestoreTarget, Options{Workers: 3}); err != nil {
 		qt.Abort()
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestQcow2Rollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := RollbackDisk(ctx, r, ix, qt, Options{})
+	st, err := RollbackDisk(ctx, streamDisk(t, r, ix), qt, Options{})
 	if err != nil {
 		qt.Abort()
 		t.Fatal(err)

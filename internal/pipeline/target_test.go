@@ -168,7 +168,7 @@ func TestOpenTargetConfinedQcow2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := RestoreDisk(ctx, r, ix, tg.RestoreTarget, Options{Workers: 2}); err != nil {
+	if _, err := RestoreDisk(ctx, streamDisk(t, r, ix), tg.RestoreTarget, Options{Workers: 2}); err != nil {
 		tg.Abort()
 		t.Fatal(err)
 	}

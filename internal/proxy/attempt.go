@@ -11,6 +11,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/mover"
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/restorefs"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/source/sourceurl"
@@ -176,17 +177,18 @@ func (p *Proxy) restore(ctx context.Context, at *attempt) (taskproto.Result, err
 	}
 	defer c.Close()
 	at.client.Store(c)
-	ix, err := c.LoadIndex(ctx, &m, spec.Disk)
+	d, err := restorefs.OpenDisk(ctx, c, &m, spec.Disk, restorefs.StreamOptions())
 	if err != nil {
 		return res, err
 	}
-	at.total.Store(ix.DiskSize)
-	t, err := pipeline.OpenTarget(ctx, spec.Target, ix.DiskSize, pipeline.TargetOptions{Force: spec.Force,
+	defer d.Close()
+	at.total.Store(d.Size())
+	t, err := pipeline.OpenTarget(ctx, spec.Target, d.Size(), pipeline.TargetOptions{Force: spec.Force,
 		Confine: &pipeline.Confinement{Roots: p.o.RestoreRoots, Devices: p.o.RestoreDevices}})
 	if err != nil {
 		return res, err
 	}
-	st, err := pipeline.RestoreDisk(ctx, c, ix, t.RestoreTarget, p.options(at))
+	st, err := pipeline.RestoreDisk(ctx, d, t.RestoreTarget, p.options(at))
 	if err != nil {
 		return res, t.Fail(err)
 	}

@@ -88,17 +88,36 @@ func (r *Repository) PutChunk(ctx context.Context, id ChunkID, plain []byte) (in
 // reused when large enough. A chunk that fails any check is an error
 // wrapping ErrCorrupt, a missing one ErrMissing, that names the chunk file.
 func (r *Repository) GetChunk(ctx context.Context, h *Hasher, id ChunkID, dst []byte) ([]byte, error) {
+	b, err := r.LoadSealedChunk(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.OpenChunk(h, id, b, dst)
+}
+
+// LoadSealedChunk returns a chunk's blob as stored, unopened: the
+// repository agent serves it so that the backup proxy opens and checks it
+// (OpenChunk). A missing chunk is an error wrapping ErrMissing.
+func (r *Repository) LoadSealedChunk(ctx context.Context, id ChunkID) ([]byte, error) {
 	name := chunkName(id)
 	b, err := r.be.Load(ctx, name)
 	if err != nil {
 		return nil, loadError(name, err)
 	}
-	plain, err := r.codec.open(b, kindChunk, id[:], MaxChunkSize, dst)
+	return b, nil
+}
+
+// OpenChunk authenticates, decompresses and re-hashes a sealed chunk blob
+// (it decrypts blob in place). dst is reused when large enough. A blob
+// that fails any check is an error wrapping ErrCorrupt that names the
+// chunk file.
+func (r *Repository) OpenChunk(h *Hasher, id ChunkID, blob, dst []byte) ([]byte, error) {
+	plain, err := r.codec.open(blob, kindChunk, id[:], MaxChunkSize, dst)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", chunkName(id), err)
 	}
 	if h.Sum(plain) != id {
-		return nil, fmt.Errorf("%s: %w: content hash does not match its id", name, ErrCorrupt)
+		return nil, fmt.Errorf("%s: %w: content hash does not match its id", chunkName(id), ErrCorrupt)
 	}
 	return plain, nil
 }

@@ -40,3 +40,8 @@ func loadError(name string, err error) error {
 	}
 	return fmt.Errorf("load %s: %w", name, err)
 }
+
+// ChunkLoadError names a chunk that could not be loaded; one that does not
+// exist wraps ErrMissing. For chunks loaded from elsewhere than the
+// repository's backend (the data mover), which GetChunk's errors match.
+func ChunkLoadError(id ChunkID, err error) error { return loadError(chunkName(id), err) }

@@ -44,7 +44,7 @@ func randomHex(n int) string {
 
 // Init creates a repository in an empty location.
 func Init(ctx context.Context, be storage.Backend, password []byte, o InitOptions) (*Repository, error) {
-	if _, err := be.Stat(ctx, "config"); err == nil {
+	if _, err := be.Stat(ctx, configFile); err == nil {
 		return nil, fmt.Errorf("%s: %w", be.Location(), ErrAlreadyInitialized)
 	} else if !errors.Is(err, storage.ErrNotExist) {
 		return nil, err
@@ -82,14 +82,14 @@ func Init(ctx context.Context, be storage.Backend, password []byte, o InitOption
 		return nil, err
 	}
 	kb, _ := json.MarshalIndent(kf, "", "  ")
-	if err := be.Save(ctx, "keys/"+randomHex(16), kb); err != nil {
+	if err := be.Save(ctx, keysDir+"/"+randomHex(16), kb); err != nil {
 		return nil, fmt.Errorf("write key: %w", err)
 	}
 	keys, err := deriveKeys(master)
 	if err != nil {
 		return nil, err
 	}
-	if err := be.Save(ctx, "config", sealConfig(keys.Config[:], cfg)); err != nil {
+	if err := be.Save(ctx, configFile, sealConfig(keys.Config[:], cfg)); err != nil {
 		return nil, fmt.Errorf("write config: %w", err)
 	}
 	if err := be.Sync(ctx); err != nil {
@@ -101,31 +101,46 @@ func Init(ctx context.Context, be storage.Backend, password []byte, o InitOption
 
 // Open opens an existing repository, trying the password on every key file.
 func Open(ctx context.Context, be storage.Backend, password []byte, o Options) (*Repository, error) {
-	cb, err := be.Load(ctx, "config")
+	cb, err := be.Load(ctx, configFile)
 	if errors.Is(err, storage.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", be.Location(), ErrNotInitialized)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := ParseConfig(cb)
+	names, err := keyFileNames(ctx, be)
 	if err != nil {
-		return nil, fmt.Errorf("%s/config: %w", be.Location(), err)
+		return nil, err
 	}
-	var names []string
-	err = be.List(ctx, "keys", func(fi storage.FileInfo) error {
-		names = append(names, fi.Name)
-		return nil
-	})
+	return openKeys(be, cb, names, func(name string) ([]byte, error) { return be.Load(ctx, name) }, password, o)
+}
+
+// OpenWithKeys opens a repository from its config file and key files (as
+// KeyFiles returns them) instead of reading them from be: a backup proxy
+// receives them from the repository agent. be is where the repository's
+// locks and chunks are then kept.
+func OpenWithKeys(be storage.Backend, config []byte, keys []KeyFile, password []byte, o Options) (*Repository, error) {
+	names := make([]string, len(keys))
+	data := make(map[string][]byte, len(keys))
+	for i, k := range keys {
+		names[i] = k.Name
+		data[k.Name] = k.Data
+	}
+	return openKeys(be, config, names, func(name string) ([]byte, error) { return data[name], nil }, password, o)
+}
+
+// openKeys parses the config and tries the password on every key file.
+func openKeys(be storage.Backend, config []byte, names []string, load func(string) ([]byte, error), password []byte, o Options) (*Repository, error) {
+	cfg, err := ParseConfig(config)
 	if err != nil {
-		return nil, fmt.Errorf("list keys: %w", err)
+		return nil, fmt.Errorf("%s/%s: %w", be.Location(), configFile, err)
 	}
 	if len(names) == 0 {
 		return nil, fmt.Errorf("%s: %w: no key files", be.Location(), ErrCorrupt)
 	}
 	var firstErr error
 	for _, name := range names {
-		b, err := be.Load(ctx, name)
+		b, err := load(name)
 		if err == nil {
 			var kf keyFile
 			if kf, err = parseKeyFile(b); err == nil {
@@ -176,7 +191,7 @@ func (r *Repository) Close() error {
 // It is best effort (a read-only view or a full disk leaves it for later).
 func (r *Repository) sealOldConfig(ctx context.Context) {
 	if r.cfg.MAC == "" {
-		_ = r.be.Save(ctx, "config", sealConfig(r.keys.Config[:], r.cfg))
+		_ = r.be.Save(ctx, configFile, sealConfig(r.keys.Config[:], r.cfg))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 // entry is one chunk in the cache: loading until done is closed, then
 // holding data (or err, after which it has left the cache).
 type entry struct {
+	n          uint64 // the chunk whose read loads it (errors name it)
 	id         repo.ChunkID
 	buf        []byte // capacity is what the cache accounts for
 	data       []byte
@@ -38,12 +39,12 @@ func newChunkCache(limit int64, chunkSize int) *chunkCache {
 	return &chunkCache{limit: limit, chunkSize: chunkSize, m: make(map[repo.ChunkID]*entry)}
 }
 
-// acquire returns the entry for id, pinned, and whether the caller must
+// acquire returns the entry for id (chunk n), pinned, and whether the caller must
 // load it (then it is new and loading). It returns nil when id is absent
 // and no room can be made; the caller then fetches into its own buffer.
 // prefetch marks a load by read-ahead; raHit reports that a reader (not
 // read-ahead) found a chunk read-ahead loaded, for the first time.
-func (c *chunkCache) acquire(id repo.ChunkID, prefetch bool) (e *entry, load, raHit bool) {
+func (c *chunkCache) acquire(n uint64, id repo.ChunkID, prefetch bool) (e *entry, load, raHit bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.m[id]; e != nil {
@@ -59,7 +60,7 @@ func (c *chunkCache) acquire(id repo.ChunkID, prefetch bool) (e *entry, load, ra
 	if !ok {
 		return nil, false, false
 	}
-	e = &entry{id: id, buf: buf, done: make(chan struct{}), refs: 1, loading: true, prefetched: prefetch}
+	e = &entry{n: n, id: id, buf: buf, done: make(chan struct{}), refs: 1, loading: true, prefetched: prefetch}
 	e.elem = c.lru.PushFront(e)
 	c.m[id] = e
 	return e, true, false

@@ -55,7 +55,7 @@ type Stats struct {
 // Disk is one disk of a restore point, readable at any offset. It is safe
 // for concurrent use.
 type Disk struct {
-	store  Store
+	store  repo.ChunkReader
 	point  string
 	disk   int
 	ix     *repo.Index
@@ -94,15 +94,22 @@ type stream struct {
 
 // OpenDisk opens disk number disk (its position in m.Disks) of restore
 // point m. ctx bounds loading the index only; reads run until Close.
-func OpenDisk(ctx context.Context, s Store, m *repo.Manifest, disk int, o Options) (*Disk, error) {
+func OpenDisk(ctx context.Context, s repo.PointReader, m *repo.Manifest, disk int, o Options) (*Disk, error) {
 	ix, err := s.LoadIndex(ctx, m, disk)
 	if err != nil {
 		return nil, fmt.Errorf("open disk %d of point %s: %w", disk, m.ID, err)
 	}
+	return NewDisk(ctx, s, m.ID, disk, ix, o)
+}
+
+// NewDisk opens a disk whose index the caller has loaded already; point
+// and disk name it in errors. ctx is only the parent of the Disk's
+// context: reads run until Close.
+func NewDisk(ctx context.Context, s repo.ChunkReader, point string, disk int, ix *repo.Index, o Options) (*Disk, error) {
 	if ix.ChunkSize <= 0 {
-		return nil, fmt.Errorf("open disk %d of point %s: %w: chunk size %d", disk, m.ID, repo.ErrCorrupt, ix.ChunkSize)
+		return nil, fmt.Errorf("open disk %d of point %s: %w: chunk size %d", disk, point, repo.ErrCorrupt, ix.ChunkSize)
 	}
-	d := &Disk{store: s, point: m.ID, disk: disk, ix: ix, cs: int64(ix.ChunkSize), log: o.Logger}
+	d := &Disk{store: s, point: point, disk: disk, ix: ix, cs: int64(ix.ChunkSize), log: o.Logger}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -141,6 +148,10 @@ func (d *Disk) ChunkSize() int { return d.ix.ChunkSize }
 
 // Index returns the disk's fixed index (read-only; do not modify).
 func (d *Disk) Index() *repo.Index { return d.ix }
+
+// NewHasher returns a hasher of the store's chunk IDs, to tell whether
+// bytes found elsewhere are a chunk of the disk (one per goroutine).
+func (d *Disk) NewHasher() *repo.Hasher { return d.store.NewHasher() }
 
 // Stats returns the disk's counters.
 func (d *Disk) Stats() Stats {
@@ -221,11 +232,11 @@ func (d *Disk) readChunks(ctx context.Context, p []byte, off int64, from, to uin
 		pd := pending{n: n}
 		pd.id, pd.data = d.ix.Lookup(n)
 		if pd.data {
-			e, load, raHit := d.cache.acquire(pd.id, false)
+			e, load, raHit := d.cache.acquire(n, pd.id, false)
 			switch {
 			case load:
 				d.misses.Add(1)
-				go d.load(e)
+				go d.load(d.ctx, e)
 			case e != nil:
 				d.hits.Add(1)
 				if raHit {
@@ -259,59 +270,72 @@ func (d *Disk) copyChunk(ctx context.Context, p []byte, off int64, pd *pending) 
 		d.zeroBytes.Add(int64(len(dst)))
 		return nil
 	}
-	var data []byte
-	if pd.e == nil { // the cache is full of pinned chunks: fetch privately
-		d.misses.Add(1)
-		buf := make([]byte, d.cs)
-		var err error
-		if data, err = d.fetch(ctx, pd.id, buf); err != nil {
-			return d.chunkError(pd, err)
-		}
-	} else {
-		select {
-		case <-pd.e.done:
-		case <-ctx.Done():
-			return d.chunkError(pd, context.Cause(ctx))
-		}
-		if pd.e.err != nil {
-			return d.chunkError(pd, pd.e.err)
-		}
-		data = pd.e.data
-	}
-	if want := d.ix.ChunkLen(pd.n); len(data) != want {
-		return d.chunkError(pd, fmt.Errorf("%w: chunk has %d bytes, expected %d", repo.ErrCorrupt, len(data), want))
+	data, err := d.chunkData(ctx, pd)
+	if err != nil {
+		return err
 	}
 	copy(dst, data[lo-cstart:])
 	return nil
 }
 
-func (d *Disk) chunkError(pd *pending, err error) error {
+// chunkData waits for pd's cache entry, or fetches the chunk into a
+// private buffer when the cache had no room for it.
+func (d *Disk) chunkData(ctx context.Context, pd *pending) ([]byte, error) {
+	if pd.e == nil { // the cache is full of pinned chunks: fetch privately
+		d.misses.Add(1)
+		return d.fetch(ctx, pd.n, pd.id, make([]byte, d.cs))
+	}
+	select {
+	case <-pd.e.done:
+	case <-ctx.Done():
+		return nil, d.chunkError(pd.n, pd.id, context.Cause(ctx))
+	}
+	if pd.e.err != nil {
+		return nil, pd.e.err
+	}
+	if want := d.ix.ChunkLen(pd.n); len(pd.e.data) != want {
+		// Shared by ID with another chunk of another length: the index
+		// is damaged.
+		return nil, d.chunkError(pd.n, pd.id, fmt.Errorf("%w: chunk has %d bytes, expected %d", repo.ErrCorrupt, len(pd.e.data), want))
+	}
+	return pd.e.data, nil
+}
+
+// chunkError names chunk n (id) of the disk in err.
+func (d *Disk) chunkError(n uint64, id repo.ChunkID, err error) error {
 	if errors.Is(err, context.Canceled) && d.closed.Load() {
 		err = ErrClosed
 	}
-	return fmt.Errorf("point %s disk %d: chunk %d (offset %d, id %s): %w", d.point, d.disk, pd.n, int64(pd.n)*d.cs, pd.id, err)
+	return fmt.Errorf("point %s disk %d: chunk %d (offset %d, id %s): %w", d.point, d.disk, n, int64(n)*d.cs, id, err)
 }
 
-// fetch loads one chunk from the store into buf.
-func (d *Disk) fetch(ctx context.Context, id repo.ChunkID, buf []byte) ([]byte, error) {
+// fetch loads chunk n, whose ID is id, from the store into buf and checks
+// its length: the one place every read of a point (ReadAt, Stream,
+// ReadChunk) fetches a chunk. Its errors name the point, disk, chunk and
+// offset and wrap the store's error (repo.ErrCorrupt for damage,
+// repo.ErrMissing for a chunk that is gone).
+func (d *Disk) fetch(ctx context.Context, n uint64, id repo.ChunkID, buf []byte) ([]byte, error) {
 	h := d.hasher.Get().(*repo.Hasher)
 	data, err := d.store.GetChunk(ctx, h, id, buf)
 	d.hasher.Put(h)
+	if want := d.ix.ChunkLen(n); err == nil && len(data) != want {
+		err = fmt.Errorf("%w: chunk has %d bytes, expected %d", repo.ErrCorrupt, len(data), want)
+	}
 	if err != nil {
 		d.errs.Add(1)
 		if ctx.Err() == nil {
 			d.log.Warn("chunk fetch failed", "point", d.point, "disk", d.disk, "chunk", id.String(), "err", err)
 		}
-		return nil, err
+		return nil, d.chunkError(n, id, err)
 	}
 	d.fetchedBytes.Add(int64(len(data)))
 	d.fetchedChunks.Add(1)
 	return data, nil
 }
 
-// load fills a new cache entry under the Disk's context, so that the
-// readers sharing it do not depend on the first one's context.
-func (d *Disk) load(e *entry) {
-	data, err := d.fetch(d.ctx, e.id, e.buf)
+// load fills a new cache entry under ctx (the Disk's, for reads: the
+// readers sharing it do not depend on the first one's context).
+func (d *Disk) load(ctx context.Context, e *entry) {
+	data, err := d.fetch(ctx, e.n, e.id, e.buf)
 	d.cache.finish(e, data, err)
 }

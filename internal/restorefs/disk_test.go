@@ -459,7 +459,7 @@ func TestDiskLargeSparse(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	fx := newFixture(t, &image{path: path})
+	fx := newFixture(t, &image{path: path, size: size, written: []uint64{0, size/cs - 1}})
 	start := time.Now()
 	d := fx.open(t, nil, 0, Options{})
 	if el := time.Since(start); el > 2*time.Second {

@@ -1,7 +1,10 @@
 // Package restorefs presents the disks of a restore point as io.ReaderAt
 // over the chunk store, and keeps a running VM's writes apart in a redo
-// overlay. Restores, instant recovery (NBD and NFS exports), publish and
-// file-level restore all read through it: one read path.
+// overlay. Full restores (Disk.Stream), rollbacks (Disk.ReadChunk), instant
+// recovery (NBD and NFS exports) and migration all read through it, as
+// publish and file-level restore are to: one read path, with one function
+// that fetches a chunk (GetChunk, length check, an error naming the point,
+// disk, chunk, offset and ID).
 //
 // # Disk
 //
@@ -30,6 +33,13 @@
 // queued for a small pool of background workers. Read-ahead never evicts
 // a chunk a reader has pinned, is capped so that the prefetched window fits
 // in the cache, and is dropped when its queue is full.
+//
+// Stream: a full restore hands every data chunk, in disk order, to one
+// function called by one goroutine, while workers fetch up to 2 × workers
+// chunks ahead through the cache (pinned until handed over; the window
+// shrinks to fit a small cache). Memory is the cache bound plus nothing
+// sized by the disk. StreamOptions opens a Disk for streaming: a
+// StreamCacheBytes cache and no read-ahead.
 //
 // ReadAt has no context: its fetches run under a context that Close
 // cancels. ReadAtContext lets a server bound one request. The context given

@@ -15,11 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
-	"github.com/holdfast-backup/holdfast/internal/source"
-	"github.com/holdfast-backup/holdfast/internal/source/file"
 )
 
 const cs = repo.MinChunkSize
@@ -37,6 +34,10 @@ type image struct {
 	data  []byte
 	kinds []int
 	path  string
+	// Without data: a sparse file of size bytes whose data lies in the
+	// chunks written (chunk numbers).
+	size    int64
+	written []uint64
 }
 
 // genImage writes a raw image of the given chunk kinds plus a tail of
@@ -134,25 +135,67 @@ func newRepo(t testing.TB) (*repo.Repository, string) {
 	return r, root
 }
 
-// newFixture backs up the images (one disk each) into a new repository.
+// newFixture backs up the images (one disk each) into a new repository,
+// as a backup does: chunks of zeros (written or not) are left out of the
+// index, every other chunk is stored once by content.
 func newFixture(t testing.TB, images ...*image) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	r, root := newRepo(t)
-	var disks []source.Disk
-	for _, img := range images {
-		d, err := file.Open(ctx, img.path, file.Options{Format: "raw"})
+	h := r.NewHasher()
+	m := &repo.Manifest{ID: r.NewPointID(), VM: "vm1", Time: time.Now().UTC()}
+	for i, img := range images {
+		ix := &repo.Index{DiskSize: int64(len(img.data)), ChunkSize: cs}
+		chunk, written := img.data, img.written
+		if img.data == nil {
+			ix.DiskSize = img.size
+			chunk = make([]byte, cs)
+		} else {
+			for n := range ix.Chunks() {
+				written = append(written, n)
+			}
+		}
+		for _, n := range written {
+			b := img.chunk(t, n, chunk[:ix.ChunkLen(n)])
+			if !bytes.ContainsFunc(b, func(r rune) bool { return r != 0 }) {
+				continue
+			}
+			id := h.Sum(b)
+			if _, err := r.PutChunk(ctx, id, b); err != nil {
+				t.Fatal(err)
+			}
+			ix.Entries = append(ix.Entries, repo.IndexEntry{N: n, ID: id})
+		}
+		hash, err := r.SaveIndex(ctx, m.ID, i, ix)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer d.Close()
-		disks = append(disks, d)
+		m.Disks = append(m.Disks, repo.DiskManifest{Index: i, Size: ix.DiskSize, ChunkSize: cs, Format: "raw",
+			Location: img.path, IndexHash: hash, Chunks: len(ix.Entries)})
 	}
-	m, err := pipeline.BackupPoint(ctx, r, pipeline.PointRequest{VM: "vm1", Disks: disks, ChunkSize: cs}, pipeline.Options{Workers: 2})
-	if err != nil {
+	if err := r.CommitPoint(ctx, m); err != nil {
 		t.Fatal(err)
 	}
 	return &fixture{r: r, root: root, m: m, images: images}
+}
+
+// chunk returns chunk n of the image, read into buf from the file when the
+// image has no data in memory.
+func (img *image) chunk(t testing.TB, n uint64, buf []byte) []byte {
+	t.Helper()
+	off := int64(n) * cs
+	if img.data != nil {
+		return img.data[off : off+int64(len(buf))]
+	}
+	f, err := os.Open(img.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.ReadAt(buf, off); err != nil {
+		t.Fatal(err)
+	}
+	return buf
 }
 
 func standardFixture(t testing.TB) *fixture {
@@ -160,7 +203,7 @@ func standardFixture(t testing.TB) *fixture {
 	return newFixture(t, genImage(t, t.TempDir(), 1, standardKinds(), 1000))
 }
 
-func (fx *fixture) open(t testing.TB, s Store, disk int, o Options) *Disk {
+func (fx *fixture) open(t testing.TB, s repo.PointReader, disk int, o Options) *Disk {
 	t.Helper()
 	if s == nil {
 		s = fx.r
@@ -195,10 +238,10 @@ func fileState(t testing.TB, root string) []string {
 	return out
 }
 
-// countingStore wraps a Store: it counts fetches and the bytes of chunks
+// countingStore wraps a repo.PointReader: it counts fetches and the bytes of chunks
 // handed out, can hold fetches at a gate and can fail chosen chunks.
 type countingStore struct {
-	Store
+	repo.PointReader
 	gets    atomic.Int64
 	mu      sync.Mutex
 	perID   map[repo.ChunkID]int
@@ -210,8 +253,8 @@ type countingStore struct {
 
 var errInjected = errors.New("injected fetch error")
 
-func newCountingStore(s Store) *countingStore {
-	return &countingStore{Store: s, perID: map[repo.ChunkID]int{}}
+func newCountingStore(s repo.PointReader) *countingStore {
+	return &countingStore{PointReader: s, perID: map[repo.ChunkID]int{}}
 }
 
 func (c *countingStore) GetChunk(ctx context.Context, h *repo.Hasher, id repo.ChunkID, dst []byte) ([]byte, error) {
@@ -238,5 +281,5 @@ func (c *countingStore) GetChunk(ctx context.Context, h *repo.Hasher, id repo.Ch
 			return nil, err
 		}
 	}
-	return c.Store.GetChunk(ctx, h, id, dst)
+	return c.PointReader.GetChunk(ctx, h, id, dst)
 }

@@ -58,13 +58,13 @@ func (d *Disk) readAheadWorker() {
 		case <-d.ctx.Done():
 			return
 		case j := <-d.raJobs:
-			e, load, _ := d.cache.acquire(j.id, true)
+			e, load, _ := d.cache.acquire(j.n, j.id, true)
 			if e == nil {
 				continue // no room without evicting chunks in use
 			}
 			if load {
 				d.raChunks.Add(1)
-				d.load(e)
+				d.load(d.ctx, e)
 			}
 			d.cache.release(e)
 		}

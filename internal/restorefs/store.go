@@ -1,21 +1,6 @@
 package restorefs
 
-import (
-	"context"
-	"errors"
-
-	"github.com/holdfast-backup/holdfast/internal/repo"
-)
-
-// Store is where chunks come from: *repo.Repository and *mover.Client
-// satisfy it.
-type Store interface {
-	NewHasher() *repo.Hasher
-	GetChunk(ctx context.Context, h *repo.Hasher, id repo.ChunkID, dst []byte) ([]byte, error)
-	LoadIndex(ctx context.Context, m *repo.Manifest, disk int) (*repo.Index, error)
-}
-
-var _ Store = (*repo.Repository)(nil)
+import "errors"
 
 // Errors of this package.
 var (
