@@ -4,6 +4,7 @@
 # repository). Already built binaries of the right version are kept.
 #
 #   bench/peers.sh            # build what is missing, print the directory
+#   bench/peers.sh restic     # only restic
 #   PEERS_DIR=/opt/peers bench/peers.sh
 #
 # restic: `go install github.com/restic/restic/cmd/restic@VERSION`.
@@ -29,8 +30,12 @@ PEERS_DIR=$(cd "$PEERS_DIR" && pwd)
 # `kopia --version`).
 have() { [[ -x $1 ]] && { "$1" version 2>/dev/null || "$1" --version 2>/dev/null; } | grep -q -- "${2#v}"; }
 
+WANT=" ${*:-restic kopia} "
+
 restic_bin=$PEERS_DIR/restic-${RESTIC_VERSION#v}
-if have "$restic_bin" "$RESTIC_VERSION"; then
+if [[ $WANT != *" restic "* ]]; then
+	:
+elif have "$restic_bin" "$RESTIC_VERSION"; then
 	log "restic $RESTIC_VERSION already built: $restic_bin"
 else
 	log "building restic $RESTIC_VERSION (go install)"
@@ -43,7 +48,9 @@ else
 fi
 
 kopia_bin=$PEERS_DIR/kopia-${KOPIA_VERSION#v}
-if have "$kopia_bin" "$KOPIA_VERSION"; then
+if [[ $WANT != *" kopia "* ]]; then
+	:
+elif have "$kopia_bin" "$KOPIA_VERSION"; then
 	log "kopia $KOPIA_VERSION already built: $kopia_bin"
 else
 	log "building kopia $KOPIA_VERSION (scratch module)"

@@ -52,10 +52,13 @@ need /usr/bin/time time
 need cmp diffutils
 [[ " $TOOLS " != *" restic014 "* ]] || need restic restic
 RESTIC014=$(command -v restic || true)
-if [[ " $TOOLS " == *" restic "* || " $TOOLS " == *" kopia "* ]]; then
-	PEERS=$("$HERE/peers.sh") || die "bench/peers.sh failed"
-	RESTIC_NEW=$(ls "$PEERS"/restic-* | sort -V | tail -n 1)
-	KOPIA=$(ls "$PEERS"/kopia-* | sort -V | tail -n 1)
+peers=()
+for t in restic kopia; do [[ " $TOOLS " != *" $t "* ]] || peers+=("$t"); done
+if ((${#peers[@]})); then
+	PEERS=$("$HERE/peers.sh" "${peers[@]}") || die "bench/peers.sh failed"
+	rv=${RESTIC_VERSION:-v0.18.1} kv=${KOPIA_VERSION:-v0.21.1}   # as in peers.sh
+	[[ " ${peers[*]} " != *" restic "* ]] || RESTIC_NEW=$PEERS/restic-${rv#v}
+	[[ " ${peers[*]} " != *" kopia "* ]] || KOPIA=$PEERS/kopia-${kv#v}
 fi
 
 # Short names for the table.
@@ -123,9 +126,6 @@ build_image() {
 	log "image: $((SIZE_BYTES >> 20)) MiB apparent, $((IMG_ALLOC >> 20)) MiB allocated"
 }
 build_image
-PRISTINE=$WORK/pristine.img
-mv "$IMG" "$PRISTINE"
-
 PRISTINE=$WORK/pristine.img
 mv "$IMG" "$PRISTINE"
 
@@ -210,14 +210,21 @@ restore_cmd() {
 	restic) CMD=(env RESTIC_CACHE_DIR="$rd/restic-cache" "$RESTIC_NEW" --repo "$rd/restic-repo" restore latest --sparse --target "$out") RESTORED=$out$IMG ;;
 	# restic 0.14 has no --sparse: it writes every byte.
 	restic014) CMD=(env RESTIC_CACHE_DIR="$rd/restic014-cache" "$RESTIC014" --repo "$rd/restic014-repo" restore latest --target "$out") RESTORED=$out$IMG ;;
-	kopia) kopia_vars "$rd"; CMD=("${KV[@]}" "$KOPIA" snapshot restore "$(kopia_latest "$rd")" "$out" --write-sparse-files) RESTORED=$out/disk.img ;;
+	kopia)
+		local id
+		id=$(kopia_latest "$rd")
+		[[ -n $id ]] || die "kopia: no snapshot of $WORK/src in $rd/kopia-repo"
+		kopia_vars "$rd"
+		CMD=("${KV[@]}" "$KOPIA" snapshot restore "$id" "$out" --write-sparse-files) RESTORED=$out/disk.img
+		;;
 	cp) CMD=(cp --sparse=always "$IMG" "$out") RESTORED=$out ;;
 	esac
 }
-# kopia_latest RD: the ID of the newest snapshot in RD's kopia repository.
+# kopia_latest RD: the ID of the newest snapshot in RD's kopia repository
+# (the list is oldest first).
 kopia_latest() {
 	kopia_env "$1" "$KOPIA" snapshot list "$WORK/src" --json |
-		sed -n 's/^    "id": "\([0-9a-f]*\)",$/\1/p' | tail -n 1
+		grep -o '"id": *"[0-9a-f]*"' | tail -n 1 | sed 's/.*"\([0-9a-f]*\)"$/\1/'
 }
 # repo_bytes TOOL RD: size of TOOL's repository (caches are kept outside).
 repo_bytes() { du -sb "$2/$1-repo" | cut -f1; }
@@ -234,7 +241,8 @@ order() {
 # round, so restic and kopia find their previous snapshot (and, for an
 # unchanged file, would skip it by its metadata).
 round() {
-	local n=$1 rd=$WORK/round-$n t out
+	local n=$1 t out
+	local rd=$WORK/round-$n
 	# Repositories of earlier rounds stay until the end: deleting thousands
 	# of files just before a backup slows down the inode allocation of the
 	# next one on some file systems (ext4 without a journal skips recently
@@ -260,7 +268,7 @@ round() {
 	sync
 	for t in "${TOOL_LIST[@]}"; do REPO_SIZE[$t]=$(repo_bytes "$t" "$rd"); done
 
-	# Every restore is followed by `sync -f` on the restored file, so a tool
+	# Every restore is followed by `sync FILE` (fsync) on the restored file, so a tool
 	# that leaves dirty pages behind pays for writing them like one that
 	# fsyncs (holdfast does; restic and kopia do not).
 	for t in $(order "$n" "${TOOL_LIST[@]}" cp); do
@@ -268,7 +276,7 @@ round() {
 		rm -rf "$out"
 		restore_cmd "$t" "$rd" "$out"
 		prepare; measure "$t.rest.$n" "${CMD[@]}"
-		NO_WAIT=1 measure "$t.sync.$n" sync -f "$RESTORED"
+		NO_WAIT=1 measure "$t.sync.$n" sync "$RESTORED"
 		T[$t.restore.$n]=$(awk -v a="${T[$t.rest.$n]}" -v b="${T[$t.sync.$n]}" 'BEGIN { printf "%.2f", a + b }')
 		CPU[$t.restore.$n]=$(awk -v a="${CPU[$t.rest.$n]}" -v b="${CPU[$t.sync.$n]}" 'BEGIN { printf "%.2f", a + b }')
 		RSS[$t.restore.$n]=${RSS[$t.rest.$n]}
@@ -326,7 +334,7 @@ Machine: $(machine_line).
 Versions: $(holdfast_version_line), repository ${H_INIT#created repository * at * }; ${versions%, }.
 All repositories encrypted; restic repository format 2, compression \`auto\`; kopia compression \`zstd-fastest\`.
 $CACHE_NOTE
-Restores are followed by \`sync -f\` on the restored file (timed with it); restic 0.18 and kopia write holes (\`--sparse\`, \`--write-sparse-files\`).
+Each restore is timed together with a \`sync FILE\` (fsync) of the restored file right after it; restic 0.18 and kopia write holes (\`--sparse\`, \`--write-sparse-files\`).
 $rounds_note
 Command: \`$cmd bash bench/run.sh\`
 
