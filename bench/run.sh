@@ -365,6 +365,9 @@ printf '\n| Check (medians) | Value | Target | Result |\n| --- | ---: | --- | --
 if [[ " $TOOLS " == *" restic "* ]]; then
 	q=$(ratio "$h_full" "$(med restic.full)"); check "full backup, holdfast / ${LABEL[restic]}" "$q" "≤ 0.3" le "$q" 0.3
 	q=$(ratio "$h_rest" "$(med restic.restore)"); check "restore, holdfast / ${LABEL[restic]}" "$q" "≤ 0.3" le "$q" 0.3
+	# CPU seconds suffer less from other load than wall times.
+	check "CPU full backup, holdfast / ${LABEL[restic]}" "$(ratio "$(med_cpu holdfast.full)" "$(med_cpu restic.full)")" "—"
+	check "CPU restore, holdfast / ${LABEL[restic]}" "$(ratio "$(med_cpu holdfast.restore)" "$(med_cpu restic.restore)")" "—"
 fi
 q=$(ratio "$h_rest" "$(med cp.restore)"); check "restore, holdfast / ${LABEL[cp]}" "$q" "≤ 2.5" le "$q" 2.5
 check "peak RSS, holdfast, any step (MiB)" "$(kib2mib "$h_rss")" "< 512" lt "$h_rss" $((512 * 1024))
