@@ -321,6 +321,10 @@ cmd="SIZE=$SIZE"
 [[ ${WAIT_IDLE:-0} == 0 ]] || cmd+=" WAIT_IDLE=$WAIT_IDLE"
 ((DATA_PCT == 25 && RANDOM_PCT == 10)) || cmd+=" DATA_PCT=$DATA_PCT RANDOM_PCT=$RANDOM_PCT"
 
+incr_note="No incremental backup (INCR=0)."
+if [[ $INCR == 1 ]]; then
+	incr_note="Incremental: after $CHANGED_BLOCKS random 64 KiB blocks ($CHANGE_PCT % of the image) were overwritten."
+fi
 versions=""
 for t in "${TOOL_LIST[@]}"; do [[ $t == holdfast ]] || versions+="${LABEL[$t]}, "; done
 
@@ -329,9 +333,9 @@ cat <<EOF
 
 Image: GPT + ext4, $DATA_FILES files ($(mib "$DATA_BYTES") MiB) from \`$SRC_DIRS\`,
 $(mib "$RAND_BYTES") MiB incompressible file, rest free ($(mib "$IMG_ALLOC") MiB allocated in the sparse image).
-Incremental: after $CHANGED_BLOCKS random 64 KiB blocks ($CHANGE_PCT % of the image) were overwritten.
+$incr_note
 Machine: $(machine_line).
-Versions: $(holdfast_version_line), repository ${H_INIT#created repository * at * }; ${versions%, }.
+Versions: $(holdfast_version_line), repository ${H_INIT#created repository * at * }${versions:+; ${versions%, }}.
 All repositories encrypted; restic repository format 2, compression \`auto\`; kopia compression \`zstd-fastest\`.
 $CACHE_NOTE
 Each restore is timed together with a \`sync FILE\` (fsync) of the restored file right after it; restic 0.18 and kopia write holes (\`--sparse\`, \`--write-sparse-files\`).
