@@ -29,6 +29,7 @@ REPEAT=${REPEAT:-3}                     # rounds; the table shows medians
 TOOLS=${TOOLS:-"holdfast restic restic014 kopia"}  # cp (restore floor) always runs
 INCR=${INCR:-1}                         # 0: skip the incremental backup
 DROP_CACHES=${DROP_CACHES:-1}           # drop the page cache before each step (root only)
+DROP_ASKED=$DROP_CACHES
 VERIFY=${VERIFY:-1}                     # cmp every restore with the image
 KEEP=${KEEP:-0}
 export RESTIC_PASSWORD=${RESTIC_PASSWORD:-bench-password}
@@ -318,6 +319,7 @@ cmd="SIZE=$SIZE"
 ((REPEAT == 3)) || cmd+=" REPEAT=$REPEAT"
 [[ $TOOLS == "holdfast restic restic014 kopia" ]] || cmd+=" TOOLS=\"$TOOLS\""
 ((INCR == 1)) || cmd+=" INCR=0"
+((DROP_ASKED == 1)) || cmd+=" DROP_CACHES=0"
 [[ ${WAIT_IDLE:-0} == 0 ]] || cmd+=" WAIT_IDLE=$WAIT_IDLE"
 ((DATA_PCT == 25 && RANDOM_PCT == 10)) || cmd+=" DATA_PCT=$DATA_PCT RANDOM_PCT=$RANDOM_PCT"
 
