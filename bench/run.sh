@@ -323,6 +323,10 @@ cmd="SIZE=$SIZE"
 [[ ${WAIT_IDLE:-0} == 0 ]] || cmd+=" WAIT_IDLE=$WAIT_IDLE"
 ((DATA_PCT == 25 && RANDOM_PCT == 10)) || cmd+=" DATA_PCT=$DATA_PCT RANDOM_PCT=$RANDOM_PCT"
 
+repo_note="All repositories encrypted"
+[[ " $TOOLS " != *" restic"* ]] || repo_note+="; restic repository format 2, compression \`auto\`"
+[[ " $TOOLS " != *" kopia "* ]] || repo_note+="; kopia compression \`zstd-fastest\`"
+repo_note+="."
 incr_note="No incremental backup (INCR=0)."
 if [[ $INCR == 1 ]]; then
 	incr_note="Incremental: after $CHANGED_BLOCKS random 64 KiB blocks ($CHANGE_PCT % of the image) were overwritten."
@@ -338,7 +342,7 @@ $(mib "$RAND_BYTES") MiB incompressible file, rest free ($(mib "$IMG_ALLOC") MiB
 $incr_note
 Machine: $(machine_line).
 Versions: $(holdfast_version_line), repository ${H_INIT#created repository * at * }${versions:+; ${versions%, }}.
-All repositories encrypted; restic repository format 2, compression \`auto\`; kopia compression \`zstd-fastest\`.
+$repo_note
 $CACHE_NOTE
 Each restore is timed together with a \`sync FILE\` (fsync) of the restored file right after it; restic 0.18 and kopia write holes (\`--sparse\`, \`--write-sparse-files\`).
 $rounds_note
