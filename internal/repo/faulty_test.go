@@ -6,34 +6,12 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/holdfast-backup/holdfast/internal/testutil/storagetest"
 )
-
-// faultyBackend fails every Save after the first failAfter ones with
-// ENOSPC, wrapped the way a file system backend reports it.
-type faultyBackend struct {
-	storage.Backend
-	mu        sync.Mutex
-	failAfter int // saves that succeed; negative: all
-	saves     int // attempted saves
-}
-
-func (f *faultyBackend) Save(ctx context.Context, name string, data []byte) error {
-	f.mu.Lock()
-	n := f.saves
-	f.saves++
-	fail := f.failAfter >= 0 && n >= f.failAfter
-	f.mu.Unlock()
-	if fail {
-		return fmt.Errorf("save %s: %w", name, &os.PathError{Op: "write", Path: name, Err: syscall.ENOSPC})
-	}
-	return f.Backend.Save(ctx, name, data)
-}
 
 // backupSequence does what a backup does: shared lock, new chunks, index,
 // commit. It stops at the first error.
@@ -78,7 +56,11 @@ func TestBackupOutOfSpace(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fb := &faultyBackend{Backend: be, failAfter: failAfter}
+			// Every Save after the first failAfter fails with ENOSPC, wrapped
+			// the way a file system backend reports it.
+			fb := storagetest.NewFaulty(be)
+			fb.Add(storagetest.Fault{Op: storagetest.OpSave, Skip: failAfter,
+				Err: fmt.Errorf("save: %w", &os.PathError{Op: "write", Path: "f", Err: syscall.ENOSPC})})
 			r, err := Open(ctx, fb, []byte("secret"), Options{Now: clk.Now})
 			if err != nil {
 				t.Fatal(err)
@@ -99,8 +81,8 @@ func TestBackupOutOfSpace(t *testing.T) {
 			if m != nil {
 				t.Fatalf("failed backup returned point %s", m.ID)
 			}
-			if fb.saves != failAfter+1 {
-				t.Errorf("%d saves attempted, want %d (stop at the first failure)", fb.saves, failAfter+1)
+			if n := fb.Calls(storagetest.OpSave); n != failAfter+1 {
+				t.Errorf("%d saves attempted, want %d (stop at the first failure)", n, failAfter+1)
 			}
 			checkPoints(t, r, first.ID)
 			if n := countFiles(t, be, "points"); n != 1 {
@@ -111,7 +93,7 @@ func TestBackupOutOfSpace(t *testing.T) {
 			}
 			// Once space is back, GC clears what the failed backup left
 			// (after the grace period) without touching the committed point.
-			fb.failAfter = -1
+			fb.Clear()
 			clk.Set(time.Now().Add(2 * time.Hour))
 			res, err := r.GC(ctx, GCOptions{Grace: time.Hour})
 			if err != nil {
