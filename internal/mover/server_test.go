@@ -16,6 +16,8 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/holdfast-backup/holdfast/internal/testutil/memdisk"
+	"github.com/holdfast-backup/holdfast/internal/testutil/testrepo"
 )
 
 func TestUnknownSession(t *testing.T) {
@@ -117,7 +119,7 @@ func TestCommitChecks(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, nil, ServerOptions{})
 	c := e.dial(t, e.ts.URL, nil)
-	m := backup(t, c, testDisk(), 2)
+	m := backup(t, c, memdisk.Standard(cs), 2)
 	lock, err := c.Lock(ctx, repo.LockShared)
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +166,7 @@ func (f fullDisk) Save(ctx context.Context, name string, data []byte) error {
 
 func TestNoSpace(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, newRepo(t, fullDisk{storage.NewLocal(t.TempDir())}), ServerOptions{})
+	e := newEnv(t, testrepo.New(t, fullDisk{storage.NewLocal(t.TempDir())}), ServerOptions{})
 	c := e.dial(t, e.ts.URL, nil)
 	lock, err := c.Lock(ctx, repo.LockShared)
 	if err != nil {
@@ -183,7 +185,7 @@ func TestCorruptUploadRefused(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, nil, ServerOptions{})
 	c := e.dial(t, e.ts.URL, nil)
-	other := newRepo(t, nil) // different keys
+	other := testrepo.New(t, nil) // different keys
 	sid := e.startSession(t)
 	data := bytes.Repeat([]byte("chunk "), 5000)
 	id := c.NewHasher().Sum(data)

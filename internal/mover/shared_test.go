@@ -18,6 +18,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/testutil/memdisk"
 )
 
 // peerTLS is a client TLS configuration with a client certificate of its
@@ -120,7 +121,7 @@ func TestSharedSessionTwoProxies(t *testing.T) {
 	}
 
 	point := owner.NewPointID()
-	disks := []*memDisk{testDisk(), randomDisk(7*cs+500, 9)}
+	disks := []*memdisk.Disk{memdisk.Standard(cs), memdisk.Random(7*cs+500, 9)}
 	clients := []*Client{owner, helper}
 	dms := make([]repo.DiskManifest, len(disks))
 	errs := make([]error, len(disks))
@@ -160,7 +161,7 @@ func TestSharedSessionTwoProxies(t *testing.T) {
 	}
 	for i, d := range disks {
 		for _, c := range clients {
-			if got := restoreDisk(t, c, ms[0], i); !bytes.Equal(got, d.data) {
+			if got := restoreDisk(t, c, ms[0], i); !bytes.Equal(got, d.Data) {
 				t.Fatalf("disk %d restored differs", i)
 			}
 		}
@@ -373,7 +374,7 @@ func TestSharedDetachLeavesSessionOpen(t *testing.T) {
 				t.Fatal(err)
 			}
 			point := owner.NewPointID()
-			d1, err := backupDisk(ctx, helper, point, 1, randomDisk(3*cs, 4))
+			d1, err := backupDisk(ctx, helper, point, 1, memdisk.Random(3*cs, 4))
 			if err != nil {
 				helper.Close()
 				t.Fatal(err)
@@ -391,7 +392,7 @@ func TestSharedDetachLeavesSessionOpen(t *testing.T) {
 			if locks, _ := e.repo.ActiveLocks(ctx); n != 1 || len(locks) != 1 {
 				t.Fatalf("after %s: %d sessions, %d locks", tc.name, n, len(locks))
 			}
-			d0, err := backupDisk(ctx, owner, point, 0, testDisk())
+			d0, err := backupDisk(ctx, owner, point, 0, memdisk.Standard(cs))
 			if err != nil {
 				t.Fatal(err)
 			}

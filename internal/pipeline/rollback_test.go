@@ -12,6 +12,8 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/testutil/memdisk"
+	"github.com/holdfast-backup/holdfast/internal/testutil/testrepo"
 )
 
 // memTarget is an in-memory rollback target that counts writes.
@@ -54,8 +56,8 @@ func (z *zeroingTarget) WriteZeroes(_ context.Context, off, length int64) error 
 func backupTestDisk(t *testing.T) (*repo.Repository, []byte, *repo.Index) {
 	t.Helper()
 	ctx := context.Background()
-	r := newRepo(t)
-	d := testDisk()
+	r := testrepo.New(t, nil)
+	d := memdisk.Standard(cs)
 	m, err := BackupPoint(ctx, r, PointRequest{VM: "vm1", Disks: []source.Disk{d}, ChunkSize: cs}, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +66,7 @@ func backupTestDisk(t *testing.T) (*repo.Repository, []byte, *repo.Index) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r, d.data, ix
+	return r, d.Data, ix
 }
 
 // scribble changes chunk 2 (data), 12 (zero, allocated), 25 (zero,
