@@ -266,7 +266,7 @@ func runDistributed(t *testing.T, dsn string) {
 			"--retention-last", "1")
 		first := c.runJob("held").VMs[0].Point
 		hold, _ := json.Marshal(map[string]any{"point": first, "holder": "ir-0000beef", "who": "test", "why": "instant recovery"})
-		os.MkdirAll(filepath.Join(r1, "holds", first), 0o700)
+		_ = os.MkdirAll(filepath.Join(r1, "holds", first), 0o700)
 		if err := os.WriteFile(filepath.Join(r1, "holds", first, "ir-0000beef"), hold, 0o600); err != nil {
 			t.Fatal(err)
 		}

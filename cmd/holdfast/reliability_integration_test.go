@@ -29,7 +29,7 @@ func pseudoRandom(seed uint64, n int) []byte {
 
 func countChunks(t *testing.T, repo string) int {
 	n := 0
-	filepath.Walk(filepath.Join(repo, "chunks"), func(p string, fi os.FileInfo, err error) error {
+	_ = filepath.Walk(filepath.Join(repo, "chunks"), func(p string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() && !strings.HasPrefix(fi.Name(), ".tmp-") {
 			n++
 		}
@@ -52,8 +52,8 @@ func TestKilledBackupLeavesNoPoint(t *testing.T) {
 	for countChunks(t, e.repo) < 40 && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
 	stored := countChunks(t, e.repo)
 	if stored >= 2048 {
 		t.Skip("backup finished before it could be killed")
@@ -122,9 +122,9 @@ func TestGCDuringBackup(t *testing.T) {
 	e.backupJSON("vm1", small)
 	e.ok("forget", "--keep-last", "1")
 	old := time.Now().Add(-2 * time.Hour)
-	filepath.Walk(filepath.Join(e.repo, "chunks"), func(p string, fi os.FileInfo, err error) error {
+	_ = filepath.Walk(filepath.Join(e.repo, "chunks"), func(p string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() {
-			os.Chtimes(p, old, old)
+			_ = os.Chtimes(p, old, old)
 		}
 		return nil
 	})
@@ -166,11 +166,11 @@ func TestFullDisk(t *testing.T) {
 	}
 	e := newEnv(t)
 	mnt := filepath.Join(e.dir, "small")
-	os.Mkdir(mnt, 0o700)
+	_ = os.Mkdir(mnt, 0o700)
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", mnt).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount tmpfs: %v %s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
 	e.repo = filepath.Join(mnt, "repo")
 	e.vars = append(e.vars, "HOLDFAST_REPOSITORY="+e.repo)
 	e.init("--chunk-size", "256KiB")
@@ -204,7 +204,7 @@ func TestInterruptedBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
-	cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
 		t.Fatalf("exit %d (%v), want %d; stderr %s", code, err, exitInterrupted, stderr.String())

@@ -143,7 +143,7 @@ func TestAbortedBackupCommitsNothing(t *testing.T) {
 	if _, err := c.PutChunk(ctx, id, data); err != nil {
 		t.Fatal(err)
 	}
-	lock.Release()
+	_ = lock.Release()
 	if ms, _ := e.repo.ListPoints(ctx); len(ms) != 0 {
 		t.Fatalf("points after abort: %d", len(ms))
 	}

@@ -124,7 +124,7 @@ func TestCommitChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	// An index upload for a committed point would overwrite its index.
 	ix := &repo.Index{DiskSize: cs, ChunkSize: cs}
 	if _, err := c.SaveIndex(ctx, m.ID, 0, ix); !errors.Is(err, ErrConflict) {
@@ -172,7 +172,7 @@ func TestNoSpace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	data := bytes.Repeat([]byte("x"), 1000)
 	_, err = c.PutChunk(ctx, c.NewHasher().Sum(data), data)
 	var se *StatusError

@@ -108,7 +108,7 @@ func TestSharedSessionTwoProxies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	sid := owner.SessionID()
 	if !hex32Pattern.MatchString(sid) {
 		t.Fatalf("session ID %q", sid)
@@ -265,7 +265,7 @@ func TestSharedAttachUnknownSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	data := bytes.Repeat([]byte{3}, cs)
 	id := owner.NewHasher().Sum(data)
 	calls := map[string]func(c *Client) error{
@@ -338,7 +338,7 @@ func TestSharedAttachValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	own := c.SessionID()
 	if err := c.Attach(sid); err == nil {
 		t.Error("attach during an own session succeeded")
@@ -367,7 +367,7 @@ func TestSharedDetachLeavesSessionOpen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer lock.Release()
+			defer func() { _ = lock.Release() }()
 			helper := e.dialPeer(t, "proxy 2", false, false)
 			if err := helper.Attach(owner.SessionID()); err != nil {
 				helper.Close()
@@ -456,7 +456,7 @@ func TestStageTimingStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	prev := c.Stats()
 	for i := 0; i < 3; i++ {
 		data := bytes.Repeat([]byte{byte(i + 1), 'x'}, cs/2)

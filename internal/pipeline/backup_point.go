@@ -42,7 +42,7 @@ func BackupPoint(ctx context.Context, sink Sink, req PointRequest, o Options) (*
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 
 	prev, err := previousPoint(ctx, sink, req.VM)
 	if err != nil {

@@ -146,7 +146,7 @@ func TestRestoreRefusesCorruptChunk(t *testing.T) {
 	p := filepath.Join(r.Backend().Location(), "chunks", id[:2], id)
 	b, _ := os.ReadFile(p)
 	b[len(b)/2] ^= 1
-	os.WriteFile(p, b, 0o600)
+	_ = os.WriteFile(p, b, 0o600)
 	ft, _ := OpenTarget(ctx, filepath.Join(t.TempDir(), "o"), ix.DiskSize, TargetOptions{})
 	defer ft.Abort()
 	_, err = RestoreDisk(ctx, r, ix, ft.RestoreTarget, Options{})
@@ -166,7 +166,7 @@ func TestRestoreWriteZerosForDevices(t *testing.T) {
 	ix, _ := r.LoadIndex(ctx, m, 0)
 	// An "existing disk" full of garbage must end up equal to the backup.
 	p := filepath.Join(t.TempDir(), "dev")
-	os.WriteFile(p, bytes.Repeat([]byte{0xee}, len(d.Data)), 0o600)
+	_ = os.WriteFile(p, bytes.Repeat([]byte{0xee}, len(d.Data)), 0o600)
 	f, _ := os.OpenFile(p, os.O_WRONLY, 0)
 	if _, err := RestoreDisk(ctx, r, ix, RestoreTarget{W: f, WriteZeros: true}, Options{}); err != nil {
 		t.Fatal(err)

@@ -144,7 +144,7 @@ func TestRollbackRefusesCorruptChunk(t *testing.T) {
 	p := filepath.Join(r.Backend().Location(), "chunks", id[:2], id)
 	b, _ := os.ReadFile(p)
 	b[len(b)/2] ^= 1
-	os.WriteFile(p, b, 0o600)
+	_ = os.WriteFile(p, b, 0o600)
 	tgt := &memTarget{data: bytes.Clone(want)}
 	tgt.data[3*cs] ^= 1
 	_, err := RollbackDisk(context.Background(), r, ix, tgt, Options{})
@@ -161,7 +161,7 @@ func TestRollbackFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "disk.raw")
 	b := bytes.Clone(want)
 	scribble(b)
-	os.WriteFile(p, b, 0o600)
+	_ = os.WriteFile(p, b, 0o600)
 	f, err := OpenRollbackFile(p, ix.DiskSize)
 	if err != nil {
 		t.Fatal(err)

@@ -182,7 +182,7 @@ func TestQcow2RollbackImageInUse(t *testing.T) {
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { holder.Process.Kill(); holder.Wait() }()
+	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
 	for i := 0; i < 200; i++ {
 		if _, err := os.Stat(filepath.Join(dir, "holder.sock")); err == nil {
 			break

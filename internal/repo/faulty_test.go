@@ -20,7 +20,7 @@ func backupSequence(ctx context.Context, r *Repository, seed uint64) (*Manifest,
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	h := r.NewHasher()
 	ix := &Index{DiskSize: 3 * MinChunkSize, ChunkSize: MinChunkSize}
 	for n := uint64(0); n < 3; n++ {
