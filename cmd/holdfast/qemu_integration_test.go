@@ -221,12 +221,12 @@ func TestQemuSourceFailureKeepsChanges(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
 		vm.write(8<<20, 8<<20, byte(sig)) // changes before the failed run (32 s to read at the limit)
 		cmd := e.command(context.Background(), "backup", "--name", "vmq", "--read-limit", "256KiB", src)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(1500 * time.Millisecond)
+		// Stop it once it stores the first changed chunk: it has made its
+		// snapshot and exports and is reading (32 s at the limit).
+		chunks := countChunks(t, e.repo)
+		done := startUntil(t, cmd, "a new chunk", func() bool { return countChunks(t, e.repo) > chunks })
 		_ = cmd.Process.Signal(sig)
-		_ = cmd.Wait()
+		<-done
 		if code := cmd.ProcessState.ExitCode(); sig == syscall.SIGINT && code != exitInterrupted {
 			t.Fatalf("interrupted backup exit %d", code)
 		}

@@ -200,12 +200,13 @@ func TestInterruptedBackup(t *testing.T) {
 	cmd := e.command(context.Background(), "backup", "--name", "vm1", "--read-limit", "8MiB", img)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Second)
+	// Interrupt it once it holds its lock (it is backing up: 8 s at the limit).
+	done := startUntil(t, cmd, "a lock file", func() bool {
+		locks, _ := os.ReadDir(filepath.Join(e.repo, "locks"))
+		return len(locks) > 0
+	})
 	_ = cmd.Process.Signal(os.Interrupt)
-	err := cmd.Wait()
+	err := <-done
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
 		t.Fatalf("exit %d (%v), want %d; stderr %s", code, err, exitInterrupted, stderr.String())
 	}
