@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -138,5 +139,68 @@ func checkPoints(t *testing.T, r *Repository, ids ...string) {
 	res, err := r.Verify(ctx, VerifyOptions{ReadData: true})
 	if err != nil || len(res.Problems) != 0 || res.Points != len(ids) || res.Checked != 3*len(ids) {
 		t.Fatalf("verify: %+v, %v", res, err)
+	}
+}
+
+// TestDamagedReads: when the store fails a read or hands back short or
+// corrupted content, reading a point fails, naming what it read, and never
+// returns wrong data.
+func TestDamagedReads(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		fault  storagetest.Fault
+		failOn string // "manifest", "index" or "chunk"
+	}{
+		{"manifest read error", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "points/"}, "manifest"},
+		{"short manifest", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "points/", Short: true}, "manifest"},
+		{"corrupted manifest", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "points/", Corrupt: true}, "manifest"},
+		{"short index", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "indexes/", Short: true}, "index"},
+		{"corrupted index", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "indexes/", Corrupt: true}, "index"},
+		{"chunk read error", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "chunks/"}, "chunk"},
+		{"short chunk", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "chunks/", Short: true}, "chunk"},
+		{"corrupted chunk", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "chunks/", Corrupt: true}, "chunk"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			base, be := newTestRepo(t, true)
+			m, err := backupSequence(ctx, base, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fb := storagetest.NewFaulty(be)
+			r, err := Open(ctx, fb, []byte("secret"), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			fb.Add(tc.fault)
+			got, err := r.LoadManifest(ctx, m.ID)
+			if tc.failOn == "manifest" {
+				if err == nil || !strings.Contains(err.Error(), m.ID) {
+					t.Fatalf("load manifest: %v, want an error naming %s", err, m.ID)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ix, err := r.LoadIndex(ctx, got, 0)
+			if tc.failOn == "index" {
+				if err == nil || !strings.Contains(err.Error(), m.ID) {
+					t.Fatalf("load index: %v, want an error naming %s", err, m.ID)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range ix.Entries {
+				data, err := r.GetChunk(ctx, r.NewHasher(), e.ID, nil)
+				if err == nil || !strings.Contains(err.Error(), e.ID.String()) {
+					t.Fatalf("chunk %d: %d bytes, %v; want an error naming %s", e.N, len(data), err, e.ID)
+				}
+			}
+		})
 	}
 }
