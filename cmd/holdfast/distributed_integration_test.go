@@ -192,8 +192,11 @@ func runDistributed(t *testing.T, dsn string) {
 		d := r.VMs[0].Disks[0]
 		rate := float64(d.BytesTransferred) / d.Duration / (1 << 20)
 		t.Logf("throttled to 4 MiB/s: %d bytes in %.2fs = %.2f MiB/s", d.BytesTransferred, d.Duration, rate)
-		if rate < 3.6 || rate > 4.4 {
-			t.Errorf("rate %.2f MiB/s, want 4 ± 10%%", rate)
+		// The limit holds whatever the machine's speed; that the rate
+		// reaches it is a matter of speed, checked with a fake clock in
+		// internal/throttle (a loaded machine may well stay below it).
+		if rate > 4.4 {
+			t.Errorf("rate %.2f MiB/s, want at most 4 MiB/s + 10%%", rate)
 		}
 	})
 
