@@ -26,7 +26,7 @@ import (
 
 // instantOptions are the flags of instant-recovery start and serve.
 type instantOptions struct {
-	nbd, nfsBind, nfsPorts, redoDir, stateDir, id string
+	nbd, nfsBind, nfsPorts, redoDir, id string
 	nbdTLS, nbdCreds                              string
 	nfs, nfsInsecure, asJSON                      bool
 	allow                                         []string
