@@ -20,6 +20,13 @@ type RestoreTarget struct {
 	WriteZeros bool
 }
 
+// restoreFetchers is the least number of chunks a full restore fetches in
+// parallel by default: a repository read cold is one file per chunk, so the
+// fetches wait on the disk more than on the CPU and more of them in flight
+// keep it busy (on 2 vCPUs a cold 2 GiB restore took ≈ 2 s with 16 where 4
+// took ≈ 3.5 s). Their window stays bounded by the Disk's cache.
+const restoreFetchers = 16
+
 // holeBlock is the granule of the zero blocks a restore to a fresh target
 // leaves unwritten: a file system block, so a skipped block stays a hole.
 const holeBlock = 4096
@@ -34,16 +41,21 @@ type RestoreStats struct {
 }
 
 // RestoreDisk writes disk d to t. It reads through restorefs, the one read
-// path: workers fetch chunks ahead in parallel (Disk.Stream) and one writer
-// writes them strictly in disk order; at most 2 × workers chunks are in
-// flight besides d's cache (open d with restorefs.StreamCacheBytes).
+// path: workers (by default at least restoreFetchers) fetch chunks ahead
+// in parallel (Disk.Stream) and one writer writes them strictly in disk
+// order; at most 2 × workers chunks are in flight, and no more than d's
+// cache holds (open d with restorefs.StreamCacheBytes).
 func RestoreDisk(ctx context.Context, d *restorefs.Disk, t RestoreTarget, o Options) (RestoreStats, error) {
 	ix := d.Index()
 	w := restoreWriter{t: t, chunkSize: int64(ix.ChunkSize), chunkLen: ix.ChunkLen, o: o}
 	if t.WriteZeros {
 		w.zero = make([]byte, ix.ChunkSize)
 	}
-	err := d.Stream(ctx, o.workers(), w.chunk)
+	workers := o.Workers
+	if workers <= 0 {
+		workers = max(o.workers(), restoreFetchers)
+	}
+	err := d.Stream(ctx, workers, w.chunk)
 	if err == nil {
 		err = w.zeros(ix.Chunks())
 	}

@@ -16,10 +16,10 @@ const writebackSpan = 16 << 20
 // and the fsync at the end has little left to do. It is a hint: an error
 // stops the hints, and the final fsync reports any failed write.
 type writeback struct {
-	f      *os.File
-	kick   func(off, n int64) error // starts write-back of [off, off+n)
-	lo, hi int64                    // range written since the last kick
-	off    bool                     // hints stopped
+	f       *os.File
+	kick    func(off, n int64) error // starts write-back of [off, off+n)
+	lo, hi  int64                    // range written since the last kick
+	stopped bool                     // hints stopped
 }
 
 func newWriteback(f *os.File) *writeback {
@@ -32,7 +32,7 @@ func newWriteback(f *os.File) *writeback {
 // WriteAt writes p at off; a restore's writes come from one goroutine.
 func (w *writeback) WriteAt(p []byte, off int64) (int, error) {
 	n, err := w.f.WriteAt(p, off)
-	if err != nil || w.off {
+	if err != nil || w.stopped {
 		return n, err
 	}
 	end := off + int64(n)
@@ -42,7 +42,7 @@ func (w *writeback) WriteAt(p []byte, off int64) (int, error) {
 	w.hi = max(w.hi, end)
 	if w.hi-w.lo >= writebackSpan {
 		if w.kick(w.lo, w.hi-w.lo) != nil {
-			w.off = true
+			w.stopped = true
 		}
 		w.lo, w.hi = -1, 0
 	}
