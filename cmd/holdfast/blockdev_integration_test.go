@@ -20,7 +20,7 @@ func loopDevice(t *testing.T, file string) string {
 		t.Skipf("no loop device available: %v %s", err, out)
 	}
 	dev := strings.TrimSpace(string(out))
-	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	t.Cleanup(func() { _ = exec.Command("losetup", "-d", dev).Run() })
 	return dev
 }
 
@@ -49,6 +49,6 @@ func TestBlockDevices(t *testing.T) {
 		t.Fatalf("refused restore changed the device (%v)", err)
 	}
 	e.ok("restore", b.Point, "--to", dstDev, "--force")
-	exec.Command("losetup", "-d", dstDev).Run()
+	_ = exec.Command("losetup", "-d", dstDev).Run()
 	sameFile(t, src, dst)
 }

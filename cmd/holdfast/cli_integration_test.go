@@ -121,7 +121,7 @@ func TestExitCodes(t *testing.T) {
 func TestPasswordFile(t *testing.T) {
 	e := newEnv(t)
 	pw := filepath.Join(e.dir, "pw")
-	os.WriteFile(pw, []byte("from a file\n"), 0o600)
+	_ = os.WriteFile(pw, []byte("from a file\n"), 0o600)
 	e.vars = []string{"HOLDFAST_TEST_MAIN=1", "HOLDFAST_REPOSITORY=" + e.repo, "HOLDFAST_PASSWORD="}
 	if r := e.run("repo", "init"); r.code != exitUsage {
 		t.Fatalf("init without password: %+v", r)
@@ -141,7 +141,7 @@ func TestCorruptionIsFound(t *testing.T) {
 	e.backupJSON("vm2", img)
 	// Flip one byte in the middle of one chunk file.
 	var chunks []string
-	filepath.Walk(filepath.Join(e.repo, "chunks"), func(p string, fi os.FileInfo, err error) error {
+	_ = filepath.Walk(filepath.Join(e.repo, "chunks"), func(p string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() {
 			chunks = append(chunks, p)
 		}
@@ -153,7 +153,7 @@ func TestCorruptionIsFound(t *testing.T) {
 	victim := chunks[5]
 	data, _ := os.ReadFile(victim)
 	data[len(data)/2] ^= 0x01
-	os.WriteFile(victim, data, 0o600)
+	_ = os.WriteFile(victim, data, 0o600)
 
 	if r := e.run("verify"); r.code != 0 {
 		t.Fatalf("metadata verify should pass (the chunk exists): %+v", r)
@@ -196,11 +196,11 @@ func TestForgetAndGC(t *testing.T) {
 		t.Fatalf("after forget: %+v", ps)
 	}
 	var before, after map[string]any
-	json.Unmarshal([]byte(e.ok("gc", "--json", "--grace", "1h")), &before)
+	_ = json.Unmarshal([]byte(e.ok("gc", "--json", "--grace", "1h")), &before)
 	if before["removed_chunks"].(float64) != 0 {
 		t.Fatalf("gc within grace removed chunks: %v", before)
 	}
-	json.Unmarshal([]byte(e.ok("gc", "--json", "--grace", "0s")), &after)
+	_ = json.Unmarshal([]byte(e.ok("gc", "--json", "--grace", "0s")), &after)
 	if after["removed_chunks"].(float64) != 2 {
 		t.Fatalf("gc removed %v chunks, want 2", after)
 	}

@@ -135,10 +135,13 @@ func (c *cluster) addProxy(name string, slots int, extra ...string) {
 	c.procs[name] = c.proc(args...)
 }
 
-// waitAgents waits until every named agent heartbeats.
+// waitAgents waits until every named agent has heartbeated since the call
+// (an event: repositories heartbeat every 10 s, proxies every 500 ms here),
+// however long the polling takes on a loaded machine.
 func (c *cluster) waitAgents(names ...string) {
 	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	since := time.Now().Truncate(time.Microsecond) // the server stores µs
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		seen := map[string]bool{}
 		for _, role := range []string{"proxy", "repository"} {
@@ -147,7 +150,7 @@ func (c *cluster) waitAgents(names ...string) {
 				c.t.Fatal(err)
 			}
 			for _, a := range agents {
-				if a.LastHeartbeat != nil && time.Since(*a.LastHeartbeat) < 3*time.Second {
+				if a.LastHeartbeat != nil && !a.LastHeartbeat.Before(since) {
 					seen[a.Name] = true
 				}
 			}

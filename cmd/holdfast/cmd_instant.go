@@ -26,15 +26,15 @@ import (
 
 // instantOptions are the flags of instant-recovery start and serve.
 type instantOptions struct {
-	nbd, nfsBind, nfsPorts, redoDir, stateDir, id string
-	nbdTLS, nbdCreds                              string
-	nfs, nfsInsecure, asJSON                      bool
-	allow                                         []string
-	cacheMiB                                      int
-	startQEMU, qemuNetwork                        bool
-	qemuMemory, qemuCPUs                          int
-	qemuAccel                                     string
-	qemuArgs                                      []string
+	nbd, nfsBind, nfsPorts, redoDir, id string
+	nbdTLS, nbdCreds                    string
+	nfs, nfsInsecure, asJSON            bool
+	allow                               []string
+	cacheMiB                            int
+	startQEMU, qemuNetwork              bool
+	qemuMemory, qemuCPUs                int
+	qemuAccel                           string
+	qemuArgs                            []string
 }
 
 func newInstantCommand(a *app) *cobra.Command {

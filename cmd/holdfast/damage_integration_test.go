@@ -54,14 +54,14 @@ func TestDamagedPointIsIsolated(t *testing.T) {
 		{name: "garbage manifest and corrupt index", verifyDamage: true, gcFrees: false,
 			harm: func(t *testing.T, dir, id string) (string, map[string][]byte) {
 				orig := save(t, manifest(dir, id), index(dir, id))
-				os.WriteFile(manifest(dir, id), []byte("{}"), 0o600)
-				os.WriteFile(index(dir, id), randomBytes(100), 0o600)
+				_ = os.WriteFile(manifest(dir, id), []byte("{}"), 0o600)
+				_ = os.WriteFile(index(dir, id), randomBytes(100), 0o600)
 				return "points/" + id, orig
 			}},
 		{name: "stray file name", verifyDamage: false, gcFrees: true,
 			harm: func(t *testing.T, dir, id string) (string, map[string][]byte) {
 				stray := filepath.Join(dir, "points", "notes.txt")
-				os.WriteFile(stray, []byte("not a manifest"), 0o600)
+				_ = os.WriteFile(stray, []byte("not a manifest"), 0o600)
 				return "points/notes.txt", map[string][]byte{}
 			}},
 		{name: "corrupt index", verifyDamage: true, gcFrees: false,
@@ -69,7 +69,7 @@ func TestDamagedPointIsIsolated(t *testing.T) {
 				orig := save(t, index(dir, id))
 				b := append([]byte(nil), orig[index(dir, id)]...)
 				b[len(b)/2] ^= 0x40
-				os.WriteFile(index(dir, id), b, 0o600)
+				_ = os.WriteFile(index(dir, id), b, 0o600)
 				return "indexes/" + id + "/disk-0", orig
 			}},
 	}
@@ -160,7 +160,7 @@ func TestEditedConfigIsDamage(t *testing.T) {
 			}
 			c[tc.field] = json.RawMessage(tc.value)
 			b, _ = json.Marshal(c)
-			os.WriteFile(p, b, 0o600)
+			_ = os.WriteFile(p, b, 0o600)
 			r := e.run("points")
 			if r.code != exitDamage || !strings.Contains(r.stderr, "config") {
 				t.Fatalf("points after editing %s: exit %d, want %d naming the config: %s", tc.field, r.code, exitDamage, r.stderr)

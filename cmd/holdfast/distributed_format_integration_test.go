@@ -102,7 +102,7 @@ func TestDistributedSelectedVMName(t *testing.T) {
 	c := newCluster(t, "")
 	dir := c.e.dir
 	c.addRepository("repo1", 2, nil)
-	c.addProxy("proxy1", 2)
+	c.addProxy("proxy1", 2, "--restore-root", dir)
 	c.waitAgents("repo1", "proxy1")
 	pw := filepath.Join(dir, "pw")
 	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {

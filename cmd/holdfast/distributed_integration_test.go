@@ -193,8 +193,11 @@ func runDistributed(t *testing.T, dsn string) {
 		d := r.VMs[0].Disks[0]
 		rate := float64(d.BytesTransferred) / d.Duration / (1 << 20)
 		t.Logf("throttled to 4 MiB/s: %d bytes in %.2fs = %.2f MiB/s", d.BytesTransferred, d.Duration, rate)
-		if rate < 3.6 || rate > 4.4 {
-			t.Errorf("rate %.2f MiB/s, want 4 ± 10%%", rate)
+		// The limit holds whatever the machine's speed; that the rate
+		// reaches it is a matter of speed, checked with a fake clock in
+		// internal/throttle (a loaded machine may well stay below it).
+		if rate > 4.4 {
+			t.Errorf("rate %.2f MiB/s, want at most 4 MiB/s + 10%%", rate)
 		}
 	})
 
@@ -267,7 +270,7 @@ func runDistributed(t *testing.T, dsn string) {
 			"--retention-last", "1")
 		first := c.runJob("held").VMs[0].Point
 		hold, _ := json.Marshal(map[string]any{"point": first, "holder": "ir-0000beef", "who": "test", "why": "instant recovery"})
-		os.MkdirAll(filepath.Join(r1, "holds", first), 0o700)
+		_ = os.MkdirAll(filepath.Join(r1, "holds", first), 0o700)
 		if err := os.WriteFile(filepath.Join(r1, "holds", first, "ir-0000beef"), hold, 0o600); err != nil {
 			t.Fatal(err)
 		}

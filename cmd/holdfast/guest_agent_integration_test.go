@@ -44,7 +44,10 @@ func (fa *fakeGuestAgent) serve(c net.Conn) {
 	defer c.Close()
 	sc := bufio.NewScanner(c)
 	for sc.Scan() {
-		line := strings.TrimLeft(sc.Text(), "\xff")
+		line := sc.Text()
+		for strings.HasPrefix(line, "\xff") { // the agent's sync byte
+			line = line[1:]
+		}
 		var req struct {
 			Execute   string         `json:"execute"`
 			Arguments map[string]any `json:"arguments"`
@@ -72,7 +75,7 @@ func (fa *fakeGuestAgent) serve(c net.Conn) {
 		default:
 			reply = `{"error": {"class": "CommandNotFound", "desc": "unknown"}}`
 		}
-		c.Write([]byte(reply + "\n"))
+		_, _ = c.Write([]byte(reply + "\n"))
 	}
 }
 

@@ -42,7 +42,7 @@ func TestInstantRecoveryHoldsPoint(t *testing.T) {
 			t.Fatalf("%s: forget does not report the held point:\n%s", stage, out)
 		}
 		var res map[string]any
-		json.Unmarshal([]byte(e.ok("gc", "--json", "--grace", "0s")), &res)
+		_ = json.Unmarshal([]byte(e.ok("gc", "--json", "--grace", "0s")), &res)
 		if res["removed_chunks"].(float64) != 0 {
 			t.Fatalf("%s: gc removed chunks: %v", stage, res)
 		}
@@ -75,7 +75,7 @@ func TestInstantRecoveryHoldsPoint(t *testing.T) {
 		t.Fatalf("forget after discard:\n%s", out)
 	}
 	var res map[string]any
-	json.Unmarshal([]byte(e.ok("gc", "--json", "--grace", "0s")), &res)
+	_ = json.Unmarshal([]byte(e.ok("gc", "--json", "--grace", "0s")), &res)
 	if res["removed_chunks"].(float64) != 8 {
 		t.Fatalf("gc after discard removed %v chunks, want the 8 of the point", res["removed_chunks"])
 	}
@@ -90,8 +90,8 @@ func TestHoldsRelease(t *testing.T) {
 	writeImage(t, img, 1<<20, map[int64][]byte{0: randomBytes(1 << 20)})
 	p := e.backupJSON("vm1", img).Point
 	h, _ := json.Marshal(repo.Hold{Point: p, Holder: "ir-deadbeef", Who: "gone-host pid 1", Why: "instant recovery"})
-	os.MkdirAll(filepath.Join(e.repo, "holds", p), 0o700)
-	os.WriteFile(filepath.Join(e.repo, "holds", p, "ir-deadbeef"), h, 0o600)
+	_ = os.MkdirAll(filepath.Join(e.repo, "holds", p), 0o700)
+	_ = os.WriteFile(filepath.Join(e.repo, "holds", p, "ir-deadbeef"), h, 0o600)
 	e.backupJSON("vm1", img)
 	if out := e.ok("forget", "--keep-last", "1"); !strings.Contains(out, "keep   "+p) {
 		t.Fatalf("forget removed a held point:\n%s", out)

@@ -46,8 +46,8 @@ func serveNBD(t *testing.T, sock, img string, extra ...string) func() {
 	stop := func() {
 		if !stopped {
 			stopped = true
-			cmd.Process.Kill()
-			cmd.Wait()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
 			os.Remove(sock)
 		}
 	}

@@ -52,7 +52,7 @@ func (vm *testVM) boot() {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	vm.kill = func() { cmd.Process.Kill(); cmd.Wait() }
+	vm.kill = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	t.Cleanup(func() {
 		vm.kill()
 		if t.Failed() {
@@ -221,12 +221,12 @@ func TestQemuSourceFailureKeepsChanges(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
 		vm.write(8<<20, 8<<20, byte(sig)) // changes before the failed run (32 s to read at the limit)
 		cmd := e.command(context.Background(), "backup", "--name", "vmq", "--read-limit", "256KiB", src)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(1500 * time.Millisecond)
-		cmd.Process.Signal(sig)
-		cmd.Wait()
+		// Stop it once it stores the first changed chunk: it has made its
+		// snapshot and exports and is reading (32 s at the limit).
+		chunks := countChunks(t, e.repo)
+		done := startUntil(t, cmd, "a new chunk", func() bool { return countChunks(t, e.repo) > chunks })
+		_ = cmd.Process.Signal(sig)
+		<-done
 		if code := cmd.ProcessState.ExitCode(); sig == syscall.SIGINT && code != exitInterrupted {
 			t.Fatalf("interrupted backup exit %d", code)
 		}
@@ -303,7 +303,7 @@ func TestQemuSource4TiB(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	for i := 0; i < 500; i++ {
 		if _, err := os.Stat(sock); err == nil {
 			break
@@ -330,13 +330,13 @@ func TestQemuSource4TiB(t *testing.T) {
 	defer f.Close()
 	st, _ := f.Stat()
 	var sys syscall.Stat_t
-	syscall.Stat(out, &sys)
+	_ = syscall.Stat(out, &sys)
 	if st.Size() != size || sys.Blocks*512 > 8<<20 {
 		t.Fatalf("restored size %d, %d bytes allocated", st.Size(), sys.Blocks*512)
 	}
 	for off, want := range map[int64]byte{0: 0x61, 1<<20 - 1: 0x61, 1 << 20: 0, 2 << 40: 0, size - 1<<20: 0x7a, size - 1: 0x7a} {
 		b := make([]byte, 1)
-		f.ReadAt(b, off)
+		_, _ = f.ReadAt(b, off)
 		if b[0] != want {
 			t.Errorf("byte at %d = %#x, want %#x", off, b[0], want)
 		}

@@ -20,8 +20,6 @@ var guestWrites = []string{
 	"-c", "write -z 40M 256k",
 }
 
-const guestWrittenChunks = 6
-
 // qcowDataBytes sums the extents qemu-img map reports as data.
 func qcowDataBytes(t *testing.T, img string) int64 {
 	t.Helper()
@@ -162,7 +160,7 @@ func grow(t *testing.T, e *env, img string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	f.Write([]byte{1})
+	_, _ = f.Write([]byte{1})
 	return p
 }
 
@@ -181,7 +179,7 @@ func serveNBDWritable(t *testing.T, sock, img string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	for i := 0; i < 200; i++ {
 		if _, err := os.Stat(sock); err == nil {
 			return

@@ -120,8 +120,8 @@ func holdImage(t *testing.T, sock, img string) {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := os.Stat(sock); err == nil {
@@ -145,7 +145,7 @@ func TestRestoreFailureKeepsTarget(t *testing.T) {
 	e := newEnv(t)
 	_, point := restoreFixture(t, e)
 	var chunks []string
-	filepath.Walk(filepath.Join(e.repo, "chunks"), func(p string, fi os.FileInfo, err error) error {
+	_ = filepath.Walk(filepath.Join(e.repo, "chunks"), func(p string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() {
 			chunks = append(chunks, p)
 		}

@@ -39,7 +39,7 @@ func writeTLSDir(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-	os.MkdirAll(dir, 0o700)
+	_ = os.MkdirAll(dir, 0o700)
 	for name, blk := range map[string]*pem.Block{
 		"ca-cert.pem":     {Type: "CERTIFICATE", Bytes: caDER},
 		"server-cert.pem": {Type: "CERTIFICATE", Bytes: der},

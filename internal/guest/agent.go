@@ -100,6 +100,6 @@ func killAgent(ctx context.Context, a *qmp.Agent, pid int) error {
 	if err != nil {
 		return err
 	}
-	a.ExecStatus(ctx, pid) // reap; the status no longer matters
+	_, _ = a.ExecStatus(ctx, pid) // reap; the status no longer matters
 	return nil
 }

@@ -42,7 +42,7 @@ func startFakeAgent(t *testing.T) (*fakeAgent, string) {
 		fa.mu.Lock()
 		defer fa.mu.Unlock()
 		for _, p := range fa.procs {
-			p.cmd.Process.Kill()
+			_ = p.cmd.Process.Kill()
 			<-p.done
 		}
 	})
@@ -91,7 +91,7 @@ func (fa *fakeAgent) handle(cmd string, args json.RawMessage) []byte {
 		Input   []byte   `json:"input-data"`
 		Capture bool     `json:"capture-output"`
 	}
-	json.Unmarshal(args, &a)
+	_ = json.Unmarshal(args, &a)
 	ret := func(v any) []byte {
 		b, _ := json.Marshal(map[string]any{"return": v})
 		return append(b, '\n')
@@ -112,7 +112,7 @@ func (fa *fakeAgent) handle(cmd string, args json.RawMessage) []byte {
 		if err := p.cmd.Start(); err != nil {
 			return fail(err.Error())
 		}
-		go func() { p.cmd.Wait(); close(p.done) }()
+		go func() { _ = p.cmd.Wait(); close(p.done) }()
 		fa.mu.Lock()
 		fa.procs[p.cmd.Process.Pid] = p
 		fa.mu.Unlock()

@@ -19,7 +19,7 @@ type tailBuffer struct {
 	dropped int64
 }
 
-func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
+func newTailBuffer(limit int) *tailBuffer { return &tailBuffer{max: limit} }
 
 func (b *tailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
@@ -46,14 +46,14 @@ func (b *tailBuffer) String() string {
 
 // renderTail returns out when nothing was dropped; otherwise a marker line
 // with the number of bytes dropped, then as much of the tail of out as fits
-// in max bytes with the marker, starting on a UTF-8 character boundary.
-func renderTail(out []byte, dropped int64, max int) string {
-	if dropped == 0 && len(out) <= max {
+// in limit bytes with the marker, starting on a UTF-8 character boundary.
+func renderTail(out []byte, dropped int64, limit int) string {
+	if dropped == 0 && len(out) <= limit {
 		return string(out)
 	}
 	total := dropped + int64(len(out))
 	// The marker for total is at least as long as the final one.
-	keep := max - len(dropMarker(total))
+	keep := limit - len(dropMarker(total))
 	if keep < 0 {
 		keep = 0
 	}
@@ -75,12 +75,12 @@ func dropMarker(n int64) string {
 // dropped some (its own limit is 16 MiB per stream).
 func combineOutput(stdout, stderr []byte, agentTruncated bool) string {
 	const note = "[holdfast: the guest agent truncated the output]\n"
-	max, prefix := MaxOutput, ""
+	limit, prefix := MaxOutput, ""
 	if agentTruncated {
-		max, prefix = MaxOutput-len(note), note
+		limit, prefix = MaxOutput-len(note), note
 	}
-	b := newTailBuffer(max)
-	b.Write(stdout)
-	b.Write(stderr)
+	b := newTailBuffer(limit)
+	_, _ = b.Write(stdout)
+	_, _ = b.Write(stderr)
 	return prefix + b.String()
 }

@@ -23,7 +23,7 @@ func TestTailBuffer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newTailBuffer(tc.max)
 			for _, w := range tc.writes {
-				b.Write([]byte(w))
+				_, _ = b.Write([]byte(w))
 			}
 			got := b.String()
 			if got != tc.want {

@@ -63,8 +63,8 @@ func dialSSH(ctx context.Context, t *SSHTarget) (*ssh.Client, string, error) {
 		return nil, "", &noPathError{fmt.Errorf("ssh %s: %w", t.Addr, err)}
 	}
 	deadline, _ := ctx.Deadline()
-	conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	c, chans, reqs, err := ssh.NewClientConn(conn, t.Addr, cfg)
 	stop()
 	if err != nil {
@@ -78,7 +78,7 @@ func dialSSH(ctx context.Context, t *SSHTarget) (*ssh.Client, string, error) {
 		}
 		return nil, seen, fmt.Errorf("ssh %s: %w", t.Addr, err)
 	}
-	conn.SetDeadline(time.Time{})
+	_ = conn.SetDeadline(time.Time{})
 	return ssh.NewClient(c, chans, reqs), seen, nil
 }
 

@@ -67,7 +67,7 @@ func runSSH(ctx context.Context, c *ssh.Client, s Script, res *Result, timeout t
 		return fmt.Errorf("ssh: start script %q: %w", s.Name, err)
 	}
 	go func() {
-		io.WriteString(stdin, s.Body) // an early exit shows in Wait
+		_, _ = io.WriteString(stdin, s.Body) // an early exit shows in Wait
 		stdin.Close()
 	}()
 	done := make(chan error, 1)

@@ -18,8 +18,8 @@ type MigrateOptions struct {
 	// a .qcow2 name, as pipeline.TargetFormat decides).
 	Targets map[int]string
 	// Store opens the repository for an offline migration (the point
-	// is read from it, the redo data applied); close is called after.
-	Store func(ctx context.Context) (s repo.PointReader, close func(), err error)
+	// is read from it, the redo data applied); done is called after.
+	Store func(ctx context.Context) (s repo.PointReader, done func(), err error)
 	// KeepRedo keeps the session and its redo data afterwards; otherwise
 	// they are discarded (Discard) once the images are written.
 	KeepRedo bool

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
+	"github.com/holdfast-backup/holdfast/internal/nbd"
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/qmp"
 )
@@ -82,7 +83,7 @@ func vmArgs(rec Record, o *VMOptions) ([]string, error) {
 	if rec.NBDAddr == "" {
 		return nil, errors.New("starting a VM needs the NBD exports (--nbd)")
 	}
-	if len(rec.Disks) > 0 && strings.HasPrefix(rec.Disks[0].NBDURL, "nbds:") {
+	if len(rec.Disks) > 0 && usesTLS(rec.Disks[0].NBDURL) {
 		return nil, errors.New("--start-qemu uses the exports without TLS: start the session without --nbd-tls")
 	}
 	host, port, ok := strings.Cut(rec.NBDAddr, ":")
@@ -210,4 +211,10 @@ func (o *VMOptions) FromPoint(notes map[string]string) {
 	if o.NICs == nil && notes["vm_nics"] != "" {
 		o.NICs = strings.Split(notes["vm_nics"], ",")
 	}
+}
+
+// usesTLS reports whether an export URL is an NBD-over-TLS one.
+func usesTLS(exportURL string) bool {
+	u, err := nbd.ParseURL(exportURL)
+	return err == nil && u.TLS
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/holdfast-backup/holdfast/internal/testutil/memdisk"
 )
 
 // flakyProxy forwards TCP connections to a target and cuts each one after
@@ -123,7 +125,7 @@ func (p *flakyProxy) close() {
 // identical, and less than 10 % of the data is sent twice.
 func TestFlakyConnection(t *testing.T) {
 	const size = 32 << 20
-	d := randomDisk(size, 3)
+	d := memdisk.Random(size, 3)
 
 	// Baseline: the same backup through a proxy that never cuts.
 	clean := newEnv(t, nil, ServerOptions{})
@@ -146,7 +148,7 @@ func TestFlakyConnection(t *testing.T) {
 	if resent > size/10 {
 		t.Errorf("resent %d bytes, more than 10 %% of %d", resent, size)
 	}
-	if got := restore(t, c, m); !bytes.Equal(got, d.data) {
+	if got := restore(t, c, m); !bytes.Equal(got, d.Data) {
 		t.Fatal("restore through the flaky connection differs")
 	}
 	t.Logf("restore: %d bytes down, %d connections in all", fp.down.Load(), fp.conns.Load())

@@ -2,7 +2,6 @@ package mover
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -12,19 +11,14 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
-	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/holdfast-backup/holdfast/internal/testutil/testrepo"
 )
 
 // FuzzMoverRequests sends arbitrary bodies and path segments to every
 // endpoint of a live server with an open session: the handler must answer
 // each with a client error or success, never panic or fail internally.
 func FuzzMoverRequests(f *testing.F) {
-	r, err := repo.Init(context.Background(), storage.NewLocal(f.TempDir()), []byte(password),
-		repo.InitOptions{Encrypted: true, KDF: repo.KDFParams{Time: 1, Memory: 64, Threads: 1}, ChunkSize: cs})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer r.Close()
+	r := testrepo.New(f, nil)
 	srv, err := NewServer(map[string]*repo.Repository{"main": r}, ServerOptions{MaxSessions: 8, SessionTTL: time.Minute})
 	if err != nil {
 		f.Fatal(err)

@@ -13,92 +13,23 @@ import (
 	"io"
 	"log"
 	"math/big"
-	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
-	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
 	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/testutil/testrepo"
 )
 
 const cs = repo.MinChunkSize
 
-// memDisk is an in-memory disk with explicit allocation and a read counter
-// (the pattern of internal/pipeline's tests).
-type memDisk struct {
-	data  []byte
-	alloc []source.Extent
-	read  atomic.Int64
-}
-
-func (d *memDisk) ReadAt(p []byte, off int64) (int, error) {
-	d.read.Add(int64(len(p)))
-	return copy(p, d.data[off:]), nil
-}
-func (d *memDisk) Close() error { return nil }
-func (d *memDisk) Size() int64  { return int64(len(d.data)) }
-func (d *memDisk) Allocated(context.Context) ([]source.Extent, error) {
-	if d.alloc == nil {
-		return source.FullExtent(d.Size()), nil
-	}
-	return d.alloc, nil
-}
-func (d *memDisk) Describe() source.Info { return source.Info{Format: "raw", Location: "mem"} }
-
-// testDisk: 40 chunks + a short tail; chunks 0-9 random, 10-19 zero but
-// allocated, 20-29 unallocated, 30-39 compressible text, tail random.
-func testDisk() *memDisk {
-	rng := mrand.New(mrand.NewPCG(1, 2))
-	data := make([]byte, 40*cs+1000)
-	for i := 0; i < 10*cs; i++ {
-		data[i] = byte(rng.Uint32())
-	}
-	text := bytes.Repeat([]byte("holdfast! "), cs/10+1)[:cs]
-	for c := 30; c < 40; c++ {
-		copy(data[c*cs:], text)
-	}
-	for i := 40 * cs; i < len(data); i++ {
-		data[i] = byte(rng.Uint32())
-	}
-	return &memDisk{data: data, alloc: []source.Extent{{Offset: 0, Length: 20 * cs}, {Offset: 30 * cs, Length: 10*cs + 1000}}}
-}
-
-// randomDisk is n bytes of incompressible data.
-func randomDisk(n int, seed uint64) *memDisk {
-	rng := mrand.New(mrand.NewPCG(seed, 7))
-	data := make([]byte, n)
-	for i := 0; i+8 <= n; i += 8 {
-		v := rng.Uint64()
-		for k := 0; k < 8; k++ {
-			data[i+k] = byte(v >> (8 * k))
-		}
-	}
-	return &memDisk{data: data}
-}
-
-const password = "pw"
-
-func newRepo(t *testing.T, be storage.Backend) *repo.Repository {
-	t.Helper()
-	if be == nil {
-		be = storage.NewLocal(t.TempDir())
-	}
-	r, err := repo.Init(context.Background(), be, []byte(password),
-		repo.InitOptions{Encrypted: true, KDF: repo.KDFParams{Time: 1, Memory: 64, Threads: 1}, ChunkSize: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
+const password = testrepo.Password
 
 // testCA issues client certificates.
 type testCA struct {
@@ -149,7 +80,7 @@ type env struct {
 func newEnv(t *testing.T, r *repo.Repository, o ServerOptions) *env {
 	t.Helper()
 	if r == nil {
-		r = newRepo(t, nil)
+		r = testrepo.New(t, nil)
 	}
 	srv, err := NewServer(map[string]*repo.Repository{"main": r}, o)
 	if err != nil {

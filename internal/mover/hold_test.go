@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/testutil/memdisk"
 )
 
 // TestHoldVerbs: a point held through the agent is kept by the server's
@@ -15,7 +16,7 @@ func TestHoldVerbs(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, nil, ServerOptions{AuthorizeForget: func(*http.Request) error { return nil }})
 	c := e.dial(t, e.ts.URL, nil)
-	m := backup(t, c, testDisk(), 2)
+	m := backup(t, c, memdisk.Standard(cs), 2)
 	h := repo.Hold{Point: m.ID, Holder: "ir-00000001", Who: "proxy p1", Why: "instant recovery"}
 	if err := c.HoldPoint(ctx, h); err != nil {
 		t.Fatal(err)

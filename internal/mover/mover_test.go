@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/testutil/memdisk"
 )
 
 func TestBackupRestoreThroughMover(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, nil, ServerOptions{})
 	c := e.dial(t, e.ts.URL, nil)
-	d := testDisk()
+	d := memdisk.Standard(cs)
 
 	m := backup(t, c, d, 4)
 	st := m.Disks[0].Stats
@@ -29,7 +30,7 @@ func TestBackupRestoreThroughMover(t *testing.T) {
 	if cs1.ChunksSent != 12 {
 		t.Errorf("chunks sent %d, want 12", cs1.ChunksSent)
 	}
-	if got := restore(t, c, m); !bytes.Equal(got, d.data) {
+	if got := restore(t, c, m); !bytes.Equal(got, d.Data) {
 		t.Fatal("restored disk differs")
 	}
 	// The agent's repository holds a normal point, readable locally.
@@ -61,7 +62,7 @@ func TestBackupRestoreThroughMover(t *testing.T) {
 	if err != nil || len(ms) != 2 || ms[1].ID != m2.ID {
 		t.Fatalf("list points: %v %d", err, len(ms))
 	}
-	if got := restore(t, c, m2); !bytes.Equal(got, d.data) {
+	if got := restore(t, c, m2); !bytes.Equal(got, d.Data) {
 		t.Fatal("restored second point differs")
 	}
 	if e.srv.started.Load() != 2 {
@@ -142,7 +143,7 @@ func TestAbortedBackupCommitsNothing(t *testing.T) {
 	if _, err := c.PutChunk(ctx, id, data); err != nil {
 		t.Fatal(err)
 	}
-	lock.Release()
+	_ = lock.Release()
 	if ms, _ := e.repo.ListPoints(ctx); len(ms) != 0 {
 		t.Fatalf("points after abort: %d", len(ms))
 	}

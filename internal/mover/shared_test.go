@@ -18,6 +18,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/testutil/memdisk"
 )
 
 // peerTLS is a client TLS configuration with a client certificate of its
@@ -107,7 +108,7 @@ func TestSharedSessionTwoProxies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	sid := owner.SessionID()
 	if !hex32Pattern.MatchString(sid) {
 		t.Fatalf("session ID %q", sid)
@@ -120,7 +121,7 @@ func TestSharedSessionTwoProxies(t *testing.T) {
 	}
 
 	point := owner.NewPointID()
-	disks := []*memDisk{testDisk(), randomDisk(7*cs+500, 9)}
+	disks := []*memdisk.Disk{memdisk.Standard(cs), memdisk.Random(7*cs+500, 9)}
 	clients := []*Client{owner, helper}
 	dms := make([]repo.DiskManifest, len(disks))
 	errs := make([]error, len(disks))
@@ -160,7 +161,7 @@ func TestSharedSessionTwoProxies(t *testing.T) {
 	}
 	for i, d := range disks {
 		for _, c := range clients {
-			if got := restoreDisk(t, c, ms[0], i); !bytes.Equal(got, d.data) {
+			if got := restoreDisk(t, c, ms[0], i); !bytes.Equal(got, d.Data) {
 				t.Fatalf("disk %d restored differs", i)
 			}
 		}
@@ -264,7 +265,7 @@ func TestSharedAttachUnknownSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	data := bytes.Repeat([]byte{3}, cs)
 	id := owner.NewHasher().Sum(data)
 	calls := map[string]func(c *Client) error{
@@ -337,7 +338,7 @@ func TestSharedAttachValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	own := c.SessionID()
 	if err := c.Attach(sid); err == nil {
 		t.Error("attach during an own session succeeded")
@@ -366,14 +367,14 @@ func TestSharedDetachLeavesSessionOpen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer lock.Release()
+			defer func() { _ = lock.Release() }()
 			helper := e.dialPeer(t, "proxy 2", false, false)
 			if err := helper.Attach(owner.SessionID()); err != nil {
 				helper.Close()
 				t.Fatal(err)
 			}
 			point := owner.NewPointID()
-			d1, err := backupDisk(ctx, helper, point, 1, randomDisk(3*cs, 4))
+			d1, err := backupDisk(ctx, helper, point, 1, memdisk.Random(3*cs, 4))
 			if err != nil {
 				helper.Close()
 				t.Fatal(err)
@@ -391,7 +392,7 @@ func TestSharedDetachLeavesSessionOpen(t *testing.T) {
 			if locks, _ := e.repo.ActiveLocks(ctx); n != 1 || len(locks) != 1 {
 				t.Fatalf("after %s: %d sessions, %d locks", tc.name, n, len(locks))
 			}
-			d0, err := backupDisk(ctx, owner, point, 0, testDisk())
+			d0, err := backupDisk(ctx, owner, point, 0, memdisk.Standard(cs))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -455,7 +456,7 @@ func TestStageTimingStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	prev := c.Stats()
 	for i := 0; i < 3; i++ {
 		data := bytes.Repeat([]byte{byte(i + 1), 'x'}, cs/2)

@@ -39,7 +39,7 @@ func BackupPoint(ctx context.Context, sink repo.Sink, req PointRequest, o Option
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 
 	prev, err := previousPoint(ctx, sink, req.VM)
 	if err != nil {

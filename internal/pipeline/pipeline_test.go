@@ -4,58 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
-	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
 	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/testutil/memdisk"
+	"github.com/holdfast-backup/holdfast/internal/testutil/testrepo"
 )
-
-// memDisk is an in-memory disk with explicit allocation and a read counter.
-type memDisk struct {
-	data  []byte
-	alloc []source.Extent
-	read  atomic.Int64
-	fail  int64 // ReadAt at this offset fails (-1: never)
-}
-
-func (d *memDisk) ReadAt(p []byte, off int64) (int, error) {
-	if d.fail >= 0 && off == d.fail {
-		return 0, errors.New("injected read error")
-	}
-	d.read.Add(int64(len(p)))
-	return copy(p, d.data[off:]), nil
-}
-func (d *memDisk) Close() error { return nil }
-func (d *memDisk) Size() int64  { return int64(len(d.data)) }
-func (d *memDisk) Allocated(context.Context) ([]source.Extent, error) {
-	if d.alloc == nil {
-		return source.FullExtent(d.Size()), nil
-	}
-	return d.alloc, nil
-}
-func (d *memDisk) Describe() source.Info { return source.Info{Format: "raw", Location: "mem"} }
-
-func newRepo(t *testing.T) *repo.Repository {
-	t.Helper()
-	r, err := repo.Init(context.Background(), storage.NewLocal(t.TempDir()), []byte("pw"),
-		repo.InitOptions{Encrypted: true, KDF: repo.KDFParams{Time: 1, Memory: 64, Threads: 1}, ChunkSize: repo.MinChunkSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
 
 const cs = repo.MinChunkSize
 
-// testDisk: 40 chunks + a short tail; chunks 0-9 random, 10-19 zero but
-// allocated, 20-29 unallocated, 30-39 compressible text, tail random.
 // streamDisk opens ix as a restore does (restorefs, streamed), closed at
 // the end of the test.
 func streamDisk(t testing.TB, r repo.ChunkReader, ix *repo.Index) *restorefs.Disk {
@@ -66,22 +27,6 @@ func streamDisk(t testing.TB, r repo.ChunkReader, ix *repo.Index) *restorefs.Dis
 	}
 	t.Cleanup(func() { d.Close() })
 	return d
-}
-
-func testDisk() *memDisk {
-	rng := rand.New(rand.NewPCG(1, 2))
-	data := make([]byte, 40*cs+1000)
-	for i := 0; i < 10*cs; i++ {
-		data[i] = byte(rng.Uint32())
-	}
-	text := bytes.Repeat([]byte("holdfast! "), cs/10+1)[:cs]
-	for c := 30; c < 40; c++ {
-		copy(data[c*cs:], text)
-	}
-	for i := 40 * cs; i < len(data); i++ {
-		data[i] = byte(rng.Uint32())
-	}
-	return &memDisk{data: data, fail: -1, alloc: []source.Extent{{Offset: 0, Length: 20 * cs}, {Offset: 30 * cs, Length: 10*cs + 1000}}}
 }
 
 func restoreTo(t *testing.T, r *repo.Repository, m *repo.Manifest, disk int) []byte {
@@ -107,8 +52,8 @@ func restoreTo(t *testing.T, r *repo.Repository, m *repo.Manifest, disk int) []b
 
 func TestBackupRestoreRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	r := newRepo(t)
-	d := testDisk()
+	r := testrepo.New(t, nil)
+	d := memdisk.Standard(cs)
 	m, err := BackupPoint(ctx, r, PointRequest{VM: "vm1", Disks: []source.Disk{d}, ChunkSize: cs}, Options{Workers: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +62,8 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if want := int64(30*cs + 1000); st.BytesRead != want {
 		t.Errorf("bytes read %d, want %d (unallocated chunks must not be read)", st.BytesRead, want)
 	}
-	if d.read.Load() != st.BytesRead {
-		t.Errorf("disk saw %d bytes read, stats say %d", d.read.Load(), st.BytesRead)
+	if d.Read.Load() != st.BytesRead {
+		t.Errorf("disk saw %d bytes read, stats say %d", d.Read.Load(), st.BytesRead)
 	}
 	if want := int64(20 * cs); st.BytesZero != want {
 		t.Errorf("bytes zero %d, want %d", st.BytesZero, want)
@@ -130,7 +75,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if m.Disks[0].Chunks != 21 {
 		t.Errorf("index entries %d, want 21", m.Disks[0].Chunks)
 	}
-	if got := restoreTo(t, r, m, 0); !bytes.Equal(got, d.data) {
+	if got := restoreTo(t, r, m, 0); !bytes.Equal(got, d.Data) {
 		t.Fatal("restored disk differs")
 	}
 	// Unchanged re-backup stores nothing new.
@@ -145,8 +90,8 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 
 func TestChangedExtentsLimitReads(t *testing.T) {
 	ctx := context.Background()
-	r := newRepo(t)
-	d := testDisk()
+	r := testrepo.New(t, nil)
+	d := memdisk.Standard(cs)
 	m1, err := BackupPoint(ctx, r, PointRequest{VM: "vm1", Disks: []source.Disk{d}, ChunkSize: cs}, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -155,15 +100,15 @@ func TestChangedExtentsLimitReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.data[5*cs+10] ^= 0xff // change inside chunk 5
-	d.read.Store(0)
+	d.Data[5*cs+10] ^= 0xff // change inside chunk 5
+	d.Read.Store(0)
 	ix, st, err := BackupDisk(ctx, r, DiskJob{Disk: d, ChunkSize: cs, Previous: prev, ChangedKnown: true,
 		Changed: []source.Extent{{Offset: 5*cs + 10, Length: 1}}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.read.Load() != cs || st.BytesRead != cs {
-		t.Errorf("read %d bytes (stats %d), want exactly one chunk", d.read.Load(), st.BytesRead)
+	if d.Read.Load() != cs || st.BytesRead != cs {
+		t.Errorf("read %d bytes (stats %d), want exactly one chunk", d.Read.Load(), st.BytesRead)
 	}
 	if st.BytesNew != cs {
 		t.Errorf("new %d, want one chunk", st.BytesNew)
@@ -181,9 +126,9 @@ func TestChangedExtentsLimitReads(t *testing.T) {
 
 func TestBackupFailureCommitsNothing(t *testing.T) {
 	ctx := context.Background()
-	r := newRepo(t)
-	d := testDisk()
-	d.fail = 7 * cs
+	r := testrepo.New(t, nil)
+	d := memdisk.Standard(cs)
+	d.FailAt(7 * cs)
 	if _, err := BackupPoint(ctx, r, PointRequest{VM: "vm1", Disks: []source.Disk{d}, ChunkSize: cs}, Options{}); err == nil {
 		t.Fatal("backup with a read error succeeded")
 	}
@@ -191,7 +136,7 @@ func TestBackupFailureCommitsNothing(t *testing.T) {
 	if err != nil || len(ms) != 0 {
 		t.Fatalf("points after failed backup: %d %v", len(ms), err)
 	}
-	d.fail = -1
+	d.FailAt(-1)
 	m, err := BackupPoint(ctx, r, PointRequest{VM: "vm1", Disks: []source.Disk{d}, ChunkSize: cs}, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -203,8 +148,8 @@ func TestBackupFailureCommitsNothing(t *testing.T) {
 
 func TestRestoreRefusesCorruptChunk(t *testing.T) {
 	ctx := context.Background()
-	r := newRepo(t)
-	d := testDisk()
+	r := testrepo.New(t, nil)
+	d := memdisk.Standard(cs)
 	m, err := BackupPoint(ctx, r, PointRequest{VM: "vm1", Disks: []source.Disk{d}, ChunkSize: cs}, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +159,7 @@ func TestRestoreRefusesCorruptChunk(t *testing.T) {
 	p := filepath.Join(r.Backend().Location(), "chunks", id[:2], id)
 	b, _ := os.ReadFile(p)
 	b[len(b)/2] ^= 1
-	os.WriteFile(p, b, 0o600)
+	_ = os.WriteFile(p, b, 0o600)
 	ft, _ := OpenTarget(ctx, filepath.Join(t.TempDir(), "o"), ix.DiskSize, TargetOptions{})
 	defer ft.Abort()
 	_, err = RestoreDisk(ctx, streamDisk(t, r, ix), ft.RestoreTarget, Options{})
@@ -225,8 +170,8 @@ func TestRestoreRefusesCorruptChunk(t *testing.T) {
 
 func TestRestoreWriteZerosForDevices(t *testing.T) {
 	ctx := context.Background()
-	r := newRepo(t)
-	d := testDisk()
+	r := testrepo.New(t, nil)
+	d := memdisk.Standard(cs)
 	m, err := BackupPoint(ctx, r, PointRequest{VM: "vm1", Disks: []source.Disk{d}, ChunkSize: cs}, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -234,13 +179,13 @@ func TestRestoreWriteZerosForDevices(t *testing.T) {
 	ix, _ := r.LoadIndex(ctx, m, 0)
 	// An "existing disk" full of garbage must end up equal to the backup.
 	p := filepath.Join(t.TempDir(), "dev")
-	os.WriteFile(p, bytes.Repeat([]byte{0xee}, len(d.data)), 0o600)
+	_ = os.WriteFile(p, bytes.Repeat([]byte{0xee}, len(d.Data)), 0o600)
 	f, _ := os.OpenFile(p, os.O_WRONLY, 0)
 	if _, err := RestoreDisk(ctx, streamDisk(t, r, ix), RestoreTarget{W: f, WriteZeros: true}, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
-	if got, _ := os.ReadFile(p); !bytes.Equal(got, d.data) {
+	if got, _ := os.ReadFile(p); !bytes.Equal(got, d.Data) {
 		t.Fatal("restore over existing data differs")
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/testutil/memdisk"
+	"github.com/holdfast-backup/holdfast/internal/testutil/testrepo"
 )
 
 // memTarget is an in-memory rollback target that counts writes.
@@ -54,8 +56,8 @@ func (z *zeroingTarget) WriteZeroes(_ context.Context, off, length int64) error 
 func backupTestDisk(t *testing.T) (*repo.Repository, []byte, *repo.Index) {
 	t.Helper()
 	ctx := context.Background()
-	r := newRepo(t)
-	d := testDisk()
+	r := testrepo.New(t, nil)
+	d := memdisk.Standard(cs)
 	m, err := BackupPoint(ctx, r, PointRequest{VM: "vm1", Disks: []source.Disk{d}, ChunkSize: cs}, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +66,7 @@ func backupTestDisk(t *testing.T) (*repo.Repository, []byte, *repo.Index) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r, d.data, ix
+	return r, d.Data, ix
 }
 
 // scribble changes chunk 2 (data), 12 (zero, allocated), 25 (zero,
@@ -142,7 +144,7 @@ func TestRollbackRefusesCorruptChunk(t *testing.T) {
 	p := filepath.Join(r.Backend().Location(), "chunks", id[:2], id)
 	b, _ := os.ReadFile(p)
 	b[len(b)/2] ^= 1
-	os.WriteFile(p, b, 0o600)
+	_ = os.WriteFile(p, b, 0o600)
 	tgt := &memTarget{data: bytes.Clone(want)}
 	tgt.data[3*cs] ^= 1
 	_, err := RollbackDisk(context.Background(), streamDisk(t, r, ix), tgt, Options{})
@@ -159,7 +161,7 @@ func TestRollbackFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "disk.raw")
 	b := bytes.Clone(want)
 	scribble(b)
-	os.WriteFile(p, b, 0o600)
+	_ = os.WriteFile(p, b, 0o600)
 	f, err := OpenRollbackFile(p, ix.DiskSize)
 	if err != nil {
 		t.Fatal(err)

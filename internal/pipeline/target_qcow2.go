@@ -225,7 +225,7 @@ func (q *qemuNBD) kill() {
 	select {
 	case <-q.done:
 	default:
-		q.cmd.Process.Kill()
+		_ = q.cmd.Process.Kill()
 		<-q.done
 	}
 	os.RemoveAll(q.dir)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/testutil/memdisk"
+	"github.com/holdfast-backup/holdfast/internal/testutil/testrepo"
 )
 
 func needQemu(t *testing.T) {
@@ -38,13 +40,13 @@ func run(t *testing.T, name string, args ...string) string {
 // 0-3 and 10 hold data.
 func qcowDisk(t *testing.T) (*repo.Repository, []byte, *repo.Index) {
 	t.Helper()
-	d := testDisk()
+	d := memdisk.Standard(cs)
 	data := make([]byte, 48*cs)
-	copy(data, d.data[:4*cs])
-	copy(data[10*cs:], d.data[30*cs:31*cs])
-	r := newRepo(t)
+	copy(data, d.Data[:4*cs])
+	copy(data[10*cs:], d.Data[30*cs:31*cs])
+	r := testrepo.New(t, nil)
 	ctx := context.Background()
-	m, err := BackupPoint(ctx, r, PointRequest{VM: "vm1", Disks: []source.Disk{&memDisk{data: data, fail: -1}}, ChunkSize: cs}, Options{})
+	m, err := BackupPoint(ctx, r, PointRequest{VM: "vm1", Disks: []source.Disk{memdisk.New(data)}, ChunkSize: cs}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +182,7 @@ func TestQcow2RollbackImageInUse(t *testing.T) {
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { holder.Process.Kill(); holder.Wait() }()
+	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
 	for i := 0; i < 200; i++ {
 		if _, err := os.Stat(filepath.Join(dir, "holder.sock")); err == nil {
 			break

@@ -50,7 +50,7 @@ func startFakeAgent(t *testing.T) string {
 
 func (fa *fakeAgent) serve(conn net.Conn) {
 	defer conn.Close()
-	conn.Write([]byte("{\"return\": {}}\n{\"return\": 4242}\n\xff{\"return\": 17}\n{\"retu"))
+	_, _ = conn.Write([]byte("{\"return\": {}}\n{\"return\": 4242}\n\xff{\"return\": 17}\n{\"retu"))
 	br := bufio.NewReader(conn)
 	for {
 		b, err := readMessage(br, 1<<20)
@@ -64,7 +64,7 @@ func (fa *fakeAgent) serve(conn net.Conn) {
 			Arguments json.RawMessage `json:"arguments"`
 		}
 		if json.Unmarshal(b, &req) != nil {
-			conn.Write([]byte(`{"error": {"class": "GenericError", "desc": "Invalid JSON syntax"}}` + "\n"))
+			_, _ = conn.Write([]byte(`{"error": {"class": "GenericError", "desc": "Invalid JSON syntax"}}` + "\n"))
 			continue
 		}
 		if _, err := conn.Write(fa.handle(req.Execute, req.Arguments)); err != nil {
@@ -81,7 +81,7 @@ func (fa *fakeAgent) handle(cmd string, args json.RawMessage) []byte {
 		PID   int    `json:"pid"`
 		Input []byte `json:"input-data"`
 	}
-	json.Unmarshal(args, &a)
+	_ = json.Unmarshal(args, &a)
 	ret := func(v any) []byte {
 		b, _ := json.Marshal(map[string]any{"return": v})
 		return append(b, '\n')

@@ -87,7 +87,7 @@ type execResult struct {
 	err error
 }
 
-func goExecute(c *Client, ctx context.Context, cmd string) chan execResult {
+func goExecute(ctx context.Context, c *Client, cmd string) chan execResult {
 	ch := make(chan execResult, 1)
 	go func() {
 		var v string
@@ -105,9 +105,9 @@ func TestClientDemultiplexes(t *testing.T) {
 	ctx := testContext(t, 5*time.Second)
 	sub := c.Subscribe("STOP")
 	defer sub.Close()
-	a := goExecute(c, ctx, "a")
+	a := goExecute(ctx, c, "a")
 	_, idA := f.recv()
-	b := goExecute(c, ctx, "b")
+	b := goExecute(ctx, c, "b")
 	_, idB := f.recv()
 	// Replies out of order, an event in between, an unknown id, a reply
 	// without id while two calls are pending (dropped).
@@ -133,7 +133,7 @@ func TestClientDemultiplexes(t *testing.T) {
 
 func TestClientReplyWithoutID(t *testing.T) {
 	f, c := newFake(t)
-	ch := goExecute(c, testContext(t, 5*time.Second), "x")
+	ch := goExecute(testContext(t, 5*time.Second), c, "x")
 	f.recv()
 	f.send(`{"error": {"class": "GenericError", "desc": "JSON parse error"}}`)
 	if r := <-ch; !IsClass(r.err, ClassGenericError) {
@@ -145,13 +145,13 @@ func TestClientTimeoutThenLateReply(t *testing.T) {
 	f, c := newFake(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	ch := goExecute(c, ctx, "slow")
+	ch := goExecute(ctx, c, "slow")
 	_, id := f.recv()
 	if r := <-ch; !errors.Is(r.err, context.DeadlineExceeded) {
 		t.Fatalf("slow: %+v", r)
 	}
 	f.send(`{"return": "late", "id": ` + id + `}`)
-	ch = goExecute(c, testContext(t, 5*time.Second), "next")
+	ch = goExecute(testContext(t, 5*time.Second), c, "next")
 	_, id = f.recv()
 	f.send(`{"return": "ok", "id": ` + id + `}`)
 	if r := <-ch; r.err != nil || r.v != "ok" {
@@ -161,7 +161,7 @@ func TestClientTimeoutThenLateReply(t *testing.T) {
 
 func TestClientCloseFailsPending(t *testing.T) {
 	f, c := newFake(t)
-	ch := goExecute(c, context.Background(), "hang")
+	ch := goExecute(context.Background(), c, "hang")
 	f.recv()
 	sub := c.Subscribe()
 	c.Close()
@@ -178,7 +178,7 @@ func TestClientCloseFailsPending(t *testing.T) {
 
 func TestClientProtocolError(t *testing.T) {
 	f, c := newFake(t)
-	ch := goExecute(c, context.Background(), "x")
+	ch := goExecute(context.Background(), c, "x")
 	f.recv()
 	f.send(`garbage`)
 	r := <-ch
@@ -226,7 +226,7 @@ func TestSubscriptionOverflow(t *testing.T) {
 	}
 	ctx := testContext(t, 5*time.Second)
 	// A reply is dispatched after the events sent before it.
-	ch := goExecute(c, ctx, "sync")
+	ch := goExecute(ctx, c, "sync")
 	_, id := f.recv()
 	f.send(`{"return": "", "id": ` + id + `}`)
 	<-ch
@@ -296,7 +296,7 @@ func TestDialTCP(t *testing.T) {
 				return
 			}
 			var r struct{ ID json.RawMessage }
-			json.Unmarshal(b, &r)
+			_ = json.Unmarshal(b, &r)
 			f.send(`{"return": {}, "id": ` + string(r.ID) + `}`)
 		}
 	}()

@@ -48,7 +48,7 @@ func checkReader(t *testing.T, data []byte) {
 		if len(b) > fuzzLimit || b[0] != '{' || (b[len(b)-1] != '}' && b[len(b)-1] != ']') {
 			t.Fatalf("bad message %q", b)
 		}
-		decodeMessage(b)
+		_, _ = decodeMessage(b)
 	}
 	t.Fatal("reader did not end")
 }

@@ -73,10 +73,10 @@ func startQEMU(t *testing.T, dir, qmpSock, name string, args ...string) *qemuPro
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
-	go func() { p.cmd.Wait(); close(p.exited) }()
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGCONT)
-		p.cmd.Process.Kill()
+		_ = p.cmd.Process.Signal(syscall.SIGCONT)
+		_ = p.cmd.Process.Kill()
 		<-p.exited
 	})
 	deadline := time.Now().Add(10 * time.Second)

@@ -90,14 +90,14 @@ func exportDelWithClient(t *testing.T, refuse func(what, cmd string, args any), 
 	if err := client.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { stdin.Close(); client.Process.Kill(); client.Wait() }()
-	io.WriteString(stdin, "read 0 512\n")
+	defer func() { stdin.Close(); _ = client.Process.Kill(); _ = client.Wait() }()
+	_, _ = io.WriteString(stdin, "read 0 512\n")
 	if line, err := bufio.NewReader(stdout).ReadString('\n'); !strings.Contains(line, "read 512/512") {
 		t.Fatalf("qemu-io over NBD: %q, %v", line, err)
 	}
 	refuse("block-export-del with a client connected", "block-export-del", map[string]any{"id": "exp0"})
 	stdin.Close() // qemu-io quits at end of input and disconnects
-	io.Copy(io.Discard, stdout)
+	_, _ = io.Copy(io.Discard, stdout)
 	if err := client.Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestConnectionLoss(t *testing.T) {
 	defer sub.Close()
 
 	// A stopped QEMU leaves the command pending; then it dies.
-	p.cmd.Process.Signal(syscall.SIGSTOP)
+	_ = p.cmd.Process.Signal(syscall.SIGSTOP)
 	result := make(chan error, 1)
 	go func() { result <- c.Execute(ctx, "query-version", nil, nil) }()
 	select {
@@ -138,7 +138,7 @@ func TestConnectionLoss(t *testing.T) {
 		t.Fatalf("Execute on a stopped QEMU returned %v", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	p.cmd.Process.Kill()
+	_ = p.cmd.Process.Kill()
 	select {
 	case err := <-result:
 		if !errors.Is(err, ErrDisconnected) {

@@ -95,7 +95,7 @@ func TestConfigWithoutMAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Release()
+	_ = l.Release()
 	editConfig(t, be, func(c map[string]any) {
 		if c["mac"] == nil {
 			t.Fatal("the lock holder did not add the MAC")

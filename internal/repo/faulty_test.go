@@ -6,34 +6,13 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sync"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/holdfast-backup/holdfast/internal/testutil/storagetest"
 )
-
-// faultyBackend fails every Save after the first failAfter ones with
-// ENOSPC, wrapped the way a file system backend reports it.
-type faultyBackend struct {
-	storage.Backend
-	mu        sync.Mutex
-	failAfter int // saves that succeed; negative: all
-	saves     int // attempted saves
-}
-
-func (f *faultyBackend) Save(ctx context.Context, name string, data []byte) error {
-	f.mu.Lock()
-	n := f.saves
-	f.saves++
-	fail := f.failAfter >= 0 && n >= f.failAfter
-	f.mu.Unlock()
-	if fail {
-		return fmt.Errorf("save %s: %w", name, &os.PathError{Op: "write", Path: name, Err: syscall.ENOSPC})
-	}
-	return f.Backend.Save(ctx, name, data)
-}
 
 // backupSequence does what a backup does: shared lock, new chunks, index,
 // commit. It stops at the first error.
@@ -42,7 +21,7 @@ func backupSequence(ctx context.Context, r *Repository, seed uint64) (*Manifest,
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	h := r.NewHasher()
 	ix := &Index{DiskSize: 3 * MinChunkSize, ChunkSize: MinChunkSize}
 	for n := uint64(0); n < 3; n++ {
@@ -78,7 +57,11 @@ func TestBackupOutOfSpace(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fb := &faultyBackend{Backend: be, failAfter: failAfter}
+			// Every Save after the first failAfter fails with ENOSPC, wrapped
+			// the way a file system backend reports it.
+			fb := storagetest.NewFaulty(be)
+			fb.Add(storagetest.Fault{Op: storagetest.OpSave, Skip: failAfter,
+				Err: fmt.Errorf("save: %w", &os.PathError{Op: "write", Path: "f", Err: syscall.ENOSPC})})
 			r, err := Open(ctx, fb, []byte("secret"), Options{Clock: clk})
 			if err != nil {
 				t.Fatal(err)
@@ -99,8 +82,8 @@ func TestBackupOutOfSpace(t *testing.T) {
 			if m != nil {
 				t.Fatalf("failed backup returned point %s", m.ID)
 			}
-			if fb.saves != failAfter+1 {
-				t.Errorf("%d saves attempted, want %d (stop at the first failure)", fb.saves, failAfter+1)
+			if n := fb.Calls(storagetest.OpSave); n != failAfter+1 {
+				t.Errorf("%d saves attempted, want %d (stop at the first failure)", n, failAfter+1)
 			}
 			checkPoints(t, r, first.ID)
 			if n := countFiles(t, be, "points"); n != 1 {
@@ -111,7 +94,7 @@ func TestBackupOutOfSpace(t *testing.T) {
 			}
 			// Once space is back, GC clears what the failed backup left
 			// (after the grace period) without touching the committed point.
-			fb.failAfter = -1
+			fb.Clear()
 			clk.Set(time.Now().Add(2 * time.Hour))
 			res, err := r.GC(ctx, GCOptions{Grace: time.Hour})
 			if err != nil {
@@ -156,5 +139,68 @@ func checkPoints(t *testing.T, r *Repository, ids ...string) {
 	res, err := r.Verify(ctx, VerifyOptions{ReadData: true})
 	if err != nil || len(res.Problems) != 0 || res.Points != len(ids) || res.Checked != 3*len(ids) {
 		t.Fatalf("verify: %+v, %v", res, err)
+	}
+}
+
+// TestDamagedReads: when the store fails a read or hands back short or
+// corrupted content, reading a point fails, naming what it read, and never
+// returns wrong data.
+func TestDamagedReads(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		fault  storagetest.Fault
+		failOn string // "manifest", "index" or "chunk"
+	}{
+		{"manifest read error", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "points/"}, "manifest"},
+		{"short manifest", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "points/", Short: true}, "manifest"},
+		{"corrupted manifest", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "points/", Corrupt: true}, "manifest"},
+		{"short index", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "indexes/", Short: true}, "index"},
+		{"corrupted index", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "indexes/", Corrupt: true}, "index"},
+		{"chunk read error", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "chunks/"}, "chunk"},
+		{"short chunk", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "chunks/", Short: true}, "chunk"},
+		{"corrupted chunk", storagetest.Fault{Op: storagetest.OpLoad, Prefix: "chunks/", Corrupt: true}, "chunk"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			base, be := newTestRepo(t, true)
+			m, err := backupSequence(ctx, base, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fb := storagetest.NewFaulty(be)
+			r, err := Open(ctx, fb, []byte("secret"), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			fb.Add(tc.fault)
+			got, err := r.LoadManifest(ctx, m.ID)
+			if tc.failOn == "manifest" {
+				if err == nil || !strings.Contains(err.Error(), m.ID) {
+					t.Fatalf("load manifest: %v, want an error naming %s", err, m.ID)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ix, err := r.LoadIndex(ctx, got, 0)
+			if tc.failOn == "index" {
+				if err == nil || !strings.Contains(err.Error(), m.ID) {
+					t.Fatalf("load index: %v, want an error naming %s", err, m.ID)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range ix.Entries {
+				data, err := r.GetChunk(ctx, r.NewHasher(), e.ID, nil)
+				if err == nil || !strings.Contains(err.Error(), e.ID.String()) {
+					t.Fatalf("chunk %d: %d bytes, %v; want an error naming %s", e.N, len(data), err, e.ID)
+				}
+			}
+		})
 	}
 }

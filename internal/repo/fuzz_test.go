@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/testutil/storagetest"
 )
 
 // Fuzz tests for every parser of bytes read from a repository. Run one with
@@ -416,7 +418,7 @@ func FuzzLockFile(f *testing.F) {
 	}
 	f.Add([]byte(`{"kind":"exclusive","pid":1e99}`))
 	f.Add([]byte(`garbage`))
-	be := newMemBackend()
+	be := storagetest.NewMem()
 	r, err := Init(context.Background(), be, nil, InitOptions{ChunkSize: MinChunkSize})
 	if err != nil {
 		f.Fatal(err)
@@ -424,7 +426,7 @@ func FuzzLockFile(f *testing.F) {
 	f.Cleanup(func() { r.Close() })
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ctx := context.Background()
-		be.reset("locks/")
+		be.Reset("locks/")
 		if err := be.Save(ctx, "locks/fuzz", b); err != nil {
 			t.Fatal(err)
 		}
@@ -448,7 +450,7 @@ func FuzzLockFile(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		if n := be.count("locks/"); n != 1 {
+		if n := be.Count("locks/"); n != 1 {
 			t.Fatalf("%d lock files after Lock/Release, want only the fuzzed one", n)
 		}
 	})

@@ -146,7 +146,7 @@ func (r *Repository) GC(ctx context.Context, o GCOptions) (GCResult, error) {
 	if err != nil {
 		return res, err
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	start := r.now()
 	live, err := r.ActiveLocks(ctx)
 	if err != nil {

@@ -163,7 +163,7 @@ func TestGCSharedLockMovesCutoff(t *testing.T) {
 				if lock, err = r.Lock(ctx, LockShared); err != nil {
 					t.Fatal(err)
 				}
-				defer lock.Release()
+				defer func() { _ = lock.Release() }()
 				if tc.stale {
 					setMtime(t, be, lock.Info.name, now.Add(-10*time.Minute))
 				}

@@ -26,7 +26,7 @@ func TestLockNameCarriesTheLock(t *testing.T) {
 			!live[0].Started.Equal(l.Info.Started) || live[0].Hostname != lockHostname() {
 			t.Errorf("%s lock read back as %+v (%v), want %+v", kind, live, err, l.Info)
 		}
-		l.Release()
+		_ = l.Release()
 	}
 	// A dead process of this host holds nothing.
 	dead := LockInfo{Kind: LockExclusive, Hostname: lockHostname(), PID: pidMax(t) + 1, Started: time.Now()}
@@ -36,7 +36,7 @@ func TestLockNameCarriesTheLock(t *testing.T) {
 	if l, err := r.Lock(ctx, LockExclusive); err != nil {
 		t.Fatalf("a dead holder's lock blocks: %v", err)
 	} else {
-		l.Release()
+		_ = l.Release()
 	}
 }
 

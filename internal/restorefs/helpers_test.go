@@ -17,6 +17,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/holdfast-backup/holdfast/internal/testutil/testrepo"
 )
 
 const cs = repo.MinChunkSize
@@ -126,13 +127,7 @@ type fixture struct {
 func newRepo(t testing.TB) (*repo.Repository, string) {
 	t.Helper()
 	root := filepath.Join(t.TempDir(), "repo")
-	r, err := repo.Init(context.Background(), storage.NewLocal(root), []byte("pw"),
-		repo.InitOptions{Encrypted: true, KDF: repo.KDFParams{Time: 1, Memory: 64, Threads: 1}, ChunkSize: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r, root
+	return testrepo.New(t, storage.NewLocal(root)), root
 }
 
 // newFixture backs up the images (one disk each) into a new repository,

@@ -273,9 +273,9 @@ func TestOverlayBadBitmapRefused(t *testing.T) {
 		{"truncated", func(t *testing.T, dir string) {
 			p := filepath.Join(dir, BitmapFile)
 			b, _ := os.ReadFile(p)
-			os.WriteFile(p, b[:len(b)-1], 0o600)
+			_ = os.WriteFile(p, b[:len(b)-1], 0o600)
 		}, size, 0},
-		{"empty file", func(t *testing.T, dir string) { os.WriteFile(filepath.Join(dir, BitmapFile), nil, 0o600) }, size, 0},
+		{"empty file", func(t *testing.T, dir string) { _ = os.WriteFile(filepath.Join(dir, BitmapFile), nil, 0o600) }, size, 0},
 		{"missing bitmap", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, BitmapFile)) }, size, 0},
 		{"other disk size", func(t *testing.T, dir string) {}, size + 4096, 0},
 		{"other block size", func(t *testing.T, dir string) {}, size, 8192},

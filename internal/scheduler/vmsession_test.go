@@ -194,7 +194,7 @@ func TestPrepareHookPanics(t *testing.T) {
 				t.Fatalf("recovered %v", r)
 			}
 		}()
-		s.Next(t.Context())
+		_, _ = s.Next(t.Context())
 		t.Fatal("Next did not panic")
 	}()
 	// The session is not stuck: the other disk learns what happened.

@@ -90,7 +90,7 @@ func TestBucketUnlimitedToLimited(t *testing.T) {
 	clk := newFakeClock(t0)
 	b := NewBucket(0, 1000, clk)
 	_ = b.WaitN(context.Background(), 1e9)
-	if clk.Now() != t0 {
+	if !clk.Now().Equal(t0) {
 		t.Fatal("unlimited bucket waited")
 	}
 	b.SetRate(1000)

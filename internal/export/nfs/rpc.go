@@ -168,7 +168,7 @@ func errorReply(xid uint32, r *rpcError, tcp bool) []byte {
 
 // readRecord reads one record-marked RPC message (RFC 5531 §11) of at
 // most max bytes, joining fragments into buf's storage.
-func readRecord(r io.Reader, buf []byte, max int) ([]byte, error) {
+func readRecord(r io.Reader, buf []byte, limit int) ([]byte, error) {
 	msg := buf[:0]
 	var hdr [4]byte
 	for {
@@ -180,8 +180,8 @@ func readRecord(r io.Reader, buf []byte, max int) ([]byte, error) {
 		}
 		h := binary.BigEndian.Uint32(hdr[:])
 		n := int(h &^ (1 << 31))
-		if len(msg)+n > max {
-			return nil, fmt.Errorf("nfs: RPC record larger than %d bytes", max)
+		if len(msg)+n > limit {
+			return nil, fmt.Errorf("nfs: RPC record larger than %d bytes", limit)
 		}
 		// Grow as bytes arrive, so a declared size costs no memory until
 		// the peer sends it.

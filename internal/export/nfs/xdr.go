@@ -61,18 +61,18 @@ func (d *decoder) fixed(n int) []byte {
 	return v
 }
 
-// opaque reads variable-length opaque data of at most max bytes. The
+// opaque reads variable-length opaque data of at most limit bytes. The
 // result aliases the input.
-func (d *decoder) opaque(max int) []byte {
+func (d *decoder) opaque(limit int) []byte {
 	n := d.uint32()
-	if d.err != nil || n > uint32(max) {
+	if d.err != nil || n > uint32(limit) {
 		d.fail()
 		return nil
 	}
 	return d.fixed(int(n))
 }
 
-func (d *decoder) string(max int) string { return string(d.opaque(max)) }
+func (d *decoder) string(limit int) string { return string(d.opaque(limit)) }
 
 func pad(n int) int { return (n + 3) &^ 3 }
 

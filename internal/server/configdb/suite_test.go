@@ -29,7 +29,6 @@ func newClock() *testClock {
 	return &testClock{clock.NewFake(time.Date(2031, 5, 6, 7, 8, 9, 123456789, time.UTC))}
 }
 func (c *testClock) now() time.Time          { return c.Now() }
-func (c *testClock) set(t time.Time)         { c.Set(t) }
 func (c *testClock) advance(d time.Duration) { c.Advance(d) }
 
 var testMasterKey = bytes.Repeat([]byte{0x42}, MasterKeySize)

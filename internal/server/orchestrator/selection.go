@@ -111,7 +111,7 @@ func imageVMs(dir string) ([]jobdef.VM, error) {
 		name, n := base, 0
 		if m := diskSuffix.FindStringSubmatch(base); m != nil {
 			name = m[1]
-			fmt.Sscan(m[2], &n)
+			_, _ = fmt.Sscan(m[2], &n)
 		}
 		byVM[name] = append(byVM[name], disk{n, filepath.Join(dir, e.Name())})
 	}

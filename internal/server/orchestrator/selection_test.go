@@ -41,7 +41,7 @@ func TestSelection(t *testing.T) {
 		t.Fatal(err)
 	}
 	sctx, stop := context.WithCancel(ctx)
-	go srv.Serve(sctx, ln)
+	go func() { _ = srv.Serve(sctx, ln) }()
 	t.Cleanup(stop)
 	nbdAddr := "nbd://" + ln.Addr().String()
 	for name, src := range map[string]configdb.Source{

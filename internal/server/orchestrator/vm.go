@@ -79,7 +79,7 @@ func (or *Orchestrator) openVMSession(ctx context.Context, vm *vmRun) error {
 	}
 	prev, err := previousManifest(ctx, c, vm.name)
 	if err != nil {
-		lock.Release()
+		_ = lock.Release()
 		c.Close()
 		return err
 	}

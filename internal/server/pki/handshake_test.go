@@ -44,7 +44,7 @@ func handshake(t *testing.T, serverCfg, clientCfg *tls.Config) handshakeResult {
 			return
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		sc := tls.Server(c, serverCfg)
 		r.serverErr = sc.Handshake()
 		if r.serverErr == nil {
@@ -60,7 +60,7 @@ func handshake(t *testing.T, serverCfg, clientCfg *tls.Config) handshakeResult {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	cc := tls.Client(conn, clientCfg)
 	clientErr := cc.Handshake()
 	if clientErr == nil {
@@ -228,7 +228,7 @@ func TestRequireAgentMiddleware(t *testing.T) {
 	srvCert, _ := ca.IssueServer([]string{"127.0.0.1"})
 	h := RequireAgent(RoleProxy)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, _ := AgentFrom(r.Context())
-		io.WriteString(w, a.Role+":"+a.Name)
+		_, _ = io.WriteString(w, a.Role+":"+a.Name)
 	}))
 	ts := httptest.NewUnstartedServer(h)
 	ts.TLS = ca.ServerTLSConfig(srvCert)

@@ -19,7 +19,7 @@ func TestSessionCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ca.dir != "" || !ca.Certificate().IsCA || ca.Certificate().NotAfter != t0.Add(time.Hour) {
+	if ca.dir != "" || !ca.Certificate().IsCA || !ca.Certificate().NotAfter.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("session CA: dir %q, %+v", ca.dir, ca.Certificate())
 	}
 	iss, err := ca.IssueClient("requester")
@@ -33,7 +33,7 @@ func TestSessionCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cert.ExtKeyUsage) != 1 || cert.ExtKeyUsage[0] != x509.ExtKeyUsageClientAuth || cert.NotAfter != t0.Add(time.Hour) {
+	if len(cert.ExtKeyUsage) != 1 || cert.ExtKeyUsage[0] != x509.ExtKeyUsageClientAuth || !cert.NotAfter.Equal(t0.Add(time.Hour)) {
 		t.Errorf("client certificate: EKU %v, NotAfter %v", cert.ExtKeyUsage, cert.NotAfter)
 	}
 	for _, c := range []struct {

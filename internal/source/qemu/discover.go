@@ -45,17 +45,3 @@ func discover(ctx context.Context, c *qmp.Client) ([]vmDisk, error) {
 	sort.SliceStable(disks, func(i, j int) bool { return disks[i].Device < disks[j].Device })
 	return disks, nil
 }
-
-// nodeBitmaps reads the current dirty bitmaps of a node.
-func nodeBitmaps(ctx context.Context, c *qmp.Client, node string) ([]qmp.DirtyBitmap, error) {
-	nodes, err := c.QueryNamedBlockNodes(ctx, true)
-	if err != nil {
-		return nil, fmt.Errorf("query-named-block-nodes: %w", err)
-	}
-	for _, n := range nodes {
-		if n.NodeName == node {
-			return n.DirtyBitmaps, nil
-		}
-	}
-	return nil, fmt.Errorf("block node %s not found", node)
-}

@@ -47,7 +47,7 @@ func TestPlanBitmaps(t *testing.T) {
 
 func TestChooseTransport(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "d.qcow2")
-	os.WriteFile(img, nil, 0o600)
+	_ = os.WriteFile(img, nil, 0o600)
 	local := []vmDisk{{Device: "vda", File: img, Format: "qcow2"}}
 	remote := []vmDisk{{Device: "vda", File: "json:{}", Format: "qcow2"}, {Device: "vdb", File: "/nonexistent", Format: "raw"}}
 	tests := []struct {

@@ -317,7 +317,7 @@ func lockFile(path string) (func(), error) {
 		return nil, err
 	}
 	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
 }
@@ -346,7 +346,7 @@ func build(root, dir, kpkg, kver, bver string) error {
 	defer os.RemoveAll(work)
 	// _apt cannot write into a root-owned 0700 temp dir: let it, and keep
 	// apt from warning about it.
-	os.Chmod(work, 0o755)
+	_ = os.Chmod(work, 0o755)
 	if err := run(work, "apt-get", "download", "-q", "-o", "APT::Sandbox::User=root",
 		kpkg+"="+kver, "busybox-static="+bver); err != nil {
 		return unavailableError{err}
@@ -392,7 +392,7 @@ func build(root, dir, kpkg, kver, bver string) error {
 	}
 	var gz bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
-	zw.Write(cpio.Bytes())
+	_, _ = zw.Write(cpio.Bytes())
 	if err := zw.Close(); err != nil {
 		return err
 	}
@@ -429,7 +429,7 @@ func loadModules(moddir string, want []string) (map[string][]byte, []string, err
 		}
 	}
 	files := map[string]string{}
-	filepath.WalkDir(filepath.Join(moddir, "kernel"), func(p string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(filepath.Join(moddir, "kernel"), func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			if n := modName(p); n != "" {
 				files[norm(n)] = p
@@ -583,7 +583,9 @@ func (c *cpioWriter) dir(name string) { c.entry(name, syscall.S_IFDIR|0o755, 0, 
 func (c *cpioWriter) file(name string, perm uint32, data []byte) {
 	c.entry(name, syscall.S_IFREG|perm, 0, 0, data)
 }
-func (c *cpioWriter) node(name string, mode uint32, maj, min int) { c.entry(name, mode, maj, min, nil) }
+func (c *cpioWriter) node(name string, mode uint32, major, minor int) {
+	c.entry(name, mode, major, minor, nil)
+}
 func (c *cpioWriter) close() error {
 	c.ino = -1 // the trailer has inode 0
 	c.entry("TRAILER!!!", 0, 0, 0, nil)
