@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/testutil/memdisk"
+	"github.com/holdfast-backup/holdfast/internal/testutil/testrepo"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +20,7 @@ import (
 // still reads back as the disk.
 func TestRestoreLeavesZeroBlocksAsHoles(t *testing.T) {
 	ctx := context.Background()
-	r := newRepo(t)
+	r := testrepo.New(t, nil)
 	rng := rand.New(rand.NewPCG(3, 4))
 	data := make([]byte, 3*cs+1000)
 	for i := range data {
@@ -32,7 +34,7 @@ func TestRestoreLeavesZeroBlocksAsHoles(t *testing.T) {
 	}
 	data[2*cs+7*holeBlock+100] = 0
 	data[2*cs+7*holeBlock+5] = 9
-	d := &memDisk{data: data, fail: -1, alloc: []source.Extent{{Offset: 0, Length: int64(len(data))}}}
+	d := memdisk.New(data)
 	m, err := BackupPoint(ctx, r, PointRequest{VM: "vm1", Disks: []source.Disk{d}, ChunkSize: cs}, Options{})
 	if err != nil {
 		t.Fatal(err)
