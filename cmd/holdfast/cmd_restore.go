@@ -71,7 +71,7 @@ then never runs), then for the session, and prints its result.`,
 	c.Flags().StringVar(&o.toFormat, "to-format", "", "destination format: raw or qcow2 (default: qcow2 for a .qcow2 name, else raw)")
 	c.Flags().BoolVar(&o.rollback, "rollback", false, "rewrite only the differing chunks of an existing disk")
 	c.Flags().BoolVar(&o.force, "force", false, "replace an existing non-empty file, or write over a block device")
-	c.Flags().IntVar(&o.workers, "workers", 0, "parallel chunk readers (default 2 × CPUs)")
+	c.Flags().IntVar(&o.workers, "workers", 0, "parallel chunk readers (default 2 × CPUs, and at least 16 for a full restore)")
 	return c
 }
 

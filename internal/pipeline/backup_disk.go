@@ -35,7 +35,8 @@ type DiskJob struct {
 // Options tune the pipeline.
 type Options struct {
 	// Workers read, hash and store chunks in parallel; 0 means
-	// 2 × GOMAXPROCS (reads overlap with CPU work).
+	// 2 × GOMAXPROCS (reads overlap with CPU work), and for a full
+	// restore at least restoreFetchers.
 	Workers int
 	// Progress, if set, is called with the number of disk bytes just
 	// processed (read, skipped as zero or reused). It must be cheap and

@@ -154,7 +154,7 @@ func (t *Target) open(ctx context.Context, pl placement, format string, size int
 		t.removeTemp()
 		return fmt.Errorf("size %s: %w", t.path, err)
 	}
-	t.file, t.RestoreTarget = f, RestoreTarget{W: f}
+	t.file, t.RestoreTarget = f, RestoreTarget{W: newWriteback(f)}
 	return nil
 }
 
@@ -182,7 +182,7 @@ func (t *Target) openDevice(pl placement, size int64) error {
 		f.Close()
 		return fmt.Errorf("%s holds %d bytes, the disk needs %d", t.path, devSize, size)
 	}
-	t.file, t.RestoreTarget = f, RestoreTarget{W: f, WriteZeros: true}
+	t.file, t.RestoreTarget = f, RestoreTarget{W: newWriteback(f), WriteZeros: true}
 	return nil
 }
 
