@@ -85,8 +85,8 @@ func TestRestoreLeavesZeroBlocksAsHoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The tail's block, and room for the file system's extent blocks.
-	if max := int64(len(data)) - zero + 4*holeBlock; sb.Blocks*512 > max {
-		t.Errorf("restored file allocates %d bytes, want at most %d", sb.Blocks*512, max)
+	if limit := int64(len(data)) - zero + 4*holeBlock; sb.Blocks*512 > limit {
+		t.Errorf("restored file allocates %d bytes, want at most %d", sb.Blocks*512, limit)
 	}
 }
 
