@@ -90,7 +90,11 @@ func (m *simulation) worker(ctx context.Context) {
 		m.checkLimits()
 		m.mu.Lock()
 		vm := m.vms[a.Task.VM]
-		if vm.prepared != 1 || vm.released != 0 || a.PrepareErr != nil {
+		// With churn, a proxy can go down between Next returning and
+		// this check: the task reruns elsewhere and its VM may be
+		// released already. That attempt is stale; Done must say so.
+		late := vm.released != 0
+		if vm.prepared != 1 || (late && !m.churn) || a.PrepareErr != nil {
 			m.fail("%s handed out with prepared %d released %d (%v)", a.Task.ID, vm.prepared, vm.released, a.PrepareErr)
 		}
 		vm.running++
@@ -107,6 +111,8 @@ func (m *simulation) worker(ctx context.Context) {
 		_, err = m.s.Done(a, taskErr)
 		m.mu.Lock()
 		switch {
+		case err == nil && late:
+			m.fail("%s ended after its VM was released", a.Task.ID)
 		case err == nil:
 			vm.done++
 		case !m.churn || !errors.Is(err, ErrStale):
