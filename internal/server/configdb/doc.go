@@ -62,7 +62,10 @@
 // attempts. Errors callers branch on are ErrNotFound, ErrConflict (a unique
 // or foreign-key violation), ErrUnauthorized (unknown, revoked, expired or
 // used token), ErrInvalid (bad argument) and ErrNoMasterKey, with the same
-// meaning on both backends. The store does not audit by itself: the API
+// meaning on both backends. A unique violation is a *ConflictError whose
+// message names the kind (from the violated table) and the name ("a job
+// named nightly already exists"); no driver or SQL text reaches an error's
+// message. The store does not audit by itself: the API
 // layer, which knows the actor, calls Audit.
 //
 // Task states are not a strict machine: a task may go back to queued (a

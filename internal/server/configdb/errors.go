@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Errors callers branch on; both backends map to them.
@@ -26,9 +27,53 @@ const (
 	errCheck
 )
 
+// ConflictError is a unique constraint violation: a record of that kind
+// and name exists. Its message is meant for users ("a job named nightly
+// already exists") and carries no SQL; errors.Is(err, ErrConflict) holds.
+type ConflictError struct {
+	Kind string // "job", "source", "API token", …
+	Name string // "" when the record has no name users give
+	err  error  // the driver's error, for Unwrap
+}
+
+func (e *ConflictError) Error() string {
+	if e.Name == "" {
+		return fmt.Sprintf("such %s already exists", article(e.Kind))
+	}
+	return fmt.Sprintf("%s named %s already exists", article(e.Kind), e.Name)
+}
+
+// article puts "a" or "an" before a kind ("an API token", "a job").
+func article(kind string) string {
+	if kind != "" && strings.ContainsRune("AEIOUaeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
+}
+
+// Is makes a ConflictError match ErrConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+func (e *ConflictError) Unwrap() error { return e.err }
+
+// tableKinds names what each table holds, for conflict messages.
+var tableKinds = map[string]string{
+	"jobs": "job", "sources": "source", "api_tokens": "API token", "agents": "agent",
+	"secrets": "secret", "points": "point", "join_tokens": "join token",
+	"sessions": "session", "tasks": "task",
+}
+
 // wrap turns a driver error from operation op into one of the package errors
-// where one applies, keeping the driver's message.
+// where one applies. A constraint violation's message names no SQL: the
+// driver's error stays reachable through errors.As only.
 func (s *Store) wrap(op string, err error) error {
+	return s.wrapNamed(op, "", err)
+}
+
+// wrapNamed is wrap for a statement writing the record called name: a
+// unique violation becomes a ConflictError naming the record's kind (from
+// the violated table) and name.
+func (s *Store) wrapNamed(op, name string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -37,13 +82,29 @@ func (s *Store) wrap(op string, err error) error {
 	}
 	switch s.d.classify(err) {
 	case errUnique:
-		return fmt.Errorf("%s: %w: already exists (%v)", op, ErrConflict, err)
+		kind := tableKinds[s.d.table(err)]
+		if kind == "" {
+			kind = "record"
+		}
+		return &ConflictError{Kind: kind, Name: name, err: err}
 	case errForeignKey:
-		return fmt.Errorf("%s: %w: still referenced or reference missing (%v)", op, ErrConflict, err)
+		return fmt.Errorf("%s: %w: it refers to a record that does not exist, or is still referred to", op, ErrConflict)
 	case errCheck:
-		return fmt.Errorf("%s: %w (%v)", op, ErrInvalid, err)
+		return fmt.Errorf("%s: %w: a value is missing or out of range", op, ErrInvalid)
 	}
 	return fmt.Errorf("configdb: %s: %w", op, err)
+}
+
+// sqliteConstraintTable returns the table a SQLite constraint message names
+// ("constraint failed: UNIQUE constraint failed: jobs.name (2067)" → "jobs").
+func sqliteConstraintTable(msg string) string {
+	const marker = "constraint failed: "
+	i := strings.LastIndex(msg, marker)
+	if i < 0 {
+		return ""
+	}
+	table, _, _ := strings.Cut(msg[i+len(marker):], ".")
+	return strings.TrimSpace(table)
 }
 
 func invalid(format string, args ...any) error {
