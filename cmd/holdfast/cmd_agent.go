@@ -45,10 +45,20 @@ type agentJoin struct {
 func (a *app) agentCredentials(ctx context.Context, server string, caPEM []byte, j agentJoin) (*agent.Credentials, error) {
 	creds, err := agent.LoadState(j.stateDir, j.role, j.name)
 	if err == nil {
-		fmt.Fprintf(a.stderr, "holdfast: %s %s: using the credentials in %s\n", j.role, j.name, j.stateDir)
-		return creds, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
+		err = agent.CheckServer(ctx, server, caPEM, creds)
+		if err == nil {
+			fmt.Fprintf(a.stderr, "holdfast: %s %s: using the credentials in %s\n", j.role, j.name, j.stateDir)
+			return creds, nil
+		}
+		if !errors.Is(err, agent.ErrForeignServer) {
+			return nil, err
+		}
+		if j.joinToken == "" {
+			return nil, fmt.Errorf("agent state %s: %w: rejoin with --join-token T (create one with 'holdfast %s token' on that server), or remove %s",
+				j.stateDir, err, j.role, j.stateDir)
+		}
+		fmt.Fprintf(a.stderr, "holdfast: %s %s: %v; joining %s anew\n", j.role, j.name, err, server)
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	if j.joinToken == "" {
@@ -63,6 +73,27 @@ func (a *app) agentCredentials(ctx context.Context, server string, caPEM []byte,
 	}
 	fmt.Fprintf(a.stderr, "holdfast: %s %s joined %s\n", j.role, j.name, server)
 	return creds, nil
+}
+
+// agentStateDir is given (--state-dir) if set, else the platform's default
+// (agent.DefaultStateDir: /var/lib/holdfast/ROLE-NAME as root), unless only
+// one of the legacy directories earlier versions used holds credentials:
+// that one is used, and a notice says so.
+func (a *app) agentStateDir(given, role, name string, legacy ...string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	home, _ := os.UserHomeDir()
+	def, err := agent.DefaultStateDir(role, name, agent.StateEnv{UID: os.Geteuid(), Home: home,
+		XDGStateHome: a.getenv("XDG_STATE_HOME"), StateDirectory: a.getenv("STATE_DIRECTORY")})
+	if err != nil {
+		return "", usageError{fmt.Errorf("%w: give --state-dir", err)}
+	}
+	dir, notice := agent.ChooseStateDir(def, legacy...)
+	if notice != "" {
+		fmt.Fprintf(a.stderr, "holdfast: %s %s: %s\n", role, name, notice)
+	}
+	return dir, nil
 }
 
 // advertised is the address an agent listening on ln announces: advertise if

@@ -34,8 +34,11 @@ func addRepositoryAgent(a *app, c *cobra.Command, o *clientOptions) {
 	c.Long = `Without a subcommand, run a repository agent: open the repository in DIR
 (create it first with 'holdfast repo init --repo DIR'), join the server with
 a one-time join token ('holdfast repository token'), keep the issued key and
-certificate in --state-dir (default DIR/.agent, mode 0700; a restart reuses
-them and needs no token), serve the data mover protocol over mutual TLS on
+certificate in --state-dir (default /var/lib/holdfast/repository-NAME as
+root, else ~/.local/state/holdfast/repository-NAME; DIR/.agent, where earlier
+versions kept it, if only that holds them; mode 0700; a restart reuses them
+and needs no token; credentials of another server are replaced by joining
+again with a token, or the agent exits naming the directory), serve the data mover protocol over mutual TLS on
 --listen and heartbeat to the server every 10 s until interrupted.`
 	f := c.Flags()
 	f.StringVar(&ro.name, "name", "", "agent name, as jobs refer to the repository")
@@ -43,7 +46,7 @@ them and needs no token), serve the data mover protocol over mutual TLS on
 	f.StringVar(&ro.joinToken, "join-token", "", "one-time join token, first start only (default $HOLDFAST_JOIN_TOKEN, which keeps it out of the process list)")
 	f.StringVar(&ro.listen, "listen", "127.0.0.1:0", "address to serve the data mover protocol on")
 	f.StringVar(&ro.advertise, "advertise", "", "host:port proxies reach this agent at (default: the listen address)")
-	f.StringVar(&ro.stateDir, "state-dir", "", "where the agent keeps its key and certificate (default DIR/.agent)")
+	f.StringVar(&ro.stateDir, "state-dir", "", "where the agent keeps its key and certificate (default /var/lib/holdfast/repository-NAME as root, else ~/.local/state/holdfast/repository-NAME)")
 	f.IntVar(&ro.slots, "slots", runtime.NumCPU(), "concurrent task slots")
 	f.IntVar(&ro.proxySessions, "proxy-sessions", repoagent.DefaultProxySessions, "mover sessions one proxy may hold at once")
 	f.DurationVar(&ro.sessionTimeout, "session-timeout", 5*time.Minute,
@@ -69,9 +72,6 @@ func (ro *repoAgentOptions) validate() error {
 	case ro.sessionTimeout < time.Second:
 		return fmt.Errorf("--session-timeout %v: want at least 1s", ro.sessionTimeout)
 	}
-	if ro.stateDir == "" {
-		ro.stateDir = filepath.Join(ro.path, ".agent")
-	}
 	return nil
 }
 
@@ -79,6 +79,11 @@ func runRepositoryAgent(ctx context.Context, a *app, o *clientOptions, ro repoAg
 	if err := ro.validate(); err != nil {
 		return usageError{err}
 	}
+	stateDir, err := a.agentStateDir(ro.stateDir, pki.RoleRepository, ro.name, filepath.Join(ro.path, ".agent"))
+	if err != nil {
+		return err
+	}
+	ro.stateDir = stateDir
 	if ro.joinToken == "" {
 		ro.joinToken = a.getenv("HOLDFAST_JOIN_TOKEN")
 	}
