@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // An agent whose saved credentials belong to another server (a reinstalled
@@ -65,5 +66,30 @@ func TestRepositoryAgentLegacyState(t *testing.T) {
 	if msg := c.procs["repo1"].errOut.String(); !strings.Contains(msg, filepath.Join(path, ".agent")) ||
 		!strings.Contains(msg, "earlier versions") {
 		t.Errorf("no notice of the old state directory: %s", msg)
+	}
+}
+
+// A running agent whose server is replaced by another (a new data
+// directory, a new CA, on the same address) exits naming its state
+// directory instead of failing its heartbeats forever.
+func TestAgentServerReplacedWhileRunning(t *testing.T) {
+	c := newCluster(t, "")
+	c.addProxy("p1", 1)
+	c.waitAgents("p1")
+	p := c.procs["p1"]
+	c.kill(c.server)
+	c.data = filepath.Join(c.e.dir, "server2")
+	c.startServer()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the proxy still runs against another server: %s", p.errOut)
+	}
+	state := filepath.Join(c.e.dir, "state-p1")
+	if code := p.cmd.ProcessState.ExitCode(); code == 0 || code == exitInterrupted ||
+		!strings.Contains(p.errOut.String(), "agent state "+state) {
+		t.Fatalf("proxy exit %d, want a failure naming %s: %s", code, state, p.errOut)
 	}
 }

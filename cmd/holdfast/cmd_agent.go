@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server/agent"
 )
@@ -94,6 +95,45 @@ func (a *app) agentStateDir(given, role, name string, legacy ...string) (string,
 		fmt.Fprintf(a.stderr, "holdfast: %s %s: %s\n", role, name, notice)
 	}
 	return dir, nil
+}
+
+// foreignServerGuard wraps an agent's server client: a heartbeat that meets
+// a server certificate the saved CA did not sign (the server was reinstalled
+// while the agent ran) ends the agent's context with an error naming the
+// state directory, instead of failing every heartbeat forever. A restart
+// with a join token joins the new server.
+type foreignServerGuard struct {
+	*agent.Client
+	stop           context.CancelCauseFunc
+	role, stateDir string
+}
+
+// guardForeignServer returns ctx's child that the guard ends; after the
+// agent returns, stopped gives the guard's error, if it ended it.
+func guardForeignServer(ctx context.Context, c *agent.Client, role, stateDir string) (context.Context, *foreignServerGuard, func() error) {
+	gctx, stop := context.WithCancelCause(ctx)
+	g := &foreignServerGuard{Client: c, stop: stop, role: role, stateDir: stateDir}
+	return gctx, g, func() error {
+		if cause := context.Cause(gctx); errors.Is(cause, agent.ErrForeignServer) {
+			return cause
+		}
+		stop(nil)
+		return nil
+	}
+}
+
+// HeartbeatLoop is agent.Client's, watching for another server's certificate.
+func (g *foreignServerGuard) HeartbeatLoop(ctx context.Context, interval time.Duration, address string, slots int, onErr func(error)) {
+	g.Client.HeartbeatLoop(ctx, interval, address, slots, func(err error) {
+		if onErr != nil {
+			onErr(err)
+		}
+		if agent.IsForeignServer(err) {
+			g.stop(fmt.Errorf("agent state %s: %w: the server now answers with a certificate the saved CA did not sign; "+
+				"restart the agent with --join-token T (create one with 'holdfast %s token'), or remove %s",
+				g.stateDir, agent.ErrForeignServer, g.role, g.stateDir))
+		}
+	})
 }
 
 // advertised is the address an agent listening on ln announces: advertise if

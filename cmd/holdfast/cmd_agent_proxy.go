@@ -118,12 +118,15 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 	fmt.Fprintf(a.stdout, "proxy %s taking tasks from %s (%d slots)\n", po.name, server, po.slots)
 	client.SetCapabilities(map[string]any{"transports": po.transports, "reach": po.reach, "no_mount": po.noMount,
 		"restore_roots": po.restoreRoots, "restore_devices": po.devices})
-	hctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go client.HeartbeatLoop(hctx, po.heartbeat, "", po.slots, func(err error) {
+	ctx, guard, stopped := guardForeignServer(ctx, client, pki.RoleProxy, po.stateDir)
+	go guard.HeartbeatLoop(ctx, po.heartbeat, "", po.slots, func(err error) {
 		fmt.Fprintf(a.stderr, "holdfast: heartbeat to %s: %v\n", server, err)
 	})
-	return p.Run(ctx)
+	err = p.Run(ctx)
+	if ferr := stopped(); ferr != nil {
+		return ferr
+	}
+	return err
 }
 
 // checkRestoreRoots checks --restore-root (existing directories, absolute,

@@ -128,11 +128,16 @@ func (a *app) serveRepositoryAgent(ctx context.Context, server string, creds *ag
 		return err
 	}
 	defer client.Close()
-	return repoagent.Serve(ctx, ln, repoagent.Options{Name: j.name, Repo: r, Server: client, Creds: creds,
+	ctx, guard, stopped := guardForeignServer(ctx, client, pki.RoleRepository, ro.stateDir)
+	err = repoagent.Serve(ctx, ln, repoagent.Options{Name: j.name, Repo: r, Server: guard, Creds: creds,
 		Address: j.address, Slots: j.slots, ProxySessions: ro.proxySessions, SessionTimeout: ro.sessionTimeout,
 		Logger: a.logger(),
 		Notice: func(msg string) { fmt.Fprintf(a.stderr, "holdfast: %s (server %s)\n", msg, server) },
 		Ready: func(addr net.Addr) {
 			fmt.Fprintf(a.stdout, "repository %s serving on %s (advertised as %s)\n", j.name, addr, j.address)
 		}})
+	if ferr := stopped(); ferr != nil {
+		return ferr
+	}
+	return err
 }
