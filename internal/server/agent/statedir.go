@@ -18,9 +18,9 @@ type StateEnv struct {
 	// with StateDirectory= (a colon-separated list: the first is used).
 	StateDirectory string
 	UID            int    // effective user ID: 0 is root
-	Home         string // home directory ("": none)
-	XDGStateHome string // $XDG_STATE_HOME ("": unset)
-	SystemDir    string // "": SystemStateDir
+	Home           string // home directory ("": none)
+	XDGStateHome   string // $XDG_STATE_HOME ("": unset)
+	SystemDir      string // "": SystemStateDir
 }
 
 // DefaultStateDir is where the agent role-name keeps its credentials unless

@@ -70,8 +70,9 @@
 //
 // Task states are not a strict machine: a task may go back to queued (a
 // retry), which clears its end time and keeps its first start time. On
-// start the server calls FailUnfinished, since no session or task survives
-// a restart still running.
+// start the server calls FailUnfinished for the unfinished sessions it does
+// not run again (those it resumes are passed as keep), so no session or
+// task stays running forever.
 //
 // A Store is safe for concurrent use.
 package configdb
