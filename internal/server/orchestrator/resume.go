@@ -170,4 +170,3 @@ func (or *Orchestrator) resumeRequeued(ctx context.Context, rs *runSession, vm *
 		or.saveTask(ctx, tr.row)
 	}
 }
-
