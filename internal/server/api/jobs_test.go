@@ -62,7 +62,7 @@ func TestJobCRUD(t *testing.T) {
 		t.Fatalf("sessions %+v", listed)
 	}
 	e.mustDo(op, "DELETE", "/api/v1/jobs/nightly", "", 204)
-	checkError(t, e.do(op, "GET", "/api/v1/jobs/nightly", ""), 404, "not_found")
+	checkMessage(t, e.do(op, "GET", "/api/v1/jobs/nightly", ""), 404, "not_found", "job nightly: not found")
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

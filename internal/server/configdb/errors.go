@@ -7,12 +7,14 @@ import (
 	"strings"
 )
 
-// Errors callers branch on; both backends map to them.
+// Errors callers branch on; both backends map to them. The first four
+// reach users through the API (404, 409, 401, 400), so their texts name no
+// package.
 var (
-	ErrNotFound     = errors.New("configdb: not found")
-	ErrConflict     = errors.New("configdb: conflict")
-	ErrUnauthorized = errors.New("configdb: unauthorized")
-	ErrInvalid      = errors.New("configdb: invalid argument")
+	ErrNotFound     = errors.New("not found")
+	ErrConflict     = errors.New("conflict")
+	ErrUnauthorized = errors.New("unauthorized")
+	ErrInvalid      = errors.New("invalid argument")
 	ErrNoMasterKey  = errors.New("configdb: no master key configured for secrets")
 	ErrSchemaTooNew = errors.New("configdb: database schema is newer than this program")
 )
