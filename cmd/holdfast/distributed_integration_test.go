@@ -345,14 +345,7 @@ func runDistributed(t *testing.T, dsn string) {
 	t.Run("cancel", func(t *testing.T) {
 		c.e.ok("job", "edit", "nightly", "--read-limit", "2MiB/s")
 		id := c.startJob("nightly")
-		c.waitSession(id, func(se sessionTasks) bool {
-			for _, tk := range se.Tasks {
-				if tk.State == "running" {
-					return true
-				}
-			}
-			return false
-		})
+		c.waitTaskRunning(id)
 		c.e.ok("session", "cancel", fmt.Sprint(id))
 		se := c.session(id)
 		if se.State != "cancelled" {
@@ -371,14 +364,7 @@ func runDistributed(t *testing.T, dsn string) {
 	t.Run("server killed mid-job", func(t *testing.T) {
 		c.e.ok("job", "edit", "nightly", "--read-limit", "2MiB/s")
 		id := c.startJob("nightly")
-		c.waitSession(id, func(se sessionTasks) bool {
-			for _, tk := range se.Tasks {
-				if tk.State == "running" {
-					return true
-				}
-			}
-			return false
-		})
+		c.waitTaskRunning(id)
 		c.kill(c.server)
 		c.startServer()
 		// The session runs again (TestServerRestartResumesSession) and ends.

@@ -34,14 +34,7 @@ func TestServerRestartResumesSession(t *testing.T) {
 	c.e.ok("job", "edit", "nightly", "--read-limit", "2MiB/s") // seconds per disk: the restart meets running tasks
 
 	id := c.startJob("nightly")
-	c.waitSession(id, func(se sessionTasks) bool {
-		for _, tk := range se.Tasks {
-			if tk.State == "running" {
-				return true
-			}
-		}
-		return false
-	})
+	c.waitTaskRunning(id)
 	c.kill(c.server)
 	c.startServer()
 

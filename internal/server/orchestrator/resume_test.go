@@ -18,19 +18,8 @@ import (
 func TestRecoverSessions(t *testing.T) {
 	or, store := newTestOrchestrator(t, newFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)))
 	ctx := context.Background()
-	if _, err := store.UpsertAgent(ctx, configdb.Agent{Role: configdb.AgentRepository, Name: "r", Slots: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.PutSecret(ctx, "pw", []byte("secret")); err != nil {
-		t.Fatal(err)
-	}
-	def := json.RawMessage(`{"repository":"r","password_secret":"pw","vms":[
-		{"name":"vm1","disks":["/images/vm1.img"]},{"name":"vm2","disks":["/images/vm2.img"]}]}`)
-	for _, name := range []string{"nightly", "gone"} {
-		if _, err := store.CreateJob(ctx, configdb.Job{Name: name, Definition: def}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	backupFixture(t, store, json.RawMessage(`{"repository":"r","password_secret":"pw","vms":[
+		{"name":"vm1","disks":["/images/vm1.img"]},{"name":"vm2","disks":["/images/vm2.img"]}]}`), "nightly", "gone")
 	session := func(job, kind string, tasks map[string]configdb.State) (configdb.Session, map[string]configdb.Task) {
 		t.Helper()
 		se, err := store.CreateSession(ctx, job, kind)
