@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+
+	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
 
 // ErrForeignServer means an agent's saved credentials belong to another
@@ -26,7 +29,7 @@ func IsForeignServer(err error) bool {
 // CA. It returns an error wrapping ErrForeignServer if not, and nil too when
 // the server cannot be reached (the agent retries as usual).
 func CheckServer(ctx context.Context, serverURL string, caPEM []byte, creds *Credentials) error {
-	if len(caPEM) > 0 && !bytes.Equal(bytes.TrimSpace(caPEM), bytes.TrimSpace(creds.CAPEM)) {
+	if len(caPEM) > 0 && !holdsCert(caPEM, creds.CAPEM) {
 		return fmt.Errorf("%w: the server's CA given (--ca, HOLDFAST_CA) is not the one saved", ErrForeignServer)
 	}
 	c, err := NewClient(serverURL, creds)
@@ -39,4 +42,28 @@ func CheckServer(ctx context.Context, serverURL string, caPEM []byte, creds *Cre
 		return fmt.Errorf("%w: %s answers with a certificate the saved CA did not sign", ErrForeignServer, serverURL)
 	}
 	return nil
+}
+
+// holdsCert reports whether the PEM certificates in bundle include the one
+// in certPEM; a bundle without any certificate proves nothing (true).
+func holdsCert(bundle, certPEM []byte) bool {
+	want, err := pki.ParseCertificatePEM(certPEM)
+	if err != nil {
+		return true
+	}
+	seen := false
+	for rest := bundle; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		seen = true
+		if bytes.Equal(b.Bytes, want.Raw) {
+			return true
+		}
+	}
+	return !seen
 }
