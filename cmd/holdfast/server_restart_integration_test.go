@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 )
@@ -36,9 +37,11 @@ func TestServerRestartResumesSession(t *testing.T) {
 	id := c.startJob("nightly")
 	c.waitTaskRunning(id)
 	c.kill(c.server)
+	restarted := time.Now()
 	c.startServer()
 
 	se := c.waitSession(id, func(se sessionTasks) bool { return se.State != "running" && se.State != "queued" })
+	t.Logf("session %d ended %s %v after the server was killed", id, se.State, time.Since(restarted).Round(time.Millisecond))
 	var res jobResult
 	if err := json.Unmarshal(se.Result, &res); err != nil {
 		t.Fatalf("result of session %d: %v\n%s", id, err, se.Result)
