@@ -38,8 +38,9 @@ certificate in --state-dir (default /var/lib/holdfast/repository-NAME as
 root, else ~/.local/state/holdfast/repository-NAME; DIR/.agent, where earlier
 versions kept it, if only that holds them; mode 0700; a restart reuses them
 and needs no token; credentials of another server are replaced by joining
-again with a token, or the agent exits naming the directory), serve the data mover protocol over mutual TLS on
---listen and heartbeat to the server every 10 s until interrupted.`
+again with a token, or the agent exits naming the directory), serve the data
+mover protocol over mutual TLS on --listen and heartbeat to the server every
+10 s until interrupted.`
 	f := c.Flags()
 	f.StringVar(&ro.name, "name", "", "agent name, as jobs refer to the repository")
 	f.StringVar(&ro.path, "path", "", "repository directory")
