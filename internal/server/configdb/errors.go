@@ -58,11 +58,17 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
 func (e *ConflictError) Unwrap() error { return e.err }
 
-// tableKinds names what each table holds, for conflict messages.
-var tableKinds = map[string]string{
-	"jobs": "job", "sources": "source", "api_tokens": "API token", "agents": "agent",
-	"secrets": "secret", "points": "point", "join_tokens": "join token",
-	"sessions": "session", "tasks": "task",
+// tableKind names what a table holds, for conflict messages.
+func tableKind(table string) string {
+	switch table {
+	case "api_tokens":
+		return "API token"
+	case "join_tokens":
+		return "join token"
+	case "jobs", "sources", "agents", "secrets", "points", "sessions", "tasks":
+		return strings.TrimSuffix(table, "s")
+	}
+	return "record"
 }
 
 // wrap turns a driver error from operation op into one of the package errors
@@ -84,11 +90,7 @@ func (s *Store) wrapNamed(op, name string, err error) error {
 	}
 	switch s.d.classify(err) {
 	case errUnique:
-		kind := tableKinds[s.d.table(err)]
-		if kind == "" {
-			kind = "record"
-		}
-		return &ConflictError{Kind: kind, Name: name, err: err}
+		return &ConflictError{Kind: tableKind(s.d.table(err)), Name: name, err: err}
 	case errForeignKey:
 		return fmt.Errorf("%s: %w: it refers to a record that does not exist, or is still referred to", op, ErrConflict)
 	case errCheck:
