@@ -114,7 +114,7 @@ func TestRepositoryAgentJoinsAndHeartbeats(t *testing.T) {
 	}
 	checkMoverAccess(t, s, e, a.Address)
 	p.stop(t)
-	st, err := os.Stat(filepath.Join(e.repo, ".agent"))
+	st, err := os.Stat(filepath.Join(e.dir, "state", "repository-repo1"))
 	if err != nil || st.Mode().Perm() != 0o700 {
 		t.Fatalf("state dir: %v %v", st, err)
 	}

@@ -283,6 +283,19 @@ func (c *cluster) waitSession(id int64, until func(sessionTasks) bool) sessionTa
 	}
 }
 
+// waitTaskRunning waits until a task of the session runs.
+func (c *cluster) waitTaskRunning(id int64) {
+	c.t.Helper()
+	c.waitSession(id, func(se sessionTasks) bool {
+		for _, tk := range se.Tasks {
+			if tk.State == "running" {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // startJob queues a run and returns its session ID.
 func (c *cluster) startJob(name string) int64 {
 	c.t.Helper()

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server/agent"
 )
@@ -45,10 +46,20 @@ type agentJoin struct {
 func (a *app) agentCredentials(ctx context.Context, server string, caPEM []byte, j agentJoin) (*agent.Credentials, error) {
 	creds, err := agent.LoadState(j.stateDir, j.role, j.name)
 	if err == nil {
-		fmt.Fprintf(a.stderr, "holdfast: %s %s: using the credentials in %s\n", j.role, j.name, j.stateDir)
-		return creds, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
+		err = agent.CheckServer(ctx, server, caPEM, creds)
+		if err == nil {
+			fmt.Fprintf(a.stderr, "holdfast: %s %s: using the credentials in %s\n", j.role, j.name, j.stateDir)
+			return creds, nil
+		}
+		if !errors.Is(err, agent.ErrForeignServer) {
+			return nil, err
+		}
+		if j.joinToken == "" {
+			return nil, fmt.Errorf("agent state %s: %w: rejoin with --join-token T (create one with 'holdfast %s token' on that server), or remove %s",
+				j.stateDir, err, j.role, j.stateDir)
+		}
+		fmt.Fprintf(a.stderr, "holdfast: %s %s: %v; joining %s anew\n", j.role, j.name, err, server)
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	if j.joinToken == "" {
@@ -63,6 +74,66 @@ func (a *app) agentCredentials(ctx context.Context, server string, caPEM []byte,
 	}
 	fmt.Fprintf(a.stderr, "holdfast: %s %s joined %s\n", j.role, j.name, server)
 	return creds, nil
+}
+
+// agentStateDir is given (--state-dir) if set, else the platform's default
+// (agent.DefaultStateDir: /var/lib/holdfast/ROLE-NAME as root), unless only
+// one of the legacy directories earlier versions used holds credentials:
+// that one is used, and a notice says so.
+func (a *app) agentStateDir(given, role, name string, legacy ...string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	home, _ := os.UserHomeDir()
+	def, err := agent.DefaultStateDir(role, name, agent.StateEnv{UID: os.Geteuid(), Home: home,
+		XDGStateHome: a.getenv("XDG_STATE_HOME"), StateDirectory: a.getenv("STATE_DIRECTORY")})
+	if err != nil {
+		return "", usageError{fmt.Errorf("%w: give --state-dir", err)}
+	}
+	dir, notice := agent.ChooseStateDir(def, legacy...)
+	if notice != "" {
+		fmt.Fprintf(a.stderr, "holdfast: %s %s: %s\n", role, name, notice)
+	}
+	return dir, nil
+}
+
+// foreignServerGuard wraps an agent's server client: a heartbeat that meets
+// a server certificate the saved CA did not sign (the server was reinstalled
+// while the agent ran) ends the agent's context with an error naming the
+// state directory, instead of failing every heartbeat forever. A restart
+// with a join token joins the new server.
+type foreignServerGuard struct {
+	*agent.Client
+	stop           context.CancelCauseFunc
+	role, stateDir string
+}
+
+// guardForeignServer returns ctx's child that the guard ends; after the
+// agent returns, stopped gives the guard's error, if it ended it.
+func guardForeignServer(ctx context.Context, c *agent.Client, role, stateDir string) (context.Context, *foreignServerGuard, func() error) {
+	gctx, stop := context.WithCancelCause(ctx)
+	g := &foreignServerGuard{Client: c, stop: stop, role: role, stateDir: stateDir}
+	return gctx, g, func() error {
+		if cause := context.Cause(gctx); errors.Is(cause, agent.ErrForeignServer) {
+			return cause
+		}
+		stop(nil)
+		return nil
+	}
+}
+
+// HeartbeatLoop is agent.Client's, watching for another server's certificate.
+func (g *foreignServerGuard) HeartbeatLoop(ctx context.Context, interval time.Duration, address string, slots int, onErr func(error)) {
+	g.Client.HeartbeatLoop(ctx, interval, address, slots, func(err error) {
+		if onErr != nil {
+			onErr(err)
+		}
+		if agent.IsForeignServer(err) {
+			g.stop(fmt.Errorf("agent state %s: %w: the server now answers with a certificate the saved CA did not sign; "+
+				"restart the agent with --join-token T (create one with 'holdfast %s token'), or remove %s",
+				g.stateDir, agent.ErrForeignServer, g.role, g.stateDir))
+		}
+	})
 }
 
 // advertised is the address an agent listening on ln announces: advertise if

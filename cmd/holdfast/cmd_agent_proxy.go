@@ -34,8 +34,11 @@ func addProxyAgent(a *app, c *cobra.Command, o *clientOptions) {
 	c.Use = "proxy --name NAME --join-token T [--slots N]"
 	c.Long = `Without a subcommand, run a backup proxy: join the server with a one-time
 join token ('holdfast proxy token'), keep the issued key and certificate in
---state-dir (default ~/.holdfast/proxy-NAME, mode 0700; a restart reuses them
-and needs no token), then take backup and restore tasks from the server
+--state-dir (default /var/lib/holdfast/proxy-NAME as root, else
+~/.local/state/holdfast/proxy-NAME; mode 0700; a restart reuses them and needs
+no token; credentials of another server — a reinstalled one, a new CA — are
+replaced by joining again with a token, or the proxy exits naming the
+directory), then take backup and restore tasks from the server
 (--slots at a time), reading VM disks and moving their data to repository
 agents over mutual TLS, until interrupted.
 
@@ -47,7 +50,7 @@ written over, only when the restore asks for it (--force).`
 	f := c.Flags()
 	f.StringVar(&po.name, "name", "", "agent name")
 	f.StringVar(&po.joinToken, "join-token", "", "one-time join token, first start only (default $HOLDFAST_JOIN_TOKEN, which keeps it out of the process list)")
-	f.StringVar(&po.stateDir, "state-dir", "", "where the agent keeps its key and certificate (default ~/.holdfast/proxy-NAME)")
+	f.StringVar(&po.stateDir, "state-dir", "", "where the agent keeps its key and certificate (default /var/lib/holdfast/proxy-NAME as root, else ~/.local/state/holdfast/proxy-NAME; ~/.holdfast/proxy-NAME if only that holds them)")
 	f.IntVar(&po.slots, "slots", runtime.NumCPU(), "concurrent task slots")
 	f.IntVar(&po.workers, "workers", 0, "parallel chunk workers per task (default 2 × CPUs)")
 	f.IntVar(&po.conns, "connections", 2, "connections to each repository agent that chunk uploads are spread over")
@@ -80,13 +83,15 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 			return usageError{fmt.Errorf("--transports: %w", err)}
 		}
 	}
-	if po.stateDir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return usageError{fmt.Errorf("no home directory for the agent state: give --state-dir: %w", err)}
-		}
-		po.stateDir = filepath.Join(home, ".holdfast", "proxy-"+po.name)
+	legacy := ""
+	if home, err := os.UserHomeDir(); err == nil {
+		legacy = filepath.Join(home, ".holdfast", "proxy-"+po.name)
 	}
+	stateDir, err := a.agentStateDir(po.stateDir, pki.RoleProxy, po.name, legacy)
+	if err != nil {
+		return err
+	}
+	po.stateDir = stateDir
 	if po.joinToken == "" {
 		po.joinToken = a.getenv("HOLDFAST_JOIN_TOKEN")
 	}
@@ -113,12 +118,15 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 	fmt.Fprintf(a.stdout, "proxy %s taking tasks from %s (%d slots)\n", po.name, server, po.slots)
 	client.SetCapabilities(map[string]any{"transports": po.transports, "reach": po.reach, "no_mount": po.noMount,
 		"restore_roots": po.restoreRoots, "restore_devices": po.devices})
-	hctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go client.HeartbeatLoop(hctx, po.heartbeat, "", po.slots, func(err error) {
+	ctx, guard, stopped := guardForeignServer(ctx, client, pki.RoleProxy, po.stateDir)
+	go guard.HeartbeatLoop(ctx, po.heartbeat, "", po.slots, func(err error) {
 		fmt.Fprintf(a.stderr, "holdfast: heartbeat to %s: %v\n", server, err)
 	})
-	return p.Run(ctx)
+	err = p.Run(ctx)
+	if ferr := stopped(); ferr != nil {
+		return ferr
+	}
+	return err
 }
 
 // checkRestoreRoots checks --restore-root (existing directories, absolute,

@@ -34,16 +34,20 @@ func addRepositoryAgent(a *app, c *cobra.Command, o *clientOptions) {
 	c.Long = `Without a subcommand, run a repository agent: open the repository in DIR
 (create it first with 'holdfast repo init --repo DIR'), join the server with
 a one-time join token ('holdfast repository token'), keep the issued key and
-certificate in --state-dir (default DIR/.agent, mode 0700; a restart reuses
-them and needs no token), serve the data mover protocol over mutual TLS on
---listen and heartbeat to the server every 10 s until interrupted.`
+certificate in --state-dir (default /var/lib/holdfast/repository-NAME as
+root, else ~/.local/state/holdfast/repository-NAME; DIR/.agent, where earlier
+versions kept it, if only that holds them; mode 0700; a restart reuses them
+and needs no token; credentials of another server are replaced by joining
+again with a token, or the agent exits naming the directory), serve the data
+mover protocol over mutual TLS on --listen and heartbeat to the server every
+10 s until interrupted.`
 	f := c.Flags()
 	f.StringVar(&ro.name, "name", "", "agent name, as jobs refer to the repository")
 	f.StringVar(&ro.path, "path", "", "repository directory")
 	f.StringVar(&ro.joinToken, "join-token", "", "one-time join token, first start only (default $HOLDFAST_JOIN_TOKEN, which keeps it out of the process list)")
 	f.StringVar(&ro.listen, "listen", "127.0.0.1:0", "address to serve the data mover protocol on")
 	f.StringVar(&ro.advertise, "advertise", "", "host:port proxies reach this agent at (default: the listen address)")
-	f.StringVar(&ro.stateDir, "state-dir", "", "where the agent keeps its key and certificate (default DIR/.agent)")
+	f.StringVar(&ro.stateDir, "state-dir", "", "where the agent keeps its key and certificate (default /var/lib/holdfast/repository-NAME as root, else ~/.local/state/holdfast/repository-NAME)")
 	f.IntVar(&ro.slots, "slots", runtime.NumCPU(), "concurrent task slots")
 	f.IntVar(&ro.proxySessions, "proxy-sessions", repoagent.DefaultProxySessions, "mover sessions one proxy may hold at once")
 	f.DurationVar(&ro.sessionTimeout, "session-timeout", 5*time.Minute,
@@ -69,9 +73,6 @@ func (ro *repoAgentOptions) validate() error {
 	case ro.sessionTimeout < time.Second:
 		return fmt.Errorf("--session-timeout %v: want at least 1s", ro.sessionTimeout)
 	}
-	if ro.stateDir == "" {
-		ro.stateDir = filepath.Join(ro.path, ".agent")
-	}
 	return nil
 }
 
@@ -79,6 +80,11 @@ func runRepositoryAgent(ctx context.Context, a *app, o *clientOptions, ro repoAg
 	if err := ro.validate(); err != nil {
 		return usageError{err}
 	}
+	stateDir, err := a.agentStateDir(ro.stateDir, pki.RoleRepository, ro.name, filepath.Join(ro.path, ".agent"))
+	if err != nil {
+		return err
+	}
+	ro.stateDir = stateDir
 	if ro.joinToken == "" {
 		ro.joinToken = a.getenv("HOLDFAST_JOIN_TOKEN")
 	}
@@ -123,11 +129,16 @@ func (a *app) serveRepositoryAgent(ctx context.Context, server string, creds *ag
 		return err
 	}
 	defer client.Close()
-	return repoagent.Serve(ctx, ln, repoagent.Options{Name: j.name, Repo: r, Server: client, Creds: creds,
+	ctx, guard, stopped := guardForeignServer(ctx, client, pki.RoleRepository, ro.stateDir)
+	err = repoagent.Serve(ctx, ln, repoagent.Options{Name: j.name, Repo: r, Server: guard, Creds: creds,
 		Address: j.address, Slots: j.slots, ProxySessions: ro.proxySessions, SessionTimeout: ro.sessionTimeout,
 		Logger: a.logger(),
 		Notice: func(msg string) { fmt.Fprintf(a.stderr, "holdfast: %s (server %s)\n", msg, server) },
 		Ready: func(addr net.Addr) {
 			fmt.Fprintf(a.stdout, "repository %s serving on %s (advertised as %s)\n", j.name, addr, j.address)
 		}})
+	if ferr := stopped(); ferr != nil {
+		return ferr
+	}
+	return err
 }

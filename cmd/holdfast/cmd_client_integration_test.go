@@ -125,6 +125,12 @@ func TestClientJobRoundTrip(t *testing.T) {
 	}
 	run("job", "create", "nightly", "--vm", "vm1=/path/to/vm1.img", "--repository", "repo1",
 		"--password-file", pwFile, "--schedule", "0 2 * * *", "--retention-last", "7", "--chunk-size", "1MiB")
+	// A second job of that name: the user reads which one exists, no SQL.
+	if r := e.run("job", "create", "nightly", "--vm", "vm1=/path/to/vm1.img", "--repository", "repo1",
+		"--password-file", pwFile); r.code != exitFailure || !strings.Contains(r.stderr, "a job named nightly already exists") ||
+		strings.Contains(r.stderr, "constraint") || strings.Contains(r.stderr, "configdb") {
+		t.Fatalf("duplicate job: exit %d, want %d and a plain message: %s", r.code, exitFailure, r.stderr)
+	}
 	if out := run("job", "list"); !regexp.MustCompile(`nightly\s+yes\s+0 2 \* \* \*\s+repo1\s+vm1=/path/to/vm1.img`).MatchString(out) {
 		t.Fatalf("job list:\n%s", out)
 	}

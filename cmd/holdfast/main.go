@@ -11,6 +11,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/server"
 )
 
 // Exit codes (documented in README.md).
@@ -21,6 +22,7 @@ const (
 	exitNoRepository = 3
 	exitWrongPass    = 4
 	exitDamage       = 5
+	exitLocked       = 6
 	exitInterrupted  = 130
 )
 
@@ -60,6 +62,8 @@ func exitCode(err error, interrupted bool) int {
 		return exitDamage
 	case errors.Is(err, pipeline.ErrTargetExists):
 		return exitUsage
+	case errors.Is(err, repo.ErrLocked), errors.Is(err, server.ErrDataDirLocked):
+		return exitLocked
 	}
 	return exitFailure
 }

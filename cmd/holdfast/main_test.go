@@ -35,7 +35,8 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, repo: filepath.Join(dir, "repo")}
-	e.vars = []string{"HOLDFAST_TEST_MAIN=1", "HOLDFAST_REPOSITORY=" + e.repo, "HOLDFAST_PASSWORD=correct horse"}
+	e.vars = []string{"HOLDFAST_TEST_MAIN=1", "HOLDFAST_REPOSITORY=" + e.repo, "HOLDFAST_PASSWORD=correct horse",
+		"STATE_DIRECTORY=" + filepath.Join(dir, "state")} // agents keep their state here, not in /var/lib
 	return e
 }
 

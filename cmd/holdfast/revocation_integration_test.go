@@ -153,7 +153,7 @@ func TestRepositoryAgentRevocation(t *testing.T) {
 	if st, b := moverGet(t, ca, current, addr, "points"); st != http.StatusForbidden {
 		t.Fatalf("GET points (manifests in clear) as a proxy: HTTP %d %s, want 403", st, b)
 	}
-	repoCreds, err := agent.LoadState(filepath.Join(e.repo, ".agent"), pki.RoleRepository, "repo1")
+	repoCreds, err := agent.LoadState(filepath.Join(e.dir, "state", "repository-repo1"), pki.RoleRepository, "repo1")
 	if err != nil {
 		t.Fatal(err)
 	}

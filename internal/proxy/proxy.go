@@ -148,7 +148,8 @@ func (p *Proxy) report(ctx context.Context, res taskproto.Result) {
 			p.log.Info("task ended", "task", res.TaskID, "attempt", res.Attempt, "error", res.Error)
 			return
 		case errors.Is(err, taskproto.ErrStale), errors.Is(err, agent.ErrRefused):
-			p.log.Warn("result dropped: the server no longer runs this attempt", "task", res.TaskID, "err", err)
+			p.log.Warn("result dropped: the server no longer runs this attempt (it moved the task, or runs it again after a restart)",
+				"task", res.TaskID, "attempt", res.Attempt, "err", err)
 			return
 		case attempt >= 20 || ctx.Err() != nil:
 			p.log.Error("result not delivered", "task", res.TaskID, "err", err)

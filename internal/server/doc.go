@@ -10,6 +10,8 @@
 //	ca-key.pem       its key (0600)
 //	master.key       32 random bytes sealing secrets in the database (0600)
 //	admin.token      the first administrator API token (0600), created once
+//	server.lock      flocked by the running server (holds its PID): a second
+//	                 server on the directory exits with ErrDataDirLocked
 //
 // This is the control plane's entry point; agents (proxies, repositories),
 // job execution and the scheduler are wired in by later work.

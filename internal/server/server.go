@@ -41,6 +41,11 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return err
 	}
+	lock, err := lockDataDir(o.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	key, err := secretFile(filepath.Join(o.DataDir, "master.key"), 32)
 	if err != nil {
 		return err

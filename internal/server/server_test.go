@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -102,5 +104,22 @@ func TestFirstStartAndRestart(t *testing.T) {
 	}
 	if got := get(t, client(t, dir), "https://"+addr+"/api/v1/jobs", token); got != 200 {
 		t.Fatalf("token after restart: %d", got)
+	}
+}
+
+// A second server on a data directory in use fails at once with
+// ErrDataDirLocked, naming the directory and the holder's PID; the first
+// one goes on serving.
+func TestDataDirLocked(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	addr, stop, done := startServer(t, dir)
+	defer func() { stop(); <-done }()
+	err := Run(context.Background(), Options{DataDir: dir, Listen: "127.0.0.1:0"})
+	if !errors.Is(err, ErrDataDirLocked) || !strings.Contains(err.Error(), dir) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("second server: %v, want ErrDataDirLocked naming %s and pid %d", err, dir, os.Getpid())
+	}
+	if st := get(t, client(t, dir), "https://"+addr+"/api/v1/health", ""); st != 200 {
+		t.Fatalf("first server's health: %d", st)
 	}
 }

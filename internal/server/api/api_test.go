@@ -167,6 +167,17 @@ func decodeBody[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 }
 
 // checkError asserts rec is an error response with status and code.
+// checkMessage is checkError that also wants the exact message users see.
+func checkMessage(t *testing.T, rec *httptest.ResponseRecorder, status int, code, msg string) {
+	t.Helper()
+	body := rec.Body.String()
+	checkError(t, rec, status, code)
+	var eb apitypes.ErrorBody
+	if err := json.Unmarshal([]byte(body), &eb); err != nil || eb.Error != msg {
+		t.Fatalf("error message %q (%v), want %q", eb.Error, err, msg)
+	}
+}
+
 func checkError(t *testing.T, rec *httptest.ResponseRecorder, status int, code string) {
 	t.Helper()
 	if rec.Code != status {

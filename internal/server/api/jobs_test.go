@@ -62,7 +62,7 @@ func TestJobCRUD(t *testing.T) {
 		t.Fatalf("sessions %+v", listed)
 	}
 	e.mustDo(op, "DELETE", "/api/v1/jobs/nightly", "", 204)
-	checkError(t, e.do(op, "GET", "/api/v1/jobs/nightly", ""), 404, "not_found")
+	checkMessage(t, e.do(op, "GET", "/api/v1/jobs/nightly", ""), 404, "not_found", "job nightly: not found")
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -81,18 +81,20 @@ func TestRename(t *testing.T) {
 func TestConflicts(t *testing.T) {
 	e := newEnv(t)
 	admin := e.tokens[configdb.RoleAdministrator]
-	checkError(t, e.do(admin, "POST", "/api/v1/jobs", `{"name":"j1","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"},"password":"other"}`),
-		http.StatusConflict, "conflict")
+	checkMessage(t, e.do(admin, "POST", "/api/v1/jobs", `{"name":"j1","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"},"password":"other"}`),
+		http.StatusConflict, "conflict", "a job named j1 already exists")
 	// A rename onto j1 with a new password must not touch j1's secret either.
 	e.mustDo(admin, "POST", "/api/v1/jobs", `{"name":"j2","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"}}`, 201)
-	checkError(t, e.do(admin, "PUT", "/api/v1/jobs/j2", `{"name":"j1","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"},"password":"other"}`),
-		http.StatusConflict, "conflict")
+	checkMessage(t, e.do(admin, "PUT", "/api/v1/jobs/j2", `{"name":"j1","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"},"password":"other"}`),
+		http.StatusConflict, "conflict", "a job named j1 already exists")
 	checkSecret(t, e, "j1", fixturePassword)
 	if names, _ := e.store.ListSecrets(context.Background()); len(names) != 1 {
 		t.Fatalf("failed calls left secrets behind: %v", names)
 	}
-	checkError(t, e.do(admin, "POST", "/api/v1/sources", `{"name":"s1","kind":"file"}`), 409, "conflict")
-	checkError(t, e.do(admin, "POST", "/api/v1/tokens", `{"name":"victim","role":"viewer"}`), 409, "conflict")
+	checkMessage(t, e.do(admin, "POST", "/api/v1/sources", `{"name":"s1","kind":"file"}`), 409, "conflict",
+		"a source named s1 already exists")
+	checkMessage(t, e.do(admin, "POST", "/api/v1/tokens", `{"name":"victim","role":"viewer"}`), 409, "conflict",
+		"an API token named victim already exists")
 }
 
 func TestBadRequests(t *testing.T) {

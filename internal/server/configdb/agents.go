@@ -48,7 +48,7 @@ func (s *Store) UpsertAgent(ctx context.Context, a Agent) (Agent, error) {
 			capabilities = excluded.capabilities, cert_fingerprint = excluded.cert_fingerprint`,
 		a.Role, a.Name, a.Address, a.Slots, caps, a.CertFingerprint, s.timestamp())
 	if err != nil {
-		return Agent{}, s.wrap("register agent "+a.Name, err)
+		return Agent{}, s.wrapNamed("register agent "+a.Name, a.Name, err)
 	}
 	return s.GetAgent(ctx, a.Role, a.Name)
 }

@@ -26,6 +26,7 @@ type dialect struct {
 	lockSQL  string // run first in the migration transaction
 	timeArg  func(time.Time) any
 	classify func(error) errClass
+	table    func(error) string // the table a constraint error names
 }
 
 func sqliteDialect() *dialect {
@@ -38,6 +39,13 @@ func sqliteDialect() *dialect {
 			"{{blob}}", "BLOB"),
 		timeArg:  func(t time.Time) any { return t.UTC().Format(sqliteTimeLayout) },
 		classify: classifySQLite,
+		table: func(err error) string {
+			var e *sqlite.Error
+			if !errors.As(err, &e) {
+				return ""
+			}
+			return sqliteConstraintTable(e.Error())
+		},
 	}
 }
 
@@ -53,6 +61,13 @@ func postgresDialect() *dialect {
 		lockSQL:  "SELECT pg_advisory_xact_lock(" + strconv.Itoa(migrationLockKey) + ")",
 		timeArg:  func(t time.Time) any { return t.UTC() },
 		classify: classifyPostgres,
+		table: func(err error) string {
+			var e *pgconn.PgError
+			if !errors.As(err, &e) {
+				return ""
+			}
+			return e.TableName
+		},
 	}
 }
 

@@ -62,13 +62,17 @@
 // attempts. Errors callers branch on are ErrNotFound, ErrConflict (a unique
 // or foreign-key violation), ErrUnauthorized (unknown, revoked, expired or
 // used token), ErrInvalid (bad argument) and ErrNoMasterKey, with the same
-// meaning on both backends. The store does not audit by itself: the API
+// meaning on both backends. A unique violation is a *ConflictError whose
+// message names the kind (from the violated table) and the name ("a job
+// named nightly already exists"); no driver or SQL text reaches an error's
+// message. The store does not audit by itself: the API
 // layer, which knows the actor, calls Audit.
 //
 // Task states are not a strict machine: a task may go back to queued (a
 // retry), which clears its end time and keeps its first start time. On
-// start the server calls FailUnfinished, since no session or task survives
-// a restart still running.
+// start the server calls FailUnfinished for the unfinished sessions it does
+// not run again (those it resumes are passed as keep), so no session or
+// task stays running forever.
 //
 // A Store is safe for concurrent use.
 package configdb

@@ -55,7 +55,7 @@ func (s *Store) CreateJob(ctx context.Context, j Job) (Job, error) {
 	out, err := scanJob(s.queryRow(ctx, s.db, `INSERT INTO jobs (name, kind, definition, schedule, enabled, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING `+jobColumns,
 		j.Name, j.Kind, def, j.Schedule, j.Enabled, now, now))
-	return out, s.wrap("create job "+j.Name, err)
+	return out, s.wrapNamed("create job "+j.Name, j.Name, err)
 }
 
 // GetJob returns the job called name.
@@ -92,7 +92,7 @@ func (s *Store) UpdateJob(ctx context.Context, j Job) (Job, error) {
 	out, err := scanJob(s.queryRow(ctx, s.db, `UPDATE jobs SET name = ?, kind = ?, definition = ?, schedule = ?,
 		enabled = ?, updated_at = ? WHERE id = ? RETURNING `+jobColumns,
 		j.Name, j.Kind, def, j.Schedule, j.Enabled, s.timestamp(), j.ID))
-	return out, s.wrap("update job "+j.Name, err)
+	return out, s.wrapNamed("update job "+j.Name, j.Name, err)
 }
 
 // DeleteJob deletes the job called name; its sessions stay, unlinked.

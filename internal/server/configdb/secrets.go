@@ -69,7 +69,7 @@ func (s *Store) PutSecret(ctx context.Context, name string, value []byte) error 
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id,
 		ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
 		name, s.keyID, sealed, now, now)
-	return s.wrap("store secret "+name, err)
+	return s.wrapNamed("store secret "+name, name, err)
 }
 
 // GetSecret returns the value of secret name. A secret sealed under another

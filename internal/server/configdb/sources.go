@@ -42,7 +42,7 @@ func (s *Store) CreateSource(ctx context.Context, src Source) (Source, error) {
 	now := s.timestamp()
 	out, err := scanSource(s.queryRow(ctx, s.db, `INSERT INTO sources (name, kind, definition, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?) RETURNING `+sourceColumns, src.Name, src.Kind, def, now, now))
-	return out, s.wrap("create source "+src.Name, err)
+	return out, s.wrapNamed("create source "+src.Name, src.Name, err)
 }
 
 // GetSource returns the source called name.
@@ -77,7 +77,7 @@ func (s *Store) UpdateSource(ctx context.Context, src Source) (Source, error) {
 	}
 	out, err := scanSource(s.queryRow(ctx, s.db, `UPDATE sources SET name = ?, kind = ?, definition = ?, updated_at = ?
 		WHERE id = ? RETURNING `+sourceColumns, src.Name, src.Kind, def, s.timestamp(), src.ID))
-	return out, s.wrap("update source", err)
+	return out, s.wrapNamed("update source "+src.Name, src.Name, err)
 }
 
 // DeleteSource deletes the source called name.

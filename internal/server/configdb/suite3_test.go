@@ -358,6 +358,8 @@ func testFailUnfinished(t *testing.T, s *Store, clk *testClock) {
 	running := newSession(StateRunning, "")
 	withResult := newSession(StateRunning, `{"vms":2}`)
 	queued := newSession(StateQueued, "")
+	resumed := newSession(StateRunning, "") // the server runs it again: kept
+	resumed2 := newSession(StateQueued, "") // kept too
 	done := newSession(StateSuccess, `{"vms":1}`)
 	doneEnded := done.Ended
 
@@ -367,12 +369,13 @@ func testFailUnfinished(t *testing.T, s *Store, clk *testClock) {
 	tQueued := newTask(queued, "vda", StateQueued, "")
 	tWithResult := newTask(withResult, "vda", StateRunning, "")
 	tStray := newTask(done, "vda", StateRunning, "") // a running task of a finished session
+	tResumed := newTask(resumed, "vda", StateRunning, "")
 	successEnded := tSuccess.Ended
 
 	clk.advance(time.Hour)
 	now := clk.now().Truncate(time.Microsecond)
 	const reason = "server restarted"
-	n, err := s.FailUnfinished(ctx, reason)
+	n, err := s.FailUnfinished(ctx, reason, resumed.ID, resumed2.ID)
 	if err != nil || n != 3 {
 		t.Fatalf("FailUnfinished: %d %v, want 3", n, err)
 	}
@@ -388,6 +391,8 @@ func testFailUnfinished(t *testing.T, s *Store, clk *testClock) {
 		{"running with result", withResult.ID, StateFailed, now, `{"vms":2}`},
 		{"queued", queued.ID, StateFailed, now, `{"error":"server restarted"}`},
 		{"finished", done.ID, StateSuccess, doneEnded, `{"vms":1}`},
+		{"kept", resumed.ID, StateRunning, time.Time{}, ``},
+		{"kept queued", resumed2.ID, StateQueued, time.Time{}, ``},
 	} {
 		se, err := s.GetSession(ctx, tc.id)
 		if err != nil {
@@ -411,6 +416,7 @@ func testFailUnfinished(t *testing.T, s *Store, clk *testClock) {
 		{"queued", tQueued.ID, StateFailed, now, reason},
 		{"of a session with a result", tWithResult.ID, StateFailed, now, reason},
 		{"of a finished session", tStray.ID, StateFailed, now, reason},
+		{"of a kept session", tResumed.ID, StateRunning, time.Time{}, ""},
 	} {
 		tk, err := s.GetTask(ctx, tc.id)
 		if err != nil {
@@ -421,7 +427,13 @@ func testFailUnfinished(t *testing.T, s *Store, clk *testClock) {
 				tc.name, tk.State, tk.Ended, tk.Error, tc.state, tc.ended, tc.errText)
 		}
 	}
+	if n, err := s.FailUnfinished(ctx, reason, resumed.ID); err != nil || n != 1 {
+		t.Fatalf("FailUnfinished again, keeping one: %d %v, want 1", n, err)
+	}
+	if n, err := s.FailUnfinished(ctx, reason); err != nil || n != 1 {
+		t.Fatalf("FailUnfinished again: %d %v, want 1", n, err)
+	}
 	if n, err := s.FailUnfinished(ctx, reason); err != nil || n != 0 {
-		t.Fatalf("FailUnfinished again: %d %v, want 0", n, err)
+		t.Fatalf("FailUnfinished a third time: %d %v, want 0", n, err)
 	}
 }

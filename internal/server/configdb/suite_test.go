@@ -122,9 +122,8 @@ func testAPITokens(t *testing.T, s *Store, clk *testClock) {
 	if !strings.HasPrefix(tok, apiTokenPrefix) || len(tok) < 40 {
 		t.Fatalf("token %q", tok)
 	}
-	if _, err := s.CreateAPIToken(ctx, "alice", RoleViewer); !errors.Is(err, ErrConflict) {
-		t.Fatalf("duplicate token name: %v, want ErrConflict", err)
-	}
+	_, err = s.CreateAPIToken(ctx, "alice", RoleViewer)
+	checkConflict(t, "duplicate token name", err, "an API token named alice already exists")
 	if _, err := s.CreateAPIToken(ctx, "bob", "root"); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad role: %v, want ErrInvalid", err)
 	}
@@ -288,9 +287,8 @@ func testJobs(t *testing.T, s *Store) {
 	if j.ID == 0 || j.Kind != "backup" || !j.Enabled || string(j.Definition) != string(def) {
 		t.Fatalf("created %+v", j)
 	}
-	if _, err := s.CreateJob(ctx, Job{Name: "nightly", Definition: def}); !errors.Is(err, ErrConflict) {
-		t.Fatalf("duplicate job name: %v, want ErrConflict", err)
-	}
+	_, err = s.CreateJob(ctx, Job{Name: "nightly", Definition: def})
+	checkConflict(t, "duplicate job name", err, "a job named nightly already exists")
 	if _, err := s.CreateJob(ctx, Job{Name: "nodef"}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("job without definition: %v", err)
 	}
@@ -299,9 +297,8 @@ func testJobs(t *testing.T, s *Store) {
 		t.Fatal(err)
 	}
 	other.Name = "nightly"
-	if _, err := s.UpdateJob(ctx, other); !errors.Is(err, ErrConflict) {
-		t.Fatalf("rename onto an existing name: %v, want ErrConflict", err)
-	}
+	_, err = s.UpdateJob(ctx, other)
+	checkConflict(t, "rename onto an existing name", err, "a job named nightly already exists")
 	j.Enabled, j.Schedule = false, ""
 	if j, err = s.UpdateJob(ctx, j); err != nil || j.Enabled || j.Schedule != "" {
 		t.Fatalf("UpdateJob: %+v %v", j, err)
@@ -330,9 +327,8 @@ func testSources(t *testing.T, s *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateSource(ctx, Source{Name: "kvm1", Kind: "qemu"}); !errors.Is(err, ErrConflict) {
-		t.Fatalf("duplicate source: %v", err)
-	}
+	_, err = s.CreateSource(ctx, Source{Name: "kvm1", Kind: "qemu"})
+	checkConflict(t, "duplicate source", err, "a source named kvm1 already exists")
 	src.Kind = "nbd"
 	if src, err = s.UpdateSource(ctx, src); err != nil || src.Kind != "nbd" {
 		t.Fatalf("UpdateSource: %+v %v", src, err)
@@ -345,5 +341,22 @@ func testSources(t *testing.T, s *Store) {
 	}
 	if _, err := s.GetSource(ctx, "kvm1"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("GetSource after delete: %v", err)
+	}
+}
+
+// checkConflict checks that err is ErrConflict with the message users see,
+// and that no SQL or driver text reaches it.
+func checkConflict(t *testing.T, what string, err error, want string) {
+	t.Helper()
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("%s: %v, want ErrConflict", what, err)
+	}
+	if err.Error() != want {
+		t.Errorf("%s: message %q, want %q", what, err.Error(), want)
+	}
+	for _, raw := range []string{"constraint", "UNIQUE", "unique", "SQL", "2067", "23505", "configdb"} {
+		if strings.Contains(err.Error(), raw) {
+			t.Errorf("%s: message %q shows %q", what, err.Error(), raw)
+		}
 	}
 }

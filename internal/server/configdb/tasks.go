@@ -152,13 +152,13 @@ func (s *Store) ListTasks(ctx context.Context, sessionID int64) ([]Task, error) 
 	return out, s.wrap("list tasks", rows.Err())
 }
 
-// FailUnfinished is restart recovery: nothing survives a server restart
-// still running, so in one transaction every task in state queued or
-// running (of any session) becomes failed, ended now, with error reason
-// unless it already has one; and every session in state queued or running
-// becomes failed, ended now, keeping its result JSON or else getting
-// {"error": reason}. It returns how many sessions it failed.
-func (s *Store) FailUnfinished(ctx context.Context, reason string) (sessions int64, err error) {
+// FailUnfinished is restart recovery: in one transaction every task in
+// state queued or running (of any session but those in keep, the sessions
+// the server runs again) becomes failed, ended now, with error reason
+// unless it already has one; and every such session in state queued or
+// running becomes failed, ended now, keeping its result JSON or else
+// getting {"error": reason}. It returns how many sessions it failed.
+func (s *Store) FailUnfinished(ctx context.Context, reason string, keep ...int64) (sessions int64, err error) {
 	if strings.TrimSpace(reason) == "" {
 		return 0, invalid("restart recovery needs a reason")
 	}
@@ -168,15 +168,23 @@ func (s *Store) FailUnfinished(ctx context.Context, reason string) (sessions int
 	}
 	now := s.timestamp()
 	unfinished := []any{string(StateQueued), string(StateRunning)}
+	except, exceptArgs := "", []any{}
+	if len(keep) > 0 {
+		except = " AND session_id NOT IN (?" + strings.Repeat(", ?", len(keep)-1) + ")"
+		for _, id := range keep {
+			exceptArgs = append(exceptArgs, id)
+		}
+	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		args := append(append([]any{string(StateFailed), now, reason}, unfinished...), exceptArgs...)
 		_, err := s.exec(ctx, tx, `UPDATE tasks SET state = ?, ended_at = ?,
-			error = CASE WHEN error = '' THEN ? ELSE error END WHERE state IN (?, ?)`,
-			append([]any{string(StateFailed), now, reason}, unfinished...)...)
+			error = CASE WHEN error = '' THEN ? ELSE error END WHERE state IN (?, ?)`+except, args...)
 		if err != nil {
 			return err
 		}
+		args = append(append([]any{string(StateFailed), now, string(result)}, unfinished...), exceptArgs...)
 		res, err := s.exec(ctx, tx, `UPDATE sessions SET state = ?, ended_at = ?, result = COALESCE(result, ?)
-			WHERE state IN (?, ?)`, append([]any{string(StateFailed), now, string(result)}, unfinished...)...)
+			WHERE state IN (?, ?)`+strings.Replace(except, "session_id", "id", 1), args...)
 		if err != nil {
 			return err
 		}

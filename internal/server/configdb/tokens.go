@@ -82,7 +82,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, name string, role Role) (str
 	_, err := s.exec(ctx, s.db, "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)",
 		name, string(role), hash, s.timestamp())
 	if err != nil {
-		return "", s.wrap("create API token "+name, err)
+		return "", s.wrapNamed("create API token "+name, name, err)
 	}
 	return tok, nil
 }

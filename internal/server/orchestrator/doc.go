@@ -23,8 +23,11 @@
 // or after another job's session ends); a job whose previous session is
 // still running is skipped for that firing.
 //
-// Restart. Sessions that were running when the server stopped are marked
-// failed when it starts again, so the history never shows a session
-// running forever; repository agents drop the abandoned mover sessions
-// after their inactivity timeout.
+// Restart. Backup sessions of jobs that were running when the server
+// stopped run again when it starts (recoverSessions, resume.go): VMs whose
+// point was committed stay done, the other VMs' tasks are queued as their
+// next attempts, so reports of the old attempts are stale. Other unfinished
+// sessions (restores, mounts, sessions of deleted jobs) are marked failed,
+// so the history never shows a session running forever; repository agents
+// drop the abandoned mover sessions.
 package orchestrator

@@ -79,15 +79,12 @@ func New(o Options) *Orchestrator {
 	return or
 }
 
-// Run recovers sessions a previous server process left running, then
+// Run recovers sessions a previous server process left running (backup
+// sessions run again, others fail: recoverSessions), then
 // dispatches tasks, watches agents and fires schedules until ctx ends.
 func (or *Orchestrator) Run(ctx context.Context) error {
-	n, err := or.store.FailUnfinished(ctx, "the backup server stopped while the session ran")
-	if err != nil {
+	if err := or.recoverSessions(ctx); err != nil {
 		return err
-	}
-	if n > 0 {
-		or.log.Warn("sessions left running by the previous server process marked failed", "sessions", n)
 	}
 	close(or.ready)
 	var wg sync.WaitGroup

@@ -17,42 +17,56 @@ import (
 // recorded and queued.
 func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j configdb.Job) error {
 	<-or.ready
+	rs, batches, err := or.build(ctx, se, j, func(vm, disk string) (configdb.Task, error) {
+		return or.store.CreateTask(ctx, configdb.Task{SessionID: se.ID, VM: vm, Disk: disk})
+	})
+	if err != nil {
+		return err
+	}
+	return or.enqueue(ctx, rs, batches)
+}
+
+// build makes the run of a backup job's session: the definition checked,
+// the VMs selected, one task per VM disk (its row from taskRow), and the
+// scheduler batches, one per VM.
+func (or *Orchestrator) build(ctx context.Context, se configdb.Session, j configdb.Job,
+	taskRow func(vm, disk string) (configdb.Task, error)) (*runSession, [][]scheduler.Task, error) {
 	if j.Kind != "" && j.Kind != taskproto.KindBackup {
-		return fmt.Errorf("%w: job kind %q cannot run (only backup jobs)", taskproto.ErrInvalid, j.Kind)
+		return nil, nil, fmt.Errorf("%w: job kind %q cannot run (only backup jobs)", taskproto.ErrInvalid, j.Kind)
 	}
 	def, err := parseDefinition(j.Definition)
 	if err != nil {
-		return fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
+		return nil, nil, fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
 	}
 	if len(def.Select) > 0 {
 		if err := or.resolveSelection(ctx, &def); err != nil {
-			return fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
+			return nil, nil, fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
 		}
 		if len(def.VMs) == 0 {
-			return fmt.Errorf("%w: job %s selects no VMs (its sources hold none matching)", taskproto.ErrInvalid, j.Name)
+			return nil, nil, fmt.Errorf("%w: job %s selects no VMs (its sources hold none matching)", taskproto.ErrInvalid, j.Name)
 		}
 		if err := def.CheckVMs(); err != nil {
-			return fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
+			return nil, nil, fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
 		}
 	}
 	if _, err := or.store.GetAgent(ctx, configdb.AgentRepository, def.Repository); errors.Is(err, configdb.ErrNotFound) {
-		return fmt.Errorf("%w: repository %q is not registered (start its agent: holdfast repository --name %s --path DIR --join-token T)",
+		return nil, nil, fmt.Errorf("%w: repository %q is not registered (start its agent: holdfast repository --name %s --path DIR --join-token T)",
 			taskproto.ErrInvalid, def.Repository, def.Repository)
 	} else if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if def.PasswordSecret == "" {
-		return fmt.Errorf("%w: job %s has no repository password (give --password-file to job create or edit)", taskproto.ErrInvalid, j.Name)
+		return nil, nil, fmt.Errorf("%w: job %s has no repository password (give --password-file to job create or edit)", taskproto.ErrInvalid, j.Name)
 	}
 	pw, err := or.store.GetSecret(ctx, def.PasswordSecret)
 	if err != nil {
-		return fmt.Errorf("job %s: repository password: %w", j.Name, err)
+		return nil, nil, fmt.Errorf("job %s: repository password: %w", j.Name, err)
 	}
 	rs := &runSession{id: se.ID, job: j.Name, kind: taskproto.KindBackup, def: def, password: string(pw),
 		repo: def.Repository, started: or.now()}
 	if def.Guest.Enabled() && def.GuestKeySecret != "" {
 		if rs.guestKey, err = or.store.GetSecret(ctx, def.GuestKeySecret); err != nil {
-			return fmt.Errorf("job %s: guest SSH key: %w", j.Name, err)
+			return nil, nil, fmt.Errorf("job %s: guest SSH key: %w", j.Name, err)
 		}
 	}
 	var batches [][]scheduler.Task
@@ -64,21 +78,21 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 		for i, disk := range v.Disks {
 			spec, err := source.Parse(disk)
 			if err != nil {
-				return fmt.Errorf("%w: VM %s disk %d: %w", taskproto.ErrInvalid, v.Name, i, err)
+				return nil, nil, fmt.Errorf("%w: VM %s disk %d: %w", taskproto.ErrInvalid, v.Name, i, err)
 			}
 			diskName := strconv.Itoa(i)
 			if spec.WholeVM() {
 				diskName = "all" // the proxy finds the VM's disks in its snapshot
 			}
-			row, err := or.store.CreateTask(ctx, configdb.Task{SessionID: se.ID, VM: v.Name, Disk: diskName})
+			row, err := taskRow(v.Name, diskName)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			tr := &taskRun{row: row, sess: rs, vm: vm, disk: i, source: disk, spec: spec, wholeVM: spec.WholeVM()}
 			rs.tasks = append(rs.tasks, tr)
 			ts := spec.TransportsFor(source.Transport(def.Transport))
 			if len(ts) == 0 {
-				return fmt.Errorf("%w: VM %s disk %d (%s) cannot be read with transport %s", taskproto.ErrInvalid,
+				return nil, nil, fmt.Errorf("%w: VM %s disk %d (%s) cannot be read with transport %s", taskproto.ErrInvalid,
 					v.Name, i, spec, def.Transport)
 			}
 			batch = append(batch, scheduler.Task{ID: taskKey(row.ID), JobID: sessionKey(se.ID), VM: v.Name,
@@ -86,7 +100,7 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 		}
 		batches = append(batches, batch)
 	}
-	return or.enqueue(ctx, rs, batches)
+	return rs, batches, nil
 }
 
 // enqueue registers a session and submits its tasks, one VM at a time.
@@ -96,9 +110,12 @@ func (or *Orchestrator) enqueue(ctx context.Context, rs *runSession, batches [][
 	}
 	or.mu.Lock()
 	or.sessions[rs.id] = rs
-	rs.pending = len(rs.tasks)
+	rs.pending = 0
 	for _, tr := range rs.tasks {
 		or.tasks[tr.row.ID] = tr
+		if !tr.ended {
+			rs.pending++ // a resumed session's committed VMs have ended
+		}
 	}
 	for _, vm := range rs.vms {
 		or.vms[vm.key] = vm

@@ -19,20 +19,10 @@ import (
 func TestStartTaskSources(t *testing.T) {
 	or, store := newTestOrchestrator(t, newFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)))
 	ctx := context.Background()
-	if _, err := store.UpsertAgent(ctx, configdb.Agent{Role: configdb.AgentRepository, Name: "r", Slots: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.PutSecret(ctx, "pw", []byte("secret")); err != nil {
-		t.Fatal(err)
-	}
-	def := json.RawMessage(`{"repository":"r","password_secret":"pw","vms":[
+	j := backupFixture(t, store, json.RawMessage(`{"repository":"r","password_secret":"pw","vms":[
 		{"name":"tls","disks":["nbds+unix:///x?socket=/run/nbd.sock"]},
 		{"name":"file","disks":["file:///images/b.img"]},
-		{"name":"vm","disks":["qemu:///run/vm/qmp.sock"]}]}`)
-	j, err := store.CreateJob(ctx, configdb.Job{Name: "j", Definition: def})
-	if err != nil {
-		t.Fatal(err)
-	}
+		{"name":"vm","disks":["qemu:///run/vm/qmp.sock"]}]}`), "j")[0]
 	se, err := store.CreateSession(ctx, j.Name, taskproto.KindBackup)
 	if err != nil {
 		t.Fatal(err)
@@ -59,4 +49,26 @@ func TestStartTaskSources(t *testing.T) {
 			t.Errorf("VM %s: queued with %+v, want %+v", w.Task.VM, got, wants[w.Task.VM])
 		}
 	}
+}
+
+// backupFixture registers the repository agent "r" and the password secret
+// "pw", and creates a job with def under each name.
+func backupFixture(t *testing.T, store *configdb.Store, def json.RawMessage, names ...string) []configdb.Job {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := store.UpsertAgent(ctx, configdb.Agent{Role: configdb.AgentRepository, Name: "r", Slots: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutSecret(ctx, "pw", []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	var jobs []configdb.Job
+	for _, name := range names {
+		j, err := store.CreateJob(ctx, configdb.Job{Name: name, Definition: def})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs
 }
