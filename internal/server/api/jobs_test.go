@@ -16,6 +16,7 @@ import (
 
 func TestJobCRUD(t *testing.T) {
 	e := newEnv(t)
+	e.runner.keep = true
 	op := e.tokens[configdb.RoleBackupOperator]
 	rec := e.mustDo(op, "POST", "/api/v1/jobs",
 		`{"name":"nightly","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"},"schedule":"0 2 * * *"}`, 201)
@@ -160,6 +161,28 @@ func TestRunnerFailure(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "no proxy available") {
 		t.Fatalf("internal error not logged: %s", e.logs)
 	}
+}
+
+// TestRunWhileRunning: a job runs one session at a time; a second run
+// while one is queued or running is refused with 409, naming the session,
+// and starts nothing.
+func TestRunWhileRunning(t *testing.T) {
+	e := newEnv(t)
+	e.runner.keep = true
+	op := e.tokens[configdb.RoleBackupOperator]
+	first := decodeBody[apitypes.Session](t, e.mustDo(op, "POST", "/api/v1/jobs/j1/run", "", 202))
+	rec := e.do(op, "POST", "/api/v1/jobs/j1/run", "")
+	checkError(t, rec, http.StatusConflict, "already_running")
+	if want := "job j1 is already running (session " + itoa(first.ID) + ")"; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("refusal %s, want it to say %q", rec.Body, want)
+	}
+	if len(e.runner.started) != 1 {
+		t.Errorf("runner started %d sessions, want 1", len(e.runner.started))
+	}
+	if _, err := e.store.UpdateSession(context.Background(), first.ID, configdb.StateSuccess, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.mustDo(op, "POST", "/api/v1/jobs/j1/run", "", 202) // once it ended
 }
 
 func TestNoRunner(t *testing.T) {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -10,10 +11,16 @@ import (
 )
 
 // runJob queues a session of the job and hands it to the Runner, if any.
+// A job runs one session at a time: a run while one is queued or running
+// is refused (409 already_running, naming the session), as a scheduled
+// firing is skipped then.
 func (s *Server) runJob(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
 	ctx := r.Context()
 	j, err := s.store.GetJob(ctx, r.PathValue("name"))
 	if err != nil {
+		return err
+	}
+	if err := s.checkNotRunning(ctx, j.Name); err != nil {
 		return err
 	}
 	se, err := s.store.CreateSession(ctx, j.Name, j.Kind)
@@ -33,6 +40,23 @@ func (s *Server) runJob(w http.ResponseWriter, r *http.Request, p configdb.Princ
 		}
 	}
 	writeJSON(w, http.StatusAccepted, viewSession(se))
+	return nil
+}
+
+// checkNotRunning refuses to start a job that has a session queued or
+// running.
+func (s *Server) checkNotRunning(ctx context.Context, job string) error {
+	for _, st := range []configdb.State{configdb.StateRunning, configdb.StateQueued} {
+		ss, err := s.store.ListSessions(ctx, configdb.SessionFilter{JobName: job, State: st, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(ss) > 0 {
+			return newError(http.StatusConflict, "already_running",
+				fmt.Sprintf("job %s is already running (session %d); wait for it or cancel it (holdfast session cancel %d)",
+					job, ss[0].ID, ss[0].ID))
+		}
+	}
 	return nil
 }
 

@@ -91,10 +91,11 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 
 // enqueue registers a session and submits its tasks, one VM at a time.
 func (or *Orchestrator) enqueue(ctx context.Context, rs *runSession, batches [][]scheduler.Task) error {
-	if _, err := or.store.UpdateSession(ctx, rs.id, configdb.StateRunning, nil); err != nil {
+	or.mu.Lock()
+	if err := or.checkNotRunningLocked(rs); err != nil {
+		or.mu.Unlock()
 		return err
 	}
-	or.mu.Lock()
 	or.sessions[rs.id] = rs
 	rs.pending = len(rs.tasks)
 	for _, tr := range rs.tasks {
@@ -104,6 +105,10 @@ func (or *Orchestrator) enqueue(ctx context.Context, rs *runSession, batches [][
 		or.vms[vm.key] = vm
 	}
 	or.mu.Unlock()
+	if _, err := or.store.UpdateSession(ctx, rs.id, configdb.StateRunning, nil); err != nil {
+		or.forget(rs)
+		return err
+	}
 	// The proxies' reach must cover the new sources before they queue.
 	if err := or.syncAgents(ctx); err != nil {
 		or.log.Warn("read agents", "err", err)
@@ -115,6 +120,21 @@ func (or *Orchestrator) enqueue(ctx context.Context, rs *runSession, batches [][
 		}
 	}
 	or.log.Info("session started", "session", rs.id, "job", rs.job, "kind", rs.kind, "tasks", len(rs.tasks))
+	return nil
+}
+
+// checkNotRunningLocked refuses a second session of a job while one runs
+// (or.mu held): the API refuses it before, this closes the race of two
+// requests at once.
+func (or *Orchestrator) checkNotRunningLocked(rs *runSession) error {
+	if rs.job == "" {
+		return nil
+	}
+	for _, other := range or.sessions {
+		if other.job == rs.job && other.kind == rs.kind && other.id != rs.id {
+			return fmt.Errorf("%w: job %s is already running (session %d)", configdb.ErrConflict, rs.job, other.id)
+		}
+	}
 	return nil
 }
 

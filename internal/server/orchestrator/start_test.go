@@ -3,7 +3,9 @@ package orchestrator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,5 +60,33 @@ func TestStartTaskSources(t *testing.T) {
 		if !reflect.DeepEqual(got, wants[w.Task.VM]) {
 			t.Errorf("VM %s: queued with %+v, want %+v", w.Task.VM, got, wants[w.Task.VM])
 		}
+	}
+}
+
+// TestStartWhileRunning: two runs of one job at once (two API requests
+// racing past the API's check) start one session; the other is refused
+// as a conflict naming the running session.
+func TestStartWhileRunning(t *testing.T) {
+	or, store := newTestOrchestrator(t, newFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)))
+	ctx := context.Background()
+	if _, err := store.UpsertAgent(ctx, configdb.Agent{Role: configdb.AgentRepository, Name: "r", Slots: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutSecret(ctx, "pw", []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	j, err := store.CreateJob(ctx, configdb.Job{Name: "nightly",
+		Definition: json.RawMessage(`{"repository":"r","password_secret":"pw","vms":[{"name":"vm1","disks":["/images/a.img"]}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := store.CreateSession(ctx, j.Name, taskproto.KindBackup)
+	second, _ := store.CreateSession(ctx, j.Name, taskproto.KindBackup)
+	if err := or.Start(ctx, first, j); err != nil {
+		t.Fatal(err)
+	}
+	err = or.Start(ctx, second, j)
+	if !errors.Is(err, configdb.ErrConflict) || !strings.Contains(err.Error(), "job nightly is already running (session "+itoa(first.ID)+")") {
+		t.Fatalf("second start: %v, want a conflict naming session %d", err, first.ID)
 	}
 }
