@@ -263,3 +263,37 @@ func TestJobHostileVMNames(t *testing.T) {
 		t.Fatalf("a hostile VM name updated job ok: %s", j.Definition)
 	}
 }
+
+// TestSessionWaiting: a running session none of whose tasks runs shows why
+// its first waiting task waits; once a task runs, or the session ended, it
+// does not.
+func TestSessionWaiting(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	op := e.tokens[configdb.RoleViewer]
+	se, err := e.store.CreateSession(ctx, "j1", "backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := "waiting: no proxy can reach vm1 (none online offers source \"/images\" with direct)"
+	task, err := e.store.CreateTask(ctx, configdb.Task{SessionID: se.ID, VM: "vm1", Disk: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task.Error = why
+	if task, err = e.store.UpdateTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	got := decodeBody[apitypes.Session](t, e.mustDo(op, "GET", "/api/v1/sessions/"+itoa(se.ID), "", 200))
+	if got.State != "running" || got.Waiting != why {
+		t.Fatalf("session %s waiting %q, want running, waiting %q", got.State, got.Waiting, why)
+	}
+	task.State, task.Error = configdb.StateRunning, ""
+	if _, err := e.store.UpdateTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	got = decodeBody[apitypes.Session](t, e.mustDo(op, "GET", "/api/v1/sessions/"+itoa(se.ID), "", 200))
+	if got.Waiting != "" {
+		t.Errorf("a session with a running task waits: %q", got.Waiting)
+	}
+}

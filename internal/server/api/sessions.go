@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
@@ -101,8 +102,29 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request, _ configdb.P
 	}
 	v := viewSession(se)
 	v.Tasks = list(tasks, viewTask)
+	v.Waiting = sessionWaiting(se, tasks)
 	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+// sessionWaiting says why a session that is not over has no task running:
+// the reason the orchestrator recorded on its first waiting task ("waiting:
+// no proxy can reach vm1 (…)", "waiting: repository repo1 is busy (2/2
+// slots)"); "" while a task runs or none waits.
+func sessionWaiting(se configdb.Session, tasks []configdb.Task) string {
+	if se.State.Terminal() {
+		return ""
+	}
+	why := ""
+	for _, t := range tasks {
+		switch {
+		case t.State == configdb.StateRunning:
+			return ""
+		case t.State == configdb.StateQueued && why == "" && strings.HasPrefix(t.Error, "waiting: "):
+			why = t.Error
+		}
+	}
+	return why
 }
 
 // cancelSession stops a running session (queued tasks leave the queue,

@@ -90,3 +90,34 @@ func TestStartWhileRunning(t *testing.T) {
 		t.Fatalf("second start: %v, want a conflict naming session %d", err, first.ID)
 	}
 }
+
+// TestWaitingReasons: a session whose task no proxy can reach records why
+// on the task ("waiting: no proxy can reach vm1 …"), which `session show`
+// and the API show as the session's waiting reason.
+func TestWaitingReasons(t *testing.T) {
+	or, store := newTestOrchestrator(t, newFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)))
+	ctx := context.Background()
+	if _, err := store.UpsertAgent(ctx, configdb.Agent{Role: configdb.AgentRepository, Name: "r", Slots: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutSecret(ctx, "pw", []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	j, err := store.CreateJob(ctx, configdb.Job{Name: "nightly",
+		Definition: json.RawMessage(`{"repository":"r","password_secret":"pw","vms":[{"name":"vm1","disks":["/images/a.img"]}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	se, _ := store.CreateSession(ctx, j.Name, taskproto.KindBackup)
+	if err := or.Start(ctx, se, j); err != nil {
+		t.Fatal(err)
+	}
+	or.noteWaiting(ctx)
+	tasks, err := store.ListTasks(ctx, se.ID)
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("tasks %+v, %v", tasks, err)
+	}
+	if want := "waiting: no proxy can reach vm1 ("; !strings.HasPrefix(tasks[0].Error, want) {
+		t.Errorf("task error %q, want it to start %q", tasks[0].Error, want)
+	}
+}
