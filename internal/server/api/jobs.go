@@ -22,7 +22,7 @@ func (s *Server) jobFromRequest(r *http.Request, req apitypes.JobRequest, old *c
 		return configdb.Job{}, nil, badRequest("job %q has no definition", req.Name)
 	}
 	def := *req.Definition
-	if err := def.Validate(); err != nil {
+	if err := def.ValidateKind(req.Kind); err != nil {
 		return configdb.Job{}, nil, err
 	}
 	if err := jobdef.ValidateSchedule(req.Schedule); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
@@ -17,8 +18,11 @@ import (
 // recorded and queued.
 func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j configdb.Job) error {
 	<-or.ready
+	if j.Kind == jobdef.KindMaintenance {
+		return or.startMaintenance(ctx, se, j)
+	}
 	if j.Kind != "" && j.Kind != taskproto.KindBackup {
-		return fmt.Errorf("%w: job kind %q cannot run (only backup jobs)", taskproto.ErrInvalid, j.Kind)
+		return fmt.Errorf("%w: job kind %q cannot run (only backup and maintenance jobs)", taskproto.ErrInvalid, j.Kind)
 	}
 	def, err := parseDefinition(j.Definition)
 	if err != nil {
@@ -35,18 +39,9 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 			return fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
 		}
 	}
-	if _, err := or.store.GetAgent(ctx, configdb.AgentRepository, def.Repository); errors.Is(err, configdb.ErrNotFound) {
-		return fmt.Errorf("%w: repository %q is not registered (start its agent: holdfast repository --name %s --path DIR --join-token T)",
-			taskproto.ErrInvalid, def.Repository, def.Repository)
-	} else if err != nil {
-		return err
-	}
-	if def.PasswordSecret == "" {
-		return fmt.Errorf("%w: job %s has no repository password (give --password-file to job create or edit)", taskproto.ErrInvalid, j.Name)
-	}
-	pw, err := or.store.GetSecret(ctx, def.PasswordSecret)
+	pw, err := or.jobPassword(ctx, j.Name, def)
 	if err != nil {
-		return fmt.Errorf("job %s: repository password: %w", j.Name, err)
+		return err
 	}
 	rs := &runSession{id: se.ID, job: j.Name, kind: taskproto.KindBackup, def: def, password: string(pw),
 		repo: def.Repository, started: or.now()}
@@ -87,6 +82,25 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 		batches = append(batches, batch)
 	}
 	return or.enqueue(ctx, rs, batches)
+}
+
+// jobPassword checks that the job's repository is registered and returns
+// the repository password the job holds.
+func (or *Orchestrator) jobPassword(ctx context.Context, job string, def jobdef.Definition) ([]byte, error) {
+	if _, err := or.store.GetAgent(ctx, configdb.AgentRepository, def.Repository); errors.Is(err, configdb.ErrNotFound) {
+		return nil, fmt.Errorf("%w: repository %q is not registered (start its agent: holdfast repository --name %s --path DIR --join-token T)",
+			taskproto.ErrInvalid, def.Repository, def.Repository)
+	} else if err != nil {
+		return nil, err
+	}
+	if def.PasswordSecret == "" {
+		return nil, fmt.Errorf("%w: job %s has no repository password (give --password-file to job create or edit)", taskproto.ErrInvalid, job)
+	}
+	pw, err := or.store.GetSecret(ctx, def.PasswordSecret)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: repository password: %w", job, err)
+	}
+	return pw, nil
 }
 
 // enqueue registers a session and submits its tasks, one VM at a time.
