@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
@@ -296,4 +297,61 @@ func TestSessionWaiting(t *testing.T) {
 	if got.Waiting != "" {
 		t.Errorf("a session with a running task waits: %q", got.Waiting)
 	}
+}
+
+// TestJobNextAndLastRun: job show and job list give the next scheduled run
+// (none when disabled or on demand) and the newest session.
+func TestJobNextAndLastRun(t *testing.T) {
+	e := newEnv(t)
+	op := e.tokens[configdb.RoleBackupOperator]
+	now := time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC) // newEnv's clock
+	e.mustDo(op, "POST", "/api/v1/jobs",
+		`{"name":"nightly","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"},"schedule":"0 2 * * *"}`, 201)
+	j := decodeBody[apitypes.Job](t, e.mustDo(op, "GET", "/api/v1/jobs/nightly", "", 200))
+	if j.NextRun == nil || !j.NextRun.After(now) || j.NextRun.Sub(now) > 24*time.Hour ||
+		j.NextRun.In(time.Local).Hour() != 2 || j.NextRun.In(time.Local).Minute() != 0 {
+		t.Fatalf("next run %v, want the next 02:00 after %v", j.NextRun, now)
+	}
+	if j.LastRun != nil {
+		t.Fatalf("a job that never ran has a last run: %+v", j.LastRun)
+	}
+	se := decodeBody[apitypes.Session](t, e.mustDo(op, "POST", "/api/v1/jobs/nightly/run", "", 202))
+	all := decodeBody[[]apitypes.Job](t, e.mustDo(op, "GET", "/api/v1/jobs", "", 200))
+	var found bool
+	for _, j := range all {
+		switch j.Name {
+		case "nightly":
+			found = true
+			if j.LastRun == nil || j.LastRun.Session != se.ID || j.LastRun.State != "success" || j.LastRun.Ended == nil {
+				t.Errorf("listed last run %+v, want session %d, success", j.LastRun, se.ID)
+			}
+		case "j1":
+			if j.NextRun != nil {
+				t.Errorf("a job without a schedule runs next at %v", j.NextRun)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("nightly not listed")
+	}
+	e.mustDo(op, "POST", "/api/v1/jobs/nightly/disable", "", 200)
+	if j := decodeBody[apitypes.Job](t, e.mustDo(op, "GET", "/api/v1/jobs/nightly", "", 200)); j.NextRun != nil {
+		t.Errorf("a disabled job runs next at %v", j.NextRun)
+	}
+}
+
+// TestMaintenanceJob: a maintenance job is stored with its kind and
+// checked as one (some work, no VMs).
+func TestMaintenanceJob(t *testing.T) {
+	e := newEnv(t)
+	op := e.tokens[configdb.RoleBackupOperator]
+	j := decodeBody[apitypes.Job](t, e.mustDo(op, "POST", "/api/v1/jobs",
+		`{"name":"maint","kind":"maintenance","definition":{"repository":"repo1","maintenance":{"gc":true,"verify":true,"read_data_percent":10}},"schedule":"0 4 * * 0"}`, 201))
+	if j.Kind != "maintenance" {
+		t.Fatalf("job %+v", j)
+	}
+	checkError(t, e.do(op, "POST", "/api/v1/jobs", `{"name":"m2","kind":"maintenance","definition":{"repository":"repo1"}}`),
+		400, "invalid_request")
+	checkError(t, e.do(op, "POST", "/api/v1/jobs", `{"name":"m3","definition":{"repository":"repo1","maintenance":{"gc":true}}}`),
+		400, "invalid_request")
 }
