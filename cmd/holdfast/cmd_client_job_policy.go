@@ -77,7 +77,8 @@ func (f *policyFlags) applyMaintenance(def *jobdef.Definition, changed func(stri
 		if f.gcGrace < 0 {
 			return usageError{errors.New("--gc-grace must not be negative")}
 		}
-		m.GCGraceSeconds = int(f.gcGrace / time.Second)
+		secs := int(f.gcGrace / time.Second)
+		m.GCGraceSeconds = &secs
 	}
 	if changed("verify") {
 		m.Verify = f.verify

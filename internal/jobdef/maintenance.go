@@ -32,9 +32,18 @@ const DefaultGCGraceSeconds = 3600
 // chunk is read over 100/ReadDataPercent runs (see ReadDataParts).
 type Maintenance struct {
 	GC              bool `json:"gc,omitempty"`
-	GCGraceSeconds  int  `json:"gc_grace_seconds,omitempty"` // 0: DefaultGCGraceSeconds
+	GCGraceSeconds  *int `json:"gc_grace_seconds,omitempty"` // nil: DefaultGCGraceSeconds
 	Verify          bool `json:"verify,omitempty"`
 	ReadDataPercent int  `json:"read_data_percent,omitempty"` // 0: read no data; 100: all each run
+}
+
+// GCGrace is the gc's grace period in seconds (DefaultGCGraceSeconds
+// when the job gives none).
+func (m Maintenance) GCGrace() int {
+	if m.GCGraceSeconds == nil {
+		return DefaultGCGraceSeconds
+	}
+	return *m.GCGraceSeconds
 }
 
 // ReadDataParts is how many parts the chunks are split into for reading:
@@ -70,8 +79,8 @@ func (d Definition) validateMaintenance() error {
 	if m == nil || (!m.GC && !m.Verify) {
 		return fieldErr("definition.maintenance", "a maintenance job does nothing: give gc, verify or both")
 	}
-	if m.GCGraceSeconds < 0 {
-		return fieldErr("definition.maintenance.gc_grace_seconds", "negative (%d)", m.GCGraceSeconds)
+	if m.GCGraceSeconds != nil && *m.GCGraceSeconds < 0 {
+		return fieldErr("definition.maintenance.gc_grace_seconds", "negative (%d)", *m.GCGraceSeconds)
 	}
 	if m.ReadDataPercent < 0 || m.ReadDataPercent > 100 {
 		return fieldErr("definition.maintenance.read_data_percent", "%d: want 1 to 100 (0: read no data)", m.ReadDataPercent)

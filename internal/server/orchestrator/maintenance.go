@@ -80,10 +80,7 @@ func (or *Orchestrator) runMaintenance(ctx context.Context, rs *runSession) {
 	m := *rs.def.Maintenance
 	res := MaintenanceResult{Session: rs.id, Job: rs.job, Kind: rs.kind, Repository: rs.repo,
 		Started: rs.started.UTC(), VMs: []any{}}
-	req := mover.MaintainRequest{GC: m.GC, GraceSeconds: int64(m.GCGraceSeconds), Verify: m.Verify}
-	if m.GC && m.GCGraceSeconds == 0 {
-		req.GraceSeconds = jobdef.DefaultGCGraceSeconds
-	}
+	req := mover.MaintainRequest{GC: m.GC, GraceSeconds: int64(m.GCGrace()), Verify: m.Verify}
 	if of := m.ReadDataParts(); of > 0 {
 		req.ReadData, req.ReadDataOf = true, of
 		req.ReadDataPart = or.nextReadDataPart(ctx, rs, of)
