@@ -125,7 +125,7 @@ func TestClientJobRoundTrip(t *testing.T) {
 	}
 	run("job", "create", "nightly", "--vm", "vm1=/path/to/vm1.img", "--repository", "repo1",
 		"--password-file", pwFile, "--schedule", "0 2 * * *", "--retention-last", "7", "--chunk-size", "1MiB")
-	if out := run("job", "list"); !regexp.MustCompile(`nightly\s+yes\s+0 2 \* \* \*\s+repo1\s+vm1=/path/to/vm1.img`).MatchString(out) {
+	if out := run("job", "list"); !regexp.MustCompile(`nightly\s+backup\s+yes\s+0 2 \* \* \*\s+repo1\s+vm1=/path/to/vm1.img\s+\d{4}-\d\d-\d\d 02:00:00\s+-`).MatchString(out) {
 		t.Fatalf("job list:\n%s", out)
 	}
 	out := run("job", "show", "nightly")
@@ -156,6 +156,9 @@ func TestClientJobRoundTrip(t *testing.T) {
 	}
 	run("job", "enable", "nightly")
 	checkRunSession(t, e, run)
+	if out := run("job", "show", "nightly"); !regexp.MustCompile(`Last run:\s+failed \(session \d+, `).MatchString(out) {
+		t.Fatalf("job show after a failed run:\n%s", out)
+	}
 	run("job", "delete", "nightly")
 	r := e.run("job", "show", "nightly")
 	outputs = append(outputs, r)
