@@ -119,11 +119,7 @@ func (or *Orchestrator) runMaintenance(ctx context.Context, rs *runSession) {
 // maintain sends the request to the repository agent and records what
 // each part found; a damaged repository is an error of the result.
 func (or *Orchestrator) maintain(ctx context.Context, rs *runSession, req mover.MaintainRequest, res *MaintenanceResult) error {
-	url := or.repoURL(rs.repo)
-	if url == "" {
-		return fmt.Errorf("repository %s has announced no address", rs.repo)
-	}
-	c, err := or.mover.session(ctx, rs.repo, url, rs.password)
+	c, err := or.agentClient(ctx, rs)
 	if err != nil {
 		return err
 	}

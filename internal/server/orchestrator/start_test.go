@@ -63,10 +63,10 @@ func TestStartTaskSources(t *testing.T) {
 	}
 }
 
-// TestStartWhileRunning: two runs of one job at once (two API requests
-// racing past the API's check) start one session; the other is refused
-// as a conflict naming the running session.
-func TestStartWhileRunning(t *testing.T) {
+// newNightly is an orchestrator with repository r registered and job
+// nightly backing up vm1 to it.
+func newNightly(t *testing.T) (*Orchestrator, *configdb.Store, configdb.Job) {
+	t.Helper()
 	or, store := newTestOrchestrator(t, newFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)))
 	ctx := context.Background()
 	if _, err := store.UpsertAgent(ctx, configdb.Agent{Role: configdb.AgentRepository, Name: "r", Slots: 1}); err != nil {
@@ -80,12 +80,21 @@ func TestStartWhileRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return or, store, j
+}
+
+// TestStartWhileRunning: two runs of one job at once (two API requests
+// racing past the API's check) start one session; the other is refused
+// as a conflict naming the running session.
+func TestStartWhileRunning(t *testing.T) {
+	or, store, j := newNightly(t)
+	ctx := context.Background()
 	first, _ := store.CreateSession(ctx, j.Name, taskproto.KindBackup)
 	second, _ := store.CreateSession(ctx, j.Name, taskproto.KindBackup)
 	if err := or.Start(ctx, first, j); err != nil {
 		t.Fatal(err)
 	}
-	err = or.Start(ctx, second, j)
+	err := or.Start(ctx, second, j)
 	if !errors.Is(err, configdb.ErrConflict) || !strings.Contains(err.Error(), "job nightly is already running (session "+itoa(first.ID)+")") {
 		t.Fatalf("second start: %v, want a conflict naming session %d", err, first.ID)
 	}
@@ -95,19 +104,8 @@ func TestStartWhileRunning(t *testing.T) {
 // on the task ("waiting: no proxy can reach vm1 …"), which `session show`
 // and the API show as the session's waiting reason.
 func TestWaitingReasons(t *testing.T) {
-	or, store := newTestOrchestrator(t, newFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)))
+	or, store, j := newNightly(t)
 	ctx := context.Background()
-	if _, err := store.UpsertAgent(ctx, configdb.Agent{Role: configdb.AgentRepository, Name: "r", Slots: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.PutSecret(ctx, "pw", []byte("secret")); err != nil {
-		t.Fatal(err)
-	}
-	j, err := store.CreateJob(ctx, configdb.Job{Name: "nightly",
-		Definition: json.RawMessage(`{"repository":"r","password_secret":"pw","vms":[{"name":"vm1","disks":["/images/a.img"]}]}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	se, _ := store.CreateSession(ctx, j.Name, taskproto.KindBackup)
 	if err := or.Start(ctx, se, j); err != nil {
 		t.Fatal(err)

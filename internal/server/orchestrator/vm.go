@@ -64,11 +64,7 @@ func (or *Orchestrator) openVMSession(ctx context.Context, vm *vmRun) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	rs := vm.sess
-	url := or.repoURL(rs.repo)
-	if url == "" {
-		return fmt.Errorf("repository %s has announced no address", rs.repo)
-	}
-	c, err := or.mover.session(ctx, rs.repo, url, rs.password)
+	c, err := or.agentClient(ctx, rs)
 	if err != nil {
 		return err
 	}
@@ -88,6 +84,16 @@ func (or *Orchestrator) openVMSession(ctx context.Context, vm *vmRun) error {
 	vm.pointID, vm.previous, vm.started = c.NewPointID(), prev, or.now()
 	or.mu.Unlock()
 	return nil
+}
+
+// agentClient returns a client of the session's repository agent (the
+// server's own certificate and the job's password).
+func (or *Orchestrator) agentClient(ctx context.Context, rs *runSession) (*mover.Client, error) {
+	url := or.repoURL(rs.repo)
+	if url == "" {
+		return nil, fmt.Errorf("repository %s has announced no address", rs.repo)
+	}
+	return or.mover.session(ctx, rs.repo, url, rs.password)
 }
 
 // closeVMSession ends the VM's mover session without committing.
