@@ -146,14 +146,14 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ configdb.Pri
 	return nil
 }
 
-// viewJobRuns is viewJob with the next scheduled run and the newest
-// session (job list, job show).
+// viewJobRuns is viewJob with the next scheduled run and the newest run
+// (a session of the job's kind; job list, job show).
 func (s *Server) viewJobRuns(ctx context.Context, j configdb.Job) (apitypes.Job, error) {
 	v := viewJob(j)
 	if j.Enabled {
 		v.NextRun = optTime(jobdef.NextRun(j.Schedule, s.now()))
 	}
-	ss, err := s.store.ListSessions(ctx, configdb.SessionFilter{JobName: j.Name, Limit: 1})
+	ss, err := s.store.ListSessions(ctx, configdb.SessionFilter{JobName: j.Name, Kind: j.Kind, Limit: 1})
 	if err != nil {
 		return v, err
 	}

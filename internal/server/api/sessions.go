@@ -21,7 +21,7 @@ func (s *Server) runJob(w http.ResponseWriter, r *http.Request, p configdb.Princ
 	if err != nil {
 		return err
 	}
-	if err := s.checkNotRunning(ctx, j.Name); err != nil {
+	if err := s.checkNotRunning(ctx, j); err != nil {
 		return err
 	}
 	se, err := s.store.CreateSession(ctx, j.Name, j.Kind)
@@ -44,11 +44,12 @@ func (s *Server) runJob(w http.ResponseWriter, r *http.Request, p configdb.Princ
 	return nil
 }
 
-// checkNotRunning refuses to start a job that has a session queued or
-// running.
-func (s *Server) checkNotRunning(ctx context.Context, job string) error {
+// checkNotRunning refuses to start a job that has a run (a session of its
+// kind: restores and mounts of its points do not count) queued or running.
+func (s *Server) checkNotRunning(ctx context.Context, j configdb.Job) error {
+	job := j.Name
 	for _, st := range []configdb.State{configdb.StateRunning, configdb.StateQueued} {
-		ss, err := s.store.ListSessions(ctx, configdb.SessionFilter{JobName: job, State: st, Limit: 1})
+		ss, err := s.store.ListSessions(ctx, configdb.SessionFilter{JobName: job, Kind: j.Kind, State: st, Limit: 1})
 		if err != nil {
 			return err
 		}

@@ -145,7 +145,7 @@ func (or *Orchestrator) maintain(ctx context.Context, rs *runSession, req mover.
 // after the part the job's last maintenance run read, so that every chunk
 // is read over of runs.
 func (or *Orchestrator) nextReadDataPart(ctx context.Context, rs *runSession, of int) int {
-	ss, err := or.store.ListSessions(ctx, configdb.SessionFilter{JobName: rs.job, Limit: 50})
+	ss, err := or.store.ListSessions(ctx, configdb.SessionFilter{JobName: rs.job, Kind: jobdef.KindMaintenance, Limit: 50})
 	if err != nil {
 		or.log.Warn("read-data rotation", "job", rs.job, "err", err)
 		return 0

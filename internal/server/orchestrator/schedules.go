@@ -71,7 +71,7 @@ func (or *Orchestrator) missedFiring(ctx context.Context, j configdb.Job, sc *sc
 		return false
 	}
 	ref := j.Updated
-	ss, err := or.store.ListSessions(ctx, configdb.SessionFilter{JobName: j.Name, Limit: 1})
+	ss, err := or.store.ListSessions(ctx, configdb.SessionFilter{JobName: j.Name, Kind: j.Kind, Limit: 1})
 	if err != nil {
 		or.log.Warn("missed schedules", "job", j.Name, "err", err)
 		return false

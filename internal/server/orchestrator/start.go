@@ -137,11 +137,11 @@ func (or *Orchestrator) enqueue(ctx context.Context, rs *runSession, batches [][
 	return nil
 }
 
-// checkNotRunningLocked refuses a second session of a job while one runs
+// checkNotRunningLocked refuses a second run of a job while one runs
 // (or.mu held): the API refuses it before, this closes the race of two
-// requests at once.
+// requests at once. Restores and mounts of a job's points are not runs.
 func (or *Orchestrator) checkNotRunningLocked(rs *runSession) error {
-	if rs.job == "" {
+	if rs.job == "" || (rs.kind != taskproto.KindBackup && rs.kind != jobdef.KindMaintenance) {
 		return nil
 	}
 	for _, other := range or.sessions {

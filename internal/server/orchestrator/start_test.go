@@ -91,8 +91,16 @@ func TestStartWhileRunning(t *testing.T) {
 	ctx := context.Background()
 	first, _ := store.CreateSession(ctx, j.Name, taskproto.KindBackup)
 	second, _ := store.CreateSession(ctx, j.Name, taskproto.KindBackup)
+	// An instant recovery of one of the job's points is no run of it.
+	or.sessions[99] = &runSession{id: 99, job: j.Name, kind: taskproto.KindMount}
 	if err := or.Start(ctx, first, j); err != nil {
 		t.Fatal(err)
+	}
+	or.mu.Lock()
+	mountErr := or.checkNotRunningLocked(&runSession{id: 100, job: j.Name, kind: taskproto.KindMount})
+	or.mu.Unlock()
+	if mountErr != nil {
+		t.Errorf("a second instant recovery of the job's points: %v", mountErr)
 	}
 	err := or.Start(ctx, second, j)
 	if !errors.Is(err, configdb.ErrConflict) || !strings.Contains(err.Error(), "job nightly is already running (session "+itoa(first.ID)+")") {
