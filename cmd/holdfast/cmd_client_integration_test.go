@@ -131,7 +131,7 @@ func TestClientJobRoundTrip(t *testing.T) {
 		strings.Contains(r.stderr, "constraint") || strings.Contains(r.stderr, "configdb") {
 		t.Fatalf("duplicate job: exit %d, want %d and a plain message: %s", r.code, exitFailure, r.stderr)
 	}
-	if out := run("job", "list"); !regexp.MustCompile(`nightly\s+yes\s+0 2 \* \* \*\s+repo1\s+vm1=/path/to/vm1.img`).MatchString(out) {
+	if out := run("job", "list"); !regexp.MustCompile(`nightly\s+backup\s+yes\s+0 2 \* \* \*\s+repo1\s+vm1=/path/to/vm1.img\s+\d{4}-\d\d-\d\d 02:00:00\s+-`).MatchString(out) {
 		t.Fatalf("job list:\n%s", out)
 	}
 	out := run("job", "show", "nightly")
@@ -162,6 +162,9 @@ func TestClientJobRoundTrip(t *testing.T) {
 	}
 	run("job", "enable", "nightly")
 	checkRunSession(t, e, run)
+	if out := run("job", "show", "nightly"); !regexp.MustCompile(`Last run:\s+failed \(session \d+, `).MatchString(out) {
+		t.Fatalf("job show after a failed run:\n%s", out)
+	}
 	run("job", "delete", "nightly")
 	r := e.run("job", "show", "nightly")
 	outputs = append(outputs, r)

@@ -28,8 +28,8 @@ func jobPath(name string, suffix string) string {
 func newJobCreate(a *app, o *clientOptions) *cobra.Command {
 	var f jobFlags
 	c := &cobra.Command{
-		Use:   "create NAME (--vm NAME=DISK … | --vms-from SOURCE[=GLOB]) --repository R [--password-file PW] [--schedule CRON]",
-		Short: "Create a backup job (the password is sealed by the server, never shown)",
+		Use:   "create NAME (--vm NAME=DISK … | --vms-from SOURCE[=GLOB] | --kind maintenance --gc --verify [--read-data 10%]) --repository R [--password-file PW] [--schedule CRON]",
+		Short: "Create a backup or maintenance job (the password is sealed by the server, never shown)",
 		Long: `Create a backup job on the server. --password-file FILE gives the repository
 password; it is sent once in the request, sealed by the server and never
 printed ($HOLDFAST_PASSWORD is not used here).
@@ -46,17 +46,33 @@ the server records the result ("recorded_formats", shown by job show), so
 later runs read it the same way. A detected image never reads other files
 (qcow2 backing files, VMDK extent files): give --format vmdk for VMDK
 descriptors, and --format qcow2 --follow-backing for qcow2 images whose
-backing chain the host made.`,
+backing chain the host made.
+
+Retention is the GFS policy of 'holdfast forget': --retention-last,
+--retention-daily, --retention-weekly, --retention-monthly and
+--retention-yearly keep, per VM, the newest points and the newest point of
+each of the last N days, weeks, months and years; the server applies it
+after each successful run (a held point is kept until released).
+
+A maintenance job (--kind maintenance) runs on the repository's own agent:
+--gc deletes unreferenced chunks (--gc-grace, as 'holdfast gc'), --verify
+checks the repository (as 'holdfast verify'), and --read-data 10% also reads
+and re-hashes a tenth of the chunks per run, a different tenth each run, so
+that every chunk is read over ten runs. Give it a --schedule instead of a
+cron entry for 'holdfast gc' on the repository host.
+
+A schedule missed while the server was down runs once when it starts;
+--missed skip waits for the next firing instead.`,
 		Args: exactArgs(1),
 	}
 	f.register(c.Flags())
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if len(f.vms) == 0 && len(f.vmsFrom) == 0 {
+		if len(f.vms) == 0 && len(f.vmsFrom) == 0 && f.kind != jobdef.KindMaintenance {
 			return usageError{errors.New("job create needs at least one --vm NAME=DISK or --vms-from SOURCE[=GLOB]")}
 		}
 		var def jobdef.Definition
 		changed := func(n string) bool { return cmd.Flags().Changed(n) }
-		if err := f.apply(&def, changed); err != nil {
+		if err := f.apply(&def, f.kind, changed); err != nil {
 			return err
 		}
 		if err := jobdef.ValidateSchedule(f.schedule); err != nil {
@@ -112,18 +128,19 @@ func newJobEdit(a *app, o *clientOptions) *cobra.Command {
 			return err
 		}
 		changed := func(n string) bool { return cmd.Flags().Changed(n) }
-		if err := f.apply(&def, changed); err != nil {
+		kind := old.Kind
+		if changed("kind") {
+			kind = f.kind
+		}
+		if err := f.apply(&def, kind, changed); err != nil {
 			return err
 		}
-		req := apitypes.JobRequest{Name: rename, Kind: old.Kind, Definition: &def, Schedule: old.Schedule, Password: pw}
+		req := apitypes.JobRequest{Name: rename, Kind: kind, Definition: &def, Schedule: old.Schedule, Password: pw}
 		if changed("schedule") {
 			if err := jobdef.ValidateSchedule(f.schedule); err != nil {
 				return usageError{fmt.Errorf("--schedule: %w", err)}
 			}
 			req.Schedule = f.schedule
-		}
-		if changed("kind") {
-			req.Kind = f.kind
 		}
 		if pw != "" {
 			def.PasswordSecret = "" // the server seals the new one
@@ -141,14 +158,19 @@ func newJobEdit(a *app, o *clientOptions) *cobra.Command {
 func newJobList(a *app, o *clientOptions) *cobra.Command {
 	return newListCommand(a, o, listSpec[apitypes.Job]{
 		short: "List jobs", path: "/api/v1/jobs", what: "list jobs",
-		header: []string{"NAME", "ENABLED", "SCHEDULE", "REPOSITORY", "VMS"},
+		header: []string{"NAME", "KIND", "ENABLED", "SCHEDULE", "REPOSITORY", "VMS", "NEXT RUN", "LAST RUN"},
 		row: func(j apitypes.Job) []string {
 			d, _ := jobdef.Parse(j.Definition)
 			enabled := "no"
 			if j.Enabled {
 				enabled = "yes"
 			}
-			return []string{j.Name, enabled, orDash(j.Schedule), orDash(d.Repository), orDash(vmList(d))}
+			what := vmList(d)
+			if d.Maintenance != nil {
+				what = d.Maintenance.String()
+			}
+			return []string{j.Name, orDash(j.Kind), enabled, orDash(j.Schedule), orDash(d.Repository), orDash(what),
+				runRows(j)[0][1], lastRun(j)}
 		},
 	})
 }

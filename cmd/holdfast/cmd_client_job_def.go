@@ -38,7 +38,6 @@ type jobFlags struct {
 	vms                                     []string
 	repository, schedule                    string
 	chunkSize, compression, transport, kind string // compression: refused
-	retentionLast                           int
 	readLimit                               string
 	throttle                                []string
 	retries                                 int
@@ -50,6 +49,7 @@ type jobFlags struct {
 	vmsFrom                                 []string
 	formats                                 []string
 	followBacking                           bool
+	policy                                  policyFlags
 }
 
 func (f *jobFlags) register(fs *pflag.FlagSet) {
@@ -57,7 +57,7 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.vmsFrom, "vms-from", nil, "select VMs from a source when a session starts: SOURCE[=GLOB] (image directory: one VM per image file or NAME-diskN set; NBD server: one VM per export)")
 	fs.StringVar(&f.repository, "repository", "", "repository (agent name) to back up to")
 	fs.StringVar(&f.schedule, "schedule", "", "cron expression, e.g. '0 2 * * *' (empty: run on demand only)")
-	fs.IntVar(&f.retentionLast, "retention-last", 0, "keep the last N restore points per VM (0: keep all)")
+	f.policy.register(fs)
 	fs.StringVar(&f.chunkSize, "chunk-size", "", "chunk size, e.g. 1MiB (default: the repository's)")
 	fs.StringVar(&f.compression, "compression", "", "refused: compression is the repository's (holdfast repo init --compression)")
 	_ = fs.MarkHidden("compression")
@@ -108,12 +108,12 @@ func parseVMs(specs []string) ([]jobdef.VM, error) {
 }
 
 // apply sets the fields of the flags that changed (all given flags on
-// create) in def, then validates the whole definition.
-func (f *jobFlags) apply(def *jobdef.Definition, changed func(string) bool) error {
+// create) in def, then validates the whole definition for a job of kind.
+func (f *jobFlags) apply(def *jobdef.Definition, kind string, changed func(string) bool) error {
 	if err := f.applyFields(def, changed); err != nil {
 		return err
 	}
-	if err := def.Validate(); err != nil {
+	if err := def.ValidateKind(kind); err != nil {
 		return usageError{fmt.Errorf("invalid job: %w", err)}
 	}
 	return nil
@@ -142,11 +142,8 @@ func (f *jobFlags) applyFields(def *jobdef.Definition, changed func(string) bool
 			def.Select = append(def.Select, jobdef.Selection{Source: src, Pattern: pattern})
 		}
 	}
-	if changed("retention-last") {
-		if f.retentionLast < 0 {
-			return usageError{errors.New("--retention-last must not be negative")}
-		}
-		def.Retention.KeepLast = f.retentionLast
+	if err := f.policy.apply(def, changed); err != nil {
+		return err
 	}
 	if changed("chunk-size") {
 		n, err := parseSize(f.chunkSize)
@@ -230,9 +227,7 @@ func (a *app) showJob(j apitypes.Job) error {
 	for _, sel := range d.Select {
 		rows = append(rows, []string{"Selects:", "VMs matching " + orDash(sel.Pattern) + " in source " + sel.Source})
 	}
-	if d.Retention.KeepLast > 0 {
-		rows = append(rows, []string{"Retention:", fmt.Sprintf("keep last %d", d.Retention.KeepLast)})
-	}
+	rows = append(rows, policyRows(d)...)
 	if d.ChunkSize > 0 {
 		rows = append(rows, []string{"Chunk size:", formatBytes(int64(d.ChunkSize))})
 	}
@@ -262,6 +257,7 @@ func (a *app) showJob(j apitypes.Job) error {
 	if j.PasswordRef != "" {
 		pw = "sealed on the server (" + j.PasswordRef + ")"
 	}
+	rows = append(rows, runRows(j)...)
 	rows = append(rows, []string{"Password:", pw},
 		[]string{"Created:", fmtTime(&j.Created)}, []string{"Updated:", fmtTime(&j.Updated)})
 	return table(a.stdout, []string{"Job:", j.Name}, rows[1:])

@@ -102,7 +102,11 @@ func newSessionShow(a *app, o *clientOptions) *cobra.Command {
 
 // showSession prints a session's fields, then its tasks as a table.
 func (a *app) showSession(se apitypes.Session) error {
-	rows := [][]string{{"Job:", orDash(se.JobName)}, {"Kind:", orDash(se.Kind)}, {"State:", se.State},
+	state := se.State
+	if se.Waiting != "" {
+		state += " (" + se.Waiting + ")"
+	}
+	rows := [][]string{{"Job:", orDash(se.JobName)}, {"Kind:", orDash(se.Kind)}, {"State:", state},
 		{"Started:", fmtTime(&se.Started)}, {"Ended:", fmtTime(se.Ended)}}
 	if len(se.Result) > 0 && string(se.Result) != "null" {
 		rows = append(rows, []string{"Result:", string(se.Result)})

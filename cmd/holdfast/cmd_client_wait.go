@@ -40,6 +40,46 @@ type sessionResult struct {
 		Source, Proxy, Network, Target float64
 		Limit                          string
 	} `json:"bottleneck"`
+	maintenanceResult
+}
+
+// maintenanceResult is what a maintenance session's result adds (see
+// internal/server/orchestrator.MaintenanceResult).
+type maintenanceResult struct {
+	Repository string   `json:"repository"`
+	Errors     []string `json:"errors"`
+	GC         *struct {
+		Referenced   int   `json:"referenced_chunks"`
+		Removed      int   `json:"removed_chunks"`
+		RemovedBytes int64 `json:"removed_bytes"`
+		Kept         int   `json:"kept_recent_unreferenced"`
+	} `json:"gc"`
+	Verify *struct {
+		Points   int               `json:"points"`
+		Chunks   int               `json:"chunks"`
+		Checked  int               `json:"chunks_read"`
+		Subset   string            `json:"read_data_subset"`
+		Problems []json.RawMessage `json:"problems"`
+	} `json:"verify"`
+}
+
+// print writes the maintenance lines of a result.
+func (m maintenanceResult) print(a *app) {
+	if g := m.GC; g != nil {
+		fmt.Fprintf(a.stdout, "  gc on %s: %d chunks referenced; removed %d unreferenced chunks (%s); kept %d younger than the grace period\n",
+			m.Repository, g.Referenced, g.Removed, formatBytes(g.RemovedBytes), g.Kept)
+	}
+	if v := m.Verify; v != nil {
+		read := fmt.Sprintf("%d chunks read", v.Checked)
+		if v.Subset != "" {
+			read += " (part " + v.Subset + ")"
+		}
+		fmt.Fprintf(a.stdout, "  verify on %s: %d restore points, %d chunks referenced, %s, %d problem(s)\n",
+			m.Repository, v.Points, v.Chunks, read, len(v.Problems))
+	}
+	for _, e := range m.Errors {
+		fmt.Fprintf(a.stdout, "  %s\n", e)
+	}
 }
 
 // sessionFailed is returned when a waited-for session failed (exit 1).
@@ -134,6 +174,7 @@ func (a *app) printResult(se apitypes.Session, res sessionResult) {
 			fmt.Fprintf(a.stdout, "    %s\n", e)
 		}
 	}
+	res.maintenanceResult.print(a)
 	if b := res.Bottleneck; b != nil {
 		fmt.Fprintf(a.stdout, "  bottleneck: %s (source %.0f%%, proxy %.0f%%, network %.0f%%, target %.0f%%)\n",
 			b.Limit, 100*b.Source, 100*b.Proxy, 100*b.Network, 100*b.Target)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
 )
 
 // Definition is a backup job's definition (see the package documentation
@@ -30,6 +32,11 @@ type Definition struct {
 	DiskFormats     map[string]string `json:"disk_formats,omitempty"`
 	RecordedFormats map[string]string `json:"recorded_formats,omitempty"`
 	FollowBacking   bool              `json:"follow_backing,omitempty"`
+	// Missed is what a schedule missed while the server was down does
+	// when the server starts: MissedRunOnce ("" too) or MissedSkip.
+	Missed string `json:"missed,omitempty"`
+	// Maintenance is a maintenance job's work (kind "maintenance" only).
+	Maintenance *Maintenance `json:"maintenance,omitempty"`
 
 	// Secrets: inline values a request may carry (the API seals them and
 	// clears them), and the references to the sealed secrets.
@@ -58,10 +65,11 @@ type Selection struct {
 	Pattern string `json:"pattern,omitempty"`
 }
 
-// Retention is what a job keeps of each VM's points.
-type Retention struct {
-	KeepLast int `json:"keep_last,omitempty"` // 0: all
-}
+// Retention is what a job keeps of each VM's points: the GFS policy of
+// standalone `holdfast forget` (keep_last, keep_daily, keep_weekly,
+// keep_monthly, keep_yearly; all 0: keep every point). The server applies
+// it after each successful run; a held point is never removed.
+type Retention = repo.Policy
 
 // Retries re-run a failed VM.
 type Retries struct {

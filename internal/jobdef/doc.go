@@ -6,14 +6,18 @@
 //
 //	{"vms": [{"name": "vm1", "disks": ["/vm/vm1.img"]}],
 //	 "select": [{"source": "images1", "pattern": "web-*"}],
-//	 "repository": "repo1", "retention": {"keep_last": 7},
+//	 "repository": "repo1", "retention": {"keep_last": 7, "keep_daily": 14, "keep_monthly": 12},
 //	 "chunk_size": 1048576, "transport": "auto", "read_limit": 52428800,
 //	 "throttle": ["wan: 10.0.0.0/8 -> any 10MiB/s"],
 //	 "retries": {"count": 2, "wait_seconds": 30},
 //	 "guest": {"pre_freeze": "…", "post_thaw": "…", "policy": "fail", "timeout_seconds": 600, "user": "root"},
 //	 "format": "raw", "disk_formats": {"/vm/a.vmdk": "vmdk"}, "recorded_formats": {…},
-//	 "follow_backing": false,
+//	 "follow_backing": false, "missed": "run-once",
 //	 "password_secret": "job/NAME/password-…", "guest_ssh_key_secret": "job/NAME/ssh-key-…"}
+//
+// Retention is repo.Policy, the GFS policy of standalone `forget`. A job of
+// kind "maintenance" has no VMs but a "maintenance" object (see
+// Maintenance); ValidateKind checks a definition for its job's kind.
 //
 // "password" and "guest_ssh_key" may be given inline in a request; the API
 // seals them into secrets and stores only the references. A VM given as a

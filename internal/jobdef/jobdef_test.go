@@ -9,6 +9,39 @@ import (
 
 const okVMs = `"vms":[{"name":"a","disks":["/a"]}],"repository":"r"`
 
+// TestValidateMaintenance: a maintenance job names a repository and some
+// work, and backs up no VMs.
+func TestValidateMaintenance(t *testing.T) {
+	tests := []struct {
+		def, field, msg string // field "": valid
+	}{
+		{`{"repository":"r","maintenance":{"gc":true}}`, "", ""},
+		{`{"repository":"r","maintenance":{"gc":true,"gc_grace_seconds":60,"verify":true,"read_data_percent":10}}`, "", ""},
+		{`{"maintenance":{"gc":true}}`, "definition.repository", "names no repository"},
+		{`{"repository":"r"}`, "definition.maintenance", "does nothing"},
+		{`{"repository":"r","maintenance":{}}`, "definition.maintenance", "does nothing"},
+		{`{` + okVMs + `,"maintenance":{"gc":true}}`, "definition.vms", "backs up no VMs"},
+		{`{"repository":"r","maintenance":{"gc":true,"gc_grace_seconds":-1}}`, "definition.maintenance.gc_grace_seconds", "negative"},
+		{`{"repository":"r","maintenance":{"verify":true,"read_data_percent":101}}`, "definition.maintenance.read_data_percent", "want 1 to 100"},
+		{`{"repository":"r","maintenance":{"gc":true,"read_data_percent":10}}`, "definition.maintenance.read_data_percent", "give verify"},
+		{`{"repository":"r","maintenance":{"gc":true},"missed":"never"}`, "definition.missed", "never"},
+	}
+	for _, tc := range tests {
+		d, err := Decode([]byte(tc.def))
+		if err == nil {
+			err = d.ValidateKind(KindMaintenance)
+		}
+		checkField(t, tc.def, err, tc.field, tc.msg)
+	}
+	d, _ := Decode([]byte(`{"repository":"r","maintenance":{"gc":true}}`))
+	checkField(t, "kind", d.ValidateKind("defrag"), "kind", "defrag")
+	for pct, parts := range map[int]int{0: 0, 10: 10, 30: 3, 100: 1, 60: 1} {
+		if got := (Maintenance{Verify: true, ReadDataPercent: pct}).ReadDataParts(); got != parts {
+			t.Errorf("%d%%: %d parts, want %d", pct, got, parts)
+		}
+	}
+}
+
 // TestValidate: every refused definition names its field and wraps
 // ErrInvalid.
 func TestValidate(t *testing.T) {
@@ -30,6 +63,12 @@ func TestValidate(t *testing.T) {
 		{`{"vms":[{"name":"a\nb","disks":["/a"]}],"repository":"r"}`, "definition.vms[0].name", "invalid VM name"},
 		{`{"vms":[{"name":"","disks":["/a"]}],"repository":"r"}`, "definition.vms[0].name", "invalid VM name"},
 		{`{` + okVMs + `,"retention":{"keep_last":-1}}`, "definition.retention.keep_last", "negative"},
+		{`{` + okVMs + `,"retention":{"keep_last":3,"keep_daily":7,"keep_weekly":4,"keep_monthly":12,"keep_yearly":5}}`, "", ""},
+		{`{` + okVMs + `,"retention":{"keep_monthly":-2}}`, "definition.retention.keep_monthly", "negative"},
+		{`{` + okVMs + `,"missed":"skip"}`, "", ""},
+		{`{` + okVMs + `,"missed":"run-once"}`, "", ""},
+		{`{` + okVMs + `,"missed":"twice"}`, "definition.missed", `"twice"`},
+		{`{` + okVMs + `,"maintenance":{"gc":true}}`, "definition.maintenance", "only a maintenance job"},
 		{`{` + okVMs + `,"chunk_size":-5}`, "definition.chunk_size", "chunk size"},
 		{`{` + okVMs + `,"chunk_size":1000}`, "definition.chunk_size", "chunk size"},
 		{`{` + okVMs + `,"chunk_size":4194304}`, "", ""},

@@ -19,6 +19,21 @@ func ValidateSchedule(spec string) error {
 	return nil
 }
 
+// NextRun is when a schedule fires next after now, in the server's time
+// zone (as the orchestrator reads schedules); zero for "" (on demand),
+// an "after JOB" schedule (it fires when that job's session ends) and a
+// schedule that does not parse.
+func NextRun(spec string, now time.Time) time.Time {
+	if spec == "" {
+		return time.Time{}
+	}
+	s, err := scheduler.ParseSchedule(spec, time.Local)
+	if err != nil || s.Kind() == scheduler.KindAfter {
+		return time.Time{}
+	}
+	return s.Next(now)
+}
+
 // CheckChains refuses "after" schedules that chain jobs in a cycle;
 // schedules maps each job's name to its schedule ("": none). Schedules
 // that do not parse are left out (ValidateSchedule refuses them).

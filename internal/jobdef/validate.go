@@ -18,6 +18,12 @@ func (d Definition) Validate() error {
 	if d.Repository == "" {
 		return fieldErr("definition.repository", "the job names no repository")
 	}
+	if d.Maintenance != nil {
+		return fieldErr("definition.maintenance", "only a maintenance job (kind %s) does maintenance", KindMaintenance)
+	}
+	if err := checkMissed(d.Missed); err != nil {
+		return err
+	}
 	if len(d.VMs) == 0 && len(d.Select) == 0 {
 		return fieldErr("definition.vms", "the job lists no VMs (list vms or select them from a source)")
 	}
@@ -78,8 +84,9 @@ func checkDisks(vm VM) error {
 
 // checkOptions checks the options that are not VMs.
 func (d Definition) checkOptions() error {
-	if d.Retention.KeepLast < 0 {
-		return fieldErr("definition.retention.keep_last", "negative (%d)", d.Retention.KeepLast)
+	if err := d.Retention.Check(); err != nil {
+		field, msg, _ := strings.Cut(err.Error(), ": ")
+		return fieldErr("definition.retention."+field, "%s", msg)
 	}
 	if d.ChunkSize != 0 {
 		if err := repo.ValidateChunkSize(d.ChunkSize); err != nil {

@@ -58,6 +58,8 @@ type call struct {
 	body   []byte // nil: no body
 	ctype  string
 	limit  int64 // largest reply body accepted
+	// timeout bounds one attempt; 0: the client's RequestTimeout.
+	timeout time.Duration
 	// resumed, if set, is asked before each retry whether the previous,
 	// interrupted attempt took effect; true ends the call successfully.
 	resumed func(ctx context.Context) (bool, error)
@@ -133,7 +135,11 @@ func (c *Client) do(ctx context.Context, k call) ([]byte, error) {
 
 // once sends one attempt.
 func (c *Client) once(ctx context.Context, k call) ([]byte, error) {
-	actx, cancel := context.WithTimeout(ctx, c.o.RequestTimeout)
+	timeout := c.o.RequestTimeout
+	if k.timeout > 0 {
+		timeout = k.timeout
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var body io.Reader
 	var rr *refReader

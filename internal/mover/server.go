@@ -43,7 +43,10 @@ type ServerOptions struct {
 	// AuthorizeForget, if set, must also allow a request that forgets a
 	// point (retention run by the backup server); nil refuses them all.
 	AuthorizeForget func(r *http.Request) error
-	Logger          *slog.Logger // nil: discard
+	// AuthorizeMaintain, if set, must also allow a request that runs gc or
+	// verify (maintenance jobs run by the backup server); nil refuses them.
+	AuthorizeMaintain func(r *http.Request) error
+	Logger            *slog.Logger // nil: discard
 	// Clock tells the time; nil: the real clock.
 	Clock clock.Clock
 }
@@ -112,6 +115,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET "+p+"points/{point}/disks/{disk}/index", s.wrap(s.getIndex))
 	m.HandleFunc("GET "+p+"chunks/{id}", s.wrap(s.getChunk))
 	m.HandleFunc("DELETE "+p+"points/{point}", s.wrap(s.forgetPoint))
+	m.HandleFunc("POST "+p+"maintenance", s.wrap(s.maintain))
 	m.HandleFunc("PUT "+p+"points/{point}/holds/{holder}", s.wrap(s.putHold))
 	m.HandleFunc("DELETE "+p+"points/{point}/holds/{holder}", s.wrap(s.releaseHold))
 	m.HandleFunc("POST "+p+"sessions", s.wrap(s.startSession))

@@ -10,14 +10,50 @@ import (
 // Policy is a GFS retention policy. Each count keeps the newest point of
 // that many distinct periods (days, ISO weeks, months, years); Last keeps
 // that many newest points. A point kept by any rule is kept. The policy is
-// applied to each VM's points separately.
+// applied to each VM's points separately. Standalone `forget` builds it
+// from --keep-* flags; a server job stores it as its "retention" (the JSON
+// names below).
 type Policy struct {
-	Last, Daily, Weekly, Monthly, Yearly int
+	Last    int `json:"keep_last,omitempty"`
+	Daily   int `json:"keep_daily,omitempty"`
+	Weekly  int `json:"keep_weekly,omitempty"`
+	Monthly int `json:"keep_monthly,omitempty"`
+	Yearly  int `json:"keep_yearly,omitempty"`
 }
 
 // Empty reports whether the policy keeps nothing (forget refuses it).
 func (p Policy) Empty() bool {
 	return p.Last <= 0 && p.Daily <= 0 && p.Weekly <= 0 && p.Monthly <= 0 && p.Yearly <= 0
+}
+
+// Check refuses negative counts; the error names the JSON field.
+func (p Policy) Check() error {
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"keep_last", p.Last}, {"keep_daily", p.Daily}, {"keep_weekly", p.Weekly}, {"keep_monthly", p.Monthly}, {"keep_yearly", p.Yearly}} {
+		if c.n < 0 {
+			return fmt.Errorf("%s: negative (%d)", c.name, c.n)
+		}
+	}
+	return nil
+}
+
+// String renders the policy, e.g. "keep last 7, daily 14, monthly 12".
+func (p Policy) String() string {
+	var parts []string
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"last", p.Last}, {"daily", p.Daily}, {"weekly", p.Weekly}, {"monthly", p.Monthly}, {"yearly", p.Yearly}} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", c.name, c.n))
+		}
+	}
+	if len(parts) == 0 {
+		return "keep all"
+	}
+	return "keep " + strings.Join(parts, ", ")
 }
 
 // Decision is the verdict on one point.

@@ -215,3 +215,37 @@ func TestVerifyReadDataConcurrent(t *testing.T) {
 		t.Fatalf("%d problems, want %d:\n%q\n%q", len(got), len(want), got, want)
 	}
 }
+
+// TestVerifySubset: read-data over the parts of a subset reads every chunk
+// exactly once over Of runs, and a flipped chunk is found by the run whose
+// part holds it (and by no other).
+func TestVerifySubset(t *testing.T) {
+	ctx := context.Background()
+	f, r := newVerifyFixture(t, true)
+	flipByte(t, f.be, chunkName(f.c), -20)
+	const of = 3
+	read, found := 0, 0
+	for part := range of {
+		s := Subset{Part: part, Of: of}
+		res, err := r.Verify(ctx, VerifyOptions{ReadData: true, Subset: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Subset != fmt.Sprintf("%d/%d", part+1, of) {
+			t.Errorf("subset %q", res.Subset)
+		}
+		read += res.Checked
+		if len(res.Problems) > 0 {
+			found++
+			if !s.Has(f.c) {
+				t.Errorf("part %d found damage in a chunk it does not read: %+v", part, res.Problems)
+			}
+		}
+	}
+	if read != 4 || found != 1 {
+		t.Errorf("over %d runs: read %d chunks (want 4), found the damage %d times (want 1)", of, read, found)
+	}
+	if _, err := r.Verify(ctx, VerifyOptions{ReadData: true, Subset: Subset{Part: 3, Of: 3}}); err == nil {
+		t.Error("part 3 of 3 accepted")
+	}
+}

@@ -20,10 +20,12 @@ const DefaultProxySessions = 8
 // vouches for now (agent.PeerSet); then:
 //
 //   - the server: everything (sessions up to the agent's global bound,
-//     listing points, forgetting points for retention);
+//     listing points, forgetting points for retention, gc and verify for
+//     maintenance jobs);
 //   - a proxy: reading config, keys, indexes and chunks, using shared
 //     sessions, and starting at most ProxySessions sessions of its own;
-//     it may not list points (manifests in clear) nor forget them;
+//     it may not list points (manifests in clear) nor forget them, nor
+//     run gc or verify;
 //   - anyone else (another repository agent, an unknown or revoked
 //     certificate): nothing.
 type Access struct {
@@ -53,12 +55,22 @@ func (a *Access) Authorize(r *http.Request, _ string) (mover.Access, error) {
 // AuthorizeForget is a mover.ServerOptions.AuthorizeForget hook: the
 // server only (retention).
 func (a *Access) AuthorizeForget(r *http.Request) error {
+	return a.serverOnly(r, "forgets points")
+}
+
+// AuthorizeMaintain is a mover.ServerOptions.AuthorizeMaintain hook: the
+// server only (maintenance jobs: gc, verify); a proxy may not trigger gc.
+func (a *Access) AuthorizeMaintain(r *http.Request) error {
+	return a.serverOnly(r, "runs repository maintenance")
+}
+
+func (a *Access) serverOnly(r *http.Request, what string) error {
 	pe, err := a.Peers.Check(r.Context(), r.TLS)
 	if err != nil {
 		return err
 	}
 	if pe.Role != pki.RoleServer {
-		return fmt.Errorf("%w: only the server forgets points, not a %s", pki.ErrWrongRole, pe.Role)
+		return fmt.Errorf("%w: only the server %s, not a %s", pki.ErrWrongRole, what, pe.Role)
 	}
 	return nil
 }

@@ -81,6 +81,7 @@ func Serve(ctx context.Context, ln net.Listener, o Options) error {
 	ms, err := mover.NewServer(map[string]*repo.Repository{o.Name: o.Repo}, mover.ServerOptions{
 		Logger: o.Logger, SessionTTL: o.SessionTimeout,
 		Authorize: access.Authorize, AuthorizeForget: access.AuthorizeForget,
+		AuthorizeMaintain: access.AuthorizeMaintain,
 	})
 	if err != nil {
 		return err

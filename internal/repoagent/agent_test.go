@@ -101,6 +101,9 @@ func TestAccess(t *testing.T) {
 			if err := a.AuthorizeForget(request(t, c.leaf)); !errors.Is(err, c.forgetErr) {
 				t.Errorf("AuthorizeForget: %v, want %v", err, c.forgetErr)
 			}
+			if err := a.AuthorizeMaintain(request(t, c.leaf)); !errors.Is(err, c.forgetErr) {
+				t.Errorf("AuthorizeMaintain: %v, want %v", err, c.forgetErr)
+			}
 		})
 	}
 }

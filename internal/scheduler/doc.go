@@ -12,7 +12,7 @@
 //
 // Selection. The queue is ordered by priority (higher first), then by
 // submission order (FIFO). Next takes the first task in that order that can
-// run now; a task that cannot (unknown repository, repository full, no proxy
+// run now; a task that cannot (unknown repository, repository busy, no proxy
 // reaches its source, reaching proxies busy) stays queued and later tasks
 // may pass it. Queued reports why each task waits. For a runnable task the
 // scheduler walks the task's transports in preference order (default:

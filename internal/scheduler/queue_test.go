@@ -78,7 +78,7 @@ func TestRepositorySlots(t *testing.T) {
 	if a1.Task.ID != "s1" || a2.Task.ID != "b1" {
 		t.Fatalf("got %s, %s; want s1, b1", a1.Task.ID, a2.Task.ID)
 	}
-	if q := s.Queued(); len(q) != 1 || q[0].Reason != RepositoryFull {
+	if q := s.Queued(); len(q) != 1 || q[0].Reason != RepositoryBusy {
 		t.Fatalf("Queued = %+v", q)
 	}
 	mustDone(t, s, a1, nil)

@@ -18,13 +18,13 @@ const (
 	// Unreachable: no online proxy reaches the source with any of the
 	// task's transports. The task waits until one is added or comes back.
 	Unreachable
-	// RepositoryFull: all slots of the task's repository are taken.
-	RepositoryFull
+	// RepositoryBusy: all slots of the task's repository are taken.
+	RepositoryBusy
 	// ProxiesBusy: proxies reach the source but none has a free slot.
 	ProxiesBusy
 )
 
-var reasonNames = [...]string{"runnable", "repository unknown", "unreachable", "repository full", "proxies busy"}
+var reasonNames = [...]string{"runnable", "repository unknown", "unreachable", "repository busy", "proxies busy"}
 
 func (r Reason) String() string {
 	if r >= 0 && int(r) < len(reasonNames) {
@@ -51,13 +51,13 @@ func (s *Scheduler) choose(t *Task) (choice, Reason, string) {
 	proxy, transport, reachable := chooseProxy(s.proxies, t.SourceID, transports)
 	switch {
 	case !reachable:
-		return choice{}, Unreachable, fmt.Sprintf("no online proxy reaches source %q with %s",
-			t.SourceID, source.JoinTransports(transports, ", "))
+		return choice{}, Unreachable, fmt.Sprintf("no proxy can reach %s (none online offers source %q with %s)",
+			t.VM, t.SourceID, source.JoinTransports(transports, ", "))
 	case repo.used >= repo.cfg.Slots:
-		return choice{}, RepositoryFull, fmt.Sprintf("repository %q is full (%d/%d slots)",
+		return choice{}, RepositoryBusy, fmt.Sprintf("repository %s is busy (%d/%d slots)",
 			repo.cfg.ID, repo.used, repo.cfg.Slots)
 	case proxy == nil:
-		return choice{}, ProxiesBusy, fmt.Sprintf("all proxies reaching source %q are busy", t.SourceID)
+		return choice{}, ProxiesBusy, fmt.Sprintf("the proxies that reach %s are busy (source %q)", t.VM, t.SourceID)
 	}
 	return choice{proxy: proxy, repo: repo, transport: transport}, Runnable, ""
 }

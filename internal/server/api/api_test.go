@@ -38,16 +38,26 @@ type env struct {
 	ca     *pki.CA
 }
 
+// fakeRunner records the sessions it is asked to start and, unless keep
+// is set or err fails them, ends them at once (a job runs one session at
+// a time: the API refuses a run while one is queued or running).
 type fakeRunner struct {
 	mu      sync.Mutex
+	store   *configdb.Store
 	started []configdb.Session
 	err     error
+	keep    bool
 }
 
-func (f *fakeRunner) Start(_ context.Context, se configdb.Session, _ configdb.Job) error {
+func (f *fakeRunner) Start(ctx context.Context, se configdb.Session, _ configdb.Job) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.started = append(f.started, se)
+	if f.err == nil && !f.keep && f.store != nil {
+		if _, err := f.store.UpdateSession(ctx, se.ID, configdb.StateSuccess, nil); err != nil {
+			return err
+		}
+	}
 	return f.err
 }
 
@@ -96,7 +106,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { store.Close() })
 	e := &env{t: t, store: store, tokens: map[configdb.Role]string{}, logs: &bytes.Buffer{},
-		bodies: &bytes.Buffer{}, runner: &fakeRunner{}}
+		bodies: &bytes.Buffer{}, runner: &fakeRunner{store: store}}
 	clk := clock.NewFake(time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC))
 	ca, err := pki.Init(t.TempDir())
 	if err != nil {
@@ -122,7 +132,9 @@ func newEnv(t *testing.T) *env {
 	admin := e.tokens[configdb.RoleAdministrator]
 	e.mustDo(admin, "POST", "/api/v1/jobs", `{"name":"j1","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"},"password":"`+fixturePassword+`"}`, 201)
 	e.mustDo(admin, "POST", "/api/v1/sources", `{"name":"s1","kind":"file","definition":{"path":"/images"}}`, 201)
-	if _, err := store.CreateSession(ctx, "j1", "backup"); err != nil {
+	if se, err := store.CreateSession(ctx, "j1", "backup"); err != nil {
+		t.Fatal(err)
+	} else if _, err := store.UpdateSession(ctx, se.ID, configdb.StateSuccess, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.RecordPoint(ctx, configdb.Point{ID: "p1", Repository: "repo1", VM: "vm1", JobName: "j1",

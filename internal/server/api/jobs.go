@@ -22,7 +22,7 @@ func (s *Server) jobFromRequest(r *http.Request, req apitypes.JobRequest, old *c
 		return configdb.Job{}, nil, badRequest("job %q has no definition", req.Name)
 	}
 	def := *req.Definition
-	if err := def.Validate(); err != nil {
+	if err := def.ValidateKind(req.Kind); err != nil {
 		return configdb.Job{}, nil, err
 	}
 	if err := jobdef.ValidateSchedule(req.Schedule); err != nil {
@@ -134,8 +134,33 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ configdb.Pri
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, list(jobs, viewJob))
+	out := make([]apitypes.Job, 0, len(jobs))
+	for _, j := range jobs {
+		v, err := s.viewJobRuns(r.Context(), j)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// viewJobRuns is viewJob with the next scheduled run and the newest run
+// (a session of the job's kind; job list, job show).
+func (s *Server) viewJobRuns(ctx context.Context, j configdb.Job) (apitypes.Job, error) {
+	v := viewJob(j)
+	if j.Enabled {
+		v.NextRun = optTime(jobdef.NextRun(j.Schedule, s.now()))
+	}
+	ss, err := s.store.ListSessions(ctx, configdb.SessionFilter{JobName: j.Name, Kind: j.Kind, Limit: 1})
+	if err != nil {
+		return v, err
+	}
+	if len(ss) > 0 {
+		v.LastRun = &apitypes.JobRun{Session: ss[0].ID, State: string(ss[0].State), Started: ss[0].Started, Ended: optTime(ss[0].Ended)}
+	}
+	return v, nil
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ configdb.Principal) error {
@@ -143,7 +168,11 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ configdb.Princ
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, viewJob(j))
+	v, err := s.viewJobRuns(r.Context(), j)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
@@ -16,6 +17,7 @@ import (
 
 func TestJobCRUD(t *testing.T) {
 	e := newEnv(t)
+	e.runner.keep = true
 	op := e.tokens[configdb.RoleBackupOperator]
 	rec := e.mustDo(op, "POST", "/api/v1/jobs",
 		`{"name":"nightly","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"},"schedule":"0 2 * * *"}`, 201)
@@ -164,6 +166,32 @@ func TestRunnerFailure(t *testing.T) {
 	}
 }
 
+// TestRunWhileRunning: a job runs one session at a time; a second run
+// while one is queued or running is refused with 409, naming the session,
+// and starts nothing.
+func TestRunWhileRunning(t *testing.T) {
+	e := newEnv(t)
+	e.runner.keep = true
+	op := e.tokens[configdb.RoleBackupOperator]
+	// A running instant recovery of one of the job's points is no run of it.
+	if _, err := e.store.CreateSession(context.Background(), "j1", "mount"); err != nil {
+		t.Fatal(err)
+	}
+	first := decodeBody[apitypes.Session](t, e.mustDo(op, "POST", "/api/v1/jobs/j1/run", "", 202))
+	rec := e.do(op, "POST", "/api/v1/jobs/j1/run", "")
+	checkError(t, rec, http.StatusConflict, "already_running")
+	if want := "job j1 is already running (session " + itoa(first.ID) + ")"; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("refusal %s, want it to say %q", rec.Body, want)
+	}
+	if len(e.runner.started) != 1 {
+		t.Errorf("runner started %d sessions, want 1", len(e.runner.started))
+	}
+	if _, err := e.store.UpdateSession(context.Background(), first.ID, configdb.StateSuccess, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.mustDo(op, "POST", "/api/v1/jobs/j1/run", "", 202) // once it ended
+}
+
 func TestNoRunner(t *testing.T) {
 	e := newEnv(t)
 	e.srv = New(e.store, Config{})
@@ -241,4 +269,95 @@ func TestJobHostileVMNames(t *testing.T) {
 	if j, _ := e.store.GetJob(context.Background(), "ok"); strings.Contains(string(j.Definition), "/a.img") {
 		t.Fatalf("a hostile VM name updated job ok: %s", j.Definition)
 	}
+}
+
+// TestSessionWaiting: a running session none of whose tasks runs shows why
+// its first waiting task waits; once a task runs, or the session ended, it
+// does not.
+func TestSessionWaiting(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	op := e.tokens[configdb.RoleViewer]
+	se, err := e.store.CreateSession(ctx, "j1", "backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := "waiting: no proxy can reach vm1 (none online offers source \"/images\" with direct)"
+	task, err := e.store.CreateTask(ctx, configdb.Task{SessionID: se.ID, VM: "vm1", Disk: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task.Error = why
+	if task, err = e.store.UpdateTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	got := decodeBody[apitypes.Session](t, e.mustDo(op, "GET", "/api/v1/sessions/"+itoa(se.ID), "", 200))
+	if got.State != "running" || got.Waiting != why {
+		t.Fatalf("session %s waiting %q, want running, waiting %q", got.State, got.Waiting, why)
+	}
+	task.State, task.Error = configdb.StateRunning, ""
+	if _, err := e.store.UpdateTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	got = decodeBody[apitypes.Session](t, e.mustDo(op, "GET", "/api/v1/sessions/"+itoa(se.ID), "", 200))
+	if got.Waiting != "" {
+		t.Errorf("a session with a running task waits: %q", got.Waiting)
+	}
+}
+
+// TestJobNextAndLastRun: job show and job list give the next scheduled run
+// (none when disabled or on demand) and the newest session.
+func TestJobNextAndLastRun(t *testing.T) {
+	e := newEnv(t)
+	op := e.tokens[configdb.RoleBackupOperator]
+	now := time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC) // newEnv's clock
+	e.mustDo(op, "POST", "/api/v1/jobs",
+		`{"name":"nightly","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"},"schedule":"0 2 * * *"}`, 201)
+	j := decodeBody[apitypes.Job](t, e.mustDo(op, "GET", "/api/v1/jobs/nightly", "", 200))
+	if j.NextRun == nil || !j.NextRun.After(now) || j.NextRun.Sub(now) > 24*time.Hour ||
+		j.NextRun.In(time.Local).Hour() != 2 || j.NextRun.In(time.Local).Minute() != 0 {
+		t.Fatalf("next run %v, want the next 02:00 after %v", j.NextRun, now)
+	}
+	if j.LastRun != nil {
+		t.Fatalf("a job that never ran has a last run: %+v", j.LastRun)
+	}
+	se := decodeBody[apitypes.Session](t, e.mustDo(op, "POST", "/api/v1/jobs/nightly/run", "", 202))
+	all := decodeBody[[]apitypes.Job](t, e.mustDo(op, "GET", "/api/v1/jobs", "", 200))
+	var found bool
+	for _, j := range all {
+		switch j.Name {
+		case "nightly":
+			found = true
+			if j.LastRun == nil || j.LastRun.Session != se.ID || j.LastRun.State != "success" || j.LastRun.Ended == nil {
+				t.Errorf("listed last run %+v, want session %d, success", j.LastRun, se.ID)
+			}
+		case "j1":
+			if j.NextRun != nil {
+				t.Errorf("a job without a schedule runs next at %v", j.NextRun)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("nightly not listed")
+	}
+	e.mustDo(op, "POST", "/api/v1/jobs/nightly/disable", "", 200)
+	if j := decodeBody[apitypes.Job](t, e.mustDo(op, "GET", "/api/v1/jobs/nightly", "", 200)); j.NextRun != nil {
+		t.Errorf("a disabled job runs next at %v", j.NextRun)
+	}
+}
+
+// TestMaintenanceJob: a maintenance job is stored with its kind and
+// checked as one (some work, no VMs).
+func TestMaintenanceJob(t *testing.T) {
+	e := newEnv(t)
+	op := e.tokens[configdb.RoleBackupOperator]
+	j := decodeBody[apitypes.Job](t, e.mustDo(op, "POST", "/api/v1/jobs",
+		`{"name":"maint","kind":"maintenance","definition":{"repository":"repo1","maintenance":{"gc":true,"verify":true,"read_data_percent":10}},"schedule":"0 4 * * 0"}`, 201))
+	if j.Kind != "maintenance" {
+		t.Fatalf("job %+v", j)
+	}
+	checkError(t, e.do(op, "POST", "/api/v1/jobs", `{"name":"m2","kind":"maintenance","definition":{"repository":"repo1"}}`),
+		400, "invalid_request")
+	checkError(t, e.do(op, "POST", "/api/v1/jobs", `{"name":"m3","definition":{"repository":"repo1","maintenance":{"gc":true}}}`),
+		400, "invalid_request")
 }

@@ -101,7 +101,7 @@ func (s *Server) routeTable() []Route {
 		{"DELETE", v1 + "/jobs/{name}", "Delete a job", PermBackup, false, s.deleteJob},
 		{"POST", v1 + "/jobs/{name}/enable", "Enable a job", PermBackup, false, s.enableJob},
 		{"POST", v1 + "/jobs/{name}/disable", "Disable a job", PermBackup, false, s.disableJob},
-		{"POST", v1 + "/jobs/{name}/run", "Run a job now: queue a session", PermBackup, false, s.runJob},
+		{"POST", v1 + "/jobs/{name}/run", "Run a job now: queue a session (409 already_running while one is queued or running)", PermBackup, false, s.runJob},
 
 		{"GET", v1 + "/sessions", "List sessions, ?job=&state=&limit=", PermRead, false, s.listSessions},
 		{"GET", v1 + "/sessions/{id}", "Show a session with its tasks", PermRead, false, s.getSession},

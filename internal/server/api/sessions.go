@@ -3,17 +3,25 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
 
 // runJob queues a session of the job and hands it to the Runner, if any.
+// A job runs one session at a time: a run while one is queued or running
+// is refused (409 already_running, naming the session), as a scheduled
+// firing is skipped then.
 func (s *Server) runJob(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
 	ctx := r.Context()
 	j, err := s.store.GetJob(ctx, r.PathValue("name"))
 	if err != nil {
+		return err
+	}
+	if err := s.checkNotRunning(ctx, j); err != nil {
 		return err
 	}
 	se, err := s.store.CreateSession(ctx, j.Name, j.Kind)
@@ -33,6 +41,24 @@ func (s *Server) runJob(w http.ResponseWriter, r *http.Request, p configdb.Princ
 		}
 	}
 	writeJSON(w, http.StatusAccepted, viewSession(se))
+	return nil
+}
+
+// checkNotRunning refuses to start a job that has a run (a session of its
+// kind: restores and mounts of its points do not count) queued or running.
+func (s *Server) checkNotRunning(ctx context.Context, j configdb.Job) error {
+	job := j.Name
+	for _, st := range []configdb.State{configdb.StateRunning, configdb.StateQueued} {
+		ss, err := s.store.ListSessions(ctx, configdb.SessionFilter{JobName: job, Kind: j.Kind, State: st, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(ss) > 0 {
+			return newError(http.StatusConflict, "already_running",
+				fmt.Sprintf("job %s is already running (session %d); wait for it or cancel it (holdfast session cancel %d)",
+					job, ss[0].ID, ss[0].ID))
+		}
+	}
 	return nil
 }
 
@@ -77,8 +103,29 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request, _ configdb.P
 	}
 	v := viewSession(se)
 	v.Tasks = list(tasks, viewTask)
+	v.Waiting = sessionWaiting(se, tasks)
 	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+// sessionWaiting says why a session that is not over has no task running:
+// the reason the orchestrator recorded on its first waiting task ("waiting:
+// no proxy can reach vm1 (…)", "waiting: repository repo1 is busy (2/2
+// slots)"); "" while a task runs or none waits.
+func sessionWaiting(se configdb.Session, tasks []configdb.Task) string {
+	if se.State.Terminal() {
+		return ""
+	}
+	why := ""
+	for _, t := range tasks {
+		switch {
+		case t.State == configdb.StateRunning:
+			return ""
+		case t.State == configdb.StateQueued && why == "" && strings.HasPrefix(t.Error, "waiting: "):
+			why = t.Error
+		}
+	}
+	return why
 }
 
 // cancelSession stops a running session (queued tasks leave the queue,

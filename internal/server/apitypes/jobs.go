@@ -31,6 +31,18 @@ type Job struct {
 	PasswordRef string          `json:"password_ref,omitempty"`
 	Created     time.Time       `json:"created"`
 	Updated     time.Time       `json:"updated"`
+	// NextRun is when the schedule fires next (absent: disabled, on
+	// demand only, or "after JOB"); LastRun is the newest session.
+	NextRun *time.Time `json:"next_run,omitempty"`
+	LastRun *JobRun    `json:"last_run,omitempty"`
+}
+
+// JobRun is a job's newest session: its state and times.
+type JobRun struct {
+	Session int64      `json:"session"`
+	State   string     `json:"state"`
+	Started time.Time  `json:"started"`
+	Ended   *time.Time `json:"ended,omitempty"`
 }
 
 // SourceRequest is the body of POST /api/v1/sources.

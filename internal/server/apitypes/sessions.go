@@ -16,7 +16,10 @@ type Session struct {
 	Started time.Time       `json:"started"`
 	Ended   *time.Time      `json:"ended,omitempty"`
 	Result  json.RawMessage `json:"result,omitempty"`
-	Tasks   []Task          `json:"tasks,omitempty"`
+	// Waiting says why a session that runs has no task running yet, e.g.
+	// "waiting: no proxy can reach vm1 (…)" (GET /sessions/{id} only).
+	Waiting string `json:"waiting,omitempty"`
+	Tasks   []Task `json:"tasks,omitempty"`
 }
 
 // Task is one task (one VM disk) of a session.

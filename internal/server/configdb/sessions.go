@@ -107,6 +107,7 @@ func (s *Store) GetSession(ctx context.Context, id int64) (Session, error) {
 // SessionFilter selects sessions; zero fields select all.
 type SessionFilter struct {
 	JobName string
+	Kind    string // "": any (a job's runs are of its kind; restores and mounts of its points are not)
 	State   State
 	Limit   int // 0: 100
 }
@@ -116,6 +117,9 @@ func (s *Store) ListSessions(ctx context.Context, f SessionFilter) ([]Session, e
 	q, args := "SELECT "+sessionColumns+" FROM sessions WHERE 1 = 1", []any{}
 	if f.JobName != "" {
 		q, args = q+" AND job_name = ?", append(args, f.JobName)
+	}
+	if f.Kind != "" {
+		q, args = q+" AND kind = ?", append(args, f.Kind)
 	}
 	if f.State != "" {
 		q, args = q+" AND state = ?", append(args, string(f.State))

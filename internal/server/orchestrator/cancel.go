@@ -30,6 +30,12 @@ func (or *Orchestrator) CancelSession(ctx context.Context, id int64) (configdb.S
 		return se, err
 	}
 	rs.cancelled = true
+	if rs.stop != nil { // maintenance: its one request to the agent ends
+		rs.stop()
+		or.mu.Unlock()
+		or.log.Warn("session cancelled", "session", id, "kind", rs.kind)
+		return or.store.GetSession(ctx, id)
+	}
 	var running []scheduler.Assignment
 	var runningTasks, queued []*taskRun
 	for _, tr := range rs.tasks {

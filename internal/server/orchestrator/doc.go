@@ -21,7 +21,18 @@
 //
 // Schedules. Enabled jobs with a schedule fire when it says (cron, daily,
 // or after another job's session ends); a job whose previous session is
-// still running is skipped for that firing.
+// still running is skipped for that firing (and a second `job run` is
+// refused: one session per job at a time). A firing missed while the
+// server was down runs the job once at start, unless its definition says
+// "missed": "skip".
+//
+// Retention. After a VM's point is committed, the job's GFS policy
+// (repo.Policy, as `forget`) forgets the VM's other points it does not
+// keep, through the repository agent; held points stay.
+//
+// Maintenance. A job of kind maintenance is one request to its repository
+// agent, which runs gc and verify (a rotating read-data share per run) on
+// its own storage (maintenance.go).
 //
 // Restart. Backup sessions of jobs that were running when the server
 // stopped run again when it starts (recoverSessions, resume.go): VMs whose

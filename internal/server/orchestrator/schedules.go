@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
 
 // fireSchedules starts the enabled jobs whose schedule is due. A schedule
 // first seen (server start, job created or changed) fires at its next time
-// after now: missed firings while the server was down are not caught up.
+// after now; if a firing fell between the job's last run (or last change)
+// and now, the server was down then, and the job runs once at once unless
+// its definition says "missed": "skip" (missedFiring).
 func (or *Orchestrator) fireSchedules(ctx context.Context) error {
 	jobs, err := or.store.ListJobs(ctx)
 	if err != nil {
@@ -32,12 +35,21 @@ func (or *Orchestrator) fireSchedules(ctx context.Context) error {
 		or.mu.Lock()
 		next, ok := or.nextFire[key]
 		due := ok && !now.Before(next)
+		or.mu.Unlock()
+		if !ok && or.missedFiring(ctx, j, sc, now) {
+			due = true
+		}
+		or.mu.Lock()
 		if !ok || due {
 			or.nextFire[key] = sc.Next(now)
 		}
 		or.mu.Unlock()
 		if due {
-			or.runJob(ctx, j, "schedule "+j.Schedule)
+			why := "schedule " + j.Schedule
+			if !ok {
+				why += " (missed while the server was down)"
+			}
+			or.runJob(ctx, j, why)
 		}
 	}
 	or.mu.Lock()
@@ -48,6 +60,34 @@ func (or *Orchestrator) fireSchedules(ctx context.Context) error {
 	}
 	or.mu.Unlock()
 	return nil
+}
+
+// missedFiring reports whether j's schedule had a firing between the
+// job's last run (or its last change, if later) and now that no session
+// answered: the server was down then. Jobs whose definition says "missed":
+// "skip" never catch up.
+func (or *Orchestrator) missedFiring(ctx context.Context, j configdb.Job, sc *scheduler.Schedule, now time.Time) bool {
+	if def, err := jobdef.Parse(j.Definition); err != nil || def.SkipsMissed() {
+		return false
+	}
+	ref := j.Updated
+	ss, err := or.store.ListSessions(ctx, configdb.SessionFilter{JobName: j.Name, Kind: j.Kind, Limit: 1})
+	if err != nil {
+		or.log.Warn("missed schedules", "job", j.Name, "err", err)
+		return false
+	}
+	if len(ss) > 0 && ss[0].Started.After(ref) {
+		ref = ss[0].Started
+	}
+	if ref.IsZero() {
+		return false
+	}
+	next := sc.Next(ref)
+	if next.IsZero() || next.After(now) {
+		return false
+	}
+	or.log.Info("schedule missed while the server was down: running once", "job", j.Name, "missed", next)
+	return true
 }
 
 // fireChained starts the enabled jobs scheduled "after job".

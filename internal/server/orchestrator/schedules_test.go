@@ -115,3 +115,62 @@ func TestScheduleSkipsWhileRunning(t *testing.T) {
 		t.Errorf("started %d sessions while one was running", n)
 	}
 }
+
+// A schedule whose firing passed while the server was down runs once when
+// the server starts (the orchestrator first sees the schedule), unless the
+// job says "missed": "skip"; a job created or run since its last firing
+// does not.
+func TestScheduleMissedWhileDown(t *testing.T) {
+	loc := time.Local
+	clock := newFakeClock(time.Date(2026, 11, 23, 1, 0, 0, 0, loc))
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func() (*Orchestrator, *configdb.Store) {
+		store, err := configdb.Open(ctx, "sqlite://"+filepath.Join(dir, "db"),
+			configdb.WithMasterKey(make([]byte, 32)), configdb.WithClock(clock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		or := New(Options{Store: store, Clock: clock})
+		close(or.ready)
+		return or, store
+	}
+	_, store := open()
+	vms := `"vms":[{"name":"vm1","disks":["/nonexistent.img"]}],"repository":"nowhere"`
+	for _, j := range []configdb.Job{
+		{Name: "nightly", Definition: json.RawMessage(`{` + vms + `}`), Schedule: "daily 02:00", Enabled: true},
+		{Name: "skipper", Definition: json.RawMessage(`{` + vms + `,"missed":"skip"}`), Schedule: "daily 02:00", Enabled: true},
+		{Name: "later", Definition: json.RawMessage(`{` + vms + `}`), Schedule: "daily 23:00", Enabled: true},
+	} {
+		if _, err := store.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The server was down from 01:00 to 03:00 (02:00 missed); it starts.
+	clock.set(time.Date(2026, 11, 23, 3, 0, 0, 0, loc))
+	or, store := open()
+	for range 3 { // once, not once per check
+		if err := or.fireSchedules(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(sessionsOf(t, store, "nightly")); n != 1 {
+		t.Errorf("nightly ran %d times after a missed firing, want 1", n)
+	}
+	if n := len(sessionsOf(t, store, "skipper")); n != 0 {
+		t.Errorf(`"missed": "skip" ran %d times at start, want 0`, n)
+	}
+	if n := len(sessionsOf(t, store, "later")); n != 0 {
+		t.Errorf("a job whose firing is still ahead ran %d times", n)
+	}
+	// Restarted again at once: the run at 03:00 answered the missed firing.
+	clock.set(time.Date(2026, 11, 23, 3, 5, 0, 0, loc))
+	or, store = open()
+	if err := or.fireSchedules(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sessionsOf(t, store, "nightly")); n != 1 {
+		t.Errorf("nightly ran %d times after a second restart, want 1", n)
+	}
+}

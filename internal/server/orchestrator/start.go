@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
@@ -17,6 +18,9 @@ import (
 // recorded and queued.
 func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j configdb.Job) error {
 	<-or.ready
+	if j.Kind == jobdef.KindMaintenance {
+		return or.startMaintenance(ctx, se, j)
+	}
 	rs, batches, err := or.build(ctx, se, j, func(vm, disk string) (configdb.Task, error) {
 		return or.store.CreateTask(ctx, configdb.Task{SessionID: se.ID, VM: vm, Disk: disk})
 	})
@@ -32,7 +36,7 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 func (or *Orchestrator) build(ctx context.Context, se configdb.Session, j configdb.Job,
 	taskRow func(vm, disk string) (configdb.Task, error)) (*runSession, [][]scheduler.Task, error) {
 	if j.Kind != "" && j.Kind != taskproto.KindBackup {
-		return nil, nil, fmt.Errorf("%w: job kind %q cannot run (only backup jobs)", taskproto.ErrInvalid, j.Kind)
+		return nil, nil, fmt.Errorf("%w: job kind %q cannot run (only backup and maintenance jobs)", taskproto.ErrInvalid, j.Kind)
 	}
 	def, err := parseDefinition(j.Definition)
 	if err != nil {
@@ -49,18 +53,9 @@ func (or *Orchestrator) build(ctx context.Context, se configdb.Session, j config
 			return nil, nil, fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
 		}
 	}
-	if _, err := or.store.GetAgent(ctx, configdb.AgentRepository, def.Repository); errors.Is(err, configdb.ErrNotFound) {
-		return nil, nil, fmt.Errorf("%w: repository %q is not registered (start its agent: holdfast repository --name %s --path DIR --join-token T)",
-			taskproto.ErrInvalid, def.Repository, def.Repository)
-	} else if err != nil {
-		return nil, nil, err
-	}
-	if def.PasswordSecret == "" {
-		return nil, nil, fmt.Errorf("%w: job %s has no repository password (give --password-file to job create or edit)", taskproto.ErrInvalid, j.Name)
-	}
-	pw, err := or.store.GetSecret(ctx, def.PasswordSecret)
+	pw, err := or.jobPassword(ctx, j.Name, def)
 	if err != nil {
-		return nil, nil, fmt.Errorf("job %s: repository password: %w", j.Name, err)
+		return nil, nil, err
 	}
 	rs := &runSession{id: se.ID, job: j.Name, kind: taskproto.KindBackup, def: def, password: string(pw),
 		repo: def.Repository, started: or.now()}
@@ -103,12 +98,32 @@ func (or *Orchestrator) build(ctx context.Context, se configdb.Session, j config
 	return rs, batches, nil
 }
 
+// jobPassword checks that the job's repository is registered and returns
+// the repository password the job holds.
+func (or *Orchestrator) jobPassword(ctx context.Context, job string, def jobdef.Definition) ([]byte, error) {
+	if _, err := or.store.GetAgent(ctx, configdb.AgentRepository, def.Repository); errors.Is(err, configdb.ErrNotFound) {
+		return nil, fmt.Errorf("%w: repository %q is not registered (start its agent: holdfast repository --name %s --path DIR --join-token T)",
+			taskproto.ErrInvalid, def.Repository, def.Repository)
+	} else if err != nil {
+		return nil, err
+	}
+	if def.PasswordSecret == "" {
+		return nil, fmt.Errorf("%w: job %s has no repository password (give --password-file to job create or edit)", taskproto.ErrInvalid, job)
+	}
+	pw, err := or.store.GetSecret(ctx, def.PasswordSecret)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: repository password: %w", job, err)
+	}
+	return pw, nil
+}
+
 // enqueue registers a session and submits its tasks, one VM at a time.
 func (or *Orchestrator) enqueue(ctx context.Context, rs *runSession, batches [][]scheduler.Task) error {
-	if _, err := or.store.UpdateSession(ctx, rs.id, configdb.StateRunning, nil); err != nil {
+	or.mu.Lock()
+	if err := or.checkNotRunningLocked(rs); err != nil {
+		or.mu.Unlock()
 		return err
 	}
-	or.mu.Lock()
 	or.sessions[rs.id] = rs
 	rs.pending = 0
 	for _, tr := range rs.tasks {
@@ -121,6 +136,10 @@ func (or *Orchestrator) enqueue(ctx context.Context, rs *runSession, batches [][
 		or.vms[vm.key] = vm
 	}
 	or.mu.Unlock()
+	if _, err := or.store.UpdateSession(ctx, rs.id, configdb.StateRunning, nil); err != nil {
+		or.forget(rs)
+		return err
+	}
 	// The proxies' reach must cover the new sources before they queue.
 	if err := or.syncAgents(ctx); err != nil {
 		or.log.Warn("read agents", "err", err)
@@ -132,6 +151,21 @@ func (or *Orchestrator) enqueue(ctx context.Context, rs *runSession, batches [][
 		}
 	}
 	or.log.Info("session started", "session", rs.id, "job", rs.job, "kind", rs.kind, "tasks", len(rs.tasks))
+	return nil
+}
+
+// checkNotRunningLocked refuses a second run of a job while one runs
+// (or.mu held): the API refuses it before, this closes the race of two
+// requests at once. Restores and mounts of a job's points are not runs.
+func (or *Orchestrator) checkNotRunningLocked(rs *runSession) error {
+	if rs.job == "" || (rs.kind != taskproto.KindBackup && rs.kind != jobdef.KindMaintenance) {
+		return nil
+	}
+	for _, other := range or.sessions {
+		if other.job == rs.job && other.kind == rs.kind && other.id != rs.id {
+			return fmt.Errorf("%w: job %s is already running (session %d)", configdb.ErrConflict, rs.job, other.id)
+		}
+	}
 	return nil
 }
 

@@ -28,6 +28,7 @@ type runSession struct {
 	cancelled bool
 	mount     *taskproto.Mount // KindMount: how to serve
 	mountInfo json.RawMessage  // what the mount attempt serves
+	stop      func()           // maintenance: cancels the agent's work
 }
 
 // taskRun is one task of a session.

@@ -64,11 +64,7 @@ func (or *Orchestrator) openVMSession(ctx context.Context, vm *vmRun) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	rs := vm.sess
-	url := or.repoURL(rs.repo)
-	if url == "" {
-		return fmt.Errorf("repository %s has announced no address", rs.repo)
-	}
-	c, err := or.mover.session(ctx, rs.repo, url, rs.password)
+	c, err := or.agentClient(ctx, rs)
 	if err != nil {
 		return err
 	}
@@ -88,6 +84,16 @@ func (or *Orchestrator) openVMSession(ctx context.Context, vm *vmRun) error {
 	vm.pointID, vm.previous, vm.started = c.NewPointID(), prev, or.now()
 	or.mu.Unlock()
 	return nil
+}
+
+// agentClient returns a client of the session's repository agent (the
+// server's own certificate and the job's password).
+func (or *Orchestrator) agentClient(ctx context.Context, rs *runSession) (*mover.Client, error) {
+	url := or.repoURL(rs.repo)
+	if url == "" {
+		return nil, fmt.Errorf("repository %s has announced no address", rs.repo)
+	}
+	return or.mover.session(ctx, rs.repo, url, rs.password)
 }
 
 // closeVMSession ends the VM's mover session without committing.
@@ -207,41 +213,48 @@ func (or *Orchestrator) commitVM(ctx context.Context, vm *vmRun, owner *ownerSes
 	return m, nil
 }
 
-// retain applies the job's keep-last retention to the VM's points the
-// server recorded in this repository: older ones are forgotten on the
-// agent (their chunks go at the agent's next GC) and in the database.
-// Failures are warnings of the VM: the backup itself succeeded.
+// retain applies the job's GFS retention (repo.Policy, as standalone
+// `forget`) to the VM's points the server recorded in this repository:
+// the points the policy does not keep are forgotten on the agent (their
+// chunks go at the next GC) and in the database. A held point is kept
+// (the agent refuses it) and goes at a later run once released. Failures
+// are warnings of the VM: the backup itself succeeded.
 func (or *Orchestrator) retain(ctx context.Context, vm *vmRun, owner *ownerSession) {
-	keep := vm.sess.def.Retention.KeepLast
-	if keep <= 0 {
+	policy := vm.sess.def.Retention
+	if policy.Empty() {
 		return
 	}
-	ps, err := or.store.ListPoints(ctx, configdb.PointFilter{VM: vm.name, Repository: vm.sess.repo, Limit: 10000})
+	ps, err := or.store.ListPoints(ctx, configdb.PointFilter{VM: vm.name, Repository: vm.sess.repo, Limit: 100000})
 	if err != nil {
 		or.warnVM(vm, "retention: "+err.Error())
 		return
 	}
-	for i, p := range ps { // newest first
-		if i < keep {
+	ms := make([]*repo.Manifest, 0, len(ps))
+	for _, p := range ps {
+		ms = append(ms, &repo.Manifest{ID: p.ID, VM: p.VM, Time: p.Created})
+	}
+	for _, d := range repo.ApplyPolicy(ms, policy, time.Local) {
+		if d.Keep {
 			continue
 		}
-		if err := owner.c.ForgetPoint(ctx, p.ID); errors.Is(err, repo.ErrPointHeld) {
-			// In use (an instant recovery session serves it): kept, and
-			// forgotten by a later run once released.
-			or.warnVM(vm, "retention: point "+p.ID+" kept: "+err.Error())
+		id := d.Point.ID
+		if err := owner.c.ForgetPoint(ctx, id); errors.Is(err, repo.ErrPointHeld) {
+			// In use (an instant recovery session serves it, a hold):
+			// kept, and forgotten by a later run once released.
+			or.warnVM(vm, "retention: point "+id+" kept: "+err.Error())
 			continue
 		} else if err != nil {
 			or.warnVM(vm, "retention: "+err.Error())
 			return
 		}
-		if err := or.store.DeletePoint(ctx, p.Repository, p.ID); err != nil && !errors.Is(err, configdb.ErrNotFound) {
+		if err := or.store.DeletePoint(ctx, vm.sess.repo, id); err != nil && !errors.Is(err, configdb.ErrNotFound) {
 			or.warnVM(vm, "retention: "+err.Error())
 			return
 		}
 		or.mu.Lock()
-		vm.forgotten = append(vm.forgotten, p.ID)
+		vm.forgotten = append(vm.forgotten, id)
 		or.mu.Unlock()
-		or.log.Info("retention: point forgotten", "vm", vm.name, "point", p.ID, "keep_last", keep)
+		or.log.Info("retention: point forgotten", "vm", vm.name, "point", id, "policy", policy.String())
 	}
 }
 
