@@ -123,6 +123,7 @@ func (a *app) serveRepositoryAgent(ctx context.Context, server string, creds *ag
 		return err
 	}
 	defer client.Close()
+	client.SetCapabilities(repoagent.StorageReport{Path: ro.path})
 	return repoagent.Serve(ctx, ln, repoagent.Options{Name: j.name, Repo: r, Server: client, Creds: creds,
 		Address: j.address, Slots: j.slots, ProxySessions: ro.proxySessions, SessionTimeout: ro.sessionTimeout,
 		Logger: a.logger(),

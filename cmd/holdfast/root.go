@@ -56,6 +56,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newStatsCommand(a),
 		newServerCommand(a),
 		newProxyCommand(a), newRepositoryCommand(a), newSourceCommand(a), newJobCommand(a), newSessionCommand(a), newPointCommand(a), newInstantCommand(a),
+		newTokenCommand(a), newManCommand(a),
 	)
 	return root
 }
