@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 
@@ -42,10 +43,10 @@ type agentJoin struct {
 
 // credentials loads the agent's state, or joins the server with the join
 // token and saves what it received.
-func (a *app) agentCredentials(ctx context.Context, server string, caPEM []byte, j agentJoin) (*agent.Credentials, error) {
+func (a *app) agentCredentials(ctx context.Context, log *slog.Logger, server string, caPEM []byte, j agentJoin) (*agent.Credentials, error) {
 	creds, err := agent.LoadState(j.stateDir, j.role, j.name)
 	if err == nil {
-		fmt.Fprintf(a.stderr, "holdfast: %s %s: using the credentials in %s\n", j.role, j.name, j.stateDir)
+		log.Info("using the saved credentials", "role", j.role, "name", j.name, "state_dir", j.stateDir)
 		return creds, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -61,7 +62,7 @@ func (a *app) agentCredentials(ctx context.Context, server string, caPEM []byte,
 	if err := agent.SaveState(j.stateDir, creds); err != nil {
 		return nil, fmt.Errorf("save the agent credentials: %w", err)
 	}
-	fmt.Fprintf(a.stderr, "holdfast: %s %s joined %s\n", j.role, j.name, server)
+	log.Info("joined the server", "role", j.role, "name", j.name, "server", server)
 	return creds, nil
 }
 

@@ -93,7 +93,7 @@ func serve(ctx context.Context, o Options, ca *pki.CA, store *configdb.Store, ev
 	srv := &http.Server{Handler: handler, TLSConfig: ca.ServerTLSConfig(cert), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	o.Logger.Info("holdfast server listening", "addr", ln.Addr().String(), "data_dir", o.DataDir)
+	o.Logger.Info("holdfast server listening on https://"+ln.Addr().String(), "data_dir", o.DataDir)
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}
