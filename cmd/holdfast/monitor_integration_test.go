@@ -2,10 +2,7 @@ package main
 
 import (
 	"bufio"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -133,27 +130,7 @@ func TestMonitoring(t *testing.T) {
 // scrapeMetrics GETs /metrics with token ("" for none).
 func scrapeMetrics(t *testing.T, c *cluster, token string) (int, string) {
 	t.Helper()
-	pem, err := os.ReadFile(filepath.Join(c.data, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	req, _ := http.NewRequest("GET", "https://"+c.listen+"/metrics", nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	return httpsGet(t, filepath.Join(c.data, "ca.pem"), "https://"+c.listen+"/metrics", token)
 }
 
 // parseExposition reads the Prometheus text format into series → value.
