@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
@@ -27,9 +29,17 @@ func newManCommand(a *app) *cobra.Command {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
+		date := a.clock.Now()
+		if epoch := a.getenv("SOURCE_DATE_EPOCH"); epoch != "" { // reproducible builds
+			sec, err := strconv.ParseInt(epoch, 10, 64)
+			if err != nil {
+				return usageError{fmt.Errorf("SOURCE_DATE_EPOCH %q: want seconds since 1970", epoch)}
+			}
+			date = time.Unix(sec, 0).UTC()
+		}
 		root := cmd.Root()
-		root.DisableAutoGenTag = true // the pages do not change with the day they are built
-		hdr := &doc.GenManHeader{Title: "HOLDFAST", Section: "1", Source: "Holdfast", Manual: "Holdfast Manual"}
+		root.DisableAutoGenTag = true // no generation time in the footer
+		hdr := &doc.GenManHeader{Title: "HOLDFAST", Section: "1", Source: "Holdfast", Manual: "Holdfast Manual", Date: &date}
 		if err := doc.GenManTree(root, hdr, dir); err != nil {
 			return fmt.Errorf("write man pages: %w", err)
 		}

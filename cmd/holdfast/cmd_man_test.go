@@ -17,6 +17,7 @@ func TestManPages(t *testing.T) {
 	var out, errb bytes.Buffer
 	root := newRootCommand(strings.NewReader(""), &out, &errb)
 	root.SetArgs([]string{"man", "--dir", dir})
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000") // 2023-11-14: pages dated reproducibly
 	if err := root.Execute(); err != nil {
 		t.Fatalf("man: %v\n%s", err, errb.String())
 	}
@@ -34,7 +35,7 @@ func TestManPages(t *testing.T) {
 		}
 		pages++
 		page := string(b)
-		if !strings.HasPrefix(page, ".nh\n.TH \"HOLDFAST\" \"1\"") || !strings.Contains(page, ".SH SYNOPSIS") ||
+		if !strings.HasPrefix(page, ".nh\n.TH \"HOLDFAST\" \"1\" \"Nov 2023\"") || !strings.Contains(page, ".SH SYNOPSIS") ||
 			!strings.Contains(page, c.Name()) {
 			t.Errorf("%s: not a man page of %s:\n%.300s", name, c.CommandPath(), page)
 		}
