@@ -58,21 +58,21 @@ func TestMonitoring(t *testing.T) {
 		read, sent, stored = read+d.BytesRead, sent+d.BytesTransferred, stored+d.BytesWritten
 	}
 	for series, want := range map[string]float64{
-		`holdfast_session_duration_seconds_count{kind="backup",result="success"}`:     1,
-		`holdfast_session_duration_seconds_count{kind="backup",result="failed"}`:      1,
-		`holdfast_task_duration_seconds_count{result="success"}`:                      2,
-		`holdfast_task_bytes_total{repository="repo1",stage="read"}`:                  float64(read),
-		`holdfast_task_bytes_total{repository="repo1",stage="new"}`:                   float64(sent),
-		`holdfast_task_bytes_total{repository="repo1",stage="stored"}`:                float64(stored),
-		`holdfast_job_last_result{job="nightly",result="success"}`:                    1,
-		`holdfast_job_last_result{job="broken",result="failed"}`:                      1,
-		`holdfast_vm_last_result{job="nightly",result="success",vm="vm1"}`:           1,
-		`holdfast_vm_last_result{job="broken",result="failed",vm="gone"}`:             1,
-		`holdfast_agent_up{agent="proxy1",role="proxy"}`:                              1,
-		`holdfast_agent_up{agent="repo1",role="repository"}`:                          1,
-		`holdfast_agent_slots{agent="proxy1",role="proxy"}`:                           2,
-		`holdfast_agent_slots{agent="repo1",role="repository"}`:                       2,
-		`holdfast_agent_slots_busy{agent="proxy1",role="proxy"}`:                      0,
+		`holdfast_session_duration_seconds_count{kind="backup",result="success"}`: 1,
+		`holdfast_session_duration_seconds_count{kind="backup",result="failed"}`:  1,
+		`holdfast_task_duration_seconds_count{result="success"}`:                  2,
+		`holdfast_task_bytes_total{repository="repo1",stage="read"}`:              float64(read),
+		`holdfast_task_bytes_total{repository="repo1",stage="new"}`:               float64(sent),
+		`holdfast_task_bytes_total{repository="repo1",stage="stored"}`:            float64(stored),
+		`holdfast_job_last_result{job="nightly",result="success"}`:                1,
+		`holdfast_job_last_result{job="broken",result="failed"}`:                  1,
+		`holdfast_vm_last_result{job="nightly",result="success",vm="vm1"}`:        1,
+		`holdfast_vm_last_result{job="broken",result="failed",vm="gone"}`:         1,
+		`holdfast_agent_up{agent="proxy1",role="proxy"}`:                          1,
+		`holdfast_agent_up{agent="repo1",role="repository"}`:                      1,
+		`holdfast_agent_slots{agent="proxy1",role="proxy"}`:                       2,
+		`holdfast_agent_slots{agent="repo1",role="repository"}`:                   2,
+		`holdfast_agent_slots_busy{agent="proxy1",role="proxy"}`:                  0,
 	} {
 		got, ok := m[series]
 		if want == 0 && !ok {
