@@ -48,11 +48,21 @@ func TestMonitoring(t *testing.T) {
 	if code, _ := scrapeMetrics(t, c, ""); code != http.StatusUnauthorized {
 		t.Fatalf("anonymous scrape: HTTP %d, want 401", code)
 	}
-	code, body := scrapeMetrics(t, c, viewer)
-	if code != http.StatusOK {
-		t.Fatalf("scrape: HTTP %d %s", code, body)
+	// The cluster's --agent-timeout (3 s) is shorter than a repository
+	// agent's heartbeat interval (10 s): scrape until a scrape falls
+	// within 3 s of both agents' heartbeats, as one will.
+	var m map[string]float64
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		code, body := scrapeMetrics(t, c, viewer)
+		if code != http.StatusOK {
+			t.Fatalf("scrape: HTTP %d %s", code, body)
+		}
+		m = parseExposition(t, body)
+		if m[`holdfast_agent_up{agent="proxy1",role="proxy"}`] == 1 && m[`holdfast_agent_up{agent="repo1",role="repository"}`] == 1 ||
+			time.Now().After(deadline) {
+			break
+		}
 	}
-	m := parseExposition(t, body)
 	var read, sent, stored int64
 	for _, d := range res.VMs[0].Disks {
 		read, sent, stored = read+d.BytesRead, sent+d.BytesTransferred, stored+d.BytesWritten
