@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"time"
@@ -43,12 +44,12 @@ type agentJoin struct {
 
 // credentials loads the agent's state, or joins the server with the join
 // token and saves what it received.
-func (a *app) agentCredentials(ctx context.Context, server string, caPEM []byte, j agentJoin) (*agent.Credentials, error) {
+func (a *app) agentCredentials(ctx context.Context, log *slog.Logger, server string, caPEM []byte, j agentJoin) (*agent.Credentials, error) {
 	creds, err := agent.LoadState(j.stateDir, j.role, j.name)
 	if err == nil {
 		err = agent.CheckServer(ctx, server, caPEM, creds)
 		if err == nil {
-			fmt.Fprintf(a.stderr, "holdfast: %s %s: using the credentials in %s\n", j.role, j.name, j.stateDir)
+			log.Info("using the saved credentials", "role", j.role, "name", j.name, "state_dir", j.stateDir)
 			return creds, nil
 		}
 		if !errors.Is(err, agent.ErrForeignServer) {
@@ -58,7 +59,7 @@ func (a *app) agentCredentials(ctx context.Context, server string, caPEM []byte,
 			return nil, fmt.Errorf("agent state %s: %w: rejoin with --join-token T (create one with 'holdfast %s token' on that server), or remove %s",
 				j.stateDir, err, j.role, j.stateDir)
 		}
-		fmt.Fprintf(a.stderr, "holdfast: %s %s: %v; joining %s anew\n", j.role, j.name, err, server)
+		log.Warn("saved credentials belong to another server; joining anew", "role", j.role, "name", j.name, "server", server, "err", err)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
@@ -72,7 +73,7 @@ func (a *app) agentCredentials(ctx context.Context, server string, caPEM []byte,
 	if err := agent.SaveState(j.stateDir, creds); err != nil {
 		return nil, fmt.Errorf("save the agent credentials: %w", err)
 	}
-	fmt.Fprintf(a.stderr, "holdfast: %s %s joined %s\n", j.role, j.name, server)
+	log.Info("joined the server", "role", j.role, "name", j.name, "server", server)
 	return creds, nil
 }
 

@@ -99,8 +99,9 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 	if err != nil {
 		return err
 	}
+	log := a.daemonLogger()
 	j := agentJoin{role: pki.RoleProxy, name: po.name, joinToken: po.joinToken, stateDir: po.stateDir, slots: po.slots}
-	creds, err := a.agentCredentials(ctx, server, caPEM, j)
+	creds, err := a.agentCredentials(ctx, log, server, caPEM, j)
 	if err != nil {
 		return err
 	}
@@ -111,7 +112,7 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 	defer client.Close()
 	p, err := proxy.New(proxy.Options{Server: client, Creds: creds, Slots: po.slots, Workers: po.workers,
 		Connections: po.conns, StateDir: po.stateDir, RestoreRoots: po.restoreRoots, RestoreDevices: po.devices,
-		Logger: a.logger()})
+		Logger: log})
 	if err != nil {
 		return err
 	}
@@ -120,8 +121,10 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 		"restore_roots": po.restoreRoots, "restore_devices": po.devices})
 	ctx, guard, stopped := guardForeignServer(ctx, client, pki.RoleProxy, po.stateDir)
 	go guard.HeartbeatLoop(ctx, po.heartbeat, "", po.slots, func(err error) {
-		fmt.Fprintf(a.stderr, "holdfast: heartbeat to %s: %v\n", server, err)
+		log.Warn("heartbeat failed", "server", server, "err", err)
 	})
+	log.Info("proxy taking tasks", "name", po.name, "server", server, "slots", po.slots)
+	a.serviceReady(ctx, log)()
 	err = p.Run(ctx)
 	if ferr := stopped(); ferr != nil {
 		return ferr

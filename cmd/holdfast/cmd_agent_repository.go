@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -104,11 +105,12 @@ func runRepositoryAgent(ctx context.Context, a *app, o *clientOptions, ro repoAg
 	defer ln.Close()
 	j := agentJoin{role: pki.RoleRepository, name: ro.name, joinToken: ro.joinToken, stateDir: ro.stateDir,
 		address: advertised(ro.advertise, ln), slots: ro.slots}
-	creds, err := a.agentCredentials(ctx, server, caPEM, j)
+	log := a.daemonLogger()
+	creds, err := a.agentCredentials(ctx, log, server, caPEM, j)
 	if err != nil {
 		return err
 	}
-	return a.serveRepositoryAgent(ctx, server, creds, r, ln, ro, j)
+	return a.serveRepositoryAgent(ctx, log, server, creds, r, ln, ro, j)
 }
 
 // openAgentRepo opens the repository in dir, which must exist.
@@ -122,20 +124,24 @@ func (a *app) openAgentRepo(ctx context.Context, dir string) (*repo.Repository, 
 }
 
 // serveRepositoryAgent runs the agent (repoagent.Serve) until ctx ends.
-func (a *app) serveRepositoryAgent(ctx context.Context, server string, creds *agent.Credentials,
+func (a *app) serveRepositoryAgent(ctx context.Context, log *slog.Logger, server string, creds *agent.Credentials,
 	r *repo.Repository, ln net.Listener, ro repoAgentOptions, j agentJoin) error {
 	client, err := agent.NewClient(server, creds)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
+	client.SetCapabilities(repoagent.StorageReport{Path: ro.path})
+	ready := a.serviceReady(ctx, log)
 	ctx, guard, stopped := guardForeignServer(ctx, client, pki.RoleRepository, ro.stateDir)
 	err = repoagent.Serve(ctx, ln, repoagent.Options{Name: j.name, Repo: r, Server: guard, Creds: creds,
 		Address: j.address, Slots: j.slots, ProxySessions: ro.proxySessions, SessionTimeout: ro.sessionTimeout,
-		Logger: a.logger(),
-		Notice: func(msg string) { fmt.Fprintf(a.stderr, "holdfast: %s (server %s)\n", msg, server) },
+		Logger: log,
+		Notice: func(msg string) { log.Warn(msg, "server", server) },
 		Ready: func(addr net.Addr) {
 			fmt.Fprintf(a.stdout, "repository %s serving on %s (advertised as %s)\n", j.name, addr, j.address)
+			log.Info("repository agent serving", "name", j.name, "addr", addr.String(), "advertised", j.address)
+			ready()
 		}})
 	if ferr := stopped(); ferr != nil {
 		return ferr

@@ -193,9 +193,11 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 	if err != nil {
 		return err
 	}
+	log := a.daemonLogger()
+	ready := a.serviceReady(ctx, log)
 	so := instant.Options{ID: o.id, Store: r, Holder: r, Point: m, RepoName: repoDir, RedoDir: o.redoDir,
-		NBD: o.nbd, Allow: allow, Cache: int64(o.cacheMiB) << 20, Registry: reg, Logger: a.logger(),
-		Ready: func(rec instant.Record) { a.printInstant(rec, o.asJSON) }}
+		NBD: o.nbd, Allow: allow, Cache: int64(o.cacheMiB) << 20, Registry: reg, Logger: log,
+		Ready: func(rec instant.Record) { a.printInstant(rec, o.asJSON); ready() }}
 	if o.nbdTLS != "" {
 		cert, err := tls.LoadX509KeyPair(filepath.Join(o.nbdTLS, "server-cert.pem"), filepath.Join(o.nbdTLS, "server-key.pem"))
 		if err != nil {

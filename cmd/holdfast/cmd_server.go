@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server"
@@ -26,10 +25,9 @@ proxies take, and restores (restore POINT with --server).`,
 			if o.DataDir == "" {
 				return usageError{errors.New("--data-dir DIR is required")}
 			}
-			o.Logger = a.logger()
-			o.Ready = func(addr string) {
-				fmt.Fprintf(a.stderr, "holdfast server listening on https://%s (data in %s)\n", addr, o.DataDir)
-			}
+			o.Logger = a.daemonLogger()
+			ready := a.serviceReady(cmd.Context(), o.Logger)
+			o.Ready = func(string) { ready() }
 			return server.Run(cmd.Context(), o)
 		},
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
+	"github.com/holdfast-backup/holdfast/internal/logging"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 	"github.com/spf13/cobra"
@@ -23,6 +24,8 @@ type app struct {
 	repoDir        string
 	passwordFile   string
 	verbose        bool
+	logLevel       logging.Level
+	logFormat      logging.Format
 	getenv         func(string) string
 	clock          clock.Clock
 }
@@ -44,6 +47,8 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&a.repoDir, "repo", "", "repository directory (default $HOLDFAST_REPOSITORY)")
 	pf.StringVar(&a.passwordFile, "password-file", "", "read the repository password from this file (default $HOLDFAST_PASSWORD, or a prompt)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log more detail to stderr")
+	pf.Var(&a.logLevel, "log-level", "log level: debug, info, warn or error (default info for server, agents and instant recovery, warn otherwise; debug with -v)")
+	pf.Var(&a.logFormat, "log-format", "log line format on stderr: text or json")
 	root.AddCommand(
 		newRepoCommand(a),
 		newBackupCommand(a),
@@ -56,6 +61,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newStatsCommand(a),
 		newServerCommand(a),
 		newProxyCommand(a), newRepositoryCommand(a), newSourceCommand(a), newJobCommand(a), newSessionCommand(a), newPointCommand(a), newInstantCommand(a),
+		newTokenCommand(a), newManCommand(a),
 	)
 	return root
 }
@@ -78,12 +84,20 @@ func exactArgs(n int) cobra.PositionalArgs {
 	}
 }
 
-func (a *app) logger() *slog.Logger {
-	level := slog.LevelWarn
+// logger is the log of a command that runs once: warnings and errors
+// unless --log-level or -v says otherwise.
+func (a *app) logger() *slog.Logger { return a.newLogger(slog.LevelWarn) }
+
+// daemonLogger is the log of a process that keeps running (server,
+// agents, instant recovery): info and above by default, so what it does
+// and why a session failed are in its log.
+func (a *app) daemonLogger() *slog.Logger { return a.newLogger(slog.LevelInfo) }
+
+func (a *app) newLogger(def slog.Level) *slog.Logger {
 	if a.verbose {
-		level = slog.LevelDebug
+		def = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	return logging.New(a.stderr, a.logLevel.Or(def), a.logFormat)
 }
 
 func (a *app) backend() (*storage.Local, error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/server/api"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/monitor"
 	"github.com/holdfast-backup/holdfast/internal/server/orchestrator"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
@@ -58,7 +59,8 @@ func Run(ctx context.Context, o Options) error {
 	if dsn == "" {
 		dsn = "sqlite://" + filepath.Join(o.DataDir, "holdfast.db")
 	}
-	store, err := configdb.Open(ctx, dsn, configdb.WithMasterKey(key))
+	events := monitor.NewEvents()
+	store, err := configdb.Open(ctx, dsn, configdb.WithMasterKey(key), configdb.WithObserver(events))
 	if err != nil {
 		return err
 	}
@@ -66,10 +68,10 @@ func Run(ctx context.Context, o Options) error {
 	if err := ensureAdminToken(ctx, store, filepath.Join(o.DataDir, "admin.token")); err != nil {
 		return err
 	}
-	return serve(ctx, o, ca, store)
+	return serve(ctx, o, ca, store, events)
 }
 
-func serve(ctx context.Context, o Options, ca *pki.CA, store *configdb.Store) error {
+func serve(ctx context.Context, o Options, ca *pki.CA, store *configdb.Store, events *monitor.Events) error {
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", o.Listen, err)
@@ -86,12 +88,17 @@ func serve(ctx context.Context, o Options, ca *pki.CA, store *configdb.Store) er
 	orchDone := make(chan error, 1)
 	go func() { orchDone <- orch.Run(octx) }()
 	defer func() { stopOrch(); <-orchDone }()
-	srv := &http.Server{Handler: api.New(store, api.Config{Logger: o.Logger, CA: ca, Runner: orch, Tasks: orch,
-		ServerFingerprint: pki.Fingerprint(cert.Leaf)}),
-		TLSConfig: ca.ServerTLSConfig(cert), ReadHeaderTimeout: 10 * time.Second}
+	handler := api.New(store, api.Config{Logger: o.Logger, CA: ca, Runner: orch, Tasks: orch,
+		ServerFingerprint: pki.Fingerprint(cert.Leaf)})
+	if err := monitor.Register(handler.Registry(), events, monitor.NewState(monitor.StateOptions{
+		Store: store, Slots: orch, AgentTimeout: o.AgentTimeout, Logger: o.Logger})); err != nil {
+		ln.Close()
+		return fmt.Errorf("metrics: %w", err)
+	}
+	srv := &http.Server{Handler: handler, TLSConfig: ca.ServerTLSConfig(cert), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	o.Logger.Info("holdfast server listening", "addr", ln.Addr().String(), "data_dir", o.DataDir)
+	o.Logger.Info("holdfast server listening on https://"+ln.Addr().String(), "data_dir", o.DataDir)
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}

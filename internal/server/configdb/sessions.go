@@ -95,6 +95,9 @@ func (s *Store) UpdateSession(ctx context.Context, id int64, st State, result js
 	}
 	se, err := scanSession(s.queryRow(ctx, s.db, `UPDATE sessions SET state = ?, ended_at = ?,
 		result = COALESCE(?, result) WHERE id = ? RETURNING `+sessionColumns, string(st), ended, res, id))
+	if err == nil && st.Terminal() && s.observer != nil {
+		s.observer.SessionEnded(se)
+	}
 	return se, s.wrap("update session "+strconv.FormatInt(id, 10), err)
 }
 

@@ -20,11 +20,13 @@ type Store struct {
 	now       func() time.Time
 	secretKey []byte // derived from the master key; nil without one
 	keyID     string
+	observer  Observer // nil: none
 }
 
 type options struct {
 	now       func() time.Time
 	masterKey []byte
+	observer  Observer
 }
 
 // Option configures Open.
@@ -58,7 +60,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("configdb: open %s: %w", t.display, err)
 	}
 	t.configurePool(db)
-	s := &Store{db: db, d: t.dialect, now: o.now}
+	s := &Store{db: db, d: t.dialect, now: o.now, observer: o.observer}
 	if err := s.setMasterKey(o.masterKey); err != nil {
 		db.Close()
 		return nil, err

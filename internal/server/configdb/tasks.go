@@ -125,6 +125,9 @@ func (s *Store) UpdateTask(ctx context.Context, t Task) (Task, error) {
 		t.Proxy, t.Repository, t.Transport, string(t.State), started, ended,
 		t.BytesTotal, t.BytesRead, t.BytesTransferred, t.BytesWritten, t.Error, t.Attempt, t.PointID,
 		t.SourceNanos, t.ProxyNanos, t.NetworkNanos, t.TargetNanos, warningsArg(t.Warnings), t.BytesDone, t.ID))
+	if err == nil && t.State.Terminal() && s.observer != nil {
+		s.observer.TaskEnded(out)
+	}
 	return out, s.wrap("update task "+strconv.FormatInt(t.ID, 10), err)
 }
 

@@ -71,7 +71,7 @@ func (or *Orchestrator) finishSession(ctx context.Context, rs *runSession) {
 	}
 	or.forget(rs)
 	or.sched.ForgetJob(sessionKey(rs.id))
-	or.log.Info("session ended", "session", rs.id, "job", rs.job, "status", res.Status)
+	or.logEnded(ctx, res)
 	if rs.job != "" && rs.kind == taskproto.KindBackup {
 		or.fireChained(ctx, rs.job)
 	}

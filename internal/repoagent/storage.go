@@ -1,0 +1,33 @@
+package repoagent
+
+import (
+	"encoding/json"
+
+	"golang.org/x/sys/unix"
+)
+
+// StorageReport is the repository agent's heartbeat capability "storage":
+// the size and free space of the file system holding the repository,
+// measured each time a heartbeat is encoded (the server's metrics export
+// them as holdfast_repository_filesystem_{size,free}_bytes).
+type StorageReport struct{ Path string }
+
+// StorageStatus is the "storage" capability's JSON.
+type StorageStatus struct {
+	SizeBytes int64  `json:"filesystem_size_bytes"`
+	FreeBytes int64  `json:"filesystem_free_bytes"`
+	Error     string `json:"error,omitempty"`
+}
+
+// MarshalJSON encodes {"storage": StorageStatus} as measured now.
+func (s StorageReport) MarshalJSON() ([]byte, error) {
+	var st StorageStatus
+	var fs unix.Statfs_t
+	if err := unix.Statfs(s.Path, &fs); err != nil {
+		st.Error = err.Error()
+	} else {
+		st.SizeBytes = int64(fs.Blocks) * fs.Bsize
+		st.FreeBytes = int64(fs.Bavail) * fs.Bsize
+	}
+	return json.Marshal(map[string]StorageStatus{"storage": st})
+}
