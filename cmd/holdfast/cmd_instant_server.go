@@ -122,8 +122,10 @@ func printServerInstant(a *app, asJSON bool, id int64, res mountResult, raw json
 	return nil
 }
 
-// runServerInstantStop stops a server-run session (ID = session number).
-func runServerInstantStop(ctx context.Context, a *app, co *clientOptions, id string) error {
+// runServerInstantStop stops a server-run session (ID = session number);
+// the server refuses (409) while the mount server reports clients, unless
+// force.
+func runServerInstantStop(ctx context.Context, a *app, co *clientOptions, id string, force bool) error {
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil || n <= 0 {
 		return usageError{errors.New("through the server, ID is the session number that start printed")}
@@ -132,7 +134,11 @@ func runServerInstantStop(ctx context.Context, a *app, co *clientOptions, id str
 	if err != nil {
 		return err
 	}
-	if err := cl.call(ctx, "POST", "/api/v1/sessions/"+id+"/cancel", "stop sessions", nil, nil); err != nil {
+	path := "/api/v1/sessions/" + id + "/cancel"
+	if force {
+		path += "?force=true"
+	}
+	if err := cl.call(ctx, "POST", path, "stop sessions", nil, nil); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(a.stdout, "session %d stopped; redo data kept on the mount server\n", n)

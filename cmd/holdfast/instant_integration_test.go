@@ -47,7 +47,7 @@ func startInstant(t *testing.T, e *env, args ...string) instant.Record {
 	}
 	t.Cleanup(func() {
 		if instant.Alive(rec.PID) {
-			e.run("instant-recovery", "stop", rec.ID)
+			e.run("instant-recovery", "stop", rec.ID, "--force")
 		}
 	})
 	return rec
@@ -278,9 +278,24 @@ func TestInstantRecoveryLiveMigrate(t *testing.T) {
 	c.Close()
 	copy(want[1<<20:1<<20+65536], bytes.Repeat([]byte{0xab}, 65536))
 
+	// An outside NBD client on the exports: the live migration is refused
+	// before it starts; the VM's own connections do not count.
 	prod := filepath.Join(e.dir, "production.img")
+	q := connectQemuIO(t, rec.Disks[0].NBDURL)
+	if r := e.run("instant-recovery", "migrate", rec.ID, "--to", prod); r.code != exitUsage ||
+		!strings.Contains(r.stderr, "in use by 1 client(s): nbd 127.0.0.1:") {
+		t.Fatalf("live migrate with an outside client: exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(prod); !os.IsNotExist(err) || !instant.Alive(rec.QEMU) {
+		t.Fatalf("the refused migration created %s (%v) or stopped the VM", prod, err)
+	}
+	q.close()
+	waitFor(t, "the outside client's connection to end", func() bool {
+		return strings.Contains(e.ok("instant-recovery", "show", rec.ID), "clients: none")
+	})
+
 	out := e.ok("instant-recovery", "migrate", rec.ID, "--to", prod)
-	if !strings.Contains(out, "live") {
+	if !strings.Contains(out, "live") || !strings.Contains(out, "runs on") {
 		t.Fatalf("migrate: %s", out)
 	}
 	got, err := os.ReadFile(prod)
@@ -303,6 +318,23 @@ func TestInstantRecoveryLiveMigrate(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(rec.RedoDir, f)); err != nil {
 			t.Errorf("the migrated VM's %s: %v", f, err)
 		}
+	}
+	// The session stays listed while its VM runs; stop --discard keeps the
+	// VM's files then, and removes them once the VM ended.
+	if out := e.ok("instant-recovery", "list"); !strings.Contains(out, "vm-running") {
+		t.Errorf("list after the live migration:\n%s", out)
+	}
+	e.ok("instant-recovery", "stop", rec.ID, "--discard")
+	if _, err := os.Stat(instant.QMPSocket(rec.RedoDir)); err != nil {
+		t.Errorf("stop --discard deleted the running VM's QMP socket: %v", err)
+	}
+	if err := syscall.Kill(rec.QEMU, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the VM to end", func() bool { return !instant.Alive(rec.QEMU) })
+	e.ok("instant-recovery", "stop", rec.ID, "--discard")
+	if _, err := os.Stat(rec.RedoDir); !os.IsNotExist(err) {
+		t.Errorf("the redo directory is left after the VM ended: %v", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 )
@@ -59,6 +60,8 @@ func exitCode(err error, interrupted bool) int {
 	case errors.As(err, &de), errors.Is(err, repo.ErrCorrupt), errors.Is(err, repo.ErrMissing):
 		return exitDamage
 	case errors.Is(err, pipeline.ErrTargetExists):
+		return exitUsage
+	case errors.Is(err, instant.ErrInUse): // refused without --force, as a restore target that exists
 		return exitUsage
 	}
 	return exitFailure
