@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 )
@@ -130,20 +131,38 @@ func runServerInstantStop(ctx context.Context, a *app, co *clientOptions, id str
 	if err != nil || n <= 0 {
 		return usageError{errors.New("through the server, ID is the session number that start printed")}
 	}
-	cl, err := a.client(co)
-	if err != nil {
-		return err
-	}
-	path := "/api/v1/sessions/" + id + "/cancel"
-	if force {
-		path += "?force=true"
-	}
-	if err := cl.call(ctx, "POST", path, "stop sessions", nil, nil); err != nil {
+	if err := cancelServerSession(ctx, a, co, n, "stop sessions", force); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(a.stdout, "session %d stopped; redo data kept on the mount server\n", n)
 	return err
 }
+
+// cancelServerSession cancels session n on the server; an Instant VM
+// Recovery session whose exports have clients is refused (409 "in_use",
+// instant.ErrInUse here) unless force.
+func cancelServerSession(ctx context.Context, a *app, co *clientOptions, n int64, what string, force bool) error {
+	cl, err := a.client(co)
+	if err != nil {
+		return err
+	}
+	path := "/api/v1/sessions/" + strconv.FormatInt(n, 10) + "/cancel"
+	if force {
+		path += "?force=true"
+	}
+	err = cl.call(ctx, "POST", path, what, nil, nil)
+	var ae *apitypes.Error
+	if errors.As(err, &ae) && ae.Code == "in_use" {
+		return serverInUse{err}
+	}
+	return err
+}
+
+// serverInUse is the server's refusal to stop a session in use: it exits
+// as a local one does (instant.ErrInUse).
+type serverInUse struct{ error }
+
+func (e serverInUse) Unwrap() []error { return []error{e.error, instant.ErrInUse} }
 
 // runServerInstantList lists the server's Instant VM Recovery sessions
 // that are serving.

@@ -30,7 +30,7 @@ func (c Client) String() string {
 		exp = "handshake"
 	}
 	s := fmt.Sprintf("%s %s (%s, since %s", c.Protocol, c.Addr, exp, c.Since.UTC().Format(time.DateTime))
-	if !c.Connected {
+	if !c.Connected && !c.Last.IsZero() {
 		s += ", last active " + c.Last.UTC().Format(time.DateTime)
 	}
 	return s + " UTC)"
@@ -47,12 +47,18 @@ type InUseError struct {
 }
 
 func (e *InUseError) Error() string {
-	names := make([]string, len(e.Clients))
-	for i, c := range e.Clients {
+	return fmt.Sprintf("session %s is in use by %s; stopping it would cut them off "+
+		"(wait until they disconnect, or force it with --force)", e.Session, DescribeClients(e.Clients))
+}
+
+// DescribeClients names clients for a message: "2 client(s): nbd
+// 10.0.0.5:40312 (disk-0, since …); nfs 10.0.0.6 (/holdfast/ir-…, since …)".
+func DescribeClients(cs []Client) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
 		names[i] = c.String()
 	}
-	return fmt.Sprintf("session %s is in use by %d client(s): %s; stopping it would cut them off "+
-		"(wait until they disconnect, or force it with --force)", e.Session, len(e.Clients), strings.Join(names, "; "))
+	return fmt.Sprintf("%d client(s): %s", len(cs), strings.Join(names, "; "))
 }
 
 func (e *InUseError) Unwrap() error { return ErrInUse }
