@@ -380,8 +380,8 @@ func newInstantShow(a *app, stateDir *string) *cobra.Command {
 
 Clients are the NBD connections to its exports (address, export, since) and
 the NFS clients (address, export) that hold an NFS connection open or made
-a request in the last 2 minutes — NFS has no sessions, so a client that went
-quiet without unmounting drops out after that. The VM the session started
+a request in the last 2 minutes (unless they unmounted) — NFS has no
+sessions, and QEMU's NFS client does not unmount. The VM the session started
 (--start-qemu) is not listed among them.`}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.RunE = func(cmd *cobra.Command, args []string) error {

@@ -34,6 +34,7 @@ type clientKey struct {
 type clientState struct {
 	since, last time.Time
 	mounted     bool
+	unmounted   bool // its last call was UMNT: it said it is done
 }
 
 // connState counts a client address's open NFS connections.
@@ -45,8 +46,8 @@ type connState struct {
 func (s *Server) now() time.Time { return clock.Or(s.opts.Clock).Now() }
 
 // Clients returns the clients that hold an NFS connection open now or
-// used an export (a request or MOUNT) within the last window, by address
-// and export.
+// used an export (a request or MOUNT) within the last window — unless
+// their last call on it was UMNT — by address and export.
 func (s *Server) Clients(window time.Duration) []Client {
 	now := s.now()
 	s.cmu.Lock()
@@ -55,7 +56,7 @@ func (s *Server) Clients(window time.Duration) []Client {
 	named := map[netip.Addr]bool{}
 	for k, st := range s.clients {
 		conn := s.conns[k.addr]
-		if conn.n == 0 && now.Sub(st.last) > window {
+		if conn.n == 0 && (st.unmounted || now.Sub(st.last) > window) {
 			continue
 		}
 		named[k.addr] = true
@@ -76,8 +77,8 @@ func (s *Server) Clients(window time.Duration) []Client {
 	return out
 }
 
-// touch records a request (or MOUNT, mounted set) of an allowed client on
-// export; mounted false on UMNT.
+// touch records a call of an allowed client on export: a request (mount
+// nil), MNT (*mount true) or UMNT (*mount false).
 func (s *Server) touch(a netip.Addr, export string, mount *bool) {
 	now := s.now()
 	k := clientKey{a, export}
@@ -92,8 +93,9 @@ func (s *Server) touch(a netip.Addr, export string, mount *bool) {
 		s.clients[k] = st
 	}
 	st.last = now
+	st.unmounted = false
 	if mount != nil {
-		st.mounted = *mount
+		st.mounted, st.unmounted = *mount, !*mount
 	}
 }
 

@@ -10,8 +10,8 @@ import (
 
 // TestClients: a client that holds its NFS connection open is listed
 // however long it is idle; once it closed it, it is listed for the window
-// after its last request, then forgotten. A client outside Allow is never
-// listed.
+// after its last request, then forgotten — at once if its last call was
+// UMNT. A client outside Allow is never listed.
 func TestClients(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	srv := NewServer(Options{Clock: clk})
@@ -59,6 +59,21 @@ func TestClients(t *testing.T) {
 	if got := srv.Clients(window); len(got) != 0 {
 		t.Fatalf("after the window: %+v", got)
 	}
+
+	// A client that unmounted and closed its connection is done at once;
+	// while it holds a connection open it is still a client.
+	nc = dialRPC(t, "tcp", r.nfsPort())
+	if st, _ := nc.lookup(root, "disk-0.img"); st != nfs3OK {
+		t.Fatal("lookup")
+	}
+	e := &encoder{}
+	e.string("/holdfast/x")
+	mc.ok(progMount, versMount, mountUmnt, e.b)
+	if got := srv.Clients(window); len(got) != 1 || got[0].Mounted || !got[0].Connected {
+		t.Fatalf("unmounted, connected: %+v", got)
+	}
+	nc.conn.Close()
+	waitClients(t, srv, window, func(c []Client) bool { return len(c) == 0 })
 
 	// Outside the allow list: refused, not a client.
 	srv2 := NewServer(Options{Clock: clk, Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
