@@ -37,6 +37,20 @@ func chunkFiles(t *testing.T, repoDir string) []string {
 	return out
 }
 
+// instantEnv is a repository (repo init with initArgs) holding a backup of
+// VM "vm": d.img, size bytes with pieces written; sessions are recorded
+// in e.dir/state. It returns the environment and the image.
+func instantEnv(t *testing.T, size int64, pieces map[int64][]byte, initArgs ...string) (*env, string) {
+	t.Helper()
+	e := newEnv(t)
+	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
+	e.init(initArgs...)
+	img := filepath.Join(e.dir, "d.img")
+	writeImage(t, img, size, pieces)
+	e.backupJSON("vm", img)
+	return e, img
+}
+
 // startInstant runs `instant-recovery start … --json` and returns the record.
 func startInstant(t *testing.T, e *env, args ...string) instant.Record {
 	t.Helper()
@@ -140,12 +154,7 @@ func TestInstantRecoveryNBD(t *testing.T) {
 // TestInstantRecoveryAllow: a client outside --allow is refused.
 func TestInstantRecoveryAllow(t *testing.T) {
 	needTools(t, "nbdinfo")
-	e := newEnv(t)
-	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
-	e.init()
-	img := filepath.Join(e.dir, "d.img")
-	writeImage(t, img, 8<<20, map[int64][]byte{0: randomBytes(1 << 20)})
-	e.backupJSON("vm", img)
+	e, _ := instantEnv(t, 8<<20, map[int64][]byte{0: randomBytes(1 << 20)})
 	addr := freeAddr(t)
 	rec := startInstant(t, e, "latest", "--nbd", addr, "--allow", "10.0.0.0/8")
 	if out, err := exec.Command("nbdinfo", rec.Disks[0].NBDURL).CombinedOutput(); err == nil {
@@ -250,13 +259,8 @@ func TestInstantRecoveryNFS(t *testing.T) {
 // running from it after the session ended.
 func TestInstantRecoveryLiveMigrate(t *testing.T) {
 	needTools(t, "qemu-system-x86_64", "qemu-img")
-	e := newEnv(t)
-	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
-	e.init("--chunk-size", "256KiB")
-	img := filepath.Join(e.dir, "d.img")
 	data := randomBytes(2 << 20)
-	writeImage(t, img, 32<<20, map[int64][]byte{0: data, 20 << 20: data[:1<<20]})
-	e.backupJSON("vm", img)
+	e, img := instantEnv(t, 32<<20, map[int64][]byte{0: data, 20 << 20: data[:1<<20]}, "--chunk-size", "256KiB")
 	rec := startInstant(t, e, "latest", "--nbd", freeAddr(t), "--start-qemu", "--qemu-memory", "128", "--qemu-arg=-S")
 	if rec.QEMU == 0 || !instant.Alive(rec.QEMU) {
 		t.Fatalf("no VM: %+v", rec)
@@ -346,12 +350,7 @@ func TestInstantRecoveryLiveMigrate(t *testing.T) {
 // creates, and stop --discard deletes only that. A session directory
 // without Holdfast's marker is left alone.
 func TestInstantRecoveryDiscardOwnData(t *testing.T) {
-	e := newEnv(t)
-	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
-	e.init()
-	img := filepath.Join(e.dir, "d.img")
-	writeImage(t, img, 8<<20, map[int64][]byte{0: randomBytes(1 << 20)})
-	e.backupJSON("vm", img)
+	e, _ := instantEnv(t, 8<<20, map[int64][]byte{0: randomBytes(1 << 20)})
 	storage := filepath.Join(e.dir, "vm-storage")
 	user := map[string]string{"keep.txt": "the user's", "other/notes.txt": "also the user's"}
 	for name, data := range user {

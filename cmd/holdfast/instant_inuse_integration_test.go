@@ -88,12 +88,7 @@ func (q *qemuIO) close() {
 // the image is point + the client's write.
 func TestInstantRecoveryInUse(t *testing.T) {
 	needTools(t, "qemu-io", "nfs-cp")
-	e := newEnv(t)
-	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
-	e.init("--chunk-size", "256KiB")
-	img := filepath.Join(e.dir, "d.img")
-	writeImage(t, img, 16<<20, map[int64][]byte{0: bytes.Repeat([]byte{0x5a}, 1<<20)})
-	e.backupJSON("vm", img)
+	e, img := instantEnv(t, 16<<20, map[int64][]byte{0: bytes.Repeat([]byte{0x5a}, 1<<20)}, "--chunk-size", "256KiB")
 	_, mountPort, _ := net.SplitHostPort(freeAddr(t))
 	_, nfsPort, _ := net.SplitHostPort(freeAddr(t))
 	rec := startInstant(t, e, "latest", "--nbd", freeAddr(t), "--nfs", "--nfs-ports", "0,"+mountPort+","+nfsPort)
@@ -170,12 +165,7 @@ func TestInstantRecoveryInUse(t *testing.T) {
 // without --force; stop --force cuts a connected client off.
 func TestInstantRecoveryStopIdle(t *testing.T) {
 	needTools(t, "qemu-io")
-	e := newEnv(t)
-	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
-	e.init()
-	img := filepath.Join(e.dir, "d.img")
-	writeImage(t, img, 8<<20, map[int64][]byte{0: bytes.Repeat([]byte{0x5a}, 1<<20)})
-	e.backupJSON("vm", img)
+	e, _ := instantEnv(t, 8<<20, map[int64][]byte{0: bytes.Repeat([]byte{0x5a}, 1<<20)})
 	rec := startInstant(t, e, "latest", "--nbd", freeAddr(t))
 	q := connectQemuIO(t, rec.Disks[0].NBDURL)
 	if r := e.run("instant-recovery", "stop", rec.ID); r.code != exitUsage {
@@ -205,12 +195,7 @@ func TestInstantRecoveryStopIdle(t *testing.T) {
 // --discard removes the rest.
 func TestInstantRecoveryKeepsRunningVMFiles(t *testing.T) {
 	needTools(t, "qemu-system-x86_64")
-	e := newEnv(t)
-	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
-	e.init()
-	img := filepath.Join(e.dir, "d.img")
-	writeImage(t, img, 8<<20, map[int64][]byte{0: randomBytes(1 << 20)})
-	e.backupJSON("vm", img)
+	e, _ := instantEnv(t, 8<<20, map[int64][]byte{0: randomBytes(1 << 20)})
 	rec := startInstant(t, e, "latest", "--nbd", freeAddr(t), "--start-qemu", "--qemu-memory", "64", "--qemu-arg=-S")
 	if rec.QEMU == 0 || !instant.Alive(rec.QEMU) {
 		t.Fatalf("no VM: %+v", rec)

@@ -41,6 +41,26 @@ func startServerInstant(t *testing.T, e *env, args ...string) serverInstant {
 	return ir
 }
 
+// mountCluster is a server with repository agent repo1 and proxy proxy1
+// and the point of a backup of vm1 (disks of its VM disks) they made.
+func mountCluster(t *testing.T, disks int) (*cluster, string) {
+	t.Helper()
+	c := newCluster(t, "")
+	dir := c.e.dir
+	writeVMDisks(t, dir, 1)
+	c.addRepository("repo1", 2, nil)
+	c.addProxy("proxy1", 3)
+	c.waitAgents("repo1", "proxy1")
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", pw, "--vm", vmSpec(dir, "vm1", disks))
+	res := c.runJob("nightly")
+	checkJobResult(t, res, 1, disks)
+	return c, res.VMs[0].Point
+}
+
 // TestDistributedInstantRecoveryAccess: a point exported through the
 // server (real server, repository agent and proxy processes) answers only
 // NBD over TLS with the session's client certificate, which start writes
@@ -52,20 +72,8 @@ func TestDistributedInstantRecoveryAccess(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	needTools(t, "nbdcopy", "nbdinfo", "qemu-img")
-	c := newCluster(t, "")
+	c, point := mountCluster(t, 2)
 	dir := c.e.dir
-	writeVMDisks(t, dir, 1)
-	c.addRepository("repo1", 2, nil)
-	c.addProxy("proxy1", 3)
-	c.waitAgents("repo1", "proxy1")
-	pw := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", pw, "--vm", vmSpec(dir, "vm1", 2))
-	res := c.runJob("nightly")
-	checkJobResult(t, res, 1, 2)
-	point := res.VMs[0].Point
 	disk1 := filepath.Join(dir, "vm1-disk1.img")
 
 	// The default allow list is this host (127.0.0.1 as the server sees it).
@@ -176,20 +184,9 @@ func TestDistributedInstantRecoveryInUse(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
-	c := newCluster(t, "")
-	dir := c.e.dir
-	writeVMDisks(t, dir, 1)
-	c.addRepository("repo1", 2, nil)
-	c.addProxy("proxy1", 3)
-	c.waitAgents("repo1", "proxy1")
-	pw := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", pw, "--vm", vmSpec(dir, "vm1", 1))
-	res := c.runJob("nightly")
-	creds := filepath.Join(dir, "creds")
-	ir := startServerInstant(t, c.e, res.VMs[0].Point, "--nbd", freeAddr(t), "--nbd-creds", creds)
+	c, point := mountCluster(t, 1)
+	creds := filepath.Join(c.e.dir, "creds")
+	ir := startServerInstant(t, c.e, point, "--nbd", freeAddr(t), "--nbd-creds", creds)
 	id := fmt.Sprint(ir.Session)
 
 	roots := x509.NewCertPool()
