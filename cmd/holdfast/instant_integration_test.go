@@ -335,14 +335,7 @@ func TestInstantRecoveryLiveMigrate(t *testing.T) {
 	if _, err := os.Stat(instant.QMPSocket(rec.RedoDir)); err != nil {
 		t.Errorf("stop --discard deleted the running VM's QMP socket: %v", err)
 	}
-	if err := syscall.Kill(rec.QEMU, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the VM to end", func() bool { return !instant.Alive(rec.QEMU) })
-	e.ok("instant-recovery", "stop", rec.ID, "--discard")
-	if _, err := os.Stat(rec.RedoDir); !os.IsNotExist(err) {
-		t.Errorf("the redo directory is left after the VM ended: %v", err)
-	}
+	discardAfterVM(t, e, rec)
 }
 
 // TestInstantRecoveryDiscardOwnData: --redo-dir names a directory holding

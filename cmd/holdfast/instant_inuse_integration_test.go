@@ -225,6 +225,16 @@ func TestInstantRecoveryKeepsRunningVMFiles(t *testing.T) {
 		t.Errorf("list after the discard:\n%s", out)
 	}
 
+	discardAfterVM(t, e, rec)
+	if out := e.ok("instant-recovery", "list"); strings.Contains(out, rec.ID) {
+		t.Errorf("the session is still listed:\n%s", out)
+	}
+}
+
+// discardAfterVM ends the session's VM; then stop --discard removes its
+// redo directory.
+func discardAfterVM(t *testing.T, e *env, rec instant.Record) {
+	t.Helper()
 	if err := syscall.Kill(rec.QEMU, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -232,9 +242,6 @@ func TestInstantRecoveryKeepsRunningVMFiles(t *testing.T) {
 	e.ok("instant-recovery", "stop", rec.ID, "--discard")
 	if _, err := os.Stat(rec.RedoDir); !os.IsNotExist(err) {
 		t.Errorf("the redo directory is left after the VM ended: %v", err)
-	}
-	if out := e.ok("instant-recovery", "list"); strings.Contains(out, rec.ID) {
-		t.Errorf("the session is still listed:\n%s", out)
 	}
 }
 

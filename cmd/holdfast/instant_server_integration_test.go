@@ -41,6 +41,19 @@ func startServerInstant(t *testing.T, e *env, args ...string) serverInstant {
 	return ir
 }
 
+// sessionTLS is what an NBD client of a server-run session trusts and
+// presents: the exports' CA and the client certificate start wrote to creds.
+func sessionTLS(t *testing.T, ir serverInstant, creds string) (*x509.CertPool, tls.Certificate) {
+	t.Helper()
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM([]byte(ir.Serving.NBDCA))
+	pair, err := tls.LoadX509KeyPair(filepath.Join(creds, "client-cert.pem"), filepath.Join(creds, "client-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return roots, pair
+}
+
 // mountCluster is a server with repository agent repo1 and proxy proxy1
 // and the point of a backup of vm1 (disks of its VM disks) they made.
 func mountCluster(t *testing.T, disks int) (*cluster, string) {
@@ -114,12 +127,7 @@ func TestDistributedInstantRecoveryAccess(t *testing.T) {
 	refused("no client certificate", "nbdinfo", url+"?tls-certificates="+caOnly)
 	refused("QEMU without TLS", "qemu-img", "info", "--image-opts",
 		fmt.Sprintf("driver=nbd,host=%s,port=%s,export=disk-1", host, port))
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM([]byte(ir.Serving.NBDCA))
-	pair, err := tls.LoadX509KeyPair(filepath.Join(creds, "client-cert.pem"), filepath.Join(creds, "client-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	roots, pair := sessionTLS(t, ir, creds)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, tc := range []struct {
@@ -189,12 +197,7 @@ func TestDistributedInstantRecoveryInUse(t *testing.T) {
 	ir := startServerInstant(t, c.e, point, "--nbd", freeAddr(t), "--nbd-creds", creds)
 	id := fmt.Sprint(ir.Session)
 
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM([]byte(ir.Serving.NBDCA))
-	pair, err := tls.LoadX509KeyPair(filepath.Join(creds, "client-cert.pem"), filepath.Join(creds, "client-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	roots, pair := sessionTLS(t, ir, creds)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cl, err := nbd.Dial(ctx, ir.Serving.Disks[0].NBDURL, nbd.ClientOptions{TLSConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}}})
