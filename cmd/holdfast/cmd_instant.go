@@ -52,7 +52,7 @@ point from its repository agent; ID is then the server's session number.`,
 	addClientFlags(c, co)
 	c.PersistentFlags().StringVar(&stateDir, "state-dir", "", "where sessions are recorded and keep their redo data (default $HOLDFAST_STATE_DIR, else /var/lib/holdfast/instant as root or ~/.holdfast/instant)")
 	c.AddCommand(newInstantStart(a, &stateDir, co, false), newInstantStart(a, &stateDir, co, true), newInstantList(a, &stateDir, co),
-		newInstantStop(a, &stateDir, co), newInstantMigrate(a, &stateDir), newInstantShow(a, &stateDir))
+		newInstantStop(a, &stateDir, co), newInstantMigrate(a, &stateDir), newInstantShow(a, &stateDir, co))
 	return c
 }
 
@@ -373,7 +373,7 @@ func (a *app) instantRow(ctx context.Context, reg instant.Registry, r instant.Re
 	return row
 }
 
-func newInstantShow(a *app, stateDir *string) *cobra.Command {
+func newInstantShow(a *app, stateDir *string, co *clientOptions) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{Use: "show ID [--json]", Short: "Show a recovery session: its exports, redo data, VM and clients", Args: exactArgs(1),
 		Long: `Show a recovery session: its exports, redo data, VM and clients.
@@ -382,9 +382,14 @@ Clients are the NBD connections to its exports (address, export, since) and
 the NFS clients (address, export) that hold an NFS connection open or made
 a request in the last 2 minutes (unless they unmounted) — NFS has no
 sessions, and QEMU's NFS client does not unmount. The VM the session started
-(--start-qemu) is not listed among them.`}
+(--start-qemu) is not listed among them. Through the server, ID is the
+session number and the clients are those its mount server last reported
+(every second).`}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if a.viaServer(co) {
+			return runServerInstantShow(cmd.Context(), a, co, args[0], asJSON)
+		}
 		_, reg, err := a.instantState(*stateDir)
 		if err != nil {
 			return err
@@ -404,17 +409,7 @@ sessions, and QEMU's NFS client does not unmount. The VM the session started
 		if rec.QEMU > 0 {
 			fmt.Fprintf(a.stdout, "VM: pid %d (running: %v), QMP %s\n", rec.QEMU, rec.VMRunning(), instant.QMPSocket(rec.RedoDir))
 		}
-		switch {
-		case row.ClientsErr != "":
-			fmt.Fprintf(a.stdout, "clients: unknown (%s)\n", row.ClientsErr)
-		case len(row.Clients) == 0:
-			fmt.Fprintln(a.stdout, "clients: none")
-		default:
-			fmt.Fprintln(a.stdout, "clients:")
-			for _, cl := range row.Clients {
-				fmt.Fprintf(a.stdout, "  %s\n", cl)
-			}
-		}
+		printClients(a, row.Clients, row.ClientsErr)
 		return nil
 	}
 	return c

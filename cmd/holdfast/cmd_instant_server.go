@@ -26,14 +26,16 @@ type mountResult struct {
 	Error   string          `json:"error"`
 }
 
-// mountServing is what a mount server reports it serves.
+// mountServing is what a mount server reports it serves, and the clients
+// of the exports (as of its last progress report).
 type mountServing struct {
 	Disks []struct {
 		Index int    `json:"index"`
 		NBD   string `json:"nbd_url"`
 		NFS   string `json:"nfs_url"`
 	} `json:"disks"`
-	NBDCA string `json:"nbd_ca"`
+	NBDCA   string           `json:"nbd_ca"`
+	Clients []instant.Client `json:"clients"`
 }
 
 // runServerInstantStart asks the server to serve a point from a proxy and
@@ -183,16 +185,11 @@ func runServerInstantList(ctx context.Context, a *app, co *clientOptions, asJSON
 		}
 		var res mountResult
 		_ = json.Unmarshal(se.Result, &res)
-		var rec struct {
-			Disks []struct {
-				NBD string `json:"nbd_url"`
-				NFS string `json:"nfs_url"`
-			} `json:"disks"`
-		}
+		var rec mountServing
 		_ = json.Unmarshal(res.Serving, &rec)
-		state, urls := "queued", "-"
+		state, urls, clients := "queued", "-", "-"
 		if len(res.Serving) > 0 {
-			state = "serving"
+			state, clients = "serving", strconv.Itoa(len(rec.Clients))
 			urls = ""
 			for i, d := range rec.Disks {
 				if i > 0 {
@@ -207,7 +204,7 @@ func runServerInstantList(ctx context.Context, a *app, co *clientOptions, asJSON
 		if len(se.Result) > 0 {
 			results = append(results, se.Result)
 		}
-		rows = append(rows, []string{strconv.FormatInt(se.ID, 10), orDash(res.VM), orDash(res.Point), state, orDash(res.Proxy), urls})
+		rows = append(rows, []string{strconv.FormatInt(se.ID, 10), orDash(res.VM), orDash(res.Point), state, orDash(res.Proxy), clients, urls})
 	}
 	if asJSON {
 		if results == nil {
@@ -215,5 +212,54 @@ func runServerInstantList(ctx context.Context, a *app, co *clientOptions, asJSON
 		}
 		return printJSON(a.stdout, mustJSON(results))
 	}
-	return table(a.stdout, []string{"SESSION", "VM", "POINT", "STATE", "PROXY", "EXPORTS"}, rows)
+	return table(a.stdout, []string{"SESSION", "VM", "POINT", "STATE", "PROXY", "CLIENTS", "EXPORTS"}, rows)
+}
+
+// runServerInstantShow shows a server-run session: its exports and the
+// clients its mount server last reported.
+func runServerInstantShow(ctx context.Context, a *app, co *clientOptions, id string, asJSON bool) error {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 {
+		return usageError{errors.New("through the server, ID is the session number that start printed")}
+	}
+	cl, err := a.client(co)
+	if err != nil {
+		return err
+	}
+	var se apitypes.Session
+	if err := cl.call(ctx, "GET", "/api/v1/sessions/"+id, "read sessions", nil, &se); err != nil {
+		return err
+	}
+	if se.Kind != "instant-recovery" {
+		return fmt.Errorf("session %d is a %s session, not an instant recovery", n, se.Kind)
+	}
+	if asJSON {
+		return printJSON(a.stdout, se.Result)
+	}
+	var res mountResult
+	_ = json.Unmarshal(se.Result, &res)
+	var rec mountServing
+	_ = json.Unmarshal(res.Serving, &rec)
+	fmt.Fprintf(a.stdout, "session %d: %s of %s (%s) served by %s\n", n, orDash(res.VM), orDash(res.Point), se.State, orDash(res.Proxy))
+	for _, d := range rec.Disks {
+		fmt.Fprintf(a.stdout, "  disk %d: %s %s\n", d.Index, orDash(d.NBD), d.NFS)
+	}
+	printClients(a, rec.Clients, "")
+	return nil
+}
+
+// printClients prints the clients of a session's exports (or why they
+// are not known).
+func printClients(a *app, clients []instant.Client, unknown string) {
+	switch {
+	case unknown != "":
+		fmt.Fprintf(a.stdout, "clients: unknown (%s)\n", unknown)
+	case len(clients) == 0:
+		fmt.Fprintln(a.stdout, "clients: none")
+	default:
+		fmt.Fprintln(a.stdout, "clients:")
+		for _, c := range clients {
+			fmt.Fprintf(a.stdout, "  %s\n", c)
+		}
+	}
 }

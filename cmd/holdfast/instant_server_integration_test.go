@@ -213,6 +213,9 @@ func TestDistributedInstantRecoveryInUse(t *testing.T) {
 	waitFor(t, "the mount server to report the client", func() bool {
 		return strings.Contains(c.e.ok("instant-recovery", "list", "--json"), `"in_use"`)
 	})
+	if out := c.e.ok("instant-recovery", "show", id); !strings.Contains(out, "clients:\n  nbd 127.0.0.1:") {
+		t.Errorf("show:\n%s", out)
+	}
 	r := c.e.run("instant-recovery", "stop", id)
 	if r.code != exitUsage || !strings.Contains(r.stderr, "session "+id+" is in use by 1 client(s): nbd 127.0.0.1:") ||
 		!strings.Contains(r.stderr, "(disk-0, since ") {
