@@ -68,7 +68,7 @@ stop_sessions() {
 	local id
 	for id in $("$HF" instant-recovery list --json 2>/dev/null | jq -r '.[] | select(.stopped == null or (.stopped | startswith("0001"))) | .id' 2>/dev/null); do
 		log "stopping session $id"
-		"$HF" instant-recovery stop "$id" --discard >/dev/null 2>&1 || true
+		"$HF" instant-recovery stop "$id" --discard --force >/dev/null 2>&1 || true
 	done
 }
 # shellcheck disable=SC2034 # read by cleanup_workdir in lib.sh
@@ -112,7 +112,7 @@ start_session() {
 	URL=$(jq -r '.disks[0].nbd_url' "$WORK/$name.out")
 	[[ $SID == ir-* && $URL == nbd://* ]] || die "$name: start printed $(cat "$WORK/$name.out")"
 }
-stop_session() { "$HF" instant-recovery stop "$1" --discard >/dev/null; }
+stop_session() { "$HF" instant-recovery stop "$1" --discard --force >/dev/null; }
 # srv_cpu: CPU seconds the session's serving process (SPID) used so far.
 srv_cpu() { awk -v hz="$CLK_TCK" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$SPID/stat" 2>/dev/null || echo 0; }
 

@@ -128,20 +128,19 @@ func (a *app) showSession(se apitypes.Session) error {
 }
 
 func newSessionCancel(a *app, o *clientOptions) *cobra.Command {
-	return &cobra.Command{Use: "cancel ID", Short: "Cancel a running session (committed points stay)", Args: exactArgs(1),
+	var force bool
+	c := &cobra.Command{Use: "cancel ID [--force]", Short: "Cancel a running session (committed points stay)", Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || id <= 0 {
 				return usageError{fmt.Errorf("session ID %q: want a positive number", args[0])}
 			}
-			cl, err := a.client(o)
-			if err != nil {
-				return err
-			}
-			if err := cl.call(cmd.Context(), "POST", "/api/v1/sessions/"+args[0]+"/cancel", "cancel sessions", nil, nil); err != nil {
+			if err := cancelServerSession(cmd.Context(), a, o, id, "cancel sessions", force); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(a.stdout, "session %d cancelled\n", id)
 			return err
 		}}
+	c.Flags().BoolVar(&force, "force", false, "cancel an Instant VM Recovery session although clients use its exports")
+	return c
 }

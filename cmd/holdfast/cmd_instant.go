@@ -52,7 +52,7 @@ point from its repository agent; ID is then the server's session number.`,
 	addClientFlags(c, co)
 	c.PersistentFlags().StringVar(&stateDir, "state-dir", "", "where sessions are recorded and keep their redo data (default $HOLDFAST_STATE_DIR, else /var/lib/holdfast/instant as root or ~/.holdfast/instant)")
 	c.AddCommand(newInstantStart(a, &stateDir, co, false), newInstantStart(a, &stateDir, co, true), newInstantList(a, &stateDir, co),
-		newInstantStop(a, &stateDir, co), newInstantMigrate(a, &stateDir))
+		newInstantStop(a, &stateDir, co), newInstantMigrate(a, &stateDir), newInstantShow(a, &stateDir, co))
 	return c
 }
 
@@ -318,7 +318,7 @@ func (a *app) instantServeCommand(ref, stateDir, id, redo string, o instantOptio
 
 func newInstantList(a *app, stateDir *string, co *clientOptions) *cobra.Command {
 	var asJSON bool
-	c := &cobra.Command{Use: "list [--json]", Short: "List recovery sessions (serving and stopped)", Args: noArgs}
+	c := &cobra.Command{Use: "list [--json]", Short: "List recovery sessions (serving and stopped) and their clients", Args: noArgs}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
 		if a.viaServer(co) {
@@ -332,41 +332,112 @@ func newInstantList(a *app, stateDir *string, co *clientOptions) *cobra.Command 
 		if err != nil {
 			return err
 		}
+		rows := []instantRow{}
+		for _, r := range recs {
+			rows = append(rows, a.instantRow(cmd.Context(), reg, r))
+		}
 		if asJSON {
-			type row struct {
-				instant.Record
-				State string `json:"state"`
-			}
-			rows := []row{}
-			for _, r := range recs {
-				rows = append(rows, row{r, r.State()})
-			}
 			return printJSON(a.stdout, mustJSON(rows))
 		}
-		var rows [][]string
-		for _, r := range recs {
-			rows = append(rows, []string{r.ID, r.VM, r.Point, r.State(), strconv.Itoa(len(r.Disks)), orDash(r.NBDAddr),
-				orDash(r.NFSPath), r.RedoDir})
+		var cells [][]string
+		for _, r := range rows {
+			clients := strconv.Itoa(len(r.Clients))
+			if r.ClientsErr != "" {
+				clients = "?"
+			}
+			cells = append(cells, []string{r.ID, r.VM, r.Point, r.State, strconv.Itoa(len(r.Disks)), clients,
+				orDash(r.NBDAddr), orDash(r.NFSPath), r.RedoDir})
 		}
-		return table(a.stdout, []string{"ID", "VM", "POINT", "STATE", "DISKS", "NBD", "NFS", "REDO"}, rows)
+		return table(a.stdout, []string{"ID", "VM", "POINT", "STATE", "DISKS", "CLIENTS", "NBD", "NFS", "REDO"}, cells)
 	}
 	return c
 }
 
-func newInstantStop(a *app, stateDir *string, co *clientOptions) *cobra.Command {
-	var discard bool
-	c := &cobra.Command{Use: "stop ID [--discard]", Short: "Stop a recovery session: remove its exports; keep (or --discard) the redo data",
-		Args: exactArgs(1)}
-	c.Flags().BoolVar(&discard, "discard", false, "also delete the redo data (the VM's writes) and forget the session")
+// instantRow is a session as list and show print it: its record, state
+// and, while it serves, the clients of its exports.
+type instantRow struct {
+	instant.Record
+	State      string           `json:"state"`
+	Clients    []instant.Client `json:"clients"`
+	ClientsErr string           `json:"clients_error,omitempty"`
+}
+
+func (a *app) instantRow(ctx context.Context, reg instant.Registry, r instant.Record) instantRow {
+	row := instantRow{Record: r, State: r.State(), Clients: []instant.Client{}}
+	if row.State == "serving" {
+		cl, err := reg.Clients(ctx, r.ID)
+		if err != nil {
+			row.ClientsErr = err.Error()
+		} else if cl != nil {
+			row.Clients = cl
+		}
+	}
+	return row
+}
+
+func newInstantShow(a *app, stateDir *string, co *clientOptions) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{Use: "show ID [--json]", Short: "Show a recovery session: its exports, redo data, VM and clients", Args: exactArgs(1),
+		Long: `Show a recovery session: its exports, redo data, VM and clients.
+
+Clients are the NBD connections to its exports (address, export, since) and
+the NFS clients (address, export) that hold an NFS connection open or made
+a request in the last 2 minutes (unless they unmounted) — NFS has no
+sessions, and QEMU's NFS client does not unmount. The VM the session started
+(--start-qemu) is not listed among them. Through the server, ID is the
+session number and the clients are those its mount server last reported
+(every second).`}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if a.viaServer(co) {
-			return runServerInstantStop(cmd.Context(), a, co, args[0])
+			return runServerInstantShow(cmd.Context(), a, co, args[0], asJSON)
 		}
 		_, reg, err := a.instantState(*stateDir)
 		if err != nil {
 			return err
 		}
-		rec, err := reg.Stop(cmd.Context(), args[0])
+		rec, err := reg.Load(args[0])
+		if err != nil {
+			return err
+		}
+		row := a.instantRow(cmd.Context(), reg, rec)
+		if asJSON {
+			return printJSON(a.stdout, mustJSON(row))
+		}
+		fmt.Fprintf(a.stdout, "session %s: %s of %s (%s), redo in %s\n", rec.ID, rec.VM, rec.Point, row.State, rec.RedoDir)
+		for _, d := range rec.Disks {
+			fmt.Fprintf(a.stdout, "  disk %d (%s): %s %s\n", d.Index, formatBytes(d.Size), orDash(d.NBDURL), d.NFSURL)
+		}
+		if rec.QEMU > 0 {
+			fmt.Fprintf(a.stdout, "VM: pid %d (running: %v), QMP %s\n", rec.QEMU, rec.VMRunning(), instant.QMPSocket(rec.RedoDir))
+		}
+		printClients(a, row.Clients, row.ClientsErr)
+		return nil
+	}
+	return c
+}
+
+func newInstantStop(a *app, stateDir *string, co *clientOptions) *cobra.Command {
+	var discard, force bool
+	c := &cobra.Command{Use: "stop ID [--discard] [--force]", Short: "Stop a recovery session: remove its exports; keep (or --discard) the redo data",
+		Args: exactArgs(1),
+		Long: `Stop a recovery session: remove its exports; keep (or --discard) the redo data.
+
+A session whose exports have clients — NBD connections, NFS clients with a
+connection open or a request in the last 2 minutes — other than the VM it
+started is not stopped: the command names them and exits 2, unless --force
+(the clients are cut off). A VM the session started is stopped with it.`}
+	c.Flags().BoolVar(&discard, "discard", false, "also delete the redo data (the VM's writes) and forget the session")
+	c.Flags().BoolVar(&force, "force", false, "stop the session although clients use its exports (they are cut off)")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if a.viaServer(co) {
+			return runServerInstantStop(cmd.Context(), a, co, args[0], force)
+		}
+		_, reg, err := a.instantState(*stateDir)
+		if err != nil {
+			return err
+		}
+		rec, err := reg.Stop(cmd.Context(), args[0], instant.StopOptions{Force: force})
 		if err != nil {
 			return err
 		}
@@ -387,8 +458,8 @@ func newInstantStop(a *app, stateDir *string, co *clientOptions) *cobra.Command 
 func newInstantMigrate(a *app, stateDir *string) *cobra.Command {
 	var to []string
 	var disk int
-	var keep bool
-	c := &cobra.Command{Use: "migrate ID --to PATH [--to PATH …] [--disk N]",
+	var keep, force bool
+	c := &cobra.Command{Use: "migrate ID --to PATH [--to PATH …] [--disk N] [--force]",
 		Short: "Move the VM to production storage (point + its writes), then end the session",
 		Args:  exactArgs(1),
 		Long: `Write what the VM sees — the restore point with the VM's writes applied — to
@@ -398,11 +469,16 @@ data is deleted (--keep-redo keeps it).
 
 A session started with --start-qemu is migrated live: QEMU mirrors each disk
 onto its image while the VM runs and pivots onto it (blockdev-mirror), the VM
-keeps running from production storage, and the exports go away. Otherwise
-the session is stopped first and the images are written from the redo data.`}
+keeps running from production storage, and the exports go away; its QMP
+socket and logs stay in the redo directory while it runs. Otherwise the
+session is stopped first and the images are written from the redo data.
+
+Either way a session whose exports have other clients (see stop) is not
+migrated: the command names them and exits 2, unless --force.`}
 	c.Flags().StringArrayVar(&to, "to", nil, "production image to write (repeat per disk)")
 	c.Flags().IntVar(&disk, "disk", -1, "migrate only disk N (with one --to)")
 	c.Flags().BoolVar(&keep, "keep-redo", false, "keep the session and its redo data afterwards")
+	c.Flags().BoolVar(&force, "force", false, "migrate although clients use the session's exports (stopping it cuts them off)")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
 		_, reg, err := a.instantState(*stateDir)
@@ -429,7 +505,7 @@ the session is stopped first and the images are written from the redo data.`}
 			}
 		}
 		start := a.clock.Now()
-		res, err := reg.MigrateSession(ctx, rec.ID, instant.MigrateOptions{Targets: targets, KeepRedo: keep,
+		res, err := reg.MigrateSession(ctx, rec.ID, instant.MigrateOptions{Targets: targets, KeepRedo: keep, Force: force,
 			Store: func(ctx context.Context) (repo.PointReader, func(), error) {
 				r, err := a.openRepo(ctx)
 				if err != nil {
@@ -467,8 +543,12 @@ func (a *app) discarded(rec instant.Record, d instant.Discarded) string {
 		fmt.Fprintf(a.stderr, "warning: the hold of session %s on point %s stays (%v): release it with holdfast holds release %s %s\n",
 			rec.ID, rec.Point, d.HoldErr, rec.Point, rec.ID)
 	}
+	msg := "redo data discarded"
 	if len(d.Left) > 0 {
-		return fmt.Sprintf("redo data discarded; %s left in %s", strings.Join(d.Left, ", "), rec.RedoDir)
+		msg = fmt.Sprintf("redo data discarded; %s left in %s", strings.Join(d.Left, ", "), rec.RedoDir)
 	}
-	return "redo data discarded"
+	if d.VM {
+		msg += fmt.Sprintf(" (the VM, pid %d, runs on: once it ended, holdfast instant-recovery stop %s --discard removes the rest)", rec.QEMU, rec.ID)
+	}
+	return msg
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 )
@@ -25,14 +26,16 @@ type mountResult struct {
 	Error   string          `json:"error"`
 }
 
-// mountServing is what a mount server reports it serves.
+// mountServing is what a mount server reports it serves, and the clients
+// of the exports (as of its last progress report).
 type mountServing struct {
 	Disks []struct {
 		Index int    `json:"index"`
 		NBD   string `json:"nbd_url"`
 		NFS   string `json:"nfs_url"`
 	} `json:"disks"`
-	NBDCA string `json:"nbd_ca"`
+	NBDCA   string           `json:"nbd_ca"`
+	Clients []instant.Client `json:"clients"`
 }
 
 // runServerInstantStart asks the server to serve a point from a proxy and
@@ -122,22 +125,46 @@ func printServerInstant(a *app, asJSON bool, id int64, res mountResult, raw json
 	return nil
 }
 
-// runServerInstantStop stops a server-run session (ID = session number).
-func runServerInstantStop(ctx context.Context, a *app, co *clientOptions, id string) error {
+// runServerInstantStop stops a server-run session (ID = session number);
+// the server refuses (409) while the mount server reports clients, unless
+// force.
+func runServerInstantStop(ctx context.Context, a *app, co *clientOptions, id string, force bool) error {
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil || n <= 0 {
 		return usageError{errors.New("through the server, ID is the session number that start printed")}
 	}
-	cl, err := a.client(co)
-	if err != nil {
-		return err
-	}
-	if err := cl.call(ctx, "POST", "/api/v1/sessions/"+id+"/cancel", "stop sessions", nil, nil); err != nil {
+	if err := cancelServerSession(ctx, a, co, n, "stop sessions", force); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(a.stdout, "session %d stopped; redo data kept on the mount server\n", n)
 	return err
 }
+
+// cancelServerSession cancels session n on the server; an Instant VM
+// Recovery session whose exports have clients is refused (409 "in_use",
+// instant.ErrInUse here) unless force.
+func cancelServerSession(ctx context.Context, a *app, co *clientOptions, n int64, what string, force bool) error {
+	cl, err := a.client(co)
+	if err != nil {
+		return err
+	}
+	path := "/api/v1/sessions/" + strconv.FormatInt(n, 10) + "/cancel"
+	if force {
+		path += "?force=true"
+	}
+	err = cl.call(ctx, "POST", path, what, nil, nil)
+	var ae *apitypes.Error
+	if errors.As(err, &ae) && ae.Code == "in_use" {
+		return serverInUse{err}
+	}
+	return err
+}
+
+// serverInUse is the server's refusal to stop a session in use: it exits
+// as a local one does (instant.ErrInUse).
+type serverInUse struct{ error }
+
+func (e serverInUse) Unwrap() []error { return []error{e.error, instant.ErrInUse} }
 
 // runServerInstantList lists the server's Instant VM Recovery sessions
 // that are serving.
@@ -158,16 +185,11 @@ func runServerInstantList(ctx context.Context, a *app, co *clientOptions, asJSON
 		}
 		var res mountResult
 		_ = json.Unmarshal(se.Result, &res)
-		var rec struct {
-			Disks []struct {
-				NBD string `json:"nbd_url"`
-				NFS string `json:"nfs_url"`
-			} `json:"disks"`
-		}
+		var rec mountServing
 		_ = json.Unmarshal(res.Serving, &rec)
-		state, urls := "queued", "-"
+		state, urls, clients := "queued", "-", "-"
 		if len(res.Serving) > 0 {
-			state = "serving"
+			state, clients = "serving", strconv.Itoa(len(rec.Clients))
 			urls = ""
 			for i, d := range rec.Disks {
 				if i > 0 {
@@ -182,7 +204,7 @@ func runServerInstantList(ctx context.Context, a *app, co *clientOptions, asJSON
 		if len(se.Result) > 0 {
 			results = append(results, se.Result)
 		}
-		rows = append(rows, []string{strconv.FormatInt(se.ID, 10), orDash(res.VM), orDash(res.Point), state, orDash(res.Proxy), urls})
+		rows = append(rows, []string{strconv.FormatInt(se.ID, 10), orDash(res.VM), orDash(res.Point), state, orDash(res.Proxy), clients, urls})
 	}
 	if asJSON {
 		if results == nil {
@@ -190,5 +212,54 @@ func runServerInstantList(ctx context.Context, a *app, co *clientOptions, asJSON
 		}
 		return printJSON(a.stdout, mustJSON(results))
 	}
-	return table(a.stdout, []string{"SESSION", "VM", "POINT", "STATE", "PROXY", "EXPORTS"}, rows)
+	return table(a.stdout, []string{"SESSION", "VM", "POINT", "STATE", "PROXY", "CLIENTS", "EXPORTS"}, rows)
+}
+
+// runServerInstantShow shows a server-run session: its exports and the
+// clients its mount server last reported.
+func runServerInstantShow(ctx context.Context, a *app, co *clientOptions, id string, asJSON bool) error {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 {
+		return usageError{errors.New("through the server, ID is the session number that start printed")}
+	}
+	cl, err := a.client(co)
+	if err != nil {
+		return err
+	}
+	var se apitypes.Session
+	if err := cl.call(ctx, "GET", "/api/v1/sessions/"+id, "read sessions", nil, &se); err != nil {
+		return err
+	}
+	if se.Kind != "instant-recovery" {
+		return fmt.Errorf("session %d is a %s session, not an instant recovery", n, se.Kind)
+	}
+	if asJSON {
+		return printJSON(a.stdout, se.Result)
+	}
+	var res mountResult
+	_ = json.Unmarshal(se.Result, &res)
+	var rec mountServing
+	_ = json.Unmarshal(res.Serving, &rec)
+	fmt.Fprintf(a.stdout, "session %d: %s of %s (%s) served by %s\n", n, orDash(res.VM), orDash(res.Point), se.State, orDash(res.Proxy))
+	for _, d := range rec.Disks {
+		fmt.Fprintf(a.stdout, "  disk %d: %s %s\n", d.Index, orDash(d.NBD), d.NFS)
+	}
+	printClients(a, rec.Clients, "")
+	return nil
+}
+
+// printClients prints the clients of a session's exports (or why they
+// are not known).
+func printClients(a *app, clients []instant.Client, unknown string) {
+	switch {
+	case unknown != "":
+		fmt.Fprintf(a.stdout, "clients: unknown (%s)\n", unknown)
+	case len(clients) == 0:
+		fmt.Fprintln(a.stdout, "clients: none")
+	default:
+		fmt.Fprintln(a.stdout, "clients:")
+		for _, c := range clients {
+			fmt.Fprintf(a.stdout, "  %s\n", c)
+		}
+	}
 }

@@ -37,6 +37,20 @@ func chunkFiles(t *testing.T, repoDir string) []string {
 	return out
 }
 
+// instantEnv is a repository (repo init with initArgs) holding a backup of
+// VM "vm": d.img, size bytes with pieces written; sessions are recorded
+// in e.dir/state. It returns the environment and the image.
+func instantEnv(t *testing.T, size int64, pieces map[int64][]byte, initArgs ...string) (*env, string) {
+	t.Helper()
+	e := newEnv(t)
+	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
+	e.init(initArgs...)
+	img := filepath.Join(e.dir, "d.img")
+	writeImage(t, img, size, pieces)
+	e.backupJSON("vm", img)
+	return e, img
+}
+
 // startInstant runs `instant-recovery start … --json` and returns the record.
 func startInstant(t *testing.T, e *env, args ...string) instant.Record {
 	t.Helper()
@@ -47,7 +61,7 @@ func startInstant(t *testing.T, e *env, args ...string) instant.Record {
 	}
 	t.Cleanup(func() {
 		if instant.Alive(rec.PID) {
-			e.run("instant-recovery", "stop", rec.ID)
+			e.run("instant-recovery", "stop", rec.ID, "--force")
 		}
 	})
 	return rec
@@ -140,12 +154,7 @@ func TestInstantRecoveryNBD(t *testing.T) {
 // TestInstantRecoveryAllow: a client outside --allow is refused.
 func TestInstantRecoveryAllow(t *testing.T) {
 	needTools(t, "nbdinfo")
-	e := newEnv(t)
-	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
-	e.init()
-	img := filepath.Join(e.dir, "d.img")
-	writeImage(t, img, 8<<20, map[int64][]byte{0: randomBytes(1 << 20)})
-	e.backupJSON("vm", img)
+	e, _ := instantEnv(t, 8<<20, map[int64][]byte{0: randomBytes(1 << 20)})
 	addr := freeAddr(t)
 	rec := startInstant(t, e, "latest", "--nbd", addr, "--allow", "10.0.0.0/8")
 	if out, err := exec.Command("nbdinfo", rec.Disks[0].NBDURL).CombinedOutput(); err == nil {
@@ -229,7 +238,10 @@ func TestInstantRecoveryNFS(t *testing.T) {
 		t.Fatalf("guest console lacks the marker:\n%s", console)
 	}
 	t.Logf("booted from the backup over NFS in %s", took.Round(time.Millisecond))
-	e.ok("instant-recovery", "stop", rec.ID)
+	// QEMU's NFS client (libnfs) ends without UMNT: for
+	// instant.NFSActiveWindow after its last request the session still
+	// counts it as a client.
+	e.ok("instant-recovery", "stop", rec.ID, "--force")
 	rec2 := startInstant(t, e, "latest", "--nbd", "", "--nfs", "--nfs-ports", "111,0,0", "--redo-dir", rec.RedoDir)
 	if rec2.ID != rec.ID || rec2.Disks[0].NFSURL != url {
 		t.Fatalf("restarted session %s at %s, want %s at %s", rec2.ID, rec2.Disks[0].NFSURL, rec.ID, url)
@@ -247,13 +259,8 @@ func TestInstantRecoveryNFS(t *testing.T) {
 // running from it after the session ended.
 func TestInstantRecoveryLiveMigrate(t *testing.T) {
 	needTools(t, "qemu-system-x86_64", "qemu-img")
-	e := newEnv(t)
-	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
-	e.init("--chunk-size", "256KiB")
-	img := filepath.Join(e.dir, "d.img")
 	data := randomBytes(2 << 20)
-	writeImage(t, img, 32<<20, map[int64][]byte{0: data, 20 << 20: data[:1<<20]})
-	e.backupJSON("vm", img)
+	e, img := instantEnv(t, 32<<20, map[int64][]byte{0: data, 20 << 20: data[:1<<20]}, "--chunk-size", "256KiB")
 	rec := startInstant(t, e, "latest", "--nbd", freeAddr(t), "--start-qemu", "--qemu-memory", "128", "--qemu-arg=-S")
 	if rec.QEMU == 0 || !instant.Alive(rec.QEMU) {
 		t.Fatalf("no VM: %+v", rec)
@@ -278,9 +285,24 @@ func TestInstantRecoveryLiveMigrate(t *testing.T) {
 	c.Close()
 	copy(want[1<<20:1<<20+65536], bytes.Repeat([]byte{0xab}, 65536))
 
+	// An outside NBD client on the exports: the live migration is refused
+	// before it starts; the VM's own connections do not count.
 	prod := filepath.Join(e.dir, "production.img")
+	q := connectQemuIO(t, rec.Disks[0].NBDURL)
+	if r := e.run("instant-recovery", "migrate", rec.ID, "--to", prod); r.code != exitUsage ||
+		!strings.Contains(r.stderr, "in use by 1 client(s): nbd 127.0.0.1:") {
+		t.Fatalf("live migrate with an outside client: exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(prod); !os.IsNotExist(err) || !instant.Alive(rec.QEMU) {
+		t.Fatalf("the refused migration created %s (%v) or stopped the VM", prod, err)
+	}
+	q.close()
+	waitFor(t, "the outside client's connection to end", func() bool {
+		return strings.Contains(e.ok("instant-recovery", "show", rec.ID), "clients: none")
+	})
+
 	out := e.ok("instant-recovery", "migrate", rec.ID, "--to", prod)
-	if !strings.Contains(out, "live") {
+	if !strings.Contains(out, "live") || !strings.Contains(out, "runs on") {
 		t.Fatalf("migrate: %s", out)
 	}
 	got, err := os.ReadFile(prod)
@@ -304,6 +326,16 @@ func TestInstantRecoveryLiveMigrate(t *testing.T) {
 			t.Errorf("the migrated VM's %s: %v", f, err)
 		}
 	}
+	// The session stays listed while its VM runs; stop --discard keeps the
+	// VM's files then, and removes them once the VM ended.
+	if out := e.ok("instant-recovery", "list"); !strings.Contains(out, "vm-running") {
+		t.Errorf("list after the live migration:\n%s", out)
+	}
+	e.ok("instant-recovery", "stop", rec.ID, "--discard")
+	if _, err := os.Stat(instant.QMPSocket(rec.RedoDir)); err != nil {
+		t.Errorf("stop --discard deleted the running VM's QMP socket: %v", err)
+	}
+	discardAfterVM(t, e, rec)
 }
 
 // TestInstantRecoveryDiscardOwnData: --redo-dir names a directory holding
@@ -311,12 +343,7 @@ func TestInstantRecoveryLiveMigrate(t *testing.T) {
 // creates, and stop --discard deletes only that. A session directory
 // without Holdfast's marker is left alone.
 func TestInstantRecoveryDiscardOwnData(t *testing.T) {
-	e := newEnv(t)
-	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
-	e.init()
-	img := filepath.Join(e.dir, "d.img")
-	writeImage(t, img, 8<<20, map[int64][]byte{0: randomBytes(1 << 20)})
-	e.backupJSON("vm", img)
+	e, _ := instantEnv(t, 8<<20, map[int64][]byte{0: randomBytes(1 << 20)})
 	storage := filepath.Join(e.dir, "vm-storage")
 	user := map[string]string{"keep.txt": "the user's", "other/notes.txt": "also the user's"}
 	for name, data := range user {

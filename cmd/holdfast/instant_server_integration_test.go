@@ -37,8 +37,41 @@ func startServerInstant(t *testing.T, e *env, args ...string) serverInstant {
 	if err := json.Unmarshal([]byte(out), &ir); err != nil || ir.Session == 0 || len(ir.Serving.Disks) == 0 {
 		t.Fatalf("instant-recovery start through the server: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { e.run("instant-recovery", "stop", fmt.Sprint(ir.Session)) })
+	t.Cleanup(func() { e.run("instant-recovery", "stop", fmt.Sprint(ir.Session), "--force") })
 	return ir
+}
+
+// sessionTLS is what an NBD client of a server-run session trusts and
+// presents: the exports' CA and the client certificate start wrote to creds.
+func sessionTLS(t *testing.T, ir serverInstant, creds string) (*x509.CertPool, tls.Certificate) {
+	t.Helper()
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM([]byte(ir.Serving.NBDCA))
+	pair, err := tls.LoadX509KeyPair(filepath.Join(creds, "client-cert.pem"), filepath.Join(creds, "client-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return roots, pair
+}
+
+// mountCluster is a server with repository agent repo1 and proxy proxy1
+// and the point of a backup of vm1 (disks of its VM disks) they made.
+func mountCluster(t *testing.T, disks int) (*cluster, string) {
+	t.Helper()
+	c := newCluster(t, "")
+	dir := c.e.dir
+	writeVMDisks(t, dir, 1)
+	c.addRepository("repo1", 2, nil)
+	c.addProxy("proxy1", 3)
+	c.waitAgents("repo1", "proxy1")
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", pw, "--vm", vmSpec(dir, "vm1", disks))
+	res := c.runJob("nightly")
+	checkJobResult(t, res, 1, disks)
+	return c, res.VMs[0].Point
 }
 
 // TestDistributedInstantRecoveryAccess: a point exported through the
@@ -52,20 +85,8 @@ func TestDistributedInstantRecoveryAccess(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	needTools(t, "nbdcopy", "nbdinfo", "qemu-img")
-	c := newCluster(t, "")
+	c, point := mountCluster(t, 2)
 	dir := c.e.dir
-	writeVMDisks(t, dir, 1)
-	c.addRepository("repo1", 2, nil)
-	c.addProxy("proxy1", 3)
-	c.waitAgents("repo1", "proxy1")
-	pw := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", pw, "--vm", vmSpec(dir, "vm1", 2))
-	res := c.runJob("nightly")
-	checkJobResult(t, res, 1, 2)
-	point := res.VMs[0].Point
 	disk1 := filepath.Join(dir, "vm1-disk1.img")
 
 	// The default allow list is this host (127.0.0.1 as the server sees it).
@@ -106,12 +127,7 @@ func TestDistributedInstantRecoveryAccess(t *testing.T) {
 	refused("no client certificate", "nbdinfo", url+"?tls-certificates="+caOnly)
 	refused("QEMU without TLS", "qemu-img", "info", "--image-opts",
 		fmt.Sprintf("driver=nbd,host=%s,port=%s,export=disk-1", host, port))
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM([]byte(ir.Serving.NBDCA))
-	pair, err := tls.LoadX509KeyPair(filepath.Join(creds, "client-cert.pem"), filepath.Join(creds, "client-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	roots, pair := sessionTLS(t, ir, creds)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, tc := range []struct {
@@ -167,6 +183,56 @@ func TestDistributedInstantRecoveryAccess(t *testing.T) {
 			t.Errorf("a client key is in the %s", where)
 		}
 	}
+}
+
+// TestDistributedInstantRecoveryInUse: a session served by a mount server
+// with an NBD client on its exports is not stopped (409 from the server,
+// exit 2, naming the client) and serves on; stop --force stops it.
+func TestDistributedInstantRecoveryInUse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	c, point := mountCluster(t, 1)
+	creds := filepath.Join(c.e.dir, "creds")
+	ir := startServerInstant(t, c.e, point, "--nbd", freeAddr(t), "--nbd-creds", creds)
+	id := fmt.Sprint(ir.Session)
+
+	roots, pair := sessionTLS(t, ir, creds)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := nbd.Dial(ctx, ir.Serving.Disks[0].NBDURL, nbd.ClientOptions{TLSConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	want := make([]byte, 4096)
+	if _, err := cl.ReadAt(want, 0); err != nil {
+		t.Fatal(err)
+	}
+	// The mount server reports its clients with its progress (every second).
+	waitFor(t, "the mount server to report the client", func() bool {
+		return strings.Contains(c.e.ok("instant-recovery", "list", "--json"), `"in_use"`)
+	})
+	if out := c.e.ok("instant-recovery", "show", id); !strings.Contains(out, "clients:\n  nbd 127.0.0.1:") {
+		t.Errorf("show:\n%s", out)
+	}
+	r := c.e.run("instant-recovery", "stop", id)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "session "+id+" is in use by 1 client(s): nbd 127.0.0.1:") ||
+		!strings.Contains(r.stderr, "(disk-0, since ") {
+		t.Fatalf("stop with a client: exit %d: %s", r.code, r.stderr)
+	}
+	if r := c.e.run("session", "cancel", id); r.code != exitUsage || !strings.Contains(r.stderr, "in use by 1 client(s)") {
+		t.Fatalf("session cancel with a client: exit %d: %s", r.code, r.stderr)
+	}
+	got := make([]byte, 4096)
+	if _, err := cl.ReadAt(got, 0); err != nil || string(got) != string(want) {
+		t.Fatalf("the client's read after the refusals: %v", err)
+	}
+	c.e.ok("instant-recovery", "stop", id, "--force")
+	waitFor(t, "the session to end", func() bool {
+		_, err := cl.ReadAt(got, 0)
+		return err != nil
+	})
 }
 
 func copyFile(t *testing.T, from, to string) {

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/server"
@@ -64,6 +65,8 @@ func exitCode(err error, interrupted bool) int {
 		return exitUsage
 	case errors.Is(err, repo.ErrLocked), errors.Is(err, server.ErrDataDirLocked):
 		return exitLocked
+	case errors.Is(err, instant.ErrInUse): // refused without --force, as a restore target that exists
+		return exitUsage
 	}
 	return exitFailure
 }

@@ -7,6 +7,15 @@
 // `stop` and `migrate` find it from other processes; its redo data lives in
 // its redo directory and survives a restart of the service.
 //
+// A serving process answers other processes on a control socket next to
+// its record (control.go): it lists the clients of its exports (NBD
+// connections; NFS clients with a connection open or a request within
+// NFSActiveWindow) and decides a stop itself, refusing it while clients
+// other than its own VM use the exports (InUseError, ErrInUse) unless the
+// stop is forced. Its VM reaches the NBD exports on a socket of its own.
+// The socket and logs of a session's VM are never deleted while it runs
+// (Record.VMRunning: PID and start time).
+//
 // Migration to production writes point + redo to an image file (offline:
 // the session is stopped first, so what is written equals what the VM saw).
 package instant

@@ -99,7 +99,7 @@ func TestStart(t *testing.T) {
 				t.Errorf("no serve.log: %v", err)
 			}
 			// Stop ends the serving process.
-			got, err := reg.Stop(ctx, rec.ID)
+			got, err := reg.Stop(ctx, rec.ID, StopOptions{Force: true})
 			if err != nil || got.ID != rec.ID || Alive(rec.PID) {
 				t.Fatalf("Stop: %+v %v (alive %v)", got, err, Alive(rec.PID))
 			}
@@ -128,14 +128,14 @@ func TestStop(t *testing.T) {
 		if err := reg.Save(rec); err != nil {
 			t.Fatal(err)
 		}
-		got, err := reg.Stop(ctx, rec.ID)
+		got, err := reg.Stop(ctx, rec.ID, StopOptions{Force: true})
 		if err != nil || got.State() != "stopped" {
 			t.Fatalf("Stop: %+v %v", got, err)
 		}
 	})
 	t.Run("no such session", func(t *testing.T) {
 		reg := Registry{Dir: filepath.Join(t.TempDir(), "sessions")}
-		if _, err := reg.Stop(ctx, NewID()); !errors.Is(err, ErrNoSession) {
+		if _, err := reg.Stop(ctx, NewID(), StopOptions{}); !errors.Is(err, ErrNoSession) {
 			t.Fatalf("Stop: %v, want ErrNoSession", err)
 		}
 	})
@@ -144,7 +144,7 @@ func TestStop(t *testing.T) {
 		startChild(t, child)
 		reg := Registry{Dir: filepath.Join(t.TempDir(), "sessions"), Clock: clock.NewFake(t0)}
 		rec := serving(t, reg, child.Process.Pid)
-		_, err := reg.Stop(ctx, rec.ID)
+		_, err := reg.Stop(ctx, rec.ID, StopOptions{Force: true})
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("(pid %d) did not stop within 60 s", rec.PID)) {
 			t.Fatalf("Stop: %v", err)
 		}
@@ -159,7 +159,7 @@ func TestStop(t *testing.T) {
 		rec := serving(t, reg, child.Process.Pid)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if _, err := reg.Stop(cctx, rec.ID); !errors.Is(err, context.Canceled) {
+		if _, err := reg.Stop(cctx, rec.ID, StopOptions{Force: true}); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Stop: %v, want context.Canceled", err)
 		}
 	})

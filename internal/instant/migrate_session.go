@@ -23,6 +23,10 @@ type MigrateOptions struct {
 	// KeepRedo keeps the session and its redo data afterwards; otherwise
 	// they are discarded (Discard) once the images are written.
 	KeepRedo bool
+	// Force migrates a session that has clients other than its own VM
+	// (stopping the session cuts them off); otherwise MigrateSession
+	// refuses with an *InUseError naming them, before it changes anything.
+	Force bool
 }
 
 // Migrated is what MigrateSession did.
@@ -43,23 +47,33 @@ type Migrated struct {
 // migrated live: QEMU mirrors every disk onto its image and pivots onto
 // it, the VM keeps running from production storage, and the exports go.
 // Otherwise the session is stopped first and each target is written from
-// the point with the redo data applied (Migrate).
+// the point with the redo data applied (Migrate). Either way, unless
+// o.Force, a session with other clients is refused (Stop).
 func (r Registry) MigrateSession(ctx context.Context, id string, o MigrateOptions) (Migrated, error) {
 	rec, err := r.Load(id)
 	if err != nil {
 		return Migrated{}, err
 	}
-	live := rec.State() == "serving" && rec.QEMU > 0 && Alive(rec.QEMU)
+	if !rec.Discarded.IsZero() {
+		return Migrated{}, fmt.Errorf("session %s has no redo data any more (%s)", rec.ID, rec.State())
+	}
+	live := rec.State() == "serving" && rec.VMRunning()
 	if err := checkTargets(rec, o.Targets, live); err != nil {
 		return Migrated{}, err
 	}
 	res := Migrated{Record: rec, Live: live}
 	if live {
+		if err := r.checkIdle(ctx, rec.ID, o.Force); err != nil {
+			return res, err
+		}
 		if err := r.migrateLive(ctx, &res.Record, o.Targets); err != nil {
 			return res, err
 		}
 	}
-	if _, err := r.Stop(ctx, rec.ID); err != nil {
+	if _, err := r.Stop(ctx, rec.ID, StopOptions{Force: o.Force}); err != nil {
+		if live {
+			return res, fmt.Errorf("the VM runs from its new images; the session serves on: %w", err)
+		}
 		return res, err
 	}
 	if !live {
@@ -77,6 +91,22 @@ func (r Registry) MigrateSession(ctx context.Context, id string, o MigrateOption
 	}
 	res.Discarded = &d
 	return res, nil
+}
+
+// checkIdle refuses, unless force, when session id has clients (other
+// than its VM).
+func (r Registry) checkIdle(ctx context.Context, id string, force bool) error {
+	if force {
+		return nil
+	}
+	clients, err := r.Clients(ctx, id)
+	if err != nil {
+		return fmt.Errorf("%w: its clients are not known; force it to go ahead anyway", err)
+	}
+	if len(clients) > 0 {
+		return &InUseError{Session: id, Clients: clients}
+	}
+	return nil
 }
 
 // checkTargets checks that every target names a disk of the session and,

@@ -5,14 +5,15 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/holdfast-backup/holdfast/internal/allowlist"
 	"github.com/holdfast-backup/holdfast/internal/nbd"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
 )
 
-// serveNBD serves one writable export per disk.
-func serveNBD(ctx context.Context, o Options, disks []served, errc chan<- error) (*nbd.Server, string, error) {
+// nbdExports are the session's NBD exports: one writable export per disk.
+func nbdExports(o Options, disks []served) []nbd.Export {
 	var exports []nbd.Export
 	for i, d := range disks {
 		ov, disk := d.overlay, d.disk
@@ -24,8 +25,15 @@ func serveNBD(ctx context.Context, o Options, disks []served, errc chan<- error)
 			},
 		})
 	}
+	return exports
+}
+
+// serveNBD serves the exports on o.NBD to the clients in o.Allow, unless
+// closing says the session is deciding to stop.
+func serveNBD(ctx context.Context, o Options, exports []nbd.Export, closing *atomic.Bool, errc chan<- error) (*nbd.Server, string, error) {
 	allow := o.Allow
-	srv, err := nbd.NewServer(nbd.ServerOptions{Logger: o.Logger, Allow: func(a net.Addr) bool { return allowlist.Contains(allow, a) },
+	srv, err := nbd.NewServer(nbd.ServerOptions{Logger: o.Logger, Clock: o.Registry.Clock,
+		Allow:     func(a net.Addr) bool { return !closing.Load() && allowlist.Contains(allow, a) },
 		TLSConfig: o.NBDTLS, RequireTLS: o.NBDTLS != nil}, exports...)
 	if err != nil {
 		return nil, "", err
@@ -36,6 +44,22 @@ func serveNBD(ctx context.Context, o Options, disks []served, errc chan<- error)
 	}
 	go func() { errc <- srv.Serve(ctx, ln) }()
 	return srv, ln.Addr().String(), nil
+}
+
+// serveVMNBD serves the exports to the session's own VM on a unix socket
+// in the registry directory (mode 0700), apart from the other clients.
+func serveVMNBD(ctx context.Context, o Options, exports []nbd.Export, errc chan<- error) (*nbd.Server, string, error) {
+	srv, err := nbd.NewServer(nbd.ServerOptions{Logger: o.Logger, Clock: o.Registry.Clock}, exports...)
+	if err != nil {
+		return nil, "", err
+	}
+	path := o.Registry.vmNBDPath(o.ID)
+	ln, err := o.Registry.listenUnix(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("NBD socket for the VM: %w", err)
+	}
+	go func() { errc <- srv.Serve(ctx, ln) }()
+	return srv, path, nil
 }
 
 // zeroWriter gives the NBD server WRITE_ZEROES on the overlay.

@@ -28,6 +28,8 @@ type VMOptions struct {
 	Network bool     // false: no NIC (the recovered VM stays off the network)
 	Accel   string   // default "tcg" (kvm where usable: "kvm:tcg")
 	Extra   []string // more QEMU arguments (e.g. -kernel for a test guest, -S)
+
+	nbdSocket string // the session's NBD socket for its VM ("": the TCP address)
 }
 
 // nodeName is the block node of disk n in a VM started by startVM.
@@ -112,10 +114,13 @@ func vmArgs(rec Record, o *VMOptions) ([]string, error) {
 		"-smp", strconv.Itoa(o.CPUs), "-nodefaults", "-display", "none",
 		"-serial", "file:" + filepath.Join(rec.RedoDir, "console.log"),
 		"-qmp", "unix:" + sock + ",server=on,wait=off"}
+	server := fmt.Sprintf("server.type=inet,server.host=%s,server.port=%s", host, port)
+	if o.nbdSocket != "" {
+		server = "server.type=unix,server.path=" + o.nbdSocket
+	}
 	for _, d := range rec.Disks {
 		args = append(args,
-			"-blockdev", fmt.Sprintf("driver=nbd,server.type=inet,server.host=%s,server.port=%s,export=disk-%d,node-name=%s",
-				host, port, d.Index, nodeName(d.Index)),
+			"-blockdev", fmt.Sprintf("driver=nbd,%s,export=disk-%d,node-name=%s", server, d.Index, nodeName(d.Index)),
 			"-device", fmt.Sprintf("virtio-blk-pci,drive=%s,id=vd%d", nodeName(d.Index), d.Index))
 	}
 	switch {

@@ -23,6 +23,9 @@ func TestVMArgs(t *testing.T) {
 		{name: "recorded NICs on the network", rec: Record{RedoDir: dir, NBDAddr: "127.0.0.1:1", Disks: disks},
 			o:    VMOptions{Memory: 512, CPUs: 2, Network: true, NICs: []string{"e1000"}, Extra: []string{"-S"}},
 			want: []string{"-m 512 -smp 2", "-nic user,model=e1000 -S"}},
+		{name: "the session's own NBD socket", rec: Record{RedoDir: dir, NBDAddr: "127.0.0.1:1", Disks: disks},
+			o:    VMOptions{nbdSocket: "/state/sessions/ir-1.nbd"},
+			want: []string{"driver=nbd,server.type=unix,server.path=/state/sessions/ir-1.nbd,export=disk-1,node-name=ir-disk-1"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := c.o

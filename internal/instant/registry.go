@@ -1,6 +1,7 @@
 package instant
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -32,17 +34,30 @@ type Record struct {
 	NFSPath string     `json:"nfs_export,omitempty"`
 	Disks   []DiskInfo `json:"disks"`
 	QEMU    int        `json:"qemu_pid,omitempty"`
-	LogFile string     `json:"log,omitempty"`
-	Stopped time.Time  `json:"stopped,omitempty"` // zero while serving
+	// QEMUStart is when the VM's process started (clock ticks after boot,
+	// /proc/PID/stat), so a later process with the same PID is not taken
+	// for it.
+	QEMUStart uint64    `json:"qemu_start,omitempty"`
+	LogFile   string    `json:"log,omitempty"`
+	Stopped   time.Time `json:"stopped,omitempty"` // zero while serving
 	// Migrated: the session's VM was moved onto production storage with a
 	// live mirror and keeps running when the session stops.
 	Migrated bool `json:"migrated,omitempty"`
+	// Discarded is when the redo data was deleted while the session's VM
+	// ran on (Discard): its socket and logs stayed, and so did the record.
+	Discarded time.Time `json:"discarded,omitzero"`
 }
 
-// State is "serving", "stopped", or "lost" (the process died without
-// recording its stop).
+// State is "serving", "stopped", "lost" (the process died without
+// recording its stop), "vm-running" (the redo data was discarded; the VM
+// runs on with its socket and logs in the redo directory) or "vm-ended"
+// (that VM ended since: Discard removes the rest).
 func (r Record) State() string {
 	switch {
+	case !r.Discarded.IsZero() && r.VMRunning():
+		return "vm-running"
+	case !r.Discarded.IsZero():
+		return "vm-ended"
 	case !r.Stopped.IsZero():
 		return "stopped"
 	case Alive(r.PID):
@@ -156,11 +171,55 @@ func (r Registry) List() ([]Record, error) {
 	return out, nil
 }
 
-// Alive reports whether a process exists.
+// VMRunning reports whether the session's VM process runs: its PID
+// exists and, when its start time was recorded, started then.
+func (r Record) VMRunning() bool {
+	if !Alive(r.QEMU) {
+		return false
+	}
+	if r.QEMUStart == 0 {
+		return true
+	}
+	st, _, err := procStat(r.QEMU)
+	return err != nil || st == r.QEMUStart // unreadable: assume it is the VM
+}
+
+// procStart returns when process pid started, in clock ticks after boot.
+func procStart(pid int) (uint64, error) {
+	st, _, err := procStat(pid)
+	return st, err
+}
+
+// procStat returns when process pid started, in clock ticks after boot,
+// and its state letter (fields 22 and 3 of /proc/PID/stat).
+func procStat(pid int) (start uint64, state string, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, "", err
+	}
+	// The command name (field 2) is in parentheses and may hold anything.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, "", fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, "", fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	return start, f[0], err
+}
+
+// Alive reports whether a process exists (and has not ended: a zombie
+// waiting for its parent does not count).
 func Alive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
 	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	if err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	_, state, serr := procStat(pid)
+	return serr != nil || state != "Z"
 }

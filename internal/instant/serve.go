@@ -11,9 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/export/nfs"
+	"github.com/holdfast-backup/holdfast/internal/nbd"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
 )
@@ -48,6 +50,9 @@ type Options struct {
 	// can be restarted stops, unless ReleaseHold: then it ends with Serve.
 	Holder      Holder
 	ReleaseHold bool
+	// NFSActive is how long an NFS client without an open connection
+	// counts as a client after its last request (0: NFSActiveWindow).
+	NFSActive time.Duration
 }
 
 // defaults fills the options left at zero.
@@ -72,11 +77,17 @@ type served struct {
 	overlay *restorefs.Overlay
 }
 
-// session is a serving session: its options, disks and record.
+// session is a serving session: its options, disks and record, and its
+// servers (for the clients they have).
 type session struct {
 	o     Options
 	disks []served
 	rec   Record
+
+	nbd      *nbd.Server // the NBD exports for clients (nil: none)
+	nfs      *nfs.Server // the NFS export (nil: none)
+	vmSocket string      // the unix socket of the VM's own NBD connections
+	closing  atomic.Bool // a stop is being decided: refuse new NBD clients
 }
 
 // Serve runs a session until ctx ends: it opens every disk of the point
@@ -104,7 +115,7 @@ func Serve(ctx context.Context, o Options) (err error) {
 	if err := s.openDisks(ctx); err != nil {
 		return err
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	if o.NBD != "" {
@@ -125,6 +136,12 @@ func Serve(ctx context.Context, o Options) (err error) {
 		}
 		defer s.stopVM()
 	}
+	ctl, err := o.Registry.listenUnix(o.Registry.controlPath(o.ID))
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	defer os.Remove(o.Registry.controlPath(o.ID))
+	go s.serveControl(sctx, ctl, stop)
 	if err := o.Registry.Save(s.rec); err != nil {
 		return err
 	}
@@ -134,7 +151,7 @@ func Serve(ctx context.Context, o Options) (err error) {
 		o.Ready(s.rec)
 	}
 	o.Logger.Info("instant recovery session serving", "id", s.rec.ID, "point", s.rec.Point, "vm", s.rec.VM)
-	return waitEnd(ctx, errc)
+	return waitEnd(sctx, errc)
 }
 
 // openDisks opens every disk of the point with its overlay.
@@ -168,12 +185,25 @@ func (s *session) closeDisks(err *error) {
 	}
 }
 
-// startNBD serves the disks over NBD and puts the URLs in the record; the
-// returned function shuts the server down.
+// startNBD serves the disks over NBD (and to the session's VM, if it
+// starts one, on its own socket) and puts the URLs in the record; the
+// returned function shuts the servers down.
 func (s *session) startNBD(ctx context.Context, errc chan<- error) (shutdown func(), err error) {
-	srv, addr, err := serveNBD(ctx, s.o, s.disks, errc)
+	exports := nbdExports(s.o, s.disks)
+	srv, addr, err := serveNBD(ctx, s.o, exports, &s.closing, errc)
 	if err != nil {
 		return nil, err
+	}
+	s.nbd = srv
+	servers := []*nbd.Server{srv}
+	if s.o.VM != nil {
+		vsrv, path, err := serveVMNBD(ctx, s.o, exports, errc)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return nil, err
+		}
+		s.vmSocket = path
+		servers = append(servers, vsrv)
 	}
 	s.rec.NBDAddr = addr
 	scheme := "nbd"
@@ -186,7 +216,12 @@ func (s *session) startNBD(ctx context.Context, errc chan<- error) (shutdown fun
 	return func() {
 		shctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(shctx)
+		for _, srv := range servers {
+			_ = srv.Shutdown(shctx)
+		}
+		if s.vmSocket != "" {
+			_ = os.Remove(s.vmSocket)
+		}
 	}, nil
 }
 
@@ -197,6 +232,7 @@ func (s *session) startNFS(ctx context.Context, errc chan<- error) error {
 	if err := srv.AddExport(nfsExport(path, s.o.Point, s.disks)); err != nil {
 		return err
 	}
+	s.nfs = srv
 	go func() { errc <- srv.Serve(ctx, *s.o.NFS) }()
 	s.rec.NFSPath = path
 	for i := range s.rec.Disks {
@@ -210,12 +246,14 @@ func (s *session) startNFS(ctx context.Context, errc chan<- error) error {
 func (s *session) startVM(ctx context.Context) error {
 	vo := *s.o.VM
 	vo.FromPoint(s.o.Point.Notes)
+	vo.nbdSocket = s.vmSocket
 	cmd, err := startVM(ctx, s.o.Registry.clk(), s.rec, vo)
 	if err != nil {
 		return err
 	}
 	go func() { _ = cmd.Wait() }() // reap it when it ends
 	s.rec.QEMU = cmd.Process.Pid
+	s.rec.QEMUStart, _ = procStart(s.rec.QEMU)
 	return nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
 // Export is a named disk image a Server offers.
@@ -69,6 +71,9 @@ type ServerOptions struct {
 	HandshakeTimeout time.Duration
 	// Logger receives connection errors (default: discarded).
 	Logger *slog.Logger
+	// Clock stamps when connections opened (Connections; nil: the real
+	// clock).
+	Clock clock.Clock
 
 	disableGo bool // tests: answer NBD_OPT_GO/INFO with ERR_UNSUP
 }

@@ -12,9 +12,12 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
-// serverConn is one accepted connection, tracked for Shutdown.
+// serverConn is one accepted connection, tracked for Shutdown and
+// Connections.
 type serverConn struct {
-	raw net.Conn
+	raw    net.Conn
+	since  time.Time
+	export string // set when the handshake chose an export
 }
 
 // Serve accepts connections on ln until ctx ends (it then closes ln and
@@ -118,7 +121,7 @@ func (s *Server) trackConn(conn net.Conn) (*serverConn, bool) {
 	if s.closed {
 		return nil, false
 	}
-	sc := &serverConn{raw: conn}
+	sc := &serverConn{raw: conn, since: clock.Or(s.opts.Clock).Now()}
 	s.conns[sc] = struct{}{}
 	s.wg.Add(1)
 	return sc, true
@@ -155,7 +158,7 @@ func (s *Server) runConn(ctx context.Context, sc *serverConn) error {
 	if err != nil || exp == nil {
 		return err
 	}
-	if !s.beginTransmission(sc) {
+	if !s.beginTransmission(sc, exp) {
 		return nil
 	}
 	t := newTransmission(ctx, ss, exp)
@@ -164,13 +167,15 @@ func (s *Server) runConn(ctx context.Context, sc *serverConn) error {
 	return err
 }
 
-// beginTransmission clears the handshake deadline unless Shutdown started.
-func (s *Server) beginTransmission(sc *serverConn) bool {
+// beginTransmission clears the handshake deadline and records the export
+// the connection uses, unless Shutdown started.
+func (s *Server) beginTransmission(sc *serverConn, exp *Export) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
+	sc.export = exp.Name
 	_ = sc.raw.SetDeadline(time.Time{})
 	return true
 }

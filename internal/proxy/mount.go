@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/allowlist"
 	"github.com/holdfast-backup/holdfast/internal/export/nfs"
@@ -50,12 +51,15 @@ func (p *Proxy) mount(ctx context.Context, at *attempt) (taskproto.Result, error
 	if err != nil {
 		return res, err
 	}
+	rctx, stopReports := context.WithCancel(ctx)
+	defer stopReports()
 	o := instant.Options{ID: id, Store: c, Point: &m, RepoName: spec.Repository.Name, RedoDir: redo,
 		NBD: spec.Mount.NBD, Allow: allow, Registry: reg, Logger: p.log,
 		Holder: c, ReleaseHold: true, // the session ends when the server stops it
 		Ready: func(rec instant.Record) {
-			b, _ := json.Marshal(mountInfo{Record: rec, NBDCA: string(caPEM)})
-			at.info.Store(&b)
+			info := mountInfo{Record: rec, NBDCA: string(caPEM), Clients: []instant.Client{}}
+			info.store(at)
+			go p.reportClients(rctx, reg, info, at)
 		}}
 	if spec.Mount.NBD != "" {
 		// Through the server the NBD exports are TLS-only, opened by the
@@ -81,10 +85,47 @@ func (p *Proxy) mount(ctx context.Context, at *attempt) (taskproto.Result, error
 	return res, ctx.Err() // stopped by the server
 }
 
-// mountInfo is what a mount reports it serves: the session record and the
+// mountInfo is what a mount reports it serves: the session record, the
 // CA certificate its NBD exports present a certificate of (public: the
-// requester's NBD client trusts it, as ca-cert.pem).
+// requester's NBD client trusts it, as ca-cert.pem) and the clients of the
+// exports, which the server names when it refuses to stop a session in use.
 type mountInfo struct {
 	instant.Record
-	NBDCA string `json:"nbd_ca,omitempty"`
+	NBDCA   string           `json:"nbd_ca,omitempty"`
+	Clients []instant.Client `json:"clients"`
+	InUse   string           `json:"in_use,omitempty"` // instant.DescribeClients, "" without clients
+}
+
+func (m mountInfo) store(at *attempt) {
+	b, _ := json.Marshal(m)
+	at.info.Store(&b)
+}
+
+// reportClients refreshes the clients in the mount's report as often as
+// the attempt reports progress, until ctx ends. An NFS client's last
+// request time is left out: it would change the report at every request.
+func (p *Proxy) reportClients(ctx context.Context, reg instant.Registry, info mountInfo, at *attempt) {
+	t := time.NewTicker(p.o.ProgressInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cs, err := reg.Clients(ctx, info.ID)
+		if err != nil {
+			p.log.Warn("instant recovery: the session's clients", "session", info.ID, "err", err)
+			continue
+		}
+		info.Clients, info.InUse = []instant.Client{}, ""
+		for _, c := range cs {
+			c.Last = time.Time{}
+			info.Clients = append(info.Clients, c)
+		}
+		if len(cs) > 0 {
+			info.InUse = instant.DescribeClients(info.Clients)
+		}
+		info.store(at)
+	}
 }

@@ -22,6 +22,12 @@
 // refused. Only clients in Options.Allow (default: loopback) may mount or
 // use the exports.
 //
+// Clients lists the clients the Server knows: NFSv3 has no sessions, so a
+// client is an address that holds an NFS TCP connection open now or that
+// used an export (a request, or MOUNT) within a window the caller gives.
+// A client that mounted and went away without UMNT is not listed once the
+// window passes.
+//
 // Requests on one TCP connection are served concurrently (up to 8), each
 // record is bounded by MaxRecordSize, READ and WRITE by MaxRead and
 // MaxWrite. Malformed arguments are answered with GARBAGE_ARGS.

@@ -58,6 +58,10 @@ func (s *Server) mount(c *rpcCall, d *decoder, e *encoder) uint32 {
 		s.mu.Lock()
 		delete(s.mounts, mountEntry{c.remote, dir})
 		s.mu.Unlock()
+		if s.allowed(c.remote) && s.lookupPath(dir) != nil {
+			unmounted := false
+			s.touch(c.remote, dir, &unmounted)
+		}
 		return acceptSuccess
 	case mountUmntAll:
 		s.mu.Lock()
@@ -104,6 +108,8 @@ func (s *Server) mnt(c *rpcCall, dir string, e *encoder) {
 		s.mounts[mountEntry{c.remote, dir}] = struct{}{}
 	}
 	s.mu.Unlock()
+	mounted := true
+	s.touch(c.remote, dir, &mounted)
 	e.uint32(mnt3OK)
 	e.opaque(x.root)
 	e.uint32(2) // auth flavors

@@ -89,6 +89,7 @@ func (s *Server) nfs(c *rpcCall, d *decoder, e *encoder) uint32 {
 		fail(e, c.proc, nfs3ErrAcces)
 		return acceptSuccess
 	}
+	s.touch(c.remote, s.exportOfArgs(*d), nil) // every procedure but NULL starts with a handle
 	switch c.proc {
 	case nfsGetattr, nfsLookup, nfsAccess, nfsRead, nfsReaddir, nfsReaddirplus,
 		nfsFsstat, nfsFsinfo, nfsPathconf:

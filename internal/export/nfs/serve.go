@@ -166,6 +166,10 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, prog uint32) {
 	defer stop()
 	defer func() { _ = conn.Close() }()
 	remote := addrOf(conn.RemoteAddr())
+	if prog == progNFS && s.allowed(remote) {
+		s.connOpened(remote)
+		defer s.connClosed(remote)
+	}
 	br := bufio.NewReaderSize(conn, 64<<10)
 	sem := make(chan struct{}, maxInFlight)
 	var wmu sync.Mutex

@@ -41,7 +41,8 @@ type Options struct {
 	Allow []netip.Prefix
 	// Logger receives connection errors (default: discarded).
 	Logger *slog.Logger
-	// Clock is read once, at NewServer (nil: the real clock).
+	// Clock stamps the server's start and when clients were seen (Clients;
+	// nil: the real clock).
 	Clock clock.Clock
 }
 
@@ -64,6 +65,10 @@ type Server struct {
 	byPath  map[string]*export
 	mounts  map[mountEntry]struct{}
 	pmap    map[mapping]uint32 // (prog, vers, prot) → port
+
+	cmu     sync.Mutex // guards clients and conns (clients.go)
+	clients map[clientKey]*clientState
+	conns   map[netip.Addr]connState
 }
 
 // export is an added Export with its handles.
@@ -94,6 +99,7 @@ func NewServer(o Options) *Server {
 		opts: o, log: log, start: clock.Or(o.Clock).Now(),
 		exports: map[[exportHashLen]byte]*export{}, byPath: map[string]*export{},
 		mounts: map[mountEntry]struct{}{}, pmap: map[mapping]uint32{},
+		clients: map[clientKey]*clientState{}, conns: map[netip.Addr]connState{},
 	}
 	ns := s.start.UnixNano()
 	for i := range s.verf {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -109,4 +111,39 @@ func TestStartMountAccess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCancelMountInUse: cancelling an Instant VM Recovery session whose
+// mount server reported clients is refused (409 in_use, naming them)
+// unless ?force=true; other sessions are cancelled as before.
+func TestCancelMountInUse(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	se, err := e.store.CreateSession(ctx, "", "instant-recovery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := `{"serving":{"clients":[{"protocol":"nbd","address":"10.0.0.5:40312","export":"disk-0"}],` +
+		`"in_use":"1 client(s): nbd 10.0.0.5:40312 (disk-0, since 2026-11-22 06:00:00 UTC)"}}`
+	if _, err := e.store.UpdateSession(ctx, se.ID, configdb.StateRunning, json.RawMessage(res)); err != nil {
+		t.Fatal(err)
+	}
+	op := e.tokens[configdb.RoleBackupOperator]
+	path := fmt.Sprintf("/api/v1/sessions/%d/cancel", se.ID)
+	rec := e.do(op, "POST", path, "")
+	checkError(t, rec, http.StatusConflict, "in_use")
+	if body := rec.Body.String(); !strings.Contains(body, fmt.Sprintf("session %d is in use by 1 client(s): nbd 10.0.0.5:40312 (disk-0", se.ID)) {
+		t.Errorf("refusal: %s", body)
+	}
+	if cur, _ := e.store.GetSession(ctx, se.ID); cur.State != configdb.StateRunning {
+		t.Fatalf("the refused cancel ended the session: %s", cur.State)
+	}
+	e.mustDo(op, "POST", path+"?force=true", "", http.StatusOK)
+
+	// Without clients reported, no force is needed.
+	se2, _ := e.store.CreateSession(ctx, "", "instant-recovery")
+	if _, err := e.store.UpdateSession(ctx, se2.ID, configdb.StateRunning, json.RawMessage(`{"serving":{"clients":[]}}`)); err != nil {
+		t.Fatal(err)
+	}
+	e.mustDo(op, "POST", fmt.Sprintf("/api/v1/sessions/%d/cancel", se2.ID), "", http.StatusOK)
 }

@@ -128,8 +128,29 @@ func sessionWaiting(se configdb.Session, tasks []configdb.Task) string {
 	return why
 }
 
+// checkMountIdle refuses (409, "in_use") to stop an Instant VM Recovery
+// session whose mount server last reported clients of its exports.
+func (s *Server) checkMountIdle(ctx context.Context, id int64) error {
+	se, err := s.store.GetSession(ctx, id)
+	if err != nil || se.Kind != "instant-recovery" || se.State != configdb.StateRunning {
+		return err
+	}
+	var res struct {
+		Serving struct {
+			InUse string `json:"in_use"`
+		} `json:"serving"`
+	}
+	if json.Unmarshal(se.Result, &res) != nil || res.Serving.InUse == "" {
+		return nil
+	}
+	return newError(http.StatusConflict, "in_use", fmt.Sprintf("session %d is in use by %s; stopping it would cut them off "+
+		"(wait until they disconnect, or force it with --force, ?force=true)", id, res.Serving.InUse))
+}
+
 // cancelSession stops a running session (queued tasks leave the queue,
-// running attempts are dropped); 409 if it is not running.
+// running attempts are dropped); 409 if it is not running, or if it is an
+// Instant VM Recovery session whose exports have clients (unless
+// ?force=true).
 func (s *Server) cancelSession(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
@@ -137,6 +158,11 @@ func (s *Server) cancelSession(w http.ResponseWriter, r *http.Request, p configd
 	}
 	if s.tasks == nil {
 		return newError(http.StatusServiceUnavailable, "unavailable", "this server runs no tasks")
+	}
+	if r.URL.Query().Get("force") != "true" {
+		if err := s.checkMountIdle(r.Context(), id); err != nil {
+			return err
+		}
 	}
 	se, err := s.tasks.CancelSession(r.Context(), id)
 	if err != nil {
