@@ -62,7 +62,7 @@ backing chain the host made.`,
 		if err := jobdef.ValidateSchedule(f.schedule); err != nil {
 			return usageError{fmt.Errorf("--schedule: %w", err)}
 		}
-		pw, err := a.jobPassword()
+		pw, err := a.jobPassword(cmd.Context())
 		if err != nil {
 			return err
 		}
@@ -95,7 +95,7 @@ func newJobEdit(a *app, o *clientOptions) *cobra.Command {
 		if _, err := parseVMs(f.vms); err != nil {
 			return err // before anything is sent
 		}
-		pw, err := a.jobPassword()
+		pw, err := a.jobPassword(cmd.Context())
 		if err != nil {
 			return err
 		}

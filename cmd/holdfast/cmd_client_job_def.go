@@ -199,23 +199,6 @@ func (f *jobFlags) applyData(def *jobdef.Definition, changed func(string) bool) 
 	return nil
 }
 
-// jobPassword reads --password-file, if given ("" otherwise). The password
-// goes into the request only; it is never printed.
-func (a *app) jobPassword() (string, error) {
-	if a.passwordFile == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(a.passwordFile)
-	if err != nil {
-		return "", fmt.Errorf("read password file: %w", err)
-	}
-	pw := strings.TrimRight(string(b), "\r\n")
-	if pw == "" {
-		return "", usageError{fmt.Errorf("password file %s is empty", a.passwordFile)}
-	}
-	return pw, nil
-}
-
 // showJob prints one job as "field: value" lines.
 func (a *app) showJob(j apitypes.Job) error {
 	d, _ := jobdef.Parse(j.Definition)

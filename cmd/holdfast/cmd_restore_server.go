@@ -49,11 +49,9 @@ func runServerRestore(cmd *cobra.Command, a *app, co *clientOptions, o restoreOp
 	if err != nil {
 		return err
 	}
-	pw := ""
-	if a.passwordFile != "" {
-		if pw, err = a.jobPassword(); err != nil {
-			return err
-		}
+	pw, err := a.jobPassword(cmd.Context())
+	if err != nil {
+		return err
 	}
 	req := taskproto.RestoreRequest{Point: point, Disk: o.disk, Target: to, Force: o.force, Password: pw}
 	fmt.Fprintf(a.stderr, "holdfast: waiting for a proxy to take the restore (interrupting cancels it)\n")
