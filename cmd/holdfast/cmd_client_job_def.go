@@ -99,9 +99,13 @@ func parseVMs(specs []string) ([]jobdef.VM, error) {
 			vms = append(vms, jobdef.VM{Name: name})
 		}
 		for _, d := range strings.Split(disks, ",") {
-			if d != "" {
-				vms[i].Disks = append(vms[i].Disks, d)
+			if d == "" {
+				continue
 			}
+			if _, err := jobdef.ParseDisk(d); err != nil {
+				return nil, usageError{fmt.Errorf("--vm %q: %w", s, err)}
+			}
+			vms[i].Disks = append(vms[i].Disks, d)
 		}
 	}
 	return vms, nil

@@ -126,7 +126,9 @@ TLS or client authentication: through the server --nfs needs --nfs-insecure.`}
 		if serve {
 			return runInstantServe(cmd.Context(), a, *stateDir, o, args[0])
 		}
-		if a.viaServer(co) {
+		if server, err := a.viaServer(co); err != nil {
+			return err
+		} else if server {
 			return runServerInstantStart(cmd.Context(), a, co, *stateDir, o, args[0])
 		}
 		return runInstantStart(cmd.Context(), a, *stateDir, o, args[0])
@@ -319,7 +321,9 @@ func newInstantList(a *app, stateDir *string, co *clientOptions) *cobra.Command 
 	c := &cobra.Command{Use: "list [--json]", Short: "List recovery sessions (serving and stopped)", Args: noArgs}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		if a.viaServer(co) {
+		if server, err := a.viaServer(co); err != nil {
+			return err
+		} else if server {
 			return runServerInstantList(cmd.Context(), a, co, asJSON)
 		}
 		_, reg, err := a.instantState(*stateDir)
@@ -357,7 +361,9 @@ func newInstantStop(a *app, stateDir *string, co *clientOptions) *cobra.Command 
 		Args: exactArgs(1)}
 	c.Flags().BoolVar(&discard, "discard", false, "also delete the redo data (the VM's writes) and forget the session")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if a.viaServer(co) {
+		if server, err := a.viaServer(co); err != nil {
+			return err
+		} else if server {
 			return runServerInstantStop(cmd.Context(), a, co, args[0])
 		}
 		_, reg, err := a.instantState(*stateDir)
