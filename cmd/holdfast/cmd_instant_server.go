@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 )
@@ -64,7 +64,7 @@ func runServerInstantStart(ctx context.Context, a *app, co *clientOptions, state
 			creds.dir = filepath.Join(creds.parent, "server-session-"+strconv.FormatInt(se.ID, 10))
 		}
 		if err := creds.writeClient([]byte(se.NBDTLS.ClientCert), []byte(se.NBDTLS.ClientKey)); err != nil {
-			return fmt.Errorf("session %d: %w (stop it with: holdfast instant-recovery stop %d)", se.ID, err, se.ID)
+			return fmt.Errorf("session %s: %w (stop it with: holdfast instant-recovery stop %[1]s)", instant.ServerID(se.ID), err)
 		}
 	}
 	deadline := a.clock.Now().Add(2 * time.Minute)
@@ -81,14 +81,14 @@ func runServerInstantStart(ctx context.Context, a *app, co *clientOptions, state
 			_ = json.Unmarshal(res.Serving, &rec)
 			if se.NBDTLS != nil {
 				if err := creds.writeCA([]byte(rec.NBDCA), []byte(se.NBDTLS.ClientCA)); err != nil {
-					return fmt.Errorf("session %d: %w", se.ID, err)
+					return fmt.Errorf("session %s: %w", instant.ServerID(se.ID), err)
 				}
 			}
 			return printServerInstant(a, o.asJSON, se.ID, res, cur.Result, rec, creds.dir)
 		case cur.State != "running" && cur.State != "queued":
 			return sessionFailed{id: se.ID, state: cur.State, msg: res.Error}
 		case a.clock.Now().After(deadline):
-			return fmt.Errorf("session %d: no mount server served the point within 2 minutes (see holdfast session show %d)", se.ID, se.ID)
+			return fmt.Errorf("session %s: no mount server served the point within 2 minutes (see holdfast session show %d)", instant.ServerID(se.ID), se.ID)
 		}
 		select {
 		case <-ctx.Done():
@@ -105,13 +105,14 @@ func printServerInstant(a *app, asJSON bool, id int64, res mountResult, raw json
 		if err := json.Unmarshal(raw, &out); err != nil {
 			return err
 		}
+		out["id"] = mustJSON(instant.ServerID(id))
 		if credsDir != "" {
 			out["nbd_creds"] = mustJSON(credsDir)
 		}
 		return printJSON(a.stdout, mustJSON(out))
 	}
-	fmt.Fprintf(a.stdout, "session %d: %s of %s served by %s (stop with: holdfast instant-recovery stop %d)\n",
-		id, res.VM, res.Point, res.Proxy, id)
+	fmt.Fprintf(a.stdout, "session %s: %s of %s served by %s (stop with: holdfast instant-recovery stop %[1]s)\n",
+		instant.ServerID(id), res.VM, res.Point, res.Proxy)
 	for _, d := range rec.Disks {
 		fmt.Fprintf(a.stdout, "  disk %d: %s %s\n", d.Index, orDash(d.NBD), d.NFS)
 	}
@@ -122,20 +123,21 @@ func printServerInstant(a *app, asJSON bool, id int64, res mountResult, raw json
 	return nil
 }
 
-// runServerInstantStop stops a server-run session (ID = session number).
+// runServerInstantStop stops a server-run session (ID: ir-NNNNNNNN, the
+// session number in eight digits, or the bare number).
 func runServerInstantStop(ctx context.Context, a *app, co *clientOptions, id string) error {
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil || n <= 0 {
-		return usageError{errors.New("through the server, ID is the session number that start printed")}
+	n, ok := instant.ParseServerID(id)
+	if !ok {
+		return usageError{fmt.Errorf("%q: through the server, ID is the one start printed (ir- and the session number, e.g. %s)", id, instant.ServerID(7))}
 	}
 	cl, err := a.client(co)
 	if err != nil {
 		return err
 	}
-	if err := cl.call(ctx, "POST", "/api/v1/sessions/"+id+"/cancel", "stop sessions", nil, nil); err != nil {
+	if err := cl.call(ctx, "POST", "/api/v1/sessions/"+strconv.FormatInt(n, 10)+"/cancel", "stop sessions", nil, nil); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(a.stdout, "session %d stopped; redo data kept on the mount server\n", n)
+	_, err = fmt.Fprintf(a.stdout, "session %s stopped; redo data kept on the mount server\n", instant.ServerID(n))
 	return err
 }
 
@@ -180,9 +182,13 @@ func runServerInstantList(ctx context.Context, a *app, co *clientOptions, asJSON
 			}
 		}
 		if len(se.Result) > 0 {
-			results = append(results, se.Result)
+			var out map[string]json.RawMessage
+			if err := json.Unmarshal(se.Result, &out); err == nil {
+				out["id"] = mustJSON(instant.ServerID(se.ID))
+				results = append(results, mustJSON(out))
+			}
 		}
-		rows = append(rows, []string{strconv.FormatInt(se.ID, 10), orDash(res.VM), orDash(res.Point), state, orDash(res.Proxy), urls})
+		rows = append(rows, []string{instant.ServerID(se.ID), orDash(res.VM), orDash(res.Point), state, orDash(res.Proxy), urls})
 	}
 	if asJSON {
 		if results == nil {
@@ -190,5 +196,5 @@ func runServerInstantList(ctx context.Context, a *app, co *clientOptions, asJSON
 		}
 		return printJSON(a.stdout, mustJSON(results))
 	}
-	return table(a.stdout, []string{"SESSION", "VM", "POINT", "STATE", "PROXY", "EXPORTS"}, rows)
+	return table(a.stdout, []string{"ID", "VM", "POINT", "STATE", "PROXY", "EXPORTS"}, rows)
 }

@@ -42,7 +42,7 @@ func (p *Proxy) mount(ctx context.Context, at *attempt) (taskproto.Result, error
 	defer c.Close()
 	at.client.Store(c)
 	dir := filepath.Join(p.o.StateDir, "instant")
-	id := fmt.Sprintf("ir-%08x", uint32(spec.TaskID))
+	id := instant.ServerID(spec.SessionID) // as the server names the session
 	var caPEM []byte // the CA of the NBD exports' certificate, for the requester
 	reg := instant.RegistryIn(dir)
 	reg.Clock = p.o.Clock
