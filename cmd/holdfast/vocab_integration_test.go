@@ -92,7 +92,11 @@ func TestServerPathsMustBeAbsolute(t *testing.T) {
 // --json, snake_case keys, parsed here.
 func TestJSONReports(t *testing.T) {
 	e := newEnv(t)
-	e.init()
+	var created map[string]any
+	if err := json.Unmarshal([]byte(e.ok("repo", "init", "--json")), &created); err != nil || created["location"] != e.repo ||
+		len(created["id"].(string)) == 0 || created["chunk_size"].(float64) != 1<<20 || created["encryption"] == "none" {
+		t.Fatalf("repo init --json: %v %v", created, err)
+	}
 	img := filepath.Join(e.dir, "a.img")
 	var ids []string
 	for i := 0; i < 3; i++ {
