@@ -30,9 +30,10 @@ func newJobCreate(a *app, o *clientOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "create NAME (--vm NAME=DISK … | --vms-from SOURCE[=GLOB]) --repository R [--password-file PW] [--schedule CRON]",
 		Short: "Create a backup job (the password is sealed by the server, never shown)",
-		Long: `Create a backup job on the server. --password-file FILE gives the repository
-password; it is sent once in the request, sealed by the server and never
-printed ($HOLDFAST_PASSWORD is not used here).
+		Long: `Create a backup job on the server. --password-file FILE (or --password-command
+CMD) gives the repository password; it is sent once in the request, sealed by
+the server and never printed (the HOLDFAST_PASSWORD* variables are not used
+here).
 
 The definition sent is {"vms": [{"name", "disks"}], "repository",
 "retention": {"keep_last"}, "chunk_size", "transport", "format",

@@ -45,9 +45,11 @@ func newInstantCommand(a *app) *cobra.Command {
 		Long: `Boot VMs straight from their backups: serve restore points over NBD and NFS, then migrate them.
 
 Locally (--repo or HOLDFAST_REPOSITORY), the session runs on this host. Through
-the backup server (--server or HOLDFAST_SERVER, and no repository given), start
+the backup server (--server, or HOLDFAST_SERVER and no repository given), start
 and stop run the session on a proxy — the mount server — that reads the
-point from its repository agent; ID is then the server's session number.`,
+point from its repository agent. A session's ID is ir- and eight characters
+either way: random hex locally, the server's session number through it
+(session 42: ir-00000042).`,
 		Args: noArgs}
 	addClientFlags(c, co)
 	c.PersistentFlags().StringVar(&stateDir, "state-dir", "", "where sessions are recorded and keep their redo data (default $HOLDFAST_STATE_DIR, else /var/lib/holdfast/instant as root or ~/.holdfast/instant)")

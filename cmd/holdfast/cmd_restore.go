@@ -67,11 +67,11 @@ the VM first: nothing else may use the disk during a rollback (a qcow2 image
 that a running QEMU holds is refused). An interrupted rollback leaves the disk
 partly rolled back; run it again to complete it.
 
-Through the server: without --repo (and HOLDFAST_REPOSITORY) but with
---server (or HOLDFAST_SERVER), POINT is a point the server's jobs made
-('holdfast point list'); a proxy restores the disk from its repository agent
-to PATH, an absolute path on the proxy's host beneath one of the proxy's
---restore-root directories (--force as above). The command waits until a
+Through the server: with --server, or HOLDFAST_SERVER and no repository
+given, POINT is a point the server's jobs made ('holdfast point list'), named
+as above; a proxy restores the disk from its repository agent to PATH, an
+absolute path on the proxy's host beneath one of the proxy's --restore-root
+directories (--force as above; a relative PATH is refused). The command waits until a
 proxy takes the restore (interrupting it before cancels the restore, which
 then never runs), then for the session, and prints its result.`,
 		Args: exactArgs(1),

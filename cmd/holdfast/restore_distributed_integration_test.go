@@ -79,8 +79,8 @@ func TestDistributedRestoreConfined(t *testing.T) {
 		{"VM:latest", "vm1:latest", filepath.Join(root, "latest.img"), false, exitOK, "", nil},
 		{"latest", "latest", filepath.Join(root, "any-latest.img"), false, exitOK, "", nil},
 		{"unique ID prefix", point[:6], filepath.Join(root, "prefix.img"), false, exitOK, "", nil},
-		{"unknown VM", "vm9:latest", filepath.Join(root, "vm9.img"), false, exitFailure, "not found", []byte(nil)},
-		{"unknown prefix", "zz", filepath.Join(root, "zz.img"), false, exitFailure, "not found", []byte(nil)},
+		{"unknown VM", "vm9:latest", filepath.Join(root, "vm9.img"), false, exitFailure, "not found", nil},
+		{"unknown prefix", "zz", filepath.Join(root, "zz.img"), false, exitFailure, "not found", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
