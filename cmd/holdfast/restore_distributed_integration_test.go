@@ -55,7 +55,8 @@ func TestDistributedRestoreConfined(t *testing.T) {
 	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", pw, "--vm", vmSpec(dir, "vm1", 2))
+	// The job's password comes from a command (no shell: split into words).
+	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-command", "cat "+pw, "--vm", vmSpec(dir, "vm1", 2))
 	res := c.runJob("nightly")
 	checkJobResult(t, res, 1, 2)
 	point := res.VMs[0].Point
