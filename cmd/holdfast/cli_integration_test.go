@@ -42,7 +42,7 @@ func TestBackupRestoreCycle(t *testing.T) {
 		}
 	}
 	ps := e.points()
-	if len(ps) != 2 || ps[0].ID != b.Point || ps[1].ID != b2.Point || len(ps[0].Disks) != 2 || ps[0].Time.IsZero() {
+	if len(ps) != 2 || ps[0].ID != b.Point || ps[1].ID != b2.Point || diskCount(ps[0]) != 2 || ps[0].Time.IsZero() {
 		t.Fatalf("points: %+v", ps)
 	}
 	for _, ref := range []string{b.Point, b.Point[:6], "latest", "vm1:latest"} {

@@ -30,9 +30,10 @@ func newJobCreate(a *app, o *clientOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "create NAME (--vm NAME=DISK … | --vms-from SOURCE[=GLOB] | --kind maintenance --gc --verify [--read-data 10%]) --repository R [--password-file PW] [--schedule CRON]",
 		Short: "Create a backup or maintenance job (the password is sealed by the server, never shown)",
-		Long: `Create a backup job on the server. --password-file FILE gives the repository
-password; it is sent once in the request, sealed by the server and never
-printed ($HOLDFAST_PASSWORD is not used here).
+		Long: `Create a backup or maintenance job on the server. --password-file FILE (or
+--password-command CMD) gives the repository password; it is sent once in the
+request, sealed by the server and never printed (the HOLDFAST_PASSWORD*
+variables are not used here).
 
 The definition sent is {"vms": [{"name", "disks"}], "repository",
 "retention": {"keep_last"}, "chunk_size", "transport", "format",
@@ -78,7 +79,7 @@ A schedule missed while the server was down runs once when it starts;
 		if err := jobdef.ValidateSchedule(f.schedule); err != nil {
 			return usageError{fmt.Errorf("--schedule: %w", err)}
 		}
-		pw, err := a.jobPassword()
+		pw, err := a.jobPassword(cmd.Context())
 		if err != nil {
 			return err
 		}
@@ -111,7 +112,7 @@ func newJobEdit(a *app, o *clientOptions) *cobra.Command {
 		if _, err := parseVMs(f.vms); err != nil {
 			return err // before anything is sent
 		}
-		pw, err := a.jobPassword()
+		pw, err := a.jobPassword(cmd.Context())
 		if err != nil {
 			return err
 		}

@@ -99,9 +99,13 @@ func parseVMs(specs []string) ([]jobdef.VM, error) {
 			vms = append(vms, jobdef.VM{Name: name})
 		}
 		for _, d := range strings.Split(disks, ",") {
-			if d != "" {
-				vms[i].Disks = append(vms[i].Disks, d)
+			if d == "" {
+				continue
 			}
+			if _, err := jobdef.ParseDisk(d); err != nil {
+				return nil, usageError{fmt.Errorf("--vm %q: %w", s, err)}
+			}
+			vms[i].Disks = append(vms[i].Disks, d)
 		}
 	}
 	return vms, nil
@@ -194,23 +198,6 @@ func (f *jobFlags) applyData(def *jobdef.Definition, changed func(string) bool) 
 		def.Transport = f.transport
 	}
 	return nil
-}
-
-// jobPassword reads --password-file, if given ("" otherwise). The password
-// goes into the request only; it is never printed.
-func (a *app) jobPassword() (string, error) {
-	if a.passwordFile == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(a.passwordFile)
-	if err != nil {
-		return "", fmt.Errorf("read password file: %w", err)
-	}
-	pw := strings.TrimRight(string(b), "\r\n")
-	if pw == "" {
-		return "", usageError{fmt.Errorf("password file %s is empty", a.passwordFile)}
-	}
-	return pw, nil
 }
 
 // showJob prints one job as "field: value" lines.

@@ -17,7 +17,7 @@ func newPointCommand(a *app) *cobra.Command {
 	var vm, job, repository string
 	var limit int
 	l := &cobra.Command{Use: "list", Short: "List restore points the server's jobs made, newest first", Args: noArgs}
-	l.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON")
+	l.Flags().BoolVar(&asJSON, "json", false, "print as JSON (the same fields as holdfast points --json)")
 	l.Flags().StringVar(&vm, "vm", "", "only points of this VM")
 	l.Flags().StringVar(&job, "job", "", "only points made by this job")
 	l.Flags().StringVar(&repository, "repository", "", "only points in this repository")
@@ -40,23 +40,11 @@ func newPointCommand(a *app) *cobra.Command {
 		if len(q) > 0 {
 			path += "?" + q.Encode()
 		}
-		var raw json.RawMessage
-		if err := cl.call(cmd.Context(), "GET", path, "list points", nil, &raw); err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(a.stdout, raw)
-		}
 		var ps []apitypes.Point
-		if err := json.Unmarshal(raw, &ps); err != nil {
+		if err := cl.call(cmd.Context(), "GET", path, "list points", nil, &ps); err != nil {
 			return err
 		}
-		rows := make([][]string, 0, len(ps))
-		for _, p := range ps {
-			rows = append(rows, []string{p.ID, p.VM, fmtTime(&p.Created), strconv.Itoa(diskCount(p)),
-				formatBytes(p.BytesTotal), formatBytes(p.BytesStored), p.Repository, orDash(p.Job)})
-		}
-		return table(a.stdout, []string{"POINT", "VM", "CREATED", "DISKS", "SIZE", "STORED", "REPOSITORY", "JOB"}, rows)
+		return writePoints(a, ps, asJSON)
 	}
 	c.AddCommand(l)
 	return c

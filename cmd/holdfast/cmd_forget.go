@@ -14,6 +14,7 @@ type forgetOptions struct {
 	policy repo.Policy
 	vm     string
 	dryRun bool
+	asJSON bool
 }
 
 func newForgetCommand(a *app) *cobra.Command {
@@ -37,6 +38,7 @@ years, per VM; remove the others. Chunks are freed by 'holdfast gc'.`,
 	f.IntVar(&o.policy.Yearly, "keep-yearly", 0, "keep the newest point of each of the last N years")
 	f.StringVar(&o.vm, "vm", "", "only this VM's points")
 	f.BoolVar(&o.dryRun, "dry-run", false, "only show what would be removed")
+	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
 	return c
 }
 
@@ -72,37 +74,72 @@ func runForget(cmd *cobra.Command, a *app, o forgetOptions) error {
 		}
 		ms = sel
 	}
-	removed, kept := 0, 0
+	out := forgetJSON{DryRun: o.dryRun, Points: []forgetPoint{}}
 	for _, d := range repo.ApplyPolicy(ms, o.policy, time.Local) {
 		m := d.Point
-		when := m.Time.Local().Format("2006-01-02 15:04:05")
-		if d.Keep {
-			fmt.Fprintf(a.stdout, "keep   %s %s %s (%s)\n", m.ID, m.VM, when, d)
-			continue
+		p := forgetPoint{ID: m.ID, VM: m.VM, Time: m.Time, Action: "keep", Reasons: []string{d.String()}}
+		if !d.Keep {
+			p.Reasons = held[m.ID]
+			if len(p.Reasons) == 0 {
+				p.Action = "remove"
+				if !o.dryRun {
+					if err := r.RemovePoint(ctx, m); errors.Is(err, repo.ErrPointHeld) {
+						p.Action, p.Reasons = "keep", []string{err.Error()} // held since the listing
+					} else if err != nil {
+						return err
+					}
+				}
+			}
+			if p.Action == "keep" {
+				out.KeptHeld++
+			} else {
+				out.Removed++
+			}
 		}
-		if hs := held[m.ID]; len(hs) > 0 {
-			kept++
-			fmt.Fprintf(a.stdout, "keep   %s %s %s (%s)\n", m.ID, m.VM, when, strings.Join(hs, "; "))
-			continue
+		out.Points = append(out.Points, p)
+		if !o.asJSON {
+			a.printForgotten(p, o.dryRun)
 		}
-		verb := "remove"
-		if o.dryRun {
-			verb = "would remove"
-		} else if err := r.RemovePoint(ctx, m); errors.Is(err, repo.ErrPointHeld) {
-			kept++ // held since the listing
-			fmt.Fprintf(a.stdout, "keep   %s %s %s (%v)\n", m.ID, m.VM, when, err)
-			continue
-		} else if err != nil {
-			return err
-		}
-		removed++
-		fmt.Fprintf(a.stdout, "%s %s %s %s\n", verb, m.ID, m.VM, when)
 	}
-	if kept > 0 {
-		fmt.Fprintf(a.stdout, "kept %d held point(s) the policy would remove; they go once released (holdfast holds list)\n", kept)
+	if o.asJSON {
+		return printJSON(a.stdout, mustJSON(out))
 	}
-	if !o.dryRun && removed > 0 {
-		fmt.Fprintf(a.stdout, "removed %d point(s); run 'holdfast gc' to free their space\n", removed)
+	if out.KeptHeld > 0 {
+		fmt.Fprintf(a.stdout, "kept %d held point(s) the policy would remove; they go once released (holdfast holds list)\n", out.KeptHeld)
+	}
+	if !o.dryRun && out.Removed > 0 {
+		fmt.Fprintf(a.stdout, "removed %d point(s); run 'holdfast gc' to free their space\n", out.Removed)
 	}
 	return nil
+}
+
+// forgetJSON is the --json output of forget: every point the policy
+// looked at, kept (with the reasons: the policy's rules or the holds) or
+// removed (with --dry-run: would be removed).
+type forgetJSON struct {
+	DryRun   bool          `json:"dry_run"`
+	Points   []forgetPoint `json:"points"`
+	Removed  int           `json:"removed"`
+	KeptHeld int           `json:"kept_held"`
+}
+
+type forgetPoint struct {
+	ID      string    `json:"id"`
+	VM      string    `json:"vm"`
+	Time    time.Time `json:"time"`
+	Action  string    `json:"action"` // keep or remove
+	Reasons []string  `json:"reasons,omitempty"`
+}
+
+// printForgotten prints one line of forget's text output.
+func (a *app) printForgotten(p forgetPoint, dryRun bool) {
+	when := p.Time.Local().Format("2006-01-02 15:04:05")
+	switch {
+	case p.Action == "keep":
+		fmt.Fprintf(a.stdout, "keep   %s %s %s (%s)\n", p.ID, p.VM, when, strings.Join(p.Reasons, "; "))
+	case dryRun:
+		fmt.Fprintf(a.stdout, "would remove %s %s %s\n", p.ID, p.VM, when)
+	default:
+		fmt.Fprintf(a.stdout, "remove %s %s %s\n", p.ID, p.VM, when)
+	}
 }

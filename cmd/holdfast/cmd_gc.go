@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -32,7 +31,10 @@ grace period. Safe while backups run: chunks a running backup uses are kept.`,
 				return err
 			}
 			if asJSON {
-				return json.NewEncoder(a.stdout).Encode(res)
+				return printJSON(a.stdout, mustJSON(struct {
+					DryRun bool `json:"dry_run"`
+					repo.GCResult
+				}{o.DryRun, res}))
 			}
 			verb := "removed"
 			if o.DryRun {

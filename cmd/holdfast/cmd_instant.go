@@ -45,9 +45,11 @@ func newInstantCommand(a *app) *cobra.Command {
 		Long: `Boot VMs straight from their backups: serve restore points over NBD and NFS, then migrate them.
 
 Locally (--repo or HOLDFAST_REPOSITORY), the session runs on this host. Through
-the backup server (--server or HOLDFAST_SERVER, and no repository given), start
+the backup server (--server, or HOLDFAST_SERVER and no repository given), start
 and stop run the session on a proxy — the mount server — that reads the
-point from its repository agent; ID is then the server's session number.`,
+point from its repository agent. A session's ID is ir- and eight characters
+either way: random hex locally, the server's session number through it
+(session 42: ir-00000042).`,
 		Args: noArgs}
 	addClientFlags(c, co)
 	c.PersistentFlags().StringVar(&stateDir, "state-dir", "", "where sessions are recorded and keep their redo data (default $HOLDFAST_STATE_DIR, else /var/lib/holdfast/instant as root or ~/.holdfast/instant)")
@@ -126,7 +128,9 @@ TLS or client authentication: through the server --nfs needs --nfs-insecure.`}
 		if serve {
 			return runInstantServe(cmd.Context(), a, *stateDir, o, args[0])
 		}
-		if a.viaServer(co) {
+		if server, err := a.viaServer(co); err != nil {
+			return err
+		} else if server {
 			return runServerInstantStart(cmd.Context(), a, co, *stateDir, o, args[0])
 		}
 		return runInstantStart(cmd.Context(), a, *stateDir, o, args[0])
@@ -261,7 +265,7 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 		return err
 	}
 	rec, err := reg.Start(ctx, instant.StartOptions{RedoDir: redo, Command: func(id, redo string) (*exec.Cmd, error) {
-		return a.instantServeCommand(ref, dir, id, redo, o)
+		return a.instantServeCommand(ctx, ref, dir, id, redo, o)
 	}})
 	if err != nil {
 		return err
@@ -272,7 +276,7 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 
 // instantServeCommand is the `serve` process that start runs in the
 // background for session id with the flags start was given.
-func (a *app) instantServeCommand(ref, stateDir, id, redo string, o instantOptions) (*exec.Cmd, error) {
+func (a *app) instantServeCommand(ctx context.Context, ref, stateDir, id, redo string, o instantOptions) (*exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -310,8 +314,8 @@ func (a *app) instantServeCommand(ref, stateDir, id, redo string, o instantOptio
 	}
 	cmd := exec.Command(self, args...)
 	cmd.Env = os.Environ()
-	if pw, err := a.password(false); err == nil && len(pw) > 0 && a.passwordFile == "" {
-		cmd.Env = append(cmd.Env, "HOLDFAST_PASSWORD="+string(pw)) // only to the child, never printed
+	if pw, err := a.password(ctx, false); err == nil && len(pw) > 0 && a.passwordFile == "" {
+		cmd.Env = passwordEnv(cmd.Env, pw) // only to the child, never printed
 	}
 	return cmd, nil
 }
@@ -321,7 +325,9 @@ func newInstantList(a *app, stateDir *string, co *clientOptions) *cobra.Command 
 	c := &cobra.Command{Use: "list [--json]", Short: "List recovery sessions (serving and stopped) and their clients", Args: noArgs}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		if a.viaServer(co) {
+		if server, err := a.viaServer(co); err != nil {
+			return err
+		} else if server {
 			return runServerInstantList(cmd.Context(), a, co, asJSON)
 		}
 		_, reg, err := a.instantState(*stateDir)
@@ -389,7 +395,9 @@ session number and the clients are those its mount server last reported
 (every second).`}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if a.viaServer(co) {
+		if server, err := a.viaServer(co); err != nil {
+			return err
+		} else if server {
 			return runServerInstantShow(cmd.Context(), a, co, args[0], asJSON)
 		}
 		_, reg, err := a.instantState(*stateDir)
@@ -430,7 +438,9 @@ started is not stopped: the command names them and exits 2, unless --force
 	c.Flags().BoolVar(&discard, "discard", false, "also delete the redo data (the VM's writes) and forget the session")
 	c.Flags().BoolVar(&force, "force", false, "stop the session although clients use its exports (they are cut off)")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if a.viaServer(co) {
+		if server, err := a.viaServer(co); err != nil {
+			return err
+		} else if server {
 			return runServerInstantStop(cmd.Context(), a, co, args[0], force)
 		}
 		_, reg, err := a.instantState(*stateDir)

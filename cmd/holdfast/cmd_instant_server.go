@@ -67,7 +67,7 @@ func runServerInstantStart(ctx context.Context, a *app, co *clientOptions, state
 			creds.dir = filepath.Join(creds.parent, "server-session-"+strconv.FormatInt(se.ID, 10))
 		}
 		if err := creds.writeClient([]byte(se.NBDTLS.ClientCert), []byte(se.NBDTLS.ClientKey)); err != nil {
-			return fmt.Errorf("session %d: %w (stop it with: holdfast instant-recovery stop %d)", se.ID, err, se.ID)
+			return fmt.Errorf("session %s: %w (stop it with: holdfast instant-recovery stop %[1]s)", instant.ServerID(se.ID), err)
 		}
 	}
 	deadline := a.clock.Now().Add(2 * time.Minute)
@@ -84,14 +84,14 @@ func runServerInstantStart(ctx context.Context, a *app, co *clientOptions, state
 			_ = json.Unmarshal(res.Serving, &rec)
 			if se.NBDTLS != nil {
 				if err := creds.writeCA([]byte(rec.NBDCA), []byte(se.NBDTLS.ClientCA)); err != nil {
-					return fmt.Errorf("session %d: %w", se.ID, err)
+					return fmt.Errorf("session %s: %w", instant.ServerID(se.ID), err)
 				}
 			}
 			return printServerInstant(a, o.asJSON, se.ID, res, cur.Result, rec, creds.dir)
 		case cur.State != "running" && cur.State != "queued":
 			return sessionFailed{id: se.ID, state: cur.State, msg: res.Error}
 		case a.clock.Now().After(deadline):
-			return fmt.Errorf("session %d: no mount server served the point within 2 minutes (see holdfast session show %d)", se.ID, se.ID)
+			return fmt.Errorf("session %s: no mount server served the point within 2 minutes (see holdfast session show %d)", instant.ServerID(se.ID), se.ID)
 		}
 		select {
 		case <-ctx.Done():
@@ -108,13 +108,14 @@ func printServerInstant(a *app, asJSON bool, id int64, res mountResult, raw json
 		if err := json.Unmarshal(raw, &out); err != nil {
 			return err
 		}
+		out["id"] = mustJSON(instant.ServerID(id))
 		if credsDir != "" {
 			out["nbd_creds"] = mustJSON(credsDir)
 		}
 		return printJSON(a.stdout, mustJSON(out))
 	}
-	fmt.Fprintf(a.stdout, "session %d: %s of %s served by %s (stop with: holdfast instant-recovery stop %d)\n",
-		id, res.VM, res.Point, res.Proxy, id)
+	fmt.Fprintf(a.stdout, "session %s: %s of %s served by %s (stop with: holdfast instant-recovery stop %[1]s)\n",
+		instant.ServerID(id), res.VM, res.Point, res.Proxy)
 	for _, d := range rec.Disks {
 		fmt.Fprintf(a.stdout, "  disk %d: %s %s\n", d.Index, orDash(d.NBD), d.NFS)
 	}
@@ -125,18 +126,18 @@ func printServerInstant(a *app, asJSON bool, id int64, res mountResult, raw json
 	return nil
 }
 
-// runServerInstantStop stops a server-run session (ID = session number);
-// the server refuses (409) while the mount server reports clients, unless
-// force.
+// runServerInstantStop stops a server-run session (ID: ir-NNNNNNNN, the
+// session number in eight digits, or the bare number); the server refuses
+// (409) while the mount server reports clients, unless force.
 func runServerInstantStop(ctx context.Context, a *app, co *clientOptions, id string, force bool) error {
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil || n <= 0 {
-		return usageError{errors.New("through the server, ID is the session number that start printed")}
+	n, err := parseServerInstantID(id)
+	if err != nil {
+		return err
 	}
 	if err := cancelServerSession(ctx, a, co, n, "stop sessions", force); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(a.stdout, "session %d stopped; redo data kept on the mount server\n", n)
+	_, err = fmt.Fprintf(a.stdout, "session %s stopped; redo data kept on the mount server\n", instant.ServerID(n))
 	return err
 }
 
@@ -202,9 +203,13 @@ func runServerInstantList(ctx context.Context, a *app, co *clientOptions, asJSON
 			}
 		}
 		if len(se.Result) > 0 {
-			results = append(results, se.Result)
+			var out map[string]json.RawMessage
+			if err := json.Unmarshal(se.Result, &out); err == nil {
+				out["id"] = mustJSON(instant.ServerID(se.ID))
+				results = append(results, mustJSON(out))
+			}
 		}
-		rows = append(rows, []string{strconv.FormatInt(se.ID, 10), orDash(res.VM), orDash(res.Point), state, orDash(res.Proxy), clients, urls})
+		rows = append(rows, []string{instant.ServerID(se.ID), orDash(res.VM), orDash(res.Point), state, orDash(res.Proxy), clients, urls})
 	}
 	if asJSON {
 		if results == nil {
@@ -212,22 +217,22 @@ func runServerInstantList(ctx context.Context, a *app, co *clientOptions, asJSON
 		}
 		return printJSON(a.stdout, mustJSON(results))
 	}
-	return table(a.stdout, []string{"SESSION", "VM", "POINT", "STATE", "PROXY", "CLIENTS", "EXPORTS"}, rows)
+	return table(a.stdout, []string{"ID", "VM", "POINT", "STATE", "PROXY", "CLIENTS", "EXPORTS"}, rows)
 }
 
 // runServerInstantShow shows a server-run session: its exports and the
 // clients its mount server last reported.
 func runServerInstantShow(ctx context.Context, a *app, co *clientOptions, id string, asJSON bool) error {
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil || n <= 0 {
-		return usageError{errors.New("through the server, ID is the session number that start printed")}
+	n, err := parseServerInstantID(id)
+	if err != nil {
+		return err
 	}
 	cl, err := a.client(co)
 	if err != nil {
 		return err
 	}
 	var se apitypes.Session
-	if err := cl.call(ctx, "GET", "/api/v1/sessions/"+id, "read sessions", nil, &se); err != nil {
+	if err := cl.call(ctx, "GET", "/api/v1/sessions/"+strconv.FormatInt(n, 10), "read sessions", nil, &se); err != nil {
 		return err
 	}
 	if se.Kind != "instant-recovery" {
@@ -240,7 +245,7 @@ func runServerInstantShow(ctx context.Context, a *app, co *clientOptions, id str
 	_ = json.Unmarshal(se.Result, &res)
 	var rec mountServing
 	_ = json.Unmarshal(res.Serving, &rec)
-	fmt.Fprintf(a.stdout, "session %d: %s of %s (%s) served by %s\n", n, orDash(res.VM), orDash(res.Point), se.State, orDash(res.Proxy))
+	fmt.Fprintf(a.stdout, "session %s: %s of %s (%s) served by %s\n", instant.ServerID(n), orDash(res.VM), orDash(res.Point), se.State, orDash(res.Proxy))
 	for _, d := range rec.Disks {
 		fmt.Fprintf(a.stdout, "  disk %d: %s %s\n", d.Index, orDash(d.NBD), d.NFS)
 	}
@@ -262,4 +267,14 @@ func printClients(a *app, clients []instant.Client, unknown string) {
 			fmt.Fprintf(a.stdout, "  %s\n", c)
 		}
 	}
+}
+
+// parseServerInstantID reads a server-run session's ID as start printed it
+// (ir- and the session number) or the bare session number.
+func parseServerInstantID(id string) (int64, error) {
+	n, ok := instant.ParseServerID(id)
+	if !ok {
+		return 0, usageError{fmt.Errorf("%q: through the server, ID is the one start printed (ir- and the session number, e.g. %s)", id, instant.ServerID(7))}
+	}
+	return n, nil
 }

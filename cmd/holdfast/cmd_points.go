@@ -3,10 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"text/tabwriter"
-	"time"
+	"path/filepath"
+	"strconv"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/spf13/cobra"
 )
 
@@ -28,7 +29,11 @@ func newPointsCommand(a *app) *cobra.Command {
 				return err
 			}
 			warnDamagedPoints(a, damaged)
-			return printPoints(a, ms, vm, asJSON)
+			location, err := filepath.Abs(r.Backend().Location())
+			if err != nil {
+				return err
+			}
+			return printPoints(a, location, ms, vm, asJSON)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
@@ -36,42 +41,45 @@ func newPointsCommand(a *app) *cobra.Command {
 	return c
 }
 
-// pointJSON is one element of `points --json` (shared with the server's
-// `point list --json`).
-type pointJSON struct {
-	ID    string     `json:"id"`
-	VM    string     `json:"vm"`
-	Time  time.Time  `json:"time"`
-	Disks []diskJSON `json:"disks"`
+// printPoints prints the repository's points (of vm, if given) as the
+// server's `point list` prints its points: one apitypes.Point per point.
+func printPoints(a *app, location string, ms []*repo.Manifest, vm string, asJSON bool) error {
+	list := []apitypes.Point{}
+	for _, m := range ms {
+		if vm == "" || m.VM == vm {
+			list = append(list, pointView(location, m))
+		}
+	}
+	return writePoints(a, list, asJSON)
 }
 
-func printPoints(a *app, ms []*repo.Manifest, vm string, asJSON bool) error {
-	list := []pointJSON{}
-	for _, m := range ms {
-		if vm != "" && m.VM != vm {
-			continue
-		}
-		p := pointJSON{ID: m.ID, VM: m.VM, Time: m.Time, Disks: []diskJSON{}}
-		for _, d := range m.Disks {
-			p.Disks = append(p.Disks, toDiskJSON(d))
-		}
-		list = append(list, p)
+// pointView is a manifest as the API shows a point.
+func pointView(location string, m *repo.Manifest) apitypes.Point {
+	p := apitypes.Point{ID: m.ID, Repository: location, VM: m.VM, Time: m.Time}
+	for _, d := range m.Disks {
+		p.BytesTotal += d.Size
+		p.BytesStored += d.Stats.BytesStored
 	}
+	disks := m.Disks
+	if disks == nil {
+		disks = []repo.DiskManifest{}
+	}
+	p.Disks, _ = json.Marshal(disks)
+	return p
+}
+
+// writePoints prints restore points, for `points` and `point list` alike:
+// a JSON array of apitypes.Point, or a table of the same fields.
+func writePoints(a *app, ps []apitypes.Point, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return printJSON(a.stdout, mustJSON(ps))
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tVM\tTIME\tDISKS\tSIZE")
-	for _, p := range list {
-		var size int64
-		for _, d := range p.Disks {
-			size += d.Size
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", p.ID, p.VM, p.Time.Local().Format("2006-01-02 15:04:05"), len(p.Disks), formatBytes(size))
+	rows := make([][]string, 0, len(ps))
+	for _, p := range ps {
+		rows = append(rows, []string{p.ID, p.VM, fmtTime(&p.Time), strconv.Itoa(diskCount(p)),
+			formatBytes(p.BytesTotal), formatBytes(p.BytesStored), p.Repository, orDash(p.Job)})
 	}
-	return tw.Flush()
+	return table(a.stdout, []string{"ID", "VM", "TIME", "DISKS", "SIZE", "STORED", "REPOSITORY", "JOB"}, rows)
 }
 
 // warnDamagedPoints names, on stderr, the files under points/ that are not

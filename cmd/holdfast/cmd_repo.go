@@ -17,6 +17,7 @@ type repoInitOptions struct {
 	chunkSize   string
 	compression string
 	noEncrypt   bool
+	asJSON      bool
 }
 
 func newRepoInitCommand(a *app) *cobra.Command {
@@ -32,6 +33,7 @@ func newRepoInitCommand(a *app) *cobra.Command {
 	c.Flags().StringVar(&o.chunkSize, "chunk-size", "1MiB", "chunk size: a power of two from 256KiB to 8MiB")
 	c.Flags().StringVar(&o.compression, "compression", repo.CompressionFast, "compression: none, fast, optimal or high")
 	c.Flags().BoolVar(&o.noEncrypt, "no-encryption", false, "store data unencrypted (not recommended)")
+	c.Flags().BoolVar(&o.asJSON, "json", false, "print the new repository as JSON")
 	return c
 }
 
@@ -52,7 +54,7 @@ func runRepoInit(cmd *cobra.Command, a *app, o repoInitOptions) error {
 	}
 	var pw []byte
 	if !o.noEncrypt {
-		if pw, err = a.password(true); err != nil {
+		if pw, err = a.password(cmd.Context(), true); err != nil {
 			return err
 		}
 	}
@@ -62,6 +64,10 @@ func runRepoInit(cmd *cobra.Command, a *app, o repoInitOptions) error {
 	}
 	defer r.Close()
 	cfg := r.Config()
+	if o.asJSON {
+		return printJSON(a.stdout, mustJSON(map[string]any{"id": cfg.ID, "location": be.Location(), "chunk_size": cfg.ChunkSize,
+			"compression": cfg.Compression, "encryption": cfg.Encryption}))
+	}
 	fmt.Fprintf(a.stdout, "created repository %s at %s (chunk size %s, compression %s, encryption %s)\n",
 		cfg.ID[:8], be.Location(), formatBytes(int64(cfg.ChunkSize)), cfg.Compression, cfg.Encryption)
 	return nil

@@ -21,6 +21,23 @@ type restoreOptions struct {
 	rollback bool
 	force    bool
 	workers  int
+	asJSON   bool
+}
+
+// restoreJSON is the --json output of a standalone restore or rollback.
+type restoreJSON struct {
+	Point          string    `json:"point"`
+	VM             string    `json:"vm"`
+	Time           time.Time `json:"time"`
+	Disk           int       `json:"disk"`
+	To             string    `json:"to"`
+	Format         string    `json:"format"`
+	Rollback       bool      `json:"rollback"`
+	BytesWritten   int64     `json:"bytes_written"`
+	BytesZero      int64     `json:"bytes_zero"`
+	ChunksCompared int       `json:"chunks_compared,omitempty"`
+	ChunksWritten  int       `json:"chunks_written,omitempty"`
+	Duration       float64   `json:"duration_seconds"`
 }
 
 func newRestoreCommand(a *app) *cobra.Command {
@@ -50,16 +67,18 @@ the VM first: nothing else may use the disk during a rollback (a qcow2 image
 that a running QEMU holds is refused). An interrupted rollback leaves the disk
 partly rolled back; run it again to complete it.
 
-Through the server: without --repo (and HOLDFAST_REPOSITORY) but with
---server (or HOLDFAST_SERVER), POINT is a point the server's jobs made
-('holdfast point list'); a proxy restores the disk from its repository agent
-to PATH, an absolute path on the proxy's host beneath one of the proxy's
---restore-root directories (--force as above). The command waits until a
+Through the server: with --server, or HOLDFAST_SERVER and no repository
+given, POINT is a point the server's jobs made ('holdfast point list'), named
+as above; a proxy restores the disk from its repository agent to PATH, an
+absolute path on the proxy's host beneath one of the proxy's --restore-root
+directories (--force as above; a relative PATH is refused). The command waits until a
 proxy takes the restore (interrupting it before cancels the restore, which
 then never runs), then for the session, and prints its result.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if a.viaServer(co) {
+			if server, err := a.viaServer(co); err != nil {
+				return err
+			} else if server {
 				return runServerRestore(cmd, a, co, o, args[0])
 			}
 			return runRestore(cmd, a, o, args[0])
@@ -71,6 +90,7 @@ then never runs), then for the session, and prints its result.`,
 	c.Flags().StringVar(&o.toFormat, "to-format", "", "destination format: raw or qcow2 (default: qcow2 for a .qcow2 name, else raw)")
 	c.Flags().BoolVar(&o.rollback, "rollback", false, "rewrite only the differing chunks of an existing disk")
 	c.Flags().BoolVar(&o.force, "force", false, "replace an existing non-empty file, or write over a block device")
+	c.Flags().BoolVar(&o.asJSON, "json", false, "print the result as JSON (through the server: the session's result)")
 	c.Flags().IntVar(&o.workers, "workers", 0, "parallel chunk readers (default 2 × CPUs, and at least 16 for a full restore)")
 	return c
 }
@@ -134,8 +154,13 @@ func runFullRestore(ctx context.Context, a *app, d *restorefs.Disk, m *repo.Mani
 	if err := t.Close(); err != nil {
 		return err
 	}
+	took := a.clock.Since(start)
+	if o.asJSON {
+		return printJSON(a.stdout, mustJSON(restoreJSON{Point: m.ID, VM: m.VM, Time: m.Time, Disk: o.disk, To: o.to, Format: format,
+			BytesWritten: st.BytesWritten, BytesZero: st.BytesZero, Duration: took.Seconds()}))
+	}
 	fmt.Fprintf(a.stdout, "restored disk %d of %s (%s, %s) to %s in %s: %s written, %s zero\n", o.disk, m.ID, m.VM,
-		m.Time.Local().Format("2006-01-02 15:04:05"), o.to, a.clock.Since(start).Round(time.Millisecond),
+		m.Time.Local().Format("2006-01-02 15:04:05"), o.to, took.Round(time.Millisecond),
 		formatBytes(st.BytesWritten), formatBytes(st.BytesZero))
 	return nil
 }
@@ -194,7 +219,13 @@ func runRollback(ctx context.Context, a *app, d *restorefs.Disk, m *repo.Manifes
 	if err := t.Close(); err != nil {
 		return err
 	}
+	took := a.clock.Since(start)
+	if o.asJSON {
+		return printJSON(a.stdout, mustJSON(restoreJSON{Point: m.ID, VM: m.VM, Time: m.Time, Disk: o.disk, To: o.to, Format: format,
+			Rollback: true, BytesWritten: st.BytesWritten, ChunksCompared: st.ChunksCompared, ChunksWritten: st.ChunksWritten,
+			Duration: took.Seconds()}))
+	}
 	fmt.Fprintf(a.stdout, "rolled back disk %d of %s into %s: compared %d chunks, rewrote %d (%s) in %s\n", o.disk, m.ID, o.to,
-		st.ChunksCompared, st.ChunksWritten, formatBytes(st.BytesWritten), a.clock.Since(start).Round(time.Millisecond))
+		st.ChunksCompared, st.ChunksWritten, formatBytes(st.BytesWritten), took.Round(time.Millisecond))
 	return nil
 }

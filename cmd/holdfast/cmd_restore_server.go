@@ -15,13 +15,38 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// viaServer reports whether a command should go through the server: no
-// repository is given, a server is.
-func (a *app) viaServer(o *clientOptions) bool {
-	if a.repoDir != "" || a.getenv("HOLDFAST_REPOSITORY") != "" {
-		return false
+// viaServer reports whether a command that works on a repository or
+// through a server goes through the server. The flags decide: --server
+// goes through the server, --repo to the repository (both: a usage
+// error). Without either, HOLDFAST_REPOSITORY wins over HOLDFAST_SERVER;
+// when both are set, a note on stderr says which is used and how to
+// choose.
+func (a *app) viaServer(o *clientOptions) (bool, error) {
+	switch {
+	case a.repoDir != "" && o.server != "":
+		return false, usageError{errors.New("give --repo or --server, not both")}
+	case a.repoDir != "":
+		return false, nil
+	case o.server != "":
+		return true, nil
 	}
-	return o.server != "" || a.getenv("HOLDFAST_SERVER") != ""
+	repoEnv, serverEnv := a.getenv("HOLDFAST_REPOSITORY"), a.getenv("HOLDFAST_SERVER")
+	if repoEnv != "" && serverEnv != "" {
+		fmt.Fprintf(a.stderr, "holdfast: HOLDFAST_REPOSITORY and HOLDFAST_SERVER are both set: using the repository %s "+
+			"(give --server to go through the server, --repo to choose the repository)\n", repoEnv)
+	}
+	return repoEnv == "" && serverEnv != "", nil
+}
+
+// absFlag refuses a relative path in a flag whose path is read on another
+// host (a proxy): it would resolve in that process's working directory,
+// not the caller's.
+func absFlag(flag, path string) error {
+	if filepath.IsAbs(path) {
+		return nil
+	}
+	return usageError{fmt.Errorf("%s %q: through the server a path is used on the proxy's host, where a relative one "+
+		"would resolve in the proxy's working directory: give an absolute path", flag, path)}
 }
 
 // runServerRestore asks the server to restore a disk through a proxy and
@@ -41,19 +66,17 @@ func runServerRestore(cmd *cobra.Command, a *app, co *clientOptions, o restoreOp
 	} else if byName, _ := pipeline.TargetFormat(o.to, ""); f != byName {
 		return usageError{fmt.Errorf("--to-format %s: through the server the proxy writes qcow2 for a .qcow2 name, else raw", f)}
 	}
-	to, err := filepath.Abs(o.to)
-	if err != nil {
+	if err := absFlag("--to", o.to); err != nil {
 		return err
 	}
+	to := o.to
 	cl, err := a.client(co)
 	if err != nil {
 		return err
 	}
-	pw := ""
-	if a.passwordFile != "" {
-		if pw, err = a.jobPassword(); err != nil {
-			return err
-		}
+	pw, err := a.jobPassword(cmd.Context())
+	if err != nil {
+		return err
 	}
 	req := taskproto.RestoreRequest{Point: point, Disk: o.disk, Target: to, Force: o.force, Password: pw}
 	fmt.Fprintf(a.stderr, "holdfast: waiting for a proxy to take the restore (interrupting cancels it)\n")
@@ -62,7 +85,7 @@ func runServerRestore(cmd *cobra.Command, a *app, co *clientOptions, o restoreOp
 		return err
 	}
 	fmt.Fprintf(a.stderr, "holdfast: restore session %d taken by a proxy\n", se.ID)
-	err = a.waitSession(cmd.Context(), cl, se.ID, false)
+	err = a.waitSession(cmd.Context(), cl, se.ID, o.asJSON)
 	if cmd.Context().Err() != nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 10*time.Second)
 		defer cancel()

@@ -8,9 +8,11 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/testutil/pgtest"
 	"github.com/holdfast-backup/holdfast/internal/testutil/sshdtest"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -232,10 +234,12 @@ func runDistributed(t *testing.T, dsn string) {
 			ps[0].ID != r.VMs[0].Point {
 			t.Errorf("points of vm1 after keep-last 1: %+v %v", ps, err)
 		}
-		var local []pointJSON
-		if err := json.Unmarshal([]byte(c.e.ok("points", "--repo", r1, "--json")), &local); err != nil {
+		var local []apitypes.Point
+		localOut := c.e.ok("points", "--repo", r1, "--json")
+		if err := json.Unmarshal([]byte(localOut), &local); err != nil {
 			t.Fatal(err)
 		}
+		sameKeys(t, localOut, c.e.ok("point", "list", "--vm", "vm1", "--json"))
 		n := 0
 		for _, p := range local {
 			if p.VM == "vm1" {
@@ -602,5 +606,28 @@ func TestDistributedQemu(t *testing.T) {
 	got, err := os.ReadFile(out)
 	if err != nil || !bytes.Equal(got, want1) {
 		t.Fatalf("restore of the first point differs (%v)", err)
+	}
+}
+
+// sameKeys checks that the first point of two JSON arrays of points
+// (standalone `points --json` and the server's `point list --json`) has
+// the same keys, and the same keys in its first disk.
+func sameKeys(t *testing.T, a, b string) {
+	t.Helper()
+	keys := func(raw string) (top, disk []string) {
+		var ps []map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(raw), &ps); err != nil || len(ps) == 0 {
+			t.Fatalf("points %q: %v", raw, err)
+		}
+		var disks []map[string]json.RawMessage
+		if err := json.Unmarshal(ps[0]["disks"], &disks); err != nil || len(disks) == 0 {
+			t.Fatalf("disks of %q: %v", raw, err)
+		}
+		return slices.Sorted(maps.Keys(ps[0])), slices.Sorted(maps.Keys(disks[0]))
+	}
+	at, ad := keys(a)
+	bt, bd := keys(b)
+	if !slices.Equal(at, bt) || !slices.Equal(ad, bd) {
+		t.Errorf("points --json keys %v, disks %v; point list --json keys %v, disks %v", at, ad, bt, bd)
 	}
 }

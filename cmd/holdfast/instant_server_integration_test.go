@@ -14,15 +14,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/nbd"
 )
 
 // serverInstant is `instant-recovery start --json` through the server.
 type serverInstant struct {
+	ID      string `json:"id"`
 	Session int64  `json:"session"`
 	Proxy   string `json:"proxy"`
 	Creds   string `json:"nbd_creds"`
 	Serving struct {
+		ID    string `json:"id"` // the proxy's own record of the session
 		Disks []struct {
 			NBDURL string `json:"nbd_url"`
 		} `json:"disks"`
@@ -37,7 +40,14 @@ func startServerInstant(t *testing.T, e *env, args ...string) serverInstant {
 	if err := json.Unmarshal([]byte(out), &ir); err != nil || ir.Session == 0 || len(ir.Serving.Disks) == 0 {
 		t.Fatalf("instant-recovery start through the server: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { e.run("instant-recovery", "stop", fmt.Sprint(ir.Session), "--force") })
+	// One ID, the shape of a local session's: the server's and the proxy's.
+	if ir.ID != instant.ServerID(ir.Session) || !instant.ValidID(ir.ID) || ir.Serving.ID != ir.ID {
+		t.Fatalf("session IDs: %q (session %d), the proxy's %q", ir.ID, ir.Session, ir.Serving.ID)
+	}
+	if list := e.ok("instant-recovery", "list"); !strings.Contains(list, ir.ID) {
+		t.Fatalf("instant-recovery list does not show %s:\n%s", ir.ID, list)
+	}
+	t.Cleanup(func() { e.run("instant-recovery", "stop", ir.ID, "--force") })
 	return ir
 }
 

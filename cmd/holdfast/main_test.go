@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 )
 
 // TestMain lets the test binary act as the holdfast command, so tests run
@@ -96,9 +98,9 @@ func (e *env) backupJSON(vm string, sources ...string) backupJSON {
 	return b
 }
 
-func (e *env) points() []pointJSON {
+func (e *env) points() []apitypes.Point {
 	e.t.Helper()
-	var ps []pointJSON
+	var ps []apitypes.Point
 	if err := json.Unmarshal([]byte(e.ok("points", "--json")), &ps); err != nil {
 		e.t.Fatal(err)
 	}

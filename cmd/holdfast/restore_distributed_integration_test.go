@@ -55,7 +55,8 @@ func TestDistributedRestoreConfined(t *testing.T) {
 	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", pw, "--vm", vmSpec(dir, "vm1", 2))
+	// The job's password comes from a command (no shell: split into words).
+	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-command", "cat "+pw, "--vm", vmSpec(dir, "vm1", 2))
 	res := c.runJob("nightly")
 	checkJobResult(t, res, 1, 2)
 	point := res.VMs[0].Point
@@ -63,21 +64,32 @@ func TestDistributedRestoreConfined(t *testing.T) {
 
 	tests := []struct {
 		name  string
+		ref   string // "": point
 		to    string
 		force bool
 		code  int
 		msg   string
 		keep  []byte // the target's content that must survive; nil: restored
 	}{
-		{"outside the restore roots", victim, true, exitFailure, "no proxy takes restores", keys},
-		{"through a symbolic link inside the root", filepath.Join(root, "link", "authorized_keys"), true, exitFailure, "symbolic link", keys},
-		{"existing file", existing, false, exitFailure, "--force", old},
-		{"existing file, --force", existing, true, exitOK, "", nil},
-		{"new file", filepath.Join(root, "new.img"), false, exitOK, "", nil},
+		{"outside the restore roots", "", victim, true, exitFailure, "no proxy takes restores", keys},
+		{"through a symbolic link inside the root", "", filepath.Join(root, "link", "authorized_keys"), true, exitFailure, "symbolic link", keys},
+		{"existing file", "", existing, false, exitFailure, "--force", old},
+		{"existing file, --force", "", existing, true, exitOK, "", nil},
+		{"new file", "", filepath.Join(root, "new.img"), false, exitOK, "", nil},
+		// The server resolves references as a repository does.
+		{"VM:latest", "vm1:latest", filepath.Join(root, "latest.img"), false, exitOK, "", nil},
+		{"latest", "latest", filepath.Join(root, "any-latest.img"), false, exitOK, "", nil},
+		{"unique ID prefix", point[:6], filepath.Join(root, "prefix.img"), false, exitOK, "", nil},
+		{"unknown VM", "vm9:latest", filepath.Join(root, "vm9.img"), false, exitFailure, "not found", nil},
+		{"unknown prefix", "zz", filepath.Join(root, "zz.img"), false, exitFailure, "not found", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"restore", point, "--disk", "1", "--to", tc.to}
+			ref := tc.ref
+			if ref == "" {
+				ref = point
+			}
+			args := []string{"restore", ref, "--disk", "1", "--to", tc.to}
 			if tc.force {
 				args = append(args, "--force")
 			}
@@ -85,8 +97,14 @@ func TestDistributedRestoreConfined(t *testing.T) {
 			if r.code != tc.code || !strings.Contains(r.stdout+r.stderr, tc.msg) {
 				t.Fatalf("exit %d (want %d), output %q %q (want %q)", r.code, tc.code, r.stdout, r.stderr, tc.msg)
 			}
-			if tc.keep == nil {
+			if tc.code == exitOK {
 				sameFile(t, tc.to, want)
+				return
+			}
+			if tc.keep == nil {
+				if _, err := os.Stat(tc.to); !os.IsNotExist(err) {
+					t.Fatalf("a refused restore made %s (%v)", tc.to, err)
+				}
 				return
 			}
 			if got, err := os.ReadFile(tc.to); err != nil || !bytes.Equal(got, tc.keep) {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/logging"
@@ -23,6 +22,7 @@ type app struct {
 	stdout, stderr io.Writer
 	repoDir        string
 	passwordFile   string
+	passwordCmd    string
 	verbose        bool
 	logLevel       logging.Level
 	logFormat      logging.Format
@@ -45,7 +45,8 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	})
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.repoDir, "repo", "", "repository directory (default $HOLDFAST_REPOSITORY)")
-	pf.StringVar(&a.passwordFile, "password-file", "", "read the repository password from this file (default $HOLDFAST_PASSWORD, or a prompt)")
+	pf.StringVar(&a.passwordFile, "password-file", "", "read the repository password from this file (default $HOLDFAST_PASSWORD_FILE)")
+	pf.StringVar(&a.passwordCmd, "password-command", "", "run this command (no shell) and read the repository password from its output (default $HOLDFAST_PASSWORD_COMMAND)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log more detail to stderr")
 	pf.Var(&a.logLevel, "log-level", "log level: debug, info, warn or error (default info for server, agents and instant recovery, warn otherwise; debug with -v)")
 	pf.Var(&a.logFormat, "log-format", "log line format on stderr: text or json")
@@ -111,46 +112,6 @@ func (a *app) backend() (*storage.Local, error) {
 	return storage.NewLocal(dir), nil
 }
 
-// password returns the password from --password-file, $HOLDFAST_PASSWORD or
-// a prompt on the terminal; confirm asks twice (for init).
-func (a *app) password(confirm bool) ([]byte, error) {
-	if a.passwordFile != "" {
-		b, err := os.ReadFile(a.passwordFile)
-		if err != nil {
-			return nil, fmt.Errorf("read password file: %w", err)
-		}
-		return []byte(strings.TrimRight(string(b), "\r\n")), nil
-	}
-	if p := a.getenv("HOLDFAST_PASSWORD"); p != "" {
-		return []byte(p), nil
-	}
-	f, ok := a.stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil, usageError{errors.New("no password: set HOLDFAST_PASSWORD, use --password-file, or run on a terminal")}
-	}
-	fmt.Fprint(a.stderr, "Repository password: ")
-	p, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(a.stderr)
-	if err != nil {
-		return nil, err
-	}
-	if confirm {
-		fmt.Fprint(a.stderr, "Repeat password: ")
-		q, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(a.stderr)
-		if err != nil {
-			return nil, err
-		}
-		if string(p) != string(q) {
-			return nil, usageError{errors.New("passwords do not match")}
-		}
-	}
-	if len(p) == 0 {
-		return nil, usageError{errors.New("empty password")}
-	}
-	return p, nil
-}
-
 // openRepo opens the repository, asking for a password only when it is
 // encrypted.
 func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
@@ -164,7 +125,7 @@ func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
 	var pw []byte
 	if cb, err := be.Load(ctx, "config"); err == nil {
 		if cfg, err := repo.ParseConfig(cb); err == nil && cfg.Encryption != repo.EncryptionNone {
-			if pw, err = a.password(false); err != nil {
+			if pw, err = a.password(ctx, false); err != nil {
 				return nil, err
 			}
 		}

@@ -85,7 +85,7 @@ type Registry struct {
 
 func (r Registry) clk() clock.Clock { return clock.Or(r.Clock) }
 
-var idPattern = regexp.MustCompile(`^ir-[0-9a-f]{8}$`)
+var idPattern = regexp.MustCompile(`^ir-[0-9a-f]{8,16}$`)
 
 // NewID returns a fresh session ID.
 func NewID() string {

@@ -2,6 +2,7 @@ package jobdef
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
@@ -71,7 +72,7 @@ func checkDisks(vm VM) error {
 		if disk == "" {
 			return fmt.Errorf("VM %q: an empty disk", vm.Name)
 		}
-		s, err := source.Parse(disk)
+		s, err := ParseDisk(disk)
 		if err != nil {
 			return fmt.Errorf("VM %q: %w", vm.Name, err)
 		}
@@ -80,6 +81,20 @@ func checkDisks(vm VM) error {
 		}
 	}
 	return nil
+}
+
+// ParseDisk parses a disk's source and refuses a relative path in it (a
+// file, an NBD socket, a QMP socket): a proxy opens it, where a relative
+// path would resolve in the proxy's working directory.
+func ParseDisk(disk string) (source.Spec, error) {
+	s, err := source.Parse(disk)
+	if err != nil {
+		return s, err
+	}
+	if s.Path != "" && !filepath.IsAbs(s.Path) {
+		return s, fmt.Errorf("disk %q: a relative path would resolve in the proxy's working directory: give an absolute path", s)
+	}
+	return s, nil
 }
 
 // checkOptions checks the options that are not VMs.

@@ -43,7 +43,8 @@ func (p *Proxy) mount(ctx context.Context, at *attempt) (taskproto.Result, error
 	defer c.Close()
 	at.client.Store(c)
 	dir := filepath.Join(p.o.StateDir, "instant")
-	id := fmt.Sprintf("ir-%08x", uint32(spec.TaskID))
+	// The session's ID is the one the server shows (instant.ServerID).
+	id := instant.ServerID(spec.SessionID)
 	var caPEM []byte // the CA of the NBD exports' certificate, for the requester
 	reg := instant.RegistryIn(dir)
 	reg.Clock = p.o.Clock

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -197,10 +198,11 @@ func (r *Repository) ListPoints(ctx context.Context) ([]*Manifest, error) {
 	return ms, err
 }
 
-// ResolvePoint finds a point by ID, unique ID prefix, "latest" or "VM:latest".
+// ResolvePoint finds a point by ID, unique ID prefix, "latest" or
+// "VM:latest" (ParseLatest, MatchPrefix: the server resolves the same
+// references the same way).
 func (r *Repository) ResolvePoint(ctx context.Context, ref string) (*Manifest, error) {
-	if ref == "latest" || strings.HasSuffix(ref, ":latest") {
-		vm := strings.TrimSuffix(strings.TrimSuffix(ref, "latest"), ":")
+	if vm, ok := ParseLatest(ref); ok {
 		ms, err := r.ListPoints(ctx)
 		if err != nil {
 			return nil, err
@@ -216,19 +218,45 @@ func (r *Repository) ResolvePoint(ctx context.Context, ref string) (*Manifest, e
 	if err != nil {
 		return nil, err
 	}
+	id, err := MatchPrefix(ref, ids)
+	if err != nil {
+		return nil, err
+	}
+	return r.LoadManifest(ctx, id)
+}
+
+// ParseLatest reports whether ref names the newest point: "latest" (of
+// any VM: vm is "") or "VM:latest".
+func ParseLatest(ref string) (vm string, ok bool) {
+	if ref != "latest" && !strings.HasSuffix(ref, ":latest") {
+		return "", false
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(ref, "latest"), ":"), true
+}
+
+// MatchPrefix returns the one ID among ids that ref is a prefix of (ref
+// may be the whole ID; an ID listed twice counts once). None: the error
+// wraps ErrPointNotFound; several: it wraps ErrAmbiguous and names up to
+// five of them.
+func MatchPrefix(ref string, ids []string) (string, error) {
 	var match []string
 	for _, id := range ids {
-		if strings.HasPrefix(id, ref) && ref != "" {
+		if ref != "" && strings.HasPrefix(id, ref) && !slices.Contains(match, id) {
 			match = append(match, id)
 		}
 	}
 	switch len(match) {
 	case 0:
-		return nil, fmt.Errorf("%s: %w", ref, ErrPointNotFound)
+		return "", fmt.Errorf("%s: %w", ref, ErrPointNotFound)
 	case 1:
-		return r.LoadManifest(ctx, match[0])
+		return match[0], nil
 	}
-	return nil, fmt.Errorf("%s matches %d points: %w", ref, len(match), ErrAmbiguous)
+	slices.Sort(match)
+	shown := strings.Join(match[:min(len(match), 5)], ", ")
+	if len(match) > 5 {
+		shown += ", …"
+	}
+	return "", fmt.Errorf("%s matches %d points (%s): %w; give more of the ID", ref, len(match), shown, ErrAmbiguous)
 }
 
 // RemovePoint deletes a restore point: the manifest first (so the point is

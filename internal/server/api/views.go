@@ -36,7 +36,7 @@ func viewTask(t configdb.Task) apitypes.Task {
 
 func viewPoint(p configdb.Point) apitypes.Point {
 	return apitypes.Point{ID: p.ID, Repository: p.Repository, VM: p.VM, Job: p.JobName, Session: p.SessionID,
-		Created: p.Created, Disks: p.Disks, BytesTotal: p.BytesTotal, BytesStored: p.BytesStored}
+		Time: p.Created, Disks: p.Disks, BytesTotal: p.BytesTotal, BytesStored: p.BytesStored}
 }
 
 func viewAgent(a configdb.Agent) apitypes.Agent {

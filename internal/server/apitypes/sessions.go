@@ -67,14 +67,19 @@ type MountCredentials struct {
 	ClientCA   string `json:"client_ca"`
 }
 
-// Point is a restore point the server recorded.
+// Point is a restore point: as the server recorded it (GET /api/v1/points,
+// `holdfast point list --json`) and as a repository holds it (`holdfast
+// points --json`): one shape and the same keys for both. Time is when the
+// backup's snapshot was taken (the manifest's "time"); Disks are the
+// manifest's disks (docs/repository-format.md); Job and Session are empty
+// for a point not made by a server job.
 type Point struct {
 	ID          string          `json:"id"`
 	Repository  string          `json:"repository"`
 	VM          string          `json:"vm"`
-	Job         string          `json:"job,omitempty"`
-	Session     int64           `json:"session,omitempty"`
-	Created     time.Time       `json:"created"`
+	Job         string          `json:"job"`
+	Session     int64           `json:"session"`
+	Time        time.Time       `json:"time"`
 	Disks       json.RawMessage `json:"disks"`
 	BytesTotal  int64           `json:"bytes_total"`
 	BytesStored int64           `json:"bytes_stored"`

@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
 )
 
 // Point is a restore point the server committed to a repository. A point is
@@ -105,6 +108,59 @@ func (s *Store) GetPoint(ctx context.Context, id string) (Point, error) {
 	}
 	return Point{}, fmt.Errorf("%s: %w: the ID is held by %d repositories (%s); name the repository",
 		op, ErrConflict, len(found), strings.Join(repos, ", "))
+}
+
+// ResolvePoint finds a point by a reference a repository resolves the
+// same way (repo.ResolvePoint): its ID, a unique prefix of it, "latest"
+// (the newest point) or "VM:latest" (the VM's newest). Unknown: the error
+// wraps ErrNotFound; a prefix of several IDs, or an ID in several
+// repositories: ErrConflict (and repo.ErrAmbiguous for a prefix).
+func (s *Store) ResolvePoint(ctx context.Context, ref string) (Point, error) {
+	if vm, ok := repo.ParseLatest(ref); ok {
+		ps, err := s.ListPoints(ctx, PointFilter{VM: vm, Limit: 1})
+		if err != nil {
+			return Point{}, err
+		}
+		if len(ps) == 0 {
+			return Point{}, fmt.Errorf("point %s: %w", ref, ErrNotFound)
+		}
+		return ps[0], nil
+	}
+	var ids []string
+	if ref != "" {
+		var err error
+		if ids, err = s.pointIDs(ctx, ref); err != nil {
+			return Point{}, err
+		}
+	}
+	id, err := repo.MatchPrefix(ref, ids)
+	switch {
+	case errors.Is(err, repo.ErrPointNotFound):
+		return Point{}, fmt.Errorf("point %s: %w", ref, ErrNotFound)
+	case err != nil:
+		return Point{}, fmt.Errorf("point %w (%w)", err, ErrConflict)
+	}
+	return s.GetPoint(ctx, id)
+}
+
+// pointIDs lists the IDs that start with prefix (an ID held by several
+// repositories once).
+func (s *Store) pointIDs(ctx context.Context, prefix string) ([]string, error) {
+	op := "point " + prefix
+	rows, err := s.query(ctx, s.db, "SELECT DISTINCT id FROM points WHERE substr(id, 1, ?) = ?", len(prefix), prefix)
+	if err != nil {
+		return nil, s.wrap(op, err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, s.wrap(op, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, s.wrap(op, rows.Err())
 }
 
 // PointFilter selects points; zero fields select all.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
 )
 
 // testMigrateFromV1 builds a database at schema version 1 holding a task,
@@ -174,6 +176,8 @@ func testPoints(t *testing.T, s *Store, clk *testClock) {
 			t.Errorf("ListPoints(%s) = %v, want %v", tc.name, got, tc.want)
 		}
 	}
+
+	testResolvePoint(t, s)
 
 	if err := s.DeletePoint(ctx, "r2", "p-1"); err != nil {
 		t.Fatal(err)
@@ -435,5 +439,42 @@ func testFailUnfinished(t *testing.T, s *Store, clk *testClock) {
 	}
 	if n, err := s.FailUnfinished(ctx, reason); err != nil || n != 0 {
 		t.Fatalf("FailUnfinished a third time: %d %v, want 0", n, err)
+	}
+}
+
+// testResolvePoint resolves references to the points testPoints recorded:
+// web1 p-1 (r1, r2), p-2, p-4; db1 p-3; p-bare deleted.
+func testResolvePoint(t *testing.T, s *Store) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		ref, want string // want: repository/id
+		err       error
+	}{
+		{ref: "latest", want: "r1/p-4"},
+		{ref: "web1:latest", want: "r1/p-4"},
+		{ref: "db1:latest", want: "r2/p-3"},
+		{ref: "p-3", want: "r2/p-3"},
+		{ref: "p-2", want: "r1/p-2"},
+		{ref: "nope:latest", err: ErrNotFound},
+		{ref: "p-9", err: ErrNotFound},
+		{ref: "", err: ErrNotFound},
+		{ref: "p-bare", err: ErrNotFound},
+		{ref: "p%", err: ErrNotFound}, // no pattern matching
+		{ref: "p-", err: repo.ErrAmbiguous},
+		{ref: "p-1", err: ErrConflict}, // one ID, two repositories
+	} {
+		p, err := s.ResolvePoint(ctx, tc.ref)
+		if tc.err != nil {
+			if !errors.Is(err, tc.err) {
+				t.Errorf("ResolvePoint(%q) = %+v, %v; want %v", tc.ref, p, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || p.Repository+"/"+p.ID != tc.want {
+			t.Errorf("ResolvePoint(%q) = %s/%s, %v; want %s", tc.ref, p.Repository, p.ID, err, tc.want)
+		}
+	}
+	if _, err := s.ResolvePoint(ctx, "p-"); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "p-1, p-2, p-3, p-4") {
+		t.Errorf("ambiguous prefix: %v, want ErrConflict naming the points", err)
 	}
 }

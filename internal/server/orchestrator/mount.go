@@ -23,7 +23,7 @@ const mountSource = "mount:"
 // stops the exports (the redo data stays on the proxy).
 func (or *Orchestrator) StartMount(ctx context.Context, req taskproto.MountRequest) (configdb.Session, error) {
 	<-or.ready
-	p, err := or.store.GetPoint(ctx, req.Point)
+	p, err := or.store.ResolvePoint(ctx, req.Point)
 	if err != nil {
 		return configdb.Session{}, err
 	}

@@ -29,7 +29,7 @@ func (or *Orchestrator) StartRestore(ctx context.Context, req taskproto.RestoreR
 	if err := or.checkRestoreTarget(ctx, req.Target); err != nil {
 		return configdb.Session{}, err
 	}
-	p, err := or.store.GetPoint(ctx, req.Point)
+	p, err := or.store.ResolvePoint(ctx, req.Point)
 	if err != nil {
 		return configdb.Session{}, err
 	}

@@ -171,7 +171,7 @@ const MaxWait = 30 * time.Second
 // RestoreRequest asks the server to write one disk of a point to a path on
 // a proxy (POST /api/v1/restores).
 type RestoreRequest struct {
-	Point    string `json:"point"`
+	Point    string `json:"point"` // ID, unique ID prefix, "latest" or "VM:latest" (configdb.Store.ResolvePoint)
 	Disk     int    `json:"disk"`
 	Target   string `json:"target"`             // absolute path on the proxy
 	Force    bool   `json:"force,omitempty"`    // replace an existing file / write over a block device
@@ -181,7 +181,7 @@ type RestoreRequest struct {
 // MountRequest asks the server to publish a point for Instant VM Recovery
 // on a proxy (POST /api/v1/instant-recoveries).
 type MountRequest struct {
-	Point    string `json:"point"`
+	Point    string `json:"point"` // as RestoreRequest's
 	Password string `json:"password,omitempty"`
 	Mount
 	// NFSInsecure acknowledges that the NFS export has no TLS and no
