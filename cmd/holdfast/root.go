@@ -12,6 +12,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/holdfast-backup/holdfast/internal/throttle"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -22,6 +23,7 @@ type app struct {
 	stdout, stderr io.Writer
 	repoDir        string
 	passwordFile   string
+	repoReadLimit  string
 	verbose        bool
 	getenv         func(string) string
 	clock          clock.Clock
@@ -44,6 +46,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&a.repoDir, "repo", "", "repository directory (default $HOLDFAST_REPOSITORY)")
 	pf.StringVar(&a.passwordFile, "password-file", "", "read the repository password from this file (default $HOLDFAST_PASSWORD, or a prompt)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log more detail to stderr")
+	pf.StringVar(&a.repoReadLimit, "repo-read-limit", "", "limit reads from the repository to this many bytes per second (e.g. 50MiB; restore, verify --read-data)")
 	root.AddCommand(
 		newRepoCommand(a),
 		newBackupCommand(a),
@@ -155,7 +158,15 @@ func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
 			}
 		}
 	}
-	return repo.Open(ctx, be, pw, repo.Options{})
+	var sb storage.Backend = be
+	if a.repoReadLimit != "" {
+		limit, err := parseSize(a.repoReadLimit)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--repo-read-limit: %w", err)}
+		}
+		sb = storage.ReadLimited(be, throttle.NewBucket(int64(limit), 0, a.clock))
+	}
+	return repo.Open(ctx, sb, pw, repo.Options{})
 }
 
 // isTerminal reports whether w is a terminal wide enough to draw progress
