@@ -255,7 +255,7 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 		return err
 	}
 	rec, err := reg.Start(ctx, instant.StartOptions{RedoDir: redo, Command: func(id, redo string) (*exec.Cmd, error) {
-		return a.instantServeCommand(ref, dir, id, redo, o)
+		return a.instantServeCommand(ctx, ref, dir, id, redo, o)
 	}})
 	if err != nil {
 		return err
@@ -266,7 +266,7 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 
 // instantServeCommand is the `serve` process that start runs in the
 // background for session id with the flags start was given.
-func (a *app) instantServeCommand(ref, stateDir, id, redo string, o instantOptions) (*exec.Cmd, error) {
+func (a *app) instantServeCommand(ctx context.Context, ref, stateDir, id, redo string, o instantOptions) (*exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -304,7 +304,7 @@ func (a *app) instantServeCommand(ref, stateDir, id, redo string, o instantOptio
 	}
 	cmd := exec.Command(self, args...)
 	cmd.Env = os.Environ()
-	if pw, err := a.password(false); err == nil && len(pw) > 0 && a.passwordFile == "" {
+	if pw, err := a.password(ctx, false); err == nil && len(pw) > 0 && a.passwordFile == "" {
 		cmd.Env = append(cmd.Env, "HOLDFAST_PASSWORD="+string(pw)) // only to the child, never printed
 	}
 	return cmd, nil

@@ -52,7 +52,7 @@ func runRepoInit(cmd *cobra.Command, a *app, o repoInitOptions) error {
 	}
 	var pw []byte
 	if !o.noEncrypt {
-		if pw, err = a.password(true); err != nil {
+		if pw, err = a.password(cmd.Context(), true); err != nil {
 			return err
 		}
 	}

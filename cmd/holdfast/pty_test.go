@@ -21,6 +21,7 @@ type ptyRun struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	master *os.File
+	tty    string // the terminal's path (/dev/pts/N)
 	mu     sync.Mutex
 	out    bytes.Buffer
 	more   chan struct{} // receives after each read from the terminal
@@ -69,8 +70,9 @@ func startPTY(t *testing.T, cmd *exec.Cmd) *ptyRun {
 		slave.Close()
 		t.Fatal(err)
 	}
+	tty := slave.Name()
 	slave.Close() // the command holds it now; reads end with EIO when it exits
-	p := &ptyRun{t: t, cmd: cmd, master: master, more: make(chan struct{}, 1), done: make(chan error, 1)}
+	p := &ptyRun{t: t, cmd: cmd, master: master, tty: tty, more: make(chan struct{}, 1), done: make(chan error, 1)}
 	go p.read()
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
@@ -136,6 +138,21 @@ func (p *ptyRun) typeKeys(s string) {
 	if _, err := p.master.WriteString(s); err != nil {
 		p.t.Fatal(err)
 	}
+}
+
+// echoOn reports whether the terminal echoes what is typed.
+func (p *ptyRun) echoOn() bool {
+	p.t.Helper()
+	f, err := os.OpenFile(p.tty, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer f.Close()
+	tio, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return tio.Lflag&unix.ECHO != 0
 }
 
 // waitExit waits for the command to end, at most limit, and returns its

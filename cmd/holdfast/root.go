@@ -101,8 +101,9 @@ func (a *app) backend() (*storage.Local, error) {
 }
 
 // password returns the password from --password-file, $HOLDFAST_PASSWORD or
-// a prompt on the terminal; confirm asks twice (for init).
-func (a *app) password(confirm bool) ([]byte, error) {
+// a prompt on the terminal; confirm asks twice (for init). An interrupt at
+// the prompt ends it (exit 130) with the terminal's echo back on.
+func (a *app) password(ctx context.Context, confirm bool) ([]byte, error) {
 	if a.passwordFile != "" {
 		b, err := os.ReadFile(a.passwordFile)
 		if err != nil {
@@ -117,16 +118,12 @@ func (a *app) password(confirm bool) ([]byte, error) {
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil, usageError{errors.New("no password: set HOLDFAST_PASSWORD, use --password-file, or run on a terminal")}
 	}
-	fmt.Fprint(a.stderr, "Repository password: ")
-	p, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(a.stderr)
+	p, err := a.prompt(ctx, int(f.Fd()), "Repository password: ")
 	if err != nil {
 		return nil, err
 	}
 	if confirm {
-		fmt.Fprint(a.stderr, "Repeat password: ")
-		q, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(a.stderr)
+		q, err := a.prompt(ctx, int(f.Fd()), "Repeat password: ")
 		if err != nil {
 			return nil, err
 		}
@@ -138,6 +135,35 @@ func (a *app) password(confirm bool) ([]byte, error) {
 		return nil, usageError{errors.New("empty password")}
 	}
 	return p, nil
+}
+
+// prompt reads a line from the terminal fd without echo. A read from a
+// terminal cannot be cancelled, so when ctx ends first prompt restores the
+// terminal and returns, leaving the read behind (the process is ending).
+func (a *app) prompt(ctx context.Context, fd int, label string) ([]byte, error) {
+	state, err := term.GetState(fd)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprint(a.stderr, label)
+	type line struct {
+		p   []byte
+		err error
+	}
+	read := make(chan line, 1)
+	go func() {
+		p, err := term.ReadPassword(fd)
+		read <- line{p, err}
+	}()
+	select {
+	case l := <-read:
+		fmt.Fprintln(a.stderr)
+		return l.p, l.err
+	case <-ctx.Done():
+		_ = term.Restore(fd, state)
+		fmt.Fprintln(a.stderr)
+		return nil, ctx.Err()
+	}
 }
 
 // openRepo opens the repository, asking for a password only when it is
@@ -153,7 +179,7 @@ func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
 	var pw []byte
 	if cb, err := be.Load(ctx, "config"); err == nil {
 		if cfg, err := repo.ParseConfig(cb); err == nil && cfg.Encryption != repo.EncryptionNone {
-			if pw, err = a.password(false); err != nil {
+			if pw, err = a.password(ctx, false); err != nil {
 				return nil, err
 			}
 		}

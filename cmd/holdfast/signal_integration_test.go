@@ -138,3 +138,26 @@ func readBytes(cmd *exec.Cmd) int64 {
 	}
 	return 0
 }
+
+// TestInterruptAtPasswordPrompt: Ctrl-C at the password prompt ends the
+// command with exit 130 and the terminal echoing again. (The read from the
+// terminal ignored the cancelled context: only a second Ctrl-C ended it.)
+func TestInterruptAtPasswordPrompt(t *testing.T) {
+	e := newEnv(t)
+	e.init()
+	e.vars = append(e.vars, "HOLDFAST_PASSWORD=")
+	p := startPTY(t, e.command(context.Background(), "points"))
+	p.waitOutput(time.Minute, "Repository password: ")
+	if p.echoOn() {
+		t.Fatal("the prompt echoes the password")
+	}
+	p.typeKeys("\x03")
+	code, took := p.waitExit(exitBound)
+	t.Logf("Ctrl-C at the password prompt: exit %d %v after it", code, took.Round(time.Millisecond))
+	if code != exitInterrupted {
+		t.Fatalf("exit %d, want %d:\n%q", code, exitInterrupted, p.output())
+	}
+	if !p.echoOn() {
+		t.Fatal("the interrupted prompt left the terminal without echo")
+	}
+}
