@@ -27,16 +27,19 @@ type app struct {
 	verbose        bool
 	getenv         func(string) string
 	clock          clock.Clock
+	version        versionInfo
 }
 
 func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, clock: clock.Real()}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, clock: clock.Real(), version: currentVersion()}
 	root := &cobra.Command{
 		Use:           "holdfast",
 		Short:         "Image-level backup and recovery for virtual machines",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       a.version.Version, // --version prints a.version in full (the template)
 	}
+	root.SetVersionTemplate(a.version.String())
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -60,6 +63,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newGCCommand(a),
 		newHoldsCommand(a),
 		newStatsCommand(a),
+		newVersionCommand(a),
 		newServerCommand(a),
 		newProxyCommand(a), newRepositoryCommand(a), newSourceCommand(a), newJobCommand(a), newSessionCommand(a), newPointCommand(a), newInstantCommand(a),
 	)

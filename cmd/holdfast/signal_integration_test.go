@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,4 +161,86 @@ func TestInterruptAtPasswordPrompt(t *testing.T) {
 	if !p.echoOn() {
 		t.Fatal("the interrupted prompt left the terminal without echo")
 	}
+}
+
+// TestInterruptClientWaits: `job run --wait` and `session show --follow`
+// of a session that cannot start (no proxy) end with exit 130 on Ctrl-C on
+// a terminal and on SIGTERM off one, through the same context.
+func TestInterruptClientWaits(t *testing.T) {
+	c := newCluster(t, "")
+	c.addRepository("repo1", 2, nil)
+	c.waitAgents("repo1")
+	img := filepath.Join(c.e.dir, "vm1.img")
+	writeImage(t, img, 1<<20, nil)
+	pw := filepath.Join(c.e.dir, "pw")
+	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.e.ok("job", "create", "nightly", "--vm", "vm1="+img, "--repository", "repo1", "--password-file", pw)
+
+	// job run --wait on a terminal: it says why the task waits, then Ctrl-C.
+	p := startPTY(t, c.e.command(context.Background(), "job", "run", "nightly", "--wait"))
+	p.waitOutput(2*time.Minute, "waiting")
+	p.typeKeys("\x03")
+	code, took := p.waitExit(exitBound)
+	t.Logf("job run --wait on a terminal: exit %d %v after Ctrl-C", code, took.Round(time.Millisecond))
+	if code != exitInterrupted {
+		t.Fatalf("job run --wait: exit %d, want %d:\n%q", code, exitInterrupted, p.output())
+	}
+
+	var sessions []struct{ ID int64 }
+	if err := json.Unmarshal([]byte(c.e.ok("session", "list", "--job", "nightly", "--json")), &sessions); err != nil || len(sessions) == 0 {
+		t.Fatalf("session list: %v %v", sessions, err)
+	}
+	id := strconv.FormatInt(sessions[0].ID, 10)
+	for _, onTerminal := range []bool{true, false} {
+		cmd := c.e.command(context.Background(), "session", "show", id, "--follow")
+		var stop func() (int, time.Duration)
+		if onTerminal {
+			p := startPTY(t, cmd)
+			waitSocket(t, cmd)
+			p.typeKeys("\x03")
+			stop = func() (int, time.Duration) { return p.waitExit(exitBound) }
+		} else {
+			var out strings.Builder
+			cmd.Stdout = &out
+			done := startUntil(t, cmd, "the session shown", func() bool { return strings.Contains(out.String(), "queued") })
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			stop = func() (int, time.Duration) {
+				start := time.Now()
+				select {
+				case <-done:
+				case <-time.After(exitBound):
+					_ = cmd.Process.Kill()
+					t.Fatalf("session show --follow still running %v after SIGTERM", exitBound)
+				}
+				return cmd.ProcessState.ExitCode(), time.Since(start)
+			}
+		}
+		code, took := stop()
+		t.Logf("session show --follow (terminal %v): exit %d %v after the signal", onTerminal, code, took.Round(time.Millisecond))
+		if code != exitInterrupted {
+			t.Fatalf("session show --follow (terminal %v): exit %d, want %d", onTerminal, code, exitInterrupted)
+		}
+	}
+}
+
+// waitSocket waits until cmd's process holds a socket: it is talking to
+// the server, past its start-up (where the signal handler is installed).
+func waitSocket(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	fdDir := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/fd"
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		fds, _ := os.ReadDir(fdDir)
+		for _, fd := range fds {
+			if l, _ := os.Readlink(filepath.Join(fdDir, fd.Name())); strings.HasPrefix(l, "socket:") {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%v opened no socket", cmd.Args)
 }
