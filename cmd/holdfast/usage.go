@@ -12,10 +12,15 @@ import (
 // with subcommands and no action of its own, the root included) refuse an
 // unknown subcommand as a usage error (exit 2) naming the nearest ones,
 // instead of printing its help and exiting 0. A group given no subcommand
-// still prints its help.
+// still prints its help. On the root it also makes `help TOPIC` refuse
+// an unknown topic the same way.
 func rejectUnknownSubcommands(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		rejectUnknownSubcommands(sub)
+	}
+	if help, _, err := c.Find([]string{"help"}); !c.HasParent() && err == nil && help != c {
+		help.Run = nil
+		help.RunE = helpTopic
 	}
 	if !c.HasSubCommands() || c.Runnable() {
 		return
@@ -36,4 +41,17 @@ func unknownSubcommand(cmd *cobra.Command, args []string) error {
 		msg += "; did you mean " + strings.Join(s, " or ") + "?"
 	}
 	return usageError{errors.New(msg + " (see '" + cmd.CommandPath() + " --help')")}
+}
+
+// helpTopic is `help [COMMAND...]`: the command's help, or a usage error
+// for a command that does not exist.
+func helpTopic(c *cobra.Command, args []string) error {
+	cmd, rest, err := c.Root().Find(args)
+	if err != nil {
+		return usageError{err}
+	}
+	if len(rest) > 0 {
+		return unknownSubcommand(cmd, rest)
+	}
+	return cmd.Help()
 }

@@ -38,6 +38,8 @@ func TestUnknownSubcommands(t *testing.T) {
 		{[]string{"holds", "relase"}, "did you mean release?"},
 		{[]string{"--repo", "/nonexistent", "pionts"}, "did you mean points?"},
 		{[]string{"session", "zzzzzz"}, ""},
+		{[]string{"help", "bakup"}, "did you mean backup?"},
+		{[]string{"help", "session", "cancle"}, "did you mean cancel?"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, stdout, stderr := runInProcess(t, tc.args...)
@@ -59,6 +61,11 @@ func TestUnknownSubcommands(t *testing.T) {
 		code, stdout, _ := runInProcess(t, group)
 		if code != exitOK || !strings.Contains(stdout, "Available Commands") {
 			t.Errorf("%s alone: exit %d, stdout %q; want its help", group, code, stdout)
+		}
+	}
+	for _, args := range [][]string{{"help"}, {"help", "session"}, {"help", "session", "cancel"}, {"session", "--help"}} {
+		if code, stdout, _ := runInProcess(t, args...); code != exitOK || !strings.Contains(stdout, "Usage:") {
+			t.Errorf("%v: exit %d, stdout %q; want help", args, code, stdout)
 		}
 	}
 }
