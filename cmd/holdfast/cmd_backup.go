@@ -155,7 +155,7 @@ func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error
 	m, err := pipeline.BackupPoint(ctx, r, pipeline.PointRequest{VM: o.name, Disks: set.disks, ChunkSize: chunkSize,
 		Hostname: host, Notes: set.notes, Logger: a.logger()},
 		pipeline.Options{Workers: o.workers, Progress: bar.Add, ReadLimit: readLimit})
-	bar.Done()
+	bar.Done(err)
 	if rerr := set.release(ctx, err == nil); rerr != nil {
 		if err == nil {
 			a.logger().Warn("restore point committed, but cleaning up the snapshot failed; the next backup retries", "err", rerr)

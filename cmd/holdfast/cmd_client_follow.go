@@ -19,7 +19,7 @@ import (
 func (a *app) followSession(ctx context.Context, cl *apiClient, id int64) error {
 	var v sessionView
 	if isTerminal(a.stdout) {
-		v = newBarView(a.stdout)
+		v = newBarView(a.stdout, a.clock)
 	} else {
 		v = &lineView{w: a.stdout, state: map[int64]string{}, every: 2 * time.Second, clock: a.clock}
 	}
@@ -55,14 +55,15 @@ func terminalTask(state string) bool {
 
 // barView is one progress bar per task.
 type barView struct {
-	p    *mpb.Progress
-	bars map[int64]*mpb.Bar
-	end  map[int64]bool
+	p     *mpb.Progress
+	bars  map[int64]*mpb.Bar
+	end   map[int64]bool
+	clock clock.Clock
 }
 
-func newBarView(w io.Writer) *barView {
+func newBarView(w io.Writer, c clock.Clock) *barView {
 	return &barView{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(30), mpb.WithRefreshRate(200*time.Millisecond)),
-		bars: map[int64]*mpb.Bar{}, end: map[int64]bool{}}
+		bars: map[int64]*mpb.Bar{}, end: map[int64]bool{}, clock: c}
 }
 
 func (v *barView) update(se apitypes.Session) {
@@ -88,11 +89,7 @@ func (v *barView) update(se apitypes.Session) {
 		bar.SetCurrent(t.BytesDone)
 		if terminalTask(t.State) {
 			v.end[t.ID] = true
-			if t.State == "failed" || t.State == "cancelled" {
-				bar.Abort(false)
-			} else {
-				bar.SetTotal(-1, true)
-			}
+			endBar(bar, t.State != "failed" && t.State != "cancelled")
 		}
 	}
 }
@@ -100,10 +97,10 @@ func (v *barView) update(se apitypes.Session) {
 func (v *barView) done() {
 	for id, bar := range v.bars {
 		if !v.end[id] {
-			bar.Abort(false)
+			endBar(bar, false)
 		}
 	}
-	v.p.Wait()
+	waitBars(v.p, v.clock, barGrace)
 }
 
 // lineView prints state changes at once and running tasks' progress every

@@ -9,11 +9,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/allowlist"
@@ -225,9 +223,7 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 		so.VM = &instant.VMOptions{Memory: o.qemuMemory, CPUs: o.qemuCPUs, Network: o.qemuNetwork, Accel: o.qemuAccel,
 			Extra: o.qemuArgs}
 	}
-	sctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
-	defer stop()
-	return instant.Serve(sctx, so)
+	return instant.Serve(ctx, so) // SIGTERM (instant-recovery stop) and SIGINT cancel ctx in main
 }
 
 // printInstant prints a serving session: its ID and per disk the URLs.

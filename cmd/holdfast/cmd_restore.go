@@ -147,7 +147,7 @@ func runFullRestore(ctx context.Context, a *app, d *restorefs.Disk, m *repo.Mani
 	start := a.clock.Now()
 	bar := newProgress(a.stderr, fmt.Sprintf("restore %s disk %d", m.ID, o.disk), d.Size())
 	st, err := pipeline.RestoreDisk(ctx, d, t.RestoreTarget, pipeline.Options{Workers: o.workers, Progress: bar.Add})
-	bar.Done()
+	bar.Done(err)
 	if err != nil {
 		return t.Fail(err)
 	}
@@ -210,7 +210,7 @@ func runRollback(ctx context.Context, a *app, d *restorefs.Disk, m *repo.Manifes
 	start := a.clock.Now()
 	bar := newProgress(a.stderr, fmt.Sprintf("rollback %s disk %d", m.ID, o.disk), d.Size())
 	st, err := pipeline.RollbackDisk(ctx, d, t, pipeline.Options{Workers: o.workers, Progress: bar.Add})
-	bar.Done()
+	bar.Done(err)
 	if err != nil {
 		t.Abort()
 		return fmt.Errorf("rollback of %s failed after rewriting %d chunk(s) (the disk is partly rolled back; run it again): %w",

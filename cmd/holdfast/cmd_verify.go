@@ -30,7 +30,7 @@ func newVerifyCommand(a *app) *cobra.Command {
 			}
 			res, err := r.Verify(ctx, o)
 			if bar != nil {
-				bar.Done()
+				bar.Done(err)
 			}
 			if err != nil {
 				return err

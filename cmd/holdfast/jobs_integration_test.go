@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 )
 
 // maintenanceJSON is a maintenance session's result document.
@@ -82,7 +84,7 @@ func TestJobsLifecycle(t *testing.T) {
 				t.Fatalf("run %d: forgot %v, want %d point(s): %+v", run+1, last.VMs[0].Forgotten, want, last.VMs)
 			}
 		}
-		var local []pointJSON
+		var local []apitypes.Point
 		if err := json.Unmarshal([]byte(c.e.ok("points", "--repo", r1, "--vm", "g1", "--json")), &local); err != nil {
 			t.Fatal(err)
 		}

@@ -34,10 +34,13 @@ type usageError struct{ error }
 type damageError struct{ error }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cancelOnSignal(context.Background(), sigs, os.Stderr, os.Exit)
 	err := newRootCommand(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
 	interrupted := ctx.Err() != nil
 	stop()
+	signal.Stop(sigs)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "holdfast: %v\n", err)
 	}

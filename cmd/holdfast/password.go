@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 
@@ -31,7 +30,7 @@ func (a *app) password(ctx context.Context, confirm bool) ([]byte, error) {
 		return nil, usageError{errors.New("no password: use --password-file or --password-command, set HOLDFAST_PASSWORD_FILE, " +
 			"HOLDFAST_PASSWORD_COMMAND or HOLDFAST_PASSWORD, or run on a terminal")}
 	}
-	return a.promptPassword(f, confirm)
+	return a.promptPassword(ctx, f, confirm)
 }
 
 // passwordSources are the password flags and, with env, the environment.
@@ -43,18 +42,15 @@ func (a *app) passwordSources(env bool) password.Sources {
 	return s
 }
 
-// promptPassword reads the password on the terminal f.
-func (a *app) promptPassword(f *os.File, confirm bool) ([]byte, error) {
-	fmt.Fprint(a.stderr, "Repository password: ")
-	p, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(a.stderr)
+// promptPassword reads the password on the terminal f. An interrupt at
+// the prompt ends it (exit 130) with the terminal's echo back on.
+func (a *app) promptPassword(ctx context.Context, f *os.File, confirm bool) ([]byte, error) {
+	p, err := a.prompt(ctx, int(f.Fd()), "Repository password: ")
 	if err != nil {
 		return nil, err
 	}
 	if confirm {
-		fmt.Fprint(a.stderr, "Repeat password: ")
-		q, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(a.stderr)
+		q, err := a.prompt(ctx, int(f.Fd()), "Repeat password: ")
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,8 +18,16 @@ import (
 // terminal, a plain line every interval otherwise.
 type progress interface {
 	Add(n int64)
-	Done()
+	// Done ends the display: complete when err is nil, else stopped where
+	// it stands. It never keeps an interrupted command from returning: it
+	// waits at most barGrace for the terminal.
+	Done(err error)
 }
+
+// barGrace bounds how long the end of a progress display may wait for the
+// terminal (a blocked terminal, XOFF, a stuck renderer) before the command
+// goes on without it.
+const barGrace = time.Second
 
 func newProgress(w io.Writer, label string, total int64) progress {
 	if isTerminal(w) {
@@ -30,7 +39,7 @@ func newProgress(w io.Writer, label string, total int64) progress {
 				decor.AverageSpeed(decor.SizeB1024(0), " % .1f", decor.WCSyncSpace),
 				decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)),
 		)
-		return &barProgress{p: p, bar: bar}
+		return &barProgress{p: p, bar: bar, clock: clock.Real()}
 	}
 	lp := &lineProgress{w: w, label: label, total: total, start: clock.Real().Now(), stop: make(chan struct{})}
 	lp.wg.Add(1)
@@ -39,14 +48,49 @@ func newProgress(w io.Writer, label string, total int64) progress {
 }
 
 type barProgress struct {
-	p   *mpb.Progress
-	bar *mpb.Bar
+	p     *mpb.Progress
+	bar   *mpb.Bar
+	clock clock.Clock
 }
 
 func (b *barProgress) Add(n int64) { b.bar.IncrInt64(n) }
-func (b *barProgress) Done() {
-	b.bar.SetTotal(-1, true)
-	b.p.Wait()
+func (b *barProgress) Done(err error) {
+	endBar(b.bar, err == nil)
+	waitBars(b.p, b.clock, barGrace)
+}
+
+// endBar ends a bar: complete when ok (at its total, or where it stands if
+// it was made without one), else aborted where it stands and left on the
+// screen. (mpb's SetTotal does nothing to a bar made with a total, and
+// Progress.Wait waits for every bar to end: an interrupted bar that is
+// neither completed nor aborted hangs it for ever.)
+func endBar(bar *mpb.Bar, ok bool) {
+	if !ok {
+		bar.Abort(false)
+		return
+	}
+	bar.SetTotal(-1, true)
+	bar.SetCurrent(math.MaxInt64)
+}
+
+// waitBars waits for p to draw its ended bars and shut down, at most grace:
+// after that it shuts p down without waiting, and a renderer stuck writing
+// to the terminal stays behind rather than the command.
+func waitBars(p *mpb.Progress, c clock.Clock, grace time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		p.Wait()
+		close(done)
+	}()
+	t := c.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C():
+		go p.Shutdown()
+		return false
+	}
 }
 
 type lineProgress struct {
@@ -61,7 +105,7 @@ type lineProgress struct {
 
 func (l *lineProgress) Add(n int64) { l.done.Add(n) }
 
-func (l *lineProgress) Done() {
+func (l *lineProgress) Done(error) {
 	close(l.stop)
 	l.wg.Wait()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/logging"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/holdfast-backup/holdfast/internal/throttle"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -23,24 +24,31 @@ type app struct {
 	repoDir        string
 	passwordFile   string
 	passwordCmd    string
+	repoReadLimit  string
 	verbose        bool
 	logLevel       logging.Level
 	logFormat      logging.Format
 	getenv         func(string) string
 	clock          clock.Clock
+	version        versionInfo
 }
 
 func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, clock: clock.Real()}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, clock: clock.Real(), version: currentVersion()}
 	root := &cobra.Command{
 		Use:           "holdfast",
 		Short:         "Image-level backup and recovery for virtual machines",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       a.version.Version, // --version prints a.version in full (the template)
 	}
+	root.SetVersionTemplate(a.version.String())
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if uerr := unknownSubcommand(c, c.Flags().Args()); c.HasSubCommands() && uerr != nil {
+			return uerr // "holdfast verfy --json": the command is wrong, not the flag
+		}
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
 	pf := root.PersistentFlags()
@@ -50,6 +58,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log more detail to stderr")
 	pf.Var(&a.logLevel, "log-level", "log level: debug, info, warn or error (default info for server, agents and instant recovery, warn otherwise; debug with -v)")
 	pf.Var(&a.logFormat, "log-format", "log line format on stderr: text or json")
+	pf.StringVar(&a.repoReadLimit, "repo-read-limit", "", "limit reads from the repository to this many bytes per second (e.g. 50MiB; restore, verify --read-data)")
 	root.AddCommand(
 		newRepoCommand(a),
 		newBackupCommand(a),
@@ -60,10 +69,14 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newGCCommand(a),
 		newHoldsCommand(a),
 		newStatsCommand(a),
+		newVersionCommand(a),
 		newServerCommand(a),
 		newProxyCommand(a), newRepositoryCommand(a), newSourceCommand(a), newJobCommand(a), newSessionCommand(a), newPointCommand(a), newInstantCommand(a),
 		newTokenCommand(a), newManCommand(a),
 	)
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	rejectUnknownSubcommands(root)
 	return root
 }
 
@@ -130,7 +143,15 @@ func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
 			}
 		}
 	}
-	return repo.Open(ctx, be, pw, repo.Options{})
+	var sb storage.Backend = be
+	if a.repoReadLimit != "" {
+		limit, err := parseSize(a.repoReadLimit)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--repo-read-limit: %w", err)}
+		}
+		sb = storage.ReadLimited(be, throttle.NewBucket(int64(limit), 0, a.clock))
+	}
+	return repo.Open(ctx, sb, pw, repo.Options{})
 }
 
 // isTerminal reports whether w is a terminal wide enough to draw progress

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"golang.org/x/term"
+)
+
+// prompt reads a line from the terminal fd without echo. A read from a
+// terminal cannot be cancelled, so when ctx ends first prompt restores the
+// terminal and returns, leaving the read behind (the process is ending).
+func (a *app) prompt(ctx context.Context, fd int, label string) ([]byte, error) {
+	state, err := term.GetState(fd)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprint(a.stderr, label)
+	type line struct {
+		p   []byte
+		err error
+	}
+	read := make(chan line, 1)
+	go func() {
+		p, err := term.ReadPassword(fd)
+		read <- line{p, err}
+	}()
+	select {
+	case l := <-read:
+		fmt.Fprintln(a.stderr)
+		return l.p, l.err
+	case <-ctx.Done():
+		_ = term.Restore(fd, state)
+		fmt.Fprintln(a.stderr)
+		return nil, ctx.Err()
+	}
+}

@@ -1,0 +1,30 @@
+package storage
+
+import (
+	"context"
+
+	"github.com/holdfast-backup/holdfast/internal/throttle"
+)
+
+// ReadLimited returns be with Load paced by b: restores and verify
+// --read-data read the repository at most at b's rate (a repository on
+// shared or remote storage). Everything else passes through unpaced.
+func ReadLimited(be Backend, b *throttle.Bucket) Backend {
+	return readLimited{Backend: be, b: b}
+}
+
+type readLimited struct {
+	Backend
+	b *throttle.Bucket
+}
+
+func (r readLimited) Load(ctx context.Context, name string) ([]byte, error) {
+	data, err := r.Backend.Load(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.b.WaitN(ctx, len(data)); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
