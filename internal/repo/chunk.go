@@ -78,7 +78,7 @@ func (r *Repository) PutChunk(ctx context.Context, id ChunkID, plain []byte) (in
 	}
 	blob := r.codec.seal(kindChunk, id[:], plain)
 	defer r.codec.recycle(blob)
-	if err := r.be.Save(ctx, chunkName(id), blob); err != nil {
+	if err := r.saveStamped(ctx, chunkName(id), blob); err != nil {
 		return 0, fmt.Errorf("store chunk %s: %w", id, err)
 	}
 	return len(blob), nil
@@ -160,7 +160,7 @@ func (r *Repository) PutSealedChunk(ctx context.Context, h *Hasher, id ChunkID, 
 	if !ok {
 		return 0, fmt.Errorf("sealed chunk %s: %w: content hash does not match its id", id, ErrCorrupt)
 	}
-	if err := r.be.Save(ctx, chunkName(id), blob); err != nil {
+	if err := r.saveStamped(ctx, chunkName(id), blob); err != nil {
 		return 0, fmt.Errorf("store chunk %s: %w", id, err)
 	}
 	return len(blob), nil

@@ -19,7 +19,9 @@
 // no visible point; its chunks are reused by the next backup.
 //
 // Locking and GC: backups hold a shared lock and touch (refresh the
-// modification time of) every chunk they reuse. GC holds the exclusive lock
+// modification time of) every chunk they reuse, and every chunk and index
+// they write right after writing it (a file system's write times may lag
+// the clock). GC holds the exclusive lock
 // and deletes only chunks that no committed point references and that are
 // older than min(GC start, oldest running backup start) − grace, moving
 // each candidate aside and re-checking its time first; see GC.

@@ -135,9 +135,10 @@ func (r *Repository) markStoredIndexes(ctx context.Context, id string, ref map[C
 //
 // Safety with concurrent backups: the cut-off is the earlier of GC's start
 // and the start of the oldest running backup (from the shared locks), minus
-// the grace period. Backups touch every chunk they reuse and write new ones,
-// so anything a running backup references has a modification time after
-// the cut-off and is kept. A candidate is first renamed aside and its time
+// the grace period. Backups touch every chunk they reuse and write new ones
+// (setting their times after writing, see saveStamped), so anything a
+// running backup references has a modification time after the cut-off and
+// is kept. A candidate is first renamed aside and its time
 // re-read, so a touch racing with the sweep either fails (and the backup
 // stores the chunk again) or is seen, and the chunk is put back.
 func (r *Repository) GC(ctx context.Context, o GCOptions) (GCResult, error) {
@@ -191,6 +192,30 @@ func (r *Repository) GC(ctx context.Context, o GCOptions) (GCResult, error) {
 		}
 	}
 	return res, r.be.Sync(ctx)
+}
+
+// stampTries bounds how often saveStamped stores a file again that GC
+// moved aside before its time was set.
+const stampTries = 3
+
+// saveStamped stores a file GC sweeps by age (a chunk, an index) and then
+// sets its modification time (Touch), so that the time comes from the
+// clock lock start times are read from. The time a file system gives a
+// write may lag that clock — Linux stamps writes with its coarse clock, up
+// to a timer tick behind — so a file a backup writes just after taking its
+// shared lock could look older than GC's cut-off. If GC moved the file
+// aside between the save and the touch (it saw the lagging time), the
+// touch finds nothing and the file is stored again.
+func (r *Repository) saveStamped(ctx context.Context, name string, data []byte) error {
+	for try := 1; ; try++ {
+		if err := r.be.Save(ctx, name, data); err != nil {
+			return err
+		}
+		err := r.be.Touch(ctx, name)
+		if err == nil || !errors.Is(err, storage.ErrNotExist) || try == stampTries {
+			return err
+		}
+	}
 }
 
 func (r *Repository) sweepChunks(ctx context.Context, ref map[ChunkID]struct{}, cutoff time.Time, dry bool, res *GCResult) error {

@@ -28,7 +28,7 @@ func (r *Repository) SaveIndex(ctx context.Context, pointID string, disk int, ix
 		return ChunkID{}, err
 	}
 	name := indexName(pointID, disk)
-	if err := r.be.Save(ctx, name, r.codec.seal(kindIndex, []byte(name), plain)); err != nil {
+	if err := r.saveStamped(ctx, name, r.codec.seal(kindIndex, []byte(name), plain)); err != nil {
 		return ChunkID{}, fmt.Errorf("store index: %w", err)
 	}
 	return r.NewHasher().Sum(plain), nil
