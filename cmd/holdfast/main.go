@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/server"
+	"golang.org/x/term"
 )
 
 // Exit codes (documented in README.md).
@@ -36,7 +38,13 @@ type damageError struct{ error }
 func main() {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	ctx, stop := cancelOnSignal(context.Background(), sigs, os.Stderr, os.Exit)
+	// The note on what a second signal does is for a person at a terminal;
+	// off one (a service, a script) stderr stays log lines only.
+	var notes io.Writer = io.Discard
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		notes = os.Stderr
+	}
+	ctx, stop := cancelOnSignal(context.Background(), sigs, notes, os.Exit)
 	err := newRootCommand(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
 	interrupted := ctx.Err() != nil
 	stop()

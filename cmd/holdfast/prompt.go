@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
@@ -15,6 +16,12 @@ func (a *app) prompt(ctx context.Context, fd int, label string) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Echo goes off before the label shows, so nothing typed right after
+	// it is echoed (ReadPassword turns it off only once it runs).
+	if err := echoOff(fd); err != nil {
+		return nil, err
+	}
+	defer func() { _ = term.Restore(fd, state) }()
 	fmt.Fprint(a.stderr, label)
 	type line struct {
 		p   []byte
@@ -34,4 +41,15 @@ func (a *app) prompt(ctx context.Context, fd int, label string) ([]byte, error) 
 		fmt.Fprintln(a.stderr)
 		return nil, ctx.Err()
 	}
+}
+
+// echoOff stops the terminal fd from echoing input.
+func echoOff(fd int) error {
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return err
+	}
+	t.Lflag &^= unix.ECHO
+	t.Lflag |= unix.ICANON | unix.ISIG
+	return unix.IoctlSetTermios(fd, unix.TCSETS, t)
 }
