@@ -40,7 +40,7 @@ func main() {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	// The note on what a second signal does is for a person at a terminal;
 	// off one (a service, a script) stderr stays log lines only.
-	var notes io.Writer = io.Discard
+	notes := io.Writer(io.Discard)
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		notes = os.Stderr
 	}
