@@ -386,9 +386,9 @@ Clients are the NBD connections to its exports (address, export, since) and
 the NFS clients (address, export) that hold an NFS connection open or made
 a request in the last 2 minutes (unless they unmounted) — NFS has no
 sessions, and QEMU's NFS client does not unmount. The VM the session started
-(--start-qemu) is not listed among them. Through the server, ID is the
-session number and the clients are those its mount server last reported
-(every second).`}
+(--start-qemu) is not listed among them. Through the server, ID is the one
+start printed (ir- and the session number) or the bare session number, and
+the clients are those its mount server last reported (every second).`}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if server, err := a.viaServer(co); err != nil {
