@@ -10,7 +10,7 @@ import (
 
 // extImage makes an ext file system of sizeMiB with mkfs args, filled
 // with random files of which those in del are deleted again.
-func extImage(t *testing.T, sizeMiB int64, mkfs string, del ...string) string {
+func extImage(t testing.TB, sizeMiB int64, mkfs string, del ...string) string {
 	t.Helper()
 	need(t, "mkfs.ext4", "debugfs", "dumpe2fs")
 	img := emptyImage(t, sizeMiB<<20)

@@ -120,3 +120,11 @@ func sum(rs []Range) int64 {
 	}
 	return n
 }
+
+func execIn(t testing.TB, stdin *strings.Reader, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	need(t, name)
+	c := exec.Command(name, args...)
+	c.Stdin = stdin
+	return c
+}
