@@ -96,16 +96,32 @@ func (l *xlog) head() (int64, uint32, error) {
 			hi = mid
 		}
 	}
-	for i := hi; i < min(l.bbs, hi+xlogWindow/512); i++ {
-		c, err := l.cycle(i)
-		if err != nil {
-			return 0, 0, err
-		}
-		if c != last {
-			return 0, 0, fmt.Errorf("%w: log block %d of cycle %d after the head %d", errDamaged, i, c, hi)
-		}
+	if err := l.allCycle(hi, min(l.bbs, hi+xlogWindow/512), last); err != nil {
+		return 0, 0, err
 	}
 	return hi, first, nil
+}
+
+// allCycle checks that log blocks [from, to) all carry cycle c, reading
+// them in batches.
+func (l *xlog) allCycle(from, to int64, c uint32) error {
+	const batch = 512 // blocks: 256 KiB
+	for i := from; i < to; i += batch {
+		b := make([]byte, min(batch, to-i)*512)
+		if err := readFull(l.fs.r, l.fs.size, b, l.off+i*512); err != nil {
+			return err
+		}
+		for k := 0; k < len(b); k += 512 {
+			got := binary.BigEndian.Uint32(b[k:])
+			if got == xlogMagic {
+				got = binary.BigEndian.Uint32(b[k+4:])
+			}
+			if got != c {
+				return fmt.Errorf("%w: log block %d of cycle %d after the head %d", errDamaged, i+int64(k/512), got, from)
+			}
+		}
+	}
+	return nil
 }
 
 // unmountBefore checks that the record ending at head is a lone unmount

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
+	"github.com/holdfast-backup/holdfast/internal/fsmap"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
@@ -20,6 +21,8 @@ type PointRequest struct {
 	Notes     map[string]string // recorded in the manifest (guest quiescing, transport choice)
 	Clock     clock.Clock       // nil: the real clock
 	Logger    *slog.Logger      // nil: discard
+	// Exclude leaves out what the guests do not need (free space, swap).
+	Exclude fsmap.Options
 }
 
 // BackupPoint backs up every disk and commits one restore point. While it
@@ -48,7 +51,7 @@ func BackupPoint(ctx context.Context, sink repo.Sink, req PointRequest, o Option
 	m := &repo.Manifest{ID: sink.NewPointID(), VM: req.VM, Time: now().UTC(), Hostname: req.Hostname, Notes: req.Notes}
 	for i, d := range req.Disks {
 		dm, err := BackupPointDisk(ctx, sink, DiskRequest{PointID: m.ID, Index: i, Disk: d, Previous: prev,
-			ChunkSize: req.ChunkSize, Logger: log}, o)
+			ChunkSize: req.ChunkSize, Logger: log, Exclude: req.Exclude}, o)
 		if err != nil {
 			return nil, err
 		}
@@ -71,6 +74,9 @@ type DiskRequest struct {
 	Previous  *repo.Manifest // the VM's previous point, or nil
 	ChunkSize int
 	Logger    *slog.Logger // nil: discard
+	// Exclude leaves out the ranges the guest does not need (free space,
+	// swap), found on the point-in-time disk.
+	Exclude fsmap.Options
 }
 
 // BackupPointDisk backs up one disk of a point being written: it finds the
@@ -88,10 +94,25 @@ func BackupPointDisk(ctx context.Context, sink repo.Sink, req DiskRequest, o Opt
 	if err != nil {
 		return repo.DiskManifest{}, fmt.Errorf("disk %d (%s): %w", i, d.Describe().Location, err)
 	}
+	if prev != nil && i < len(prev.Disks) {
+		cbt = reReadExcluded(&job, &prev.Disks[i], cbt)
+	}
+	excluded, exWarnings, err := exclude(ctx, &job, req.Exclude)
+	if err != nil {
+		return repo.DiskManifest{}, fmt.Errorf("disk %d (%s): %w", i, d.Describe().Location, err)
+	}
+	for _, w := range exWarnings {
+		log.Warn("kept a volume whole", "disk", i, "reason", w)
+	}
 	dm, err := backupOne(ctx, sink, req.PointID, i, job, o)
 	if err != nil {
 		return repo.DiskManifest{}, fmt.Errorf("disk %d (%s): %w", i, d.Describe().Location, err)
 	}
+	if ct, ok := d.(source.ChangeTracker); ok {
+		dm.ChangeID = ct.ChangeID()
+	}
+	dm.Excluded = excluded
+	dm.Warnings = append(dm.Warnings, exWarnings...)
 	dm.CBT = cbt
 	if cbt == "used" {
 		dm.ChangeBase = prev.Disks[i].ChangeID
@@ -153,9 +174,6 @@ func backupOne(ctx context.Context, sink repo.Sink, pointID string, i int, job D
 	info := job.Disk.Describe()
 	dm := repo.DiskManifest{Index: i, Size: ix.DiskSize, ChunkSize: ix.ChunkSize, Format: info.Format,
 		Location: info.Location, Transport: string(info.Transport), IndexHash: hash, Chunks: len(ix.Entries), Stats: st}
-	if ct, ok := job.Disk.(source.ChangeTracker); ok {
-		dm.ChangeID = ct.ChangeID()
-	}
 	return dm, nil
 }
 

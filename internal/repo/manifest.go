@@ -42,6 +42,8 @@ type DiskManifest struct {
 	CBT      string   `json:"cbt,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 	Stats    Stats    `json:"stats"`
+	// Excluded is set when the backup left ranges out (free space, swap).
+	Excluded *Excluded `json:"excluded,omitempty"`
 }
 
 // Stats are the byte counts of one disk's backup.
@@ -109,6 +111,9 @@ func (m *Manifest) validate() error {
 	for i, d := range m.Disks {
 		if d.Index != i || d.Size < 0 || ValidateChunkSize(d.ChunkSize) != nil || d.Chunks < 0 {
 			return fmt.Errorf("bad disk %d", i)
+		}
+		if err := d.Excluded.validate(d.Size); err != nil {
+			return fmt.Errorf("bad disk %d: %v", i, err)
 		}
 	}
 	return nil
