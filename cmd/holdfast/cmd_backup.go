@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/fsmap"
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
@@ -22,6 +23,7 @@ type backupOptions struct {
 	readLimit string
 	src       sourceOptions
 	qemu      qemuFlags
+	exclude   fsmap.Options
 }
 
 func newBackupCommand(a *app) *cobra.Command {
@@ -61,6 +63,8 @@ header). Give --format vmdk for VMDK descriptors, and --format qcow2
 	c.Flags().StringVar(&o.qemu.nbdTLSDir, "nbd-tls", "", "qemu sources: export over NBD with TLS using DIR/{ca-cert,server-cert,server-key}.pem (verify with --tls-ca)")
 	c.Flags().StringVar(&o.src.format, "format", "", "image format of every SOURCE: raw, qcow2 or vmdk (default: the format the VM's\nprevious point read the same file with, else detected; a detected image never reads other files)")
 	c.Flags().BoolVar(&o.src.followBacking, "follow-backing", false, "read the backing chain of qcow2 SOURCEs (needs --format qcow2; only for images the host made)")
+	c.Flags().BoolVar(&o.exclude.Free, "exclude-free", false, "leave out the free blocks of ext2/3/4 and xfs file systems (stored and restored as zeros)")
+	c.Flags().BoolVar(&o.exclude.Swap, "exclude-swap", false, "leave out swap partitions after their header page (stored and restored as zeros)")
 	c.Flags().StringVar(&o.readLimit, "read-limit", "", "limit reads from the sources to this many bytes per second (e.g. 100MiB)")
 	return c
 }
@@ -90,13 +94,37 @@ type diskJSON struct {
 	BytesReused int64    `json:"bytes_reused"`
 	BytesNew    int64    `json:"bytes_new"`
 	BytesStored int64    `json:"bytes_stored"`
+	// Excluded counts the bytes left out per reason (free, swap).
+	Excluded map[string]int64 `json:"excluded,omitempty"`
 }
 
 func toDiskJSON(d repo.DiskManifest) diskJSON {
 	return diskJSON{Index: d.Index, Size: d.Size, ChunkSize: d.ChunkSize, Format: d.Format, Location: d.Location,
 		Transport: transportName(d.Transport), CBT: d.CBT, ChangeID: d.ChangeID, ChangeBase: d.ChangeBase, Warnings: d.Warnings,
 		BytesRead: d.Stats.BytesRead, BytesZero: d.Stats.BytesZero, BytesReused: d.Stats.BytesReused,
-		BytesNew: d.Stats.BytesNew, BytesStored: d.Stats.BytesStored}
+		BytesNew: d.Stats.BytesNew, BytesStored: d.Stats.BytesStored, Excluded: excludedBytes(d.Excluded)}
+}
+
+// excludedBytes is the per-reason count of a disk's excluded record.
+func excludedBytes(e *repo.Excluded) map[string]int64 {
+	if e == nil {
+		return nil
+	}
+	return e.Bytes
+}
+
+// excludedSummary says "1.2 GiB (free 1.1 GiB, swap 100 MiB)".
+func excludedSummary(e *repo.Excluded) string {
+	var parts []string
+	for _, k := range []string{fsmap.ReasonFree, fsmap.ReasonSwap} {
+		if n := e.Bytes[k]; n > 0 {
+			parts = append(parts, k+" "+formatBytes(n))
+		}
+	}
+	if len(parts) == 0 {
+		return formatBytes(e.Total())
+	}
+	return formatBytes(e.Total()) + " (" + strings.Join(parts, ", ") + ")"
 }
 
 func transportName(t string) string {
@@ -153,7 +181,7 @@ func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error
 	}
 	bar := newProgress(a.stderr, "backup "+o.name, total)
 	m, err := pipeline.BackupPoint(ctx, r, pipeline.PointRequest{VM: o.name, Disks: set.disks, ChunkSize: chunkSize,
-		Hostname: host, Notes: set.notes, Logger: a.logger()},
+		Hostname: host, Notes: set.notes, Logger: a.logger(), Exclude: o.exclude},
 		pipeline.Options{Workers: o.workers, Progress: bar.Add, ReadLimit: readLimit})
 	bar.Done(err)
 	if rerr := set.release(ctx, err == nil); rerr != nil {
@@ -189,6 +217,9 @@ func printBackup(a *app, asJSON bool, m *repo.Manifest, took time.Duration) erro
 		fmt.Fprintf(a.stdout, "  disk %d (%s %s): size %s, read %s, zero %s, reused %s, new %s, stored %s\n",
 			d.Index, d.Format, d.Location, formatBytes(d.Size), formatBytes(d.BytesRead), formatBytes(d.BytesZero),
 			formatBytes(d.BytesReused), formatBytes(d.BytesNew), formatBytes(d.BytesStored))
+		if e := m.Disks[d.Index].Excluded; e != nil {
+			fmt.Fprintf(a.stdout, "  disk %d: excluded %s\n", d.Index, excludedSummary(e))
+		}
 		for _, w := range d.Warnings {
 			fmt.Fprintf(a.stdout, "  warning: disk %d: %s\n", d.Index, w)
 		}

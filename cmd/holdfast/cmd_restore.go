@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/fsmap"
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
@@ -38,6 +40,10 @@ type restoreJSON struct {
 	ChunksCompared int       `json:"chunks_compared,omitempty"`
 	ChunksWritten  int       `json:"chunks_written,omitempty"`
 	Duration       float64   `json:"duration_seconds"`
+	// BytesExcluded were left out at backup (free space, swap) and
+	// restored as zeros; Excluded counts them per reason.
+	BytesExcluded int64            `json:"bytes_excluded,omitempty"`
+	Excluded      map[string]int64 `json:"excluded,omitempty"`
 }
 
 func newRestoreCommand(a *app) *cobra.Command {
@@ -140,6 +146,7 @@ func runRestore(cmd *cobra.Command, a *app, o restoreOptions, ref string) error 
 }
 
 func runFullRestore(ctx context.Context, a *app, d *restorefs.Disk, m *repo.Manifest, o restoreOptions, format string) error {
+	ex := m.Disks[o.disk].Excluded
 	t, err := pipeline.OpenTarget(ctx, o.to, d.Size(), pipeline.TargetOptions{Format: format, Force: o.force})
 	if err != nil {
 		return err
@@ -157,12 +164,30 @@ func runFullRestore(ctx context.Context, a *app, d *restorefs.Disk, m *repo.Mani
 	took := a.clock.Since(start)
 	if o.asJSON {
 		return printJSON(a.stdout, mustJSON(restoreJSON{Point: m.ID, VM: m.VM, Time: m.Time, Disk: o.disk, To: o.to, Format: format,
-			BytesWritten: st.BytesWritten, BytesZero: st.BytesZero, Duration: took.Seconds()}))
+			BytesWritten: st.BytesWritten, BytesZero: st.BytesZero, Duration: took.Seconds(),
+			BytesExcluded: ex.Total(), Excluded: excludedBytes(ex)}))
 	}
 	fmt.Fprintf(a.stdout, "restored disk %d of %s (%s, %s) to %s in %s: %s written, %s zero\n", o.disk, m.ID, m.VM,
 		m.Time.Local().Format("2006-01-02 15:04:05"), o.to, took.Round(time.Millisecond),
 		formatBytes(st.BytesWritten), formatBytes(st.BytesZero))
+	printExcludedNote(a, ex)
 	return nil
+}
+
+// printExcludedNote says what the backup left out and the restore wrote
+// as zeros.
+func printExcludedNote(a *app, ex *repo.Excluded) {
+	if ex.Total() == 0 {
+		return
+	}
+	var why []string
+	if ex.Bytes[fsmap.ReasonFree] > 0 {
+		why = append(why, "free space")
+	}
+	if ex.Bytes[fsmap.ReasonSwap] > 0 {
+		why = append(why, "swap")
+	}
+	fmt.Fprintf(a.stdout, "%d bytes were excluded at backup (%s) and restored as zeros\n", ex.Total(), strings.Join(why, ", "))
 }
 
 // rollbackTarget is an opened existing disk.
@@ -223,9 +248,10 @@ func runRollback(ctx context.Context, a *app, d *restorefs.Disk, m *repo.Manifes
 	if o.asJSON {
 		return printJSON(a.stdout, mustJSON(restoreJSON{Point: m.ID, VM: m.VM, Time: m.Time, Disk: o.disk, To: o.to, Format: format,
 			Rollback: true, BytesWritten: st.BytesWritten, ChunksCompared: st.ChunksCompared, ChunksWritten: st.ChunksWritten,
-			Duration: took.Seconds()}))
+			Duration: took.Seconds(), BytesExcluded: m.Disks[o.disk].Excluded.Total(), Excluded: excludedBytes(m.Disks[o.disk].Excluded)}))
 	}
 	fmt.Fprintf(a.stdout, "rolled back disk %d of %s into %s: compared %d chunks, rewrote %d (%s) in %s\n", o.disk, m.ID, o.to,
 		st.ChunksCompared, st.ChunksWritten, formatBytes(st.BytesWritten), took.Round(time.Millisecond))
+	printExcludedNote(a, m.Disks[o.disk].Excluded)
 	return nil
 }
