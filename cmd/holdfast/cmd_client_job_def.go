@@ -49,6 +49,7 @@ type jobFlags struct {
 	vmsFrom                                 []string
 	formats                                 []string
 	followBacking                           bool
+	excludeFree, excludeSwap                bool
 	policy                                  policyFlags
 }
 
@@ -77,6 +78,8 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.readLimit, "read-limit", "", "pace reads from each disk, e.g. 50MiB/s (default: unlimited)")
 	fs.StringArrayVar(&f.formats, "format", nil, "image format of the file disks: FORMAT for every one, or DISK=FORMAT for one (raw, qcow2, vmdk;\nauto forgets the format recorded at the first backup and detects it again); repeat for more")
 	fs.BoolVar(&f.followBacking, "follow-backing", false, "read the backing chain of disks given as qcow2 with --format (only for images the host made)")
+	fs.BoolVar(&f.excludeFree, "exclude-free", false, "leave out the free blocks of ext2/3/4 and xfs file systems (restored as zeros)")
+	fs.BoolVar(&f.excludeSwap, "exclude-swap", false, "leave out swap partitions after their header page (restored as zeros)")
 	fs.StringArrayVar(&f.throttle, "throttle", nil, "traffic rule for the proxy → repository link, e.g. 'wan: 10.0.0.0/8 -> any 10MiB/s mon-fri 08:00-18:00' (repeat for more)")
 }
 
@@ -196,6 +199,12 @@ func (f *jobFlags) applyData(def *jobdef.Definition, changed func(string) bool) 
 	}
 	if changed("transport") {
 		def.Transport = f.transport
+	}
+	if changed("exclude-free") {
+		def.ExcludeFree = f.excludeFree
+	}
+	if changed("exclude-swap") {
+		def.ExcludeSwap = f.excludeSwap
 	}
 	return nil
 }

@@ -226,3 +226,44 @@ func sameXFSFiles(t *testing.T, a, b string) {
 	}
 	sameTree(t, dirs[0], dirs[1])
 }
+
+// TestDistributedExcludeSwap: a server job's exclude_swap reaches the
+// proxy, which leaves the swap body out of the point.
+func TestDistributedExcludeSwap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	needTools(t, "mkswap")
+	c := newCluster(t, "")
+	dir := c.e.dir
+	c.addRepository("repo1", 2, nil)
+	c.addProxy("proxy1", 2, "--restore-root", dir)
+	c.waitAgents("repo1", "proxy1")
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	swap := filepath.Join(dir, "swap.img")
+	writeImage(t, swap, 8<<20, nil)
+	sh(t, "mkswap", swap)
+	copyInto(t, swap, 2<<20, writeTemp(t, dir, randomBytes(6<<20)))
+	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", pw, "--vm", "vm1="+swap, "--exclude-swap")
+	res := c.runJob("nightly")
+	checkJobResult(t, res, 1, 1)
+	if d := res.VMs[0].Disks[0]; d.BytesRead > 1<<20 || d.BytesWritten > 64<<10 {
+		t.Fatalf("the swap body was read or stored: %+v", d)
+	}
+}
+
+func writeTemp(t *testing.T, dir string, b []byte) string {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "piece")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}

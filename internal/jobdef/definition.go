@@ -32,6 +32,10 @@ type Definition struct {
 	DiskFormats     map[string]string `json:"disk_formats,omitempty"`
 	RecordedFormats map[string]string `json:"recorded_formats,omitempty"`
 	FollowBacking   bool              `json:"follow_backing,omitempty"`
+	// ExcludeFree and ExcludeSwap leave out the free blocks of ext2/3/4
+	// and xfs and the body of swap partitions (internal/fsmap).
+	ExcludeFree bool `json:"exclude_free,omitempty"`
+	ExcludeSwap bool `json:"exclude_swap,omitempty"`
 	// Missed is what a schedule missed while the server was down does
 	// when the server starts: MissedRunOnce ("" too) or MissedSkip.
 	Missed string `json:"missed,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/holdfast-backup/holdfast/internal/fsmap"
 	"sync/atomic"
 	"time"
 
@@ -149,7 +150,7 @@ func (p *Proxy) backup(ctx context.Context, at *attempt) (taskproto.Result, erro
 		chunk = c.Config().ChunkSize
 	}
 	dm, err := pipeline.BackupPointDisk(ctx, c, pipeline.DiskRequest{PointID: spec.PointID, Index: spec.Disk,
-		Disk: disk, Previous: prev, ChunkSize: chunk, Logger: p.log}, p.options(at))
+		Disk: disk, Previous: prev, ChunkSize: chunk, Logger: p.log, Exclude: exclusion(spec)}, p.options(at))
 	if err != nil {
 		return res, err
 	}
@@ -197,4 +198,9 @@ func (p *Proxy) restore(ctx context.Context, at *attempt) (taskproto.Result, err
 	}
 	res.BytesWritten = st.BytesWritten
 	return res, nil
+}
+
+// exclusion is what the job leaves out of each disk.
+func exclusion(spec *taskproto.Spec) fsmap.Options {
+	return fsmap.Options{Free: spec.ExcludeFree, Swap: spec.ExcludeSwap}
 }

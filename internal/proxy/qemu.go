@@ -76,7 +76,7 @@ func (p *Proxy) backupVM(ctx context.Context, at *attempt, sock string) (taskpro
 	}
 	for i, d := range sess.Disks {
 		dm, err := pipeline.BackupPointDisk(ctx, c, pipeline.DiskRequest{PointID: spec.PointID, Index: i,
-			Disk: d, Previous: prev, ChunkSize: chunk, Logger: p.log}, p.options(at))
+			Disk: d, Previous: prev, ChunkSize: chunk, Logger: p.log, Exclude: exclusion(spec)}, p.options(at))
 		if err != nil {
 			return res, err
 		}

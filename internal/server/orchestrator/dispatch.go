@@ -113,7 +113,8 @@ func (or *Orchestrator) specLocked(tr *taskRun) *taskproto.Spec {
 		Disk: tr.disk, Source: tr.source, Transport: string(tr.assign.Transport), Password: rs.password,
 		Repository: taskproto.Repository{Name: tr.assign.Repository},
 		Previous:   vm.previous, ChunkSize: rs.def.ChunkSize, Target: tr.target, Force: tr.force,
-		ReadLimit: rs.def.ReadLimit, Throttle: rs.def.Throttle, GuestAgent: vm.def.GuestAgent}
+		ReadLimit: rs.def.ReadLimit, Throttle: rs.def.Throttle, GuestAgent: vm.def.GuestAgent,
+		ExcludeFree: rs.def.ExcludeFree, ExcludeSwap: rs.def.ExcludeSwap}
 	if rs.kind == taskproto.KindBackup {
 		s.Format, s.FollowBacking = diskFormat(&rs.def, tr.source)
 	}

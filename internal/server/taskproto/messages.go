@@ -66,6 +66,11 @@ type Spec struct {
 	ReadLimit int64    `json:"read_limit,omitempty"`
 	Throttle  []string `json:"throttle,omitempty"`
 
+	// ExcludeFree and ExcludeSwap leave out what the guest does not need
+	// (backup): free blocks of ext2/3/4 and xfs, swap partition bodies.
+	ExcludeFree bool `json:"exclude_free,omitempty"`
+	ExcludeSwap bool `json:"exclude_swap,omitempty"`
+
 	// Mount says how to serve the point (Previous) for KindMount.
 	Mount *Mount `json:"mount,omitempty"`
 }
