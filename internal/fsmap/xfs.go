@@ -76,27 +76,44 @@ func readXFSSuper(r io.ReaderAt, size int64) (*xfsFS, error) {
 	fs := &xfsFS{r: r, size: size, bs: int64(be.Uint32(sb[4:])), dblocks: be.Uint64(sb[8:]),
 		agblocks: uint64(be.Uint32(sb[84:])), agcount: uint64(be.Uint32(sb[88:])), sectsize: int64(be.Uint16(sb[102:])),
 		agblklog: uint(sb[124]), logstart: be.Uint64(sb[48:])}
-	version := be.Uint16(sb[100:]) & 0xF
-	fs.v5 = version == 5
 	fs.logbytes = int64(be.Uint32(sb[96:])) * fs.bs
-	switch {
-	case version != 4 && version != 5:
-		return nil, fmt.Errorf("%w: xfs version %d", errDamaged, version)
-	case sb[126] != 0:
-		return nil, fmt.Errorf("%w: mkfs did not finish", errDamaged)
-	case fs.v5 && be.Uint32(sb[216:])&^xfsIncompatOK != 0:
-		return nil, fmt.Errorf("%w: unsupported incompatible features %#x (or needs repair)", errDamaged, be.Uint32(sb[216:]))
-	case fs.bs < 512 || fs.bs > 65536 || fs.bs&(fs.bs-1) != 0 || fs.sectsize < 512 || fs.sectsize > fs.bs || fs.sectsize&(fs.sectsize-1) != 0:
-		return nil, fmt.Errorf("%w: block size %d, sector size %d", errDamaged, fs.bs, fs.sectsize)
-	case fs.agblocks < 5 || fs.agcount == 0 || fs.agcount > xfsMaxAGs || fs.agblklog >= 32 || fs.agblocks > 1<<fs.agblklog:
-		return nil, fmt.Errorf("%w: %d allocation groups of %d blocks", errDamaged, fs.agcount, fs.agblocks)
-	case fs.dblocks > uint64(size/fs.bs) || fs.dblocks <= (fs.agcount-1)*fs.agblocks || fs.dblocks > fs.agcount*fs.agblocks:
-		return nil, fmt.Errorf("%w: %d blocks do not fit the volume or the groups", errDamaged, fs.dblocks)
+	if fs.sectsize > 512 && fs.sectsize <= 65536 { // the checksum covers the whole sector
+		sb = make([]byte, fs.sectsize)
+		if err := readFull(r, size, sb, 0); err != nil {
+			return nil, err
+		}
 	}
-	if fs.v5 && crc32.Checksum(zeroed(sb, 224), castagnoli) != binary.LittleEndian.Uint32(sb[224:]) {
-		return nil, fmt.Errorf("%w: superblock checksum", errDamaged)
+	if err := fs.check(sb); err != nil {
+		return nil, err
 	}
 	return fs, nil
+}
+
+// check refuses a superblock this package does not read or that does not
+// fit its volume.
+func (fs *xfsFS) check(sb []byte) error {
+	be := binary.BigEndian
+	version := be.Uint16(sb[100:]) & 0xF
+	fs.v5 = version == 5
+	size := fs.size
+	switch {
+	case version != 4 && version != 5:
+		return fmt.Errorf("%w: xfs version %d", errDamaged, version)
+	case sb[126] != 0:
+		return fmt.Errorf("%w: mkfs did not finish", errDamaged)
+	case fs.v5 && be.Uint32(sb[216:])&^xfsIncompatOK != 0:
+		return fmt.Errorf("%w: unsupported incompatible features %#x (or needs repair)", errDamaged, be.Uint32(sb[216:]))
+	case fs.bs < 512 || fs.bs > 65536 || fs.bs&(fs.bs-1) != 0 || fs.sectsize < 512 || fs.sectsize > fs.bs || fs.sectsize&(fs.sectsize-1) != 0:
+		return fmt.Errorf("%w: block size %d, sector size %d", errDamaged, fs.bs, fs.sectsize)
+	case fs.agblocks < 5 || fs.agcount == 0 || fs.agcount > xfsMaxAGs || fs.agblklog >= 32 || fs.agblocks > 1<<fs.agblklog:
+		return fmt.Errorf("%w: %d allocation groups of %d blocks", errDamaged, fs.agcount, fs.agblocks)
+	case fs.dblocks > uint64(size/fs.bs) || fs.dblocks <= (fs.agcount-1)*fs.agblocks || fs.dblocks > fs.agcount*fs.agblocks:
+		return fmt.Errorf("%w: %d blocks do not fit the volume or the groups", errDamaged, fs.dblocks)
+	}
+	if fs.v5 && crc32.Checksum(zeroed(sb, 224), castagnoli) != binary.LittleEndian.Uint32(sb[224:]) {
+		return fmt.Errorf("%w: superblock checksum", errDamaged)
+	}
+	return nil
 }
 
 // zeroed returns a copy of b with the 4-byte checksum at off cleared.

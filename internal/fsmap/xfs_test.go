@@ -127,6 +127,7 @@ func TestXFSFreeMatchesXFSDB(t *testing.T) {
 		{"v5 fresh", "", nil},
 		{"v4 fresh", "-m crc=0", nil},
 		{"v5 1k blocks", "-b size=1024", nil},
+		{"v5 4k sectors", "-s size=4096", nil},
 		{"v5 files deleted", "", deleteSome},
 		{"v4 files deleted", "-m crc=0", deleteSome},
 	}
