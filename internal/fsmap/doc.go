@@ -25,10 +25,13 @@
 //     ("S1SUSPEND") is not swap to this package and is kept.
 //
 // A file system is only read when it is consistent on disk: ext4 without
-// a journal needing recovery, marked valid and without errors; xfs with a
-// clean log (its last record is an unmount record). A running guest's
-// file systems are so after a guest-agent freeze; otherwise their free
-// space is kept, and a warning says why.
+// a journal needing recovery, marked valid and without errors; xfs whose
+// log recovery would change nothing but the superblock (the records from
+// the newest record's tail to the head are an unmount record or the dummy
+// superblock transactions a freeze writes to cover the log; little-endian
+// logs only). A running guest's file systems are so after a guest-agent
+// freeze (fsfreeze); otherwise their free space is kept, and a warning
+// says why. LVM physical volumes and swap files are not looked into.
 //
 // Trust: every byte parsed was written by the guest. Offsets and counts
 // are bounds-checked against the volume, B+tree walks are bounded (levels
