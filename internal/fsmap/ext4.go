@@ -26,6 +26,7 @@ const (
 	extROKnown            = 0x1FFFF
 	extBlockUninit        = 0x2
 	extMaxGroups          = 1 << 20 // 128 TiB of 4 KiB blocks; larger is refused
+	extMaxGDTBytes        = 64 << 20
 	extBitmapReadMaxBytes = 1 << 20
 )
 
@@ -76,7 +77,9 @@ func ext4Free(ctx context.Context, r io.ReaderAt, size int64) ([]Range, error) {
 		if err != nil {
 			return nil, err
 		}
-		free = append(free, runs...)
+		if free = append(free, runs...); len(free) > maxRuns {
+			return nil, fmt.Errorf("%w: free space in more than %d pieces", errDamaged, maxRuns)
+		}
 	}
 	free = subtractRuns(free, fs.metadata(gs))
 	out := make([]Range, 0, len(free))
@@ -145,7 +148,7 @@ func (fs *extFS) geometry(sb []byte) error {
 		return fmt.Errorf("%w: %d blocks per group", errDamaged, fs.perGroup)
 	}
 	fs.groups = (fs.blocks - fs.firstData + fs.perGroup - 1) / fs.perGroup
-	if fs.groups > extMaxGroups {
+	if fs.groups > extMaxGroups || fs.groups*uint64(fs.descSize) > extMaxGDTBytes {
 		return fmt.Errorf("%w: %d groups (at most %d are read)", errDamaged, fs.groups, extMaxGroups)
 	}
 	fs.gdtBlocks = (fs.groups*uint64(fs.descSize) + uint64(fs.bs) - 1) / uint64(fs.bs)

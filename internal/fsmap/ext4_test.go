@@ -1,8 +1,11 @@
 package fsmap
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -94,5 +97,51 @@ func TestExt4Refuses(t *testing.T) {
 				t.Fatalf("got %d ranges, error %v; want an error containing %q", len(got), err, tt.want)
 			}
 		})
+	}
+}
+
+// TestExt4TooFragmented: bitmaps of alternating bits (with descriptors
+// that agree) would make millions of runs; the volume is kept whole
+// rather than the backup allocating without bound.
+func TestExt4TooFragmented(t *testing.T) {
+	need(t, "mkfs.ext4")
+	img := emptyImage(t, 8<<30)
+	sh(t, "mkfs.ext4", "-q", "-F", "-b", "1024", "-O", "^resize_inode", img)
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fs, err := readExtSuper(f, 8<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, err := fs.readGroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bitmap := bytes.Repeat([]byte{0x55}, int(fs.bs))
+	gdt := make([]byte, fs.groups*uint64(fs.descSize))
+	if _, err := f.ReadAt(gdt, int64(fs.firstData+1)*fs.bs); err != nil {
+		t.Fatal(err)
+	}
+	for g, e := range gs {
+		if _, err := f.WriteAt(bitmap, int64(e.bitmap)*fs.bs); err != nil {
+			t.Fatal(err)
+		}
+		_, n := fs.groupSpan(uint64(g))
+		d := gdt[int64(g)*fs.descSize:]
+		binary.LittleEndian.PutUint16(d[0xC:], uint16(n/2))
+		binary.LittleEndian.PutUint16(d[0x12:], binary.LittleEndian.Uint16(d[0x12:])&^extBlockUninit)
+		if fs.descSize >= 64 {
+			binary.LittleEndian.PutUint16(d[0x2C:], 0)
+		}
+	}
+	if _, err := f.WriteAt(gdt, int64(fs.firstData+1)*fs.bs); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ext4Free(context.Background(), f, 8<<30)
+	if err == nil || !strings.Contains(err.Error(), "pieces") {
+		t.Fatalf("error %v, want a refusal of more than %d pieces", err, maxRuns)
 	}
 }

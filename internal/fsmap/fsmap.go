@@ -20,6 +20,11 @@ const (
 // keeps all its data and the caller gets a warning.
 var errDamaged = errors.New("file system not usable for exclusion")
 
+// maxRuns bounds the free extents one volume may have (about 24 bytes
+// each in memory): a hostile bitmap of alternating bits must not make the
+// backup allocate gigabytes. A volume beyond it is kept whole.
+const maxRuns = 1 << 21
+
 // swapHeader is the part of a swap volume that is always kept: the first
 // page, with the header and the signature.
 const swapHeader = 4096

@@ -18,6 +18,9 @@ const (
 	xfsAGFCRCOffset = 216
 	xfsBtCRCOffset  = 52
 	xfsMaxAGs       = 1 << 20
+	// xfsMaxBtreeBlocks bounds one AG's bnobt walk (a real one of a 1 TiB
+	// AG fragmented into 4 KiB pieces has about 200,000 blocks).
+	xfsMaxBtreeBlocks = 1 << 19
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -55,6 +58,9 @@ func xfsFree(ctx context.Context, r io.ReaderAt, size int64) ([]Range, error) {
 		runs, err := fs.agFree(ag)
 		if err != nil {
 			return nil, fmt.Errorf("allocation group %d: %w", ag, err)
+		}
+		if len(out)+len(runs) > maxRuns {
+			return nil, fmt.Errorf("%w: free space in more than %d pieces", errDamaged, maxRuns)
 		}
 		base := int64(ag*fs.agblocks) * fs.bs
 		for _, b := range runs {
@@ -176,6 +182,9 @@ func (w *bnoWalk) hdr() int {
 }
 
 func (w *bnoWalk) walk(agbno uint64, level int) error {
+	if len(w.visited) >= xfsMaxBtreeBlocks || len(w.runs) > maxRuns {
+		return fmt.Errorf("%w: bnobt larger than %d blocks or %d extents", errDamaged, xfsMaxBtreeBlocks, maxRuns)
+	}
 	if agbno == 0 || agbno >= w.length || w.visited[agbno] {
 		return fmt.Errorf("%w: bnobt pointer to block %d (outside the AG or seen before)", errDamaged, agbno)
 	}
