@@ -231,6 +231,16 @@ func (a *app) showJob(j apitypes.Job) error {
 		rows = append(rows, []string{"Transport:", d.Transport})
 	}
 	rows = append(rows, formatRows(d)...)
+	if d.ExcludeFree || d.ExcludeSwap {
+		var ex []string
+		if d.ExcludeFree {
+			ex = append(ex, "free space")
+		}
+		if d.ExcludeSwap {
+			ex = append(ex, "swap")
+		}
+		rows = append(rows, []string{"Excludes:", strings.Join(ex, ", ")})
+	}
 	if d.Retries.Count > 0 {
 		rows = append(rows, []string{"Retries:", fmt.Sprintf("%d, %ds apart", d.Retries.Count, d.Retries.WaitSeconds)})
 	}

@@ -188,6 +188,10 @@ func TestExcludeFreeAndSwap(t *testing.T) {
 		t.Fatalf("restore --json: %+v", rj)
 	}
 
+	if out := ex.ok("restore", b.Point, "--to", restored, "--rollback"); !strings.Contains(out, "were excluded at backup (free space, swap)") {
+		t.Fatalf("rollback output %q does not say what was excluded", out)
+	}
+
 	rext := extract(t, restored, exExtStart, 64<<20, filepath.Join(ex.dir, "r-ext.img"))
 	sh(t, "e2fsck", "-fn", rext)
 	srcTree, gotTree := filepath.Join(ex.dir, "src-tree"), filepath.Join(ex.dir, "got-tree")
@@ -248,6 +252,9 @@ func TestDistributedExcludeSwap(t *testing.T) {
 	sh(t, "mkswap", swap)
 	copyInto(t, swap, 2<<20, writeTemp(t, dir, randomBytes(6<<20)))
 	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", pw, "--vm", "vm1="+swap, "--exclude-swap")
+	if out := c.e.ok("job", "show", "nightly"); !strings.Contains(out, "Excludes:") || !strings.Contains(out, "swap") {
+		t.Fatalf("job show does not say what the job excludes:\n%s", out)
+	}
 	res := c.runJob("nightly")
 	checkJobResult(t, res, 1, 1)
 	if d := res.VMs[0].Disks[0]; d.BytesRead > 1<<20 || d.BytesWritten > 64<<10 {
