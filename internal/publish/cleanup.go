@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"syscall"
 	"time"
 
@@ -78,6 +79,7 @@ func (e Env) cleanup(ctx context.Context, s *Session) ([]string, error) {
 	if err != nil {
 		return removed, err
 	}
+	_ = os.Remove(e.Records.LogPath(s.ID))
 	return removed, e.Records.Remove(s.ID)
 }
 

@@ -35,6 +35,9 @@ func (r Records) path(id string) string { return filepath.Join(r.Dir, id+".json"
 // SessionDir is session id's private directory (its FUSE mount is in it).
 func (r Records) SessionDir(id string) string { return filepath.Join(r.Dir, id) }
 
+// LogPath is the log of session id's serving process.
+func (r Records) LogPath(id string) string { return filepath.Join(r.Dir, id+".log") }
+
 // Save writes a session's record atomically.
 func (r Records) Save(s *Session) error {
 	if err := os.MkdirAll(r.Dir, 0o700); err != nil {

@@ -118,9 +118,12 @@ func (s *Session) undoStep(ctx context.Context, st Step) ([]string, error) {
 	case stepMount:
 		return s.unmount(ctx, st.Path, "mount")
 	case stepFUSE:
-		if s.fuse != nil {
-			err := s.fuse.Unmount()
-			if err != nil {
+		if srv := s.fuse; srv != nil {
+			if mounted, err := s.sys.Mounted(st.Path); err != nil || !mounted {
+				s.fuse = nil // unmounted by someone else
+				return nil, err
+			}
+			if err := srv.Unmount(); err != nil {
 				return nil, err
 			}
 			s.fuse = nil
