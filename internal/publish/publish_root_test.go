@@ -16,23 +16,34 @@ var (
 	bootFiles = map[string][]byte{"vmlinuz": bytes.Repeat([]byte("kernel "), 50000), "grub/grub.cfg": []byte("set default=0\n")}
 	rootFiles = map[string][]byte{"etc/hostname": []byte("vm1\n"), "home/big.bin": bytes.Repeat([]byte{1, 2, 3, 250}, 700000)}
 	dataFiles = map[string][]byte{"data/report.txt": []byte("quarterly figures\n")}
+	optFiles  = map[string][]byte{"app/config.toml": []byte("[server]\nport = 8080\n")}
 )
 
 func TestPublishMountsEveryFilesystemReadOnly(t *testing.T) {
 	needPublish(t)
 	dir := t.TempDir()
 	gpt, mbr := filepath.Join(dir, "gpt.img"), filepath.Join(dir, "mbr.img")
+	vg := "hfpub" + NewID()[4:] // unique: other tests make volume groups too
 	guestimg.Build(t, gpt, guestimg.Spec{Label: "gpt", Parts: []guestimg.Part{
-		{FS: "ext4", SizeMiB: 16, Files: bootFiles}, {FS: "xfs", SizeMiB: 64, Files: rootFiles}, {FS: "swap", SizeMiB: 8}}})
+		{FS: "ext4", SizeMiB: 16, Files: bootFiles}, {FS: "xfs", SizeMiB: 64, Files: rootFiles}, {FS: "swap", SizeMiB: 8},
+		{FS: "btrfs", SizeMiB: 120, Files: optFiles}, {FS: "lvm", SizeMiB: 8, VG: vg}}})
 	guestimg.Build(t, mbr, guestimg.Spec{Label: "dos", Parts: []guestimg.Part{{FS: "ext4", SizeMiB: 16, Files: dataFiles}}})
 	r, m := backupImages(t, "vm1", gpt, mbr)
 
 	s := publishT(t, r, m)
-	if !ValidID(s.ID) || s.VM != "vm1" || s.Point != m.ID || len(s.Disks) != 2 || len(s.Problems) != 0 {
+	if !ValidID(s.ID) || s.VM != "vm1" || s.Point != m.ID || len(s.Disks) != 2 {
 		t.Fatalf("session: %+v", s)
 	}
 	want := []struct{ name, fstype, mp string }{
-		{"disk0-p1", "ext4", "vm1/disk0-p1"}, {"disk0-p2", "xfs", "vm1/disk0-p2"}, {"disk0-p3", "swap", ""}, {"disk1-p1", "ext4", "vm1/disk1-p1"},
+		{"disk0-p1", "ext4", "vm1/disk0-p1"}, {"disk0-p2", "xfs", "vm1/disk0-p2"}, {"disk0-p3", "swap", ""},
+		{"disk0-p4", "btrfs", "vm1/disk0-p4"}, {"disk0-p5", "LVM2_member", ""}, {"disk1-p1", "ext4", "vm1/disk1-p1"},
+	}
+	// This kernel may lack device-mapper: then the volume group is named
+	// in a problem (and there is no other problem).
+	if (Host{}).DeviceMapper() {
+		t.Log("device-mapper present: the volume group (without logical volumes) is activated")
+	} else if len(s.Problems) != 1 || !strings.Contains(s.Problems[0], "volume group "+vg) || !strings.Contains(s.Problems[0], "no device-mapper") {
+		t.Errorf("problems: %q", s.Problems)
 	}
 	if len(s.Filesystems) != len(want) {
 		t.Fatalf("filesystems: %+v", s.Filesystems)
@@ -49,7 +60,8 @@ func TestPublishMountsEveryFilesystemReadOnly(t *testing.T) {
 	}
 	sameFiles(t, s.Filesystems[0].Mountpoint, bootFiles)
 	sameFiles(t, s.Filesystems[1].Mountpoint, rootFiles)
-	sameFiles(t, s.Filesystems[3].Mountpoint, dataFiles)
+	sameFiles(t, s.Filesystems[3].Mountpoint, optFiles)
+	sameFiles(t, s.Filesystems[5].Mountpoint, dataFiles)
 	for _, f := range s.Filesystems {
 		if f.Mountpoint == "" {
 			continue
@@ -124,5 +136,29 @@ func corrupt(t *testing.T, img string, off int64, b []byte) {
 	defer f.Close()
 	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two sessions of one point at once: the filesystems have the same UUIDs
+// (xfs needs nouuid; btrfs mounts the second copy with a temporary fsid).
+func TestPublishSamePointTwice(t *testing.T) {
+	needPublish(t)
+	img := filepath.Join(t.TempDir(), "d.img")
+	guestimg.Build(t, img, guestimg.Spec{Label: "gpt", Parts: []guestimg.Part{
+		{FS: "xfs", SizeMiB: 64, Files: rootFiles}, {FS: "btrfs", SizeMiB: 120, Files: optFiles}}})
+	r, m := backupImages(t, "vm3", img)
+	a, b := publishT(t, r, m), publishT(t, r, m)
+	for _, s := range []*Session{a, b} {
+		if len(s.Problems) != 0 || len(s.Filesystems) != 2 {
+			t.Fatalf("session %s: %+v problems %q", s.ID, s.Filesystems, s.Problems)
+		}
+		sameFiles(t, s.Filesystems[0].Mountpoint, rootFiles)
+		sameFiles(t, s.Filesystems[1].Mountpoint, optFiles)
+	}
+	for _, s := range []*Session{b, a} {
+		if err := s.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		assertGone(t, s)
 	}
 }
