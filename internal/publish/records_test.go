@@ -165,3 +165,14 @@ func FuzzParsers(f *testing.F) {
 		_ = safeName(string(b))
 	})
 }
+
+func TestServerID(t *testing.T) {
+	if id := ServerID(42); id != "pub-00000042" || !ValidID(id) {
+		t.Errorf("ServerID(42) = %q", id)
+	}
+	for in, want := range map[string]int64{"pub-00000042": 42, "42": 42, "pub-0000004a": 0, "pub-42": 0, "0": 0, "ir-00000042": 0} {
+		if n, ok := ParseServerID(in); n != want || ok != (want > 0) {
+			t.Errorf("ParseServerID(%q) = %d %v", in, n, ok)
+		}
+	}
+}

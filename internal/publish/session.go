@@ -3,8 +3,11 @@ package publish
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
@@ -82,6 +85,24 @@ func NewID() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return "pub-" + hex.EncodeToString(b[:])
+}
+
+// ServerID is the ID of the server's publish session n: "pub-" and the
+// session number in eight decimal digits, as instant.ServerID.
+func ServerID(n int64) string { return fmt.Sprintf("pub-%08d", n) }
+
+// ParseServerID returns the session number a ServerID names; a bare
+// session number is accepted too.
+func ParseServerID(id string) (int64, bool) {
+	digits := strings.TrimPrefix(id, "pub-")
+	if digits != id && !ValidID(id) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return n, true
 }
 
 // ValidID reports whether id looks like a session ID.
