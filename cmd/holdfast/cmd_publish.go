@@ -135,7 +135,7 @@ func runPublishServe(ctx context.Context, a *app, stateDir string, o publishOpti
 		return err
 	}
 	log := a.daemonLogger()
-	s, err := publish.Publish(ctx, publish.Options{ID: o.id, Store: r, Point: m, MountDir: o.mountDir, StateDir: recs.Dir,
+	s, err := publish.Publish(ctx, publish.Options{ID: o.id, Store: r, Holder: r, Point: m, MountDir: o.mountDir, StateDir: recs.Dir,
 		CacheBytes: int64(o.cacheMiB) << 20, Logger: log, Clock: a.clock})
 	if err != nil {
 		return err

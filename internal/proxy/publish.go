@@ -36,7 +36,7 @@ func (p *Proxy) publishMount(ctx context.Context, at *attempt, m *repo.Manifest)
 	}
 	defer c.Close()
 	at.client.Store(c)
-	s, err := publish.Publish(ctx, publish.Options{ID: publish.ServerID(spec.SessionID), Store: c, Point: m,
+	s, err := publish.Publish(ctx, publish.Options{ID: publish.ServerID(spec.SessionID), Store: c, Holder: c, Point: m,
 		MountDir: spec.Mount.MountDir, StateDir: filepath.Join(p.o.StateDir, "publish"), Logger: p.log, Clock: p.o.Clock})
 	if err != nil {
 		return res, err

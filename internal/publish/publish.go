@@ -12,6 +12,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/export/fuse"
 	"github.com/holdfast-backup/holdfast/internal/instant"
+	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
 )
 
@@ -58,7 +59,7 @@ func Publish(ctx context.Context, o Options) (*Session, error) {
 // newSession fills in the defaults and makes sure the ID is free.
 func newSession(o Options) (*Session, error) {
 	s := &Session{ID: o.ID, VM: o.Point.VM, Point: o.Point.ID, MountDir: o.MountDir, PID: o.PID,
-		sys: o.System, log: o.Logger, Disks: []Disk{}, Filesystems: []Filesystem{}, Steps: []Step{}}
+		sys: o.System, log: o.Logger, holder: o.Holder, Disks: []Disk{}, Filesystems: []Filesystem{}, Steps: []Step{}}
 	if s.ID == "" {
 		s.ID = NewID()
 	} else if !ValidID(s.ID) {
@@ -112,6 +113,16 @@ func absDir(dir string) (string, error) {
 func (s *Session) publish(ctx context.Context, o Options) error {
 	if err := s.save(); err != nil {
 		return err
+	}
+	if o.Holder != nil {
+		err := s.do(ctx, Step{Kind: stepHold, Path: o.Point.ID}, func(*Step) error {
+			host, _ := os.Hostname()
+			return o.Holder.HoldPoint(ctx, repo.Hold{Point: o.Point.ID, Holder: s.ID, Who: fmt.Sprintf("%s pid %d", host, s.PID),
+				Why: fmt.Sprintf("publish session %s of %s under %s", s.ID, s.VM, s.MountDir)})
+		})
+		if err != nil {
+			return fmt.Errorf("hold point %s: %w", o.Point.ID, err)
+		}
 	}
 	priv := s.recs.SessionDir(s.ID)
 	disksDir := filepath.Join(priv, "disks")

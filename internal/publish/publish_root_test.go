@@ -86,10 +86,18 @@ func TestPublishMountsEveryFilesystemReadOnly(t *testing.T) {
 	if err != nil || rec.State() != "published" || len(rec.Steps) == 0 {
 		t.Fatalf("record: %+v %v", rec, err)
 	}
+	// The point is held (from forget and gc) while published.
+	holds, err := r.Holds(context.Background())
+	if err != nil || len(holds) != 1 || holds[0].Point != m.ID || holds[0].Holder != s.ID {
+		t.Fatalf("holds while published: %+v %v", holds, err)
+	}
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	assertGone(t, s)
+	if holds, err := r.Holds(context.Background()); err != nil || len(holds) != 0 {
+		t.Errorf("holds after unpublish: %+v %v", holds, err)
+	}
 }
 
 func TestPublishReportsDamageAndPublishesTheRest(t *testing.T) {

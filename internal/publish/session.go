@@ -12,6 +12,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/export/fuse"
+	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
 )
@@ -27,6 +28,10 @@ type Options struct {
 	Logger     *slog.Logger
 	// System runs the tools (nil: Host{}).
 	System System
+	// Holder, if set, holds the point from forget, retention and gc while
+	// it is published (the session ID is the holder): the repository, or
+	// the repository agent's data mover client on a mount server.
+	Holder instant.Holder
 	// PID is the process recorded as serving the session (0: this one).
 	PID   int
 	Clock clock.Clock // stamps Session.Started (nil: the real clock)
@@ -73,8 +78,9 @@ type Session struct {
 
 	recs  Records
 	sys   System
-	log   *slog.Logger
-	fuse  *fuse.Server
+	log    *slog.Logger
+	holder instant.Holder
+	fuse   *fuse.Server
 	disks []*restorefs.Disk
 }
 
