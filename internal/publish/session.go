@@ -76,12 +76,12 @@ type Session struct {
 	Problems []string `json:"problems,omitempty"`
 	Steps    []Step   `json:"steps"`
 
-	recs  Records
-	sys   System
+	recs   Records
+	sys    System
 	log    *slog.Logger
 	holder instant.Holder
 	fuse   *fuse.Server
-	disks []*restorefs.Disk
+	disks  []*restorefs.Disk
 }
 
 var idPattern = regexp.MustCompile(`^pub-[0-9a-f]{8}$`)
