@@ -170,3 +170,30 @@ func TestPublishSamePointTwice(t *testing.T) {
 		assertGone(t, s)
 	}
 }
+
+// A disk without a partition table holding a filesystem (and an empty
+// disk): the filesystem is mounted as diskN, the empty disk listed.
+func TestPublishWholeDiskFilesystem(t *testing.T) {
+	needPublish(t)
+	dir := t.TempDir()
+	whole, empty := filepath.Join(dir, "whole.img"), filepath.Join(dir, "empty.img")
+	guestimg.Build(t, whole, guestimg.Spec{Parts: []guestimg.Part{{FS: "ext4", SizeMiB: 16, Files: dataFiles}}})
+	guestimg.Build(t, empty, guestimg.Spec{Parts: []guestimg.Part{{SizeMiB: 4}}})
+	r, m := backupImages(t, "vm4", whole, empty)
+	s := publishT(t, r, m)
+	if len(s.Filesystems) != 2 || len(s.Problems) != 0 {
+		t.Fatalf("filesystems %+v, problems %q", s.Filesystems, s.Problems)
+	}
+	f := s.Filesystems[0]
+	if f.Name != "disk0" || f.Partition != 0 || f.FSType != "ext4" || f.Mountpoint != filepath.Join(s.MountDir, "vm4", "disk0") {
+		t.Errorf("whole-disk filesystem: %+v", f)
+	}
+	sameFiles(t, f.Mountpoint, dataFiles)
+	if e := s.Filesystems[1]; e.Name != "disk1" || e.FSType != "" || e.Mountpoint != "" || e.Size != 4<<20 {
+		t.Errorf("empty disk: %+v", e)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, s)
+}
