@@ -91,6 +91,11 @@ func newSession(o Options) (*Session, error) {
 	if s.MountDir, err = filepath.Abs(s.MountDir); err != nil {
 		return nil, err
 	}
+	// Mount points are recorded as /proc/self/mountinfo shows them: with
+	// symbolic links resolved (a /tmp that is a link).
+	if parent, err := filepath.EvalSymlinks(filepath.Dir(s.MountDir)); err == nil {
+		s.MountDir = filepath.Join(parent, filepath.Base(s.MountDir))
+	}
 	if _, err := os.Stat(s.recs.path(s.ID)); err == nil {
 		return nil, fmt.Errorf("publish %s: %w", s.ID, ErrExists)
 	}

@@ -197,3 +197,33 @@ func TestPublishWholeDiskFilesystem(t *testing.T) {
 	}
 	assertGone(t, s)
 }
+
+// A mount directory reached through a symbolic link is recorded resolved,
+// as /proc/self/mountinfo names it, so unpublish finds its mounts.
+func TestPublishMountDirThroughALink(t *testing.T) {
+	needPublish(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "d.img")
+	guestimg.Build(t, img, guestimg.Spec{Label: "gpt", Parts: []guestimg.Part{{FS: "ext4", SizeMiB: 16, Files: dataFiles}}})
+	r, m := backupImages(t, "vm5", img)
+	real := filepath.Join(dir, "real")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Publish(context.Background(), Options{Store: r, Point: m, StateDir: filepath.Join(dir, "state"),
+		MountDir: filepath.Join(dir, "link", "mnt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MountDir != filepath.Join(real, "mnt") {
+		t.Errorf("mount dir %s, want it resolved", s.MountDir)
+	}
+	sameFiles(t, s.Filesystems[0].Mountpoint, dataFiles)
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, s)
+}
