@@ -58,6 +58,9 @@ func TestPublishMountsEveryFilesystemReadOnly(t *testing.T) {
 			t.Errorf("filesystem %d: %+v, want %v", i, f, w)
 		}
 	}
+	if st, err := os.Stat(s.MountDir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("mount directory %s: %v %v, want mode 0700", s.MountDir, st, err)
+	}
 	sameFiles(t, s.Filesystems[0].Mountpoint, bootFiles)
 	sameFiles(t, s.Filesystems[1].Mountpoint, rootFiles)
 	sameFiles(t, s.Filesystems[3].Mountpoint, optFiles)
