@@ -209,11 +209,11 @@ func TestPublishMountDirThroughALink(t *testing.T) {
 	img := filepath.Join(dir, "d.img")
 	guestimg.Build(t, img, guestimg.Spec{Label: "gpt", Parts: []guestimg.Part{{FS: "ext4", SizeMiB: 16, Files: dataFiles}}})
 	r, m := backupImages(t, "vm5", img)
-	real := filepath.Join(dir, "real")
-	if err := os.Mkdir(real, 0o755); err != nil {
+	target := filepath.Join(dir, "target")
+	if err := os.Mkdir(target, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(real, filepath.Join(dir, "link")); err != nil {
+	if err := os.Symlink(target, filepath.Join(dir, "link")); err != nil {
 		t.Fatal(err)
 	}
 	s, err := Publish(context.Background(), Options{Store: r, Point: m, StateDir: filepath.Join(dir, "state"),
@@ -221,7 +221,7 @@ func TestPublishMountDirThroughALink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.MountDir != filepath.Join(real, "mnt") {
+	if s.MountDir != filepath.Join(target, "mnt") {
 		t.Errorf("mount dir %s, want it resolved", s.MountDir)
 	}
 	sameFiles(t, s.Filesystems[0].Mountpoint, dataFiles)
