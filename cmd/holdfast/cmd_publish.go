@@ -36,6 +36,7 @@ func needRoot() error {
 func newPublishCommand(a *app) *cobra.Command {
 	var stateDir string
 	var o publishOptions
+	co := &clientOptions{}
 	c := &cobra.Command{Use: "publish POINT [--mount-dir DIR] [--json]",
 		Short: "Publish a restore point on this host as mounted, read-only folders",
 		Args:  exactArgs(1),
@@ -55,6 +56,11 @@ returns once everything is mounted and prints the devices as lsblk does,
 or JSON (--json). What could not be published is reported, and the rest is
 published. Needs root.
 
+Through the server (--server, or HOLDFAST_SERVER and no repository given),
+a proxy — the mount server, running as root — publishes the point with
+chunks from its repository agent; --mount-dir is a path there, and the ID
+is pub- and the server's session number. list and cleanup are local.
+
 The guest's filesystems are parsed by this host's kernel: publish only
 points you would mount anyway, or scan them on a host set aside for it.
 'holdfast unpublish ID' takes everything down again.`}
@@ -63,7 +69,13 @@ points you would mount anyway, or scan them on a host set aside for it.
 	f.StringVar(&o.mountDir, "mount-dir", "", "mount the filesystems under DIR/VM (default holdfast.mount.ID in the system temporary folder)")
 	f.BoolVar(&o.asJSON, "json", false, "print the session as JSON")
 	f.IntVar(&o.cacheMiB, "cache", 256, "chunk cache per disk, MiB")
+	addClientFlags(c, co)
 	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if server, err := a.viaServer(co); err != nil {
+			return err
+		} else if server {
+			return runServerPublish(cmd.Context(), a, co, o, args[0])
+		}
 		return runPublish(cmd.Context(), a, stateDir, o, args[0])
 	}
 	c.AddCommand(newPublishServe(a, &stateDir), newPublishList(a, &stateDir), newPublishCleanup(a, &stateDir))
@@ -123,7 +135,7 @@ func runPublishServe(ctx context.Context, a *app, stateDir string, o publishOpti
 		return err
 	}
 	log := a.daemonLogger()
-	s, err := publish.Publish(ctx, publish.Options{ID: o.id, Store: r, Point: m, MountDir: o.mountDir, StateDir: recs.Dir,
+	s, err := publish.Publish(ctx, publish.Options{ID: o.id, Store: r, Holder: r, Point: m, MountDir: o.mountDir, StateDir: recs.Dir,
 		CacheBytes: int64(o.cacheMiB) << 20, Logger: log, Clock: a.clock})
 	if err != nil {
 		return err
@@ -331,6 +343,7 @@ whose process runs are left alone. Prints what was removed.`}
 
 func newUnpublishCommand(a *app) *cobra.Command {
 	var stateDir string
+	co := &clientOptions{}
 	c := &cobra.Command{Use: "unpublish ID|DIR", Args: exactArgs(1),
 		Short: "Take a published restore point down: unmount, detach, stop serving",
 		Long: `Take a published restore point down: unmount, detach, stop serving.
@@ -338,9 +351,17 @@ func newUnpublishCommand(a *app) *cobra.Command {
 ID is the session ID publish printed (pub-…) or its mount directory. The
 serving process undoes every step in reverse order (umount, vgchange -an,
 partx -d, losetup -d, FUSE unmount, the directories it created) and ends;
-if that process is gone, unpublish cleans up from the session's record.`}
+if that process is gone, unpublish cleans up from the session's record.
+Through the server, ID is pub- and the session number that publish
+printed, and the mount server does the same.`}
+	addClientFlags(c, co)
 	c.Flags().StringVar(&stateDir, "state-dir", "", "where publish sessions are recorded (default /run/holdfast/publish as root)")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if server, err := a.viaServer(co); err != nil {
+			return err
+		} else if server {
+			return runServerUnpublish(cmd.Context(), a, co, args[0])
+		}
 		if err := needRoot(); err != nil {
 			return err
 		}

@@ -152,6 +152,9 @@ func TestPublishUnpublish(t *testing.T) {
 		t.Errorf("unpublish: %q", out)
 	}
 	assertUnpublished(t, s, state)
+	if holds := e.ok("holds", "list"); strings.Contains(holds, s.ID) {
+		t.Errorf("the hold stays after unpublish:\n%s", holds)
+	}
 	if _, err := os.Stat(s.Disks[0].File); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("disk file: %v", err)
 	}
@@ -177,6 +180,9 @@ func TestPublishKilledThenCleanup(t *testing.T) {
 	if !strings.HasPrefix(s.MountDir, os.TempDir()) || !strings.HasSuffix(s.MountDir, "holdfast.mount."+s.ID) {
 		t.Errorf("default mount dir %s", s.MountDir)
 	}
+	if holds := e.ok("holds", "list"); !strings.Contains(holds, s.ID) {
+		t.Errorf("the point is not held while published:\n%s", holds)
+	}
 	if err := syscall.Kill(s.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +190,12 @@ func TestPublishKilledThenCleanup(t *testing.T) {
 	if out := e.ok("publish", "list", "--state-dir", state); !strings.Contains(out, "lost") {
 		t.Errorf("list after kill -9: %s", out)
 	}
-	out = e.ok("publish", "cleanup", "--state-dir", state)
+	r := e.run("publish", "cleanup", "--state-dir", state)
+	out = r.stdout
+	// No repository here: the hold on the point stays, and cleanup says how to release it.
+	if hint := "holdfast holds release " + s.Point + " " + s.ID; r.code != 0 || !strings.Contains(r.stderr, hint) {
+		t.Errorf("cleanup: exit %d, stderr %q lacks %q", r.code, r.stderr, hint)
+	}
 	for _, want := range []string{"removed " + s.ID + ": mount ", "loop device /dev/loop", "FUSE mount ", "partition devices of", "record"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("cleanup output lacks %q:\n%s", want, out)

@@ -6,5 +6,7 @@
 // starting terminal's process group does not reach it) with its output
 // appended to a log file, then polls Ready on the given clock. If the
 // process exits first, the error quotes the last lines of its log; if it
-// is not ready within the timeout, or ctx ends, the process is killed.
+// is not ready within the timeout, or ctx ends, the process gets SIGTERM,
+// so that it undoes what it has set up (mounts, exports) as it does when
+// stopped, and Start returns without waiting for it.
 package background

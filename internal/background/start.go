@@ -51,11 +51,11 @@ func Start(ctx context.Context, o Options) error {
 		default:
 		}
 		if clk.Now().After(deadline) {
-			_ = cmd.Process.Kill()
+			_ = cmd.Process.Signal(syscall.SIGTERM)
 			return fmt.Errorf("%s did not answer within %.0f s (log: %s)", o.What, o.Timeout.Seconds(), o.LogPath)
 		}
 		if err := clk.Sleep(ctx, 50*time.Millisecond); err != nil {
-			_ = cmd.Process.Kill()
+			_ = cmd.Process.Signal(syscall.SIGTERM)
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,5 +47,36 @@ func TestStart(t *testing.T) {
 func TestLastLines(t *testing.T) {
 	if got := LastLines("a\nb\nc\n", 2); got != "b\nc" {
 		t.Errorf("%q", got)
+	}
+}
+
+// TestStartStopsWithSIGTERM: a process whose start is abandoned (ctx
+// ends) is asked to end with SIGTERM, so it can undo what it set up, not
+// killed.
+func TestStartStopsWithSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	trapped, term := filepath.Join(dir, "trapped"), filepath.Join(dir, "term")
+	cmd := exec.Command("sh", "-c", "trap 'touch "+term+"; exit 0' TERM; touch "+trapped+"; sleep 30 & wait")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := Start(ctx, Options{Cmd: cmd, LogPath: filepath.Join(dir, "log"), What: "the test", Timeout: time.Hour,
+		Ready: func() bool {
+			if _, err := os.Stat(trapped); err == nil {
+				cancel() // the trap is set: give up on it
+			}
+			return false
+		}})
+	if err == nil {
+		t.Fatal("abandoned, yet no error")
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }) // its sleep, in its session
+	for deadline := time.Now().Add(time.Minute); ; {
+		if _, err := os.Stat(term); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the process got no SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

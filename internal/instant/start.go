@@ -31,7 +31,7 @@ type StartOptions struct {
 // serve.log in the redo directory, and waits (on the registry's clock, at
 // most StartTimeout) until the process records that its exports answer.
 // If the process exits first, the error quotes the end of its log; if it
-// does not answer in time, or ctx ends, the process is killed.
+// does not answer in time, or ctx ends, the process gets SIGTERM.
 func (r Registry) Start(ctx context.Context, o StartOptions) (Record, error) {
 	redo, id, err := r.SessionDir(o.RedoDir, NewID())
 	if err != nil {

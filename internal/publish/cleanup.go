@@ -10,22 +10,26 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
+	"github.com/holdfast-backup/holdfast/internal/instant"
 )
 
 // StopTimeout is how long Unpublish waits for a serving process to end.
 const StopTimeout = 60 * time.Second
 
 // Env is what Unpublish and Cleanup work with: the records, the host and
-// a clock (nil fields: Host{}, the real clock, no log).
+// a clock (nil fields: Host{}, the real clock, no log). Holder, if set,
+// releases the holds of the sessions cleaned up; without it they stay,
+// with a warning in the log.
 type Env struct {
 	Records Records
 	System  System
 	Clock   clock.Clock
 	Logger  *slog.Logger
+	Holder  instant.Holder
 }
 
 func (e Env) bind(s *Session) *Session {
-	s.recs, s.sys, s.log = e.Records, e.System, e.Logger
+	s.recs, s.sys, s.log, s.holder = e.Records, e.System, e.Logger, e.Holder
 	if s.sys == nil {
 		s.sys = Host{}
 	}

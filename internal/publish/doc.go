@@ -25,7 +25,9 @@
 //     physical volumes and what blkid does not recognise are listed, not
 //     mounted. A filesystem that fails to mount, a damaged partition table
 //     or an unreadable volume group is reported in Session.Problems and the
-//     rest is still published.
+//     rest is still published. A mount directory Publish creates is
+//     mode 0700: guest files keep the guest's owners and modes, which
+//     would otherwise let a host user with a guest user's UID read them.
 //
 // Close (unpublish) undoes the recorded steps in reverse: umount,
 // vgchange -an, partx -d, losetup -d, FUSE unmount, and removes the

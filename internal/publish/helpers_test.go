@@ -60,10 +60,10 @@ func backupImages(t *testing.T, vm string, imgs ...string) (*repo.Repository, *r
 
 // publishT publishes m and closes the session when the test ends (if the
 // test did not).
-func publishT(t *testing.T, r repo.PointReader, m *repo.Manifest) *Session {
+func publishT(t *testing.T, r *repo.Repository, m *repo.Manifest) *Session {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := Publish(context.Background(), Options{Store: r, Point: m, StateDir: filepath.Join(dir, "state"),
+	s, err := Publish(context.Background(), Options{Store: r, Holder: r, Point: m, StateDir: filepath.Join(dir, "state"),
 		MountDir: filepath.Join(dir, "mnt")})
 	if err != nil {
 		t.Fatal(err)

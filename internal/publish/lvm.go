@@ -35,27 +35,29 @@ func (s *Session) activateLVM(ctx context.Context) error {
 	if len(pvs) == 0 {
 		return nil
 	}
-	if !s.sys.DeviceMapper() {
-		s.problem("LVM physical volumes %s: volume groups not activated: this kernel has no device-mapper", strings.Join(pvs, ", "))
-		return nil
-	}
 	out, err := s.sys.Run(ctx, "pvs", lvmArgs(pvs, "--noheadings", "-o", "pv_name,vg_name")...)
 	if err != nil {
 		s.problem("LVM physical volumes %s: %v", strings.Join(pvs, ", "), err)
 		return nil
 	}
 	vgs := parsePVs(out)
+	if !s.sys.DeviceMapper() {
+		for i := range s.Filesystems {
+			if fs := &s.Filesystems[i]; fs.FSType == "LVM2_member" {
+				fs.Problem = "volume group not activated: this kernel has no device-mapper"
+			}
+		}
+		for _, vg := range sortedKeys(vgs) {
+			s.problem("volume group %s (on %s) not activated: this kernel has no device-mapper", vg, strings.Join(vgs[vg], ", "))
+		}
+		return nil
+	}
 	active, err := s.activeDM(ctx)
 	if err != nil {
 		s.problem("LVM: cannot list the host's device-mapper devices: %v", err)
 		return nil
 	}
-	names := make([]string, 0, len(vgs))
-	for vg := range vgs {
-		names = append(names, vg)
-	}
-	sort.Strings(names)
-	for _, vg := range names {
+	for _, vg := range sortedKeys(vgs) {
 		if clashes(active, vg) {
 			s.problem("volume group %s skipped: a volume group of that name is active on this host", vg)
 			continue
@@ -116,6 +118,15 @@ func clashes(active []string, vg string) bool {
 		}
 	}
 	return false
+}
+
+func sortedKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // dmName is the device-mapper name of vg/lv: dashes doubled, joined by one.

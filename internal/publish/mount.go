@@ -40,10 +40,14 @@ func (s *Session) mountAll(ctx context.Context) error {
 		if !ok || f.Problem != "" {
 			continue
 		}
-		for _, d := range []string{s.MountDir, base} {
-			if err := s.ensureDir(ctx, d); err != nil {
-				return err
-			}
+		// The mount directory Publish makes is root's alone (0700): guest
+		// files keep the guest's owners and modes, and a host user whose
+		// UID is a guest user's would read that user's files.
+		if err := s.ensureDir(ctx, s.MountDir, 0o700); err != nil {
+			return err
+		}
+		if err := s.ensureDir(ctx, base, 0o755); err != nil {
+			return err
 		}
 		mp := filepath.Join(base, safeName(f.Name))
 		if err := s.do(ctx, Step{Kind: stepDir, Path: mp}, func(*Step) error { return os.Mkdir(mp, 0o755) }); err != nil {
@@ -75,13 +79,13 @@ func (s *Session) mountAll(ctx context.Context) error {
 }
 
 // ensureDir makes dir (recorded) unless it exists.
-func (s *Session) ensureDir(ctx context.Context, dir string) error {
+func (s *Session) ensureDir(ctx context.Context, dir string, mode os.FileMode) error {
 	if _, err := os.Lstat(dir); err == nil {
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return s.do(ctx, Step{Kind: stepDir, Path: dir}, func(*Step) error { return os.Mkdir(dir, 0o755) })
+	return s.do(ctx, Step{Kind: stepDir, Path: dir}, func(*Step) error { return os.Mkdir(dir, mode) })
 }
 
 // safeName makes a name from the guest (VM or LV name) one path element.

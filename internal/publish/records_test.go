@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
 )
 
 func TestCleanupUndoesDeadSessionsOnly(t *testing.T) {
@@ -164,4 +166,54 @@ func FuzzParsers(f *testing.F) {
 		_ = unescapeMount(string(b))
 		_ = safeName(string(b))
 	})
+}
+
+func TestServerID(t *testing.T) {
+	if id := ServerID(42); id != "pub-00000042" || !ValidID(id) {
+		t.Errorf("ServerID(42) = %q", id)
+	}
+	for in, want := range map[string]int64{"pub-00000042": 42, "42": 42, "pub-0000004a": 0, "pub-42": 0, "0": 0, "ir-00000042": 0} {
+		if n, ok := ParseServerID(in); n != want || ok != (want > 0) {
+			t.Errorf("ParseServerID(%q) = %d %v", in, n, ok)
+		}
+	}
+}
+
+// fakeHolder records holds.
+type fakeHolder struct{ held map[string]bool }
+
+func (h *fakeHolder) HoldPoint(_ context.Context, hold repo.Hold) error {
+	h.held[hold.Point+"/"+hold.Holder] = true
+	return nil
+}
+
+func (h *fakeHolder) ReleaseHold(_ context.Context, point, holder string) error {
+	delete(h.held, point+"/"+holder)
+	return nil
+}
+
+func TestHoldReleasedOnUndo(t *testing.T) {
+	ctx := context.Background()
+	recs := Records{Dir: t.TempDir()}
+	for _, withHolder := range []bool{true, false} {
+		h := &fakeHolder{held: map[string]bool{"p1/pub-0000000a": true}}
+		s := &Session{ID: "pub-0000000a", PID: 1 << 30, Steps: []Step{{Kind: stepHold, Path: "p1", Done: true}}}
+		if err := recs.Save(s); err != nil {
+			t.Fatal(err)
+		}
+		e := Env{Records: recs, System: newFake()}
+		if withHolder {
+			e.Holder = h
+		}
+		removed, err := Cleanup(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if withHolder && (len(h.held) != 0 || removed[0] != "pub-0000000a: hold on point p1") {
+			t.Errorf("with a holder: held %v, removed %q", h.held, removed)
+		}
+		if !withHolder && (len(h.held) != 1 || len(removed) != 1) { // only the record
+			t.Errorf("without a holder: held %v, removed %q", h.held, removed)
+		}
+	}
 }

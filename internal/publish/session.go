@@ -3,12 +3,16 @@ package publish
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/export/fuse"
+	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
 )
@@ -24,6 +28,10 @@ type Options struct {
 	Logger     *slog.Logger
 	// System runs the tools (nil: Host{}).
 	System System
+	// Holder, if set, holds the point from forget, retention and gc while
+	// it is published (the session ID is the holder): the repository, or
+	// the repository agent's data mover client on a mount server.
+	Holder instant.Holder
 	// PID is the process recorded as serving the session (0: this one).
 	PID   int
 	Clock clock.Clock // stamps Session.Started (nil: the real clock)
@@ -68,11 +76,12 @@ type Session struct {
 	Problems []string `json:"problems,omitempty"`
 	Steps    []Step   `json:"steps"`
 
-	recs  Records
-	sys   System
-	log   *slog.Logger
-	fuse  *fuse.Server
-	disks []*restorefs.Disk
+	recs   Records
+	sys    System
+	log    *slog.Logger
+	holder instant.Holder
+	fuse   *fuse.Server
+	disks  []*restorefs.Disk
 }
 
 var idPattern = regexp.MustCompile(`^pub-[0-9a-f]{8}$`)
@@ -82,6 +91,24 @@ func NewID() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return "pub-" + hex.EncodeToString(b[:])
+}
+
+// ServerID is the ID of the server's publish session n: "pub-" and the
+// session number in eight decimal digits, as instant.ServerID.
+func ServerID(n int64) string { return fmt.Sprintf("pub-%08d", n) }
+
+// ParseServerID returns the session number a ServerID names; a bare
+// session number is accepted too.
+func ParseServerID(id string) (int64, bool) {
+	digits := strings.TrimPrefix(id, "pub-")
+	if digits != id && !ValidID(id) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return n, true
 }
 
 // ValidID reports whether id looks like a session ID.

@@ -12,6 +12,7 @@ import (
 
 // Step kinds, in the order Publish takes them.
 const (
+	stepHold       = "hold"       // Path: the point held (the session ID is the holder)
 	stepDir        = "dir"        // Path: a directory Publish created
 	stepFUSE       = "fuse"       // Path: the FUSE mount of the disk files
 	stepLoop       = "loop"       // Path: the disk file; Device: its loop device
@@ -33,6 +34,8 @@ type Step struct {
 
 func (st Step) String() string {
 	switch st.Kind {
+	case stepHold:
+		return "hold on point " + st.Path
 	case stepDir:
 		return "directory " + st.Path
 	case stepFUSE:
@@ -144,6 +147,8 @@ func (s *Session) undoStep(ctx context.Context, st Step) ([]string, error) {
 		return nil, err
 	case stepLoop, stepPartitions:
 		return s.undoLoop(ctx, st)
+	case stepHold:
+		return s.release(ctx, st.Path)
 	case stepVG:
 		if _, err := s.sys.Run(ctx, "vgchange", lvmArgs(st.Devices, "-an", st.VG)...); err != nil {
 			return nil, err
@@ -195,4 +200,19 @@ func noPartitions(err error) bool {
 	var ee *ExitError
 	return errors.As(err, &ee) && (strings.Contains(ee.Stderr, "No such device or address") ||
 		strings.Contains(ee.Stderr, "does not make sense") || strings.TrimSpace(ee.Stderr) == "")
+}
+
+// release ends the session's hold on point. Without a Holder (a clean-up
+// by another process, which has no repository) the hold stays and a
+// warning says how to release it.
+func (s *Session) release(ctx context.Context, point string) ([]string, error) {
+	if s.holder == nil {
+		s.log.Warn(fmt.Sprintf("publish %s: the hold on point %s stays (no repository here): release it with "+
+			"`holdfast holds release %s %s`", s.ID, point, point, s.ID))
+		return nil, nil
+	}
+	if err := s.holder.ReleaseHold(ctx, point, s.ID); err != nil {
+		return nil, err
+	}
+	return []string{"hold on point " + point}, nil
 }

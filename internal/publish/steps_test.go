@@ -102,7 +102,7 @@ func TestProblemsDoNotStopPublish(t *testing.T) {
 			gptWithLVM(f)
 			f.answers["dmsetup info -c --noheadings -o name"] = "vg0-home\nother-root\n"
 		}, "vg0 skipped", 2},
-		{"no device-mapper", func(f *fakeSys) { gptWithLVM(f); f.dm = false }, "no device-mapper", 2},
+		{"no device-mapper", func(f *fakeSys) { gptWithLVM(f); f.dm = false }, "volume group vg0 (on /dev/loop7p3) not activated: this kernel has no device-mapper", 2},
 		{"vgchange fails", func(f *fakeSys) {
 			gptWithLVM(f)
 			f.answers["vgchange "+strings.Join([]string{"--devices", "/dev/loop7p3", "--config",

@@ -17,8 +17,9 @@ import (
 
 // Part is a partition (or, with Spec.Label "", the whole disk).
 type Part struct {
-	FS      string            // "ext4", "ext2", "xfs", "swap", "" (left empty)
-	SizeMiB int64             // at least 16 for ext4, 64 for xfs
+	FS      string            // "ext4", "ext2", "xfs", "btrfs", "swap", "lvm" (a PV of volume group VG), "" (left empty)
+	SizeMiB int64             // at least 16 for ext4, 64 for xfs, 114 for btrfs
+	VG      string            // "lvm": the volume group (needs root and a loop device: use a unique name)
 	Files   map[string][]byte // relative path → content (directories made as needed)
 }
 
@@ -93,7 +94,7 @@ func writeFS(t testing.TB, img string, off int64, p Part) {
 	case "":
 	case "ext4", "ext2":
 		run(t, nil, nil, "mkfs."+p.FS, "-q", "-F", "-d", src, "-E", fmt.Sprintf("offset=%d", off), img, fmt.Sprintf("%dM", p.SizeMiB))
-	case "xfs", "swap":
+	case "xfs", "swap", "btrfs", "lvm":
 		part := filepath.Join(t.TempDir(), "part.img")
 		if err := os.WriteFile(part, nil, 0o600); err != nil {
 			t.Fatal(err)
@@ -101,9 +102,14 @@ func writeFS(t testing.TB, img string, off int64, p Part) {
 		if err := os.Truncate(part, p.SizeMiB<<20); err != nil {
 			t.Fatal(err)
 		}
-		if p.FS == "swap" {
+		switch p.FS {
+		case "swap":
 			run(t, nil, nil, "mkswap", "-q", part)
-		} else {
+		case "btrfs":
+			run(t, nil, nil, "mkfs.btrfs", "-q", "-f", "-r", src, part)
+		case "lvm":
+			makeVG(t, part, p.VG)
+		default:
 			proto := filepath.Join(t.TempDir(), "proto")
 			if err := os.WriteFile(proto, []byte(xfsProto(src, p.Files)), 0o600); err != nil {
 				t.Fatal(err)
@@ -111,10 +117,40 @@ func writeFS(t testing.TB, img string, off int64, p Part) {
 			// The variables let mkfs.xfs make a filesystem smaller than 300 MB, as xfstests do.
 			run(t, nil, []string{"TEST_DIR=1", "TEST_DEV=1", "QA_CHECK_FS=1"}, "mkfs.xfs", "-q", "-f", "-p", proto, part)
 		}
+		st, err := os.Stat(part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() != p.SizeMiB<<20 {
+			t.Fatalf("guestimg: mkfs made a %s of %d bytes, not %d MiB: give a larger size", p.FS, st.Size(), p.SizeMiB)
+		}
 		CopyInto(t, img, part, off)
 	default:
 		t.Fatalf("guestimg: unknown filesystem %q", p.FS)
 	}
+}
+
+// makeVG makes file a physical volume of a new volume group vg, on a
+// loop device of its own (LVM restricted to it), detached after.
+func makeVG(t testing.TB, file, vg string) {
+	t.Helper()
+	if vg == "" {
+		t.Fatal("guestimg: an lvm part needs a VG name")
+	}
+	out, err := exec.Command("losetup", "--find", "--show", file).Output()
+	if err != nil {
+		t.Fatalf("losetup %s: %v", file, err)
+	}
+	loop := strings.TrimSpace(string(out))
+	defer func() {
+		if out, err := exec.Command("losetup", "-d", loop).CombinedOutput(); err != nil {
+			t.Errorf("losetup -d %s: %v %s", loop, err, out)
+		}
+	}()
+	env := []string{"LVM_SUPPRESS_FD_WARNINGS=1"}
+	noBackup := "backup { backup = 0 archive = 0 }" // nothing of the test in /etc/lvm
+	run(t, nil, env, "pvcreate", "-q", "--devices", loop, "--config", noBackup, loop)
+	run(t, nil, env, "vgcreate", "-q", "--devices", loop, "--config", noBackup, vg, loop)
 }
 
 // xfsProto is an mkfs.xfs prototype file for files in src (flat names or
