@@ -109,6 +109,8 @@ func Open(r io.ReaderAt, size int64, content string) (*FS, error) {
 	switch content {
 	case "ext4":
 		d, err = openExt4(r, size)
+	case "xfs":
+		d, err = openXFS(r, size)
 	case "":
 		return nil, fmt.Errorf("%w: no filesystem signature", ErrUnsupported)
 	default:

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/holdfast-backup/holdfast/internal/testutil/guesttree"
 )
 
 // smallTree is a tree with one of each kind, for fuzz seed images.
@@ -35,7 +37,7 @@ func smallTree(t testing.TB) string {
 }
 
 // seedImage builds a small real filesystem image, or skips.
-func seedImage(f *testing.F, size int64, args ...string) []byte {
+func seedImage(f *testing.F, size int64, env []string, args ...string) []byte {
 	f.Helper()
 	if _, err := exec.LookPath(args[0]); err != nil {
 		f.Skipf("%s not installed: %v", args[0], err)
@@ -48,7 +50,9 @@ func seedImage(f *testing.F, size int64, args ...string) []byte {
 		f.Fatal(err)
 	}
 	args = append(args, img)
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+	c := exec.Command(args[0], args[1:]...)
+	c.Env = append(os.Environ(), env...)
+	if out, err := c.CombinedOutput(); err != nil {
 		f.Fatalf("%v: %v\n%s", args, err, out)
 	}
 	b, err := os.ReadFile(img)
@@ -111,7 +115,7 @@ func fuzzPatched(f *testing.F, img []byte, content string, seedOffsets []int64) 
 // inode table, directory and extent blocks) to the reader.
 func FuzzExt4(f *testing.F) {
 	src := smallTree(f)
-	img := seedImage(f, 1<<20, "mkfs.ext4", "-q", "-F", "-b", "1024", "-N", "64", "-O", "^has_journal", "-d", src, "-E", "root_owner=0:0")
+	img := seedImage(f, 1<<20, nil, "mkfs.ext4", "-q", "-F", "-b", "1024", "-N", "64", "-O", "^has_journal", "-d", src, "-E", "root_owner=0:0")
 	var offs []int64
 	table := int64(binary.LittleEndian.Uint32(img[2048+8:])) * 1024
 	for i := int64(0); i < 16; i++ {
@@ -119,4 +123,33 @@ func FuzzExt4(f *testing.F) {
 	}
 	offs = append(offs, 1024, 1024+24, 2048)
 	fuzzPatched(f, img, "ext4", offs)
+}
+
+// FuzzXFS feeds damaged real xfs images (superblock, inodes, directory
+// blocks) to the reader. mkfs.xfs makes a 16 MiB filesystem only for the
+// test suites it recognises by their environment.
+func FuzzXFS(f *testing.F) {
+	proto := guesttree.ProtoFile(f, smallTree(f))
+	env := []string{"TEST_DIR=1", "TEST_DEV=1", "QA_CHECK_FS=1"}
+	img := seedImage(f, 16<<20, env, "mkfs.xfs", "-q", "-f", "-p", proto)
+	x, err := openXFS(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	root := int64(x.rootIno>>x.inoPBLog)*x.blockSize + int64(x.rootIno&(1<<x.inoPBLog-1))*x.inodeSize
+	offs := []int64{0, 4, 56, 84, 104, 124}
+	for i := int64(0); i < 8; i++ {
+		offs = append(offs, root+i*x.inodeSize, root+i*x.inodeSize+100, root+i*x.inodeSize+176)
+	}
+	if n, err := x.inode(x.rootIno); err == nil {
+		es, _ := x.readDir(n)
+		for _, e := range es {
+			if c, err := x.inode(e.Ino); err == nil {
+				for _, ext := range c.extents {
+					offs = append(offs, ext.Physical, ext.Physical+64)
+				}
+			}
+		}
+	}
+	fuzzPatched(f, img, "xfs", offs)
 }

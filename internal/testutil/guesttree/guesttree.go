@@ -31,6 +31,9 @@ const SparseSize = 256 << 20
 type Options struct {
 	BigDir int // entries in "big" (0: 300)
 	Deep   int // depth of "deep/d/d/…" (0: 20)
+	// NoSparse leaves sparse.img out (mkfs.xfs 6.1 -p writes a file as
+	// large as an allocation group over the next group's headers).
+	NoSparse bool
 }
 
 // Build fills dir with the test tree and returns dir.
@@ -58,22 +61,24 @@ func Build(t testing.TB, dir string, o Options) string {
 	write("hello.txt", []byte("hello, guest\n"), 0o644)
 	write("empty", nil, 0o644)
 	write("secret", []byte("only the owner\n"), 0o600)
-	write("bin/suid", bytes.Repeat([]byte("\x7fELF"), 3000), 0o4755)
+	write("bin/suid", bytes.Repeat([]byte("\x7fELF"), 3000), os.ModeSetuid|os.ModeSetgid|0o755)
 	write("etc/config", bytes.Repeat([]byte("key=value\n"), 500), 0o640)
 	big := make([]byte, 3<<20+123)
 	for i := range big {
 		big[i] = byte(i*7 + i>>12)
 	}
 	write("data/big.bin", big, 0o644)
-	// a sparse file: data at 0, 100 MiB and the end, holes between
-	f, err := os.Create(filepath.Join(dir, "sparse.img"))
-	must(err)
-	for _, off := range []int64{0, 100 << 20, SparseSize - 8192} {
-		_, err := f.WriteAt(bytes.Repeat([]byte{0xab}, 8192), off)
+	if !o.NoSparse {
+		// a sparse file: data at 0, 100 MiB and the end, holes between
+		f, err := os.Create(filepath.Join(dir, "sparse.img"))
 		must(err)
+		for _, off := range []int64{0, 100 << 20, SparseSize - 8192} {
+			_, err := f.WriteAt(bytes.Repeat([]byte{0xab}, 8192), off)
+			must(err)
+		}
+		must(f.Truncate(SparseSize))
+		must(f.Close())
 	}
-	must(f.Truncate(SparseSize))
-	must(f.Close())
 	// hard links: three names of one file
 	write("links/a", []byte("linked content\n"), 0o644)
 	must(os.Link(filepath.Join(dir, "links/a"), filepath.Join(dir, "links/b")))
@@ -91,8 +96,8 @@ func Build(t testing.TB, dir string, o Options) string {
 	for i := range o.BigDir {
 		write(fmt.Sprintf("big/file-with-a-long-name-%05d", i), []byte(fmt.Sprintf("entry %d\n", i)), 0o644)
 	}
-	must(os.Mkdir(filepath.Join(dir, "sticky"), 0o1777))
-	must(os.Chmod(filepath.Join(dir, "sticky"), 0o1777))
+	must(os.Mkdir(filepath.Join(dir, "sticky"), 0o755))
+	must(os.Chmod(filepath.Join(dir, "sticky"), os.ModeSticky|0o777))
 	if os.Geteuid() == 0 {
 		must(os.Lchown(filepath.Join(dir, "etc/config"), 1234, 5678))
 		must(os.Lchown(filepath.Join(dir, "short-link"), 1234, 5678))
