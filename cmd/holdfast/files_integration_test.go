@@ -194,7 +194,7 @@ func TestFilesDamage(t *testing.T) {
 	fsImg := guesttree.Ext4(t, src, 80)
 
 	badTable := guesttree.Disk(t, 100, filesGPT, map[int64]string{2048 * 512: fsImg})
-	patchFile(t, badTable, 512+16, []byte{0xde, 0xad})          // the GPT header's CRC
+	patchFile(t, badTable, 512+16, []byte{0xde, 0xad})         // the GPT header's CRC
 	patchFile(t, badTable, 100<<20-512+16, []byte{0xde, 0xad}) // and the backup header's
 	// a filesystem whose group descriptors point at nothing
 	badFS := guesttree.Disk(t, 100, filesGPT, map[int64]string{2048 * 512: fsImg})

@@ -29,8 +29,8 @@ type Disk interface {
 
 // Volume is one partition (or whole disk) of a point.
 type Volume struct {
-	Name string `json:"name"` // disk0-p1, or disk0 for a disk without a partition table
-	Disk int    `json:"disk"`
+	Name string `json:"name"` // disk0-p1, disk0 (no partition table), or vg-lv (an LVM logical volume)
+	Disk int    `json:"disk"` // -1 for a logical volume
 	guestdisk.Volume
 	FS  *guestfs.FS `json:"-"`
 	Err error       `json:"-"` // why FS is nil
@@ -64,7 +64,58 @@ func OpenTree(disks []Disk) (*Tree, error) {
 			t.Volumes = append(t.Volumes, vol)
 		}
 	}
+	t.addLVs(disks)
 	return t, nil
+}
+
+// addLVs adds the linear logical volumes of the LVM physical volumes found,
+// named as device-mapper names them ("vg-lv"). Each volume group is read
+// from the newest metadata (highest seqno) among its PVs; an LV on a PV
+// the point does not hold, or not linear, is listed with the reason.
+func (t *Tree) addLVs(disks []Disk) {
+	readers, sizes := map[string]io.ReaderAt{}, map[string]int64{}
+	vgs := map[string]*guestdisk.VG{}
+	var order []string
+	for _, v := range t.Volumes {
+		if v.Content != guestdisk.ContentLVM {
+			continue
+		}
+		sec := v.Section(disks[v.Disk])
+		pv, err := guestdisk.ReadPV(sec, v.Size)
+		if err != nil {
+			v.Err = fmt.Errorf("%s: %w", v.Name, err)
+			continue
+		}
+		v.Err = fmt.Errorf("%s: LVM physical volume of volume group %s", v.Name, pv.VG.Name)
+		readers[pv.UUID], sizes[pv.UUID] = sec, v.Size
+		if old, ok := vgs[pv.VG.Name]; !ok || pv.VG.Seqno > old.Seqno {
+			if !ok {
+				order = append(order, pv.VG.Name)
+			}
+			vg := pv.VG
+			vgs[pv.VG.Name] = &vg
+		}
+	}
+	for _, name := range order {
+		for _, lv := range vgs[name].LVs {
+			vol := &Volume{Name: dmName(name, lv.Name), Disk: -1, Volume: guestdisk.Volume{Size: lv.Size, Name: name + "/" + lv.Name}}
+			r, err := guestdisk.NewLVReader(lv, readers, sizes)
+			if err == nil {
+				vol.Content = guestdisk.Probe(r, lv.Size)
+				vol.FS, err = guestfs.Open(r, lv.Size, vol.Content)
+			}
+			if err != nil {
+				vol.Err = fmt.Errorf("%s: %w", vol.Name, err)
+			}
+			t.Volumes = append(t.Volumes, vol)
+		}
+	}
+}
+
+// dmName is device-mapper's name of an LV: VG and LV joined by "-", each
+// "-" in them doubled.
+func dmName(vg, lv string) string {
+	return strings.ReplaceAll(vg, "-", "--") + "-" + strings.ReplaceAll(lv, "-", "--")
 }
 
 // Readable lists the volumes with a filesystem guestfs reads.
