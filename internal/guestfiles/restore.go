@@ -179,8 +179,7 @@ func (o *restorer) restoreEntry(p string, st guestfs.Stat) error {
 		o.closeDirs()
 	}
 	rel := o.destRel(p)
-	if rel == "" { // the guest's root itself
-		o.dirs = append(o.dirs, dirMeta{rel: "", st: st})
+	if rel == "" { // the guest's root is dest itself, whose owner and mode stay the user's
 		o.res.Dirs++
 		return nil
 	}
@@ -329,7 +328,7 @@ func (o *restorer) copyData(out *os.File, ino uint64) (int64, error) {
 		return 0, err
 	}
 	exts := f.Extents()
-	if len(exts) == 0 && f.Size() > 0 {
+	if f.Inline() {
 		exts = []guestfs.Extent{{Logical: 0, Length: f.Size()}} // inline data
 	}
 	buf := make([]byte, min(int64(1<<20), max(f.Size(), 1)))

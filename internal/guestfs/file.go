@@ -21,6 +21,10 @@ func (f *File) Stat() Stat { return f.n.Stat }
 // Size is the file's size in bytes.
 func (f *File) Size() int64 { return f.n.Size }
 
+// Inline reports whether the file's bytes live in its inode (ext4 inline
+// data): then it has no extents, and its bytes are read with ReadAt.
+func (f *File) Inline() bool { return f.n.isInl }
+
 // Extents returns the file's data extents (none for inline data).
 func (f *File) Extents() []Extent { return append([]Extent(nil), f.n.extents...) }
 

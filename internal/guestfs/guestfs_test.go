@@ -126,6 +126,9 @@ func checkTree(t *testing.T, fsys *FS, src string, c checks) {
 	if data == 0 || data > 1<<20 {
 		t.Errorf("sparse.img: %d bytes in %d extents, want a few blocks", data, len(exts))
 	}
+	if exts, err := fsys.Extents("hole.img"); err != nil || len(exts) != 0 {
+		t.Errorf("hole.img: extents %v (%v), want none", exts, err)
+	}
 }
 
 func checkFile(t *testing.T, fsys *FS, rel, p string, st Stat, wi os.FileInfo) {

@@ -67,6 +67,12 @@ func Compare(t testing.TB, want, got string, o CompareOptions) {
 		if st.Blocks*512 > SparseSize/8 {
 			t.Errorf("sparse.img takes %d bytes for %d: not sparse", st.Blocks*512, SparseSize)
 		}
+		if err := syscall.Stat(filepath.Join(got, "hole.img"), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Blocks != 0 {
+			t.Errorf("hole.img (no data) takes %d bytes", st.Blocks*512)
+		}
 	}
 }
 

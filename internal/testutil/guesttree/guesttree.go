@@ -78,6 +78,9 @@ func Build(t testing.TB, dir string, o Options) string {
 		}
 		must(f.Truncate(SparseSize))
 		must(f.Close())
+		// all hole: no data at all
+		must(os.WriteFile(filepath.Join(dir, "hole.img"), nil, 0o644))
+		must(os.Truncate(filepath.Join(dir, "hole.img"), SparseSize))
 	}
 	// hard links: three names of one file
 	write("links/a", []byte("linked content\n"), 0o644)
