@@ -2,9 +2,11 @@ package guestfs
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"sort"
 	"time"
 )
 
@@ -327,23 +329,39 @@ func (x *xfs) readDir(n *node) ([]DirEntry, error) {
 	if n.isInl {
 		return x.shortformDir(n)
 	}
-	var out []DirEntry
-	var total int64
+	// the data blocks lie below the leaf offset; a directory block may be
+	// several filesystem blocks, split over extents: read each through a
+	// view of those extents
+	var data []Extent
+	var total, end int64
 	for _, e := range n.extents {
 		if e.Logical >= leafOffsetXFS {
 			continue // leaf, node and free-index blocks: no entries of their own
 		}
-		length := min(e.Length, leafOffsetXFS-e.Logical)
-		if total += length; total > maxDirBytes {
+		e.Length = min(e.Length, leafOffsetXFS-e.Logical)
+		if total += e.Length; total > maxDirBytes {
 			return nil, corrupt("xfs: directory inode %d: more than %d bytes", n.Ino, maxDirBytes)
 		}
-		buf := make([]byte, length)
-		if err := readFull(x.r, buf, e.Physical); err != nil {
-			return nil, fmt.Errorf("xfs: directory inode %d: %w", n.Ino, err)
-		}
-		for off := int64(0); off+x.dirBlock <= int64(len(buf)); off += x.dirBlock {
+		data = append(data, e)
+		end = max(end, e.Logical+e.Length)
+	}
+	sort.Slice(data, func(i, j int) bool { return data[i].Logical < data[j].Logical })
+	view := &File{r: x.r, n: &node{Stat: Stat{Ino: n.Ino, Size: end}, extents: data}}
+	buf := make([]byte, x.dirBlock)
+	var out []DirEntry
+	done := int64(-1) // the last directory block parsed
+	for _, e := range data {
+		for off := e.Logical &^ (x.dirBlock - 1); off < e.Logical+e.Length; off += x.dirBlock {
+			if off <= done {
+				continue
+			}
+			done = off
+			clear(buf)
+			if _, err := view.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("xfs: directory inode %d: %w", n.Ino, err)
+			}
 			var err error
-			if out, err = x.dataBlock(buf[off:off+x.dirBlock], out, n.Ino); err != nil {
+			if out, err = x.dataBlock(buf, out, n.Ino); err != nil {
 				return nil, err
 			}
 		}

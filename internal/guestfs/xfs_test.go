@@ -66,7 +66,7 @@ func TestXFSProto(t *testing.T) {
 	for _, v := range []struct {
 		name string
 		opts []string
-	}{{"v5", nil}, {"v4", []string{"-m", "crc=0"}}} {
+	}{{"v5", nil}, {"v4", []string{"-m", "crc=0"}}, {"8k-dir-blocks", []string{"-n", "size=8192"}}} {
 		t.Run(v.name, func(t *testing.T) {
 			img := guesttree.XFSProto(t, src, v.opts...)
 			fsys := openVolume(t, img, 0)
