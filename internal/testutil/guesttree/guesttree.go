@@ -1,6 +1,6 @@
 // Package guesttree builds, for tests, a directory tree with what a guest
 // filesystem reader must keep (a large sparse file, hard links, short and
-// long symlinks, a deep tree, a large directory, setuid and 0600 modes,
+// long symlinks, a FIFO, a deep tree, a large directory, setuid and 0600 modes,
 // owners, past times) and real ext4 and xfs images of it without root
 // (mkfs.ext4 -d; mkfs.xfs -p protofile), placed at a partition's offset in
 // a disk image made with sfdisk; and Compare, which checks a tree restored
@@ -99,6 +99,7 @@ func Build(t testing.TB, dir string, o Options) string {
 	for i := range o.BigDir {
 		write(fmt.Sprintf("big/file-with-a-long-name-%05d", i), []byte(fmt.Sprintf("entry %d\n", i)), 0o644)
 	}
+	must(unix.Mkfifo(filepath.Join(dir, "fifo"), 0o640))
 	must(os.Mkdir(filepath.Join(dir, "sticky"), 0o755))
 	must(os.Chmod(filepath.Join(dir, "sticky"), os.ModeSticky|0o777))
 	if os.Geteuid() == 0 {

@@ -72,6 +72,8 @@ func protoDir(t testing.TB, b *strings.Builder, dir string) {
 			fmt.Fprintf(b, "%s d%s%s%s %d %d\n", e.Name(), suid, sgid, perm, st.Uid, st.Gid)
 			protoDir(t, b, p)
 			b.WriteString("$\n")
+		case fi.Mode()&os.ModeNamedPipe != 0:
+			fmt.Fprintf(b, "%s p%s%s%s %d %d\n", e.Name(), suid, sgid, perm, st.Uid, st.Gid)
 		case fi.Mode()&os.ModeSymlink != 0:
 			target, _ := os.Readlink(p)
 			fmt.Fprintf(b, "%s l%s%s%s %d %d %s\n", e.Name(), suid, sgid, perm, st.Uid, st.Gid, target)
