@@ -416,7 +416,8 @@ func newFilesDiffCommand(a *app) *cobra.Command {
 		Long: `Compare the guest files under PATH (default /) of two restore points, by
 name: "+" added in POINT2, "-" removed, "M" changed, with why: type, mode,
 owner, size, mtime, target (a symlink's), or content — when size and mtime
-match, the bytes are read and compared, so a change that kept both shows.
+match, the bytes are compared, so a change that kept both shows (a file whose
+data lies in the same chunks of both points is known equal without reading it).
 Volumes are paired by name (disk0-p1 with disk0-p1) unless DISK:PART is given.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 || len(args) > 3 {
@@ -463,7 +464,7 @@ func runFilesDiff(ctx context.Context, a *app, addr1, addr2, p string, asJSON bo
 	}
 	changes := []fileChange{}
 	for _, pr := range pairs {
-		err := guestfiles.Diff(ctx, pr[0].FS, pr[1].FS, p, func(c guestfiles.Change) error {
+		err := guestfiles.DiffVolumes(ctx, t1.Tree, pr[0], t2.Tree, pr[1], p, func(c guestfiles.Change) error {
 			if len(pairs) > 1 {
 				c.Path = "/" + pr[1].Name + c.Path
 			}

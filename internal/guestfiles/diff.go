@@ -10,6 +10,7 @@ import (
 	"path"
 
 	"github.com/holdfast-backup/holdfast/internal/guestfs"
+	"github.com/holdfast-backup/holdfast/internal/repo"
 )
 
 // Change kinds.
@@ -30,18 +31,37 @@ type Change struct {
 const maxDiffDepth = 4096
 
 type differ struct {
-	ctx  context.Context
-	a, b *guestfs.FS
-	fn   func(Change) error
-	seen [2]map[uint64]bool
-	bufs [2][]byte
+	ctx    context.Context
+	a, b   *guestfs.FS
+	fn     func(Change) error
+	seen   [2]map[uint64]bool
+	bufs   [2][]byte
+	chunks [2]*chunkView // nil: no chunk index to compare
 }
 
 // Diff compares the trees under start in a (older) and b (newer), calling
 // fn for each entry that differs, in lexical order. Contents are compared
 // byte for byte only when type, size and mtime match.
 func Diff(ctx context.Context, a, b *guestfs.FS, start string, fn func(Change) error) error {
-	d := &differ{ctx: ctx, a: a, b: b, fn: fn, seen: [2]map[uint64]bool{{}, {}}}
+	return diff(ctx, &differ{a: a, b: b}, start, fn)
+}
+
+// DiffVolumes is Diff of two volumes of trees whose disks carry chunk
+// indexes (restorefs disks): a file whose data extents lie at the same
+// places in both volumes, in chunks with the same IDs, has the same bytes
+// and is not read.
+func DiffVolumes(ctx context.Context, ta *Tree, va *Volume, tb *Tree, vb *Volume, start string, fn func(Change) error) error {
+	d := &differ{a: va.FS, b: vb.FS}
+	d.chunks[0], d.chunks[1] = ta.chunkView(va), tb.chunkView(vb)
+	if d.chunks[0] == nil || d.chunks[1] == nil {
+		d.chunks = [2]*chunkView{}
+	}
+	return diff(ctx, d, start, fn)
+}
+
+func diff(ctx context.Context, d *differ, start string, fn func(Change) error) error {
+	a, b := d.a, d.b
+	d.ctx, d.fn, d.seen = ctx, fn, [2]map[uint64]bool{{}, {}}
 	clean := cleanPath(start)
 	sa, errA := a.Lstat(clean)
 	sb, errB := b.Lstat(clean)
@@ -206,6 +226,9 @@ func (d *differ) sameContent(sa, sb guestfs.Stat) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if d.chunks[0] != nil && sameChunks(d.chunks, fa.Extents(), fb.Extents()) {
+		return true, nil
+	}
 	for i := range d.bufs {
 		if d.bufs[i] == nil {
 			d.bufs[i] = make([]byte, 1<<20)
@@ -228,4 +251,51 @@ func (d *differ) sameContent(sa, sb guestfs.Stat) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// indexed is a Disk with a chunk index (restorefs.Disk).
+type indexed interface {
+	Index() *repo.Index
+}
+
+// chunkView is where a volume lies on a disk with a chunk index.
+type chunkView struct {
+	ix    *repo.Index
+	start int64 // the volume's first byte on the disk
+}
+
+func (t *Tree) chunkView(v *Volume) *chunkView {
+	if v.Disk < 0 || v.Disk >= len(t.disks) {
+		return nil // a logical volume: its bytes are not one range of a disk
+	}
+	d, ok := t.disks[v.Disk].(indexed)
+	if !ok || d.Index() == nil || d.Index().ChunkSize <= 0 {
+		return nil
+	}
+	return &chunkView{ix: d.Index(), start: v.Start}
+}
+
+// sameChunks reports whether two files' extents lie at the same volume
+// offsets of volumes at the same disk offsets, in chunks with the same IDs
+// (a zero chunk matches only a zero chunk): then their bytes are equal.
+// false means "read and compare".
+func sameChunks(cv [2]*chunkView, ea, eb []guestfs.Extent) bool {
+	if len(ea) == 0 || len(ea) != len(eb) || cv[0].start != cv[1].start || cv[0].ix.ChunkSize != cv[1].ix.ChunkSize {
+		return false
+	}
+	cs := int64(cv[0].ix.ChunkSize)
+	for i := range ea {
+		if ea[i] != eb[i] {
+			return false
+		}
+		first, last := (cv[0].start+ea[i].Physical)/cs, (cv[0].start+ea[i].Physical+ea[i].Length-1)/cs
+		for n := first; n <= last; n++ {
+			ida, oka := cv[0].ix.Lookup(uint64(n))
+			idb, okb := cv[1].ix.Lookup(uint64(n))
+			if oka != okb || ida != idb {
+				return false
+			}
+		}
+	}
+	return true
 }

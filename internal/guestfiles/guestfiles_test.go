@@ -3,13 +3,16 @@ package guestfiles
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/holdfast-backup/holdfast/internal/guestfs"
+	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/testutil/guesttree"
 )
 
@@ -260,5 +263,111 @@ func TestDiffAndFind(t *testing.T) {
 	must(Find(tb.Single().FS, "/links/*", func(p string, _ guestfs.Stat) error { found = append(found, p); return nil }))
 	if strings.Join(found, " ") != "/links/a /links/b" {
 		t.Errorf("find /links/*: %v", found)
+	}
+}
+
+// indexedDisk is an image with a chunk index made by hashing its 64 KiB
+// chunks (zero chunks left out, as a backup does), counting bytes read.
+type indexedDisk struct {
+	imageDisk
+	ix   *repo.Index
+	read *atomic.Int64
+}
+
+func (d indexedDisk) Index() *repo.Index { return d.ix }
+
+func (d indexedDisk) ReadAt(p []byte, off int64) (int, error) {
+	d.read.Add(int64(len(p)))
+	return d.imageDisk.ReadAt(p, off)
+}
+
+func openIndexed(t *testing.T, img string, read *atomic.Int64) *Tree {
+	t.Helper()
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	d := indexedDisk{imageDisk: imageDisk{f}, read: read}
+	d.ix = &repo.Index{DiskSize: d.Size(), ChunkSize: 64 << 10}
+	buf := make([]byte, 64<<10)
+	for n := uint64(0); int64(n)*int64(len(buf)) < d.Size(); n++ {
+		m, _ := f.ReadAt(buf, int64(n)*int64(len(buf)))
+		if !bytes.Equal(buf[:m], make([]byte, m)) {
+			d.ix.Entries = append(d.ix.Entries, repo.IndexEntry{N: n, ID: sha256.Sum256(buf[:m])})
+		}
+	}
+	tr, err := OpenTree([]Disk{d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// TestDiffVolumesSkipsSameChunks: a big file in the same chunks of both
+// points is not read; a same-size, same-mtime change is still found.
+func TestDiffVolumesSkipsSameChunks(t *testing.T) {
+	src := guesttree.Build(t, t.TempDir(), guesttree.Options{BigDir: 5, Deep: 2, NoSparse: true})
+	fsImg := guesttree.Ext4(t, src, 20)
+	imgA := guesttree.Disk(t, 100, gptOne, map[int64]string{2048 * 512: fsImg})
+	imgB := guesttree.Disk(t, 100, gptOne, map[int64]string{2048 * 512: fsImg})
+	// change, in B, a small file in place (same size, same times) whose
+	// chunk holds nothing of data/big.bin
+	fsys := openTree(t, imgB).Single().FS
+	big, err := fsys.Extents("data/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cs = 64 << 10
+	bigFirst, bigLast := (2048*512+big[0].Physical)/cs, (2048*512+big[len(big)-1].Physical+big[len(big)-1].Length)/cs
+	victim := ""
+	var at int64
+	for _, p := range []string{"hello.txt", "secret", "links/a", "etc/config", "d/d/bottom.txt"} {
+		exts, err := fsys.Extents(p)
+		if err != nil || len(exts) != 1 {
+			t.Fatalf("%s extents %v %v", p, exts, err)
+		}
+		if c := (2048*512 + exts[0].Physical) / cs; c < bigFirst || c > bigLast {
+			victim, at = p, 2048*512+exts[0].Physical
+			break
+		}
+	}
+	if victim == "" {
+		t.Fatal("every small file shares a chunk with data/big.bin")
+	}
+	f, err := os.OpenFile(imgB, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("XXXX"), at); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+
+	var readA, readB atomic.Int64
+	ta, tb := openIndexed(t, imgA, &readA), openIndexed(t, imgB, &readB)
+	readA.Store(0)
+	readB.Store(0)
+	var got []string
+	err = DiffVolumes(context.Background(), ta, ta.Single(), tb, tb.Single(), "/", func(c Change) error {
+		got = append(got, c.Path+" "+strings.Join(c.Reasons, ","))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ";") != "/"+victim+" content" {
+		t.Errorf("changes %q", got)
+	}
+	if r := readA.Load() + readB.Load(); r > 2<<20 {
+		t.Errorf("read %d bytes: data/big.bin (3 MiB, the same chunks) was read", r)
+	}
+	// without chunk indexes the same diff reads the big file
+	readA.Store(0)
+	if err := Diff(context.Background(), ta.Single().FS, tb.Single().FS, "/", func(Change) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if readA.Load() < 3<<20 {
+		t.Errorf("plain Diff read only %d bytes of A", readA.Load())
 	}
 }

@@ -39,13 +39,14 @@ type Volume struct {
 // Tree is the volumes of a point's disks.
 type Tree struct {
 	Volumes []*Volume
+	disks   []Disk
 }
 
 // OpenTree reads the partition tables of disks and opens every filesystem
 // guestfs reads. A damaged partition table is an error naming the disk; a
 // damaged or unsupported filesystem is kept as the volume's Err.
 func OpenTree(disks []Disk) (*Tree, error) {
-	t := &Tree{}
+	t := &Tree{disks: disks}
 	for i, d := range disks {
 		vs, err := guestdisk.Volumes(d, d.Size())
 		if err != nil {
