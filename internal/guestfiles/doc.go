@@ -26,7 +26,13 @@
 // FIFOs (device nodes only as root). An existing file is never replaced
 // without Force; an existing directory is merged into.
 //
+// Linear LVM logical volumes on the point's physical volumes are volumes
+// too, named "VG-LV" as device-mapper names them (guestdisk.ReadPV).
+//
 // Diff compares two trees by name: added, removed, and changed entries
 // with the reasons (type, mode, owner, size, mtime, symlink target, and
-// content — read and compared when size and mtime match).
+// content — compared when size and mtime match). DiffVolumes, for disks
+// with chunk indexes (restorefs), first compares the chunk IDs under a
+// file's extents: the same extents in the same chunks mean the same bytes,
+// and the file is not read; otherwise both are read and compared.
 package guestfiles
