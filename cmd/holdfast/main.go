@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/holdfast-backup/holdfast/internal/guestfiles"
 	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
@@ -72,7 +73,7 @@ func exitCode(err error, interrupted bool) int {
 		return exitNoRepository
 	case errors.As(err, &de), errors.Is(err, repo.ErrCorrupt), errors.Is(err, repo.ErrMissing):
 		return exitDamage
-	case errors.Is(err, pipeline.ErrTargetExists):
+	case errors.Is(err, pipeline.ErrTargetExists), errors.Is(err, guestfiles.ErrExists):
 		return exitUsage
 	case errors.Is(err, repo.ErrLocked), errors.Is(err, server.ErrDataDirLocked):
 		return exitLocked
