@@ -171,7 +171,7 @@ func realTree(t *testing.T) (root, hostEicar string) {
 	root = t.TempDir()
 	host := filepath.Join(t.TempDir(), "host-eicar.com")
 	for name, data := range map[string]string{
-		"clean.txt":           "hello\n",
+		"clean.txt":             "hello\n",
 		"sub/we: ird\nname.com": Eicar,
 	} {
 		p := filepath.Join(root, name)

@@ -78,13 +78,13 @@ func TestParseBounded(t *testing.T) {
 
 func TestEscape(t *testing.T) {
 	for in, want := range map[string]string{
-		"/etc/passwd":      "/etc/passwd",
-		"/a b: c":          "/a b: c",
-		"/we\nird":         `/we\nird`,
-		"/\x1b[2J":         `/\x1b[2J`,
-		"/\xff":            `/\xff`,
-		`/back\slash "q"`:  `/back\\slash "q"`,
-		"/naïve/ünïcödé":   "/naïve/ünïcödé",
+		"/etc/passwd":     "/etc/passwd",
+		"/a b: c":         "/a b: c",
+		"/we\nird":        `/we\nird`,
+		"/\x1b[2J":        `/\x1b[2J`,
+		"/\xff":           `/\xff`,
+		`/back\slash "q"`: `/back\\slash "q"`,
+		"/naïve/ünïcödé":  "/naïve/ünïcödé",
 		"/\u202eevil.exe": `/\u202eevil.exe`,
 	} {
 		if got := Escape(in); got != want {

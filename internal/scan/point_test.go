@@ -29,7 +29,7 @@ func TestFindClean(t *testing.T) {
 		name     string
 		infected string // per point, oldest first: x infected, . clean
 		want     int    // index of the point found, -1 none
-		maxScans int // 1 + ⌈log2 5⌉ at most
+		maxScans int    // 1 + ⌈log2 5⌉ at most
 	}{
 		{"all clean", ".....", 4, 1},
 		{"newest infected", "....x", 3, 3},
