@@ -209,6 +209,7 @@ type Report struct {
 	Count         int      // findings, including those not kept
 	Error         string   // why a failed scan failed (engine's words, escaped)
 	Filesystems   []string // scanned filesystems
+	Skipped       []string // filesystems found but not mounted, so not scanned
 	Started       time.Time
 	Duration      time.Duration
 }

@@ -65,6 +65,7 @@ func (c *Checker) ScanPoint(ctx context.Context, m *repo.Manifest) (rep Report, 
 	if err != nil {
 		return rep, err
 	}
+	rep.Skipped = mnt.Unmounted
 	if c.Scanned != nil {
 		c.Scanned(m, rep)
 	}
