@@ -311,6 +311,7 @@ func (e *Engine) run(ctx context.Context, ts []Target) runResult {
 	// Its own process group: a terminal's ^C reaches holdfast, which then
 	// stops the engine and unpublishes; the engine dies with holdfast.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) } // the group: clamscan's helpers too
 	cmd.WaitDelay = 10 * time.Second
 	stderr := &capped{max: maxStderr}
 	cmd.Stderr = stderr

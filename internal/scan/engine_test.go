@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 )
@@ -233,5 +234,55 @@ func TestRealEngines(t *testing.T) {
 				t.Fatalf("clean directory: %+v %v", rep, err)
 			}
 		})
+	}
+}
+
+// TestEngineInterrupted: ending the context stops the engine and what it
+// started at once (its process group), and the scan reports the
+// interruption rather than a result.
+func TestEngineInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	started := filepath.Join(dir, "started")
+	script := "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'ClamAV 1.4.6'; exit 0; fi\n" +
+		"sleep 600 &\necho $! > " + started + ".tmp; mv " + started + ".tmp " + started + "\nwait\n"
+	prog := filepath.Join(dir, "clamscan")
+	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(context.Background(), Options{Program: prog, ClamAVDB: testDB(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Scan(ctx, []Target{{Name: "x", Root: dir}})
+		done <- err
+	}()
+	var pid []byte
+	for pid == nil { // wait for the engine's child to exist
+		select {
+		case err := <-done:
+			t.Fatalf("scan ended before it was interrupted: %v", err)
+		default:
+		}
+		pid, _ = os.ReadFile(started)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted scan: %v", err)
+	}
+	// Killed, the child goes within moments; alive, it would sleep 600 s.
+	stat := "/proc/" + strings.TrimSpace(string(pid)) + "/stat"
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st, err := os.ReadFile(stat)
+		if err != nil || strings.Contains(string(st), ") Z") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the engine's child outlived the scan: %s", st)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
