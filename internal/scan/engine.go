@@ -240,7 +240,6 @@ func (r Report) Record(point string) repo.ScanRecord {
 // only when ctx ends; an engine that fails gives a failed report.
 func (e *Engine) Scan(ctx context.Context, targets []Target) (Report, error) {
 	rep := Report{Engine: e.name, EngineVersion: e.version, Database: e.database, Started: e.clock.Now()}
-	defer func() { rep.Duration = e.clock.Since(rep.Started) }()
 	var errs []string
 	if len(targets) == 0 {
 		errs = append(errs, "no mounted filesystem to scan")
@@ -281,6 +280,7 @@ func (e *Engine) Scan(ctx context.Context, targets []Target) (Report, error) {
 		rep.Result = repo.ScanClean
 	}
 	rep.Error = strings.Join(errs, "; ")
+	rep.Duration = e.clock.Since(rep.Started)
 	return rep, nil
 }
 

@@ -226,7 +226,7 @@ func TestRealEngines(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := []Finding{{Filesystem: "disk0-p1", Path: "/sub/we: ird\nname.com", Engine: engine}}
-			if rep.Result != repo.ScanInfected || rep.Count != 1 || len(rep.Findings) != 1 ||
+			if rep.Result != repo.ScanInfected || rep.Count != 1 || len(rep.Findings) != 1 || rep.Duration <= 0 ||
 				rep.Findings[0].Path != want[0].Path || rep.Findings[0].Filesystem != "disk0-p1" || rep.Findings[0].Signature == "" {
 				t.Fatalf("report %+v", rep)
 			}
