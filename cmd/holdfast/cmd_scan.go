@@ -74,7 +74,11 @@ nothing mounted): a point that was not scanned is never called clean.
 --find-clean VM finds the VM's newest point with no finding. It assumes an
 infection stays once present: it checks the newest point, and if that is
 infected, binary-searches the older ones (at most 1 + log2(points) scans),
-reusing results recorded by the same engine, version and database.`,
+reusing results recorded by the same engine, version and database.
+
+The point is published as a session of 'holdfast publish' (recorded in
+/run/holdfast/publish): a scan killed with SIGKILL leaves it behind, and
+'holdfast publish cleanup' removes it.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if findClean {
