@@ -110,6 +110,9 @@ func TestScanEndToEnd(t *testing.T) {
 		if i >= 3 {
 			files["home/user/my docs: 1/eicar.com"] = eicarString
 		}
+		if i == 5 { // a name with a newline: one finding, printed escaped
+			files["tmp/we\nird: x FOUND.com"] = eicarString
+		}
 		buildExt4Image(t, img, files)
 		ids = append(ids, e.backupJSON(vm, img).Point)
 	}
@@ -126,6 +129,10 @@ func TestScanEndToEnd(t *testing.T) {
 		len(sj.Findings) != 1 || sj.Findings[0].Path != guestPath || sj.Findings[0].Signature != "eicar_test" {
 		t.Fatalf("yara of point 3: exit %d %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
 	}
+	r = e.run("scan", ids[4], "--clamav-db", db)
+	if r.code != exitFailure || !strings.Contains(r.stdout, `/tmp/we\nird: x FOUND.com`) || !strings.Contains(r.stdout, "2 finding(s)") {
+		t.Fatalf("clamscan of point 5: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
 	if r = e.run("scan", ids[0], "--clamav-db", db); r.code != exitOK || !strings.Contains(r.stdout, "clean") {
 		t.Fatalf("clamscan of point 1: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -141,14 +148,14 @@ func TestScanEndToEnd(t *testing.T) {
 		t.Fatalf("points table:\n%s", out)
 	}
 
-	// Points 1 (clean) and 3 (infected) are recorded for clamscan: the
-	// search scans 5, reuses 3, scans 2.
+	// Points 1 (clean), 3 and 5 (infected) are recorded for clamscan: the
+	// search reuses 5 and 3, and scans 2 only.
 	var fc findCleanJSON
 	r = e.run("scan", "--find-clean", vm, "--clamav-db", db, "--json")
 	if err := json.Unmarshal([]byte(r.stdout), &fc); err != nil || r.code != exitOK || fc.Point == nil || *fc.Point != ids[1] {
 		t.Fatalf("find-clean: exit %d %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
 	}
-	want := []findCleanCheck{{ids[4], repo.ScanInfected, false}, {ids[2], repo.ScanInfected, true}, {ids[1], repo.ScanClean, false}}
+	want := []findCleanCheck{{ids[4], repo.ScanInfected, true}, {ids[2], repo.ScanInfected, true}, {ids[1], repo.ScanClean, false}}
 	if len(fc.Checked) != len(want) {
 		t.Fatalf("find-clean checked %+v, want %+v", fc.Checked, want)
 	}

@@ -14,6 +14,9 @@
 //	          exit 0 completed, anything else an error; yara has no "found"
 //	          exit code: every "RULE PATH" record on stdout is a finding
 //
+// clamscan's own limits apply as when run by hand (files over
+// --max-filesize, 100 MiB by default, are not scanned).
+//
 // ROOT… are the host mount points of every mounted guest filesystem, in
 // one run (clamscan loads its database once). Symbolic links are never
 // followed: a guest's link to /etc/shadow names a file of the host.
