@@ -145,17 +145,18 @@ func runScan(ctx context.Context, a *app, o scanFlags, ref string, asJSON bool) 
 		return err
 	}
 	rep, err := a.scanChecker(r, eng).ScanPoint(ctx, m)
-	if err != nil {
-		return err
+	if rep.Result == "" || ctx.Err() != nil {
+		return err // interrupted, or nothing scanned
 	}
+	// The scan ran: print it even when recording it or unpublishing failed (err).
 	if asJSON {
-		if err := printJSON(a.stdout, mustJSON(newScanJSON(m, rep))); err != nil {
-			return err
+		if perr := printJSON(a.stdout, mustJSON(newScanJSON(m, rep))); perr != nil {
+			return perr
 		}
-	} else if err := printScan(a.stdout, a.stderr, m, rep); err != nil {
-		return err
+	} else if perr := printScan(a.stdout, a.stderr, m, rep); perr != nil {
+		return perr
 	}
-	return rep.Err()
+	return errors.Join(rep.Err(), err)
 }
 
 // printScan prints a report to w: the findings as a table, then one
@@ -286,8 +287,11 @@ func (a *app) scanBefore(ctx context.Context, r *repo.Repository, o scanFlags, m
 		return err
 	}
 	rep, err := a.scanChecker(r, eng).ScanPoint(ctx, m)
-	if err != nil {
-		return err
+	if rep.Result == "" || ctx.Err() != nil {
+		return err // interrupted, or nothing scanned
+	}
+	if err != nil { // the scan's answer stands; what failed after it is a warning
+		fmt.Fprintf(a.stderr, "warning: %v\n", err)
 	}
 	// On stderr: stdout is the restore's (or session's) own output, JSON with --json.
 	if err := printScan(a.stderr, a.stderr, m, rep); err != nil {

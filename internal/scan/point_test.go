@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,5 +171,30 @@ func TestCheckerReuse(t *testing.T) {
 	cancel()
 	if _, err := c3.ScanPoint(cctx, ps[4]); !errors.Is(err, context.Canceled) || dm.mounts != dm.releases {
 		t.Fatalf("interrupted: %v, %d mounts, %d releases", err, dm.mounts, dm.releases)
+	}
+}
+
+type failingRecords struct{ memRecords }
+
+func (failingRecords) PutScan(context.Context, repo.ScanRecord) error { return errors.New("read-only repository") }
+
+// TestScanPointRecordFails: a scan whose result cannot be recorded still
+// reports what it found, with the error beside it, and unpublishes.
+func TestScanPointRecordFails(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, realEngineOptions(t, Yara))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "x.com"), []byte(Eicar), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ps := testPoints(1)
+	dm := &dirMounter{dirs: map[string]string{ps[0].ID: dir}}
+	c := &Checker{Engine: e, Mount: dm.mount, Records: failingRecords{memRecords{}}}
+	rep, err := c.ScanPoint(ctx, ps[0])
+	if err == nil || !strings.Contains(err.Error(), "read-only") || rep.Result != repo.ScanInfected || rep.Count != 1 || dm.releases != 1 {
+		t.Fatalf("report %+v, error %v, %d releases", rep, err, dm.releases)
 	}
 }
