@@ -176,7 +176,9 @@ func TestCheckerReuse(t *testing.T) {
 
 type failingRecords struct{ memRecords }
 
-func (failingRecords) PutScan(context.Context, repo.ScanRecord) error { return errors.New("read-only repository") }
+func (failingRecords) PutScan(context.Context, repo.ScanRecord) error {
+	return errors.New("read-only repository")
+}
 
 // TestScanPointRecordFails: a scan whose result cannot be recorded still
 // reports what it found, with the error beside it, and unpublishes.
