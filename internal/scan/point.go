@@ -51,7 +51,7 @@ func (c *Checker) ScanPoint(ctx context.Context, m *repo.Manifest) (rep Report, 
 			return rep, ctx.Err()
 		}
 		rep = Report{Engine: c.Engine.name, EngineVersion: c.Engine.version, Database: c.Engine.database,
-			Started: c.Engine.clock.Now(), Result: repo.ScanFailed, Error: "publish: " + err.Error()}
+			Started: c.Engine.clock.Now(), Result: repo.ScanFailed, Error: "publish: " + Escape(err.Error())} // may name guest LVM volumes
 		return rep, c.record(ctx, m, rep)
 	}
 	defer func() {
