@@ -14,6 +14,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/scan"
 	"github.com/holdfast-backup/holdfast/internal/server"
 	"golang.org/x/term"
 )
@@ -27,6 +28,7 @@ const (
 	exitWrongPass    = 4
 	exitDamage       = 5
 	exitLocked       = 6
+	exitNotScanned   = 7
 	exitInterrupted  = 130
 )
 
@@ -79,6 +81,8 @@ func exitCode(err error, interrupted bool) int {
 		return exitLocked
 	case errors.Is(err, instant.ErrInUse): // refused without --force, as a restore target that exists
 		return exitUsage
+	case errors.Is(err, scan.ErrNotScanned): // the malware scan could not run: neither clean nor infected
+		return exitNotScanned
 	}
 	return exitFailure
 }
