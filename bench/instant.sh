@@ -85,21 +85,6 @@ holdfast_binary "$HF"
 (cd "$REPO_ROOT" && go build -o "$WORK/nbdrand" ./bench/nbdrand) >&2 || die "go build ./bench/nbdrand failed"
 
 
-# msecs NAME CMD...: run CMD, wall time in milliseconds (3 decimals) into
-# MS[NAME]; stdout to $WORK/NAME.out, stderr to $WORK/NAME.err.
-declare -A MS=()
-msecs() {
-	local name=$1 t0 t1 rc=0
-	shift
-	t0=$(now)
-	"$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
-	t1=$(now)
-	((rc == 0)) || { tail -n 30 "$WORK/$name.err" >&2; die "$name failed ($rc): $*"; }
-	MS[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')
-}
-# stats V...: "best median" of numbers.
-stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%s %s\n", v[1], m }'; }
-mibps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / 1048576 / s }'; }
 
 # start_session NAME POINT [ARGS…]: instant-recovery start --json (timed),
 # sets SID and URL (disk 0's NBD URL).

@@ -148,6 +148,22 @@ measure() {
 	log "  $name: ${T[$name]} s wall, ${CPU[$name]} s CPU, peak RSS $((RSS[$name] / 1024)) MiB, other processes ${OTHER[$name]}% CPU"
 }
 
+# msecs NAME CMD...: run CMD, wall time in milliseconds (3 decimals) into
+# MS[NAME]; stdout to $WORK/NAME.out, stderr to $WORK/NAME.err.
+declare -A MS=()
+msecs() {
+	local name=$1 t0 t1 rc=0
+	shift
+	t0=$(now)
+	"$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
+	t1=$(now)
+	((rc == 0)) || { tail -n 30 "$WORK/$name.err" >&2; die "$name failed ($rc): $*"; }
+	MS[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')
+}
+# stats V...: "best median" of numbers.
+stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%s %s\n", v[1], m }'; }
+mibps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / 1048576 / s }'; }
+
 # Formatting helpers used by the tables.
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1048576 }'; }   # bytes -> MiB
 kib2mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }  # KiB -> MiB

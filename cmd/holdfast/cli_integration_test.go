@@ -98,6 +98,8 @@ func TestExitCodes(t *testing.T) {
 		{"bad chunk size", nil, nil, []string{"backup", "--name", "vm1", "--chunk-size", "3M", img}, exitUsage, "power of two"},
 		{"unknown point", nil, nil, []string{"restore", "deadbeef", "--to", filepath.Join(e.dir, "o")}, exitFailure, "not found"},
 		{"forget without policy", nil, nil, []string{"forget"}, exitUsage, "--keep"},
+		{"scan without a database", nil, nil, []string{"scan", "deadbeef", "--clamav-db", filepath.Join(e.dir, "no-db")}, exitNotScanned, "not scanned"},
+		{"scan with an unknown engine", nil, nil, []string{"scan", "deadbeef", "--engine", "sophos"}, exitUsage, "clamscan or yara"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -33,6 +33,7 @@ type instantOptions struct {
 	qemuMemory, qemuCPUs                int
 	qemuAccel                           string
 	qemuArgs                            []string
+	scan                                scanFlags // start only: scan the point first
 }
 
 func newInstantCommand(a *app) *cobra.Command {
@@ -101,7 +102,11 @@ client-key.pem; QEMU: --object tls-creds-x509,id=tls0,endpoint=client,dir=DIR,
 nbdcopy: nbds://HOST:PORT/disk-0?tls-certificates=DIR). --allow defaults to
 this host's address as the server sees it; a list covering more than a /24
 of IPv4 or a /64 of IPv6 addresses needs an administrator token. NFS has no
-TLS or client authentication: through the server --nfs needs --nfs-insecure.`}
+TLS or client authentication: through the server --nfs needs --nfs-insecure.
+
+--scan (start, local repository) first scans the point for malware as
+'holdfast scan' does and refuses an infected point (exit 1) unless
+--on-infection continue, and a point it could not scan (exit 7).`}
 	f := c.Flags()
 	f.StringVar(&o.nbd, "nbd", "127.0.0.1:10809", "NBD listen address (\"\": no NBD)")
 	f.StringVar(&o.nbdTLS, "nbd-tls", "", "require TLS on the NBD exports: DIR holds server-cert.pem and server-key.pem (QEMU's layout)")
@@ -122,6 +127,9 @@ TLS or client authentication: through the server --nfs needs --nfs-insecure.`}
 	f.StringArrayVar(&o.qemuArgs, "qemu-arg", nil, "--start-qemu: extra QEMU argument (repeat)")
 	f.StringVar(&o.id, "id", "", "session ID (set by start for the serving process)")
 	_ = f.MarkHidden("id")
+	if !serve {
+		o.scan.add(f, true)
+	}
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if serve {
 			return runInstantServe(cmd.Context(), a, *stateDir, o, args[0])
@@ -129,6 +137,9 @@ TLS or client authentication: through the server --nfs needs --nfs-insecure.`}
 		if server, err := a.viaServer(co); err != nil {
 			return err
 		} else if server {
+			if o.scan.scan {
+				return usageError{errors.New("--scan needs a local repository (--repo): through the server, scan first with holdfast scan")}
+			}
 			return runServerInstantStart(cmd.Context(), a, co, *stateDir, o, args[0])
 		}
 		return runInstantStart(cmd.Context(), a, *stateDir, o, args[0])
@@ -252,6 +263,11 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 	}
 	if _, err := o.allowList(); err != nil {
 		return err
+	}
+	if o.scan.scan {
+		if ref, err = a.scanBeforeRef(ctx, o.scan, ref); err != nil {
+			return err
+		}
 	}
 	redo := o.redoDir
 	if redo == "" {

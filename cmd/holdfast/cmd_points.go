@@ -29,11 +29,18 @@ func newPointsCommand(a *app) *cobra.Command {
 				return err
 			}
 			warnDamagedPoints(a, damaged)
+			scans, bad, err := r.Scans(cmd.Context(), "")
+			if err != nil {
+				return err
+			}
+			for _, err := range bad {
+				fmt.Fprintf(a.stderr, "warning: damaged scan record left out: %v\n", err)
+			}
 			location, err := filepath.Abs(r.Backend().Location())
 			if err != nil {
 				return err
 			}
-			return printPoints(a, location, ms, vm, asJSON)
+			return printPoints(a, location, ms, scans, vm, asJSON)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
@@ -42,12 +49,17 @@ func newPointsCommand(a *app) *cobra.Command {
 }
 
 // printPoints prints the repository's points (of vm, if given) as the
-// server's `point list` prints its points: one apitypes.Point per point.
-func printPoints(a *app, location string, ms []*repo.Manifest, vm string, asJSON bool) error {
+// server's `point list` prints its points: one apitypes.Point per point,
+// with its newest scan record (scans: by point, newest first).
+func printPoints(a *app, location string, ms []*repo.Manifest, scans map[string][]repo.ScanRecord, vm string, asJSON bool) error {
 	list := []apitypes.Point{}
 	for _, m := range ms {
 		if vm == "" || m.VM == vm {
-			list = append(list, pointView(location, m))
+			p := pointView(location, m)
+			if ss := scans[m.ID]; len(ss) > 0 {
+				p.Scan = &apitypes.PointScan{Engine: ss[0].Engine, Result: ss[0].Result, Findings: ss[0].FindingsCount, Time: ss[0].Time}
+			}
+			list = append(list, p)
 		}
 	}
 	return writePoints(a, list, asJSON)
@@ -77,9 +89,21 @@ func writePoints(a *app, ps []apitypes.Point, asJSON bool) error {
 	rows := make([][]string, 0, len(ps))
 	for _, p := range ps {
 		rows = append(rows, []string{p.ID, p.VM, fmtTime(&p.Time), strconv.Itoa(diskCount(p)),
-			formatBytes(p.BytesTotal), formatBytes(p.BytesStored), p.Repository, orDash(p.Job)})
+			formatBytes(p.BytesTotal), formatBytes(p.BytesStored), scanColumn(p.Scan), p.Repository, orDash(p.Job)})
 	}
-	return table(a.stdout, []string{"ID", "VM", "TIME", "DISKS", "SIZE", "STORED", "REPOSITORY", "JOB"}, rows)
+	return table(a.stdout, []string{"ID", "VM", "TIME", "DISKS", "SIZE", "STORED", "SCAN", "REPOSITORY", "JOB"}, rows)
+}
+
+// scanColumn is the SCAN column: clean, infected N, failed, or - when
+// the point was never scanned.
+func scanColumn(s *apitypes.PointScan) string {
+	switch {
+	case s == nil:
+		return "-"
+	case s.Result == repo.ScanInfected:
+		return fmt.Sprintf("infected %d", s.Findings)
+	}
+	return s.Result
 }
 
 // warnDamagedPoints names, on stderr, the files under points/ that are not

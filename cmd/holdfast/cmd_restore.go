@@ -24,6 +24,7 @@ type restoreOptions struct {
 	force    bool
 	workers  int
 	asJSON   bool
+	scan     scanFlags
 }
 
 // restoreJSON is the --json output of a standalone restore or rollback.
@@ -79,12 +80,20 @@ as above; a proxy restores the disk from its repository agent to PATH, an
 absolute path on the proxy's host beneath one of the proxy's --restore-root
 directories (--force as above; a relative PATH is refused). The command waits until a
 proxy takes the restore (interrupting it before cancels the restore, which
-then never runs), then for the session, and prints its result.`,
+then never runs), then for the session, and prints its result.
+
+Secure restore: --scan first scans the point for malware (as 'holdfast scan',
+with --engine, --clamav-db, --yara-rules; root and FUSE needed) and refuses
+an infected point (exit 1) unless --on-infection continue, and a point it
+could not scan (exit 7). Only with a local repository.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if server, err := a.viaServer(co); err != nil {
 				return err
 			} else if server {
+				if o.scan.scan {
+					return usageError{errors.New("--scan needs a local repository (--repo): through the server, scan first with holdfast scan")}
+				}
 				return runServerRestore(cmd, a, co, o, args[0])
 			}
 			return runRestore(cmd, a, o, args[0])
@@ -98,6 +107,7 @@ then never runs), then for the session, and prints its result.`,
 	c.Flags().BoolVar(&o.force, "force", false, "replace an existing non-empty file, or write over a block device")
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the result as JSON (through the server: the session's result)")
 	c.Flags().IntVar(&o.workers, "workers", 0, "parallel chunk readers (default 2 × CPUs, and at least 16 for a full restore)")
+	o.scan.add(c.Flags(), true)
 	return c
 }
 
@@ -133,6 +143,9 @@ func runRestore(cmd *cobra.Command, a *app, o restoreOptions, ref string) error 
 	}
 	if o.disk < 0 || o.disk >= len(m.Disks) {
 		return usageError{fmt.Errorf("point %s has %d disk(s); --disk %d does not exist", m.ID, len(m.Disks), o.disk)}
+	}
+	if err := a.scanBefore(ctx, r, o.scan, m); err != nil {
+		return err
 	}
 	d, err := restorefs.OpenDisk(ctx, r, m, o.disk, restorefs.StreamOptions())
 	if err != nil {

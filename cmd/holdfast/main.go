@@ -10,9 +10,11 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/holdfast-backup/holdfast/internal/guestfiles"
 	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/scan"
 	"github.com/holdfast-backup/holdfast/internal/server"
 	"golang.org/x/term"
 )
@@ -26,6 +28,7 @@ const (
 	exitWrongPass    = 4
 	exitDamage       = 5
 	exitLocked       = 6
+	exitNotScanned   = 7
 	exitInterrupted  = 130
 )
 
@@ -72,12 +75,14 @@ func exitCode(err error, interrupted bool) int {
 		return exitNoRepository
 	case errors.As(err, &de), errors.Is(err, repo.ErrCorrupt), errors.Is(err, repo.ErrMissing):
 		return exitDamage
-	case errors.Is(err, pipeline.ErrTargetExists):
+	case errors.Is(err, pipeline.ErrTargetExists), errors.Is(err, guestfiles.ErrExists):
 		return exitUsage
 	case errors.Is(err, repo.ErrLocked), errors.Is(err, server.ErrDataDirLocked):
 		return exitLocked
 	case errors.Is(err, instant.ErrInUse): // refused without --force, as a restore target that exists
 		return exitUsage
+	case errors.Is(err, scan.ErrNotScanned): // the malware scan could not run: neither clean nor infected
+		return exitNotScanned
 	}
 	return exitFailure
 }

@@ -72,6 +72,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newVersionCommand(a),
 		newServerCommand(a),
 		newProxyCommand(a), newRepositoryCommand(a), newSourceCommand(a), newJobCommand(a), newSessionCommand(a), newPointCommand(a), newInstantCommand(a),
+		newPublishCommand(a), newUnpublishCommand(a), newFilesCommand(a), newScanCommand(a),
 		newTokenCommand(a), newManCommand(a),
 	)
 	root.InitDefaultHelpCmd()

@@ -14,4 +14,12 @@
 // the partition's slot in its table (GPT entry or MBR primary slot, from
 // 1), so volume 2 of disk 0 is what `partx -a` makes as /dev/loopNp2.
 // Partition 0 is the whole disk.
+//
+// LVM: ReadPV reads a physical volume's label, PV header and the newest
+// metadata text of its metadata areas (a bounded parser of LVM2's text
+// format: 4 MiB of text, nesting, entry and segment counts limited), and
+// maps each linear logical volume (every segment "striped" with one
+// stripe) to byte ranges of its PVs; NewLVReader reads an LV across its
+// segments. Other segment types (thin, RAID, striped over several PVs,
+// snapshots) are listed with the reason they are not read.
 package guestdisk

@@ -154,7 +154,7 @@ func TestDiscardKeepsRunningVM(t *testing.T) {
 	ctx := context.Background()
 	vm := exec.Command("sh", "-c", `echo ready; exec sleep 600`)
 	startChild(t, vm)
-	start, err := procStart(vm.Process.Pid)
+	start, err := ProcStart(vm.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}

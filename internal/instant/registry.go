@@ -184,8 +184,8 @@ func (r Record) VMRunning() bool {
 	return err != nil || st == r.QEMUStart // unreadable: assume it is the VM
 }
 
-// procStart returns when process pid started, in clock ticks after boot.
-func procStart(pid int) (uint64, error) {
+// ProcStart returns when process pid started, in clock ticks after boot.
+func ProcStart(pid int) (uint64, error) {
 	st, _, err := procStat(pid)
 	return st, err
 }

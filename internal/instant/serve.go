@@ -253,7 +253,7 @@ func (s *session) startVM(ctx context.Context) error {
 	}
 	go func() { _ = cmd.Wait() }() // reap it when it ends
 	s.rec.QEMU = cmd.Process.Pid
-	s.rec.QEMUStart, _ = procStart(s.rec.QEMU)
+	s.rec.QEMUStart, _ = ProcStart(s.rec.QEMU)
 	return nil
 }
 

@@ -3,12 +3,11 @@ package instant
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/background"
 )
 
 // StartTimeout is how long Start waits for a session's exports to answer.
@@ -27,12 +26,12 @@ type StartOptions struct {
 	Command func(id, redoDir string) (*exec.Cmd, error)
 }
 
-// Start runs a session's serving process in the background, in a session
-// of its own with its output in serve.log in the redo directory, and waits
-// (on the registry's clock, at most StartTimeout) until the process
-// records that its exports answer. If the process exits first, the error
-// quotes the end of its log; if it does not answer in time, or ctx ends,
-// the process is killed.
+// Start runs a session's serving process in the background
+// (background.Start), in a session of its own with its output in
+// serve.log in the redo directory, and waits (on the registry's clock, at
+// most StartTimeout) until the process records that its exports answer.
+// If the process exits first, the error quotes the end of its log; if it
+// does not answer in time, or ctx ends, the process gets SIGTERM.
 func (r Registry) Start(ctx context.Context, o StartOptions) (Record, error) {
 	redo, id, err := r.SessionDir(o.RedoDir, NewID())
 	if err != nil {
@@ -42,56 +41,19 @@ func (r Registry) Start(ctx context.Context, o StartOptions) (Record, error) {
 		return Record{}, fmt.Errorf("session %s is already serving from %s", rec.ID, redo)
 	}
 	logPath := filepath.Join(redo, "serve.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return Record{}, err
-	}
-	defer logf.Close()
 	cmd, err := o.Command(id, redo)
 	if err != nil {
 		return Record{}, err
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	var rec Record
+	err = background.Start(ctx, background.Options{Cmd: cmd, LogPath: logPath, What: "the recovery session",
+		Timeout: StartTimeout, Clock: r.Clock, Ready: func() bool {
+			var err error
+			rec, err = r.Load(id)
+			return err == nil && rec.State() == "serving"
+		}})
+	if err != nil {
 		return Record{}, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	return r.waitServing(ctx, id, cmd, exited, logPath)
-}
-
-// waitServing polls the registry until session id serves, its process
-// exits, StartTimeout passes or ctx ends.
-func (r Registry) waitServing(ctx context.Context, id string, cmd *exec.Cmd, exited <-chan error, logPath string) (Record, error) {
-	clk := r.clk()
-	deadline := clk.Now().Add(StartTimeout)
-	for {
-		if rec, err := r.Load(id); err == nil && rec.State() == "serving" {
-			return rec, nil
-		}
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(logPath)
-			return Record{}, fmt.Errorf("the recovery session did not start (%v): %s", err, strings.TrimSpace(lastLines(string(b), 5)))
-		default:
-		}
-		if clk.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			return Record{}, fmt.Errorf("the recovery session did not answer within %.0f s (log: %s)", StartTimeout.Seconds(), logPath)
-		}
-		if err := clk.Sleep(ctx, 50*time.Millisecond); err != nil {
-			_ = cmd.Process.Kill()
-			return Record{}, err
-		}
-	}
-}
-
-// lastLines returns the last n lines of s.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return rec, nil
 }

@@ -29,6 +29,9 @@ func (p *Proxy) mount(ctx context.Context, at *attempt) (taskproto.Result, error
 	if err := json.Unmarshal(spec.Previous, &m); err != nil {
 		return res, fmt.Errorf("point from the server: %w", err)
 	}
+	if spec.Mount.Publish {
+		return p.publishMount(ctx, at, &m)
+	}
 	allow, err := allowlist.Parse(spec.Mount.Allow)
 	if err != nil {
 		return res, err

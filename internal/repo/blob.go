@@ -16,7 +16,7 @@ import (
 //
 //	offset size field
 //	0      4    magic "HFB1"
-//	4      1    kind (1 chunk, 2 index, 3 manifest)
+//	4      1    kind (1 chunk, 2 index, 3 manifest, 4 scan record)
 //	5      1    flags (bit 0: zstd, bit 1: AES-256-GCM)
 //	6      2    reserved, zero
 //	8      8    plain length, little endian
@@ -33,6 +33,7 @@ const (
 	kindChunk    byte = 1
 	kindIndex    byte = 2
 	kindManifest byte = 3
+	kindScan     byte = 4
 
 	flagZstd      byte = 1
 	flagEncrypted byte = 2

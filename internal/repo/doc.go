@@ -12,6 +12,7 @@
 //	points/<point>       manifest blob; its presence is what makes a point exist
 //	locks/<id>.<kind>.<started>.<pid>.<host>  lock file (shared: backup, exclusive: gc)
 //	holds/<point>/<holder>  JSON hold: forget and gc keep the point (instant recovery)
+//	scans/<point>/<engine>  scan record blob: the newest malware scan of the point by that engine
 //
 // Every restore point is a complete index of its disks: removing a point
 // never affects another. A backup writes chunks, then indexes, syncs, and

@@ -26,6 +26,7 @@ type GCResult struct {
 	RemovedBytes   int64 `json:"removed_bytes"`
 	Kept           int   `json:"kept_recent_unreferenced"`
 	RemovedIndexes int   `json:"removed_orphan_indexes"`
+	RemovedScans   int   `json:"removed_orphan_scans,omitempty"`
 	RemovedLocks   int   `json:"removed_stale_locks"`
 	RemovedTemp    int   `json:"removed_temp_files"`
 	RemovedDirs    int   `json:"removed_empty_dirs"`
@@ -175,6 +176,9 @@ func (r *Repository) GC(ctx context.Context, o GCOptions) (GCResult, error) {
 	if err := r.sweepIndexes(ctx, points, cutoff, &res); err != nil {
 		return res, err
 	}
+	if err := r.sweepScans(ctx, points, &res); err != nil {
+		return res, err
+	}
 	if res.RemovedLocks, err = r.removeStaleLocks(ctx); err != nil {
 		return res, err
 	}
@@ -186,7 +190,7 @@ func (r *Repository) GC(ctx context.Context, o GCOptions) (GCResult, error) {
 	if l, ok := r.be.(interface {
 		RemoveEmptyDirs(context.Context, string) (int, error)
 	}); ok {
-		for _, dir := range []string{"indexes", "holds"} {
+		for _, dir := range []string{"indexes", "holds", "scans"} {
 			n, _ := l.RemoveEmptyDirs(ctx, dir)
 			res.RemovedDirs += n
 		}

@@ -260,7 +260,7 @@ func MatchPrefix(ref string, ids []string) (string, error) {
 }
 
 // RemovePoint deletes a restore point: the manifest first (so the point is
-// gone atomically), then its indexes. Its chunks are left to GC. A held
+// gone atomically), then its indexes and scan records. Its chunks are left to GC. A held
 // point is not removed: the error wraps ErrPointHeld and names the holds.
 // The holds are checked again after the manifest is gone, and a hold that
 // appeared meanwhile (PutHold) puts the manifest back.
@@ -294,6 +294,9 @@ func (r *Repository) RemovePoint(ctx context.Context, m *Manifest) error {
 		if err := r.be.Remove(ctx, indexName(m.ID, i)); err != nil {
 			return fmt.Errorf("remove point %s: %w", m.ID, err)
 		}
+	}
+	if err := r.removeScans(ctx, m.ID); err != nil {
+		return fmt.Errorf("remove point %s: scan records: %w", m.ID, err)
 	}
 	return nil
 }

@@ -48,6 +48,7 @@ var samples = map[string]sample{
 	"GET /api/v1/points/{id}":            {"/api/v1/points/p1", "", PermRead},
 	"POST /api/v1/restores":              {"/api/v1/restores", `{"point":"p1","disk":0,"target":"/tmp/x.img"}`, PermRestore},
 	"POST /api/v1/instant-recoveries":    {"/api/v1/instant-recoveries", `{"point":"p1","nbd":"127.0.0.1:0"}`, PermRestore},
+	"POST /api/v1/publications":          {"/api/v1/publications", `{"point":"p1"}`, PermRestore},
 	"GET /api/v1/audit":                  {"/api/v1/audit", "", PermAdmin},
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -58,4 +59,29 @@ func secureMount(req *taskproto.MountRequest, remote string, role configdb.Role)
 	}
 	req.NBDClientCA = string(ca.CertPEM())
 	return &apitypes.MountCredentials{ClientCert: string(issued.CertPEM), ClientKey: string(issued.KeyPEM), ClientCA: req.NBDClientCA}, nil
+}
+
+// startPublish publishes a point on a mount server: no network exports,
+// so no allow list or credentials; the mount directory must be absolute.
+func (s *Server) startPublish(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
+	if s.tasks == nil {
+		return newError(http.StatusServiceUnavailable, "unavailable", "this server runs no tasks")
+	}
+	var req taskproto.PublishRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.MountDir != "" && !filepath.IsAbs(req.MountDir) {
+		return badRequest("mount_dir %q is not an absolute path on the mount server", req.MountDir)
+	}
+	se, err := s.tasks.StartMount(r.Context(), taskproto.MountRequest{Point: req.Point, Password: req.Password,
+		Mount: taskproto.Mount{Publish: true, MountDir: req.MountDir}})
+	if err != nil {
+		return err
+	}
+	if err := s.audit(r.Context(), p, "point.publish", req.Point, map[string]any{"session": se.ID, "mount_dir": req.MountDir}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, apitypes.Mount{Session: viewSession(se)})
+	return nil
 }

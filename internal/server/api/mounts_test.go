@@ -147,3 +147,45 @@ func TestCancelMountInUse(t *testing.T) {
 	}
 	e.mustDo(op, "POST", fmt.Sprintf("/api/v1/sessions/%d/cancel", se2.ID), "", http.StatusOK)
 }
+
+// TestStartPublish: a publication is a mount request with Publish set and
+// no network exports; the mount directory must be absolute; restore
+// operators may, backup operators may not.
+func TestStartPublish(t *testing.T) {
+	e := newEnv(t)
+	ro := e.tokens[configdb.RoleRestoreOperator]
+	for _, c := range []struct {
+		name, token, body string
+		status            int
+		msg               string
+	}{
+		{"default mount dir", ro, `{"point":"p1"}`, 202, ""},
+		{"mount dir", ro, `{"point":"p1","mount_dir":"/srv/scan"}`, 202, ""},
+		{"relative mount dir", ro, `{"point":"p1","mount_dir":"scan"}`, 400, "not an absolute path"},
+		{"backup operator", e.tokens[configdb.RoleBackupOperator], `{"point":"p1"}`, 403, "may not"},
+		{"unknown field", ro, `{"point":"p1","nbd":"0.0.0.0:10809"}`, 400, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e.broker.mu.Lock()
+			e.broker.mounts = nil
+			e.broker.mu.Unlock()
+			rec := e.do(c.token, "POST", "/api/v1/publications", c.body)
+			if rec.Code != c.status || !strings.Contains(rec.Body.String(), c.msg) {
+				t.Fatalf("status %d %s, want %d with %q", rec.Code, rec.Body, c.status, c.msg)
+			}
+			e.broker.mu.Lock()
+			mounts := e.broker.mounts
+			e.broker.mu.Unlock()
+			if c.status != 202 {
+				if len(mounts) != 0 {
+					t.Fatalf("refused, yet the session was started: %+v", mounts)
+				}
+				return
+			}
+			if len(mounts) != 1 || !mounts[0].Publish || mounts[0].NBD != "" || mounts[0].NFS || len(mounts[0].Allow) != 0 ||
+				mounts[0].Point != "p1" || !strings.Contains(c.body, mounts[0].MountDir) {
+				t.Fatalf("mount requests %+v", mounts)
+			}
+		})
+	}
+}

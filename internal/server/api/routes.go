@@ -111,6 +111,7 @@ func (s *Server) routeTable() []Route {
 		{"GET", v1 + "/points/{id}", "Show a restore point", PermRead, false, s.getPoint},
 		{"POST", v1 + "/restores", "Restore a disk of a point to a path beneath a proxy's restore roots ({point, disk, target, force}); answers when a proxy took it, and cancels it if the client goes away first", PermRestore, true, s.startRestore},
 		{"POST", v1 + "/instant-recoveries", "Serve a point's disks over NBD (TLS; the answer carries the session's client certificate, once) and NFS (nfs_insecure) from a proxy to the allow list (default: the caller's address; wider than /24 or /64: administrators only); cancel the session to stop", PermRestore, true, s.startMount},
+		{"POST", v1 + "/publications", "Publish a point on a proxy (the mount server, as root): its filesystems mounted read-only there ({point, mount_dir}); cancel the session to unpublish", PermRestore, true, s.startPublish},
 
 		{"GET", v1 + "/audit", "Audit log, ?actor=&action=&target=&limit=", PermAdmin, false, s.listAudit},
 	}

@@ -83,4 +83,15 @@ type Point struct {
 	Disks       json.RawMessage `json:"disks"`
 	BytesTotal  int64           `json:"bytes_total"`
 	BytesStored int64           `json:"bytes_stored"`
+	// Scan is the newest malware scan recorded on the point; null when
+	// it was never scanned (the server does not record scans yet).
+	Scan *PointScan `json:"scan"`
+}
+
+// PointScan is a restore point's newest malware scan result.
+type PointScan struct {
+	Engine   string    `json:"engine"`
+	Result   string    `json:"result"` // clean, infected or failed
+	Findings int       `json:"findings"`
+	Time     time.Time `json:"time"`
 }

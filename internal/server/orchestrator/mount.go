@@ -18,7 +18,8 @@ const mountSource = "mount:"
 
 // StartMount queues an Instant VM Recovery session: one task that a proxy
 // (the mount server) runs for as long as the session lasts, serving the
-// point's disks over NBD and NFS from the repository agent. The session's
+// point's disks over NBD and NFS from the repository agent (or, with
+// Mount.Publish, mounting its filesystems read-only there). The session's
 // result shows the export URLs once they answer; cancelling the session
 // stops the exports (the redo data stays on the proxy).
 func (or *Orchestrator) StartMount(ctx context.Context, req taskproto.MountRequest) (configdb.Session, error) {
@@ -40,7 +41,7 @@ func (or *Orchestrator) StartMount(ctx context.Context, req taskproto.MountReque
 	if err != nil {
 		return configdb.Session{}, err
 	}
-	se, err := or.store.CreateSession(ctx, jobName, "instant-recovery")
+	se, err := or.store.CreateSession(ctx, jobName, mountKind(&req.Mount))
 	if err != nil {
 		return configdb.Session{}, err
 	}
@@ -62,6 +63,14 @@ func (or *Orchestrator) StartMount(ctx context.Context, req taskproto.MountReque
 		return se, err
 	}
 	return or.store.GetSession(ctx, se.ID)
+}
+
+// mountKind is the session kind of a mount: "publish" or "instant-recovery".
+func mountKind(m *taskproto.Mount) string {
+	if m != nil && m.Publish {
+		return "publish"
+	}
+	return "instant-recovery"
 }
 
 // pointPassword finds the repository password for a point: given, or the
@@ -96,7 +105,7 @@ func (or *Orchestrator) mountInfo(ctx context.Context, tr *taskRun, info json.Ra
 	tr.sess.mountInfo = info
 	proxy := tr.row.Proxy
 	or.mu.Unlock()
-	res, _ := json.Marshal(map[string]any{"status": configdb.StateRunning, "session": tr.sess.id, "kind": "instant-recovery",
+	res, _ := json.Marshal(map[string]any{"status": configdb.StateRunning, "session": tr.sess.id, "kind": mountKind(tr.sess.mount),
 		"vm": tr.vm.name, "point": tr.vm.point.ID, "proxy": proxy, "serving": info})
 	if _, err := or.store.UpdateSession(ctx, tr.sess.id, configdb.StateRunning, res); err != nil {
 		or.log.Warn("record mount info", "session", tr.sess.id, "err", err)

@@ -87,6 +87,11 @@ type Mount struct {
 	// certificate it issued. The server sets it; the certificate and its
 	// key went to the requester alone.
 	NBDClientCA string `json:"nbd_client_ca,omitempty"`
+	// Publish mounts the point on the mount server instead (holdfast
+	// publish): read-only loop devices and filesystems under MountDir
+	// (the mount server's default when empty); no network exports.
+	Publish  bool   `json:"publish,omitempty"`
+	MountDir string `json:"mount_dir,omitempty"`
 }
 
 // Repository is where a task's data goes: a repository agent.
@@ -193,6 +198,14 @@ type MountRequest struct {
 	// client authentication (any host in Allow can read and write the
 	// disks); NFS is refused without it.
 	NFSInsecure bool `json:"nfs_insecure,omitempty"`
+}
+
+// PublishRequest asks the server to publish a point on a mount server
+// (POST /api/v1/publications): its filesystems mounted read-only there.
+type PublishRequest struct {
+	Point    string `json:"point"` // as RestoreRequest's
+	Password string `json:"password,omitempty"`
+	MountDir string `json:"mount_dir,omitempty"` // absolute, on the mount server ("": its default)
 }
 
 // Errors the server's task broker returns.

@@ -1,0 +1,53 @@
+// Package publish publishes a restore point on this Linux host as mounted,
+// read-only folders, and takes it down again.
+//
+// Publish, in order, recording each step in the session's record before
+// and after doing it:
+//
+//  1. makes a private directory STATE/ID/disks and serves the point's disks
+//     there through FUSE (internal/export/fuse: disk0.img …, read through
+//     restorefs) from this process;
+//  2. attaches each disk file to a read-only loop device
+//     (losetup -r --find --show);
+//  3. adds the partition devices (partx -a: this kernel's losetup -P makes
+//     none); a disk whose partition table partx cannot read is probed as
+//     a whole;
+//  4. probes each partition (or whole disk) with blkid -p;
+//  5. LVM physical volumes: activates their volume groups read-only, with
+//     LVM restricted to the devices Publish attached (--devices) so it
+//     never touches the host's volumes; a volume group whose name is
+//     already in use on the host is skipped and reported, as is LVM on a
+//     kernel without device-mapper;
+//  6. mounts every ext2/3/4, xfs and btrfs filesystem read-only with
+//     nodev,nosuid,noexec — ext* with noload, xfs with norecovery,nouuid
+//     (two points of a VM share the UUID) — under MOUNT/VM/diskN-pM,
+//     MOUNT/VM/diskN (no partition table) or MOUNT/VM/LV. Swap, LVM
+//     physical volumes and what blkid does not recognise are listed, not
+//     mounted. A filesystem that fails to mount, a damaged partition table
+//     or an unreadable volume group is reported in Session.Problems and the
+//     rest is still published. A mount directory Publish creates is
+//     mode 0700: guest files keep the guest's owners and modes, which
+//     would otherwise let a host user with a guest user's UID read them.
+//
+// Close (unpublish) undoes the recorded steps in reverse: umount,
+// vgchange -an, partx -d, losetup -d, FUSE unmount, and removes the
+// directories Publish created (never one it did not create). A step that
+// cannot be undone (a busy mount) stops Close with an error; the steps
+// left stay in the record.
+//
+// # Records
+//
+// Records (a directory, Options.StateDir) holds one JSON file per session,
+// ID.json, written atomically: the serving process's PID and start time,
+// the steps, disks and filesystems. A step is recorded with done=false
+// before it is attempted and done=true after, so the record of a killed
+// process names everything that may exist: Cleanup undoes the steps of
+// sessions whose process is gone. Undo checks before acting: a mount is
+// unmounted only while mounted there; a loop device is detached only while
+// its backing file is the session's disk file (a loop number reused by
+// someone else is left alone); a pending loop step is resolved by looking
+// for loop devices backed by the session's file.
+//
+// Everything that runs a tool or reads the host's state goes through the
+// System interface, so the step and undo logic is tested with a fake.
+package publish

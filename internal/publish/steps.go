@@ -1,0 +1,218 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// Step kinds, in the order Publish takes them.
+const (
+	stepHold       = "hold"       // Path: the point held (the session ID is the holder)
+	stepDir        = "dir"        // Path: a directory Publish created
+	stepFUSE       = "fuse"       // Path: the FUSE mount of the disk files
+	stepLoop       = "loop"       // Path: the disk file; Device: its loop device
+	stepPartitions = "partitions" // Path: the disk file; Device: its loop device
+	stepVG         = "vg"         // VG activated read-only; Devices: LVM was restricted to
+	stepMount      = "mount"      // Path: the mountpoint; Device: what is mounted
+)
+
+// Step is one thing Publish did (Done) or was doing when the record was
+// written (not Done: it may or may not have happened).
+type Step struct {
+	Kind    string   `json:"kind"`
+	Path    string   `json:"path,omitempty"`
+	Device  string   `json:"device,omitempty"`
+	VG      string   `json:"vg,omitempty"`
+	Devices []string `json:"devices,omitempty"`
+	Done    bool     `json:"done"`
+}
+
+func (st Step) String() string {
+	switch st.Kind {
+	case stepHold:
+		return "hold on point " + st.Path
+	case stepDir:
+		return "directory " + st.Path
+	case stepFUSE:
+		return "FUSE mount " + st.Path
+	case stepLoop:
+		return "loop device of " + st.Path
+	case stepPartitions:
+		return "partition devices of " + st.Path
+	case stepVG:
+		return "volume group " + st.VG
+	case stepMount:
+		return "mount " + st.Path
+	}
+	return st.Kind + " " + st.Path
+}
+
+// save writes the record.
+func (s *Session) save() error {
+	if err := s.recs.Save(s); err != nil {
+		return fatalError{fmt.Errorf("record publish session %s: %w", s.ID, err)}
+	}
+	return nil
+}
+
+// do records st as pending, runs f (which may fill in st, e.g. the loop
+// device), and records it done. If f fails, whatever part of the step
+// happened is undone and the step leaves the record.
+func (s *Session) do(ctx context.Context, st Step, f func(st *Step) error) error {
+	s.Steps = append(s.Steps, st)
+	if err := s.save(); err != nil {
+		s.Steps = s.Steps[:len(s.Steps)-1]
+		return err
+	}
+	i := len(s.Steps) - 1
+	if err := f(&s.Steps[i]); err != nil {
+		if _, uerr := s.undoStep(ctx, s.Steps[i]); uerr != nil {
+			s.Steps[i].Done = true // keep it recorded for cleanup
+			_ = s.save()
+			return errors.Join(err, uerr)
+		}
+		s.Steps = s.Steps[:i]
+		return errors.Join(err, s.save())
+	}
+	s.Steps[i].Done = true
+	return s.save()
+}
+
+// undoLast undoes the last recorded step.
+func (s *Session) undoLast(ctx context.Context) error {
+	i := len(s.Steps) - 1
+	if _, err := s.undoStep(ctx, s.Steps[i]); err != nil {
+		return err
+	}
+	s.Steps = s.Steps[:i]
+	return s.save()
+}
+
+// undo undoes the recorded steps in reverse order, dropping each from the
+// record once undone; it stops at the first step that cannot be undone.
+// It returns what it removed.
+func (s *Session) undo(ctx context.Context) ([]string, error) {
+	var removed []string
+	for len(s.Steps) > 0 {
+		st := s.Steps[len(s.Steps)-1]
+		did, err := s.undoStep(ctx, st)
+		if err != nil {
+			return removed, fmt.Errorf("unpublish %s: undo %s: %w", s.ID, st, err)
+		}
+		removed = append(removed, did...)
+		s.Steps = s.Steps[:len(s.Steps)-1]
+		if err := s.save(); err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
+
+// undoStep undoes one step if it happened, and says what it removed. It
+// checks first: a mountpoint not mounted, a loop device no longer backed
+// by the session's file, a directory gone, are left alone.
+func (s *Session) undoStep(ctx context.Context, st Step) ([]string, error) {
+	switch st.Kind {
+	case stepMount:
+		return s.unmount(ctx, st.Path, "mount")
+	case stepFUSE:
+		if srv := s.fuse; srv != nil {
+			if mounted, err := s.sys.Mounted(st.Path); err != nil || !mounted {
+				s.fuse = nil // unmounted by someone else
+				return nil, err
+			}
+			if err := srv.Unmount(); err != nil {
+				return nil, err
+			}
+			s.fuse = nil
+			return []string{"FUSE mount " + st.Path}, nil
+		}
+		return s.unmount(ctx, st.Path, "FUSE mount")
+	case stepDir:
+		err := os.Remove(st.Path)
+		switch {
+		case err == nil:
+			return []string{"directory " + st.Path}, nil
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, nil
+		case errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST):
+			s.log.Warn("left a directory that is not empty", "dir", st.Path)
+			return nil, nil
+		}
+		return nil, err
+	case stepLoop, stepPartitions:
+		return s.undoLoop(ctx, st)
+	case stepHold:
+		return s.release(ctx, st.Path)
+	case stepVG:
+		if _, err := s.sys.Run(ctx, "vgchange", lvmArgs(st.Devices, "-an", st.VG)...); err != nil {
+			return nil, err
+		}
+		return []string{"volume group " + st.VG + " (deactivated)"}, nil
+	}
+	return nil, fmt.Errorf("unknown step %q", st.Kind)
+}
+
+// unmount unmounts path if something is mounted there.
+func (s *Session) unmount(ctx context.Context, path, what string) ([]string, error) {
+	mounted, err := s.sys.Mounted(path)
+	if err != nil || !mounted {
+		return nil, err
+	}
+	if _, err := s.sys.Run(ctx, "umount", path); err != nil {
+		return nil, err
+	}
+	return []string{what + " " + path}, nil
+}
+
+// undoLoop removes the partition devices (stepPartitions) or detaches
+// (stepLoop) the loop devices backed by the step's file.
+func (s *Session) undoLoop(ctx context.Context, st Step) ([]string, error) {
+	devs, err := s.sys.LoopsOf(st.Path)
+	if err != nil {
+		return nil, err
+	}
+	var did []string
+	for _, dev := range devs {
+		if st.Kind == stepPartitions {
+			if _, err := s.sys.Run(ctx, "partx", "-d", dev); err != nil && !noPartitions(err) {
+				return did, err
+			}
+			did = append(did, "partition devices of "+dev)
+			continue
+		}
+		if _, err := s.sys.Run(ctx, "losetup", "-d", dev); err != nil {
+			return did, err
+		}
+		did = append(did, "loop device "+dev)
+	}
+	return did, nil
+}
+
+// noPartitions reports whether partx -d failed only because there was
+// nothing to delete.
+func noPartitions(err error) bool {
+	var ee *ExitError
+	return errors.As(err, &ee) && (strings.Contains(ee.Stderr, "No such device or address") ||
+		strings.Contains(ee.Stderr, "does not make sense") || strings.TrimSpace(ee.Stderr) == "")
+}
+
+// release ends the session's hold on point. Without a Holder (a clean-up
+// by another process, which has no repository) the hold stays and a
+// warning says how to release it.
+func (s *Session) release(ctx context.Context, point string) ([]string, error) {
+	if s.holder == nil {
+		s.log.Warn(fmt.Sprintf("publish %s: the hold on point %s stays (no repository here): release it with "+
+			"`holdfast holds release %s %s`", s.ID, point, point, s.ID))
+		return nil, nil
+	}
+	if err := s.holder.ReleaseHold(ctx, point, s.ID); err != nil {
+		return nil, err
+	}
+	return []string{"hold on point " + point}, nil
+}

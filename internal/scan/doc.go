@@ -1,0 +1,62 @@
+// Package scan runs a malware scanner over the guest filesystems of a
+// published restore point and decides whether the point is clean,
+// infected or not scanned; it records the result on the point
+// (repo.ScanRecord) and finds the newest clean point of a VM.
+//
+// # Engines
+//
+// Two engines, each an external program run without a shell:
+//
+//	clamscan  clamscan -r -i --no-summary --follow-dir-symlinks=0 --follow-file-symlinks=0 -d DB ROOT…
+//	          exit 0 clean, 1 found, anything else an error
+//	          stdout: one "PATH: SIGNATURE FOUND" record per infected file
+//	yara      yara -r -N -w holdfast:RULES ROOT…
+//	          exit 0 completed, anything else an error; yara has no "found"
+//	          exit code: every "RULE PATH" record on stdout is a finding
+//
+// clamscan's own limits apply as when run by hand (files over
+// --max-filesize, 100 MiB by default, are not scanned).
+//
+// ROOT… are the host mount points of every mounted guest filesystem, in
+// one run (clamscan loads its database once). Symbolic links are never
+// followed: a guest's link to /etc/shadow names a file of the host.
+//
+// The engine's identity is its version (clamscan --version, yara
+// --version) and a SHA-256 over its database (every regular file of the
+// ClamAV database directory, by name, size and content; the yara rules
+// file): two scans with the same identity give the same answer, so a
+// recorded result is reused rather than scanned again.
+//
+// # Results
+//
+//   - clean: the engine ran to completion and found nothing;
+//   - infected: at least one finding, or clamscan's exit code 1 (findings
+//     that do not parse still count: the exit code decides);
+//   - failed: the engine could not run or did not complete (program
+//     missing, database missing or empty, rules that do not compile, an
+//     error exit without findings, no filesystem mounted). Failed is never
+//     reported as clean. Errors wrap ErrNotScanned.
+//
+// # Engine output is untrusted
+//
+// File names come from the guest: they may hold ": ", " FOUND", newlines
+// and bytes that are not UTF-8. The parsers read the output as records
+// that start at a line beginning with one of the scanned roots (clamscan)
+// or a rule identifier, a space and a root (yara); a line that does not
+// start a record continues the previous one (a name with a newline).
+// Records are bounded (64 KiB each) and only the first MaxFindings are
+// kept, however much a guest makes the engine print. A name crafted to
+// look like a second record can split one finding into two; it cannot
+// turn an infected result clean, as clamscan's exit code and yara's
+// non-empty output decide. A finding's path is relative to the guest
+// filesystem's root ("/etc/x"), never the host mount path; printers
+// escape it (strconv.Quote style) before it reaches a terminal.
+//
+// # Finding a clean point
+//
+// FindClean assumes that an infection, once present, stays in every later
+// point: it checks the newest point first, and if that is infected,
+// binary-searches the older ones for the boundary (at most 1 + ⌈log2 n⌉ scans
+// for n points). The point it returns has always been checked clean itself;
+// Checker.Check reuses a recorded result of the same engine identity.
+package scan

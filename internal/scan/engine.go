@@ -1,0 +1,369 @@
+package scan
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
+	"github.com/holdfast-backup/holdfast/internal/repo"
+)
+
+// Engine names.
+const (
+	ClamScan = "clamscan"
+	Yara     = "yara"
+)
+
+// DefaultClamAVDB is the ClamAV database directory when none is given
+// (Debian's, where freshclam writes).
+const DefaultClamAVDB = "/var/lib/clamav"
+
+var (
+	// ErrNotScanned means the scan could not run or did not complete: the
+	// engine is missing, its database is missing, empty or does not load,
+	// it exited with an error, nothing was mounted to scan. The point is
+	// neither clean nor infected.
+	ErrNotScanned = errors.New("not scanned")
+	// ErrInfected means the scan found malware.
+	ErrInfected = errors.New("malware found")
+)
+
+// Options choose and configure an engine.
+type Options struct {
+	Engine    string // ClamScan (default) or Yara
+	ClamAVDB  string // clamscan -d: a database directory or file (default DefaultClamAVDB)
+	YaraRules string // yara rules file (source), required for yara
+	// Program is the engine's executable (default: the engine's name on
+	// $PATH). Tests give a fake.
+	Program string
+	Clock   clock.Clock
+}
+
+// Engine is a configured, checked engine: its program was found and its
+// database hashed.
+type Engine struct {
+	name     string
+	program  string
+	db       string // absolute
+	version  string
+	database string // "sha256:…" over the database
+	clock    clock.Clock
+}
+
+// New checks the engine's program and database and reads their identity.
+// Anything missing is an error wrapping ErrNotScanned, found before
+// anything is published.
+func New(ctx context.Context, o Options) (*Engine, error) {
+	e := &Engine{name: o.Engine, clock: clock.Or(o.Clock)}
+	if e.name == "" {
+		e.name = ClamScan
+	}
+	db := o.ClamAVDB
+	switch e.name {
+	case ClamScan:
+		if db == "" {
+			db = DefaultClamAVDB
+		}
+	case Yara:
+		db = o.YaraRules
+		if db == "" {
+			return nil, fmt.Errorf("yara needs a rules file (--yara-rules): %w", ErrNotScanned)
+		}
+	default:
+		return nil, fmt.Errorf("unknown scan engine %q (clamscan or yara)", e.name)
+	}
+	prog := o.Program
+	if prog == "" {
+		prog = e.name
+	}
+	p, err := exec.LookPath(prog)
+	if err != nil {
+		return nil, fmt.Errorf("scan engine %s: %w: %w", e.name, ErrNotScanned, err)
+	}
+	e.program = p
+	if e.db, err = filepath.Abs(db); err != nil {
+		return nil, err
+	}
+	if e.database, err = hashDatabase(e.db); err != nil {
+		return nil, fmt.Errorf("%s database: %w: %w", e.name, ErrNotScanned, err)
+	}
+	if e.version, err = e.readVersion(ctx); err != nil {
+		return nil, fmt.Errorf("scan engine %s: %w: %w", e.name, ErrNotScanned, err)
+	}
+	return e, nil
+}
+
+// Name, Version and Database identify the engine: scans with the same
+// three give the same answer.
+func (e *Engine) Name() string     { return e.name }
+func (e *Engine) Version() string  { return e.version }
+func (e *Engine) Database() string { return e.database }
+
+func (e *Engine) readVersion(ctx context.Context) (string, error) {
+	cmd := exec.CommandContext(ctx, e.program, "--version")
+	cmd.Stdin = nil
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", e.program, err)
+	}
+	v := strings.TrimSpace(string(bytes.SplitN(out, []byte("\n"), 2)[0]))
+	if e.name == ClamScan {
+		v, _, _ = strings.Cut(v, "/") // "ClamAV 1.4.6/27000/date": the rest is the default database
+	} else {
+		v = "YARA " + v
+	}
+	if v == "" || len(v) > 200 {
+		return "", fmt.Errorf("%s --version printed %q", e.program, v)
+	}
+	return v, nil
+}
+
+// hashDatabase returns "sha256:…" over a database file, or over every
+// regular file directly in a directory (name, size, content; by name). A
+// directory without files is an error: the engine would load nothing.
+func hashDatabase(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	files := []string{path}
+	if fi.IsDir() {
+		ents, err := os.ReadDir(path)
+		if err != nil {
+			return "", err
+		}
+		files = files[:0]
+		for _, de := range ents {
+			if de.Type().IsRegular() {
+				files = append(files, filepath.Join(path, de.Name()))
+			}
+		}
+		if len(files) == 0 {
+			return "", fmt.Errorf("%s holds no database files", path)
+		}
+		sort.Strings(files)
+	}
+	h := sha256.New()
+	for _, f := range files {
+		if err := hashFile(h, f); err != nil {
+			return "", err
+		}
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func hashFile(h io.Writer, name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(name), fi.Size())
+	_, err = io.Copy(h, f)
+	return err
+}
+
+// Target is one mounted guest filesystem: its name (as publish names it,
+// e.g. disk0-p1 or an LVM volume) and its host mount point.
+type Target struct {
+	Name string
+	Root string
+}
+
+// Finding is one file an engine flagged. Path is relative to the guest
+// filesystem's root, as the guest names it.
+type Finding struct {
+	Filesystem string `json:"filesystem"`
+	Path       string `json:"path"`
+	Signature  string `json:"signature"`
+	Engine     string `json:"engine"`
+}
+
+// MaxFindings bounds the findings a report keeps; Report.Count counts
+// every one.
+const MaxFindings = 1000
+
+// Report is the outcome of one scan.
+type Report struct {
+	Engine        string
+	EngineVersion string
+	Database      string
+	Result        string // repo.ScanClean, repo.ScanInfected, repo.ScanFailed
+	Findings      []Finding
+	Count         int      // findings, including those not kept
+	Error         string   // why a failed scan failed (engine's words, escaped)
+	Filesystems   []string // scanned filesystems
+	Skipped       []string // filesystems found but not mounted, so not scanned
+	Started       time.Time
+	Duration      time.Duration
+}
+
+// Err is nil for a clean report, wraps ErrInfected for an infected one
+// and ErrNotScanned for a failed one.
+func (r Report) Err() error {
+	switch r.Result {
+	case repo.ScanClean:
+		return nil
+	case repo.ScanInfected:
+		return fmt.Errorf("%d finding(s) by %s: %w", r.Count, r.Engine, ErrInfected)
+	}
+	return fmt.Errorf("%s: %w: %s", r.Engine, ErrNotScanned, r.Error)
+}
+
+// Record is the report as stored on point.
+func (r Report) Record(point string) repo.ScanRecord {
+	s := repo.ScanRecord{Point: point, Engine: r.Engine, EngineVersion: r.EngineVersion, Database: r.Database,
+		Time: r.Started.UTC(), Duration: r.Duration.Seconds(), Result: r.Result, FindingsCount: r.Count, Error: r.Error}
+	for _, f := range r.Findings[:min(len(r.Findings), repo.MaxScanFindings)] {
+		s.Findings = append(s.Findings, repo.ScanFinding{Filesystem: f.Filesystem, Path: f.Path, Signature: f.Signature})
+	}
+	return s
+}
+
+// Scan runs the engine over the targets and reports. It returns an error
+// only when ctx ends; an engine that fails gives a failed report.
+func (e *Engine) Scan(ctx context.Context, targets []Target) (Report, error) {
+	rep := Report{Engine: e.name, EngineVersion: e.version, Database: e.database, Started: e.clock.Now()}
+	var errs []string
+	if len(targets) == 0 {
+		errs = append(errs, "no mounted filesystem to scan")
+	}
+	runs := [][]Target{targets}
+	if e.name == Yara {
+		runs = runs[:0] // yara takes one directory per run
+		for _, t := range targets {
+			runs = append(runs, []Target{t})
+		}
+	}
+	found := false
+	for _, ts := range runs {
+		if len(ts) == 0 {
+			continue
+		}
+		res := e.run(ctx, ts)
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		for _, t := range ts {
+			rep.Filesystems = append(rep.Filesystems, t.Name)
+		}
+		rep.Count += res.count
+		rep.Findings = append(rep.Findings, res.findings[:min(len(res.findings), MaxFindings-len(rep.Findings))]...)
+		found = found || res.infected
+		if res.err != "" {
+			errs = append(errs, res.err)
+		}
+	}
+	switch {
+	case found || rep.Count > 0:
+		rep.Result = repo.ScanInfected
+		rep.Count = max(rep.Count, 1) // clamscan said found, however it printed it
+	case len(errs) > 0:
+		rep.Result = repo.ScanFailed
+	default:
+		rep.Result = repo.ScanClean
+	}
+	rep.Error = strings.Join(errs, "; ")
+	rep.Duration = e.clock.Since(rep.Started)
+	return rep, nil
+}
+
+// runResult is one engine run.
+type runResult struct {
+	findings []Finding
+	count    int
+	infected bool   // the exit code says found
+	err      string // the run did not complete
+}
+
+// maxStderr bounds the engine's error output kept for the report.
+const maxStderr = 4096
+
+func (e *Engine) args(ts []Target) []string {
+	if e.name == Yara {
+		return []string{"-r", "-N", "-w", "holdfast:" + e.db, ts[0].Root}
+	}
+	args := []string{"-r", "-i", "--no-summary", "--follow-dir-symlinks=0", "--follow-file-symlinks=0", "-d", e.db}
+	for _, t := range ts {
+		args = append(args, t.Root)
+	}
+	return args
+}
+
+func (e *Engine) run(ctx context.Context, ts []Target) runResult {
+	cmd := exec.CommandContext(ctx, e.program, e.args(ts)...)
+	// Its own process group: a terminal's ^C reaches holdfast, which then
+	// stops the engine and unpublishes; the engine dies with holdfast.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) } // the group: clamscan's helpers too
+	cmd.WaitDelay = 10 * time.Second
+	stderr := &capped{max: maxStderr}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return runResult{err: err.Error()}
+	}
+	if err := cmd.Start(); err != nil {
+		return runResult{err: fmt.Sprintf("start %s: %v", e.name, err)}
+	}
+	parse := parseClamscan
+	if e.name == Yara {
+		parse = parseYara
+	}
+	var res runResult
+	res.findings, res.count, err = parse(out, ts)
+	if err != nil {
+		_, _ = io.Copy(io.Discard, out)
+	}
+	werr := cmd.Wait()
+	code := cmd.ProcessState.ExitCode()
+	for i := range res.findings {
+		res.findings[i].Engine = e.name
+	}
+	switch {
+	case werr == nil && err == nil:
+	case e.name == ClamScan && code == 1 && err == nil:
+		res.infected = true
+	default:
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" && werr != nil {
+			msg = werr.Error()
+		} else if msg == "" {
+			msg = err.Error()
+		}
+		res.err = fmt.Sprintf("%s exited %d: %s", e.name, code, Escape(msg))
+		res.infected = e.name == ClamScan && code == 1
+	}
+	return res
+}
+
+// capped keeps the first max bytes written to it.
+type capped struct {
+	buf bytes.Buffer
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.buf.Len(); room > 0 {
+		c.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (c *capped) String() string { return c.buf.String() }
