@@ -42,11 +42,15 @@ func (r Range) End() int64 { return r.Offset + r.Length }
 // Options choose what to exclude.
 type Options struct {
 	Free bool // free blocks of ext2/3/4 and xfs
-	Swap bool // swap partitions after their header page
+	Swap bool // swap partitions and swap files after their header page
+	// Paths are files and directories (everything beneath them) inside
+	// the guest's ext2/3/4 and xfs file systems whose data is left out,
+	// on every file system that has them.
+	Paths []string
 }
 
 // Any reports whether anything is to be excluded.
-func (o Options) Any() bool { return o.Free || o.Swap }
+func (o Options) Any() bool { return o.Free || o.Swap || len(o.Paths) > 0 }
 
 // Map is the result for one disk.
 type Map struct {
@@ -107,12 +111,33 @@ func volumeRanges(ctx context.Context, r io.ReaderAt, v guestdisk.Volume, o Opti
 			return nil, nil
 		}
 		return []Range{{Offset: swapHeader, Length: v.Size - swapHeader, Reason: ReasonSwap}}, nil
-	case v.Content == guestdisk.ContentExt && o.Free:
-		return ext4Free(ctx, r, v.Size)
-	case v.Content == guestdisk.ContentXFS && o.Free:
-		return xfsFree(ctx, r, v.Size)
+	case v.Content != guestdisk.ContentExt && v.Content != guestdisk.ContentXFS:
+		return nil, nil
 	}
-	return nil, nil
+	var out []Range
+	if o.Free {
+		free := ext4Free
+		if v.Content == guestdisk.ContentXFS {
+			free = xfsFree
+		}
+		rs, err := free(ctx, r, v.Size)
+		if err != nil {
+			return nil, err
+		}
+		out = rs
+	}
+	if o.Swap || len(o.Paths) > 0 {
+		rs, err := fileRanges(ctx, r, v, o)
+		switch {
+		case err != nil && !o.Free && len(o.Paths) == 0 && errors.Is(err, errDamaged):
+			// Only swap was asked for: a file system whose swap files
+			// cannot be looked for is no news.
+		case err != nil:
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
 }
 
 // normalize sorts ranges, clips them to [0, size), drops empty ones and

@@ -50,6 +50,13 @@ func randomTree(t testing.TB, sizes ...int) string {
 	return dir
 }
 
+func randomBytes(t testing.TB, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
 // emptyImage makes a sparse file of size bytes.
 func emptyImage(t testing.TB, size int64) string {
 	t.Helper()
