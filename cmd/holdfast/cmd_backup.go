@@ -64,7 +64,8 @@ header). Give --format vmdk for VMDK descriptors, and --format qcow2
 	c.Flags().StringVar(&o.src.format, "format", "", "image format of every SOURCE: raw, qcow2 or vmdk (default: the format the VM's\nprevious point read the same file with, else detected; a detected image never reads other files)")
 	c.Flags().BoolVar(&o.src.followBacking, "follow-backing", false, "read the backing chain of qcow2 SOURCEs (needs --format qcow2; only for images the host made)")
 	c.Flags().BoolVar(&o.exclude.Free, "exclude-free", false, "leave out the free blocks of ext2/3/4 and xfs file systems (stored and restored as zeros)")
-	c.Flags().BoolVar(&o.exclude.Swap, "exclude-swap", false, "leave out swap partitions after their header page (stored and restored as zeros)")
+	c.Flags().BoolVar(&o.exclude.Swap, "exclude-swap", false, "leave out swap partitions and swap files (/swapfile, /swap.img, …) after their header page (stored and restored as zeros)")
+	c.Flags().StringArrayVar(&o.exclude.Paths, "exclude", nil, "leave out the data of the files at or beneath PATH in the guest's ext2/3/4 and xfs file systems\n(restored as zeros; files with several links are kept); repeat for more")
 	c.Flags().StringVar(&o.readLimit, "read-limit", "", "limit reads from the sources to this many bytes per second (e.g. 100MiB)")
 	return c
 }
@@ -116,7 +117,7 @@ func excludedBytes(e *repo.Excluded) map[string]int64 {
 // excludedSummary says "1.2 GiB (free 1.1 GiB, swap 100 MiB)".
 func excludedSummary(e *repo.Excluded) string {
 	var parts []string
-	for _, k := range []string{fsmap.ReasonFree, fsmap.ReasonSwap} {
+	for _, k := range []string{fsmap.ReasonFree, fsmap.ReasonSwap, fsmap.ReasonPath} {
 		if n := e.Bytes[k]; n > 0 {
 			parts = append(parts, k+" "+formatBytes(n))
 		}
@@ -143,6 +144,9 @@ func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error
 	}
 	if len(args) == 0 {
 		return usageError{fmt.Errorf("give at least one SOURCE to back up")}
+	}
+	if err := checkExcludePaths(o.exclude.Paths); err != nil {
+		return err
 	}
 	ctx := cmd.Context()
 	r, err := a.openRepo(ctx)

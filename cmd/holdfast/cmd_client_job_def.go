@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/holdfast-backup/holdfast/internal/fsmap"
 	"os"
 	"strings"
 	"time"
@@ -50,6 +51,7 @@ type jobFlags struct {
 	formats                                 []string
 	followBacking                           bool
 	excludeFree, excludeSwap                bool
+	excludePaths                            []string
 	policy                                  policyFlags
 }
 
@@ -79,7 +81,8 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.formats, "format", nil, "image format of the file disks: FORMAT for every one, or DISK=FORMAT for one (raw, qcow2, vmdk;\nauto forgets the format recorded at the first backup and detects it again); repeat for more")
 	fs.BoolVar(&f.followBacking, "follow-backing", false, "read the backing chain of disks given as qcow2 with --format (only for images the host made)")
 	fs.BoolVar(&f.excludeFree, "exclude-free", false, "leave out the free blocks of ext2/3/4 and xfs file systems (restored as zeros)")
-	fs.BoolVar(&f.excludeSwap, "exclude-swap", false, "leave out swap partitions after their header page (restored as zeros)")
+	fs.BoolVar(&f.excludeSwap, "exclude-swap", false, "leave out swap partitions and swap files after their header page (restored as zeros)")
+	fs.StringArrayVar(&f.excludePaths, "exclude", nil, "leave out the data of the files at or beneath PATH in the guests' file systems (restored as zeros); repeat for more")
 	fs.StringArrayVar(&f.throttle, "throttle", nil, "traffic rule for the proxy → repository link, e.g. 'wan: 10.0.0.0/8 -> any 10MiB/s mon-fri 08:00-18:00' (repeat for more)")
 }
 
@@ -206,6 +209,12 @@ func (f *jobFlags) applyData(def *jobdef.Definition, changed func(string) bool) 
 	if changed("exclude-swap") {
 		def.ExcludeSwap = f.excludeSwap
 	}
+	if changed("exclude") {
+		if err := checkExcludePaths(f.excludePaths); err != nil {
+			return err
+		}
+		def.ExcludePaths = f.excludePaths
+	}
 	return nil
 }
 
@@ -231,7 +240,7 @@ func (a *app) showJob(j apitypes.Job) error {
 		rows = append(rows, []string{"Transport:", d.Transport})
 	}
 	rows = append(rows, formatRows(d)...)
-	if d.ExcludeFree || d.ExcludeSwap {
+	if d.ExcludeFree || d.ExcludeSwap || len(d.ExcludePaths) > 0 {
 		var ex []string
 		if d.ExcludeFree {
 			ex = append(ex, "free space")
@@ -239,6 +248,7 @@ func (a *app) showJob(j apitypes.Job) error {
 		if d.ExcludeSwap {
 			ex = append(ex, "swap")
 		}
+		ex = append(ex, d.ExcludePaths...)
 		rows = append(rows, []string{"Excludes:", strings.Join(ex, ", ")})
 	}
 	if d.Retries.Count > 0 {
@@ -344,6 +354,16 @@ func setVMField(def *jobdef.Definition, flag string, specs []string, field func(
 		}
 		if !found {
 			return usageError{fmt.Errorf("--%s: the job has no VM %q", flag, name)}
+		}
+	}
+	return nil
+}
+
+// checkExcludePaths refuses --exclude paths that name no file (usage).
+func checkExcludePaths(paths []string) error {
+	for _, p := range paths {
+		if err := fsmap.ValidatePath(p); err != nil {
+			return usageError{fmt.Errorf("--exclude: %w", err)}
 		}
 	}
 	return nil

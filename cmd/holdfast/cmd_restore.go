@@ -200,6 +200,9 @@ func printExcludedNote(a *app, ex *repo.Excluded) {
 	if ex.Bytes[fsmap.ReasonSwap] > 0 {
 		why = append(why, "swap")
 	}
+	if ex.Bytes[fsmap.ReasonPath] > 0 {
+		why = append(why, "excluded paths")
+	}
 	fmt.Fprintf(a.stdout, "%d bytes were excluded at backup (%s) and restored as zeros\n", ex.Total(), strings.Join(why, ", "))
 }
 

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
+	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/guestdisk"
 	"github.com/holdfast-backup/holdfast/internal/guestfs"
@@ -15,6 +17,15 @@ import (
 
 // ReasonPath is a file's data left out because its path was excluded.
 const ReasonPath = "path"
+
+// ValidatePath checks a path given to exclude: not empty, not the root
+// (that would be every file), no NUL byte, at most 4096 bytes.
+func ValidatePath(p string) error {
+	if p == "" || len(p) > 4096 || strings.ContainsRune(p, 0) || path.Clean("/"+p) == "/" {
+		return fmt.Errorf("exclude path %q: give a file or directory below the file system's root", p)
+	}
+	return nil
+}
 
 // swapFileNames are where guests keep swap files; --exclude-swap looks
 // only there (reading the first page of every file would cost a walk of

@@ -36,6 +36,9 @@ type Definition struct {
 	// and xfs and the body of swap partitions (internal/fsmap).
 	ExcludeFree bool `json:"exclude_free,omitempty"`
 	ExcludeSwap bool `json:"exclude_swap,omitempty"`
+	// ExcludePaths are paths inside the guests' file systems whose files'
+	// data is left out.
+	ExcludePaths []string `json:"exclude_paths,omitempty"`
 	// Missed is what a schedule missed while the server was down does
 	// when the server starts: MissedRunOnce ("" too) or MissedSkip.
 	Missed string `json:"missed,omitempty"`

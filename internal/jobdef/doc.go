@@ -12,7 +12,8 @@
 //	 "retries": {"count": 2, "wait_seconds": 30},
 //	 "guest": {"pre_freeze": "…", "post_thaw": "…", "policy": "fail", "timeout_seconds": 600, "user": "root"},
 //	 "format": "raw", "disk_formats": {"/vm/a.vmdk": "vmdk"}, "recorded_formats": {…},
-//	 "follow_backing": false, "exclude_free": true, "exclude_swap": true, "missed": "run-once",
+//	 "follow_backing": false, "exclude_free": true, "exclude_swap": true,
+//	 "exclude_paths": ["/var/cache", "/tmp"], "missed": "run-once",
 //	 "password_secret": "job/NAME/password-…", "guest_ssh_key_secret": "job/NAME/ssh-key-…"}
 //
 // Retention is repo.Policy, the GFS policy of standalone `forget`. A job of

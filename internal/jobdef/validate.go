@@ -2,6 +2,7 @@ package jobdef
 
 import (
 	"fmt"
+	"github.com/holdfast-backup/holdfast/internal/fsmap"
 	"path/filepath"
 	"strings"
 
@@ -111,6 +112,11 @@ func (d Definition) checkOptions() error {
 	if d.Transport != "" {
 		if _, err := source.ParsePreference(d.Transport); err != nil {
 			return fieldErr("definition.transport", "%q: want %s", d.Transport, source.PreferenceNames())
+		}
+	}
+	for _, p := range d.ExcludePaths {
+		if err := fsmap.ValidatePath(p); err != nil {
+			return wrapField("definition.exclude_paths", err)
 		}
 	}
 	if d.ReadLimit < 0 {

@@ -202,5 +202,5 @@ func (p *Proxy) restore(ctx context.Context, at *attempt) (taskproto.Result, err
 
 // exclusion is what the job leaves out of each disk.
 func exclusion(spec *taskproto.Spec) fsmap.Options {
-	return fsmap.Options{Free: spec.ExcludeFree, Swap: spec.ExcludeSwap}
+	return fsmap.Options{Free: spec.ExcludeFree, Swap: spec.ExcludeSwap, Paths: spec.ExcludePaths}
 }

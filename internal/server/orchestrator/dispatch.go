@@ -114,7 +114,7 @@ func (or *Orchestrator) specLocked(tr *taskRun) *taskproto.Spec {
 		Repository: taskproto.Repository{Name: tr.assign.Repository},
 		Previous:   vm.previous, ChunkSize: rs.def.ChunkSize, Target: tr.target, Force: tr.force,
 		ReadLimit: rs.def.ReadLimit, Throttle: rs.def.Throttle, GuestAgent: vm.def.GuestAgent,
-		ExcludeFree: rs.def.ExcludeFree, ExcludeSwap: rs.def.ExcludeSwap}
+		ExcludeFree: rs.def.ExcludeFree, ExcludeSwap: rs.def.ExcludeSwap, ExcludePaths: rs.def.ExcludePaths}
 	if rs.kind == taskproto.KindBackup {
 		s.Format, s.FollowBacking = diskFormat(&rs.def, tr.source)
 	}

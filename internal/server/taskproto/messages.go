@@ -70,6 +70,8 @@ type Spec struct {
 	// (backup): free blocks of ext2/3/4 and xfs, swap partition bodies.
 	ExcludeFree bool `json:"exclude_free,omitempty"`
 	ExcludeSwap bool `json:"exclude_swap,omitempty"`
+	// ExcludePaths are guest paths whose files' data is left out.
+	ExcludePaths []string `json:"exclude_paths,omitempty"`
 
 	// Mount says how to serve the point (Previous) for KindMount.
 	Mount *Mount `json:"mount,omitempty"`
