@@ -22,7 +22,14 @@
 //   - swap (Linux swap v1, "SWAPSPACE2"): everything after the first 4 KiB
 //     page, which holds the header and signature and is kept so the
 //     restored guest still recognises its swap. A hibernation image
-//     ("S1SUSPEND") is not swap to this package and is kept.
+//     ("S1SUSPEND") is not swap to this package and is kept. Swap files
+//     are looked for at the usual paths only (/swapfile, /swap.img, …).
+//   - excluded paths: the data extents (internal/guestfs) of the regular
+//     files at or beneath each path, on every ext2/3/4 and xfs volume that
+//     has it. A file with several links is kept (another name may lie
+//     outside the path), so is a swap file's header page, and every file
+//     of an xfs whose refcount B+tree is not empty (reflinked blocks are
+//     other files' data too) or an ext4 with shared_blocks.
 //
 // A file system is only read when it is consistent on disk: ext4 without
 // a journal needing recovery, marked valid and without errors; xfs whose
@@ -31,7 +38,7 @@
 // superblock transactions a freeze writes to cover the log; little-endian
 // logs only). A running guest's file systems are so after a guest-agent
 // freeze (fsfreeze); otherwise their free space is kept, and a warning
-// says why. LVM physical volumes and swap files are not looked into.
+// says why. LVM physical volumes and btrfs are not looked into.
 //
 // Trust: every byte parsed was written by the guest. Offsets and counts
 // are bounds-checked against the volume, B+tree walks are bounded (levels

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"io"
 	"testing"
+
+	"github.com/holdfast-backup/holdfast/internal/guestdisk"
 )
 
 // patched overlays bytes on a real image: the fuzzer mutates a file
@@ -53,15 +55,22 @@ func checkRanges(t *testing.T, rs []Range, size int64) {
 }
 
 // FuzzExt4Free mutates the superblock, the group descriptors and the
-// first block bitmaps of a real ext4 image: the parser may refuse, never
-// panic, and never returns a range outside the volume.
+// first block bitmaps of a real ext4 image: the free-space reader and the
+// excluded-files reader may refuse, never panic, and never return a range
+// outside the volume.
 func FuzzExt4Free(f *testing.F) {
 	img := extImage(f, 32, "mkfs.ext4 -b 1024", "f1")
 	file, size := openImage(f, img)
 	regions := []region{{1024, 1024}, {2048, 1024}, {258 * 1024, 64}, {260 * 1024, 64}}
 	f.Add(seed(f, file, regions))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rs, err := ext4Free(context.Background(), patched{file, regions, data}, size)
+		r := patched{file, regions, data}
+		rs, err := ext4Free(context.Background(), r, size)
+		if err == nil {
+			checkRanges(t, rs, size)
+		}
+		rs, err = fileRanges(context.Background(), r, guestdisk.Volume{Size: size, Content: guestdisk.ContentExt},
+			Options{Paths: []string{"/"}, Swap: true})
 		if err == nil {
 			checkRanges(t, rs, size)
 		}
@@ -89,7 +98,13 @@ func FuzzXFSFree(f *testing.F) {
 	regions := []region{{0, 256}, {512, 224}, {bnoRoot * bs, 128}, {logOff, 1024}}
 	f.Add(seed(f, file, regions))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rs, err := xfsFree(context.Background(), patched{file, regions, data}, size)
+		r := patched{file, regions, data}
+		rs, err := xfsFree(context.Background(), r, size)
+		if err == nil {
+			checkRanges(t, rs, size)
+		}
+		rs, err = fileRanges(context.Background(), r, guestdisk.Volume{Size: size, Content: guestdisk.ContentXFS},
+			Options{Paths: []string{"/"}, Swap: true})
 		if err == nil {
 			checkRanges(t, rs, size)
 		}

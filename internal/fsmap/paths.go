@@ -38,8 +38,8 @@ const extROSharedBlocks = 0x4000
 // fileRanges returns the data of the files under the excluded paths and
 // of the swap files' bodies on a consistent ext2/3/4 or xfs volume. A
 // file with more than one link is kept (another name may lie outside the
-// path), and so is a file whose first page holds a swap signature's page
-// (a swap file keeps its header). Blocks the volume shares between files
+// path), and so is the header page of a file with a swap signature (a
+// swap file keeps its header). Blocks the volume shares between files
 // (xfs reflinks) make it keep every file.
 func fileRanges(ctx context.Context, r io.ReaderAt, v guestdisk.Volume, o Options) ([]Range, error) {
 	if err := consistent(r, v); err != nil {
@@ -49,47 +49,10 @@ func fileRanges(ctx context.Context, r io.ReaderAt, v guestdisk.Volume, o Option
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errDamaged, err)
 	}
-	var out []Range
-	add := func(p string, reason string, skip int64) error {
-		exts, err := fsys.Extents(p)
-		if err != nil {
-			return fmt.Errorf("%w: %v", errDamaged, err)
-		}
-		for _, e := range exts {
-			if cut := skip - e.Logical; cut > 0 {
-				if cut >= e.Length {
-					continue
-				}
-				e.Logical, e.Physical, e.Length = e.Logical+cut, e.Physical+cut, e.Length-cut
-			}
-			out = append(out, Range{Offset: e.Physical, Length: e.Length, Reason: reason})
-		}
-		if len(out) > maxRuns {
-			return fmt.Errorf("%w: excluded files in more than %d pieces", errDamaged, maxRuns)
-		}
-		return nil
-	}
+	c := &fileCollector{fsys: fsys}
 	for _, root := range o.Paths {
-		err := fsys.Walk(root, func(p string, st guestfs.Stat, err error) error {
-			if err != nil {
-				return err
-			}
-			if cerr := ctx.Err(); cerr != nil {
-				return cerr
-			}
-			if !st.Mode.IsRegular() || st.Nlink != 1 {
-				return nil
-			}
-			return add(p, ReasonPath, keepHead(fsys, p))
-		})
-		if errors.Is(err, fs.ErrNotExist) && !errors.Is(err, guestfs.ErrCorrupt) {
-			continue // not on this volume
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("%w: %v", errDamaged, err)
+		if err := c.walk(ctx, root); err != nil {
+			return nil, err
 		}
 	}
 	if o.Swap {
@@ -98,12 +61,67 @@ func fileRanges(ctx context.Context, r io.ReaderAt, v guestdisk.Volume, o Option
 			if err != nil || !st.Mode.IsRegular() || st.Nlink != 1 || keepHead(fsys, p) == 0 {
 				continue
 			}
-			if err := add(p, ReasonSwap, swapHeader); err != nil {
+			if err := c.add(p, ReasonSwap, swapHeader); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return out, nil
+	return c.out, nil
+}
+
+// fileCollector gathers the data extents of excluded files.
+type fileCollector struct {
+	fsys *guestfs.FS
+	out  []Range
+}
+
+// walk adds every regular file with one link at or beneath root; a root
+// not on this volume adds nothing.
+func (c *fileCollector) walk(ctx context.Context, root string) error {
+	err := c.fsys.Walk(root, func(p string, st guestfs.Stat, err error) error {
+		if err != nil {
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if !st.Mode.IsRegular() || st.Nlink != 1 {
+			return nil
+		}
+		return c.add(p, ReasonPath, keepHead(c.fsys, p))
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, fs.ErrNotExist) && !errors.Is(err, guestfs.ErrCorrupt):
+		return nil // not on this volume
+	case errors.Is(err, errDamaged):
+		return err
+	}
+	return fmt.Errorf("%w: %v", errDamaged, err)
+}
+
+// add adds file p's data from byte skip on.
+func (c *fileCollector) add(p string, reason string, skip int64) error {
+	exts, err := c.fsys.Extents(p)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errDamaged, err)
+	}
+	for _, e := range exts {
+		if cut := skip - e.Logical; cut > 0 {
+			if cut >= e.Length {
+				continue
+			}
+			e.Physical, e.Length = e.Physical+cut, e.Length-cut
+		}
+		c.out = append(c.out, Range{Offset: e.Physical, Length: e.Length, Reason: reason})
+	}
+	if len(c.out) > maxRuns {
+		return fmt.Errorf("%w: excluded files in more than %d pieces", errDamaged, maxRuns)
+	}
+	return nil
 }
 
 // keepHead returns how many bytes at the start of a file must be kept:

@@ -84,7 +84,7 @@ func xfsdbBlocks(t *testing.T, img, p string, bs, agblocks int64, skip int64, re
 			if cut >= count {
 				continue
 			}
-			off, agbno, count = off+cut, agbno+cut, count-cut
+			agbno, count = agbno+cut, count-cut
 		}
 		rs = append(rs, Range{Offset: (ag*agblocks + agbno) * bs, Length: count * bs, Reason: reason})
 	}
