@@ -251,8 +251,8 @@ func TestDistributedExcludeSwap(t *testing.T) {
 	writeImage(t, swap, 8<<20, nil)
 	sh(t, "mkswap", swap)
 	copyInto(t, swap, 2<<20, writeTemp(t, dir, randomBytes(6<<20)))
-	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", pw, "--vm", "vm1="+swap, "--exclude-swap")
-	if out := c.e.ok("job", "show", "nightly"); !strings.Contains(out, "Excludes:") || !strings.Contains(out, "swap") {
+	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", pw, "--vm", "vm1="+swap, "--exclude-swap", "--exclude", "/var/cache")
+	if out := c.e.ok("job", "show", "nightly"); !strings.Contains(out, "Excludes:") || !strings.Contains(out, "swap, /var/cache") {
 		t.Fatalf("job show does not say what the job excludes:\n%s", out)
 	}
 	res := c.runJob("nightly")
