@@ -38,7 +38,11 @@
 // superblock transactions a freeze writes to cover the log; little-endian
 // logs only). A running guest's file systems are so after a guest-agent
 // freeze (fsfreeze); otherwise their free space is kept, and a warning
-// says why. LVM physical volumes and btrfs are not looked into.
+// says why. File systems in LVM2 linear logical volumes are read through
+// the physical volumes' metadata (internal/guestdisk) and their ranges
+// mapped back to the disk; a volume group holding any other kind of LV
+// (snapshot, thin, RAID, cache), or whose LVs overlap, is kept whole.
+// btrfs is not read.
 //
 // Trust: every byte parsed was written by the guest. Offsets and counts
 // are bounds-checked against the volume, B+tree walks are bounded (levels

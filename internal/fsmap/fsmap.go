@@ -99,6 +99,9 @@ func Find(ctx context.Context, r io.ReaderAt, size int64, o Options) (Map, error
 			m.Ranges = append(m.Ranges, x)
 		}
 	}
+	if err := lvmRanges(ctx, r, vols, o, &m); err != nil {
+		return Map{}, err
+	}
 	m.Ranges = normalize(m.Ranges, size)
 	return m, nil
 }
