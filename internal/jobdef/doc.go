@@ -13,6 +13,7 @@
 //	 "guest": {"pre_freeze": "…", "post_thaw": "…", "policy": "fail", "timeout_seconds": 600, "user": "root"},
 //	 "format": "raw", "disk_formats": {"/vm/a.vmdk": "vmdk"}, "recorded_formats": {…},
 //	 "follow_backing": false, "missed": "run-once",
+//	 "scan_after": {"engine": "clamscan", "clamav_db": "/var/lib/clamav"},
 //	 "password_secret": "job/NAME/password-…", "guest_ssh_key_secret": "job/NAME/ssh-key-…"}
 //
 // Retention is repo.Policy, the GFS policy of standalone `forget`. A job of
