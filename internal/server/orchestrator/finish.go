@@ -40,6 +40,7 @@ type VMResult struct {
 	Retries    int            `json:"retries,omitempty"`   // re-runs after a failure
 	History    []string       `json:"history,omitempty"`   // errors of the earlier runs
 	Guest      []GuestResult  `json:"guest,omitempty"`     // guest scripts (pre-freeze, post-thaw)
+	Scan       *ScanSummary   `json:"scan,omitempty"`      // the malware scan of the point (scan_after)
 }
 
 // DiskResult is one disk task of a session.
@@ -89,14 +90,15 @@ func (or *Orchestrator) result(rs *runSession) Result {
 		v := VMResult{Name: vm.name, Status: configdb.StateSuccess, Repository: rs.repo, Errors: vm.failed,
 			Warnings: vm.warnings, Forgotten: vm.forgotten, Retries: vm.retries, History: vm.history,
 			Guest: vm.guest}
-		if len(vm.warnings) > 0 {
+		if len(vm.warnings) > 0 || (vm.scan != nil && vm.scan.Result != repo.ScanClean) {
 			v.Status = configdb.StateWarning
 		}
+		v.Scan = vm.scan
 		if vm.point != nil {
 			v.Point = vm.point.ID
 		}
 		for _, tr := range rs.tasks {
-			if tr.vm != vm {
+			if tr.vm != vm || tr.scan {
 				continue
 			}
 			row := tr.row

@@ -1,0 +1,166 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+)
+
+// scanSession starts a session of a job with scan_after whose backup task
+// no proxy reaches, and returns its VM with a committed point recorded.
+func scanSession(t *testing.T, proxyCaps string) (*Orchestrator, *configdb.Store, *vmRun, *repo.Manifest) {
+	t.Helper()
+	clk := newFakeClock(time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC))
+	or, store := newTestOrchestrator(t, clk)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	j := backupFixture(t, store, json.RawMessage(`{"repository":"r","password_secret":"pw",
+		"vms":[{"name":"vm1","disks":["/images/a.img"]}],
+		"scan_after":{"engine":"clamscan","clamav_db":"/srv/clamav"}}`), "nightly")[0]
+	if proxyCaps != "" {
+		if _, err := store.UpsertAgent(ctx, configdb.Agent{Role: configdb.AgentProxy, Name: "p1", Slots: 2,
+			Capabilities: json.RawMessage(proxyCaps)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Heartbeat(ctx, configdb.AgentProxy, "p1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	se, err := store.CreateSession(ctx, j.Name, taskproto.KindBackup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := or.Start(ctx, se, j); err != nil {
+		t.Fatal(err)
+	}
+	go or.dispatchLoop(ctx)
+	m := &repo.Manifest{Version: 1, ID: "0123456789abcdef", VM: "vm1", Time: clk.Now(),
+		Disks: []repo.DiskManifest{{Index: 0, Size: 1 << 20}}}
+	if _, err := store.RecordPoint(ctx, configdb.Point{ID: m.ID, Repository: "r", VM: "vm1", JobName: j.Name,
+		SessionID: se.ID, Created: m.Time}); err != nil {
+		t.Fatal(err)
+	}
+	or.mu.Lock()
+	rs := or.sessions[se.ID]
+	vm := rs.vms[0]
+	vm.point = m // as releaseVM does after the commit
+	or.mu.Unlock()
+	return or, store, vm, m
+}
+
+// TestScanAfterQueued: after a commit the orchestrator queues one mount
+// task with Mount.Scan for a proxy with the mount role (the backup task
+// this proxy cannot reach stays queued); the session waits for it, and
+// its result becomes the VM's scan summary and the point's scan in the
+// points table. An infected point makes the VM end with a warning.
+func TestScanAfterQueued(t *testing.T) {
+	or, store, vm, m := scanSession(t, `{"reach":["/elsewhere/"]}`)
+	ctx := context.Background()
+	or.mu.Lock()
+	pending := vm.sess.pending
+	or.mu.Unlock()
+	or.queueScan(ctx, vm, m)
+	or.mu.Lock()
+	if vm.sess.pending != pending+1 {
+		t.Errorf("pending %d after queueing the scan, want %d", vm.sess.pending, pending+1)
+	}
+	or.mu.Unlock()
+	spec, err := or.NextTask(ctx, "p1", time.Minute)
+	if err != nil || spec == nil {
+		t.Fatalf("NextTask: %+v %v", spec, err)
+	}
+	var got repo.Manifest
+	_ = json.Unmarshal(spec.Previous, &got)
+	if spec.Kind != taskproto.KindMount || spec.Mount == nil || spec.Mount.Scan == nil || spec.Mount.Publish ||
+		spec.Mount.Scan.ClamAVDB != "/srv/clamav" || spec.Source != "" || got.ID != m.ID {
+		t.Fatalf("scan spec: %+v mount %+v (point %s)", spec, spec.Mount, got.ID)
+	}
+	first := &repo.ScanFinding{Filesystem: "disk0-p1", Path: "/eicar\n.com", Signature: "Eicar-Test-Signature"}
+	if err := or.TaskResult(ctx, "p1", taskproto.Result{TaskID: spec.TaskID, Attempt: spec.Attempt,
+		Scan: &taskproto.ScanResult{Engine: "clamscan", Result: repo.ScanInfected, Findings: 3, First: first, Recorded: true}}); err != nil {
+		t.Fatal(err)
+	}
+	res := or.result(vm.sess)
+	v := res.VMs[0]
+	if v.Scan == nil || v.Scan.Summary != `scan: infected 3 (disk0-p1:/eicar\n.com: Eicar-Test-Signature)` || v.Scan.Proxy != "p1" {
+		t.Fatalf("VM scan: %+v", v.Scan)
+	}
+	if v.Status != configdb.StateWarning || len(v.Disks) != 1 {
+		t.Errorf("VM status %s with %d disks, want warning and the backup disk only", v.Status, len(v.Disks))
+	}
+	p, err := store.GetPoint(ctx, m.ID)
+	if err != nil || p.Scan.Result != repo.ScanInfected || p.Scan.Findings != 3 || p.Scan.Engine != "clamscan" {
+		t.Fatalf("point's scan: %+v %v", p.Scan, err)
+	}
+}
+
+// TestScanAfterOutcomes: how each scan outcome shows in the VM result.
+func TestScanAfterOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		res     taskproto.Result
+		summary string
+		status  configdb.State
+		point   string
+	}{
+		{"clean", taskproto.Result{Scan: &taskproto.ScanResult{Engine: "clamscan", Result: repo.ScanClean}},
+			"scan: clean", configdb.StateSuccess, repo.ScanClean},
+		{"engine missing", taskproto.Result{Scan: &taskproto.ScanResult{Engine: "clamscan", Result: repo.ScanFailed, Error: "clamscan: not found"}},
+			"scan: not scanned: clamscan: not found", configdb.StateWarning, repo.ScanFailed},
+		{"attempt failed", taskproto.Result{Error: "repository agent: unreachable"},
+			"scan: not scanned: repository agent: unreachable", configdb.StateWarning, repo.ScanFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			or, store, vm, m := scanSession(t, `{"reach":["/elsewhere/"]}`)
+			ctx := context.Background()
+			or.queueScan(ctx, vm, m)
+			spec, err := or.NextTask(ctx, "p1", time.Minute)
+			if err != nil || spec == nil {
+				t.Fatalf("NextTask: %+v %v", spec, err)
+			}
+			tc.res.TaskID, tc.res.Attempt = spec.TaskID, spec.Attempt
+			if err := or.TaskResult(ctx, "p1", tc.res); err != nil {
+				t.Fatal(err)
+			}
+			v := or.result(vm.sess).VMs[0]
+			if v.Scan == nil || v.Scan.Summary != tc.summary || v.Status != tc.status {
+				t.Fatalf("VM %s scan %+v, want %s %q", v.Status, v.Scan, tc.status, tc.summary)
+			}
+			if p, _ := store.GetPoint(ctx, m.ID); p.Scan.Result != tc.point {
+				t.Errorf("point's scan %+v, want %s", p.Scan, tc.point)
+			}
+		})
+	}
+}
+
+// TestScanAfterNoMountServer: without an online proxy with the mount role
+// no scan is queued; the VM ends with the warning that says so.
+func TestScanAfterNoMountServer(t *testing.T) {
+	for name, caps := range map[string]string{"no proxy": "", "proxy without the mount role": `{"no_mount":true,"reach":["/elsewhere/"]}`} {
+		t.Run(name, func(t *testing.T) {
+			or, store, vm, m := scanSession(t, caps)
+			ctx := context.Background()
+			queued := len(or.sched.Queued())
+			or.queueScan(ctx, vm, m)
+			if n := len(or.sched.Queued()); n != queued {
+				t.Fatalf("queued %d tasks, had %d: a scan was queued", n, queued)
+			}
+			v := or.result(vm.sess).VMs[0]
+			if v.Scan == nil || v.Scan.Summary != noMountServer || v.Scan.Result != scanSkipped || v.Status != configdb.StateWarning {
+				t.Fatalf("VM %s scan %+v", v.Status, v.Scan)
+			}
+			if !strings.Contains(noMountServer, "scan skipped: no proxy with the mount role") {
+				t.Fatal(noMountServer)
+			}
+			if p, _ := store.GetPoint(ctx, m.ID); p.Scan.Result != "" {
+				t.Errorf("a skipped scan recorded on the point: %+v", p.Scan)
+			}
+		})
+	}
+}
