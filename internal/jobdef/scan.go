@@ -61,3 +61,16 @@ func (s *ScanAfter) check() error {
 	}
 	return nil
 }
+
+// String describes the scan for `job show`: "clamscan (database DIR)" or
+// "yara (rules FILE)".
+func (s *ScanAfter) String() string {
+	if s.EngineName() == ScanYara {
+		return ScanYara + " (rules " + s.YaraRules + ")"
+	}
+	db := s.ClamAVDB
+	if db == "" {
+		db = "/var/lib/clamav"
+	}
+	return ScanClamScan + " (database " + db + ")"
+}
