@@ -97,33 +97,8 @@ func (or *Orchestrator) result(rs *runSession) Result {
 		if vm.point != nil {
 			v.Point = vm.point.ID
 		}
-		for _, tr := range rs.tasks {
-			if tr.vm != vm || tr.scan {
-				continue
-			}
-			row := tr.row
-			d := DiskResult{Disk: tr.disk, Source: tr.spec.String(), Target: tr.target, Status: row.State, Proxy: row.Proxy,
-				Repository: row.Repository, Transport: row.Transport, Attempts: row.Attempt,
-				BytesTotal: row.BytesTotal, BytesRead: row.BytesRead, BytesTransferred: row.BytesTransferred,
-				BytesWritten: row.BytesWritten, Error: row.Error, Warnings: row.Warnings}
-			if tr.result != nil {
-				d.Duration = tr.result.Duration.Seconds()
-				if d.Duration > 0 {
-					d.Rate = int64(float64(tr.result.BytesDone) / d.Duration)
-				}
-				st.SourceNanos += tr.result.SourceNanos
-				st.ProxyNanos += tr.result.ProxyNanos
-				st.NetworkNanos += tr.result.NetworkNanos
-				st.TargetNanos += tr.result.TargetNanos
-			}
-			if row.State == configdb.StateWarning {
-				v.Status = configdb.StateWarning
-			}
-			if tr.wholeVM && vm.point != nil {
-				v.Disks = append(v.Disks, vmDisks(d, vm.point.Disks)...)
-				continue
-			}
-			v.Disks = append(v.Disks, d)
+		if diskResultsLocked(rs, vm, &v, &st) {
+			v.Status = configdb.StateWarning
 		}
 		if rs.kind == taskproto.KindMount && rs.cancelled {
 			vm.failed = nil // stopped, as asked
@@ -150,6 +125,40 @@ func (or *Orchestrator) result(rs *runSession) Result {
 	}
 	res.Bottleneck = bottleneck(st)
 	return res
+}
+
+// diskResultsLocked adds the disk results of a VM's tasks (not its scan)
+// to v and their stage times to st; it reports whether a disk warned.
+func diskResultsLocked(rs *runSession, vm *vmRun, v *VMResult, st *taskproto.Stages) (warned bool) {
+	for _, tr := range rs.tasks {
+		if tr.vm != vm || tr.scan {
+			continue
+		}
+		row := tr.row
+		d := DiskResult{Disk: tr.disk, Source: tr.spec.String(), Target: tr.target, Status: row.State, Proxy: row.Proxy,
+			Repository: row.Repository, Transport: row.Transport, Attempts: row.Attempt,
+			BytesTotal: row.BytesTotal, BytesRead: row.BytesRead, BytesTransferred: row.BytesTransferred,
+			BytesWritten: row.BytesWritten, Error: row.Error, Warnings: row.Warnings}
+		if tr.result != nil {
+			d.Duration = tr.result.Duration.Seconds()
+			if d.Duration > 0 {
+				d.Rate = int64(float64(tr.result.BytesDone) / d.Duration)
+			}
+			st.SourceNanos += tr.result.SourceNanos
+			st.ProxyNanos += tr.result.ProxyNanos
+			st.NetworkNanos += tr.result.NetworkNanos
+			st.TargetNanos += tr.result.TargetNanos
+		}
+		if row.State == configdb.StateWarning {
+			warned = true
+		}
+		if tr.wholeVM && vm.point != nil {
+			v.Disks = append(v.Disks, vmDisks(d, vm.point.Disks)...)
+			continue
+		}
+		v.Disks = append(v.Disks, d)
+	}
+	return warned
 }
 
 // vmDisks expands the one task of a qemu:// VM into its disks, from the
