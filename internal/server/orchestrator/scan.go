@@ -22,7 +22,7 @@ import (
 // a scan that could not run, or no mount server make the VM (and the
 // session) end with a warning, never failed: the backup itself succeeded.
 // The points table gets the result (point list). A scan cut off by a
-// server restart is not queued again.
+// server restart runs again when the session resumes (resume.go).
 
 // Scan results of ScanSummary beside repo.ScanClean, ScanInfected and
 // ScanFailed (not scanned).

@@ -164,3 +164,57 @@ func TestScanAfterNoMountServer(t *testing.T) {
 		})
 	}
 }
+
+// TestScanAfterResumed: a session the previous server process left
+// running with a committed but unscanned point scans it again; a point
+// with a scan result is not scanned twice.
+func TestScanAfterResumed(t *testing.T) {
+	for name, scanned := range map[string]bool{"unscanned": false, "scanned": true} {
+		t.Run(name, func(t *testing.T) {
+			or, store := newTestOrchestrator(t, newFakeClock(time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)))
+			ctx := context.Background()
+			backupFixture(t, store, json.RawMessage(`{"repository":"r","password_secret":"pw",
+				"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"scan_after":{}}`), "nightly")
+			if _, err := store.UpsertAgent(ctx, configdb.Agent{Role: configdb.AgentProxy, Name: "p1", Slots: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Heartbeat(ctx, configdb.AgentProxy, "p1"); err != nil {
+				t.Fatal(err)
+			}
+			se, _ := store.CreateSession(ctx, "nightly", taskproto.KindBackup)
+			for _, disk := range []string{"0", "scan"} {
+				tk, _ := store.CreateTask(ctx, configdb.Task{SessionID: se.ID, VM: "vm1", Disk: disk})
+				tk.State, tk.Attempt = configdb.StateRunning, 1
+				if disk == "0" {
+					tk.State = configdb.StateSuccess
+				}
+				if _, err := store.UpdateTask(ctx, tk); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := store.RecordPoint(ctx, configdb.Point{ID: "0123456789abcdef", Repository: "r", VM: "vm1",
+				JobName: "nightly", SessionID: se.ID, Disks: json.RawMessage(`[]`)}); err != nil {
+				t.Fatal(err)
+			}
+			if scanned {
+				if err := store.SetPointScan(ctx, "r", "0123456789abcdef", configdb.PointScan{Engine: "clamscan", Result: "clean"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := or.recoverSessions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			q := or.sched.Queued()
+			got, _ := store.GetSession(ctx, se.ID)
+			if scanned {
+				if len(q) != 0 || got.State != configdb.StateSuccess {
+					t.Fatalf("a scanned point: queued %+v, session %s", q, got.State)
+				}
+				return
+			}
+			if len(q) != 1 || q[0].Task.VM != scanVM("vm1") || q[0].Task.SourceID != mountSource || got.State != configdb.StateRunning {
+				t.Fatalf("queued %+v, session %s: want the scan of vm1's point", q, got.State)
+			}
+		})
+	}
+}
