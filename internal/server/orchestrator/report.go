@@ -80,6 +80,8 @@ func (or *Orchestrator) finishAttempt(ctx context.Context, tr *taskRun, a schedu
 	if tr.scan {
 		scanned = scanEndedLocked(tr, r)
 		switch {
+		case r.Error != "" && tr.sess.cancelled:
+			row.State, row.Error = configdb.StateCancelled, r.Error
 		case r.Error != "":
 			row.State, row.Error = configdb.StateFailed, r.Error
 		case scanned.Result != repo.ScanClean || len(r.Warnings) > 0:

@@ -218,3 +218,30 @@ func TestScanAfterResumed(t *testing.T) {
 		})
 	}
 }
+
+// TestScanAfterCancelled: cancelling a session whose scan waits ends the
+// scan as not scanned; the session ends cancelled.
+func TestScanAfterCancelled(t *testing.T) {
+	or, store, vm, m := scanSession(t, `{"reach":["/elsewhere/"],"no_mount":true}`)
+	ctx := context.Background()
+	if _, err := store.UpsertAgent(ctx, configdb.Agent{Role: configdb.AgentProxy, Name: "p2", Slots: 1,
+		Capabilities: json.RawMessage(`{"reach":["/elsewhere/"]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Heartbeat(ctx, configdb.AgentProxy, "p2"); err != nil {
+		t.Fatal(err)
+	}
+	or.queueScan(ctx, vm, m) // queued or, if p2 took it meanwhile, running: both end as cancelled
+	if _, err := or.CancelSession(ctx, vm.sess.id); err != nil {
+		t.Fatal(err)
+	}
+	se, err := store.GetSession(ctx, vm.sess.id)
+	if err != nil || se.State != configdb.StateCancelled {
+		t.Fatalf("session %s %v, want cancelled", se.State, err)
+	}
+	var res Result
+	if err := json.Unmarshal(se.Result, &res); err != nil || res.VMs[0].Scan == nil ||
+		res.VMs[0].Scan.Summary != "scan: not scanned: cancelled by request" {
+		t.Fatalf("result %s (%v)", se.Result, err)
+	}
+}
