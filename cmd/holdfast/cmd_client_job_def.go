@@ -53,6 +53,7 @@ type jobFlags struct {
 	excludeFree, excludeSwap                bool
 	excludePaths                            []string
 	policy                                  policyFlags
+	scan                                    scanAfterFlags
 }
 
 func (f *jobFlags) register(fs *pflag.FlagSet) {
@@ -61,6 +62,7 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.repository, "repository", "", "repository (agent name) to back up to")
 	fs.StringVar(&f.schedule, "schedule", "", "cron expression, e.g. '0 2 * * *' (empty: run on demand only)")
 	f.policy.register(fs)
+	f.scan.register(fs)
 	fs.StringVar(&f.chunkSize, "chunk-size", "", "chunk size, e.g. 1MiB (default: the repository's)")
 	fs.StringVar(&f.compression, "compression", "", "refused: compression is the repository's (holdfast repo init --compression)")
 	_ = fs.MarkHidden("compression")
@@ -155,6 +157,9 @@ func (f *jobFlags) applyFields(def *jobdef.Definition, changed func(string) bool
 	if err := f.policy.apply(def, changed); err != nil {
 		return err
 	}
+	if err := f.scan.apply(def, changed); err != nil {
+		return err
+	}
 	if changed("chunk-size") {
 		n, err := parseSize(f.chunkSize)
 		if err != nil || n <= 0 {
@@ -233,6 +238,7 @@ func (a *app) showJob(j apitypes.Job) error {
 		rows = append(rows, []string{"Selects:", "VMs matching " + orDash(sel.Pattern) + " in source " + sel.Source})
 	}
 	rows = append(rows, policyRows(d)...)
+	rows = append(rows, scanAfterRows(d)...)
 	if d.ChunkSize > 0 {
 		rows = append(rows, []string{"Chunk size:", formatBytes(int64(d.ChunkSize))})
 	}

@@ -19,11 +19,15 @@ type sessionResult struct {
 	Error   string  `json:"error"`
 	Dur     float64 `json:"duration_seconds"`
 	VMs     []struct {
-		Name   string   `json:"name"`
-		Status string   `json:"status"`
-		Point  string   `json:"point"`
-		Errors []string `json:"errors"`
-		Disks  []struct {
+		Name     string   `json:"name"`
+		Status   string   `json:"status"`
+		Point    string   `json:"point"`
+		Errors   []string `json:"errors"`
+		Warnings []string `json:"warnings"`
+		Scan     *struct {
+			Summary string `json:"summary"`
+		} `json:"scan"`
+		Disks []struct {
 			Disk        int     `json:"disk"`
 			Status      string  `json:"status"`
 			Proxy       string  `json:"proxy"`
@@ -169,6 +173,12 @@ func (a *app) printResult(se apitypes.Session, res sessionResult) {
 				line += ": " + d.Error
 			}
 			fmt.Fprintln(a.stdout, line)
+		}
+		if vm.Scan != nil {
+			fmt.Fprintf(a.stdout, "    %s\n", vm.Scan.Summary)
+		}
+		for _, w := range vm.Warnings {
+			fmt.Fprintf(a.stdout, "    warning: %s\n", w)
 		}
 		for _, e := range vm.Errors {
 			fmt.Fprintf(a.stdout, "    %s\n", e)

@@ -44,6 +44,8 @@ type Definition struct {
 	Missed string `json:"missed,omitempty"`
 	// Maintenance is a maintenance job's work (kind "maintenance" only).
 	Maintenance *Maintenance `json:"maintenance,omitempty"`
+	// ScanAfter scans each committed point for malware (nil: no scan).
+	ScanAfter *ScanAfter `json:"scan_after,omitempty"`
 
 	// Secrets: inline values a request may carry (the API seals them and
 	// clears them), and the references to the sealed secrets.

@@ -14,6 +14,7 @@
 //	 "format": "raw", "disk_formats": {"/vm/a.vmdk": "vmdk"}, "recorded_formats": {…},
 //	 "follow_backing": false, "exclude_free": true, "exclude_swap": true,
 //	 "exclude_paths": ["/var/cache", "/tmp"], "missed": "run-once",
+//	 "scan_after": {"engine": "clamscan", "clamav_db": "/var/lib/clamav"},
 //	 "password_secret": "job/NAME/password-…", "guest_ssh_key_secret": "job/NAME/ssh-key-…"}
 //
 // Retention is repo.Policy, the GFS policy of standalone `forget`. A job of

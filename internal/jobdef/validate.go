@@ -134,6 +134,9 @@ func (d Definition) checkOptions() error {
 	if err := d.Guest.check(); err != nil {
 		return err
 	}
+	if err := d.ScanAfter.check(); err != nil {
+		return err
+	}
 	return d.checkFormats()
 }
 

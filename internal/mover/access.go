@@ -18,6 +18,10 @@ type Access struct {
 	// disk locations, host names). The backup server needs it; a proxy
 	// gets what it needs of a point in its task.
 	ListPoints bool
+	// RecordScans allows PUT points/{point}/scans/{engine}: adding a
+	// malware scan record (sealed with the repository key) to a point
+	// that has none of that engine.
+	RecordScans bool
 }
 
 // DefaultSessionsPerClient is the session bound of a client when
@@ -29,7 +33,7 @@ type accessKey struct{}
 // authorize asks the Authorize hook what the request's client may do on
 // repository name and keeps the answer in the request's context.
 func (s *Server) authorize(r *http.Request, name string) (*http.Request, error) {
-	acc := Access{Sessions: DefaultSessionsPerClient, ListPoints: true}
+	acc := Access{Sessions: DefaultSessionsPerClient, ListPoints: true, RecordScans: true}
 	if s.o.Authorize != nil {
 		var err error
 		if acc, err = s.o.Authorize(r, name); err != nil {

@@ -46,6 +46,7 @@ const (
 	codePointNotFound   = "point_not_found"
 	codePointHeld       = "point_held"
 	codeConflict        = "conflict"
+	codeScanExists      = "scan_exists"
 	codeCorrupt         = "corrupt"
 	codeNoSpace         = "no_space"
 	codeBusy            = "busy"
@@ -87,6 +88,8 @@ func (e *StatusError) Unwrap() error {
 		return repo.ErrPointHeld
 	case codeConflict:
 		return ErrConflict
+	case codeScanExists:
+		return repo.ErrScanExists
 	case codeCorrupt:
 		return repo.ErrCorrupt
 	case codeNoSpace:

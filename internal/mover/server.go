@@ -118,6 +118,7 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("POST "+p+"maintenance", s.wrap(s.maintain))
 	m.HandleFunc("PUT "+p+"points/{point}/holds/{holder}", s.wrap(s.putHold))
 	m.HandleFunc("DELETE "+p+"points/{point}/holds/{holder}", s.wrap(s.releaseHold))
+	m.HandleFunc("PUT "+p+"points/{point}/scans/{engine}", s.wrap(s.putScan))
 	m.HandleFunc("POST "+p+"sessions", s.wrap(s.startSession))
 	m.HandleFunc("DELETE "+p+"sessions/{sid}", s.wrapSession(accessOwner, s.abort))
 	m.HandleFunc("POST "+p+"sessions/{sid}/keepalive", s.wrapSession(accessUse, s.keepalive))

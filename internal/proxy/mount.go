@@ -22,12 +22,15 @@ import (
 func (p *Proxy) mount(ctx context.Context, at *attempt) (taskproto.Result, error) {
 	spec := at.spec
 	var res taskproto.Result
-	if p.o.StateDir == "" {
-		return res, fmt.Errorf("this proxy has no state directory for Instant VM Recovery redo data")
-	}
 	var m repo.Manifest
 	if err := json.Unmarshal(spec.Previous, &m); err != nil {
 		return res, fmt.Errorf("point from the server: %w", err)
+	}
+	if spec.Mount.Scan != nil {
+		return p.scanMount(ctx, at, &m)
+	}
+	if p.o.StateDir == "" {
+		return res, fmt.Errorf("this proxy has no state directory for Instant VM Recovery redo data")
 	}
 	if spec.Mount.Publish {
 		return p.publishMount(ctx, at, &m)

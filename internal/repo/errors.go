@@ -30,6 +30,9 @@ var (
 	ErrPointHeld = errors.New("restore point is held")
 	// ErrLocked means an exclusive operation (gc) is already running.
 	ErrLocked = errors.New("repository is locked")
+	// ErrScanExists means a point already has a scan record of that
+	// engine and PutSealedScan, which only adds records, kept it.
+	ErrScanExists = errors.New("the point already has a scan record of this engine")
 )
 
 // loadError wraps a failed load of a file a point needs: a file that is not

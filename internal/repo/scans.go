@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,6 +56,9 @@ var scanEnginePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 
 func scanName(point, engine string) string { return "scans/" + point + "/" + engine }
 
+// CheckScanNames checks a point ID and an engine name of a scan record.
+func CheckScanNames(point, engine string) error { return checkScanNames(point, engine) }
+
 func checkScanNames(point, engine string) error {
 	if !pointIDPattern.MatchString(point) {
 		return fmt.Errorf("scan record: invalid point id %q", point)
@@ -88,29 +92,85 @@ func (s ScanRecord) validate() error {
 // still exists; a point removed meanwhile loses the record again and the
 // error wraps ErrPointNotFound.
 func (r *Repository) PutScan(ctx context.Context, s ScanRecord) error {
+	name, blob, err := r.SealScan(s)
+	if err != nil {
+		return err
+	}
+	return r.saveScan(ctx, s.Point, name, blob)
+}
+
+// SealScan checks a scan record and seals it into the blob stored as
+// scans/<point>/<engine> (returned as name): a proxy that holds the
+// repository key seals the record itself and hands the blob to
+// PutSealedScan on the repository agent.
+func (r *Repository) SealScan(s ScanRecord) (name string, blob []byte, err error) {
 	s.Version = 1
 	if len(s.Findings) > MaxScanFindings {
 		s.Findings = s.Findings[:MaxScanFindings]
 	}
 	if err := s.validate(); err != nil {
-		return err
+		return "", nil, err
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	name := scanName(s.Point, s.Engine)
-	if err := r.be.Save(ctx, name, r.codec.seal(kindScan, []byte(name), b)); err != nil {
-		return fmt.Errorf("record scan of %s: %w", s.Point, err)
+	name = scanName(s.Point, s.Engine)
+	return name, r.codec.seal(kindScan, []byte(name), b), nil
+}
+
+// PutSealedScan stores a scan record sealed by SealScan for point and
+// engine, only if the point exists and has no record of that engine yet:
+// it never replaces a result (a repeated store of the same blob is not an
+// error; another blob is ErrScanExists). The blob must open with this
+// repository's key as a scan record under exactly that name and name the
+// same point and engine (else ErrCorrupt). It returns the record stored.
+func (r *Repository) PutSealedScan(ctx context.Context, point, engine string, blob []byte) (ScanRecord, error) {
+	if err := checkScanNames(point, engine); err != nil {
+		return ScanRecord{}, err
+	}
+	name := scanName(point, engine)
+	plain, err := r.codec.open(bytes.Clone(blob), kindScan, []byte(name), maxScanRecord, nil)
+	if err != nil {
+		return ScanRecord{}, fmt.Errorf("sealed scan record %s: %w", name, err)
+	}
+	s, err := UnmarshalScanRecord(plain)
+	if err != nil {
+		return ScanRecord{}, fmt.Errorf("sealed scan record %s: %w", name, err)
+	}
+	if s.Point != point || s.Engine != engine {
+		return ScanRecord{}, fmt.Errorf("sealed scan record %s: %w: it names point %s engine %s", name, ErrCorrupt, s.Point, s.Engine)
+	}
+	if _, err := r.be.Stat(ctx, manifestName(point)); errors.Is(err, storage.ErrNotExist) {
+		return ScanRecord{}, fmt.Errorf("record scan of %s: %w", point, ErrPointNotFound)
+	} else if err != nil {
+		return ScanRecord{}, fmt.Errorf("record scan of %s: %w", point, err)
+	}
+	switch old, err := r.be.Load(ctx, name); {
+	case err == nil && bytes.Equal(old, blob):
+		return s, nil // stored by an earlier try of this request
+	case err == nil:
+		return ScanRecord{}, fmt.Errorf("record scan of %s by %s: %w", point, engine, ErrScanExists)
+	case !errors.Is(err, storage.ErrNotExist):
+		return ScanRecord{}, fmt.Errorf("record scan of %s: %w", point, err)
+	}
+	return s, r.saveScan(ctx, point, name, blob)
+}
+
+// saveScan writes a sealed scan record, then checks that its point still
+// exists (removing the record again if not).
+func (r *Repository) saveScan(ctx context.Context, point, name string, blob []byte) error {
+	if err := r.be.Save(ctx, name, blob); err != nil {
+		return fmt.Errorf("record scan of %s: %w", point, err)
 	}
 	if err := r.be.Sync(ctx); err != nil {
-		return fmt.Errorf("record scan of %s: %w", s.Point, err)
+		return fmt.Errorf("record scan of %s: %w", point, err)
 	}
-	if _, err := r.be.Stat(ctx, manifestName(s.Point)); errors.Is(err, storage.ErrNotExist) {
+	if _, err := r.be.Stat(ctx, manifestName(point)); errors.Is(err, storage.ErrNotExist) {
 		_ = r.be.Remove(ctx, name)
-		return fmt.Errorf("record scan of %s: %w", s.Point, ErrPointNotFound)
+		return fmt.Errorf("record scan of %s: %w", point, ErrPointNotFound)
 	} else if err != nil {
-		return fmt.Errorf("record scan of %s: %w", s.Point, err)
+		return fmt.Errorf("record scan of %s: %w", point, err)
 	}
 	return nil
 }

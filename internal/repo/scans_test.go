@@ -121,3 +121,57 @@ func FuzzUnmarshalScanRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestPutSealedScan: the agent's side of a scan record a proxy sealed:
+// stored once (a repeat of the same blob is fine, another one is refused:
+// a result is never replaced), only for an existing point, only when it
+// opens with this repository's key as the scan record of that name.
+func TestPutSealedScan(t *testing.T) {
+	ctx := context.Background()
+	r, be := newTestRepo(t, true)
+	other, _ := newTestRepo(t, true)
+	m1 := commitTestPoint(t, r, "vm", time.Now(), testDisk{MinChunkSize, map[uint64][]byte{0: chunkData(1, MinChunkSize)}})
+	m2 := commitTestPoint(t, r, "vm", time.Now(), testDisk{MinChunkSize, map[uint64][]byte{0: chunkData(2, MinChunkSize)}})
+	seal := func(r *Repository, s ScanRecord) []byte {
+		t.Helper()
+		_, b, err := r.SealScan(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	inf := seal(r, testScan(m1.ID, "clamscan", ScanInfected, 2))
+	if s, err := r.PutSealedScan(ctx, m1.ID, "clamscan", inf); err != nil || s.FindingsCount != 2 {
+		t.Fatalf("store: %+v %v", s, err)
+	}
+	if _, err := r.PutSealedScan(ctx, m1.ID, "clamscan", inf); err != nil {
+		t.Fatalf("the same blob again: %v", err)
+	}
+	if _, err := r.PutSealedScan(ctx, m1.ID, "clamscan", seal(r, testScan(m1.ID, "clamscan", ScanClean, 0))); !errors.Is(err, ErrScanExists) {
+		t.Fatalf("a clean record over an infected one: %v", err)
+	}
+	all, _, err := r.Scans(ctx, m1.ID)
+	if err != nil || len(all[m1.ID]) != 1 || all[m1.ID][0].Result != ScanInfected {
+		t.Fatalf("records: %+v %v", all, err)
+	}
+	manifest, _ := be.Load(ctx, manifestName(m2.ID))
+	for name, tc := range map[string]struct {
+		point, engine string
+		blob          []byte
+		want          error
+	}{
+		"other point's record": {m2.ID, "clamscan", seal(r, testScan(m1.ID, "clamscan", ScanClean, 0)), ErrCorrupt},
+		"other engine's name":  {m2.ID, "yara", seal(r, testScan(m2.ID, "clamscan", ScanClean, 0)), ErrCorrupt},
+		"other key":            {m2.ID, "clamscan", seal(other, testScan(m2.ID, "clamscan", ScanClean, 0)), ErrCorrupt},
+		"a manifest":           {m2.ID, "clamscan", manifest, ErrCorrupt},
+		"garbage":              {m2.ID, "clamscan", []byte("not a blob"), ErrCorrupt},
+		"no such point":        {"0123456789abcdef", "clamscan", seal(r, testScan("0123456789abcdef", "clamscan", ScanClean, 0)), ErrPointNotFound},
+	} {
+		if _, err := r.PutSealedScan(ctx, tc.point, tc.engine, tc.blob); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		}
+	}
+	if exists(t, be, scanName(m2.ID, "clamscan")) || exists(t, be, scanName(m2.ID, "yara")) || exists(t, be, scanName("0123456789abcdef", "clamscan")) {
+		t.Fatalf("a refused record was stored:\n%s", listAll(t, be))
+	}
+}

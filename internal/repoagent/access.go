@@ -20,10 +20,11 @@ const DefaultProxySessions = 8
 // vouches for now (agent.PeerSet); then:
 //
 //   - the server: everything (sessions up to the agent's global bound,
-//     listing points, forgetting points for retention, gc and verify for
-//     maintenance jobs);
+//     listing points, adding scan records, forgetting points for
+//     retention, gc and verify for maintenance jobs);
 //   - a proxy: reading config, keys, indexes and chunks, using shared
-//     sessions, and starting at most ProxySessions sessions of its own;
+//     sessions, starting at most ProxySessions sessions of its own, and
+//     adding malware scan records (a mount server scanning a new point);
 //     it may not list points (manifests in clear) nor forget them, nor
 //     run gc or verify;
 //   - anyone else (another repository agent, an unknown or revoked
@@ -41,13 +42,13 @@ func (a *Access) Authorize(r *http.Request, _ string) (mover.Access, error) {
 	}
 	switch pe.Role {
 	case pki.RoleServer:
-		return mover.Access{Sessions: math.MaxInt, ListPoints: true}, nil
+		return mover.Access{Sessions: math.MaxInt, ListPoints: true, RecordScans: true}, nil
 	case pki.RoleProxy:
 		n := a.ProxySessions
 		if n <= 0 {
 			n = DefaultProxySessions
 		}
-		return mover.Access{Sessions: n}, nil
+		return mover.Access{Sessions: n, RecordScans: true}, nil
 	}
 	return mover.Access{}, fmt.Errorf("%w: a %s may not use a repository agent", pki.ErrWrongRole, pe.Role)
 }

@@ -86,9 +86,9 @@ func TestAccess(t *testing.T) {
 		wantErr       error
 		forgetErr     error
 	}{
-		{name: "server", leaf: p.server.Leaf, want: mover.Access{Sessions: math.MaxInt, ListPoints: true}},
-		{name: "proxy", leaf: leafOf(t, p.proxy), want: mover.Access{Sessions: DefaultProxySessions}, forgetErr: pki.ErrWrongRole},
-		{name: "proxy, own bound", leaf: leafOf(t, p.proxy), proxySessions: 3, want: mover.Access{Sessions: 3}, forgetErr: pki.ErrWrongRole},
+		{name: "server", leaf: p.server.Leaf, want: mover.Access{Sessions: math.MaxInt, ListPoints: true, RecordScans: true}},
+		{name: "proxy", leaf: leafOf(t, p.proxy), want: mover.Access{Sessions: DefaultProxySessions, RecordScans: true}, forgetErr: pki.ErrWrongRole},
+		{name: "proxy, own bound", leaf: leafOf(t, p.proxy), proxySessions: 3, want: mover.Access{Sessions: 3, RecordScans: true}, forgetErr: pki.ErrWrongRole},
 		{name: "repository agent", leaf: leafOf(t, p.repoCert), wantErr: pki.ErrWrongRole, forgetErr: pki.ErrWrongRole},
 		{name: "proxy not vouched for", leaf: leafOf(t, p.other), wantErr: agent.ErrNotVouched, forgetErr: agent.ErrNotVouched},
 	} {

@@ -35,8 +35,12 @@ func viewTask(t configdb.Task) apitypes.Task {
 }
 
 func viewPoint(p configdb.Point) apitypes.Point {
-	return apitypes.Point{ID: p.ID, Repository: p.Repository, VM: p.VM, Job: p.JobName, Session: p.SessionID,
+	v := apitypes.Point{ID: p.ID, Repository: p.Repository, VM: p.VM, Job: p.JobName, Session: p.SessionID,
 		Time: p.Created, Disks: p.Disks, BytesTotal: p.BytesTotal, BytesStored: p.BytesStored}
+	if p.Scan.Result != "" {
+		v.Scan = &apitypes.PointScan{Engine: p.Scan.Engine, Result: p.Scan.Result, Findings: p.Scan.Findings, Time: p.Scan.Time}
+	}
+	return v
 }
 
 func viewAgent(a configdb.Agent) apitypes.Agent {

@@ -83,8 +83,9 @@ type Point struct {
 	Disks       json.RawMessage `json:"disks"`
 	BytesTotal  int64           `json:"bytes_total"`
 	BytesStored int64           `json:"bytes_stored"`
-	// Scan is the newest malware scan recorded on the point; null when
-	// it was never scanned (the server does not record scans yet).
+	// Scan is the newest malware scan recorded on the point (in the
+	// server's list: the newest its jobs ran, scan_after); null when it
+	// was never scanned.
 	Scan *PointScan `json:"scan"`
 }
 

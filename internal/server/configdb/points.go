@@ -25,15 +25,25 @@ type Point struct {
 	Disks       json.RawMessage // JSON array, stored as given
 	BytesTotal  int64           // logical size of the disks
 	BytesStored int64           // new data the point added to the repository
+	Scan        PointScan       // the newest scan the server ran (SetPointScan)
 }
 
-const pointColumns = `id, repository, vm, job_name, session_id, created_at, disks, bytes_total, bytes_stored`
+// PointScan is a malware scan of a point; a zero Result: never scanned.
+type PointScan struct {
+	Engine   string
+	Result   string // repo.ScanClean, ScanInfected or ScanFailed
+	Findings int
+	Time     time.Time
+}
+
+const pointColumns = `id, repository, vm, job_name, session_id, created_at, disks, bytes_total, bytes_stored,
+	scan_engine, scan_result, scan_findings, scan_at`
 
 func scanPoint(sc interface{ Scan(...any) error }) (Point, error) {
 	var p Point
 	var sessionID sql.NullInt64
 	err := sc.Scan(&p.ID, &p.Repository, &p.VM, &p.JobName, &sessionID, timeCol{&p.Created},
-		jsonCol{&p.Disks}, &p.BytesTotal, &p.BytesStored)
+		jsonCol{&p.Disks}, &p.BytesTotal, &p.BytesStored, &p.Scan.Engine, &p.Scan.Result, &p.Scan.Findings, timeCol{&p.Scan.Time})
 	p.SessionID = sessionID.Int64
 	return p, err
 }
@@ -198,6 +208,21 @@ func (s *Store) ListPoints(ctx context.Context, f PointFilter) ([]Point, error) 
 		out = append(out, p)
 	}
 	return out, s.wrap("list points", rows.Err())
+}
+
+// SetPointScan records the newest malware scan of the point (repository,
+// id), replacing the one recorded; ErrNotFound if the point is unknown.
+func (s *Store) SetPointScan(ctx context.Context, repository, id string, sc PointScan) error {
+	if sc.Result == "" || sc.Engine == "" || sc.Findings < 0 {
+		return invalid("point %s: a scan needs an engine, a result and a findings count", id)
+	}
+	at := sc.Time.UTC().Truncate(time.Microsecond)
+	if sc.Time.IsZero() {
+		at = s.timestamp()
+	}
+	return s.execOne(ctx, "record scan of point "+repository+"/"+id,
+		"UPDATE points SET scan_engine = ?, scan_result = ?, scan_findings = ?, scan_at = ? WHERE repository = ? AND id = ?",
+		sc.Engine, sc.Result, sc.Findings, at, repository, id)
 }
 
 // DeletePoint forgets the point (repository, id); ErrNotFound if unknown.

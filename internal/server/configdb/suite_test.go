@@ -60,6 +60,7 @@ func runSuite(t *testing.T, b backend) {
 	t.Run("NoPlaintextTokens", func(t *testing.T) { s, _ := open(t); testNoPlaintextInTables(t, s) })
 	t.Run("MigrateFromV1", func(t *testing.T) { testMigrateFromV1(t, b) })
 	t.Run("Points", func(t *testing.T) { s, clk := open(t); testPoints(t, s, clk) })
+	t.Run("PointScans", func(t *testing.T) { s, clk := open(t); testPointScans(t, s, clk) })
 	t.Run("TaskFields", func(t *testing.T) { s, clk := open(t); testTaskFields(t, s, clk) })
 	t.Run("TaskRequeue", func(t *testing.T) { s, clk := open(t); testRequeue(t, s, clk) })
 	t.Run("FailUnfinished", func(t *testing.T) { s, clk := open(t); testFailUnfinished(t, s, clk) })

@@ -133,6 +133,11 @@ func (or *Orchestrator) specLocked(tr *taskRun) *taskproto.Spec {
 		m := *rs.mount
 		s.Mount = &m
 	}
+	if tr.scan {
+		sa := *rs.def.ScanAfter
+		s.Kind, s.Previous, s.Mount = taskproto.KindMount, tr.scanPoint, &taskproto.Mount{Scan: &sa}
+		s.Source, s.Format, s.FollowBacking, s.GuestAgent = "", "", false, ""
+	}
 	return s
 }
 

@@ -40,6 +40,7 @@ type VMResult struct {
 	Retries    int            `json:"retries,omitempty"`   // re-runs after a failure
 	History    []string       `json:"history,omitempty"`   // errors of the earlier runs
 	Guest      []GuestResult  `json:"guest,omitempty"`     // guest scripts (pre-freeze, post-thaw)
+	Scan       *ScanSummary   `json:"scan,omitempty"`      // the malware scan of the point (scan_after)
 }
 
 // DiskResult is one disk task of a session.
@@ -89,39 +90,15 @@ func (or *Orchestrator) result(rs *runSession) Result {
 		v := VMResult{Name: vm.name, Status: configdb.StateSuccess, Repository: rs.repo, Errors: vm.failed,
 			Warnings: vm.warnings, Forgotten: vm.forgotten, Retries: vm.retries, History: vm.history,
 			Guest: vm.guest}
-		if len(vm.warnings) > 0 {
+		if len(vm.warnings) > 0 || (vm.scan != nil && vm.scan.Result != repo.ScanClean) {
 			v.Status = configdb.StateWarning
 		}
+		v.Scan = vm.scan
 		if vm.point != nil {
 			v.Point = vm.point.ID
 		}
-		for _, tr := range rs.tasks {
-			if tr.vm != vm {
-				continue
-			}
-			row := tr.row
-			d := DiskResult{Disk: tr.disk, Source: tr.spec.String(), Target: tr.target, Status: row.State, Proxy: row.Proxy,
-				Repository: row.Repository, Transport: row.Transport, Attempts: row.Attempt,
-				BytesTotal: row.BytesTotal, BytesRead: row.BytesRead, BytesTransferred: row.BytesTransferred,
-				BytesWritten: row.BytesWritten, Error: row.Error, Warnings: row.Warnings}
-			if tr.result != nil {
-				d.Duration = tr.result.Duration.Seconds()
-				if d.Duration > 0 {
-					d.Rate = int64(float64(tr.result.BytesDone) / d.Duration)
-				}
-				st.SourceNanos += tr.result.SourceNanos
-				st.ProxyNanos += tr.result.ProxyNanos
-				st.NetworkNanos += tr.result.NetworkNanos
-				st.TargetNanos += tr.result.TargetNanos
-			}
-			if row.State == configdb.StateWarning {
-				v.Status = configdb.StateWarning
-			}
-			if tr.wholeVM && vm.point != nil {
-				v.Disks = append(v.Disks, vmDisks(d, vm.point.Disks)...)
-				continue
-			}
-			v.Disks = append(v.Disks, d)
+		if diskResultsLocked(rs, vm, &v, &st) {
+			v.Status = configdb.StateWarning
 		}
 		if rs.kind == taskproto.KindMount && rs.cancelled {
 			vm.failed = nil // stopped, as asked
@@ -148,6 +125,40 @@ func (or *Orchestrator) result(rs *runSession) Result {
 	}
 	res.Bottleneck = bottleneck(st)
 	return res
+}
+
+// diskResultsLocked adds the disk results of a VM's tasks (not its scan)
+// to v and their stage times to st; it reports whether a disk warned.
+func diskResultsLocked(rs *runSession, vm *vmRun, v *VMResult, st *taskproto.Stages) (warned bool) {
+	for _, tr := range rs.tasks {
+		if tr.vm != vm || tr.scan {
+			continue
+		}
+		row := tr.row
+		d := DiskResult{Disk: tr.disk, Source: tr.spec.String(), Target: tr.target, Status: row.State, Proxy: row.Proxy,
+			Repository: row.Repository, Transport: row.Transport, Attempts: row.Attempt,
+			BytesTotal: row.BytesTotal, BytesRead: row.BytesRead, BytesTransferred: row.BytesTransferred,
+			BytesWritten: row.BytesWritten, Error: row.Error, Warnings: row.Warnings}
+		if tr.result != nil {
+			d.Duration = tr.result.Duration.Seconds()
+			if d.Duration > 0 {
+				d.Rate = int64(float64(tr.result.BytesDone) / d.Duration)
+			}
+			st.SourceNanos += tr.result.SourceNanos
+			st.ProxyNanos += tr.result.ProxyNanos
+			st.NetworkNanos += tr.result.NetworkNanos
+			st.TargetNanos += tr.result.TargetNanos
+		}
+		if row.State == configdb.StateWarning {
+			warned = true
+		}
+		if tr.wholeVM && vm.point != nil {
+			v.Disks = append(v.Disks, vmDisks(d, vm.point.Disks)...)
+			continue
+		}
+		v.Disks = append(v.Disks, d)
+	}
+	return warned
 }
 
 // vmDisks expands the one task of a qemu:// VM into its disks, from the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
@@ -75,7 +76,18 @@ func (or *Orchestrator) finishAttempt(ctx context.Context, tr *taskRun, a schedu
 	applyCounters(&row, r.Counters, r.Stages)
 	row.Warnings = r.Warnings
 	row.State, row.Error = configdb.StateSuccess, ""
-	if r.Error != "" {
+	var scanned *ScanSummary
+	if tr.scan {
+		scanned = scanEndedLocked(tr, r)
+		switch {
+		case r.Error != "" && tr.sess.cancelled:
+			row.State, row.Error = configdb.StateCancelled, r.Error
+		case r.Error != "":
+			row.State, row.Error = configdb.StateFailed, r.Error
+		case scanned.Result != repo.ScanClean || len(r.Warnings) > 0:
+			row.State = configdb.StateWarning
+		}
+	} else if r.Error != "" {
 		row.State, row.Error = configdb.StateFailed, r.Error
 		if tr.sess.cancelled {
 			row.State = configdb.StateCancelled
@@ -97,6 +109,9 @@ func (or *Orchestrator) finishAttempt(ctx context.Context, tr *taskRun, a schedu
 	tr.row = row
 	or.mu.Unlock()
 	or.saveTask(ctx, row)
+	if scanned != nil {
+		or.endScan(ctx, tr.vm, scanned)
+	}
 	var err error
 	if r.Error != "" {
 		err = errors.New(r.Error)

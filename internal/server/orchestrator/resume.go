@@ -26,7 +26,8 @@ const restartReason = "the backup server stopped while the session ran"
 // reporting an attempt of the previous process is answered 409 (stale) and
 // drops it. Sessions that cannot run again (restores and Instant VM
 // Recovery sessions, whose requesters are gone; a job deleted meanwhile)
-// fail, saying why.
+// fail, saying why. A committed VM whose point the job's scan_after did
+// not scan yet (no result in the points table) is scanned again.
 
 // recoverSessions runs again the backup sessions a previous server process
 // left unfinished and fails every other unfinished session.
@@ -94,9 +95,13 @@ func (or *Orchestrator) resume(ctx context.Context, se configdb.Session) error {
 		return err
 	}
 	var queue [][]scheduler.Task
+	var rescan []*vmRun // committed, but the scan the job asks for did not end
 	for i, vm := range rs.vms {
 		if p, ok := points[vm.name]; ok {
 			or.resumeCommitted(ctx, rs, vm, p)
+			if rs.def.ScanAfter != nil && p.Scan.Result == "" {
+				rescan = append(rescan, vm)
+			}
 			continue
 		}
 		or.resumeRequeued(ctx, rs, vm)
@@ -105,11 +110,19 @@ func (or *Orchestrator) resume(ctx context.Context, se configdb.Session) error {
 	for _, t := range old {
 		if !used[t.ID] && !t.State.Terminal() {
 			t.State, t.Error = configdb.StateFailed, "no longer part of job "+j.Name+" when the server restarted"
+			if t.Disk == "scan" {
+				t.Error = "the backup server restarted during the scan; scanned again"
+			}
 			or.saveTask(ctx, t)
 		}
 	}
 	if err := or.enqueue(ctx, rs, queue); err != nil {
 		return err
+	}
+	for _, vm := range rescan {
+		m := *vm.point
+		m.Version = 1
+		or.queueScan(ctx, vm, &m)
 	}
 	or.log.Warn("session left running by the previous server process runs again", "session", se.ID,
 		"job", se.JobName, "vms", len(queue), "committed", len(points))

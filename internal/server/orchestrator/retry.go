@@ -96,12 +96,20 @@ func (or *Orchestrator) finishUnsubmittedState(ctx context.Context, tr *taskRun,
 	or.mu.Lock()
 	tr.result, tr.ended = r, true
 	tr.row.State, tr.row.Error = st, r.Error
-	tr.vm.failed = append(tr.vm.failed, r.Error)
+	var scanned *ScanSummary
+	if tr.scan {
+		scanned = scanEndedLocked(tr, r) // never queued, or cancelled: not scanned
+	} else {
+		tr.vm.failed = append(tr.vm.failed, r.Error)
+	}
 	row := tr.row
 	tr.sess.pending--
 	last := tr.sess.pending == 0
 	or.mu.Unlock()
 	or.saveTask(ctx, row)
+	if scanned != nil {
+		or.endScan(ctx, tr.vm, scanned)
+	}
 	if last {
 		or.finishSession(ctx, tr.sess)
 	}

@@ -49,6 +49,10 @@ type taskRun struct {
 	last    taskproto.Progress
 	result  *taskproto.Result
 	ended   bool
+	// scan: the scan of the VM's committed point (scan_after), a mount
+	// task with Mount.Scan; scanPoint is the point's manifest (JSON).
+	scan      bool
+	scanPoint json.RawMessage
 }
 
 // vmRun is one VM of a session: its shared mover session and point.
@@ -70,6 +74,7 @@ type vmRun struct {
 	history   []string          // errors of earlier runs
 	guest     []GuestResult     // guest scripts of the current run
 	notes     map[string]string // manifest notes the proxy reported (qemu:// VMs)
+	scan      *ScanSummary      // the scan of the committed point (scan_after)
 	done      bool
 }
 type jsonRaw = json.RawMessage

@@ -174,6 +174,7 @@ func (or *Orchestrator) releaseVM(key scheduler.VMKey, prepareErr error) {
 	}
 	if m != nil {
 		or.log.Info("restore point committed", "session", vm.sess.id, "vm", vm.name, "point", m.ID, "repository", vm.sess.repo)
+		or.queueScan(ctx, vm, m)
 	}
 }
 

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/jobdef"
+	"github.com/holdfast-backup/holdfast/internal/repo"
 )
 
 // Kinds of task.
@@ -94,6 +97,25 @@ type Mount struct {
 	// (the mount server's default when empty); no network exports.
 	Publish  bool   `json:"publish,omitempty"`
 	MountDir string `json:"mount_dir,omitempty"`
+	// Scan publishes the point on the mount server in-process, scans its
+	// guest filesystems with the engine, unpublishes it and records the
+	// result on the point through the repository agent (a job's
+	// scan_after, after the backup committed the point); the attempt
+	// ends with Result.Scan.
+	Scan *jobdef.ScanAfter `json:"scan,omitempty"`
+}
+
+// ScanResult is what a scan attempt (Mount.Scan) found.
+type ScanResult struct {
+	Engine        string `json:"engine"`
+	EngineVersion string `json:"engine_version,omitempty"`
+	Result        string `json:"result"` // repo.ScanClean, ScanInfected or ScanFailed (not scanned)
+	Findings      int    `json:"findings"`
+	// First is the first finding (guest path and signature, not escaped).
+	First *repo.ScanFinding `json:"first,omitempty"`
+	Error string            `json:"error,omitempty"` // why it was not scanned (escaped)
+	// Recorded says the result was stored on the point in the repository.
+	Recorded bool `json:"recorded"`
 }
 
 // Repository is where a task's data goes: a repository agent.
@@ -168,6 +190,8 @@ type Result struct {
 	Disks    []json.RawMessage `json:"disks,omitempty"`
 	Notes    map[string]string `json:"notes,omitempty"`
 	Duration time.Duration     `json:"duration_ns"`
+	// Scan is the outcome of a scan attempt (Mount.Scan).
+	Scan *ScanResult `json:"scan,omitempty"`
 }
 
 // NextRequest is the body of a poll for work.
