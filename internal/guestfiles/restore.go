@@ -329,7 +329,10 @@ func (o *restorer) copyData(out *os.File, ino uint64) (int64, error) {
 	}
 	exts := f.Extents()
 	if f.Inline() {
-		exts = []guestfs.Extent{{Logical: 0, Length: f.Size()}} // inline data
+		exts = nil // inline data: what the inode holds; past it a hole (a hostile size writes no zeros)
+		if n := f.InlineSize(); n > 0 {
+			exts = []guestfs.Extent{{Logical: 0, Length: n}}
+		}
 	}
 	buf := make([]byte, min(int64(1<<20), max(f.Size(), 1)))
 	var written int64
