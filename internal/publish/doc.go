@@ -48,6 +48,14 @@
 // someone else is left alone); a pending loop step is resolved by looking
 // for loop devices backed by the session's file.
 //
+// The records directory, and a mount directory that exists already, must
+// be private: a directory (not a symbolic link) owned by this user and
+// writable by no one else, or Publish, Unpublish and Cleanup refuse it
+// (ErrNotPrivate). A record names what cleanup unmounts, detaches and
+// deactivates, so one another user could write is not trusted; and the
+// default mount directory's name is given away by the session ID in the
+// serving process's arguments.
+//
 // Everything that runs a tool or reads the host's state goes through the
 // System interface, so the step and undo logic is tested with a fake.
 package publish

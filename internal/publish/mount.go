@@ -78,10 +78,15 @@ func (s *Session) mountAll(ctx context.Context) error {
 	return s.save()
 }
 
-// ensureDir makes dir (recorded) unless it exists.
+// ensureDir makes dir (recorded) unless it exists. An existing one must
+// be private (checkPrivate): the default mount directory is in the
+// world-writable temporary folder under a name the session ID (in the
+// serving process's arguments) gives away, so another user could have
+// made it, or a symbolic link there, to see the guest's files mounted
+// where they can read them.
 func (s *Session) ensureDir(ctx context.Context, dir string, mode os.FileMode) error {
 	if _, err := os.Lstat(dir); err == nil {
-		return nil
+		return checkPrivate(dir)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
