@@ -295,11 +295,24 @@ type runResult struct {
 // maxStderr bounds the engine's error output kept for the report.
 const maxStderr = 4096
 
+// clamLimits raise clamscan's size limits to the most it scans (a file of
+// 2 GiB − 1; the defaults, 100 MiB a file and 400 MiB a scan, skip bigger
+// files without a word), and have it report what it still leaves
+// unscanned (a bigger file, an archive too deep or too large) as a
+// Heuristics.Limits.Exceeded "finding": a scan with one is not clean but
+// not fully scanned (see limitsExceeded).
+var clamLimits = []string{"--max-filesize=2047M", "--max-scansize=2047M", "--alert-exceeds-max=yes"}
+
+// limitSignature starts clamscan's signature for a file it did not scan
+// whole because of a limit.
+const limitSignature = "Heuristics.Limits.Exceeded."
+
 func (e *Engine) args(ts []Target) []string {
 	if e.name == Yara {
 		return []string{"-r", "-N", "-w", "holdfast:" + e.db, ts[0].Root}
 	}
 	args := []string{"-r", "-i", "--no-summary", "--follow-dir-symlinks=0", "--follow-file-symlinks=0", "-d", e.db}
+	args = append(args, clamLimits...)
 	for _, t := range ts {
 		args = append(args, t.Root)
 	}
@@ -336,6 +349,7 @@ func (e *Engine) run(ctx context.Context, ts []Target) runResult {
 	for i := range res.findings {
 		res.findings[i].Engine = e.name
 	}
+	limits := limitsExceeded(&res)
 	switch {
 	case werr == nil && err == nil:
 	case e.name == ClamScan && code == 1 && err == nil:
@@ -350,7 +364,34 @@ func (e *Engine) run(ctx context.Context, ts []Target) runResult {
 		res.err = fmt.Sprintf("%s exited %d: %s", e.name, code, Escape(msg))
 		res.infected = e.name == ClamScan && code == 1
 	}
+	if limits != "" {
+		res.infected = res.infected && res.count > 0 // exit 1 may be for the limits alone
+		res.err = strings.TrimPrefix(res.err+"; "+limits, "; ")
+	}
 	return res
+}
+
+// limitsExceeded takes clamscan's limit alerts out of the findings and
+// says which files were not fully scanned ("" when none).
+func limitsExceeded(res *runResult) string {
+	var names []string
+	kept := res.findings[:0]
+	for _, f := range res.findings {
+		if !strings.HasPrefix(f.Signature, limitSignature) {
+			kept = append(kept, f)
+			continue
+		}
+		res.count--
+		if len(names) < 10 {
+			names = append(names, fmt.Sprintf("%s:%s (%s)", f.Filesystem, Escape(f.Path), strings.TrimPrefix(f.Signature, limitSignature)))
+		}
+	}
+	skipped := len(res.findings) - len(kept)
+	res.findings = kept
+	if skipped == 0 {
+		return ""
+	}
+	return fmt.Sprintf("not fully scanned: %d file(s) over clamscan's limits: %s", skipped, strings.Join(names, ", "))
 }
 
 // capped keeps the first max bytes written to it.
