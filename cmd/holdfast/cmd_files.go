@@ -11,6 +11,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/guestfiles"
 	"github.com/holdfast-backup/holdfast/internal/guestfs"
+	"github.com/holdfast-backup/holdfast/internal/scan"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
 	"github.com/spf13/cobra"
@@ -165,10 +166,10 @@ func (a *app) printEntries(es []fileEntry, long, asJSON bool) error {
 		return enc.Encode(es)
 	}
 	for _, e := range es {
-		name := e.Path
+		name := scan.Escape(e.Path) // guest names: no control bytes reach the terminal
 		if !long || e.Stat == nil {
 			if e.Error != "" {
-				name += "  (" + e.Error + ")"
+				name += "  (" + scan.Escape(e.Error) + ")"
 			}
 			fmt.Fprintln(a.stdout, name)
 			continue
@@ -176,7 +177,7 @@ func (a *app) printEntries(es []fileEntry, long, asJSON bool) error {
 		st := e.Stat
 		line := fmt.Sprintf("%s %3d %5d %5d %12d %s %s", st.ModeString, st.Nlink, st.UID, st.GID, st.Size, st.Mtime.Format("2006-01-02 15:04:05"), name)
 		if e.Target != "" {
-			line += " -> " + e.Target
+			line += " -> " + scan.Escape(e.Target)
 		}
 		fmt.Fprintln(a.stdout, line)
 	}
@@ -379,7 +380,7 @@ func runFilesRestore(ctx context.Context, a *app, t *pointTree, paths []string, 
 	for _, j := range jobs {
 		res, err := guestfiles.Restore(ctx, j.v.FS, j.paths, o.to, guestfiles.RestoreOptions{
 			Force: o.force, Owners: owners, Volume: j.v.Name, Prefix: strings.TrimPrefix(t.prefix(j.v), "/"),
-			Warn: func(s string) { fmt.Fprintf(a.stderr, "holdfast: warning: %s\n", s) },
+			Warn: func(s string) { fmt.Fprintf(a.stderr, "holdfast: warning: %s\n", scan.Escape(s)) },
 		})
 		addResult(&total, res)
 		if err != nil {
@@ -480,7 +481,7 @@ func runFilesDiff(ctx context.Context, a *app, addr1, addr2, p string, asJSON bo
 	}
 	for _, c := range changes {
 		mark := map[string]string{guestfiles.Added: "+", guestfiles.Removed: "-", guestfiles.Changed: "M"}[c.Kind]
-		line := mark + " " + c.Path
+		line := mark + " " + scan.Escape(c.Path)
 		if len(c.Reasons) > 0 {
 			line += " (" + strings.Join(c.Reasons, ", ") + ")"
 		}
