@@ -11,9 +11,9 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/guestfiles"
 	"github.com/holdfast-backup/holdfast/internal/guestfs"
-	"github.com/holdfast-backup/holdfast/internal/scan"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
+	"github.com/holdfast-backup/holdfast/internal/scan"
 	"github.com/spf13/cobra"
 )
 
