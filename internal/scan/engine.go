@@ -121,6 +121,9 @@ func (e *Engine) readVersion(ctx context.Context) (string, error) {
 	v := strings.TrimSpace(string(bytes.SplitN(out, []byte("\n"), 2)[0]))
 	if e.name == ClamScan {
 		v, _, _ = strings.Cut(v, "/") // "ClamAV 1.4.6/27000/date": the rest is the default database
+		if v != "" {
+			v += clamLimitsVersion
+		}
 	} else {
 		v = "YARA " + v
 	}
@@ -302,6 +305,11 @@ const maxStderr = 4096
 // Heuristics.Limits.Exceeded "finding": a scan with one is not clean but
 // not fully scanned (see limitsExceeded).
 var clamLimits = []string{"--max-filesize=2047M", "--max-scansize=2047M", "--alert-exceeds-max=yes"}
+
+// clamLimitsVersion marks the engine version of scans run with clamLimits:
+// a result recorded with clamscan's default limits (big files silently
+// skipped) is not the same answer and is not reused.
+const clamLimitsVersion = " (files to 2 GiB)"
 
 // limitSignature starts clamscan's signature for a file it did not scan
 // whole because of a limit.

@@ -103,7 +103,7 @@ func TestEngineFake(t *testing.T) {
 					t.Fatalf("finding %+v", f)
 				}
 			}
-			if tc.engine == ClamScan && e.Version() != "ClamAV 1.4.6" || !strings.HasPrefix(e.Database(), "sha256:") {
+			if tc.engine == ClamScan && e.Version() != "ClamAV 1.4.6 (files to 2 GiB)" || !strings.HasPrefix(e.Database(), "sha256:") {
 				t.Fatalf("identity %q %q", e.Version(), e.Database())
 			}
 			args, _ := os.ReadFile(filepath.Join(filepath.Dir(prog), "args"))

@@ -174,6 +174,24 @@ func TestCheckerReuse(t *testing.T) {
 	}
 }
 
+// TestRecordedWithDefaultLimitsNotReused: a clean result recorded by a
+// clamscan run with its default limits (files over 100 MiB skipped) is
+// not taken for a scan with the raised ones.
+func TestRecordedWithDefaultLimitsNotReused(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, realEngineOptions(t, ClamScan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testPoints(1)[0]
+	recs := memRecords{p.ID: {{Point: p.ID, Engine: ClamScan, EngineVersion: strings.TrimSuffix(e.Version(), clamLimitsVersion),
+		Database: e.Database(), Result: repo.ScanClean}}}
+	c := &Checker{Engine: e, Records: recs}
+	if s, ok, err := c.Recorded(ctx, p); err != nil || ok {
+		t.Fatalf("reused %+v (%v)", s, err)
+	}
+}
+
 type failingRecords struct{ memRecords }
 
 func (failingRecords) PutScan(context.Context, repo.ScanRecord) error {
