@@ -40,8 +40,13 @@
 //     that do not parse still count: the exit code decides);
 //   - failed: the engine could not run or did not complete (program
 //     missing, database missing or empty, rules that do not compile, an
-//     error exit without findings, no filesystem mounted). Failed is never
-//     reported as clean. Errors wrap ErrNotScanned.
+//     error exit without findings, no filesystem mounted), or did not
+//     scan everything: "not fully scanned" when publish could not publish
+//     a part of the point (a damaged partition table, a volume group
+//     skipped because the host has one of its name — CentOS guests on a
+//     CentOS host: "cl" —, a filesystem that did not mount) or clamscan
+//     left a file over its limits. Failed is never reported as clean.
+//     Errors wrap ErrNotScanned.
 //
 // # Engine output is untrusted
 //

@@ -10,7 +10,8 @@ import (
 // Published is a Mounter that publishes a point in this process with
 // publish.Publish (o with Point set to the point scanned) and unpublishes
 // it with Session.Close. Filesystems publish did not mount are reported
-// as not scanned.
+// as not scanned; what it could not publish (Session.Problems) makes the
+// scan not fully scanned.
 func Published(o publish.Options) Mounter {
 	return func(ctx context.Context, m *repo.Manifest) (*Mounted, error) {
 		o := o
@@ -19,7 +20,7 @@ func Published(o publish.Options) Mounter {
 		if err != nil {
 			return nil, err
 		}
-		mnt := &Mounted{Release: s.Close}
+		mnt := &Mounted{Release: s.Close, Problems: s.Problems}
 		for _, fs := range s.Filesystems {
 			if fs.Mountpoint == "" {
 				mnt.Unmounted = append(mnt.Unmounted, fs.Name)
