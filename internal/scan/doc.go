@@ -8,7 +8,8 @@
 // Two engines, each an external program run without a shell:
 //
 //	clamscan  clamscan -r -i --no-summary --follow-dir-symlinks=0 --follow-file-symlinks=0 -d DB
-//	          --max-filesize=2047M --max-scansize=2047M --alert-exceeds-max=yes ROOT…
+//	          --max-filesize=2047M --max-scansize=2047M --max-dir-recursion=2048
+//	          --alert-exceeds-max=yes ROOT…
 //	          exit 0 clean, 1 found, anything else an error
 //	          stdout: one "PATH: SIGNATURE FOUND" record per infected file
 //	yara      yara -r -N -w holdfast:RULES ROOT…
@@ -16,8 +17,9 @@
 //	          exit code: every "RULE PATH" record on stdout is a finding
 //
 // clamscan's limits are raised to the most it scans (its defaults, 100 MiB
-// a file and 400 MiB a scan, skip bigger files silently: an infected
-// 150 MB file read as clean). What it still does not scan whole (a file of
+// a file, 400 MiB a scan and 15 directory levels, skip bigger and deeper
+// files silently: an infected 150 MB file, or one 16 directories down,
+// read as clean). What it still does not scan whole (a file of
 // 2 GiB or more, an archive past its recursion or file-count limits) it
 // reports as a Heuristics.Limits.Exceeded.* "finding"; those are not
 // findings but make the result failed ("not fully scanned: …", naming up to

@@ -298,18 +298,20 @@ type runResult struct {
 // maxStderr bounds the engine's error output kept for the report.
 const maxStderr = 4096
 
-// clamLimits raise clamscan's size limits to the most it scans (a file of
-// 2 GiB − 1; the defaults, 100 MiB a file and 400 MiB a scan, skip bigger
-// files without a word), and have it report what it still leaves
-// unscanned (a bigger file, an archive too deep or too large) as a
-// Heuristics.Limits.Exceeded "finding": a scan with one is not clean but
-// not fully scanned (see limitsExceeded).
-var clamLimits = []string{"--max-filesize=2047M", "--max-scansize=2047M", "--alert-exceeds-max=yes"}
+// clamLimits raise clamscan's limits, whose defaults skip without a word
+// what a guest may well hold: files over 100 MiB (400 MiB a scan) and
+// files more than 15 directories deep. Sizes go to the most it scans (a
+// file of 2 GiB − 1), directory depth to 2048 (a path of PATH_MAX bytes
+// has no more). What it still leaves unscanned (a bigger file, an archive
+// too deep or too large) it reports as a Heuristics.Limits.Exceeded
+// "finding": a scan with one is not clean but not fully scanned (see
+// limitsExceeded).
+var clamLimits = []string{"--max-filesize=2047M", "--max-scansize=2047M", "--max-dir-recursion=2048", "--alert-exceeds-max=yes"}
 
 // clamLimitsVersion marks the engine version of scans run with clamLimits:
-// a result recorded with clamscan's default limits (big files silently
-// skipped) is not the same answer and is not reused.
-const clamLimitsVersion = " (files to 2 GiB)"
+// a result recorded with clamscan's default limits (big and deep files
+// silently skipped) is not the same answer and is not reused.
+const clamLimitsVersion = " (limits raised)"
 
 // limitSignature starts clamscan's signature for a file it did not scan
 // whole because of a limit.

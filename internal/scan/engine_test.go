@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,7 +104,7 @@ func TestEngineFake(t *testing.T) {
 					t.Fatalf("finding %+v", f)
 				}
 			}
-			if tc.engine == ClamScan && e.Version() != "ClamAV 1.4.6 (files to 2 GiB)" || !strings.HasPrefix(e.Database(), "sha256:") {
+			if tc.engine == ClamScan && e.Version() != "ClamAV 1.4.6 (limits raised)" || !strings.HasPrefix(e.Database(), "sha256:") {
 				t.Fatalf("identity %q %q", e.Version(), e.Database())
 			}
 			args, _ := os.ReadFile(filepath.Join(filepath.Dir(prog), "args"))
@@ -289,6 +290,32 @@ func TestClamscanLimits(t *testing.T) {
 	rep, err = e.Scan(ctx, []Target{{Name: "disk0-p1", Root: root}})
 	if err != nil || rep.Result != repo.ScanFailed || rep.Count != 0 || !strings.Contains(rep.Error, "disk0-p1:/huge.bin (MaxFileSize)") {
 		t.Fatalf("a 2.2 GB file: %+v %v", rep, err)
+	}
+}
+
+// TestClamscanDeepTree: clamscan descends 15 directories by default and
+// skips deeper files without a word; a guest's tree is scanned to its
+// bottom.
+func TestClamscanDeepTree(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, realEngineOptions(t, ClamScan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	deep := root
+	for i := range 40 {
+		deep = filepath.Join(deep, fmt.Sprintf("d%d", i))
+	}
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(deep, "eicar.com"), []byte(Eicar), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.Scan(ctx, []Target{{Name: "disk0-p1", Root: root}})
+	if err != nil || rep.Result != repo.ScanInfected || rep.Count != 1 {
+		t.Fatalf("EICAR 40 directories deep: %+v %v", rep, err)
 	}
 }
 
