@@ -31,7 +31,8 @@
 //
 // Diff compares two trees by name: added, removed, and changed entries
 // with the reasons (type, mode, owner, size, mtime, symlink target, and
-// content — compared when size and mtime match). DiffVolumes, for disks
+// content — compared when size and mtime match, only where either file
+// has data: holes in both are equal unread). DiffVolumes, for disks
 // with chunk indexes (restorefs), first compares the chunk IDs under a
 // file's extents: the same extents in the same chunks mean the same bytes,
 // and the file is not read; otherwise both are read and compared.
