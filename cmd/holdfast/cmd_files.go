@@ -303,13 +303,14 @@ names one.`,
 type filesRestoreOptions struct {
 	to     string
 	force  bool
+	setID  bool
 	asJSON bool
 }
 
 func newFilesRestoreCommand(a *app) *cobra.Command {
 	var o filesRestoreOptions
 	c := &cobra.Command{
-		Use:   "restore POINT[:DISK[:PART]] PATH... --to DIR [--force] [--json]",
+		Use:   "restore POINT[:DISK[:PART]] PATH... --to DIR [--force] [--keep-setid] [--json]",
 		Short: "Restore guest files and directories of a restore point to a local directory",
 		Long: `Restore each PATH (a file, a symlink or a whole directory tree) of POINT's
 guest filesystem to DIR, at its path from the guest's root: /etc/hosts goes
@@ -317,9 +318,12 @@ to DIR/etc/hosts (DIR/disk0-p1/etc/hosts when the point's volumes are the
 top directories). DIR is made when missing.
 
 Kept: contents (sparse files stay sparse: only their data is written),
-permissions with setuid/setgid/sticky, modification and access times,
-symlinks (never followed), hard links among the files restored, and owners
+permissions with the sticky bit, modification and access times, symlinks
+(never followed), hard links among the files restored, FIFOs, and owners
 when run as root (as another user the files are yours; a note says so).
+Setuid/setgid bits are dropped (one warning) and device nodes skipped unless
+--keep-setid: a hostile guest's setuid-root program or a device node of a
+host disk would give whoever reaches DIR root on this host.
 Nothing is written outside DIR: a symbolic link in DIR on the way is refused,
 and guest names that are not plain names ("..", a slash, NUL, longer than 255
 bytes) are skipped with a warning. An existing file is never replaced
@@ -341,6 +345,7 @@ without --force (exit 2); existing directories are merged into.`,
 	}
 	c.Flags().StringVar(&o.to, "to", "", "destination directory (required)")
 	c.Flags().BoolVar(&o.force, "force", false, "replace existing files (never directories)")
+	c.Flags().BoolVar(&o.setID, "keep-setid", false, "keep setuid/setgid bits and make device nodes (as root): only for guests you trust")
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the result as JSON")
 	return c
 }
@@ -379,7 +384,7 @@ func runFilesRestore(ctx context.Context, a *app, t *pointTree, paths []string, 
 	var total guestfiles.RestoreResult
 	for _, j := range jobs {
 		res, err := guestfiles.Restore(ctx, j.v.FS, j.paths, o.to, guestfiles.RestoreOptions{
-			Force: o.force, Owners: owners, Volume: j.v.Name, Prefix: strings.TrimPrefix(t.prefix(j.v), "/"),
+			Force: o.force, Owners: owners, SetID: o.setID, Volume: j.v.Name, Prefix: strings.TrimPrefix(t.prefix(j.v), "/"),
 			Warn: func(s string) { fmt.Fprintf(a.stderr, "holdfast: warning: %s\n", scan.Escape(s)) },
 		})
 		addResult(&total, res)

@@ -66,13 +66,21 @@ func TestFilesLsFindRestore(t *testing.T) {
 	// restore everything of each volume and compare with the sources
 	dest := filepath.Join(e.dir, "restored")
 	root := os.Geteuid() == 0
-	e.ok("files", "restore", point+":0:1", "/", "--to", dest)
+	e.ok("files", "restore", point+":0:1", "/", "--to", dest, "--keep-setid")
 	if err := os.Remove(filepath.Join(dest, "lost+found")); err != nil {
 		t.Fatal(err)
 	}
 	guesttree.Compare(t, src, dest, guesttree.CompareOptions{Owners: root, Times: true, Links: true, Sparse: true})
+	// without --keep-setid the setuid program loses its bits, with a warning
+	nosuid := filepath.Join(e.dir, "nosuid")
+	if r := e.run("files", "restore", point+":0:1", "/bin/suid", "--to", nosuid); r.code != 0 || !strings.Contains(r.stderr, "--keep-setid") {
+		t.Errorf("restore of a setuid program: %+v", r)
+	}
+	if fi, err := os.Stat(filepath.Join(nosuid, "bin/suid")); err != nil || fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 {
+		t.Errorf("setuid program restored as %v (%v)", fi.Mode(), err)
+	}
 	xdest := filepath.Join(e.dir, "xrestored")
-	e.ok("files", "restore", point, "/disk1-p1/", "--to", xdest)
+	e.ok("files", "restore", point, "/disk1-p1/", "--to", xdest, "--keep-setid")
 	guesttree.Compare(t, xsrc, filepath.Join(xdest, "disk1-p1"), guesttree.CompareOptions{Owners: root})
 
 	// an existing file is not replaced without --force; a missing path is exit 1
@@ -120,7 +128,7 @@ func TestFilesRestoreNotRoot(t *testing.T) {
 	if err := os.Mkdir(dest, 0o755); err != nil || os.Chown(dest, 65534, 65534) != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin, "files", "restore", point+":0:1", "/", "--to", dest)
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin, "files", "restore", point+":0:1", "/", "--to", dest, "--keep-setid")
 	cmd.Env = append(os.Environ(), e.vars...)
 	cmd.Dir = dest
 	out, err := cmd.CombinedOutput()

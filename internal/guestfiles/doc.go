@@ -19,11 +19,12 @@
 // empty, ".", "..", holds "/" or NUL, or is longer than 255 bytes is
 // skipped with a warning. It keeps file contents (only the data extents are
 // written, then the file is truncated to its size: sparse files stay
-// sparse), permissions with setuid/setgid/sticky, owners (when run as root;
+// sparse), permissions with the sticky bit (setuid/setgid only with
+// SetID: else dropped, with one warning), owners (when run as root;
 // otherwise skipped with one note), access and modification times,
 // symlinks (their targets verbatim, never followed), hard links (a second
 // name of an inode already restored in the same run becomes a link), and
-// FIFOs (device nodes only as root). An existing file is never replaced
+// FIFOs (device nodes only as root with SetID). An existing file is never replaced
 // without Force; an existing directory is merged into.
 //
 // Linear LVM logical volumes on the point's physical volumes are volumes

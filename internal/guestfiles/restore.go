@@ -30,8 +30,13 @@ const maxName = 255
 
 // RestoreOptions tune Restore.
 type RestoreOptions struct {
-	Force  bool         // replace existing files (never directories)
-	Owners bool         // set owners (needs root)
+	Force  bool // replace existing files (never directories)
+	Owners bool // set owners (needs root)
+	// SetID keeps setuid/setgid bits and makes device nodes (with Owners).
+	// Without it they are dropped: a guest's setuid-root program, or a
+	// device node of a host disk made writable by a guest user's UID,
+	// would give whoever reaches the destination root on this host.
+	SetID  bool
 	Warn   func(string) // skipped names and entries; nil: dropped
 	Volume string       // names the volume in messages ("disk0-p1")
 	Prefix string       // destination directory under dest for the guest's root ("disk0-p1")
@@ -58,6 +63,9 @@ type RestoreResult struct {
 	Other     int   `json:"other"`
 	Bytes     int64 `json:"bytes"` // data bytes written (holes not counted)
 	Skipped   int   `json:"skipped"`
+	// SetIDDropped counts files whose setuid/setgid bits were dropped
+	// (RestoreOptions.SetID keeps them).
+	SetIDDropped int `json:"setid_dropped"`
 }
 
 type dirMeta struct {
@@ -92,6 +100,9 @@ func Restore(ctx context.Context, fsys *guestfs.FS, paths []string, dest string,
 		if err := o.setDirMeta(o.dirs[i]); err != nil {
 			return res, err
 		}
+	}
+	if res.SetIDDropped > 0 && o.Warn != nil {
+		o.Warn(fmt.Sprintf("%d file(s) restored without their setuid/setgid bits (--keep-setid keeps them)", res.SetIDDropped))
 	}
 	return res, nil
 }
@@ -392,8 +403,8 @@ func (o *restorer) restoreSymlink(fd int, p, rel, name string, st guestfs.Stat) 
 
 func (o *restorer) restoreSpecial(fd int, p, rel, name string, st guestfs.Stat) error {
 	kind := st.Perm & unix.S_IFMT
-	if kind == unix.S_IFSOCK || ((kind == unix.S_IFCHR || kind == unix.S_IFBLK) && !o.Owners) || st.Mode&fs.ModeIrregular != 0 {
-		o.warn("%s: skipped: a %s (device nodes need root; sockets are not restored)", o.where(p), st.Mode.Type())
+	if kind == unix.S_IFSOCK || ((kind == unix.S_IFCHR || kind == unix.S_IFBLK) && (!o.Owners || !o.SetID)) || st.Mode&fs.ModeIrregular != 0 {
+		o.warn("%s: skipped: a %s (device nodes need root and --keep-setid; sockets are not restored)", o.where(p), st.Mode.Type())
 		return nil
 	}
 	if err := o.clear(fd, rel, name); err != nil {
@@ -414,6 +425,10 @@ func (o *restorer) restoreSpecial(fd int, p, rel, name string, st guestfs.Stat) 
 func (o *restorer) setMeta(fd int, name string, st guestfs.Stat) error {
 	ts := []unix.Timespec{unix.NsecToTimespec(st.Atime.UnixNano()), unix.NsecToTimespec(st.Mtime.UnixNano())}
 	symlink := st.Mode&fs.ModeSymlink != 0
+	if st.Perm&0o6000 != 0 && !o.SetID && !symlink && !st.Mode.IsDir() {
+		st.Perm &^= 0o6000
+		o.res.SetIDDropped++
+	}
 	if name == "" {
 		if o.Owners {
 			if err := unix.Fchown(fd, int(st.UID), int(st.GID)); err != nil {
