@@ -25,7 +25,10 @@
 // symlinks (their targets verbatim, never followed), hard links (a second
 // name of an inode already restored in the same run becomes a link), and
 // FIFOs (device nodes only as root with SetID). An existing file is never replaced
-// without Force; an existing directory is merged into.
+// without Force; an existing directory is merged into. A damaged entry
+// (an inode or directory that does not read) is skipped with a warning and
+// the rest restored; Restore then ends with an error wrapping
+// guestfs.ErrCorrupt.
 //
 // Linear LVM logical volumes on the point's physical volumes are volumes
 // too, named "VG-LV" as device-mapper names them (guestdisk.ReadPV).

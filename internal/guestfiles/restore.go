@@ -63,6 +63,9 @@ type RestoreResult struct {
 	Other     int   `json:"other"`
 	Bytes     int64 `json:"bytes"` // data bytes written (holes not counted)
 	Skipped   int   `json:"skipped"`
+	// Damaged counts guest entries skipped because their inode or
+	// directory is damaged (Restore then ends with ErrCorrupt).
+	Damaged int `json:"damaged"`
 	// SetIDDropped counts files whose setuid/setgid bits were dropped
 	// (RestoreOptions.SetID keeps them).
 	SetIDDropped int `json:"setid_dropped"`
@@ -104,6 +107,9 @@ func Restore(ctx context.Context, fsys *guestfs.FS, paths []string, dest string,
 	if res.SetIDDropped > 0 && o.Warn != nil {
 		o.Warn(fmt.Sprintf("%d file(s) restored without their setuid/setgid bits (--keep-setid keeps them)", res.SetIDDropped))
 	}
+	if res.Damaged > 0 {
+		return res, fmt.Errorf("%s%w: %d damaged entries skipped (see the warnings), the rest restored", o.where(""), guestfs.ErrCorrupt, res.Damaged)
+	}
 	return res, nil
 }
 
@@ -134,6 +140,12 @@ func (o *restorer) restoreTree(start string) error {
 			return cerr
 		}
 		if err != nil {
+			if errors.Is(err, guestfs.ErrCorrupt) && p != cleanStart(clean) {
+				// one damaged inode or directory: the rest is restored
+				o.warn("%s: skipped: %v", o.where(p), err)
+				o.res.Damaged++
+				return nil
+			}
 			return fmt.Errorf("%s%w", o.where(""), err)
 		}
 		if bad := badName(path.Base(p)); bad != "" && p != "." {
@@ -145,6 +157,14 @@ func (o *restorer) restoreTree(start string) error {
 		}
 		return o.restoreEntry(p, st)
 	})
+}
+
+// cleanStart is the path Walk reports for a start path clean.
+func cleanStart(clean string) string {
+	if clean == "" {
+		return "."
+	}
+	return clean
 }
 
 // where names a guest path in messages.
