@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/holdfast-backup/holdfast/internal/guestfs"
+	"github.com/holdfast-backup/holdfast/internal/publish"
 )
 
 // Guest names, symlink targets and errors naming them reach the terminal
@@ -34,5 +35,19 @@ func TestFilesOutputEscapesGuestNames(t *testing.T) {
 	got := errorText(err)
 	if strings.ContainsAny(got, "\x1b\x07\r") || !strings.Contains(got, "\nsecond") {
 		t.Errorf("error text %q", got)
+	}
+}
+
+// publish's problems (tools' messages about guest volumes) are printed
+// escaped.
+func TestPublishProblemsEscaped(t *testing.T) {
+	var out, errb bytes.Buffer
+	a := &app{stdout: &out, stderr: &errb}
+	s := &publish.Session{ID: "pub-00000001", Problems: []string{"disk 0: gpt partition table: \x1b]0;owned\x07"}}
+	if err := a.printPublished(s, false); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(errb.String(), "\x1b\x07") || !strings.Contains(errb.String(), `\x1b]0;owned\a`) {
+		t.Errorf("stderr %q", errb.String())
 	}
 }
