@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -382,16 +383,29 @@ func runFilesRestore(ctx context.Context, a *app, t *pointTree, paths []string, 
 		j.paths = append(j.paths, rel)
 	}
 	var total guestfiles.RestoreResult
+	var damaged error
 	for _, j := range jobs {
 		res, err := guestfiles.Restore(ctx, j.v.FS, j.paths, o.to, guestfiles.RestoreOptions{
 			Force: o.force, Owners: owners, SetID: o.setID, Volume: j.v.Name, Prefix: strings.TrimPrefix(t.prefix(j.v), "/"),
 			Warn: func(s string) { fmt.Fprintf(a.stderr, "holdfast: warning: %s\n", scan.Escape(s)) },
 		})
 		addResult(&total, res)
+		if errors.Is(err, guestfs.ErrCorrupt) && res.Damaged > 0 {
+			damaged = errors.Join(damaged, err) // the rest was restored: go on, report at the end
+			continue
+		}
 		if err != nil {
 			return err
 		}
 	}
+	if err := a.printRestored(total, o); err != nil {
+		return err
+	}
+	return damaged
+}
+
+// printRestored prints what files restore wrote.
+func (a *app) printRestored(total guestfiles.RestoreResult, o filesRestoreOptions) error {
 	if o.asJSON {
 		return json.NewEncoder(a.stdout).Encode(total)
 	}
@@ -412,6 +426,8 @@ func addResult(t *guestfiles.RestoreResult, r guestfiles.RestoreResult) {
 	t.Other += r.Other
 	t.Bytes += r.Bytes
 	t.Skipped += r.Skipped
+	t.Damaged += r.Damaged
+	t.SetIDDropped += r.SetIDDropped
 }
 
 func newFilesDiffCommand(a *app) *cobra.Command {

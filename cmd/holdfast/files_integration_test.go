@@ -223,6 +223,37 @@ func TestFilesDamage(t *testing.T) {
 	}
 }
 
+// TestFilesRestoreDamagedEntry: one damaged inode is skipped with a
+// warning, the rest restored and counted, and the exit code says the
+// restore was not whole (1).
+func TestFilesRestoreDamagedEntry(t *testing.T) {
+	guesttree.Tool(t, "debugfs")
+	e := newEnv(t)
+	e.init()
+	src := filepath.Join(e.dir, "src")
+	for name, data := range map[string]string{"a.txt": "a", "bad.txt": "bad", "z/z.txt": "z"} {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsImg := guesttree.Ext4(t, src, 80)
+	guesttree.Run(t, nil, "debugfs", "-w", "-R", "sif /bad.txt block[0] 0", fsImg)
+	point := e.backupJSON("dmg", guesttree.Disk(t, 100, filesGPT, map[int64]string{2048 * 512: fsImg})).Point
+	dest := filepath.Join(e.dir, "out")
+	r := e.run("files", "restore", point, "/", "--to", dest)
+	if r.code != exitFailure || !strings.Contains(r.stderr, "bad.txt") || !strings.Contains(r.stderr, "1 damaged entries skipped") ||
+		!strings.Contains(r.stdout, "restored 2 files") {
+		t.Errorf("exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "z/z.txt")); err != nil || string(b) != "z" {
+		t.Errorf("z/z.txt: %q %v", b, err)
+	}
+}
+
 func patchFile(t *testing.T, path string, off int64, b []byte) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
