@@ -46,7 +46,8 @@
 //     scan everything: "not fully scanned" when publish could not publish
 //     a part of the point (a damaged partition table, a volume group
 //     skipped because the host has one of its name — CentOS guests on a
-//     CentOS host: "cl" —, a filesystem that did not mount) or clamscan
+//     CentOS host: "cl" —, a filesystem that did not mount, one of a type
+//     publish does not mount: vfat, ntfs, crypto_LUKS …) or clamscan
 //     left a file over its limits. Failed is never reported as clean.
 //     Errors wrap ErrNotScanned.
 //
