@@ -18,7 +18,7 @@
 //     never touches the host's volumes; a volume group whose name is
 //     already in use on the host is skipped and reported, as is LVM on a
 //     kernel without device-mapper;
-//  6. mounts every ext2/3/4, xfs and btrfs filesystem read-only with
+//  6. mounts every ext2/3/4, xfs, btrfs and vfat filesystem read-only with
 //     nodev,nosuid,noexec — ext* with noload, xfs with norecovery,nouuid
 //     (two points of a VM share the UUID) — under MOUNT/VM/diskN-pM,
 //     MOUNT/VM/diskN (no partition table) or MOUNT/VM/LV. Swap, LVM

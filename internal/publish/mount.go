@@ -19,6 +19,10 @@ var mountOptions = map[string]string{
 	"ext4":  "noload",
 	"xfs":   "norecovery,nouuid",
 	"btrfs": "rescue=nologreplay",
+	// an EFI system partition: FAT keeps no owners, so every file is
+	// root's alone (else a scan reports every UEFI guest not fully
+	// scanned, and a bootkit there goes unseen)
+	"vfat": "umask=077",
 }
 
 // MountOptions returns the mount options Publish uses for fstype, and
