@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/guestfs"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
+	"github.com/holdfast-backup/holdfast/internal/scan"
 	"github.com/spf13/cobra"
 )
 
@@ -165,10 +167,10 @@ func (a *app) printEntries(es []fileEntry, long, asJSON bool) error {
 		return enc.Encode(es)
 	}
 	for _, e := range es {
-		name := e.Path
+		name := scan.Escape(e.Path) // guest names: no control bytes reach the terminal
 		if !long || e.Stat == nil {
 			if e.Error != "" {
-				name += "  (" + e.Error + ")"
+				name += "  (" + scan.Escape(e.Error) + ")"
 			}
 			fmt.Fprintln(a.stdout, name)
 			continue
@@ -176,7 +178,7 @@ func (a *app) printEntries(es []fileEntry, long, asJSON bool) error {
 		st := e.Stat
 		line := fmt.Sprintf("%s %3d %5d %5d %12d %s %s", st.ModeString, st.Nlink, st.UID, st.GID, st.Size, st.Mtime.Format("2006-01-02 15:04:05"), name)
 		if e.Target != "" {
-			line += " -> " + e.Target
+			line += " -> " + scan.Escape(e.Target)
 		}
 		fmt.Fprintln(a.stdout, line)
 	}
@@ -302,13 +304,14 @@ names one.`,
 type filesRestoreOptions struct {
 	to     string
 	force  bool
+	setID  bool
 	asJSON bool
 }
 
 func newFilesRestoreCommand(a *app) *cobra.Command {
 	var o filesRestoreOptions
 	c := &cobra.Command{
-		Use:   "restore POINT[:DISK[:PART]] PATH... --to DIR [--force] [--json]",
+		Use:   "restore POINT[:DISK[:PART]] PATH... --to DIR [--force] [--keep-setid] [--json]",
 		Short: "Restore guest files and directories of a restore point to a local directory",
 		Long: `Restore each PATH (a file, a symlink or a whole directory tree) of POINT's
 guest filesystem to DIR, at its path from the guest's root: /etc/hosts goes
@@ -316,9 +319,12 @@ to DIR/etc/hosts (DIR/disk0-p1/etc/hosts when the point's volumes are the
 top directories). DIR is made when missing.
 
 Kept: contents (sparse files stay sparse: only their data is written),
-permissions with setuid/setgid/sticky, modification and access times,
-symlinks (never followed), hard links among the files restored, and owners
+permissions with the sticky bit, modification and access times, symlinks
+(never followed), hard links among the files restored, FIFOs, and owners
 when run as root (as another user the files are yours; a note says so).
+Setuid/setgid bits are dropped (one warning) and device nodes skipped unless
+--keep-setid: a hostile guest's setuid-root program or a device node of a
+host disk would give whoever reaches DIR root on this host.
 Nothing is written outside DIR: a symbolic link in DIR on the way is refused,
 and guest names that are not plain names ("..", a slash, NUL, longer than 255
 bytes) are skipped with a warning. An existing file is never replaced
@@ -340,6 +346,7 @@ without --force (exit 2); existing directories are merged into.`,
 	}
 	c.Flags().StringVar(&o.to, "to", "", "destination directory (required)")
 	c.Flags().BoolVar(&o.force, "force", false, "replace existing files (never directories)")
+	c.Flags().BoolVar(&o.setID, "keep-setid", false, "keep setuid/setgid bits and make device nodes (as root): only for guests you trust")
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the result as JSON")
 	return c
 }
@@ -376,16 +383,29 @@ func runFilesRestore(ctx context.Context, a *app, t *pointTree, paths []string, 
 		j.paths = append(j.paths, rel)
 	}
 	var total guestfiles.RestoreResult
+	var damaged error
 	for _, j := range jobs {
 		res, err := guestfiles.Restore(ctx, j.v.FS, j.paths, o.to, guestfiles.RestoreOptions{
-			Force: o.force, Owners: owners, Volume: j.v.Name, Prefix: strings.TrimPrefix(t.prefix(j.v), "/"),
-			Warn: func(s string) { fmt.Fprintf(a.stderr, "holdfast: warning: %s\n", s) },
+			Force: o.force, Owners: owners, SetID: o.setID, Volume: j.v.Name, Prefix: strings.TrimPrefix(t.prefix(j.v), "/"),
+			Warn: func(s string) { fmt.Fprintf(a.stderr, "holdfast: warning: %s\n", scan.Escape(s)) },
 		})
 		addResult(&total, res)
+		if errors.Is(err, guestfs.ErrCorrupt) && res.Damaged > 0 {
+			damaged = errors.Join(damaged, err) // the rest was restored: go on, report at the end
+			continue
+		}
 		if err != nil {
 			return err
 		}
 	}
+	if err := a.printRestored(total, o); err != nil {
+		return err
+	}
+	return damaged
+}
+
+// printRestored prints what files restore wrote.
+func (a *app) printRestored(total guestfiles.RestoreResult, o filesRestoreOptions) error {
 	if o.asJSON {
 		return json.NewEncoder(a.stdout).Encode(total)
 	}
@@ -406,6 +426,8 @@ func addResult(t *guestfiles.RestoreResult, r guestfiles.RestoreResult) {
 	t.Other += r.Other
 	t.Bytes += r.Bytes
 	t.Skipped += r.Skipped
+	t.Damaged += r.Damaged
+	t.SetIDDropped += r.SetIDDropped
 }
 
 func newFilesDiffCommand(a *app) *cobra.Command {
@@ -480,7 +502,7 @@ func runFilesDiff(ctx context.Context, a *app, addr1, addr2, p string, asJSON bo
 	}
 	for _, c := range changes {
 		mark := map[string]string{guestfiles.Added: "+", guestfiles.Removed: "-", guestfiles.Changed: "M"}[c.Kind]
-		line := mark + " " + c.Path
+		line := mark + " " + scan.Escape(c.Path)
 		if len(c.Reasons) > 0 {
 			line += " (" + strings.Join(c.Reasons, ", ") + ")"
 		}

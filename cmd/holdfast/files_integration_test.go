@@ -66,13 +66,21 @@ func TestFilesLsFindRestore(t *testing.T) {
 	// restore everything of each volume and compare with the sources
 	dest := filepath.Join(e.dir, "restored")
 	root := os.Geteuid() == 0
-	e.ok("files", "restore", point+":0:1", "/", "--to", dest)
+	e.ok("files", "restore", point+":0:1", "/", "--to", dest, "--keep-setid")
 	if err := os.Remove(filepath.Join(dest, "lost+found")); err != nil {
 		t.Fatal(err)
 	}
 	guesttree.Compare(t, src, dest, guesttree.CompareOptions{Owners: root, Times: true, Links: true, Sparse: true})
+	// without --keep-setid the setuid program loses its bits, with a warning
+	nosuid := filepath.Join(e.dir, "nosuid")
+	if r := e.run("files", "restore", point+":0:1", "/bin/suid", "--to", nosuid); r.code != 0 || !strings.Contains(r.stderr, "--keep-setid") {
+		t.Errorf("restore of a setuid program: %+v", r)
+	}
+	if fi, err := os.Stat(filepath.Join(nosuid, "bin/suid")); err != nil || fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 {
+		t.Errorf("setuid program restored as %v (%v)", fi.Mode(), err)
+	}
 	xdest := filepath.Join(e.dir, "xrestored")
-	e.ok("files", "restore", point, "/disk1-p1/", "--to", xdest)
+	e.ok("files", "restore", point, "/disk1-p1/", "--to", xdest, "--keep-setid")
 	guesttree.Compare(t, xsrc, filepath.Join(xdest, "disk1-p1"), guesttree.CompareOptions{Owners: root})
 
 	// an existing file is not replaced without --force; a missing path is exit 1
@@ -120,7 +128,7 @@ func TestFilesRestoreNotRoot(t *testing.T) {
 	if err := os.Mkdir(dest, 0o755); err != nil || os.Chown(dest, 65534, 65534) != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin, "files", "restore", point+":0:1", "/", "--to", dest)
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin, "files", "restore", point+":0:1", "/", "--to", dest, "--keep-setid")
 	cmd.Env = append(os.Environ(), e.vars...)
 	cmd.Dir = dest
 	out, err := cmd.CombinedOutput()
@@ -212,6 +220,37 @@ func TestFilesDamage(t *testing.T) {
 				t.Errorf("%v: exit %d, stderr %q; want exit 1 and %q", args, r.code, r.stderr, c.want)
 			}
 		}
+	}
+}
+
+// TestFilesRestoreDamagedEntry: one damaged inode is skipped with a
+// warning, the rest restored and counted, and the exit code says the
+// restore was not whole (1).
+func TestFilesRestoreDamagedEntry(t *testing.T) {
+	guesttree.Tool(t, "debugfs")
+	e := newEnv(t)
+	e.init()
+	src := filepath.Join(e.dir, "src")
+	for name, data := range map[string]string{"a.txt": "a", "bad.txt": "bad", "z/z.txt": "z"} {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsImg := guesttree.Ext4(t, src, 80)
+	guesttree.Run(t, nil, "debugfs", "-w", "-R", "sif /bad.txt block[0] 0", fsImg)
+	point := e.backupJSON("dmg", guesttree.Disk(t, 100, filesGPT, map[int64]string{2048 * 512: fsImg})).Point
+	dest := filepath.Join(e.dir, "out")
+	r := e.run("files", "restore", point, "/", "--to", dest)
+	if r.code != exitFailure || !strings.Contains(r.stderr, "bad.txt") || !strings.Contains(r.stderr, "1 damaged entries skipped") ||
+		!strings.Contains(r.stdout, "restored 2 files") {
+		t.Errorf("exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, "z/z.txt")); err != nil || string(b) != "z" {
+		t.Errorf("z/z.txt: %q %v", b, err)
 	}
 }
 

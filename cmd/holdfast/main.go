@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/holdfast-backup/holdfast/internal/guestfiles"
@@ -53,9 +54,20 @@ func main() {
 	stop()
 	signal.Stop(sigs)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "holdfast: %v\n", err)
+		fmt.Fprintf(os.Stderr, "holdfast: %s\n", errorText(err))
 	}
 	os.Exit(exitCode(err, interrupted))
+}
+
+// errorText is err's message for the terminal: errors may carry guest
+// file names (files restore, scan), so each line is escaped (no control
+// bytes), the lines of a joined error kept.
+func errorText(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = scan.Escape(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // exitCode maps an error to the documented exit code, in one place.

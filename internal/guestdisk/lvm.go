@@ -317,3 +317,9 @@ func (l *LVReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return n, nil
 }
+
+// DMName is device-mapper's name of logical volume lv of volume group vg
+// (/dev/mapper/NAME): the two joined by "-", each "-" in them doubled.
+func DMName(vg, lv string) string {
+	return strings.ReplaceAll(vg, "-", "--") + "-" + strings.ReplaceAll(lv, "-", "--")
+}

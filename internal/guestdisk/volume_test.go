@@ -196,3 +196,11 @@ func read(t *testing.T, img string, off int64, n int) []byte {
 	}
 	return b
 }
+
+func TestDMName(t *testing.T) {
+	for _, c := range [][3]string{{"a-b", "c-d", "a--b-c--d"}, {"cl", "root", "cl-root"}, {"vg", "--", "vg-----"}} {
+		if got := DMName(c[0], c[1]); got != c[2] {
+			t.Errorf("DMName(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
+		}
+	}
+}

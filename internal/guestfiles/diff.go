@@ -2,12 +2,14 @@ package guestfiles
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 
 	"github.com/holdfast-backup/holdfast/internal/guestfs"
 	"github.com/holdfast-backup/holdfast/internal/repo"
@@ -234,23 +236,56 @@ func (d *differ) sameContent(sa, sb guestfs.Stat) (bool, error) {
 			d.bufs[i] = make([]byte, 1<<20)
 		}
 	}
-	for off := int64(0); off < sa.Size; off += int64(len(d.bufs[0])) {
-		if err := d.ctx.Err(); err != nil {
-			return false, err
-		}
-		na, err := fa.ReadAt(d.bufs[0], off)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return false, err
-		}
-		nb, err := fb.ReadAt(d.bufs[1], off)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return false, err
-		}
-		if na != nb || !bytes.Equal(d.bufs[0][:na], d.bufs[1][:nb]) {
-			return false, nil
+	// only where either file has data: a hole in both reads as zeros in
+	// both (a sparse file of terabytes is not read hole by hole)
+	for _, r := range dataUnion(fa, fb) {
+		for off := r.Logical; off < r.Logical+r.Length; off += int64(len(d.bufs[0])) {
+			if err := d.ctx.Err(); err != nil {
+				return false, err
+			}
+			n := min(int64(len(d.bufs[0])), r.Logical+r.Length-off)
+			na, err := fa.ReadAt(d.bufs[0][:n], off)
+			if err != nil && !errors.Is(err, io.EOF) {
+				return false, err
+			}
+			nb, err := fb.ReadAt(d.bufs[1][:n], off)
+			if err != nil && !errors.Is(err, io.EOF) {
+				return false, err
+			}
+			if na != nb || !bytes.Equal(d.bufs[0][:na], d.bufs[1][:nb]) {
+				return false, nil
+			}
 		}
 	}
 	return true, nil
+}
+
+// dataRanges are the byte ranges of a file that hold data (its extents,
+// or its inline bytes); the rest reads as zeros.
+func dataRanges(f *guestfs.File) []guestfs.Extent {
+	if f.Inline() {
+		if n := f.InlineSize(); n > 0 {
+			return []guestfs.Extent{{Length: n}}
+		}
+		return nil
+	}
+	return f.Extents()
+}
+
+// dataUnion merges the data ranges of two files (in file order) into the
+// ranges where either holds data.
+func dataUnion(fa, fb *guestfs.File) []guestfs.Extent {
+	all := append(dataRanges(fa), dataRanges(fb)...)
+	slices.SortFunc(all, func(x, y guestfs.Extent) int { return cmp.Compare(x.Logical, y.Logical) })
+	var out []guestfs.Extent
+	for _, e := range all {
+		if k := len(out); k > 0 && e.Logical <= out[k-1].Logical+out[k-1].Length {
+			out[k-1].Length = max(out[k-1].Length, e.Logical+e.Length-out[k-1].Logical)
+			continue
+		}
+		out = append(out, guestfs.Extent{Logical: e.Logical, Length: e.Length})
+	}
+	return out
 }
 
 // indexed is a Disk with a chunk index (restorefs.Disk).

@@ -19,19 +19,24 @@
 // empty, ".", "..", holds "/" or NUL, or is longer than 255 bytes is
 // skipped with a warning. It keeps file contents (only the data extents are
 // written, then the file is truncated to its size: sparse files stay
-// sparse), permissions with setuid/setgid/sticky, owners (when run as root;
+// sparse), permissions with the sticky bit (setuid/setgid only with
+// SetID: else dropped, with one warning), owners (when run as root;
 // otherwise skipped with one note), access and modification times,
 // symlinks (their targets verbatim, never followed), hard links (a second
 // name of an inode already restored in the same run becomes a link), and
-// FIFOs (device nodes only as root). An existing file is never replaced
-// without Force; an existing directory is merged into.
+// FIFOs (device nodes only as root with SetID). An existing file is never replaced
+// without Force; an existing directory is merged into. A damaged entry
+// (an inode or directory that does not read) is skipped with a warning and
+// the rest restored; Restore then ends with an error wrapping
+// guestfs.ErrCorrupt.
 //
 // Linear LVM logical volumes on the point's physical volumes are volumes
 // too, named "VG-LV" as device-mapper names them (guestdisk.ReadPV).
 //
 // Diff compares two trees by name: added, removed, and changed entries
 // with the reasons (type, mode, owner, size, mtime, symlink target, and
-// content — compared when size and mtime match). DiffVolumes, for disks
+// content — compared when size and mtime match, only where either file
+// has data: holes in both are equal unread). DiffVolumes, for disks
 // with chunk indexes (restorefs), first compares the chunk IDs under a
 // file's extents: the same extents in the same chunks mean the same bytes,
 // and the file is not read; otherwise both are read and compared.

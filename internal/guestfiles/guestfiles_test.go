@@ -54,7 +54,7 @@ func TestRestoreKeepsEverything(t *testing.T) {
 	}
 	dest := t.TempDir()
 	owners := os.Geteuid() == 0
-	res, err := Restore(context.Background(), v.FS, []string{"/"}, dest, RestoreOptions{Owners: owners})
+	res, err := Restore(context.Background(), v.FS, []string{"/"}, dest, RestoreOptions{Owners: owners, SetID: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +89,31 @@ func TestRestoreKeepsEverything(t *testing.T) {
 	}
 	if _, err := Restore(context.Background(), v.FS, []string{"no/such"}, one, RestoreOptions{}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing path: %v", err)
+	}
+}
+
+// TestRestoreDropsSetID: without SetID a guest's setuid/setgid program is
+// restored without those bits (one warning), so it gives no one the
+// guest-chosen owner's rights on this host.
+func TestRestoreDropsSetID(t *testing.T) {
+	src := guesttree.Build(t, t.TempDir(), guesttree.Options{BigDir: 2, Deep: 2, NoSparse: true})
+	tr := openTree(t, guesttree.Ext4(t, src, 16))
+	dest := t.TempDir()
+	var warnings []string
+	res, err := Restore(context.Background(), tr.Single().FS, []string{"bin"}, dest, RestoreOptions{Owners: os.Geteuid() == 0,
+		Warn: func(s string) { warnings = append(warnings, s) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dest, "bin/suid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 || fi.Mode().Perm() != 0o755 {
+		t.Errorf("mode %v, want -rwxr-xr-x", fi.Mode())
+	}
+	if res.SetIDDropped != 1 || len(warnings) != 1 || !strings.Contains(warnings[0], "--keep-setid") {
+		t.Errorf("result %+v, warnings %q", res, warnings)
 	}
 }
 

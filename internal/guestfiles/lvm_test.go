@@ -118,7 +118,7 @@ func TestLVM(t *testing.T) {
 		t.Fatalf("no single readable LV")
 	}
 	dest := t.TempDir()
-	if _, err := Restore(context.Background(), v.FS, []string{"/"}, dest, RestoreOptions{Owners: true}); err != nil {
+	if _, err := Restore(context.Background(), v.FS, []string{"/"}, dest, RestoreOptions{Owners: true, SetID: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(filepath.Join(dest, "lost+found")); err != nil {

@@ -30,8 +30,13 @@ const maxName = 255
 
 // RestoreOptions tune Restore.
 type RestoreOptions struct {
-	Force  bool         // replace existing files (never directories)
-	Owners bool         // set owners (needs root)
+	Force  bool // replace existing files (never directories)
+	Owners bool // set owners (needs root)
+	// SetID keeps setuid/setgid bits and makes device nodes (with Owners).
+	// Without it they are dropped: a guest's setuid-root program, or a
+	// device node of a host disk made writable by a guest user's UID,
+	// would give whoever reaches the destination root on this host.
+	SetID  bool
 	Warn   func(string) // skipped names and entries; nil: dropped
 	Volume string       // names the volume in messages ("disk0-p1")
 	Prefix string       // destination directory under dest for the guest's root ("disk0-p1")
@@ -58,6 +63,12 @@ type RestoreResult struct {
 	Other     int   `json:"other"`
 	Bytes     int64 `json:"bytes"` // data bytes written (holes not counted)
 	Skipped   int   `json:"skipped"`
+	// Damaged counts guest entries skipped because their inode or
+	// directory is damaged (Restore then ends with ErrCorrupt).
+	Damaged int `json:"damaged"`
+	// SetIDDropped counts files whose setuid/setgid bits were dropped
+	// (RestoreOptions.SetID keeps them).
+	SetIDDropped int `json:"setid_dropped"`
 }
 
 type dirMeta struct {
@@ -93,6 +104,12 @@ func Restore(ctx context.Context, fsys *guestfs.FS, paths []string, dest string,
 			return res, err
 		}
 	}
+	if res.SetIDDropped > 0 && o.Warn != nil {
+		o.Warn(fmt.Sprintf("%d file(s) restored without their setuid/setgid bits (--keep-setid keeps them)", res.SetIDDropped))
+	}
+	if res.Damaged > 0 {
+		return res, fmt.Errorf("%s%w: %d damaged entries skipped (see the warnings), the rest restored", o.where(""), guestfs.ErrCorrupt, res.Damaged)
+	}
 	return res, nil
 }
 
@@ -123,6 +140,12 @@ func (o *restorer) restoreTree(start string) error {
 			return cerr
 		}
 		if err != nil {
+			if errors.Is(err, guestfs.ErrCorrupt) && p != cleanStart(clean) {
+				// one damaged inode or directory: the rest is restored
+				o.warn("%s: skipped: %v", o.where(p), err)
+				o.res.Damaged++
+				return nil
+			}
 			return fmt.Errorf("%s%w", o.where(""), err)
 		}
 		if bad := badName(path.Base(p)); bad != "" && p != "." {
@@ -134,6 +157,14 @@ func (o *restorer) restoreTree(start string) error {
 		}
 		return o.restoreEntry(p, st)
 	})
+}
+
+// cleanStart is the path Walk reports for a start path clean.
+func cleanStart(clean string) string {
+	if clean == "" {
+		return "."
+	}
+	return clean
 }
 
 // where names a guest path in messages.
@@ -329,7 +360,10 @@ func (o *restorer) copyData(out *os.File, ino uint64) (int64, error) {
 	}
 	exts := f.Extents()
 	if f.Inline() {
-		exts = []guestfs.Extent{{Logical: 0, Length: f.Size()}} // inline data
+		exts = nil // inline data: what the inode holds; past it a hole (a hostile size writes no zeros)
+		if n := f.InlineSize(); n > 0 {
+			exts = []guestfs.Extent{{Logical: 0, Length: n}}
+		}
 	}
 	buf := make([]byte, min(int64(1<<20), max(f.Size(), 1)))
 	var written int64
@@ -389,8 +423,8 @@ func (o *restorer) restoreSymlink(fd int, p, rel, name string, st guestfs.Stat) 
 
 func (o *restorer) restoreSpecial(fd int, p, rel, name string, st guestfs.Stat) error {
 	kind := st.Perm & unix.S_IFMT
-	if kind == unix.S_IFSOCK || ((kind == unix.S_IFCHR || kind == unix.S_IFBLK) && !o.Owners) || st.Mode&fs.ModeIrregular != 0 {
-		o.warn("%s: skipped: a %s (device nodes need root; sockets are not restored)", o.where(p), st.Mode.Type())
+	if kind == unix.S_IFSOCK || ((kind == unix.S_IFCHR || kind == unix.S_IFBLK) && (!o.Owners || !o.SetID)) || st.Mode&fs.ModeIrregular != 0 {
+		o.warn("%s: skipped: a %s (device nodes need root and --keep-setid; sockets are not restored)", o.where(p), st.Mode.Type())
 		return nil
 	}
 	if err := o.clear(fd, rel, name); err != nil {
@@ -411,6 +445,10 @@ func (o *restorer) restoreSpecial(fd int, p, rel, name string, st guestfs.Stat) 
 func (o *restorer) setMeta(fd int, name string, st guestfs.Stat) error {
 	ts := []unix.Timespec{unix.NsecToTimespec(st.Atime.UnixNano()), unix.NsecToTimespec(st.Mtime.UnixNano())}
 	symlink := st.Mode&fs.ModeSymlink != 0
+	if st.Perm&0o6000 != 0 && !o.SetID && !symlink && !st.Mode.IsDir() {
+		st.Perm &^= 0o6000
+		o.res.SetIDDropped++
+	}
 	if name == "" {
 		if o.Owners {
 			if err := unix.Fchown(fd, int(st.UID), int(st.GID)); err != nil {

@@ -99,7 +99,7 @@ func (t *Tree) addLVs(disks []Disk) {
 	}
 	for _, name := range order {
 		for _, lv := range vgs[name].LVs {
-			vol := &Volume{Name: dmName(name, lv.Name), Disk: -1, Volume: guestdisk.Volume{Size: lv.Size, Name: name + "/" + lv.Name}}
+			vol := &Volume{Name: guestdisk.DMName(name, lv.Name), Disk: -1, Volume: guestdisk.Volume{Size: lv.Size, Name: name + "/" + lv.Name}}
 			r, err := guestdisk.NewLVReader(lv, readers, sizes)
 			if err == nil {
 				vol.Content = guestdisk.Probe(r, lv.Size)
@@ -111,12 +111,6 @@ func (t *Tree) addLVs(disks []Disk) {
 			t.Volumes = append(t.Volumes, vol)
 		}
 	}
-}
-
-// dmName is device-mapper's name of an LV: VG and LV joined by "-", each
-// "-" in them doubled.
-func dmName(vg, lv string) string {
-	return strings.ReplaceAll(vg, "-", "--") + "-" + strings.ReplaceAll(lv, "-", "--")
 }
 
 // Readable lists the volumes with a filesystem guestfs reads.

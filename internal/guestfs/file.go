@@ -25,6 +25,15 @@ func (f *File) Size() int64 { return f.n.Size }
 // data): then it has no extents, and its bytes are read with ReadAt.
 func (f *File) Inline() bool { return f.n.isInl }
 
+// InlineSize is how many of an inline file's bytes its inode holds (at
+// most its size): the rest, to the size, reads as zeros — a hole.
+func (f *File) InlineSize() int64 {
+	if !f.n.isInl {
+		return 0
+	}
+	return min(f.n.Size, int64(len(f.n.inline)))
+}
+
 // Extents returns the file's data extents (none for inline data).
 func (f *File) Extents() []Extent { return append([]Extent(nil), f.n.extents...) }
 

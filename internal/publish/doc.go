@@ -18,7 +18,7 @@
 //     never touches the host's volumes; a volume group whose name is
 //     already in use on the host is skipped and reported, as is LVM on a
 //     kernel without device-mapper;
-//  6. mounts every ext2/3/4, xfs and btrfs filesystem read-only with
+//  6. mounts every ext2/3/4, xfs, btrfs and vfat filesystem read-only with
 //     nodev,nosuid,noexec — ext* with noload, xfs with norecovery,nouuid
 //     (two points of a VM share the UUID) — under MOUNT/VM/diskN-pM,
 //     MOUNT/VM/diskN (no partition table) or MOUNT/VM/LV. Swap, LVM
@@ -47,6 +47,14 @@
 // its backing file is the session's disk file (a loop number reused by
 // someone else is left alone); a pending loop step is resolved by looking
 // for loop devices backed by the session's file.
+//
+// The records directory, and a mount directory that exists already, must
+// be private: a directory (not a symbolic link) owned by this user and
+// writable by no one else, or Publish, Unpublish and Cleanup refuse it
+// (ErrNotPrivate). A record names what cleanup unmounts, detaches and
+// deactivates, so one another user could write is not trusted; and the
+// default mount directory's name is given away by the session ID in the
+// serving process's arguments.
 //
 // Everything that runs a tool or reads the host's state goes through the
 // System interface, so the step and undo logic is tested with a fake.

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/guestdisk"
 )
 
 // lvmConfig keeps LVM from waiting for udev (there may be none) and from
@@ -90,7 +92,7 @@ func (s *Session) activateVG(ctx context.Context, vg string, pvs []string, disk 
 		return nil
 	}
 	for _, lv := range parseLVs(out) {
-		fs := Filesystem{Name: lv.name, Disk: disk, LV: vg + "/" + lv.name, Device: "/dev/mapper/" + dmName(vg, lv.name), Size: lv.size}
+		fs := Filesystem{Name: lv.name, Disk: disk, LV: vg + "/" + lv.name, Device: "/dev/mapper/" + guestdisk.DMName(vg, lv.name), Size: lv.size}
 		s.addProbed(ctx, fs)
 	}
 	return nil
@@ -127,11 +129,6 @@ func sortedKeys(m map[string][]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// dmName is the device-mapper name of vg/lv: dashes doubled, joined by one.
-func dmName(vg, lv string) string {
-	return strings.ReplaceAll(vg, "-", "--") + "-" + strings.ReplaceAll(lv, "-", "--")
 }
 
 // parsePVs reads "PV VG" lines: the volume groups and their PVs.

@@ -19,6 +19,10 @@ var mountOptions = map[string]string{
 	"ext4":  "noload",
 	"xfs":   "norecovery,nouuid",
 	"btrfs": "rescue=nologreplay",
+	// an EFI system partition: FAT keeps no owners, so every file is
+	// root's alone (else a scan reports every UEFI guest not fully
+	// scanned, and a bootkit there goes unseen)
+	"vfat": "umask=077",
 }
 
 // MountOptions returns the mount options Publish uses for fstype, and
@@ -78,10 +82,15 @@ func (s *Session) mountAll(ctx context.Context) error {
 	return s.save()
 }
 
-// ensureDir makes dir (recorded) unless it exists.
+// ensureDir makes dir (recorded) unless it exists. An existing one must
+// be private (checkPrivate): the default mount directory is in the
+// world-writable temporary folder under a name the session ID (in the
+// serving process's arguments) gives away, so another user could have
+// made it, or a symbolic link there, to see the guest's files mounted
+// where they can read them.
 func (s *Session) ensureDir(ctx context.Context, dir string, mode os.FileMode) error {
 	if _, err := os.Lstat(dir); err == nil {
-		return nil
+		return checkPrivate(dir)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}

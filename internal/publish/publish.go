@@ -112,7 +112,10 @@ func absDir(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.EvalSymlinks(abs)
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return "", err
+	}
+	return abs, checkPrivate(abs)
 }
 
 func (s *Session) publish(ctx context.Context, o Options) error {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/holdfast-backup/holdfast/internal/instant"
 )
@@ -38,6 +39,18 @@ func (r Records) SessionDir(id string) string { return filepath.Join(r.Dir, id) 
 // LogPath is the log of session id's serving process.
 func (r Records) LogPath(id string) string { return filepath.Join(r.Dir, id+".log") }
 
+// checkDir refuses a records directory another user could write.
+func (r Records) checkDir() error {
+	dir, err := filepath.EvalSymlinks(r.Dir)
+	if err != nil {
+		return err
+	}
+	if err := checkPrivate(dir); err != nil {
+		return fmt.Errorf("publish records: %w", err)
+	}
+	return nil
+}
+
 // Save writes a session's record atomically.
 func (r Records) Save(s *Session) error {
 	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
@@ -54,10 +67,38 @@ func (r Records) Save(s *Session) error {
 	return os.Rename(tmp, r.path(s.ID))
 }
 
+// ErrNotPrivate is a state or mount directory that another user could
+// change: a symbolic link, or a directory not owned by this user or
+// writable by others. Records there are not trusted (cleanup would unmount,
+// detach and deactivate what they name), nor is a mount made there.
+var ErrNotPrivate = errors.New("is not a private directory of this user")
+
+// checkPrivate returns ErrNotPrivate unless dir is a directory (not a
+// symbolic link) owned by the effective user and writable by no one else.
+func checkPrivate(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("%s: %w (not a directory)", dir, ErrNotPrivate)
+	case !ok || int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("%s: %w (owned by uid %d)", dir, ErrNotPrivate, st.Uid)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s: %w (mode %o)", dir, ErrNotPrivate, fi.Mode().Perm())
+	}
+	return nil
+}
+
 // Load reads session id's record.
 func (r Records) Load(id string) (*Session, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("%q: %w (IDs look like pub-1a2b3c4d)", id, ErrNoSession)
+	}
+	if err := r.checkDir(); err != nil {
+		return nil, err
 	}
 	b, err := os.ReadFile(r.path(id))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -94,6 +135,9 @@ func (r Records) List() ([]*Session, error) {
 		return nil, nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := r.checkDir(); err != nil {
 		return nil, err
 	}
 	var out []*Session

@@ -143,9 +143,6 @@ func TestParsers(t *testing.T) {
 	if !clashes([]string{"my--vg-root"}, "my-vg") || clashes([]string{"my--vg-root"}, "my") || clashes([]string{"vg0--x-y"}, "vg0") {
 		t.Error("clashes")
 	}
-	if dmName("a-b", "c-d") != "a--b-c--d" {
-		t.Error("dmName")
-	}
 	for in, want := range map[string]string{"vm1": "vm1", "a/b": "a_b", "..": "_..", "": "_"} {
 		if got := safeName(in); got != want {
 			t.Errorf("safeName(%q) = %q", in, got)

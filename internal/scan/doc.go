@@ -7,15 +7,23 @@
 //
 // Two engines, each an external program run without a shell:
 //
-//	clamscan  clamscan -r -i --no-summary --follow-dir-symlinks=0 --follow-file-symlinks=0 -d DB ROOT…
+//	clamscan  clamscan -r -i --no-summary --follow-dir-symlinks=0 --follow-file-symlinks=0 -d DB
+//	          --max-filesize=2047M --max-scansize=2047M --max-dir-recursion=2048
+//	          --alert-exceeds-max=yes ROOT…
 //	          exit 0 clean, 1 found, anything else an error
 //	          stdout: one "PATH: SIGNATURE FOUND" record per infected file
 //	yara      yara -r -N -w holdfast:RULES ROOT…
 //	          exit 0 completed, anything else an error; yara has no "found"
 //	          exit code: every "RULE PATH" record on stdout is a finding
 //
-// clamscan's own limits apply as when run by hand (files over
-// --max-filesize, 100 MiB by default, are not scanned).
+// clamscan's limits are raised to the most it scans (its defaults, 100 MiB
+// a file, 400 MiB a scan and 15 directory levels, skip bigger and deeper
+// files silently: an infected 150 MB file, or one 16 directories down,
+// read as clean). What it still does not scan whole (a file of
+// 2 GiB or more, an archive past its recursion or file-count limits) it
+// reports as a Heuristics.Limits.Exceeded.* "finding"; those are not
+// findings but make the result failed ("not fully scanned: …", naming up to
+// ten files), never clean.
 //
 // ROOT… are the host mount points of every mounted guest filesystem, in
 // one run (clamscan loads its database once). Symbolic links are never
@@ -34,8 +42,14 @@
 //     that do not parse still count: the exit code decides);
 //   - failed: the engine could not run or did not complete (program
 //     missing, database missing or empty, rules that do not compile, an
-//     error exit without findings, no filesystem mounted). Failed is never
-//     reported as clean. Errors wrap ErrNotScanned.
+//     error exit without findings, no filesystem mounted), or did not
+//     scan everything: "not fully scanned" when publish could not publish
+//     a part of the point (a damaged partition table, a volume group
+//     skipped because the host has one of its name — CentOS guests on a
+//     CentOS host: "cl" —, a filesystem that did not mount, one of a type
+//     publish does not mount: vfat, ntfs, crypto_LUKS …) or clamscan
+//     left a file over its limits. Failed is never reported as clean.
+//     Errors wrap ErrNotScanned.
 //
 // # Engine output is untrusted
 //

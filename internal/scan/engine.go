@@ -121,6 +121,9 @@ func (e *Engine) readVersion(ctx context.Context) (string, error) {
 	v := strings.TrimSpace(string(bytes.SplitN(out, []byte("\n"), 2)[0]))
 	if e.name == ClamScan {
 		v, _, _ = strings.Cut(v, "/") // "ClamAV 1.4.6/27000/date": the rest is the default database
+		if v != "" {
+			v += clamLimitsVersion
+		}
 	} else {
 		v = "YARA " + v
 	}
@@ -295,11 +298,31 @@ type runResult struct {
 // maxStderr bounds the engine's error output kept for the report.
 const maxStderr = 4096
 
+// clamLimits raise clamscan's limits, whose defaults skip without a word
+// what a guest may well hold: files over 100 MiB (400 MiB a scan) and
+// files more than 15 directories deep. Sizes go to the most it scans (a
+// file of 2 GiB − 1), directory depth to 2048 (a path of PATH_MAX bytes
+// has no more). What it still leaves unscanned (a bigger file, an archive
+// too deep or too large) it reports as a Heuristics.Limits.Exceeded
+// "finding": a scan with one is not clean but not fully scanned (see
+// limitsExceeded).
+var clamLimits = []string{"--max-filesize=2047M", "--max-scansize=2047M", "--max-dir-recursion=2048", "--alert-exceeds-max=yes"}
+
+// clamLimitsVersion marks the engine version of scans run with clamLimits:
+// a result recorded with clamscan's default limits (big and deep files
+// silently skipped) is not the same answer and is not reused.
+const clamLimitsVersion = " (limits raised)"
+
+// limitSignature starts clamscan's signature for a file it did not scan
+// whole because of a limit.
+const limitSignature = "Heuristics.Limits.Exceeded."
+
 func (e *Engine) args(ts []Target) []string {
 	if e.name == Yara {
 		return []string{"-r", "-N", "-w", "holdfast:" + e.db, ts[0].Root}
 	}
 	args := []string{"-r", "-i", "--no-summary", "--follow-dir-symlinks=0", "--follow-file-symlinks=0", "-d", e.db}
+	args = append(args, clamLimits...)
 	for _, t := range ts {
 		args = append(args, t.Root)
 	}
@@ -336,6 +359,7 @@ func (e *Engine) run(ctx context.Context, ts []Target) runResult {
 	for i := range res.findings {
 		res.findings[i].Engine = e.name
 	}
+	limits := limitsExceeded(&res)
 	switch {
 	case werr == nil && err == nil:
 	case e.name == ClamScan && code == 1 && err == nil:
@@ -350,7 +374,34 @@ func (e *Engine) run(ctx context.Context, ts []Target) runResult {
 		res.err = fmt.Sprintf("%s exited %d: %s", e.name, code, Escape(msg))
 		res.infected = e.name == ClamScan && code == 1
 	}
+	if limits != "" {
+		res.infected = res.infected && res.count > 0 // exit 1 may be for the limits alone
+		res.err = strings.TrimPrefix(res.err+"; "+limits, "; ")
+	}
 	return res
+}
+
+// limitsExceeded takes clamscan's limit alerts out of the findings and
+// says which files were not fully scanned ("" when none).
+func limitsExceeded(res *runResult) string {
+	var names []string
+	kept := res.findings[:0]
+	for _, f := range res.findings {
+		if !strings.HasPrefix(f.Signature, limitSignature) {
+			kept = append(kept, f)
+			continue
+		}
+		res.count--
+		if len(names) < 10 {
+			names = append(names, fmt.Sprintf("%s:%s (%s)", f.Filesystem, Escape(f.Path), strings.TrimPrefix(f.Signature, limitSignature)))
+		}
+	}
+	skipped := len(res.findings) - len(kept)
+	res.findings = kept
+	if skipped == 0 {
+		return ""
+	}
+	return fmt.Sprintf("not fully scanned: %d file(s) over clamscan's limits: %s", skipped, strings.Join(names, ", "))
 }
 
 // capped keeps the first max bytes written to it.

@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,6 +70,8 @@ func TestEngineFake(t *testing.T) {
 		{"clamscan error and found", ClamScan, "ROOT/x: Eicar FOUND\n", "ERROR: Can't open file\n", 2, repo.ScanInfected, 1, "Can't open"},
 		{"clamscan killed", ClamScan, "", "", 9, repo.ScanFailed, 0, "exited 9"},
 		{"clamscan exit 0 with a finding line", ClamScan, "ROOT/x: Eicar FOUND\n", "", 0, repo.ScanInfected, 1, ""},
+		{"clamscan limits only", ClamScan, "ROOT/big: Heuristics.Limits.Exceeded.MaxFileSize FOUND\n", "", 1, repo.ScanFailed, 0, "not fully scanned: 1 file(s)"},
+		{"clamscan limits and found", ClamScan, "ROOT/big: Heuristics.Limits.Exceeded.MaxFileSize FOUND\nROOT/x: Eicar FOUND\n", "", 1, repo.ScanInfected, 1, "disk0-p1:/big (MaxFileSize)"},
 		{"yara clean", Yara, "", "warning: slow rule\n", 0, repo.ScanClean, 0, ""},
 		{"yara found", Yara, "eicar ROOT/x y\nother ROOT/z\n", "", 0, repo.ScanInfected, 2, ""},
 		{"yara error", Yara, "", "error: rule \"x\" in r.yar(1): syntax error\n", 1, repo.ScanFailed, 0, "syntax error"},
@@ -101,7 +104,7 @@ func TestEngineFake(t *testing.T) {
 					t.Fatalf("finding %+v", f)
 				}
 			}
-			if tc.engine == ClamScan && e.Version() != "ClamAV 1.4.6" || !strings.HasPrefix(e.Database(), "sha256:") {
+			if tc.engine == ClamScan && e.Version() != "ClamAV 1.4.6 (limits raised)" || !strings.HasPrefix(e.Database(), "sha256:") {
 				t.Fatalf("identity %q %q", e.Version(), e.Database())
 			}
 			args, _ := os.ReadFile(filepath.Join(filepath.Dir(prog), "args"))
@@ -234,6 +237,85 @@ func TestRealEngines(t *testing.T) {
 				t.Fatalf("clean directory: %+v %v", rep, err)
 			}
 		})
+	}
+}
+
+// TestClamscanLimits: a file over clamscan's default limits (100 MiB) is
+// scanned, and one over the most it scans (2 GiB) makes the scan "not
+// fully scanned", never clean.
+func TestClamscanLimits(t *testing.T) {
+	ctx := context.Background()
+	o := realEngineOptions(t, ClamScan)
+	root := t.TempDir()
+	mid := filepath.Join(root, "mid.bin") // EICAR, then 150 MB of zeros: found by its MD5
+	f, err := os.Create(mid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(Eicar); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(make([]byte, 150<<20)); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	sig, err := exec.Command("sigtool", "--md5", mid).Output()
+	if err != nil {
+		t.Skipf("sigtool: %v", err)
+	}
+	db := filepath.Join(t.TempDir(), "mid.hdb")
+	if err := os.WriteFile(db, sig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o.ClamAVDB = db
+	e, err := New(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.Scan(ctx, []Target{{Name: "disk0-p1", Root: root}})
+	if err != nil || rep.Result != repo.ScanInfected || rep.Count != 1 {
+		t.Fatalf("a 150 MB infected file: %+v %v", rep, err)
+	}
+	if err := os.Remove(mid); err != nil {
+		t.Fatal(err)
+	}
+	h, err := os.Create(filepath.Join(root, "huge.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = h.Close()
+	if err := os.Truncate(h.Name(), 2200<<20); err != nil { // sparse
+		t.Fatal(err)
+	}
+	rep, err = e.Scan(ctx, []Target{{Name: "disk0-p1", Root: root}})
+	if err != nil || rep.Result != repo.ScanFailed || rep.Count != 0 || !strings.Contains(rep.Error, "disk0-p1:/huge.bin (MaxFileSize)") {
+		t.Fatalf("a 2.2 GB file: %+v %v", rep, err)
+	}
+}
+
+// TestClamscanDeepTree: clamscan descends 15 directories by default and
+// skips deeper files without a word; a guest's tree is scanned to its
+// bottom.
+func TestClamscanDeepTree(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, realEngineOptions(t, ClamScan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	deep := root
+	for i := range 40 {
+		deep = filepath.Join(deep, fmt.Sprintf("d%d", i))
+	}
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(deep, "eicar.com"), []byte(Eicar), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.Scan(ctx, []Target{{Name: "disk0-p1", Root: root}})
+	if err != nil || rep.Result != repo.ScanInfected || rep.Count != 1 {
+		t.Fatalf("EICAR 40 directories deep: %+v %v", rep, err)
 	}
 }
 

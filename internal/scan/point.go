@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
@@ -14,7 +15,12 @@ import (
 type Mounted struct {
 	Targets   []Target
 	Unmounted []string // filesystems found but not mounted (unknown type, swap)
-	Release   func(context.Context) error
+	// Problems are what publish could not publish (a damaged partition
+	// table, a volume group skipped because the host has one of its name,
+	// a filesystem that did not mount): guest files there are not
+	// scanned, so the scan is not clean.
+	Problems []string
+	Release  func(context.Context) error
 }
 
 // Mounter publishes a restore point read-only and mounts its guest
@@ -66,10 +72,29 @@ func (c *Checker) ScanPoint(ctx context.Context, m *repo.Manifest) (rep Report, 
 		return rep, err
 	}
 	rep.Skipped = mnt.Unmounted
+	notFullyScanned(&rep, mnt.Problems)
 	if c.Scanned != nil {
 		c.Scanned(m, rep)
 	}
 	return rep, c.record(ctx, m, rep)
+}
+
+// notFullyScanned turns a clean report failed when publish could not
+// publish everything (an infected one stays infected), naming what was
+// left out.
+func notFullyScanned(rep *Report, problems []string) {
+	if len(problems) == 0 {
+		return
+	}
+	esc := make([]string, len(problems))
+	for i, p := range problems {
+		esc[i] = Escape(p) // may name guest volumes
+	}
+	msg := "not fully scanned: " + strings.Join(esc, "; ")
+	rep.Error = strings.TrimPrefix(rep.Error+"; "+msg, "; ")
+	if rep.Result == repo.ScanClean {
+		rep.Result = repo.ScanFailed
+	}
 }
 
 func (c *Checker) record(ctx context.Context, m *repo.Manifest, rep Report) error {

@@ -101,6 +101,7 @@ type dirMounter struct {
 	dirs             map[string]string
 	mounts, releases int
 	fail             error
+	problems         []string
 }
 
 func (d *dirMounter) mount(_ context.Context, m *repo.Manifest) (*Mounted, error) {
@@ -108,7 +109,7 @@ func (d *dirMounter) mount(_ context.Context, m *repo.Manifest) (*Mounted, error
 		return nil, d.fail
 	}
 	d.mounts++
-	return &Mounted{Targets: []Target{{Name: "disk0-p1", Root: d.dirs[m.ID]}}, Release: func(context.Context) error {
+	return &Mounted{Targets: []Target{{Name: "disk0-p1", Root: d.dirs[m.ID]}}, Problems: d.problems, Release: func(context.Context) error {
 		d.releases++
 		return nil
 	}}, nil
@@ -171,6 +172,53 @@ func TestCheckerReuse(t *testing.T) {
 	cancel()
 	if _, err := c3.ScanPoint(cctx, ps[4]); !errors.Is(err, context.Canceled) || dm.mounts != dm.releases {
 		t.Fatalf("interrupted: %v, %d mounts, %d releases", err, dm.mounts, dm.releases)
+	}
+}
+
+// TestRecordedWithDefaultLimitsNotReused: a clean result recorded by a
+// clamscan run with its default limits (files over 100 MiB skipped) is
+// not taken for a scan with the raised ones.
+func TestRecordedWithDefaultLimitsNotReused(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, realEngineOptions(t, ClamScan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testPoints(1)[0]
+	recs := memRecords{p.ID: {{Point: p.ID, Engine: ClamScan, EngineVersion: strings.TrimSuffix(e.Version(), clamLimitsVersion),
+		Database: e.Database(), Result: repo.ScanClean}}}
+	c := &Checker{Engine: e, Records: recs}
+	if s, ok, err := c.Recorded(ctx, p); err != nil || ok {
+		t.Fatalf("reused %+v (%v)", s, err)
+	}
+}
+
+// TestProblemsAreNotClean: a point publish could not publish whole (here a
+// guest volume group named as one of the host's, so its volumes were not
+// mounted) is not clean: not fully scanned, or infected if found.
+func TestProblemsAreNotClean(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, realEngineOptions(t, Yara))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := testPoints(2)
+	dm := &dirMounter{dirs: map[string]string{ps[0].ID: t.TempDir(), ps[1].ID: t.TempDir()},
+		problems: []string{"volume group cl skipped: a volume group of that name is active on this host\x1b[2J"}}
+	if err := os.WriteFile(filepath.Join(dm.dirs[ps[1].ID], "x.com"), []byte(Eicar), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &Checker{Engine: e, Mount: dm.mount}
+	rep, err := c.ScanPoint(ctx, ps[0])
+	if err != nil || rep.Result != repo.ScanFailed || !strings.Contains(rep.Error, "not fully scanned: volume group cl skipped") ||
+		strings.Contains(rep.Error, "\x1b") {
+		t.Fatalf("clean files, volume group not published: %+v %v", rep, err)
+	}
+	if !errors.Is(rep.Err(), ErrNotScanned) {
+		t.Errorf("err %v", rep.Err())
+	}
+	if rep, err = c.ScanPoint(ctx, ps[1]); err != nil || rep.Result != repo.ScanInfected || !strings.Contains(rep.Error, "not fully scanned") {
+		t.Fatalf("infected, volume group not published: %+v %v", rep, err)
 	}
 }
 
