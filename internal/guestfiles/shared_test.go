@@ -16,23 +16,8 @@ import (
 // legal one by one, but together five volumes of data. Restore writes four
 // (4 × the volume) and names the fifth; AllowShared writes all five.
 func TestRestoreBoundsSharedData(t *testing.T) {
-	guesttree.Tool(t, "debugfs")
-	src := t.TempDir()
-	const files, blocks = 5, 2040 // blocks 1–2040 of the volume's 2048
-	var req strings.Builder
-	for i := range files {
-		name := fmt.Sprintf("f%d", i)
-		if err := os.WriteFile(filepath.Join(src, name), []byte("x"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		// an extent header with one entry, then file block 0 → blocks blocks from block 1
-		for _, r := range []string{"size " + fmt.Sprint(blocks*4096), "block[0] 0x0001F30A", "block[1] 4", "block[2] 0",
-			"block[3] 0", "block[4] " + fmt.Sprint(blocks), "block[5] 1", "flags 0x80000"} {
-			fmt.Fprintf(&req, "sif /%s %s\n", name, r)
-		}
-	}
-	img := guesttree.Ext4(t, src, 8, "-O", "^has_journal")
-	guesttree.Run(t, strings.NewReader(req.String()), "debugfs", "-w", "-f", "-", img)
+	const files, blocks = 5, guesttree.SharedExt4Blocks
+	img := guesttree.SharedExt4(t, files)
 	v := openTree(t, img).Single()
 	for _, allow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("allow=%v", allow), func(t *testing.T) {
