@@ -117,7 +117,10 @@ func TestExt4ExtentsBeyondVolume(t *testing.T) {
 	req := []string{fmt.Sprintf("sif /f size %d", 4*blocks*4096),
 		"sif /f block[0] 0x0004F30A", "sif /f block[1] 4", "sif /f block[2] 0"}
 	slot := func(i int) string { // debugfs names i_block's last three words
-		return map[int]string{12: "IND", 13: "DIND", 14: "TIND"}[i] + map[bool]string{true: fmt.Sprint(i)}[i < 12]
+		if i >= 12 {
+			return []string{"IND", "DIND", "TIND"}[i-12]
+		}
+		return fmt.Sprint(i)
 	}
 	for i := range 4 { // logical block, length (start_hi 0), start_lo
 		req = append(req, fmt.Sprintf("sif /f block[%s] %d", slot(3+3*i), i*blocks),
