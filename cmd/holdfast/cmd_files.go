@@ -302,16 +302,17 @@ names one.`,
 }
 
 type filesRestoreOptions struct {
-	to     string
-	force  bool
-	setID  bool
-	asJSON bool
+	to          string
+	force       bool
+	setID       bool
+	allowShared bool
+	asJSON      bool
 }
 
 func newFilesRestoreCommand(a *app) *cobra.Command {
 	var o filesRestoreOptions
 	c := &cobra.Command{
-		Use:   "restore POINT[:DISK[:PART]] PATH... --to DIR [--force] [--keep-setid] [--json]",
+		Use:   "restore POINT[:DISK[:PART]] PATH... --to DIR [--force] [--keep-setid] [--allow-shared-extents] [--json]",
 		Short: "Restore guest files and directories of a restore point to a local directory",
 		Long: `Restore each PATH (a file, a symlink or a whole directory tree) of POINT's
 guest filesystem to DIR, at its path from the guest's root: /etc/hosts goes
@@ -328,7 +329,11 @@ host disk would give whoever reaches DIR root on this host.
 Nothing is written outside DIR: a symbolic link in DIR on the way is refused,
 and guest names that are not plain names ("..", a slash, NUL, longer than 255
 bytes) are skipped with a warning. An existing file is never replaced
-without --force (exit 2); existing directories are merged into.`,
+without --force (exit 2); existing directories are merged into.
+Files may share data blocks (reflinks), but a hostile image can point every
+file at the same blocks: the data restored from one volume stops at 4 times
+the volume's size (the files past it are named in warnings, exit 1) unless
+--allow-shared-extents.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {
 				return usageError{fmt.Errorf("%s needs POINT and at least one PATH (see --help)", cmd.CommandPath())}
@@ -347,6 +352,7 @@ without --force (exit 2); existing directories are merged into.`,
 	c.Flags().StringVar(&o.to, "to", "", "destination directory (required)")
 	c.Flags().BoolVar(&o.force, "force", false, "replace existing files (never directories)")
 	c.Flags().BoolVar(&o.setID, "keep-setid", false, "keep setuid/setgid bits and make device nodes (as root): only for guests you trust")
+	c.Flags().BoolVar(&o.allowShared, "allow-shared-extents", false, fmt.Sprintf("restore files sharing data blocks even past %d times the volume's size", guestfiles.SharedFactor))
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the result as JSON")
 	return c
 }
@@ -386,11 +392,11 @@ func runFilesRestore(ctx context.Context, a *app, t *pointTree, paths []string, 
 	var damaged error
 	for _, j := range jobs {
 		res, err := guestfiles.Restore(ctx, j.v.FS, j.paths, o.to, guestfiles.RestoreOptions{
-			Force: o.force, Owners: owners, SetID: o.setID, Volume: j.v.Name, Prefix: strings.TrimPrefix(t.prefix(j.v), "/"),
+			Force: o.force, Owners: owners, SetID: o.setID, AllowShared: o.allowShared, Volume: j.v.Name, Prefix: strings.TrimPrefix(t.prefix(j.v), "/"),
 			Warn: func(s string) { fmt.Fprintf(a.stderr, "holdfast: warning: %s\n", scan.Escape(s)) },
 		})
 		addResult(&total, res)
-		if errors.Is(err, guestfs.ErrCorrupt) && res.Damaged > 0 {
+		if (errors.Is(err, guestfs.ErrCorrupt) && res.Damaged > 0) || errors.Is(err, guestfiles.ErrSharedData) {
 			damaged = errors.Join(damaged, err) // the rest was restored: go on, report at the end
 			continue
 		}
@@ -428,6 +434,7 @@ func addResult(t *guestfiles.RestoreResult, r guestfiles.RestoreResult) {
 	t.Skipped += r.Skipped
 	t.Damaged += r.Damaged
 	t.SetIDDropped += r.SetIDDropped
+	t.SharedRefused += r.SharedRefused
 }
 
 func newFilesDiffCommand(a *app) *cobra.Command {

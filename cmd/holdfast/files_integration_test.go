@@ -265,3 +265,22 @@ func patchFile(t *testing.T, path string, off int64, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestFilesRestoreSharedData: five files each mapping almost the whole
+// volume restore as four (4 × the volume), the fifth named, exit 1;
+// --allow-shared-extents restores all five.
+func TestFilesRestoreSharedData(t *testing.T) {
+	e := newEnv(t)
+	e.init()
+	point := e.backupJSON("shared", guesttree.SharedExt4(t, 5)).Point
+	dest := filepath.Join(e.dir, "out")
+	r := e.run("files", "restore", point, "/", "--to", dest)
+	if r.code != exitFailure || !strings.Contains(r.stderr, "/f4: not restored") || !strings.Contains(r.stderr, "--allow-shared-extents") ||
+		!strings.Contains(r.stdout, "restored 4 files") {
+		t.Errorf("exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = e.run("files", "restore", point, "/", "--to", filepath.Join(e.dir, "all"), "--allow-shared-extents")
+	if r.code != 0 || !strings.Contains(r.stdout, "restored 5 files") {
+		t.Errorf("with --allow-shared-extents: exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
+	}
+}

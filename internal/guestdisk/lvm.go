@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"sort"
 	"strings"
 )
@@ -21,7 +22,21 @@ const (
 	lvmMaxAreas    = 16      // data/metadata areas listed in a PV header
 	lvmMaxLVs      = 4096
 	lvmMaxSegments = 4096
+	lvmMaxBytes    = 1 << 60 // bytes of one LV, segment, offset or extent
 )
+
+// lvmBytes is n units of unit bytes, or false when either is negative or
+// the product is more than lvmMaxBytes (checked before it can wrap).
+func lvmBytes(n, unit int64) (int64, bool) {
+	if n < 0 || unit < 0 {
+		return 0, false
+	}
+	hi, lo := bits.Mul64(uint64(n), uint64(unit))
+	if hi != 0 || lo > lvmMaxBytes {
+		return 0, false
+	}
+	return int64(lo), true
+}
 
 // PV is an LVM physical volume: its UUID (without dashes) and what its
 // newest metadata says about its volume group.
@@ -174,10 +189,11 @@ func vgFromConfig(cfg section) (*VG, error) {
 
 func (vg *VG) fill(sec section) error {
 	vg.Seqno = sec.num("seqno")
-	vg.ExtentSize = sec.num("extent_size") * sectorSize
-	if vg.ExtentSize <= 0 || vg.ExtentSize > 1<<40 {
-		return fmt.Errorf("%w: volume group %s: extent size %d", ErrLVM, vg.Name, vg.ExtentSize)
+	es, ok := lvmBytes(sec.num("extent_size"), sectorSize)
+	if !ok || es <= 0 || es > 1<<40 {
+		return fmt.Errorf("%w: volume group %s: extent size of %d sectors", ErrLVM, vg.Name, sec.num("extent_size"))
 	}
+	vg.ExtentSize = es
 	vg.PVs, vg.PVUUIDs = map[string]int64{}, map[string]string{}
 	pvs, _ := sec.values["physical_volumes"].(section)
 	for _, name := range pvs.keys {
@@ -185,7 +201,11 @@ func (vg *VG) fill(sec section) error {
 		if !ok {
 			continue
 		}
-		vg.PVs[name] = p.num("pe_start") * sectorSize
+		start, ok := lvmBytes(p.num("pe_start"), sectorSize)
+		if !ok {
+			return fmt.Errorf("%w: volume group %s: physical volume %s: pe_start %d out of range", ErrLVM, vg.Name, name, p.num("pe_start"))
+		}
+		vg.PVs[name] = start
 		vg.PVUUIDs[name] = strings.ReplaceAll(p.str("id"), "-", "")
 	}
 	lvs, _ := sec.values["logical_volumes"].(section)
@@ -243,15 +263,11 @@ func (vg *VG) segments(lv *LV, l section) error {
 		if !ok || pe < 0 {
 			return fmt.Errorf("segment %d: physical volume %q", i, pvName)
 		}
-		seg := Segment{
-			Offset:   s.num("start_extent") * vg.ExtentSize,
-			Length:   s.num("extent_count") * vg.ExtentSize,
-			PVUUID:   vg.PVUUIDs[pvName],
-			PVOffset: start + pe*vg.ExtentSize,
+		seg, err := vg.segment(lv.Name, i, s.num("start_extent"), s.num("extent_count"), start, pe)
+		if err != nil {
+			return err
 		}
-		if seg.Offset < 0 || seg.Length <= 0 || seg.PVOffset < 0 || seg.Offset > 1<<60 || seg.Length > 1<<60 || seg.PVOffset > 1<<60 {
-			return fmt.Errorf("segment %d: extents out of range", i)
-		}
+		seg.PVUUID = vg.PVUUIDs[pvName]
 		lv.Segments = append(lv.Segments, seg)
 	}
 	sort.Slice(lv.Segments, func(i, j int) bool { return lv.Segments[i].Offset < lv.Segments[j].Offset })
@@ -259,9 +275,26 @@ func (vg *VG) segments(lv *LV, l section) error {
 		if s.Offset != lv.Size {
 			return fmt.Errorf("segment %d starts at %d, not %d", i+1, s.Offset, lv.Size)
 		}
+		if s.Length > lvmMaxBytes-lv.Size {
+			return fmt.Errorf("logical volume %s: segments add up to more than %d bytes", lv.Name, int64(lvmMaxBytes))
+		}
 		lv.Size += s.Length
 	}
 	return nil
+}
+
+// segment maps segment i of LV name (extents of vg.ExtentSize bytes) to
+// the bytes of its PV's data area, which starts at pvStart; every product
+// and sum is checked before it is made.
+func (vg *VG) segment(name string, i int, startExtent, count, pvStart, pe int64) (Segment, error) {
+	off, ok1 := lvmBytes(startExtent, vg.ExtentSize)
+	length, ok2 := lvmBytes(count, vg.ExtentSize)
+	peOff, ok3 := lvmBytes(pe, vg.ExtentSize)
+	if !ok1 || !ok2 || !ok3 || length == 0 || pvStart < 0 || peOff > lvmMaxBytes-pvStart {
+		return Segment{}, fmt.Errorf("logical volume %s: segment %d: extents out of range (start %d, count %d, physical extent %d of %d bytes)",
+			name, i, startExtent, count, pe, vg.ExtentSize)
+	}
+	return Segment{Offset: off, Length: length, PVOffset: pvStart + peOff}, nil
 }
 
 // LVReader is a logical volume's bytes over its PVs' readers.

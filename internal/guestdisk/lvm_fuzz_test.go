@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -93,10 +94,52 @@ func TestLVMText(t *testing.T) {
 	}
 }
 
+// lvmOverflows are edits of lvmSample whose extent arithmetic wraps an
+// int64: 2^42 extents of 4 MiB are 2^64 bytes, which wrapped to 0 (a
+// segment at offset 0, or 12 MiB long, that looked valid).
+var lvmOverflows = []struct{ name, old, new string }{
+	{"start_extent", "start_extent = 0", "start_extent = 4398046511104"},
+	{"extent_count", "extent_count = 3", "extent_count = 4398046511107"},
+	{"physical extent", "\"pv0\", 5", "\"pv0\", 4398046511109"},
+	{"sum of segments", "extent_count = 2", "extent_count = 274877906943"},
+}
+
+func TestLVMOverflow(t *testing.T) {
+	for _, c := range lvmOverflows {
+		t.Run(c.name, func(t *testing.T) {
+			text := strings.Replace(lvmSample, c.old, c.new, 1)
+			if text == lvmSample {
+				t.Fatalf("%q not in the sample", c.old)
+			}
+			cfg, err := parseLVMConfig([]byte(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			vg, err := vgFromConfig(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(vg.LVs) != 1 || vg.LVs[0].Err == nil || !strings.Contains(vg.LVs[0].Err.Error(), "logical volume data") {
+				t.Fatalf("want an error naming LV data, got %+v", vg.LVs)
+			}
+		})
+	}
+	cfg, err := parseLVMConfig([]byte(strings.Replace(lvmSample, "pe_start = 2048", "pe_start = 36028797018963968", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vgFromConfig(cfg); err == nil {
+		t.Fatal("pe_start of 2^55 sectors (2^64 bytes): no error")
+	}
+}
+
 // FuzzLVMText feeds metadata text to the parser and the VG reader.
 func FuzzLVMText(f *testing.F) {
 	f.Add([]byte(lvmSample))
 	f.Add([]byte("a { b = [ [ [ 1 ] ] ] c = \"\\\"\" }"))
+	for _, c := range lvmOverflows {
+		f.Add([]byte(strings.Replace(lvmSample, c.old, c.new, 1)))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, err := parseLVMConfig(b)
 		if err != nil {
@@ -107,7 +150,7 @@ func FuzzLVMText(f *testing.F) {
 			return
 		}
 		for _, lv := range vg.LVs {
-			if lv.Err == nil && (lv.Size < 0 || len(lv.Segments) == 0) {
+			if lv.Err == nil && (lv.Size <= 0 || lv.Size > lvmMaxBytes || len(lv.Segments) == 0) {
 				t.Fatalf("lv %+v", lv)
 			}
 		}

@@ -30,6 +30,14 @@
 // the rest restored; Restore then ends with an error wrapping
 // guestfs.ErrCorrupt.
 //
+// Files may share data blocks (reflinks), and a hostile image can point
+// every file at the same blocks so that a small image writes terabytes:
+// the data one Restore writes (the data extents of the files it restores,
+// counted once per inode: a hard link writes nothing) stops at
+// SharedFactor (4) times the volume's size. A file that would pass it is
+// not written, a warning names it, and Restore ends with an error wrapping
+// ErrSharedData; AllowShared (--allow-shared-extents) lifts the bound.
+//
 // Linear LVM logical volumes on the point's physical volumes are volumes
 // too, named "VG-LV" as device-mapper names them (guestdisk.ReadPV).
 //

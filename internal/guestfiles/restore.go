@@ -23,10 +23,20 @@ var (
 	// ErrEscape is a destination path that leads out of the destination
 	// directory (a symbolic link or ".." on the way).
 	ErrEscape = errors.New("leads out of the destination directory")
+	// ErrSharedData is files left out because the data of the files
+	// restored from one volume would reach more than SharedFactor times
+	// the volume (RestoreOptions.AllowShared restores them).
+	ErrSharedData = errors.New("files share data blocks beyond the limit (--allow-shared-extents restores them)")
 )
 
 // maxName is the longest file name Linux creates.
 const maxName = 255
+
+// SharedFactor bounds the data one Restore writes: at most this many times
+// the volume's size, unless RestoreOptions.AllowShared. Files may share
+// blocks (reflinks), but a hostile image can point every file at the same
+// blocks and make a small image write terabytes.
+const SharedFactor = 4
 
 // RestoreOptions tune Restore.
 type RestoreOptions struct {
@@ -36,10 +46,12 @@ type RestoreOptions struct {
 	// Without it they are dropped: a guest's setuid-root program, or a
 	// device node of a host disk made writable by a guest user's UID,
 	// would give whoever reaches the destination root on this host.
-	SetID  bool
-	Warn   func(string) // skipped names and entries; nil: dropped
-	Volume string       // names the volume in messages ("disk0-p1")
-	Prefix string       // destination directory under dest for the guest's root ("disk0-p1")
+	SetID bool
+	// AllowShared lifts the SharedFactor bound on the data written.
+	AllowShared bool
+	Warn        func(string) // skipped names and entries; nil: dropped
+	Volume      string       // names the volume in messages ("disk0-p1")
+	Prefix      string       // destination directory under dest for the guest's root ("disk0-p1")
 }
 
 // restorer is one Restore run.
@@ -52,6 +64,7 @@ type restorer struct {
 	res   *RestoreResult      // counts
 	cache map[string]*os.File // open destination directories
 	dest  *os.File
+	data  int64 // bytes of data extents restored (or refused) so far
 }
 
 // RestoreResult counts what Restore wrote.
@@ -69,6 +82,10 @@ type RestoreResult struct {
 	// SetIDDropped counts files whose setuid/setgid bits were dropped
 	// (RestoreOptions.SetID keeps them).
 	SetIDDropped int `json:"setid_dropped"`
+	// SharedRefused counts files not restored because the data restored
+	// would reach more than SharedFactor times the volume (Restore then
+	// ends with ErrSharedData).
+	SharedRefused int `json:"shared_refused"`
 }
 
 type dirMeta struct {
@@ -107,10 +124,14 @@ func Restore(ctx context.Context, fsys *guestfs.FS, paths []string, dest string,
 	if res.SetIDDropped > 0 && o.Warn != nil {
 		o.Warn(fmt.Sprintf("%d file(s) restored without their setuid/setgid bits (--keep-setid keeps them)", res.SetIDDropped))
 	}
+	var errs []error
 	if res.Damaged > 0 {
-		return res, fmt.Errorf("%s%w: %d damaged entries skipped (see the warnings), the rest restored", o.where(""), guestfs.ErrCorrupt, res.Damaged)
+		errs = append(errs, fmt.Errorf("%s%w: %d damaged entries skipped (see the warnings), the rest restored", o.where(""), guestfs.ErrCorrupt, res.Damaged))
 	}
-	return res, nil
+	if res.SharedRefused > 0 {
+		errs = append(errs, fmt.Errorf("%s%w: %d file(s) not restored (see the warnings)", o.where(""), ErrSharedData, res.SharedRefused))
+	}
+	return res, errors.Join(errs...)
 }
 
 func (o *restorer) warn(format string, args ...any) {
@@ -321,13 +342,24 @@ func (o *restorer) clear(fd int, rel, name string) error {
 }
 
 func (o *restorer) restoreFile(fd int, p, rel, name string, st guestfs.Stat) error {
+	if first, ok := o.links[st.Ino]; ok && st.Nlink > 1 {
+		if err := o.clear(fd, rel, name); err != nil {
+			return err
+		}
+		return o.link(fd, first, rel, name)
+	}
+	f, err := o.fsys.OpenInode(st.Ino)
+	if err != nil {
+		return fmt.Errorf("%s%w", o.where(p)+": ", err)
+	}
+	exts := dataExtents(f)
+	if !o.admit(p, exts) {
+		return nil
+	}
 	if err := o.clear(fd, rel, name); err != nil {
 		return err
 	}
 	if st.Nlink > 1 {
-		if first, ok := o.links[st.Ino]; ok {
-			return o.link(fd, first, rel, name)
-		}
 		o.links[st.Ino] = rel
 	}
 	ffd, err := unix.Openat(fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
@@ -336,7 +368,7 @@ func (o *restorer) restoreFile(fd int, p, rel, name string, st guestfs.Stat) err
 	}
 	out := os.NewFile(uintptr(ffd), rel)
 	defer out.Close()
-	n, err := o.copyData(out, st.Ino)
+	n, err := o.copyData(out, f, exts)
 	if err != nil {
 		return fmt.Errorf("%s%w", o.where(p)+": ", err)
 	}
@@ -351,20 +383,39 @@ func (o *restorer) restoreFile(fd int, p, rel, name string, st guestfs.Stat) err
 	return out.Close()
 }
 
-// copyData writes the file's data extents (or inline bytes) at their
-// offsets; holes are not written.
-func (o *restorer) copyData(out *os.File, ino uint64) (int64, error) {
-	f, err := o.fsys.OpenInode(ino)
-	if err != nil {
-		return 0, err
+// dataExtents is what of a file is written: its data extents, or the
+// bytes an inline file's inode holds (past them a hole: a hostile size
+// writes no zeros).
+func dataExtents(f *guestfs.File) []guestfs.Extent {
+	if !f.Inline() {
+		return f.Extents()
 	}
-	exts := f.Extents()
-	if f.Inline() {
-		exts = nil // inline data: what the inode holds; past it a hole (a hostile size writes no zeros)
-		if n := f.InlineSize(); n > 0 {
-			exts = []guestfs.Extent{{Logical: 0, Length: n}}
-		}
+	if n := f.InlineSize(); n > 0 {
+		return []guestfs.Extent{{Logical: 0, Length: n}}
 	}
+	return nil
+}
+
+// admit counts a file's data against the SharedFactor bound: false (with a
+// warning naming the file) when it would pass it.
+func (o *restorer) admit(p string, exts []guestfs.Extent) bool {
+	var n int64
+	for _, e := range exts {
+		n += e.Length // each at most the volume (guestfs checks), so no overflow
+	}
+	limit := SharedFactor * o.fsys.Size()
+	if !o.AllowShared && n > limit-o.data {
+		o.warn("%s: not restored: its %d bytes of data would bring what this restore writes from the volume to more than %d times the volume's %d bytes (files sharing blocks: reflinks, or a hostile image); --allow-shared-extents restores it",
+			o.where(p), n, SharedFactor, o.fsys.Size())
+		o.res.SharedRefused++
+		return false
+	}
+	o.data += n
+	return true
+}
+
+// copyData writes the extents of f at their offsets; holes are not written.
+func (o *restorer) copyData(out *os.File, f *guestfs.File, exts []guestfs.Extent) (int64, error) {
 	buf := make([]byte, min(int64(1<<20), max(f.Size(), 1)))
 	var written int64
 	for _, e := range exts {

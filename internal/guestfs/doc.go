@@ -42,4 +42,17 @@
 // ErrCorrupt and naming the inode; FS methods add the path; callers add the
 // volume. No recover() is used: the readers check bounds before slicing,
 // and fuzz tests (damaged real images as seeds) keep it so.
+//
+// Shared blocks. Files may share data blocks (xfs reflinks), so the
+// readers do not refuse extents of different files that name the same
+// blocks: bounding what is written from them is the caller's (guestfiles
+// restores at most 4 times the volume unless told otherwise). Within one
+// file, the data left after clipping at its size may not add up to more
+// than the volume: a file that would must name some blocks several times
+// over, which is damage, and the file is refused (ErrCorrupt naming the
+// inode). An ext2/3 block map, which never shares, may not name one
+// indirect block twice nor more data blocks than the volume holds, and is
+// walked only up to the file's size (at most ceil(size/blocksize) data
+// pointers): so the indirect blocks read for one file are distinct blocks
+// of the volume, never one small block named at every slot of every level.
 package guestfs

@@ -324,66 +324,101 @@ func (e *ext4) block(n int64) ([]byte, error) {
 
 // blockMap reads an ext2/3 block map: 12 direct, then single, double and
 // triple indirect blocks; zero pointers are holes.
+//
+// ext2/3 never shares a block, so a map that names one indirect block
+// twice, or whose data blocks add up to more than the volume, is damage:
+// without these checks one small indirect block named 16K times at each
+// level made a reader visit 4G pointers (and read 16 GiB) for one inode.
+// With them, the indirect blocks one file makes the reader visit are
+// distinct blocks of the volume (at most maxExtentNodes of them), and the
+// walk stops at the file's size: a file of size S is read through at most
+// ceil(S/blocksize) data pointers.
 func (e *ext4) blockMap(iblock []byte, size int64, ino uint64) ([]Extent, error) {
+	m := &blockMapper{e: e, ino: ino, nblocks: (size + e.blockSize - 1) / e.blockSize,
+		perBlock: e.blockSize / 4, seen: map[uint32]bool{}}
 	le := binary.LittleEndian
-	nblocks := (size + e.blockSize - 1) / e.blockSize
-	var exts []Extent
-	var next int64 // next file block number
-	visited := 0
-	add := func(phys uint32) {
-		defer func() { next++ }()
-		if phys == 0 {
-			return
-		}
-		x := Extent{Logical: next * e.blockSize, Physical: int64(phys) * e.blockSize, Length: e.blockSize}
-		if k := len(exts); k > 0 && exts[k-1].Logical+exts[k-1].Length == x.Logical && exts[k-1].Physical+exts[k-1].Length == x.Physical {
-			exts[k-1].Length += x.Length
-			return
-		}
-		exts = append(exts, x)
-	}
-	perBlock := e.blockSize / 4
-	var indirect func(ptr uint32, level int) error
-	indirect = func(ptr uint32, level int) error {
-		span := int64(1)
-		for range level {
-			span *= perBlock
-		}
-		if ptr == 0 {
-			next += span * perBlock
-			return nil
-		}
-		if visited++; visited > maxExtentNodes {
-			return corrupt("ext4: inode %d: block map of more than %d blocks", ino, maxExtentNodes)
-		}
-		b, err := e.block(int64(ptr))
-		if err != nil {
-			return fmt.Errorf("ext4: inode %d: indirect block: %w", ino, err)
-		}
-		for i := int64(0); i < perBlock && next < nblocks; i++ {
-			p := le.Uint32(b[4*i:])
-			if level == 0 {
-				add(p)
-				if len(exts) > maxExtents {
-					return corrupt("ext4: inode %d: more than %d extents", ino, maxExtents)
-				}
-				continue
-			}
-			if err := indirect(p, level-1); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for i := 0; i < 12 && next < nblocks; i++ {
-		add(le.Uint32(iblock[4*i:]))
-	}
-	for level := 0; level < 3 && next < nblocks; level++ {
-		if err := indirect(le.Uint32(iblock[48+4*level:]), level); err != nil {
+	for i := 0; i < 12 && m.next < m.nblocks; i++ {
+		if err := m.add(le.Uint32(iblock[4*i:])); err != nil {
 			return nil, err
 		}
 	}
-	return exts, nil
+	for level := 0; level < 3 && m.next < m.nblocks; level++ {
+		if err := m.indirect(le.Uint32(iblock[48+4*level:]), level); err != nil {
+			return nil, err
+		}
+	}
+	return m.exts, nil
+}
+
+// blockMapper is one blockMap walk.
+type blockMapper struct {
+	e        *ext4
+	ino      uint64
+	nblocks  int64 // file blocks the size covers
+	perBlock int64 // pointers in one indirect block
+	next     int64 // next file block number
+	mapped   int64 // bytes of data blocks found
+	seen     map[uint32]bool
+	exts     []Extent
+}
+
+// add maps the next file block to block phys (0: a hole).
+func (m *blockMapper) add(phys uint32) error {
+	defer func() { m.next++ }()
+	if phys == 0 {
+		return nil
+	}
+	bs := m.e.blockSize
+	if m.mapped += bs; m.mapped > m.e.volSize {
+		return corrupt("ext4: inode %d: block map names more data blocks than the volume holds", m.ino)
+	}
+	x := Extent{Logical: m.next * bs, Physical: int64(phys) * bs, Length: bs}
+	if k := len(m.exts); k > 0 && m.exts[k-1].Logical+m.exts[k-1].Length == x.Logical && m.exts[k-1].Physical+m.exts[k-1].Length == x.Physical {
+		m.exts[k-1].Length += x.Length
+		return nil
+	}
+	if len(m.exts) >= maxExtents {
+		return corrupt("ext4: inode %d: more than %d extents", m.ino, maxExtents)
+	}
+	m.exts = append(m.exts, x)
+	return nil
+}
+
+// indirect walks the indirect block ptr, whose pointers are data blocks
+// (level 0) or indirect blocks of the level below.
+func (m *blockMapper) indirect(ptr uint32, level int) error {
+	span := m.perBlock // file blocks under ptr
+	for range level {
+		span *= m.perBlock
+	}
+	if ptr == 0 {
+		m.next += span
+		return nil
+	}
+	if m.seen[ptr] {
+		return corrupt("ext4: inode %d: block map names indirect block %d twice", m.ino, ptr)
+	}
+	if len(m.seen) >= maxExtentNodes {
+		return corrupt("ext4: inode %d: block map of more than %d indirect blocks", m.ino, maxExtentNodes)
+	}
+	m.seen[ptr] = true
+	b, err := m.e.block(int64(ptr))
+	if err != nil {
+		return fmt.Errorf("ext4: inode %d: indirect block: %w", m.ino, err)
+	}
+	le := binary.LittleEndian
+	for i := int64(0); i < m.perBlock && m.next < m.nblocks; i++ {
+		p := le.Uint32(b[4*i:])
+		if level == 0 {
+			err = m.add(p)
+		} else {
+			err = m.indirect(p, level-1)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // inlineData returns i_block followed by the system.data attribute's value.

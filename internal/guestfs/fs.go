@@ -122,6 +122,9 @@ func Open(r io.ReaderAt, size int64, content string) (*FS, error) {
 	return &FS{r: r, size: size, content: content, d: d}, nil
 }
 
+// Size is the volume's size in bytes.
+func (f *FS) Size() int64 { return f.size }
+
 // Content is the filesystem type FS reads ("ext4", "xfs").
 func (f *FS) Content() string { return f.content }
 

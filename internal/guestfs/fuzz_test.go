@@ -153,3 +153,38 @@ func FuzzXFS(f *testing.F) {
 	}
 	fuzzPatched(f, img, "xfs", offs)
 }
+
+// FuzzExt2 feeds damaged real ext2 images (block maps: no extents; the
+// inode table and the indirect blocks of files past 12 blocks) to the
+// reader.
+func FuzzExt2(f *testing.F) {
+	src := smallTree(f)
+	if err := os.WriteFile(filepath.Join(src, "big"), bytes.Repeat([]byte{7}, 300<<10), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	img := seedImage(f, 2<<20, nil, "mkfs.ext4", "-q", "-F", "-b", "1024", "-N", "64", "-O", "^has_journal,^extent,^64bit",
+		"-d", src, "-E", "root_owner=0:0")
+	fsys, err := Open(bytes.NewReader(img), int64(len(img)), "ext4")
+	if err != nil {
+		f.Fatal(err)
+	}
+	st, err := fsys.Lstat("big")
+	if err != nil {
+		f.Fatal(err)
+	}
+	e := fsys.d.(*ext4)
+	b, err := e.inodeBytes(st.Ino)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var offs []int64
+	for _, slot := range []int{12, 13, 14} { // i_block's indirect, double and triple indirect pointers
+		if p := int64(binary.LittleEndian.Uint32(b[40+4*slot:])); p != 0 {
+			offs = append(offs, p*1024, p*1024+4)
+		}
+	}
+	table := int64(binary.LittleEndian.Uint32(img[2048+8:])) * 1024
+	ino := table + int64(st.Ino-1)*e.inodeSize
+	offs = append(offs, ino+4, ino+40+48)
+	fuzzPatched(f, img, "ext4", offs)
+}

@@ -25,10 +25,13 @@ func corrupt(format string, args ...any) error {
 
 // finishExtents sorts extents by file offset, checks that they lie within
 // the volume and do not overlap in the file, merges neighbours and drops
-// what lies at or past the file's size.
+// what lies at or past the file's size. A file whose data (what remains)
+// adds up to more than the volume must map some blocks several times
+// within itself: that is damage, not sharing, and the file is refused.
 func finishExtents(exts []Extent, size, volSize int64, ino uint64) ([]Extent, error) {
 	sort.Slice(exts, func(i, j int) bool { return exts[i].Logical < exts[j].Logical })
 	out := exts[:0]
+	var mapped int64
 	for _, e := range exts {
 		if e.Length <= 0 || e.Logical < 0 || e.Physical < 0 || e.Physical > volSize || e.Length > volSize-e.Physical {
 			return nil, corrupt("inode %d: extent of %d bytes at %d lies outside the volume", ino, e.Length, e.Physical)
@@ -38,6 +41,9 @@ func finishExtents(exts []Extent, size, volSize int64, ino uint64) ([]Extent, er
 		}
 		if e.Length > size-e.Logical {
 			e.Length = size - e.Logical
+		}
+		if mapped += e.Length; mapped > volSize {
+			return nil, corrupt("inode %d: more than the volume's %d bytes of data (its extents map the same blocks several times)", ino, volSize)
 		}
 		if k := len(out); k > 0 {
 			last := &out[k-1]

@@ -133,50 +133,14 @@ func (x *xfs) inode(ino uint64) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	mode := uint32(be.Uint16(b[2:]))
-	version, format := b[4], b[5]
-	n := &node{Stat: Stat{
-		Ino:  ino,
-		Perm: mode,
-		Mode: goMode(mode),
-		UID:  be.Uint32(b[8:]),
-		GID:  be.Uint32(b[12:]),
-		Size: int64(be.Uint64(b[56:])),
-	}}
-	core := int64(xfsCoreV2)
-	var flags2 uint64
-	switch version {
-	case 1:
-		n.Nlink = uint32(be.Uint16(b[6:]))
-	case 2:
-		n.Nlink = be.Uint32(b[16:])
-	case 3:
-		n.Nlink = be.Uint32(b[16:])
-		core = xfsCoreV3
-		flags2 = be.Uint64(b[120:])
-	default:
-		return nil, corrupt("xfs: inode %d: version %d", ino, version)
+	n, core, flags2, err := xfsInodeCore(b, ino)
+	if err != nil {
+		return nil, err
 	}
-	big := flags2&xfsDiflag2Big != 0
-	n.Atime, n.Mtime, n.Ctime = xfsTime(b[32:], big), xfsTime(b[40:], big), xfsTime(b[48:], big)
-	if n.Size < 0 || n.Size > maxFileSize {
-		return nil, corrupt("xfs: inode %d: size %d", ino, n.Size)
+	fork, err := x.dataFork(b, core, ino)
+	if err != nil {
+		return nil, err
 	}
-	if be.Uint16(b[90:])&xfsDiflagRT != 0 {
-		return nil, fmt.Errorf("%w: xfs inode %d is a realtime file", ErrUnsupported, ino)
-	}
-	nextents := uint64(be.Uint32(b[76:]))
-	if flags2&xfsDiflag2NRExt != 0 {
-		nextents = be.Uint64(b[24:])
-	}
-	forkSize := x.inodeSize - core
-	if forkOff := int64(b[82]) * 8; forkOff != 0 {
-		if forkOff > forkSize {
-			return nil, corrupt("xfs: inode %d: attribute fork offset %d", ino, forkOff)
-		}
-		forkSize = forkOff
-	}
-	fork := b[core : core+forkSize]
 	switch n.Mode.Type() {
 	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
 		n.Rdev = be.Uint32(fork)
@@ -186,26 +150,16 @@ func (x *xfs) inode(ino uint64) (*node, error) {
 		n.Size = 0
 		return n, nil
 	}
-	var exts []Extent
-	switch format {
-	case xfsFmtLocal:
-		if n.Size > int64(len(fork)) {
-			return nil, corrupt("xfs: inode %d: %d local bytes in a fork of %d", ino, n.Size, len(fork))
-		}
-		n.inline, n.isInl = append([]byte(nil), fork[:n.Size]...), true
-		return n, nil
-	case xfsFmtExtents:
-		if nextents*16 > uint64(len(fork)) {
-			return nil, corrupt("xfs: inode %d: %d extents in a fork of %d bytes", ino, nextents, len(fork))
-		}
-		exts, err = x.extentRecs(fork[:nextents*16], nil, ino)
-	case xfsFmtBtree:
-		exts, err = x.btreeRoot(fork, ino)
-	default:
-		return nil, corrupt("xfs: inode %d: data fork format %d", ino, format)
+	nextents := uint64(be.Uint32(b[76:]))
+	if flags2&xfsDiflag2NRExt != 0 {
+		nextents = be.Uint64(b[24:])
 	}
+	exts, err := x.forkExtents(n, b[5], fork, nextents)
 	if err != nil {
 		return nil, err
+	}
+	if n.isInl {
+		return n, nil
 	}
 	if n.Mode.IsDir() || n.Mode&fs.ModeSymlink != 0 {
 		// kept whole: a directory's leaf and free blocks lie past its
@@ -217,6 +171,77 @@ func (x *xfs) inode(ino uint64) (*node, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// xfsInodeCore decodes an inode's core: its metadata, the size of the
+// core (where the data fork starts) and di_flags2.
+func xfsInodeCore(b []byte, ino uint64) (n *node, core int64, flags2 uint64, err error) {
+	mode := uint32(be.Uint16(b[2:]))
+	n = &node{Stat: Stat{
+		Ino:  ino,
+		Perm: mode,
+		Mode: goMode(mode),
+		UID:  be.Uint32(b[8:]),
+		GID:  be.Uint32(b[12:]),
+		Size: int64(be.Uint64(b[56:])),
+	}}
+	core = xfsCoreV2
+	switch version := b[4]; version {
+	case 1:
+		n.Nlink = uint32(be.Uint16(b[6:]))
+	case 2:
+		n.Nlink = be.Uint32(b[16:])
+	case 3:
+		n.Nlink = be.Uint32(b[16:])
+		core = xfsCoreV3
+		flags2 = be.Uint64(b[120:])
+	default:
+		return nil, 0, 0, corrupt("xfs: inode %d: version %d", ino, version)
+	}
+	big := flags2&xfsDiflag2Big != 0
+	n.Atime, n.Mtime, n.Ctime = xfsTime(b[32:], big), xfsTime(b[40:], big), xfsTime(b[48:], big)
+	if n.Size < 0 || n.Size > maxFileSize {
+		return nil, 0, 0, corrupt("xfs: inode %d: size %d", ino, n.Size)
+	}
+	if be.Uint16(b[90:])&xfsDiflagRT != 0 {
+		return nil, 0, 0, fmt.Errorf("%w: xfs inode %d is a realtime file", ErrUnsupported, ino)
+	}
+	return n, core, flags2, nil
+}
+
+// dataFork is the inode's data fork: from the end of the core to the
+// attribute fork, or to the end of the inode.
+func (x *xfs) dataFork(b []byte, core int64, ino uint64) ([]byte, error) {
+	forkSize := x.inodeSize - core
+	if forkOff := int64(b[82]) * 8; forkOff != 0 {
+		if forkOff > forkSize {
+			return nil, corrupt("xfs: inode %d: attribute fork offset %d", ino, forkOff)
+		}
+		forkSize = forkOff
+	}
+	return b[core : core+forkSize], nil
+}
+
+// forkExtents reads the data fork of format: local bytes become n's inline
+// data (no extents), extent lists and btrees their extents.
+func (x *xfs) forkExtents(n *node, format byte, fork []byte, nextents uint64) ([]Extent, error) {
+	switch format {
+	case xfsFmtLocal:
+		if n.Size > int64(len(fork)) {
+			return nil, corrupt("xfs: inode %d: %d local bytes in a fork of %d", n.Ino, n.Size, len(fork))
+		}
+		n.inline, n.isInl = append([]byte(nil), fork[:n.Size]...), true
+		return nil, nil
+	case xfsFmtExtents:
+		if nextents*16 > uint64(len(fork)) {
+			return nil, corrupt("xfs: inode %d: %d extents in a fork of %d bytes", n.Ino, nextents, len(fork))
+		}
+		return x.extentRecs(fork[:nextents*16], nil, n.Ino)
+	case xfsFmtBtree:
+		return x.btreeRoot(fork, n.Ino)
+	default:
+		return nil, corrupt("xfs: inode %d: data fork format %d", n.Ino, format)
+	}
 }
 
 func (x *xfs) checkExtents(exts []Extent, ino uint64) error {

@@ -218,3 +218,31 @@ func copySparse(t testing.TB, dst *os.File, off int64, src string) {
 		}
 	}
 }
+
+// SharedExt4Blocks is how many 4 KiB blocks each file of SharedExt4 maps.
+const SharedExt4Blocks = 2040
+
+// SharedExt4 makes an 8 MiB ext4 image whose files /f0 … /f<files-1> each
+// map blocks 1–2040 of the volume as their one extent (SharedExt4Blocks
+// blocks, almost the whole volume): every file legal on its own, together
+// files volumes of data (a hostile image, or reflinks taken far).
+func SharedExt4(t testing.TB, files int) string {
+	t.Helper()
+	Tool(t, "debugfs")
+	src := t.TempDir()
+	var req strings.Builder
+	for i := range files {
+		name := fmt.Sprintf("f%d", i)
+		if err := os.WriteFile(filepath.Join(src, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// an extent header with one entry, then file block 0 → the blocks from block 1
+		for _, r := range []string{fmt.Sprintf("size %d", SharedExt4Blocks*4096), "block[0] 0x0001F30A", "block[1] 4",
+			"block[2] 0", "block[3] 0", fmt.Sprintf("block[4] %d", SharedExt4Blocks), "block[5] 1", "flags 0x80000"} {
+			fmt.Fprintf(&req, "sif /%s %s\n", name, r)
+		}
+	}
+	img := Ext4(t, src, 8, "-O", "^has_journal")
+	Run(t, strings.NewReader(req.String()), "debugfs", "-w", "-f", "-", img)
+	return img
+}
