@@ -150,7 +150,7 @@ func (s *Session) publish(ctx context.Context, o Options) error {
 		s.Disks = append(s.Disks, Disk{Index: i, Size: d.Size(), File: filepath.Join(disksDir, fuse.FileName(i))})
 	}
 	err := s.do(ctx, Step{Kind: stepFUSE, Path: disksDir}, func(*Step) error {
-		srv, err := fuse.Mount(disksDir, files, fuse.Options{Name: "holdfast-" + s.ID, Logger: s.log})
+		srv, err := fuse.Mount(disksDir, files, fuse.Options{Name: s.fuseName(), Logger: s.log})
 		s.fuse = srv
 		return err
 	})

@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,7 +31,7 @@ func TestCleanupUndoesDeadSessionsOnly(t *testing.T) {
 	file := filepath.Join(dir, "disk0.img")
 	f.loops["/dev/loop3"] = file
 	f.loops["/dev/loop4"] = "/somebody/else.img"
-	f.mounted[mp] = true
+	f.mounted[mp], f.sources[mp] = true, "/dev/loop3p1"
 	dead := &Session{ID: "pub-0000dead", PID: 1 << 30, Steps: []Step{
 		{Kind: stepDir, Path: mp, Done: true},
 		{Kind: stepLoop, Path: file},
@@ -72,7 +73,7 @@ func TestUnpublishCleansUpAfterADeadProcess(t *testing.T) {
 	mdir := filepath.Join(t.TempDir(), "m")
 	s := &Session{ID: "pub-12345678", PID: 1 << 30, MountDir: mdir, Ready: true,
 		Steps: []Step{{Kind: stepFUSE, Path: "/x/disks", Done: true}}}
-	f.mounted["/x/disks"] = true
+	f.mounted["/x/disks"], f.sources["/x/disks"] = true, "holdfast-pub-12345678"
 	if err := recs.Save(s); err != nil {
 		t.Fatal(err)
 	}
@@ -114,11 +115,17 @@ func TestRecords(t *testing.T) {
 	}
 }
 
-func TestMountedIn(t *testing.T) {
-	info := []byte("36 35 98:0 / /mnt/with\\040space rw - ext4 /dev/x rw\n37 35 98:0 / /mnt/plain rw - ext4 /dev/y rw\n")
-	for path, want := range map[string]bool{"/mnt/with space": true, "/mnt/plain": true, "/mnt": false, "/mnt/with\\040space": false} {
-		if got := mountedIn(info, path); got != want {
-			t.Errorf("%q: %v", path, got)
+func TestMountsIn(t *testing.T) {
+	info := []byte("36 35 98:0 / /mnt/with\\040space rw - ext4 /dev/x rw\n37 35 98:1 / /mnt/plain rw shared:5 - ext4 /dev/y rw\n" +
+		"38 37 0:52 / /mnt/plain rw,nosuid - fuse.holdfast holdfast-pub-00000001 rw\n")
+	for path, want := range map[string][]Mount{
+		"/mnt/with space":     {{Dev: "98:0", FSType: "ext4", Source: "/dev/x"}},
+		"/mnt/plain":          {{Dev: "98:1", FSType: "ext4", Source: "/dev/y"}, {Dev: "0:52", FSType: "fuse.holdfast", Source: "holdfast-pub-00000001"}},
+		"/mnt":                nil,
+		"/mnt/with\\040space": nil,
+	} {
+		if got := mountsIn(info, path); !slices.Equal(got, want) {
+			t.Errorf("%q: %+v", path, got)
 		}
 	}
 }
@@ -151,7 +158,7 @@ func TestParsers(t *testing.T) {
 }
 
 func FuzzParsers(f *testing.F) {
-	for _, s := range []string{"TYPE=ext4\nPTTYPE=gpt\n", "1 2048\n2 4096\n", "  root 1048576\n", "/dev/x vg0\n", "a\\040b \\777", ""} {
+	for _, s := range []string{"TYPE=ext4\nPTTYPE=gpt\n", "1 2048\n2 4096\n", "  root 1048576\n", "/dev/x vg0\n", "a\\040b \\777", "1 2 3:4 / /x rw - ext4 /dev/y rw\n1 2 3:4 / /x rw -\n", ""} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -159,7 +166,7 @@ func FuzzParsers(f *testing.F) {
 		_, _ = parsePartx(b)
 		_ = parseLVs(b)
 		_ = parsePVs(b)
-		_ = mountedIn(b, "/x")
+		_ = mountsIn(b, "/x")
 		_ = unescapeMount(string(b))
 		_ = safeName(string(b))
 	})
@@ -212,5 +219,71 @@ func TestHoldReleasedOnUndo(t *testing.T) {
 		if !withHolder && (len(h.held) != 1 || len(removed) != 1) { // only the record
 			t.Errorf("without a holder: held %v, removed %q", h.held, removed)
 		}
+	}
+}
+
+// Cleanup unmounts only what the session mounted: the recorded device
+// (by number) or its FUSE server. Another filesystem mounted at a
+// recorded mountpoint is left alone and reported; one mounted on top of
+// the session's stops the clean-up.
+func TestCleanupLeavesMountsNotOurs(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		setup   func(f *fakeSys, mp, disks string)
+		err     error
+		warning string
+		umounts int
+	}{
+		{"another device at the mountpoint", func(f *fakeSys, mp, disks string) {
+			f.mounted[mp], f.sources[mp] = true, "/dev/sdz1"
+			f.mounted[disks], f.sources[disks] = true, "holdfast-pub-0000dead"
+		}, nil, "left /dev/sdz1", 1},
+		{"the recorded name is another device now", func(f *fakeSys, mp, disks string) {
+			f.over[mp] = []Mount{{Dev: "259:1", FSType: "ext4", Source: "/dev/loop3p1"}}
+			f.devnums["/dev/loop3p1"] = "259:9"
+		}, nil, "left /dev/loop3p1", 0},
+		{"btrfs (an anonymous device number): by its source", func(f *fakeSys, mp, disks string) {
+			f.over[mp] = []Mount{{Dev: "0:41", FSType: "btrfs", Source: "/dev/loop3p1"}}
+		}, nil, "", 1},
+		{"another FUSE server", func(f *fakeSys, mp, disks string) {
+			f.mounted[disks], f.sources[disks] = true, "holdfast-pub-00000bad"
+		}, nil, "left holdfast-pub-00000bad", 0},
+		{"mounted over ours", func(f *fakeSys, mp, disks string) {
+			f.mounted[mp], f.sources[mp] = true, "/dev/loop3p1"
+			f.over[mp] = []Mount{{Dev: "8:1", FSType: "ext4", Source: "/dev/sdz1"}}
+		}, ErrNotOurs, "", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			recs := Records{Dir: t.TempDir()}
+			dir := t.TempDir()
+			mp, disks, file := filepath.Join(dir, "mnt"), filepath.Join(dir, "disks"), filepath.Join(dir, "disks", "disk0.img")
+			f.loops["/dev/loop3"] = file
+			tc.setup(f, mp, disks)
+			dead := &Session{ID: "pub-0000dead", PID: 1 << 30, Steps: []Step{
+				{Kind: stepFUSE, Path: disks, Done: true},
+				{Kind: stepLoop, Path: file, Device: "/dev/loop3", Done: true},
+				{Kind: stepMount, Path: mp, Device: "/dev/loop3p1", Done: true},
+			}}
+			if err := recs.Save(dead); err != nil {
+				t.Fatal(err)
+			}
+			var log strings.Builder
+			_, err := Cleanup(ctx, Env{Records: recs, System: f, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("cleanup: %v, want %v", err, tc.err)
+			}
+			if got := f.ran("umount"); len(got) != tc.umounts {
+				t.Errorf("unmounted %q", got)
+			}
+			if !strings.Contains(log.String(), tc.warning) {
+				t.Errorf("log %q, want %q", log.String(), tc.warning)
+			}
+			if tc.err == nil && len(f.loops) != 0 {
+				t.Errorf("the session's loop device is left: %v", f.loops)
+			}
+		})
 	}
 }
