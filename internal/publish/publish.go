@@ -74,13 +74,17 @@ func newSession(o Options) (*Session, error) {
 	if s.PID == 0 {
 		s.PID = os.Getpid()
 	}
-	s.PIDStart, _ = instant.ProcStart(s.PID)
+	// Without its start time the process could not be told from a
+	// later one with its PID: the session would count as gone.
+	var err error
+	if s.PIDStart, err = instant.ProcStart(s.PID); err != nil {
+		return nil, fmt.Errorf("publish: the start time of pid %d: %w", s.PID, err)
+	}
 	s.Started = clock.Or(o.Clock).Now().UTC()
 	dir := o.StateDir
 	if dir == "" {
 		dir = DefaultStateDir()
 	}
-	var err error
 	if dir, err = absDir(dir); err != nil {
 		return nil, err
 	}

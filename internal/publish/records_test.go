@@ -5,11 +5,16 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
+	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 )
 
@@ -38,7 +43,11 @@ func TestCleanupUndoesDeadSessionsOnly(t *testing.T) {
 		{Kind: stepPartitions, Path: file, Device: "/dev/loop3", Done: true},
 		{Kind: stepMount, Path: mp, Device: "/dev/loop3p1", Done: true},
 	}}
-	live := &Session{ID: "pub-0000a1fe", PID: os.Getpid(), Steps: []Step{{Kind: stepDir, Path: other, Done: true}}}
+	start, err := instant.ProcStart(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := &Session{ID: "pub-0000a1fe", PID: os.Getpid(), PIDStart: start, Steps: []Step{{Kind: stepDir, Path: other, Done: true}}}
 	for _, s := range []*Session{dead, live} {
 		if err := recs.Save(s); err != nil {
 			t.Fatal(err)
@@ -285,5 +294,42 @@ func TestCleanupLeavesMountsNotOurs(t *testing.T) {
 				t.Errorf("the session's loop device is left: %v", f.loops)
 			}
 		})
+	}
+}
+
+// A record whose process cannot be told apart from a later one with its
+// PID (no start time, or another start time) is the record of a dead
+// session: Unpublish sends no signal (here the PID is this test's
+// process) and cleans up from the record.
+func TestUnpublishNeverSignalsAnUnprovenProcess(t *testing.T) {
+	start, err := instant.ProcStart(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	defer signal.Stop(term)
+	for _, pidStart := range []uint64{0, start + 1} {
+		f := newFake()
+		recs := Records{Dir: t.TempDir()}
+		s := &Session{ID: "pub-0000beef", PID: os.Getpid(), PIDStart: pidStart, Ready: true,
+			Steps: []Step{{Kind: stepFUSE, Path: "/x/disks", Done: true}}}
+		f.mounted["/x/disks"], f.sources["/x/disks"] = true, "holdfast-pub-0000beef"
+		if err := recs.Save(s); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := recs.Load(s.ID); got.State() != "lost" {
+			t.Errorf("start %d: state %q, want lost", pidStart, got.State())
+		}
+		env := Env{Records: recs, System: f, Clock: clock.NewFake(time.Unix(1e9, 0))}
+		removed, err := Unpublish(context.Background(), env, s.ID)
+		if err != nil || !slices.Equal(removed, []string{"FUSE mount /x/disks"}) {
+			t.Errorf("start %d: unpublish: %q %v", pidStart, removed, err)
+		}
+		select {
+		case <-term:
+			t.Fatalf("start %d: this process got SIGTERM", pidStart)
+		default:
+		}
 	}
 }
