@@ -169,7 +169,7 @@ func runPublish(ctx context.Context, a *app, stateDir string, o publishOptions, 
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(recs.Dir, 0o700); err != nil {
+	if err := recs.Prepare(); err != nil { // before the log is made there
 		return err
 	}
 	id := publish.NewID()

@@ -39,6 +39,16 @@ func (r Records) SessionDir(id string) string { return filepath.Join(r.Dir, id) 
 // LogPath is the log of session id's serving process.
 func (r Records) LogPath(id string) string { return filepath.Join(r.Dir, id+".log") }
 
+// Prepare makes the records directory (0700) unless it exists and checks
+// that it is private (ErrNotPrivate): call it before creating anything in
+// it (the log of a serving process).
+func (r Records) Prepare() error {
+	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
+		return err
+	}
+	return r.checkDir()
+}
+
 // checkDir refuses a records directory another user could write.
 func (r Records) checkDir() error {
 	dir, err := filepath.EvalSymlinks(r.Dir)
