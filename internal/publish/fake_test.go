@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"slices"
 	"strings"
@@ -21,6 +22,7 @@ type fakeSys struct {
 	sources map[string]string  // mountpoint → what is mounted there (mount's device argument)
 	over    map[string][]Mount // mountpoint → mounts of others on top of what mounted has
 	devnums map[string]string  // device → its number (default: "num(" + device + ")")
+	parts   map[string]bool    // loop devices with partition devices (partx -a fails on them, as the kernel EBUSY)
 	loops   map[string]string  // loop device → backing file
 	next    int
 	dm      bool
@@ -28,7 +30,7 @@ type fakeSys struct {
 
 func newFake() *fakeSys {
 	return &fakeSys{answers: map[string]string{}, mounted: map[string]bool{}, sources: map[string]string{},
-		over: map[string][]Mount{}, devnums: map[string]string{}, loops: map[string]string{}, next: 7, dm: true}
+		over: map[string][]Mount{}, devnums: map[string]string{}, parts: map[string]bool{}, loops: map[string]string{}, next: 7, dm: true}
 }
 
 func (f *fakeSys) Run(_ context.Context, name string, args ...string) ([]byte, error) {
@@ -51,6 +53,13 @@ func (f *fakeSys) Run(_ context.Context, name string, args ...string) ([]byte, e
 		return []byte(dev + "\n"), nil
 	case name == "losetup" && args[0] == "-d":
 		delete(f.loops, args[1])
+	case name == "partx" && args[0] == "-a":
+		if f.parts[args[1]] {
+			return nil, &ExitError{Command: line, Code: 1, Stderr: "partx: " + args[1] + ": error adding partition 1"}
+		}
+		f.parts[args[1]] = true
+	case name == "partx" && args[0] == "-d":
+		delete(f.parts, args[1])
 	case name == "mount":
 		f.mounted[args[len(args)-1]] = true
 		f.sources[args[len(args)-1]] = args[len(args)-2]
@@ -88,6 +97,9 @@ func (f *fakeSys) MountsAt(path string) ([]Mount, error) {
 func (f *fakeSys) DevNumber(dev string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if n, ok := f.devnums[dev]; ok && n == "" { // no such device node
+		return "", &fs.PathError{Op: "stat", Path: dev, Err: fs.ErrNotExist}
+	}
 	return f.devNumberLocked(dev), nil
 }
 
