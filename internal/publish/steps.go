@@ -121,16 +121,12 @@ func (s *Session) undoStep(ctx context.Context, st Step) ([]string, error) {
 	case stepMount:
 		return s.unmount(ctx, st, "mount")
 	case stepFUSE:
-		if srv := s.fuse; srv != nil {
-			if ours, err := s.mountedHere(st); err != nil || !ours {
-				s.fuse = nil // unmounted by someone else
-				return nil, err
+		if srv := s.fuse; srv != nil { // this process serves it
+			did, err := s.unmountWith(st, "FUSE mount", srv.Unmount)
+			if err == nil {
+				s.fuse = nil // unmounted, by it or by someone else
 			}
-			if err := srv.Unmount(); err != nil {
-				return nil, err
-			}
-			s.fuse = nil
-			return []string{"FUSE mount " + st.Path}, nil
+			return did, err
 		}
 		return s.unmount(ctx, st, "FUSE mount")
 	case stepDir:
@@ -170,6 +166,14 @@ var ErrNotOurs = errors.New("is not what this session mounted")
 // step). Anything else mounted there is left alone, with a warning; one
 // mounted on top of the session's is an error (ErrNotOurs).
 func (s *Session) unmount(ctx context.Context, st Step, what string) ([]string, error) {
+	return s.unmountWith(st, what, func() error {
+		_, err := s.sys.Run(ctx, "umount", st.Path)
+		return err
+	})
+}
+
+// unmountWith is unmount with umount the way to unmount.
+func (s *Session) unmountWith(st Step, what string, umount func() error) ([]string, error) {
 	ms, err := s.sys.MountsAt(st.Path)
 	if err != nil || len(ms) == 0 {
 		return nil, err
@@ -184,19 +188,10 @@ func (s *Session) unmount(ctx context.Context, st Step, what string) ([]string, 
 			s.ID, ms[len(ms)-1], st.Path, ErrNotOurs, s.mountedWhat(st)))
 		return nil, err
 	}
-	if _, err := s.sys.Run(ctx, "umount", st.Path); err != nil {
+	if err := umount(); err != nil {
 		return nil, err
 	}
 	return []string{what + " " + st.Path}, nil
-}
-
-// mountedHere reports whether the step's own mount is on top at its path.
-func (s *Session) mountedHere(st Step) (bool, error) {
-	ms, err := s.sys.MountsAt(st.Path)
-	if err != nil || len(ms) == 0 {
-		return false, err
-	}
-	return s.isOurs(st, ms[len(ms)-1])
 }
 
 // mountedWhat names what the step mounted.
