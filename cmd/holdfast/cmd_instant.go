@@ -193,15 +193,11 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 	if o.redoDir, o.id, err = reg.SessionDir(o.redoDir, o.id); err != nil {
 		return err
 	}
-	r, err := a.openRepo(ctx)
+	r, m, err := a.openPoint(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	m, err := r.ResolvePoint(ctx, ref)
-	if err != nil {
-		return err
-	}
 	repoDir, err := filepath.Abs(r.Backend().Location())
 	if err != nil {
 		return err

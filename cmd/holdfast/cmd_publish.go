@@ -126,15 +126,11 @@ func runPublishServe(ctx context.Context, a *app, stateDir string, o publishOpti
 	if err != nil {
 		return err
 	}
-	r, err := a.openRepo(ctx)
+	r, m, err := a.openPoint(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	m, err := r.ResolvePoint(ctx, ref)
-	if err != nil {
-		return err
-	}
 	log := a.daemonLogger()
 	s, err := publish.Publish(ctx, publish.Options{ID: o.id, Store: r, Holder: r, Point: m, MountDir: o.mountDir, StateDir: recs.Dir,
 		CacheBytes: int64(o.cacheMiB) << 20, Logger: log, Clock: a.clock})
@@ -169,7 +165,7 @@ func runPublish(ctx context.Context, a *app, stateDir string, o publishOptions, 
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(recs.Dir, 0o700); err != nil {
+	if err := recs.Prepare(); err != nil { // before the log is made there
 		return err
 	}
 	id := publish.NewID()

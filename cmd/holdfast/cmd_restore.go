@@ -132,15 +132,11 @@ func runRestore(cmd *cobra.Command, a *app, o restoreOptions, ref string) error 
 		return err
 	}
 	ctx := cmd.Context()
-	r, err := a.openRepo(ctx)
+	r, m, err := a.openPoint(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	m, err := r.ResolvePoint(ctx, ref)
-	if err != nil {
-		return err
-	}
 	if o.disk < 0 || o.disk >= len(m.Disks) {
 		return usageError{fmt.Errorf("point %s has %d disk(s); --disk %d does not exist", m.ID, len(m.Disks), o.disk)}
 	}

@@ -135,15 +135,11 @@ func runScan(ctx context.Context, a *app, o scanFlags, ref string, asJSON bool) 
 	if err != nil {
 		return err
 	}
-	r, err := a.openRepo(ctx)
+	r, m, err := a.openPoint(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	m, err := r.ResolvePoint(ctx, ref)
-	if err != nil {
-		return err
-	}
 	rep, err := a.scanChecker(r, eng).ScanPoint(ctx, m)
 	if rep.Result == "" || ctx.Err() != nil {
 		return err // interrupted, or nothing scanned
@@ -314,14 +310,10 @@ func (a *app) scanBefore(ctx context.Context, r *repo.Repository, o scanFlags, m
 // returns its ID, so that what runs next uses the point that was scanned
 // (not a newer "latest").
 func (a *app) scanBeforeRef(ctx context.Context, o scanFlags, ref string) (string, error) {
-	r, err := a.openRepo(ctx)
+	r, m, err := a.openPoint(ctx, ref)
 	if err != nil {
 		return "", err
 	}
 	defer r.Close()
-	m, err := r.ResolvePoint(ctx, ref)
-	if err != nil {
-		return "", err
-	}
 	return m.ID, a.scanBefore(ctx, r, o, m)
 }

@@ -242,3 +242,27 @@ func TestPublishNeedsRoot(t *testing.T) {
 		}
 	}
 }
+
+// A state directory others may write is refused before anything (the
+// serving process's log) is made in it: the serving process never starts.
+func TestPublishRefusesAStateDirOthersMayWrite(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("publish needs root")
+	}
+	e := newEnv(t)
+	e.init()
+	state := filepath.Join(e.dir, "state")
+	if err := os.Mkdir(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(state, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("publish", "vm1:latest", "--state-dir", state)
+	if r.code != exitFailure || !strings.Contains(r.stderr, "is not a private directory") || strings.Contains(r.stderr, "did not start") {
+		t.Errorf("exit %d, stderr %q: want it refused before the serving process starts", r.code, r.stderr)
+	}
+	if entries, _ := os.ReadDir(state); len(entries) != 0 {
+		t.Errorf("made in the state directory: %v", entries)
+	}
+}

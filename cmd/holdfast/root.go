@@ -155,6 +155,21 @@ func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
 	return repo.Open(ctx, sb, pw, repo.Options{})
 }
 
+// openPoint opens the repository and resolves ref (a point ID or
+// VM:latest…) in it; the caller closes the repository.
+func (a *app) openPoint(ctx context.Context, ref string) (*repo.Repository, *repo.Manifest, error) {
+	r, err := a.openRepo(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := r.ResolvePoint(ctx, ref)
+	if err != nil {
+		_ = r.Close()
+		return nil, nil, err
+	}
+	return r, m, nil
+}
+
 // isTerminal reports whether w is a terminal wide enough to draw progress
 // bars on (a pseudo-terminal without a size is treated as none).
 func isTerminal(w io.Writer) bool {

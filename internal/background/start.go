@@ -2,6 +2,7 @@ package background
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,7 +26,7 @@ type Options struct {
 
 // Start starts o.Cmd in the background and waits until o.Ready.
 func Start(ctx context.Context, o Options) error {
-	logf, err := os.OpenFile(o.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logf, err := openLog(o.LogPath)
 	if err != nil {
 		return err
 	}
@@ -59,6 +60,38 @@ func Start(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+}
+
+// ErrUnsafeLog is a log path that is not a regular file of this user: a
+// symbolic link (which could make the process write over another file), a
+// device, or another user's file.
+var ErrUnsafeLog = errors.New("is not a regular file of this user")
+
+// openLog opens (creates, 0600) the log at path for appending, without
+// following a symbolic link there, and checks that what it opened is a
+// regular file of this user.
+func openLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0o600)
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		return nil, fmt.Errorf("log %s: %w (a symbolic link)", path, ErrUnsafeLog)
+	case errors.Is(err, syscall.ENXIO): // a FIFO without a reader (O_NONBLOCK: not waited for)
+		return nil, fmt.Errorf("log %s: %w", path, ErrUnsafeLog)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.Mode().IsRegular() || !ok || int(st.Uid) != os.Geteuid() {
+		_ = f.Close()
+		return nil, fmt.Errorf("log %s: %w", path, ErrUnsafeLog)
+	}
+	return f, nil
 }
 
 // LastLines returns the last n lines of s.

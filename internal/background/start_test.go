@@ -2,6 +2,7 @@ package background
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,5 +79,51 @@ func TestStartStopsWithSIGTERM(t *testing.T) {
 			t.Fatal("the process got no SIGTERM")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A symbolic link, a FIFO or another user's file at the log path is
+// refused before the process starts, and nothing is written through it.
+func TestStartRefusesAnUnsafeLog(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("keep\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.log")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo.log")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{link, fifo}
+	if os.Geteuid() == 0 {
+		other := filepath.Join(dir, "other.log")
+		if err := os.WriteFile(other, nil, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(other, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, other)
+	} else {
+		t.Log("not root: the case of another user's file is not run")
+	}
+	for _, p := range paths {
+		cmd := exec.Command("sh", "-c", "echo written")
+		err := Start(context.Background(), Options{Cmd: cmd, LogPath: p, What: "the test", Timeout: time.Minute,
+			Ready: func() bool { return true }})
+		if !errors.Is(err, ErrUnsafeLog) {
+			t.Errorf("%s: %v, want ErrUnsafeLog", filepath.Base(p), err)
+		}
+		if cmd.Process != nil {
+			_ = cmd.Wait()
+			t.Errorf("%s: the process started", filepath.Base(p))
+		}
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep\n" {
+		t.Errorf("the link's target was written: %q", b)
 	}
 }

@@ -1,10 +1,6 @@
 package instant
 
-import (
-	"fmt"
-	"strconv"
-	"strings"
-)
+import "github.com/holdfast-backup/holdfast/internal/sessionid"
 
 // Session IDs have one shape wherever a session runs: "ir-" and eight
 // (up to sixteen) lower-case hex digits. A session this host starts on its
@@ -15,18 +11,8 @@ import (
 // registry alike.
 
 // ServerID is the ID of the server's Instant VM Recovery session n.
-func ServerID(n int64) string { return fmt.Sprintf("ir-%08d", n) }
+func ServerID(n int64) string { return sessionid.Format("ir-", n) }
 
 // ParseServerID returns the session number a ServerID names; a bare
 // session number is accepted too.
-func ParseServerID(id string) (int64, bool) {
-	digits := strings.TrimPrefix(id, "ir-")
-	if digits != id && !ValidID(id) {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, false
-	}
-	return n, true
-}
+func ParseServerID(id string) (int64, bool) { return sessionid.Parse(id, "ir-", ValidID) }

@@ -29,6 +29,10 @@
 //     mode 0700: guest files keep the guest's owners and modes, which
 //     would otherwise let a host user with a guest user's UID read them.
 //
+// Partition devices that partx adds outlive the loop device's detach, so
+// the loop device Publish gets may carry a previous user's: they are
+// removed (partx -d) before the disk's own are added.
+//
 // Close (unpublish) undoes the recorded steps in reverse: umount,
 // vgchange -an, partx -d, losetup -d, FUSE unmount, and removes the
 // directories Publish created (never one it did not create). A step that
@@ -42,8 +46,13 @@
 // the steps, disks and filesystems. A step is recorded with done=false
 // before it is attempted and done=true after, so the record of a killed
 // process names everything that may exist: Cleanup undoes the steps of
-// sessions whose process is gone. Undo checks before acting: a mount is
-// unmounted only while mounted there; a loop device is detached only while
+// sessions whose process is gone. A process is the session's only if its
+// PID and start time match the record: Unpublish signals no other (a
+// record without a start time counts as a dead session's). Undo checks
+// before acting: a mount is unmounted only while it is the recorded device
+// (compared by device number) or the session's FUSE server on top at the
+// recorded path (anything else mounted there is left alone, with a
+// warning: ErrNotOurs); a loop device is detached only while
 // its backing file is the session's disk file (a loop number reused by
 // someone else is left alone); a pending loop step is resolved by looking
 // for loop devices backed by the session's file.

@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"slices"
 	"strings"
@@ -18,13 +19,18 @@ type fakeSys struct {
 	answers map[string]string // command line → stdout ("!CODE stderr": fails with exit CODE)
 	calls   []string
 	mounted map[string]bool
-	loops   map[string]string // loop device → backing file
+	sources map[string]string  // mountpoint → what is mounted there (mount's device argument)
+	over    map[string][]Mount // mountpoint → mounts of others on top of what mounted has
+	devnums map[string]string  // device → its number (default: "num(" + device + ")")
+	parts   map[string]bool    // loop devices with partition devices (partx -a fails on them, as the kernel EBUSY)
+	loops   map[string]string  // loop device → backing file
 	next    int
 	dm      bool
 }
 
 func newFake() *fakeSys {
-	return &fakeSys{answers: map[string]string{}, mounted: map[string]bool{}, loops: map[string]string{}, next: 7, dm: true}
+	return &fakeSys{answers: map[string]string{}, mounted: map[string]bool{}, sources: map[string]string{},
+		over: map[string][]Mount{}, devnums: map[string]string{}, parts: map[string]bool{}, loops: map[string]string{}, next: 7, dm: true}
 }
 
 func (f *fakeSys) Run(_ context.Context, name string, args ...string) ([]byte, error) {
@@ -47,9 +53,21 @@ func (f *fakeSys) Run(_ context.Context, name string, args ...string) ([]byte, e
 		return []byte(dev + "\n"), nil
 	case name == "losetup" && args[0] == "-d":
 		delete(f.loops, args[1])
+	case name == "partx" && args[0] == "-a":
+		if f.parts[args[1]] {
+			return nil, &ExitError{Command: line, Code: 1, Stderr: "partx: " + args[1] + ": error adding partition 1"}
+		}
+		f.parts[args[1]] = true
+	case name == "partx" && args[0] == "-d":
+		delete(f.parts, args[1])
 	case name == "mount":
 		f.mounted[args[len(args)-1]] = true
+		f.sources[args[len(args)-1]] = args[len(args)-2]
 	case name == "umount":
+		if n := len(f.over[args[0]]); n > 0 { // the top one
+			f.over[args[0]] = f.over[args[0]][:n-1]
+			break
+		}
 		delete(f.mounted, args[0])
 	}
 	if ans, ok := f.answers[line]; ok {
@@ -61,10 +79,35 @@ func (f *fakeSys) Run(_ context.Context, name string, args ...string) ([]byte, e
 	return nil, nil
 }
 
-func (f *fakeSys) Mounted(path string) (bool, error) {
+func (f *fakeSys) MountsAt(path string) ([]Mount, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.mounted[path], nil
+	var out []Mount
+	if f.mounted[path] {
+		src := f.sources[path]
+		m := Mount{Dev: f.devNumberLocked(src), FSType: "ext4", Source: src}
+		if strings.HasPrefix(src, "holdfast-") {
+			m.FSType = "fuse.holdfast"
+		}
+		out = append(out, m)
+	}
+	return append(out, f.over[path]...), nil
+}
+
+func (f *fakeSys) DevNumber(dev string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n, ok := f.devnums[dev]; ok && n == "" { // no such device node
+		return "", &fs.PathError{Op: "stat", Path: dev, Err: fs.ErrNotExist}
+	}
+	return f.devNumberLocked(dev), nil
+}
+
+func (f *fakeSys) devNumberLocked(dev string) string {
+	if n, ok := f.devnums[dev]; ok {
+		return n
+	}
+	return "num(" + dev + ")"
 }
 
 func (f *fakeSys) LoopBacking(dev string) (string, error) {

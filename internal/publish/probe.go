@@ -118,6 +118,12 @@ func (s *Session) addPartitions(ctx context.Context, d Disk) ([]partition, error
 		parts[i].size *= 512
 	}
 	err = s.do(ctx, Step{Kind: stepPartitions, Path: d.File, Device: d.Loop}, func(*Step) error {
+		// Partition devices partx added outlive a detach: a previous user
+		// of this loop device may have left its own, at its table's
+		// offsets, and partx -a would not replace them.
+		if _, err := s.sys.Run(ctx, "partx", "-d", d.Loop); err != nil && !noPartitions(err) {
+			return fmt.Errorf("remove the partition devices a previous user of %s left: %w", d.Loop, err)
+		}
 		_, err := s.sys.Run(ctx, "partx", "-a", d.Loop)
 		return err
 	})
@@ -138,8 +144,16 @@ func isFatal(err error) bool {
 	return errors.As(err, &fe)
 }
 
-// addProbed probes a partition and adds it to Filesystems.
+// addProbed probes a partition and adds it to Filesystems. A partition
+// device that is not there is a problem (blkid would say "nothing
+// found").
 func (s *Session) addProbed(ctx context.Context, fs Filesystem) {
+	if _, err := s.sys.DevNumber(fs.Device); err != nil {
+		fs.Problem = err.Error()
+		s.problem("%s: %v", fs.Name, err)
+		s.Filesystems = append(s.Filesystems, fs)
+		return
+	}
 	p, err := s.blkid(ctx, fs.Device)
 	if err != nil {
 		fs.Problem = err.Error()

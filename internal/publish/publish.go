@@ -74,13 +74,17 @@ func newSession(o Options) (*Session, error) {
 	if s.PID == 0 {
 		s.PID = os.Getpid()
 	}
-	s.PIDStart, _ = instant.ProcStart(s.PID)
+	// Without its start time the process could not be told from a
+	// later one with its PID: the session would count as gone.
+	var err error
+	if s.PIDStart, err = instant.ProcStart(s.PID); err != nil {
+		return nil, fmt.Errorf("publish: the start time of pid %d: %w", s.PID, err)
+	}
 	s.Started = clock.Or(o.Clock).Now().UTC()
 	dir := o.StateDir
 	if dir == "" {
 		dir = DefaultStateDir()
 	}
-	var err error
 	if dir, err = absDir(dir); err != nil {
 		return nil, err
 	}
@@ -150,7 +154,7 @@ func (s *Session) publish(ctx context.Context, o Options) error {
 		s.Disks = append(s.Disks, Disk{Index: i, Size: d.Size(), File: filepath.Join(disksDir, fuse.FileName(i))})
 	}
 	err := s.do(ctx, Step{Kind: stepFUSE, Path: disksDir}, func(*Step) error {
-		srv, err := fuse.Mount(disksDir, files, fuse.Options{Name: "holdfast-" + s.ID, Logger: s.log})
+		srv, err := fuse.Mount(disksDir, files, fuse.Options{Name: s.fuseName(), Logger: s.log})
 		s.fuse = srv
 		return err
 	})

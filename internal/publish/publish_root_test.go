@@ -224,6 +224,68 @@ func TestPublishMountDirThroughALink(t *testing.T) {
 	if s.MountDir != filepath.Join(target, "mnt") {
 		t.Errorf("mount dir %s, want it resolved", s.MountDir)
 	}
+	if len(s.Problems) != 0 || len(s.Filesystems) != 1 || s.Filesystems[0].Mountpoint == "" {
+		t.Fatalf("filesystems %+v, problems %q", s.Filesystems, s.Problems)
+	}
+	sameFiles(t, s.Filesystems[0].Mountpoint, dataFiles)
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, s)
+}
+
+// Partition devices that partx added outlive their loop device's detach:
+// another user of loop devices that detaches without removing them
+// leaves them for the next one to get that loop device. Publish must not
+// take them for its disk's (they have another table's offsets), nor fail
+// to add its own.
+func TestPublishOnALoopDeviceWithStalePartitions(t *testing.T) {
+	needPublish(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "d.img")
+	guestimg.Build(t, img, guestimg.Spec{Label: "gpt", Parts: []guestimg.Part{{FS: "ext4", SizeMiB: 16, Files: dataFiles}}})
+	r, m := backupImages(t, "vm6", img)
+	// Another table (two partitions, other offsets) on a loop device,
+	// detached with its partition devices left.
+	other := filepath.Join(dir, "other.img")
+	if err := os.WriteFile(other, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(other, 24<<20); err != nil {
+		t.Fatal(err)
+	}
+	sf := exec.Command("sfdisk", "-q", other)
+	sf.Stdin = strings.NewReader("label: gpt\nstart=4096, size=2048\nstart=8192, size=4096\n")
+	if out, err := sf.CombinedOutput(); err != nil {
+		t.Skipf("sfdisk: %v %s", err, out)
+	}
+	out, err := exec.Command("losetup", "-r", "--find", "--show", other).Output()
+	if err != nil {
+		t.Fatalf("losetup: %v", err)
+	}
+	stale := strings.TrimSpace(string(out))
+	t.Cleanup(func() { // the stale partitions, unless the device serves someone now
+		if back, _ := (Host{}).LoopBacking(stale); back == "" {
+			_ = exec.Command("partx", "-d", stale).Run()
+		}
+	})
+	if out, err := exec.Command("partx", "-a", stale).CombinedOutput(); err != nil {
+		_ = exec.Command("losetup", "-d", stale).Run()
+		t.Fatalf("partx -a: %v %s", err, out)
+	}
+	if out, err := exec.Command("losetup", "-d", stale).CombinedOutput(); err != nil {
+		t.Fatalf("losetup -d: %v %s", err, out)
+	}
+	if _, err := os.Stat(stale + "p1"); err != nil {
+		t.Skipf("this kernel removed the partitions at detach (%v): nothing stale to test with", err)
+	}
+	s := publishT(t, r, m)
+	if s.Disks[0].Loop != stale {
+		t.Skipf("publish got %s, not %s with the stale partitions (another test took it)", s.Disks[0].Loop, stale)
+	}
+	if len(s.Problems) != 0 || len(s.Filesystems) != 1 || s.Filesystems[0].Mountpoint == "" {
+		t.Fatalf("filesystems %+v, problems %q", s.Filesystems, s.Problems)
+	}
 	sameFiles(t, s.Filesystems[0].Mountpoint, dataFiles)
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)

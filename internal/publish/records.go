@@ -39,6 +39,16 @@ func (r Records) SessionDir(id string) string { return filepath.Join(r.Dir, id) 
 // LogPath is the log of session id's serving process.
 func (r Records) LogPath(id string) string { return filepath.Join(r.Dir, id+".log") }
 
+// Prepare makes the records directory (0700) unless it exists and checks
+// that it is private (ErrNotPrivate): call it before creating anything in
+// it (the log of a serving process).
+func (r Records) Prepare() error {
+	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
+		return err
+	}
+	return r.checkDir()
+}
+
 // checkDir refuses a records directory another user could write.
 func (r Records) checkDir() error {
 	dir, err := filepath.EvalSymlinks(r.Dir)
@@ -190,15 +200,16 @@ func (s *Session) State() string {
 	return "published"
 }
 
-// alive reports whether the session's process runs (the same process:
-// a PID reused since is not taken for it).
+// alive reports whether the session's process runs: a process with the
+// recorded PID and start time. A PID reused since is not taken for it,
+// and a record without a start time (or a process whose start cannot be
+// read) counts as dead: Unpublish never signals a process it cannot tell
+// is the session's, and the clean-up from the record checks each thing
+// before it undoes it.
 func (s *Session) alive() bool {
-	if !instant.Alive(s.PID) {
+	if s.PIDStart == 0 || !instant.Alive(s.PID) {
 		return false
 	}
-	if s.PIDStart == 0 {
-		return true
-	}
 	st, err := instant.ProcStart(s.PID)
-	return err != nil || st == s.PIDStart
+	return err == nil && st == s.PIDStart
 }

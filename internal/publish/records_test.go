@@ -3,12 +3,18 @@ package publish
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
+	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 )
 
@@ -30,14 +36,18 @@ func TestCleanupUndoesDeadSessionsOnly(t *testing.T) {
 	file := filepath.Join(dir, "disk0.img")
 	f.loops["/dev/loop3"] = file
 	f.loops["/dev/loop4"] = "/somebody/else.img"
-	f.mounted[mp] = true
+	f.mounted[mp], f.sources[mp] = true, "/dev/loop3p1"
 	dead := &Session{ID: "pub-0000dead", PID: 1 << 30, Steps: []Step{
 		{Kind: stepDir, Path: mp, Done: true},
 		{Kind: stepLoop, Path: file},
 		{Kind: stepPartitions, Path: file, Device: "/dev/loop3", Done: true},
 		{Kind: stepMount, Path: mp, Device: "/dev/loop3p1", Done: true},
 	}}
-	live := &Session{ID: "pub-0000a1fe", PID: os.Getpid(), Steps: []Step{{Kind: stepDir, Path: other, Done: true}}}
+	start, err := instant.ProcStart(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := &Session{ID: "pub-0000a1fe", PID: os.Getpid(), PIDStart: start, Steps: []Step{{Kind: stepDir, Path: other, Done: true}}}
 	for _, s := range []*Session{dead, live} {
 		if err := recs.Save(s); err != nil {
 			t.Fatal(err)
@@ -72,7 +82,7 @@ func TestUnpublishCleansUpAfterADeadProcess(t *testing.T) {
 	mdir := filepath.Join(t.TempDir(), "m")
 	s := &Session{ID: "pub-12345678", PID: 1 << 30, MountDir: mdir, Ready: true,
 		Steps: []Step{{Kind: stepFUSE, Path: "/x/disks", Done: true}}}
-	f.mounted["/x/disks"] = true
+	f.mounted["/x/disks"], f.sources["/x/disks"] = true, "holdfast-pub-12345678"
 	if err := recs.Save(s); err != nil {
 		t.Fatal(err)
 	}
@@ -114,11 +124,17 @@ func TestRecords(t *testing.T) {
 	}
 }
 
-func TestMountedIn(t *testing.T) {
-	info := []byte("36 35 98:0 / /mnt/with\\040space rw - ext4 /dev/x rw\n37 35 98:0 / /mnt/plain rw - ext4 /dev/y rw\n")
-	for path, want := range map[string]bool{"/mnt/with space": true, "/mnt/plain": true, "/mnt": false, "/mnt/with\\040space": false} {
-		if got := mountedIn(info, path); got != want {
-			t.Errorf("%q: %v", path, got)
+func TestMountsIn(t *testing.T) {
+	info := []byte("36 35 98:0 / /mnt/with\\040space rw - ext4 /dev/x rw\n37 35 98:1 / /mnt/plain rw shared:5 - ext4 /dev/y rw\n" +
+		"38 37 0:52 / /mnt/plain rw,nosuid - fuse.holdfast holdfast-pub-00000001 rw\n")
+	for path, want := range map[string][]Mount{
+		"/mnt/with space":     {{Dev: "98:0", FSType: "ext4", Source: "/dev/x"}},
+		"/mnt/plain":          {{Dev: "98:1", FSType: "ext4", Source: "/dev/y"}, {Dev: "0:52", FSType: "fuse.holdfast", Source: "holdfast-pub-00000001"}},
+		"/mnt":                nil,
+		"/mnt/with\\040space": nil,
+	} {
+		if got := mountsIn(info, path); !slices.Equal(got, want) {
+			t.Errorf("%q: %+v", path, got)
 		}
 	}
 }
@@ -151,7 +167,7 @@ func TestParsers(t *testing.T) {
 }
 
 func FuzzParsers(f *testing.F) {
-	for _, s := range []string{"TYPE=ext4\nPTTYPE=gpt\n", "1 2048\n2 4096\n", "  root 1048576\n", "/dev/x vg0\n", "a\\040b \\777", ""} {
+	for _, s := range []string{"TYPE=ext4\nPTTYPE=gpt\n", "1 2048\n2 4096\n", "  root 1048576\n", "/dev/x vg0\n", "a\\040b \\777", "1 2 3:4 / /x rw - ext4 /dev/y rw\n1 2 3:4 / /x rw -\n", ""} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -159,7 +175,7 @@ func FuzzParsers(f *testing.F) {
 		_, _ = parsePartx(b)
 		_ = parseLVs(b)
 		_ = parsePVs(b)
-		_ = mountedIn(b, "/x")
+		_ = mountsIn(b, "/x")
 		_ = unescapeMount(string(b))
 		_ = safeName(string(b))
 	})
@@ -211,6 +227,109 @@ func TestHoldReleasedOnUndo(t *testing.T) {
 		}
 		if !withHolder && (len(h.held) != 1 || len(removed) != 1) { // only the record
 			t.Errorf("without a holder: held %v, removed %q", h.held, removed)
+		}
+	}
+}
+
+// Cleanup unmounts only what the session mounted: the recorded device
+// (by number) or its FUSE server. Another filesystem mounted at a
+// recorded mountpoint is left alone and reported; one mounted on top of
+// the session's stops the clean-up.
+func TestCleanupLeavesMountsNotOurs(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		setup   func(f *fakeSys, mp, disks string)
+		err     error
+		warning string
+		umounts int
+	}{
+		{"another device at the mountpoint", func(f *fakeSys, mp, disks string) {
+			f.mounted[mp], f.sources[mp] = true, "/dev/sdz1"
+			f.mounted[disks], f.sources[disks] = true, "holdfast-pub-0000dead"
+		}, nil, "left /dev/sdz1", 1},
+		{"the recorded name is another device now", func(f *fakeSys, mp, disks string) {
+			f.over[mp] = []Mount{{Dev: "259:1", FSType: "ext4", Source: "/dev/loop3p1"}}
+			f.devnums["/dev/loop3p1"] = "259:9"
+		}, nil, "left /dev/loop3p1", 0},
+		{"btrfs (an anonymous device number): by its source", func(f *fakeSys, mp, disks string) {
+			f.over[mp] = []Mount{{Dev: "0:41", FSType: "btrfs", Source: "/dev/loop3p1"}}
+		}, nil, "", 1},
+		{"another FUSE server", func(f *fakeSys, mp, disks string) {
+			f.mounted[disks], f.sources[disks] = true, "holdfast-pub-00000bad"
+		}, nil, "left holdfast-pub-00000bad", 0},
+		{"mounted over ours", func(f *fakeSys, mp, disks string) {
+			f.mounted[mp], f.sources[mp] = true, "/dev/loop3p1"
+			f.over[mp] = []Mount{{Dev: "8:1", FSType: "ext4", Source: "/dev/sdz1"}}
+		}, ErrNotOurs, "", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			recs := Records{Dir: t.TempDir()}
+			dir := t.TempDir()
+			mp, disks, file := filepath.Join(dir, "mnt"), filepath.Join(dir, "disks"), filepath.Join(dir, "disks", "disk0.img")
+			f.loops["/dev/loop3"] = file
+			tc.setup(f, mp, disks)
+			dead := &Session{ID: "pub-0000dead", PID: 1 << 30, Steps: []Step{
+				{Kind: stepFUSE, Path: disks, Done: true},
+				{Kind: stepLoop, Path: file, Device: "/dev/loop3", Done: true},
+				{Kind: stepMount, Path: mp, Device: "/dev/loop3p1", Done: true},
+			}}
+			if err := recs.Save(dead); err != nil {
+				t.Fatal(err)
+			}
+			var log strings.Builder
+			_, err := Cleanup(ctx, Env{Records: recs, System: f, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("cleanup: %v, want %v", err, tc.err)
+			}
+			if got := f.ran("umount"); len(got) != tc.umounts {
+				t.Errorf("unmounted %q", got)
+			}
+			if !strings.Contains(log.String(), tc.warning) {
+				t.Errorf("log %q, want %q", log.String(), tc.warning)
+			}
+			if tc.err == nil && len(f.loops) != 0 {
+				t.Errorf("the session's loop device is left: %v", f.loops)
+			}
+		})
+	}
+}
+
+// A record whose process cannot be told apart from a later one with its
+// PID (no start time, or another start time) is the record of a dead
+// session: Unpublish sends no signal (here the PID is this test's
+// process) and cleans up from the record.
+func TestUnpublishNeverSignalsAnUnprovenProcess(t *testing.T) {
+	start, err := instant.ProcStart(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	defer signal.Stop(term)
+	for _, pidStart := range []uint64{0, start + 1} {
+		f := newFake()
+		recs := Records{Dir: t.TempDir()}
+		s := &Session{ID: "pub-0000beef", PID: os.Getpid(), PIDStart: pidStart, Ready: true,
+			Steps: []Step{{Kind: stepFUSE, Path: "/x/disks", Done: true}}}
+		f.mounted["/x/disks"], f.sources["/x/disks"] = true, "holdfast-pub-0000beef"
+		if err := recs.Save(s); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := recs.Load(s.ID); got.State() != "lost" {
+			t.Errorf("start %d: state %q, want lost", pidStart, got.State())
+		}
+		env := Env{Records: recs, System: f, Clock: clock.NewFake(time.Unix(1e9, 0))}
+		removed, err := Unpublish(context.Background(), env, s.ID)
+		if err != nil || !slices.Equal(removed, []string{"FUSE mount /x/disks"}) {
+			t.Errorf("start %d: unpublish: %q %v", pidStart, removed, err)
+		}
+		select {
+		case <-term:
+			t.Fatalf("start %d: this process got SIGTERM", pidStart)
+		default:
 		}
 	}
 }

@@ -3,11 +3,8 @@ package publish
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
@@ -15,6 +12,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
+	"github.com/holdfast-backup/holdfast/internal/sessionid"
 )
 
 // Options say what to publish and where.
@@ -95,21 +93,11 @@ func NewID() string {
 
 // ServerID is the ID of the server's publish session n: "pub-" and the
 // session number in eight decimal digits, as instant.ServerID.
-func ServerID(n int64) string { return fmt.Sprintf("pub-%08d", n) }
+func ServerID(n int64) string { return sessionid.Format("pub-", n) }
 
 // ParseServerID returns the session number a ServerID names; a bare
 // session number is accepted too.
-func ParseServerID(id string) (int64, bool) {
-	digits := strings.TrimPrefix(id, "pub-")
-	if digits != id && !ValidID(id) {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, false
-	}
-	return n, true
-}
+func ParseServerID(id string) (int64, bool) { return sessionid.Parse(id, "pub-", ValidID) }
 
 // ValidID reports whether id looks like a session ID.
 func ValidID(id string) bool { return idPattern.MatchString(id) }

@@ -119,20 +119,16 @@ func (s *Session) undo(ctx context.Context) ([]string, error) {
 func (s *Session) undoStep(ctx context.Context, st Step) ([]string, error) {
 	switch st.Kind {
 	case stepMount:
-		return s.unmount(ctx, st.Path, "mount")
+		return s.unmount(ctx, st, "mount")
 	case stepFUSE:
-		if srv := s.fuse; srv != nil {
-			if mounted, err := s.sys.Mounted(st.Path); err != nil || !mounted {
-				s.fuse = nil // unmounted by someone else
-				return nil, err
+		if srv := s.fuse; srv != nil { // this process serves it
+			did, err := s.unmountWith(st, "FUSE mount", srv.Unmount)
+			if err == nil {
+				s.fuse = nil // unmounted, by it or by someone else
 			}
-			if err := srv.Unmount(); err != nil {
-				return nil, err
-			}
-			s.fuse = nil
-			return []string{"FUSE mount " + st.Path}, nil
+			return did, err
 		}
-		return s.unmount(ctx, st.Path, "FUSE mount")
+		return s.unmount(ctx, st, "FUSE mount")
 	case stepDir:
 		err := os.Remove(st.Path)
 		switch {
@@ -142,6 +138,9 @@ func (s *Session) undoStep(ctx context.Context, st Step) ([]string, error) {
 			return nil, nil
 		case errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST):
 			s.log.Warn("left a directory that is not empty", "dir", st.Path)
+			return nil, nil
+		case errors.Is(err, syscall.EBUSY): // something not ours is mounted there (unmount said so)
+			s.log.Warn("left a directory something else is mounted on", "dir", st.Path)
 			return nil, nil
 		}
 		return nil, err
@@ -158,16 +157,81 @@ func (s *Session) undoStep(ctx context.Context, st Step) ([]string, error) {
 	return nil, fmt.Errorf("unknown step %q", st.Kind)
 }
 
-// unmount unmounts path if something is mounted there.
-func (s *Session) unmount(ctx context.Context, path, what string) ([]string, error) {
-	mounted, err := s.sys.Mounted(path)
-	if err != nil || !mounted {
+// ErrNotOurs is a mount at a recorded mountpoint of something other than
+// what the session mounted there: cleanup leaves it alone.
+var ErrNotOurs = errors.New("is not what this session mounted")
+
+// unmount unmounts the step's mount if it is on top at its path: the
+// recorded device (a mount step) or the session's FUSE server (a FUSE
+// step). Anything else mounted there is left alone, with a warning; one
+// mounted on top of the session's is an error (ErrNotOurs).
+func (s *Session) unmount(ctx context.Context, st Step, what string) ([]string, error) {
+	return s.unmountWith(st, what, func() error {
+		_, err := s.sys.Run(ctx, "umount", st.Path)
+		return err
+	})
+}
+
+// unmountWith is unmount with umount the way to unmount.
+func (s *Session) unmountWith(st Step, what string, umount func() error) ([]string, error) {
+	ms, err := s.sys.MountsAt(st.Path)
+	if err != nil || len(ms) == 0 {
 		return nil, err
 	}
-	if _, err := s.sys.Run(ctx, "umount", path); err != nil {
+	if ours, err := s.isOurs(st, ms[len(ms)-1]); err != nil || !ours {
+		for _, m := range ms[:len(ms)-1] {
+			if under, _ := s.isOurs(st, m); under {
+				return nil, fmt.Errorf("%s %s: %s is mounted over it: %w", what, st.Path, ms[len(ms)-1], ErrNotOurs)
+			}
+		}
+		s.log.Warn(fmt.Sprintf("publish %s: left %s mounted at %s: it %v (the session mounted %s there)",
+			s.ID, ms[len(ms)-1], st.Path, ErrNotOurs, s.mountedWhat(st)))
 		return nil, err
 	}
-	return []string{what + " " + path}, nil
+	if err := umount(); err != nil {
+		return nil, err
+	}
+	return []string{what + " " + st.Path}, nil
+}
+
+// mountedWhat names what the step mounted.
+func (s *Session) mountedWhat(st Step) string {
+	if st.Kind == stepFUSE {
+		return "FUSE server " + s.fuseName()
+	}
+	return st.Device
+}
+
+// fuseName is the source the session's FUSE mount shows.
+func (s *Session) fuseName() string { return "holdfast-" + s.ID }
+
+// isOurs reports whether m is what step st mounted: the session's FUSE
+// server, or the recorded device. Devices are compared by number (a
+// device name may lead elsewhere by now): the number mountinfo lists, or,
+// for a filesystem that lists an anonymous one (btrfs), that of the
+// mount's source device.
+func (s *Session) isOurs(st Step, m Mount) (bool, error) {
+	if st.Kind == stepFUSE {
+		return m.Source == s.fuseName() && strings.HasPrefix(m.FSType, "fuse"), nil
+	}
+	if st.Device == "" {
+		return false, nil
+	}
+	num, err := s.sys.DevNumber(st.Device)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // the device is gone, so is its mount
+	}
+	if err != nil {
+		return false, err
+	}
+	if num == m.Dev {
+		return true, nil
+	}
+	if !strings.HasPrefix(m.Dev, "0:") || !strings.HasPrefix(m.Source, "/dev/") {
+		return false, nil // a device's own number that is not the recorded device's
+	}
+	src, err := s.sys.DevNumber(m.Source)
+	return err == nil && src == num, nil
 }
 
 // undoLoop removes the partition devices (stepPartitions) or detaches

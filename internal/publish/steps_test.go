@@ -114,6 +114,10 @@ func TestProblemsDoNotStopPublish(t *testing.T) {
 			f.answers["partx -a /dev/loop7"] = "!1 partx: /dev/loop7: error adding partition 1"
 		}, "error adding partition", 0},
 		{"nothing recognised", func(*fakeSys) {}, "", 0},
+		{"a partition device missing", func(f *fakeSys) {
+			gptWithLVM(f)
+			f.devnums["/dev/loop7p2"] = ""
+		}, "disk0-p2: stat /dev/loop7p2: file does not exist", 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -190,5 +194,31 @@ func TestUndoStopsAtABusyMount(t *testing.T) {
 	delete(f.answers, "umount "+busy)
 	if _, err := s.undo(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The loop device Publish gets may have partition devices a previous
+// user left (partx -a's outlive a detach): they are removed first, so
+// that the disk's own are added.
+func TestStalePartitionDevicesAreReplaced(t *testing.T) {
+	ctx := context.Background()
+	f := newFake()
+	gptWithLVM(f)
+	f.parts["/dev/loop7"] = true
+	s := fakeSession(t, f, 8<<20)
+	if err := s.attach(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Problems) != 0 || s.Filesystems[0].Mountpoint == "" {
+		t.Errorf("problems %q, filesystems %+v", s.Problems, s.Filesystems)
+	}
+	if got := f.ran("partx"); !slices.Contains(got, "partx -d /dev/loop7") || !slices.Contains(got, "partx -a /dev/loop7") {
+		t.Errorf("partx: %q", got)
+	}
+	if _, err := s.undo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.parts["/dev/loop7"] {
+		t.Error("partition devices left")
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // System runs the host's tools and reads its state. Host is the real one;
@@ -18,8 +20,11 @@ type System interface {
 	// Run runs a command and returns its standard output; a command that
 	// exits non-zero gives an *ExitError.
 	Run(ctx context.Context, name string, args ...string) ([]byte, error)
-	// Mounted reports whether a filesystem is mounted at path.
-	Mounted(path string) (bool, error)
+	// MountsAt returns the filesystems mounted at path, the one on top
+	// (the one umount would unmount) last.
+	MountsAt(path string) ([]Mount, error)
+	// DevNumber returns the "major:minor" of device node dev.
+	DevNumber(dev string) (string, error)
 	// LoopBacking returns the backing file of loop device dev ("" when it
 	// has none: detached).
 	LoopBacking(dev string) (string, error)
@@ -76,26 +81,63 @@ func (Host) Run(ctx context.Context, name string, args ...string) ([]byte, error
 	return out.Bytes(), nil
 }
 
-// Mounted reads /proc/self/mountinfo.
-func (Host) Mounted(path string) (bool, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false, err
-	}
-	return mountedIn(b, path), nil
+// Mount is a filesystem mounted somewhere, as mountinfo lists it.
+type Mount struct {
+	Dev    string // "major:minor" of what is mounted
+	FSType string
+	Source string // the device (or a FUSE server's name)
 }
 
-// mountedIn reports whether mountinfo lists a mount at path.
-func mountedIn(mountinfo []byte, path string) bool {
+func (m Mount) String() string { return fmt.Sprintf("%s (%s, device %s)", m.Source, m.FSType, m.Dev) }
+
+// MountsAt reads /proc/self/mountinfo.
+func (Host) MountsAt(path string) ([]Mount, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	return mountsIn(b, path), nil
+}
+
+// mountsIn returns the mounts mountinfo lists at path, in its order
+// (later mounts on top of earlier ones).
+func mountsIn(mountinfo []byte, path string) []Mount {
+	var out []Mount
 	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) > 4 && unescapeMount(f[4]) == path {
-			return true
+		if len(f) <= 4 || unescapeMount(f[4]) != path {
+			continue
 		}
+		m := Mount{Dev: f[2]}
+		// optional fields, then "-", the type and the source
+		for i := 6; i < len(f); i++ {
+			if f[i] == "-" {
+				if i+1 < len(f) {
+					m.FSType = unescapeMount(f[i+1])
+				}
+				if i+2 < len(f) {
+					m.Source = unescapeMount(f[i+2])
+				}
+				break
+			}
+		}
+		out = append(out, m)
 	}
-	return false
+	return out
+}
+
+// DevNumber stats dev.
+func (Host) DevNumber(dev string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(dev, &st); err != nil {
+		return "", &os.PathError{Op: "stat", Path: dev, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return "", fmt.Errorf("%s: not a block device", dev)
+	}
+	return fmt.Sprintf("%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev)), nil
 }
 
 // unescapeMount undoes the octal escapes of mountinfo (\040 for a space).
