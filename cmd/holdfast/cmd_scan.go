@@ -22,6 +22,7 @@ type scanFlags struct {
 	clamavDB    string
 	yaraRules   string
 	onInfection string // restore, instant-recovery: stop or continue
+	user        string // the account the engine runs as
 }
 
 // add registers the flags; gate adds --scan and --on-infection (for the
@@ -34,6 +35,7 @@ func (o *scanFlags) add(f *pflag.FlagSet, gate bool) {
 	f.StringVar(&o.engine, "engine", scan.ClamScan, "malware scan engine: clamscan or yara")
 	f.StringVar(&o.clamavDB, "clamav-db", scan.DefaultClamAVDB, "clamscan: signature database directory (or file)")
 	f.StringVar(&o.yaraRules, "yara-rules", "", "yara: rules file (required with --engine yara)")
+	f.StringVar(&o.user, "scan-user", "", "account the engine runs as, with read access to every file and no other privilege (default clamav, else nobody; root keeps root)")
 }
 
 // engine checks the flags and the engine (program, database) before
@@ -49,7 +51,7 @@ func (o *scanFlags) newEngine(ctx context.Context, a *app) (*scan.Engine, error)
 	if o.engine == scan.Yara && o.yaraRules == "" {
 		return nil, usageError{errors.New("--engine yara needs --yara-rules FILE")}
 	}
-	return scan.New(ctx, scan.Options{Engine: o.engine, ClamAVDB: o.clamavDB, YaraRules: o.yaraRules, Clock: a.clock})
+	return scan.New(ctx, scan.Options{Engine: o.engine, ClamAVDB: o.clamavDB, YaraRules: o.yaraRules, User: o.user, Clock: a.clock})
 }
 
 func newScanCommand(a *app) *cobra.Command {

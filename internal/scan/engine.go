@@ -62,7 +62,7 @@ type Engine struct {
 	program  string
 	db       string // absolute
 	version  string
-	database string // "sha256:…" over the database
+	database string              // "sha256:…" over the database
 	cred     *syscall.Credential // the scan user; nil: run as holdfast runs
 	setpriv  string              // setpriv(1), which drops root for the engine
 	clock    clock.Clock
@@ -246,7 +246,8 @@ func (r Report) Err() error {
 // Record is the report as stored on point.
 func (r Report) Record(point string) repo.ScanRecord {
 	s := repo.ScanRecord{Point: point, Engine: r.Engine, EngineVersion: r.EngineVersion, Database: r.Database,
-		Time: r.Started.UTC(), Duration: r.Duration.Seconds(), Result: r.Result, FindingsCount: r.Count, Error: r.Error}
+		Time: r.Started.UTC(), Duration: r.Duration.Seconds(), Result: r.Result, FindingsCount: r.Count, Error: r.Error,
+		Policy: repo.ScanPolicy}
 	for _, f := range r.Findings[:min(len(r.Findings), repo.MaxScanFindings)] {
 		s.Findings = append(s.Findings, repo.ScanFinding{Filesystem: f.Filesystem, Path: f.Path, Signature: f.Signature})
 	}
