@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/publish"
@@ -30,7 +31,7 @@ type scanFlags struct {
 func (o *scanFlags) add(f *pflag.FlagSet, gate bool) {
 	if gate {
 		f.BoolVar(&o.scan, "scan", false, "scan the point for malware first (secure restore); an infected point is refused")
-		f.StringVar(&o.onInfection, "on-infection", "stop", "with --scan, when the point is infected: stop (refuse it) or continue (warn and go on)")
+		f.StringVar(&o.onInfection, "on-infection", "stop", "with --scan, when the point is infected: stop (refuse it) or continue (warn and go on); a point not (fully) scanned is always refused")
 	}
 	f.StringVar(&o.engine, "engine", scan.ClamScan, "malware scan engine: clamscan or yara")
 	f.StringVar(&o.clamavDB, "clamav-db", scan.DefaultClamAVDB, "clamscan: signature database directory (or file)")
@@ -309,7 +310,20 @@ func (a *app) scanBefore(ctx context.Context, r *repo.Repository, o scanFlags, m
 		return fmt.Errorf("point %s refused: %w (--on-infection continue uses it all the same; holdfast scan --find-clean %s finds a clean one)",
 			m.ID, rep.Err(), m.VM)
 	}
-	return fmt.Errorf("point %s refused: %w", m.ID, rep.Err())
+	return notScannedRefusal(m, rep)
+}
+
+// notScannedRefusal is the error of a secure restore whose point could
+// not be scanned (or not fully): refused whatever --on-infection says,
+// with what to do about it.
+func notScannedRefusal(m *repo.Manifest, rep scan.Report) error {
+	hint := "fix what kept the engine from running, or restore without --scan"
+	if strings.Contains(rep.Error, "not fully scanned") {
+		hint = "guest files were left unscanned, so the point is neither clean nor infected and --on-infection does not apply; " +
+			"scan it where everything can be published (a volume group skipped because its name is in use: " +
+			"on a mount host without a volume group of that name), or restore without --scan"
+	}
+	return fmt.Errorf("point %s refused: %w (%s)", m.ID, rep.Err(), hint)
 }
 
 // scanBeforeRef resolves ref, scans the point first (scanBefore) and
