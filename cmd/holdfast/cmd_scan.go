@@ -11,6 +11,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/publish"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/scan"
+	"github.com/holdfast-backup/holdfast/internal/textsafe"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -168,7 +169,7 @@ func printScan(w, warn io.Writer, m *repo.Manifest, rep scan.Report) error {
 	if len(rep.Findings) > 0 {
 		rows := make([][]string, 0, len(rep.Findings))
 		for _, f := range rep.Findings {
-			rows = append(rows, []string{scan.Escape(f.Filesystem), scan.Escape(f.Path), scan.Escape(f.Signature)})
+			rows = append(rows, []string{textsafe.Escape(f.Filesystem), textsafe.Escape(f.Path), textsafe.Escape(f.Signature)})
 		}
 		if err := table(w, []string{"FILESYSTEM", "PATH", "SIGNATURE"}, rows); err != nil {
 			return err
@@ -185,7 +186,7 @@ func printScan(w, warn io.Writer, m *repo.Manifest, rep scan.Report) error {
 		what = "NOT SCANNED: " + rep.Error
 	}
 	for _, fs := range rep.Skipped {
-		fmt.Fprintf(warn, "warning: filesystem %s of %s not mounted, so not scanned\n", scan.Escape(fs), m.ID)
+		fmt.Fprintf(warn, "warning: filesystem %s of %s not mounted, so not scanned\n", textsafe.Escape(fs), m.ID)
 	}
 	_, err := fmt.Fprintf(w, "%s of %s (%s, %s): %s — %s (%s), %d filesystem(s) in %s\n", rep.Engine, m.ID, m.VM,
 		m.Time.Local().Format("2006-01-02 15:04:05"), what, rep.EngineVersion, shortDigest(rep.Database), len(rep.Filesystems),

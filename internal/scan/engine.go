@@ -18,6 +18,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/textsafe"
 )
 
 // Engine names.
@@ -392,7 +393,7 @@ func (e *Engine) run(ctx context.Context, ts []Target) runResult {
 		} else if msg == "" {
 			msg = err.Error()
 		}
-		res.err = fmt.Sprintf("%s exited %d: %s", e.name, code, Escape(msg))
+		res.err = fmt.Sprintf("%s exited %d: %s", e.name, code, textsafe.Escape(msg))
 		res.infected = e.name == ClamScan && code == 1
 	}
 	if limits != "" {
@@ -414,7 +415,7 @@ func limitsExceeded(res *runResult) string {
 		}
 		res.count--
 		if len(names) < 10 {
-			names = append(names, fmt.Sprintf("%s:%s (%s)", f.Filesystem, Escape(f.Path), strings.TrimPrefix(f.Signature, limitSignature)))
+			names = append(names, fmt.Sprintf("%s:%s (%s)", f.Filesystem, textsafe.Escape(f.Path), strings.TrimPrefix(f.Signature, limitSignature)))
 		}
 	}
 	skipped := len(res.findings) - len(kept)

@@ -11,10 +11,6 @@ import (
 	"syscall"
 )
 
-// capDACReadSearch is CAP_DAC_READ_SEARCH: read any file and search any
-// directory, nothing else (no write, no chown, no other capability).
-const capDACReadSearch = 2
-
 // nobodyID is the overflow UID/GID, used when no scan account exists.
 const nobodyID = 65534
 
@@ -55,7 +51,8 @@ func engineUser(name string) (*syscall.Credential, error) {
 }
 
 // dropRoot are setpriv(1)'s options that make the engine the scan user
-// with CAP_DAC_READ_SEARCH alone (ambient, so it survives the exec),
+// with CAP_DAC_READ_SEARCH alone (read any file, search any directory;
+// no write, chown or other capability) (ambient, so it survives the exec),
 // no_new_privs, and the securebits that keep it so: no_setuid_fixup lets
 // access(2) honour the capability (clamscan checks every file with it),
 // noroot stops UID 0 regaining capabilities; both locked. The parent
