@@ -227,7 +227,11 @@ func TestScanInterrupted(t *testing.T) {
 
 	// A clamscan that says it started, then runs until killed.
 	bin := filepath.Join(e.dir, "bin")
-	started := filepath.Join(e.dir, "engine-started")
+	marks := filepath.Join(e.dir, "engine") // the engine runs as the scan user: it writes only where anyone may
+	if err := os.Mkdir(marks, 0o777); err != nil || os.Chmod(marks, 0o777) != nil {
+		t.Fatal(err)
+	}
+	started := filepath.Join(marks, "started")
 	script := "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'ClamAV 1.4.6'; exit 0; fi\ntouch " + started + "\nexec sleep 600\n"
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		t.Fatal(err)
