@@ -14,7 +14,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/guestfs"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
-	"github.com/holdfast-backup/holdfast/internal/scan"
+	"github.com/holdfast-backup/holdfast/internal/textsafe"
 	"github.com/spf13/cobra"
 )
 
@@ -167,10 +167,10 @@ func (a *app) printEntries(es []fileEntry, long, asJSON bool) error {
 		return enc.Encode(es)
 	}
 	for _, e := range es {
-		name := scan.Escape(e.Path) // guest names: no control bytes reach the terminal
+		name := textsafe.Escape(e.Path) // guest names: no control bytes reach the terminal
 		if !long || e.Stat == nil {
 			if e.Error != "" {
-				name += "  (" + scan.Escape(e.Error) + ")"
+				name += "  (" + textsafe.Escape(e.Error) + ")"
 			}
 			fmt.Fprintln(a.stdout, name)
 			continue
@@ -178,7 +178,7 @@ func (a *app) printEntries(es []fileEntry, long, asJSON bool) error {
 		st := e.Stat
 		line := fmt.Sprintf("%s %3d %5d %5d %12d %s %s", st.ModeString, st.Nlink, st.UID, st.GID, st.Size, st.Mtime.Format("2006-01-02 15:04:05"), name)
 		if e.Target != "" {
-			line += " -> " + scan.Escape(e.Target)
+			line += " -> " + textsafe.Escape(e.Target)
 		}
 		fmt.Fprintln(a.stdout, line)
 	}
@@ -393,7 +393,7 @@ func runFilesRestore(ctx context.Context, a *app, t *pointTree, paths []string, 
 	for _, j := range jobs {
 		res, err := guestfiles.Restore(ctx, j.v.FS, j.paths, o.to, guestfiles.RestoreOptions{
 			Force: o.force, Owners: owners, SetID: o.setID, AllowShared: o.allowShared, Volume: j.v.Name, Prefix: strings.TrimPrefix(t.prefix(j.v), "/"),
-			Warn: func(s string) { fmt.Fprintf(a.stderr, "holdfast: warning: %s\n", scan.Escape(s)) },
+			Warn: func(s string) { fmt.Fprintf(a.stderr, "holdfast: warning: %s\n", textsafe.Escape(s)) },
 		})
 		addResult(&total, res)
 		if (errors.Is(err, guestfs.ErrCorrupt) && res.Damaged > 0) || errors.Is(err, guestfiles.ErrSharedData) {
@@ -509,7 +509,7 @@ func runFilesDiff(ctx context.Context, a *app, addr1, addr2, p string, asJSON bo
 	}
 	for _, c := range changes {
 		mark := map[string]string{guestfiles.Added: "+", guestfiles.Removed: "-", guestfiles.Changed: "M"}[c.Kind]
-		line := mark + " " + scan.Escape(c.Path)
+		line := mark + " " + textsafe.Escape(c.Path)
 		if len(c.Reasons) > 0 {
 			line += " (" + strings.Join(c.Reasons, ", ") + ")"
 		}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/background"
 	"github.com/holdfast-backup/holdfast/internal/publish"
-	"github.com/holdfast-backup/holdfast/internal/scan"
+	"github.com/holdfast-backup/holdfast/internal/textsafe"
 	"github.com/spf13/cobra"
 )
 
@@ -231,7 +231,7 @@ func (a *app) printPublished(s *publish.Session, asJSON bool) error {
 		return err
 	}
 	for _, p := range s.Problems {
-		fmt.Fprintf(a.stderr, "warning: %s\n", scan.Escape(p)) // tools' messages about guest volumes
+		fmt.Fprintf(a.stderr, "warning: %s\n", textsafe.Escape(p)) // tools' messages about guest volumes
 	}
 	return nil
 }

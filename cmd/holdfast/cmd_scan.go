@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/publish"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/scan"
+	"github.com/holdfast-backup/holdfast/internal/textsafe"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -22,6 +24,7 @@ type scanFlags struct {
 	clamavDB    string
 	yaraRules   string
 	onInfection string // restore, instant-recovery: stop or continue
+	user        string // the account the engine runs as
 }
 
 // add registers the flags; gate adds --scan and --on-infection (for the
@@ -29,11 +32,12 @@ type scanFlags struct {
 func (o *scanFlags) add(f *pflag.FlagSet, gate bool) {
 	if gate {
 		f.BoolVar(&o.scan, "scan", false, "scan the point for malware first (secure restore); an infected point is refused")
-		f.StringVar(&o.onInfection, "on-infection", "stop", "with --scan, when the point is infected: stop (refuse it) or continue (warn and go on)")
+		f.StringVar(&o.onInfection, "on-infection", "stop", "with --scan, when the point is infected: stop (refuse it) or continue (warn and go on); a point not (fully) scanned is always refused")
 	}
 	f.StringVar(&o.engine, "engine", scan.ClamScan, "malware scan engine: clamscan or yara")
 	f.StringVar(&o.clamavDB, "clamav-db", scan.DefaultClamAVDB, "clamscan: signature database directory (or file)")
 	f.StringVar(&o.yaraRules, "yara-rules", "", "yara: rules file (required with --engine yara)")
+	f.StringVar(&o.user, "scan-user", "", "account the engine runs as, with read access to every file and no other privilege (default clamav, else nobody; root keeps root)")
 }
 
 // engine checks the flags and the engine (program, database) before
@@ -49,7 +53,7 @@ func (o *scanFlags) newEngine(ctx context.Context, a *app) (*scan.Engine, error)
 	if o.engine == scan.Yara && o.yaraRules == "" {
 		return nil, usageError{errors.New("--engine yara needs --yara-rules FILE")}
 	}
-	return scan.New(ctx, scan.Options{Engine: o.engine, ClamAVDB: o.clamavDB, YaraRules: o.yaraRules, Clock: a.clock})
+	return scan.New(ctx, scan.Options{Engine: o.engine, ClamAVDB: o.clamavDB, YaraRules: o.yaraRules, User: o.user, Clock: a.clock})
 }
 
 func newScanCommand(a *app) *cobra.Command {
@@ -161,7 +165,7 @@ func printScan(w, warn io.Writer, m *repo.Manifest, rep scan.Report) error {
 	if len(rep.Findings) > 0 {
 		rows := make([][]string, 0, len(rep.Findings))
 		for _, f := range rep.Findings {
-			rows = append(rows, []string{scan.Escape(f.Filesystem), scan.Escape(f.Path), scan.Escape(f.Signature)})
+			rows = append(rows, []string{textsafe.Escape(f.Filesystem), textsafe.Escape(f.Path), textsafe.Escape(f.Signature)})
 		}
 		if err := table(w, []string{"FILESYSTEM", "PATH", "SIGNATURE"}, rows); err != nil {
 			return err
@@ -178,7 +182,7 @@ func printScan(w, warn io.Writer, m *repo.Manifest, rep scan.Report) error {
 		what = "NOT SCANNED: " + rep.Error
 	}
 	for _, fs := range rep.Skipped {
-		fmt.Fprintf(warn, "warning: filesystem %s of %s not mounted, so not scanned\n", scan.Escape(fs), m.ID)
+		fmt.Fprintf(warn, "warning: filesystem %s of %s not mounted, so not scanned\n", textsafe.Escape(fs), m.ID)
 	}
 	_, err := fmt.Fprintf(w, "%s of %s (%s, %s): %s — %s (%s), %d filesystem(s) in %s\n", rep.Engine, m.ID, m.VM,
 		m.Time.Local().Format("2006-01-02 15:04:05"), what, rep.EngineVersion, shortDigest(rep.Database), len(rep.Filesystems),
@@ -303,7 +307,20 @@ func (a *app) scanBefore(ctx context.Context, r *repo.Repository, o scanFlags, m
 		return fmt.Errorf("point %s refused: %w (--on-infection continue uses it all the same; holdfast scan --find-clean %s finds a clean one)",
 			m.ID, rep.Err(), m.VM)
 	}
-	return fmt.Errorf("point %s refused: %w", m.ID, rep.Err())
+	return notScannedRefusal(m, rep)
+}
+
+// notScannedRefusal is the error of a secure restore whose point could
+// not be scanned (or not fully): refused whatever --on-infection says,
+// with what to do about it.
+func notScannedRefusal(m *repo.Manifest, rep scan.Report) error {
+	hint := "fix what kept the engine from running, or restore without --scan"
+	if strings.Contains(rep.Error, "not fully scanned") {
+		hint = "guest files were left unscanned, so the point is neither clean nor infected and --on-infection does not apply; " +
+			"scan it where everything can be published (a volume group skipped because its name is in use: " +
+			"on a mount host without a volume group of that name), or restore without --scan"
+	}
+	return fmt.Errorf("point %s refused: %w (%s)", m.ID, rep.Err(), hint)
 }
 
 // scanBeforeRef resolves ref, scans the point first (scanBefore) and

@@ -17,6 +17,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/scan"
 	"github.com/holdfast-backup/holdfast/internal/server"
+	"github.com/holdfast-backup/holdfast/internal/textsafe"
 	"golang.org/x/term"
 )
 
@@ -65,7 +66,7 @@ func main() {
 func errorText(err error) string {
 	lines := strings.Split(err.Error(), "\n")
 	for i, l := range lines {
-		lines[i] = scan.Escape(l)
+		lines[i] = textsafe.Escape(l)
 	}
 	return strings.Join(lines, "\n")
 }

@@ -45,7 +45,14 @@ func buildExt4Image(t *testing.T, img string, files map[string]string) {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		mode, dirMode := os.FileMode(0o644), os.FileMode(0o755)
+		if strings.HasPrefix(name, "root/") { // root's alone, as in a guest: the scan user reads it all the same
+			mode, dirMode = 0o600, 0o700
+		}
+		if err := os.WriteFile(p, []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Dir(p), dirMode); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -112,6 +119,7 @@ func TestScanEndToEnd(t *testing.T) {
 		}
 		if i == 5 { // a name with a newline: one finding, printed escaped
 			files["tmp/we\nird: x FOUND.com"] = eicarString
+			files["root/.secret/eicar.com"] = eicarString // 0600 in a 0700 directory, owned by root
 		}
 		buildExt4Image(t, img, files)
 		ids = append(ids, e.backupJSON(vm, img).Point)
@@ -130,7 +138,8 @@ func TestScanEndToEnd(t *testing.T) {
 		t.Fatalf("yara of point 3: exit %d %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
 	}
 	r = e.run("scan", ids[4], "--clamav-db", db)
-	if r.code != exitFailure || !strings.Contains(r.stdout, `/tmp/we\nird: x FOUND.com`) || !strings.Contains(r.stdout, "2 finding(s)") {
+	if r.code != exitFailure || !strings.Contains(r.stdout, `/tmp/we\nird: x FOUND.com`) || !strings.Contains(r.stdout, "3 finding(s)") ||
+		!strings.Contains(r.stdout, "/root/.secret/eicar.com") {
 		t.Fatalf("clamscan of point 5: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	if r = e.run("scan", ids[0], "--clamav-db", db); r.code != exitOK || !strings.Contains(r.stdout, "clean") {
@@ -218,7 +227,11 @@ func TestScanInterrupted(t *testing.T) {
 
 	// A clamscan that says it started, then runs until killed.
 	bin := filepath.Join(e.dir, "bin")
-	started := filepath.Join(e.dir, "engine-started")
+	marks := filepath.Join(e.dir, "engine") // the engine runs as the scan user: it writes only where anyone may
+	if err := os.Mkdir(marks, 0o777); err != nil || os.Chmod(marks, 0o777) != nil {
+		t.Fatal(err)
+	}
+	started := filepath.Join(marks, "started")
 	script := "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'ClamAV 1.4.6'; exit 0; fi\ntouch " + started + "\nexec sleep 600\n"
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/scan"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+	"github.com/holdfast-backup/holdfast/internal/textsafe"
 )
 
 // scanMount scans a point for malware on this proxy — the mount server —
@@ -29,7 +30,7 @@ func (p *Proxy) scanMount(ctx context.Context, at *attempt, m *repo.Manifest) (t
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
-		out.Error = scan.Escape(err.Error()) // may name guest volumes
+		out.Error = textsafe.Escape(err.Error()) // may name guest volumes
 		return res, nil
 	}
 	switch {
@@ -56,7 +57,7 @@ func (p *Proxy) scanMount(ctx context.Context, at *attempt, m *repo.Manifest) (t
 		return notScanned(err)
 	}
 	if err != nil { // the scan ran; unpublishing failed
-		res.Warnings = append(res.Warnings, scan.Escape(err.Error()))
+		res.Warnings = append(res.Warnings, textsafe.Escape(err.Error()))
 	}
 	out.Result, out.Findings, out.Error = rep.Result, rep.Count, rep.Error
 	if len(rep.Findings) > 0 {
@@ -64,7 +65,7 @@ func (p *Proxy) scanMount(ctx context.Context, at *attempt, m *repo.Manifest) (t
 		out.First = &repo.ScanFinding{Filesystem: f.Filesystem, Path: f.Path, Signature: f.Signature}
 	}
 	for _, fs := range rep.Skipped {
-		res.Warnings = append(res.Warnings, "filesystem "+scan.Escape(fs)+" not mounted, so not scanned")
+		res.Warnings = append(res.Warnings, "filesystem "+textsafe.Escape(fs)+" not mounted, so not scanned")
 	}
 	if rep.Result == repo.ScanFailed {
 		return res, nil // not recorded: a later scan may still run

@@ -25,6 +25,14 @@ const (
 // FindingsCount counts them all).
 const MaxScanFindings = 100
 
+// ScanPolicy is the completeness policy of the scans this holdfast
+// records: 2 means clamscan's limits raised and every guest filesystem
+// published and scanned (a volume left out makes the scan failed, "not
+// fully scanned"). A record of an older policy (none: yara records and
+// records made while a volume was not published could say clean for a
+// partial scan) is not the same answer and is never reused.
+const ScanPolicy = 2
+
 // ScanRecord is the result of a malware scan of a restore point, stored
 // as the sealed blob scans/<point>/<engine> (kind 4): one per point and
 // engine, the newest replacing the older. It is authenticated like a
@@ -42,6 +50,7 @@ type ScanRecord struct {
 	FindingsCount int           `json:"findings_count"`
 	Findings      []ScanFinding `json:"findings,omitempty"` // the first MaxScanFindings
 	Error         string        `json:"error,omitempty"`    // why a failed scan failed
+	Policy        int           `json:"policy,omitempty"`   // ScanPolicy when recorded by this holdfast
 }
 
 // ScanFinding is one file an engine flagged. Path is relative to the root
@@ -69,10 +78,11 @@ func checkScanNames(point, engine string) error {
 	return nil
 }
 
-// Same reports whether two records come from the same engine, engine
-// version and database, so one stands for the other.
+// Same reports whether the record comes from the same engine, engine
+// version and database under the current ScanPolicy, so it stands for a
+// scan now.
 func (s ScanRecord) Same(engine, version, database string) bool {
-	return s.Engine == engine && s.EngineVersion == version && s.Database == database
+	return s.Engine == engine && s.EngineVersion == version && s.Database == database && s.Policy == ScanPolicy
 }
 
 func (s ScanRecord) validate() error {

@@ -11,7 +11,7 @@ import (
 
 func testScan(point, engine, result string, n int) ScanRecord {
 	s := ScanRecord{Point: point, Engine: engine, EngineVersion: "ClamAV 1.4.6", Database: "sha256:ab",
-		Time: time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC), Result: result, FindingsCount: n}
+		Time: time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC), Result: result, FindingsCount: n, Policy: ScanPolicy}
 	for range n {
 		s.Findings = append(s.Findings, ScanFinding{Filesystem: "disk0-p1", Path: "/a\nb: c", Signature: "Eicar"})
 	}
@@ -52,6 +52,9 @@ func TestScanRecords(t *testing.T) {
 				t.Fatalf("newest record of %s: %+v", m1.ID, newest)
 			}
 			if !newest.Same("clamscan", "ClamAV 1.4.6", "sha256:ab") || newest.Same("clamscan", "ClamAV 1.4.6", "sha256:cd") {
+				t.Fatal("Same")
+			}
+			if old := newest; func() bool { old.Policy = 0; return old.Same("clamscan", "ClamAV 1.4.6", "sha256:ab") }() {
 				t.Fatal("Same")
 			}
 			// A record moved to another point's name does not load.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/textsafe"
 )
 
 // Engine names.
@@ -48,7 +49,11 @@ type Options struct {
 	// Program is the engine's executable (default: the engine's name on
 	// $PATH). Tests give a fake.
 	Program string
-	Clock   clock.Clock
+	// User is the account the engine runs as when holdfast runs as root
+	// (default: clamav when it exists, else nobody, else 65534:65534);
+	// "root" keeps root. See Engine.sysProcAttr.
+	User  string
+	Clock clock.Clock
 }
 
 // Engine is a configured, checked engine: its program was found and its
@@ -58,7 +63,9 @@ type Engine struct {
 	program  string
 	db       string // absolute
 	version  string
-	database string // "sha256:…" over the database
+	database string              // "sha256:…" over the database
+	cred     *syscall.Credential // the scan user; nil: run as holdfast runs
+	setpriv  string              // setpriv(1), which drops root for the engine
 	clock    clock.Clock
 }
 
@@ -93,6 +100,14 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		return nil, fmt.Errorf("scan engine %s: %w: %w", e.name, ErrNotScanned, err)
 	}
 	e.program = p
+	if e.cred, err = engineUser(o.User); err != nil {
+		return nil, fmt.Errorf("scan engine %s: %w: %w", e.name, ErrNotScanned, err)
+	}
+	if e.cred != nil {
+		if e.setpriv, err = exec.LookPath("setpriv"); err != nil {
+			return nil, fmt.Errorf("scan engine %s: %w: setpriv (util-linux) runs it unprivileged: %w", e.name, ErrNotScanned, err)
+		}
+	}
 	if e.db, err = filepath.Abs(db); err != nil {
 		return nil, err
 	}
@@ -112,7 +127,7 @@ func (e *Engine) Version() string  { return e.version }
 func (e *Engine) Database() string { return e.database }
 
 func (e *Engine) readVersion(ctx context.Context) (string, error) {
-	cmd := exec.CommandContext(ctx, e.program, "--version")
+	cmd := e.command(ctx, "", "--version") // as the scan user: it can run the program
 	cmd.Stdin = nil
 	out, err := cmd.Output()
 	if err != nil {
@@ -232,7 +247,8 @@ func (r Report) Err() error {
 // Record is the report as stored on point.
 func (r Report) Record(point string) repo.ScanRecord {
 	s := repo.ScanRecord{Point: point, Engine: r.Engine, EngineVersion: r.EngineVersion, Database: r.Database,
-		Time: r.Started.UTC(), Duration: r.Duration.Seconds(), Result: r.Result, FindingsCount: r.Count, Error: r.Error}
+		Time: r.Started.UTC(), Duration: r.Duration.Seconds(), Result: r.Result, FindingsCount: r.Count, Error: r.Error,
+		Policy: repo.ScanPolicy}
 	for _, f := range r.Findings[:min(len(r.Findings), repo.MaxScanFindings)] {
 		s.Findings = append(s.Findings, repo.ScanFinding{Filesystem: f.Filesystem, Path: f.Path, Signature: f.Signature})
 	}
@@ -330,10 +346,16 @@ func (e *Engine) args(ts []Target) []string {
 }
 
 func (e *Engine) run(ctx context.Context, ts []Target) runResult {
-	cmd := exec.CommandContext(ctx, e.program, e.args(ts)...)
-	// Its own process group: a terminal's ^C reaches holdfast, which then
-	// stops the engine and unpublishes; the engine dies with holdfast.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	tmp, err := e.tempDir()
+	if err != nil {
+		return runResult{err: fmt.Sprintf("%s temporary directory: %v", e.name, err)}
+	}
+	defer os.RemoveAll(tmp)
+	args := e.args(ts)
+	if e.name == ClamScan {
+		args = append([]string{"--tempdir=" + tmp}, args...)
+	}
+	cmd := e.command(ctx, tmp, args...)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) } // the group: clamscan's helpers too
 	cmd.WaitDelay = 10 * time.Second
 	stderr := &capped{max: maxStderr}
@@ -371,7 +393,7 @@ func (e *Engine) run(ctx context.Context, ts []Target) runResult {
 		} else if msg == "" {
 			msg = err.Error()
 		}
-		res.err = fmt.Sprintf("%s exited %d: %s", e.name, code, Escape(msg))
+		res.err = fmt.Sprintf("%s exited %d: %s", e.name, code, textsafe.Escape(msg))
 		res.infected = e.name == ClamScan && code == 1
 	}
 	if limits != "" {
@@ -393,7 +415,7 @@ func limitsExceeded(res *runResult) string {
 		}
 		res.count--
 		if len(names) < 10 {
-			names = append(names, fmt.Sprintf("%s:%s (%s)", f.Filesystem, Escape(f.Path), strings.TrimPrefix(f.Signature, limitSignature)))
+			names = append(names, fmt.Sprintf("%s:%s (%s)", f.Filesystem, textsafe.Escape(f.Path), strings.TrimPrefix(f.Signature, limitSignature)))
 		}
 	}
 	skipped := len(res.findings) - len(kept)

@@ -23,6 +23,9 @@ const Eicar = `X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H
 func fakeEngine(t *testing.T, version, stdout, stderr string, code int) string {
 	t.Helper()
 	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil { // the engine runs as the scan user and writes args here
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "out"), []byte(stdout), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -324,6 +327,9 @@ func TestClamscanDeepTree(t *testing.T) {
 // interruption rather than a result.
 func TestEngineInterrupted(t *testing.T) {
 	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil { // the engine runs as the scan user
+		t.Fatal(err)
+	}
 	started := filepath.Join(dir, "started")
 	script := "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'ClamAV 1.4.6'; exit 0; fi\n" +
 		"sleep 600 &\necho $! > " + started + ".tmp; mv " + started + ".tmp " + started + "\nwait\n"

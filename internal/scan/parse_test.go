@@ -3,6 +3,7 @@ package scan
 import (
 	"bytes"
 	"fmt"
+	"github.com/holdfast-backup/holdfast/internal/textsafe"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -76,23 +77,6 @@ func TestParseBounded(t *testing.T) {
 	}
 }
 
-func TestEscape(t *testing.T) {
-	for in, want := range map[string]string{
-		"/etc/passwd":     "/etc/passwd",
-		"/a b: c":         "/a b: c",
-		"/we\nird":        `/we\nird`,
-		"/\x1b[2J":        `/\x1b[2J`,
-		"/\xff":           `/\xff`,
-		`/back\slash "q"`: `/back\\slash "q"`,
-		"/naïve/ünïcödé":  "/naïve/ünïcödé",
-		"/\u202eevil.exe": `/\u202eevil.exe`,
-	} {
-		if got := Escape(in); got != want {
-			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func checkFindings(t *testing.T, got []Finding, n int) {
 	if n < len(got) || len(got) > MaxFindings {
 		t.Fatalf("%d findings, count %d", len(got), n)
@@ -105,7 +89,7 @@ func checkFindings(t *testing.T, got []Finding, n int) {
 		if !names[f.Filesystem] || !strings.HasPrefix(f.Path, "/") || len(f.Path) > maxRecord {
 			t.Fatalf("bad finding %+v", f)
 		}
-		if e := Escape(f.Path); strings.ContainsAny(e, "\n\r\x1b") || !utf8.ValidString(e) {
+		if e := textsafe.Escape(f.Path); strings.ContainsAny(e, "\n\r\x1b") || !utf8.ValidString(e) {
 			t.Fatalf("escape of %q = %q", f.Path, e)
 		}
 	}

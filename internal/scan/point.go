@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/textsafe"
 )
 
 // Mounted is a restore point published for scanning: its mounted guest
@@ -57,7 +58,7 @@ func (c *Checker) ScanPoint(ctx context.Context, m *repo.Manifest) (rep Report, 
 			return rep, ctx.Err()
 		}
 		rep = Report{Engine: c.Engine.name, EngineVersion: c.Engine.version, Database: c.Engine.database,
-			Started: c.Engine.clock.Now(), Result: repo.ScanFailed, Error: "publish: " + Escape(err.Error())} // may name guest LVM volumes
+			Started: c.Engine.clock.Now(), Result: repo.ScanFailed, Error: "publish: " + textsafe.Escape(err.Error())} // may name guest LVM volumes
 		return rep, c.record(ctx, m, rep)
 	}
 	defer func() {
@@ -88,7 +89,7 @@ func notFullyScanned(rep *Report, problems []string) {
 	}
 	esc := make([]string, len(problems))
 	for i, p := range problems {
-		esc[i] = Escape(p) // may name guest volumes
+		esc[i] = textsafe.Escape(p) // may name guest volumes
 	}
 	msg := "not fully scanned: " + strings.Join(esc, "; ")
 	rep.Error = strings.TrimPrefix(rep.Error+"; "+msg, "; ")

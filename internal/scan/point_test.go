@@ -186,10 +186,39 @@ func TestRecordedWithDefaultLimitsNotReused(t *testing.T) {
 	}
 	p := testPoints(1)[0]
 	recs := memRecords{p.ID: {{Point: p.ID, Engine: ClamScan, EngineVersion: strings.TrimSuffix(e.Version(), clamLimitsVersion),
-		Database: e.Database(), Result: repo.ScanClean}}}
+		Database: e.Database(), Result: repo.ScanClean, Policy: repo.ScanPolicy}}}
 	c := &Checker{Engine: e, Records: recs}
 	if s, ok, err := c.Recorded(ctx, p); err != nil || ok {
 		t.Fatalf("reused %+v (%v)", s, err)
+	}
+}
+
+// TestRecordedBeforePolicyNotReused: a clean record in the shape written
+// before the completeness policy (no "policy": a yara scan, or one made
+// while a volume was not published) is scanned again; the same record
+// with the current policy is reused.
+func TestRecordedBeforePolicyNotReused(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, Options{Program: fakeEngine(t, "ClamAV 1.4.6", "", "", 0), ClamAVDB: testDB(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testPoints(1)[0]
+	for _, tc := range []struct {
+		policy string
+		reused bool
+	}{{"", false}, {`, "policy": 1`, false}, {`, "policy": 2`, true}} {
+		old := fmt.Sprintf(`{"version": 1, "point": %q, "engine": "clamscan", "engine_version": %q, "database": %q,
+			"time": "2026-11-01T00:00:00Z", "duration_seconds": 1, "result": "clean", "findings_count": 0%s}`,
+			p.ID, e.Version(), e.Database(), tc.policy)
+		rec, err := repo.UnmarshalScanRecord([]byte(old))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &Checker{Engine: e, Records: memRecords{p.ID: {rec}}}
+		if _, ok, err := c.Recorded(ctx, p); err != nil || ok != tc.reused {
+			t.Errorf("record%s: reused %v (%v), want %v", tc.policy, ok, err, tc.reused)
+		}
 	}
 }
 

@@ -6,11 +6,11 @@ import (
 	"fmt"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
-	"github.com/holdfast-backup/holdfast/internal/scan"
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/textsafe"
 )
 
 // Scan after backup (a job's scan_after). When a VM's point is committed
@@ -143,7 +143,7 @@ func scanEndedLocked(tr *taskRun, r *taskproto.Result) *ScanSummary {
 	case repo.ScanInfected:
 		s.Summary = fmt.Sprintf("scan: infected %d", sc.Findings)
 		if f := sc.First; f != nil {
-			s.Summary += fmt.Sprintf(" (%s:%s: %s)", scan.Escape(f.Filesystem), scan.Escape(f.Path), scan.Escape(f.Signature))
+			s.Summary += fmt.Sprintf(" (%s:%s: %s)", textsafe.Escape(f.Filesystem), textsafe.Escape(f.Path), textsafe.Escape(f.Signature))
 		}
 	default:
 		s.Result, s.Reason = repo.ScanFailed, sc.Error
@@ -153,7 +153,7 @@ func scanEndedLocked(tr *taskRun, r *taskproto.Result) *ScanSummary {
 }
 
 func notScanned(engine, why string) *ScanSummary {
-	why = scan.Escape(why)
+	why = textsafe.Escape(why)
 	return &ScanSummary{Result: repo.ScanFailed, Engine: engine, Reason: why, Summary: "scan: not scanned: " + why}
 }
 
