@@ -15,8 +15,11 @@ import (
 
 // lvmTool runs an LVM command that writes only metadata (no device-mapper
 // here: --driverloaded n where it applies).
-func lvmTool(t *testing.T, args ...string) string {
+func lvmTool(t *testing.T, dev string, args ...string) string {
 	t.Helper()
+	// LVM restricted to the test's own device (no scan of other tests' or
+	// the host's devices, which would hold them busy) and nothing in /etc/lvm.
+	args = append([]string{args[0], "--devices", dev, "--config", "backup { backup = 0 archive = 0 }"}, args[1:]...)
 	need(t, args[0])
 	c := exec.Command(args[0], args[1:]...)
 	c.Env = append(os.Environ(), "LVM_SUPPRESS_FD_WARNINGS=1")
@@ -51,17 +54,17 @@ func TestLVMFreeMatchesDumpe2fs(t *testing.T) {
 		}
 	})
 	vg := fmt.Sprintf("hf-fsmap%d", os.Getpid())
-	lvmTool(t, "pvcreate", "-q", "-ff", "-y", loop)
-	lvmTool(t, "vgcreate", "-q", "-s", "4M", vg, loop)
-	lvmTool(t, "lvcreate", "--driverloaded", "n", "-q", "-an", "-Zn", "-L", "12M", "-n", "data", vg)
-	lvmTool(t, "lvcreate", "--driverloaded", "n", "-q", "-an", "-Zn", "-L", "8M", "-n", "other", vg)
-	lvmTool(t, "lvextend", "--driverloaded", "n", "-q", "-L", "32M", vg+"/data")
-	peStart, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(lvmTool(t, "pvs", "--noheadings", "--units", "b", "-o", "pe_start", loop)), "B"), 10, 64)
+	lvmTool(t, loop, "pvcreate", "-q", "-ff", "-y", loop)
+	lvmTool(t, loop, "vgcreate", "-q", "-s", "4M", vg, loop)
+	lvmTool(t, loop, "lvcreate", "--driverloaded", "n", "-q", "-an", "-Zn", "-L", "12M", "-n", "data", vg)
+	lvmTool(t, loop, "lvcreate", "--driverloaded", "n", "-q", "-an", "-Zn", "-L", "8M", "-n", "other", vg)
+	lvmTool(t, loop, "lvextend", "--driverloaded", "n", "-q", "-L", "32M", vg+"/data")
+	peStart, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(lvmTool(t, loop, "pvs", "--noheadings", "--units", "b", "-o", "pe_start", loop)), "B"), 10, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	segs := lvmTool(t, "lvs", "--noheadings", "--segments", "-o", "seg_start_pe,seg_pe_ranges", vg+"/data")
-	lvmTool(t, "vgexport", vg)
+	segs := lvmTool(t, loop, "lvs", "--noheadings", "--segments", "-o", "seg_start_pe,seg_pe_ranges", vg+"/data")
+	lvmTool(t, loop, "vgexport", vg)
 	if err := exec.Command("losetup", "-d", loop).Run(); err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,11 @@ import (
 
 // lvm runs an LVM command that writes only metadata (no device-mapper
 // here: --driverloaded n) and returns its output.
-func lvm(t *testing.T, args ...string) string {
+func lvm(t *testing.T, dev string, args ...string) string {
 	t.Helper()
+	// LVM restricted to the test's own device (no scan of other tests' or
+	// the host's devices, which would hold them busy) and nothing in /etc/lvm.
+	args = append([]string{args[0], "--devices", dev, "--config", "backup { backup = 0 archive = 0 }"}, args[1:]...)
 	c := exec.Command(args[0], args[1:]...)
 	c.Env = append(os.Environ(), "LVM_SUPPRESS_FD_WARNINGS=1")
 	var stderr strings.Builder
@@ -59,17 +62,17 @@ func TestLVM(t *testing.T) {
 		}
 	})
 	vg := fmt.Sprintf("hf-test%d", os.Getpid())
-	lvm(t, "pvcreate", "-q", "-ff", "-y", loop)
-	lvm(t, "vgcreate", "-q", "-s", "4M", vg, loop)
-	lvm(t, "lvcreate", "--driverloaded", "n", "-q", "-an", "-Zn", "-L", "12M", "-n", "data", vg)
-	lvm(t, "lvcreate", "--driverloaded", "n", "-q", "-an", "-Zn", "-L", "8M", "-n", "other", vg)
-	lvm(t, "lvextend", "--driverloaded", "n", "-q", "-L", "24M", vg+"/data")
-	peStart, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(lvm(t, "pvs", "--noheadings", "--units", "b", "-o", "pe_start", loop)), "B"), 10, 64)
+	lvm(t, loop, "pvcreate", "-q", "-ff", "-y", loop)
+	lvm(t, loop, "vgcreate", "-q", "-s", "4M", vg, loop)
+	lvm(t, loop, "lvcreate", "--driverloaded", "n", "-q", "-an", "-Zn", "-L", "12M", "-n", "data", vg)
+	lvm(t, loop, "lvcreate", "--driverloaded", "n", "-q", "-an", "-Zn", "-L", "8M", "-n", "other", vg)
+	lvm(t, loop, "lvextend", "--driverloaded", "n", "-q", "-L", "24M", vg+"/data")
+	peStart, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(lvm(t, loop, "pvs", "--noheadings", "--units", "b", "-o", "pe_start", loop)), "B"), 10, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	segs := lvm(t, "lvs", "--noheadings", "--segments", "-o", "seg_start_pe,seg_pe_ranges", vg+"/data")
-	lvm(t, "vgexport", vg)
+	segs := lvm(t, loop, "lvs", "--noheadings", "--segments", "-o", "seg_start_pe,seg_pe_ranges", vg+"/data")
+	lvm(t, loop, "vgexport", vg)
 	if err := exec.Command("losetup", "-d", loop).Run(); err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,7 @@ func (p *Proxy) scanMount(ctx context.Context, at *attempt, m *repo.Manifest) (t
 		return notScanned(err)
 	}
 	if err != nil { // the scan ran; unpublishing failed
+		p.log.Warn("scan: unpublish failed (publish cleanup undoes what is left)", "point", m.ID, "error", textsafe.Escape(err.Error()))
 		res.Warnings = append(res.Warnings, textsafe.Escape(err.Error()))
 	}
 	out.Result, out.Findings, out.Error = rep.Result, rep.Count, rep.Error

@@ -29,7 +29,7 @@ type Env struct {
 }
 
 func (e Env) bind(s *Session) *Session {
-	s.recs, s.sys, s.log, s.holder = e.Records, e.System, e.Logger, e.Holder
+	s.recs, s.sys, s.log, s.holder, s.clk = e.Records, e.System, e.Logger, e.Holder, e.Clock
 	if s.sys == nil {
 		s.sys = Host{}
 	}

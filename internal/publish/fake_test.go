@@ -24,13 +24,15 @@ type fakeSys struct {
 	devnums map[string]string  // device → its number (default: "num(" + device + ")")
 	parts   map[string]bool    // loop devices with partition devices (partx -a fails on them, as the kernel EBUSY)
 	loops   map[string]string  // loop device → backing file
+	busy    map[string]int     // command line → times it fails "Device or resource busy" before it works
 	next    int
 	dm      bool
 }
 
 func newFake() *fakeSys {
 	return &fakeSys{answers: map[string]string{}, mounted: map[string]bool{}, sources: map[string]string{},
-		over: map[string][]Mount{}, devnums: map[string]string{}, parts: map[string]bool{}, loops: map[string]string{}, next: 7, dm: true}
+		over: map[string][]Mount{}, devnums: map[string]string{}, parts: map[string]bool{}, loops: map[string]string{}, busy: map[string]int{},
+		next: 7, dm: true}
 }
 
 func (f *fakeSys) Run(_ context.Context, name string, args ...string) ([]byte, error) {
@@ -38,6 +40,10 @@ func (f *fakeSys) Run(_ context.Context, name string, args ...string) ([]byte, e
 	defer f.mu.Unlock()
 	line := strings.Join(append([]string{name}, args...), " ")
 	f.calls = append(f.calls, line)
+	if f.busy[line] > 0 {
+		f.busy[line]--
+		return nil, &ExitError{Command: line, Code: 1, Stderr: name + ": " + args[len(args)-1] + ": Device or resource busy"}
+	}
 	if ans, ok := f.answers[line]; ok && strings.HasPrefix(ans, "!") {
 		var code int
 		var msg string

@@ -59,7 +59,7 @@ func Publish(ctx context.Context, o Options) (*Session, error) {
 // newSession fills in the defaults and makes sure the ID is free.
 func newSession(o Options) (*Session, error) {
 	s := &Session{ID: o.ID, VM: o.Point.VM, Point: o.Point.ID, MountDir: o.MountDir, PID: o.PID,
-		sys: o.System, log: o.Logger, holder: o.Holder, Disks: []Disk{}, Filesystems: []Filesystem{}, Steps: []Step{}}
+		sys: o.System, log: o.Logger, holder: o.Holder, clk: o.Clock, Disks: []Disk{}, Filesystems: []Filesystem{}, Steps: []Step{}}
 	if s.ID == "" {
 		s.ID = NewID()
 	} else if !ValidID(s.ID) {

@@ -80,6 +80,7 @@ type Session struct {
 	holder instant.Holder
 	fuse   *fuse.Server
 	disks  []*restorefs.Disk
+	clk    clock.Clock // waits between tries on a busy device (nil: the real clock)
 }
 
 var idPattern = regexp.MustCompile(`^pub-[0-9a-f]{8}$`)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"io/fs"
 	"os"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Step kinds, in the order Publish takes them.
@@ -244,18 +246,42 @@ func (s *Session) undoLoop(ctx context.Context, st Step) ([]string, error) {
 	var did []string
 	for _, dev := range devs {
 		if st.Kind == stepPartitions {
-			if _, err := s.sys.Run(ctx, "partx", "-d", dev); err != nil && !noPartitions(err) {
+			if _, err := s.runWhileBusy(ctx, "partx", "-d", dev); err != nil && !noPartitions(err) {
 				return did, err
 			}
 			did = append(did, "partition devices of "+dev)
 			continue
 		}
-		if _, err := s.sys.Run(ctx, "losetup", "-d", dev); err != nil {
+		if _, err := s.runWhileBusy(ctx, "losetup", "-d", dev); err != nil {
 			return did, err
 		}
 		did = append(did, "loop device "+dev)
 	}
 	return did, nil
+}
+
+// Devices are busy for a moment when something scans them: udev's blkid
+// after partition devices come or go, LVM commands scanning every block
+// device, multipath. Undoing a step on a busy device is retried
+// busyTries times, busyWait apart (about 10 s in all).
+const (
+	busyTries = 100
+	busyWait  = 100 * time.Millisecond
+)
+
+// runWhileBusy runs a command, again while it fails only because the
+// device is busy.
+func (s *Session) runWhileBusy(ctx context.Context, name string, args ...string) ([]byte, error) {
+	for try := 1; ; try++ {
+		out, err := s.sys.Run(ctx, name, args...)
+		var ee *ExitError
+		if err == nil || try == busyTries || !errors.As(err, &ee) || !strings.Contains(ee.Stderr, "busy") {
+			return out, err
+		}
+		if err := clock.Or(s.clk).Sleep(ctx, busyWait); err != nil {
+			return out, err
+		}
+	}
 }
 
 // noPartitions reports whether partx -d failed only because there was

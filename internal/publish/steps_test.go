@@ -3,11 +3,13 @@ package publish
 import (
 	"context"
 	"errors"
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // gptWithLVM scripts a disk with a GPT: ext4, xfs and an LVM PV holding
@@ -220,5 +222,51 @@ func TestStalePartitionDevicesAreReplaced(t *testing.T) {
 	}
 	if f.parts["/dev/loop7"] {
 		t.Error("partition devices left")
+	}
+}
+
+// A scanner (udev's blkid, an LVM command scanning every block device)
+// holds a device open for a moment: undoing partitions and loop devices
+// tries again while the device is busy, within a bound.
+func TestUndoWaitsOutABusyDevice(t *testing.T) {
+	tests := []struct {
+		name      string
+		busyPartx int
+		busyLoop  int
+		wantErr   bool
+	}{
+		{"busy for a moment", 2, 3, false},
+		{"busy for good", busyTries + 5, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFake()
+			gptWithLVM(f)
+			s := fakeSession(t, f, 8<<20)
+			clk := clock.NewFake(time.Unix(0, 0))
+			s.clk = clk
+			if err := s.attach(ctx); err != nil {
+				t.Fatal(err)
+			}
+			f.busy["partx -d /dev/loop7"] = tt.busyPartx
+			f.busy["losetup -d /dev/loop7"] = tt.busyLoop
+			_, err := s.undo(ctx)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("undo: %v, want error %v", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				if len(f.loops) != 1 {
+					t.Errorf("undo went past the busy device: loops %v", f.loops)
+				}
+				if waited := clk.Since(time.Unix(0, 0)); waited != (busyTries-1)*busyWait {
+					t.Errorf("waited %v, want %v", waited, (busyTries-1)*busyWait)
+				}
+				return
+			}
+			if len(f.loops) != 0 || f.parts["/dev/loop7"] {
+				t.Errorf("left loops %v partitions %v", f.loops, f.parts)
+			}
+		})
 	}
 }
