@@ -35,9 +35,12 @@
 //
 // Close (unpublish) undoes the recorded steps in reverse: umount,
 // vgchange -an, partx -d, losetup -d, FUSE unmount, and removes the
-// directories Publish created (never one it did not create). A step that
-// cannot be undone (a busy mount) stops Close with an error; the steps
-// left stay in the record.
+// directories Publish created (never one it did not create). A partition
+// or loop device that a scanner holds open for a moment (udev's blkid, an
+// LVM command scanning every block device) is tried again, 100 ms apart,
+// for about 10 s. A step that cannot be undone (a busy mount, a device
+// busy for longer) stops Close with an error; the steps left stay in the
+// record.
 //
 // # Records
 //
