@@ -192,6 +192,12 @@ func CopyInto(t testing.TB, img, src string, off int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	CopyBytes(t, img, data, off)
+}
+
+// CopyBytes writes data into img at off.
+func CopyBytes(t testing.TB, img string, data []byte, off int64) {
+	t.Helper()
 	f, err := os.OpenFile(img, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
