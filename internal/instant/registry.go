@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/atomicfile"
 	"github.com/holdfast-backup/holdfast/internal/clock"
 )
 
@@ -108,11 +109,7 @@ func (r Registry) Save(rec Record) error {
 	if err != nil {
 		return err
 	}
-	tmp := r.path(rec.ID) + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, r.path(rec.ID))
+	return atomicfile.Write(r.path(rec.ID), b, 0o600)
 }
 
 // ErrNoSession means the registry has no such session.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/holdfast-backup/holdfast/internal/atomicfile"
 	"github.com/holdfast-backup/holdfast/internal/instant"
 )
 
@@ -70,11 +71,7 @@ func (r Records) Save(s *Session) error {
 	if err != nil {
 		return err
 	}
-	tmp := r.path(s.ID) + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, r.path(s.ID))
+	return atomicfile.Write(r.path(s.ID), b, 0o600)
 }
 
 // ErrNotPrivate is a state or mount directory that another user could
