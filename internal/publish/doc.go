@@ -37,8 +37,9 @@
 // vgchange -an, partx -d, losetup -d, FUSE unmount, and removes the
 // directories Publish created (never one it did not create). A partition
 // or loop device that a scanner holds open for a moment (udev's blkid, an
-// LVM command scanning every block device) is tried again, 100 ms apart,
-// for about 10 s. A step that cannot be undone (a busy mount, a device
+// LVM command scanning every block device), and the FUSE mount a detached
+// loop device still holds until the kernel releases it, are tried again,
+// 100 ms apart, for about 10 s. A step that cannot be undone (a busy mount, a device
 // busy for longer) stops Close with an error; the steps left stay in the
 // record.
 //

@@ -124,7 +124,9 @@ func (s *Session) undoStep(ctx context.Context, st Step) ([]string, error) {
 		return s.unmount(ctx, st, "mount")
 	case stepFUSE:
 		if srv := s.fuse; srv != nil { // this process serves it
-			did, err := s.unmountWith(st, "FUSE mount", srv.Unmount)
+			// The loop device detached just before may still hold a disk
+			// file for a moment (the kernel releases it asynchronously).
+			did, err := s.unmountWith(st, "FUSE mount", func() error { return s.whileBusy(ctx, srv.Unmount) })
 			if err == nil {
 				s.fuse = nil // unmounted, by it or by someone else
 			}
@@ -272,16 +274,37 @@ const (
 // runWhileBusy runs a command, again while it fails only because the
 // device is busy.
 func (s *Session) runWhileBusy(ctx context.Context, name string, args ...string) ([]byte, error) {
+	var out []byte
+	err := s.whileBusy(ctx, func() error {
+		var err error
+		out, err = s.sys.Run(ctx, name, args...)
+		return err
+	})
+	return out, err
+}
+
+// whileBusy calls do until it succeeds, fails for another reason than a
+// busy device, or has been tried busyTries times.
+func (s *Session) whileBusy(ctx context.Context, do func() error) error {
 	for try := 1; ; try++ {
-		out, err := s.sys.Run(ctx, name, args...)
-		var ee *ExitError
-		if err == nil || try == busyTries || !errors.As(err, &ee) || !strings.Contains(ee.Stderr, "busy") {
-			return out, err
+		err := do()
+		if err == nil || try == busyTries || !deviceBusy(err) {
+			return err
 		}
 		if err := clock.Or(s.clk).Sleep(ctx, busyWait); err != nil {
-			return out, err
+			return err
 		}
 	}
+}
+
+// deviceBusy reports whether err is EBUSY: a tool that says so on
+// stderr, or fusermount's error as go-fuse returns it.
+func deviceBusy(err error) bool {
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return strings.Contains(ee.Stderr, "busy")
+	}
+	return errors.Is(err, syscall.EBUSY) || strings.Contains(err.Error(), "Device or resource busy")
 }
 
 // noPartitions reports whether partx -d failed only because there was

@@ -3,11 +3,13 @@ package publish
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/holdfast-backup/holdfast/internal/clock"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -266,6 +268,27 @@ func TestUndoWaitsOutABusyDevice(t *testing.T) {
 			}
 			if len(f.loops) != 0 || f.parts["/dev/loop7"] {
 				t.Errorf("left loops %v partitions %v", f.loops, f.parts)
+			}
+		})
+	}
+}
+
+func TestDeviceBusy(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"partx busy", &ExitError{Command: "partx -d /dev/loop7", Code: 1, Stderr: "partx: /dev/loop7: error deleting partition 1: Device or resource busy"}, true},
+		{"partx other", &ExitError{Command: "partx -d /dev/loop7", Code: 1, Stderr: "partx: bad usage"}, false},
+		{"fusermount busy", fmt.Errorf("/usr/bin/fusermount3: failed to unmount /x: Device or resource busy\n (code exit status 1)"), true},
+		{"EBUSY", fmt.Errorf("unmount: %w", syscall.EBUSY), true},
+		{"other", errors.New("permission denied"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := deviceBusy(tt.err); got != tt.want {
+				t.Errorf("deviceBusy(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
 	}
