@@ -84,16 +84,19 @@ func TestSessionClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	var got []Client
-	for deadline := time.Now().Add(20 * time.Second); len(got) < 2; time.Sleep(10 * time.Millisecond) {
-		if got, err = reg.Clients(ctx, rec.ID); err != nil || time.Now().After(deadline) {
-			t.Fatalf("clients: %+v %v", got, err)
-		}
+	// The server records a client at accept and its export once its side
+	// of the handshake ends, which may be after the client's: wait for
+	// both clients in their final state.
+	want := func(got []Client) bool {
+		return len(got) == 2 && got[0].Protocol == "nbd" && got[0].Export == "disk-0" && got[0].Since.Equal(t0) &&
+			strings.HasPrefix(got[0].Addr, "127.0.0.1:") && got[0].Connected &&
+			got[1] == (Client{Protocol: "nfs", Addr: "127.0.0.1", Since: t0, Connected: true})
 	}
-	if len(got) != 2 || got[0].Protocol != "nbd" || got[0].Export != "disk-0" || !got[0].Since.Equal(t0) ||
-		!strings.HasPrefix(got[0].Addr, "127.0.0.1:") || !got[0].Connected ||
-		got[1] != (Client{Protocol: "nfs", Addr: "127.0.0.1", Since: t0, Connected: true}) {
-		t.Fatalf("clients with an NBD and an NFS client: %+v", got)
+	var got []Client
+	for deadline := time.Now().Add(20 * time.Second); !want(got); time.Sleep(10 * time.Millisecond) {
+		if got, err = reg.Clients(ctx, rec.ID); err != nil || time.Now().After(deadline) {
+			t.Fatalf("clients with an NBD and an NFS client: %+v %v", got, err)
+		}
 	}
 
 	rep, err := reg.ask(ctx, rec.ID, "stop")
