@@ -18,21 +18,7 @@ import (
 
 // needPublishHost skips unless this host can publish (root, FUSE, the
 // tools).
-func needPublishHost(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for FUSE, loop devices and mounts")
-	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("needs /dev/fuse")
-	}
-	for _, tool := range []string{"losetup", "partx", "blkid", "blockdev"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s", tool)
-		}
-	}
-	guestimg.Need(t, "mkfs.xfs", "mkswap")
-}
+func needPublishHost(t *testing.T) { guestimg.NeedPublishHost(t) }
 
 var (
 	pubBoot = map[string][]byte{"vmlinuz": bytes.Repeat([]byte("kernel"), 40000), "grub/grub.cfg": []byte("set default=0\n")}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -21,21 +20,7 @@ import (
 
 // needPublish skips the test unless it can publish: root, /dev/fuse and
 // the tools.
-func needPublish(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for FUSE, loop devices and mounts")
-	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("needs /dev/fuse")
-	}
-	for _, tool := range []string{"losetup", "partx", "blkid", "mount", "umount", "blockdev"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s", tool)
-		}
-	}
-	guestimg.Need(t, "mkfs.xfs", "mkswap")
-}
+func needPublish(t *testing.T) { guestimg.NeedPublishHost(t) }
 
 // backupImages backs up the images as one point of vm.
 func backupImages(t *testing.T, vm string, imgs ...string) (*repo.Repository, *repo.Manifest) {

@@ -219,3 +219,16 @@ func run(t testing.TB, stdin *strings.Reader, env []string, name string, args ..
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 }
+
+// NeedPublishHost skips the test unless this host can publish a point:
+// root, /dev/fuse and the tools publish and these images use.
+func NeedPublishHost(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for FUSE, loop devices and mounts")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("needs /dev/fuse")
+	}
+	Need(t, "losetup", "partx", "blkid", "mount", "umount", "blockdev", "mkfs.xfs", "mkswap")
+}
