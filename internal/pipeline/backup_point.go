@@ -19,6 +19,7 @@ type PointRequest struct {
 	ChunkSize int
 	Hostname  string
 	Notes     map[string]string // recorded in the manifest (guest quiescing, transport choice)
+	Config    *repo.VMConfig    // the VM's configuration, recorded in the manifest
 	Clock     clock.Clock       // nil: the real clock
 	Logger    *slog.Logger      // nil: discard
 	// Exclude leaves out what the guests do not need (free space, swap).
@@ -48,7 +49,7 @@ func BackupPoint(ctx context.Context, sink repo.Sink, req PointRequest, o Option
 	if err != nil {
 		return nil, err
 	}
-	m := &repo.Manifest{ID: sink.NewPointID(), VM: req.VM, Time: now().UTC(), Hostname: req.Hostname, Notes: req.Notes}
+	m := &repo.Manifest{ID: sink.NewPointID(), VM: req.VM, Time: now().UTC(), Hostname: req.Hostname, Notes: req.Notes, Config: req.Config}
 	for i, d := range req.Disks {
 		dm, err := BackupPointDisk(ctx, sink, DiskRequest{PointID: m.ID, Index: i, Disk: d, Previous: prev,
 			ChunkSize: req.ChunkSize, Logger: log, Exclude: req.Exclude}, o)

@@ -19,6 +19,9 @@ type Manifest struct {
 	// Notes carries platform details (guest quiescing result, VM
 	// configuration) added by later sources; free-form key/value.
 	Notes map[string]string `json:"notes,omitempty"`
+	// Config is the VM's hardware configuration when the platform reports
+	// one (vSphere), for restoring the whole VM.
+	Config *VMConfig `json:"config,omitempty"`
 }
 
 // DiskManifest describes one disk of a restore point.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/nbd"
@@ -22,6 +23,9 @@ const (
 	// KindQEMU is a whole running QEMU VM, named by its QMP socket:
 	// qemu:///ABSOLUTE/PATH/qmp.sock.
 	KindQEMU Kind = "qemu"
+	// KindVSphere is a whole VM of a vCenter or ESXi host, named by its
+	// inventory path: vsphere://USER@HOST[:PORT]/DATACENTER/vm/FOLDER/…/VM.
+	KindVSphere Kind = "vsphere"
 )
 
 // kindRow is one row of the source table: a URL scheme ("" for a plain
@@ -57,6 +61,8 @@ func kindTable() []kindRow {
 		{scheme: "nbds+unix", kind: KindNBD, transports: tls, publicQuery: []string{"socket"}, parse: parseNBD},
 		{scheme: "qemu", kind: KindQEMU, transports: []Transport{TransportDirect, TransportHotAdd, TransportNBD},
 			wholeVM: true, parse: parseQEMU},
+		{scheme: "vsphere", kind: KindVSphere, transports: []Transport{TransportDirect, TransportHotAdd, TransportNBD},
+			wholeVM: true, parse: parseVSphere},
 	}
 }
 
@@ -138,4 +144,36 @@ func parseQEMU(s *Spec, raw string) error {
 	s.Path = sock
 	s.key = s.Scheme + "://" + filepath.Clean(sock)
 	return nil
+}
+
+// parseVSphere reads vsphere://USER@HOST[:PORT]/DATACENTER/vm/…/VM: a user,
+// a host and an inventory path through a datacenter's vm folder. Path is
+// the inventory path, percent-decoded ("/DC/vm/Folder/VM"); the password
+// never travels in the URL.
+func parseVSphere(s *Spec, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("vsphere source %s: bad URL", s.redacted)
+	}
+	want := "want vsphere://USER@HOST[:PORT]/DATACENTER/vm/[FOLDER/…/]VM"
+	switch {
+	case u.Host == "" || u.User == nil || u.User.Username() == "":
+		return fmt.Errorf("vsphere source %s: %s", s.redacted, want)
+	case hasPassword(u):
+		return fmt.Errorf("vsphere source %s: a password does not go in the URL (use HOLDFAST_VSPHERE_PASSWORD or --vsphere-password-file)", s.redacted)
+	case u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("vsphere source %s: unexpected query or fragment", s.redacted)
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(parts) < 3 || parts[1] != "vm" || slices.Contains(parts, "") || slices.Contains(parts, "..") || slices.Contains(parts, ".") {
+		return fmt.Errorf("vsphere source %s: %s", s.redacted, want)
+	}
+	s.Path = "/" + strings.Join(parts, "/")
+	s.key = s.Scheme + "://" + strings.ToLower(u.Host)
+	return nil
+}
+
+func hasPassword(u *url.URL) bool {
+	_, ok := u.User.Password()
+	return ok
 }

@@ -40,6 +40,10 @@ func TestParse(t *testing.T) {
 		{spec: "qemu:///run/vm/qmp.sock", kind: KindQEMU, path: "/run/vm/qmp.sock", key: "qemu:///run/vm/qmp.sock", transports: vm, wholeVM: true},
 		{spec: "qemu:///run/vm//./qmp.sock", kind: KindQEMU, path: "/run/vm//./qmp.sock", key: "qemu:///run/vm/qmp.sock", transports: vm, wholeVM: true},
 		{spec: "qemu:///run/my%20vm/qmp.sock", kind: KindQEMU, path: "/run/my%20vm/qmp.sock", key: "qemu:///run/my%20vm/qmp.sock", transports: vm, wholeVM: true},
+		{spec: "vsphere://admin@vc.example:8443/DC0/vm/Prod/web%201", kind: KindVSphere, path: "/DC0/vm/Prod/web 1",
+			key: "vsphere://vc.example:8443", transports: vm, wholeVM: true, redacted: "vsphere://vc.example:8443/DC0/vm/Prod/web%201"},
+		{spec: "vsphere://administrator%40vsphere.local@VC/DC0/vm/DC0_H0_VM0", kind: KindVSphere, path: "/DC0/vm/DC0_H0_VM0",
+			key: "vsphere://vc", transports: vm, wholeVM: true, redacted: "vsphere://VC/DC0/vm/DC0_H0_VM0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.spec, func(t *testing.T) {
@@ -76,7 +80,14 @@ func TestParseRefuses(t *testing.T) {
 		{"/images/a\n.img", "control character", false},
 		{"nbd://h/x\r\nInjected: yes", "control character", false},
 		{"ftp://user:hunter2@h/x", "unsupported source scheme", true},
-		{"vsphere://admin:hunter2@vc/dc/vm?token=hunter2", "unsupported source scheme", true},
+		{"vsphere+x://admin:hunter2@vc/dc/vm?token=hunter2", "unsupported source scheme", true},
+		{"vsphere://admin:hunter2@vc/dc/vm/a", "password does not go in the URL", false},
+		{"vsphere://vc/dc/vm/a", "want vsphere://USER@HOST", false},
+		{"vsphere://admin@vc/dc/host/a", "want vsphere://USER@HOST", false},
+		{"vsphere://admin@vc/dc/vm", "want vsphere://USER@HOST", false},
+		{"vsphere://admin@vc/dc/vm//a", "want vsphere://USER@HOST", false},
+		{"vsphere://admin@vc/dc/vm/../a", "want vsphere://USER@HOST", false},
+		{"vsphere://admin@vc/dc/vm/a?token=hunter2", "unexpected query", false},
 		{"file://otherhost/a.img", "remote host", false},
 		{"file:relative.img", "absolute file:///path", false},
 		{"file:///a.img?x=1", "unexpected user, query or fragment", false},

@@ -189,7 +189,10 @@ type Result struct {
 	// (guest quiescing, transport choice).
 	Disks    []json.RawMessage `json:"disks,omitempty"`
 	Notes    map[string]string `json:"notes,omitempty"`
-	Duration time.Duration     `json:"duration_ns"`
+	// Config is the VM's configuration (a whole-VM source that reports
+	// one), recorded in the point's manifest.
+	Config   *repo.VMConfig `json:"config,omitempty"`
+	Duration time.Duration  `json:"duration_ns"`
 	// Scan is the outcome of a scan attempt (Mount.Scan).
 	Scan *ScanResult `json:"scan,omitempty"`
 }
