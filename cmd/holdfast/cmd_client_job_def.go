@@ -58,7 +58,7 @@ type jobFlags struct {
 
 func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.vms, "vm", nil, "VM to back up, NAME=DISK[,DISK…] (repeat for more VMs; a repeated NAME adds disks)")
-	fs.StringArrayVar(&f.vmsFrom, "vms-from", nil, "select VMs from a source when a session starts: SOURCE[=GLOB] (image directory: one VM per image file or NAME-diskN set; NBD server: one VM per export)")
+	fs.StringArrayVar(&f.vmsFrom, "vms-from", nil, "select VMs from a source when a session starts: SOURCE[=GLOB] (image directory: one VM per image file or NAME-diskN set; NBD server: one VM per export;\nvSphere: SOURCE=GLOB, SOURCE=folder:/DC/vm/FOLDER or SOURCE=tag:[CATEGORY/]TAG); repeat to add more")
 	fs.StringVar(&f.repository, "repository", "", "repository (agent name) to back up to")
 	fs.StringVar(&f.schedule, "schedule", "", "cron expression, e.g. '0 2 * * *' (empty: run on demand only)")
 	f.policy.register(fs)
@@ -147,11 +147,11 @@ func (f *jobFlags) applyFields(def *jobdef.Definition, changed func(string) bool
 	if changed("vms-from") {
 		def.Select = nil
 		for _, spec := range f.vmsFrom {
-			src, pattern, _ := strings.Cut(spec, "=")
-			if src == "" {
-				return usageError{fmt.Errorf("--vms-from %q: want SOURCE[=GLOB]", spec)}
+			sel, err := jobdef.ParseSelection(spec)
+			if err != nil {
+				return usageError{fmt.Errorf("--vms-from %w", err)}
 			}
-			def.Select = append(def.Select, jobdef.Selection{Source: src, Pattern: pattern})
+			def.Select = append(def.Select, sel)
 		}
 	}
 	if err := f.policy.apply(def, changed); err != nil {
@@ -235,7 +235,7 @@ func (a *app) showJob(j apitypes.Job) error {
 		{"Schedule:", orDash(j.Schedule)}, {"Repository:", orDash(d.Repository)}, {"VMs:", orDash(vmList(d))},
 	}
 	for _, sel := range d.Select {
-		rows = append(rows, []string{"Selects:", "VMs matching " + orDash(sel.Pattern) + " in source " + sel.Source})
+		rows = append(rows, []string{"Selects:", "VMs of " + sel.String()})
 	}
 	rows = append(rows, policyRows(d)...)
 	rows = append(rows, scanAfterRows(d)...)

@@ -33,6 +33,9 @@ func (d Definition) Validate() error {
 		if sel.Source == "" {
 			return fieldErr(fmt.Sprintf("definition.select[%d].source", i), "a VM selection without a source")
 		}
+		if err := sel.Check(); err != nil {
+			return wrapField(fmt.Sprintf("definition.select[%d]", i), err)
+		}
 	}
 	// Listed VMs must have valid names; a VM selected from a source with
 	// an invalid name fails alone when its session runs.

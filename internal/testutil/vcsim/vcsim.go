@@ -43,6 +43,7 @@ func Start(t testing.TB, configure func(*simulator.Model)) *Sim {
 		t.Fatalf("vcsim: %v", err)
 	}
 	m.Service.TLS = new(tls.Config)
+	m.Service.RegisterEndpoints = true // the vAPI (tags, see vapi.go)
 	m.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(User, Password)}
 	s := m.Service.NewServer()
 	t.Cleanup(func() {
