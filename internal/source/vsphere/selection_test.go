@@ -32,7 +32,7 @@ func TestSelectorMatch(t *testing.T) {
 		{vsphere.Selector{Pattern: "web1"}, web, true, false},
 		{vsphere.Selector{Pattern: "prod/*"}, web, false, false}, // a glob on the name, not the path
 		{vsphere.Selector{Folder: "/DC0/vm/prod"}, web, true, false},
-		{vsphere.Selector{Folder: "/DC0/vm/prod/"}, db, true, false}, // recursive
+		{vsphere.Selector{Folder: "/DC0/vm/prod/"}, db, true, false},    // recursive
 		{vsphere.Selector{Folder: "/DC0/vm/prod"}, other, false, false}, // "production" is another folder
 		{vsphere.Selector{Folder: "/DC0/vm"}, other, true, false},
 		{vsphere.Selector{Folder: "/DC1/vm"}, web, false, false},
