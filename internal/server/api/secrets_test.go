@@ -30,7 +30,7 @@ func TestInlinePasswordNeverEchoed(t *testing.T) {
 		t.Fatalf("PUT without password lost the reference: %+v", kept)
 	}
 	e.mustDo(op, "PUT", "/api/v1/jobs/inline", `{"definition":{"vms":[{"name":"v","disks":["/images/v.img"]}],"repository":"repo1"},"password":"`+pw3+`"}`, 200)
-	e.mustDo(op, "POST", "/api/v1/sources", `{"name":"vc","kind":"vsphere","password":"`+pw4+`"}`, 201)
+	e.mustDo(op, "POST", "/api/v1/sources", `{"name":"vc","kind":"hyperv","password":"`+pw4+`"}`, 201)
 	for _, path := range []string{"/api/v1/jobs", "/api/v1/jobs/j1", "/api/v1/jobs/inline", "/api/v1/sources",
 		"/api/v1/sources/vc", "/api/v1/audit?limit=1000"} {
 		e.mustDo(admin, "GET", path, "", 200)

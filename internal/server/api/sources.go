@@ -7,6 +7,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/vspheresrc"
 )
 
 // sealSourcePassword seals a source's password — the request's, or a
@@ -56,7 +57,15 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request, p configdb
 	if req.Kind == "" {
 		return badRequest("source %q has no kind", req.Name)
 	}
-	def, secret, err := s.sealSourcePassword(r.Context(), req)
+	var warnings []string
+	var def json.RawMessage
+	var secret string
+	var err error
+	if req.Kind == vspheresrc.Kind {
+		def, warnings, err = s.checkVSphereSource(req)
+	} else {
+		def, secret, err = s.sealSourcePassword(r.Context(), req)
+	}
 	if err != nil {
 		return err
 	}
@@ -68,8 +77,32 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request, p configdb
 	if err := s.audit(r.Context(), p, "source.create", src.Name, map[string]any{"kind": src.Kind}); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, viewSource(src))
+	view := viewSource(src)
+	view.Warnings = warnings
+	writeJSON(w, http.StatusCreated, view)
 	return nil
+}
+
+// checkVSphereSource checks a vSphere source (vspheresrc): its definition
+// names the password file on this host, never a password. The file must
+// exist; one others may read gives a warning, logged and returned.
+func (s *Server) checkVSphereSource(req apitypes.SourceRequest) (json.RawMessage, []string, error) {
+	if req.Password != "" {
+		return nil, nil, badRequest("a vSphere source takes no password: give password_file, a file on the server host")
+	}
+	d, err := vspheresrc.Parse(req.Definition)
+	if err != nil {
+		return nil, nil, badRequest("source %q: %v", req.Name, err)
+	}
+	warnings, err := d.CheckPasswordFile()
+	if err != nil {
+		return nil, nil, badRequest("source %q: %v", req.Name, err)
+	}
+	for _, w := range warnings {
+		s.log.Warn("vSphere source", "source", req.Name, "warning", w)
+	}
+	def, err := json.Marshal(d)
+	return def, warnings, err
 }
 
 func (s *Server) listSources(w http.ResponseWriter, r *http.Request, _ configdb.Principal) error {

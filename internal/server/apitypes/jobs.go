@@ -49,7 +49,7 @@ type JobRun struct {
 type SourceRequest struct {
 	Name       string          `json:"name"`
 	Kind       string          `json:"kind"`
-	Definition json.RawMessage `json:"definition,omitempty"` // {"address": …}
+	Definition json.RawMessage `json:"definition,omitempty"` // {"address": …}; vSphere: vspheresrc.Definition
 	Password   string          `json:"password,omitempty"`   // credentials, sealed as a secret
 }
 
@@ -62,6 +62,9 @@ type Source struct {
 	PasswordRef string          `json:"password_ref,omitempty"`
 	Created     time.Time       `json:"created"`
 	Updated     time.Time       `json:"updated"`
+	// Warnings are what the server found doubtful when the source was
+	// added (a vSphere password file others may read).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // SourceAddress is the part of a source's definition naming where it is.

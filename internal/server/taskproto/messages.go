@@ -1,6 +1,7 @@
 package taskproto
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/jobdef"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/source/vsphere"
 )
 
 // Kinds of task.
@@ -78,6 +80,33 @@ type Spec struct {
 
 	// Mount says how to serve the point (Previous) for KindMount.
 	Mount *Mount `json:"mount,omitempty"`
+
+	// VSphere is how to log in to the vCenter or ESXi host of a vsphere://
+	// source (backup): the server read the password from the source's
+	// password file and sends it to this proxy alone, like Password.
+	VSphere *VSphere `json:"vsphere,omitempty"`
+}
+
+// VSphere is the login and trust of a vsphere:// source: the password of
+// the source's user, and a pinned SHA-256 thumbprint, CA certificates
+// (PEM) or none (Insecure) to verify the endpoint.
+type VSphere struct {
+	Password   string `json:"password"`
+	Thumbprint string `json:"thumbprint,omitempty"`
+	CAPEM      string `json:"ca_pem,omitempty"`
+	Insecure   bool   `json:"insecure,omitempty"`
+}
+
+// ConnectOptions turns the login and trust into vsphere.ConnectOptions.
+func (v *VSphere) ConnectOptions() (vsphere.ConnectOptions, error) {
+	o := vsphere.ConnectOptions{Password: v.Password, Thumbprint: v.Thumbprint, Insecure: v.Insecure}
+	if v.CAPEM != "" {
+		o.RootCAs = x509.NewCertPool()
+		if !o.RootCAs.AppendCertsFromPEM([]byte(v.CAPEM)) {
+			return o, errors.New("vSphere CA: no PEM certificates")
+		}
+	}
+	return o, nil
 }
 
 // Mount is how a mount server publishes a point.
@@ -187,8 +216,8 @@ type Result struct {
 	// Disks are the repo.DiskManifests of every disk of a qemu:// VM
 	// (backup success), in disk order; Notes go into the point's manifest
 	// (guest quiescing, transport choice).
-	Disks    []json.RawMessage `json:"disks,omitempty"`
-	Notes    map[string]string `json:"notes,omitempty"`
+	Disks []json.RawMessage `json:"disks,omitempty"`
+	Notes map[string]string `json:"notes,omitempty"`
 	// Config is the VM's configuration (a whole-VM source that reports
 	// one), recorded in the point's manifest.
 	Config   *repo.VMConfig `json:"config,omitempty"`
