@@ -129,6 +129,10 @@ func (or *Orchestrator) specLocked(tr *taskRun) *taskproto.Spec {
 	if vm.owner != nil {
 		s.MoverSession, s.PointID = vm.owner.id, vm.pointID
 	}
+	if vm.vsphere != nil && rs.kind == taskproto.KindBackup {
+		login := *vm.vsphere
+		s.VSphere = &login
+	}
 	if rs.mount != nil {
 		m := *rs.mount
 		s.Mount = &m

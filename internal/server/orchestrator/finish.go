@@ -25,6 +25,8 @@ type Result struct {
 	VMs        []VMResult     `json:"vms"`
 	Bottleneck *Bottleneck    `json:"bottleneck,omitempty"`
 	Error      string         `json:"error,omitempty"`
+	// Warnings are the session's own (a selection that picked no VM).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // VMResult is one VM of a session.
@@ -82,10 +84,11 @@ func (or *Orchestrator) finishSession(ctx context.Context, rs *runSession) {
 func (or *Orchestrator) result(rs *runSession) Result {
 	or.mu.Lock()
 	defer or.mu.Unlock()
-	res := Result{Session: rs.id, Job: rs.job, Kind: rs.kind, Started: rs.started.UTC(), Ended: or.now().UTC()}
+	res := Result{Session: rs.id, Job: rs.job, Kind: rs.kind, Started: rs.started.UTC(), Ended: or.now().UTC(),
+		Warnings: rs.warnings}
 	res.Duration = res.Ended.Sub(res.Started).Seconds()
 	var st taskproto.Stages
-	failedVMs, warned := 0, false
+	failedVMs, warned := 0, len(rs.warnings) > 0
 	for _, vm := range rs.vms {
 		v := VMResult{Name: vm.name, Status: configdb.StateSuccess, Repository: rs.repo, Errors: vm.failed,
 			Warnings: vm.warnings, Forgotten: vm.forgotten, Retries: vm.retries, History: vm.history,

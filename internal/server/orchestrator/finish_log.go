@@ -32,6 +32,7 @@ func endReason(res Result) string {
 	if res.Error != "" {
 		parts = append(parts, res.Error)
 	}
+	parts = append(parts, res.Warnings...)
 	for _, vm := range res.VMs {
 		errs := append(append([]string(nil), vm.Errors...), vm.Warnings...)
 		if len(vm.Errors) == 0 {

@@ -100,7 +100,7 @@ func (or *Orchestrator) finishAttempt(ctx context.Context, tr *taskRun, a schedu
 		if tr.sess.kind == taskproto.KindBackup {
 			if tr.wholeVM {
 				tr.vm.disks = append([]jsonRaw(nil), r.Disks...)
-				tr.vm.notes = r.Notes
+				tr.vm.notes, tr.vm.config = r.Notes, r.Config
 			} else {
 				tr.vm.disks[tr.disk] = r.Disk
 			}

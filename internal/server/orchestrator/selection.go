@@ -14,25 +14,37 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/jobdef"
 	"github.com/holdfast-backup/holdfast/internal/nbd"
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
+	"github.com/holdfast-backup/holdfast/internal/server/vspheresrc"
 	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/source/vsphere"
 )
 
 // A job may select VMs from a source instead of (or besides) listing them:
 //
-//	"select": [{"source": "images1", "pattern": "web-*"}]
+//	"select": [{"source": "images1", "pattern": "web-*"},
+//	           {"source": "vc1", "folder": "/DC0/vm/prod"}, {"source": "vc1", "tag": "tier/gold"}]
 //
 // The server resolves the selection when a session starts, so VMs added to
-// the source later are picked up:
+// the source later are picked up and VMs removed are simply not backed up:
 //
 //   - an image source (address: a directory the server and the proxies
 //     see) yields one VM per image file — NAME.img, NAME.raw, NAME.qcow2,
 //     NAME.vmdk — or, for files NAME-diskN.EXT, one VM NAME with those disks
 //     in N order;
 //   - an NBD source (address: nbd://host:port) yields one VM per export the
-//     server lists (NBD_OPT_LIST), named after the export.
+//     server lists (NBD_OPT_LIST), named after the export;
+//   - a vSphere source (vspheresrc) yields the VMs of its inventory the
+//     selection picks by name glob, folder and tag (vsphere.SelectVMs: one
+//     login per source and session), each a whole VM named by its vSphere
+//     name; its tasks carry the source's login (taskproto.VSphere).
 //
 // pattern is a shell glob on the VM name ("" or "*": all). VMs listed
-// explicitly win over selected ones of the same name.
+// explicitly win over selected ones of the same name. A selection that
+// picks nothing, and a second vSphere VM of a name already selected (point
+// names are VM names), are warnings of the session. A selected name that
+// is no valid VM name fails that VM alone (prepareVM).
 
 // imageExts are the image file types an image source offers.
 var imageExts = map[string]bool{".img": true, ".raw": true, ".qcow2": true, ".vmdk": true}
@@ -40,45 +52,193 @@ var imageExts = map[string]bool{".img": true, ".raw": true, ".qcow2": true, ".vm
 // diskSuffix matches NAME-diskN.
 var diskSuffix = regexp.MustCompile(`^(.+)-disk([0-9]+)$`)
 
+// selection is what resolving a job's selection found besides its VMs.
+type selection struct {
+	warnings []string
+	// logins are the vSphere logins of the VMs selected from vSphere
+	// sources, by VM name.
+	logins map[string]*taskproto.VSphere
+}
+
 // resolveSelection adds the selected VMs to def.VMs.
-func (or *Orchestrator) resolveSelection(ctx context.Context, def *jobdef.Definition) error {
-	have := map[string]bool{}
+func (or *Orchestrator) resolveSelection(ctx context.Context, def *jobdef.Definition) (selection, error) {
+	out := selection{logins: map[string]*taskproto.VSphere{}}
+	have := map[string]string{} // VM name → the disk source it was selected with ("" listed)
 	for _, vm := range def.VMs {
-		have[vm.Name] = true
+		have[vm.Name] = ""
 	}
-	for _, sel := range def.Select {
-		src, err := or.store.GetSource(ctx, sel.Source)
-		if err != nil {
-			return fmt.Errorf("selection from source %q: %w", sel.Source, err)
-		}
-		var addr struct {
-			Address string `json:"address"`
-		}
-		_ = json.Unmarshal(src.Definition, &addr)
-		var vms []jobdef.VM
-		switch src.Kind {
-		case "image":
-			vms, err = imageVMs(addr.Address)
-		case "nbd":
-			vms, err = nbdVMs(ctx, addr.Address)
-		default:
-			err = fmt.Errorf("selecting VMs from a %s source is not supported yet", src.Kind)
-		}
-		if err != nil {
-			return fmt.Errorf("selection from source %q: %w", sel.Source, err)
-		}
-		for _, vm := range vms {
-			ok, err := path.Match(orStar(sel.Pattern), vm.Name)
+	picked, err := or.pickVSphere(ctx, def.Select)
+	if err != nil {
+		return out, err
+	}
+	for i, sel := range def.Select {
+		p, ok := picked[i]
+		vms := p.vms
+		if !ok {
+			listed, err := or.listSelection(ctx, sel)
 			if err != nil {
-				return fmt.Errorf("selection from source %q: pattern %q: %w", sel.Source, sel.Pattern, err)
+				return out, fmt.Errorf("selection from source %q: %w", sel.Source, err)
 			}
-			if ok && !have[vm.Name] {
-				have[vm.Name] = true
+			for _, vm := range listed {
+				vms = append(vms, selectedVM{vm: vm})
+			}
+		}
+		if len(vms) == 0 {
+			out.warnings = append(out.warnings, fmt.Sprintf("selection %s picks no VM%s", sel, p.note))
+		}
+		for _, s := range vms {
+			vm := s.vm
+			from, dup := have[vm.Name]
+			switch {
+			case !dup:
+				have[vm.Name] = vm.Disks[0]
 				def.VMs = append(def.VMs, vm)
+				if s.login != nil {
+					out.logins[vm.Name] = s.login
+				}
+			case from != "" && from != vm.Disks[0]:
+				out.warnings = append(out.warnings, fmt.Sprintf("VM %s of selection %s not backed up: %s, selected before, has its name",
+					source.Redact(vm.Disks[0]), sel, source.Redact(from)))
 			}
 		}
 	}
-	return nil
+	return out, nil
+}
+
+// selectedVM is a VM a selection picked, with the login its tasks carry
+// (vSphere).
+type selectedVM struct {
+	vm    jobdef.VM
+	login *taskproto.VSphere
+}
+
+// picked is what one vSphere selection picked; note says why it picked
+// nothing when the inventory tells (" (no tag gold exists)").
+type picked struct {
+	vms  []selectedVM
+	note string
+}
+
+// listSelection lists the VMs of an image or NBD source that sel picks.
+func (or *Orchestrator) listSelection(ctx context.Context, sel jobdef.Selection) ([]jobdef.VM, error) {
+	src, err := or.store.GetSource(ctx, sel.Source)
+	if err != nil {
+		return nil, err
+	}
+	if sel.VSphereOnly() {
+		return nil, fmt.Errorf("folder and tag select the VMs of a vSphere source, not of a %s source", src.Kind)
+	}
+	var addr struct {
+		Address string `json:"address"`
+	}
+	_ = json.Unmarshal(src.Definition, &addr)
+	var vms []jobdef.VM
+	switch src.Kind {
+	case "image":
+		vms, err = imageVMs(addr.Address)
+	case "nbd":
+		vms, err = nbdVMs(ctx, addr.Address)
+	default:
+		err = fmt.Errorf("selecting VMs from a %s source is not supported yet", src.Kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []jobdef.VM
+	for _, vm := range vms {
+		ok, err := path.Match(orStar(sel.Pattern), vm.Name)
+		if err != nil {
+			return nil, fmt.Errorf("pattern %q: %w", sel.Pattern, err)
+		}
+		if ok {
+			out = append(out, vm)
+		}
+	}
+	return out, nil
+}
+
+// pickVSphere resolves the selections from vSphere sources, one login per
+// source: the VMs each picks, by selection index.
+func (or *Orchestrator) pickVSphere(ctx context.Context, sels []jobdef.Selection) (map[int]picked, error) {
+	bySource := map[string][]int{}
+	var order []string
+	for i, sel := range sels {
+		if _, ok := bySource[sel.Source]; !ok {
+			order = append(order, sel.Source)
+		}
+		bySource[sel.Source] = append(bySource[sel.Source], i)
+	}
+	out := map[int]picked{}
+	for _, name := range order {
+		src, err := or.store.GetSource(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("selection from source %q: %w", name, err)
+		}
+		if src.Kind != vspheresrc.Kind {
+			continue
+		}
+		idx := bySource[name]
+		got, login, err := or.selectVSphere(ctx, src, sels, idx)
+		if err != nil {
+			return nil, fmt.Errorf("selection from vSphere source %q: %w", name, err)
+		}
+		for j, i := range idx {
+			var p picked
+			for _, vm := range got[j].VMs {
+				p.vms = append(p.vms, selectedVM{vm: jobdef.VM{Name: vm.Name, Disks: []string{vm.URL(login.loc)}}, login: login.task})
+			}
+			if got[j].Note != "" {
+				p.note = " (" + got[j].Note + ")"
+			}
+			out[i] = p
+		}
+	}
+	return out, nil
+}
+
+// vsphereLogin is a vSphere source's endpoint and login for one session.
+type vsphereLogin struct {
+	loc  vsphere.Locator
+	task *taskproto.VSphere
+}
+
+// selectVSphere logs in to a vSphere source (its password read from its
+// file now) and returns what each selection of idx picks.
+func (or *Orchestrator) selectVSphere(ctx context.Context, src configdb.Source, sels []jobdef.Selection, idx []int) ([]vsphere.Selected, vsphereLogin, error) {
+	def, login, err := or.vsphereLogin(src)
+	if err != nil {
+		return nil, vsphereLogin{}, err
+	}
+	opts, err := login.ConnectOptions()
+	if err != nil {
+		return nil, vsphereLogin{}, err
+	}
+	selectors := make([]vsphere.Selector, len(idx))
+	for j, i := range idx {
+		selectors[j] = vsphere.Selector{Pattern: sels[i].Pattern, Folder: sels[i].Folder, Tag: sels[i].Tag}
+	}
+	got, err := vsphere.SelectVMs(ctx, def.Locator(), opts, selectors)
+	if err != nil {
+		return nil, vsphereLogin{}, err
+	}
+	return got, vsphereLogin{loc: def.Locator(), task: login}, nil
+}
+
+// vsphereLogin reads a vSphere source's definition and password file.
+func (or *Orchestrator) vsphereLogin(src configdb.Source) (vspheresrc.Definition, *taskproto.VSphere, error) {
+	def, err := vspheresrc.Parse(src.Definition)
+	if err != nil {
+		return def, nil, err
+	}
+	warnings, err := def.CheckPasswordFile()
+	if err != nil {
+		return def, nil, err
+	}
+	for _, w := range warnings {
+		or.log.Warn("vSphere source", "source", src.Name, "warning", w)
+	}
+	login, err := def.Login()
+	return def, login, err
 }
 
 func orStar(p string) string {
@@ -147,4 +307,36 @@ func nbdVMs(ctx context.Context, address string) ([]jobdef.VM, error) {
 		vms = append(vms, jobdef.VM{Name: e.Name, Disks: []string{spec.Scheme + "://" + u.Host + "/" + url.PathEscape(e.Name)}})
 	}
 	return vms, nil
+}
+
+// listedVSphereLogin returns the login of a vsphere:// disk listed in a
+// job (not selected): that of the vSphere source with the disk's user and
+// endpoint.
+func (or *Orchestrator) listedVSphereLogin(ctx context.Context, spec source.Spec) (*taskproto.VSphere, error) {
+	want, err := vsphere.FromSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	srcs, err := or.store.ListSources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, src := range srcs {
+		if src.Kind != vspheresrc.Kind {
+			continue
+		}
+		d, err := vspheresrc.Parse(src.Definition)
+		if err != nil {
+			continue
+		}
+		if loc := d.Locator(); loc.User == want.User && strings.EqualFold(loc.Endpoint(), want.Endpoint()) {
+			_, login, err := or.vsphereLogin(src)
+			if err != nil {
+				return nil, fmt.Errorf("vSphere source %q: %w", src.Name, err)
+			}
+			return login, nil
+		}
+	}
+	return nil, fmt.Errorf("no vSphere source for %s@%s: add one (holdfast source add NAME --type vsphere --address vsphere://%s@%s --vsphere-password-file F)",
+		want.User, want.Host, want.User, want.Host)
 }

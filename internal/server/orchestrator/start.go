@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/jobdef"
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
@@ -42,23 +43,16 @@ func (or *Orchestrator) build(ctx context.Context, se configdb.Session, j config
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
 	}
-	if len(def.Select) > 0 {
-		if err := or.resolveSelection(ctx, &def); err != nil {
-			return nil, nil, fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
-		}
-		if len(def.VMs) == 0 {
-			return nil, nil, fmt.Errorf("%w: job %s selects no VMs (its sources hold none matching)", taskproto.ErrInvalid, j.Name)
-		}
-		if err := def.CheckVMs(); err != nil {
-			return nil, nil, fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
-		}
+	sel, err := or.selectVMs(ctx, &def, j.Name)
+	if err != nil {
+		return nil, nil, err
 	}
 	pw, err := or.jobPassword(ctx, j.Name, def)
 	if err != nil {
 		return nil, nil, err
 	}
 	rs := &runSession{id: se.ID, job: j.Name, kind: taskproto.KindBackup, def: def, password: string(pw),
-		repo: def.Repository, started: or.now()}
+		repo: def.Repository, started: or.now(), warnings: sel.warnings}
 	if def.Guest.Enabled() && def.GuestKeySecret != "" {
 		if rs.guestKey, err = or.store.GetSecret(ctx, def.GuestKeySecret); err != nil {
 			return nil, nil, fmt.Errorf("job %s: guest SSH key: %w", j.Name, err)
@@ -67,13 +61,18 @@ func (or *Orchestrator) build(ctx context.Context, se configdb.Session, j config
 	var batches [][]scheduler.Task
 	for _, v := range def.VMs {
 		vm := &vmRun{name: v.Name, def: v, sess: rs, key: scheduler.VMKey{JobID: sessionKey(se.ID), VM: v.Name},
-			disks: make([]jsonRaw, len(v.Disks))}
+			disks: make([]jsonRaw, len(v.Disks)), vsphere: sel.logins[v.Name]}
 		rs.vms = append(rs.vms, vm)
 		var batch []scheduler.Task
 		for i, disk := range v.Disks {
 			spec, err := source.Parse(disk)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%w: VM %s disk %d: %w", taskproto.ErrInvalid, v.Name, i, err)
+			}
+			if spec.Kind == source.KindVSphere && vm.vsphere == nil {
+				if vm.vsphere, err = or.listedVSphereLogin(ctx, spec); err != nil {
+					return nil, nil, fmt.Errorf("%w: VM %s: %w", taskproto.ErrInvalid, v.Name, err)
+				}
 			}
 			diskName := strconv.Itoa(i)
 			if spec.WholeVM() {
@@ -96,6 +95,28 @@ func (or *Orchestrator) build(ctx context.Context, se configdb.Session, j config
 		batches = append(batches, batch)
 	}
 	return rs, batches, nil
+}
+
+// selectVMs resolves the job's selection (if any) into def.VMs.
+func (or *Orchestrator) selectVMs(ctx context.Context, def *jobdef.Definition, job string) (selection, error) {
+	if len(def.Select) == 0 {
+		return selection{}, nil
+	}
+	sel, err := or.resolveSelection(ctx, def)
+	if err != nil {
+		return sel, fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
+	}
+	if len(def.VMs) == 0 {
+		why := "its sources hold none matching"
+		if len(sel.warnings) > 0 {
+			why = strings.Join(sel.warnings, "; ")
+		}
+		return sel, fmt.Errorf("%w: job %s selects no VMs (%s)", taskproto.ErrInvalid, job, why)
+	}
+	if err := def.CheckVMs(); err != nil {
+		return sel, fmt.Errorf("%w: %w", taskproto.ErrInvalid, err)
+	}
+	return sel, nil
 }
 
 // jobPassword checks that the job's repository is registered and returns

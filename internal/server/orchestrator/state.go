@@ -29,6 +29,7 @@ type runSession struct {
 	mount     *taskproto.Mount // KindMount: how to serve
 	mountInfo json.RawMessage  // what the mount attempt serves
 	stop      func()           // maintenance: cancels the agent's work
+	warnings  []string         // session-level warnings (a selection that picked nothing)
 }
 
 // taskRun is one task of a session.
@@ -75,6 +76,8 @@ type vmRun struct {
 	guest     []GuestResult     // guest scripts of the current run
 	notes     map[string]string // manifest notes the proxy reported (qemu:// VMs)
 	scan      *ScanSummary      // the scan of the committed point (scan_after)
+	config    *repo.VMConfig    // the VM's configuration the proxy reported (whole-VM sources)
+	vsphere   *taskproto.VSphere
 	done      bool
 }
 type jsonRaw = json.RawMessage

@@ -182,7 +182,7 @@ func (or *Orchestrator) releaseVM(key scheduler.VMKey, prepareErr error) {
 func (or *Orchestrator) commitVM(ctx context.Context, vm *vmRun, owner *ownerSession, disks []jsonRaw) (*repo.Manifest, error) {
 	host, _ := os.Hostname()
 	m := &repo.Manifest{ID: vm.pointID, VM: vm.name, Time: vm.started.UTC(), Hostname: host,
-		Notes: map[string]string{"job": vm.sess.job, "session": itoa(vm.sess.id)}}
+		Notes: map[string]string{"job": vm.sess.job, "session": itoa(vm.sess.id)}, Config: vm.config}
 	for k, v := range vm.notes {
 		m.Notes[k] = v
 	}
