@@ -22,6 +22,8 @@ type proxyAgentOptions struct {
 	slots, workers, conns     int
 	transports, reach         []string
 	restoreRoots, devices     []string
+	datastorePaths            []string // vSphere direct storage access: NAME=DIR
+	vsphereVM                 string   // vSphere hot-add: the VM this proxy runs in
 	noMount                   bool
 	heartbeat                 time.Duration
 }
@@ -58,6 +60,8 @@ written over, only when the restore asks for it (--force).`
 	f.StringArrayVar(&po.reach, "reach", nil, "disks this proxy can read: path or nbd://HOST prefix (repeat; default every disk)")
 	f.StringArrayVar(&po.restoreRoots, "restore-root", nil, "directory restores may write files beneath (repeat; default: none, restores refused)")
 	f.StringArrayVar(&po.devices, "restore-device", nil, "block device restores may write over, exact path (repeat)")
+	f.StringArrayVar(&po.datastorePaths, "datastore-path", nil, "vSphere direct storage access: datastore NAME is mounted at DIR on this proxy, NAME=DIR (repeat)")
+	f.StringVar(&po.vsphereVM, "vsphere-vm", "", "vSphere hot-add: the inventory name of the VM this proxy runs in")
 	f.BoolVar(&po.noMount, "no-mount", false, "do not serve Instant VM Recovery sessions (the mount server role)")
 	f.DurationVar(&po.heartbeat, "heartbeat", agent.HeartbeatInterval, "heartbeat interval (keep it well below the server's --agent-timeout)")
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -83,6 +87,11 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 			return usageError{fmt.Errorf("--transports: %w", err)}
 		}
 	}
+	paths, err := parseDatastorePaths(po.datastorePaths)
+	if err != nil {
+		return usageError{err}
+	}
+	vs := proxy.VSphereOptions{DatastorePaths: paths, VMName: po.vsphereVM}
 	legacy := ""
 	if home, err := os.UserHomeDir(); err == nil {
 		legacy = filepath.Join(home, ".holdfast", "proxy-"+po.name)
@@ -112,13 +121,13 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 	defer client.Close()
 	p, err := proxy.New(proxy.Options{Server: client, Creds: creds, Slots: po.slots, Workers: po.workers,
 		Connections: po.conns, StateDir: po.stateDir, RestoreRoots: po.restoreRoots, RestoreDevices: po.devices,
-		Logger: log})
+		VSphere: vs, Logger: log})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "proxy %s taking tasks from %s (%d slots)\n", po.name, server, po.slots)
 	client.SetCapabilities(map[string]any{"transports": po.transports, "reach": po.reach, "no_mount": po.noMount,
-		"restore_roots": po.restoreRoots, "restore_devices": po.devices})
+		"restore_roots": po.restoreRoots, "restore_devices": po.devices, "vsphere_transports": vs.Transports()})
 	ctx, guard, stopped := guardForeignServer(ctx, client, pki.RoleProxy, po.stateDir)
 	go guard.HeartbeatLoop(ctx, po.heartbeat, "", po.slots, func(err error) {
 		log.Warn("heartbeat failed", "server", server, "err", err)

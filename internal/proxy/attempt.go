@@ -119,8 +119,11 @@ func (p *Proxy) backup(ctx context.Context, at *attempt) (taskproto.Result, erro
 	if err != nil {
 		return res, err
 	}
-	if src.Kind == source.KindQEMU {
+	switch src.Kind {
+	case source.KindQEMU:
 		return p.backupVM(ctx, at, src.Path)
+	case source.KindVSphere:
+		return p.backupVSphere(ctx, at, src)
 	}
 	disk, err := sourceurl.Open(ctx, src, sourceurl.Options{Format: spec.Format, FollowBacking: spec.FollowBacking})
 	if err != nil {

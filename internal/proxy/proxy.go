@@ -51,8 +51,10 @@ type Options struct {
 	// Connections is the number of connections to each repository agent
 	// chunk uploads are spread over; 0 means 2.
 	Connections int
-	Logger      *slog.Logger
-	Clock       clock.Clock // nil: the real clock
+	// VSphere are this proxy's ways to read vSphere disks.
+	VSphere VSphereOptions
+	Logger  *slog.Logger
+	Clock   clock.Clock // nil: the real clock
 }
 
 // Proxy runs tasks. Create it with New.

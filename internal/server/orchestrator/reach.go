@@ -20,6 +20,11 @@ import (
 // for each source of a live task whose key starts with one of the
 // prefixes.
 //
+// vSphere VMs (keys vsphere://host:port) go by "vsphere_transports" too:
+// the ways the proxy reads vSphere disks (direct with --datastore-path,
+// hotadd with --vsphere-vm, nbd always); a proxy that announces none reads
+// them over the network only.
+//
 // Restores go by "restore_roots" and "restore_devices" instead (the
 // proxy's --restore-root and --restore-device): a restore target is
 // offered only to proxies with a root above it or that device, never by
@@ -35,6 +40,29 @@ type proxyCaps struct {
 	// RestoreRoots and RestoreDevices are where the proxy writes restores.
 	RestoreRoots   []string `json:"restore_roots"`
 	RestoreDevices []string `json:"restore_devices"`
+	// VSphere are the transports it reads vSphere disks with.
+	VSphere []source.Transport `json:"vsphere_transports"`
+}
+
+// vspherePrefix starts the source key of a vSphere VM.
+const vspherePrefix = string(source.KindVSphere) + "://"
+
+// transportsFor are the transports the proxy offers for the source key s.
+func (c proxyCaps) transportsFor(s string) []source.Transport {
+	if !strings.HasPrefix(s, vspherePrefix) {
+		return c.Transports
+	}
+	vs := c.VSphere
+	if len(vs) == 0 {
+		vs = []source.Transport{source.TransportNBD}
+	}
+	var out []source.Transport
+	for _, t := range c.Transports {
+		if slices.Contains(vs, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // restorePrefix marks the source key of a restore target.
@@ -87,6 +115,11 @@ func (c proxyCaps) reachMap(sources []string) map[string][]source.Transport {
 	}
 	if len(c.Reach) == 0 {
 		m[scheduler.AnySource] = c.Transports
+		for _, s := range sources {
+			if strings.HasPrefix(s, vspherePrefix) {
+				m[s] = c.transportsFor(s)
+			}
+		}
 		return m
 	}
 	for _, s := range sources {
@@ -95,7 +128,7 @@ func (c proxyCaps) reachMap(sources []string) map[string][]source.Transport {
 		}
 		for _, p := range c.Reach {
 			if p != "" && strings.HasPrefix(s, p) {
-				m[s] = c.Transports
+				m[s] = c.transportsFor(s)
 				break
 			}
 		}

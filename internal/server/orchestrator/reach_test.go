@@ -63,3 +63,32 @@ func TestReachMapRestores(t *testing.T) {
 		}
 	}
 }
+
+// TestReachMapVSphere: vSphere VMs are offered to a proxy with the
+// transports it reads vSphere disks with (nbd when it names none), within
+// its --transports, and by --reach prefix on vsphere://host:port.
+func TestReachMapVSphere(t *testing.T) {
+	vc, other := "vsphere://vc1.example:443", "vsphere://vc2.example:443"
+	sources := []string{"/images/a.img", vc, other}
+	all := source.AllTransports()
+	nbd := []source.Transport{source.TransportNBD}
+	tests := []struct {
+		caps string
+		want map[string][]source.Transport
+	}{
+		{`{}`, map[string][]source.Transport{scheduler.AnySource: all, vc: nbd, other: nbd}},
+		{`{"vsphere_transports":["direct","nbd"]}`, map[string][]source.Transport{scheduler.AnySource: all,
+			vc: {"direct", "nbd"}, other: {"direct", "nbd"}}},
+		{`{"vsphere_transports":["direct","hotadd","nbd"],"transports":["hotadd","nbd"]}`,
+			map[string][]source.Transport{scheduler.AnySource: {"hotadd", "nbd"}, vc: {"hotadd", "nbd"}, other: {"hotadd", "nbd"}}},
+		{`{"reach":["vsphere://vc1"],"vsphere_transports":["hotadd","nbd"]}`, map[string][]source.Transport{vc: {"hotadd", "nbd"}}},
+		{`{"reach":["/images/"]}`, map[string][]source.Transport{"/images/a.img": all}},
+	}
+	for _, tc := range tests {
+		tc.want[mountSource] = all
+		got := parseCaps(json.RawMessage(tc.caps)).reachMap(sources)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.caps, got, tc.want)
+		}
+	}
+}
