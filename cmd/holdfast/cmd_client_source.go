@@ -2,15 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
+	"github.com/holdfast-backup/holdfast/internal/server/vspheresrc"
 	"github.com/spf13/cobra"
 )
 
 func newSourceCommand(a *app) *cobra.Command {
 	o := &clientOptions{}
-	c := &cobra.Command{Use: "source", Short: "Sources the server backs up from (images, NBD endpoints, QEMU hosts)", Args: noArgs}
+	c := &cobra.Command{Use: "source", Short: "Sources the server backs up from (images, NBD endpoints, QEMU hosts, vCenter/ESXi)", Args: noArgs}
 	addClientFlags(c, o)
 	c.AddCommand(newSourceAdd(a, o), newSourceList(a, o))
 	return c
@@ -18,38 +21,83 @@ func newSourceCommand(a *app) *cobra.Command {
 
 func newSourceAdd(a *app, o *clientOptions) *cobra.Command {
 	var kind, address string
+	var vf vsphereFlags
 	c := &cobra.Command{
-		Use:   "add NAME --type image|nbd|qemu --address ADDR",
-		Short: "Add a source: an image path, an NBD URL or a QMP socket directory / QEMU host",
-		Args:  exactArgs(1),
+		Use:   "add NAME --type image|nbd|qemu|vsphere --address ADDR",
+		Short: "Add a source: an image path, an NBD URL, a QMP socket directory / QEMU host or a vCenter/ESXi host",
+		Long: `Add a source jobs back up from or select VMs in (job create --vms-from).
+
+A vSphere source is a vCenter or ESXi endpoint:
+
+  holdfast source add vc1 --type vsphere --address vsphere://USER@HOST[:PORT] \
+      --vsphere-password-file /etc/holdfast/vc1.password [--tls-thumbprint SHA256 | --vsphere-ca F | --insecure]
+
+--vsphere-password-file is a path ON THE SERVER HOST (mode 0600): the server
+stores the path, never the password, reads the file at each run and gives
+the password to the proxy that backs up each VM. --vsphere-ca is read here
+and stored with the source (a certificate is no secret).`,
+		Args: exactArgs(1),
 	}
-	c.Flags().StringVar(&kind, "type", "", "source type: image, nbd or qemu (required)")
-	c.Flags().StringVar(&address, "address", "", "image path, nbd:// URL, or QMP socket directory / host (required)")
+	c.Flags().StringVar(&kind, "type", "", "source type: image, nbd, qemu or vsphere (required)")
+	c.Flags().StringVar(&address, "address", "", "image path, nbd:// URL, QMP socket directory / host, or vsphere://USER@HOST[:PORT] (required)")
+	vf.register(c.Flags())
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		switch kind {
-		case "image", "nbd", "qemu":
-		default:
-			return usageError{fmt.Errorf("--type %q: want image, nbd or qemu", kind)}
-		}
 		if address == "" {
 			return usageError{fmt.Errorf("--address is required")}
+		}
+		var def json.RawMessage
+		var err error
+		switch kind {
+		case "image", "nbd", "qemu":
+			if vf != (vsphereFlags{}) {
+				return usageError{fmt.Errorf("--vsphere-password-file, --tls-thumbprint, --vsphere-ca and --insecure are for --type vsphere")}
+			}
+			def, err = json.Marshal(apitypes.SourceAddress{Address: address})
+		case vspheresrc.Kind:
+			def, err = vf.sourceDefinition(address)
+		default:
+			return usageError{fmt.Errorf("--type %q: want image, nbd, qemu or vsphere", kind)}
+		}
+		if err != nil {
+			return err
 		}
 		cl, err := a.client(o)
 		if err != nil {
 			return err
 		}
-		def, err := json.Marshal(apitypes.SourceAddress{Address: address})
-		if err != nil {
+		req := apitypes.SourceRequest{Name: args[0], Kind: kind, Definition: def}
+		var created apitypes.Source
+		if err := cl.call(cmd.Context(), "POST", "/api/v1/sources", "add sources", req, &created); err != nil {
 			return err
 		}
-		req := apitypes.SourceRequest{Name: args[0], Kind: kind, Definition: def}
-		if err := cl.call(cmd.Context(), "POST", "/api/v1/sources", "add sources", req, nil); err != nil {
-			return err
+		for _, w := range created.Warnings {
+			fmt.Fprintf(a.stderr, "warning: %s\n", w)
 		}
 		_, err = fmt.Fprintf(a.stdout, "added source %s (%s %s)\n", args[0], kind, address)
 		return err
 	}
 	return c
+}
+
+// sourceDefinition is the definition of a vSphere source (vspheresrc):
+// the password file's path on the server host (not read here) and the
+// trust settings, the CA certificate read from --vsphere-ca.
+func (f vsphereFlags) sourceDefinition(address string) (json.RawMessage, error) {
+	d := vspheresrc.Definition{Address: address, PasswordFile: f.passwordFile, Thumbprint: f.thumbprint, Insecure: f.insecure}
+	if f.passwordFile == "" {
+		return nil, usageError{errors.New("--vsphere-password-file is required: a file on the server host holding the password")}
+	}
+	if f.caFile != "" {
+		pem, err := os.ReadFile(f.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--vsphere-ca: %w", err)
+		}
+		d.CAPEM = string(pem)
+	}
+	if err := d.Check(); err != nil {
+		return nil, usageError{err}
+	}
+	return json.Marshal(d)
 }
 
 func newSourceList(a *app, o *clientOptions) *cobra.Command {
