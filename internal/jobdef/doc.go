@@ -5,7 +5,7 @@
 // secrets):
 //
 //	{"vms": [{"name": "vm1", "disks": ["/vm/vm1.img"]}],
-//	 "select": [{"source": "images1", "pattern": "web-*"}],
+//	 "select": [{"source": "images1", "pattern": "web-*"}, {"source": "vc1", "folder": "/DC0/vm/prod", "tag": "tier/gold"}],
 //	 "repository": "repo1", "retention": {"keep_last": 7, "keep_daily": 14, "keep_monthly": 12},
 //	 "chunk_size": 1048576, "transport": "auto", "read_limit": 52428800,
 //	 "throttle": ["wan: 10.0.0.0/8 -> any 10MiB/s"],
