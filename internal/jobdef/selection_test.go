@@ -100,3 +100,18 @@ func TestValidateSelection(t *testing.T) {
 		t.Errorf("a valid vSphere selection: %v %v", err, d.Validate())
 	}
 }
+
+func FuzzParseSelection(f *testing.F) {
+	for _, s := range []string{"vc1", "vc1=web*", "vc1=folder:/DC0/vm/prod", "vc1=tag:tier/gold", "=x", "vc1=name:[", "a=folder:/../vm"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sel, err := ParseSelection(s)
+		if err != nil {
+			return
+		}
+		if sel.Check() != nil || sel.Source == "" {
+			t.Fatalf("%q parsed into an invalid selection %+v", s, sel)
+		}
+	})
+}
