@@ -18,7 +18,9 @@ type sessionResult struct {
 	Session int64   `json:"session"`
 	Error   string  `json:"error"`
 	Dur     float64 `json:"duration_seconds"`
-	VMs     []struct {
+	// Warnings are the session's own (a selection that picked no VM).
+	Warnings []string `json:"warnings"`
+	VMs      []struct {
 		Name     string   `json:"name"`
 		Status   string   `json:"status"`
 		Point    string   `json:"point"`
@@ -162,6 +164,9 @@ func (a *app) printResult(se apitypes.Session, res sessionResult) {
 	fmt.Fprintf(a.stdout, "session %d (%s %s): %s in %.1fs\n", se.ID, orDash(se.Kind), orDash(se.JobName), se.State, res.Dur)
 	if res.Error != "" {
 		fmt.Fprintf(a.stdout, "  error: %s\n", res.Error)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(a.stdout, "  warning: %s\n", w)
 	}
 	for _, vm := range res.VMs {
 		fmt.Fprintf(a.stdout, "  %s: %s %s\n", vm.Name, vm.Status, vm.Point)

@@ -102,6 +102,9 @@ func TestDistributedVSphere(t *testing.T) {
 	}
 	r2 := c.runJobAny("vcjob")
 	checkVSphereRun(t, c, r2, want[1:], "selection vc1=tag:tier/gold picks no VM", "selection vc1=name:nomatch* picks no VM")
+	if out := c.e.ok("job", "run", "vcjob", "--wait"); !strings.Contains(out, "  warning: selection vc1=tag:tier/gold picks no VM") {
+		t.Errorf("job run --wait does not show the session's warnings:\n%s", out)
+	}
 
 	// A wrong password in the file fails the session with a clear error.
 	wrong := write("vc-wrong.pw", "not-the-password\n", 0o600)

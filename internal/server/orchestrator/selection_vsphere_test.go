@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/testutil/vcsim"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
@@ -129,5 +130,41 @@ func TestSelectionVSphere(t *testing.T) {
 	if err != nil || len(def.VMs) != 1 || def.VMs[0].Disks[0] != sim.URL("/DC0/vm/DC0_C0_RP0_VM0") || len(sel.warnings) != 1 ||
 		!strings.Contains(sel.warnings[0], "/DC0/vm/prod/DC0_C0_RP0_VM0 of selection vc=name:DC0_C0_RP0_VM0 not backed up") {
 		t.Errorf("two VMs of one name: %v %+v %q", err, def.VMs, sel.warnings)
+	}
+}
+
+// TestListedVSphereLogin: a vsphere:// disk listed in a job gets the login
+// of the vSphere source with its user and endpoint.
+func TestListedVSphereLogin(t *testing.T) {
+	or, store := newTestOrchestrator(t, newFakeClock(time.Now()))
+	ctx := context.Background()
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	def, _ := json.Marshal(map[string]any{"address": "vsphere://backup@vc1.example", "password_file": pw, "insecure": true})
+	if _, err := store.CreateSource(ctx, configdb.Source{Name: "vc1", Kind: "vsphere", Definition: def}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		disk string
+		ok   bool
+	}{
+		{"vsphere://backup@vc1.example/DC0/vm/web1", true},
+		{"vsphere://backup@VC1.example:443/DC0/vm/web1", true},
+		{"vsphere://backup@vc1.example:8443/DC0/vm/web1", false},
+		{"vsphere://other@vc1.example/DC0/vm/web1", false},
+	} {
+		spec, err := source.Parse(tc.disk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		login, err := or.listedVSphereLogin(ctx, spec)
+		if tc.ok != (err == nil) || tc.ok && (login.Password != "s3cret" || !login.Insecure) {
+			t.Errorf("%s: %+v %v", tc.disk, login, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "no vSphere source for") {
+			t.Errorf("%s: %v", tc.disk, err)
+		}
 	}
 }
