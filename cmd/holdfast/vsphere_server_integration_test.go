@@ -116,6 +116,20 @@ func TestDistributedVSphere(t *testing.T) {
 		t.Errorf("wrong vSphere password: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
+	// So does a password file gone from the server host since the source
+	// was added.
+	gone := write("vc-gone.pw", vcsim.Password+"\n", 0o600)
+	c.e.ok("source", "add", "vcgone", "--type", "vsphere", "--address", sim.URL(""), "--vsphere-password-file", gone,
+		"--tls-thumbprint", sim.Thumbprint)
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+	c.e.ok("job", "create", "gonejob", "--repository", "repo1", "--password-file", pw, "--vms-from", "vcgone")
+	if r := c.e.run("job", "run", "gonejob", "--wait"); r.code == 0 ||
+		!strings.Contains(r.stdout+r.stderr, "vSphere password file "+gone+" on the server: no such file or directory") {
+		t.Errorf("a missing vSphere password file: exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
+	}
+
 	// The password is in no listing, API answer or log.
 	outputs := []string{c.e.ok("source", "list"), c.e.ok("source", "list", "--json"), c.e.ok("job", "show", "vcjob"),
 		c.e.ok("session", "show", strconv.FormatInt(r1.Session, 10), "--json"), apiGet(t, c, "/api/v1/sources"), apiGet(t, c, "/api/v1/sources/vc1"),

@@ -77,7 +77,7 @@ func TestSelectionVSphere(t *testing.T) {
 		{`[{"source":"vc","pattern":"bad*"}]`, map[string][]string{"bad name": url("/DC0/vm/bad%20name")}, nil, ""},
 		{`[{"source":"images","folder":"/DC0/vm"}]`, nil, nil, "vSphere source"},
 		{`[{"source":"vcwrong"}]`, nil, nil, "incorrect user name or password"},
-		{`[{"source":"vcmissing"}]`, nil, nil, "missing: no such file or directory"},
+		{`[{"source":"vcmissing"}]`, nil, nil, "missing on the server: no such file or directory"},
 	}
 	for _, tc := range tests {
 		def, err := parseDefinition(json.RawMessage(`{"repository":"r","vms":[{"name":"keep","disks":["/explicit.img"]}],"select":` + tc.sel + `}`))

@@ -89,7 +89,7 @@ func (d Definition) Locator() vsphere.Locator {
 func (d Definition) CheckPasswordFile() (warnings []string, err error) {
 	fi, err := os.Stat(d.PasswordFile)
 	if err != nil {
-		return nil, fmt.Errorf("vSphere password file on the server: %w", err)
+		return nil, d.fileError(err)
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("vSphere password file %s on the server: not a regular file", d.PasswordFile)
@@ -106,15 +106,20 @@ func (d Definition) CheckPasswordFile() (warnings []string, err error) {
 func (d Definition) Login() (*taskproto.VSphere, error) {
 	b, err := os.ReadFile(d.PasswordFile)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, fmt.Errorf("vSphere password file %s on the server: %w", d.PasswordFile, err)
+		return nil, d.fileError(err)
 	}
 	pw := string(bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r")))
 	if pw == "" {
 		return nil, fmt.Errorf("vSphere password file %s on the server is empty", d.PasswordFile)
 	}
 	return &taskproto.VSphere{Password: pw, Thumbprint: d.Thumbprint, CAPEM: d.CAPEM, Insecure: d.Insecure}, nil
+}
+
+// fileError words a failure to stat or read the password file.
+func (d Definition) fileError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("vSphere password file %s on the server: %w", d.PasswordFile, err)
 }
