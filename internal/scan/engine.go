@@ -394,25 +394,31 @@ func (e *Engine) run(ctx context.Context, ts []Target) runResult {
 		_, _ = io.Copy(io.Discard, out)
 	}
 	werr := cmd.Wait()
-	code := cmd.ProcessState.ExitCode()
 	for i := range res.findings {
 		res.findings[i].Engine = e.name
 	}
-	limits := limitsExceeded(&res)
+	e.judge(&res, werr, err, cmd.ProcessState.ExitCode(), stderr)
+	return res
+}
+
+// judge sets a run's verdict from the engine's exit (werr, code), the
+// parse error perr and its error output.
+func (e *Engine) judge(res *runResult, werr, perr error, code int, stderr *capped) {
+	limits := limitsExceeded(res)
 	switch {
-	case werr == nil && err == nil && stderr.found:
+	case werr == nil && perr == nil && stderr.found:
 		// clamscan exits 0 when libclamav failed on a file it then
 		// skipped (unreadable, a broken archive): not a clean scan
 		res.err = fmt.Sprintf("%s reported an error and did not scan everything: %s", e.name, textsafe.Escape(clamErrorLine(stderr.String())))
-	case werr == nil && err == nil:
-	case e.name == ClamScan && code == 1 && err == nil:
+	case werr == nil && perr == nil:
+	case e.name == ClamScan && code == 1 && perr == nil:
 		res.infected = true
 	default:
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" && werr != nil {
 			msg = werr.Error()
 		} else if msg == "" {
-			msg = err.Error()
+			msg = perr.Error()
 		}
 		res.err = fmt.Sprintf("%s exited %d: %s", e.name, code, textsafe.Escape(msg))
 		res.infected = e.name == ClamScan && code == 1
@@ -421,7 +427,6 @@ func (e *Engine) run(ctx context.Context, ts []Target) runResult {
 		res.infected = res.infected && res.count > 0 // exit 1 may be for the limits alone
 		res.err = strings.TrimPrefix(res.err+"; "+limits, "; ")
 	}
-	return res
 }
 
 // limitsExceeded takes clamscan's limit alerts out of the findings and
