@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
+	"github.com/holdfast-backup/holdfast/internal/source/file"
 )
 
 // ErrDatastoreHTTP is matched by the error of a datastore file the host's
@@ -32,6 +34,8 @@ type httpOptions struct {
 
 // splitMin is the smallest part of a ReadAt split across connections.
 const splitMin = 256 << 10
+
+var _ file.VMDKFiles = (*datastoreFiles)(nil)
 
 // datastoreFiles opens the files of one directory of a datastore over the
 // host's HTTPS datastore access: GET /folder/DIR/NAME?dcPath=DC&dsName=DS
@@ -72,11 +76,11 @@ func (f *datastoreFiles) fileURL(name string) string {
 	return u.String()
 }
 
-// OpenFile opens name, a file of the directory (no "/" and no "..": an
-// extent named by a descriptor the guest cannot write, but checked all the
-// same). The context bounds every read of the file.
-func (f *datastoreFiles) OpenFile(ctx context.Context, name string) (*httpFile, error) {
-	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\") {
+// OpenFile opens name, a file at or below the directory (file.OpenVMDK
+// passes only such names; checked here all the same). The context bounds
+// every read of the file.
+func (f *datastoreFiles) OpenFile(ctx context.Context, name string) (file.ExtentFile, error) {
+	if !filepath.IsLocal(name) || strings.ContainsRune(name, '\\') {
 		return nil, fmt.Errorf("%w: file name %q is not in the disk's directory", ErrDatastoreHTTP, name)
 	}
 	hf := &httpFile{ctx: ctx, hc: f.hc, url: f.fileURL(name), name: "[" + f.ds + "] " + joinDir(f.dir, name), o: f.o}

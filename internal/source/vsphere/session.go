@@ -95,7 +95,7 @@ func (s *Session) prepare(ctx context.Context) error {
 		return fmt.Errorf("read snapshot %s: %w", s.snapName, err)
 	}
 	s.env.Snapshot = *s.snapshot
-	disks, skipped := snapshotDisks(s.o.Locator.Datacenter(), &snap.Config)
+	disks, skipped := snapshotDisks(datacenterPath(s.o.Locator), &snap.Config)
 	s.Warnings = skipped
 	for _, w := range skipped {
 		s.o.Logger.Warn("disk not backed up", "vm", s.o.Locator.String(), "reason", w)
@@ -150,6 +150,15 @@ func (s *Session) Release(ctx context.Context, committed bool) error {
 		s.c = nil
 	}
 	return errors.Join(errs...)
+}
+
+// datacenterPath is the inventory path of the VM's datacenter without
+// the leading slash ("DC0", "Folder/DC1"): what comes before "/vm/".
+func datacenterPath(l Locator) string {
+	if i := strings.Index(l.Path, "/vm/"); i > 0 {
+		return l.Path[1:i]
+	}
+	return l.Datacenter()
 }
 
 // removeSnapshot removes one snapshot, consolidating its disks.

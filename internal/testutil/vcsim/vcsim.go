@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net/url"
+	"sync"
 	"testing"
 
 	"github.com/holdfast-backup/holdfast/internal/source/vsphere"
@@ -27,6 +28,9 @@ type Sim struct {
 	// trust it.
 	Thumbprint string
 	RootCAs    *x509.CertPool
+
+	cbtOnce sync.Once
+	cbt     *CBT
 }
 
 // Start starts a VPX model (one datacenter DC0, a cluster and a
@@ -51,7 +55,13 @@ func Start(t testing.TB, configure func(*simulator.Model)) *Sim {
 	})
 	pool := x509.NewCertPool()
 	pool.AddCert(s.Certificate())
-	return &Sim{Model: m, Server: s, Host: s.URL.Host, Thumbprint: vsphere.Thumbprint(s.Certificate()), RootCAs: pool}
+	sim := &Sim{Model: m, Server: s, Host: s.URL.Host, Thumbprint: vsphere.Thumbprint(s.Certificate()), RootCAs: pool}
+	for _, e := range m.Map().All("VirtualMachine") {
+		for _, d := range sim.Disks(t, e.Entity().Name) {
+			fixDescriptor(t, d.Flat)
+		}
+	}
+	return sim
 }
 
 // URL returns vsphere://USER@HOST followed by path ("/DC0/vm/DC0_H0_VM0").
