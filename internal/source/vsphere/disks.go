@@ -77,7 +77,12 @@ type controller struct {
 }
 
 // name is "pvscsi 0": the controller type and its bus number.
-func (c controller) name() string { return fmt.Sprintf("%s %d", c.kind, c.bus) }
+func (c controller) name() string {
+	if c.kind == "" {
+		return "unknown"
+	}
+	return fmt.Sprintf("%s %d", c.kind, c.bus)
+}
 
 // snapshotDisks lists the disks of a snapshot's configuration in device
 // order; skipped says which were left out and why.

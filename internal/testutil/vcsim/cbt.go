@@ -44,6 +44,9 @@ type CBT struct {
 	sim *Sim
 	// PageSize is the span of disk one QueryChangedDiskAreas answer covers.
 	PageSize int64
+	// OnQuery, when set, runs at the start of every QueryChangedDiskAreas
+	// (holding the VM's lock): a test can stop a backup there.
+	OnQuery func()
 
 	mu          sync.Mutex
 	seq         int
@@ -222,6 +225,9 @@ func (vm *cbtVM) QueryChangedDiskAreas(ctx *simulator.Context, req *types.QueryC
 }
 
 func (c *CBT) query(ctx *simulator.Context, req *types.QueryChangedDiskAreas) (types.DiskChangeInfo, types.BaseMethodFault) {
+	if c.OnQuery != nil {
+		c.OnQuery()
+	}
 	if req.Snapshot == nil {
 		return types.DiskChangeInfo{}, &types.InvalidArgument{InvalidProperty: "snapshot"}
 	}
@@ -477,4 +483,51 @@ func fixDescriptor(t testing.TB, flat string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// SetDiskCapacity resizes disk i of a VM (before any backup): the device's
+// capacity and the descriptor's extent, so tests work on small disks.
+func (s *Sim) SetDiskCapacity(t testing.TB, vmName string, i int, size int64) {
+	t.Helper()
+	if size <= 0 || size%512 != 0 {
+		t.Fatalf("vcsim: disk size %d is not a positive multiple of 512", size)
+	}
+	vm := s.VM(t, vmName)
+	n := 0
+	for _, dev := range vm.Config.Hardware.Device {
+		vd, ok := dev.(*types.VirtualDisk)
+		if !ok {
+			continue
+		}
+		b, ok := vdBacking(vd)
+		if !ok {
+			continue
+		}
+		if n++; n-1 != i {
+			continue
+		}
+		vd.CapacityInBytes, vd.CapacityInKB = size, size/1024
+		flat, err := s.flatFile(b.FileName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc := strings.TrimSuffix(flat, "-flat.vmdk") + ".vmdk"
+		text, err := os.ReadFile(desc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, line := range strings.Split(string(text), "\n") {
+			if f := strings.Fields(line); len(f) == 4 && f[0] == "RW" && (f[2] == "VMFS" || f[2] == "FLAT") {
+				line = fmt.Sprintf("RW %d %s %s", size/512, f[2], f[3])
+			}
+			out = append(out, line)
+		}
+		if err := os.WriteFile(desc, []byte(strings.Join(out, "\n")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fixDescriptor(t, flat)
+		return
+	}
+	t.Fatalf("vcsim: VM %s has no disk %d", vmName, i)
 }
