@@ -74,6 +74,15 @@ func snapshots(t *testing.T, sim *vcsim.Sim) []string {
 	return names
 }
 
+// releaseAtEnd releases the session when the test ends.
+func releaseAtEnd(t *testing.T, s *vsphere.Session) {
+	t.Cleanup(func() {
+		if err := s.Release(context.Background(), false); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
 func readAll(t *testing.T, d source.Disk, off, n int64) []byte {
 	t.Helper()
 	b := make([]byte, n)
@@ -146,7 +155,7 @@ func TestSessionReadsSnapshotWithCBT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s2.Release(ctx, false)
+	releaseAtEnd(t, s2)
 	if s2.Notes["cbt_enabled"] != "already on" {
 		t.Errorf("cbt note %q", s2.Notes["cbt_enabled"])
 	}
@@ -194,7 +203,7 @@ func TestChangedUnknownFallsBack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer s.Release(ctx, false)
+			releaseAtEnd(t, s)
 			ch, err := s.Disks[0].(source.ChangeTracker).Changed(ctx, tc.prev)
 			if err != nil {
 				t.Fatalf("CBT trouble must not fail the backup: %v", err)
@@ -350,7 +359,7 @@ func TestIndependentDiskSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Release(ctx, false)
+	releaseAtEnd(t, s)
 	if len(s.Disks) != 1 || len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "independent_persistent") {
 		t.Errorf("%d disks, warnings %q", len(s.Disks), s.Warnings)
 	}

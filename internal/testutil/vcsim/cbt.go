@@ -228,22 +228,9 @@ func (c *CBT) query(ctx *simulator.Context, req *types.QueryChangedDiskAreas) (t
 	if c.OnQuery != nil {
 		c.OnQuery()
 	}
-	if req.Snapshot == nil {
-		return types.DiskChangeInfo{}, &types.InvalidArgument{InvalidProperty: "snapshot"}
-	}
-	snap, ok := ctx.Map.Get(*req.Snapshot).(*simulator.VirtualMachineSnapshot)
-	if !ok {
-		return types.DiskChangeInfo{}, &types.ManagedObjectNotFound{Obj: *req.Snapshot}
-	}
-	var vd *types.VirtualDisk
-	for _, dev := range snap.Config.Hardware.Device {
-		if d, ok := dev.(*types.VirtualDisk); ok && d.Key == req.DeviceKey {
-			vd = d
-		}
-	}
-	b, ok := vdBacking(vd)
-	if !ok || b.ChangeId == "" {
-		return types.DiskChangeInfo{}, &types.InvalidArgument{InvalidProperty: "deviceKey"}
+	vd, b, fault := snapshotDisk(ctx, req)
+	if fault != nil {
+		return types.DiskChangeInfo{}, fault
 	}
 	size := diskSize(vd)
 	if req.StartOffset < 0 || req.StartOffset >= size {
@@ -269,6 +256,32 @@ func (c *CBT) query(ctx *simulator.Context, req *types.QueryChangedDiskAreas) (t
 	if err != nil {
 		return types.DiskChangeInfo{}, &types.FileFault{File: b.FileName}
 	}
+	return types.DiskChangeInfo{StartOffset: start, Length: end - start, ChangedArea: areas(changedBlocks(rec, now, start, end), start, end, size)}, nil
+}
+
+// snapshotDisk finds the disk a query names in the snapshot's
+// configuration; it must carry a change ID.
+func snapshotDisk(ctx *simulator.Context, req *types.QueryChangedDiskAreas) (*types.VirtualDisk, *types.VirtualDiskFlatVer2BackingInfo, types.BaseMethodFault) {
+	if req.Snapshot == nil {
+		return nil, nil, &types.InvalidArgument{InvalidProperty: "snapshot"}
+	}
+	snap, ok := ctx.Map.Get(*req.Snapshot).(*simulator.VirtualMachineSnapshot)
+	if !ok {
+		return nil, nil, &types.ManagedObjectNotFound{Obj: *req.Snapshot}
+	}
+	for _, dev := range snap.Config.Hardware.Device {
+		if d, ok := dev.(*types.VirtualDisk); ok && d.Key == req.DeviceKey {
+			if b, ok := vdBacking(d); ok && b.ChangeId != "" {
+				return d, b, nil
+			}
+		}
+	}
+	return nil, nil, &types.InvalidArgument{InvalidProperty: "deviceKey"}
+}
+
+// changedBlocks are the blocks within [start, end) whose content differs
+// from the record (all non-zero blocks without one).
+func changedBlocks(rec *cbtRecord, now map[int64][sha256.Size]byte, start, end int64) map[int64]bool {
 	changed := map[int64]bool{}
 	for blk, h := range now {
 		if rec == nil || rec.blocks[blk] != h {
@@ -282,7 +295,7 @@ func (c *CBT) query(ctx *simulator.Context, req *types.QueryChangedDiskAreas) (t
 			}
 		}
 	}
-	return types.DiskChangeInfo{StartOffset: start, Length: end - start, ChangedArea: areas(changed, start, end, size)}, nil
+	return changed
 }
 
 // areas turns changed block numbers within [start, end) into coalesced
