@@ -51,6 +51,9 @@ type datastoreFiles struct {
 }
 
 // newDatastoreFiles reads the directory of the file p on datacenter dc.
+// Its HTTP client shares the session's TLS settings and cookie but keeps
+// its own pool of connections, enough for parallel reads; closeIdle
+// releases them.
 func newDatastoreFiles(c *Client, dc string, p DatastorePath, o httpOptions) *datastoreFiles {
 	if o.Connections <= 0 {
 		o.Connections = 1
@@ -59,10 +62,20 @@ func newDatastoreFiles(c *Client, dc string, p DatastorePath, o httpOptions) *da
 		o.Backoff = 100 * time.Millisecond
 	}
 	o.Clock = clock.Or(o.Clock)
+	sc := c.Client.Client
+	t := sc.DefaultTransport().Clone()
+	t.MaxIdleConnsPerHost = maxIdlePerHost
 	u := c.URL()
-	return &datastoreFiles{hc: &c.Client.Client.Client, base: url.URL{Scheme: u.Scheme, Host: u.Host},
+	return &datastoreFiles{hc: &http.Client{Transport: t, Jar: sc.Jar}, base: url.URL{Scheme: u.Scheme, Host: u.Host},
 		dc: dc, ds: p.Datastore, dir: p.Dir(), o: o}
 }
+
+// maxIdlePerHost keeps the connections of parallel reads (the pipeline's
+// workers, each read split in Connections) open between requests.
+const maxIdlePerHost = 64
+
+// closeIdle closes the client's idle connections.
+func (f *datastoreFiles) closeIdle() { f.hc.CloseIdleConnections() }
 
 // fileURL is the /folder URL of name in the directory.
 func (f *datastoreFiles) fileURL(name string) string {

@@ -30,19 +30,30 @@ func (n *nbd) Open(ctx context.Context, env *Env, d SnapshotDisk) (source.Disk, 
 	files := newDatastoreFiles(env.Client, d.Datacenter, d.File, httpOptions{Connections: n.connections, Retries: 3})
 	disk, err := file.OpenVMDK(ctx, files, path.Base(d.File.Path), d.File.String())
 	if err != nil {
+		files.closeIdle()
 		return nil, err
 	}
 	if disk.Size() != d.Capacity {
 		disk.Close()
+		files.closeIdle()
 		return nil, fmt.Errorf("%s: the VMDK holds %d bytes, vSphere says the disk has %d", d.File, disk.Size(), d.Capacity)
 	}
-	return &transported{Disk: disk, t: source.TransportNBD}, nil
+	return &transported{Disk: disk, t: source.TransportNBD, done: files.closeIdle}, nil
 }
 
-// transported records which transport read a disk.
+// transported records which transport read a disk; done runs on Close.
 type transported struct {
 	source.Disk
-	t source.Transport
+	t    source.Transport
+	done func()
+}
+
+func (d *transported) Close() error {
+	err := d.Disk.Close()
+	if d.done != nil {
+		d.done()
+	}
+	return err
 }
 
 func (d *transported) Describe() source.Info {
