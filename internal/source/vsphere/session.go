@@ -39,6 +39,7 @@ type Session struct {
 	c        *Client
 	env      *Env
 	snapshot *types.ManagedObjectReference
+	snapTask *types.ManagedObjectReference // a snapshot task whose wait was cancelled
 	snapName string
 }
 
@@ -137,6 +138,12 @@ func (s *Session) Release(ctx context.Context, committed bool) error {
 		errs = append(errs, d.Close())
 	}
 	s.Disks = nil
+	if s.snapTask != nil { // interrupted while the snapshot was being taken
+		if err := s.finishSnapshotTask(ctx); err != nil {
+			s.o.Logger.Debug("the interrupted snapshot task failed", "vm", s.o.Locator.String(), "err", err)
+		}
+		s.snapTask = nil
+	}
 	if s.snapshot != nil {
 		if err := removeSnapshot(ctx, s.c, *s.snapshot); err != nil {
 			errs = append(errs, fmt.Errorf("remove snapshot %s of %s (the next backup removes it): %w", s.snapName, s.o.Locator, err))
@@ -168,5 +175,14 @@ func removeSnapshot(ctx context.Context, c *Client, ref types.ManagedObjectRefer
 	if err != nil {
 		return err
 	}
-	return object.NewTask(c.Client, res.Returnval).Wait(ctx)
+	return waitTask(ctx, object.NewTask(c.Client, res.Returnval))
+}
+
+// waitTask waits for a task; a cancelled wait is an error (govmomi's Wait
+// answers it with nil).
+func waitTask(ctx context.Context, t *object.Task) error {
+	if err := t.Wait(ctx); err != nil {
+		return err
+	}
+	return context.Cause(ctx)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/holdfast-backup/holdfast/internal/source"
@@ -271,9 +272,9 @@ func (d *failingDisk) ReadAt([]byte, int64) (int, error) { return 0, errInjected
 func TestSnapshotRemovedOnEveryExit(t *testing.T) {
 	tests := []struct {
 		name string
-		run  func(t *testing.T, o vsphere.Options)
+		run  func(t *testing.T, sim *vcsim.Sim, o vsphere.Options)
 	}{
-		{name: "read failure", run: func(t *testing.T, o vsphere.Options) {
+		{name: "read failure", run: func(t *testing.T, sim *vcsim.Sim, o vsphere.Options) {
 			o.Transports = []vsphere.Transport{failingTransport{vsphere.NewNBD(1)}}
 			s, err := vsphere.Prepare(context.Background(), o)
 			if err != nil {
@@ -286,7 +287,7 @@ func TestSnapshotRemovedOnEveryExit(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "cancelled", run: func(t *testing.T, o vsphere.Options) {
+		{name: "cancelled", run: func(t *testing.T, sim *vcsim.Sim, o vsphere.Options) {
 			ctx, cancel := context.WithCancel(context.Background())
 			s, err := vsphere.Prepare(ctx, o)
 			if err != nil {
@@ -300,7 +301,33 @@ func TestSnapshotRemovedOnEveryExit(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "open failure", run: func(t *testing.T, o vsphere.Options) {
+		{name: "cancelled while snapshotting", run: func(t *testing.T, sim *vcsim.Sim, o vsphere.Options) {
+			ctx, cancel := context.WithCancel(context.Background())
+			prepared := make(chan struct{})
+			var closeOnce sync.Once
+			done := func() { closeOnce.Do(func() { close(prepared) }) }
+			t.Cleanup(done) // before the simulator stops: it waits for its calls
+			var mu sync.Mutex
+			asked, stopped := false, false
+			cbt := sim.CBT()
+			cbt.OnMethod = func(name string) {
+				mu.Lock()
+				stop := asked && name == "WaitForUpdatesEx" && !stopped
+				asked = asked || name == "CreateSnapshot_Task"
+				stopped = stopped || stop
+				mu.Unlock()
+				if stop { // the client waits for the snapshot task: Ctrl-C now
+					cancel()
+					<-prepared
+				}
+			}
+			_, err := vsphere.Prepare(ctx, o)
+			done()
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("prepare: %v", err)
+			}
+		}},
+		{name: "open failure", run: func(t *testing.T, sim *vcsim.Sim, o vsphere.Options) {
 			o.Transport = source.TransportDirect // none given: fails after the snapshot
 			if _, err := vsphere.Prepare(context.Background(), o); !errors.Is(err, vsphere.ErrNoTransport) {
 				t.Fatalf("prepare: %v", err)
@@ -311,7 +338,7 @@ func TestSnapshotRemovedOnEveryExit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sim, _ := startSim(t)
 			sim.WriteDisk(t, vmName, 0, 0, pattern(1<<20, 3))
-			tc.run(t, options(t, sim))
+			tc.run(t, sim, options(t, sim))
 			if got := snapshots(t, sim); len(got) != 0 {
 				t.Errorf("snapshots left: %v", got)
 			}

@@ -2,6 +2,7 @@ package vsphere
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -58,7 +59,7 @@ func (s *Session) enableCBT(ctx context.Context, vm *object.VirtualMachine, cfg 
 	on := true
 	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: &on})
 	if err == nil {
-		err = task.Wait(ctx)
+		err = waitTask(ctx, task)
 	}
 	if err != nil {
 		return fmt.Errorf("enable changed block tracking on %s: %w", s.o.Locator, err)
@@ -97,13 +98,36 @@ func (s *Session) createSnapshot(ctx context.Context, vm *object.VirtualMachine,
 	if err != nil {
 		return fmt.Errorf("create snapshot of %s: %w", s.o.Locator, err)
 	}
-	info, err := object.NewTask(s.c.Client, res.Returnval).WaitForResult(ctx, nil)
+	task := res.Returnval
+	s.snapTask = &task // until its result is known: Release waits for it
+	err = s.finishSnapshotTask(ctx)
 	if err != nil {
 		return fmt.Errorf("create snapshot of %s: %w", s.o.Locator, err)
 	}
+	return nil
+}
+
+// finishSnapshotTask waits for the snapshot task and keeps its snapshot.
+// A cancelled wait leaves the task for Release, which waits again on a
+// context of its own and removes what the task made.
+func (s *Session) finishSnapshotTask(ctx context.Context) error {
+	info, err := object.NewTask(s.c.Client, *s.snapTask).WaitForResult(ctx, nil)
+	if err == nil && info == nil { // govmomi answers a cancelled wait with neither
+		err = context.Cause(ctx)
+		if err == nil {
+			err = errors.New("the task wait ended without a result")
+		}
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			s.snapTask = nil // the task failed: no snapshot
+		}
+		return err
+	}
+	s.snapTask = nil
 	ref, ok := info.Result.(types.ManagedObjectReference)
 	if !ok {
-		return fmt.Errorf("create snapshot of %s: the task returned %T, not a snapshot", s.o.Locator, info.Result)
+		return fmt.Errorf("the task returned %T, not a snapshot", info.Result)
 	}
 	s.snapshot = &ref
 	return nil

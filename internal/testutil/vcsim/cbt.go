@@ -47,6 +47,10 @@ type CBT struct {
 	// OnQuery, when set, runs at the start of every QueryChangedDiskAreas
 	// (holding the VM's lock): a test can stop a backup there.
 	OnQuery func()
+	// OnMethod, when set, runs before every API call with the method's
+	// name ("CreateSnapshot_Task", "WaitForUpdatesEx"); set it before the
+	// calls it should see.
+	OnMethod func(name string)
 
 	mu          sync.Mutex
 	seq         int
@@ -71,6 +75,9 @@ func (s *Sim) CBT() *CBT {
 		c := &CBT{sim: s, PageSize: 1 << 30, instances: map[string]string{}, records: map[string]*cbtRecord{}}
 		prev := s.Model.Map().Handler
 		s.Model.Map().Handler = func(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			if c.OnMethod != nil {
+				c.OnMethod(m.Name)
+			}
 			if m.This.Type == "VirtualMachine" && ctx.Session != nil {
 				c.wrap(ctx, m.This)
 			}
