@@ -65,7 +65,7 @@ func testData(n int) []byte {
 }
 
 func TestHTTPFileReads(t *testing.T) {
-	fs := &fileServer{data: testData(3<<20 + 123)}
+	fs := &fileServer{data: testData(6*splitMin + 123)}
 	files := testFiles(t, fs, 4, nil)
 	ef, err := files.OpenFile(context.Background(), "disk-flat.vmdk")
 	if err != nil {
@@ -82,8 +82,9 @@ func TestHTTPFileReads(t *testing.T) {
 		want int // requests
 	}{
 		{name: "small", off: 10, n: 4096, want: 1},
-		{name: "split", off: 1, n: 2 << 20, want: 4},
-		{name: "below split size", off: 0, n: 300 << 10, want: 1},
+		{name: "split", off: 1, n: 3 * splitMin, want: 3},
+		{name: "split in Connections", off: 1, n: 6 * splitMin, want: 4},
+		{name: "below split size", off: 0, n: 2*splitMin - 1, want: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
