@@ -21,6 +21,10 @@ import (
 // no VM.
 var ErrVMNotFound = errors.New("vSphere VM not found")
 
+// ErrNoDisks is matched when a VM has no disk to back up (none, or only
+// independent and RDM disks).
+var ErrNoDisks = errors.New("nothing to back up")
+
 // Session is one prepared snapshot of a VM whose disks are ready to be
 // read.
 type Session struct {
@@ -100,6 +104,9 @@ func (s *Session) prepare(ctx context.Context) error {
 	s.Warnings = skipped
 	for _, w := range skipped {
 		s.o.Logger.Warn("disk not backed up", "vm", s.o.Locator.String(), "reason", w)
+	}
+	if len(disks) == 0 {
+		return fmt.Errorf("%w: VM %s has no disk a snapshot covers (%s)", ErrNoDisks, s.o.Locator, strings.Join(skipped, "; "))
 	}
 	s.Config = vmConfig(ctx, s.c, &mvm, &snap.Config, disks, skipped)
 	return s.openDisks(ctx, disks)

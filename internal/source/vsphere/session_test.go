@@ -393,6 +393,22 @@ func TestIndependentDiskSkipped(t *testing.T) {
 	if len(s.Config.Skipped) != 1 {
 		t.Errorf("config skipped %q", s.Config.Skipped)
 	}
+
+	// With every disk independent there is nothing to back up: an error,
+	// and no snapshot left.
+	for _, dev := range sim.VM(t, vmName).Config.Hardware.Device {
+		if vd, ok := dev.(*types.VirtualDisk); ok {
+			vd.Backing.(*types.VirtualDiskFlatVer2BackingInfo).DiskMode = string(types.VirtualDiskModeIndependent_nonpersistent)
+		}
+	}
+	o := options(t, sim)
+	o.Tag = "t2"
+	if _, err := vsphere.Prepare(ctx, o); !errors.Is(err, vsphere.ErrNoDisks) || !strings.Contains(err.Error(), "independent_nonpersistent") {
+		t.Errorf("VM without a snapshot disk: %v", err)
+	}
+	if got := snapshots(t, sim); len(got) != 1 { // the first session's, released at the end
+		t.Errorf("snapshots %v", got)
+	}
 }
 
 // addDisk adds a 1 GiB disk in mode to vm's SCSI controller.
