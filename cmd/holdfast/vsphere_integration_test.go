@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -261,4 +263,44 @@ func TestVSphereLs(t *testing.T) {
 	if r.code != exitFailure || !strings.Contains(r.stderr, "nothing at inventory path") {
 		t.Errorf("missing datacenter: exit %d %q", r.code, r.stderr)
 	}
+}
+
+func TestVSphereReadFailureAndQuiesce(t *testing.T) {
+	v := newVSphereEnv(t)
+	flat := v.sim.Disks(t, simVM)[0].Flat
+
+	// The flat file vanishes once the disk is open: the backup fails with
+	// the datastore's answer, creates no point and removes its snapshot.
+	v.cbt.OnQuery = func() {
+		if err := os.Rename(flat, flat+".away"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Error(err)
+		}
+	}
+	r := v.run(append([]string{"backup", "--name", "vs1"}, v.source()...)...)
+	v.cbt.OnQuery = nil
+	if err := os.Rename(flat+".away", flat); err != nil {
+		t.Fatal(err)
+	}
+	if r.code != exitFailure || !strings.Contains(r.stderr, "no restore point was created") || !strings.Contains(r.stderr, "404") {
+		t.Errorf("read failure: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if n := v.snapshots(); n != 0 {
+		t.Errorf("%d snapshots left after a failed read", n)
+	}
+	if ps := v.points(); len(ps) != 0 {
+		t.Errorf("points after a failed backup: %+v", ps)
+	}
+
+	// --quiesce: quiesced when VMware Tools can, crash-consistent with the
+	// reason when it cannot.
+	b := v.backupJSON("vs1", append(v.source(), "--quiesce")...)
+	if b.Notes["guest_quiesce"] != "quiesced through VMware Tools" {
+		t.Errorf("guest_quiesce %q", b.Notes["guest_quiesce"])
+	}
+	v.cbt.FailQuiesce(true)
+	out := v.ok(append([]string{"backup", "--name", "vs1", "--quiesce"}, v.source()...)...)
+	if !strings.Contains(out, "guest quiesce: crash-consistent: the quiesced snapshot failed") {
+		t.Errorf("fallback not reported:\n%s", out)
+	}
+	v.restoreEquals("vs1:latest", v.expected)
 }

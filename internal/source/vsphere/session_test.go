@@ -445,6 +445,3 @@ func TestWrongPasswordAndVM(t *testing.T) {
 		t.Errorf("missing VM: %v", err)
 	}
 }
-
-
-
