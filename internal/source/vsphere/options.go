@@ -23,7 +23,8 @@ type Options struct {
 	// Tag makes snapshot names unique per repository ("holdfast-<tag>-…").
 	Tag string
 	// PreviousChangeIDs are the change IDs of the previous restore point's
-	// disks, by disk index ("" where there is none).
+	// disks, by disk index ("" where there is none). The pipeline hands
+	// each to its disk's Changed; the session logs the ones it cannot use.
 	PreviousChangeIDs []string
 	// Connections is the number of parallel ranged reads per disk in nbd
 	// mode (default 4).

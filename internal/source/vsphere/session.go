@@ -128,6 +128,12 @@ func (s *Session) openDisks(ctx context.Context, disks []SnapshotDisk) error {
 			used = append(used, string(t))
 		}
 		s.Disks = append(s.Disks, newCBTDisk(sd, s.env, d))
+		if d.Index < len(s.o.PreviousChangeIDs) {
+			if prev := s.o.PreviousChangeIDs[d.Index]; prev != "" && changeInstance(prev) != changeInstance(d.ChangeID) {
+				s.o.Logger.Info("the previous point's change ID is of another tracking instance: the disk is read whole",
+					"vm", s.o.Locator.String(), "disk", d.Index, "previous", prev, "now", d.ChangeID)
+			}
+		}
 	}
 	s.Notes["transport"] = strings.Join(used, ",")
 	s.Notes["transport_choice"] = strings.Join(choices, "; ")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -200,7 +201,11 @@ func TestChangedUnknownFallsBack(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup()
 			}
-			s, err := vsphere.Prepare(ctx, options(t, sim))
+			var log bytes.Buffer
+			o := options(t, sim)
+			o.PreviousChangeIDs = []string{tc.prev}
+			o.Logger = slog.New(slog.NewTextHandler(&log, nil))
+			s, err := vsphere.Prepare(ctx, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -211,6 +216,9 @@ func TestChangedUnknownFallsBack(t *testing.T) {
 			}
 			if ch.Known || !strings.Contains(ch.Reason, tc.want) {
 				t.Errorf("changes %+v, want unknown with %q", ch, tc.want)
+			}
+			if logged := strings.Contains(log.String(), "another tracking instance"); logged != (tc.name == "reset") {
+				t.Errorf("log %q", log.String())
 			}
 		})
 	}

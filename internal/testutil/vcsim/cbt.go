@@ -68,8 +68,9 @@ type cbtRecord struct {
 
 // CBT installs the changed block tracking extension (once per simulator)
 // and returns it. It sets the model's Map().Handler, chaining to a handler
-// set before; its VM view is installed in each session on the session's
-// first call on that VM.
+// set before; its VM view is installed in a session's registry (which the
+// simulator consults before its map) on the session's first snapshot or
+// QueryChangedDiskAreas call on that VM, and stays there.
 func (s *Sim) CBT() *CBT {
 	s.cbtOnce.Do(func() {
 		c := &CBT{sim: s, PageSize: 1 << 30, instances: map[string]string{}, records: map[string]*cbtRecord{}}
@@ -79,7 +80,10 @@ func (s *Sim) CBT() *CBT {
 				c.OnMethod(m.Name)
 			}
 			if m.This.Type == "VirtualMachine" && ctx.Session != nil {
-				c.wrap(ctx, m.This)
+				switch m.Name {
+				case "CreateSnapshot_Task", "CreateSnapshotEx_Task", "QueryChangedDiskAreas":
+					c.wrap(ctx, m.This)
+				}
 			}
 			if prev != nil {
 				return prev(ctx, m)
