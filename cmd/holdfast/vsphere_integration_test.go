@@ -87,7 +87,7 @@ func TestVSphereBackupIncremental(t *testing.T) {
 		!strings.Contains(d.CBT, "no previous") || !strings.HasPrefix(d.ChangeID, "52 ") || d.Location != "[LocalDS_0] "+simVM+"/disk1.vmdk" {
 		t.Fatalf("first backup: %+v", d)
 	}
-	if !strings.Contains(b1.Notes["cbt_enabled"], "turned on") || !strings.Contains(b1.Notes["transport_choice"], "disk 0: nbd: used") ||
+	if !strings.Contains(b1.Notes["cbt_enabled"], "turned on") || !strings.Contains(b1.Notes["transport_choice"], "disk 0: direct: not configured; hotadd: not configured; nbd: used") ||
 		!strings.HasPrefix(b1.Notes["guest_quiesce"], "crash-consistent") {
 		t.Errorf("notes %v", b1.Notes)
 	}

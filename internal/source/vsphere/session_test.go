@@ -131,7 +131,7 @@ func TestSessionReadsSnapshotWithCBT(t *testing.T) {
 	if s.Notes["cbt_enabled"] == "" || !strings.Contains(s.Notes["cbt_enabled"], "turned on") {
 		t.Errorf("notes %v: enabling CBT not said", s.Notes)
 	}
-	if !strings.Contains(s.Notes["transport_choice"], "disk 0: nbd: used") || s.Notes["transport"] != "nbd" {
+	if !strings.Contains(s.Notes["transport_choice"], "disk 0: direct: not configured; hotadd: not configured; nbd: used") || s.Notes["transport"] != "nbd" {
 		t.Errorf("notes %v", s.Notes)
 	}
 	cfg := s.Config
