@@ -34,6 +34,7 @@ func newVSphereEnv(t *testing.T) *vsphereEnv {
 	e := newEnv(t)
 	e.init("--chunk-size", "256KiB")
 	sim := vcsim.Start(t, nil)
+	sim.RequireSession(true)
 	cbt := sim.CBT()
 	cbt.PageSize = 16 << 20 // four answers per query: the client must page
 	sim.SetDiskCapacity(t, simVM, 0, 64<<20)

@@ -35,6 +35,7 @@ func options(t *testing.T, sim *vcsim.Sim) vsphere.Options {
 func startSim(t *testing.T) (*vcsim.Sim, *vcsim.CBT) {
 	t.Helper()
 	sim := vcsim.Start(t, nil)
+	sim.RequireSession(true) // as ESXi: the datastore reads must carry the session
 	cbt := sim.CBT()
 	cbt.PageSize = 1 << 30
 	return sim, cbt
