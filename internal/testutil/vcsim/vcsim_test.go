@@ -3,8 +3,8 @@ package vcsim
 import (
 	"context"
 	"crypto/tls"
-	"net/http"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
