@@ -34,7 +34,7 @@ func diskData(n int, seed uint64) []byte {
 
 // point backs up the disks with cfg recorded and returns the repository,
 // the manifest and the point's disks opened through restorefs.
-func point(t *testing.T, cfg *repo.VMConfig, data ...[]byte) (*repo.Repository, *repo.Manifest, []Disk) {
+func point(t *testing.T, cfg *repo.VMConfig, data ...[]byte) (*repo.Repository, *repo.Manifest, []*restorefs.Disk) {
 	t.Helper()
 	ctx := context.Background()
 	r := testrepo.New(t, nil)
@@ -46,7 +46,7 @@ func point(t *testing.T, cfg *repo.VMConfig, data ...[]byte) (*repo.Repository, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []Disk
+	var out []*restorefs.Disk
 	for i := range m.Disks {
 		d, err := restorefs.OpenDisk(ctx, r, m, i, restorefs.Options{})
 		if err != nil {
@@ -79,4 +79,13 @@ func finder(t *testing.T, sim *vcsim.Sim) *find.Finder {
 	}
 	f.SetDatacenter(dc)
 	return f
+}
+
+// asDisks returns the point's disks as Request.Disks.
+func asDisks(ds []*restorefs.Disk) []Disk {
+	out := make([]Disk, len(ds))
+	for i, d := range ds {
+		out[i] = d
+	}
+	return out
 }

@@ -60,7 +60,7 @@ func TestRestoreCreatesTheRecordedVM(t *testing.T) {
 	data := [][]byte{diskData(2<<20, 1), diskData(1<<20, 2)}
 	_, _, disks := point(t, cfg, data...)
 	var progress int64
-	res, err := Restore(context.Background(), Request{Client: c, Datacenter: "DC0", Config: cfg, Disks: disks,
+	res, err := Restore(context.Background(), Request{Client: c, Datacenter: "DC0", Config: cfg, Disks: asDisks(disks),
 		Name: "web1-restored", Networks: map[string]string{"Old PG": "DC0_DVPG0"}, Progress: func(n int64) { progress += n }})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ func TestRestoreExistingName(t *testing.T) {
 	cfg.Name, cfg.UUID = "DC0_H0_VM0", om.Config.InstanceUuid
 	cfg.NICs[1].Network = "DC0_DVPG0"
 	_, _, disks := point(t, cfg, diskData(2<<20, 3), diskData(1<<20, 4))
-	req := Request{Client: c, Datacenter: "DC0", Config: cfg, Disks: disks}
+	req := Request{Client: c, Datacenter: "DC0", Config: cfg, Disks: asDisks(disks)}
 	if _, err := Restore(ctx, req); !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("restore over an existing VM without force: %v", err)
 	}
@@ -205,7 +205,7 @@ func TestRestoreRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req := Request{Client: c, Datacenter: "DC0", Config: cfg, Disks: disks, Name: "refused"}
+			req := Request{Client: c, Datacenter: "DC0", Config: cfg, Disks: asDisks(disks), Name: "refused"}
 			tc.mod(&req)
 			_, err := Restore(context.Background(), req)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
