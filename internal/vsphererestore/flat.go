@@ -7,9 +7,8 @@ import (
 	"io"
 	"os"
 	"path"
-	"strings"
 
-	"github.com/vmware/govmomi/vmdk"
+	"github.com/holdfast-backup/holdfast/internal/source/file"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,42 +16,28 @@ import (
 const maxDescriptor = 64 << 10
 
 // parseFlatDescriptor reads a disk descriptor (bytes from the datastore,
-// not trusted) and returns the file name of its one flat extent, which
-// must cover exactly capacity bytes and lie in the descriptor's directory.
+// not trusted; parsed by internal/source/file, bounded) and returns the
+// file name of its one writable flat extent, which must cover exactly
+// capacity bytes from its start and lie in the descriptor's directory.
 func parseFlatDescriptor(b []byte, capacity int64) (string, error) {
-	if len(b) > maxDescriptor {
-		return "", fmt.Errorf("disk descriptor of %d bytes: too large for a descriptor", len(b))
-	}
 	if bytes.HasPrefix(b, []byte("KDMV")) || bytes.HasPrefix(b, []byte("COWD")) {
 		return "", fmt.Errorf("a sparse VMDK, not a descriptor of a flat disk: a rollback writes flat disks only")
 	}
-	if !bytes.Contains(b, []byte("createType")) {
-		return "", fmt.Errorf("not a disk descriptor (no createType)")
+	if len(b) > maxDescriptor {
+		return "", fmt.Errorf("disk descriptor of %d bytes or more: too large for a descriptor", len(b))
 	}
-	d, err := vmdk.ParseDescriptor(bytes.NewReader(b))
-	if err != nil {
-		return "", fmt.Errorf("disk descriptor: %w", err)
+	x, err := file.ParseFlatDescriptor(b)
+	switch {
+	case errors.Is(err, file.ErrReference):
+		return "", fmt.Errorf("%w: %v", ErrEscape, err)
+	case err != nil:
+		return "", fmt.Errorf("a rollback writes disks of one flat extent: %w", err)
+	case !x.Writable:
+		return "", fmt.Errorf("extent %q is not RW", x.File)
+	case x.Offset != 0 || x.Sectors*sectorSize != capacity:
+		return "", fmt.Errorf("%w: the extent holds %d sectors from sector %d, the point's disk %d bytes", ErrMismatch, x.Sectors, x.Offset, capacity)
 	}
-	if d.ParentCID != 0 && d.ParentCID != 0xffffffff {
-		return "", fmt.Errorf("the disk is a delta of a parent (a snapshot): delete the VM's snapshots first")
-	}
-	if len(d.Extent) != 1 {
-		return "", fmt.Errorf("disk descriptor names %d extents: a rollback writes disks of one flat extent", len(d.Extent))
-	}
-	x := d.Extent[0]
-	if t := strings.ToUpper(x.Type); t != "VMFS" && t != "FLAT" {
-		return "", fmt.Errorf("extent type %q: a rollback writes flat extents only", x.Type)
-	}
-	if x.Permission != "RW" {
-		return "", fmt.Errorf("extent %q is %s, not RW", x.Info, x.Permission)
-	}
-	if x.Size < 0 || x.Size > (1<<62)/sectorSize || x.Size*sectorSize != capacity {
-		return "", fmt.Errorf("%w: the extent holds %d sectors, the point's disk %d bytes", ErrMismatch, x.Size, capacity)
-	}
-	if x.Info == "" || x.Info == "." || x.Info == ".." || strings.ContainsAny(x.Info, "/\\\x00") || path.Base(x.Info) != x.Info {
-		return "", fmt.Errorf("%w: extent file %q", ErrEscape, x.Info)
-	}
-	return x.Info, nil
+	return x.File, nil
 }
 
 // openBeneath opens rel (a "/"-separated path) below root without leaving

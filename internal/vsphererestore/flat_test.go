@@ -34,11 +34,12 @@ func TestParseFlatDescriptor(t *testing.T) {
 		{name: "flat", desc: strings.Replace(simDescriptor, "VMFS", "FLAT", 1), size: 2 << 20, want: "disk1-flat.vmdk"},
 		{name: "size", desc: simDescriptor, size: 1 << 20, err: ErrMismatch},
 		{name: "escape", desc: strings.Replace(simDescriptor, "disk1-flat", "../x/disk1-flat", 1), size: 2 << 20, err: ErrEscape},
+		{name: "offset", desc: strings.Replace(simDescriptor, `"disk1-flat.vmdk"`, `"disk1-flat.vmdk" 8`, 1), size: 2 << 20, err: ErrMismatch},
 		{name: "two extents", desc: simDescriptor + `RW 4096 VMFS "b-flat.vmdk"` + "\n", size: 4 << 20, in: "2 extents"},
-		{name: "sparse extent", desc: strings.Replace(simDescriptor, "VMFS \"", "SPARSE \"", 1), size: 2 << 20, in: "flat extents only"},
-		{name: "delta", desc: strings.Replace(simDescriptor, "parentCID=ffffffff", "parentCID=1234abcd", 1), size: 2 << 20, in: "snapshot"},
+		{name: "sparse extent", desc: strings.Replace(simDescriptor, "VMFS \"", "SPARSE \"", 1), size: 2 << 20, in: "not a flat extent"},
+		{name: "delta", desc: strings.Replace(simDescriptor, "parentCID=ffffffff", "parentCID=1234abcd", 1), size: 2 << 20, in: "parent"},
 		{name: "sparse file", desc: "KDMV\x01\x00\x00\x00", size: 2 << 20, in: "sparse VMDK"},
-		{name: "not a descriptor", desc: "\x00\x01 garbage", size: 2 << 20, in: "not a disk descriptor"},
+		{name: "not a descriptor", desc: "\x00\x01 garbage", size: 2 << 20, in: "no createType"},
 		{name: "read only", desc: strings.Replace(simDescriptor, "RW 4096", "RDONLY 4096", 1), size: 2 << 20, in: "not RW"},
 	}
 	for _, tc := range tests {
