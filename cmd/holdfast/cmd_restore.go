@@ -95,7 +95,9 @@ configuration; local repository only): --to-vsphere creates the VM anew in
 the datacenter (CPUs, memory, firmware, controllers, disks at their
 controller and unit, NICs on the recorded networks or those --network maps,
 with new MAC addresses unless it replaces the original), uploads every disk
-through the datastore's HTTPS access, and with --power-on starts it. A VM of
+through the datastore's HTTPS access (a flat extent, or with --sparse-upload
+a sparse VMDK without the zero chunks that vSphere converts into a thin
+disk), and with --power-on starts it. A VM of
 that name is refused (exit 2) unless --force, which powers it off and
 destroys it first. --rollback vsphere://…/VM writes into that powered-off
 VM's own disks only what differs from POINT (the areas changed tracking

@@ -24,6 +24,7 @@ type vsphereRestoreFlags struct {
 	folder         string
 	networks       []string
 	powerOn        bool
+	sparse         bool
 	datastorePaths []string
 	conn           vsphereFlags
 }
@@ -37,6 +38,7 @@ func (f *vsphereRestoreFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.folder, "folder", "", "with --to-vsphere: inventory folder of the VM (default: the datacenter's VM folder)")
 	fs.StringArrayVar(&f.networks, "network", nil, "with --to-vsphere: connect NICs of network OLD to NEW (OLD=NEW, repeatable)")
 	fs.BoolVar(&f.powerOn, "power-on", false, "with --to-vsphere: power the VM on once restored")
+	fs.BoolVar(&f.sparse, "sparse-upload", false, "with --to-vsphere: upload each disk without its zero chunks (a monolithicSparse VMDK that vSphere converts into a thin disk)")
 	fs.StringArrayVar(&f.datastorePaths, "datastore-path", nil, "with --rollback vsphere://…: datastore NAME is mounted here at DIR (NAME=DIR, repeatable)")
 	f.conn.register(fs)
 }
@@ -115,7 +117,7 @@ func (o *restoreOptions) checkVSphere(cmd *cobra.Command) error {
 		if len(o.vs.datastorePaths) == 0 {
 			return usageError{errors.New("--rollback into a vSphere VM writes its disks through direct datastore access: give --datastore-path NAME=DIR for the datastore(s) of its disks")}
 		}
-		return bad("name", "datastore", "host", "cluster", "folder", "network", "power-on")
+		return bad("name", "datastore", "host", "cluster", "folder", "network", "power-on", "sparse-upload")
 	}
 	if o.rollback {
 		return usageError{errors.New("--rollback with --to-vsphere: roll back with --rollback vsphere://USER@HOST/DC/vm/…/VM")}
@@ -224,7 +226,7 @@ func runVSphereRestore(cmd *cobra.Command, a *app, o restoreOptions, ref string)
 	bar := newProgress(a.stderr, fmt.Sprintf("restore %s to vSphere", m.ID), total)
 	res, err := vsphererestore.Restore(ctx, vsphererestore.Request{Client: c, Datacenter: loc.Datacenter(), Config: m.Config, Disks: in,
 		Name: o.vs.name, Datastore: o.vs.datastore, Host: o.vs.host, Cluster: o.vs.cluster, Folder: o.vs.folder,
-		Networks: networks, Force: o.force, PowerOn: o.vs.powerOn, Progress: bar.Add})
+		Networks: networks, Force: o.force, PowerOn: o.vs.powerOn, Sparse: o.vs.sparse, Progress: bar.Add})
 	bar.Done(err)
 	if err != nil {
 		return err
@@ -254,7 +256,11 @@ func printVSphereRestore(a *app, o restoreOptions, m *repo.Manifest, loc vsphere
 		m.ID, m.VM, m.Time.Local().Format("2006-01-02 15:04:05"), res.VM, res.MoRef, loc, res.Datastore, len(res.Disks),
 		formatBytes(res.BytesUploaded), took.Round(time.Millisecond))
 	for _, d := range res.Disks {
-		fmt.Fprintf(a.stdout, "  disk %d: %s at %s unit %d\n", d.Index, d.File, d.Controller, d.Unit)
+		how := "uploaded flat"
+		if d.Format == vsphererestore.FormatSparse {
+			how = "uploaded sparse (" + formatBytes(d.Bytes) + "), converted to thin"
+		}
+		fmt.Fprintf(a.stdout, "  disk %d: %s at %s unit %d, %s\n", d.Index, d.File, d.Controller, d.Unit, how)
 	}
 	for _, n := range res.NICs {
 		fmt.Fprintf(a.stdout, "  NIC %s on %s\n", n.Model, n.Network)

@@ -44,6 +44,11 @@ type Request struct {
 	// Force replaces a VM of the same name: powered off and destroyed.
 	Force   bool
 	PowerOn bool
+	// Sparse uploads each disk as a monolithicSparse VMDK without its
+	// zero chunks, which vSphere converts into a thin disk
+	// (CopyVirtualDisk_Task), instead of a flat extent and its
+	// descriptor.
+	Sparse bool
 	// Progress, if set, is called with the number of disk bytes uploaded.
 	Progress func(n int64)
 }
@@ -72,8 +77,17 @@ type DiskResult struct {
 	Controller string `json:"controller"`
 	Unit       int    `json:"unit"`
 	File       string `json:"file"`
-	Bytes      int64  `json:"bytes"`
+	// Format is how the disk was uploaded: "flat" or "sparse".
+	Format string `json:"format"`
+	// Bytes were sent to the datastore.
+	Bytes int64 `json:"bytes"`
 }
+
+// Upload formats.
+const (
+	FormatFlat   = "flat"
+	FormatSparse = "sparse"
+)
 
 // NICResult is one recreated network adapter.
 type NICResult struct {
@@ -131,7 +145,7 @@ func Restore(ctx context.Context, req Request) (*Result, error) {
 	}
 	vm := object.NewVirtualMachine(c, info.Result.(types.ManagedObjectReference))
 	res.MoRef = vm.Reference().Value
-	if err := req.finish(ctx, vm, p.ds, res); err != nil {
+	if err := req.finish(ctx, vm, dc, p.ds, res); err != nil {
 		if derr := destroy(context.WithoutCancel(ctx), vm); derr != nil {
 			return nil, fmt.Errorf("%w (and the half-restored VM %q could not be removed: %v)", err, name, derr)
 		}

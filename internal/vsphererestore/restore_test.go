@@ -4,16 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/source/file"
 	"github.com/holdfast-backup/holdfast/internal/source/vsphere"
 	"github.com/holdfast-backup/holdfast/internal/testutil/vcsim"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -235,4 +241,104 @@ func cardNetwork(t *testing.T, c *vsphere.Client, card *types.VirtualEthernetCar
 		t.Fatal(err)
 	}
 	return n.Name
+}
+
+// convertingVDM extends the simulator's VirtualDiskManager (whose copy
+// only copies descriptor-and-flat pairs) with what CopyVirtualDisk_Task
+// does on ESXi for a hosted sparse source: it writes the disk as a
+// descriptor and a flat extent. It reads the source with Holdfast's VMDK
+// reader and records the specs it was asked for.
+type convertingVDM struct {
+	*simulator.VirtualDiskManager
+	root  string // LocalDS_0's directory
+	mu    sync.Mutex
+	specs []types.FileBackedVirtualDiskSpec
+}
+
+func (m *convertingVDM) CopyVirtualDiskTask(ctx *simulator.Context, req *types.CopyVirtualDisk_Task) soap.HasFault {
+	task := simulator.CreateTask(m, "copyVirtualDisk", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		src, err1 := vsphere.ParseDatastorePath(req.SourceName)
+		dst, err2 := vsphere.ParseDatastorePath(req.DestName)
+		spec, ok := req.DestSpec.(*types.FileBackedVirtualDiskSpec)
+		if err1 != nil || err2 != nil || !ok {
+			return nil, &types.InvalidArgument{}
+		}
+		m.mu.Lock()
+		m.specs = append(m.specs, *spec)
+		m.mu.Unlock()
+		d, err := file.Open(context.Background(), filepath.Join(m.root, src.Path), file.Options{Format: file.FormatVMDK})
+		if err != nil {
+			return nil, &types.FileFault{File: req.SourceName}
+		}
+		defer d.Close()
+		flat := strings.TrimSuffix(filepath.Base(dst.Path), ".vmdk") + "-flat.vmdk"
+		out, err := os.Create(filepath.Join(m.root, dst.Dir(), flat))
+		if err != nil {
+			return nil, &types.CannotCreateFile{}
+		}
+		defer out.Close()
+		desc, err := descriptor(d.Size(), flat, "pvscsi", true, "", false)
+		if _, err2 := io.Copy(out, io.NewSectionReader(d, 0, d.Size())); err != nil || err2 != nil {
+			return nil, &types.FileFault{File: req.DestName}
+		}
+		if err := os.WriteFile(filepath.Join(m.root, dst.Path), desc, 0o600); err != nil {
+			return nil, &types.CannotCreateFile{}
+		}
+		return nil, nil
+	})
+	return &methods.CopyVirtualDisk_TaskBody{Res: &types.CopyVirtualDisk_TaskResponse{Returnval: task.Run(ctx)}}
+}
+
+// TestRestoreSparse: with Sparse each disk crosses the network as a
+// monolithicSparse VMDK without its zero chunks, vSphere is asked to
+// convert it into a thin disk at the place of the flat one, the upload is
+// deleted, and the attached disk reads as the point.
+func TestRestoreSparse(t *testing.T) {
+	sim := vcsim.Start(t, nil)
+	c := sim.Connect(t)
+	ds, err := finder(t, sim).Datastore(context.Background(), "LocalDS_0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := dsDir(t, ds)
+	vdm := &convertingVDM{VirtualDiskManager: sim.Model.Map().VirtualDiskManager().(*simulator.VirtualDiskManager), root: root}
+	sim.Model.Map().Put(vdm)
+	cfg := testConfig()
+	cfg.NICs = nil
+	data := [][]byte{diskData(2<<20, 10), make([]byte, 1<<20)}
+	_, _, disks := point(t, cfg, data...)
+	var progress int64
+	res, err := Restore(context.Background(), Request{Client: c, Datacenter: "DC0", Config: cfg, Disks: asDisks(disks), Sparse: true,
+		Progress: func(n int64) { progress += n }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Disk 0: 8 chunks, 1 and 6–7 zero; disk 1 all zeros: 64 KiB headers.
+	if want := int64(2*64<<10 + 5*cs); res.BytesUploaded != want || progress != 3<<20 {
+		t.Errorf("uploaded %d bytes, want %d; progress %d", res.BytesUploaded, want, progress)
+	}
+	if len(vdm.specs) != 2 || vdm.specs[0].DiskType != string(types.VirtualDiskTypeThin) || vdm.specs[1].AdapterType != "lsiLogic" {
+		t.Errorf("conversions asked for: %+v", vdm.specs)
+	}
+	vm := readVM(t, c, res.MoRef)
+	for i, d := range cfg.Disks {
+		ctl, _ := diskController(d)
+		disk := diskAt(vm.devs, ctl, d.Unit)
+		if disk == nil {
+			t.Fatalf("disk %d missing", i)
+		}
+		b := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+		if res.Disks[i].Format != FormatSparse || b.ThinProvisioned == nil || !*b.ThinProvisioned {
+			t.Errorf("disk %d: format %s, thin %v", i, res.Disks[i].Format, b.ThinProvisioned)
+		}
+		p, err := vsphere.ParseDatastorePath(b.FileName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readVMDK(t, filepath.Join(root, p.Path), data[i])
+		sparse := filepath.Join(root, strings.TrimSuffix(p.Path, ".vmdk")+"-sparse.vmdk")
+		if _, err := os.Stat(sparse); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the sparse upload %s was not deleted: %v", sparse, err)
+		}
+	}
 }

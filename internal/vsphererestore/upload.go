@@ -10,6 +10,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source/vsphere"
@@ -24,7 +25,7 @@ const sectorSize = 512
 
 // finish uploads the disks into the new VM's directory, attaches them at
 // their recorded places and powers the VM on if asked.
-func (req *Request) finish(ctx context.Context, vm *object.VirtualMachine, ds *object.Datastore, res *Result) error {
+func (req *Request) finish(ctx context.Context, vm *object.VirtualMachine, dc *object.Datacenter, ds *object.Datastore, res *Result) error {
 	var m mo.VirtualMachine
 	if err := vm.Properties(ctx, vm.Reference(), []string{"config.files.vmPathName", "config.hardware.device"}, &m); err != nil {
 		return err
@@ -41,10 +42,10 @@ func (req *Request) finish(ctx context.Context, vm *object.VirtualMachine, ds *o
 			base += "_" + strconv.Itoa(i)
 		}
 		file := vsphere.DatastorePath{Datastore: ds.Name(), Path: path.Join(vmx.Dir(), base+".vmdk")}
-		if err := req.uploadDisk(ctx, ds, d, file, res); err != nil {
+		if err := req.uploadDisk(ctx, dc, ds, d, file, res); err != nil {
 			return err
 		}
-		dev, err := attachSpec(devs, d, file, ds.Reference(), req.Disks[d.Index].Size(), int32(-200-i))
+		dev, err := attachSpec(devs, d, file, ds.Reference(), req.Disks[d.Index].Size(), int32(-200-i), req.Sparse)
 		if err != nil {
 			return err
 		}
@@ -70,35 +71,55 @@ func (req *Request) finish(ctx context.Context, vm *object.VirtualMachine, ds *o
 	return nil
 }
 
-// uploadDisk streams disk d of the point into NAME-flat.vmdk and writes
-// the descriptor NAME.vmdk naming it.
-func (req *Request) uploadDisk(ctx context.Context, ds *object.Datastore, d repo.VMDisk, file vsphere.DatastorePath, res *Result) error {
+// uploadDisk streams disk d of the point into the VM's directory: the
+// extent NAME-flat.vmdk and the descriptor NAME.vmdk naming it, or with
+// Sparse a monolithicSparse NAME-sparse.vmdk without the zero chunks that
+// vSphere then converts into the thin disk NAME.vmdk.
+func (req *Request) uploadDisk(ctx context.Context, dc *object.Datacenter, ds *object.Datastore, d repo.VMDisk, file vsphere.DatastorePath, res *Result) error {
 	src := req.Disks[d.Index]
 	size := src.Size()
-	flat := strings.TrimSuffix(path.Base(file.Path), ".vmdk") + "-flat.vmdk"
-	var r io.Reader = io.NewSectionReader(src, 0, size)
-	if req.Progress != nil {
-		r = &progressReader{r: r, fn: req.Progress}
-	}
-	if err := ds.Upload(ctx, r, path.Join(path.Dir(file.Path), flat), &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: size}); err != nil {
-		return fmt.Errorf("upload disk %d to %s: %w", d.Index, file, err)
-	}
+	base := path.Base(file.Path)
 	c, _ := diskController(d) // checked
-	desc, err := descriptor(size, flat, c.kind, d.Thin, req.Config.Version)
-	if err != nil {
-		return err
+	var sent atomic.Int64
+	progress := func(n int64) {
+		sent.Add(n)
+		if req.Progress != nil {
+			req.Progress(n)
+		}
 	}
-	if err := ds.Upload(ctx, bytes.NewReader(desc), file.Path, &soap.Upload{Method: "PUT", Type: "text/plain", ContentLength: int64(len(desc))}); err != nil {
-		return fmt.Errorf("upload the descriptor of disk %d to %s: %w", d.Index, file, err)
+	dr := DiskResult{Index: d.Index, Controller: c.String(), Unit: d.Unit, File: file.String(), Format: FormatFlat}
+	if req.Sparse {
+		if err := req.uploadSparse(ctx, ds, dc, src, file, c.kind, progress); err != nil {
+			return fmt.Errorf("disk %d: %w", d.Index, err)
+		}
+		dr.Format = FormatSparse
+	} else {
+		flat := strings.TrimSuffix(base, ".vmdk") + "-flat.vmdk"
+		r := &progressReader{r: io.NewSectionReader(src, 0, size), fn: progress}
+		if err := ds.Upload(ctx, r, path.Join(path.Dir(file.Path), flat), &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: size}); err != nil {
+			return fmt.Errorf("upload disk %d to %s: %w", d.Index, file, err)
+		}
+		desc, err := descriptor(size, flat, c.kind, d.Thin, req.Config.Version, false)
+		if err != nil {
+			return err
+		}
+		if err := ds.Upload(ctx, bytes.NewReader(desc), file.Path, &soap.Upload{Method: "PUT", Type: "text/plain", ContentLength: int64(len(desc))}); err != nil {
+			return fmt.Errorf("upload the descriptor of disk %d to %s: %w", d.Index, file, err)
+		}
 	}
-	res.BytesUploaded += size
-	res.Disks = append(res.Disks, DiskResult{Index: d.Index, Controller: c.String(), Unit: d.Unit, File: file.String(), Bytes: size})
+	dr.Bytes = sent.Load()
+	if rest := size - dr.Bytes; rest > 0 && req.Progress != nil {
+		req.Progress(rest) // the zero chunks left out
+	}
+	res.BytesUploaded += dr.Bytes
+	res.Disks = append(res.Disks, dr)
 	return nil
 }
 
 // attachSpec is the disk device for an uploaded descriptor, at the
-// recorded controller and unit of the new VM.
-func attachSpec(devs object.VirtualDeviceList, d repo.VMDisk, file vsphere.DatastorePath, ds types.ManagedObjectReference, size int64, key int32) (*types.VirtualDisk, error) {
+// recorded controller and unit of the new VM (thin when converted from a
+// sparse upload).
+func attachSpec(devs object.VirtualDeviceList, d repo.VMDisk, file vsphere.DatastorePath, ds types.ManagedObjectReference, size int64, key int32, sparse bool) (*types.VirtualDisk, error) {
 	c, _ := diskController(d)
 	vc := findController(devs, c)
 	if vc == nil {
@@ -109,25 +130,28 @@ func attachSpec(devs object.VirtualDeviceList, d repo.VMDisk, file vsphere.Datas
 		mode = string(types.VirtualDiskModePersistent)
 	}
 	unit := int32(d.Unit)
+	fb := types.VirtualDeviceFileBackingInfo{FileName: file.String(), Datastore: &ds}
+	backing := &types.VirtualDiskFlatVer2BackingInfo{
+		VirtualDeviceFileBackingInfo: fb, DiskMode: mode, ThinProvisioned: types.NewBool(d.Thin || sparse)}
 	return &types.VirtualDisk{
 		VirtualDevice: types.VirtualDevice{
 			Key:           key,
 			ControllerKey: vc.GetVirtualController().Key,
 			UnitNumber:    &unit,
-			Backing: &types.VirtualDiskFlatVer2BackingInfo{
-				VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: file.String(), Datastore: &ds},
-				DiskMode:                     mode,
-				ThinProvisioned:              types.NewBool(d.Thin),
-			},
+			Backing:       backing,
 		},
 		CapacityInBytes: size,
 		CapacityInKB:    size / 1024,
 	}, nil
 }
 
-// descriptor is a VMFS descriptor of one flat extent of size bytes.
-func descriptor(size int64, flat, controller string, thin bool, hwVersion string) ([]byte, error) {
-	d := vmdk.NewDescriptor(vmdk.Extent{Type: "VMFS", Permission: "RW", Size: size / sectorSize, Info: flat})
+// descriptor describes a disk of size bytes in one extent: a VMFS flat
+// extent, or the sparse extent a monolithicSparse file embeds it in.
+func descriptor(size int64, extent, controller string, thin bool, hwVersion string, sparse bool) ([]byte, error) {
+	d := vmdk.NewDescriptor(vmdk.Extent{Type: "VMFS", Permission: "RW", Size: size / sectorSize, Info: extent})
+	if sparse {
+		d.Type, d.Extent[0].Type = "monolithicSparse", "SPARSE"
+	}
 	var cid [4]byte
 	if _, err := rand.Read(cid[:]); err != nil {
 		return nil, err
@@ -171,4 +195,49 @@ func (p *progressReader) Read(b []byte) (int, error) {
 		p.fn(int64(n))
 	}
 	return n, err
+}
+
+// uploadSparse streams the disk as a monolithicSparse VMDK without its
+// zero chunks beside file, has vSphere convert it into the thin disk file
+// (CopyVirtualDisk_Task, as vmkfstools -i does) and deletes the upload.
+func (req *Request) uploadSparse(ctx context.Context, ds *object.Datastore, dc *object.Datacenter, src Disk, file vsphere.DatastorePath, kind string, progress func(int64)) error {
+	name := strings.TrimSuffix(path.Base(file.Path), ".vmdk") + "-sparse.vmdk"
+	tmp := vsphere.DatastorePath{Datastore: file.Datastore, Path: path.Join(path.Dir(file.Path), name)}
+	desc, err := descriptor(src.Size(), name, kind, true, req.Config.Version, true)
+	if err != nil {
+		return err
+	}
+	img, err := newSparseImage(src, desc)
+	if err != nil {
+		return err
+	}
+	body := img.reader(ctx)
+	defer body.Close()
+	if err := ds.Upload(ctx, &progressReader{r: body, fn: progress}, tmp.Path, &soap.Upload{Method: "PUT", Type: "application/octet-stream", ContentLength: img.Len()}); err != nil {
+		return fmt.Errorf("upload %s: %w", tmp, err)
+	}
+	adapter := types.VirtualDiskAdapterTypeLsiLogic
+	switch kind {
+	case "ide":
+		adapter = types.VirtualDiskAdapterTypeIde
+	case "buslogic":
+		adapter = types.VirtualDiskAdapterTypeBusLogic
+	}
+	spec := &types.FileBackedVirtualDiskSpec{VirtualDiskSpec: types.VirtualDiskSpec{
+		AdapterType: string(adapter), DiskType: string(types.VirtualDiskTypeThin)}}
+	task, err := object.NewVirtualDiskManager(ds.Client()).CopyVirtualDisk(ctx, tmp.String(), dc, file.String(), dc, spec, false)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("convert %s into the thin disk %s: %w", tmp, file, err)
+	}
+	task, err = object.NewFileManager(ds.Client()).DeleteDatastoreFile(ctx, tmp.String(), dc)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("delete the uploaded %s: %w", tmp, err)
+	}
+	return nil
 }
