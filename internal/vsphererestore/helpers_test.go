@@ -36,6 +36,11 @@ func diskData(n int, seed uint64) []byte {
 // the manifest and the point's disks opened through restorefs.
 func point(t *testing.T, cfg *repo.VMConfig, data ...[]byte) (*repo.Repository, *repo.Manifest, []*restorefs.Disk) {
 	t.Helper()
+	return pointTB(t, cfg, data...)
+}
+
+func pointTB(t testing.TB, cfg *repo.VMConfig, data ...[]byte) (*repo.Repository, *repo.Manifest, []*restorefs.Disk) {
+	t.Helper()
 	ctx := context.Background()
 	r := testrepo.New(t, nil)
 	var disks []source.Disk
