@@ -151,7 +151,8 @@ func (s *sparseImage) writeTables(w io.Writer) error {
 		}
 		clear(gt)
 		lo, hi := int64(t)*gtEntries, int64(t+1)*gtEntries // grains
-		for ; di < len(s.data) && s.data[di].End()/grainBytes <= lo; di++ {
+		for di < len(s.data) && s.data[di].End()/grainBytes <= lo {
+			di++ // extents that end before this table
 		}
 		for k := di; k < len(s.data) && s.data[k].Offset/grainBytes < hi; k++ {
 			for g := max(lo, s.data[k].Offset/grainBytes); g < min(hi, s.data[k].End()/grainBytes); g++ {
