@@ -117,7 +117,10 @@ func Restore(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(existing) > 0 && !req.Force {
+	switch {
+	case len(existing) > 1:
+		return nil, fmt.Errorf("%w: %d VMs are named %q in %s; give another name (--force replaces one VM, never several)", ErrExists, len(existing), name, req.Datacenter)
+	case len(existing) > 0 && !req.Force:
 		return nil, fmt.Errorf("%w: %q in %s; give another name or --force to power it off and destroy it", ErrExists, name, req.Datacenter)
 	}
 	p, err := req.place(ctx, f, folders.VmFolder)

@@ -192,6 +192,47 @@ func TestRestoreExistingName(t *testing.T) {
 	checkNICs(t, c, vm, cfg, []string{"VM Network", "DC0_DVPG0"}, true)
 }
 
+// TestRestoreSeveralOfTheName: --force replaces one VM, never several
+// that share the name (in different folders).
+func TestRestoreSeveralOfTheName(t *testing.T) {
+	sim := vcsim.Start(t, nil)
+	c := sim.Connect(t)
+	ctx := context.Background()
+	f := finder(t, sim)
+	root, err := f.Folder(ctx, "/DC0/vm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := root.CreateFolder(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := f.ResourcePool(ctx, "/DC0/host/DC0_H0/Resources")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, folder := range []*object.Folder{root, other} {
+		task, err := folder.CreateVM(ctx, types.VirtualMachineConfigSpec{Name: "twin", GuestId: "otherGuest64",
+			Files: &types.VirtualMachineFileInfo{VmPathName: "[LocalDS_0]"}}, pool, nil)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig()
+	cfg.NICs = nil
+	_, _, disks := point(t, cfg, diskData(2<<20, 13), diskData(1<<20, 14))
+	_, err = Restore(ctx, Request{Client: c, Datacenter: "DC0", Config: cfg, Disks: asDisks(disks), Name: "twin", Force: true})
+	if !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "2 VMs are named") {
+		t.Fatalf("error %v", err)
+	}
+	if vms, err := vmsNamed(ctx, c, root, "twin"); err != nil || len(vms) != 2 {
+		t.Errorf("%d VMs named twin left (%v), want both", len(vms), err)
+	}
+}
+
 // TestRestoreRefusals: what is wrong is said before anything is created.
 func TestRestoreRefusals(t *testing.T) {
 	sim := vcsim.Start(t, nil)
