@@ -40,8 +40,12 @@ func TestVSphereRestoreUsage(t *testing.T) {
 			}
 		})
 	}
+	code, _, stderr := runInProcess(t, "restore", "latest", "--server", "https://127.0.0.1:1", "--to-vsphere", dc)
+	if code != exitUsage || !strings.Contains(stderr, "needs a local repository") {
+		t.Errorf("through the server: exit %d, %q", code, stderr)
+	}
 	// The VM may also come before POINT.
-	code, _, stderr := runInProcess(t, "restore", "--rollback", vm, "latest", "--datastore-path", "ds=/x", "--name", "n")
+	code, _, stderr = runInProcess(t, "restore", "--rollback", vm, "latest", "--datastore-path", "ds=/x", "--name", "n")
 	if code != exitUsage || !strings.Contains(stderr, "--name does not go with --rollback") {
 		t.Errorf("VM before POINT: exit %d, %q", code, stderr)
 	}
