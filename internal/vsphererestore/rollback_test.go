@@ -203,6 +203,17 @@ func TestRollbackCBT(t *testing.T) {
 		t.Error("CBT is off after the rollback")
 	}
 
+	fx.ext.areas = []types.DiskChangeExtent{{Start: rollbackSize - 512, Length: 4096}} // past the disk's end
+	fx.scribble(t)
+	res, err = Rollback(context.Background(), fx.request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := res.Disks[0]; d.Method != MethodCompare || !strings.Contains(d.Reason, "outside") || d.ChunksWritten != 3 {
+		t.Errorf("an answer past the disk: %+v", d)
+	}
+	fx.equalsPoint(t)
+
 	fx.ext.changeID = "52 11 22 33/9" // the point's ID is no longer valid
 	fx.scribble(t)
 	res, err = Rollback(context.Background(), fx.request())
