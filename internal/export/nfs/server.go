@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +33,11 @@ type Export struct {
 	// ModTime is reported as atime, mtime and ctime of the directory and
 	// its files; zero: when the Server was created.
 	ModTime time.Time
+	// Scratch, if set, is a local directory shown in the export's
+	// directory next to Files, where clients may create, write, resize,
+	// rename and remove files and directories (scratch.go). Files keep
+	// their names: a client cannot create, remove or rename over them.
+	Scratch string
 }
 
 // Options configure a Server.
@@ -81,6 +87,7 @@ type export struct {
 	byName map[string]*file
 	byID   map[[nameHashLen]byte]*file
 	time   time.Time
+	idx    *scratchIndex // inode → path of the scratch area's objects
 }
 
 type file struct {
@@ -146,10 +153,14 @@ func (s *Server) newExport(e Export) (*export, error) {
 	if !validExportPath(e.Path) {
 		return nil, fmt.Errorf("%w: path %q must be absolute, clean and at most %d bytes", ErrInvalidExport, e.Path, maxPathLen)
 	}
-	x := &export{Export: e, byName: map[string]*file{}, byID: map[[nameHashLen]byte]*file{}, time: e.ModTime}
+	x := &export{Export: e, byName: map[string]*file{}, byID: map[[nameHashLen]byte]*file{}, time: e.ModTime,
+		idx: &scratchIndex{ino: map[uint64]string{}}}
 	x.Files = append([]File(nil), e.Files...)
 	if x.time.IsZero() {
 		x.time = s.start
+	}
+	if e.Scratch != "" && !filepath.IsAbs(e.Scratch) {
+		return nil, fmt.Errorf("%w: %q: scratch directory %q is not absolute", ErrInvalidExport, e.Path, e.Scratch)
 	}
 	x.id = exportHash(e.Path)
 	x.root = rootHandle(x.id)
@@ -233,9 +244,32 @@ func fileid(h []byte) uint64 {
 	return v | 1<<63 // never 0, never colliding with small ids
 }
 
-// resolve maps a handle to its export and file (nil file: the root
-// directory). status is nfs3OK, NFS3ERR_BADHANDLE or NFS3ERR_STALE.
-func (s *Server) resolve(h []byte) (*export, *file, uint32) {
+// resolve maps a handle to its target: the root directory, a file or a
+// scratch object. status is nfs3OK, NFS3ERR_BADHANDLE or NFS3ERR_STALE.
+func (s *Server) resolve(h []byte) (target, uint32) {
+	if len(h) == scratchHandleLen && h[0] == scratchVersion {
+		var id [exportHashLen]byte
+		copy(id[:], h[1:])
+		s.mu.RLock()
+		x := s.exports[id]
+		s.mu.RUnlock()
+		if x == nil {
+			return target{}, nfs3ErrStale
+		}
+		var ino uint64
+		for _, b := range h[rootHandleLen:] {
+			ino = ino<<8 | uint64(b)
+		}
+		sc, st := x.resolveScratch(ino)
+		return target{x: x, sc: sc}, st
+	}
+	x, f, st := s.resolveFixed(h)
+	return target{x: x, f: f}, st
+}
+
+// resolveFixed maps a handle to its export and file (nil file: the root
+// directory).
+func (s *Server) resolveFixed(h []byte) (*export, *file, uint32) {
 	if (len(h) != rootHandleLen && len(h) != fileHandleLen) || h[0] != handleVersion {
 		return nil, nil, nfs3ErrBadHandle
 	}
