@@ -33,6 +33,8 @@ type Record struct {
 	Started time.Time  `json:"started"`
 	NBDAddr string     `json:"nbd_addr,omitempty"`
 	NFSPath string     `json:"nfs_export,omitempty"`
+	// VMX is the .vmx file ESXi registers the VM from, in the NFS export.
+	VMX string `json:"vmx,omitempty"`
 	Disks   []DiskInfo `json:"disks"`
 	QEMU    int        `json:"qemu_pid,omitempty"`
 	// QEMUStart is when the VM's process started (clock ticks after boot,
