@@ -22,9 +22,10 @@ const ScratchDir = "scratch"
 // (disk-N.img, writable through the overlay) and a VMDK descriptor
 // pointing at it (disk-N.vmdk, monolithicFlat, for QEMU and tools), the
 // VM's configuration as the point recorded it (vm.json), and for ESXi
-// (layout) per disk the flat extent NAME-diskN-flat.vmdk (the same
-// overlay) whose descriptor and the VM's NAME.vmx are files of the
-// scratch area (scratch), where ESXi may rewrite them.
+// (layout) a VM folder NAME holding per disk the flat extent
+// NAME-diskN-flat.vmdk (the same overlay), whose descriptor and the VM's
+// NAME.vmx are files of the scratch area's NAME (scratch), where ESXi may
+// rewrite them and creates its own.
 func nfsExport(path string, m *repo.Manifest, disks []served, layout vmx.Layout, scratch string) nfs.Export {
 	e := nfs.Export{Path: path, Scratch: scratch}
 	for i, d := range disks {
@@ -34,7 +35,7 @@ func nfsExport(path string, m *repo.Manifest, disks []served, layout vmx.Layout,
 		desc := vmx.Descriptor(fmt.Sprintf("disk-%d.img", i), ov.Size(), "monolithicFlat", "lsilogic", vmx.DefaultHWVersion)
 		e.Files = append(e.Files, nfs.File{Name: fmt.Sprintf("disk-%d.vmdk", i), Size: int64(len(desc)),
 			ReaderAt: strings.NewReader(desc)})
-		e.Files = append(e.Files, nfs.File{Name: layout.Disks[i].Flat, Size: ov.Size(),
+		e.Files = append(e.Files, nfs.File{Name: layout.Base + "/" + layout.Disks[i].Flat, Size: ov.Size(),
 			ReaderAt: ov, WriterAt: ov, Flush: ov.Flush})
 	}
 	cfg, _ := json.MarshalIndent(map[string]any{"vm": m.VM, "point": m.ID, "time": m.Time, "disks": m.Disks,
@@ -65,7 +66,7 @@ func writeScratch(dir string, l vmx.Layout) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, l.Base), 0o700); err != nil {
 		return err
 	}
 	files := map[string][]byte{l.VMX: l.Text}
@@ -73,7 +74,7 @@ func writeScratch(dir string, l vmx.Layout) error {
 		files[d.Descriptor] = d.Text
 	}
 	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, l.Base, name), b, 0o644); err != nil {
 			return fmt.Errorf("scratch area: %w", err)
 		}
 	}

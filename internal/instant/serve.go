@@ -241,7 +241,7 @@ func (s *session) startNFS(ctx context.Context, errc chan<- error) error {
 	if err := srv.AddExport(nfsExport(path, s.o.Point, s.disks, layout, scratch)); err != nil {
 		return err
 	}
-	s.rec.VMX = layout.VMX
+	s.rec.VMX = layout.Base + "/" + layout.VMX
 	s.nfs = srv
 	go func() { errc <- srv.Serve(ctx, *s.o.NFS) }()
 	s.rec.NFSPath = path
@@ -279,7 +279,7 @@ func (s *session) stopVM() {
 func (s *session) recordStop(err *error) {
 	rec := s.rec
 	if cur, lerr := s.o.Registry.Load(rec.ID); lerr == nil {
-		rec.Migrated = cur.Migrated
+		rec.Migrated, rec.ESXi = cur.Migrated, cur.ESXi // others recorded these
 	}
 	rec.PID, rec.Stopped = 0, s.o.Registry.clk().Now().UTC()
 	rec.Disks = append([]DiskInfo(nil), rec.Disks...)

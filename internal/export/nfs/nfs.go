@@ -113,9 +113,10 @@ func (s *Server) nfs(c *rpcCall, d *decoder, e *encoder) uint32 {
 
 // target is the object a handle resolved to.
 type target struct {
-	x  *export
-	f  *file       // nil (and sc nil): the export's root directory
-	sc *scratchObj // a file or directory of the export's scratch area
+	x   *export
+	f   *file       // nil (and sc nil, dir ""): the export's root directory
+	sc  *scratchObj // a file or directory of the export's scratch area
+	dir string      // a directory the export's file names imply
 }
 
 // handleArg decodes an nfs_fh3 and resolves it; st is the NFS status to
@@ -218,6 +219,9 @@ func (t target) fileid() uint64 {
 	if t.sc != nil {
 		return t.sc.ino() &^ (1 << 63) // fixed files have bit 63 set
 	}
+	if t.dir != "" {
+		return fileid(t.handle())
+	}
 	if t.f == nil {
 		return fileid(t.x.root)
 	}
@@ -252,8 +256,8 @@ func (s *Server) fattr(e *encoder, t target) {
 	e.uint64(t.x.fsid)
 	e.uint64(t.fileid())
 	tm := t.x.time
-	if t.f == nil && t.x.Scratch != "" { // the root changes with its scratch entries
-		if fi, err := os.Stat(t.x.Scratch); err == nil && fi.ModTime().After(tm) {
+	if t.f == nil && t.x.Scratch != "" { // a directory changes with its scratch entries
+		if fi, err := os.Stat(t.x.scratchPath(t.dirRel())); err == nil && fi.ModTime().After(tm) {
 			tm = fi.ModTime()
 		}
 	}

@@ -1,6 +1,10 @@
 package nfs
 
-import "slices"
+import (
+	"path"
+	"slices"
+	"strings"
+)
 
 // ACCESS bits (RFC 1813 §3.3.4).
 const (
@@ -28,15 +32,20 @@ func (t target) child(name string) (target, uint32) {
 		return t, nfs3ErrNotDir
 	case name == ".":
 		return t, nfs3OK
+	case name == ".." && t.sc != nil:
+		return t.scratchParent(), nfs3OK
+	case name == ".." && t.dir != "":
+		return target{x: t.x}, nfs3OK
 	case name == "..":
-		if t.sc != nil {
-			return t.scratchParent(), nfs3OK
-		}
 		return t, nfs3OK
 	}
 	if t.sc == nil {
-		if f := t.x.byName[name]; f != nil {
+		full := path.Join(t.dir, name)
+		if f := t.x.byName[full]; f != nil {
 			return target{x: t.x, f: f}, nfs3OK
+		}
+		if t.x.dirs[full] {
+			return target{x: t.x, dir: full}, nfs3OK
 		}
 	}
 	return t.scratchChild(t.dirRel(), name)
@@ -45,6 +54,9 @@ func (t target) child(name string) (target, uint32) {
 func (t target) handle() []byte {
 	if t.sc != nil {
 		return scratchHandle(t.x.id, t.sc.ino())
+	}
+	if t.dir != "" {
+		return fileHandle(t.x.id, nameHash(t.dir))
 	}
 	if t.f == nil {
 		return t.x.root
@@ -186,9 +198,19 @@ func (s *Server) readdir(t target, st uint32, d *decoder, e *encoder, plus bool)
 func (t target) dirNames() []string {
 	names := []string{".", ".."}
 	if t.sc == nil {
+		var dirs []string
 		for _, f := range t.x.files {
-			names = append(names, f.Name)
+			dir, name, sub := strings.Cut(f.Name, "/")
+			switch {
+			case t.dir == "" && !sub:
+				names = append(names, f.Name)
+			case t.dir == "" && !slices.Contains(dirs, dir):
+				dirs = append(dirs, dir)
+			case sub && dir == t.dir:
+				names = append(names, name)
+			}
 		}
+		names = append(names, dirs...)
 	}
 	sc := t.scratchNames(t.dirRel())
 	slices.Sort(sc)

@@ -148,7 +148,7 @@ func (t target) dirRel() string {
 	if t.sc != nil {
 		return t.sc.rel
 	}
-	return ""
+	return t.dir
 }
 
 // isDir reports whether t is a directory (the root or a scratch one).
@@ -176,6 +176,9 @@ func (t target) scratchParent() target {
 	if dir == "." {
 		return target{x: t.x}
 	}
+	if t.x.dirs[dir] {
+		return target{x: t.x, dir: dir}
+	}
 	fi, err := os.Lstat(t.x.scratchPath(dir))
 	if err != nil {
 		return target{x: t.x}
@@ -197,7 +200,7 @@ func (t target) scratchNames(rel string) []string {
 	names, _ := f.Readdirnames(-1)
 	out := names[:0]
 	for _, n := range names {
-		if rel == "" && t.x.byName[n] != nil {
+		if full := path.Join(rel, n); t.x.byName[full] != nil || t.x.dirs[full] {
 			continue
 		}
 		out = append(out, n)
@@ -217,7 +220,7 @@ func (t target) newName(name string) uint32 {
 		return nfs3ErrExist
 	case !validScratchName(name):
 		return nfs3ErrInval
-	case t.sc == nil && t.x.byName[name] != nil:
+	case t.sc == nil && (t.x.byName[path.Join(t.dir, name)] != nil || t.x.dirs[path.Join(t.dir, name)]):
 		return nfs3ErrAcces // the point's files are not the client's
 	}
 	return nfs3OK

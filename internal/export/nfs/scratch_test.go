@@ -313,3 +313,72 @@ func TestScratchNfsCp(t *testing.T) {
 		t.Errorf("after overwrite: %d bytes", len(got))
 	}
 }
+
+// TestDirectoryOfFixedFiles: files named "vm/…" make a directory vm that
+// holds them and the scratch area's vm directory, as ESXi's VM folders.
+func TestDirectoryOfFixedFiles(t *testing.T) {
+	dir := t.TempDir()
+	flat := &memFile{b: randomBytes(8192, 5)}
+	exp := Export{Path: "/holdfast/v", Scratch: dir, Files: []File{
+		{Name: "vm/vm-flat.vmdk", Size: 8192, ReaderAt: flat, WriterAt: flat},
+		{Name: "disk-0.img", Size: 8192, ReaderAt: flat},
+	}}
+	srv := NewServer(Options{})
+	if err := srv.AddExport(exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "vm", "vm.vmx"), []byte("x = \"1\"\n"), 0o644); err != nil {
+		t.Fatalf("the scratch area lacks the directory: %v", err)
+	}
+	r := serveT(t, srv)
+	_, root := dialRPC(t, "tcp", r.mountPort()).mnt("/holdfast/v")
+	c := dialRPC(t, "tcp", r.nfsPort())
+	vm := mustLookup(t, c, root, "vm")
+	if st, a := c.getattr(vm); st != nfs3OK || a.typ != nf3Dir {
+		t.Fatalf("GETATTR vm: %d %+v", st, a)
+	}
+	if got := c.names(root); !slices.Equal(got, []string{".", "..", "disk-0.img", "vm"}) {
+		t.Errorf("root: %q", got)
+	}
+	if got := c.names(vm); !slices.Equal(got, []string{".", "..", "vm-flat.vmdk", "vm.vmx"}) {
+		t.Errorf("vm: %q", got)
+	}
+	if st, h := c.lookup(vm, ".."); st != nfs3OK || !bytes.Equal(h, root) {
+		t.Errorf("LOOKUP vm/..: %d", st)
+	}
+	f := mustLookup(t, c, vm, "vm-flat.vmdk")
+	if st := c.write(f, 0, []byte("boot")); st != nfs3OK || string(flat.bytes()[:4]) != "boot" {
+		t.Errorf("WRITE the flat file: %d", st)
+	}
+	_, lck := c.made(nfsCreate, vm, "vm.vmx.lck", u32(createGuarded), sattrNone)
+	if _, err := os.Stat(filepath.Join(dir, "vm", "vm.vmx.lck")); err != nil || lck == nil {
+		t.Errorf("CREATE in vm: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		proc uint32
+		args []func(*encoder)
+	}{
+		{"remove the flat file", nfsRemove, []func(*encoder){fh(vm), str("vm-flat.vmdk")}},
+		{"rmdir vm", nfsRmdir, []func(*encoder){fh(root), str("vm")}},
+		{"rename over the flat file", nfsRename, []func(*encoder){fh(vm), str("vm.vmx.lck"), fh(vm), str("vm-flat.vmdk")}},
+	} {
+		if st, _ := c.nfsCall(tc.proc, tc.args...); st != nfs3ErrAcces {
+			t.Errorf("%s: %d, want ACCES", tc.name, st)
+		}
+	}
+	srv2 := NewServer(Options{})
+	if err := srv2.AddExport(exp); err != nil {
+		t.Fatal(err)
+	}
+	c2 := dialRPC(t, "tcp", serveT(t, srv2).nfsPort())
+	if st, a := c2.getattr(vm); st != nfs3OK || a.typ != nf3Dir {
+		t.Errorf("the directory's handle after a restart: %d", st)
+	}
+	if needBinsOK("nfs-ls") {
+		out := string(mustRun(t, "nfs-ls", r.url("/holdfast/v/vm")))
+		if !strings.Contains(out, "vm-flat.vmdk") || !strings.Contains(out, "vm.vmx") {
+			t.Errorf("nfs-ls vm:\n%s", out)
+		}
+	}
+}
