@@ -248,8 +248,12 @@ func readVMX(ctx *simulator.Context, f *simulator.Folder, req *types.RegisterVM_
 // locally).
 func vmxSpec(keys map[string]string, ds, vmFolder, dir string) (types.VirtualMachineConfigSpec, types.BaseMethodFault) {
 	var spec types.VirtualMachineConfigSpec
-	fmt.Sscan(keys["numvcpus"], &spec.NumCPUs)
-	fmt.Sscan(keys["memsize"], &spec.MemoryMB)
+	if _, err := fmt.Sscan(keys["numvcpus"], &spec.NumCPUs); err != nil {
+		return spec, &types.InvalidArgument{InvalidProperty: "numvcpus"}
+	}
+	if _, err := fmt.Sscan(keys["memsize"], &spec.MemoryMB); err != nil {
+		return spec, &types.InvalidArgument{InvalidProperty: "memsize"}
+	}
 	spec.Firmware = keys["firmware"]
 	spec.Version = "vmx-" + keys["virtualhw.version"]
 	ctrlKey := map[string]int32{}
