@@ -452,6 +452,7 @@ the clients are those its mount server last reported (every second).`}
 		if rec.QEMU > 0 {
 			fmt.Fprintf(a.stdout, "VM: pid %d (running: %v), QMP %s\n", rec.QEMU, rec.VMRunning(), instant.QMPSocket(rec.RedoDir))
 		}
+		a.printESXi(rec)
 		printClients(a, row.Clients, row.ClientsErr)
 		return nil
 	}

@@ -62,9 +62,9 @@ func (s *Server) mount(c *rpcCall, d *decoder, e *encoder) uint32 {
 		s.mu.Lock()
 		delete(s.mounts, mountEntry{c.remote, dir})
 		s.mu.Unlock()
-		if s.allowed(c.remote) && s.lookupPath(dir) != nil {
+		if x, _ := s.mountPoint(dir); s.allowed(c.remote) && x != nil {
 			unmounted := false
-			s.touch(c.remote, dir, &unmounted)
+			s.touch(c.remote, x.Path, &unmounted)
 		}
 		return acceptSuccess
 	case mountUmntAll:
@@ -113,7 +113,7 @@ func (s *Server) mnt(c *rpcCall, dir string, e *encoder) {
 	}
 	s.mu.Unlock()
 	mounted := true
-	s.touch(c.remote, dir, &mounted)
+	s.touch(c.remote, x.Path, &mounted) // a directory's mount is a client of its export
 	e.uint32(mnt3OK)
 	e.opaque(handle)
 	e.uint32(2) // auth flavors

@@ -32,39 +32,19 @@ func vsphereConfig() *repo.VMConfig {
 // disks' bytes.
 func point(t *testing.T) (*repo.Repository, *repo.Manifest, [][]byte) {
 	t.Helper()
-	ctx := context.Background()
 	r := testrepo.New(t, nil)
 	cfg := vsphereConfig()
-	m := &repo.Manifest{ID: r.NewPointID(), VM: "web-01", Time: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Config: cfg}
-	h := r.NewHasher()
+	m := &repo.Manifest{VM: "web-01", Time: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Config: cfg}
 	rng := rand.New(rand.NewPCG(1, 2))
 	var disks [][]byte
-	for i, d := range cfg.Disks {
+	for _, d := range cfg.Disks {
 		data := make([]byte, d.CapacityBytes)
 		for j := range data {
 			data[j] = byte(rng.Uint32())
 		}
-		cs := repo.MinChunkSize
-		ix := &repo.Index{DiskSize: int64(len(data)), ChunkSize: cs}
-		for n := range ix.Chunks() {
-			b := data[int(n)*cs : min(len(data), int(n+1)*cs)]
-			id := h.Sum(b)
-			if _, err := r.PutChunk(ctx, id, b); err != nil {
-				t.Fatal(err)
-			}
-			ix.Entries = append(ix.Entries, repo.IndexEntry{N: n, ID: id})
-		}
-		hash, err := r.SaveIndex(ctx, m.ID, i, ix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.Disks = append(m.Disks, repo.DiskManifest{Index: i, Size: ix.DiskSize, ChunkSize: cs, Format: "raw",
-			IndexHash: hash, Chunks: len(ix.Entries)})
 		disks = append(disks, data)
 	}
-	if err := r.CommitPoint(ctx, m); err != nil {
-		t.Fatal(err)
-	}
+	testrepo.CommitPoint(t, r, m, disks)
 	return r, m, disks
 }
 

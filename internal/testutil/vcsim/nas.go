@@ -3,6 +3,7 @@ package vcsim
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -270,7 +271,8 @@ func vmxSpec(keys map[string]string, ds, vmFolder, dir string) (types.VirtualMac
 				Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: controller(prefix, keys[k+".virtualdev"], next, int32(bus))})
 		}
 	}
-	for k, file := range keys {
+	for _, k := range slices.Sorted(maps.Keys(keys)) { // scsi0:0 before scsi0:1
+		file := keys[k]
 		dev, ok := strings.CutSuffix(k, ".filename")
 		if !ok || keys[dev+".present"] != "TRUE" {
 			continue
