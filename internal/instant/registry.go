@@ -24,20 +24,20 @@ import (
 // Record describes a recovery session; the serving process writes it into
 // the registry when its exports answer and removes it when it stops.
 type Record struct {
-	ID      string     `json:"id"`
-	Point   string     `json:"point"`
-	VM      string     `json:"vm"`
-	Repo    string     `json:"repository"`
-	RedoDir string     `json:"redo_dir"`
-	PID     int        `json:"pid"`
-	Started time.Time  `json:"started"`
-	NBDAddr string     `json:"nbd_addr,omitempty"`
-	NFSPath string     `json:"nfs_export,omitempty"`
+	ID      string    `json:"id"`
+	Point   string    `json:"point"`
+	VM      string    `json:"vm"`
+	Repo    string    `json:"repository"`
+	RedoDir string    `json:"redo_dir"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+	NBDAddr string    `json:"nbd_addr,omitempty"`
+	NFSPath string    `json:"nfs_export,omitempty"`
 	// VMX is the .vmx file ESXi registers the VM from, in the NFS export
 	// ("NAME/NAME.vmx").
-	VMX string `json:"vmx,omitempty"`
-	Disks   []DiskInfo `json:"disks"`
-	QEMU    int        `json:"qemu_pid,omitempty"`
+	VMX   string     `json:"vmx,omitempty"`
+	Disks []DiskInfo `json:"disks"`
+	QEMU  int        `json:"qemu_pid,omitempty"`
 	// QEMUStart is when the VM's process started (clock ticks after boot,
 	// /proc/PID/stat), so a later process with the same PID is not taken
 	// for it.

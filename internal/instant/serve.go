@@ -34,11 +34,11 @@ type Options struct {
 	NBDTLS *tls.Config
 	// NFS, if set, serves the session's export /holdfast/<id> on these
 	// listeners (see nfs.Listen).
-	NFS      *nfs.Listeners
-	NFSHost  string // host part of the nfs:// URLs (default 127.0.0.1)
+	NFS     *nfs.Listeners
+	NFSHost string // host part of the nfs:// URLs (default 127.0.0.1)
 	// VMName names the VM the NFS export lays out for ESXi (NAME.vmx,
 	// its display name); "": the name the point recorded.
-	VMName string
+	VMName   string
 	Allow    []netip.Prefix
 	Cache    int64 // chunk cache per disk (bytes); 0: restorefs default
 	Registry Registry
