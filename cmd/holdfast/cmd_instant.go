@@ -561,11 +561,13 @@ session ends.`}
 		if err != nil {
 			return err
 		}
-		if vds != "" {
-			if len(to) > 0 || disk >= 0 {
-				return usageError{errors.New("--vsphere-datastore and --to exclude each other")}
-			}
+		switch {
+		case vds != "" && (len(to) > 0 || disk >= 0):
+			return usageError{errors.New("--vsphere-datastore and --to exclude each other")}
+		case vds != "":
 			return migrateESXi(ctx, a, reg, rec, vds, vs, keep)
+		case rec.ESXi != nil && !rec.ESXi.Removed:
+			return usageError{fmt.Errorf("session %s's VM runs on ESXi: migrate it with --vsphere-datastore DS (or stop the session first)", rec.ID)}
 		}
 		targets := map[int]string{}
 		switch {

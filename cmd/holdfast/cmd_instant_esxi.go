@@ -71,10 +71,16 @@ func attachESXi(ctx context.Context, a *app, reg instant.Registry, rec instant.R
 	if err == nil {
 		return rec, nil
 	}
-	if stopped, serr := reg.Stop(context.WithoutCancel(ctx), rec.ID, instant.StopOptions{Force: true}); serr == nil {
-		_, _ = reg.Discard(context.WithoutCancel(ctx), stopped)
+	bg := context.WithoutCancel(ctx)
+	stopped, serr := reg.Stop(bg, rec.ID, instant.StopOptions{Force: true})
+	if serr != nil {
+		return rec, fmt.Errorf("%w; stopping session %s failed too: %w", err, rec.ID, serr)
 	}
-	return rec, fmt.Errorf("session %s stopped: %w", rec.ID, err)
+	if stopped.ESXi != nil && !stopped.ESXi.Removed { // the record says what is left on the host
+		return rec, fmt.Errorf("session %s stopped: %w", rec.ID, err)
+	}
+	_, _ = reg.Discard(bg, stopped)
+	return rec, fmt.Errorf("session %s stopped and discarded: %w", rec.ID, err)
 }
 
 // detachESXi undoes what a session set up on ESXi (esxi.Detach), connecting

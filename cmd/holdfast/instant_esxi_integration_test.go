@@ -136,7 +136,9 @@ func waitGone(t *testing.T, pid int) {
 // leaving no mount and no scratch area.
 func TestInstantRecoveryESXi(t *testing.T) {
 	x := newESXiEnv(t)
+	began := time.Now()
 	rec := x.start(t, "--power-on", "--name", "db-01-restored", "--datastore-name", "ir-nfs")
+	t.Logf("start --vsphere --power-on: serving, datastore mounted, VM registered and on in %s", time.Since(began).Round(time.Millisecond))
 	er := rec.ESXi
 	if er.Datastore != "ir-nfs" || er.VMName != "db-01-restored" || er.VMPath != "[ir-nfs] db-01-restored/db-01-restored.vmx" ||
 		er.RemoteHost != "127.0.0.1" {
@@ -200,6 +202,10 @@ func TestInstantRecoveryESXiLostSession(t *testing.T) {
 func TestInstantRecoveryESXiMigrate(t *testing.T) {
 	x := newESXiEnv(t)
 	rec := x.start(t, "--power-on")
+	if r := x.run("instant-recovery", "migrate", rec.ID, "--to", filepath.Join(x.dir, "x.img")); r.code != exitUsage ||
+		!strings.Contains(r.stderr, "runs on ESXi") {
+		t.Errorf("an offline migration of an ESXi session: exit %d: %s", r.code, r.stderr)
+	}
 	out := x.ok(append([]string{"instant-recovery", "migrate", rec.ID, "--vsphere-datastore", "LocalDS_0"}, x.flags...)...)
 	if !strings.Contains(out, "relocated to datastore LocalDS_0") {
 		t.Errorf("migrate: %s", out)
@@ -231,9 +237,18 @@ func TestInstantRecoveryESXiFlags(t *testing.T) {
 			t.Errorf("%v: exit %d: %s", tc.args, r.code, r.stderr)
 		}
 	}
+	// a host that is not there: the session that started is stopped and discarded
+	r := x.run(append([]string{"instant-recovery", "start", "latest", "--nbd", "", "--nfs-ports", "0,0,0", "--vsphere",
+		x.sim.URL("/DC0/host/nope")}, x.flags...)...)
+	if r.code == 0 || !strings.Contains(r.stderr, "stopped and discarded") || !strings.Contains(r.stderr, "nothing there") {
+		t.Errorf("a missing host: exit %d: %s", r.code, r.stderr)
+	}
+	if out := x.ok("instant-recovery", "list", "--json"); out != "[]\n" {
+		t.Errorf("sessions left: %s", out)
+	}
 	// a wrong password: nothing stays behind
 	x.vars = append(x.vars, "HOLDFAST_VSPHERE_PASSWORD=wrong")
-	r := x.run(append([]string{"instant-recovery", "start", "latest", "--nbd", "", "--nfs-ports", "0,0,0", "--vsphere",
+	r = x.run(append([]string{"instant-recovery", "start", "latest", "--nbd", "", "--nfs-ports", "0,0,0", "--vsphere",
 		x.sim.URL("/DC0/host/DC0_H0")}, x.flags...)...)
 	if r.code == 0 || !strings.Contains(r.stderr, "incorrect user name or password") || strings.Contains(r.stderr, "wrong") {
 		t.Errorf("wrong password: exit %d: %s", r.code, r.stderr)
