@@ -129,7 +129,7 @@ func Serve(ctx context.Context, o Options) (err error) {
 		defer shutdown()
 	}
 	if o.NFS != nil {
-		defer os.RemoveAll(filepath.Join(o.RedoDir, ScratchDir)) // runs after the NFS server stopped (stop below)
+		defer os.RemoveAll(filepath.Join(o.RedoDir, ScratchDir)) // when the session ends: what the clients made goes
 		if err := s.startNFS(sctx, errc); err != nil {
 			return err
 		}
