@@ -52,6 +52,9 @@ func (o *esxiOptions) check(a *app, io *instantOptions) (vsphere.Locator, vspher
 	if err != nil {
 		return loc, co, err
 	}
+	if ip := net.ParseIP(o.nfsHost); len(io.allow) == 0 && (ip == nil || !ip.IsLoopback()) {
+		fmt.Fprintf(a.stderr, "warning: --allow is loopback only: the ESXi host cannot mount the export unless its VMkernel address is allowed (--allow ADDR)\n")
+	}
 	if pm, _, np, err := io.ports(); err == nil && (pm != 111 || np != 2049) {
 		fmt.Fprintf(a.stderr, "warning: ESXi looks for NFS on port 2049 and for MOUNT through the portmapper on 111; --nfs-ports is %s\n", io.nfsPorts)
 	}
