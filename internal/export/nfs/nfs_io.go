@@ -206,7 +206,7 @@ func (s *Server) setattr(t target, st uint32, d *decoder, e *encoder) uint32 {
 	if d.err != nil {
 		return acceptGarbageArgs
 	}
-	if st == nfs3OK && check && ctime != uint64(uint32(t.x.time.Unix()))<<32|uint64(t.x.time.Nanosecond()) {
+	if st == nfs3OK && check && ctime != t.ctime() {
 		st = nfs3ErrNotSync
 	}
 	switch {

@@ -41,6 +41,19 @@ func scratchFattr(e *encoder, t target) {
 	nfstime(e, ctime)
 }
 
+// ctime is t's ctime as nfstime3 encodes it (sec<<32 | nsec), for the
+// SETATTR guard.
+func (t target) ctime() uint64 {
+	tm := t.x.time
+	if t.sc != nil {
+		tm = t.sc.fi.ModTime()
+		if st, ok := t.sc.fi.Sys().(*syscall.Stat_t); ok {
+			tm = time.Unix(st.Ctim.Unix())
+		}
+	}
+	return uint64(uint32(tm.Unix()))<<32 | uint64(tm.Nanosecond())
+}
+
 func (s *Server) scratchRead(t target, off uint64, count uint32, e *encoder) uint32 {
 	f, err := t.openScratch(os.O_RDONLY)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -119,6 +120,19 @@ func TestScratchESXiFiles(t *testing.T) {
 	}
 	if _, a := c.getattr(swap); a.size != 1<<30 || a.typ != nf3Reg {
 		t.Errorf("swap file attrs %+v", a)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "vm-1234.vswp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := fi.Sys().(*syscall.Stat_t).Ctim
+	guard := func(e *encoder) { e.bool(true); e.uint32(uint32(ct.Sec)); e.uint32(uint32(ct.Nsec)) }
+	if st, _ := c.nfsCall(nfsSetattr, fh(swap), sattrSize(2<<30), guard); st != nfs3OK {
+		t.Errorf("SETATTR with the file's ctime as guard: %d", st)
+	}
+	stale := func(e *encoder) { e.bool(true); e.uint32(uint32(ct.Sec - 1)); e.uint32(uint32(ct.Nsec)) }
+	if st, _ := c.nfsCall(nfsSetattr, fh(swap), sattrSize(1<<30), stale); st != nfs3ErrNotSync {
+		t.Errorf("SETATTR with a stale ctime guard: %d, want NOT_SYNC", st)
 	}
 
 	_, logf := c.made(nfsCreate, root, "vmware.log", u32(createUnchecked), sattrNone)
