@@ -92,7 +92,8 @@ POINT is a restore point of the repository (--repo): an ID, a unique prefix,
 to a redo overlay in the subdirectory ID of --redo-dir (default STATE-DIR), never to the
 repository. NBD exports disk-0, disk-1 … on --nbd (default 127.0.0.1:10809;
 "" turns NBD off). --nfs also serves the NFS export /holdfast/ID (disk-N.img,
-disk-N.vmdk, vm.json) with its own portmapper, MOUNT and NFS services on
+disk-N.vmdk, vm.json, the VM folder NAME/ for ESXi and a scratch area for
+what clients create) with its own portmapper, MOUNT and NFS services on
 --nfs-ports (default 111,1058,2049, as vPower NFS) at --nfs-bind. Only clients
 in --allow (default loopback) may connect. Locally, the NBD exports have no
 authentication unless --nbd-tls: any process that reaches --nbd from an
@@ -106,6 +107,17 @@ nbdcopy: nbds://HOST:PORT/disk-0?tls-certificates=DIR). --allow defaults to
 this host's address as the server sees it; a list covering more than a /24
 of IPv4 or a /64 of IPv6 addresses needs an administrator token. NFS has no
 TLS or client authentication: through the server --nfs needs --nfs-insecure.
+
+--vsphere vsphere://USER@HOST/DC/host/CLUSTER-OR-HOST[/HOSTNAME] (start,
+local repository) then runs the VM on that ESXi host: the NFS export (with
+the VM folder NAME/ holding NAME.vmx and NAME-diskN.vmdk generated from the
+recorded configuration) is mounted there as the NFS datastore
+--datastore-name (default holdfast-ID) from --nfs-host (default --nfs-bind),
+and the VM registered as --name (default VM-ID), powered on with
+--power-on. ESXi needs the NFS ports 111 and 2049 and its address in
+--allow. The password comes from --vsphere-password-file or
+HOLDFAST_VSPHERE_PASSWORD. stop undoes it; migrate --vsphere-datastore
+moves the VM to production storage (docs/vsphere.md).
 
 --scan (start, local repository) first scans the point for malware as
 'holdfast scan' does and refuses an infected point (exit 1) unless
