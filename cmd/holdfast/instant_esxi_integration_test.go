@@ -162,6 +162,18 @@ func TestInstantRecoveryESXi(t *testing.T) {
 	if len(sizes) != 2 || sizes[0] != 1<<20 || sizes[1] != 512<<10 {
 		t.Errorf("disks %v", sizes)
 	}
+	// an NFS client (libnfs, as the host would) creates a lock file in the
+	// VM folder: it lands in the scratch area, not in the redo data
+	lck := filepath.Join(x.dir, "lck")
+	if err := os.WriteFile(lck, []byte("esx01 heartbeat"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sh(t, "nfs-cp", lck, "nfs://127.0.0.1/holdfast/"+rec.ID+"/db-01-restored/.lck-0000000000000001?nfsport="+
+		strconv.Itoa(x.nfsPort)+"&mountport="+strconv.Itoa(x.mountPort))
+	if b, err := os.ReadFile(filepath.Join(rec.RedoDir, instant.ScratchDir, "db-01-restored", ".lck-0000000000000001")); err != nil ||
+		string(b) != "esx01 heartbeat" {
+		t.Errorf("the client's file in the scratch area: %q %v", b, err)
+	}
 	out := x.ok("instant-recovery", "show", rec.ID)
 	if !strings.Contains(out, "ESXi: VM db-01-restored ("+er.VMRef+") registered from [ir-nfs] db-01-restored/db-01-restored.vmx") {
 		t.Errorf("show:\n%s", out)
