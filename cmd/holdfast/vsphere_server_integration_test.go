@@ -28,6 +28,11 @@ func TestDistributedVSphere(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	sim := vcsim.Start(t, nil)
+	sim.CBT() // changed block tracking over the disks' files
+	for _, vm := range []string{"DC0_H0_VM0", "DC0_H0_VM1", "DC0_C0_RP0_VM0", "DC0_C0_RP0_VM1"} {
+		sim.SetDiskCapacity(t, vm, 0, 8<<20)
+		sim.WriteDisk(t, vm, 0, 0, randomBytes(1<<20))
+	}
 	sim.Move(t, "/DC0/vm/prod", "/DC0/vm/DC0_H0_VM0")
 	sim.Move(t, "/DC0/vm/prod/inner", "/DC0/vm/DC0_C0_RP0_VM1")
 	sim.Tag(t, "tier", "gold", "/DC0/vm/DC0_C0_RP0_VM0")
@@ -67,6 +72,11 @@ func TestDistributedVSphere(t *testing.T) {
 	want := []string{"DC0_C0_RP0_VM0", "DC0_C0_RP0_VM1", "DC0_H0_VM0", "DC0_H0_VM1"}
 	r1 := c.runJobAny("vcjob")
 	checkVSphereRun(t, c, r1, want, "selection vc1=name:nomatch* picks no VM")
+	for _, vm := range r1.VMs {
+		if d := vm.Disks[0]; len(vm.Disks) != 1 || d.BytesTotal != 8<<20 || d.BytesRead != 1<<20 || d.Transport != "nbd" {
+			t.Errorf("first backup of %s: %+v", vm.Name, vm.Disks)
+		}
+	}
 
 	// The manifests carry the VMs' configuration.
 	ctx := context.Background()
@@ -80,7 +90,8 @@ func TestDistributedVSphere(t *testing.T) {
 		t.Fatalf("points in the repository: %d, %v", len(ms), err)
 	}
 	for _, m := range ms {
-		if m.Config == nil || m.Config.Platform != "vsphere" || m.Config.Name != m.VM || m.Config.CPUs == 0 || len(m.Config.Disks) == 0 {
+		if m.Config == nil || m.Config.Platform != "vsphere" || m.Config.Name != m.VM || m.Config.CPUs == 0 ||
+			len(m.Config.Disks) != 1 || m.Config.Disks[0].CapacityBytes != 8<<20 {
 			t.Errorf("point %s of %s: config %+v", m.ID, m.VM, m.Config)
 		}
 	}
@@ -100,8 +111,20 @@ func TestDistributedVSphere(t *testing.T) {
 			t.Fatalf("remove the VM: %v", err)
 		}
 	}
+	// The next run reads only what changed since the VM's previous point
+	// (its change IDs go to the proxy with the previous manifest).
+	sim.WriteDisk(t, "DC0_H0_VM0", 0, 4<<20, randomBytes(64<<10))
 	r2 := c.runJobAny("vcjob")
 	checkVSphereRun(t, c, r2, want[1:], "selection vc1=tag:tier/gold picks no VM", "selection vc1=name:nomatch* picks no VM")
+	for _, vm := range r2.VMs {
+		changed := int64(0)
+		if vm.Name == "DC0_H0_VM0" {
+			changed = repo.DefaultChunkSize // the chunk holding the 64 KiB written
+		}
+		if d := vm.Disks[0]; d.BytesRead != changed {
+			t.Errorf("incremental backup of %s read %d bytes, want %d", vm.Name, d.BytesRead, changed)
+		}
+	}
 	if out := c.e.ok("job", "run", "vcjob", "--wait"); !strings.Contains(out, "  warning: selection vc1=tag:tier/gold picks no VM") {
 		t.Errorf("job run --wait does not show the session's warnings:\n%s", out)
 	}
