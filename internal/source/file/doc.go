@@ -36,8 +36,15 @@
 //   - VMDK hosted sparse extent ("KDMV", monolithicSparse or an extent of
 //     twoGbMaxExtentSparse): grain directory, grain tables (read on demand
 //     through a small cache), zeroed-grain entries. Format "vmdk-sparse".
-//     Refused: compressed streamOptimized images, ESX COWD extents, delta
-//     disks (parentCID set), SEsparse.
+//   - VMDK streamOptimized (a sparse extent with deflate-compressed grains
+//     behind grain markers, as OVA/OVF exports carry): the grain directory
+//     in the header (qemu-img) or in the footer before the end-of-stream
+//     marker (VMware, gdOffset GD_AT_END). Each read inflates the grains it
+//     touches (a zlib stream per grain, checksum verified, at most one grain
+//     long; grains of at most 1 MiB), so memory is bounded by the grain
+//     size, not the disk. A grain marker must name its own grain's sector.
+//     Format "vmdk-sparse". Refused: ESX COWD extents, delta disks
+//     (parentCID set), SEsparse, compression without markers.
 //   - raw: anything else. Regular files find their data with
 //     SEEK_DATA/SEEK_HOLE (format "raw"); block devices are fully allocated
 //     (format "block").
