@@ -53,7 +53,8 @@ func newRestoreCommand(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "restore POINT --disk N --to PATH [--to-format raw|qcow2] [--force | --rollback]",
 		Short: "Restore one disk of a restore point to a file, block device or qcow2 image",
-		Long: `Restore disk N of POINT (an ID, a unique ID prefix, "latest" or "VM:latest")
+		Long: `Restore disk N of POINT (an ID, a unique ID prefix, "latest", "VM:latest" or
+"VM:latest~N", the Nth point before the newest)
 to PATH. A raw file is written sparse where the disk had zeros; a block device
 must be at least as large as the disk. A PATH ending in .qcow2 (or
 --to-format qcow2) is written as a new qcow2 image through qemu-img and

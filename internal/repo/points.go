@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
@@ -202,14 +203,17 @@ func (r *Repository) ListPoints(ctx context.Context) ([]*Manifest, error) {
 // "VM:latest" (ParseLatest, MatchPrefix: the server resolves the same
 // references the same way).
 func (r *Repository) ResolvePoint(ctx context.Context, ref string) (*Manifest, error) {
-	if vm, ok := ParseLatest(ref); ok {
+	if vm, back, ok := ParseLatest(ref); ok {
 		ms, err := r.ListPoints(ctx)
 		if err != nil {
 			return nil, err
 		}
 		for i := len(ms) - 1; i >= 0; i-- {
 			if vm == "" || ms[i].VM == vm {
-				return ms[i], nil
+				if back == 0 {
+					return ms[i], nil
+				}
+				back--
 			}
 		}
 		return nil, fmt.Errorf("%s: %w", ref, ErrPointNotFound)
@@ -225,13 +229,25 @@ func (r *Repository) ResolvePoint(ctx context.Context, ref string) (*Manifest, e
 	return r.LoadManifest(ctx, id)
 }
 
-// ParseLatest reports whether ref names the newest point: "latest" (of
-// any VM: vm is "") or "VM:latest".
-func ParseLatest(ref string) (vm string, ok bool) {
-	if ref != "latest" && !strings.HasSuffix(ref, ":latest") {
-		return "", false
+// maxBack bounds N in "latest~N".
+const maxBack = 1 << 20
+
+// ParseLatest reports whether ref names the newest point or one before
+// it: "latest" (of any VM: vm is ""), "VM:latest", and with "~N" the Nth
+// point before that newest one ("vm1:latest~1" is vm1's second newest;
+// back is N).
+func ParseLatest(ref string) (vm string, back int, ok bool) {
+	if i := strings.LastIndex(ref, "latest~"); i >= 0 && (i == 0 || ref[i-1] == ':') {
+		n, err := strconv.Atoi(ref[i+len("latest~"):])
+		if err != nil || n < 0 || n > maxBack || strings.HasPrefix(ref[i+len("latest~"):], "+") {
+			return "", 0, false
+		}
+		ref, back = ref[:i+len("latest")], n
 	}
-	return strings.TrimSuffix(strings.TrimSuffix(ref, "latest"), ":"), true
+	if ref != "latest" && !strings.HasSuffix(ref, ":latest") {
+		return "", 0, false
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(ref, "latest"), ":"), back, true
 }
 
 // MatchPrefix returns the one ID among ids that ref is a prefix of (ref

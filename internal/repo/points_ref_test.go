@@ -9,18 +9,28 @@ import (
 func TestParseLatest(t *testing.T) {
 	tests := []struct {
 		ref, vm string
+		back    int
 		ok      bool
 	}{
-		{"latest", "", true},
-		{"vm1:latest", "vm1", true},
-		{"web:01:latest", "web:01", true},
-		{"abc123", "", false},
-		{"latestx", "", false},
-		{"vm1:latestx", "", false},
+		{"latest", "", 0, true},
+		{"vm1:latest", "vm1", 0, true},
+		{"web:01:latest", "web:01", 0, true},
+		{"latest~2", "", 2, true},
+		{"vm1:latest~1", "vm1", 1, true},
+		{"vm1:latest~0", "vm1", 0, true},
+		{"abc123", "", 0, false},
+		{"latestx", "", 0, false},
+		{"vm1:latestx", "", 0, false},
+		{"vm1:latest~", "", 0, false},
+		{"vm1:latest~-1", "", 0, false},
+		{"vm1:latest~+1", "", 0, false},
+		{"vm1:latest~1x", "", 0, false},
+		{"vm1:latest~99999999999", "", 0, false},
+		{"vm1latest~1", "", 0, false},
 	}
 	for _, tt := range tests {
-		if vm, ok := ParseLatest(tt.ref); vm != tt.vm || ok != tt.ok {
-			t.Errorf("ParseLatest(%q) = %q, %v; want %q, %v", tt.ref, vm, ok, tt.vm, tt.ok)
+		if vm, back, ok := ParseLatest(tt.ref); vm != tt.vm || back != tt.back || ok != tt.ok {
+			t.Errorf("ParseLatest(%q) = %q, %d, %v; want %q, %d, %v", tt.ref, vm, back, ok, tt.vm, tt.back, tt.ok)
 		}
 	}
 }

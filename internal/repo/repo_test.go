@@ -134,14 +134,17 @@ func TestPointCommitListResolveRemove(t *testing.T) {
 	if err != nil || len(ms) != 3 {
 		t.Fatalf("list: %d %v", len(ms), err)
 	}
-	for ref, want := range map[string]string{"latest": ids[2], "vm2:latest": ids[1], "vm1:latest": ids[2], ids[0][:10]: ids[0]} {
+	for ref, want := range map[string]string{"latest": ids[2], "vm2:latest": ids[1], "vm1:latest": ids[2], ids[0][:10]: ids[0],
+		"latest~1": ids[1], "vm1:latest~1": ids[0], "vm1:latest~0": ids[2]} {
 		m, err := r.ResolvePoint(ctx, ref)
 		if err != nil || m.ID != want {
 			t.Errorf("resolve %q = %v, %v; want %s", ref, m, err, want)
 		}
 	}
-	if _, err := r.ResolvePoint(ctx, "vm9:latest"); !errors.Is(err, ErrPointNotFound) {
-		t.Errorf("unknown vm: %v", err)
+	for _, ref := range []string{"vm9:latest", "vm1:latest~2", "latest~3"} {
+		if _, err := r.ResolvePoint(ctx, ref); !errors.Is(err, ErrPointNotFound) {
+			t.Errorf("resolve %q: %v, want not found", ref, err)
+		}
 	}
 	ix, err := r.LoadIndex(ctx, ms[0], 0)
 	if err != nil || len(ix.Entries) != 1 || ix.Entries[0].N != 3 {

@@ -42,7 +42,9 @@
 //     that do not parse still count: the exit code decides);
 //   - failed: the engine could not run or did not complete (program
 //     missing, database missing or empty, rules that do not compile, an
-//     error exit without findings, no filesystem mounted), or did not
+//     error exit without findings, a "LibClamAV Error" on clamscan's
+//     error output even with exit 0 — it skipped a file it could not
+//     read —, no filesystem mounted), or did not
 //     scan everything: "not fully scanned" when publish could not publish
 //     a part of the point (a damaged partition table, a volume group
 //     skipped because the host has one of its name — CentOS guests on a

@@ -311,6 +311,20 @@ type runResult struct {
 	err      string // the run did not complete
 }
 
+// clamError starts libclamav's error messages on clamscan's stderr.
+const clamError = "LibClamAV Error"
+
+// clamErrorLine returns the first libclamav error line of out, or a
+// placeholder when it lies past what was kept.
+func clamErrorLine(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, clamError) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return clamError + " (past the first " + fmt.Sprint(maxStderr) + " bytes of its error output)"
+}
+
 // maxStderr bounds the engine's error output kept for the report.
 const maxStderr = 4096
 
@@ -359,6 +373,9 @@ func (e *Engine) run(ctx context.Context, ts []Target) runResult {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) } // the group: clamscan's helpers too
 	cmd.WaitDelay = 10 * time.Second
 	stderr := &capped{max: maxStderr}
+	if e.name == ClamScan {
+		stderr.alarm = clamError
+	}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -377,21 +394,31 @@ func (e *Engine) run(ctx context.Context, ts []Target) runResult {
 		_, _ = io.Copy(io.Discard, out)
 	}
 	werr := cmd.Wait()
-	code := cmd.ProcessState.ExitCode()
 	for i := range res.findings {
 		res.findings[i].Engine = e.name
 	}
-	limits := limitsExceeded(&res)
+	e.judge(&res, werr, err, cmd.ProcessState.ExitCode(), stderr)
+	return res
+}
+
+// judge sets a run's verdict from the engine's exit (werr, code), the
+// parse error perr and its error output.
+func (e *Engine) judge(res *runResult, werr, perr error, code int, stderr *capped) {
+	limits := limitsExceeded(res)
 	switch {
-	case werr == nil && err == nil:
-	case e.name == ClamScan && code == 1 && err == nil:
+	case werr == nil && perr == nil && stderr.found:
+		// clamscan exits 0 when libclamav failed on a file it then
+		// skipped (unreadable, a broken archive): not a clean scan
+		res.err = fmt.Sprintf("%s reported an error and did not scan everything: %s", e.name, textsafe.Escape(clamErrorLine(stderr.String())))
+	case werr == nil && perr == nil:
+	case e.name == ClamScan && code == 1 && perr == nil:
 		res.infected = true
 	default:
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" && werr != nil {
 			msg = werr.Error()
 		} else if msg == "" {
-			msg = err.Error()
+			msg = perr.Error()
 		}
 		res.err = fmt.Sprintf("%s exited %d: %s", e.name, code, textsafe.Escape(msg))
 		res.infected = e.name == ClamScan && code == 1
@@ -400,7 +427,6 @@ func (e *Engine) run(ctx context.Context, ts []Target) runResult {
 		res.infected = res.infected && res.count > 0 // exit 1 may be for the limits alone
 		res.err = strings.TrimPrefix(res.err+"; "+limits, "; ")
 	}
-	return res
 }
 
 // limitsExceeded takes clamscan's limit alerts out of the findings and
@@ -430,11 +456,23 @@ func limitsExceeded(res *runResult) string {
 type capped struct {
 	buf bytes.Buffer
 	max int
+	// alarm, when set, is looked for in everything written, also past
+	// max and across writes; found says it was.
+	alarm string
+	found bool
+	tail  []byte
 }
 
 func (c *capped) Write(p []byte) (int, error) {
 	if room := c.max - c.buf.Len(); room > 0 {
 		c.buf.Write(p[:min(len(p), room)])
+	}
+	if c.alarm != "" && !c.found {
+		c.tail = append(c.tail, p...)
+		c.found = bytes.Contains(c.tail, []byte(c.alarm))
+		if keep := len(c.alarm) - 1; len(c.tail) > keep {
+			c.tail = append(c.tail[:0], c.tail[len(c.tail)-keep:]...)
+		}
 	}
 	return len(p), nil
 }

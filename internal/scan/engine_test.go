@@ -72,6 +72,8 @@ func TestEngineFake(t *testing.T) {
 		{"clamscan error", ClamScan, "", "LibClamAV Error: cl_load(): bad database\n", 2, repo.ScanFailed, 0, "bad database"},
 		{"clamscan error and found", ClamScan, "ROOT/x: Eicar FOUND\n", "ERROR: Can't open file\n", 2, repo.ScanInfected, 1, "Can't open"},
 		{"clamscan killed", ClamScan, "", "", 9, repo.ScanFailed, 0, "exited 9"},
+		{"clamscan exit 0 with a libclamav error", ClamScan, "", "LibClamAV Warning: x\nLibClamAV Error: cli_scandesc: Can't read file\n", 0, repo.ScanFailed, 0, "Can't read file"},
+		{"clamscan exit 0 with a libclamav error past the cap", ClamScan, "", strings.Repeat("LibClamAV Warning: noise\n", 400) + "LibClamAV Error: late\n", 0, repo.ScanFailed, 0, "past the first"},
 		{"clamscan exit 0 with a finding line", ClamScan, "ROOT/x: Eicar FOUND\n", "", 0, repo.ScanInfected, 1, ""},
 		{"clamscan limits only", ClamScan, "ROOT/big: Heuristics.Limits.Exceeded.MaxFileSize FOUND\n", "", 1, repo.ScanFailed, 0, "not fully scanned: 1 file(s)"},
 		{"clamscan limits and found", ClamScan, "ROOT/big: Heuristics.Limits.Exceeded.MaxFileSize FOUND\nROOT/x: Eicar FOUND\n", "", 1, repo.ScanInfected, 1, "disk0-p1:/big (MaxFileSize)"},
@@ -372,5 +374,33 @@ func TestEngineInterrupted(t *testing.T) {
 			t.Fatalf("the engine's child outlived the scan: %s", st)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCappedAlarm finds the alarm split across writes and past the cap.
+func TestCappedAlarm(t *testing.T) {
+	tests := []struct {
+		name   string
+		writes []string
+		found  bool
+	}{
+		{"none", []string{"LibClamAV Warning: x\n"}, false},
+		{"whole", []string{"LibClamAV Error: x\n"}, true},
+		{"split", []string{"noise LibClam", "AV Err", "or: x"}, true},
+		{"past the cap", []string{strings.Repeat("n", 100), "LibClamAV Error"}, true},
+		{"near miss", []string{"LibClamAV Erro", "r"[:0], "LibClamAV Warn"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &capped{max: 10, alarm: clamError}
+			for _, w := range tc.writes {
+				if n, err := c.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatal(n, err)
+				}
+			}
+			if c.found != tc.found || c.buf.Len() > 10 {
+				t.Errorf("found %v, kept %d bytes", c.found, c.buf.Len())
+			}
+		})
 	}
 }

@@ -122,19 +122,20 @@ func (s *Store) GetPoint(ctx context.Context, id string) (Point, error) {
 
 // ResolvePoint finds a point by a reference a repository resolves the
 // same way (repo.ResolvePoint): its ID, a unique prefix of it, "latest"
-// (the newest point) or "VM:latest" (the VM's newest). Unknown: the error
+// (the newest point) or "VM:latest" (the VM's newest), with "~N" the Nth
+// before the newest. Unknown: the error
 // wraps ErrNotFound; a prefix of several IDs, or an ID in several
 // repositories: ErrConflict (and repo.ErrAmbiguous for a prefix).
 func (s *Store) ResolvePoint(ctx context.Context, ref string) (Point, error) {
-	if vm, ok := repo.ParseLatest(ref); ok {
-		ps, err := s.ListPoints(ctx, PointFilter{VM: vm, Limit: 1})
+	if vm, back, ok := repo.ParseLatest(ref); ok {
+		ps, err := s.ListPoints(ctx, PointFilter{VM: vm, Limit: back + 1})
 		if err != nil {
 			return Point{}, err
 		}
-		if len(ps) == 0 {
+		if len(ps) <= back {
 			return Point{}, fmt.Errorf("point %s: %w", ref, ErrNotFound)
 		}
-		return ps[0], nil
+		return ps[back], nil
 	}
 	var ids []string
 	if ref != "" {

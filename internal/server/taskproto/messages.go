@@ -187,8 +187,8 @@ type Result struct {
 	// Disks are the repo.DiskManifests of every disk of a qemu:// VM
 	// (backup success), in disk order; Notes go into the point's manifest
 	// (guest quiescing, transport choice).
-	Disks    []json.RawMessage `json:"disks,omitempty"`
-	Notes    map[string]string `json:"notes,omitempty"`
+	Disks []json.RawMessage `json:"disks,omitempty"`
+	Notes map[string]string `json:"notes,omitempty"`
 	// Config is the VM's configuration (a whole-VM source that reports
 	// one), recorded in the point's manifest.
 	Config   *repo.VMConfig `json:"config,omitempty"`

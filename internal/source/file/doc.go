@@ -32,7 +32,9 @@
 //     FLAT, VMFS, ZERO and SPARSE extents; file names are relative to the
 //     descriptor's directory (absolute names are honoured), opened only when
 //     the format is given as vmdk. Format "vmdk-sparse" if any extent is
-//     sparse, else "vmdk-flat".
+//     sparse, else "vmdk-flat". OpenVMDK reads the same through a
+//     VMDKFiles opener (a datastore over HTTPS, a mounted datastore);
+//     there an extent name must stay in the descriptor's directory.
 //   - VMDK hosted sparse extent ("KDMV", monolithicSparse or an extent of
 //     twoGbMaxExtentSparse): grain directory, grain tables (read on demand
 //     through a small cache), zeroed-grain entries. Format "vmdk-sparse".

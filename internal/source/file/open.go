@@ -136,7 +136,7 @@ func openDisk(ctx context.Context, f *os.File, path string, st os.FileInfo, o Op
 	case bytes.HasPrefix(head, []byte(vmdkCOWDMagic)):
 		return nil, fmt.Errorf("vmdk %s: VMware ESX COWD (vmfsSparse) extents are not supported", path)
 	case bytes.HasPrefix(head, []byte(descriptorMagic)) && st.Size() <= maxDescriptorSize:
-		d, err := openDescriptor(ctx, f, path, st.Size(), o.Format == FormatAuto)
+		d, err := openDescriptor(ctx, f, dirFiles{dir: filepath.Dir(path)}, path, st.Size(), o.Format == FormatAuto)
 		return withCloser(d, f, err)
 	default:
 		d, err := openRaw(f, path, st)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
@@ -14,7 +12,7 @@ import (
 // openDescriptor opens a VMDK text descriptor file and its extents. A
 // detected descriptor (probed) may be a raw disk whose guest wrote one, so
 // it must not name any file. It does not take ownership of f.
-func openDescriptor(ctx context.Context, f *os.File, path string, size int64, probed bool) (*disk, error) {
+func openDescriptor(ctx context.Context, f io.ReaderAt, files VMDKFiles, path string, size int64, probed bool) (*disk, error) {
 	text, err := io.ReadAll(io.NewSectionReader(f, 0, min(size, maxDescriptorSize)))
 	if err != nil {
 		return nil, fmt.Errorf("vmdk %s: read descriptor: %w", path, err)
@@ -32,7 +30,7 @@ func openDescriptor(ctx context.Context, f *os.File, path string, size int64, pr
 	if err != nil {
 		return nil, fmt.Errorf("vmdk %s: %w", path, err)
 	}
-	d, err := openExtents(ctx, desc, path)
+	d, err := openExtents(ctx, desc, files, path)
 	if err != nil {
 		return nil, fmt.Errorf("vmdk %s: %w", path, err)
 	}
@@ -40,7 +38,7 @@ func openDescriptor(ctx context.Context, f *os.File, path string, size int64, pr
 }
 
 // openExtents builds the disk of a descriptor, one part per extent.
-func openExtents(ctx context.Context, desc *vmdkDescriptor, path string) (*disk, error) {
+func openExtents(ctx context.Context, desc *vmdkDescriptor, files VMDKFiles, path string) (*disk, error) {
 	d := &disk{info: source.Info{Format: "vmdk-flat", Location: path}}
 	for i, x := range desc.extents {
 		if err := ctx.Err(); err != nil {
@@ -50,7 +48,7 @@ func openExtents(ctx context.Context, desc *vmdkDescriptor, path string) (*disk,
 		if x.kind == "SPARSE" {
 			d.info.Format = "vmdk-sparse"
 		}
-		if err := d.openExtent(filepath.Dir(path), x); err != nil {
+		if err := d.openExtent(ctx, files, x); err != nil {
 			_ = d.Close()
 			return nil, fmt.Errorf("extent %d (%s %q, createType %q): %w", i, x.kind, x.file, desc.createType, err)
 		}
@@ -59,7 +57,7 @@ func openExtents(ctx context.Context, desc *vmdkDescriptor, path string) (*disk,
 }
 
 // openExtent opens one extent and appends it to the disk.
-func (d *disk) openExtent(dir string, x vmdkExtentLine) error {
+func (d *disk) openExtent(ctx context.Context, files VMDKFiles, x vmdkExtentLine) error {
 	if x.access == "NOACCESS" {
 		return errors.New("NOACCESS extent cannot be read")
 	}
@@ -68,13 +66,13 @@ func (d *disk) openExtent(dir string, x vmdkExtentLine) error {
 	case "ZERO":
 		return d.addPart(length, zeroExtent{})
 	case "FLAT", "VMFS":
-		ext, err := d.openFlatExtent(dir, x)
+		ext, err := d.openFlatExtent(ctx, files, x)
 		if err != nil {
 			return err
 		}
 		return d.addPart(length, ext)
 	case "SPARSE":
-		ext, err := d.openSparseExtentFile(dir, x)
+		ext, err := d.openSparseExtentFile(ctx, files, x)
 		if err != nil {
 			return err
 		}
@@ -85,40 +83,32 @@ func (d *disk) openExtent(dir string, x vmdkExtentLine) error {
 }
 
 // openExtentFile opens an extent's file; d closes it with the disk.
-func (d *disk) openExtentFile(dir, name string) (*os.File, int64, bool, error) {
-	path := name
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(dir, name)
-	}
-	f, st, err := openDiskFile(path)
+func (d *disk) openExtentFile(ctx context.Context, files VMDKFiles, name string) (ExtentFile, error) {
+	f, err := files.OpenFile(ctx, name)
 	if err != nil {
-		return nil, 0, false, err // deliberately not source.ErrNotFound: the descriptor exists
+		return nil, err // deliberately not source.ErrNotFound: the descriptor exists
 	}
 	d.closers = append(d.closers, f)
-	if isBlockDevice(st) {
-		size, err := f.Seek(0, io.SeekEnd)
-		return f, size, false, err
-	}
-	return f, st.Size(), true, nil
+	return f, nil
 }
 
-func (d *disk) openFlatExtent(dir string, x vmdkExtentLine) (*flatExtent, error) {
-	f, size, regular, err := d.openExtentFile(dir, x.file)
+func (d *disk) openFlatExtent(ctx context.Context, files VMDKFiles, x vmdkExtentLine) (extent, error) {
+	f, err := d.openExtentFile(ctx, files, x.file)
 	if err != nil {
 		return nil, err
 	}
-	if need := (x.offset + x.sectors) * sectorSize; size < need {
-		return nil, fmt.Errorf("%s has %d bytes, the extent needs %d", f.Name(), size, need)
+	if need := (x.offset + x.sectors) * sectorSize; f.Size() < need {
+		return nil, fmt.Errorf("%s has %d bytes, the extent needs %d", x.file, f.Size(), need)
 	}
-	return &flatExtent{f: f, offset: x.offset * sectorSize, sparse: regular}, nil
+	return flatExtentOf(f, x.file, x.offset*sectorSize), nil
 }
 
-func (d *disk) openSparseExtentFile(dir string, x vmdkExtentLine) (*sparseExtent, error) {
-	f, size, _, err := d.openExtentFile(dir, x.file)
+func (d *disk) openSparseExtentFile(ctx context.Context, files VMDKFiles, x vmdkExtentLine) (*sparseExtent, error) {
+	f, err := d.openExtentFile(ctx, files, x.file)
 	if err != nil {
 		return nil, err
 	}
-	ext, embedded, err := openSparseExtent(f, f.Name(), size)
+	ext, embedded, err := openSparseExtent(f, x.file, f.Size())
 	if err != nil {
 		return nil, err
 	}
