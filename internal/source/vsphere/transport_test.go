@@ -69,6 +69,7 @@ func newSimDisk(t *testing.T) *simDisk {
 	s := &simDisk{sim: sim, client: c, vm: vm, dsDir: mds.Info.GetDatastoreInfo().Url,
 		disk: vsphere.SnapshotDisk{Key: vd.Key, File: p, Datacenter: "DC0", Capacity: vd.CapacityInBytes}}
 	s.flat = filepath.Join(s.dsDir, p.Dir(), "disk1-flat.vmdk")
+	fixSimDescriptor(t, filepath.Join(s.dsDir, p.Path))
 	s.content = make([]byte, 1<<20)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range s.content {
@@ -89,6 +90,21 @@ func newSimDisk(t *testing.T) *simDisk {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// fixSimDescriptor writes parentCID=ffffffff, as ESXi does for a base
+// disk, where the simulator writes parentCID=00000000 (its zero value),
+// which the VMDK reader takes for a delta disk.
+func fixSimDescriptor(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := bytes.Replace(b, []byte("parentCID=00000000"), []byte("parentCID=ffffffff"), 1)
+	if err := os.WriteFile(path, fixed, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (s *simDisk) env() *vsphere.Env {
