@@ -22,7 +22,7 @@ const proxyName = "DC0_H0_VM1"
 // simFinder is the DeviceFinder of the tests, for the simulator only: it
 // maps the attached disk's backing file to its flat file in the
 // datastore's local directory (a real proxy sees a block device).
-func (s *simDisk) simFinder(t *testing.T) vsphere.DeviceFinder {
+func (s *simDisk) simFinder(t testing.TB) vsphere.DeviceFinder {
 	return func(_ context.Context, disk *types.VirtualDisk) (string, error) {
 		b := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
 		if b.DiskMode != string(types.VirtualDiskModeIndependent_nonpersistent) {

@@ -31,6 +31,33 @@ type simDisk struct {
 // DC0_H0_VM0's disk and 4 KiB at its end (the flat file is sparse).
 func newSimDisk(t *testing.T) *simDisk {
 	t.Helper()
+	s := startSimDisk(t)
+	s.content = make([]byte, 1<<20)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range s.content {
+		s.content[i] = byte(rng.Uint32())
+	}
+	f, err := os.OpenFile(s.flat, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(s.disk.Capacity); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(s.content, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(s.content[:4096], s.disk.Capacity-4096); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// startSimDisk starts a simulator and finds DC0_H0_VM0's first disk, its
+// datastore directory and flat file.
+func startSimDisk(t testing.TB) *simDisk {
+	t.Helper()
 	ctx := context.Background()
 	sim := vcsim.Start(t, nil)
 	c := sim.Connect(t)
@@ -70,32 +97,13 @@ func newSimDisk(t *testing.T) *simDisk {
 		disk: vsphere.SnapshotDisk{Key: vd.Key, File: p, Datacenter: "DC0", Capacity: vd.CapacityInBytes}}
 	s.flat = filepath.Join(s.dsDir, p.Dir(), "disk1-flat.vmdk")
 	fixSimDescriptor(t, filepath.Join(s.dsDir, p.Path))
-	s.content = make([]byte, 1<<20)
-	rng := rand.New(rand.NewPCG(3, 4))
-	for i := range s.content {
-		s.content[i] = byte(rng.Uint32())
-	}
-	f, err := os.OpenFile(s.flat, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(s.disk.Capacity); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(s.content, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(s.content[:4096], s.disk.Capacity-4096); err != nil {
-		t.Fatal(err)
-	}
 	return s
 }
 
 // fixSimDescriptor writes parentCID=ffffffff, as ESXi does for a base
 // disk, where the simulator writes parentCID=00000000 (its zero value),
 // which the VMDK reader takes for a delta disk.
-func fixSimDescriptor(t *testing.T, path string) {
+func fixSimDescriptor(t testing.TB, path string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
