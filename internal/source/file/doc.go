@@ -35,6 +35,9 @@
 //     sparse, else "vmdk-flat". OpenVMDK reads the same through a
 //     VMDKFiles opener (a datastore over HTTPS, a mounted datastore);
 //     there an extent name must stay in the descriptor's directory.
+//     BeneathFiles is such an opener for a directory whose names are not
+//     trusted (a mounted datastore): openat2 RESOLVE_BENEATH without
+//     symbolic links, regular files and block devices only (ErrEscape).
 //   - VMDK hosted sparse extent ("KDMV", monolithicSparse or an extent of
 //     twoGbMaxExtentSparse): grain directory, grain tables (read on demand
 //     through a small cache), zeroed-grain entries. Format "vmdk-sparse".
