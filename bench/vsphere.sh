@@ -103,7 +103,7 @@ last=${SIZES##* }
 echo "#### Peak RSS against disk size (the same $DATA in each thin disk; the process includes the simulator)"
 echo
 printf '| reader |'
-for s in $SIZES; do printf ' %s disk: RSS (MiB) | s |' "$s"; done
+for s in $SIZES; do printf ' %s disk: RSS (MiB) | s, with setup |' "$s"; done
 printf ' RSS %s / %s |\n' "$last" "$first"
 printf '| --- |'
 for _ in $SIZES; do printf ' ---: | ---: |'; done
