@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/holdfast-backup/holdfast/internal/source"
@@ -275,5 +276,43 @@ func TestHotAddRefused(t *testing.T) {
 				t.Fatalf("%d disks attached", n)
 			}
 		})
+	}
+}
+
+// Two disks opened at once through one transport get their own units and
+// are both detached.
+func TestHotAddParallel(t *testing.T) {
+	a := newSimDisk(t)
+	b := simVMDisk(t, a.sim, a.client, "DC0_C0_RP0_VM0")
+	if err := os.Truncate(b.flat, b.disk.Capacity); err != nil {
+		t.Fatal(err)
+	}
+	tr := vsphere.NewHotAdd(proxyName, a.simFinder(t))
+	disks := make([]source.Disk, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, s := range []*simDisk{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			disks[i], errs[i] = tr.Open(context.Background(), s.env(), s.disk)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	ua, ub := a.attached(t), b.attached(t)
+	if len(ua) != 1 || len(ub) != 1 || (ua[0].ControllerKey == ub[0].ControllerKey && *ua[0].UnitNumber == *ub[0].UnitNumber) {
+		t.Fatalf("attached: %d and %d disks, want one each on different units", len(ua), len(ub))
+	}
+	a.checkContent(t, disks[0])
+	for _, d := range disks {
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(a.attached(t))+len(b.attached(t)) != 0 {
+		t.Fatal("disks still attached after Close")
 	}
 }

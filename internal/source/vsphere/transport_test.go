@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/holdfast-backup/holdfast/internal/source/vsphere"
@@ -58,16 +59,21 @@ func newSimDisk(t *testing.T) *simDisk {
 // datastore directory and flat file.
 func startSimDisk(t testing.TB) *simDisk {
 	t.Helper()
-	ctx := context.Background()
 	sim := vcsim.Start(t, nil)
-	c := sim.Connect(t)
+	return simVMDisk(t, sim, sim.Connect(t), "DC0_H0_VM0")
+}
+
+// simVMDisk finds the first disk of a VM of datacenter DC0.
+func simVMDisk(t testing.TB, sim *vcsim.Sim, c *vsphere.Client, vmName string) *simDisk {
+	t.Helper()
+	ctx := context.Background()
 	finder := find.NewFinder(c.Client)
 	dc, err := finder.Datacenter(ctx, "DC0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	finder.SetDatacenter(dc)
-	vm, err := finder.VirtualMachine(ctx, "DC0_H0_VM0")
+	vm, err := finder.VirtualMachine(ctx, vmName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +83,7 @@ func startSimDisk(t testing.TB) *simDisk {
 	}
 	disks := devices.SelectByType((*types.VirtualDisk)(nil))
 	if len(disks) == 0 {
-		t.Fatal("simulator VM has no disk")
+		t.Fatalf("simulator VM %s has no disk", vmName)
 	}
 	vd := disks[0].(*types.VirtualDisk)
 	name := vd.Backing.(types.BaseVirtualDeviceFileBackingInfo).GetVirtualDeviceFileBackingInfo().FileName
@@ -95,7 +101,7 @@ func startSimDisk(t testing.TB) *simDisk {
 	}
 	s := &simDisk{sim: sim, client: c, vm: vm, dsDir: mds.Info.GetDatastoreInfo().Url,
 		disk: vsphere.SnapshotDisk{Key: vd.Key, File: p, Datacenter: "DC0", Capacity: vd.CapacityInBytes}}
-	s.flat = filepath.Join(s.dsDir, p.Dir(), "disk1-flat.vmdk")
+	s.flat = filepath.Join(s.dsDir, strings.TrimSuffix(p.Path, ".vmdk")+"-flat.vmdk")
 	fixSimDescriptor(t, filepath.Join(s.dsDir, p.Path))
 	return s
 }
