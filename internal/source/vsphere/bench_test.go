@@ -24,9 +24,12 @@ import (
 // baseline of network mode). The disk is a thin flat VMDK of
 // HF_VSPHERE_BENCH_SIZE bytes (default 4 GiB) holding
 // HF_VSPHERE_BENCH_DATA bytes of random data (default 256 MiB) in 4 MiB
-// runs spread evenly; every reader reads exactly those runs (what CBT
-// would name) in 4 MiB requests, HF_VSPHERE_BENCH_PARALLEL (default 4) at
-// a time.
+// runs spread evenly. The transports read exactly those runs (what CBT
+// would name) as the backup pipeline does: in HF_VSPHERE_BENCH_REQUEST
+// reads (default 1 MiB, the default chunk size), HF_VSPHERE_BENCH_PARALLEL
+// (default 4, the pipeline's workers on 2 cores) at a time; the baseline
+// downloads the runs with ranged GETs of HF_VSPHERE_BENCH_BASELINE_REQUEST
+// bytes (default 4 MiB: one GET per run), as many in flight.
 
 const benchRun = 4 << 20
 
@@ -34,6 +37,7 @@ type benchDisk struct {
 	*simDisk
 	runs     []source.Extent
 	parallel int
+	request  int64 // the transports' read size
 }
 
 func envBytes(b *testing.B, name string, def int64) int64 {
@@ -69,7 +73,8 @@ func newBenchDisk(b *testing.B) *benchDisk {
 	if err := f.Truncate(size); err != nil {
 		b.Fatal(err)
 	}
-	d := &benchDisk{simDisk: s, parallel: int(envBytes(b, "HF_VSPHERE_BENCH_PARALLEL", 4))}
+	d := &benchDisk{simDisk: s, parallel: int(envBytes(b, "HF_VSPHERE_BENCH_PARALLEL", 4)),
+		request: min(envBytes(b, "HF_VSPHERE_BENCH_REQUEST", 1<<20), benchRun)}
 	n := data / benchRun
 	rng := rand.NewChaCha8([32]byte{1})
 	buf := make([]byte, benchRun)
@@ -87,9 +92,9 @@ func newBenchDisk(b *testing.B) *benchDisk {
 	return d
 }
 
-// readRuns reads every run through r, parallel at a time, and returns the
-// bytes read.
-func (d *benchDisk) readRuns(ctx context.Context, r io.ReaderAt) (int64, error) {
+// readRuns reads every run through r in reads of size request, parallel
+// at a time, and returns the bytes read.
+func (d *benchDisk) readRuns(ctx context.Context, r io.ReaderAt, request int64) (int64, error) {
 	next := make(chan source.Extent)
 	errs := make(chan error, d.parallel)
 	var wg sync.WaitGroup
@@ -108,14 +113,16 @@ func (d *benchDisk) readRuns(ctx context.Context, r io.ReaderAt) (int64, error) 
 	}
 	var err error
 feed:
-	for _, e := range d.runs {
-		select {
-		case next <- e:
-		case err = <-errs:
-			break feed
-		case <-ctx.Done():
-			err = ctx.Err()
-			break feed
+	for _, run := range d.runs {
+		for off := run.Offset; off < run.End(); off += request {
+			select {
+			case next <- source.Extent{Offset: off, Length: min(request, run.End()-off)}:
+			case err = <-errs:
+				break feed
+			case <-ctx.Done():
+				err = ctx.Err()
+				break feed
+			}
 		}
 	}
 	close(next)
@@ -143,7 +150,7 @@ func benchTransport(b *testing.B, d *benchDisk, tr vsphere.Transport) {
 		if _, err := disk.Allocated(ctx); err != nil {
 			b.Fatal(err)
 		}
-		n, err := d.readRuns(ctx, disk)
+		n, err := d.readRuns(ctx, disk, d.request)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -180,7 +187,7 @@ func BenchmarkVSphereHTTPS(b *testing.B) {
 	var total int64
 	b.ResetTimer()
 	for range b.N {
-		n, err := d.readRuns(ctx, r)
+		n, err := d.readRuns(ctx, r, min(envBytes(b, "HF_VSPHERE_BENCH_BASELINE_REQUEST", benchRun), benchRun))
 		if err != nil {
 			b.Fatal(err)
 		}
