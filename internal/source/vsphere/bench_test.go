@@ -23,21 +23,24 @@ import (
 // transport, or download it with plain parallel ranged HTTPS GETs (the
 // baseline of network mode). The disk is a thin flat VMDK of
 // HF_VSPHERE_BENCH_SIZE bytes (default 4 GiB) holding
-// HF_VSPHERE_BENCH_DATA bytes of random data (default 256 MiB) in 4 MiB
-// runs spread evenly. The transports read exactly those runs (what CBT
+// HF_VSPHERE_BENCH_DATA bytes of random data (default 256 MiB) in runs of
+// HF_VSPHERE_BENCH_RUN bytes (default 64 MiB: the allocated areas of a
+// thin disk) spread evenly. The transports read exactly those runs (what CBT
 // would name) as the backup pipeline does: in HF_VSPHERE_BENCH_REQUEST
 // reads (default 1 MiB, the default chunk size), HF_VSPHERE_BENCH_PARALLEL
 // (default 4, the pipeline's workers on 2 cores) at a time; the baseline
 // downloads the runs with ranged GETs of HF_VSPHERE_BENCH_BASELINE_REQUEST
-// bytes (default 4 MiB: one GET per run), as many in flight.
+// bytes (default 4 MiB), as many in flight.
 
-const benchRun = 4 << 20
+// benchAlign aligns runs and bounds request sizes.
+const benchAlign = 4 << 20
 
 type benchDisk struct {
 	*simDisk
 	runs     []source.Extent
 	parallel int
 	request  int64 // the transports' read size
+	baseline int64 // the HTTPS download's request size
 }
 
 func envBytes(b *testing.B, name string, def int64) int64 {
@@ -56,8 +59,9 @@ func envBytes(b *testing.B, name string, def int64) int64 {
 // size and data.
 func newBenchDisk(b *testing.B) *benchDisk {
 	b.Helper()
-	size := envBytes(b, "HF_VSPHERE_BENCH_SIZE", 4<<30) &^ (benchRun - 1)
-	data := min(envBytes(b, "HF_VSPHERE_BENCH_DATA", 256<<20), size) &^ (benchRun - 1)
+	size := envBytes(b, "HF_VSPHERE_BENCH_SIZE", 4<<30) &^ (benchAlign - 1)
+	run := max(envBytes(b, "HF_VSPHERE_BENCH_RUN", 64<<20)&^(benchAlign-1), benchAlign)
+	data := min(envBytes(b, "HF_VSPHERE_BENCH_DATA", 256<<20), size) / run * run
 	s := startSimDisk(b)
 	s.disk.Capacity = size
 	descriptor := fmt.Sprintf("# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"vmfs\"\n\n"+
@@ -74,17 +78,20 @@ func newBenchDisk(b *testing.B) *benchDisk {
 		b.Fatal(err)
 	}
 	d := &benchDisk{simDisk: s, parallel: int(envBytes(b, "HF_VSPHERE_BENCH_PARALLEL", 4)),
-		request: min(envBytes(b, "HF_VSPHERE_BENCH_REQUEST", 1<<20), benchRun)}
-	n := data / benchRun
+		request:  min(envBytes(b, "HF_VSPHERE_BENCH_REQUEST", 1<<20), benchAlign),
+		baseline: min(envBytes(b, "HF_VSPHERE_BENCH_BASELINE_REQUEST", benchAlign), benchAlign)}
+	n := data / run
 	rng := rand.NewChaCha8([32]byte{1})
-	buf := make([]byte, benchRun)
+	buf := make([]byte, benchAlign)
 	for i := range n {
-		off := (size / n * i) &^ (benchRun - 1)
-		_, _ = rng.Read(buf)
-		if _, err := f.WriteAt(buf, off); err != nil {
-			b.Fatal(err)
+		off := (size / n * i) &^ (benchAlign - 1)
+		for o := off; o < off+run; o += benchAlign {
+			_, _ = rng.Read(buf)
+			if _, err := f.WriteAt(buf, o); err != nil {
+				b.Fatal(err)
+			}
 		}
-		d.runs = append(d.runs, source.Extent{Offset: off, Length: benchRun})
+		d.runs = append(d.runs, source.Extent{Offset: off, Length: run})
 	}
 	if err := f.Sync(); err != nil {
 		b.Fatal(err)
@@ -102,7 +109,7 @@ func (d *benchDisk) readRuns(ctx context.Context, r io.ReaderAt, request int64) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, benchRun)
+			buf := make([]byte, benchAlign)
 			for e := range next {
 				if _, err := r.ReadAt(buf[:e.Length], e.Offset); err != nil {
 					errs <- err
@@ -133,7 +140,11 @@ feed:
 	if err != nil {
 		return 0, err
 	}
-	return int64(len(d.runs)) * benchRun, nil
+	var n int64
+	for _, e := range d.runs {
+		n += e.Length
+	}
+	return n, nil
 }
 
 // benchTransport opens the disk through tr, lists its allocation and reads
@@ -187,7 +198,7 @@ func BenchmarkVSphereHTTPS(b *testing.B) {
 	var total int64
 	b.ResetTimer()
 	for range b.N {
-		n, err := d.readRuns(ctx, r, min(envBytes(b, "HF_VSPHERE_BENCH_BASELINE_REQUEST", benchRun), benchRun))
+		n, err := d.readRuns(ctx, r, d.baseline)
 		if err != nil {
 			b.Fatal(err)
 		}
