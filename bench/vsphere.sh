@@ -5,7 +5,7 @@
 #   bench/vsphere.sh
 #   DATA=2G SIZES="64G 4T" ROUNDS=5 bench/vsphere.sh
 #
-# The Go benchmarks in internal/source/vsphere/bench_test.go build one thin
+# The Go benchmarks in internal/source/vsphere/transport_bench_test.go build one thin
 # flat VMDK in the simulator's datastore directory (SIZE bytes, DATA of
 # random data in 4 MiB runs spread evenly) and read exactly those runs, as
 # CBT would name them, in 4 MiB requests, PARALLEL at a time. Each runs in

@@ -30,7 +30,8 @@ import (
 // reads (default 1 MiB, the default chunk size), HF_VSPHERE_BENCH_PARALLEL
 // (default 4, the pipeline's workers on 2 cores) at a time; the baseline
 // downloads the runs with ranged GETs of HF_VSPHERE_BENCH_BASELINE_REQUEST
-// bytes (default 4 MiB), as many in flight.
+// bytes (default 4 MiB; at most a run: one streaming GET per run), as many
+// in flight.
 
 // benchAlign aligns runs and bounds request sizes.
 const benchAlign = 4 << 20
@@ -78,8 +79,8 @@ func newBenchDisk(b *testing.B) *benchDisk {
 		b.Fatal(err)
 	}
 	d := &benchDisk{simDisk: s, parallel: int(envBytes(b, "HF_VSPHERE_BENCH_PARALLEL", 4)),
-		request:  min(envBytes(b, "HF_VSPHERE_BENCH_REQUEST", 1<<20), benchAlign),
-		baseline: min(envBytes(b, "HF_VSPHERE_BENCH_BASELINE_REQUEST", benchAlign), benchAlign)}
+		request:  min(envBytes(b, "HF_VSPHERE_BENCH_REQUEST", 1<<20), run),
+		baseline: min(envBytes(b, "HF_VSPHERE_BENCH_BASELINE_REQUEST", benchAlign), run)}
 	n := data / run
 	rng := rand.NewChaCha8([32]byte{1})
 	buf := make([]byte, benchAlign)
@@ -109,8 +110,11 @@ func (d *benchDisk) readRuns(ctx context.Context, r io.ReaderAt, request int64) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, benchAlign)
+			var buf []byte
 			for e := range next {
+				if int64(len(buf)) < e.Length {
+					buf = make([]byte, e.Length)
+				}
 				if _, err := r.ReadAt(buf[:e.Length], e.Offset); err != nil {
 					errs <- err
 					return
