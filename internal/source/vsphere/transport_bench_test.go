@@ -18,7 +18,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/source/vsphere"
 )
 
-// The vSphere benchmarks (bench/vsphere.sh runs each in its own process,
+// The vSphere benchmarks (bench/vsphere-transports.sh runs each in its own process,
 // for its peak RSS) read one disk of the in-process simulator through a
 // transport, or download it with plain parallel ranged HTTPS GETs (the
 // baseline of network mode). The disk is a thin flat VMDK of

@@ -2,8 +2,8 @@
 # vSphere transports against govmomi's simulator, in-process (issue 13).
 # Prints Markdown tables on stdout; progress goes to stderr.
 #
-#   bench/vsphere.sh
-#   DATA=2G SIZES="64G 4T" ROUNDS=5 bench/vsphere.sh
+#   bench/vsphere-transports.sh
+#   DATA=2G SIZES="64G 4T" ROUNDS=5 bench/vsphere-transports.sh
 #
 # The Go benchmarks in internal/source/vsphere/transport_bench_test.go build one thin
 # flat VMDK in the simulator's datastore directory (SIZE bytes, DATA of
@@ -68,7 +68,7 @@ echo "### vSphere transports against the in-process simulator ($DATA of data in 
 echo
 machine_line
 echo
-echo "$(holdfast_version_line). Command: \`SIZES=\"$SIZES\" THROUGHPUT_SIZE=$THROUGHPUT_SIZE DATA=$DATA PARALLEL=$PARALLEL REQUEST=$REQUEST ROUNDS=$ROUNDS bench/vsphere.sh\`"
+echo "$(holdfast_version_line). Command: \`SIZES=\"$SIZES\" THROUGHPUT_SIZE=$THROUGHPUT_SIZE DATA=$DATA PARALLEL=$PARALLEL REQUEST=$REQUEST ROUNDS=$ROUNDS bench/vsphere-transports.sh\`"
 echo
 
 # 1. Throughput; the baseline also with the transports' request size.
