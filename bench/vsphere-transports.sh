@@ -16,9 +16,8 @@
 #    runs of the same flat file from the simulator's /folder. Target ≥ 0.70.
 # 2. Memory flat in disk size: peak RSS of each reader for each of SIZES
 #    with the same DATA.
-# 3. Incremental with 1 % changed: bytes read against the changed bytes
-#    rounded to chunks (target ≤ 1.5), when the test binary has
-#    BenchmarkVSphereIncremental (it needs the simulator's CBT extension).
+# The incremental with 1 % changed (bytes read against the changed bytes
+# rounded to chunks) is measured through the binary by bench/vsphere.sh.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -124,19 +123,5 @@ for r in "${READERS[@]}"; do
 done
 echo
 
-# 3. Incremental.
-if has BenchmarkVSphereIncremental; then
-	bench incr BenchmarkVSphereIncremental "$THROUGHPUT_SIZE" 1
-	read_b=$(awk '/^Benchmark/ { for (i = 2; i < NF; i++) if ($(i + 1) == "read_bytes/op") print $i }' "$WORK/incr.out")
-	rounded=$(awk '/^Benchmark/ { for (i = 2; i < NF; i++) if ($(i + 1) == "changed_rounded_bytes/op") print $i }' "$WORK/incr.out")
-	rt=$(ratio "$read_b" "$rounded")
-	echo "#### Incremental with 1 % changed ($THROUGHPUT_SIZE disk)"
-	echo
-	echo "| changed, rounded to chunks (MiB) | read (MiB) | read / rounded (≤ 1.5) |"
-	echo "| ---: | ---: | --- |"
-	echo "| $(mib "$rounded") | $(mib "$read_b") | $rt $(passfail le "$rt" 1.5) |"
-else
-	echo "Incremental with 1 % changed: not measured, this build has no BenchmarkVSphereIncremental (it needs the simulator's CBT extension)."
-fi
 echo
 load_note
