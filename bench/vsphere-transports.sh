@@ -122,6 +122,4 @@ for r in "${READERS[@]}"; do
 	printf ' %s %s |\n' "$rt" "$(passfail le "$rt" 1.25)"
 done
 echo
-
-echo
 load_note
