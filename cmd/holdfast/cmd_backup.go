@@ -23,6 +23,8 @@ type backupOptions struct {
 	readLimit string
 	src       sourceOptions
 	qemu      qemuFlags
+	vsphere   vsphereFlags
+	quiesce   bool
 	exclude   fsmap.Options
 }
 
@@ -34,8 +36,10 @@ func newBackupCommand(a *app) *cobra.Command {
 		Long: `Back up every SOURCE as disk 0, 1, ... of one new restore point of VM.
 A SOURCE is a raw image, block device, qcow2 or VMDK (flat or monolithicSparse)
 given as a path or a file:// URL, or an NBD export (nbd://host:port/export,
-nbds://… with TLS, nbd+unix:///export?socket=PATH). Only chunks the repository
-lacks are stored.
+nbds://… with TLS, nbd+unix:///export?socket=PATH), or a whole VM given as the
+only SOURCE: qemu:///PATH/qmp.sock or vsphere://USER@HOST[:PORT]/DC/vm/…/VM (the
+password from --vsphere-password-file or $HOLDFAST_VSPHERE_PASSWORD). Only chunks
+the repository lacks are stored.
 
 An image's format is --format, else the format the VM's previous point read
 the same file with, else detected from its content. A detected image never
@@ -59,7 +63,9 @@ header). Give --format vmdk for VMDK descriptors, and --format qcow2
 	c.Flags().StringVar(&o.src.tlsServerName, "tls-server-name", "", "nbds sources: expected server name (default: the URL host)")
 	c.Flags().StringVar(&o.qemu.guestAgent, "guest-agent", "", "qemu sources: guest agent socket, to freeze the guest file systems around the snapshot")
 	c.Flags().DurationVar(&o.qemu.guestTimeout, "guest-timeout", 10*time.Second, "qemu sources: how long to wait for each guest agent call")
-	c.Flags().StringVar(&o.qemu.transport, "transport", string(source.TransportAuto), "qemu sources: "+source.PreferenceNames())
+	c.Flags().StringVar(&o.qemu.transport, "transport", string(source.TransportAuto), "qemu and vsphere sources: "+source.PreferenceNames())
+	c.Flags().BoolVar(&o.quiesce, "quiesce", false, "vsphere sources: quiesce the guest through VMware Tools for the snapshot (falls back to crash-consistent with a warning)")
+	o.vsphere.register(c.Flags())
 	c.Flags().StringVar(&o.qemu.nbdTLSDir, "nbd-tls", "", "qemu sources: export over NBD with TLS using DIR/{ca-cert,server-cert,server-key}.pem (verify with --tls-ca)")
 	c.Flags().StringVar(&o.src.format, "format", "", "image format of every SOURCE: raw, qcow2 or vmdk (default: the format the VM's\nprevious point read the same file with, else detected; a detected image never reads other files)")
 	c.Flags().BoolVar(&o.src.followBacking, "follow-backing", false, "read the backing chain of qcow2 SOURCEs (needs --format qcow2; only for images the host made)")
@@ -185,7 +191,7 @@ func runBackup(cmd *cobra.Command, a *app, o backupOptions, args []string) error
 	}
 	bar := newProgress(a.stderr, "backup "+o.name, total)
 	m, err := pipeline.BackupPoint(ctx, r, pipeline.PointRequest{VM: o.name, Disks: set.disks, ChunkSize: chunkSize,
-		Hostname: host, Notes: set.notes, Logger: a.logger(), Exclude: o.exclude},
+		Hostname: host, Notes: set.notes, Config: set.config, Logger: a.logger(), Exclude: o.exclude},
 		pipeline.Options{Workers: o.workers, Progress: bar.Add, ReadLimit: readLimit})
 	bar.Done(err)
 	if rerr := set.release(ctx, err == nil); rerr != nil {
@@ -212,7 +218,7 @@ func printBackup(a *app, asJSON bool, m *repo.Manifest, took time.Duration) erro
 		return enc.Encode(out)
 	}
 	fmt.Fprintf(a.stdout, "restore point %s of %s created in %s\n", m.ID, m.VM, took.Round(time.Millisecond))
-	for _, k := range []string{"guest_quiesce", "transport_choice", "cleaned_leftovers"} {
+	for _, k := range []string{"guest_quiesce", "transport_choice", "cleaned_leftovers", "cbt_enabled", "skipped_disks"} {
 		if v := m.Notes[k]; v != "" {
 			fmt.Fprintf(a.stdout, "  %s: %s\n", strings.ReplaceAll(k, "_", " "), v)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/export/nfs"
 	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/source/vsphere"
 	"github.com/holdfast-backup/holdfast/internal/tlsconf"
 	"github.com/spf13/cobra"
 )
@@ -34,6 +35,8 @@ type instantOptions struct {
 	qemuAccel                           string
 	qemuArgs                            []string
 	scan                                scanFlags // start only: scan the point first
+	vmName                              string
+	esxi                                esxiOptions // start only: run the VM on ESXi
 }
 
 func newInstantCommand(a *app) *cobra.Command {
@@ -89,7 +92,8 @@ POINT is a restore point of the repository (--repo): an ID, a unique prefix,
 to a redo overlay in the subdirectory ID of --redo-dir (default STATE-DIR), never to the
 repository. NBD exports disk-0, disk-1 … on --nbd (default 127.0.0.1:10809;
 "" turns NBD off). --nfs also serves the NFS export /holdfast/ID (disk-N.img,
-disk-N.vmdk, vm.json) with its own portmapper, MOUNT and NFS services on
+disk-N.vmdk, vm.json, the VM folder NAME/ for ESXi and a scratch area for
+what clients create) with its own portmapper, MOUNT and NFS services on
 --nfs-ports (default 111,1058,2049, as vPower NFS) at --nfs-bind. Only clients
 in --allow (default loopback) may connect. Locally, the NBD exports have no
 authentication unless --nbd-tls: any process that reaches --nbd from an
@@ -103,6 +107,17 @@ nbdcopy: nbds://HOST:PORT/disk-0?tls-certificates=DIR). --allow defaults to
 this host's address as the server sees it; a list covering more than a /24
 of IPv4 or a /64 of IPv6 addresses needs an administrator token. NFS has no
 TLS or client authentication: through the server --nfs needs --nfs-insecure.
+
+--vsphere vsphere://USER@HOST/DC/host/CLUSTER-OR-HOST[/HOSTNAME] (start,
+local repository) then runs the VM on that ESXi host: the NFS export (with
+the VM folder NAME/ holding NAME.vmx and NAME-diskN.vmdk generated from the
+recorded configuration) is mounted there as the NFS datastore
+--datastore-name (default holdfast-ID) from --nfs-host (default --nfs-bind),
+and the VM registered as --name (default VM-ID), powered on with
+--power-on. ESXi needs the NFS ports 111 and 2049 and its address in
+--allow. The password comes from --vsphere-password-file or
+HOLDFAST_VSPHERE_PASSWORD. stop undoes it; migrate --vsphere-datastore
+moves the VM to production storage (docs/vsphere.md).
 
 --scan (start, local repository) first scans the point for malware as
 'holdfast scan' does and refuses an infected point (exit 1) unless
@@ -125,10 +140,12 @@ TLS or client authentication: through the server --nfs needs --nfs-insecure.
 	f.BoolVar(&o.qemuNetwork, "qemu-network", false, "--start-qemu: connect the VM's NICs (the recorded models) to QEMU user-mode networking")
 	f.StringVar(&o.qemuAccel, "qemu-accel", "tcg", "--start-qemu: accelerator, e.g. kvm:tcg")
 	f.StringArrayVar(&o.qemuArgs, "qemu-arg", nil, "--start-qemu: extra QEMU argument (repeat)")
+	f.StringVar(&o.vmName, "name", "", "name of the VM on ESXi: its .vmx display name and, with --vsphere, its inventory name (default: the point's VM name; --vsphere: NAME-ID)")
 	f.StringVar(&o.id, "id", "", "session ID (set by start for the serving process)")
 	_ = f.MarkHidden("id")
 	if !serve {
 		o.scan.add(f, true)
+		o.esxi.register(f)
 	}
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if serve {
@@ -139,6 +156,9 @@ TLS or client authentication: through the server --nfs needs --nfs-insecure.
 		} else if server {
 			if o.scan.scan {
 				return usageError{errors.New("--scan needs a local repository (--repo): through the server, scan first with holdfast scan")}
+			}
+			if o.esxi.target != "" {
+				return usageError{errors.New("--vsphere needs a local repository (--repo)")}
 			}
 			return runServerInstantStart(cmd.Context(), a, co, *stateDir, o, args[0])
 		}
@@ -205,7 +225,7 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 	log := a.daemonLogger()
 	ready := a.serviceReady(ctx, log)
 	so := instant.Options{ID: o.id, Store: r, Holder: r, Point: m, RepoName: repoDir, RedoDir: o.redoDir,
-		NBD: o.nbd, Allow: allow, Cache: int64(o.cacheMiB) << 20, Registry: reg, Logger: log,
+		NBD: o.nbd, VMName: o.vmName, Allow: allow, Cache: int64(o.cacheMiB) << 20, Registry: reg, Logger: log,
 		Ready: func(rec instant.Record) { a.printInstant(rec, o.asJSON); ready() }}
 	if o.nbdTLS != "" {
 		cert, err := tls.LoadX509KeyPair(filepath.Join(o.nbdTLS, "server-cert.pem"), filepath.Join(o.nbdTLS, "server-key.pem"))
@@ -243,6 +263,7 @@ func (a *app) printInstant(rec instant.Record, asJSON bool) {
 	for _, d := range rec.Disks {
 		fmt.Fprintf(a.stdout, "  disk %d (%s): %s %s\n", d.Index, formatBytes(d.Size), orDash(d.NBDURL), d.NFSURL)
 	}
+	a.printESXi(rec)
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -259,6 +280,14 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 	}
 	if _, err := o.allowList(); err != nil {
 		return err
+	}
+	var loc vsphere.Locator
+	var co vsphere.ConnectOptions
+	if o.esxi.target != "" {
+		o.nfs = true
+		if loc, co, err = o.esxi.check(a, &o); err != nil {
+			return err
+		}
 	}
 	if o.scan.scan {
 		if ref, err = a.scanBeforeRef(ctx, o.scan, ref); err != nil {
@@ -278,6 +307,11 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 	if err != nil {
 		return err
 	}
+	if o.esxi.target != "" {
+		if rec, err = attachESXi(ctx, a, reg, rec, o.esxi, o.vmName, loc, co); err != nil {
+			return err
+		}
+	}
 	a.printInstant(rec, o.asJSON)
 	return nil
 }
@@ -293,6 +327,9 @@ func (a *app) instantServeCommand(ctx context.Context, ref, stateDir, id, redo s
 		"--nbd", o.nbd, "--nfs-bind", o.nfsBind, "--nfs-ports", o.nfsPorts, "--cache", strconv.Itoa(o.cacheMiB)}
 	if o.nfs {
 		args = append(args, "--nfs")
+	}
+	if o.vmName != "" {
+		args = append(args, "--name", o.vmName)
 	}
 	if o.nbdTLS != "" {
 		tlsDir, err := filepath.Abs(o.nbdTLS)
@@ -427,6 +464,7 @@ the clients are those its mount server last reported (every second).`}
 		if rec.QEMU > 0 {
 			fmt.Fprintf(a.stdout, "VM: pid %d (running: %v), QMP %s\n", rec.QEMU, rec.VMRunning(), instant.QMPSocket(rec.RedoDir))
 		}
+		a.printESXi(rec)
 		printClients(a, row.Clients, row.ClientsErr)
 		return nil
 	}
@@ -435,6 +473,7 @@ the clients are those its mount server last reported (every second).`}
 
 func newInstantStop(a *app, stateDir *string, co *clientOptions) *cobra.Command {
 	var discard, force bool
+	var vs vsphereFlags
 	c := &cobra.Command{Use: "stop ID [--discard] [--force]", Short: "Stop a recovery session: remove its exports; keep (or --discard) the redo data",
 		Args: exactArgs(1),
 		Long: `Stop a recovery session: remove its exports; keep (or --discard) the redo data.
@@ -442,9 +481,16 @@ func newInstantStop(a *app, stateDir *string, co *clientOptions) *cobra.Command 
 A session whose exports have clients — NBD connections, NFS clients with a
 connection open or a request in the last 2 minutes — other than the VM it
 started is not stopped: the command names them and exits 2, unless --force
-(the clients are cut off). A VM the session started is stopped with it.`}
+(the clients are cut off). A VM the session started is stopped with it.
+
+A session whose VM runs on ESXi (start --vsphere) first powers that VM off,
+unregisters it (its files are the backup's: it is never deleted) and
+removes the NFS datastore — also when the start was killed half-way — then
+stops (the host was the export's client). The password comes from
+--vsphere-password-file or HOLDFAST_VSPHERE_PASSWORD, as for start.`}
 	c.Flags().BoolVar(&discard, "discard", false, "also delete the redo data (the VM's writes) and forget the session")
 	c.Flags().BoolVar(&force, "force", false, "stop the session although clients use its exports (they are cut off)")
+	vs.register(c.Flags())
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if server, err := a.viaServer(co); err != nil {
 			return err
@@ -455,7 +501,17 @@ started is not stopped: the command names them and exits 2, unless --force
 		if err != nil {
 			return err
 		}
-		rec, err := reg.Stop(cmd.Context(), args[0], instant.StopOptions{Force: force})
+		rec, err := reg.Load(args[0])
+		if err != nil {
+			return err
+		}
+		if rec.ESXi != nil && !rec.ESXi.Removed {
+			if rec, err = detachESXi(cmd.Context(), a, reg, rec, vs); err != nil {
+				return err
+			}
+			force = true // the host was the export's client; its VM is gone
+		}
+		rec, err = reg.Stop(cmd.Context(), args[0], instant.StopOptions{Force: force})
 		if err != nil {
 			return err
 		}
@@ -477,7 +533,9 @@ func newInstantMigrate(a *app, stateDir *string) *cobra.Command {
 	var to []string
 	var disk int
 	var keep, force bool
-	c := &cobra.Command{Use: "migrate ID --to PATH [--to PATH …] [--disk N] [--force]",
+	var vds string
+	var vs vsphereFlags
+	c := &cobra.Command{Use: "migrate ID --to PATH [--to PATH …] [--disk N] [--force] | migrate ID --vsphere-datastore DS",
 		Short: "Move the VM to production storage (point + its writes), then end the session",
 		Args:  exactArgs(1),
 		Long: `Write what the VM sees — the restore point with the VM's writes applied — to
@@ -492,11 +550,19 @@ socket and logs stay in the redo directory while it runs. Otherwise the
 session is stopped first and the images are written from the redo data.
 
 Either way a session whose exports have other clients (see stop) is not
-migrated: the command names them and exits 2, unless --force.`}
+migrated: the command names them and exits 2, unless --force.
+
+A session whose VM runs on ESXi (start --vsphere) is migrated with
+--vsphere-datastore DS instead: vSphere relocates the VM onto datastore DS
+(Storage vMotion, RelocateVM_Task; running or not), the VM stays registered
+and is production's from then on; the NFS datastore is removed and the
+session ends.`}
 	c.Flags().StringArrayVar(&to, "to", nil, "production image to write (repeat per disk)")
 	c.Flags().IntVar(&disk, "disk", -1, "migrate only disk N (with one --to)")
 	c.Flags().BoolVar(&keep, "keep-redo", false, "keep the session and its redo data afterwards")
 	c.Flags().BoolVar(&force, "force", false, "migrate although clients use the session's exports (stopping it cuts them off)")
+	c.Flags().StringVar(&vds, "vsphere-datastore", "", "relocate the session's VM on ESXi onto this datastore (Storage vMotion)")
+	vs.register(c.Flags())
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
 		_, reg, err := a.instantState(*stateDir)
@@ -506,6 +572,14 @@ migrated: the command names them and exits 2, unless --force.`}
 		rec, err := reg.Load(args[0])
 		if err != nil {
 			return err
+		}
+		switch {
+		case vds != "" && (len(to) > 0 || disk >= 0):
+			return usageError{errors.New("--vsphere-datastore and --to exclude each other")}
+		case vds != "":
+			return migrateESXi(ctx, a, reg, rec, vds, vs, keep)
+		case rec.ESXi != nil && !rec.ESXi.Removed:
+			return usageError{fmt.Errorf("session %s's VM runs on ESXi: migrate it with --vsphere-datastore DS (or stop the session first)", rec.ID)}
 		}
 		targets := map[int]string{}
 		switch {

@@ -21,10 +21,13 @@ type restoreOptions struct {
 	to       string
 	toFormat string
 	rollback bool
-	force    bool
-	workers  int
-	asJSON   bool
-	scan     scanFlags
+	// rollbackVM is the VM of --rollback vsphere://…/VM.
+	rollbackVM string
+	vs         vsphereRestoreFlags
+	force      bool
+	workers    int
+	asJSON     bool
+	scan       scanFlags
 }
 
 // restoreJSON is the --json output of a standalone restore or rollback.
@@ -51,8 +54,8 @@ func newRestoreCommand(a *app) *cobra.Command {
 	var o restoreOptions
 	co := &clientOptions{}
 	c := &cobra.Command{
-		Use:   "restore POINT --disk N --to PATH [--to-format raw|qcow2] [--force | --rollback]",
-		Short: "Restore one disk of a restore point to a file, block device or qcow2 image",
+		Use:   "restore POINT --disk N --to PATH [--to-format raw|qcow2] [--force | --rollback] | POINT --to-vsphere vsphere://USER@HOST/DC | POINT --rollback vsphere://USER@HOST/DC/vm/…/VM --datastore-path DS=DIR",
+		Short: "Restore one disk of a restore point to a file, block device or qcow2 image, or a whole VM to vSphere",
 		Long: `Restore disk N of POINT (an ID, a unique ID prefix, "latest", "VM:latest" or
 "VM:latest~N", the Nth point before the newest)
 to PATH. A raw file is written sparse where the disk had zeros; a block device
@@ -86,11 +89,37 @@ then never runs), then for the session, and prints its result.
 Secure restore: --scan first scans the point for malware (as 'holdfast scan',
 with --engine, --clamav-db, --yara-rules; root and FUSE needed) and refuses
 an infected point (exit 1) unless --on-infection continue, and a point it
-could not scan (exit 7). Only with a local repository.`,
-		Args: exactArgs(1),
+could not scan (exit 7). Only with a local repository.
+
+vSphere (a point of a vsphere:// VM, whose manifest records the VM's
+configuration; local repository only): --to-vsphere creates the VM anew in
+the datacenter (CPUs, memory, firmware, controllers, disks at their
+controller and unit, NICs on the recorded networks or those --network maps,
+with new MAC addresses unless it replaces the original), uploads every disk
+through the datastore's HTTPS access (a flat extent, or with --sparse-upload
+a sparse VMDK without the zero chunks that vSphere converts into a thin
+disk), and with --power-on starts it. A VM of
+that name is refused (exit 2) unless --force, which powers it off and
+destroys it first. --rollback vsphere://…/VM writes into that powered-off
+VM's own disks only what differs from POINT (the areas changed tracking
+reports since the point, else every chunk compared), through the
+directories where its datastores are mounted (--datastore-path NAME=DIR),
+and resets its changed block tracking before the first write; --force rolls
+back a VM that is not the one the point was taken of. The password comes
+from --vsphere-password-file or $HOLDFAST_VSPHERE_PASSWORD.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			_, err := o.pointArg(cmd, args)
+			return err
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, _ := o.pointArg(cmd, args)
+			args = []string{ref}
 			if server, err := a.viaServer(co); err != nil {
 				return err
+			} else if server && o.vsphereRestore() {
+				return usageError{errors.New("a restore to vSphere needs a local repository (--repo)")}
+			} else if o.vsphereRestore() {
+				return runVSphereRestore(cmd, a, o, ref)
 			} else if server {
 				if o.scan.scan {
 					return usageError{errors.New("--scan needs a local repository (--repo): through the server, scan first with holdfast scan")}
@@ -104,11 +133,13 @@ could not scan (exit 7). Only with a local repository.`,
 	c.Flags().IntVar(&o.disk, "disk", 0, "disk number")
 	c.Flags().StringVar(&o.to, "to", "", "destination file, block device or qcow2 image (required)")
 	c.Flags().StringVar(&o.toFormat, "to-format", "", "destination format: raw or qcow2 (default: qcow2 for a .qcow2 name, else raw)")
-	c.Flags().BoolVar(&o.rollback, "rollback", false, "rewrite only the differing chunks of an existing disk")
-	c.Flags().BoolVar(&o.force, "force", false, "replace an existing non-empty file, or write over a block device")
+	c.Flags().Var(rollbackFlag{on: &o.rollback, vm: &o.rollbackVM}, "rollback", "rewrite only the differing chunks of an existing disk (--to), or of a vSphere VM's disks (--rollback vsphere://…/VM)")
+	c.Flags().Lookup("rollback").NoOptDefVal = "true"
+	c.Flags().BoolVar(&o.force, "force", false, "replace an existing non-empty file, or write over a block device; with --to-vsphere, power off and destroy a VM of the same name; with --rollback vsphere://…, roll back a VM the point was not taken of")
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the result as JSON (through the server: the session's result)")
 	c.Flags().IntVar(&o.workers, "workers", 0, "parallel chunk readers (default 2 × CPUs, and at least 16 for a full restore)")
 	o.scan.add(c.Flags(), true)
+	o.vs.register(c.Flags())
 	return c
 }
 

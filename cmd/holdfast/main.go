@@ -18,6 +18,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/scan"
 	"github.com/holdfast-backup/holdfast/internal/server"
 	"github.com/holdfast-backup/holdfast/internal/textsafe"
+	"github.com/holdfast-backup/holdfast/internal/vsphererestore"
 	"golang.org/x/term"
 )
 
@@ -88,7 +89,7 @@ func exitCode(err error, interrupted bool) int {
 		return exitNoRepository
 	case errors.As(err, &de), errors.Is(err, repo.ErrCorrupt), errors.Is(err, repo.ErrMissing):
 		return exitDamage
-	case errors.Is(err, pipeline.ErrTargetExists), errors.Is(err, guestfiles.ErrExists):
+	case errors.Is(err, pipeline.ErrTargetExists), errors.Is(err, guestfiles.ErrExists), errors.Is(err, vsphererestore.ErrExists):
 		return exitUsage
 	case errors.Is(err, repo.ErrLocked), errors.Is(err, server.ErrDataDirLocked):
 		return exitLocked

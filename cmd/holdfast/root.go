@@ -74,6 +74,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newProxyCommand(a), newRepositoryCommand(a), newSourceCommand(a), newJobCommand(a), newSessionCommand(a), newPointCommand(a), newInstantCommand(a),
 		newPublishCommand(a), newUnpublishCommand(a), newFilesCommand(a), newScanCommand(a),
 		newTokenCommand(a), newManCommand(a),
+		newVSphereCommand(a),
 	)
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()

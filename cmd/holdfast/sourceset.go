@@ -3,24 +3,29 @@ package main
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/source/qemu"
+	"github.com/holdfast-backup/holdfast/internal/source/vsphere"
 )
 
 // sourceSet is what one backup reads: plain sources (files, NBD exports) or
-// one QEMU VM whose disks come from a prepared snapshot session.
+// one QEMU or vSphere VM whose disks come from a prepared snapshot session.
 type sourceSet struct {
 	disks   []source.Disk
 	notes   map[string]string
-	session *qemu.Session
+	config  *repo.VMConfig
+	session interface {
+		Release(ctx context.Context, committed bool) error
+	}
 }
 
 // release closes the sources; for a VM it removes the snapshot, telling
-// QEMU whether the restore point was committed.
+// the session whether the restore point was committed.
 func (s *sourceSet) release(ctx context.Context, committed bool) error {
 	if s.session != nil {
 		return s.session.Release(ctx, committed)
@@ -48,7 +53,7 @@ func openSourceSet(ctx context.Context, a *app, r *repo.Repository, vm string, a
 		}
 	}
 	if vms > 0 && len(args) != 1 {
-		return nil, usageError{errors.New("a qemu:// source is a whole VM: give it as the only SOURCE")}
+		return nil, usageError{errors.New("a qemu:// or vsphere:// source is a whole VM: give it as the only SOURCE")}
 	}
 	prev, err := r.ResolvePoint(ctx, vm+":latest")
 	if err != nil && !errors.Is(err, repo.ErrPointNotFound) {
@@ -58,13 +63,16 @@ func openSourceSet(ctx context.Context, a *app, r *repo.Repository, vm string, a
 		disks, err := openSources(ctx, specs, o.src, recordedFormats(prev, specs))
 		return &sourceSet{disks: disks}, err
 	}
-	sock := specs[0].Path
 	var prevIDs []string
 	if prev != nil {
 		for _, d := range prev.Disks {
 			prevIDs = append(prevIDs, d.ChangeID)
 		}
 	}
+	if specs[0].Kind == source.KindVSphere {
+		return openVSphere(ctx, a, r, specs[0], prevIDs, o)
+	}
+	sock := specs[0].Path
 	qo := qemu.Options{QMP: sock, GuestAgent: o.qemu.guestAgent, Transport: source.Transport(o.qemu.transport),
 		Tag: r.Config().ID[:8], PreviousChangeIDs: prevIDs, TLSDir: o.qemu.nbdTLSDir, FreezeTimeout: o.qemu.guestTimeout, Logger: a.logger()}
 	if o.qemu.nbdTLSDir != "" {
@@ -86,4 +94,26 @@ func openSourceSet(ctx context.Context, a *app, r *repo.Repository, vm string, a
 		notes["cleaned_leftovers"] = strings.Join(sess.Cleaned, ", ")
 	}
 	return &sourceSet{disks: sess.Disks, notes: notes, session: sess}, nil
+}
+
+// openVSphere snapshots a vSphere VM and opens its disks.
+func openVSphere(ctx context.Context, a *app, r *repo.Repository, spec source.Spec, prevIDs []string, o backupOptions) (*sourceSet, error) {
+	loc, err := vsphere.FromSpec(spec)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	co, err := o.vsphere.connectOptions(a)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := vsphere.Prepare(ctx, vsphere.Options{Locator: loc, Connect: co, Transport: source.Transport(o.qemu.transport),
+		Quiesce: o.quiesce, Tag: r.Config().ID[:8], PreviousChangeIDs: prevIDs, Logger: a.logger(), Clock: a.clock})
+	if err != nil {
+		return nil, err
+	}
+	notes := maps.Clone(sess.Notes)
+	if len(sess.Warnings) > 0 {
+		notes["skipped_disks"] = strings.Join(sess.Warnings, "; ")
+	}
+	return &sourceSet{disks: sess.Disks, notes: notes, config: sess.Config, session: sess}, nil
 }

@@ -18,4 +18,11 @@
 //
 // Migration to production writes point + redo to an image file (offline:
 // the session is stopped first, so what is written equals what the VM saw).
+//
+// For ESXi the NFS export also holds a VM folder (nfsexport.go): a .vmx
+// and VMFS descriptors generated from the point's configuration (package
+// vmx) in the session's scratch area (ScratchDir, removed at stop), where
+// the host also creates its locks, swap file and logs, and the flat
+// extents through the overlays. Package esxi mounts the export on a host
+// and registers the VM; what it set up is kept in Record.ESXi.
 package instant

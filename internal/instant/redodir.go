@@ -115,7 +115,7 @@ func RemoveRedo(dir, id string, keepVM bool) (left []string, err error) {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		ours := redoFiles[name] || (vmFiles[name] && !keepVM) || (e.IsDir() && diskPattern.MatchString(name))
+		ours := redoFiles[name] || (vmFiles[name] && !keepVM) || (e.IsDir() && (diskPattern.MatchString(name) || name == ScratchDir))
 		if name == RedoMarker {
 			continue
 		}

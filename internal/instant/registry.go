@@ -24,17 +24,20 @@ import (
 // Record describes a recovery session; the serving process writes it into
 // the registry when its exports answer and removes it when it stops.
 type Record struct {
-	ID      string     `json:"id"`
-	Point   string     `json:"point"`
-	VM      string     `json:"vm"`
-	Repo    string     `json:"repository"`
-	RedoDir string     `json:"redo_dir"`
-	PID     int        `json:"pid"`
-	Started time.Time  `json:"started"`
-	NBDAddr string     `json:"nbd_addr,omitempty"`
-	NFSPath string     `json:"nfs_export,omitempty"`
-	Disks   []DiskInfo `json:"disks"`
-	QEMU    int        `json:"qemu_pid,omitempty"`
+	ID      string    `json:"id"`
+	Point   string    `json:"point"`
+	VM      string    `json:"vm"`
+	Repo    string    `json:"repository"`
+	RedoDir string    `json:"redo_dir"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+	NBDAddr string    `json:"nbd_addr,omitempty"`
+	NFSPath string    `json:"nfs_export,omitempty"`
+	// VMX is the .vmx file ESXi registers the VM from, in the NFS export
+	// ("NAME/NAME.vmx").
+	VMX   string     `json:"vmx,omitempty"`
+	Disks []DiskInfo `json:"disks"`
+	QEMU  int        `json:"qemu_pid,omitempty"`
 	// QEMUStart is when the VM's process started (clock ticks after boot,
 	// /proc/PID/stat), so a later process with the same PID is not taken
 	// for it.
@@ -47,6 +50,35 @@ type Record struct {
 	// Discarded is when the redo data was deleted while the session's VM
 	// ran on (Discard): its socket and logs stayed, and so did the record.
 	Discarded time.Time `json:"discarded,omitzero"`
+	// ESXi is what the session set up on an ESXi host (package esxi):
+	// recorded before each step, so a later stop undoes what a killed
+	// start left.
+	ESXi *ESXiRecord `json:"esxi,omitempty"`
+}
+
+// ESXiRecord is a session's NFS datastore and VM on an ESXi host.
+type ESXiRecord struct {
+	// Locator is vsphere://USER@HOST/DC/host/… where the VM went (no
+	// password).
+	Locator string `json:"locator"`
+	// Host is the ESXi host's managed object ID (HostSystem).
+	Host string `json:"host"`
+	// Datastore is the NAS datastore's name; DatastoreRef its managed
+	// object ID once created.
+	Datastore    string `json:"datastore"`
+	DatastoreRef string `json:"datastore_ref,omitempty"`
+	RemoteHost   string `json:"remote_host"`
+	// VMName is the registered VM's name, VMPath its .vmx ("[ds] x.vmx"),
+	// VMRef its managed object ID once registered.
+	VMName string `json:"vm_name,omitempty"`
+	VMPath string `json:"vm_path,omitempty"`
+	VMRef  string `json:"vm_ref,omitempty"`
+	// MigratedTo is the production datastore the VM was relocated to: it
+	// is no longer the session's.
+	MigratedTo string `json:"migrated_to,omitempty"`
+	// Removed: the VM was unregistered (or migrated) and the datastore
+	// removed.
+	Removed bool `json:"removed,omitempty"`
 }
 
 // State is "serving", "stopped", "lost" (the process died without
@@ -110,6 +142,16 @@ func (r Registry) Save(rec Record) error {
 		return err
 	}
 	return atomicfile.Write(r.path(rec.ID), b, 0o600)
+}
+
+// Update changes session id's record with fn and saves it.
+func (r Registry) Update(id string, fn func(*Record)) (Record, error) {
+	rec, err := r.Load(id)
+	if err != nil {
+		return rec, err
+	}
+	fn(&rec)
+	return rec, r.Save(rec)
 }
 
 // ErrNoSession means the registry has no such session.

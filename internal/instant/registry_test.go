@@ -2,6 +2,7 @@ package instant
 
 import (
 	"errors"
+	"github.com/holdfast-backup/holdfast/internal/vmx"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,7 +50,7 @@ func TestRegistry(t *testing.T) {
 }
 
 func TestVMDKDescriptor(t *testing.T) {
-	d := vmdkDescriptor("disk-0.img", 1<<30)
+	d := vmx.Descriptor("disk-0.img", 1<<30, "monolithicFlat", "lsilogic", vmx.DefaultHWVersion)
 	for _, want := range []string{`createType="monolithicFlat"`, `RW 2097152 FLAT "disk-0.img" 0`, `ddb.geometry.heads = "255"`} {
 		if !strings.Contains(d, want) {
 			t.Errorf("descriptor lacks %q:\n%s", want, d)

@@ -34,8 +34,11 @@ type Options struct {
 	NBDTLS *tls.Config
 	// NFS, if set, serves the session's export /holdfast/<id> on these
 	// listeners (see nfs.Listen).
-	NFS      *nfs.Listeners
-	NFSHost  string // host part of the nfs:// URLs (default 127.0.0.1)
+	NFS     *nfs.Listeners
+	NFSHost string // host part of the nfs:// URLs (default 127.0.0.1)
+	// VMName names the VM the NFS export lays out for ESXi (NAME.vmx,
+	// its display name); "": the name the point recorded.
+	VMName   string
 	Allow    []netip.Prefix
 	Cache    int64 // chunk cache per disk (bytes); 0: restorefs default
 	Registry Registry
@@ -126,6 +129,7 @@ func Serve(ctx context.Context, o Options) (err error) {
 		defer shutdown()
 	}
 	if o.NFS != nil {
+		defer os.RemoveAll(filepath.Join(o.RedoDir, ScratchDir)) // when the session ends: what the clients made goes
 		if err := s.startNFS(sctx, errc); err != nil {
 			return err
 		}
@@ -229,9 +233,15 @@ func (s *session) startNBD(ctx context.Context, errc chan<- error) (shutdown fun
 func (s *session) startNFS(ctx context.Context, errc chan<- error) error {
 	path := "/holdfast/" + s.o.ID
 	srv := nfs.NewServer(nfs.Options{Allow: s.o.Allow, Logger: s.o.Logger, Clock: s.o.Registry.Clock})
-	if err := srv.AddExport(nfsExport(path, s.o.Point, s.disks)); err != nil {
+	layout := esxiLayout(s.o.VMName, s.o.Point, s.disks)
+	scratch := filepath.Join(s.o.RedoDir, ScratchDir)
+	if err := writeScratch(scratch, layout); err != nil {
 		return err
 	}
+	if err := srv.AddExport(nfsExport(path, s.o.Point, s.disks, layout, scratch)); err != nil {
+		return err
+	}
+	s.rec.VMX = layout.Base + "/" + layout.VMX
 	s.nfs = srv
 	go func() { errc <- srv.Serve(ctx, *s.o.NFS) }()
 	s.rec.NFSPath = path
@@ -269,7 +279,7 @@ func (s *session) stopVM() {
 func (s *session) recordStop(err *error) {
 	rec := s.rec
 	if cur, lerr := s.o.Registry.Load(rec.ID); lerr == nil {
-		rec.Migrated = cur.Migrated
+		rec.Migrated, rec.ESXi = cur.Migrated, cur.ESXi // others recorded these
 	}
 	rec.PID, rec.Stopped = 0, s.o.Registry.clk().Now().UTC()
 	rec.Disks = append([]DiskInfo(nil), rec.Disks...)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"sort"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -50,6 +52,7 @@ type rollback struct {
 	t    RollbackTarget
 	o    Options
 	zero []byte
+	only []uint64 // the chunks to visit (nil: all)
 
 	mu sync.Mutex
 	st RollbackStats
@@ -64,10 +67,44 @@ type rollback struct {
 // meanwhile. An interrupted rollback leaves t partly rolled back; running
 // it again completes it.
 func RollbackDisk(ctx context.Context, d *restorefs.Disk, t RollbackTarget, o Options) (RollbackStats, error) {
+	return rollbackChunks(ctx, d, t, nil, o)
+}
+
+// Area is a byte range of a disk: [Offset, Offset+Length).
+type Area struct {
+	Offset, Length int64
+}
+
+// RollbackDiskAreas is RollbackDisk limited to the chunks that overlap
+// areas (sorted or not, overlapping or not): what changed tracking says
+// may differ from the point. Chunks outside them are neither read nor
+// written.
+func RollbackDiskAreas(ctx context.Context, d *restorefs.Disk, t RollbackTarget, areas []Area, o Options) (RollbackStats, error) {
+	return rollbackChunks(ctx, d, t, chunksOf(areas, int64(d.ChunkSize()), d.Index().Chunks()), o)
+}
+
+// chunksOf returns the sorted, distinct numbers of the chunks of n that
+// overlap areas; never nil, so that no areas mean no chunks.
+func chunksOf(areas []Area, cs int64, n uint64) []uint64 {
+	out := []uint64{}
+	for _, a := range areas {
+		if a.Length <= 0 || a.Offset < 0 {
+			continue
+		}
+		for c := uint64(a.Offset / cs); c < n && int64(c)*cs < a.Offset+a.Length; c++ {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// rollbackChunks rolls back the listed chunks (nil: every chunk).
+func rollbackChunks(ctx context.Context, d *restorefs.Disk, t RollbackTarget, only []uint64, o Options) (RollbackStats, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	ix := d.Index()
-	rb := &rollback{d: d, ix: ix, t: t, o: o, zero: make([]byte, ix.ChunkSize)}
+	rb := &rollback{d: d, ix: ix, t: t, o: o, zero: make([]byte, ix.ChunkSize), only: only}
 	jobs := make(chan rollbackJob, o.workers())
 	var wg sync.WaitGroup
 	for i := 0; i < o.workers(); i++ {
@@ -86,10 +123,21 @@ func RollbackDisk(ctx context.Context, d *restorefs.Disk, t RollbackTarget, o Op
 	return rb.st, nil
 }
 
-// dispatch sends every chunk position in order, with its index entry.
+// dispatch sends every chunk position (or those of rb.only) in order,
+// with its index entry.
 func (rb *rollback) dispatch(ctx context.Context, jobs chan<- rollbackJob) {
 	entries := rb.ix.Entries
-	for n := uint64(0); n < rb.ix.Chunks(); n++ {
+	for i := uint64(0); ; i++ {
+		n := i
+		switch {
+		case rb.only == nil && n >= rb.ix.Chunks():
+			return
+		case rb.only != nil && i >= uint64(len(rb.only)):
+			return
+		case rb.only != nil:
+			n = rb.only[i]
+			entries = entries[sort.Search(len(entries), func(k int) bool { return entries[k].N >= n }):]
+		}
 		j := rollbackJob{n: n}
 		if len(entries) > 0 && entries[0].N == n {
 			j.id, j.data = entries[0].ID, true

@@ -184,3 +184,34 @@ func TestRollbackFile(t *testing.T) {
 		t.Error("rollback into a missing file accepted")
 	}
 }
+
+// TestRollbackDiskAreas: only the chunks overlapping the areas are read
+// and compared; a change outside them stays, the ones inside are undone.
+func TestRollbackDiskAreas(t *testing.T) {
+	r, want, ix := backupTestDisk(t)
+	tgt := &memTarget{data: bytes.Clone(want)}
+	scribble(tgt.data) // chunks 2, 12, 25 and 40
+	areas := []Area{
+		{Offset: 2*cs + 5, Length: 10},      // chunk 2
+		{Offset: 11 * cs, Length: 2*cs + 1}, // chunks 11, 12 and 13
+		{Offset: 2 * cs, Length: 1},         // chunk 2 again
+		{Offset: 40 * cs, Length: 0},        // empty: nothing
+	}
+	st, err := RollbackDiskAreas(context.Background(), streamDisk(t, r, ix), tgt, areas, Options{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wantSt := (RollbackStats{ChunksCompared: 4, ChunksWritten: 2, ChunksZeroed: 1, BytesWritten: 2 * cs}); st != wantSt {
+		t.Errorf("stats %+v, want %+v", st, wantSt)
+	}
+	if !bytes.Equal(tgt.data[:25*cs], want[:25*cs]) {
+		t.Error("chunks 2 and 12 were not rolled back")
+	}
+	if bytes.Equal(tgt.data[25*cs:26*cs], want[25*cs:26*cs]) {
+		t.Error("chunk 25, outside the areas, was rolled back")
+	}
+	st, err = RollbackDiskAreas(context.Background(), streamDisk(t, r, ix), tgt, nil, Options{})
+	if err != nil || st != (RollbackStats{}) {
+		t.Errorf("no areas: %+v, %v; want nothing done", st, err)
+	}
+}

@@ -12,14 +12,19 @@
 //   - MOUNT 100005 v3 (TCP and UDP, port 1058): NULL, MNT, DUMP, UMNT,
 //     UMNTALL, EXPORT.
 //   - NFS 100003 v3 (TCP, port 2049): NULL, GETATTR, SETATTR, LOOKUP,
-//     ACCESS, READ, WRITE, CREATE (of an existing file only), READDIR,
-//     READDIRPLUS, FSSTAT, FSINFO, PATHCONF, COMMIT; the rest answer
-//     NFS3ERR_NOTSUPP.
+//     ACCESS, READ, WRITE, CREATE, MKDIR, REMOVE, RMDIR, RENAME (the last
+//     five, and CREATE of a new name, in the export's scratch area),
+//     READDIR, READDIRPLUS, FSSTAT, FSINFO, PATHCONF, COMMIT; the rest
+//     answer NFS3ERR_NOTSUPP.
 //
 // File handles depend only on the export path and the file name, so they
 // survive restarts of the service; a handle of a removed export is stale.
 // Files have a fixed size: writes past the end and size changes are
-// refused. Only clients in Options.Allow (default: loopback) may mount or
+// refused. A file may sit in a directory ("vm/vm-flat.vmdk", one level).
+// An export's scratch area (Export.Scratch, scratch.go) is a local
+// directory shown next to its files where clients create, write, resize,
+// rename and remove what they like (ESXi's locks, swap file and logs);
+// its handles carry inode numbers, so they survive renames and restarts. Only clients in Options.Allow (default: loopback) may mount or
 // use the exports.
 //
 // Clients lists the clients the Server knows: NFSv3 has no sessions, so a

@@ -30,10 +30,13 @@ func FuzzRecord(f *testing.F) {
 	})
 }
 
-// fuzzServer is a server with one export whose handles the seeds use.
+// fuzzServer is a server with one export whose handles the seeds use,
+// with a scratch area (in a temporary directory) and a VM folder.
 func fuzzServer(f *testing.F) *Server {
 	srv := NewServer(Options{})
-	exp, _, _ := testExport("/holdfast/x")
+	exp, _, rw := testExport("/holdfast/x")
+	exp.Scratch = f.TempDir()
+	exp.Files = append(exp.Files, File{Name: "vm/vm-flat.vmdk", Size: int64(len(rw.b)), ReaderAt: rw, WriterAt: rw})
 	if err := srv.AddExport(exp); err != nil {
 		f.Fatal(err)
 	}
@@ -65,6 +68,17 @@ func FuzzNFSCall(f *testing.F) {
 	seed(progNFS, versNFS, nfsCommit, fh(disk), u64(0), u32(0))
 	seed(progNFS, versNFS, nfsAccess, fh(disk), u32(0x3f))
 	seed(progNFS, versNFS, nfsFsinfo, fh(root))
+	vm := fileHandle(id, nameHash("vm"))
+	none := func(e *encoder) { sattrNone(e) }
+	seed(progNFS, versNFS, nfsMkdir, fh(root), str(".lck-1"), none)
+	seed(progNFS, versNFS, nfsCreate, fh(vm), str("vm.vswp"), u32(createUnchecked), sattrSize(1<<20))
+	seed(progNFS, versNFS, nfsCreate, fh(vm), str("x.lck"), u32(createExclusive), u64(7))
+	seed(progNFS, versNFS, nfsRename, fh(vm), str("vm.vswp"), fh(root), str("moved"))
+	seed(progNFS, versNFS, nfsRemove, fh(root), str("moved"))
+	seed(progNFS, versNFS, nfsRmdir, fh(root), str(".lck-1"))
+	seed(progNFS, versNFS, nfsGetattr, fh(scratchHandle(id, 12345)))
+	seed(progNFS, versNFS, nfsReaddirplus, fh(vm), u64(0), u64(0), u32(512), u32(4096))
+	seed(progMount, versMount, mountMnt, str("/holdfast/x/vm"))
 	seed(progMount, versMount, mountMnt, str("/holdfast/x"))
 	seed(progMount, versMount, mountExport)
 	seed(progPortmap, versPortmap, pmapGetport, u32(progNFS), u32(versNFS), u32(protoTCP), u32(0))

@@ -164,3 +164,13 @@ func mustRun(t testing.TB, name string, args ...string) []byte {
 	}
 	return out
 }
+
+// needBinsOK reports whether the tools are installed.
+func needBinsOK(bins ...string) bool {
+	for _, b := range bins {
+		if _, err := exec.LookPath(b); err != nil {
+			return false
+		}
+	}
+	return true
+}

@@ -1,6 +1,10 @@
 package nfs
 
-import "net/netip"
+import (
+	"net/netip"
+	"path"
+	"strings"
+)
 
 // MOUNT v3 procedures and status codes (RFC 1813 Appendix I).
 const (
@@ -58,9 +62,9 @@ func (s *Server) mount(c *rpcCall, d *decoder, e *encoder) uint32 {
 		s.mu.Lock()
 		delete(s.mounts, mountEntry{c.remote, dir})
 		s.mu.Unlock()
-		if s.allowed(c.remote) && s.lookupPath(dir) != nil {
+		if x, _ := s.mountPoint(dir); s.allowed(c.remote) && x != nil {
 			unmounted := false
-			s.touch(c.remote, dir, &unmounted)
+			s.touch(c.remote, x.Path, &unmounted)
 		}
 		return acceptSuccess
 	case mountUmntAll:
@@ -98,7 +102,7 @@ func (s *Server) mnt(c *rpcCall, dir string, e *encoder) {
 		e.uint32(mnt3ErrAcces)
 		return
 	}
-	x := s.lookupPath(dir)
+	x, handle := s.mountPoint(dir)
 	if x == nil {
 		e.uint32(mnt3ErrNoEnt)
 		return
@@ -109,10 +113,28 @@ func (s *Server) mnt(c *rpcCall, dir string, e *encoder) {
 	}
 	s.mu.Unlock()
 	mounted := true
-	s.touch(c.remote, dir, &mounted)
+	s.touch(c.remote, x.Path, &mounted) // a directory's mount is a client of its export
 	e.uint32(mnt3OK)
-	e.opaque(x.root)
+	e.opaque(handle)
 	e.uint32(2) // auth flavors
 	e.uint32(authSys)
 	e.uint32(authNone)
+}
+
+// mountPoint resolves a MOUNT path: an export, or a directory in one (as
+// Linux's nfsd allows; libnfs mounts the directory of the file it opens).
+func (s *Server) mountPoint(dir string) (*export, []byte) {
+	if x := s.lookupPath(dir); x != nil {
+		return x, x.root
+	}
+	parent, name := path.Split(dir)
+	x := s.lookupPath(strings.TrimSuffix(parent, "/"))
+	if x == nil || name == "" {
+		return nil, nil
+	}
+	t, st := target{x: x}.child(name)
+	if st != nfs3OK || !t.isDir() || name == "." || name == ".." {
+		return nil, nil
+	}
+	return x, t.handle()
 }

@@ -1,6 +1,9 @@
 package nfs
 
-import "time"
+import (
+	"os"
+	"time"
+)
 
 // NFSv3 procedures (RFC 1813).
 const (
@@ -12,6 +15,10 @@ const (
 	nfsRead        = 6
 	nfsWrite       = 7
 	nfsCreate      = 8
+	nfsMkdir       = 9
+	nfsRemove      = 12
+	nfsRmdir       = 13
+	nfsRename      = 14
 	nfsReaddir     = 16
 	nfsReaddirplus = 17
 	nfsFsstat      = 18
@@ -28,12 +35,15 @@ const (
 	nfs3ErrIO          = 5
 	nfs3ErrAcces       = 13
 	nfs3ErrExist       = 17
+	nfs3ErrXDev        = 18
 	nfs3ErrNotDir      = 20
 	nfs3ErrIsDir       = 21
 	nfs3ErrInval       = 22
 	nfs3ErrFBig        = 27
 	nfs3ErrROFS        = 30
+	nfs3ErrNoSpc       = 28
 	nfs3ErrNameTooLong = 63
+	nfs3ErrNotEmpty    = 66
 	nfs3ErrStale       = 70
 	nfs3ErrBadHandle   = 10001
 	nfs3ErrNotSync     = 10002
@@ -94,7 +104,7 @@ func (s *Server) nfs(c *rpcCall, d *decoder, e *encoder) uint32 {
 	case nfsGetattr, nfsLookup, nfsAccess, nfsRead, nfsReaddir, nfsReaddirplus,
 		nfsFsstat, nfsFsinfo, nfsPathconf:
 		return s.nfsRead(c.proc, d, e)
-	case nfsSetattr, nfsWrite, nfsCreate, nfsCommit:
+	case nfsSetattr, nfsWrite, nfsCreate, nfsCommit, nfsMkdir, nfsRemove, nfsRmdir, nfsRename:
 		return s.nfsModify(c.proc, d, e)
 	}
 	fail(e, c.proc, nfs3ErrNotSupp)
@@ -103,8 +113,10 @@ func (s *Server) nfs(c *rpcCall, d *decoder, e *encoder) uint32 {
 
 // target is the object a handle resolved to.
 type target struct {
-	x *export
-	f *file // nil: the export's root directory
+	x   *export
+	f   *file       // nil (and sc nil, dir ""): the export's root directory
+	sc  *scratchObj // a file or directory of the export's scratch area
+	dir string      // a directory the export's file names imply
 }
 
 // handleArg decodes an nfs_fh3 and resolves it; st is the NFS status to
@@ -114,8 +126,7 @@ func (s *Server) handleArg(d *decoder) (t target, st uint32) {
 	if d.err != nil {
 		return t, nfs3ErrBadHandle
 	}
-	t.x, t.f, st = s.resolve(h)
-	return t, st
+	return s.resolve(h)
 }
 
 func (s *Server) nfsRead(proc uint32, d *decoder, e *encoder) uint32 {
@@ -163,6 +174,13 @@ func (s *Server) nfsModify(proc uint32, d *decoder, e *encoder) uint32 {
 	if d.err != nil {
 		return acceptGarbageArgs
 	}
+	if proc >= nfsMkdir && proc <= nfsRename && (st != nfs3OK || t.x.Scratch == "") {
+		if st == nfs3OK {
+			st = nfs3ErrNotSupp // no scratch area: nothing can be made or removed
+		}
+		fail(e, proc, st)
+		return acceptSuccess
+	}
 	switch proc {
 	case nfsSetattr:
 		return s.setattr(t, st, d, e)
@@ -170,6 +188,12 @@ func (s *Server) nfsModify(proc uint32, d *decoder, e *encoder) uint32 {
 		return s.write(t, st, d, e)
 	case nfsCreate:
 		return s.create(t, st, d, e)
+	case nfsMkdir:
+		return s.mkdir(t, st, d, e)
+	case nfsRemove, nfsRmdir:
+		return s.remove(proc, t, st, d, e)
+	case nfsRename:
+		return s.rename(t, st, d, e)
 	}
 	return s.commit(t, st, d, e)
 }
@@ -182,6 +206,9 @@ const (
 )
 
 func (t target) size() int64 {
+	if t.sc != nil {
+		return t.sc.fi.Size()
+	}
 	if t.f == nil {
 		return blockSize
 	}
@@ -189,6 +216,12 @@ func (t target) size() int64 {
 }
 
 func (t target) fileid() uint64 {
+	if t.sc != nil {
+		return t.sc.ino() &^ (1 << 63) // fixed files have bit 63 set
+	}
+	if t.dir != "" {
+		return fileid(t.handle())
+	}
 	if t.f == nil {
 		return fileid(t.x.root)
 	}
@@ -197,6 +230,10 @@ func (t target) fileid() uint64 {
 
 // fattr writes a fattr3.
 func (s *Server) fattr(e *encoder, t target) {
+	if t.sc != nil {
+		scratchFattr(e, t)
+		return
+	}
 	if t.f == nil {
 		e.uint32(nf3Dir)
 		e.uint32(0o755)
@@ -218,8 +255,14 @@ func (s *Server) fattr(e *encoder, t target) {
 	e.uint64(0)                                         // rdev
 	e.uint64(t.x.fsid)
 	e.uint64(t.fileid())
+	tm := t.x.time
+	if t.f == nil && t.x.Scratch != "" { // a directory changes with its scratch entries
+		if fi, err := os.Stat(t.x.scratchPath(t.dirRel())); err == nil && fi.ModTime().After(tm) {
+			tm = fi.ModTime()
+		}
+	}
 	for range 3 {
-		nfstime(e, t.x.time)
+		nfstime(e, tm)
 	}
 }
 
@@ -234,8 +277,14 @@ func (s *Server) postOpAttr(e *encoder, t target) {
 	s.fattr(e, t)
 }
 
-// wcc writes a wcc_data with pre-op size and times and post-op attributes.
+// wcc writes a wcc_data with pre-op size and times and post-op attributes
+// (of a scratch object: no pre-op attributes, the post-op ones re-read).
 func (s *Server) wcc(e *encoder, t target) {
+	if t.sc != nil || (t.f == nil && t.x.Scratch != "") {
+		e.bool(false)
+		s.postOpAttr(e, t.refresh())
+		return
+	}
 	e.bool(true)
 	e.uint64(uint64(t.size()))
 	nfstime(e, t.x.time)

@@ -1,5 +1,11 @@
 package nfs
 
+import (
+	"path"
+	"slices"
+	"strings"
+)
+
 // ACCESS bits (RFC 1813 §3.3.4).
 const (
 	access3Read    = 0x01
@@ -21,20 +27,37 @@ func nameArg(d *decoder) (string, uint32) {
 
 // child resolves name in directory t.
 func (t target) child(name string) (target, uint32) {
-	if t.f != nil {
+	switch {
+	case !t.isDir():
 		return t, nfs3ErrNotDir
-	}
-	if name == "." || name == ".." {
+	case name == ".":
+		return t, nfs3OK
+	case name == ".." && t.sc != nil:
+		return t.scratchParent(), nfs3OK
+	case name == ".." && t.dir != "":
+		return target{x: t.x}, nfs3OK
+	case name == "..":
 		return t, nfs3OK
 	}
-	f := t.x.byName[name]
-	if f == nil {
-		return t, nfs3ErrNoEnt
+	if t.sc == nil {
+		full := path.Join(t.dir, name)
+		if f := t.x.byName[full]; f != nil {
+			return target{x: t.x, f: f}, nfs3OK
+		}
+		if t.x.dirs[full] {
+			return target{x: t.x, dir: full}, nfs3OK
+		}
 	}
-	return target{t.x, f}, nfs3OK
+	return t.scratchChild(t.dirRel(), name)
 }
 
 func (t target) handle() []byte {
+	if t.sc != nil {
+		return scratchHandle(t.x.id, t.sc.ino())
+	}
+	if t.dir != "" {
+		return fileHandle(t.x.id, nameHash(t.dir))
+	}
 	if t.f == nil {
 		return t.x.root
 	}
@@ -74,7 +97,14 @@ func (s *Server) access(t target, st uint32, d *decoder, e *encoder) uint32 {
 		return acceptSuccess
 	}
 	var ok uint32
+	const change = access3Modify | access3Extend | access3Delete
 	switch {
+	case t.sc != nil && t.sc.fi.IsDir():
+		ok = access3Read | access3Lookup | access3Execute | change
+	case t.sc != nil:
+		ok = access3Read | access3Execute | change
+	case t.f == nil && t.x.Scratch != "":
+		ok = access3Read | access3Lookup | access3Execute | change
 	case t.f == nil:
 		ok = access3Read | access3Lookup | access3Execute
 	case t.f.WriterAt != nil:
@@ -109,7 +139,7 @@ func (s *Server) readdir(t target, st uint32, d *decoder, e *encoder, plus bool)
 	if d.err != nil {
 		return acceptGarbageArgs
 	}
-	if st == nfs3OK && t.f != nil {
+	if st == nfs3OK && !t.isDir() {
 		st = nfs3ErrNotDir
 	}
 	if st != nfs3OK {
@@ -117,11 +147,7 @@ func (s *Server) readdir(t target, st uint32, d *decoder, e *encoder, plus bool)
 		return acceptSuccess
 	}
 	count = min(count, maxDirReply)
-	names := make([]string, 0, 2+len(t.x.files))
-	names = append(names, ".", "..")
-	for _, f := range t.x.files {
-		names = append(names, f.Name)
-	}
+	names := t.dirNames()
 	if cookie > uint64(len(names)) {
 		fail(e, proc, nfs3ErrBadCookie)
 		return acceptSuccess
@@ -133,7 +159,10 @@ func (s *Server) readdir(t target, st uint32, d *decoder, e *encoder, plus bool)
 	used, dirUsed := dirOverhead, 0
 	i := int(cookie)
 	for ; i < len(names); i++ {
-		obj, _ := t.child(names[i])
+		obj, cst := t.child(names[i])
+		if cst != nfs3OK { // gone since the listing: skip it
+			continue
+		}
 		n := 4 + 8 + 4 + pad(len(names[i])) + 8
 		dirUsed += n - 4
 		if plus {
@@ -161,4 +190,29 @@ func (s *Server) readdir(t target, st uint32, d *decoder, e *encoder, plus bool)
 	e.bool(false)
 	e.bool(i == len(names))
 	return acceptSuccess
+}
+
+// dirNames lists directory t: ".", "..", the fixed files (of the root) and
+// the scratch entries, sorted, so cookies (indexes) stay meaningful while
+// the directory does not change.
+func (t target) dirNames() []string {
+	names := []string{".", ".."}
+	if t.sc == nil {
+		var dirs []string
+		for _, f := range t.x.files {
+			dir, name, sub := strings.Cut(f.Name, "/")
+			switch {
+			case t.dir == "" && !sub:
+				names = append(names, f.Name)
+			case t.dir == "" && !slices.Contains(dirs, dir):
+				dirs = append(dirs, dir)
+			case sub && dir == t.dir:
+				names = append(names, name)
+			}
+		}
+		names = append(names, dirs...)
+	}
+	sc := t.scratchNames(t.dirRel())
+	slices.Sort(sc)
+	return append(names, sc...)
 }

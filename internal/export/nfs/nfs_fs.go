@@ -1,5 +1,7 @@
 package nfs
 
+import "syscall"
+
 // FSINFO properties.
 const (
 	fsf3Homogeneous = 0x08
@@ -11,15 +13,24 @@ func (s *Server) fsstat(t target, e *encoder) {
 	for _, f := range t.x.files {
 		total += uint64(f.Size)
 	}
+	// A scratch area reports its file system's free space (ESXi checks
+	// it before it creates a VM's swap file).
+	var free, avail, ffree, afree uint64
+	var st syscall.Statfs_t
+	if t.x.Scratch != "" && syscall.Statfs(t.x.Scratch, &st) == nil {
+		bs := uint64(st.Bsize)
+		free, avail, ffree, afree = st.Bfree*bs, st.Bavail*bs, st.Ffree, st.Ffree
+		total += st.Blocks * bs
+	}
 	e.uint32(nfs3OK)
 	s.postOpAttr(e, t)
-	e.uint64(total)                      // tbytes
-	e.uint64(0)                          // fbytes
-	e.uint64(0)                          // abytes
-	e.uint64(uint64(len(t.x.files)) + 1) // tfiles
-	e.uint64(0)                          // ffiles
-	e.uint64(0)                          // afiles
-	e.uint32(0)                          // invarsec
+	e.uint64(total)                              // tbytes
+	e.uint64(free)                               // fbytes
+	e.uint64(avail)                              // abytes
+	e.uint64(uint64(len(t.x.files)) + 1 + ffree) // tfiles
+	e.uint64(ffree)                              // ffiles
+	e.uint64(afree)                              // afiles
+	e.uint32(0)                                  // invarsec
 }
 
 func (s *Server) fsinfo(t target, e *encoder) {

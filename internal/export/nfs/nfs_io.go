@@ -1,6 +1,7 @@
 package nfs
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 )
@@ -17,12 +18,15 @@ func (s *Server) read(t target, st uint32, d *decoder, e *encoder) uint32 {
 	if d.err != nil {
 		return acceptGarbageArgs
 	}
-	if st == nfs3OK && t.f == nil {
+	if st == nfs3OK && t.isDir() {
 		st = nfs3ErrIsDir
 	}
 	if st != nfs3OK {
 		fail(e, nfsRead, st)
 		return acceptSuccess
+	}
+	if t.sc != nil {
+		return s.scratchRead(t, off, count, e)
 	}
 	size := uint64(t.f.Size)
 	n := uint64(min(count, MaxRead))
@@ -58,6 +62,9 @@ func (s *Server) write(t target, st uint32, d *decoder, e *encoder) uint32 {
 	data := d.opaque(MaxRecordSize)
 	if d.err != nil || stable > fileSync {
 		return acceptGarbageArgs
+	}
+	if st == nfs3OK && t.sc != nil {
+		return s.scratchWrite(t, off, count, stable, data, e)
 	}
 	if st == nfs3OK {
 		st = writeStatus(t, off, count, len(data))
@@ -107,10 +114,12 @@ func (s *Server) commit(t target, st uint32, d *decoder, e *encoder) uint32 {
 	if d.err != nil {
 		return acceptGarbageArgs
 	}
-	if st == nfs3OK && t.f == nil {
+	if st == nfs3OK && t.isDir() {
 		st = nfs3ErrIsDir
 	}
-	if st == nfs3OK && t.f.Flush != nil {
+	if st == nfs3OK && t.sc != nil {
+		st = t.scratchSync()
+	} else if st == nfs3OK && t.f.Flush != nil {
 		if err := t.f.Flush(); err != nil {
 			s.log.Warn("nfs: flush failed", "export", t.x.Path, "file", t.f.Name, "err", err)
 			st = nfs3ErrIO
@@ -126,15 +135,29 @@ func (s *Server) commit(t target, st uint32, d *decoder, e *encoder) uint32 {
 	return acceptSuccess
 }
 
-// sattr3 as far as it matters: only a size can be refused.
+// sattr3: of the fixed files only a size can be refused; scratch objects
+// take mode, size and times (owners are ignored).
 type sattr struct {
-	setSize bool
-	size    uint64
+	setMode      bool
+	mode         uint32
+	setSize      bool
+	size         uint64
+	atime, mtime setTime
+}
+
+// setTime is a time_how with its time: DONT_CHANGE (0),
+// SET_TO_SERVER_TIME (1), SET_TO_CLIENT_TIME (2).
+type setTime struct {
+	how       uint32
+	sec, nsec uint32
 }
 
 func sattrArg(d *decoder) sattr {
 	var a sattr
-	for range 3 { // mode, uid, gid
+	if a.setMode = d.bool(); a.setMode {
+		a.mode = d.uint32()
+	}
+	for range 2 { // uid, gid
 		if d.bool() {
 			d.uint32()
 		}
@@ -142,11 +165,11 @@ func sattrArg(d *decoder) sattr {
 	if a.setSize = d.bool(); a.setSize {
 		a.size = d.uint64()
 	}
-	for range 2 { // atime, mtime: DONT_CHANGE, SET_TO_SERVER_TIME, SET_TO_CLIENT_TIME
-		switch d.uint32() {
+	for _, tm := range []*setTime{&a.atime, &a.mtime} {
+		switch tm.how = d.uint32(); tm.how {
 		case 0, 1:
 		case 2:
-			d.uint64()
+			tm.sec, tm.nsec = d.uint32(), d.uint32()
 		default:
 			d.fail()
 		}
@@ -183,10 +206,13 @@ func (s *Server) setattr(t target, st uint32, d *decoder, e *encoder) uint32 {
 	if d.err != nil {
 		return acceptGarbageArgs
 	}
-	if st == nfs3OK && check && ctime != uint64(uint32(t.x.time.Unix()))<<32|uint64(t.x.time.Nanosecond()) {
+	if st == nfs3OK && check && ctime != t.ctime() {
 		st = nfs3ErrNotSync
 	}
-	if st == nfs3OK {
+	switch {
+	case st == nfs3OK && t.sc != nil:
+		st = s.scratchSetattr(t, a)
+	case st == nfs3OK:
 		st = a.apply(t)
 	}
 	if st != nfs3OK {
@@ -219,7 +245,10 @@ func (s *Server) create(t target, st uint32, d *decoder, e *encoder) uint32 {
 	case createUnchecked, createGuarded:
 		a = sattrArg(d)
 	case createExclusive:
-		d.fixed(8)
+		if v := d.fixed(8); len(v) == 8 { // the verifier is kept as the new file's times
+			a.atime = setTime{how: 2, sec: binary.BigEndian.Uint32(v[:4])}
+			a.mtime = setTime{how: 2, sec: binary.BigEndian.Uint32(v[4:])}
+		}
 	default:
 		d.fail()
 	}
@@ -232,6 +261,9 @@ func (s *Server) create(t target, st uint32, d *decoder, e *encoder) uint32 {
 	var obj target
 	if st == nfs3OK {
 		obj, st = t.child(name)
+	}
+	if (st == nfs3OK && obj.sc != nil) || (st == nfs3ErrNoEnt && t.x.Scratch != "") {
+		return s.scratchCreate(t, name, mode, a, e)
 	}
 	switch {
 	case st == nfs3ErrNoEnt:

@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +34,11 @@ type Export struct {
 	// ModTime is reported as atime, mtime and ctime of the directory and
 	// its files; zero: when the Server was created.
 	ModTime time.Time
+	// Scratch, if set, is a local directory shown in the export's
+	// directory next to Files, where clients may create, write, resize,
+	// rename and remove files and directories (scratch.go). Files keep
+	// their names: a client cannot create, remove or rename over them.
+	Scratch string
 }
 
 // Options configure a Server.
@@ -80,7 +87,10 @@ type export struct {
 	files  []*file
 	byName map[string]*file
 	byID   map[[nameHashLen]byte]*file
+	dirs   map[string]bool              // directories the files' names imply ("vm" of "vm/vm.vmx")
+	dirIDs map[[nameHashLen]byte]string // their handles' name hashes
 	time   time.Time
+	idx    *scratchIndex // inode → path of the scratch area's objects
 }
 
 type file struct {
@@ -146,10 +156,14 @@ func (s *Server) newExport(e Export) (*export, error) {
 	if !validExportPath(e.Path) {
 		return nil, fmt.Errorf("%w: path %q must be absolute, clean and at most %d bytes", ErrInvalidExport, e.Path, maxPathLen)
 	}
-	x := &export{Export: e, byName: map[string]*file{}, byID: map[[nameHashLen]byte]*file{}, time: e.ModTime}
+	x := &export{Export: e, byName: map[string]*file{}, byID: map[[nameHashLen]byte]*file{}, time: e.ModTime,
+		idx: &scratchIndex{ino: map[uint64]string{}}, dirs: map[string]bool{}, dirIDs: map[[nameHashLen]byte]string{}}
 	x.Files = append([]File(nil), e.Files...)
 	if x.time.IsZero() {
 		x.time = s.start
+	}
+	if e.Scratch != "" && !filepath.IsAbs(e.Scratch) {
+		return nil, fmt.Errorf("%w: %q: scratch directory %q is not absolute", ErrInvalidExport, e.Path, e.Scratch)
 	}
 	x.id = exportHash(e.Path)
 	x.root = rootHandle(x.id)
@@ -167,6 +181,23 @@ func (s *Server) newExport(e Export) (*export, error) {
 		x.files = append(x.files, nf)
 		x.byName[f.Name] = nf
 		x.byID[id] = nf
+		if dir, _, ok := strings.Cut(f.Name, "/"); ok {
+			x.dirs[dir] = true
+			x.dirIDs[nameHash(dir)] = dir
+		}
+	}
+	for dir := range x.dirs {
+		if _, clash := x.byName[dir]; clash {
+			return nil, fmt.Errorf("%w: %q: %q is a file and a directory", ErrInvalidExport, e.Path, dir)
+		}
+		if x.byID[nameHash(dir)] != nil {
+			return nil, fmt.Errorf("%w: %q: directory %q collides with a file", ErrInvalidExport, e.Path, dir)
+		}
+		if e.Scratch != "" { // where clients create files in it
+			if err := os.MkdirAll(filepath.Join(e.Scratch, dir), 0o755); err != nil {
+				return nil, fmt.Errorf("%w: %q: scratch directory: %w", ErrInvalidExport, e.Path, err)
+			}
+		}
 	}
 	return x, nil
 }
@@ -181,15 +212,24 @@ func validExportPath(p string) bool {
 		!strings.ContainsRune(p, 0)
 }
 
+// validFile checks a file: its name is a file name, or a directory's and
+// a file name joined by a slash.
 func validFile(f File) error {
+	dir, name, sub := strings.Cut(f.Name, "/")
+	if !sub {
+		name = dir
+	}
 	switch {
-	case f.Name == "" || f.Name == "." || f.Name == ".." || len(f.Name) > maxNameLen ||
-		strings.ContainsAny(f.Name, "/\x00"):
+	case !validName(name) || !validName(dir):
 		return fmt.Errorf("file name %q invalid", f.Name)
 	case f.ReaderAt == nil || f.Size < 0:
 		return fmt.Errorf("file %q needs a ReaderAt and a size >= 0", f.Name)
 	}
 	return nil
+}
+
+func validName(n string) bool {
+	return n != "" && n != "." && n != ".." && len(n) <= maxNameLen && !strings.ContainsAny(n, "/\x00")
 }
 
 // Handle layout (docs/nfs-protocol.md): version byte 1, then 16 bytes of
@@ -233,11 +273,33 @@ func fileid(h []byte) uint64 {
 	return v | 1<<63 // never 0, never colliding with small ids
 }
 
-// resolve maps a handle to its export and file (nil file: the root
-// directory). status is nfs3OK, NFS3ERR_BADHANDLE or NFS3ERR_STALE.
-func (s *Server) resolve(h []byte) (*export, *file, uint32) {
+// resolve maps a handle to its target: the root directory, a file or a
+// scratch object. status is nfs3OK, NFS3ERR_BADHANDLE or NFS3ERR_STALE.
+func (s *Server) resolve(h []byte) (target, uint32) {
+	if len(h) == scratchHandleLen && h[0] == scratchVersion {
+		var id [exportHashLen]byte
+		copy(id[:], h[1:])
+		s.mu.RLock()
+		x := s.exports[id]
+		s.mu.RUnlock()
+		if x == nil {
+			return target{}, nfs3ErrStale
+		}
+		var ino uint64
+		for _, b := range h[rootHandleLen:] {
+			ino = ino<<8 | uint64(b)
+		}
+		sc, st := x.resolveScratch(ino)
+		return target{x: x, sc: sc}, st
+	}
+	return s.resolveFixed(h)
+}
+
+// resolveFixed maps a handle of version 1 to its export's root, one of
+// its files or a directory the files imply.
+func (s *Server) resolveFixed(h []byte) (target, uint32) {
 	if (len(h) != rootHandleLen && len(h) != fileHandleLen) || h[0] != handleVersion {
-		return nil, nil, nfs3ErrBadHandle
+		return target{}, nfs3ErrBadHandle
 	}
 	var id [exportHashLen]byte
 	copy(id[:], h[1:])
@@ -245,18 +307,20 @@ func (s *Server) resolve(h []byte) (*export, *file, uint32) {
 	x := s.exports[id]
 	s.mu.RUnlock()
 	if x == nil {
-		return nil, nil, nfs3ErrStale
+		return target{}, nfs3ErrStale
 	}
 	if len(h) == rootHandleLen {
-		return x, nil, nfs3OK
+		return target{x: x}, nfs3OK
 	}
 	var n [nameHashLen]byte
 	copy(n[:], h[rootHandleLen:])
-	f := x.byID[n]
-	if f == nil {
-		return nil, nil, nfs3ErrStale
+	if f := x.byID[n]; f != nil {
+		return target{x: x, f: f}, nfs3OK
 	}
-	return x, f, nfs3OK
+	if d, ok := x.dirIDs[n]; ok {
+		return target{x: x, dir: d}, nfs3OK
+	}
+	return target{}, nfs3ErrStale
 }
 
 func (s *Server) lookupPath(p string) *export {

@@ -291,7 +291,10 @@ func TestAddExportValidation(t *testing.T) {
 		{Path: "/", Files: []File{f}},
 		{Path: "/a/../b", Files: []File{f}},
 		{Path: "/x", Files: []File{f, f}},
-		{Path: "/x", Files: []File{{Name: "a/b", ReaderAt: f.ReaderAt}}},
+		{Path: "/x", Files: []File{{Name: "a/b/c", ReaderAt: f.ReaderAt}}}, // one directory level only
+		{Path: "/x", Files: []File{{Name: "a/", ReaderAt: f.ReaderAt}}},
+		{Path: "/x", Files: []File{{Name: "../b", ReaderAt: f.ReaderAt}}},
+		{Path: "/x", Files: []File{{Name: "a", ReaderAt: f.ReaderAt}, {Name: "a/b", ReaderAt: f.ReaderAt}}}, // a file and a directory
 		{Path: "/x", Files: []File{{Name: "..", ReaderAt: f.ReaderAt}}},
 		{Path: "/x", Files: []File{{Name: "n"}}},
 	} {

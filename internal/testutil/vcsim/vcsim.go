@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"net/http"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/holdfast-backup/holdfast/internal/source/vsphere"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/soap"
 )
 
 // The credentials the simulator accepts.
@@ -27,7 +31,15 @@ type Sim struct {
 	// trust it.
 	Thumbprint string
 	RootCAs    *x509.CertPool
+
+	cbtOnce        sync.Once
+	cbt            *CBT
+	requireSession atomic.Bool
 }
+
+// RequireSession makes datastore file reads (GET /folder/…) answer 401
+// without a session cookie, as an ESXi host does (off by default).
+func (s *Sim) RequireSession(on bool) { s.requireSession.Store(on) }
 
 // Start starts a VPX model (one datacenter DC0, a cluster and a
 // standalone host, VMs DC0_H0_VM0 … and DC0_C0_RP0_VM0 …, datastore
@@ -44,6 +56,21 @@ func Start(t testing.TB, configure func(*simulator.Model)) *Sim {
 	}
 	m.Service.TLS = new(tls.Config)
 	m.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(User, Password)}
+	sim := &Sim{Model: m}
+	if m.Service.ServeMux == nil {
+		m.Service.ServeMux = http.NewServeMux()
+	}
+	// Reads of datastore files, as the simulator serves them, but like an
+	// ESXi host only for a logged-in session once RequireSession is on.
+	m.Service.ServeMux.HandleFunc("GET /folder/", func(w http.ResponseWriter, r *http.Request) {
+		if sim.requireSession.Load() {
+			if c, err := r.Cookie(soap.SessionCookieName); err != nil || c.Value == "" {
+				http.Error(w, "no session", http.StatusUnauthorized)
+				return
+			}
+		}
+		m.Service.ServeDatastore(w, r)
+	})
 	s := m.Service.NewServer()
 	t.Cleanup(func() {
 		s.Close()
@@ -51,7 +78,13 @@ func Start(t testing.TB, configure func(*simulator.Model)) *Sim {
 	})
 	pool := x509.NewCertPool()
 	pool.AddCert(s.Certificate())
-	return &Sim{Model: m, Server: s, Host: s.URL.Host, Thumbprint: vsphere.Thumbprint(s.Certificate()), RootCAs: pool}
+	sim.Server, sim.Host, sim.Thumbprint, sim.RootCAs = s, s.URL.Host, vsphere.Thumbprint(s.Certificate()), pool
+	for _, e := range m.Map().All("VirtualMachine") {
+		for _, d := range sim.Disks(t, e.Entity().Name) {
+			fixDescriptor(t, d.Flat)
+		}
+	}
+	return sim
 }
 
 // URL returns vsphere://USER@HOST followed by path ("/DC0/vm/DC0_H0_VM0").

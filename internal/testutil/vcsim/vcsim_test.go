@@ -2,7 +2,9 @@ package vcsim
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -50,5 +52,35 @@ func TestConnect(t *testing.T) {
 				t.Errorf("error quotes the password: %v", err)
 			}
 		})
+	}
+}
+
+func TestRequireSession(t *testing.T) {
+	sim := Start(t, nil)
+	sim.WriteDisk(t, "DC0_H0_VM0", 0, 0, []byte("data"))
+	u := "https://" + sim.Host + "/folder/DC0_H0_VM0/disk1-flat.vmdk?dcPath=DC0&dsName=LocalDS_0"
+	get := func(hc *http.Client) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		req.Header.Set("Range", "bytes=0-3")
+		res, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	plain := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sim.RootCAs}}}
+	c := sim.Connect(t)
+	session := &http.Client{Transport: c.Client.Client.DefaultTransport(), Jar: c.Client.Client.Jar}
+	if got := get(plain); got != http.StatusPartialContent {
+		t.Errorf("without RequireSession: %d", got)
+	}
+	sim.RequireSession(true)
+	if got := get(plain); got != http.StatusUnauthorized {
+		t.Errorf("no session cookie: %d", got)
+	}
+	if got := get(session); got != http.StatusPartialContent {
+		t.Errorf("logged-in session: %d", got)
 	}
 }
