@@ -2,10 +2,8 @@ package vsphere
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path"
-	"sync"
 
 	"github.com/holdfast-backup/holdfast/internal/source"
 	"github.com/holdfast-backup/holdfast/internal/source/file"
@@ -50,23 +48,5 @@ func (t *direct) Open(ctx context.Context, _ *Env, d SnapshotDisk) (source.Disk,
 		_ = closeDir()
 		return nil, fmt.Errorf("datastore %s at %s: %w", d.File.Datastore, root, err)
 	}
-	info := disk.Describe()
-	info.Transport = source.TransportDirect
-	return &directDisk{Disk: disk, info: info, closeDir: closeDir}, nil
-}
-
-// directDisk is a VMDK read from a mounted datastore.
-type directDisk struct {
-	source.Disk
-	info     source.Info
-	closeDir func() error
-	once     sync.Once
-	err      error
-}
-
-func (d *directDisk) Describe() source.Info { return d.info }
-
-func (d *directDisk) Close() error {
-	d.once.Do(func() { d.err = errors.Join(d.Disk.Close(), d.closeDir()) })
-	return d.err
+	return &transported{Disk: disk, t: source.TransportDirect, done: func() { _ = closeDir() }}, nil
 }

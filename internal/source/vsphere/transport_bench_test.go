@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,12 +63,8 @@ func newBenchDisk(b *testing.B) *benchDisk {
 	run := max(envBytes(b, "HF_VSPHERE_BENCH_RUN", 64<<20)&^(benchAlign-1), benchAlign)
 	data := min(envBytes(b, "HF_VSPHERE_BENCH_DATA", 256<<20), size) / run * run
 	s := startSimDisk(b)
+	s.sim.SetDiskCapacity(b, s.vmName, 0, size)
 	s.disk.Capacity = size
-	descriptor := fmt.Sprintf("# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"vmfs\"\n\n"+
-		"# Extent description\nRW %d VMFS \"disk1-flat.vmdk\"\n\n# The Disk Data Base\n#DDB\n", size/512)
-	if err := os.WriteFile(filepath.Join(s.dsDir, s.disk.File.Path), []byte(descriptor), 0o600); err != nil {
-		b.Fatal(err)
-	}
 	f, err := os.OpenFile(s.flat, os.O_RDWR|os.O_TRUNC, 0)
 	if err != nil {
 		b.Fatal(err)
@@ -234,4 +229,11 @@ func (r *rangedGET) ReadAt(p []byte, off int64) (int, error) {
 		return 0, fmt.Errorf("GET %s: %s", r.url, resp.Status)
 	}
 	return io.ReadFull(resp.Body, p)
+}
+
+// BenchmarkVSphereNBD reads the runs in network mode (the flat extent's
+// ranged GETs through the session, HF_VSPHERE_BENCH_PARALLEL connections).
+func BenchmarkVSphereNBD(b *testing.B) {
+	d := newBenchDisk(b)
+	benchTransport(b, d, vsphere.NewNBD(d.parallel))
 }
