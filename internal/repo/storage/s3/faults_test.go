@@ -63,7 +63,7 @@ func (f *flaky) RoundTrip(r *http.Request) (*http.Response, error) {
 	case lostAnswer:
 		resp, err := f.next.RoundTrip(r)
 		if err == nil {
-			io.Copy(io.Discard, resp.Body)
+			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}
 		return nil, &netErr{syscall.ECONNRESET}
