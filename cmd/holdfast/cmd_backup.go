@@ -29,7 +29,7 @@ type backupOptions struct {
 	// (--vsphere-vm) offer the direct and hotadd transports.
 	datastorePaths []string
 	proxyVM        string
-	exclude   fsmap.Options
+	exclude        fsmap.Options
 }
 
 func newBackupCommand(a *app) *cobra.Command {
