@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/holdfast-backup/holdfast/internal/repo/storage/backends"
 	"log/slog"
 	"net"
 	"os"
@@ -113,8 +114,13 @@ func runRepositoryAgent(ctx context.Context, a *app, o *clientOptions, ro repoAg
 	return a.serveRepositoryAgent(ctx, log, server, creds, r, ln, ro, j)
 }
 
-// openAgentRepo opens the repository in dir, which must exist.
+// openAgentRepo opens the repository in dir (or the s3:// URL), which
+// must exist.
 func (a *app) openAgentRepo(ctx context.Context, dir string) (*repo.Repository, error) {
+	if backends.IsRemote(dir) {
+		a.repoDir = dir
+		return a.openRepo(ctx) // says so when the bucket holds no repository
+	}
 	if _, err := os.Stat(filepath.Join(dir, "config")); err != nil {
 		return nil, fmt.Errorf("%s holds no repository: create it first with 'holdfast repo init --repo %s': %w",
 			dir, dir, repo.ErrNotInitialized)
@@ -131,7 +137,7 @@ func (a *app) serveRepositoryAgent(ctx context.Context, log *slog.Logger, server
 		return err
 	}
 	defer client.Close()
-	client.SetCapabilities(repoagent.StorageReport{Path: ro.path})
+	client.SetCapabilities(repoagent.StorageReport{Path: ro.path, Remote: backends.IsRemote(ro.path)})
 	ready := a.serviceReady(ctx, log)
 	ctx, guard, stopped := guardForeignServer(ctx, client, pki.RoleRepository, ro.stateDir)
 	err = repoagent.Serve(ctx, ln, repoagent.Options{Name: j.name, Repo: r, Server: guard, Creds: creds,

@@ -25,7 +25,11 @@ type backupOptions struct {
 	qemu      qemuFlags
 	vsphere   vsphereFlags
 	quiesce   bool
-	exclude   fsmap.Options
+	// datastorePaths (--datastore-path NAME=DIR) and proxyVM
+	// (--vsphere-vm) offer the direct and hotadd transports.
+	datastorePaths []string
+	proxyVM        string
+	exclude        fsmap.Options
 }
 
 func newBackupCommand(a *app) *cobra.Command {
@@ -66,6 +70,8 @@ header). Give --format vmdk for VMDK descriptors, and --format qcow2
 	c.Flags().StringVar(&o.qemu.transport, "transport", string(source.TransportAuto), "qemu and vsphere sources: "+source.PreferenceNames())
 	c.Flags().BoolVar(&o.quiesce, "quiesce", false, "vsphere sources: quiesce the guest through VMware Tools for the snapshot (falls back to crash-consistent with a warning)")
 	o.vsphere.register(c.Flags())
+	c.Flags().StringArrayVar(&o.datastorePaths, "datastore-path", nil, "vsphere sources: read datastore NAME directly at local directory DIR (NAME=DIR: an NFS datastore\nmounted here, a SAN/VMFS path): the direct transport; repeat for more")
+	c.Flags().StringVar(&o.proxyVM, "vsphere-vm", "", "vsphere sources: this host is VM NAME of the inventory: attach the snapshot's disks to it (the hotadd transport)")
 	c.Flags().StringVar(&o.qemu.nbdTLSDir, "nbd-tls", "", "qemu sources: export over NBD with TLS using DIR/{ca-cert,server-cert,server-key}.pem (verify with --tls-ca)")
 	c.Flags().StringVar(&o.src.format, "format", "", "image format of every SOURCE: raw, qcow2 or vmdk (default: the format the VM's\nprevious point read the same file with, else detected; a detected image never reads other files)")
 	c.Flags().BoolVar(&o.src.followBacking, "follow-backing", false, "read the backing chain of qcow2 SOURCEs (needs --format qcow2; only for images the host made)")

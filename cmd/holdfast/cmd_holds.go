@@ -24,7 +24,7 @@ needed.`,
 }
 
 // holdsBackend is the repository's storage, without opening it.
-func (a *app) holdsBackend(ctx context.Context) (*storage.Local, error) {
+func (a *app) holdsBackend(ctx context.Context) (storage.Backend, error) {
 	be, err := a.backend()
 	if err != nil {
 		return nil, err

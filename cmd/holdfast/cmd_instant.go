@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/holdfast-backup/holdfast/internal/repo/storage/backends"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -218,9 +219,11 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 		return err
 	}
 	defer r.Close()
-	repoDir, err := filepath.Abs(r.Backend().Location())
-	if err != nil {
-		return err
+	repoDir := r.Backend().Location()
+	if !backends.IsRemote(repoDir) {
+		if repoDir, err = filepath.Abs(repoDir); err != nil {
+			return err
+		}
 	}
 	log := a.daemonLogger()
 	ready := a.serviceReady(ctx, log)
@@ -351,9 +354,11 @@ func (a *app) instantServeCommand(ctx context.Context, ref, stateDir, id, redo s
 	for _, s := range o.allow {
 		args = append(args, "--allow", s)
 	}
-	if a.repoDir != "" {
-		args = append(args, "--repo", a.repoDir)
+	ra, err := a.repoArgs()
+	if err != nil {
+		return nil, err
 	}
+	args = append(args, ra...)
 	if a.passwordFile != "" {
 		args = append(args, "--password-file", a.passwordFile)
 	}

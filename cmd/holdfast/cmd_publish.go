@@ -203,13 +203,11 @@ func (a *app) publishServeCommand(ctx context.Context, ref, stateDir, id string,
 		}
 		args = append(args, "--mount-dir", abs)
 	}
-	if a.repoDir != "" {
-		repoDir, err := filepath.Abs(a.repoDir)
-		if err != nil {
-			return nil, err
-		}
-		args = append(args, "--repo", repoDir)
+	ra, err := a.repoArgs()
+	if err != nil {
+		return nil, err
 	}
+	args = append(args, ra...)
 	if a.passwordFile != "" {
 		args = append(args, "--password-file", a.passwordFile)
 	}

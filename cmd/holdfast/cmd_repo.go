@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/holdfast-backup/holdfast/internal/repo/storage/backends"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/spf13/cobra"
@@ -50,6 +51,9 @@ func runRepoInit(cmd *cobra.Command, a *app, o repoInitOptions) error {
 	}
 	be, err := a.backend()
 	if err != nil {
+		return err
+	}
+	if err := backends.Prepare(cmd.Context(), be, false); err != nil {
 		return err
 	}
 	var pw []byte

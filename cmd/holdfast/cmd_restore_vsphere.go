@@ -178,7 +178,7 @@ func runVSphereRestore(cmd *cobra.Command, a *app, o restoreOptions, ref string)
 	if err != nil {
 		return err
 	}
-	dsPaths, err := keyValues("datastore-path", o.vs.datastorePaths)
+	dsPaths, err := parseDatastorePaths(o.vs.datastorePaths)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ func TestVSphereRestoreUsage(t *testing.T) {
 		{[]string{"--rollback", vm}, "give --datastore-path NAME=DIR"},
 		{[]string{"--rollback=" + dc, "--datastore-path", "ds=/x"}, "want vsphere://USER@HOST/DATACENTER/vm/"},
 		{[]string{"--rollback", vm, "--datastore-path", "ds=/x", "--power-on"}, "--power-on does not go with --rollback"},
-		{[]string{"--rollback", vm, "--datastore-path", "ds=/x", "--datastore-path", "ds=/y"}, "ds given twice"},
+		{[]string{"--rollback", vm, "--datastore-path", "ds=/x", "--datastore-path", "ds=/y"}, `datastore "ds" given twice`},
 		{[]string{"extra"}, "needs 1 argument(s), got 2"},
 	}
 	for _, tc := range tests {

@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/logging"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/holdfast-backup/holdfast/internal/repo/storage/backends"
 	"github.com/holdfast-backup/holdfast/internal/throttle"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -22,6 +24,7 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	repoDir        string
+	s3Insecure     bool
 	passwordFile   string
 	passwordCmd    string
 	repoReadLimit  string
@@ -52,7 +55,8 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.repoDir, "repo", "", "repository directory (default $HOLDFAST_REPOSITORY)")
+	pf.StringVar(&a.repoDir, "repo", "", "repository: a directory or s3://HOST[:PORT]/BUCKET[/PREFIX] (s3+http:// for plain HTTP)\n(default $HOLDFAST_REPOSITORY); S3 keys from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	pf.BoolVar(&a.s3Insecure, "s3-insecure", false, "do not verify the object store's certificate (only on a network you trust)")
 	pf.StringVar(&a.passwordFile, "password-file", "", "read the repository password from this file (default $HOLDFAST_PASSWORD_FILE)")
 	pf.StringVar(&a.passwordCmd, "password-command", "", "run this command (no shell) and read the repository password from its output (default $HOLDFAST_PASSWORD_COMMAND)")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "log more detail to stderr")
@@ -116,15 +120,51 @@ func (a *app) newLogger(def slog.Level) *slog.Logger {
 	return logging.New(a.stderr, a.logLevel.Or(def), a.logFormat)
 }
 
-func (a *app) backend() (*storage.Local, error) {
-	dir := a.repoDir
-	if dir == "" {
-		dir = a.getenv("HOLDFAST_REPOSITORY")
+// repoLocation is the repository as given: --repo, else
+// $HOLDFAST_REPOSITORY; a directory or an s3:// URL.
+func (a *app) repoLocation() (string, error) {
+	loc := a.repoDir
+	if loc == "" {
+		loc = a.getenv("HOLDFAST_REPOSITORY")
 	}
-	if dir == "" {
-		return nil, usageError{errors.New("no repository given: use --repo DIR or set HOLDFAST_REPOSITORY")}
+	if loc == "" {
+		return "", usageError{errors.New("no repository given: use --repo DIR|s3://HOST/BUCKET[/PREFIX] or set HOLDFAST_REPOSITORY")}
 	}
-	return storage.NewLocal(dir), nil
+	return loc, nil
+}
+
+// repoArgs are the repository flags a command passes to a child process
+// it starts (instant recovery, publish): the location made absolute when
+// it is a directory.
+func (a *app) repoArgs() ([]string, error) {
+	if a.repoDir == "" {
+		return nil, nil // the child reads $HOLDFAST_REPOSITORY as we did
+	}
+	loc := a.repoDir
+	if !backends.IsRemote(loc) {
+		abs, err := filepath.Abs(loc)
+		if err != nil {
+			return nil, err
+		}
+		loc = abs
+	}
+	args := []string{"--repo", loc}
+	if a.s3Insecure {
+		args = append(args, "--s3-insecure")
+	}
+	return args, nil
+}
+
+func (a *app) backend() (storage.Backend, error) {
+	loc, err := a.repoLocation()
+	if err != nil {
+		return nil, err
+	}
+	be, err := backends.Open(loc, backends.Options{Getenv: a.getenv, S3Insecure: a.s3Insecure})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return be, nil
 }
 
 // openRepo opens the repository, asking for a password only when it is
@@ -134,7 +174,9 @@ func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !be.Exists() {
+	if ok, err := backends.Exists(ctx, be); err != nil {
+		return nil, err
+	} else if !ok {
 		return nil, fmt.Errorf("%s: %w", be.Location(), repo.ErrNotInitialized)
 	}
 	var pw []byte

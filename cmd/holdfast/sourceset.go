@@ -106,8 +106,12 @@ func openVSphere(ctx context.Context, a *app, r *repo.Repository, spec source.Sp
 	if err != nil {
 		return nil, err
 	}
+	paths, err := parseDatastorePaths(o.datastorePaths)
+	if err != nil {
+		return nil, err
+	}
 	sess, err := vsphere.Prepare(ctx, vsphere.Options{Locator: loc, Connect: co, Transport: source.Transport(o.qemu.transport),
-		Quiesce: o.quiesce, Tag: r.Config().ID[:8], PreviousChangeIDs: prevIDs, Logger: a.logger(), Clock: a.clock})
+		Transports: vsphere.Available(paths, o.proxyVM, 0), Quiesce: o.quiesce, Tag: r.Config().ID[:8], PreviousChangeIDs: prevIDs, Logger: a.logger(), Clock: a.clock})
 	if err != nil {
 		return nil, err
 	}

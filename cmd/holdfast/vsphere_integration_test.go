@@ -305,3 +305,28 @@ func TestVSphereReadFailureAndQuiesce(t *testing.T) {
 	}
 	v.restoreEquals("vs1:latest", v.expected)
 }
+
+// TestVSphereBackupDirect: with --datastore-path the disk is read from the
+// datastore where this host sees it (the direct transport), and auto says
+// so; a forced direct transport without a path is refused with the reason.
+func TestVSphereBackupDirect(t *testing.T) {
+	v := newVSphereEnv(t)
+	dir := v.sim.DatastoreDir(t, "LocalDS_0")
+	b := v.backupJSON("vs1", append(v.source(), "--datastore-path", "LocalDS_0="+dir)...)
+	d := b.Disks[0]
+	if d.Transport != "direct" || d.BytesRead != 5<<20 || !strings.Contains(b.Notes["transport_choice"], "disk 0: direct: used") {
+		t.Fatalf("direct backup: transport %q read %d notes %v", d.Transport, d.BytesRead, b.Notes)
+	}
+	v.restoreEquals(b.Point, v.expected)
+	r := v.run(append([]string{"backup", "--name", "vs1", "--transport", "direct"}, v.source()...)...)
+	if r.code == 0 || !strings.Contains(r.stderr, "transport direct is not configured here") {
+		t.Errorf("direct without a path: %+v", r)
+	}
+	r = v.run(append([]string{"backup", "--name", "vs1", "--datastore-path", "LocalDS_0=relative"}, v.source()...)...)
+	if r.code != 2 || !strings.Contains(r.stderr, "absolute") {
+		t.Errorf("relative --datastore-path: %+v", r)
+	}
+	if n := v.snapshots(); n != 0 {
+		t.Errorf("%d snapshots left", n)
+	}
+}

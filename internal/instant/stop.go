@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
-	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/holdfast-backup/holdfast/internal/repo/storage/backends"
 )
 
 // StopTimeout is how long Stop waits for a serving process to end.
@@ -113,9 +114,15 @@ func (r Registry) Discard(ctx context.Context, rec Record) (Discarded, error) {
 // releaseRecordedHold ends the hold a local session keeps on its point, in
 // the repository its record names.
 func releaseRecordedHold(ctx context.Context, rec Record) error {
-	be := storage.NewLocal(rec.Repo)
-	if rec.Repo == "" || !be.Exists() {
+	if rec.Repo == "" {
 		return errors.New("repository not found")
+	}
+	be, err := backends.Open(rec.Repo, backends.Options{Getenv: os.Getenv})
+	if err != nil {
+		return err
+	}
+	if ok, err := backends.Exists(ctx, be); err != nil || !ok {
+		return errors.Join(errors.New("repository not found"), err)
 	}
 	return repo.ReleaseHold(ctx, be, rec.Point, rec.ID)
 }

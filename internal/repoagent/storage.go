@@ -10,7 +10,11 @@ import (
 // the size and free space of the file system holding the repository,
 // measured each time a heartbeat is encoded (the server's metrics export
 // them as holdfast_repository_filesystem_{size,free}_bytes).
-type StorageReport struct{ Path string }
+// Remote marks object storage, which reports no file system.
+type StorageReport struct {
+	Path   string
+	Remote bool
+}
 
 // StorageStatus is the "storage" capability's JSON.
 type StorageStatus struct {
@@ -23,7 +27,9 @@ type StorageStatus struct {
 func (s StorageReport) MarshalJSON() ([]byte, error) {
 	var st StorageStatus
 	var fs unix.Statfs_t
-	if err := unix.Statfs(s.Path, &fs); err != nil {
+	if s.Remote {
+		st.Error = "object storage: no capacity to report"
+	} else if err := unix.Statfs(s.Path, &fs); err != nil {
 		st.Error = err.Error()
 	} else {
 		st.SizeBytes = int64(fs.Blocks) * fs.Bsize

@@ -35,11 +35,21 @@
 //     sparse, else "vmdk-flat". OpenVMDK reads the same through a
 //     VMDKFiles opener (a datastore over HTTPS, a mounted datastore);
 //     there an extent name must stay in the descriptor's directory.
+//     BeneathFiles is such an opener for a directory whose names are not
+//     trusted (a mounted datastore): openat2 RESOLVE_BENEATH without
+//     symbolic links, regular files and block devices only (ErrEscape).
 //   - VMDK hosted sparse extent ("KDMV", monolithicSparse or an extent of
 //     twoGbMaxExtentSparse): grain directory, grain tables (read on demand
 //     through a small cache), zeroed-grain entries. Format "vmdk-sparse".
-//     Refused: compressed streamOptimized images, ESX COWD extents, delta
-//     disks (parentCID set), SEsparse.
+//   - VMDK streamOptimized (a sparse extent with deflate-compressed grains
+//     behind grain markers, as OVA/OVF exports carry): the grain directory
+//     in the header (qemu-img) or in the footer before the end-of-stream
+//     marker (VMware, gdOffset GD_AT_END). Each read inflates the grains it
+//     touches (a zlib stream per grain, checksum verified, at most one grain
+//     long; grains of at most 1 MiB), so memory is bounded by the grain
+//     size, not the disk. A grain marker must name its own grain's sector.
+//     Format "vmdk-sparse". Refused: ESX COWD extents, delta disks
+//     (parentCID set), SEsparse, compression without markers.
 //   - raw: anything else. Regular files find their data with
 //     SEEK_DATA/SEEK_HOLE (format "raw"); block devices are fully allocated
 //     (format "block").

@@ -24,6 +24,11 @@ func FuzzVMDKSparseHeader(f *testing.F) {
 	f.Add(buildSparse(sparseImage{capacity: 300, grainSize: 1, gtes: 4, grains: map[int64]byte{1: 9, 299: 0},
 		descriptor: descriptorText("monolithicSparse", "RW 300 SPARSE \"x.vmdk\"\n")}))
 	f.Add(buildSparse(sparseImage{capacity: 0, grainSize: 128, gtes: 512}))
+	_, stream := streamSeed() // streamOptimized, directory in the footer
+	f.Add(stream.img)
+	for _, seed := range qemuStreamSeeds(f) {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, _, err := openSparseExtent(bytes.NewReader(data), "fuzz.vmdk", int64(len(data)))
 		if err != nil {
@@ -31,6 +36,32 @@ func FuzzVMDKSparseHeader(f *testing.F) {
 		}
 		exerciseExtent(t, e, e.capacity)
 	})
+}
+
+// qemuStreamSeeds returns small streamOptimized images made by qemu-img
+// (directory in the header), if qemu is installed.
+func qemuStreamSeeds(f *testing.F) [][]byte {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		return nil
+	}
+	dir := f.TempDir()
+	raw, vmdk := filepath.Join(dir, "src.raw"), filepath.Join(dir, "so.vmdk")
+	cmds := [][]string{
+		{"qemu-img", "create", "-q", "-f", "raw", raw, "192k"},
+		{"qemu-io", "-f", "raw", "-c", "write -P 0xab 1k 2k", "-c", "write -P 0xcd 130k 1k", raw},
+		{"qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, vmdk},
+	}
+	for _, c := range cmds {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			f.Logf("%q: %v: %s", c, err, out)
+			return nil
+		}
+	}
+	b, err := os.ReadFile(vmdk)
+	if err != nil {
+		return nil
+	}
+	return [][]byte{bytes.TrimRight(b, "\x00")} // qemu pads the file with zeros
 }
 
 // exerciseExtent lists the allocation of an extent and reads its start and

@@ -112,15 +112,11 @@ func (d dirFiles) OpenFile(_ context.Context, name string) (ExtentFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	if isBlockDevice(st) {
-		size, err := f.Seek(0, io.SeekEnd)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		return &localFile{File: f, size: size}, nil
+	lf, err := newLocalFile(f, st)
+	if err != nil {
+		return nil, err
 	}
-	return &localFile{File: f, size: st.Size(), regular: true}, nil
+	return lf, nil
 }
 
 // flatExtentOf reads a FLAT extent starting at offset of f.

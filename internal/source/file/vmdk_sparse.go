@@ -21,6 +21,7 @@ const (
 
 	sparseFlagCompressed = 1 << 16
 	sparseFlagMarkers    = 1 << 17
+	compressDeflate      = 1
 
 	// Grain table entry values that are not file offsets.
 	gteUnallocated = 0
@@ -61,8 +62,8 @@ func (h *sparseHeader) validate(fileSize int64) error {
 	switch {
 	case h.version < 1 || h.version > 3:
 		return fmt.Errorf("unsupported sparse extent version %d", h.version)
-	case h.flags&(sparseFlagCompressed|sparseFlagMarkers) != 0 || h.compressAlgorithm != 0 || h.gdOffset == sparseGDAtEnd:
-		return errors.New("compressed (streamOptimized) VMDK not supported; convert it with qemu-img or vmkfstools")
+	case h.gdOffset == sparseGDAtEnd:
+		return errors.New("grain directory at the end but no footer")
 	case h.capacity > uint64(maxSectors):
 		return fmt.Errorf("capacity of %d sectors too large", h.capacity)
 	case h.grainSize == 0 || h.grainSize > sparseMaxGrain || h.grainSize&(h.grainSize-1) != 0:
@@ -75,11 +76,32 @@ func (h *sparseHeader) validate(fileSize int64) error {
 		(h.descSize > 0 && (h.descOffset == 0 || h.descOffset > fileSectors-h.descSize)):
 		return fmt.Errorf("invalid embedded descriptor (sector %d, %d sectors)", h.descOffset, h.descSize)
 	}
+	if err := h.validateCompression(); err != nil {
+		return err
+	}
 	if n := h.gdEntries(); n > sparseMaxGDEntries || n*4 > uint64(fileSize)-h.gdOffset*sectorSize {
 		return fmt.Errorf("grain directory of %d entries does not fit in the file", n)
 	}
 	return nil
 }
+
+// validateCompression checks the streamOptimized fields: deflate needs the
+// compressed and markers flags, and grains small enough to inflate in memory.
+func (h *sparseHeader) validateCompression() error {
+	switch {
+	case h.compressAlgorithm > compressDeflate:
+		return fmt.Errorf("unsupported grain compression algorithm %d", h.compressAlgorithm)
+	case (h.flags&sparseFlagCompressed != 0) != h.compressed() || (h.flags&sparseFlagMarkers != 0) != h.compressed():
+		return fmt.Errorf("unsupported combination of compression algorithm %d and flags %#x (compressed grains need markers)", h.compressAlgorithm, h.flags)
+	case h.compressed() && h.grainSize > streamMaxGrain:
+		return fmt.Errorf("compressed grains of %d sectors too large (at most %d)", h.grainSize, streamMaxGrain)
+	}
+	return nil
+}
+
+// compressed says whether grains are stored deflated behind grain markers
+// (streamOptimized).
+func (h *sparseHeader) compressed() bool { return h.compressAlgorithm == compressDeflate }
 
 // gdEntries is the number of grain tables that map the capacity.
 func (h *sparseHeader) gdEntries() uint64 {
@@ -99,6 +121,8 @@ type sparseExtent struct {
 	gtEntries  int64
 	gd         []uint32 // grain table sectors, 0 = no table
 	cache      gtCache
+	// stream is set for compressed grains (streamOptimized).
+	stream *grainInflater
 }
 
 // openSparseExtent reads and validates the header and grain directory of a
@@ -109,6 +133,9 @@ func openSparseExtent(ra io.ReaderAt, name string, fileSize int64) (*sparseExten
 		return nil, nil, fmt.Errorf("vmdk %s: read header: %w", name, err)
 	}
 	h, err := parseSparseHeader(buf)
+	if err == nil && h.gdOffset == sparseGDAtEnd && h.flags&sparseFlagMarkers != 0 {
+		h, err = readFooter(ra, fileSize)
+	}
 	if err == nil {
 		err = h.validate(fileSize)
 	}
@@ -120,6 +147,9 @@ func openSparseExtent(ra io.ReaderAt, name string, fileSize int64) (*sparseExten
 		capacity:   int64(h.capacity) * sectorSize,
 		grainBytes: int64(h.grainSize) * sectorSize,
 		gtEntries:  int64(h.gtesPerGT),
+	}
+	if h.compressed() {
+		e.stream = newGrainInflater(e.grainBytes)
 	}
 	if e.gd, err = e.readGrainDirectory(&h); err != nil {
 		return nil, nil, fmt.Errorf("vmdk %s: %w", name, err)
@@ -196,7 +226,7 @@ func (e *sparseExtent) readAt(p []byte, off int64) error {
 		if err != nil {
 			return err
 		}
-		if err := e.readGrain(p[:n], sector, in); err != nil {
+		if err := e.readGrain(p[:n], g, sector, in); err != nil {
 			return fmt.Errorf("vmdk %s: grain %d: %w", e.name, g, err)
 		}
 		p, off = p[n:], off+n
@@ -204,11 +234,14 @@ func (e *sparseExtent) readAt(p []byte, off int64) error {
 	return nil
 }
 
-// readGrain fills p from offset in of the grain stored at sector.
-func (e *sparseExtent) readGrain(p []byte, sector uint32, in int64) error {
+// readGrain fills p from offset in of grain g, stored at sector.
+func (e *sparseExtent) readGrain(p []byte, g int64, sector uint32, in int64) error {
 	if sector == gteUnallocated || sector == gteZeroed {
 		clear(p)
 		return nil
+	}
+	if e.stream != nil {
+		return e.readCompressedGrain(p, g, sector, in)
 	}
 	pos := int64(sector)*sectorSize + in
 	if pos > e.fileSize-int64(len(p)) {

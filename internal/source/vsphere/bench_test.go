@@ -44,6 +44,7 @@ func TestBenchNBDThroughput(t *testing.T) {
 	}
 	size := benchSize(t)
 	sim, _ := startSim(t)
+	sim.RequireSession(false) // the plain downloads below carry no session cookie
 	sim.SetDiskCapacity(t, vmName, 0, size)
 	buf := make([]byte, 4<<20)
 	rng := rand.New(rand.NewPCG(1, 2))

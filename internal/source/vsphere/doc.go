@@ -27,4 +27,10 @@
 // an ID that cannot be trusted (none, another tracking instance, refused
 // by vSphere) gives Known=false and a reason, never an error. List reads
 // the inventory for `holdfast vsphere ls`.
+//
+// NewDirect reads a disk from a datastore
+// mounted on the proxy (--datastore-path NAME=DIR; names confined with
+// file.BeneathFiles), NewHotAdd by attaching the disk to the proxy's own
+// VM (--vsphere-vm NAME) and reading its block device, detached again on
+// Close and on every failure. See docs/vsphere.md, "Transport modes".
 package vsphere

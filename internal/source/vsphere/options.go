@@ -7,6 +7,10 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
+// DefaultConnections is the number of parallel ranged reads per disk in
+// nbd mode when none is given.
+const DefaultConnections = 4
+
 // Options configure a backup session of one VM.
 type Options struct {
 	// Locator names the VM (Path = /DC/vm/…/VM).
@@ -42,7 +46,7 @@ func (o *Options) defaults() {
 		o.Tag = "default"
 	}
 	if o.Connections <= 0 {
-		o.Connections = 4
+		o.Connections = DefaultConnections
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Benchmark of object-storage repositories (issue 14): what each command
+# costs in S3 requests, and restore from S3 against restore from a local
+# repository. A real S3 server (versitygw, scripts/setup installs it) runs on
+# loopback behind bench/s3count, a proxy that counts requests by operation.
+# Prints Markdown tables for docs/performance.md on stdout.
+#
+#   bench/s3.sh                       # 1 GiB disk, 1 MiB chunks
+#   SIZE=256M CHUNK=256KiB bench/s3.sh
+#
+# The disk holds distinct compressible data (base64 of random bytes). Steps,
+# each counted alone: full backup; the same backup again (nothing changed:
+# every chunk is reused); an incremental after 1 % of the chunks changed;
+# restore of the disk; verify (metadata) and verify --read-data; forget of
+# the first point and gc. The same full backup and restore also run against a
+# local repository for the throughput ratio.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
+
+SIZE=${SIZE:-1G}
+CHUNK=${CHUNK:-1MiB}
+export HOLDFAST_PASSWORD=${HOLDFAST_PASSWORD:-bench-password}
+SIZE_BYTES=$(to_bytes "$SIZE")
+need jq jq
+need base64 coreutils
+
+VGW=$(command -v versitygw || echo "$(go env GOPATH)/bin/versitygw")
+[[ -x $VGW ]] || die "versitygw not found: run scripts/setup"
+setup_workdir holdfast-s3
+BIN=$WORK/holdfast
+holdfast_binary "$BIN"
+(cd "$REPO_ROOT" && go build -o "$WORK/s3count" ./bench/s3count)
+
+VPORT=$(free_port)
+mkdir -p "$WORK/gw" "$WORK/versions"
+ROOT_ACCESS_KEY=bench ROOT_SECRET_KEY=bench-secret-key-0123 "$VGW" --port "127.0.0.1:$VPORT" posix \
+	--versioning-dir "$WORK/versions" "$WORK/gw" >"$WORK/vgw.log" 2>&1 &
+VGW_PID=$!
+CPORT=$(free_port)
+"$WORK/s3count" -listen "127.0.0.1:$CPORT" -target "http://127.0.0.1:$VPORT" >"$WORK/count.log" 2>&1 &
+COUNT_PID=$!
+EXTRA_CLEANUP="kill $VGW_PID $COUNT_PID 2>/dev/null; wait 2>/dev/null"
+for _ in $(seq 200); do port_busy "$VPORT" && port_busy "$CPORT" && break; sleep 0.1; done
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key-0123 AWS_REGION=us-east-1
+S3=s3+http://127.0.0.1:$CPORT/bench/repo
+LOCAL=$WORK/local-repo
+
+log "making a $SIZE disk of distinct compressible data"
+head -c $((SIZE_BYTES * 3 / 4 + 4)) /dev/urandom | base64 -w0 | head -c "$SIZE_BYTES" >"$WORK/disk.img"
+CHUNK_BYTES=$(to_bytes "$CHUNK")
+CHUNKS=$(( (SIZE_BYTES + CHUNK_BYTES - 1) / CHUNK_BYTES ))
+
+reset() { curl -s -X POST "http://127.0.0.1:$CPORT/__counts/reset" >/dev/null; }
+declare -A REQ=()
+counted() { # NAME CMD...: measure and record the request counts
+	local name=$1; shift
+	reset
+	measure "$name" "$@"
+	REQ[$name]=$(curl -s "http://127.0.0.1:$CPORT/__counts")
+}
+field() { jq -r ".${2} // 0" <<<"${REQ[$1]}"; }
+
+counted init "$BIN" repo init --repo "$S3" --chunk-size "$CHUNK"
+counted full "$BIN" backup --repo "$S3" --name vm1 --json "$WORK/disk.img"
+counted again "$BIN" backup --repo "$S3" --name vm1 --json "$WORK/disk.img"
+# change 1 % of the chunks (at least one), spread over the disk
+n=$(( CHUNKS / 100 > 0 ? CHUNKS / 100 : 1 ))
+for i in $(seq 0 $((n - 1))); do
+	dd if=/dev/urandom of="$WORK/disk.img" bs=4096 count=1 seek=$(( (i * CHUNKS / n) * CHUNK_BYTES / 4096 )) conv=notrunc status=none
+done
+counted incr "$BIN" backup --repo "$S3" --name vm1 --json "$WORK/disk.img"
+counted restore "$BIN" restore --repo "$S3" vm1:latest --disk 0 --to "$WORK/restored-s3.img"
+cmp "$WORK/disk.img" "$WORK/restored-s3.img" || die "restore from S3 differs"
+counted verify "$BIN" verify --repo "$S3"
+counted verifydata "$BIN" verify --repo "$S3" --read-data
+"$BIN" forget --repo "$S3" --keep-last 1 >/dev/null
+counted gc "$BIN" gc --repo "$S3" --grace 0s --json
+
+"$BIN" repo init --repo "$LOCAL" --chunk-size "$CHUNK" >/dev/null
+measure localfull "$BIN" backup --repo "$LOCAL" --name vm1 "$WORK/disk.img"
+measure localrestore "$BIN" restore --repo "$LOCAL" vm1:latest --disk 0 --to "$WORK/restored-local.img"
+cmp "$WORK/disk.img" "$WORK/restored-local.img" || die "local restore differs"
+
+GIB=$(awk -v b="$SIZE_BYTES" 'BEGIN { printf "%.4f", b / 1073741824 }')
+stored=$(jq -r '.disks[0].bytes_stored' "$WORK/full.out")
+echo "### Object storage: requests per command"
+echo
+machine_line
+echo
+echo "\`SIZE=$SIZE CHUNK=$CHUNK bench/s3.sh\` — $CHUNKS chunks of $CHUNK, distinct compressible data ($(mib "$stored") MiB stored), versitygw on loopback behind a counting proxy."
+echo
+echo "| step | PUT | GET | HEAD | COPY | DELETE | LIST | total | per GiB of disk | wall s |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for s in init full again incr restore verify verifydata gc; do
+	tot=$(field "$s" TOTAL)
+	echo "| $s | $(field "$s" PUT) | $(field "$s" GET) | $(field "$s" HEAD) | $(field "$s" COPY) | $(field "$s" DELETE) | $(field "$s" LIST) | $tot | $(awk -v t="$tot" -v g="$GIB" 'BEGIN { printf "%.0f", t / g }') | ${T[$s]} |"
+done
+echo
+echo "| restore | wall s | MiB/s | vs local |"
+echo "|---|---:|---:|---:|"
+echo "| local repository | ${T[localrestore]} | $(mibps "$SIZE_BYTES" "${T[localrestore]}") | 1.00 |"
+echo "| S3 (versitygw, loopback) | ${T[restore]} | $(mibps "$SIZE_BYTES" "${T[restore]}") | $(ratio "${T[localrestore]}" "${T[restore]}") |"
+echo
+load_note
