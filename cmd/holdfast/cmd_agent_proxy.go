@@ -89,7 +89,7 @@ func runProxyAgent(ctx context.Context, a *app, o *clientOptions, po proxyAgentO
 	}
 	paths, err := parseDatastorePaths(po.datastorePaths)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	vs := proxy.VSphereOptions{DatastorePaths: paths, VMName: po.vsphereVM}
 	legacy := ""

@@ -21,22 +21,15 @@ type VSphereOptions struct {
 	VMName string
 }
 
-// Transports lists the transports the options offer, in the order auto
-// tries them: direct, hotadd, nbd.
+// Transports names the transports the options offer (vsphere.Available
+// builds them), in the order auto tries them: direct, hotadd, nbd.
 func (o VSphereOptions) Transports() []source.Transport {
 	var out []source.Transport
-	if len(o.DatastorePaths) > 0 {
-		out = append(out, source.TransportDirect)
+	for _, t := range vsphere.Available(o.DatastorePaths, o.VMName, 0) {
+		out = append(out, t.Name())
 	}
-	if o.VMName != "" {
-		out = append(out, source.TransportHotAdd)
-	}
-	return append(out, source.TransportNBD)
+	return out
 }
-
-// vsphereNBDConnections is how many ranged reads of one disk the network
-// transport keeps in flight.
-const vsphereNBDConnections = 4
 
 // backupVSphere backs up every disk of a vSphere VM in one attempt, as
 // backupVM does for QEMU: the snapshot, read through the transport the
@@ -64,15 +57,8 @@ func (p *Proxy) backupVSphere(ctx context.Context, at *attempt, src source.Spec)
 // vsphereSnapshot is the one call into the vSphere session
 // (internal/source/vsphere): o gets this proxy's transports.
 func (p *Proxy) vsphereSnapshot(ctx context.Context, o vsphere.Options) (*snapshot, error) {
-	v := p.o.VSphere
-	if len(v.DatastorePaths) > 0 {
-		o.Transports = append(o.Transports, vsphere.NewDirect(v.DatastorePaths))
-	}
-	if v.VMName != "" {
-		o.Transports = append(o.Transports, vsphere.NewHotAdd(v.VMName, nil))
-	}
-	o.Transports = append(o.Transports, vsphere.NewNBD(vsphereNBDConnections))
-	o.Connections, o.Logger = vsphereNBDConnections, p.log
+	o.Transports = vsphere.Available(p.o.VSphere.DatastorePaths, p.o.VSphere.VMName, vsphere.DefaultConnections)
+	o.Connections, o.Logger = vsphere.DefaultConnections, p.log
 	sess, err := vsphere.Prepare(ctx, o)
 	if err != nil {
 		return nil, err
