@@ -129,6 +129,20 @@ func TestDistributedVSphere(t *testing.T) {
 		t.Errorf("job run --wait does not show the session's warnings:\n%s", out)
 	}
 
+	// A proxy that sees the datastore (--datastore-path) offers direct
+	// storage access, which a job may ask for.
+	c.kill(c.procs["near"])
+	c.addProxy("near", 2, "--reach", "vsphere://"+sim.Host, "--datastore-path", "LocalDS_0="+sim.DatastoreDir(t, "LocalDS_0"))
+	c.waitAgents("near")
+	c.e.ok("job", "edit", "vcjob", "--transport", "direct")
+	r3 := c.runJobAny("vcjob")
+	checkVSphereRun(t, c, r3, want[1:], "selection vc1=tag:tier/gold picks no VM", "selection vc1=name:nomatch* picks no VM")
+	for _, vm := range r3.VMs {
+		if d := vm.Disks[0]; d.Transport != "direct" {
+			t.Errorf("backup of %s with --transport direct: %+v", vm.Name, d)
+		}
+	}
+
 	// A wrong password in the file fails the session with a clear error.
 	wrong := write("vc-wrong.pw", "not-the-password\n", 0o600)
 	c.e.ok("source", "add", "vcwrong", "--type", "vsphere", "--address", sim.URL(""), "--vsphere-password-file", wrong,
