@@ -2,29 +2,13 @@ package pki
 
 import (
 	"os"
-	"path/filepath"
 
 	"github.com/holdfast-backup/holdfast/internal/atomicfile"
 )
 
 // writeExclusive creates path with perm, failing if it exists, and syncs it.
 func writeExclusive(path string, data []byte, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return atomicfile.SyncDir(filepath.Dir(path))
+	return atomicfile.WriteNew(path, data, perm)
 }
 
 // writeAtomic replaces path with data (temp file, fsync, rename, fsync dir).
