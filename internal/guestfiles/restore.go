@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/holdfast-backup/holdfast/internal/beneath"
 	"github.com/holdfast-backup/holdfast/internal/guestfs"
 	"golang.org/x/sys/unix"
 )
@@ -22,7 +23,7 @@ var (
 	ErrExists = errors.New("exists in the destination (--force replaces it)")
 	// ErrEscape is a destination path that leads out of the destination
 	// directory (a symbolic link or ".." on the way).
-	ErrEscape = errors.New("leads out of the destination directory")
+	ErrEscape = beneath.ErrEscape
 	// ErrSharedData is files left out because the data of the files
 	// restored from one volume would reach more than SharedFactor times
 	// the volume (RestoreOptions.AllowShared restores them).
@@ -262,14 +263,9 @@ func (o *restorer) openDir(rel string) (*os.File, error) {
 	if f, ok := o.cache[rel]; ok {
 		return f, nil
 	}
-	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
-	fd, err := unix.Openat2(int(o.dest.Fd()), rel, &how)
-	switch {
-	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
-		return nil, fmt.Errorf("%s: %w", rel, ErrEscape)
-	case err != nil:
-		return nil, fmt.Errorf("open %s in the destination: %w", rel, err)
+	fd, err := beneath.Open(int(o.dest.Fd()), rel, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, fmt.Errorf("destination: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), rel)
 	o.cache[rel] = f

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/holdfast-backup/holdfast/internal/beneath"
 	"golang.org/x/sys/unix"
 )
 
@@ -103,25 +104,23 @@ func placeDevice(path string) (placement, error) {
 // placeBeneath opens the directory of root/rel without leaving root and
 // without following any symbolic link on the way.
 func placeBeneath(root, rel, path string) (placement, error) {
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	rfd, err := beneath.OpenRoot(root)
 	if err != nil {
-		return placement{}, fmt.Errorf("open restore root %s: %w", root, err)
+		return placement{}, fmt.Errorf("restore root: %w", err)
 	}
 	defer unix.Close(rfd)
 	dir, name := filepath.Split(rel)
 	if dir == "" {
 		dir = "."
 	}
-	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
-	fd, err := unix.Openat2(rfd, dir, &how)
+	fd, err := beneath.Open(rfd, dir, unix.O_RDONLY|unix.O_DIRECTORY)
 	switch {
-	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
+	case errors.Is(err, beneath.ErrEscape):
 		return placement{}, fmt.Errorf("%w: %s: the way to it from restore root %s goes through a symbolic link or leaves the root", ErrTargetRefused, path, root)
 	case errors.Is(err, unix.ENOTDIR):
 		return placement{}, fmt.Errorf("%w: %s: a part of its directory is not a directory", ErrTargetRefused, path)
-	case errors.Is(err, unix.ENOSYS):
-		return placement{}, fmt.Errorf("%w: %s: confined restores need openat2 (Linux 5.6 or later)", ErrTargetRefused, path)
+	case errors.Is(err, beneath.ErrUnsupported):
+		return placement{}, fmt.Errorf("%w: %s: %w", ErrTargetRefused, path, err)
 	case err != nil:
 		return placement{}, fmt.Errorf("open the directory of %s: %w", path, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 
+	"github.com/holdfast-backup/holdfast/internal/beneath"
 	"github.com/holdfast-backup/holdfast/internal/source/file"
 	"golang.org/x/sys/unix"
 )
@@ -43,21 +44,17 @@ func parseFlatDescriptor(b []byte, capacity int64) (string, error) {
 // openBeneath opens rel (a "/"-separated path) below root without leaving
 // it and without following a symbolic link on the way.
 func openBeneath(root, rel string, flags int) (*os.File, error) {
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	rfd, err := beneath.OpenRoot(root)
 	if err != nil {
-		return nil, fmt.Errorf("datastore directory %s: %w", root, err)
+		return nil, fmt.Errorf("datastore directory: %w", err)
 	}
 	defer unix.Close(rfd)
-	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW),
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
-	fd, err := unix.Openat2(rfd, rel, &how)
+	fd, err := beneath.Open(rfd, rel, flags|unix.O_NOFOLLOW)
 	switch {
-	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
+	case errors.Is(err, beneath.ErrEscape):
 		return nil, fmt.Errorf("%w: %s below %s goes through a symbolic link or leaves it", ErrEscape, rel, root)
-	case errors.Is(err, unix.ENOSYS):
-		return nil, fmt.Errorf("open %s: confined access needs openat2 (Linux 5.6 or later)", rel)
 	case err != nil:
-		return nil, fmt.Errorf("open %s below %s: %w", rel, root, err)
+		return nil, fmt.Errorf("below %s: %w", root, err)
 	}
 	return os.NewFile(uintptr(fd), path.Join(root, rel)), nil
 }

@@ -2,24 +2,20 @@ package file
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/holdfast-backup/holdfast/internal/beneath"
 	"golang.org/x/sys/unix"
 )
 
 // ErrEscape matches the error of a VMDK file whose name leads out of its
-// directory or through a symbolic link.
-var ErrEscape = errors.New("leads out of the VMDK's directory or through a symbolic link")
-
-// beneathResolve confines a name to the directory it is resolved from, the
-// same way guestfiles confines restored files: no "..", absolute names or
-// symbolic links on the way (openat2, Linux 5.6).
-const beneathResolve = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+// directory or through a symbolic link (confined with package beneath, as
+// guestfiles confines restored files).
+var ErrEscape = beneath.ErrEscape
 
 // BeneathFiles opens the files of a VMDK in directory dir of root (dir
 // "/"-separated, "" for root itself) such that neither dir nor any file
@@ -29,18 +25,17 @@ const beneathResolve = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RE
 // operator's path may be a symbolic link). Close the returned closer when
 // the disk is closed.
 func BeneathFiles(root, dir string) (VMDKFiles, func() error, error) {
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	rfd, err := beneath.OpenRoot(root)
 	if err != nil {
-		return nil, nil, &fs.PathError{Op: "open", Path: root, Err: err}
+		return nil, nil, err
 	}
 	defer unix.Close(rfd)
 	if dir == "" {
 		dir = "."
 	}
-	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: beneathResolve}
-	dfd, err := unix.Openat2(rfd, dir, &how)
+	dfd, err := beneath.Open(rfd, dir, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
-		return nil, nil, beneathError(filepath.Join(root, dir), err)
+		return nil, nil, fmt.Errorf("VMDK directory %s: %w", root, err)
 	}
 	f := &beneathFiles{dir: os.NewFile(uintptr(dfd), filepath.Join(root, dir))}
 	return f, f.dir.Close, nil
@@ -53,10 +48,9 @@ type beneathFiles struct{ dir *os.File }
 // O_NONBLOCK, as openDiskFile does).
 func (b *beneathFiles) OpenFile(_ context.Context, name string) (ExtentFile, error) {
 	path := filepath.Join(b.dir.Name(), name)
-	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC, Resolve: beneathResolve}
-	fd, err := unix.Openat2(int(b.dir.Fd()), name, &how)
+	fd, err := beneath.Open(int(b.dir.Fd()), name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY)
 	if err != nil {
-		return nil, beneathError(path, err)
+		return nil, fmt.Errorf("VMDK directory %s: %w", b.dir.Name(), err)
 	}
 	if err := unix.SetNonblock(fd, false); err != nil {
 		_ = unix.Close(fd)
@@ -90,14 +84,4 @@ func newLocalFile(f *os.File, st os.FileInfo) (*localFile, error) {
 		return &localFile{File: f, size: size}, nil
 	}
 	return &localFile{File: f, size: st.Size(), regular: true}, nil
-}
-
-func beneathError(path string, err error) error {
-	switch {
-	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
-		return fmt.Errorf("%s: %w", path, ErrEscape)
-	case errors.Is(err, unix.ENOSYS):
-		return fmt.Errorf("%s: confined opens need openat2 (Linux 5.6 or later): %w", path, err)
-	}
-	return &fs.PathError{Op: "open", Path: path, Err: err}
 }
