@@ -354,20 +354,7 @@ func (a *app) instantServeCommand(ctx context.Context, ref, stateDir, id, redo s
 	for _, s := range o.allow {
 		args = append(args, "--allow", s)
 	}
-	ra, err := a.repoArgs()
-	if err != nil {
-		return nil, err
-	}
-	args = append(args, ra...)
-	if a.passwordFile != "" {
-		args = append(args, "--password-file", a.passwordFile)
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Env = os.Environ()
-	if pw, err := a.password(ctx, false); err == nil && len(pw) > 0 && a.passwordFile == "" {
-		cmd.Env = passwordEnv(cmd.Env, pw) // only to the child, never printed
-	}
-	return cmd, nil
+	return a.repoChild(ctx, self, args)
 }
 
 func newInstantList(a *app, stateDir *string, co *clientOptions) *cobra.Command {

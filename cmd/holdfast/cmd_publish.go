@@ -203,20 +203,7 @@ func (a *app) publishServeCommand(ctx context.Context, ref, stateDir, id string,
 		}
 		args = append(args, "--mount-dir", abs)
 	}
-	ra, err := a.repoArgs()
-	if err != nil {
-		return nil, err
-	}
-	args = append(args, ra...)
-	if a.passwordFile != "" {
-		args = append(args, "--password-file", a.passwordFile)
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Env = os.Environ()
-	if pw, err := a.password(ctx, false); err == nil && len(pw) > 0 && a.passwordFile == "" {
-		cmd.Env = passwordEnv(cmd.Env, pw) // only to the child, never printed
-	}
-	return cmd, nil
+	return a.repoChild(ctx, self, args)
 }
 
 // printPublished prints a published session: lsblk-like, or JSON.

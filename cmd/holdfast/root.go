@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
@@ -133,26 +134,34 @@ func (a *app) repoLocation() (string, error) {
 	return loc, nil
 }
 
-// repoArgs are the repository flags a command passes to a child process
-// it starts (instant recovery, publish): the location made absolute when
-// it is a directory.
-func (a *app) repoArgs() ([]string, error) {
-	if a.repoDir == "" {
-		return nil, nil // the child reads $HOLDFAST_REPOSITORY as we did
-	}
-	loc := a.repoDir
-	if !backends.IsRemote(loc) {
-		abs, err := filepath.Abs(loc)
-		if err != nil {
-			return nil, err
+// repoChild is the command for a child holdfast process (instant
+// recovery, publish) that opens the same repository: args followed by the
+// repository flags (a directory made absolute) and the password file; a
+// password given otherwise reaches the child only through its environment.
+func (a *app) repoChild(ctx context.Context, self string, args []string) (*exec.Cmd, error) {
+	if a.repoDir != "" { // else the child reads $HOLDFAST_REPOSITORY as we did
+		loc := a.repoDir
+		if !backends.IsRemote(loc) {
+			abs, err := filepath.Abs(loc)
+			if err != nil {
+				return nil, err
+			}
+			loc = abs
 		}
-		loc = abs
+		args = append(args, "--repo", loc)
+		if a.s3Insecure {
+			args = append(args, "--s3-insecure")
+		}
 	}
-	args := []string{"--repo", loc}
-	if a.s3Insecure {
-		args = append(args, "--s3-insecure")
+	if a.passwordFile != "" {
+		args = append(args, "--password-file", a.passwordFile)
 	}
-	return args, nil
+	cmd := exec.Command(self, args...)
+	cmd.Env = os.Environ()
+	if pw, err := a.password(ctx, false); err == nil && len(pw) > 0 && a.passwordFile == "" {
+		cmd.Env = passwordEnv(cmd.Env, pw) // only to the child, never printed
+	}
+	return cmd, nil
 }
 
 func (a *app) backend() (storage.Backend, error) {
