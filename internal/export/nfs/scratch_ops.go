@@ -208,17 +208,23 @@ func (s *Server) scratchCreate(t target, name string, mode uint32, a sattr, e *e
 	if st == nfs3OK && (a.setMode || a.setSize || a.atime.how != 0 || a.mtime.how != 0) {
 		st = s.scratchSetattr(obj, a)
 	}
+	s.created(e, nfsCreate, t, obj, st)
+	return acceptSuccess
+}
+
+// created answers CREATE or MKDIR: status st, or the new object's handle
+// and attributes with the directory's wcc data.
+func (s *Server) created(e *encoder, proc uint32, dir, obj target, st uint32) {
 	if st != nfs3OK {
-		fail(e, nfsCreate, st)
-		return acceptSuccess
+		fail(e, proc, st)
+		return
 	}
 	obj = obj.refresh()
 	e.uint32(nfs3OK)
 	e.bool(true)
 	e.opaque(obj.handle())
 	s.postOpAttr(e, obj)
-	s.wcc(e, t)
-	return acceptSuccess
+	s.wcc(e, dir)
 }
 
 // exclusiveRetry answers an EXCLUSIVE create of an existing name: a
@@ -256,16 +262,7 @@ func (s *Server) mkdir(t target, st uint32, d *decoder, e *encoder) uint32 {
 	if st == nfs3OK && a.setMode {
 		st = s.scratchSetattr(obj, sattr{setMode: true, mode: a.mode})
 	}
-	if st != nfs3OK {
-		fail(e, nfsMkdir, st)
-		return acceptSuccess
-	}
-	obj = obj.refresh()
-	e.uint32(nfs3OK)
-	e.bool(true)
-	e.opaque(obj.handle())
-	s.postOpAttr(e, obj)
-	s.wcc(e, t)
+	s.created(e, nfsMkdir, t, obj, st)
 	return acceptSuccess
 }
 
