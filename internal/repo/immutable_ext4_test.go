@@ -121,5 +121,7 @@ func TestImmutableAttributeExt4(t *testing.T) {
 		t.Fatalf("verify (point %s kept): %+v %v", keep.ID, vr, err)
 	}
 	// Leave nothing immutable behind for the clean-up.
-	_ = be.List(ctx, "", func(fi storage.FileInfo) error { return be.SetImmutable(fi.Name, false) })
+	for _, top := range []string{"chunks", "indexes", "points", "scans"} {
+		_ = be.List(ctx, top, func(fi storage.FileInfo) error { return be.SetImmutable(fi.Name, false) })
+	}
 }
