@@ -47,7 +47,9 @@ func Harden(r *repo.Repository, days int, clk clock.Clock, log *slog.Logger) (*r
 		Reason:     fmt.Sprintf("the repository agent keeps everything for %d days (--immutable %d)", days, days),
 		Clock:      clk,
 		AttrError: func(name string, err error) {
-			once.Do(func() { log.Warn("hardened repository: immutable attribute not set (further failures not logged)", "file", name, "err", err) })
+			once.Do(func() {
+				log.Warn("hardened repository: immutable attribute not set (further failures not logged)", "file", name, "err", err)
+			})
 		},
 	})
 	if h.Attributes {
