@@ -300,6 +300,9 @@ func (im *Immutable) Touch(ctx context.Context, name string) error {
 	if err == nil || im.attrs == nil || !errors.Is(err, fs.ErrPermission) {
 		return err
 	}
+	if t, ok := im.attrs.(interface{ TouchImmutable(string) error }); ok {
+		return t.TouchImmutable(name)
+	}
 	if cerr := im.attrs.SetImmutable(name, false); cerr != nil {
 		return err
 	}

@@ -55,3 +55,45 @@ func BenchmarkImmutableStore(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkImmutableTouch measures a backup's touch of a chunk it reuses:
+// on plain storage, and on a hardened repository's storage where the
+// chunk carries the immutable attribute (cleared for the touch and set
+// again).
+//
+//	go test ./internal/repo/ -run '^$' -bench ImmutableTouch
+func BenchmarkImmutableTouch(b *testing.B) {
+	for _, attrs := range []bool{false, true} {
+		b.Run(map[bool]string{false: "plain", true: "chattr"}[attrs], func(b *testing.B) {
+			ctx := context.Background()
+			local := storage.NewLocal(b.TempDir())
+			r, err := Init(ctx, local, nil, InitOptions{ChunkSize: MinChunkSize})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			if attrs {
+				if err := local.ProbeImmutable(); err != nil {
+					b.Skip(err)
+				}
+				r = r.WithBackend(NewImmutable(local, ImmutableOptions{Window: testWindow, Attributes: true}))
+			}
+			id := putTestChunk(b, r, chunkData(9, MinChunkSize))
+			if err := r.be.Sync(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if attrs {
+				defer local.SetImmutable(chunkName(id), false) //nolint:errcheck // best effort for the clean-up
+				if on, err := local.IsImmutable(chunkName(id)); err != nil || !on {
+					b.Fatalf("chunk not immutable: %v", err)
+				}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if ok, err := r.TouchChunk(ctx, id); err != nil || !ok {
+					b.Fatal(ok, err)
+				}
+			}
+		})
+	}
+}

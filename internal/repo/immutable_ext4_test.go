@@ -96,8 +96,20 @@ func TestImmutableAttributeExt4(t *testing.T) {
 	if err := be.Remove(ctx, chunk); !errors.Is(err, storage.ErrImmutable) {
 		t.Fatalf("local removal of an immutable chunk: %v, want ErrImmutable", err)
 	}
+	// A backup reusing the chunk touches it: its time moves on, it stays immutable.
+	hourAgo := time.Now().Add(-time.Hour)
+	if err := be.SetImmutable(chunk, false); err != nil {
+		t.Fatal(err)
+	}
+	setMtime(t, be, chunk, hourAgo)
+	if err := be.SetImmutable(chunk, true); err != nil {
+		t.Fatal(err)
+	}
 	if ok, err := r.TouchChunk(ctx, ix.Entries[0].ID); err != nil || !ok {
 		t.Fatalf("touch of an immutable chunk: %v %v", ok, err)
+	}
+	if st, err := be.Stat(ctx, chunk); err != nil || !st.ModTime.After(hourAgo.Add(30*time.Minute)) {
+		t.Fatalf("touch of an immutable chunk left its time at %v (%v)", st.ModTime, err)
 	}
 	if on, _ := be.IsImmutable(chunk); !on {
 		t.Fatal("touch left the chunk mutable")

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -162,7 +164,18 @@ func TestImmutableForgetAndGC(t *testing.T) {
 	if err := r.RemovePoint(ctx, m); err != nil {
 		t.Fatalf("forget after the window: %v", err)
 	}
+	// A temporary file a killed writer left is not data: gc removes it.
+	tmp := filepath.Join(be.Location(), "chunks", ".tmp-left")
+	if err := os.WriteFile(tmp, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(tmp, time.Now().Add(-time.Hour), time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	res, err = r.GC(ctx, GCOptions{})
+	if _, serr := os.Stat(tmp); err == nil && !os.IsNotExist(serr) {
+		t.Errorf("gc left a stale temporary file: %v (removed %d)", serr, res.RemovedTemp)
+	}
 	if err != nil || res.Removed != 2 {
 		t.Fatalf("gc after the window: %+v %v", res, err)
 	}
