@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+	"github.com/holdfast-backup/holdfast/internal/repoagent"
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 )
 
 // TestHardenedRepositoryAgent: a repository agent run with --immutable 7
@@ -49,6 +51,17 @@ func TestHardenedRepositoryAgent(t *testing.T) {
 	}
 	attrs := strings.Contains(banner, "files immutable (chattr +i): yes")
 	t.Logf("agent: %s", strings.TrimSpace(banner))
+	var agents []apitypes.Agent
+	if err := json.Unmarshal([]byte(c.e.ok("repository", "list", "--json")), &agents); err != nil || len(agents) != 1 {
+		t.Fatalf("repository list: %+v %v", agents, err)
+	}
+	var caps struct {
+		Storage repoagent.StorageStatus `json:"storage"`
+	}
+	if err := json.Unmarshal(agents[0].Capabilities, &caps); err != nil || caps.Storage.ImmutableDays != 7 ||
+		caps.Storage.ImmutableFiles == nil || *caps.Storage.ImmutableFiles != attrs {
+		t.Fatalf("the agent's capability report: %s %v", agents[0].Capabilities, err)
+	}
 
 	pw := filepath.Join(dir, "pw")
 	if err := os.WriteFile(pw, []byte("correct horse\n"), 0o600); err != nil {
