@@ -23,16 +23,19 @@ import (
 // repoAgentOptions are the flags of `holdfast repository` run as an agent.
 type repoAgentOptions struct {
 	name, path, joinToken, listen, advertise, stateDir string
-	slots, proxySessions                               int
+	slots, proxySessions, immutableDays                int
 	sessionTimeout                                     time.Duration
 }
+
+// maxImmutableDays bounds --immutable (about 100 years).
+const maxImmutableDays = 36500
 
 // addRepositoryAgent makes `holdfast repository --name N --path DIR
 // --join-token T` run the repository agent; without these flags the
 // command shows its help (subcommands token and list).
 func addRepositoryAgent(a *app, c *cobra.Command, o *clientOptions) {
 	var ro repoAgentOptions
-	c.Use = "repository --name NAME --path DIR --join-token T [--listen ADDR]"
+	c.Use = "repository --name NAME --path DIR --join-token T [--listen ADDR] [--immutable DAYS]"
 	c.Long = `Without a subcommand, run a repository agent: open the repository in DIR
 (create it first with 'holdfast repo init --repo DIR'), join the server with
 a one-time join token ('holdfast repository token'), keep the issued key and
@@ -42,7 +45,17 @@ versions kept it, if only that holds them; mode 0700; a restart reuses them
 and needs no token; credentials of another server are replaced by joining
 again with a token, or the agent exits naming the directory), serve the data
 mover protocol over mutual TLS on --listen and heartbeat to the server every
-10 s until interrupted.`
+10 s until interrupted.
+
+With --immutable DAYS the agent keeps a hardened repository: whatever the
+caller's role or certificate, it refuses to delete or overwrite anything
+younger than DAYS (forget of a young point fails with the point and the
+date it becomes deletable; gc keeps young unreferenced data) and sets the
+immutable attribute (chattr +i) on chunks, indexes, manifests and scan
+records once synced, clearing it itself before deleting what the window
+no longer protects. Where the file system (tmpfs, overlayfs) or the
+process (no CAP_LINUX_IMMUTABLE) does not allow the attribute, it says so
+at start and in its heartbeat, and enforces through the protocol only.`
 	f := c.Flags()
 	f.StringVar(&ro.name, "name", "", "agent name, as jobs refer to the repository")
 	f.StringVar(&ro.path, "path", "", "repository directory")
@@ -52,6 +65,8 @@ mover protocol over mutual TLS on --listen and heartbeat to the server every
 	f.StringVar(&ro.stateDir, "state-dir", "", "where the agent keeps its key and certificate (default /var/lib/holdfast/repository-NAME as root, else ~/.local/state/holdfast/repository-NAME)")
 	f.IntVar(&ro.slots, "slots", runtime.NumCPU(), "concurrent task slots")
 	f.IntVar(&ro.proxySessions, "proxy-sessions", repoagent.DefaultProxySessions, "mover sessions one proxy may hold at once")
+	f.IntVar(&ro.immutableDays, "immutable", 0,
+		"hardened repository: refuse deleting or overwriting anything younger than DAYS, and chattr +i stored files (0: off)")
 	f.DurationVar(&ro.sessionTimeout, "session-timeout", 5*time.Minute,
 		"an idle mover session ends and releases its repository lock after this long (clients keep theirs alive every minute)")
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -74,6 +89,8 @@ func (ro *repoAgentOptions) validate() error {
 		return fmt.Errorf("--proxy-sessions %d: want at least 1", ro.proxySessions)
 	case ro.sessionTimeout < time.Second:
 		return fmt.Errorf("--session-timeout %v: want at least 1s", ro.sessionTimeout)
+	case ro.immutableDays < 0 || ro.immutableDays > maxImmutableDays:
+		return fmt.Errorf("--immutable %d: want 0 (off) to %d days", ro.immutableDays, maxImmutableDays)
 	}
 	return nil
 }
@@ -137,7 +154,19 @@ func (a *app) serveRepositoryAgent(ctx context.Context, log *slog.Logger, server
 		return err
 	}
 	defer client.Close()
-	client.SetCapabilities(repoagent.StorageReport{Path: ro.path, Remote: backends.IsRemote(ro.path)})
+	report := repoagent.StorageReport{Path: ro.path, Remote: backends.IsRemote(ro.path)}
+	if ro.immutableDays > 0 {
+		var h repoagent.Hardening
+		r, h = repoagent.Harden(r, ro.immutableDays, nil, log)
+		report.Hardening = &h
+		attrs := "yes"
+		if !h.Attributes {
+			attrs = "no: " + h.AttrError
+		}
+		fmt.Fprintf(a.stdout, "hardened repository: nothing younger than %d days is deleted or overwritten; files immutable (chattr +i): %s\n",
+			h.Days, attrs)
+	}
+	client.SetCapabilities(report)
 	ready := a.serviceReady(ctx, log)
 	ctx, guard, stopped := guardForeignServer(ctx, client, pki.RoleRepository, ro.stateDir)
 	err = repoagent.Serve(ctx, ln, repoagent.Options{Name: j.name, Repo: r, Server: guard, Creds: creds,

@@ -15,6 +15,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/instant"
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 	"github.com/holdfast-backup/holdfast/internal/scan"
 	"github.com/holdfast-backup/holdfast/internal/server"
 	"github.com/holdfast-backup/holdfast/internal/textsafe"
@@ -32,6 +33,7 @@ const (
 	exitDamage       = 5
 	exitLocked       = 6
 	exitNotScanned   = 7
+	exitImmutable    = 8
 	exitInterrupted  = 130
 )
 
@@ -97,6 +99,8 @@ func exitCode(err error, interrupted bool) int {
 		return exitUsage
 	case errors.Is(err, scan.ErrNotScanned): // the malware scan could not run: neither clean nor infected
 		return exitNotScanned
+	case errors.Is(err, storage.ErrImmutable): // a hardened repository's window, or chattr +i
+		return exitImmutable
 	}
 	return exitFailure
 }

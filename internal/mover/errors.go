@@ -51,6 +51,7 @@ const (
 	codeNoSpace         = "no_space"
 	codeBusy            = "busy"
 	codeTooManySessions = "too_many_sessions"
+	codeImmutable       = "immutable"
 	codeInternal        = "internal"
 )
 
@@ -94,6 +95,8 @@ func (e *StatusError) Unwrap() error {
 		return repo.ErrCorrupt
 	case codeNoSpace:
 		return syscall.ENOSPC
+	case codeImmutable:
+		return storage.ErrImmutable
 	}
 	return nil
 }
@@ -128,6 +131,8 @@ func classify(err error) (int, string) {
 		return http.StatusNotFound, codePointNotFound
 	case errors.Is(err, repo.ErrPointHeld):
 		return http.StatusConflict, codePointHeld
+	case errors.Is(err, storage.ErrImmutable): // a hardened repository (repo.Immutable)
+		return http.StatusLocked, codeImmutable
 	case errors.Is(err, storage.ErrNotExist):
 		return http.StatusNotFound, codeNotFound
 	case errors.Is(err, repo.ErrCorrupt):

@@ -33,6 +33,8 @@ type GCResult struct {
 	// Warnings name damage GC worked around (a damaged manifest whose
 	// indexes it marked from, a stray file under points/).
 	Warnings []string `json:"warnings,omitempty"`
+	// Immutable says what a hardened repository kept (Immutable).
+	Immutable string `json:"immutable,omitempty"`
 }
 
 // referencedChunks marks every chunk a restore point may reference: from
@@ -160,7 +162,7 @@ func (r *Repository) GC(ctx context.Context, o GCOptions) (GCResult, error) {
 			cutoff = li.Started
 		}
 	}
-	cutoff = cutoff.Add(-o.Grace)
+	cutoff = cutoff.Add(-r.immutableGrace(o.Grace, start, &res))
 
 	ref, points, err := r.referencedChunks(ctx, &res)
 	if err != nil {

@@ -281,6 +281,9 @@ func MatchPrefix(ref string, ids []string) (string, error) {
 // The holds are checked again after the manifest is gone, and a hold that
 // appeared meanwhile (PutHold) puts the manifest back.
 func (r *Repository) RemovePoint(ctx context.Context, m *Manifest) error {
+	if err := r.checkImmutable(ctx, m); err != nil {
+		return err
+	}
 	if err := r.checkHolds(ctx, m.ID); err != nil {
 		return err
 	}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -193,5 +196,34 @@ func TestServe(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Serve: %v", err)
+	}
+}
+
+// TestHarden: the agent's hardened view refuses to forget a young point,
+// and its capability report says what it enforces.
+func TestHarden(t *testing.T) {
+	ctx := context.Background()
+	r, err := repo.Init(ctx, storage.NewLocal(t.TempDir()), nil, repo.InitOptions{ChunkSize: repo.MinChunkSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	hr, h := Harden(r, 7, nil, slog.New(slog.DiscardHandler))
+	if h.Days != 7 || h.Attributes == (h.AttrError != "") {
+		t.Fatalf("hardening %+v", h)
+	}
+	m := &repo.Manifest{ID: "00112233aabbccdd", VM: "vm1", Time: time.Now()}
+	if err := hr.CommitPoint(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := hr.RemovePoint(ctx, m); !errors.Is(err, storage.ErrImmutable) {
+		t.Fatalf("forget of a new point: %v", err)
+	}
+	if h.Attributes { // root on a file system with attributes: leave none for the clean-up
+		_ = r.Backend().(*storage.Local).SetImmutable("points/"+m.ID, false)
+	}
+	b, err := json.Marshal(StorageReport{Path: t.TempDir(), Hardening: &h})
+	if err != nil || !strings.Contains(string(b), `"immutable_days":7`) || !strings.Contains(string(b), `"immutable_files":`) {
+		t.Fatalf("capability report %s %v", b, err)
 	}
 }

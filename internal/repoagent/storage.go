@@ -14,6 +14,8 @@ import (
 type StorageReport struct {
 	Path   string
 	Remote bool
+	// Hardening, if set, is the agent's --immutable mode.
+	Hardening *Hardening
 }
 
 // StorageStatus is the "storage" capability's JSON.
@@ -21,6 +23,12 @@ type StorageStatus struct {
 	SizeBytes int64  `json:"filesystem_size_bytes"`
 	FreeBytes int64  `json:"filesystem_free_bytes"`
 	Error     string `json:"error,omitempty"`
+	// ImmutableDays is the hardened repository's window (--immutable);
+	// ImmutableFiles whether stored files get the immutable attribute,
+	// ImmutableFilesError why not.
+	ImmutableDays       int    `json:"immutable_days,omitempty"`
+	ImmutableFiles      *bool  `json:"immutable_files,omitempty"`
+	ImmutableFilesError string `json:"immutable_files_error,omitempty"`
 }
 
 // MarshalJSON encodes {"storage": StorageStatus} as measured now.
@@ -34,6 +42,9 @@ func (s StorageReport) MarshalJSON() ([]byte, error) {
 	} else {
 		st.SizeBytes = int64(fs.Blocks) * fs.Bsize
 		st.FreeBytes = int64(fs.Bavail) * fs.Bsize
+	}
+	if h := s.Hardening; h != nil {
+		st.ImmutableDays, st.ImmutableFiles, st.ImmutableFilesError = h.Days, &h.Attributes, h.AttrError
 	}
 	return json.Marshal(map[string]StorageStatus{"storage": st})
 }

@@ -81,7 +81,7 @@ func (l *Local) Save(ctx context.Context, name string, data []byte) error {
 	}
 	if err := os.Rename(tmp, p); err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("save %s: %w", name, err)
+		return fmt.Errorf("save %s: %w", name, immutableFileError("overwrite", name, p, err))
 	}
 	l.pend.add(p, dir)
 	return nil
@@ -157,7 +157,7 @@ func (l *Local) Rename(ctx context.Context, from, to string) error {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("rename %s: %w", to, ErrExist)
 		}
-		return notExist(err)
+		return notExist(immutableFileError("rename", from, pf, err))
 	}
 	l.pend.add("", filepath.Dir(pt))
 	l.pend.add("", filepath.Dir(pf))
@@ -171,7 +171,7 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 		return err
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return immutableFileError("remove", name, p, err)
 	}
 	l.pend.add("", filepath.Dir(p))
 	return nil

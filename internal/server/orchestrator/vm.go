@@ -10,6 +10,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/mover"
 	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
@@ -239,9 +240,10 @@ func (or *Orchestrator) retain(ctx context.Context, vm *vmRun, owner *ownerSessi
 			continue
 		}
 		id := d.Point.ID
-		if err := owner.c.ForgetPoint(ctx, id); errors.Is(err, repo.ErrPointHeld) {
-			// In use (an instant recovery session serves it, a hold):
-			// kept, and forgotten by a later run once released.
+		if err := owner.c.ForgetPoint(ctx, id); errors.Is(err, repo.ErrPointHeld) || errors.Is(err, storage.ErrImmutable) {
+			// In use (an instant recovery session serves it, a hold) or
+			// younger than a hardened repository's window: kept, and
+			// forgotten by a later run once released or old enough.
 			or.warnVM(vm, "retention: point "+id+" kept: "+err.Error())
 			continue
 		} else if err != nil {
