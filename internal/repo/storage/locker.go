@@ -55,11 +55,28 @@ type Locker interface {
 	// until in mode; it never shortens (an earlier until is no error and
 	// changes nothing). ErrNotExist when name is absent.
 	ExtendRetention(ctx context.Context, name string, r Retention) error
-	// Versions calls fn for every version and delete marker below dir.
+	// Versions calls fn for every version and delete marker of the file
+	// dir, or below the directory dir ("": everything).
 	Versions(ctx context.Context, dir string, fn func(Version) error) error
 	// VersionRetention reads the retention of one version.
 	VersionRetention(ctx context.Context, name, versionID string) (Retention, error)
 	// RemoveVersion deletes one version or delete marker for good; a
 	// locked version gives ErrRetention.
 	RemoveVersion(ctx context.Context, name, versionID string) error
+}
+
+// AsLocker finds the Locker of be or of a backend it decorates (a
+// decorator has Unwrap() Backend).
+func AsLocker(be Backend) (Locker, bool) {
+	for be != nil {
+		if lk, ok := be.(Locker); ok {
+			return lk, true
+		}
+		u, ok := be.(interface{ Unwrap() Backend })
+		if !ok {
+			return nil, false
+		}
+		be = u.Unwrap()
+	}
+	return nil, false
 }

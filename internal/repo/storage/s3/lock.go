@@ -110,12 +110,15 @@ func (b *Backend) ExtendRetention(ctx context.Context, name string, r storage.Re
 	return werr
 }
 
-// Versions lists every version and delete marker below dir.
+// Versions lists every version and delete marker of the file dir or below
+// the directory dir ("" the whole repository).
 func (b *Backend) Versions(ctx context.Context, dir string, fn func(storage.Version) error) error {
 	prefix, strip, err := b.listPrefix(dir)
 	if err != nil {
 		return err
 	}
+	prefix = strings.TrimSuffix(prefix, "/") // dir may be a file: "chunks/ab/ab12…"
+	dir = strings.Trim(dir, "/")
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for o := range b.mc.ListObjects(lctx, b.t.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, WithVersions: true}) {
@@ -128,7 +131,11 @@ func (b *Backend) Versions(ctx context.Context, dir string, fn func(storage.Vers
 		if strings.HasSuffix(o.Key, "/") || isGatewayTemp(o.Key) {
 			continue
 		}
-		v := storage.Version{Name: strings.TrimPrefix(o.Key, strip), VersionID: o.VersionID, Size: o.Size,
+		name := strings.TrimPrefix(o.Key, strip)
+		if dir != "" && name != dir && !strings.HasPrefix(name, dir+"/") {
+			continue // "chunks/ab/ab12….gc" when listing "chunks/ab/ab12…"
+		}
+		v := storage.Version{Name: name, VersionID: o.VersionID, Size: o.Size,
 			ModTime: o.LastModified, Latest: o.IsLatest, DeleteMarker: o.IsDeleteMarker}
 		if err := fn(v); err != nil {
 			return err
