@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -76,34 +77,9 @@ func runForget(cmd *cobra.Command, a *app, o forgetOptions) error {
 	}
 	out := forgetJSON{DryRun: o.dryRun, Points: []forgetPoint{}}
 	for _, d := range repo.ApplyPolicy(ms, o.policy, time.Local) {
-		m := d.Point
-		p := forgetPoint{ID: m.ID, VM: m.VM, Time: m.Time, Action: "keep", Reasons: []string{d.String()}}
-		if !d.Keep {
-			p.Reasons = held[m.ID]
-			if len(p.Reasons) == 0 {
-				if p.LockedUntil, err = r.PointLockedUntil(ctx, m); err != nil {
-					return err
-				}
-			}
-			if len(p.Reasons) == 0 && p.LockedUntil.IsZero() {
-				p.Action = "remove"
-				if !o.dryRun {
-					if err := r.RemovePoint(ctx, m); errors.Is(err, repo.ErrPointHeld) || errors.Is(err, repo.ErrPointLocked) {
-						p.Action, p.Reasons = "keep", []string{err.Error()} // held since the listing
-					} else if err != nil {
-						return err
-					}
-				}
-			}
-			switch {
-			case !p.LockedUntil.IsZero():
-				p.Reasons = []string{"under Object Lock until " + p.LockedUntil.Local().Format(time.RFC3339)}
-				out.KeptLocked = append(out.KeptLocked, p)
-			case p.Action == "keep":
-				out.KeptHeld++
-			default:
-				out.Removed++
-			}
+		p, err := forgetOne(ctx, r, d, held[d.Point.ID], o.dryRun, &out)
+		if err != nil {
+			return err
 		}
 		out.Points = append(out.Points, p)
 		if !o.asJSON {
@@ -136,6 +112,43 @@ func lockedPointsError(locked []forgetPoint) error {
 		parts[i] = p.ID + " until " + p.LockedUntil.Local().Format(time.RFC3339)
 	}
 	return fmt.Errorf("kept %d point(s) the policy would remove: %w: %s", len(locked), repo.ErrPointLocked, strings.Join(parts, ", "))
+}
+
+// forgetOne applies one decision of the policy: a point to remove is kept
+// when held or under Object Lock, else removed (unless dry).
+func forgetOne(ctx context.Context, r *repo.Repository, d repo.Decision, holds []string, dryRun bool, out *forgetJSON) (forgetPoint, error) {
+	m := d.Point
+	p := forgetPoint{ID: m.ID, VM: m.VM, Time: m.Time, Action: "keep", Reasons: []string{d.String()}}
+	if d.Keep {
+		return p, nil
+	}
+	p.Reasons = holds
+	if len(p.Reasons) == 0 {
+		var err error
+		if p.LockedUntil, err = r.PointLockedUntil(ctx, m); err != nil {
+			return p, err
+		}
+	}
+	if len(p.Reasons) == 0 && p.LockedUntil.IsZero() {
+		p.Action = "remove"
+		if !dryRun {
+			if err := r.RemovePoint(ctx, m); errors.Is(err, repo.ErrPointHeld) || errors.Is(err, repo.ErrPointLocked) {
+				p.Action, p.Reasons = "keep", []string{err.Error()} // held since the listing
+			} else if err != nil {
+				return p, err
+			}
+		}
+	}
+	switch {
+	case !p.LockedUntil.IsZero():
+		p.Reasons = []string{"under Object Lock until " + p.LockedUntil.Local().Format(time.RFC3339)}
+		out.KeptLocked = append(out.KeptLocked, p)
+	case p.Action == "keep":
+		out.KeptHeld++
+	default:
+		out.Removed++
+	}
+	return p, nil
 }
 
 // forgetJSON is the --json output of forget: every point the policy
