@@ -92,19 +92,25 @@ type lockedBackend struct {
 	now  func() time.Time
 }
 
-// withObjectLock wraps be when the config asks for Object Lock.
-func withObjectLock(be storage.Backend, cfg Config, now func() time.Time) (storage.Backend, error) {
+// withObjectLock wraps be when the config asks for Object Lock. On a
+// backend that cannot lock (a copy of the bucket in a directory), the
+// repository can be read but not written: saving or reusing a file a point
+// needs fails with ErrNoObjectLock.
+func withObjectLock(be storage.Backend, cfg Config, now func() time.Time) storage.Backend {
 	if cfg.ObjectLock == nil {
-		return be, nil
+		return be
 	}
 	if lb, ok := be.(*lockedBackend); ok {
 		be = lb.Backend
 	}
-	lk, ok := storage.AsLocker(be)
-	if !ok {
-		return nil, fmt.Errorf("%s: the repository uses Object Lock: %w", be.Location(), ErrNoObjectLock)
-	}
-	return &lockedBackend{Backend: be, lk: lk, rule: *cfg.ObjectLock, now: now}, nil
+	lk, _ := storage.AsLocker(be)
+	return &lockedBackend{Backend: be, lk: lk, rule: *cfg.ObjectLock, now: now}
+}
+
+// cannotLock is the error of a write to a locked repository through a
+// backend that cannot lock.
+func (b *lockedBackend) cannotLock(name string) error {
+	return fmt.Errorf("%s/%s: the repository uses Object Lock: %w", b.Location(), name, ErrNoObjectLock)
 }
 
 func (b *lockedBackend) retention(until time.Time) storage.Retention {
@@ -116,6 +122,9 @@ func (b *lockedBackend) retention(until time.Time) storage.Retention {
 func (b *lockedBackend) Save(ctx context.Context, name string, data []byte) error {
 	if !lockedName(name) {
 		return b.Backend.Save(ctx, name, data)
+	}
+	if b.lk == nil {
+		return b.cannotLock(name)
 	}
 	if strings.HasPrefix(name, "points/") {
 		if err := b.keepRepositoryFiles(ctx); err != nil {
@@ -131,6 +140,9 @@ func (b *lockedBackend) Save(ctx context.Context, name string, data []byte) erro
 func (b *lockedBackend) Touch(ctx context.Context, name string) error {
 	if !lockedName(name) {
 		return b.Backend.Touch(ctx, name)
+	}
+	if b.lk == nil {
+		return b.cannotLock(name)
 	}
 	return b.keep(ctx, name)
 }
@@ -169,6 +181,9 @@ func (b *lockedBackend) keepRepositoryFiles(ctx context.Context) error {
 // behind a delete marker, which 'repo recover' would undo. A locked
 // version gives storage.ErrRetention.
 func (b *lockedBackend) Remove(ctx context.Context, name string) error {
+	if b.lk == nil {
+		return b.Backend.Remove(ctx, name)
+	}
 	var vs []storage.Version
 	err := b.lk.Versions(ctx, name, func(v storage.Version) error {
 		if v.Name == name {
@@ -190,8 +205,10 @@ func (b *lockedBackend) Remove(ctx context.Context, name string) error {
 // objectLock returns the repository's Object Lock rule and the locker,
 // or nil.
 func (r *Repository) objectLock() *lockedBackend {
-	lb, _ := r.be.(*lockedBackend)
-	return lb
+	if lb, ok := r.be.(*lockedBackend); ok && lb.lk != nil {
+		return lb
+	}
+	return nil
 }
 
 // ObjectLock returns the repository's Object Lock rule (nil: none).

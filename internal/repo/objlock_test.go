@@ -170,6 +170,31 @@ func TestObjectLockRefusedLocally(t *testing.T) {
 	if !errors.Is(err, ErrNoObjectLock) {
 		t.Fatalf("init locked on a directory: %v", err)
 	}
+	// a copy of a locked repository in a directory reads, but does not write
+	lr, mem, clk := newLockedRepo(t)
+	m := commitTestPoint(t, lr, "vm", clk.Now(), testDisk{MinChunkSize, map[uint64][]byte{0: chunkData(1, MinChunkSize)}})
+	ctx := context.Background()
+	err = mem.List(ctx, "", func(fi storage.FileInfo) error {
+		data, err := mem.Load(ctx, fi.Name)
+		if err == nil {
+			err = be.Save(ctx, fi.Name, data)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := Open(ctx, be, []byte("secret"), Options{Clock: clk})
+	if err != nil {
+		t.Fatalf("open a copy in a directory: %v", err)
+	}
+	defer cp.Close()
+	if _, err := cp.LoadManifest(ctx, m.ID); err != nil {
+		t.Errorf("read the copy: %v", err)
+	}
+	if _, err := cp.PutChunk(ctx, cp.NewHasher().Sum([]byte("new")), []byte("new")); !errors.Is(err, ErrNoObjectLock) {
+		t.Errorf("write to the copy: %v", err)
+	}
 	for _, bad := range []ObjectLock{{Days: 0, Mode: storage.ModeCompliance}, {Days: 1, Mode: "legal-hold"}, {Days: MaxObjectLockDays + 1, Mode: storage.ModeGovernance}} {
 		if err := bad.Validate(); err == nil {
 			t.Errorf("%+v accepted", bad)

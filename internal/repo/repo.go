@@ -79,10 +79,10 @@ func Init(ctx context.Context, be storage.Backend, password []byte, o InitOption
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	wbe, err := withObjectLock(be, cfg, o.Clock.Now)
-	if err != nil {
-		return nil, err
+	if _, ok := storage.AsLocker(be); cfg.ObjectLock != nil && !ok {
+		return nil, fmt.Errorf("%s: %w", be.Location(), ErrNoObjectLock)
 	}
+	wbe := withObjectLock(be, cfg, o.Clock.Now)
 	master := make([]byte, masterLen)
 	_, _ = rand.Read(master)
 	kf, err := newKeyFile(master, password, o.Encrypted, o.KDF)
@@ -187,9 +187,7 @@ func open(be storage.Backend, cfg Config, master []byte, o Options) (*Repository
 		return nil, err
 	}
 	now := clock.Or(o.Clock).Now
-	if be, err = withObjectLock(be, cfg, now); err != nil {
-		return nil, err
-	}
+	be = withObjectLock(be, cfg, now)
 	return &Repository{be: be, cfg: cfg, keys: keys, codec: c, now: now}, nil
 }
 
@@ -215,8 +213,8 @@ func (r *Repository) Config() Config { return r.cfg }
 // codec, so it needs no password and no key derivation. Do not Close the
 // view; close r when neither is used any more.
 func (r *Repository) WithBackend(be storage.Backend) *Repository {
-	if lbe, err := withObjectLock(be, r.cfg, r.now); err == nil {
-		be = lbe // else a mover connection: the repository agent locks what it stores
+	if _, ok := storage.AsLocker(be); ok {
+		be = withObjectLock(be, r.cfg, r.now) // else a mover connection: the repository agent locks what it stores
 	}
 	return &Repository{be: be, cfg: r.cfg, keys: r.keys, codec: r.codec, now: r.now}
 }
