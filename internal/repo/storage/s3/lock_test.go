@@ -7,27 +7,10 @@ import (
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo/storage"
-	"github.com/holdfast-backup/holdfast/internal/repo/storage/s3"
 	"github.com/holdfast-backup/holdfast/internal/testutil/s3test"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
-
-func newLockedBackend(t *testing.T, srv *s3test.Server, bucket string) *s3.Backend {
-	t.Helper()
-	tg, err := s3.ParseURL(srv.URL(bucket, "r"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := s3.New(tg, s3.Options{Getenv: srv.Getenv, PathStyle: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.EnsureBucket(context.Background(), true); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // attacker is a raw S3 client with the repository's credentials: what a
 // thief of AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY can send, bypass
@@ -50,7 +33,7 @@ func attacker(t *testing.T, srv *s3test.Server) *minio.Client {
 func TestServerObjectLock(t *testing.T) {
 	srv := s3test.Start(t)
 	ctx := context.Background()
-	b := newLockedBackend(t, srv, "locked")
+	b := newBackendLock(t, srv, "locked", "r", true)
 	mc := attacker(t, srv)
 	now := time.Now().UTC().Truncate(time.Second)
 	for _, mode := range []string{storage.ModeCompliance, storage.ModeGovernance} {
