@@ -147,10 +147,21 @@ func (b *lockedBackend) Touch(ctx context.Context, name string) error {
 	return b.keep(ctx, name)
 }
 
+// keep makes sure name's current version stays locked long enough. A
+// current version without any retention was not written by Holdfast (it
+// writes every such file locked): someone wrote over the file. A chunk or
+// index then counts as absent, so the backup stores it again on top; the
+// config and key files are an error that points to 'repo recover'.
 func (b *lockedBackend) keep(ctx context.Context, name string) error {
 	cur, err := b.lk.Retention(ctx, name)
 	if err != nil {
 		return err
+	}
+	if cur.Until.IsZero() {
+		if strings.HasPrefix(name, "chunks/") || strings.HasPrefix(name, "indexes/") {
+			return fmt.Errorf("%s/%s: current version not locked (written over): %w", b.Location(), name, storage.ErrNotExist)
+		}
+		return fmt.Errorf("%s/%s: the current version has no retention: it was written over; run 'holdfast repo recover'", b.Location(), name)
 	}
 	now := b.now()
 	if !b.rule.needsExtension(cur.Until, now) {

@@ -268,3 +268,33 @@ func TestRecoverUnit(t *testing.T) {
 		t.Errorf("a second recover: %+v %v", again, err)
 	}
 }
+
+// TestObjectLockOverwrittenChunk: a chunk someone wrote over without a
+// retention counts as absent, so the next backup stores it again (locked,
+// on top); an overwritten config stops the commit and points to recover.
+func TestObjectLockOverwrittenChunk(t *testing.T) {
+	r, be, clk := newLockedRepo(t)
+	ctx := context.Background()
+	data := chunkData(5, 1000)
+	id := putTestChunk(t, r, data)
+	if err := be.Save(ctx, chunkName(id), []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := r.TouchChunk(ctx, id); ok || err != nil {
+		t.Fatalf("touch of an overwritten chunk: %v %v, want absent", ok, err)
+	}
+	putTestChunk(t, r, data)
+	if until := retentionOf(t, be, chunkName(id)); until.Before(clk.Now().Add(day)) {
+		t.Errorf("the chunk stored again is locked until %v", until)
+	}
+	if got, err := r.GetChunk(ctx, r.NewHasher(), id, nil); err != nil || string(got) != string(data) {
+		t.Errorf("chunk after it was stored again: %v", err)
+	}
+	if err := be.Save(ctx, configFile, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	m := writeTestIndexes(t, r, "vm", clk.Now(), testDisk{MinChunkSize, nil})
+	if err := r.CommitPoint(ctx, m); err == nil || !strings.Contains(err.Error(), "repo recover") {
+		t.Errorf("commit with an overwritten config: %v", err)
+	}
+}
