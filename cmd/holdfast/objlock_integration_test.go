@@ -130,4 +130,8 @@ func TestObjectLockFlags(t *testing.T) {
 			t.Errorf("repo init %v: %+v, want exit 2 and %q", tc.args, r, tc.want)
 		}
 	}
+	e.init()
+	if r := e.run("repo", "recover"); r.code != exitFailure || !strings.Contains(r.stderr, "versioned bucket") {
+		t.Errorf("recover of a directory: %+v", r)
+	}
 }
