@@ -31,7 +31,7 @@ type GCResult struct {
 	RemovedTemp    int   `json:"removed_temp_files"`
 	RemovedDirs    int   `json:"removed_empty_dirs"`
 	// Locked counts what Object Lock kept (gc_lock.go).
-	Locked GCLocked `json:"locked"`
+	Locked GCLocked `json:"locked,omitzero"`
 	// Warnings name damage GC worked around (a damaged manifest whose
 	// indexes it marked from, a stray file under points/).
 	Warnings []string `json:"warnings,omitempty"`
