@@ -80,7 +80,7 @@ func parseRetention(name string, h http.Header) (storage.Retention, error) {
 		return storage.Retention{}, nil
 	}
 	t, err := time.Parse(time.RFC3339, until)
-	if err != nil || (mode != storage.ModeCompliance && mode != storage.ModeGovernance) {
+	if err != nil || t.IsZero() || (mode != storage.ModeCompliance && mode != storage.ModeGovernance) {
 		return storage.Retention{}, fmt.Errorf("%s: unreadable Object Lock headers (mode %q, retain until %q)", name, mode, until)
 	}
 	return storage.Retention{Mode: mode, Until: t}, nil
