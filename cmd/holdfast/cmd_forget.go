@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -76,25 +77,9 @@ func runForget(cmd *cobra.Command, a *app, o forgetOptions) error {
 	}
 	out := forgetJSON{DryRun: o.dryRun, Points: []forgetPoint{}}
 	for _, d := range repo.ApplyPolicy(ms, o.policy, time.Local) {
-		m := d.Point
-		p := forgetPoint{ID: m.ID, VM: m.VM, Time: m.Time, Action: "keep", Reasons: []string{d.String()}}
-		if !d.Keep {
-			p.Reasons = held[m.ID]
-			if len(p.Reasons) == 0 {
-				p.Action = "remove"
-				if !o.dryRun {
-					if err := r.RemovePoint(ctx, m); errors.Is(err, repo.ErrPointHeld) {
-						p.Action, p.Reasons = "keep", []string{err.Error()} // held since the listing
-					} else if err != nil {
-						return err
-					}
-				}
-			}
-			if p.Action == "keep" {
-				out.KeptHeld++
-			} else {
-				out.Removed++
-			}
+		p, err := forgetOne(ctx, r, d, held[d.Point.ID], o.dryRun, &out)
+		if err != nil {
+			return err
 		}
 		out.Points = append(out.Points, p)
 		if !o.asJSON {
@@ -102,7 +87,10 @@ func runForget(cmd *cobra.Command, a *app, o forgetOptions) error {
 		}
 	}
 	if o.asJSON {
-		return printJSON(a.stdout, mustJSON(out))
+		if err := printJSON(a.stdout, mustJSON(out)); err != nil {
+			return err
+		}
+		return lockedPointsError(out.KeptLocked)
 	}
 	if out.KeptHeld > 0 {
 		fmt.Fprintf(a.stdout, "kept %d held point(s) the policy would remove; they go once released (holdfast holds list)\n", out.KeptHeld)
@@ -110,7 +98,57 @@ func runForget(cmd *cobra.Command, a *app, o forgetOptions) error {
 	if !o.dryRun && out.Removed > 0 {
 		fmt.Fprintf(a.stdout, "removed %d point(s); run 'holdfast gc' to free their space\n", out.Removed)
 	}
-	return nil
+	return lockedPointsError(out.KeptLocked)
+}
+
+// lockedPointsError refuses, after the others were handled, the points
+// the policy would remove that Object Lock still protects.
+func lockedPointsError(locked []forgetPoint) error {
+	if len(locked) == 0 {
+		return nil
+	}
+	parts := make([]string, len(locked))
+	for i, p := range locked {
+		parts[i] = p.ID + " until " + p.LockedUntil.Local().Format(time.RFC3339)
+	}
+	return fmt.Errorf("kept %d point(s) the policy would remove: %w: %s", len(locked), repo.ErrPointLocked, strings.Join(parts, ", "))
+}
+
+// forgetOne applies one decision of the policy: a point to remove is kept
+// when held or under Object Lock, else removed (unless dry).
+func forgetOne(ctx context.Context, r *repo.Repository, d repo.Decision, holds []string, dryRun bool, out *forgetJSON) (forgetPoint, error) {
+	m := d.Point
+	p := forgetPoint{ID: m.ID, VM: m.VM, Time: m.Time, Action: "keep", Reasons: []string{d.String()}}
+	if d.Keep {
+		return p, nil
+	}
+	p.Reasons = holds
+	if len(p.Reasons) == 0 {
+		var err error
+		if p.LockedUntil, err = r.PointLockedUntil(ctx, m); err != nil {
+			return p, err
+		}
+	}
+	if len(p.Reasons) == 0 && p.LockedUntil.IsZero() {
+		p.Action = "remove"
+		if !dryRun {
+			if err := r.RemovePoint(ctx, m); errors.Is(err, repo.ErrPointHeld) || errors.Is(err, repo.ErrPointLocked) {
+				p.Action, p.Reasons = "keep", []string{err.Error()} // held since the listing
+			} else if err != nil {
+				return p, err
+			}
+		}
+	}
+	switch {
+	case !p.LockedUntil.IsZero():
+		p.Reasons = []string{"under Object Lock until " + p.LockedUntil.Local().Format(time.RFC3339)}
+		out.KeptLocked = append(out.KeptLocked, p)
+	case p.Action == "keep":
+		out.KeptHeld++
+	default:
+		out.Removed++
+	}
+	return p, nil
 }
 
 // forgetJSON is the --json output of forget: every point the policy
@@ -121,6 +159,9 @@ type forgetJSON struct {
 	Points   []forgetPoint `json:"points"`
 	Removed  int           `json:"removed"`
 	KeptHeld int           `json:"kept_held"`
+	// KeptLocked are the points the policy would remove that Object Lock
+	// protects (forget then exits with the "locked" code).
+	KeptLocked []forgetPoint `json:"kept_locked,omitempty"`
 }
 
 type forgetPoint struct {
@@ -129,6 +170,8 @@ type forgetPoint struct {
 	Time    time.Time `json:"time"`
 	Action  string    `json:"action"` // keep or remove
 	Reasons []string  `json:"reasons,omitempty"`
+	// LockedUntil is when the point's Object Lock ends (kept until then).
+	LockedUntil time.Time `json:"locked_until,omitzero"`
 }
 
 // printForgotten prints one line of forget's text output.

@@ -42,6 +42,10 @@ grace period. Safe while backups run: chunks a running backup uses are kept.`,
 			}
 			fmt.Fprintf(a.stdout, "%d chunks referenced; %s %d unreferenced chunks (%s); kept %d younger than the grace period\n",
 				res.Referenced, verb, res.Removed, formatBytes(res.RemovedBytes), res.Kept)
+			if res.Locked.Kept > 0 {
+				fmt.Fprintf(a.stdout, "kept %d unreferenced file(s) under Object Lock until %s at the latest\n",
+					res.Locked.Kept, res.Locked.Until.Local().Format(time.RFC3339))
+			}
 			if res.RemovedIndexes+res.RemovedLocks+res.RemovedTemp+res.RemovedDirs > 0 {
 				fmt.Fprintf(a.stdout, "cleaned %d orphaned index(es), %d stale lock(s), %d temporary file(s), %d empty director(ies)\n",
 					res.RemovedIndexes, res.RemovedLocks, res.RemovedTemp, res.RemovedDirs)

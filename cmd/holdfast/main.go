@@ -93,7 +93,7 @@ func exitCode(err error, interrupted bool) int {
 		return exitDamage
 	case errors.Is(err, pipeline.ErrTargetExists), errors.Is(err, guestfiles.ErrExists), errors.Is(err, vsphererestore.ErrExists):
 		return exitUsage
-	case errors.Is(err, repo.ErrLocked), errors.Is(err, server.ErrDataDirLocked):
+	case errors.Is(err, repo.ErrLocked), errors.Is(err, server.ErrDataDirLocked), errors.Is(err, repo.ErrPointLocked):
 		return exitLocked
 	case errors.Is(err, instant.ErrInUse): // refused without --force, as a restore target that exists
 		return exitUsage

@@ -41,6 +41,10 @@ type Config struct {
 	ChunkSize   int       `json:"chunk_size"`
 	Compression string    `json:"compression"`
 	Encryption  string    `json:"encryption"`
+	// ObjectLock, when set, locks every object a point needs (object
+	// storage with S3 Object Lock, see objlock.go). Configs without it keep
+	// their canonical bytes (the field is omitted).
+	ObjectLock *ObjectLock `json:"object_lock,omitempty"`
 	// MAC authenticates the other fields with the master key (see
 	// configMAC). Configs written before it existed have none: Open
 	// accepts them and the next lock holder adds it.
@@ -92,6 +96,9 @@ func (c Config) validate() error {
 	}
 	if len(c.ID) == 0 || len(c.ID) > 128 {
 		return fmt.Errorf("invalid repository id")
+	}
+	if c.ObjectLock != nil {
+		return c.ObjectLock.Validate()
 	}
 	return nil
 }

@@ -31,6 +31,14 @@
 // then marks from that point's index files or deletes nothing. The config
 // carries a MAC keyed by the master secret.
 //
+// Object Lock (objlock.go): a config with object_lock makes the repository
+// write every file a point needs with an S3 retention through a decorator
+// of its backend (a storage.Locker); a touch becomes a retention check and
+// extension, deletes remove every version, RemovePoint refuses a locked
+// point (forget_lock.go) and GC keeps locked files and relies on the
+// server refusing to delete a version a backup extended (gc_lock.go).
+// Recover peels delete markers and unlocked overwrites (recover.go).
+//
 // The repository is safe for concurrent use by goroutines and by several
 // processes sharing the storage.
 package repo

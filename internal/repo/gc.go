@@ -30,6 +30,8 @@ type GCResult struct {
 	RemovedLocks   int   `json:"removed_stale_locks"`
 	RemovedTemp    int   `json:"removed_temp_files"`
 	RemovedDirs    int   `json:"removed_empty_dirs"`
+	// Locked counts what Object Lock kept (gc_lock.go).
+	Locked GCLocked `json:"locked,omitzero"`
 	// Warnings name damage GC worked around (a damaged manifest whose
 	// indexes it marked from, a stray file under points/).
 	Warnings []string `json:"warnings,omitempty"`
@@ -271,6 +273,17 @@ func (r *Repository) sweepChunks(ctx context.Context, ref map[ChunkID]struct{}, 
 		}
 	}
 	for _, fi := range cands {
+		if lb := r.objectLock(); lb != nil { // never a rename on a locked repository
+			removed, err := r.sweepLocked(ctx, lb, fi.Name, dry, res)
+			if removed {
+				res.Removed++
+				res.RemovedBytes += fi.Size
+			}
+			if err != nil {
+				return fmt.Errorf("gc: %w", err)
+			}
+			continue
+		}
 		if dry {
 			res.Removed++
 			res.RemovedBytes += fi.Size
@@ -328,7 +341,6 @@ func (r *Repository) sweepIndexes(ctx context.Context, points map[string]bool, c
 		if _, err := r.be.Stat(ctx, manifestName(id)); err == nil {
 			return nil // committed after the mark phase
 		}
-		res.RemovedIndexes++
-		return r.be.Remove(ctx, fi.Name)
+		return r.removeOrphanIndex(ctx, fi.Name, res)
 	})
 }

@@ -287,6 +287,9 @@ func (r *Repository) RemovePoint(ctx context.Context, m *Manifest) error {
 	if err := r.checkHolds(ctx, m.ID); err != nil {
 		return err
 	}
+	if err := r.checkPointLock(ctx, m); err != nil {
+		return err
+	}
 	name := manifestName(m.ID)
 	raw, err := r.be.Load(ctx, name)
 	if err != nil && !errors.Is(err, storage.ErrNotExist) {

@@ -29,6 +29,9 @@ type InitOptions struct {
 	Encrypted   bool
 	KDF         KDFParams   // zero: DefaultKDF()
 	Clock       clock.Clock // nil: the real clock
+	// ObjectLock locks every object a point needs (nil: no lock); the
+	// backend must be a storage.Locker on a bucket with Object Lock.
+	ObjectLock *ObjectLock
 }
 
 // Options tune an opened repository.
@@ -72,9 +75,14 @@ func Init(ctx context.Context, be storage.Backend, password []byte, o InitOption
 	if o.Encrypted {
 		cfg.Encryption = EncryptionAESGCM
 	}
+	cfg.ObjectLock = o.ObjectLock
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if _, ok := storage.AsLocker(be); cfg.ObjectLock != nil && !ok {
+		return nil, fmt.Errorf("%s: %w", be.Location(), ErrNoObjectLock)
+	}
+	wbe := withObjectLock(be, cfg, o.Clock.Now)
 	master := make([]byte, masterLen)
 	_, _ = rand.Read(master)
 	kf, err := newKeyFile(master, password, o.Encrypted, o.KDF)
@@ -82,14 +90,14 @@ func Init(ctx context.Context, be storage.Backend, password []byte, o InitOption
 		return nil, err
 	}
 	kb, _ := json.MarshalIndent(kf, "", "  ")
-	if err := be.Save(ctx, keysDir+"/"+randomHex(16), kb); err != nil {
+	if err := wbe.Save(ctx, keysDir+"/"+randomHex(16), kb); err != nil {
 		return nil, fmt.Errorf("write key: %w", err)
 	}
 	keys, err := deriveKeys(master)
 	if err != nil {
 		return nil, err
 	}
-	if err := be.Save(ctx, configFile, sealConfig(keys.Config[:], cfg)); err != nil {
+	if err := wbe.Save(ctx, configFile, sealConfig(keys.Config[:], cfg)); err != nil {
 		return nil, fmt.Errorf("write config: %w", err)
 	}
 	if err := be.Sync(ctx); err != nil {
@@ -178,7 +186,9 @@ func open(be storage.Backend, cfg Config, master []byte, o Options) (*Repository
 	if err != nil {
 		return nil, err
 	}
-	return &Repository{be: be, cfg: cfg, keys: keys, codec: c, now: clock.Or(o.Clock).Now}, nil
+	now := clock.Or(o.Clock).Now
+	be = withObjectLock(be, cfg, now)
+	return &Repository{be: be, cfg: cfg, keys: keys, codec: c, now: now}, nil
 }
 
 // Close releases the compressors.
@@ -203,6 +213,9 @@ func (r *Repository) Config() Config { return r.cfg }
 // codec, so it needs no password and no key derivation. Do not Close the
 // view; close r when neither is used any more.
 func (r *Repository) WithBackend(be storage.Backend) *Repository {
+	if _, ok := storage.AsLocker(be); ok {
+		be = withObjectLock(be, r.cfg, r.now) // else a mover connection: the repository agent locks what it stores
+	}
 	return &Repository{be: be, cfg: r.cfg, keys: r.keys, codec: r.codec, now: r.now}
 }
 

@@ -28,3 +28,6 @@ func (r readLimited) Load(ctx context.Context, name string) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// Unwrap returns the paced backend (for optional interfaces such as Locker).
+func (r readLimited) Unwrap() Backend { return r.Backend }

@@ -29,6 +29,13 @@ func TestConformance(t *testing.T) {
 
 func newBackend(t *testing.T, srv *s3test.Server, bucket, prefix string) *s3.Backend {
 	t.Helper()
+	return newBackendLock(t, srv, bucket, prefix, false)
+}
+
+// newBackendLock is newBackend with the bucket created with Object Lock
+// when lock is set.
+func newBackendLock(t *testing.T, srv *s3test.Server, bucket, prefix string, lock bool) *s3.Backend {
+	t.Helper()
 	tg, err := s3.ParseURL(srv.URL(bucket, prefix))
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +44,7 @@ func newBackend(t *testing.T, srv *s3test.Server, bucket, prefix string) *s3.Bac
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.EnsureBucket(context.Background(), false); err != nil {
+	if err := b.EnsureBucket(context.Background(), lock); err != nil {
 		t.Fatal(err)
 	}
 	return b

@@ -18,6 +18,13 @@
 //     existing target (If-None-Match) where the server supports it.
 //   - List walks the prefix with ListObjectsV2 (paged by the library).
 //
+// It is also a storage.Locker (lock.go) on a bucket created with Object
+// Lock: SaveLocked is a PUT with x-amz-object-lock-mode and
+// -retain-until-date; the retention is read from a HEAD's headers;
+// ExtendRetention is PutObjectRetention (never with the governance bypass
+// header); Versions is ListObjectVersions; RemoveVersion a DELETE with a
+// version id, which the server refuses for a locked version.
+//
 // Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and
 // AWS_SESSION_TOKEN), else the shared credentials file
 // (~/.aws/credentials, AWS_SHARED_CREDENTIALS_FILE, profile AWS_PROFILE);

@@ -118,6 +118,9 @@ func (b *Backend) EnsureBucket(ctx context.Context, lock bool) error {
 		return fmt.Errorf("%s: %w", b.t, err)
 	}
 	if ok {
+		if lock {
+			return b.checkBucketLock(ctx)
+		}
 		return nil
 	}
 	err = b.mc.MakeBucket(ctx, b.t.Bucket, minio.MakeBucketOptions{ObjectLocking: lock})
@@ -251,20 +254,9 @@ func (b *Backend) List(ctx context.Context, dir string, fn func(storage.FileInfo
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	prefix := b.t.Prefix
-	if d := strings.Trim(dir, "/"); d != "" {
-		k, err := b.key(d)
-		if err != nil {
-			return err
-		}
-		prefix = k
-	}
-	if prefix != "" {
-		prefix += "/"
-	}
-	strip := ""
-	if b.t.Prefix != "" {
-		strip = b.t.Prefix + "/"
+	prefix, strip, err := b.listPrefix(dir)
+	if err != nil {
+		return err
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the listing goroutine when fn fails
@@ -283,6 +275,24 @@ func (b *Backend) List(ctx context.Context, dir string, fn func(storage.FileInfo
 		}
 	}
 	return ctx.Err()
+}
+
+// listPrefix returns the key prefix that lists dir and the part of the
+// keys to strip to get names.
+func (b *Backend) listPrefix(dir string) (prefix, strip string, err error) {
+	prefix = b.t.Prefix
+	if d := strings.Trim(dir, "/"); d != "" {
+		if prefix, err = b.key(d); err != nil {
+			return "", "", err
+		}
+	}
+	if prefix != "" {
+		prefix += "/"
+	}
+	if b.t.Prefix != "" {
+		strip = b.t.Prefix + "/"
+	}
+	return prefix, strip, nil
 }
 
 // isGatewayTemp reports a partial upload a file-system gateway shows in
@@ -318,6 +328,9 @@ func (b *Backend) wrap(name string, err error) error {
 		return fmt.Errorf("%s: the server certificate is not trusted (%v); add its CA to the system or use --s3-insecure on a network you trust", b.t, terr.Err)
 	}
 	r := minio.ToErrorResponse(err)
+	if r.Code == "AccessDenied" && strings.Contains(strings.ToLower(r.Message), "object lock") || r.Code == "ObjectLocked" {
+		return fmt.Errorf("%s/%s: %w (%s)", b.t, name, storage.ErrRetention, r.Message)
+	}
 	if r.Code == "AccessDenied" || r.Code == "InvalidAccessKeyId" || r.Code == "SignatureDoesNotMatch" {
 		return fmt.Errorf("%s/%s: access refused (%s): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", b.t, name, r.Code)
 	}
