@@ -93,13 +93,13 @@ func exitCode(err error, interrupted bool) int {
 		return exitDamage
 	case errors.Is(err, pipeline.ErrTargetExists), errors.Is(err, guestfiles.ErrExists), errors.Is(err, vsphererestore.ErrExists):
 		return exitUsage
-	case errors.Is(err, repo.ErrLocked), errors.Is(err, server.ErrDataDirLocked), errors.Is(err, repo.ErrPointLocked):
+	case errors.Is(err, repo.ErrLocked), errors.Is(err, server.ErrDataDirLocked):
 		return exitLocked
 	case errors.Is(err, instant.ErrInUse): // refused without --force, as a restore target that exists
 		return exitUsage
 	case errors.Is(err, scan.ErrNotScanned): // the malware scan could not run: neither clean nor infected
 		return exitNotScanned
-	case errors.Is(err, storage.ErrImmutable): // a hardened repository's window, or chattr +i
+	case errors.Is(err, storage.ErrImmutable), errors.Is(err, repo.ErrPointLocked): // a hardened repository's window, chattr +i, or Object Lock
 		return exitImmutable
 	}
 	return exitFailure

@@ -33,7 +33,7 @@ func TestS3ObjectLock(t *testing.T) {
 
 	// forget refuses the locked point and says until when
 	r := e.run("forget", "--keep-last", "1")
-	if r.code != exitLocked || !strings.Contains(r.stderr, b1.Point) || !strings.Contains(r.stderr, "Object Lock") || !strings.Contains(r.stderr, " until ") {
+	if r.code != exitImmutable || !strings.Contains(r.stderr, b1.Point) || !strings.Contains(r.stderr, "Object Lock") || !strings.Contains(r.stderr, " until ") {
 		t.Fatalf("forget of a locked point: %+v", r)
 	}
 	// gc deletes nothing that is locked
