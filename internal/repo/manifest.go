@@ -22,6 +22,17 @@ type Manifest struct {
 	// Config is the VM's hardware configuration when the platform reports
 	// one (vSphere), for restoring the whole VM.
 	Config *VMConfig `json:"config,omitempty"`
+	// CopiedFrom is set on a point that a backup copy (internal/repocopy)
+	// wrote: the repository and point it was copied from. The copy keeps
+	// the source point's ID, VM, time and disks' geometry.
+	CopiedFrom *CopiedFrom `json:"copied_from,omitempty"`
+}
+
+// CopiedFrom names the origin of a copied restore point.
+type CopiedFrom struct {
+	Repository string    `json:"repository"` // the source repository's config ID
+	Point      string    `json:"point"`      // the point's ID there (the copy's ID too)
+	Time       time.Time `json:"time"`       // when the copy was committed
 }
 
 // DiskManifest describes one disk of a restore point.
