@@ -28,7 +28,7 @@ func (c *copier) plan(ctx context.Context, res *Result) ([]*repo.Manifest, error
 	}
 	selected, err := Select(srcPoints, c.o.VM, c.o.Points)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("source: %w", err)
 	}
 	have := make(map[string]*repo.Manifest, len(dstPoints))
 	for _, m := range dstPoints {
