@@ -37,8 +37,8 @@ const (
 
 // Proxy is a running proxy.
 type Proxy struct {
-	mode     Mode
-	linkLeft atomic.Int64 // ModeLink: bytes until the next cut
+	mode                  Mode
+	linkLeft              atomic.Int64 // ModeLink: bytes until the next cut
 	l                     net.Listener
 	target                string
 	cutAfter              atomic.Int64
