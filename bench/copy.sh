@@ -51,7 +51,8 @@ VIA=s3+http://127.0.0.1:$PPORT/bench
 "$BIN" repo init --repo "$DIRECT/init" >/dev/null # creates the bucket
 
 log "making a $SIZE disk of distinct compressible data"
-head -c $((SIZE_BYTES * 3 / 4 + 4)) /dev/urandom | base64 -w0 | head -c "$SIZE_BYTES" >"$WORK/disk.img"
+head -c $((SIZE_BYTES * 3 / 4 + 4)) /dev/urandom | base64 -w0 >"$WORK/disk.img"
+truncate -s "$SIZE_BYTES" "$WORK/disk.img"
 
 setcut() { curl -sf -X POST "http://127.0.0.1:$CPORT/cut?bytes=$1" >/dev/null; }
 reset() { curl -sf -X POST "http://127.0.0.1:$CPORT/reset" >/dev/null; }

@@ -22,7 +22,7 @@ type copyFlags struct {
 	vm                 string
 	points             []string
 	workers, verifyOne int
-	asJSON             bool
+	newerOnly, asJSON  bool
 }
 
 func newCopyCommand(a *app) *cobra.Command {
@@ -49,6 +49,7 @@ sends only what is missing. Passwords: --from-password-file and
 	fl.StringVar(&f.toPass, "to-password-file", "", "read the target repository's password from this file")
 	fl.StringVar(&f.vm, "vm", "", "copy only this VM's points")
 	fl.StringSliceVar(&f.points, "points", nil, "copy only these points: IDs, ID prefixes, latest, VM:latest, VM:latest~N (comma-separated)")
+	fl.BoolVar(&f.newerOnly, "newer-only", false, "per VM, copy only points newer than the newest the target holds (what retention removed there is not copied again)")
 	fl.IntVar(&f.workers, "workers", repocopy.DefaultWorkers, "chunks copied at once")
 	fl.IntVar(&f.verifyOne, "verify-sample", defaultVerifySample, "chunks sent per point fetched back from the target and checked before committing")
 	fl.BoolVar(&f.asJSON, "json", false, "print the result as JSON")
@@ -82,7 +83,7 @@ func runCopy(ctx context.Context, a *app, f copyFlags) error {
 		return fmt.Errorf("target %s: %w", f.to, err)
 	}
 	defer dst.Close()
-	res, err := repocopy.Copy(ctx, src, dst, repocopy.Options{VM: f.vm, Points: f.points, Workers: f.workers,
+	res, err := repocopy.Copy(ctx, src, dst, repocopy.Options{VM: f.vm, Points: f.points, NewerOnly: f.newerOnly, Workers: f.workers,
 		VerifySample: f.verifyOne, Clock: a.clock, Logger: a.logger()})
 	if err != nil {
 		if len(res.Copied) > 0 {

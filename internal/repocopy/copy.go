@@ -42,6 +42,11 @@ type Options struct {
 	// prefix, "latest", "VM:latest", "VM:latest~N"), resolved among the
 	// source's points of VM; empty: every point (of VM).
 	Points []string
+	// NewerOnly leaves out, per VM, the points no newer than the newest
+	// point of that VM the target holds: what retention at the target
+	// removed is not copied again (a scheduled copy whose target keeps
+	// fewer points than the source).
+	NewerOnly bool
 	// Workers is how many chunks are read, hashed and sent at once; 0
 	// means DefaultWorkers. Memory grows by about one chunk per worker.
 	Workers int

@@ -356,3 +356,33 @@ type netTimeout struct{}
 func (*netTimeout) Error() string   { return "i/o timeout" }
 func (*netTimeout) Timeout() bool   { return true }
 func (*netTimeout) Temporary() bool { return true }
+
+// TestCopyNewerOnly: a point retention removed at the target is copied
+// again by a plain copy, not with NewerOnly.
+func TestCopyNewerOnly(t *testing.T) {
+	ctx := context.Background()
+	src, dst := testrepo.New(t, nil), testrepo.New(t, nil)
+	point(t, src, "vm1", t0, randomDisk(30, 2))
+	point(t, src, "vm1", t0.Add(time.Hour), randomDisk(31, 2))
+	point(t, src, "vm2", t0, randomDisk(32, 1))
+	if _, err := repocopy.Copy(ctx, src, dst, repocopy.Options{VM: "vm1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.RemovePoint(ctx, listPoints(t, dst)[0]); err != nil {
+		t.Fatal(err)
+	}
+	res, err := repocopy.Copy(ctx, src, dst, repocopy.Options{NewerOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Copied) != 1 || res.Copied[0].VM != "vm2" || res.Stats.PointsSkipped != 1 {
+		t.Errorf("newer only: copied %d (%+v), want vm2's point alone", len(res.Copied), res.Stats)
+	}
+	res, err = repocopy.Copy(ctx, src, dst, repocopy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Copied) != 1 || res.Copied[0].VM != "vm1" || !res.Copied[0].Time.Equal(t0) {
+		t.Errorf("plain copy: copied %+v, want vm1's first point again", res.Copied)
+	}
+}

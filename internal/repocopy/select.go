@@ -3,6 +3,7 @@ package repocopy
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 )
@@ -31,8 +32,12 @@ func (c *copier) plan(ctx context.Context, res *Result) ([]*repo.Manifest, error
 		return nil, fmt.Errorf("source: %w", err)
 	}
 	have := make(map[string]*repo.Manifest, len(dstPoints))
+	newest := map[string]time.Time{} // per VM, at the target
 	for _, m := range dstPoints {
 		have[m.ID] = m
+		if m.Time.After(newest[m.VM]) {
+			newest[m.VM] = m.Time
+		}
 	}
 	for _, m := range srcPoints {
 		if d := have[m.ID]; d != nil && samePoint(m, d) {
@@ -43,6 +48,8 @@ func (c *copier) plan(ctx context.Context, res *Result) ([]*repo.Manifest, error
 	for _, m := range selected {
 		d := have[m.ID]
 		switch {
+		case d == nil && c.o.NewerOnly && !m.Time.After(newest[m.VM]):
+			c.log.Debug("not copying a point older than the target's newest of its VM", "point", m.ID, "vm", m.VM)
 		case d == nil:
 			todo = append(todo, m)
 		case !samePoint(m, d):
