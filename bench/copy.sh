@@ -2,7 +2,8 @@
 # Benchmark of backup copies over a link that drops (issue 14): a restore
 # point is copied from a local repository to object storage (versitygw on
 # loopback) through bench/cutproxy, which resets every open connection each
-# time the link has carried CUT bytes (both directions). The bytes sent
+# time the link has carried about CUT bytes (both directions; each interval
+# drawn from CUT/2 to 3·CUT/2 with a fixed seed). The bytes sent
 # upstream are compared with those of the same copy over a link that never
 # drops: resent = (up with cuts - up without) / up without.
 # Prints a Markdown table for docs/performance.md on stdout.
@@ -20,7 +21,7 @@ REPO_ROOT=$(cd "$HERE/.." && pwd)
 
 SIZE=${SIZE:-128M}
 CHUNKS=${CHUNKS:-256KiB 1MiB}
-CUTS=${CUTS:-4MiB 8MiB}
+CUTS=${CUTS:-4MiB 8MiB 16MiB}
 WORKERS=${WORKERS:-1 4}
 export HOLDFAST_PASSWORD=${HOLDFAST_PASSWORD:-bench-password}
 SIZE_BYTES=$(to_bytes "$SIZE")
@@ -99,7 +100,7 @@ echo "### Backup copy over a link that drops"
 echo
 machine_line
 echo
-echo "\`SIZE=$SIZE CHUNKS=\"$CHUNKS\" CUTS=\"$CUTS\" WORKERS=\"$WORKERS\" bench/copy.sh\` — one $SIZE point of distinct compressible data copied from a local repository to versitygw on loopback through bench/cutproxy, which resets every open connection each time the link has carried CUT bytes. *sent* is the stored size of the chunks sent, *up* the bytes the link carried towards the server (requests, headers, retries), *resent* the extra bytes up compared with the same copy without cuts."
+echo "\`SIZE=$SIZE CHUNKS=\"$CHUNKS\" CUTS=\"$CUTS\" WORKERS=\"$WORKERS\" bench/copy.sh\` — one $SIZE point of distinct compressible data copied from a local repository to versitygw on loopback through bench/cutproxy, which resets every open connection each time the link has carried about CUT bytes (each interval drawn from CUT/2 to 3·CUT/2, seeded, so that cuts do not fall in step with the 1 MiB or 256 KiB uploads). *sent* is the stored size of the chunks sent, *up* the bytes the link carried towards the server (requests, headers, retries), *resent* the extra bytes up compared with the same copy without cuts."
 echo
 echo "| chunk size | workers | link cut every | cuts | sent MiB | up MiB | resent | wall s |"
 echo "|---|---:|---|---:|---:|---:|---:|---:|"

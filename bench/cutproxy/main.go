@@ -21,6 +21,7 @@ func main() {
 	target := flag.String("target", "", "HOST:PORT to forward to")
 	perConn := flag.Bool("per-connection", false, "cut each connection after -cut bytes instead of the whole link")
 	cut := flag.Int64("cut", 0, "bytes between cuts (0: never)")
+	jitter := flag.Uint64("jitter-seed", 1, "draw each link budget from [cut/2, 3·cut/2] with this seed (0: exact budgets)")
 	flag.Parse()
 	if *target == "" {
 		log.Fatal("-target: want HOST:PORT")
@@ -32,6 +33,9 @@ func main() {
 	p, err := cutproxy.Start(*listen, *target, mode, *cut)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *jitter != 0 {
+		p.Jitter(*jitter)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {

@@ -184,6 +184,7 @@ func TestCopyDroppingLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
+	proxy.Jitter(1)
 	e := newEnv(t)
 	e.vars = append(e.vars, s3Vars...)
 	local := filepath.Join(e.dir, "local")

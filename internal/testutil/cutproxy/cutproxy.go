@@ -11,6 +11,7 @@ package cutproxy
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,7 @@ type Proxy struct {
 	mu                    sync.Mutex
 	open                  map[net.Conn]struct{}
 	closed                bool
+	rng                   *rand.Rand // ModeLink with Jitter: draws each budget
 }
 
 // Start listens on listen (e.g. 127.0.0.1:0) and forwards to target
@@ -65,14 +67,36 @@ func Start(listen, target string, mode Mode, cutAfter int64) (*Proxy, error) {
 	return p, nil
 }
 
+// Jitter makes each of the link's budgets (ModeLink), from now on, a
+// uniform draw from [cutAfter/2, 3·cutAfter/2] (seeded: runs repeat), so
+// that cuts do not fall in step with the traffic (a budget that is a
+// multiple of the transfer unit cuts every transfer at the same place).
+func (p *Proxy) Jitter(seed uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	p.linkLeft.Store(p.budgetLocked())
+}
+
+// budgetLocked is the next link budget.
+func (p *Proxy) budgetLocked() int64 {
+	n := p.cutAfter.Load()
+	if p.rng == nil || n < 2 {
+		return n
+	}
+	return n/2 + p.rng.Int64N(n+1)
+}
+
 // Addr is the address the proxy listens on.
 func (p *Proxy) Addr() string { return p.l.Addr().String() }
 
 // SetCutAfter changes the budget: of the link from now on, of connections
 // accepted from now on.
 func (p *Proxy) SetCutAfter(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.cutAfter.Store(n)
-	p.linkLeft.Store(n)
+	p.linkLeft.Store(p.budgetLocked())
 }
 
 // Stats returns the counts so far.
@@ -238,7 +262,7 @@ func (p *Proxy) cutAll() {
 		}
 		c.Close()
 	}
-	p.linkLeft.Store(p.cutAfter.Load())
+	p.linkLeft.Store(p.budgetLocked())
 }
 
 // spend takes up to n bytes from budget (< 0: unlimited): how many may

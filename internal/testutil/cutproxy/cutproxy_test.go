@@ -117,3 +117,40 @@ func TestCutLink(t *testing.T) {
 		t.Fatalf("after the cut: %v", err)
 	}
 }
+
+// TestJitter: with jitter the link's budgets vary around the mean, within
+// half of it either way.
+func TestJitter(t *testing.T) {
+	p, err := cutproxy.Start("127.0.0.1:0", echoServer(t), cutproxy.ModeLink, 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Jitter(1)
+	seen := map[int]bool{}
+	for range 8 { // one connection per cut: write until it is cut
+		c, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := p.Stats().BytesUp + p.Stats().BytesDown
+		b := []byte{'z'}
+		for {
+			if _, err := c.Write(b); err != nil {
+				break
+			}
+			if _, err := io.ReadFull(c, b); err != nil {
+				break
+			}
+		}
+		c.Close()
+		n := int(p.Stats().BytesUp + p.Stats().BytesDown - before)
+		if n < 1000 || n > 3000 {
+			t.Errorf("a budget of %d bytes, want 1000 to 3000", n)
+		}
+		seen[n] = true
+	}
+	if len(seen) < 4 {
+		t.Errorf("budgets %v: want them to vary", seen)
+	}
+}
