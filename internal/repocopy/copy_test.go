@@ -386,3 +386,57 @@ func TestCopyNewerOnly(t *testing.T) {
 		t.Errorf("plain copy: copied %+v, want vm1's first point again", res.Copied)
 	}
 }
+
+// TestCopySplitsChunks: a target with smaller chunks gets the source's
+// chunks split into its own size (all-zero pieces left out, as a backup
+// leaves zero chunks out); the copy restores identically, an incremental
+// copy reads only what changed, and a copy back keeps the small chunks.
+func TestCopySplitsChunks(t *testing.T) {
+	ctx := context.Background()
+	src, err := repo.Init(ctx, storage.NewLocal(t.TempDir()), []byte(testrepo.Password),
+		repo.InitOptions{Encrypted: true, KDF: testrepo.FastKDF(), ChunkSize: 4 * cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst := testrepo.New(t, nil) // cs: a quarter of the source's
+	a1 := randomDisk(40, 12)[:9*cs+100] // 2 whole source chunks and a short one
+	clear(a1[5*cs : 6*cs])              // a zero piece inside source chunk 1
+	a2 := bytes.Clone(a1)
+	copy(a2[cs:], randomDisk(41, 1)[:cs]) // one piece of source chunk 0 changed
+	point(t, src, "vm1", t0, a1)
+	point(t, src, "vm1", t0.Add(time.Hour), a2)
+
+	first, err := repocopy.Copy(ctx, src, dst, repocopy.Options{Points: []string{"vm1:latest~1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := first.Stats; s.ChunksSent != 9 || s.BytesRead != int64(len(a1)) { // 10 pieces, one zero
+		t.Errorf("first copy: %+v, want 9 chunks sent", s)
+	}
+	second, err := repocopy.Copy(ctx, src, dst, repocopy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// source chunk 0 changed: read again (4 pieces, 1 new); chunks 1 and 2 known (3 + 2 pieces)
+	if s := second.Stats; s.ChunksSent != 1 || s.ChunksPresent != 3+5 || s.ChunksKnown != 5 || s.BytesRead != 4*cs {
+		t.Errorf("second copy: %+v", s)
+	}
+	ms := listPoints(t, dst)
+	if len(ms) != 2 || ms[0].Disks[0].ChunkSize != cs || ms[0].Disks[0].Chunks != 9 {
+		t.Fatalf("copied points %+v", ms)
+	}
+	if !bytes.Equal(readDisk(t, dst, ms[0], 0), a1) || !bytes.Equal(readDisk(t, dst, ms[1], 0), a2) {
+		t.Fatal("the split copy does not restore the source's disks")
+	}
+	if again, err := repocopy.Copy(ctx, src, dst, repocopy.Options{}); err != nil || again.Stats.PointsSkipped != 2 {
+		t.Errorf("a copy with other chunk sizes: %+v %v", again.Stats, err)
+	}
+	back := testrepo.New(t, nil)
+	if _, err := repocopy.Copy(ctx, dst, back, repocopy.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if ms := listPoints(t, back); len(ms) != 2 || !bytes.Equal(readDisk(t, back, ms[1], 0), a2) {
+		t.Fatal("the copy of the split copy does not restore")
+	}
+}

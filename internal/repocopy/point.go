@@ -47,7 +47,7 @@ func (c *copier) point(ctx context.Context, m *repo.Manifest) (*repo.Manifest, e
 			return nil, fmt.Errorf("disk %d: %w", i, err)
 		}
 		dm := d
-		dm.IndexHash, dm.Chunks = hash, len(tix.Entries)
+		dm.IndexHash, dm.Chunks, dm.ChunkSize = hash, len(tix.Entries), tix.ChunkSize
 		out.Disks = append(out.Disks, dm)
 		indexes[i] = tix
 	}
@@ -111,13 +111,17 @@ func (c *copier) reference(m *repo.Manifest) *pair {
 // hints pairs the chunks of ix (disk i of the point being copied, source
 // IDs) with target IDs through the reference point: where the
 // reference's source index has the same ID at the same position, its
-// target index has the target ID. hints[k] belongs to ix.Entries[k]
-// (zero: unknown). nil when there is no usable reference.
+// target index has the target IDs — k of them per source chunk, k the
+// source chunk size over the target's (a zero ID: a piece that was all
+// zeros). hints[e*k+j] belongs to piece j of ix.Entries[e]; nil when there
+// is no usable reference.
 func (c *copier) hints(ctx context.Context, ref *pair, i int, ix *repo.Index) ([]repo.ChunkID, error) {
 	if ref == nil || i >= len(ref.src.Disks) || i >= len(ref.dst.Disks) {
 		return nil, nil
 	}
-	if d := ref.src.Disks[i]; d.Size != ix.DiskSize || d.ChunkSize != ix.ChunkSize {
+	tcs := c.targetChunkSize(ix.ChunkSize)
+	if s, d := ref.src.Disks[i], ref.dst.Disks[i]; s.Size != ix.DiskSize || s.ChunkSize != ix.ChunkSize ||
+		d.Size != ix.DiskSize || d.ChunkSize != tcs {
 		return nil, nil
 	}
 	var rs, rd *repo.Index
@@ -133,18 +137,22 @@ func (c *copier) hints(ctx context.Context, ref *pair, i int, ix *repo.Index) ([
 	if err != nil {
 		return nil, fmt.Errorf("reference point %s: %w", ref.src.ID, err)
 	}
-	hints := make([]repo.ChunkID, len(ix.Entries))
-	j, k := 0, 0
-	for n, e := range ix.Entries {
-		for j < len(rs.Entries) && rs.Entries[j].N < e.N {
+	k := ix.ChunkSize / tcs
+	hints := make([]repo.ChunkID, len(ix.Entries)*k)
+	j, t := 0, 0
+	for e, en := range ix.Entries {
+		for j < len(rs.Entries) && rs.Entries[j].N < en.N {
 			j++
 		}
-		for k < len(rd.Entries) && rd.Entries[k].N < e.N {
-			k++
+		if j == len(rs.Entries) || rs.Entries[j].N != en.N || rs.Entries[j].ID != en.ID {
+			continue
 		}
-		if j < len(rs.Entries) && k < len(rd.Entries) && rs.Entries[j].N == e.N && rd.Entries[k].N == e.N &&
-			rs.Entries[j].ID == e.ID {
-			hints[n] = rd.Entries[k].ID
+		first := en.N * uint64(k)
+		for t < len(rd.Entries) && rd.Entries[t].N < first {
+			t++
+		}
+		for ; t < len(rd.Entries) && rd.Entries[t].N < first+uint64(k); t++ {
+			hints[e*k+int(rd.Entries[t].N-first)] = rd.Entries[t].ID
 		}
 	}
 	return hints, nil

@@ -64,13 +64,13 @@ func (c *copier) plan(ctx context.Context, res *Result) ([]*repo.Manifest, error
 }
 
 // samePoint reports whether two manifests with one ID are the same point:
-// same VM, time and disk geometry.
+// same VM, time and disk sizes (a copy may have split the chunks).
 func samePoint(a, b *repo.Manifest) bool {
 	if a.VM != b.VM || !a.Time.Equal(b.Time) || len(a.Disks) != len(b.Disks) {
 		return false
 	}
 	for i := range a.Disks {
-		if a.Disks[i].Size != b.Disks[i].Size || a.Disks[i].ChunkSize != b.Disks[i].ChunkSize {
+		if a.Disks[i].Size != b.Disks[i].Size {
 			return false
 		}
 	}
