@@ -9,7 +9,10 @@
 # Prints a Markdown table for docs/performance.md on stdout.
 #
 #   bench/copy.sh                              # 128 MiB disk
-#   SIZE=64M CHUNKS="1MiB" CUTS="4MiB" WORKERS="1 4" bench/copy.sh
+#   SIZE=64M PAIRS="1MiB:256KiB" CUTS="4MiB" WORKERS="1 4" bench/copy.sh
+#
+# PAIRS are SOURCE:TARGET chunk sizes: a target with smaller chunks than
+# the source gets each source chunk split into its size.
 #
 # The disk holds distinct compressible data (base64 of random bytes).
 set -euo pipefail
@@ -20,7 +23,7 @@ REPO_ROOT=$(cd "$HERE/.." && pwd)
 . "$HERE/lib.sh"
 
 SIZE=${SIZE:-128M}
-CHUNKS=${CHUNKS:-256KiB 1MiB}
+PAIRS=${PAIRS:-256KiB:256KiB 1MiB:1MiB 1MiB:256KiB}
 CUTS=${CUTS:-4MiB 8MiB 16MiB}
 WORKERS=${WORKERS:-1 4}
 export HOLDFAST_PASSWORD=${HOLDFAST_PASSWORD:-bench-password}
@@ -59,11 +62,11 @@ setcut() { curl -sf -X POST "http://127.0.0.1:$CPORT/cut?bytes=$1" >/dev/null; }
 reset() { curl -sf -X POST "http://127.0.0.1:$CPORT/reset" >/dev/null; }
 stat() { curl -sf "http://127.0.0.1:$CPORT/stats" | jq -r ".$1"; }
 
-# copyrun NAME CHUNK CUT_BYTES WORKERS: copy into a fresh prefix through the
-# proxy; sets UP, CUTN, SECS, SENT
+# copyrun NAME SRC_CHUNK TARGET_CHUNK CUT_BYTES WORKERS: copy into a fresh
+# prefix through the proxy; sets UP, CUTN, SECS, SENT
 copyrun() {
-	local name=$1 chunk=$2 cut=$3 w=$4
-	"$BIN" repo init --repo "$DIRECT/$name" >/dev/null
+	local name=$1 chunk=$2 tchunk=$3 cut=$4 w=$5
+	"$BIN" repo init --repo "$DIRECT/$name" --chunk-size "$tchunk" >/dev/null
 	setcut "$cut"
 	reset
 	local t0 t1
@@ -78,20 +81,23 @@ copyrun() {
 }
 
 ROWS=()
-for chunk in $CHUNKS; do
-	log "source repository with $chunk chunks"
-	"$BIN" repo init --repo "$WORK/src-$chunk" --chunk-size "$chunk" >/dev/null
-	"$BIN" backup --repo "$WORK/src-$chunk" --name vm1 "$WORK/disk.img" >/dev/null
+for pair in $PAIRS; do
+	chunk=${pair%%:*} tchunk=${pair##*:}
+	if [[ ! -d $WORK/src-$chunk ]]; then
+		log "source repository with $chunk chunks"
+		"$BIN" repo init --repo "$WORK/src-$chunk" --chunk-size "$chunk" >/dev/null
+		"$BIN" backup --repo "$WORK/src-$chunk" --name vm1 "$WORK/disk.img" >/dev/null
+	fi
 	for w in $WORKERS; do
-		log "copy $chunk, $w workers, no cuts"
-		copyrun "base-$chunk-$w" "$chunk" 0 "$w"
+		log "copy $chunk to $tchunk, $w workers, no cuts"
+		copyrun "base-$chunk-$tchunk-$w" "$chunk" "$tchunk" 0 "$w"
 		base=$UP
-		ROWS+=("| $chunk | $w | never | 0 | $(mib "$SENT") | $(mib "$UP") | 0.0 % | $SECS |")
+		ROWS+=("| $chunk | $tchunk | $w | never | 0 | $(mib "$SENT") | $(mib "$UP") | 0.0 % | $SECS |")
 		for cut in $CUTS; do
-			log "copy $chunk, $w workers, link cut every $cut"
-			copyrun "cut-$chunk-$w-$cut" "$chunk" "$(to_bytes "$cut")" "$w"
+			log "copy $chunk to $tchunk, $w workers, link cut every $cut"
+			copyrun "cut-$chunk-$tchunk-$w-$cut" "$chunk" "$tchunk" "$(to_bytes "$cut")" "$w"
 			pct=$(awk -v u="$UP" -v b="$base" 'BEGIN { printf "%.1f", (u - b) * 100 / b }')
-			ROWS+=("| $chunk | $w | $cut | $CUTN | $(mib "$SENT") | $(mib "$UP") | $pct % | $SECS |")
+			ROWS+=("| $chunk | $tchunk | $w | $cut | $CUTN | $(mib "$SENT") | $(mib "$UP") | $pct % | $SECS |")
 		done
 	done
 done
@@ -100,10 +106,10 @@ echo "### Backup copy over a link that drops"
 echo
 machine_line
 echo
-echo "\`SIZE=$SIZE CHUNKS=\"$CHUNKS\" CUTS=\"$CUTS\" WORKERS=\"$WORKERS\" bench/copy.sh\` — one $SIZE point of distinct compressible data copied from a local repository to versitygw on loopback through bench/cutproxy, which resets every open connection each time the link has carried about CUT bytes (each interval drawn from CUT/2 to 3·CUT/2, seeded, so that cuts do not fall in step with the 1 MiB or 256 KiB uploads). *sent* is the stored size of the chunks sent, *up* the bytes the link carried towards the server (requests, headers, retries), *resent* the extra bytes up compared with the same copy without cuts."
+echo "\`SIZE=$SIZE PAIRS=\"$PAIRS\" CUTS=\"$CUTS\" WORKERS=\"$WORKERS\" bench/copy.sh\` — one $SIZE point of distinct compressible data copied from a local repository to versitygw on loopback through bench/cutproxy, which resets every open connection each time the link has carried about CUT bytes (each interval drawn from CUT/2 to 3·CUT/2, seeded, so that cuts do not fall in step with the 1 MiB or 256 KiB uploads). *sent* is the stored size of the chunks sent, *up* the bytes the link carried towards the server (requests, headers, retries), *resent* the extra bytes up compared with the same copy without cuts."
 echo
-echo "| chunk size | workers | link cut every | cuts | sent MiB | up MiB | resent | wall s |"
-echo "|---|---:|---|---:|---:|---:|---:|---:|"
+echo "| source chunks | target chunks | workers | link cut every | cuts | sent MiB | up MiB | resent | wall s |"
+echo "|---|---|---:|---|---:|---:|---:|---:|---:|"
 printf '%s\n' "${ROWS[@]}"
 echo
 
