@@ -122,6 +122,9 @@ func (m *Manifest) validate() error {
 	if !pointIDPattern.MatchString(m.ID) || ValidateVMName(m.VM) != nil {
 		return fmt.Errorf("bad manifest id or vm name")
 	}
+	if c := m.CopiedFrom; c != nil && (!pointIDPattern.MatchString(c.Point) || c.Repository == "") {
+		return fmt.Errorf("bad copied_from")
+	}
 	for i, d := range m.Disks {
 		if d.Index != i || d.Size < 0 || ValidateChunkSize(d.ChunkSize) != nil || d.Chunks < 0 {
 			return fmt.Errorf("bad disk %d", i)
