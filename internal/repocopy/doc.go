@@ -9,7 +9,7 @@
 // # What a copy is
 //
 // A copied point keeps the source point's ID, VM, time, notes,
-// configuration and disk geometry; its manifest records where it came from
+// configuration and disk sizes; its manifest records where it came from
 // (copied_from: the source repository's config ID and the point ID, and the
 // time of the copy). A point is the same point in every repository that
 // holds its ID, so a point the target has already is skipped, and copying
@@ -21,7 +21,11 @@
 // opened at the source (authenticated and re-hashed there), hashed with
 // the target's hasher, and stored at the target unless it is there already
 // (TouchChunk, which also protects it from a concurrent GC). Only chunks
-// the target lacks cross the link.
+// the target lacks cross the link. When the target's chunk size divides
+// the source's, each source chunk is split into target chunks (all-zero
+// pieces get no index entry) and the copy's disks have the target's chunk
+// size: small objects lose less to a link that drops (an upload cut
+// halfway is sent again whole).
 //
 // Reading a chunk at the source is needed only to learn its target ID.
 // Where the target holds another point of the same VM that the source holds
