@@ -399,7 +399,7 @@ func TestCopySplitsChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	dst := testrepo.New(t, nil) // cs: a quarter of the source's
+	dst := testrepo.New(t, nil)         // cs: a quarter of the source's
 	a1 := randomDisk(40, 12)[:9*cs+100] // 2 whole source chunks and a short one
 	clear(a1[5*cs : 6*cs])              // a zero piece inside source chunk 1
 	a2 := bytes.Clone(a1)
