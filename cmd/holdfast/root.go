@@ -72,6 +72,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newVerifyCommand(a),
 		newForgetCommand(a),
 		newGCCommand(a),
+		newCopyCommand(a),
 		newHoldsCommand(a),
 		newStatsCommand(a),
 		newVersionCommand(a),
@@ -179,19 +180,29 @@ func (a *app) backend() (storage.Backend, error) {
 // openRepo opens the repository, asking for a password only when it is
 // encrypted.
 func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
-	be, err := a.backend()
+	loc, err := a.repoLocation()
 	if err != nil {
 		return nil, err
+	}
+	return a.openLocation(ctx, loc, func(ctx context.Context) ([]byte, error) { return a.password(ctx, false) })
+}
+
+// openLocation opens the repository at loc (a directory or an s3:// URL),
+// asking pw for the password only when it is encrypted.
+func (a *app) openLocation(ctx context.Context, loc string, pw func(context.Context) ([]byte, error)) (*repo.Repository, error) {
+	be, err := backends.Open(loc, backends.Options{Getenv: a.getenv, S3Insecure: a.s3Insecure})
+	if err != nil {
+		return nil, usageError{err}
 	}
 	if ok, err := backends.Exists(ctx, be); err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, fmt.Errorf("%s: %w", be.Location(), repo.ErrNotInitialized)
 	}
-	var pw []byte
+	var password []byte
 	if cb, err := be.Load(ctx, "config"); err == nil {
 		if cfg, err := repo.ParseConfig(cb); err == nil && cfg.Encryption != repo.EncryptionNone {
-			if pw, err = a.password(ctx, false); err != nil {
+			if password, err = pw(ctx); err != nil {
 				return nil, err
 			}
 		}
@@ -204,7 +215,7 @@ func (a *app) openRepo(ctx context.Context) (*repo.Repository, error) {
 		}
 		sb = storage.ReadLimited(be, throttle.NewBucket(int64(limit), 0, a.clock))
 	}
-	return repo.Open(ctx, sb, pw, repo.Options{})
+	return repo.Open(ctx, sb, password, repo.Options{})
 }
 
 // openPoint opens the repository and resolves ref (a point ID or

@@ -251,6 +251,8 @@ func FuzzUnmarshalManifest(f *testing.F) {
 	f.Add([]byte(`{"version":1,"id":"0123456789abcdef","vm":"a","time":"2026-01-01T00:00:00Z","disks":[]}`))
 	f.Add([]byte(`{"version":1,"id":"0123456789abcdef","vm":"a","time":"0000-01-01T00:30:00+01:00","disks":null}`))
 	f.Add([]byte(`{"version":2,"id":"0123456789abcdef","vm":"a"}`))
+	f.Add([]byte(`{"version":1,"id":"0123456789abcdef","vm":"a","disks":[],"copied_from":{"repository":"r","point":"0123456789abcdef","time":"2026-01-01T00:00:00Z"}}`))
+	f.Add([]byte(`{"version":1,"id":"0123456789abcdef","vm":"a","disks":[],"copied_from":{"point":"../x"}}`))
 	f.Add([]byte(`{"version":1,"id":"../../config","vm":"a"}`))
 	f.Add([]byte(`{"version":1,"id":"0123456789abcdef","vm":"a","disks":[{"index":1,"chunk_size":262144}]}`))
 	f.Add([]byte(`{"version":1,"id":"0123456789abcdef","vm":"a","disks":[{"index":0,"chunk_size":262144,"index_hash":"zz"}]}`))

@@ -22,6 +22,17 @@ type Manifest struct {
 	// Config is the VM's hardware configuration when the platform reports
 	// one (vSphere), for restoring the whole VM.
 	Config *VMConfig `json:"config,omitempty"`
+	// CopiedFrom is set on a point that a backup copy (internal/repocopy)
+	// wrote: the repository and point it was copied from. The copy keeps
+	// the source point's ID, VM, time and disks' geometry.
+	CopiedFrom *CopiedFrom `json:"copied_from,omitempty"`
+}
+
+// CopiedFrom names the origin of a copied restore point.
+type CopiedFrom struct {
+	Repository string    `json:"repository"` // the source repository's config ID
+	Point      string    `json:"point"`      // the point's ID there (the copy's ID too)
+	Time       time.Time `json:"time"`       // when the copy was committed
 }
 
 // DiskManifest describes one disk of a restore point.
@@ -110,6 +121,9 @@ func (m *Manifest) validate() error {
 	}
 	if !pointIDPattern.MatchString(m.ID) || ValidateVMName(m.VM) != nil {
 		return fmt.Errorf("bad manifest id or vm name")
+	}
+	if c := m.CopiedFrom; c != nil && (!pointIDPattern.MatchString(c.Point) || c.Repository == "") {
+		return fmt.Errorf("bad copied_from")
 	}
 	for i, d := range m.Disks {
 		if d.Index != i || d.Size < 0 || ValidateChunkSize(d.ChunkSize) != nil || d.Chunks < 0 {

@@ -203,20 +203,12 @@ func (r *Repository) ListPoints(ctx context.Context) ([]*Manifest, error) {
 // "VM:latest" (ParseLatest, MatchPrefix: the server resolves the same
 // references the same way).
 func (r *Repository) ResolvePoint(ctx context.Context, ref string) (*Manifest, error) {
-	if vm, back, ok := ParseLatest(ref); ok {
+	if _, _, ok := ParseLatest(ref); ok {
 		ms, err := r.ListPoints(ctx)
 		if err != nil {
 			return nil, err
 		}
-		for i := len(ms) - 1; i >= 0; i-- {
-			if vm == "" || ms[i].VM == vm {
-				if back == 0 {
-					return ms[i], nil
-				}
-				back--
-			}
-		}
-		return nil, fmt.Errorf("%s: %w", ref, ErrPointNotFound)
+		return ResolveRef(ms, ref)
 	}
 	ids, err := r.PointIDs(ctx)
 	if err != nil {
@@ -227,6 +219,37 @@ func (r *Repository) ResolvePoint(ctx context.Context, ref string) (*Manifest, e
 		return nil, err
 	}
 	return r.LoadManifest(ctx, id)
+}
+
+// ResolveRef finds the point ref names among ms (oldest first, as
+// ListPoints returns them), as ResolvePoint does: "latest", "VM:latest",
+// "VM:latest~N", or an ID or unique ID prefix.
+func ResolveRef(ms []*Manifest, ref string) (*Manifest, error) {
+	if vm, back, ok := ParseLatest(ref); ok {
+		for i := len(ms) - 1; i >= 0; i-- {
+			if vm == "" || ms[i].VM == vm {
+				if back == 0 {
+					return ms[i], nil
+				}
+				back--
+			}
+		}
+		return nil, fmt.Errorf("%s: %w", ref, ErrPointNotFound)
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	id, err := MatchPrefix(ref, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if m.ID == id {
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: %w", ref, ErrPointNotFound)
 }
 
 // maxBack bounds N in "latest~N".
