@@ -67,8 +67,11 @@ func New(t Target, o Options) (*Backend, error) {
 		region = o.Getenv("AWS_REGION")
 	}
 	lookup := minio.BucketLookupAuto
-	if o.PathStyle {
+	switch {
+	case o.PathStyle || t.Style == StylePath:
 		lookup = minio.BucketLookupPath
+	case t.Style == StyleVirtual:
+		lookup = minio.BucketLookupDNS
 	}
 	mc, err := minio.New(t.Endpoint, &minio.Options{Creds: creds, Secure: t.Secure, Transport: tr, Region: region, BucketLookup: lookup})
 	if err != nil {

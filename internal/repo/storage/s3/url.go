@@ -8,13 +8,25 @@ import (
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
 
-// Target is a parsed repository URL: s3://HOST[:PORT]/BUCKET[/PREFIX].
+// Target is a parsed repository URL:
+// s3://HOST[:PORT]/BUCKET[/PREFIX][?style=path|virtual].
 type Target struct {
 	Endpoint string // HOST[:PORT]
 	Secure   bool   // https (s3://) or plain http (s3+http://)
 	Bucket   string
 	Prefix   string // "" or "a/b" (no leading or trailing slash)
+	// Style is how requests name the bucket: StylePath
+	// (https://HOST/BUCKET/KEY), StyleVirtual (https://BUCKET.HOST/KEY), or
+	// "" to let the client choose (virtual-host style for AWS, path style
+	// for other endpoints).
+	Style string
 }
+
+// Bucket addressing styles (the URL's ?style=).
+const (
+	StylePath    = "path"
+	StyleVirtual = "virtual"
+)
 
 // IsURL reports whether s names an object-storage repository.
 func IsURL(s string) bool {
@@ -22,8 +34,8 @@ func IsURL(s string) bool {
 	return strings.HasPrefix(l, "s3://") || strings.HasPrefix(l, "s3+http://")
 }
 
-// ParseURL reads s3://HOST[:PORT]/BUCKET[/PREFIX] or s3+http://…. Keys do
-// not go in the URL.
+// ParseURL reads s3://HOST[:PORT]/BUCKET[/PREFIX][?style=path|virtual] or
+// s3+http://…. Keys do not go in the URL.
 func ParseURL(s string) (Target, error) {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -40,8 +52,16 @@ func ParseURL(s string) (Target, error) {
 	if u.User != nil {
 		return Target{}, fmt.Errorf("repository URL %s://%s%s: keys do not go in the URL (use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", u.Scheme, u.Host, u.Path)
 	}
-	if u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		return Target{}, fmt.Errorf("repository URL %s://%s%s: want s3://HOST[:PORT]/BUCKET[/PREFIX] (no query)", u.Scheme, u.Host, u.Path)
+	if u.Host == "" || u.Fragment != "" || u.ForceQuery {
+		return Target{}, fmt.Errorf("repository URL %s://%s%s: want s3://HOST[:PORT]/BUCKET[/PREFIX][?style=path|virtual]", u.Scheme, u.Host, u.Path)
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		st := q.Get("style")
+		if err != nil || len(q) != 1 || len(q["style"]) != 1 || st != StylePath && st != StyleVirtual {
+			return Target{}, fmt.Errorf("repository URL %s://%s%s: the only query is ?style=path or ?style=virtual", u.Scheme, u.Host, u.Path)
+		}
+		t.Style = st
 	}
 	bucket, prefix, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
 	prefix = strings.Trim(prefix, "/")
@@ -66,6 +86,9 @@ func (t Target) String() string {
 	s := scheme + "://" + t.Endpoint + "/" + t.Bucket
 	if t.Prefix != "" {
 		s += "/" + t.Prefix
+	}
+	if t.Style != "" {
+		s += "?style=" + t.Style
 	}
 	return s
 }

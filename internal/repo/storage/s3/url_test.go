@@ -16,7 +16,13 @@ func TestParseURL(t *testing.T) {
 		{in: "s3+http://127.0.0.1:7070/bkt/p", want: Target{Endpoint: "127.0.0.1:7070", Bucket: "bkt", Prefix: "p"}},
 		{in: "s3://AKIA:hunter2@h/bkt", inErr: "keys do not go in the URL"},
 		{in: "s3:///bkt", inErr: "want s3://HOST"},
-		{in: "s3://h/bkt?x=hunter2", inErr: "want s3://HOST"},
+		{in: "s3://h/bkt?x=hunter2", inErr: "only query is ?style"},
+		{in: "s3://h/bkt/p?style=path", want: Target{Endpoint: "h", Secure: true, Bucket: "bkt", Prefix: "p", Style: StylePath}},
+		{in: "s3://s3.example.com/bkt?style=virtual", want: Target{Endpoint: "s3.example.com", Secure: true, Bucket: "bkt", Style: StyleVirtual}},
+		{in: "s3://h/bkt?style=dns", inErr: "only query is ?style"},
+		{in: "s3://h/bkt?style=path&style=virtual", inErr: "only query is ?style"},
+		{in: "s3://h/bkt?style=path&x=1", inErr: "only query is ?style"},
+		{in: "s3://h/bkt#frag", inErr: "want s3://HOST"},
 		{in: "s3://h/", inErr: "bucket"},
 		{in: "s3://h/UPPER", inErr: "bucket"},
 		{in: "s3://h/bkt/a/../b", inErr: "bad prefix"},
@@ -46,7 +52,7 @@ func TestParseURL(t *testing.T) {
 }
 
 func FuzzParseURL(f *testing.F) {
-	for _, s := range []string{"s3://h/b", "s3+http://h:1/bkt/p/q", "s3://u:p@h/b", "s3://h/b/../c"} {
+	for _, s := range []string{"s3://h/b", "s3+http://h:1/bkt/p/q", "s3://u:p@h/b", "s3://h/b/../c", "s3://h/b?style=path"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
