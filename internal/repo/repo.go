@@ -20,6 +20,7 @@ type Repository struct {
 	keys  Keys
 	codec *codec
 	now   func() time.Time
+	cost  *costState // no-touch locks and the chunk cache (gc_notouch.go)
 }
 
 // InitOptions choose a new repository's parameters.
@@ -34,6 +35,9 @@ type InitOptions struct {
 // Options tune an opened repository.
 type Options struct {
 	Clock clock.Clock // nil: the real clock
+	// CacheDir holds the chunk caches of object-storage repositories
+	// ("": os.UserCacheDir()/holdfast).
+	CacheDir string
 }
 
 func randomHex(n int) string {
@@ -178,7 +182,7 @@ func open(be storage.Backend, cfg Config, master []byte, o Options) (*Repository
 	if err != nil {
 		return nil, err
 	}
-	return &Repository{be: be, cfg: cfg, keys: keys, codec: c, now: clock.Or(o.Clock).Now}, nil
+	return &Repository{be: be, cfg: cfg, keys: keys, codec: c, now: clock.Or(o.Clock).Now, cost: newCostState(o.CacheDir)}, nil
 }
 
 // Close releases the compressors.
@@ -203,7 +207,7 @@ func (r *Repository) Config() Config { return r.cfg }
 // codec, so it needs no password and no key derivation. Do not Close the
 // view; close r when neither is used any more.
 func (r *Repository) WithBackend(be storage.Backend) *Repository {
-	return &Repository{be: be, cfg: r.cfg, keys: r.keys, codec: r.codec, now: r.now}
+	return &Repository{be: be, cfg: r.cfg, keys: r.keys, codec: r.codec, now: r.now, cost: newCostState(r.cost.cacheDir)}
 }
 
 // Backend returns the storage backend.

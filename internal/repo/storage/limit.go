@@ -28,3 +28,10 @@ func (r readLimited) Load(ctx context.Context, name string) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// TouchIsBilled passes the wrapped backend's answer on (see repo's
+// no-touch locks).
+func (r readLimited) TouchIsBilled() bool {
+	b, ok := r.Backend.(interface{ TouchIsBilled() bool })
+	return ok && b.TouchIsBilled()
+}
