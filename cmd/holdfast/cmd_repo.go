@@ -11,6 +11,7 @@ import (
 func newRepoCommand(a *app) *cobra.Command {
 	c := &cobra.Command{Use: "repo", Short: "Manage the repository"}
 	c.AddCommand(newRepoInitCommand(a))
+	c.AddCommand(newRepoCacheCommand(a))
 	return c
 }
 
