@@ -32,6 +32,7 @@ REPO_ROOT=$(cd "$HERE/.." && pwd)
 
 SIZE=${SIZE:-1G}
 SYNTH_CHUNKS=${SYNTH_CHUNKS:-100000}
+LATENCY_MS=${LATENCY_MS:-20}
 CHUNK=${CHUNK:-1MiB}
 export HOLDFAST_PASSWORD=${HOLDFAST_PASSWORD:-bench-password}
 SIZE_BYTES=$(to_bytes "$SIZE")
@@ -139,15 +140,30 @@ if (( SYNTH_CHUNKS > 0 )); then
 	counted sgc "$BIN" gc --repo "$SYN" --grace 0s --json
 	counted sbackupaftergc "$BIN" backup --repo "$SYN" --name small --json "$WORK/small.img"
 	removed=$(jq -r '.removed_chunks' "$WORK/sgc.out")
+	# Restore with an emulated first-byte latency: what parallel fetches buy.
+	curl -s -X POST "http://127.0.0.1:$CPORT/__latency?ms=$LATENCY_MS" >/dev/null
+	for w in 1 4 16 64; do
+		measure "lat$w" "$BIN" restore --repo "$SYN" small:latest --disk 0 --to "$WORK/restored-small.img" --force --workers "$w"
+		cmp "$WORK/small.img" "$WORK/restored-small.img" || die "restore with latency differs"
+	done
+	curl -s -X POST "http://127.0.0.1:$CPORT/__latency?ms=0" >/dev/null
 	echo "#### A repository of $SYNTH_CHUNKS chunks"
 	echo
 	echo "\`bench/s3synth\` stored $SYNTH_CHUNKS distinct chunks in 10 points; \`small\` is a new 32 MiB disk (128 chunks of 256 KiB); the second gc ran after the oldest synthetic point was forgotten and removed $removed chunks (a removed chunk costs a rename aside — HEAD, COPY, DELETE —, a HEAD and a DELETE)."
 	echo
-	echo "| step | PUT | GET | HEAD | COPY | DELETE | LIST | total | per 1 000 chunks | wall s |"
+	echo "| step | PUT | GET | HEAD | COPY | DELETE | LIST | total | per 1 000 chunks | wall s |" # counts
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for s in synth sverify sgc0 sbackupcold sbackupwarm sgc sbackupaftergc; do
 		tot=$(field "$s" TOTAL)
 		echo "| $s | $(field "$s" PUT) | $(field "$s" GET) | $(field "$s" HEAD) | $(field "$s" COPY) | $(field "$s" DELETE) | $(field "$s" LIST) | $tot | $(awk -v t="$tot" -v n="$SYNTH_CHUNKS" 'BEGIN { printf "%.1f", t * 1000 / n }') | ${T[$s]} |"
+	done
+	echo
+	echo "Restore of \`small\` (32 MiB, 128 chunks) with $LATENCY_MS ms added to every request by the proxy (an object store's first-byte latency):"
+	echo
+	echo "| --workers | wall s | MiB/s | vs 1 worker |"
+	echo "|---:|---:|---:|---:|"
+	for w in 1 4 16 64; do
+		echo "| $w | ${T[lat$w]} | $(mibps $((32 << 20)) "${T[lat$w]}") | $(ratio "${T[lat1]}" "${T[lat$w]}") |"
 	done
 	echo
 fi
