@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -240,5 +241,77 @@ func TestNoTouchLockName(t *testing.T) {
 	got, ok := parseLockName(lockName(li))
 	if !ok || got != li {
 		t.Fatalf("round trip %+v → %+v %v", li, got, ok)
+	}
+}
+
+// TestNoTouchBackupsRaceGC runs backups that reuse old unreferenced chunks
+// (so only their protection keeps them) against gc, many rounds, on a
+// billed backend: every committed point's chunks must still be stored,
+// whichever of the two took its lock first.
+func TestNoTouchBackupsRaceGC(t *testing.T) {
+	ctx := context.Background()
+	r, _, local := newBilledRepo(t)
+	const n = 40
+	data := make([][]byte, n)
+	ids := make([]ChunkID, n)
+	for i := range data {
+		data[i] = chunkData(uint64(100+i), 512)
+		ids[i] = putTestChunk(t, r, data[i])
+	}
+	cs := r.Config().ChunkSize
+	for round := 0; round < 25; round++ {
+		for _, id := range ids { // garbage again: old and unreferenced
+			if exists(t, local, chunkName(id)) {
+				setMtime(t, local, chunkName(id), time.Now().Add(-48*time.Hour))
+			}
+		}
+		backupErr := make(chan error, 1)
+		go func() {
+			l, err := r.Lock(ctx, LockShared)
+			if err != nil {
+				backupErr <- err
+				return
+			}
+			defer func() { _ = l.Release() }()
+			ix := &Index{DiskSize: int64(n) * int64(cs), ChunkSize: cs}
+			for i, id := range ids {
+				ok, err := r.TouchChunk(ctx, id)
+				if err == nil && !ok {
+					_, err = r.PutChunk(ctx, id, data[i])
+				}
+				if err != nil {
+					backupErr <- err
+					return
+				}
+				ix.Entries = append(ix.Entries, IndexEntry{N: uint64(i), ID: id})
+			}
+			m := &Manifest{ID: r.NewPointID(), VM: "race", Time: time.Now()}
+			hash, err := r.SaveIndex(ctx, m.ID, 0, ix)
+			if err == nil {
+				m.Disks = []DiskManifest{{Size: ix.DiskSize, ChunkSize: cs, IndexHash: hash, Chunks: n}}
+				err = r.CommitPoint(ctx, m)
+			}
+			backupErr <- err
+		}()
+		if _, err := r.GC(ctx, GCOptions{}); err != nil && !errors.Is(err, ErrLocked) {
+			t.Fatal(err)
+		}
+		if err := <-backupErr; err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range ids {
+			if !exists(t, local, chunkName(id)) {
+				t.Fatalf("round %d: chunk %d of a committed point is gone", round, i)
+			}
+		}
+		ms, err := r.ListPoints(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms { // forget, so the next round's chunks are garbage
+			if err := local.Remove(ctx, manifestName(m.ID)); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
