@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,7 +18,14 @@ import (
 // and counts the requests the no-touch path is meant to avoid.
 type billedBackend struct {
 	storage.Backend
-	touches, stats, lists atomic.Int64
+	touches, stats, lists, manifestLoads atomic.Int64
+}
+
+func (b *billedBackend) Load(ctx context.Context, name string) ([]byte, error) {
+	if strings.HasPrefix(name, "points/") {
+		b.manifestLoads.Add(1)
+	}
+	return b.Backend.Load(ctx, name)
 }
 
 func (b *billedBackend) TouchIsBilled() bool { return true }
@@ -38,7 +47,12 @@ func (b *billedBackend) List(ctx context.Context, dir string, fn func(storage.Fi
 	return b.Backend.List(ctx, dir, fn)
 }
 
-func (b *billedBackend) reset() { b.touches.Store(0); b.stats.Store(0); b.lists.Store(0) }
+func (b *billedBackend) reset() {
+	b.touches.Store(0)
+	b.stats.Store(0)
+	b.lists.Store(0)
+	b.manifestLoads.Store(0)
+}
 
 // newBilledRepo is a repository on a billed local backend with its chunk
 // cache in a temporary directory.
@@ -313,5 +327,56 @@ func TestNoTouchBackupsRaceGC(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestManifestCache: a backup session on object storage loads each
+// manifest from the bucket once; later sessions read the cached copies of
+// the points the bucket lists, a damaged copy is loaded again, and a
+// forgotten point's copy is dropped. Outside a session (verify, gc) the
+// bucket is read.
+func TestManifestCache(t *testing.T) {
+	ctx := context.Background()
+	r, bb, local := newBilledRepo(t)
+	var ms []*Manifest
+	for i := range 3 {
+		ms = append(ms, commitTestPoint(t, r, "vm", time.Now().Add(time.Duration(i)*time.Minute),
+			testDisk{MinChunkSize, map[uint64][]byte{0: chunkData(uint64(i), MinChunkSize)}}))
+	}
+	session := func() []*Manifest {
+		t.Helper()
+		l := mustLock(t, r, LockShared)
+		defer func() { _ = l.Release() }()
+		got, err := r.ListPoints(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	bb.reset()
+	if got := session(); len(got) != 3 || bb.manifestLoads.Load() != 3 {
+		t.Fatalf("first session: %d points, %d manifest loads", len(got), bb.manifestLoads.Load())
+	}
+	bb.reset()
+	if got := session(); len(got) != 3 || bb.manifestLoads.Load() != 0 || got[1].ID != ms[1].ID {
+		t.Fatalf("cached session: %d points, %d manifest loads", len(got), bb.manifestLoads.Load())
+	}
+	dir := filepath.Join(r.cost.cacheDir, r.cfg.ID, "points")
+	if err := os.WriteFile(filepath.Join(dir, ms[0].ID), []byte("damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.Remove(ctx, manifestName(ms[2].ID)); err != nil { // forgotten
+		t.Fatal(err)
+	}
+	bb.reset()
+	if got := session(); len(got) != 2 || bb.manifestLoads.Load() != 1 {
+		t.Fatalf("after damage and forget: %d points, %d manifest loads", len(got), bb.manifestLoads.Load())
+	}
+	if _, err := os.Stat(filepath.Join(dir, ms[2].ID)); !os.IsNotExist(err) {
+		t.Errorf("forgotten point's cached manifest kept: %v", err)
+	}
+	bb.reset()
+	if _, err := r.ListPoints(ctx); err != nil || bb.manifestLoads.Load() != 2 {
+		t.Errorf("outside a session: %d manifest loads (%v), want the bucket read", bb.manifestLoads.Load(), err)
 	}
 }
