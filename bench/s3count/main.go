@@ -2,6 +2,9 @@
 // for bench/s3.sh: it forwards every request and counts them by S3
 // operation (GET, HEAD, PUT, COPY, DELETE, LIST, other). GET
 // /__counts answers the counts as JSON; POST /__counts/reset zeroes them.
+// POST /__latency?ms=N delays every later request by N ms before it is
+// forwarded (0: none), to emulate an object store's first-byte latency
+// (tens of ms on AWS S3) on loopback.
 package main
 
 import (
@@ -11,13 +14,16 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"sync"
+	"time"
 )
 
 type counter struct {
-	mu sync.Mutex
-	n  map[string]int64
-	in int64 // request body bytes
+	mu    sync.Mutex
+	n     map[string]int64
+	in    int64 // request body bytes
+	delay time.Duration
 }
 
 // op names a request's S3 operation.
@@ -68,13 +74,31 @@ func main() {
 		c.n, c.in = map[string]int64{}, 0
 		c.mu.Unlock()
 	})
+	mux.HandleFunc("POST /__latency", func(w http.ResponseWriter, r *http.Request) {
+		ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
+		if err != nil || ms < 0 {
+			http.Error(w, "want ?ms=N", http.StatusBadRequest)
+			return
+		}
+		c.mu.Lock()
+		c.delay = time.Duration(ms) * time.Millisecond
+		c.mu.Unlock()
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		c.n[op(r)]++
 		if r.ContentLength > 0 {
 			c.in += r.ContentLength
 		}
+		delay := c.delay
 		c.mu.Unlock()
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		rp.ServeHTTP(w, r)
 	})
 	log.Fatal(http.ListenAndServe(*listen, mux))

@@ -14,6 +14,7 @@ func newRepoCommand(a *app) *cobra.Command {
 	c := &cobra.Command{Use: "repo", Short: "Manage the repository"}
 	c.AddCommand(newRepoInitCommand(a))
 	c.AddCommand(newRepoRecoverCommand(a))
+	c.AddCommand(newRepoCacheCommand(a))
 	return c
 }
 

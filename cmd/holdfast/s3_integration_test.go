@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,7 +18,9 @@ func s3Env(t *testing.T, bucket string) (*env, *s3test.Server) {
 	e := newEnv(t)
 	e.repo = srv.URL(bucket, "holdfast/site-a")
 	e.vars = append(e.vars, "HOLDFAST_REPOSITORY="+e.repo, "AWS_ACCESS_KEY_ID="+s3test.AccessKey,
-		"AWS_SECRET_ACCESS_KEY="+s3test.SecretKey, "AWS_REGION=us-east-1")
+		"AWS_SECRET_ACCESS_KEY="+s3test.SecretKey, "AWS_REGION=us-east-1",
+		"XDG_CACHE_HOME="+filepath.Join(e.dir, "cache")) // the chunk cache, not the user's
+
 	return e, srv
 }
 
@@ -74,4 +77,48 @@ func TestS3RepositoryErrors(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "keys do not go in the URL") || strings.Contains(r.stderr, "hunter2") {
 		t.Errorf("keys in the URL: %+v", r)
 	}
+}
+
+// TestS3ChunkCache: backups on object storage keep a chunk cache under the
+// user's cache directory; a gc that removed chunks makes it stale (a backup
+// of the same data then stores them again rather than trusting the cache);
+// a deleted or damaged cache is rebuilt.
+func TestS3ChunkCache(t *testing.T) {
+	e, _ := s3Env(t, "cache")
+	e.init()
+	imgA, imgB := filepath.Join(e.dir, "a.img"), filepath.Join(e.dir, "b.img")
+	writeImage(t, imgA, 8<<20, map[int64][]byte{0: randomBytes(4 << 20)})
+	writeImage(t, imgB, 8<<20, map[int64][]byte{0: randomBytes(4 << 20)})
+	e.backupJSON("vm1", imgA)
+	caches, _ := filepath.Glob(filepath.Join(e.dir, "cache", "holdfast", "*", "chunks"))
+	if len(caches) != 1 {
+		t.Fatalf("chunk cache files: %v", caches)
+	}
+	e.backupJSON("vm1", imgB)
+	e.ok("forget", "--keep-last", "1")
+	e.ok("gc", "--grace", "0s")
+	// a.img's chunks are gone from the bucket but in the cache.
+	b := e.backupJSON("vm1", imgA)
+	if b.Disks[0].BytesNew < 4<<20 {
+		t.Errorf("backup after gc stored %d new bytes: it trusted a stale cache", b.Disks[0].BytesNew)
+	}
+	if r := e.run("verify", "--read-data"); r.code != 0 {
+		t.Fatalf("verify: %+v", r)
+	}
+	if err := os.WriteFile(caches[0], []byte("damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.backupJSON("vm1", imgA)
+	if err := os.Remove(caches[0]); err != nil {
+		t.Fatal(err)
+	}
+	if out := e.ok("repo", "cache", "rebuild"); !strings.Contains(out, "chunk cache rebuilt: ") {
+		t.Errorf("rebuild: %s", out)
+	}
+	if _, err := os.Stat(caches[0]); err != nil {
+		t.Errorf("cache not rebuilt: %v", err)
+	}
+	out := filepath.Join(e.dir, "restored.img")
+	e.ok("restore", "vm1:latest", "--disk", "0", "--to", out)
+	sameFile(t, imgA, out)
 }

@@ -60,6 +60,9 @@ func (h *Hasher) Sum(p []byte) ChunkID {
 // TouchChunk reports whether the chunk is stored and, if so, refreshes its
 // modification time so that a concurrent GC keeps it (see package doc).
 func (r *Repository) TouchChunk(ctx context.Context, id ChunkID) (bool, error) {
+	if r.skipTouch() {
+		return r.hasChunk(ctx, id)
+	}
 	err := r.be.Touch(ctx, chunkName(id))
 	if err == nil {
 		return true, nil
@@ -81,6 +84,7 @@ func (r *Repository) PutChunk(ctx context.Context, id ChunkID, plain []byte) (in
 	if err := r.saveStamped(ctx, chunkName(id), blob); err != nil {
 		return 0, fmt.Errorf("store chunk %s: %w", id, err)
 	}
+	r.noteChunk(id)
 	return len(blob), nil
 }
 
@@ -163,5 +167,6 @@ func (r *Repository) PutSealedChunk(ctx context.Context, h *Hasher, id ChunkID, 
 	if err := r.saveStamped(ctx, chunkName(id), blob); err != nil {
 		return 0, fmt.Errorf("store chunk %s: %w", id, err)
 	}
+	r.noteChunk(id)
 	return len(blob), nil
 }

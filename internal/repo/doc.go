@@ -10,7 +10,8 @@
 //	chunks/<xx>/<id>     one chunk blob; id = keyed BLAKE3-256 of the plain bytes
 //	indexes/<point>/disk-<n>  fixed index blob of disk n of a point
 //	points/<point>       manifest blob; its presence is what makes a point exist
-//	locks/<id>.<kind>.<started>.<pid>.<host>  lock file (shared: backup, exclusive: gc)
+//	locks/<id>.<kind>.<started>.<pid>.<host>  lock file (shared, shared-nt: backup, exclusive: gc)
+//	gc-generation        random hex, rewritten by a gc before it sweeps object storage
 //	holds/<point>/<holder>  JSON hold: forget and gc keep the point (instant recovery)
 //	scans/<point>/<engine>  scan record blob: the newest malware scan of the point by that engine
 //
@@ -25,7 +26,10 @@
 // the clock). GC holds the exclusive lock
 // and deletes only chunks that no committed point references and that are
 // older than min(GC start, oldest running backup start) − grace, moving
-// each candidate aside and re-checking its time first; see GC.
+// each candidate aside and re-checking its time first; see GC. On object
+// storage, where a touch is a billed COPY, backups hold no-touch locks
+// instead and gc defers its sweep while one is live (gc_notouch.go); a
+// local chunk cache (package chunkcache) then answers which chunks exist.
 //
 // A damaged manifest hides only its own point (ScanPoints reports it); GC
 // then marks from that point's index files or deletes nothing. The config

@@ -37,6 +37,8 @@ type GCResult struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Immutable says what a hardened repository kept (Immutable).
 	Immutable string `json:"immutable,omitempty"`
+	// DeferredFor names the no-touch backups that kept gc from sweeping.
+	DeferredFor []string `json:"deferred_for,omitempty"`
 }
 
 // referencedChunks marks every chunk a restore point may reference: from
@@ -165,6 +167,13 @@ func (r *Repository) GC(ctx context.Context, o GCOptions) (GCResult, error) {
 		}
 	}
 	cutoff = cutoff.Add(-r.immutableGrace(o.Grace, start, &res))
+	if held := noTouchHolders(live); len(held) > 0 {
+		return res, r.gcDeferred(ctx, held, o.DryRun, &res)
+	} else if !o.DryRun && r.noTouchBackend() { // chunk caches exist only there
+		if err := r.newGeneration(ctx); err != nil {
+			return res, err
+		}
+	}
 
 	ref, points, err := r.referencedChunks(ctx, &res)
 	if err != nil {
@@ -215,6 +224,9 @@ const stampTries = 3
 // aside between the save and the touch (it saw the lagging time), the
 // touch finds nothing and the file is stored again.
 func (r *Repository) saveStamped(ctx context.Context, name string, data []byte) error {
+	if r.skipTouch() { // no gc sweeps while this no-touch lock lives
+		return r.be.Save(ctx, name, data)
+	}
 	for try := 1; ; try++ {
 		if err := r.be.Save(ctx, name, data); err != nil {
 			return err

@@ -44,6 +44,9 @@ type LockInfo struct {
 	Hostname string    `json:"hostname"`
 	PID      int       `json:"pid"`
 	Started  time.Time `json:"started"`
+	// NoTouch marks a backup that protects its chunks with this lock
+	// rather than by touching them (object storage; see gc_notouch.go).
+	NoTouch bool `json:"no_touch,omitempty"`
 	// Refreshed is the lock file's modification time (not stored).
 	Refreshed time.Time `json:"-"`
 	name      string
@@ -55,6 +58,9 @@ type Lock struct {
 	Info   LockInfo
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// noTouch: found no gc, so its backup neither touches nor stamps;
+	// touching: a no-touch lock that found a gc and touches as before.
+	noTouch, touching bool
 }
 
 // lockHostname is the host name as lock names carry it: characters other
@@ -75,21 +81,32 @@ func lockHostname() string {
 
 // lockName encodes a lock's information in its file name.
 func lockName(li LockInfo) string {
-	return fmt.Sprintf("locks/%s.%s.%d.%d.%s", randomHex(8), li.Kind, li.Started.UnixNano(), li.PID, li.Hostname)
+	kind := li.Kind
+	if li.NoTouch {
+		kind = lockSharedNoTouch
+	}
+	return fmt.Sprintf("locks/%s.%s.%d.%d.%s", randomHex(8), kind, li.Started.UnixNano(), li.PID, li.Hostname)
 }
+
+// lockSharedNoTouch is a no-touch shared lock's kind in its name.
+const lockSharedNoTouch = "shared-nt"
 
 // parseLockName decodes a name lockName made; ok is false for other names.
 func parseLockName(name string) (LockInfo, bool) {
 	f := strings.SplitN(path.Base(name), ".", 5)
-	if len(f) != 5 || len(f[0]) != 16 || (f[1] != LockShared && f[1] != LockExclusive) {
+	if len(f) != 5 || len(f[0]) != 16 || (f[1] != LockShared && f[1] != LockExclusive && f[1] != lockSharedNoTouch) {
 		return LockInfo{}, false
+	}
+	noTouch := f[1] == lockSharedNoTouch
+	if noTouch {
+		f[1] = LockShared
 	}
 	started, err1 := strconv.ParseInt(f[2], 10, 64)
 	pid, err2 := strconv.Atoi(f[3])
 	if err1 != nil || err2 != nil {
 		return LockInfo{}, false
 	}
-	return LockInfo{Kind: f[1], Started: time.Unix(0, started).UTC(), PID: pid, Hostname: f[4]}, true
+	return LockInfo{Kind: f[1], NoTouch: noTouch, Started: time.Unix(0, started).UTC(), PID: pid, Hostname: f[4]}, true
 }
 
 func (r *Repository) readLocks(ctx context.Context) ([]LockInfo, error) {
@@ -148,6 +165,7 @@ func (r *Repository) ActiveLocks(ctx context.Context) ([]LockInfo, error) {
 // ErrLocked while another live exclusive lock exists.
 func (r *Repository) Lock(ctx context.Context, kind string) (*Lock, error) {
 	l := &Lock{r: r, Info: LockInfo{Kind: kind, Hostname: lockHostname(), PID: os.Getpid(), Started: r.now().UTC()}}
+	l.Info.NoTouch = kind == LockShared && r.noTouchBackend()
 	l.Info.name = lockName(l.Info)
 	var content []byte // exclusive: empty, so that gc starts on a full disk
 	if kind == LockShared {
@@ -155,6 +173,12 @@ func (r *Repository) Lock(ctx context.Context, kind string) (*Lock, error) {
 	}
 	if err := r.be.Save(ctx, l.Info.name, content); err != nil {
 		return nil, fmt.Errorf("create lock: %w", err)
+	}
+	if l.Info.NoTouch {
+		if err := r.startNoTouch(ctx, l); err != nil {
+			_ = r.be.Remove(ctx, l.Info.name)
+			return nil, err
+		}
 	}
 	if kind == LockExclusive {
 		live, err := r.ActiveLocks(ctx)
@@ -195,6 +219,7 @@ func (l *Lock) refresh(ctx context.Context) {
 func (l *Lock) Release() error {
 	l.cancel()
 	l.wg.Wait()
+	l.endNoTouch()
 	return l.r.be.Remove(context.Background(), l.Info.name)
 }
 

@@ -74,6 +74,17 @@ func (r *Repository) LoadManifest(ctx context.Context, id string) (*Manifest, er
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", name, err)
 	}
+	sealed := slices.Clone(b) // open decrypts in place
+	m, err := r.openManifest(id, b)
+	if err == nil {
+		r.cacheManifest(id, sealed)
+	}
+	return m, err
+}
+
+// openManifest opens and checks the sealed manifest blob of a point.
+func (r *Repository) openManifest(id string, b []byte) (*Manifest, error) {
+	name := manifestName(id)
 	plain, err := r.codec.open(b, kindManifest, []byte(name), maxMetadata, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -169,13 +180,14 @@ func (r *Repository) ScanPoints(ctx context.Context) ([]*Manifest, []DamagedPoin
 	if err != nil {
 		return nil, nil, err
 	}
+	r.pruneManifestCache(ids)
 	var damaged []DamagedPoint
 	for _, name := range stray {
 		damaged = append(damaged, DamagedPoint{File: name, Stray: true})
 	}
 	ms := make([]*Manifest, 0, len(ids))
 	for _, id := range ids {
-		m, err := r.LoadManifest(ctx, id)
+		m, err := r.loadListedManifest(ctx, id)
 		if errors.Is(err, ErrPointNotFound) {
 			continue // removed concurrently
 		}

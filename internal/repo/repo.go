@@ -20,6 +20,7 @@ type Repository struct {
 	keys  Keys
 	codec *codec
 	now   func() time.Time
+	cost  *costState // no-touch locks and the chunk cache (gc_notouch.go)
 }
 
 // InitOptions choose a new repository's parameters.
@@ -37,6 +38,9 @@ type InitOptions struct {
 // Options tune an opened repository.
 type Options struct {
 	Clock clock.Clock // nil: the real clock
+	// CacheDir holds the chunk caches of object-storage repositories
+	// ("": os.UserCacheDir()/holdfast).
+	CacheDir string
 }
 
 func randomHex(n int) string {
@@ -188,7 +192,7 @@ func open(be storage.Backend, cfg Config, master []byte, o Options) (*Repository
 	}
 	now := clock.Or(o.Clock).Now
 	be = withObjectLock(be, cfg, now)
-	return &Repository{be: be, cfg: cfg, keys: keys, codec: c, now: now}, nil
+	return &Repository{be: be, cfg: cfg, keys: keys, codec: c, now: now, cost: newCostState(o.CacheDir)}, nil
 }
 
 // Close releases the compressors.
@@ -216,7 +220,7 @@ func (r *Repository) WithBackend(be storage.Backend) *Repository {
 	if _, ok := storage.AsLocker(be); ok {
 		be = withObjectLock(be, r.cfg, r.now) // else a mover connection: the repository agent locks what it stores
 	}
-	return &Repository{be: be, cfg: r.cfg, keys: r.keys, codec: r.codec, now: r.now}
+	return &Repository{be: be, cfg: r.cfg, keys: r.keys, codec: r.codec, now: r.now, cost: newCostState(r.cost.cacheDir)}
 }
 
 // Backend returns the storage backend.

@@ -31,3 +31,10 @@ func (r readLimited) Load(ctx context.Context, name string) ([]byte, error) {
 
 // Unwrap returns the paced backend (for optional interfaces such as Locker).
 func (r readLimited) Unwrap() Backend { return r.Backend }
+
+// TouchIsBilled passes the wrapped backend's answer on (see repo's
+// no-touch locks).
+func (r readLimited) TouchIsBilled() bool {
+	b, ok := r.Backend.(interface{ TouchIsBilled() bool })
+	return ok && b.TouchIsBilled()
+}

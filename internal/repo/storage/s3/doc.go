@@ -11,7 +11,9 @@
 //     complete, so a reader sees the old or the new content, never a mix.
 //   - Sync does nothing: a PUT that succeeded is durable.
 //   - Touch copies the object onto itself with new metadata, which gives it
-//     a new Last-Modified (the time GC compares with its cut-off).
+//     a new Last-Modified (the time GC compares with its cut-off). Save and
+//     Touch also stamp the time (ns) in metadata that server-side copies
+//     keep, and Stat reports it: Rename then keeps the time (mtime.go).
 //   - Rename is a server-side copy then a delete. It is not atomic: GC,
 //     its only user, runs under the repository's exclusive lock. It never
 //     replaces a target: it checks first, and asks the server to refuse an

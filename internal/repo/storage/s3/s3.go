@@ -147,7 +147,8 @@ func (b *Backend) Save(ctx context.Context, name string, data []byte) error {
 	}
 	// minio-go retries from the reader's start: a bytes.Reader seeks back
 	_, err = b.mc.PutObject(ctx, b.t.Bucket, k, bytes.NewReader(data), int64(len(data)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableContentSha256: true, SendContentMd5: true})
+		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableContentSha256: true, SendContentMd5: true,
+			UserMetadata: mtimeMeta()})
 	return b.wrap(name, err)
 }
 
@@ -188,7 +189,7 @@ func (b *Backend) Stat(ctx context.Context, name string) (storage.FileInfo, erro
 	if err != nil {
 		return storage.FileInfo{}, b.wrap(name, err)
 	}
-	return storage.FileInfo{Name: name, Size: st.Size, ModTime: st.LastModified}, nil
+	return storage.FileInfo{Name: name, Size: st.Size, ModTime: modTime(st)}, nil
 }
 
 // Touch gives an object a new Last-Modified by copying it onto itself
@@ -203,7 +204,7 @@ func (b *Backend) Touch(ctx context.Context, name string) error {
 	}
 	src := minio.CopySrcOptions{Bucket: b.t.Bucket, Object: k}
 	dst := minio.CopyDestOptions{Bucket: b.t.Bucket, Object: k, ReplaceMetadata: true,
-		UserMetadata: map[string]string{"Holdfast-Touched": "1"}}
+		UserMetadata: mtimeMeta()}
 	_, err = b.mc.CopyObject(ctx, dst, src)
 	return b.wrap(name, err)
 }
