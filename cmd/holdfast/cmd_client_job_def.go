@@ -54,6 +54,7 @@ type jobFlags struct {
 	excludePaths                            []string
 	policy                                  policyFlags
 	scan                                    scanAfterFlags
+	copy                                    copyJobFlags
 }
 
 func (f *jobFlags) register(fs *pflag.FlagSet) {
@@ -63,6 +64,7 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.schedule, "schedule", "", "cron expression, e.g. '0 2 * * *' (empty: run on demand only)")
 	f.policy.register(fs)
 	f.scan.register(fs)
+	f.copy.register(fs)
 	fs.StringVar(&f.chunkSize, "chunk-size", "", "chunk size, e.g. 1MiB (default: the repository's)")
 	fs.StringVar(&f.compression, "compression", "", "refused: compression is the repository's (holdfast repo init --compression)")
 	_ = fs.MarkHidden("compression")
@@ -234,6 +236,7 @@ func (a *app) showJob(j apitypes.Job) error {
 		{"Name:", j.Name}, {"Kind:", orDash(j.Kind)}, {"Enabled:", enabled},
 		{"Schedule:", orDash(j.Schedule)}, {"Repository:", orDash(d.Repository)}, {"VMs:", orDash(vmList(d))},
 	}
+	rows = append(rows, copyRows(d)...)
 	for _, sel := range d.Select {
 		rows = append(rows, []string{"Selects:", "VMs of " + sel.String()})
 	}
