@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
+)
+
+// copyJobJSON is a copy session's result document.
+type copyJobJSON struct {
+	Status       string   `json:"status"`
+	Error        string   `json:"error"`
+	Repository   string   `json:"repository"`
+	ToRepository string   `json:"to_repository"`
+	Copied       []string `json:"copied"`
+	Skipped      []string `json:"skipped"`
+	Forgotten    []string `json:"forgotten"`
+	Warnings     []string `json:"warnings"`
+	Copy         struct {
+		PointsCopied  int64 `json:"points_copied"`
+		PointsSkipped int64 `json:"points_skipped"`
+		ChunksSent    int64 `json:"chunks_sent"`
+		ChunksPresent int64 `json:"chunks_present"`
+		BytesSent     int64 `json:"bytes_sent"`
+	} `json:"copy"`
+}
+
+// waitCopySession waits for the n-th session of job (1-based) to end and
+// returns its result: a chained job's session starts after the job it
+// follows has ended.
+func waitCopySession(t *testing.T, c *cluster, job string, n int) copyJobJSON {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var ss []struct{ ID int64 }
+		if err := json.Unmarshal([]byte(c.e.ok("session", "list", "--job", job, "--json")), &ss); err != nil {
+			t.Fatal(err)
+		}
+		if len(ss) >= n {
+			se := c.waitSession(ss[len(ss)-n].ID, func(se sessionTasks) bool { return se.State != "running" && se.State != "queued" })
+			var res copyJobJSON
+			if err := json.Unmarshal(se.Result, &res); err != nil {
+				t.Fatalf("session %d: %v\n%s", se.ID, err, se.Result)
+			}
+			return res
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no session %d of job %s", n, job)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestCopyJob runs, with a real server, proxy and two repository agents
+// (their repositories with different passwords): a backup job, and a copy
+// job chained after it (--after) that copies the new points to the second
+// repository with the target's sealed password. The copy restores the
+// source's disk from the target with the CLI, a copy of what the target
+// has sends no chunk, the job's retention at the target keeps only what it
+// says while the source keeps every point, and the copied points are
+// listed by the server.
+func TestCopyJob(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	c := newCluster(t, "")
+	dir := c.e.dir
+	reach := filepath.Join(dir, "reach")
+	if err := os.MkdirAll(reach, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pw, pw2 := filepath.Join(dir, "pw"), filepath.Join(dir, "pw2")
+	for f, s := range map[string]string{pw: "correct horse\n", pw2: "battery staple\n"} {
+		if err := os.WriteFile(f, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r1 := c.addRepository("repo1", 2, nil)
+	r2 := c.addRepository("offsite", 2, nil, "--password-file", pw2)
+	c.addProxy("proxy1", 2, "--reach", reach+"/")
+	c.waitAgents("repo1", "offsite", "proxy1")
+
+	img := filepath.Join(reach, "c1.img")
+	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", pw, "--vm", "c1="+img)
+	c.e.ok("job", "create", "offsite-copy", "--kind", "copy", "--repository", "repo1", "--password-file", pw,
+		"--to-repository", "offsite", "--to-password-file", pw2, "--vms", "c*", "--newer-only", "--after", "nightly", "--retention-last", "2")
+	show := c.e.ok("job", "show", "offsite-copy")
+	for _, want := range []string{"Kind:", "copy", "Copies to:", "offsite", "c*", "after nightly", "keep last 2", "Target password:", "sealed on the server"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("job show lacks %q:\n%s", want, show)
+		}
+	}
+	if raw := c.e.ok("job", "show", "offsite-copy", "--json"); strings.Contains(raw, "battery") {
+		t.Fatalf("the target password is shown: %s", raw)
+	}
+	if out := c.e.ok("job", "list"); !strings.Contains(out, "→ offsite (c*)") {
+		t.Errorf("job list:\n%s", out)
+	}
+
+	disks := make([][]byte, 3)
+	var points []string
+	for run := range 3 {
+		disks[run] = randomBytes(4 << 20)
+		writeImage(t, img, 4<<20, map[int64][]byte{0: disks[run]})
+		b := c.runJob("nightly")
+		points = append(points, b.VMs[0].Point)
+		res := waitCopySession(t, c, "offsite-copy", run+1)
+		if res.Status != "success" || len(res.Copied) != 1 || res.Copied[0] != b.VMs[0].Point || res.Copy.ChunksSent == 0 {
+			t.Fatalf("copy run %d: %+v", run+1, res)
+		}
+		if want := max(0, run-1); len(res.Forgotten) != want || (want == 1 && res.Forgotten[0] != points[0]) {
+			t.Errorf("copy run %d forgot %v, want %d (the oldest, %s)", run+1, res.Forgotten, want, points[0])
+		}
+		t.Logf("copy run %d: %d chunks sent (%d bytes), %d present", run+1, res.Copy.ChunksSent, res.Copy.BytesSent, res.Copy.ChunksPresent)
+	}
+
+	t.Run("restore from the target", func(t *testing.T) {
+		out := filepath.Join(dir, "restored.img")
+		c.e.ok("restore", "--repo", r2, "--password-file", pw2, points[2], "--to", out)
+		if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, disks[2]) {
+			t.Fatalf("the point restored from the target differs from the source's disk (%v)", err)
+		}
+	})
+
+	t.Run("again sends nothing", func(t *testing.T) {
+		out := c.e.ok("job", "run", "offsite-copy", "--wait", "--json")
+		var res copyJobJSON
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if res.Status != "success" || len(res.Copied) != 0 || res.Copy.ChunksSent != 0 || len(res.Forgotten) != 0 {
+			t.Errorf("a copy with nothing new: %s", out)
+		}
+		// The source still holds the point retention forgot at the
+		// target: newer_only does not copy it back.
+		text := c.e.ok("job", "run", "offsite-copy", "--wait")
+		if !strings.Contains(text, "copy repo1 → offsite:") {
+			t.Errorf("job run --wait:\n%s", text)
+		}
+	})
+
+	t.Run("retention at the target", func(t *testing.T) {
+		var src, dst []apitypes.Point
+		if err := json.Unmarshal([]byte(c.e.ok("points", "--repo", r1, "--json")), &src); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(c.e.ok("points", "--repo", r2, "--password-file", pw2, "--json")), &dst); err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]bool{}
+		for _, p := range dst {
+			ids[p.ID] = true
+		}
+		if len(src) != 3 || len(dst) != 2 || !ids[points[1]] || !ids[points[2]] {
+			t.Errorf("source holds %d points, target %+v; want 3 and the newest two %v", len(src), dst, points[1:])
+		}
+	})
+}
