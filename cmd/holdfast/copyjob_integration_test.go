@@ -107,12 +107,18 @@ func TestCopyJob(t *testing.T) {
 	var points []string
 	for run := range 3 {
 		disks[run] = randomBytes(4 << 20)
+		if run > 0 { // an incremental: one of four chunks changes
+			disks[run] = append(disks[run][:1<<20], disks[run-1][1<<20:]...)
+		}
 		writeImage(t, img, 4<<20, map[int64][]byte{0: disks[run]})
 		b := c.runJob("nightly")
 		points = append(points, b.VMs[0].Point)
 		res := waitCopySession(t, c, "offsite-copy", run+1)
 		if res.Status != "success" || len(res.Copied) != 1 || res.Copied[0] != b.VMs[0].Point || res.Copy.ChunksSent == 0 {
 			t.Fatalf("copy run %d: %+v", run+1, res)
+		}
+		if run > 0 && (res.Copy.ChunksSent != 1 || res.Copy.ChunksPresent != 3) {
+			t.Errorf("incremental copy run %d: %d chunks sent, %d present; want 1 and 3", run+1, res.Copy.ChunksSent, res.Copy.ChunksPresent)
 		}
 		if want := max(0, run-1); len(res.Forgotten) != want || (want == 1 && res.Forgotten[0] != points[0]) {
 			t.Errorf("copy run %d forgot %v, want %d (the oldest, %s)", run+1, res.Forgotten, want, points[0])
@@ -159,6 +165,13 @@ func TestCopyJob(t *testing.T) {
 		}
 		if len(src) != 3 || len(dst) != 2 || !ids[points[1]] || !ids[points[2]] {
 			t.Errorf("source holds %d points, target %+v; want 3 and the newest two %v", len(src), dst, points[1:])
+		}
+		var listed []apitypes.Point
+		if err := json.Unmarshal([]byte(c.e.ok("point", "list", "--repository", "offsite", "--json")), &listed); err != nil {
+			t.Fatal(err)
+		}
+		if len(listed) != 2 || !ids[listed[0].ID] || !ids[listed[1].ID] || listed[0].Job != "offsite-copy" {
+			t.Errorf("the server lists at the target %+v, want the two kept copies", listed)
 		}
 	})
 }
