@@ -38,6 +38,10 @@ type CopyResult struct {
 	VMs       []any    `json:"vms"` // none: the shape of a backup's result
 }
 
+// copyVerifySample is how many chunks sent per point a copy job fetches
+// back from the target and opens before committing (as holdfast copy).
+const copyVerifySample = 8
+
 // copyRun is what a copy session needs besides its runSession: the
 // target and its password.
 type copyRun struct {
@@ -160,7 +164,7 @@ func (or *Orchestrator) copyPoints(ctx context.Context, cr *copyRun, res *CopyRe
 	}
 	if some {
 		out, err := repocopy.Copy(ctx, src, dst, repocopy.Options{Points: refs, NewerOnly: c.NewerOnly,
-			Clock: or.o.Clock, Logger: or.log.With("session", rs.id)})
+			VerifySample: copyVerifySample, Clock: or.o.Clock, Logger: or.log.With("session", rs.id)})
 		res.Copy, res.Skipped = out.Stats, append(res.Skipped, out.Skipped...)
 		for _, m := range out.Copied {
 			res.Copied = append(res.Copied, m.ID)
