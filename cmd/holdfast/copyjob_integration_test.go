@@ -151,6 +151,19 @@ func TestCopyJob(t *testing.T) {
 		}
 	})
 
+	t.Run("target not registered", func(t *testing.T) {
+		c.e.ok("job", "create", "nowhere-copy", "--kind", "copy", "--repository", "repo1", "--password-file", pw,
+			"--to-repository", "nowhere")
+		r := c.e.run("job", "run", "nowhere-copy", "--wait")
+		if r.code != exitFailure || !strings.Contains(r.stdout+r.stderr, `target repository "nowhere" is not registered`) {
+			t.Errorf("copy to an unregistered repository: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		r = c.e.run("job", "create", "self-copy", "--kind", "copy", "--repository", "repo1", "--to-repository", "repo1")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "must be another") {
+			t.Errorf("copy to its own repository: exit %d %s", r.code, r.stderr)
+		}
+	})
+
 	t.Run("retention at the target", func(t *testing.T) {
 		var src, dst []apitypes.Point
 		if err := json.Unmarshal([]byte(c.e.ok("points", "--repo", r1, "--json")), &src); err != nil {
