@@ -22,6 +22,7 @@ type copyJobJSON struct {
 	Skipped      []string `json:"skipped"`
 	Forgotten    []string `json:"forgotten"`
 	Warnings     []string `json:"warnings"`
+	Duration     float64  `json:"duration_seconds"`
 	Copy         struct {
 		PointsCopied  int64 `json:"points_copied"`
 		PointsSkipped int64 `json:"points_skipped"`
@@ -185,6 +186,29 @@ func TestCopyJob(t *testing.T) {
 		}
 		if len(listed) != 2 || !ids[listed[0].ID] || !ids[listed[1].ID] || listed[0].Job != "offsite-copy" {
 			t.Errorf("the server lists at the target %+v, want the two kept copies", listed)
+		}
+	})
+
+	t.Run("throttled", func(t *testing.T) {
+		big := filepath.Join(reach, "t1.img")
+		writeImage(t, big, 4<<20, map[int64][]byte{0: randomBytes(4 << 20)})
+		c.e.ok("job", "create", "big", "--repository", "repo1", "--password-file", pw, "--vm", "t1="+big)
+		c.runJob("big")
+		c.e.ok("job", "create", "slow-copy", "--kind", "copy", "--repository", "repo1", "--password-file", pw,
+			"--to-repository", "offsite", "--to-password-file", pw2, "--vms", "t1", "--throttle", "lim: 4MiB/s")
+		out := c.e.ok("job", "run", "slow-copy", "--wait", "--json")
+		var res copyJobJSON
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if res.Status != "success" || len(res.Copied) != 1 || res.Copy.ChunksSent != 4 {
+			t.Fatalf("throttled copy: %s", out)
+		}
+		rate := float64(res.Copy.BytesSent) / res.Duration / (1 << 20)
+		t.Logf("copy throttled to 4 MiB/s: %d bytes in %.2fs = %.2f MiB/s", res.Copy.BytesSent, res.Duration, rate)
+		// The limit holds whatever the machine's speed (an upper bound).
+		if rate > 4.4 {
+			t.Errorf("rate %.2f MiB/s, want at most 4 MiB/s + 10%%", rate)
 		}
 	})
 }

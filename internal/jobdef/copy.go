@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/throttle"
 )
 
 // KindCopy copies the restore points of its repository (the source) to
@@ -68,8 +70,11 @@ func (d Definition) validateCopy() error {
 			return fieldErr(fmt.Sprintf("definition.copy.vms[%d]", i), "%q: not a VM name glob", g)
 		}
 	}
-	if len(d.Throttle) > 0 || d.ReadLimit != 0 {
-		return fieldErr("definition.throttle", "a copy job runs on the server, which applies no traffic rules yet")
+	if d.ReadLimit != 0 {
+		return fieldErr("definition.read_limit", "a copy job reads no disks (throttle paces its links)")
+	}
+	if _, err := throttle.ParseRules(strings.Join(d.Throttle, "\n"), nil); err != nil {
+		return wrapField("definition.throttle", err)
 	}
 	if err := d.Retention.Check(); err != nil {
 		field, msg, _ := strings.Cut(err.Error(), ": ")

@@ -144,16 +144,12 @@ func (or *Orchestrator) runCopy(ctx context.Context, cr *copyRun) {
 func (or *Orchestrator) copyPoints(ctx context.Context, cr *copyRun, res *CopyResult) error {
 	rs := cr.rs
 	c := rs.def.Copy
-	src, err := or.agentClient(ctx, rs)
+	src, err := or.copyClient(ctx, rs.repo, rs.password, rs.def.Throttle)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", rs.repo, err)
 	}
 	defer src.Close()
-	url := or.repoURL(cr.to)
-	if url == "" {
-		return fmt.Errorf("target repository %s has announced no address", cr.to)
-	}
-	dst, err := or.mover.session(ctx, cr.to, url, cr.toPass)
+	dst, err := or.copyClient(ctx, cr.to, cr.toPass, rs.def.Throttle)
 	if err != nil {
 		return fmt.Errorf("target %s: %w", cr.to, err)
 	}
@@ -176,6 +172,16 @@ func (or *Orchestrator) copyPoints(ctx context.Context, cr *copyRun, res *CopyRe
 	}
 	or.retainCopies(ctx, cr, dst, res)
 	return nil
+}
+
+// copyClient returns a client of repository agent name, its connections
+// paced by the job's traffic rules.
+func (or *Orchestrator) copyClient(ctx context.Context, name, password string, rules []string) (*mover.Client, error) {
+	url := or.repoURL(name)
+	if url == "" {
+		return nil, fmt.Errorf("repository %s has announced no address", name)
+	}
+	return or.mover.shaped(ctx, name, url, password, rules)
 }
 
 // copySelection returns the point IDs of the VMs the job copies (nil: all
