@@ -87,7 +87,7 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.excludeFree, "exclude-free", false, "leave out the free blocks of ext2/3/4 and xfs file systems (restored as zeros)")
 	fs.BoolVar(&f.excludeSwap, "exclude-swap", false, "leave out swap partitions and swap files after their header page (restored as zeros)")
 	fs.StringArrayVar(&f.excludePaths, "exclude", nil, "leave out the data of the files at or beneath PATH in the guests' file systems (restored as zeros); repeat for more")
-	fs.StringArrayVar(&f.throttle, "throttle", nil, "traffic rule for the proxy → repository link, e.g. 'wan: 10.0.0.0/8 -> any 10MiB/s mon-fri 08:00-18:00' (repeat for more)")
+	fs.StringArrayVar(&f.throttle, "throttle", nil, "traffic rule for the proxy → repository link (copy job: the server's links to both repositories), e.g. 'wan: 10.0.0.0/8 -> any 10MiB/s mon-fri 08:00-18:00' (repeat for more)")
 }
 
 // parseVMs turns --vm flags into the definition's "vms" list.
