@@ -154,21 +154,15 @@ func (or *Orchestrator) copyPoints(ctx context.Context, cr *copyRun, res *CopyRe
 		return fmt.Errorf("target %s: %w", cr.to, err)
 	}
 	defer dst.Close()
-	refs, some, err := copySelection(ctx, src, *c)
-	if err != nil {
-		return fmt.Errorf("source %s: %w", rs.repo, err)
+	out, err := repocopy.Copy(ctx, src, dst, repocopy.Options{Match: c.Matches, NewerOnly: c.NewerOnly,
+		VerifySample: copyVerifySample, Clock: or.o.Clock, Logger: or.log.With("session", rs.id)})
+	res.Copy, res.Skipped = out.Stats, append(res.Skipped, out.Skipped...)
+	for _, m := range out.Copied {
+		res.Copied = append(res.Copied, m.ID)
+		or.recordCopied(ctx, cr, m)
 	}
-	if some {
-		out, err := repocopy.Copy(ctx, src, dst, repocopy.Options{Points: refs, NewerOnly: c.NewerOnly,
-			VerifySample: copyVerifySample, Clock: or.o.Clock, Logger: or.log.With("session", rs.id)})
-		res.Copy, res.Skipped = out.Stats, append(res.Skipped, out.Skipped...)
-		for _, m := range out.Copied {
-			res.Copied = append(res.Copied, m.ID)
-			or.recordCopied(ctx, cr, m)
-		}
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
 	or.retainCopies(ctx, cr, dst, res)
 	return nil
@@ -182,25 +176,6 @@ func (or *Orchestrator) copyClient(ctx context.Context, name, password string, r
 		return nil, fmt.Errorf("repository %s has announced no address", name)
 	}
 	return or.mover.shaped(ctx, name, url, password, rules)
-}
-
-// copySelection returns the point IDs of the VMs the job copies (nil: all
-// of them, the job names no VMs) and whether there is anything to copy.
-func copySelection(ctx context.Context, src *mover.Client, c jobdef.Copy) ([]string, bool, error) {
-	if len(c.VMs) == 0 {
-		return nil, true, nil
-	}
-	ms, err := src.ListPoints(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	var ids []string
-	for _, m := range ms {
-		if c.Matches(m.VM) {
-			ids = append(ids, m.ID)
-		}
-	}
-	return ids, len(ids) > 0, nil
 }
 
 // recordCopied records a point committed at the target in the database,
