@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -209,6 +210,31 @@ func TestCopyJob(t *testing.T) {
 		// The limit holds whatever the machine's speed (an upper bound).
 		if rate > 4.4 {
 			t.Errorf("rate %.2f MiB/s, want at most 4 MiB/s + 10%%", rate)
+		}
+	})
+
+	t.Run("cancelled", func(t *testing.T) {
+		// Throttled to 1 MiB/s, 8 MiB take seconds: the cancel comes first.
+		big := filepath.Join(reach, "t2.img")
+		writeImage(t, big, 8<<20, map[int64][]byte{0: randomBytes(8 << 20)})
+		c.e.ok("job", "create", "big2", "--repository", "repo1", "--password-file", pw, "--vm", "t2="+big)
+		c.runJob("big2")
+		c.e.ok("job", "create", "cancelled-copy", "--kind", "copy", "--repository", "repo1", "--password-file", pw,
+			"--to-repository", "offsite", "--to-password-file", pw2, "--vms", "t2", "--throttle", "lim: 1MiB/s")
+		id := c.startJob("cancelled-copy")
+		c.waitSession(id, func(se sessionTasks) bool { return se.State == "running" })
+		c.e.ok("session", "cancel", strconv.FormatInt(id, 10))
+		se := c.waitSession(id, func(se sessionTasks) bool { return se.State != "running" && se.State != "queued" })
+		var res copyJobJSON
+		if err := json.Unmarshal(se.Result, &res); err != nil || se.State != "cancelled" || len(res.Copied) != 0 {
+			t.Fatalf("cancelled copy: %s %s %v", se.State, se.Result, err)
+		}
+		var dst []apitypes.Point
+		if err := json.Unmarshal([]byte(c.e.ok("points", "--repo", r2, "--password-file", pw2, "--vm", "t2", "--json")), &dst); err != nil {
+			t.Fatal(err)
+		}
+		if len(dst) != 0 {
+			t.Errorf("the cancelled copy left points at the target: %+v", dst)
 		}
 	})
 }
