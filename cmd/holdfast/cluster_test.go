@@ -106,21 +106,21 @@ func (c *cluster) startServer() {
 	}
 }
 
-// addRepository creates a repository and runs its agent; via, if set,
-// puts a relay between proxies and the agent (it gets the agent's address
-// and returns the one to advertise).
-func (c *cluster) addRepository(name string, slots int, via func(addr string) string) string {
+// addRepository creates a repository and runs its agent (extra: flags of
+// both, e.g. --password-file); via, if set, puts a relay between proxies and the agent (it
+// gets the agent's address and returns the one to advertise).
+func (c *cluster) addRepository(name string, slots int, via func(addr string) string, extra ...string) string {
 	c.t.Helper()
 	path := filepath.Join(c.e.dir, name)
-	c.e.ok("repo", "init", "--repo", path)
+	c.e.ok(append([]string{"repo", "init", "--repo", path}, extra...)...)
 	addr := freeAddr(c.t)
 	adv := addr
 	if via != nil {
 		adv = via(addr)
 	}
 	tok := strings.TrimSpace(c.e.ok("repository", "token"))
-	c.procs[name] = c.proc("repository", "--name", name, "--path", path, "--join-token", tok,
-		"--listen", addr, "--advertise", adv, "--slots", strconv.Itoa(slots))
+	c.procs[name] = c.proc(append([]string{"repository", "--name", name, "--path", path, "--join-token", tok,
+		"--listen", addr, "--advertise", adv, "--slots", strconv.Itoa(slots)}, extra...)...)
 	return path
 }
 

@@ -28,8 +28,8 @@ func jobPath(name string, suffix string) string {
 func newJobCreate(a *app, o *clientOptions) *cobra.Command {
 	var f jobFlags
 	c := &cobra.Command{
-		Use:   "create NAME (--vm NAME=DISK … | --vms-from SOURCE[=GLOB] | --kind maintenance --gc --verify [--read-data 10%]) --repository R [--password-file PW] [--schedule CRON]",
-		Short: "Create a backup or maintenance job (the password is sealed by the server, never shown)",
+		Use:   "create NAME (--vm NAME=DISK … | --vms-from SOURCE[=GLOB] | --kind maintenance --gc --verify [--read-data 10%] | --kind copy --to-repository R2 [--vms GLOB]) --repository R [--password-file PW] [--schedule CRON | --after JOB]",
+		Short: "Create a backup, maintenance or copy job (the password is sealed by the server, never shown)",
 		Long: `Create a backup or maintenance job on the server. --password-file FILE (or
 --password-command CMD) gives the repository password; it is sent once in the
 request, sealed by the server and never printed (the HOLDFAST_PASSWORD*
@@ -62,18 +62,34 @@ and re-hashes a tenth of the chunks per run, a different tenth each run, so
 that every chunk is read over ten runs. Give it a --schedule instead of a
 cron entry for 'holdfast gc' on the repository host.
 
+A copy job (--kind copy) copies the restore points of --repository (the
+source) to --to-repository (another registered repository agent), sending only
+the chunks the target lacks (as 'holdfast copy'); the server runs it, holding
+both passwords sealed (--to-password-file, default the job's password). --vms
+GLOB limits it to matching VMs, --newer-only skips points no newer than the
+target's newest of their VM, and --retention-* apply to the target's points
+of those VMs after each run. --after JOB runs it each time the backup job JOB
+ends (the schedule 'after JOB').
+
 A schedule missed while the server was down runs once when it starts;
 --missed skip waits for the next firing instead.`,
 		Args: exactArgs(1),
 	}
 	f.register(c.Flags())
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if len(f.vms) == 0 && len(f.vmsFrom) == 0 && f.kind != jobdef.KindMaintenance {
+		if len(f.vms) == 0 && len(f.vmsFrom) == 0 && f.kind != jobdef.KindMaintenance && f.kind != jobdef.KindCopy {
 			return usageError{errors.New("job create needs at least one --vm NAME=DISK or --vms-from SOURCE[=GLOB]")}
 		}
 		var def jobdef.Definition
 		changed := func(n string) bool { return cmd.Flags().Changed(n) }
+		if err := f.copy.apply(cmd.Context(), &def, changed); err != nil {
+			return err
+		}
 		if err := f.apply(&def, f.kind, changed); err != nil {
+			return err
+		}
+		var err error
+		if f.schedule, err = f.copy.schedule(f.schedule, changed); err != nil {
 			return err
 		}
 		if err := jobdef.ValidateSchedule(f.schedule); err != nil {
@@ -133,11 +149,17 @@ func newJobEdit(a *app, o *clientOptions) *cobra.Command {
 		if changed("kind") {
 			kind = f.kind
 		}
+		if err := f.copy.apply(cmd.Context(), &def, changed); err != nil {
+			return err
+		}
 		if err := f.apply(&def, kind, changed); err != nil {
 			return err
 		}
 		req := apitypes.JobRequest{Name: rename, Kind: kind, Definition: &def, Schedule: old.Schedule, Password: pw}
-		if changed("schedule") {
+		if f.schedule, err = f.copy.schedule(f.schedule, changed); err != nil {
+			return err
+		}
+		if changed("schedule") || changed("after") {
 			if err := jobdef.ValidateSchedule(f.schedule); err != nil {
 				return usageError{fmt.Errorf("--schedule: %w", err)}
 			}
@@ -169,6 +191,9 @@ func newJobList(a *app, o *clientOptions) *cobra.Command {
 			what := vmList(d)
 			if d.Maintenance != nil {
 				what = d.Maintenance.String()
+			}
+			if d.Copy != nil {
+				what = copyWhat(d.Copy)
 			}
 			return []string{j.Name, orDash(j.Kind), enabled, orDash(j.Schedule), orDash(d.Repository), orDash(what),
 				runRows(j)[0][1], lastRun(j)}

@@ -54,6 +54,7 @@ type jobFlags struct {
 	excludePaths                            []string
 	policy                                  policyFlags
 	scan                                    scanAfterFlags
+	copy                                    copyJobFlags
 }
 
 func (f *jobFlags) register(fs *pflag.FlagSet) {
@@ -63,6 +64,7 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.schedule, "schedule", "", "cron expression, e.g. '0 2 * * *' (empty: run on demand only)")
 	f.policy.register(fs)
 	f.scan.register(fs)
+	f.copy.register(fs)
 	fs.StringVar(&f.chunkSize, "chunk-size", "", "chunk size, e.g. 1MiB (default: the repository's)")
 	fs.StringVar(&f.compression, "compression", "", "refused: compression is the repository's (holdfast repo init --compression)")
 	_ = fs.MarkHidden("compression")
@@ -85,7 +87,7 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.excludeFree, "exclude-free", false, "leave out the free blocks of ext2/3/4 and xfs file systems (restored as zeros)")
 	fs.BoolVar(&f.excludeSwap, "exclude-swap", false, "leave out swap partitions and swap files after their header page (restored as zeros)")
 	fs.StringArrayVar(&f.excludePaths, "exclude", nil, "leave out the data of the files at or beneath PATH in the guests' file systems (restored as zeros); repeat for more")
-	fs.StringArrayVar(&f.throttle, "throttle", nil, "traffic rule for the proxy → repository link, e.g. 'wan: 10.0.0.0/8 -> any 10MiB/s mon-fri 08:00-18:00' (repeat for more)")
+	fs.StringArrayVar(&f.throttle, "throttle", nil, "traffic rule for the proxy → repository link (copy job: the server's links to both repositories), e.g. 'wan: 10.0.0.0/8 -> any 10MiB/s mon-fri 08:00-18:00' (repeat for more)")
 }
 
 // parseVMs turns --vm flags into the definition's "vms" list.
@@ -234,6 +236,7 @@ func (a *app) showJob(j apitypes.Job) error {
 		{"Name:", j.Name}, {"Kind:", orDash(j.Kind)}, {"Enabled:", enabled},
 		{"Schedule:", orDash(j.Schedule)}, {"Repository:", orDash(d.Repository)}, {"VMs:", orDash(vmList(d))},
 	}
+	rows = append(rows, copyRows(d)...)
 	for _, sel := range d.Select {
 		rows = append(rows, []string{"Selects:", "VMs of " + sel.String()})
 	}

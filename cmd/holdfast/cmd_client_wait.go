@@ -47,6 +47,38 @@ type sessionResult struct {
 		Limit                          string
 	} `json:"bottleneck"`
 	maintenanceResult
+	copyResult
+}
+
+// copyResult is what a copy session's result adds (see
+// internal/server/orchestrator.CopyResult; "repository", the source, is
+// maintenanceResult's).
+type copyResult struct {
+	ToRepository string   `json:"to_repository"`
+	Copied       []string `json:"copied"`
+	Skipped      []string `json:"skipped"`
+	Forgotten    []string `json:"forgotten"`
+	Copy         *struct {
+		ChunksSent    int64 `json:"chunks_sent"`
+		ChunksPresent int64 `json:"chunks_present"`
+		BytesSent     int64 `json:"bytes_sent"`
+	} `json:"copy"`
+}
+
+// print writes the copy lines of a result (source: the result's repository).
+func (c copyResult) print(a *app, source string) {
+	if c.ToRepository == "" {
+		return
+	}
+	line := fmt.Sprintf("  copy %s → %s: %d restore point(s) copied, %d the target had", source, c.ToRepository,
+		len(c.Copied), len(c.Skipped))
+	if s := c.Copy; s != nil {
+		line += fmt.Sprintf("; %d chunks sent (%s), %d present", s.ChunksSent, formatBytes(s.BytesSent), s.ChunksPresent)
+	}
+	fmt.Fprintln(a.stdout, line)
+	if len(c.Forgotten) > 0 {
+		fmt.Fprintf(a.stdout, "  retention on %s forgot: %s\n", c.ToRepository, strings.Join(c.Forgotten, " "))
+	}
 }
 
 // maintenanceResult is what a maintenance session's result adds (see
@@ -190,6 +222,7 @@ func (a *app) printResult(se apitypes.Session, res sessionResult) {
 		}
 	}
 	res.maintenanceResult.print(a)
+	res.copyResult.print(a, res.Repository)
 	if b := res.Bottleneck; b != nil {
 		fmt.Fprintf(a.stdout, "  bottleneck: %s (source %.0f%%, proxy %.0f%%, network %.0f%%, target %.0f%%)\n",
 			b.Limit, 100*b.Source, 100*b.Proxy, 100*b.Network, 100*b.Target)

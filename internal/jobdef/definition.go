@@ -44,6 +44,8 @@ type Definition struct {
 	Missed string `json:"missed,omitempty"`
 	// Maintenance is a maintenance job's work (kind "maintenance" only).
 	Maintenance *Maintenance `json:"maintenance,omitempty"`
+	// Copy is a copy job's work (kind "copy" only).
+	Copy *Copy `json:"copy,omitempty"`
 	// ScanAfter scans each committed point for malware (nil: no scan).
 	ScanAfter *ScanAfter `json:"scan_after,omitempty"`
 

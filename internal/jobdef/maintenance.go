@@ -64,8 +64,10 @@ func (d Definition) ValidateKind(kind string) error {
 		return d.Validate()
 	case KindMaintenance:
 		return d.validateMaintenance()
+	case KindCopy:
+		return d.validateCopy()
 	}
-	return fieldErr("kind", "%q: want %s or %s", kind, KindBackup, KindMaintenance)
+	return fieldErr("kind", "%q: want %s, %s or %s", kind, KindBackup, KindMaintenance, KindCopy)
 }
 
 func (d Definition) validateMaintenance() error {
@@ -74,6 +76,9 @@ func (d Definition) validateMaintenance() error {
 	}
 	if len(d.VMs) > 0 || len(d.Select) > 0 {
 		return fieldErr("definition.vms", "a maintenance job backs up no VMs")
+	}
+	if d.Copy != nil {
+		return fieldErr("definition.copy", "only a copy job (kind %s) copies", KindCopy)
 	}
 	m := d.Maintenance
 	if m == nil || (!m.GC && !m.Verify) {

@@ -23,6 +23,9 @@ func (d Definition) Validate() error {
 	if d.Maintenance != nil {
 		return fieldErr("definition.maintenance", "only a maintenance job (kind %s) does maintenance", KindMaintenance)
 	}
+	if d.Copy != nil {
+		return fieldErr("definition.copy", "only a copy job (kind %s) copies", KindCopy)
+	}
 	if err := checkMissed(d.Missed); err != nil {
 		return err
 	}

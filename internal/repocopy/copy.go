@@ -38,6 +38,9 @@ const DefaultWorkers = 4
 type Options struct {
 	// VM limits the copy to this VM's points ("": every VM).
 	VM string
+	// Match, if set, further limits the copy to the points of the VMs it
+	// accepts (the server's copy jobs: VM name globs).
+	Match func(vm string) bool
 	// Points are the references of the points to copy (an ID or unique
 	// prefix, "latest", "VM:latest", "VM:latest~N"), resolved among the
 	// source's points of VM; empty: every point (of VM).

@@ -387,6 +387,22 @@ func TestCopyNewerOnly(t *testing.T) {
 	}
 }
 
+// TestCopyMatch: Options.Match limits the copy to the VMs it accepts.
+func TestCopyMatch(t *testing.T) {
+	ctx := context.Background()
+	src, dst := testrepo.New(t, nil), testrepo.New(t, nil)
+	point(t, src, "web-1", t0, randomDisk(40, 1))
+	point(t, src, "db-1", t0, randomDisk(41, 1))
+	point(t, src, "web-2", t0, randomDisk(42, 1))
+	res, err := repocopy.Copy(ctx, src, dst, repocopy.Options{Match: func(vm string) bool { return strings.HasPrefix(vm, "web-") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Copied) != 2 || res.Copied[0].VM != "web-1" || res.Copied[1].VM != "web-2" || res.Stats.PointsSkipped != 0 {
+		t.Errorf("copied %d points (%+v), want web-1's and web-2's", len(res.Copied), res.Stats)
+	}
+}
+
 // TestCopySplitsChunks: a target with smaller chunks gets the source's
 // chunks split into its own size (all-zero pieces left out, as a backup
 // leaves zero chunks out); the copy restores identically, an incremental

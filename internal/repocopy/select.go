@@ -31,6 +31,15 @@ func (c *copier) plan(ctx context.Context, res *Result) ([]*repo.Manifest, error
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
+	if c.o.Match != nil {
+		kept := selected[:0:0]
+		for _, m := range selected {
+			if c.o.Match(m.VM) {
+				kept = append(kept, m)
+			}
+		}
+		selected = kept
+	}
 	have := make(map[string]*repo.Manifest, len(dstPoints))
 	newest := map[string]time.Time{} // per VM, at the target
 	for _, m := range dstPoints {

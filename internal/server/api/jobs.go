@@ -44,16 +44,29 @@ func (s *Server) jobFromRequest(r *http.Request, req apitypes.JobRequest, old *c
 		s.dropSecret(r.Context(), pw)
 		return configdb.Job{}, nil, err
 	}
+	created := []string{pw, key}
+	if def.Copy != nil {
+		var keepTo string
+		if keep.Copy != nil {
+			keepTo = keep.Copy.ToPasswordSecret
+		}
+		to, err := s.seal(r.Context(), copyPasswordSlot(&def), "", "job", req.Name, keepTo)
+		if err != nil {
+			s.dropSecrets(r.Context(), created)
+			return configdb.Job{}, nil, err
+		}
+		created = append(created, to)
+	}
 	raw, err := json.Marshal(def)
 	if err != nil {
-		s.dropSecrets(r.Context(), []string{pw, key})
+		s.dropSecrets(r.Context(), created)
 		return configdb.Job{}, nil, err
 	}
 	j := configdb.Job{Name: req.Name, Kind: req.Kind, Definition: raw, Schedule: req.Schedule, Enabled: true}
 	if req.Enabled != nil {
 		j.Enabled = *req.Enabled
 	}
-	return j, []string{pw, key}, nil
+	return j, created, nil
 }
 
 // checkChains refuses a schedule "after JOB" that would chain the job
@@ -89,11 +102,20 @@ func (s *Server) dropSecrets(ctx context.Context, names []string) {
 func (s *Server) dropReplaced(ctx context.Context, old, def json.RawMessage) {
 	o, _ := jobdef.Parse(old)
 	n, _ := jobdef.Parse(def)
-	for _, pair := range [][2]string{{o.PasswordSecret, n.PasswordSecret}, {o.GuestKeySecret, n.GuestKeySecret}} {
+	for _, pair := range [][2]string{{o.PasswordSecret, n.PasswordSecret}, {o.GuestKeySecret, n.GuestKeySecret},
+		{copyPasswordRef(o), copyPasswordRef(n)}} {
 		if pair[0] != pair[1] {
 			s.dropSecret(ctx, pair[0])
 		}
 	}
+}
+
+// copyPasswordRef is the secret of a copy job's target password, or "".
+func copyPasswordRef(d jobdef.Definition) string {
+	if d.Copy == nil {
+		return ""
+	}
+	return d.Copy.ToPasswordSecret
 }
 
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request, p configdb.Principal) error {
@@ -125,6 +147,9 @@ func jobDetails(j configdb.Job) map[string]any {
 	}
 	if def.GuestKeySecret != "" {
 		d["guest_ssh_key_ref"] = def.GuestKeySecret
+	}
+	if ref := copyPasswordRef(def); ref != "" {
+		d["to_password_ref"] = ref
 	}
 	return d
 }

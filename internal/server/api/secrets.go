@@ -46,6 +46,13 @@ func passwordSlot(d *jobdef.Definition) secretSlot {
 	return secretSlot{inline: &d.Password, ref: &d.PasswordSecret, label: "password", refName: "password_secret"}
 }
 
+// copyPasswordSlot is a copy job's target repository password (d.Copy
+// not nil).
+func copyPasswordSlot(d *jobdef.Definition) secretSlot {
+	return secretSlot{inline: &d.Copy.ToPassword, ref: &d.Copy.ToPasswordSecret, label: "to-password",
+		refName: "copy.to_password_secret"}
+}
+
 // sshKeySlot is a job's private key for guest processing over SSH.
 func sshKeySlot(d *jobdef.Definition) secretSlot {
 	return secretSlot{inline: &d.GuestSSHKey, ref: &d.GuestKeySecret, label: "ssh-key", refName: "guest_ssh_key_secret"}

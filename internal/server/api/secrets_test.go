@@ -141,3 +141,63 @@ func sshKeyRef(def json.RawMessage) string {
 	d, _ := jobdef.Parse(def)
 	return d.GuestKeySecret
 }
+
+// TestCopyPasswordSealed: a copy job's target password given inline is
+// sealed like the job's, kept on edits without one, replaced (the old
+// secret dropped) by a new one, dropped with the job, and never shown.
+func TestCopyPasswordSealed(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	op := e.tokens[configdb.RoleBackupOperator]
+	def := func(pw string) string {
+		inline := ""
+		if pw != "" {
+			inline = `,"to_password":"` + pw + `"`
+		}
+		return `{"definition":{"repository":"repo1","copy":{"to_repository":"offsite"` + inline + `}}}`
+	}
+	e.mustDo(op, "POST", "/api/v1/jobs", `{"name":"c","kind":"copy",`+def("first-T0rget")[1:], 201)
+	toRef := func() string {
+		j, err := e.store.GetJob(ctx, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(j.Definition), "T0rget") {
+			t.Fatalf("stored definition holds the password: %s", j.Definition)
+		}
+		return copyPasswordRef(mustParse(t, j.Definition))
+	}
+	first := toRef()
+	if got, err := e.store.GetSecret(ctx, first); !strings.HasPrefix(first, "job/c/to-password-") || err != nil || string(got) != "first-T0rget" {
+		t.Fatalf("secret %q: %q %v", first, got, err)
+	}
+	e.mustDo(op, "PUT", "/api/v1/jobs/c", `{"kind":"copy",`+def("")[1:], 200)
+	if toRef() != first {
+		t.Fatal("an edit without a target password lost it")
+	}
+	e.mustDo(op, "PUT", "/api/v1/jobs/c", `{"kind":"copy",`+def("second-T0rget")[1:], 200)
+	second := toRef()
+	if got, err := e.store.GetSecret(ctx, second); second == first || err != nil || string(got) != "second-T0rget" {
+		t.Fatalf("new secret %q: %q %v", second, got, err)
+	}
+	if _, err := e.store.GetSecret(ctx, first); err == nil {
+		t.Error("replacing the target password kept the old secret")
+	}
+	e.mustDo(op, "GET", "/api/v1/jobs/c", "", 200)
+	e.mustDo(op, "DELETE", "/api/v1/jobs/c", "", 204)
+	if _, err := e.store.GetSecret(ctx, second); err == nil {
+		t.Error("deleting the job kept its target password")
+	}
+	if strings.Contains(e.bodies.String(), "T0rget") || strings.Contains(e.logs.String(), "T0rget") {
+		t.Error("the target password appears in a response or log")
+	}
+}
+
+func mustParse(t *testing.T, raw json.RawMessage) jobdef.Definition {
+	t.Helper()
+	d, err := jobdef.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

@@ -22,6 +22,9 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 	if j.Kind == jobdef.KindMaintenance {
 		return or.startMaintenance(ctx, se, j)
 	}
+	if j.Kind == jobdef.KindCopy {
+		return or.startCopy(ctx, se, j)
+	}
 	rs, batches, err := or.build(ctx, se, j, func(vm, disk string) (configdb.Task, error) {
 		return or.store.CreateTask(ctx, configdb.Task{SessionID: se.ID, VM: vm, Disk: disk})
 	})
@@ -37,7 +40,7 @@ func (or *Orchestrator) Start(ctx context.Context, se configdb.Session, j config
 func (or *Orchestrator) build(ctx context.Context, se configdb.Session, j configdb.Job,
 	taskRow func(vm, disk string) (configdb.Task, error)) (*runSession, [][]scheduler.Task, error) {
 	if j.Kind != "" && j.Kind != taskproto.KindBackup {
-		return nil, nil, fmt.Errorf("%w: job kind %q cannot run (only backup and maintenance jobs)", taskproto.ErrInvalid, j.Kind)
+		return nil, nil, fmt.Errorf("%w: job kind %q cannot run (only backup, maintenance and copy jobs)", taskproto.ErrInvalid, j.Kind)
 	}
 	def, err := parseDefinition(j.Definition)
 	if err != nil {
@@ -179,7 +182,7 @@ func (or *Orchestrator) enqueue(ctx context.Context, rs *runSession, batches [][
 // (or.mu held): the API refuses it before, this closes the race of two
 // requests at once. Restores and mounts of a job's points are not runs.
 func (or *Orchestrator) checkNotRunningLocked(rs *runSession) error {
-	if rs.job == "" || (rs.kind != taskproto.KindBackup && rs.kind != jobdef.KindMaintenance) {
+	if rs.job == "" || (rs.kind != taskproto.KindBackup && rs.kind != jobdef.KindMaintenance && rs.kind != jobdef.KindCopy) {
 		return nil
 	}
 	for _, other := range or.sessions {
