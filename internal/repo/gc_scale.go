@@ -1,0 +1,44 @@
+package repo
+
+import (
+	"path"
+	"strings"
+
+	"github.com/holdfast-backup/holdfast/internal/repo/storage"
+)
+
+// gcCandidate is a chunk file GC may remove, held in about 50 bytes
+// rather than a storage.FileInfo's 100 or more: a sweep after a large
+// forget can have millions. The name is rebuilt from the ID when it is
+// the canonical chunks/<xx>/<id>[.gc]; other names are kept as they are.
+type gcCandidate struct {
+	id    ChunkID
+	size  int64
+	aside bool   // the canonical name with ".gc" appended
+	name  string // set only for a name that is not canonical
+}
+
+func newCandidate(fi storage.FileInfo) gcCandidate {
+	c := gcCandidate{size: fi.Size}
+	base := strings.TrimSuffix(path.Base(fi.Name), ".gc")
+	id, err := ParseChunkID(base)
+	if err == nil {
+		c.id, c.aside = id, base != path.Base(fi.Name)
+		if c.info().Name == fi.Name {
+			return c
+		}
+	}
+	return gcCandidate{size: fi.Size, name: fi.Name}
+}
+
+// info returns the candidate's name and size (GC re-reads its time).
+func (c gcCandidate) info() storage.FileInfo {
+	name := c.name
+	if name == "" {
+		name = chunkName(c.id)
+		if c.aside {
+			name += ".gc"
+		}
+	}
+	return storage.FileInfo{Name: name, Size: c.size}
+}
