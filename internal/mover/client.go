@@ -213,11 +213,17 @@ func (c *Client) GetChunk(ctx context.Context, h *repo.Hasher, id repo.ChunkID, 
 // SaveIndex uploads the plain index of one disk of the point being written
 // and returns its hash, which the agent must confirm.
 func (c *Client) SaveIndex(ctx context.Context, pointID string, disk int, ix *repo.Index) (repo.ChunkID, error) {
-	s, err := c.session()
+	plain, err := ix.MarshalBinary()
 	if err != nil {
 		return repo.ChunkID{}, err
 	}
-	plain, err := ix.MarshalBinary()
+	return c.SaveEncodedIndex(ctx, pointID, disk, plain)
+}
+
+// SaveEncodedIndex uploads an index already in its stored plain form (the
+// wire carries that form either way), so the proxy never decodes it.
+func (c *Client) SaveEncodedIndex(ctx context.Context, pointID string, disk int, plain []byte) (repo.ChunkID, error) {
+	s, err := c.session()
 	if err != nil {
 		return repo.ChunkID{}, err
 	}

@@ -28,6 +28,15 @@ func (r *Repository) SaveIndex(ctx context.Context, pointID string, disk int, ix
 	if err != nil {
 		return ChunkID{}, err
 	}
+	return r.SaveEncodedIndex(ctx, pointID, disk, plain)
+}
+
+// SaveEncodedIndex is SaveIndex for an index already in its stored plain
+// form (IndexEncoder.Bytes, Index.MarshalBinary), which it checks first.
+func (r *Repository) SaveEncodedIndex(ctx context.Context, pointID string, disk int, plain []byte) (ChunkID, error) {
+	if _, _, err := CheckIndex(plain); err != nil {
+		return ChunkID{}, fmt.Errorf("store index: %w", err)
+	}
 	name := indexName(pointID, disk)
 	if err := r.saveStamped(ctx, name, r.codec.seal(kindIndex, []byte(name), plain)); err != nil {
 		return ChunkID{}, fmt.Errorf("store index: %w", err)

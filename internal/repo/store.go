@@ -37,6 +37,9 @@ type Sink interface {
 	ChunkStore
 	NewPointID() string
 	SaveIndex(ctx context.Context, pointID string, disk int, ix *Index) (ChunkID, error)
+	// SaveEncodedIndex saves an index in its stored plain form
+	// (IndexEncoder), so a backup never holds it decoded.
+	SaveEncodedIndex(ctx context.Context, pointID string, disk int, plain []byte) (ChunkID, error)
 	CommitPoint(ctx context.Context, m *Manifest) error
 	ListPoints(ctx context.Context) ([]*Manifest, error)
 	LoadIndex(ctx context.Context, m *Manifest, disk int) (*Index, error)
