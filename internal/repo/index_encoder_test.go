@@ -2,6 +2,7 @@ package repo
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 )
 
@@ -58,5 +59,45 @@ func TestIndexEncoderRejects(t *testing.T) {
 		if err := enc.Add(n, ChunkID{}); err == nil {
 			t.Errorf("entry %d after 3 on a 10-chunk disk was accepted", n)
 		}
+	}
+}
+
+// TestSaveEncodedIndexMemory: storing a large index of distinct chunks
+// allocates about one more copy of it (the sealed blob), not a compressed
+// copy as well; an index that compresses is still stored compressed.
+func TestSaveEncodedIndexMemory(t *testing.T) {
+	r, be := newTestRepo(t, true)
+	ctx := t.Context()
+	const entries = 400000 // larger than a pooled chunk buffer
+	cs := MinChunkSize
+	distinct, _ := NewIndexEncoder(int64(entries)*int64(cs), cs)
+	same, _ := NewIndexEncoder(int64(entries)*int64(cs), cs)
+	h := r.NewHasher()
+	for n := range uint64(entries) {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], n)
+		_ = distinct.Add(n, h.Sum(b[:]))
+		_ = same.Add(n, ChunkID{7})
+	}
+	plain := distinct.Bytes()
+	// The least of a few saves: the compressor may pick a fresh encoder
+	// from its pool (one per core), whose history is allocated once.
+	alloc := uint64(1 << 62)
+	for range 4 {
+		var err error
+		alloc = min(alloc, allocated(func() { _, err = r.SaveEncodedIndex(ctx, "0123456789abcdef", 0, plain) }))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if limit := uint64(len(plain)) + uint64(len(plain))/4 + 2<<20; alloc > limit {
+		t.Errorf("saving a %d-byte index allocated %d bytes (limit %d)", len(plain), alloc, limit)
+	}
+	plainSame := same.Bytes()
+	if _, err := r.SaveEncodedIndex(ctx, "0123456789abcdef", 1, plainSame); err != nil {
+		t.Fatal(err)
+	}
+	if n := dirBytes(t, be, "indexes"); n > int64(len(plain))+int64(len(plainSame))/10 {
+		t.Errorf("an index of one repeated chunk was not compressed (%d bytes stored)", n)
 	}
 }
