@@ -56,7 +56,9 @@ func (e *IndexEncoder) Add(n uint64, id ChunkID) error {
 func (e *IndexEncoder) Count() int { return int(e.count) }
 
 // Geometry returns the disk and chunk size of the index.
-func (e *IndexEncoder) Geometry() (diskSize int64, chunkSize int) { return e.ix.DiskSize, e.ix.ChunkSize }
+func (e *IndexEncoder) Geometry() (diskSize int64, chunkSize int) {
+	return e.ix.DiskSize, e.ix.ChunkSize
+}
 
 // Bytes returns the encoded index (what Index.MarshalBinary returns for
 // the same entries) and releases the blocks: the encoder is empty after.
