@@ -23,7 +23,8 @@
 // With -disk it writes instead a sparse raw image of -chunks chunks of
 // -chunk-size bytes, each non-zero (16 distinct bytes at its start, the
 // rest a hole): a backup source with many non-zero chunks that costs about
-// one file system block per chunk.
+// one file system block per chunk. With -dense every chunk is full
+// instead: distinct, compressible text (a new disk of real-looking data).
 //
 //	scalegen -disk /tmp/d.img -chunks 800000
 package main
@@ -53,6 +54,7 @@ type config struct {
 	workers    int
 	seed       uint64
 	disk       string
+	dense      bool
 }
 
 type result struct {
@@ -77,6 +79,7 @@ func main() {
 	flag.IntVar(&c.workers, "workers", 2*runtime.GOMAXPROCS(0), "chunks written in parallel")
 	flag.Uint64Var(&c.seed, "seed", 1, "makes the chunks of two repositories differ")
 	flag.StringVar(&c.disk, "disk", "", "write a sparse image with -chunks non-zero chunks instead of a repository")
+	flag.BoolVar(&c.dense, "dense", false, "with -disk: fill every chunk (distinct compressible text), not 16 bytes of it")
 	flag.Parse()
 	if c.disk != "" {
 		if err := writeDisk(c); err != nil {
@@ -203,11 +206,20 @@ func writeDisk(c config) error {
 		_ = f.Close()
 		return err
 	}
-	var b [16]byte
+	b := make([]byte, 16)
+	if c.dense {
+		b = make([]byte, c.chunkSize)
+	}
 	for i := range c.chunks {
-		binary.LittleEndian.PutUint64(b[0:], uint64(i)+1)
-		binary.LittleEndian.PutUint64(b[8:], c.seed)
-		if _, err := f.WriteAt(b[:], int64(i)*int64(c.chunkSize)); err != nil {
+		if c.dense {
+			for off := 0; off+64 <= len(b); off += 64 {
+				copy(b[off:off+64], fmt.Sprintf("seed %08d chunk %012d line %08d holdfast scale ..\n", c.seed%1e8, i, off/64))
+			}
+		} else {
+			binary.LittleEndian.PutUint64(b[0:], uint64(i)+1)
+			binary.LittleEndian.PutUint64(b[8:], c.seed)
+		}
+		if _, err := f.WriteAt(b, int64(i)*int64(c.chunkSize)); err != nil {
 			_ = f.Close()
 			return err
 		}

@@ -126,7 +126,7 @@ func (c *codec) close() {
 }
 
 // seal builds a blob. Compression is kept only when it saves at least 1/32
-// of the size; incompressible data is stored raw. The payload is written
+// of the size (1/8 for an index); incompressible data is stored raw. The payload is written
 // once, behind room for the header (and nonce), and encrypted in place, so
 // sealing allocates one blob-sized buffer (from the pool for chunks) — an
 // index of a large disk is not copied twice. The result may be given to
@@ -138,9 +138,16 @@ func (c *codec) seal(kind byte, binding, plain []byte) []byte {
 	}
 	var out []byte // header room, then the payload
 	var flags byte
-	if c.enc != nil && len(plain) > 64 && c.worthCompressing(plain) {
+	// An index is kept compressed only when that saves an eighth: the
+	// index of distinct chunks is mostly random IDs (zstd saves about 3 %),
+	// and stored raw it is read in place, without a second copy.
+	div := 32
+	if kind == kindIndex {
+		div = 8
+	}
+	if c.enc != nil && len(plain) > 64 && c.worthCompressing(plain, div) {
 		z := c.enc.EncodeAll(plain, c.buffer(pre + len(plain) + tagLen)[:pre])
-		if len(z)-pre < len(plain)-len(plain)/32 {
+		if len(z)-pre < len(plain)-len(plain)/div {
 			out, flags = z, flagZstd
 		} else {
 			c.recycle(z)
@@ -182,12 +189,12 @@ func (c *codec) seal(kind byte, binding, plain []byte) []byte {
 // would allocate a second copy of it for nothing.
 const sampleLen = 256 << 10
 
-func (c *codec) worthCompressing(plain []byte) bool {
+func (c *codec) worthCompressing(plain []byte, div int) bool {
 	if len(plain) <= 4*sampleLen {
 		return true
 	}
 	z := c.enc.EncodeAll(plain[:sampleLen], make([]byte, 0, sampleLen))
-	return len(z) < sampleLen-sampleLen/32
+	return len(z) < sampleLen-sampleLen/div
 }
 
 func aad(header, binding []byte) []byte {

@@ -50,11 +50,9 @@ func (r *Repository) referencedChunks(ctx context.Context, res *GCResult) (*Chun
 	for _, m := range ms {
 		points[m.ID] = true
 		for d := range m.Disks {
-			ix, err := r.LoadIndex(ctx, m, d)
-			if err != nil {
+			if err := r.WalkIndex(ctx, m, d, &Index{}, ref.addEntry); err != nil {
 				return nil, nil, fmt.Errorf("gc stopped, nothing deleted: point %s disk %d: %w", m.ID, d, err)
 			}
-			ref.AddIndex(ix)
 		}
 	}
 	// A held point whose manifest is gone (removed by a holdfast that did
@@ -117,11 +115,9 @@ func (r *Repository) markStoredIndexes(ctx context.Context, id string, ref *Chun
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", name, err)
 		}
-		ix, err := UnmarshalIndex(plain)
-		if err != nil {
+		if _, err := walkIndex(plain, &Index{}, ref.addEntry); err != nil {
 			return 0, fmt.Errorf("%s: %w", name, err)
 		}
-		ref.AddIndex(ix)
 	}
 	return len(names), nil
 }

@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
 	"testing"
 )
 
@@ -92,6 +93,10 @@ func TestSaveEncodedIndexMemory(t *testing.T) {
 	}
 	if limit := uint64(len(plain)) + uint64(len(plain))/4 + 2<<20; alloc > limit {
 		t.Errorf("saving a %d-byte index allocated %d bytes (limit %d)", len(plain), alloc, limit)
+	}
+	// Stored raw: read in place by WalkIndex, without a decompressed copy.
+	if b, err := os.ReadFile(filePath(be, indexName("0123456789abcdef", 0))); err != nil || b[5]&flagZstd != 0 {
+		t.Errorf("an index of distinct chunks was stored compressed (%v)", err)
 	}
 	plainSame := same.Bytes()
 	if _, err := r.SaveEncodedIndex(ctx, "0123456789abcdef", 1, plainSame); err != nil {

@@ -99,6 +99,37 @@ func (r *Repository) LoadManifest(ctx context.Context, id string) (*Manifest, er
 
 // LoadIndex reads and checks the index of one disk of a point.
 func (r *Repository) LoadIndex(ctx context.Context, m *Manifest, disk int) (*Index, error) {
+	plain, err := r.loadIndexPlain(ctx, m, disk)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := UnmarshalIndex(plain)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", indexName(m.ID, disk), err)
+	}
+	return ix, nil
+}
+
+// WalkIndex is LoadIndex without the decoded entries: it sets ix's
+// geometry and calls fn with every entry in order, once the whole index
+// is checked. It holds only the stored blob (an index of distinct chunks
+// is stored raw and read in place), so GC and verify can go through the
+// indexes of large disks at 33 bytes per entry rather than 40 more.
+func (r *Repository) WalkIndex(ctx context.Context, m *Manifest, disk int, ix *Index, fn func(IndexEntry)) error {
+	plain, err := r.loadIndexPlain(ctx, m, disk)
+	if err != nil {
+		return err
+	}
+	name := indexName(m.ID, disk)
+	if _, err := walkIndex(plain, ix, fn); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// loadIndexPlain loads, opens and checks the plain bytes of an index
+// against the manifest (hash and geometry).
+func (r *Repository) loadIndexPlain(ctx context.Context, m *Manifest, disk int) ([]byte, error) {
 	if disk < 0 || disk >= len(m.Disks) {
 		return nil, fmt.Errorf("point %s has no disk %d (it has %d)", m.ID, disk, len(m.Disks))
 	}
@@ -115,14 +146,14 @@ func (r *Repository) LoadIndex(ctx context.Context, m *Manifest, disk int) (*Ind
 	if r.NewHasher().Sum(plain) != d.IndexHash {
 		return nil, fmt.Errorf("%s: %w: does not match the manifest's hash", name, ErrCorrupt)
 	}
-	ix, err := UnmarshalIndex(plain)
+	ix, _, err := CheckIndex(plain)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if ix.DiskSize != d.Size || ix.ChunkSize != d.ChunkSize {
 		return nil, fmt.Errorf("%s: %w: geometry differs from the manifest", name, ErrCorrupt)
 	}
-	return ix, nil
+	return plain, nil
 }
 
 // PointIDs lists the IDs of committed restore points: the files points/<id>

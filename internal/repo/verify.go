@@ -76,14 +76,12 @@ func (r *Repository) Verify(ctx context.Context, o VerifyOptions) (VerifyResult,
 	for _, m := range ms {
 		res.Points++
 		for d, dm := range m.Disks {
-			ix, err := r.LoadIndex(ctx, m, d)
-			if err != nil {
+			if err := r.WalkIndex(ctx, m, d, &Index{}, users.addEntry); err != nil {
 				res.Problems = append(res.Problems, Problem{Point: m.ID, VM: m.VM, Disk: d, Length: dm.Size,
 					File: indexName(m.ID, d), Error: err.Error()})
 				continue
 			}
 			loaded = append(loaded, pointDisk{m, d})
-			users.AddIndex(ix)
 		}
 	}
 	set := users.Set()
