@@ -164,7 +164,7 @@ func writePoints(ctx context.Context, r *repo.Repository, ids []repo.ChunkID, po
 	now := time.Now().UTC()
 	for p := range points {
 		m := &repo.Manifest{ID: r.NewPointID(), VM: "scale", Time: now.Add(time.Duration(p-points) * time.Hour), Hostname: "scalegen"}
-		enc, err := repo.NewIndexEncoder(int64(width)*int64(cs), cs)
+		enc, err := repo.NewIndexEncoder(int64(width)*int64(cs), cs, repo.EncoderOptions{})
 		if err != nil {
 			return err
 		}
@@ -179,7 +179,8 @@ func writePoints(ctx context.Context, r *repo.Repository, ids []repo.ChunkID, po
 		}
 		size, _ := enc.Geometry()
 		count := enc.Count()
-		hash, err := r.SaveEncodedIndex(ctx, m.ID, 0, enc.Bytes())
+		hash, err := r.SaveEncodedIndex(ctx, m.ID, 0, enc)
+		_ = enc.Close()
 		if err != nil {
 			return err
 		}

@@ -217,12 +217,20 @@ func (c *Client) SaveIndex(ctx context.Context, pointID string, disk int, ix *re
 	if err != nil {
 		return repo.ChunkID{}, err
 	}
-	return c.SaveEncodedIndex(ctx, pointID, disk, plain)
+	return c.saveIndexBytes(ctx, pointID, disk, plain)
 }
 
-// SaveEncodedIndex uploads an index already in its stored plain form (the
-// wire carries that form either way), so the proxy never decodes it.
-func (c *Client) SaveEncodedIndex(ctx context.Context, pointID string, disk int, plain []byte) (repo.ChunkID, error) {
+// SaveEncodedIndex uploads the index a backup built (the wire carries its
+// stored plain form either way), so the proxy never decodes it.
+func (c *Client) SaveEncodedIndex(ctx context.Context, pointID string, disk int, enc *repo.IndexEncoder) (repo.ChunkID, error) {
+	plain, err := enc.Bytes()
+	if err != nil {
+		return repo.ChunkID{}, err
+	}
+	return c.saveIndexBytes(ctx, pointID, disk, plain)
+}
+
+func (c *Client) saveIndexBytes(ctx context.Context, pointID string, disk int, plain []byte) (repo.ChunkID, error) {
 	s, err := c.session()
 	if err != nil {
 		return repo.ChunkID{}, err

@@ -132,7 +132,7 @@ func (s *Server) putIndex(w http.ResponseWriter, r *http.Request, sess *session)
 	if err := s.claimPoint(r.Context(), sess, indexKey{point, disk}); err != nil {
 		return err
 	}
-	hash, err := sess.rp.r.SaveEncodedIndex(r.Context(), point, disk, b)
+	hash, err := sess.rp.r.SaveIndexBytes(r.Context(), point, disk, b)
 	if err != nil {
 		return err
 	}

@@ -109,18 +109,29 @@ func BackupDisk(ctx context.Context, store repo.ChunkStore, job DiskJob, o Optio
 	if err != nil {
 		return nil, st, err
 	}
-	ix, err := repo.UnmarshalIndex(enc.Bytes())
+	defer enc.Close()
+	b, err := enc.Bytes()
+	if err != nil {
+		return nil, st, err
+	}
+	ix, err := repo.UnmarshalIndex(b)
 	return ix, st, err
 }
 
-// backupDisk is BackupDisk with the index in its stored form: about 33
-// bytes per non-zero chunk, the only per-chunk memory a backup keeps.
-func backupDisk(ctx context.Context, store repo.ChunkStore, job DiskJob, o Options) (*repo.IndexEncoder, repo.Stats, error) {
+// backupDisk is BackupDisk with the index in its stored form, spilled to
+// a temporary file past a few MiB: a backup keeps no memory per non-zero
+// chunk. The caller closes the encoder.
+func backupDisk(ctx context.Context, store repo.ChunkStore, job DiskJob, o Options) (_ *repo.IndexEncoder, _ repo.Stats, err error) {
 	size := job.Disk.Size()
-	enc, err := repo.NewIndexEncoder(size, job.ChunkSize)
+	enc, err := repo.NewIndexEncoder(size, job.ChunkSize, repo.EncoderOptions{})
 	if err != nil {
 		return nil, repo.Stats{}, err
 	}
+	defer func() {
+		if err != nil {
+			_ = enc.Close()
+		}
+	}()
 	alloc, err := job.Disk.Allocated(ctx)
 	if err != nil {
 		return nil, repo.Stats{}, fmt.Errorf("list allocated extents: %w", err)

@@ -173,10 +173,11 @@ func backupOne(ctx context.Context, sink repo.Sink, pointID string, i int, job D
 	if err != nil {
 		return repo.DiskManifest{}, err
 	}
-	job.Previous = nil // let the previous index go before the new one is joined and sealed
+	defer enc.Close()
+	job.Previous = nil // let the previous index go before the new one is read back and sealed
 	size, chunkSize := enc.Geometry()
 	count := enc.Count()
-	hash, err := sink.SaveEncodedIndex(ctx, pointID, i, enc.Bytes())
+	hash, err := sink.SaveEncodedIndex(ctx, pointID, i, enc)
 	if err != nil {
 		return repo.DiskManifest{}, err
 	}

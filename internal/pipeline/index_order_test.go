@@ -14,7 +14,7 @@ func TestIndexOrderBounded(t *testing.T) {
 	const chunks, window = 100000, 16
 	for _, name := range []string{"reversed windows", "every other zero"} {
 		t.Run(name, func(t *testing.T) {
-			enc, err := repo.NewIndexEncoder(chunks*cs, cs)
+			enc, err := repo.NewIndexEncoder(chunks*cs, cs, repo.EncoderOptions{SpillAt: 64 << 10, Dir: t.TempDir()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,7 +47,11 @@ func TestIndexOrderBounded(t *testing.T) {
 				t.Fatalf("the dispatch queue kept room for %d chunks with %d in flight", cap(o.queue), window)
 			}
 			wantB, _ := want.MarshalBinary()
-			if !bytes.Equal(enc.Bytes(), wantB) {
+			if enc.Buffered() > 64<<10 {
+				t.Fatalf("%d entry bytes in memory with a 64 KiB spill threshold", enc.Buffered())
+			}
+			got, err := enc.Bytes()
+			if err != nil || !bytes.Equal(got, wantB) {
 				t.Fatal("the encoded index differs from the one built in order")
 			}
 		})
@@ -55,7 +59,7 @@ func TestIndexOrderBounded(t *testing.T) {
 }
 
 func TestIndexOrderIncomplete(t *testing.T) {
-	enc, _ := repo.NewIndexEncoder(10*cs, cs)
+	enc, _ := repo.NewIndexEncoder(10*cs, cs, repo.EncoderOptions{})
 	o := newIndexOrder(enc)
 	o.dispatched(1)
 	o.dispatched(2)

@@ -132,11 +132,25 @@ func (c *codec) close() {
 // index of a large disk is not copied twice. The result may be given to
 // recycle once written.
 func (c *codec) seal(kind byte, binding, plain []byte) []byte {
-	pre := blobHeaderLen
+	pre := c.headroom()
+	return c.sealInPlace(kind, binding, append(c.buffer(pre + len(plain) + tagLen)[:pre], plain...))
+}
+
+// headroom is the room sealInPlace needs before the plain bytes.
+func (c *codec) headroom() int {
 	if c.aead != nil {
-		pre += nonceLen
+		return blobHeaderLen + nonceLen
 	}
-	var out []byte // header room, then the payload
+	return blobHeaderLen
+}
+
+// sealInPlace seals buf[headroom():], the plain bytes, into a blob in buf
+// itself (room for the tag after them saves a copy) unless compressing
+// them is worth it, which writes the compressed form into a new buffer.
+func (c *codec) sealInPlace(kind byte, binding, buf []byte) []byte {
+	pre := c.headroom()
+	plain := buf[pre:]
+	out := buf // header room, then the payload
 	var flags byte
 	// An index is kept compressed only when that saves an eighth: the
 	// index of distinct chunks is mostly random IDs (zstd saves about 3 %),
@@ -148,13 +162,11 @@ func (c *codec) seal(kind byte, binding, plain []byte) []byte {
 	if c.enc != nil && len(plain) > 64 && c.worthCompressing(plain, div) {
 		z := c.enc.EncodeAll(plain, c.buffer(pre + len(plain) + tagLen)[:pre])
 		if len(z)-pre < len(plain)-len(plain)/div {
+			c.recycle(buf)
 			out, flags = z, flagZstd
 		} else {
 			c.recycle(z)
 		}
-	}
-	if out == nil {
-		out = append(c.buffer(pre + len(plain) + tagLen)[:pre], plain...)
 	}
 	if c.aead != nil && cap(out)-len(out) < tagLen {
 		out = slices.Grow(out, tagLen)

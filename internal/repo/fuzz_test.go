@@ -217,7 +217,7 @@ func FuzzUnmarshalIndex(f *testing.F) {
 				t.Fatalf("CheckIndex: %d entries, geometry %d/%d; UnmarshalIndex: %d, %d/%d",
 					count, cix.DiskSize, cix.ChunkSize, len(ix.Entries), ix.DiskSize, ix.ChunkSize)
 			}
-			enc, eerr := NewIndexEncoder(ix.DiskSize, ix.ChunkSize)
+			enc, eerr := NewIndexEncoder(ix.DiskSize, ix.ChunkSize, EncoderOptions{SpillAt: 100, Dir: t.TempDir()})
 			if eerr != nil {
 				t.Fatal(eerr)
 			}
@@ -226,9 +226,11 @@ func FuzzUnmarshalIndex(f *testing.F) {
 					t.Fatal(eerr)
 				}
 			}
-			if !bytes.Equal(enc.Bytes(), b) {
-				t.Fatal("IndexEncoder does not give back the only encoding of a valid index")
+			got, eerr := enc.Bytes()
+			if eerr != nil || !bytes.Equal(got, b) {
+				t.Fatalf("IndexEncoder does not give back the only encoding of a valid index (%v)", eerr)
 			}
+			_ = enc.Close()
 		}
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {

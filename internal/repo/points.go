@@ -28,20 +28,41 @@ func (r *Repository) SaveIndex(ctx context.Context, pointID string, disk int, ix
 	if err != nil {
 		return ChunkID{}, err
 	}
-	return r.SaveEncodedIndex(ctx, pointID, disk, plain)
+	return r.SaveIndexBytes(ctx, pointID, disk, plain)
 }
 
-// SaveEncodedIndex is SaveIndex for an index already in its stored plain
-// form (IndexEncoder.Bytes, Index.MarshalBinary), which it checks first.
-func (r *Repository) SaveEncodedIndex(ctx context.Context, pointID string, disk int, plain []byte) (ChunkID, error) {
+// SaveIndexBytes is SaveIndex for an index already in its stored plain
+// form (Index.MarshalBinary, IndexEncoder.Bytes), which it checks first.
+func (r *Repository) SaveIndexBytes(ctx context.Context, pointID string, disk int, plain []byte) (ChunkID, error) {
+	pre := r.codec.headroom()
+	return r.saveIndexBuffer(ctx, pointID, disk, append(make([]byte, pre, pre+len(plain)+tagLen), plain...))
+}
+
+// SaveEncodedIndex is SaveIndex for an index a backup built with an
+// IndexEncoder: it is read back once into the buffer it is sealed in, the
+// only copy of it in memory.
+func (r *Repository) SaveEncodedIndex(ctx context.Context, pointID string, disk int, enc *IndexEncoder) (ChunkID, error) {
+	pre := r.codec.headroom()
+	buf, err := enc.AppendTo(make([]byte, pre, pre+enc.Len()+tagLen))
+	if err != nil {
+		return ChunkID{}, fmt.Errorf("store index: %w", err)
+	}
+	return r.saveIndexBuffer(ctx, pointID, disk, buf)
+}
+
+// saveIndexBuffer checks, hashes and stores the plain index in
+// buf[headroom:], sealing it in place.
+func (r *Repository) saveIndexBuffer(ctx context.Context, pointID string, disk int, buf []byte) (ChunkID, error) {
+	plain := buf[r.codec.headroom():]
 	if _, _, err := CheckIndex(plain); err != nil {
 		return ChunkID{}, fmt.Errorf("store index: %w", err)
 	}
+	hash := r.NewHasher().Sum(plain)
 	name := indexName(pointID, disk)
-	if err := r.saveStamped(ctx, name, r.codec.seal(kindIndex, []byte(name), plain)); err != nil {
+	if err := r.saveStamped(ctx, name, r.codec.sealInPlace(kindIndex, []byte(name), buf)); err != nil {
 		return ChunkID{}, fmt.Errorf("store index: %w", err)
 	}
-	return r.NewHasher().Sum(plain), nil
+	return hash, nil
 }
 
 // CommitPoint makes a restore point visible: it syncs every chunk and index
