@@ -215,7 +215,7 @@ func (r *Repository) saveStamped(ctx context.Context, name string, data []byte) 
 func (r *Repository) sweepChunks(ctx context.Context, ref *ChunkSet, cutoff time.Time, dry bool, res *GCResult) error {
 	var restore []storage.FileInfo
 	var cands []gcCandidate // compact: a chunk listing may name millions
-	err := r.be.List(ctx, "chunks", func(fi storage.FileInfo) error {
+	err := r.listUnreferenced(ctx, ref, func(fi storage.FileInfo) error {
 		base := path.Base(fi.Name)
 		if strings.HasSuffix(base, ".gc") {
 			// Left by an interrupted GC. A backup may have reused the

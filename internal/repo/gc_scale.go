@@ -1,6 +1,8 @@
 package repo
 
 import (
+	"context"
+	"errors"
 	"path"
 	"strings"
 
@@ -41,4 +43,38 @@ func (c gcCandidate) info() storage.FileInfo {
 		}
 	}
 	return storage.FileInfo{Name: name, Size: c.size}
+}
+
+// nameLister is a backend that lists names without sizes and times
+// (storage.Local): a cold listing then reads directories, not inodes.
+type nameLister interface {
+	ListNames(ctx context.Context, dir string, fn func(name string) error) error
+}
+
+// listUnreferenced calls fn for every file under chunks/ except the
+// chunks in ref, which GC's sweep keeps whatever their size and time.
+// With a nameLister only those others are stat'ed.
+func (r *Repository) listUnreferenced(ctx context.Context, ref *ChunkSet, fn func(storage.FileInfo) error) error {
+	l, ok := r.be.(nameLister)
+	if !ok {
+		return r.be.List(ctx, "chunks", func(fi storage.FileInfo) error {
+			if id, err := ParseChunkID(path.Base(fi.Name)); err == nil && ref.Has(id) {
+				return nil
+			}
+			return fn(fi)
+		})
+	}
+	return l.ListNames(ctx, "chunks", func(name string) error {
+		if id, err := ParseChunkID(path.Base(name)); err == nil && ref.Has(id) {
+			return nil
+		}
+		fi, err := r.be.Stat(ctx, name)
+		if errors.Is(err, storage.ErrNotExist) {
+			return nil // removed meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		return fn(fi)
+	})
 }

@@ -31,7 +31,7 @@ func (r *Repository) listReferenced(ctx context.Context, set *ChunkSet, sizes bo
 	if sizes {
 		sz = make([]uint32, set.Len())
 	}
-	err := r.be.List(ctx, "chunks", func(fi storage.FileInfo) error {
+	mark := func(fi storage.FileInfo) error {
 		id, err := ParseChunkID(path.Base(fi.Name))
 		if err != nil {
 			return nil
@@ -43,7 +43,14 @@ func (r *Repository) listReferenced(ctx context.Context, set *ChunkSet, sizes bo
 			}
 		}
 		return nil
-	})
+	}
+	var err error
+	if l, ok := r.be.(nameLister); ok && !sizes {
+		// Presence only: names, without reading every chunk's inode.
+		err = l.ListNames(ctx, "chunks", func(name string) error { return mark(storage.FileInfo{Name: name}) })
+	} else {
+		err = r.be.List(ctx, "chunks", mark)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("verify: list chunks: %w", err)
 	}
