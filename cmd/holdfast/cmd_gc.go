@@ -23,6 +23,7 @@ grace period. Safe while backups run: chunks a running backup uses are kept.`,
 				return err
 			}
 			defer r.Close()
+			a.leanHeap()
 			res, err := r.GC(cmd.Context(), o)
 			for _, w := range res.Warnings {
 				fmt.Fprintf(a.stderr, "warning: %s\n", w)

@@ -21,6 +21,7 @@ func newVerifyCommand(a *app) *cobra.Command {
 				return err
 			}
 			defer r.Close()
+			a.leanHeap()
 			o := repo.VerifyOptions{ReadData: readData}
 			var bar progress
 			if readData {

@@ -213,11 +213,25 @@ func (c *Client) GetChunk(ctx context.Context, h *repo.Hasher, id repo.ChunkID, 
 // SaveIndex uploads the plain index of one disk of the point being written
 // and returns its hash, which the agent must confirm.
 func (c *Client) SaveIndex(ctx context.Context, pointID string, disk int, ix *repo.Index) (repo.ChunkID, error) {
-	s, err := c.session()
+	plain, err := ix.MarshalBinary()
 	if err != nil {
 		return repo.ChunkID{}, err
 	}
-	plain, err := ix.MarshalBinary()
+	return c.saveIndexBytes(ctx, pointID, disk, plain)
+}
+
+// SaveEncodedIndex uploads the index a backup built (the wire carries its
+// stored plain form either way), so the proxy never decodes it.
+func (c *Client) SaveEncodedIndex(ctx context.Context, pointID string, disk int, enc *repo.IndexEncoder) (repo.ChunkID, error) {
+	plain, err := enc.Bytes()
+	if err != nil {
+		return repo.ChunkID{}, err
+	}
+	return c.saveIndexBytes(ctx, pointID, disk, plain)
+}
+
+func (c *Client) saveIndexBytes(ctx context.Context, pointID string, disk int, plain []byte) (repo.ChunkID, error) {
+	s, err := c.session()
 	if err != nil {
 		return repo.ChunkID{}, err
 	}

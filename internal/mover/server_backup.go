@@ -125,14 +125,14 @@ func (s *Server) putIndex(w http.ResponseWriter, r *http.Request, sess *session)
 	if err != nil {
 		return err
 	}
-	ix, err := repo.UnmarshalIndex(b)
-	if err != nil {
+	// Checked, not decoded: the agent holds the index in its stored form.
+	if _, _, err := repo.CheckIndex(b); err != nil {
 		return badRequest(err)
 	}
 	if err := s.claimPoint(r.Context(), sess, indexKey{point, disk}); err != nil {
 		return err
 	}
-	hash, err := sess.rp.r.SaveIndex(r.Context(), point, disk, ix)
+	hash, err := sess.rp.r.SaveIndexBytes(r.Context(), point, disk, b)
 	if err != nil {
 		return err
 	}

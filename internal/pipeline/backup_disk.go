@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,19 +95,43 @@ type diskBackup struct {
 	zero  []byte
 
 	mu       sync.Mutex
-	entries  []repo.IndexEntry
+	order    indexOrder
 	stats    repo.Stats
 	inflight map[repo.ChunkID]chan struct{} // chunks being stored right now
 }
 
 // BackupDisk reads one disk and stores its chunks; it returns the disk's
 // index and byte counts. Nothing is committed: the caller saves the index
-// and commits the point.
+// and commits the point. (A backup holds the index encoded, see
+// backupDisk; this decoded form is for callers that want the entries.)
 func BackupDisk(ctx context.Context, store repo.ChunkStore, job DiskJob, o Options) (*repo.Index, repo.Stats, error) {
-	if err := repo.ValidateChunkSize(job.ChunkSize); err != nil {
+	enc, st, err := backupDisk(ctx, store, job, o)
+	if err != nil {
+		return nil, st, err
+	}
+	defer enc.Close()
+	b, err := enc.Bytes()
+	if err != nil {
+		return nil, st, err
+	}
+	ix, err := repo.UnmarshalIndex(b)
+	return ix, st, err
+}
+
+// backupDisk is BackupDisk with the index in its stored form, spilled to
+// a temporary file past a few MiB: a backup keeps no memory per non-zero
+// chunk. The caller closes the encoder.
+func backupDisk(ctx context.Context, store repo.ChunkStore, job DiskJob, o Options) (_ *repo.IndexEncoder, _ repo.Stats, err error) {
+	size := job.Disk.Size()
+	enc, err := repo.NewIndexEncoder(size, job.ChunkSize, repo.EncoderOptions{})
+	if err != nil {
 		return nil, repo.Stats{}, err
 	}
-	size := job.Disk.Size()
+	defer func() {
+		if err != nil {
+			_ = enc.Close()
+		}
+	}()
 	alloc, err := job.Disk.Allocated(ctx)
 	if err != nil {
 		return nil, repo.Stats{}, fmt.Errorf("list allocated extents: %w", err)
@@ -118,8 +141,8 @@ func BackupDisk(ctx context.Context, store repo.ChunkStore, job DiskJob, o Optio
 		pl.changed, pl.prev = &cursor{ext: job.Changed}, job.Previous
 	}
 	b := &diskBackup{store: store, job: job, opt: o, zero: make([]byte, job.ChunkSize),
-		inflight: make(map[repo.ChunkID]chan struct{})}
-	ix := &repo.Index{DiskSize: size, ChunkSize: job.ChunkSize}
+		inflight: make(map[repo.ChunkID]chan struct{}), order: newIndexOrder(enc)}
+	chunks := (&repo.Index{DiskSize: size, ChunkSize: job.ChunkSize}).Chunks()
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -134,7 +157,7 @@ func BackupDisk(ctx context.Context, store repo.ChunkStore, job DiskJob, o Optio
 			}
 		}()
 	}
-	dispatchErr := b.dispatch(ctx, pl, ix.Chunks(), tasks)
+	dispatchErr := b.dispatch(ctx, pl, chunks, tasks)
 	close(tasks)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
@@ -143,9 +166,10 @@ func BackupDisk(ctx context.Context, store repo.ChunkStore, job DiskJob, o Optio
 	if dispatchErr != nil {
 		return nil, b.stats, dispatchErr
 	}
-	sort.Slice(b.entries, func(i, j int) bool { return b.entries[i].N < b.entries[j].N })
-	ix.Entries = b.entries
-	return ix, b.stats, nil
+	if err := b.order.finish(); err != nil {
+		return nil, b.stats, err
+	}
+	return enc, b.stats, nil
 }
 
 func (b *diskBackup) dispatch(ctx context.Context, pl *planner, chunks uint64, tasks chan<- chunkTask) error {
@@ -159,6 +183,9 @@ func (b *diskBackup) dispatch(ctx context.Context, pl *planner, chunks uint64, t
 			b.opt.progress(int64(l))
 			continue
 		}
+		b.mu.Lock()
+		b.order.dispatched(n)
+		b.mu.Unlock()
 		select {
 		case tasks <- chunkTask{n: n, act: act, reuse: id}:
 		case <-ctx.Done():
@@ -278,9 +305,7 @@ func (b *diskBackup) claim(ctx context.Context, id repo.ChunkID) (func(), error)
 // record adds a result; a zero ID with BytesZero set records a zero chunk.
 func (b *diskBackup) record(n uint64, id repo.ChunkID, st repo.Stats, l int) {
 	b.mu.Lock()
-	if st.BytesZero == 0 {
-		b.entries = append(b.entries, repo.IndexEntry{N: n, ID: id})
-	}
+	b.order.done(n, id, st.BytesZero == 0)
 	b.stats.Add(st)
 	b.mu.Unlock()
 	b.opt.progress(int64(l))

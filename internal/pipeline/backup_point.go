@@ -142,8 +142,12 @@ func prepareJob(ctx context.Context, sink repo.Sink, prev *repo.Manifest, i int,
 		}
 		job.Previous = ix
 	}
+	// The previous index is used only with changed extents; loading it
+	// also lets a remote repository prefetch its chunks. Without change
+	// tracking it is let go at once rather than held through the backup.
 	ct, ok := d.(source.ChangeTracker)
 	if !ok {
+		job.Previous = nil
 		return job, "", nil
 	}
 	switch {
@@ -157,6 +161,7 @@ func prepareJob(ctx context.Context, sink repo.Sink, prev *repo.Manifest, i int,
 		return job, "", fmt.Errorf("changed block tracking: %w", err)
 	}
 	if !ch.Known {
+		job.Previous = nil
 		return job, "full read: " + ch.Reason, nil
 	}
 	job.Changed, job.ChangedKnown = ch.Extents, true
@@ -164,17 +169,21 @@ func prepareJob(ctx context.Context, sink repo.Sink, prev *repo.Manifest, i int,
 }
 
 func backupOne(ctx context.Context, sink repo.Sink, pointID string, i int, job DiskJob, o Options) (repo.DiskManifest, error) {
-	ix, st, err := BackupDisk(ctx, sink, job, o)
+	enc, st, err := backupDisk(ctx, sink, job, o)
 	if err != nil {
 		return repo.DiskManifest{}, err
 	}
-	hash, err := sink.SaveIndex(ctx, pointID, i, ix)
+	defer enc.Close()
+	job.Previous = nil // let the previous index go before the new one is read back and sealed
+	size, chunkSize := enc.Geometry()
+	count := enc.Count()
+	hash, err := sink.SaveEncodedIndex(ctx, pointID, i, enc)
 	if err != nil {
 		return repo.DiskManifest{}, err
 	}
 	info := job.Disk.Describe()
-	dm := repo.DiskManifest{Index: i, Size: ix.DiskSize, ChunkSize: ix.ChunkSize, Format: info.Format,
-		Location: info.Location, Transport: string(info.Transport), IndexHash: hash, Chunks: len(ix.Entries), Stats: st}
+	dm := repo.DiskManifest{Index: i, Size: size, ChunkSize: chunkSize, Format: info.Format,
+		Location: info.Location, Transport: string(info.Transport), IndexHash: hash, Chunks: count, Stats: st}
 	return dm, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -125,20 +126,53 @@ func (c *codec) close() {
 }
 
 // seal builds a blob. Compression is kept only when it saves at least 1/32
-// of the size; incompressible data is stored raw. The result may be given
-// to recycle once written.
+// of the size (1/8 for an index); incompressible data is stored raw. The payload is written
+// once, behind room for the header (and nonce), and encrypted in place, so
+// sealing allocates one blob-sized buffer (from the pool for chunks) — an
+// index of a large disk is not copied twice. The result may be given to
+// recycle once written.
 func (c *codec) seal(kind byte, binding, plain []byte) []byte {
-	payload := plain
+	pre := c.headroom()
+	return c.sealInPlace(kind, binding, append(c.buffer(pre + len(plain) + tagLen)[:pre], plain...))
+}
+
+// headroom is the room sealInPlace needs before the plain bytes.
+func (c *codec) headroom() int {
+	if c.aead != nil {
+		return blobHeaderLen + nonceLen
+	}
+	return blobHeaderLen
+}
+
+// sealInPlace seals buf[headroom():], the plain bytes, into a blob in buf
+// itself (room for the tag after them saves a copy) unless compressing
+// them is worth it, which writes the compressed form into a new buffer.
+func (c *codec) sealInPlace(kind byte, binding, buf []byte) []byte {
+	pre := c.headroom()
+	plain := buf[pre:]
+	out := buf // header room, then the payload
 	var flags byte
-	if c.enc != nil && len(plain) > 64 {
-		z := c.enc.EncodeAll(plain, c.buffer(len(plain)))
-		defer c.recycle(z)
-		if len(z) < len(plain)-len(plain)/32 {
-			payload, flags = z, flagZstd
+	// An index is kept compressed only when that saves an eighth: the
+	// index of distinct chunks is mostly random IDs (zstd saves about 3 %),
+	// and stored raw it is read in place, without a second copy.
+	div := 32
+	if kind == kindIndex {
+		div = 8
+	}
+	if c.enc != nil && len(plain) > 64 && c.worthCompressing(plain, div) {
+		z := c.enc.EncodeAll(plain, c.buffer(pre + len(plain) + tagLen)[:pre])
+		if len(z)-pre < len(plain)-len(plain)/div {
+			c.recycle(buf)
+			out, flags = z, flagZstd
+		} else {
+			c.recycle(z)
 		}
 	}
-	out := c.buffer(blobHeaderLen + nonceLen + len(payload) + tagLen)[:blobHeaderLen]
-	clear(out) // a recycled buffer holds old bytes
+	if c.aead != nil && cap(out)-len(out) < tagLen {
+		out = slices.Grow(out, tagLen)
+	}
+	payloadLen := len(out) - pre
+	clear(out[:pre]) // a recycled buffer holds old bytes
 	copy(out, blobMagic)
 	out[4] = kind
 	if c.aead != nil {
@@ -146,22 +180,33 @@ func (c *codec) seal(kind byte, binding, plain []byte) []byte {
 	}
 	out[5] = flags
 	binary.LittleEndian.PutUint64(out[8:], uint64(len(plain)))
-	payloadLen := len(payload)
 	if c.aead != nil {
-		payloadLen += nonceLen + tagLen
-	}
-	binary.LittleEndian.PutUint64(out[16:], uint64(payloadLen))
-	if c.aead != nil {
-		nonce := out[blobHeaderLen : blobHeaderLen+nonceLen]
+		binary.LittleEndian.PutUint64(out[16:], uint64(nonceLen+payloadLen+tagLen))
+		nonce := out[blobHeaderLen:pre]
 		_, _ = rand.Read(nonce)
-		out = out[:blobHeaderLen+nonceLen]
-		out = c.aead.Seal(out, nonce, payload, aad(out[:24], binding))
+		// In place: dst is exactly the plaintext's storage, as AEAD allows.
+		ct := c.aead.Seal(out[pre:pre], nonce, out[pre:], aad(out[:24], binding))
+		out = out[:pre+len(ct)]
 	} else {
-		out = append(out, payload...)
+		binary.LittleEndian.PutUint64(out[16:], uint64(payloadLen))
 	}
 	crc := crc32.Update(crc32.Checksum(out[:24], castagnoli), castagnoli, out[blobHeaderLen:])
 	binary.LittleEndian.PutUint32(out[24:], crc)
 	return out
+}
+
+// sampleLen is how much of a large plain (an index of a big disk) seal
+// compresses first to decide whether compressing it all is worth it: an
+// index of distinct chunks is mostly random IDs, and compressing it whole
+// would allocate a second copy of it for nothing.
+const sampleLen = 256 << 10
+
+func (c *codec) worthCompressing(plain []byte, div int) bool {
+	if len(plain) <= 4*sampleLen {
+		return true
+	}
+	z := c.enc.EncodeAll(plain[:sampleLen], make([]byte, 0, sampleLen))
+	return len(z) < sampleLen-sampleLen/div
 }
 
 func aad(header, binding []byte) []byte {

@@ -201,6 +201,37 @@ func FuzzUnmarshalIndex(f *testing.F) {
 		if alloc > uint64(2*len(b))+64<<10 {
 			t.Fatalf("UnmarshalIndex of %d bytes allocated %d bytes", len(b), alloc)
 		}
+		// CheckIndex (what SaveEncodedIndex and the agent run) accepts
+		// exactly what UnmarshalIndex accepts, without holding the entries.
+		var cix *Index
+		var count int
+		var cerr error
+		if alloc := allocated(func() { cix, count, cerr = CheckIndex(b) }); alloc > 64<<10 {
+			t.Fatalf("CheckIndex of %d bytes allocated %d bytes", len(b), alloc)
+		}
+		if (cerr == nil) != (err == nil) {
+			t.Fatalf("CheckIndex: %v, UnmarshalIndex: %v", cerr, err)
+		}
+		if err == nil {
+			if count != len(ix.Entries) || cix.DiskSize != ix.DiskSize || cix.ChunkSize != ix.ChunkSize {
+				t.Fatalf("CheckIndex: %d entries, geometry %d/%d; UnmarshalIndex: %d, %d/%d",
+					count, cix.DiskSize, cix.ChunkSize, len(ix.Entries), ix.DiskSize, ix.ChunkSize)
+			}
+			enc, eerr := NewIndexEncoder(ix.DiskSize, ix.ChunkSize, EncoderOptions{SpillAt: 100, Dir: t.TempDir()})
+			if eerr != nil {
+				t.Fatal(eerr)
+			}
+			for _, e := range ix.Entries {
+				if eerr := enc.Add(e.N, e.ID); eerr != nil {
+					t.Fatal(eerr)
+				}
+			}
+			got, eerr := enc.Bytes()
+			if eerr != nil || !bytes.Equal(got, b) {
+				t.Fatalf("IndexEncoder does not give back the only encoding of a valid index (%v)", eerr)
+			}
+			_ = enc.Close()
+		}
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error does not wrap ErrCorrupt: %v", err)

@@ -46,21 +46,19 @@ type GCResult struct {
 // damaged, from the index files stored for it. If some point's references
 // cannot be known, nothing can be swept and it fails (the error names the
 // point). Stray files under points/ are not points; they only warn.
-func (r *Repository) referencedChunks(ctx context.Context, res *GCResult) (map[ChunkID]struct{}, map[string]bool, error) {
+func (r *Repository) referencedChunks(ctx context.Context, res *GCResult) (*ChunkSet, map[string]bool, error) {
 	ms, damaged, err := r.ScanPoints(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	ref := make(map[ChunkID]struct{})
+	ref := &ChunkSetBuilder{}
 	points := make(map[string]bool, len(ms))
 	for _, m := range ms {
 		points[m.ID] = true
 		for d := range m.Disks {
-			ix, err := r.LoadIndex(ctx, m, d)
-			if err != nil {
+			if err := r.WalkIndex(ctx, m, d, &Index{}, ref.addEntry); err != nil {
 				return nil, nil, fmt.Errorf("gc stopped, nothing deleted: point %s disk %d: %w", m.ID, d, err)
 			}
-			markIndex(ref, ix)
 		}
 	}
 	// A held point whose manifest is gone (removed by a holdfast that did
@@ -94,13 +92,7 @@ func (r *Repository) referencedChunks(ctx context.Context, res *GCResult) (map[C
 		}
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%v; kept every chunk its %d index file(s) reference", d.Err, n))
 	}
-	return ref, points, nil
-}
-
-func markIndex(ref map[ChunkID]struct{}, ix *Index) {
-	for _, e := range ix.Entries {
-		ref[e.ID] = struct{}{}
-	}
+	return ref.Set(), points, nil
 }
 
 // markStoredIndexes marks the chunks of every index file stored for a
@@ -108,7 +100,7 @@ func markIndex(ref map[ChunkID]struct{}, ix *Index) {
 // checked (authenticated, when encrypted, and bound to their names) but not
 // against a manifest's hash. It fails when there is no index file or one
 // does not load: then the point's references are unknown.
-func (r *Repository) markStoredIndexes(ctx context.Context, id string, ref map[ChunkID]struct{}) (int, error) {
+func (r *Repository) markStoredIndexes(ctx context.Context, id string, ref *ChunkSetBuilder) (int, error) {
 	var names []string
 	err := r.be.List(ctx, "indexes/"+id, func(fi storage.FileInfo) error {
 		names = append(names, fi.Name)
@@ -129,11 +121,9 @@ func (r *Repository) markStoredIndexes(ctx context.Context, id string, ref map[C
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", name, err)
 		}
-		ix, err := UnmarshalIndex(plain)
-		if err != nil {
+		if _, err := walkIndex(plain, &Index{}, ref.addEntry); err != nil {
 			return 0, fmt.Errorf("%s: %w", name, err)
 		}
-		markIndex(ref, ix)
 	}
 	return len(names), nil
 }
@@ -179,7 +169,7 @@ func (r *Repository) GC(ctx context.Context, o GCOptions) (GCResult, error) {
 	if err != nil {
 		return res, err
 	}
-	res.Referenced = len(ref)
+	res.Referenced = ref.Len()
 	if err := r.sweepChunks(ctx, ref, cutoff, o.DryRun, &res); err != nil {
 		return res, err
 	}
@@ -238,35 +228,36 @@ func (r *Repository) saveStamped(ctx context.Context, name string, data []byte) 
 	}
 }
 
-func (r *Repository) sweepChunks(ctx context.Context, ref map[ChunkID]struct{}, cutoff time.Time, dry bool, res *GCResult) error {
-	var cands, restore []storage.FileInfo
-	err := r.be.List(ctx, "chunks", func(fi storage.FileInfo) error {
+func (r *Repository) sweepChunks(ctx context.Context, ref *ChunkSet, cutoff time.Time, dry bool, res *GCResult) error {
+	var restore []storage.FileInfo
+	var cands []gcCandidate // compact: a chunk listing may name millions
+	err := r.listUnreferenced(ctx, ref, func(fi storage.FileInfo) error {
 		base := path.Base(fi.Name)
 		if strings.HasSuffix(base, ".gc") {
 			// Left by an interrupted GC. A backup may have reused the
 			// chunk just before it was moved aside: if a committed point
 			// references it, it goes back.
 			if id, err := ParseChunkID(strings.TrimSuffix(base, ".gc")); err == nil {
-				if _, ok := ref[id]; ok {
+				if ref.Has(id) {
 					restore = append(restore, fi)
 					return nil
 				}
 			}
-			cands = append(cands, fi)
+			cands = append(cands, newCandidate(fi))
 			return nil
 		}
 		id, err := ParseChunkID(base)
 		if err != nil {
 			return nil // not ours
 		}
-		if _, ok := ref[id]; ok {
+		if ref.Has(id) {
 			return nil
 		}
 		if !fi.ModTime.Before(cutoff) {
 			res.Kept++
 			return nil
 		}
-		cands = append(cands, fi)
+		cands = append(cands, newCandidate(fi))
 		return nil
 	})
 	if err != nil {
@@ -284,7 +275,8 @@ func (r *Repository) sweepChunks(ctx context.Context, ref map[ChunkID]struct{}, 
 			return fmt.Errorf("gc: %w", err)
 		}
 	}
-	for _, fi := range cands {
+	for _, c := range cands {
+		fi := c.info()
 		if lb := r.objectLock(); lb != nil { // never a rename on a locked repository
 			removed, err := r.sweepLocked(ctx, lb, fi.Name, dry, res)
 			if removed {

@@ -307,7 +307,7 @@ func (r *Repository) gcDeferred(ctx context.Context, held []string, dry bool, re
 	if err != nil {
 		return err
 	}
-	res.Referenced = len(ref)
+	res.Referenced = ref.Len()
 	res.DeferredFor = held
 	res.Warnings = append(res.Warnings, fmt.Sprintf("nothing swept: %d backup(s) run without touching chunks (%s); run gc again after they end",
 		len(held), strings.Join(held, ", ")))

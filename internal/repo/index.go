@@ -100,25 +100,43 @@ func (ix *Index) MarshalBinary() ([]byte, error) {
 
 // UnmarshalIndex decodes and validates an index.
 func UnmarshalIndex(b []byte) (*Index, error) {
+	ix := &Index{}
+	count, err := walkIndex(b, ix, func(IndexEntry) {})
+	if err != nil {
+		return nil, err
+	}
+	ix.Entries = make([]IndexEntry, 0, count)
+	_, _ = walkIndex(b, ix, func(e IndexEntry) { ix.Entries = append(ix.Entries, e) })
+	return ix, nil
+}
+
+// CheckIndex validates an encoded index without decoding its entries into
+// memory; it returns the geometry (Entries nil) and the entry count.
+func CheckIndex(b []byte) (*Index, int, error) {
+	ix := &Index{}
+	count, err := walkIndex(b, ix, func(IndexEntry) {})
+	return ix, int(count), err
+}
+
+// walkIndex validates an encoded index, sets ix's geometry and calls fn
+// with every entry in order (also before finding a later entry corrupt).
+func walkIndex(b []byte, ix *Index, fn func(IndexEntry)) (uint64, error) {
 	if len(b) < indexHeaderLen || string(b[:4]) != indexMagic {
-		return nil, fmt.Errorf("%w: not an index", ErrCorrupt)
+		return 0, fmt.Errorf("%w: not an index", ErrCorrupt)
 	}
 	if v := binary.LittleEndian.Uint32(b[4:]); v != 1 {
-		return nil, fmt.Errorf("%w: index version %d", ErrCorrupt, v)
+		return 0, fmt.Errorf("%w: index version %d", ErrCorrupt, v)
 	}
-	ix := &Index{
-		DiskSize:  int64(binary.LittleEndian.Uint64(b[8:])),
-		ChunkSize: int(binary.LittleEndian.Uint32(b[16:])),
-	}
+	ix.DiskSize = int64(binary.LittleEndian.Uint64(b[8:]))
+	ix.ChunkSize = int(binary.LittleEndian.Uint32(b[16:]))
 	count := binary.LittleEndian.Uint64(b[24:])
 	if ix.DiskSize < 0 || ValidateChunkSize(ix.ChunkSize) != nil || binary.LittleEndian.Uint32(b[20:]) != 0 {
-		return nil, fmt.Errorf("%w: bad index header", ErrCorrupt)
+		return 0, fmt.Errorf("%w: bad index header", ErrCorrupt)
 	}
 	total := ix.Chunks()
 	if count > total || count > uint64(len(b)-indexHeaderLen)/33 {
-		return nil, fmt.Errorf("%w: index entry count %d out of range", ErrCorrupt, count)
+		return 0, fmt.Errorf("%w: index entry count %d out of range", ErrCorrupt, count)
 	}
-	ix.Entries = make([]IndexEntry, 0, count)
 	p := b[indexHeaderLen:]
 	next := uint64(0)
 	for i := uint64(0); i < count; i++ {
@@ -126,16 +144,16 @@ func UnmarshalIndex(b []byte) (*Index, error) {
 		// n > 1 && p[n-1] == 0: an overlong varint; only the shortest
 		// form is valid, so that an index has exactly one encoding.
 		if n <= 0 || n > 1 && p[n-1] == 0 || len(p) < n+32 || gap >= total-next {
-			return nil, fmt.Errorf("%w: index entry %d malformed", ErrCorrupt, i)
+			return 0, fmt.Errorf("%w: index entry %d malformed", ErrCorrupt, i)
 		}
 		e := IndexEntry{N: next + gap}
 		copy(e.ID[:], p[n:n+32])
-		ix.Entries = append(ix.Entries, e)
+		fn(e)
 		p = p[n+32:]
 		next = e.N + 1
 	}
 	if len(p) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes after index entries", ErrCorrupt, len(p))
+		return 0, fmt.Errorf("%w: %d trailing bytes after index entries", ErrCorrupt, len(p))
 	}
-	return ix, nil
+	return count, nil
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -75,6 +76,12 @@ func deriveKeys(master []byte) (Keys, error) {
 
 func wrapKey(password, salt []byte, p KDFParams) (cipher.AEAD, error) {
 	kek := argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, 32)
+	if p.Memory >= 16<<10 {
+		// The KDF's memory (64 MiB by default) is garbage now. Given back
+		// at once, it does not set the heap goal at twice its size, which
+		// every command would otherwise carry as resident memory.
+		debug.FreeOSMemory()
+	}
 	block, err := aes.NewCipher(kek)
 	if err != nil {
 		return nil, err

@@ -28,11 +28,41 @@ func (r *Repository) SaveIndex(ctx context.Context, pointID string, disk int, ix
 	if err != nil {
 		return ChunkID{}, err
 	}
-	name := indexName(pointID, disk)
-	if err := r.saveStamped(ctx, name, r.codec.seal(kindIndex, []byte(name), plain)); err != nil {
+	return r.SaveIndexBytes(ctx, pointID, disk, plain)
+}
+
+// SaveIndexBytes is SaveIndex for an index already in its stored plain
+// form (Index.MarshalBinary, IndexEncoder.Bytes), which it checks first.
+func (r *Repository) SaveIndexBytes(ctx context.Context, pointID string, disk int, plain []byte) (ChunkID, error) {
+	pre := r.codec.headroom()
+	return r.saveIndexBuffer(ctx, pointID, disk, append(make([]byte, pre, pre+len(plain)+tagLen), plain...))
+}
+
+// SaveEncodedIndex is SaveIndex for an index a backup built with an
+// IndexEncoder: it is read back once into the buffer it is sealed in, the
+// only copy of it in memory.
+func (r *Repository) SaveEncodedIndex(ctx context.Context, pointID string, disk int, enc *IndexEncoder) (ChunkID, error) {
+	pre := r.codec.headroom()
+	buf, err := enc.AppendTo(make([]byte, pre, pre+enc.Len()+tagLen))
+	if err != nil {
 		return ChunkID{}, fmt.Errorf("store index: %w", err)
 	}
-	return r.NewHasher().Sum(plain), nil
+	return r.saveIndexBuffer(ctx, pointID, disk, buf)
+}
+
+// saveIndexBuffer checks, hashes and stores the plain index in
+// buf[headroom:], sealing it in place.
+func (r *Repository) saveIndexBuffer(ctx context.Context, pointID string, disk int, buf []byte) (ChunkID, error) {
+	plain := buf[r.codec.headroom():]
+	if _, _, err := CheckIndex(plain); err != nil {
+		return ChunkID{}, fmt.Errorf("store index: %w", err)
+	}
+	hash := r.NewHasher().Sum(plain)
+	name := indexName(pointID, disk)
+	if err := r.saveStamped(ctx, name, r.codec.sealInPlace(kindIndex, []byte(name), buf)); err != nil {
+		return ChunkID{}, fmt.Errorf("store index: %w", err)
+	}
+	return hash, nil
 }
 
 // CommitPoint makes a restore point visible: it syncs every chunk and index
@@ -101,6 +131,37 @@ func (r *Repository) openManifest(id string, b []byte) (*Manifest, error) {
 
 // LoadIndex reads and checks the index of one disk of a point.
 func (r *Repository) LoadIndex(ctx context.Context, m *Manifest, disk int) (*Index, error) {
+	plain, err := r.loadIndexPlain(ctx, m, disk)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := UnmarshalIndex(plain)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", indexName(m.ID, disk), err)
+	}
+	return ix, nil
+}
+
+// WalkIndex is LoadIndex without the decoded entries: it sets ix's
+// geometry and calls fn with every entry in order, once the whole index
+// is checked. It holds only the stored blob (an index of distinct chunks
+// is stored raw and read in place), so GC and verify can go through the
+// indexes of large disks at 33 bytes per entry rather than 40 more.
+func (r *Repository) WalkIndex(ctx context.Context, m *Manifest, disk int, ix *Index, fn func(IndexEntry)) error {
+	plain, err := r.loadIndexPlain(ctx, m, disk)
+	if err != nil {
+		return err
+	}
+	name := indexName(m.ID, disk)
+	if _, err := walkIndex(plain, ix, fn); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// loadIndexPlain loads, opens and checks the plain bytes of an index
+// against the manifest (hash and geometry).
+func (r *Repository) loadIndexPlain(ctx context.Context, m *Manifest, disk int) ([]byte, error) {
 	if disk < 0 || disk >= len(m.Disks) {
 		return nil, fmt.Errorf("point %s has no disk %d (it has %d)", m.ID, disk, len(m.Disks))
 	}
@@ -117,14 +178,14 @@ func (r *Repository) LoadIndex(ctx context.Context, m *Manifest, disk int) (*Ind
 	if r.NewHasher().Sum(plain) != d.IndexHash {
 		return nil, fmt.Errorf("%s: %w: does not match the manifest's hash", name, ErrCorrupt)
 	}
-	ix, err := UnmarshalIndex(plain)
+	ix, _, err := CheckIndex(plain)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if ix.DiskSize != d.Size || ix.ChunkSize != d.ChunkSize {
 		return nil, fmt.Errorf("%s: %w: geometry differs from the manifest", name, ErrCorrupt)
 	}
-	return ix, nil
+	return plain, nil
 }
 
 // PointIDs lists the IDs of committed restore points: the files points/<id>

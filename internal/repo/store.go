@@ -37,6 +37,9 @@ type Sink interface {
 	ChunkStore
 	NewPointID() string
 	SaveIndex(ctx context.Context, pointID string, disk int, ix *Index) (ChunkID, error)
+	// SaveEncodedIndex saves the index a backup built with an
+	// IndexEncoder (spilled to a temporary file, never decoded).
+	SaveEncodedIndex(ctx context.Context, pointID string, disk int, enc *IndexEncoder) (ChunkID, error)
 	CommitPoint(ctx context.Context, m *Manifest) error
 	ListPoints(ctx context.Context) ([]*Manifest, error)
 	LoadIndex(ctx context.Context, m *Manifest, disk int) (*Index, error)

@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"path"
 	"runtime"
 	"sort"
 	"sync"
-
-	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 )
 
 // Problem is one piece of damage verify found. Point and Disk are set when
@@ -70,57 +67,57 @@ func (r *Repository) Verify(ctx context.Context, o VerifyOptions) (VerifyResult,
 		}
 		res.Problems = append(res.Problems, Problem{Point: d.ID, Disk: -1, File: d.File, Error: d.Err.Error()})
 	}
-	stored := make(map[ChunkID]int64)
-	err = r.be.List(ctx, "chunks", func(fi storage.FileInfo) error {
-		if id, err := ParseChunkID(path.Base(fi.Name)); err == nil {
-			stored[id] = fi.Size
-		}
-		return nil
-	})
-	if err != nil {
-		return res, fmt.Errorf("verify: list chunks: %w", err)
-	}
-	type use struct {
-		m    *Manifest
-		disk int
-		ix   *Index
-	}
-	var uses []use
-	users := make(map[ChunkID]bool)
+	// Indexes, then the chunk listing: every chunk of a listed point was
+	// written before the point's manifest, so it is in the listing. The
+	// referenced chunks are held in a ChunkSet (32 bytes each), presence in
+	// a bitmap beside it, and the listing is streamed, not kept.
+	users := &ChunkSetBuilder{}
+	var loaded []pointDisk
 	for _, m := range ms {
 		res.Points++
 		for d, dm := range m.Disks {
-			ix, err := r.LoadIndex(ctx, m, d)
-			if err != nil {
+			if err := r.WalkIndex(ctx, m, d, &Index{}, users.addEntry); err != nil {
 				res.Problems = append(res.Problems, Problem{Point: m.ID, VM: m.VM, Disk: d, Length: dm.Size,
 					File: indexName(m.ID, d), Error: err.Error()})
 				continue
 			}
-			uses = append(uses, use{m, d, ix})
-			for _, e := range ix.Entries {
-				users[e.ID] = true
-			}
+			loaded = append(loaded, pointDisk{m, d})
 		}
 	}
-	res.Chunks = len(users)
+	set := users.Set()
+	res.Chunks = set.Len()
+	present, sizes, err := r.listReferenced(ctx, set, o.ReadData)
+	if err != nil {
+		return res, err
+	}
 	bad := make(map[ChunkID]string)
-	for id := range users {
-		if _, ok := stored[id]; !ok {
+	set.All(func(pos int, id ChunkID) {
+		if !present.has(pos) {
 			bad[id] = chunkName(id) + ": missing"
 		}
-	}
+	})
 	if o.ReadData {
 		if err := o.Subset.check(); err != nil {
 			return res, err
 		}
 		res.Subset = o.Subset.String()
-		r.readAll(ctx, users, stored, bad, o, &res)
+		r.readAll(ctx, set, present, sizes, bad, o, &res)
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
 	}
-	for _, u := range uses {
-		res.Problems = append(res.Problems, damageRanges(u.m, u.disk, u.ix, bad)...)
+	if len(bad) == 0 {
+		return res, nil
+	}
+	// Damage: read the indexes again, one at a time, for the byte ranges.
+	for _, u := range loaded {
+		ix, err := r.LoadIndex(ctx, u.m, u.disk)
+		if err != nil {
+			res.Problems = append(res.Problems, Problem{Point: u.m.ID, VM: u.m.VM, Disk: u.disk, Length: u.m.Disks[u.disk].Size,
+				File: indexName(u.m.ID, u.disk), Error: err.Error()})
+			continue
+		}
+		res.Problems = append(res.Problems, damageRanges(u.m, u.disk, ix, bad)...)
 	}
 	return res, nil
 }
@@ -157,24 +154,18 @@ func (s Subset) check() error {
 }
 
 // readAll reads every referenced, present chunk in parallel.
-func (r *Repository) readAll(ctx context.Context, users map[ChunkID]bool, stored map[ChunkID]int64,
+func (r *Repository) readAll(ctx context.Context, set *ChunkSet, present bitmap, sizes []uint32,
 	bad map[ChunkID]string, o VerifyOptions, res *VerifyResult) {
 	workers := o.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	var total, done int64
-	// The work list is built before the workers start: they write bad.
-	var todo []ChunkID
-	for id := range users {
-		if !o.Subset.Has(id) {
-			continue
+	set.All(func(pos int, id ChunkID) {
+		if o.Subset.Has(id) {
+			total += int64(sizes[pos])
 		}
-		total += stored[id]
-		if _, missing := bad[id]; !missing {
-			todo = append(todo, id)
-		}
-	}
+	})
 	var mu sync.Mutex
 	ch := make(chan ChunkID)
 	var wg sync.WaitGroup
@@ -191,7 +182,8 @@ func (r *Repository) readAll(ctx context.Context, users map[ChunkID]bool, stored
 				}
 				mu.Lock()
 				res.Checked++
-				done += stored[id]
+				pos, _ := set.Pos(id)
+				done += int64(sizes[pos])
 				if err != nil && ctx.Err() == nil {
 					bad[id] = err.Error()
 				}
@@ -202,15 +194,16 @@ func (r *Repository) readAll(ctx context.Context, users map[ChunkID]bool, stored
 			}
 		}()
 	}
-	for _, id := range todo {
+	// Workers write bad: what to read comes from the presence bitmap.
+	set.All(func(pos int, id ChunkID) {
+		if !o.Subset.Has(id) || !present.has(pos) || ctx.Err() != nil {
+			return
+		}
 		select {
 		case ch <- id:
 		case <-ctx.Done():
 		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
+	})
 	close(ch)
 	wg.Wait()
 }

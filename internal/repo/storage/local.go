@@ -212,6 +212,36 @@ func (l *Local) List(ctx context.Context, dir string, fn func(FileInfo) error) e
 	return err
 }
 
+// ListNames is List without the sizes and times: it reads only
+// directories, never a file's inode, so listing millions of chunks on a
+// cold cache is not millions of random reads. It is not part of Backend;
+// GC and verify use it when available and Stat the few files they need.
+func (l *Local) ListNames(ctx context.Context, dir string, fn func(name string) error) error {
+	p, err := l.path(dir)
+	if err != nil {
+		return err
+	}
+	return filepath.WalkDir(p, func(fp string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), tmpPrefix) {
+			return nil
+		}
+		rel, err := filepath.Rel(l.root, fp)
+		if err != nil {
+			return err
+		}
+		return fn(filepath.ToSlash(rel))
+	})
+}
+
 // RemoveStaleTemp deletes temporary files older than cutoff left by killed
 // writers. It is not part of Backend; GC calls it when available.
 func (l *Local) RemoveStaleTemp(ctx context.Context, cutoff time.Time) (int, error) {
