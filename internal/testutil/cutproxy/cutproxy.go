@@ -206,8 +206,12 @@ func (k *link) pipe(dst, src net.Conn, count *atomic.Int64) {
 				allowed, cut = k.p.takeLink(allowed)
 			}
 			if allowed > 0 {
+				// Counted before it is written, so that whoever sees the
+				// bytes arrive also sees them counted; a short write
+				// takes back what did not pass.
+				count.Add(allowed)
 				w, werr := dst.Write(buf[:allowed])
-				count.Add(int64(w))
+				count.Add(int64(w) - allowed)
 				if werr != nil {
 					k.close(false)
 					return
