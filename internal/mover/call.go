@@ -9,47 +9,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/holdfast-backup/holdfast/internal/retry"
 )
 
 // RetryPolicy governs retries of failed requests: network errors (the
 // connection dropped, timed out or was refused) and 502, 503 and 504
-// replies. Other errors are final.
-type RetryPolicy struct {
-	Attempts int           // total attempts per request; 0 means 12
-	Initial  time.Duration // first backoff; 0 means 100 ms
-	Max      time.Duration // backoff cap; 0 means 10 s (about a minute over 12 attempts)
-}
+// replies. Other errors are final. Zero fields mean 12 attempts, a first
+// backoff of 100 ms and a cap of 10 s (about a minute over 12 attempts).
+type RetryPolicy = retry.Policy
 
-func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.Attempts <= 0 {
-		p.Attempts = 12
-	}
-	if p.Initial <= 0 {
-		p.Initial = 100 * time.Millisecond
-	}
-	if p.Max <= 0 {
-		p.Max = 10 * time.Second
-	}
-	return p
-}
-
-// backoff is the wait before retry number n (1-based): exponential, capped,
-// with ±25 % jitter.
-func (p RetryPolicy) backoff(n int) time.Duration {
-	d := p.Initial
-	for i := 1; i < n && d < p.Max; i++ {
-		d *= 2
-	}
-	d = min(d, p.Max)
-	return d - d/4 + rand.N(d/2+1)
-}
+var defaultRetry = RetryPolicy{Attempts: 12, Initial: 100 * time.Millisecond, Max: 10 * time.Second}
 
 // call is one request.
 type call struct {
@@ -116,7 +92,7 @@ func (c *Client) do(ctx context.Context, k call) ([]byte, error) {
 		}
 		c.stats.retries.Add(1)
 		c.log.Debug("mover: retrying", "method", k.method, "path", k.path, "attempt", attempt, "err", err)
-		t := time.NewTimer(c.o.Retry.backoff(attempt))
+		t := time.NewTimer(c.o.Retry.Backoff(attempt))
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -99,7 +99,7 @@ func Dial(ctx context.Context, o ClientOptions) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	c.o.Retry = c.o.Retry.withDefaults()
+	c.o.Retry = c.o.Retry.Or(defaultRetry)
 	if c.o.RequestTimeout <= 0 {
 		c.o.RequestTimeout = 10 * time.Minute
 	}

@@ -134,7 +134,7 @@ func Copy(ctx context.Context, src Source, dst Target, o Options) (Result, error
 	clk := clock.Or(o.Clock)
 	c := &copier{src: src, dst: dst, srcID: src.Config().ID, o: o, p: o.Progress, log: o.Logger,
 		now: clk.Now, shared: map[string]pair{}}
-	c.r = &retrier{p: o.Retry.withDefaults(), clock: clk, log: o.Logger, count: func() { c.p.retries.Add(1) }}
+	c.r = &retrier{p: o.Retry.Or(defaultRetry), clock: clk, log: o.Logger, count: func() { c.p.retries.Add(1) }}
 	var res Result
 	todo, err := c.plan(ctx, &res)
 	if err != nil {

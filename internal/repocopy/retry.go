@@ -5,44 +5,20 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"syscall"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/clock"
+	"github.com/holdfast-backup/holdfast/internal/retry"
 )
 
-// RetryPolicy governs retries of calls that failed with a transient error.
-type RetryPolicy struct {
-	Attempts int           // total attempts per call; 0 means 10
-	Initial  time.Duration // first backoff; 0 means 200 ms
-	Max      time.Duration // backoff cap; 0 means 15 s
-}
+// RetryPolicy governs retries of calls that failed with a transient
+// error. Zero fields mean 10 attempts, a first backoff of 200 ms and a cap
+// of 15 s.
+type RetryPolicy = retry.Policy
 
-func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.Attempts <= 0 {
-		p.Attempts = 10
-	}
-	if p.Initial <= 0 {
-		p.Initial = 200 * time.Millisecond
-	}
-	if p.Max <= 0 {
-		p.Max = 15 * time.Second
-	}
-	return p
-}
-
-// backoff is the wait before retry n (1-based): exponential, capped, with
-// ±25 % jitter.
-func (p RetryPolicy) backoff(n int) time.Duration {
-	d := p.Initial
-	for i := 1; i < n && d < p.Max; i++ {
-		d *= 2
-	}
-	d = min(d, p.Max)
-	return d - d/4 + rand.N(d/2+1)
-}
+var defaultRetry = RetryPolicy{Attempts: 10, Initial: 200 * time.Millisecond, Max: 15 * time.Second}
 
 // Transient reports whether err is a network failure that another attempt
 // may not meet: a connection reset, refused or aborted, a broken pipe, a
@@ -79,7 +55,7 @@ func (r *retrier) do(ctx context.Context, what string, f func() error) error {
 		}
 		r.count()
 		r.log.Debug("copy: retrying", "call", what, "attempt", attempt, "err", err)
-		if serr := r.clock.Sleep(ctx, r.p.backoff(attempt)); serr != nil {
+		if serr := r.clock.Sleep(ctx, r.p.Backoff(attempt)); serr != nil {
 			return serr
 		}
 	}
