@@ -30,7 +30,7 @@ func (or *Orchestrator) CancelSession(ctx context.Context, id int64) (configdb.S
 		return se, err
 	}
 	rs.cancelled = true
-	if rs.stop != nil { // maintenance: its one request to the agent ends
+	if rs.stop != nil { // a session the server runs itself (maintenance, copy) ends
 		rs.stop()
 		or.mu.Unlock()
 		or.log.Warn("session cancelled", "session", id, "kind", rs.kind)

@@ -78,28 +78,10 @@ func (or *Orchestrator) startCopy(ctx context.Context, se configdb.Session, j co
 			return fmt.Errorf("job %s: target repository password: %w", j.Name, err)
 		}
 	}
-	work, stop := context.WithCancel(context.WithoutCancel(ctx))
 	rs := &runSession{id: se.ID, job: j.Name, kind: jobdef.KindCopy, def: def, password: string(pw),
-		repo: def.Repository, started: or.now(), stop: stop}
-	or.mu.Lock()
-	if err := or.checkNotRunningLocked(rs); err != nil {
-		or.mu.Unlock()
-		stop()
-		return err
-	}
-	or.sessions[rs.id] = rs
-	or.mu.Unlock()
-	if _, err := or.store.UpdateSession(ctx, rs.id, configdb.StateRunning, nil); err != nil {
-		or.forget(rs)
-		stop()
-		return err
-	}
-	or.log.Info("session started", "session", rs.id, "job", rs.job, "kind", rs.kind, "from", rs.repo, "to", to)
-	go func() {
-		defer stop()
-		or.runCopy(work, &copyRun{rs: rs, to: to, toPass: string(toPass)})
-	}()
-	return nil
+		repo: def.Repository, started: or.now()}
+	cr := &copyRun{rs: rs, to: to, toPass: string(toPass)}
+	return or.launch(ctx, rs, func(ctx context.Context) { or.runCopy(ctx, cr) }, "from", rs.repo, "to", to)
 }
 
 // runCopy copies, applies the retention at the target and stores the

@@ -51,9 +51,17 @@ func (or *Orchestrator) startMaintenance(ctx context.Context, se configdb.Sessio
 	if err != nil {
 		return err
 	}
-	work, stop := context.WithCancel(context.WithoutCancel(ctx))
 	rs := &runSession{id: se.ID, job: j.Name, kind: jobdef.KindMaintenance, def: def, password: string(pw),
-		repo: def.Repository, started: or.now(), stop: stop}
+		repo: def.Repository, started: or.now()}
+	return or.launch(ctx, rs, func(ctx context.Context) { or.runMaintenance(ctx, rs) }, "work", def.Maintenance.String())
+}
+
+// launch registers a session the server runs itself (maintenance, copy),
+// marks it running and runs it in the background with a context of its
+// own (cancelled by rs.stop); it returns once the session runs.
+func (or *Orchestrator) launch(ctx context.Context, rs *runSession, run func(context.Context), logArgs ...any) error {
+	work, stop := context.WithCancel(context.WithoutCancel(ctx))
+	rs.stop = stop
 	or.mu.Lock()
 	if err := or.checkNotRunningLocked(rs); err != nil {
 		or.mu.Unlock()
@@ -67,10 +75,10 @@ func (or *Orchestrator) startMaintenance(ctx context.Context, se configdb.Sessio
 		stop()
 		return err
 	}
-	or.log.Info("session started", "session", rs.id, "job", rs.job, "kind", rs.kind, "work", def.Maintenance.String())
+	or.log.Info("session started", append([]any{"session", rs.id, "job", rs.job, "kind", rs.kind}, logArgs...)...)
 	go func() {
 		defer stop()
-		or.runMaintenance(work, rs)
+		run(work)
 	}()
 	return nil
 }
