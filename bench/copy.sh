@@ -31,32 +31,24 @@ SIZE_BYTES=$(to_bytes "$SIZE")
 need jq jq
 need curl curl
 
-VGW=$(command -v versitygw || echo "$(go env GOPATH)/bin/versitygw")
-[[ -x $VGW ]] || die "versitygw not found: run scripts/setup"
 setup_workdir holdfast-copy
 BIN=$WORK/holdfast
 holdfast_binary "$BIN"
 (cd "$REPO_ROOT" && go build -o "$WORK/cutproxy" ./bench/cutproxy)
 
-VPORT=$(free_port)
-mkdir -p "$WORK/gw" "$WORK/versions"
-ROOT_ACCESS_KEY=bench ROOT_SECRET_KEY=bench-secret-key-0123 "$VGW" --port "127.0.0.1:$VPORT" posix \
-	--versioning-dir "$WORK/versions" "$WORK/gw" >"$WORK/vgw.log" 2>&1 &
-VGW_PID=$!
+start_versitygw
 PPORT=$(free_port)
 CPORT=$(free_port)
 "$WORK/cutproxy" -listen "127.0.0.1:$PPORT" -control "127.0.0.1:$CPORT" -target "127.0.0.1:$VPORT" >"$WORK/proxy.log" 2>&1 &
 PROXY_PID=$!
 EXTRA_CLEANUP="kill $VGW_PID $PROXY_PID 2>/dev/null; wait 2>/dev/null"
 for _ in $(seq 200); do port_busy "$VPORT" && port_busy "$CPORT" && break; sleep 0.1; done
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key-0123 AWS_REGION=us-east-1
 DIRECT=s3+http://127.0.0.1:$VPORT/bench
 VIA=s3+http://127.0.0.1:$PPORT/bench
 "$BIN" repo init --repo "$DIRECT/init" >/dev/null # creates the bucket
 
 log "making a $SIZE disk of distinct compressible data"
-head -c $((SIZE_BYTES * 3 / 4 + 4)) /dev/urandom | base64 -w0 >"$WORK/disk.img"
-truncate -s "$SIZE_BYTES" "$WORK/disk.img"
+compressible_file "$WORK/disk.img" "$SIZE_BYTES"
 
 setcut() { curl -sf -X POST "http://127.0.0.1:$CPORT/cut?bytes=$1" >/dev/null; }
 reset() { curl -sf -X POST "http://127.0.0.1:$CPORT/reset" >/dev/null; }

@@ -229,3 +229,26 @@ cleanup_workdir() {
 	fi
 	exit $rc
 }
+
+# start_versitygw: a real S3 server (versitygw, posix backend with
+# versioning, which Object Lock needs) on a free loopback port under
+# $WORK; sets VPORT and VGW_PID (the caller kills it in EXTRA_CLEANUP) and
+# exports the matching AWS_* credentials.
+start_versitygw() {
+	local vgw
+	vgw=$(command -v versitygw || echo "$(go env GOPATH)/bin/versitygw")
+	[[ -x $vgw ]] || die "versitygw not found: run scripts/setup"
+	VPORT=$(free_port)
+	mkdir -p "$WORK/gw" "$WORK/versions"
+	ROOT_ACCESS_KEY=bench ROOT_SECRET_KEY=bench-secret-key-0123 "$vgw" --port "127.0.0.1:$VPORT" posix \
+		--versioning-dir "$WORK/versions" "$WORK/gw" >"$WORK/vgw.log" 2>&1 &
+	VGW_PID=$!
+	export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key-0123 AWS_REGION=us-east-1
+}
+
+# compressible_file PATH BYTES: BYTES of distinct data that compresses to
+# about 3/4 (base64 of random bytes), without a pipe cut short.
+compressible_file() {
+	head -c $(( ($2 + 3) / 4 * 3 )) /dev/urandom | base64 -w0 >"$1"
+	truncate -s "$2" "$1"
+}

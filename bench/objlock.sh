@@ -24,27 +24,20 @@ SIZE_BYTES=$(to_bytes "$SIZE")
 need jq jq
 need base64 coreutils
 
-VGW=$(command -v versitygw || echo "$(go env GOPATH)/bin/versitygw")
-[[ -x $VGW ]] || die "versitygw not found: run scripts/setup"
 setup_workdir holdfast-objlock
 BIN=$WORK/holdfast
 holdfast_binary "$BIN"
 (cd "$REPO_ROOT" && go build -o "$WORK/s3count" ./bench/s3count)
 
-VPORT=$(free_port)
-mkdir -p "$WORK/gw" "$WORK/versions"
-ROOT_ACCESS_KEY=bench ROOT_SECRET_KEY=bench-secret-key-0123 "$VGW" --port "127.0.0.1:$VPORT" posix \
-	--versioning-dir "$WORK/versions" "$WORK/gw" >"$WORK/vgw.log" 2>&1 &
-VGW_PID=$!
+start_versitygw
 CPORT=$(free_port)
 "$WORK/s3count" -listen "127.0.0.1:$CPORT" -target "http://127.0.0.1:$VPORT" >"$WORK/count.log" 2>&1 &
 COUNT_PID=$!
 EXTRA_CLEANUP="kill $VGW_PID $COUNT_PID 2>/dev/null; wait 2>/dev/null"
 for _ in $(seq 200); do port_busy "$VPORT" && port_busy "$CPORT" && break; sleep 0.1; done
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key-0123 AWS_REGION=us-east-1
 
 log "making a $SIZE disk of distinct compressible data"
-head -c $((SIZE_BYTES * 3 / 4 + 4)) /dev/urandom | base64 -w0 | head -c "$SIZE_BYTES" >"$WORK/disk.img"
+compressible_file "$WORK/disk.img" "$SIZE_BYTES"
 CHUNKS=$(( (SIZE_BYTES + $(to_bytes "$CHUNK") - 1) / $(to_bytes "$CHUNK") ))
 
 reset() { curl -s -X POST "http://127.0.0.1:$CPORT/__counts/reset" >/dev/null; }

@@ -39,31 +39,24 @@ SIZE_BYTES=$(to_bytes "$SIZE")
 need jq jq
 need base64 coreutils
 
-VGW=$(command -v versitygw || echo "$(go env GOPATH)/bin/versitygw")
-[[ -x $VGW ]] || die "versitygw not found: run scripts/setup"
 setup_workdir holdfast-s3
 BIN=$WORK/holdfast
 holdfast_binary "$BIN"
 (cd "$REPO_ROOT" && go build -o "$WORK/s3count" ./bench/s3count && go build -o "$WORK/s3synth" ./bench/s3synth)
 export XDG_CACHE_HOME=$WORK/cache # the chunk cache of this run
 
-VPORT=$(free_port)
-mkdir -p "$WORK/gw" "$WORK/versions"
-ROOT_ACCESS_KEY=bench ROOT_SECRET_KEY=bench-secret-key-0123 "$VGW" --port "127.0.0.1:$VPORT" posix \
-	--versioning-dir "$WORK/versions" "$WORK/gw" >"$WORK/vgw.log" 2>&1 &
-VGW_PID=$!
+start_versitygw
 CPORT=$(free_port)
 "$WORK/s3count" -listen "127.0.0.1:$CPORT" -target "http://127.0.0.1:$VPORT" >"$WORK/count.log" 2>&1 &
 COUNT_PID=$!
 EXTRA_CLEANUP="kill $VGW_PID $COUNT_PID 2>/dev/null; wait 2>/dev/null"
 for _ in $(seq 200); do port_busy "$VPORT" && port_busy "$CPORT" && break; sleep 0.1; done
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key-0123 AWS_REGION=us-east-1
 S3=s3+http://127.0.0.1:$CPORT/bench/repo
 LOCAL=$WORK/local-repo
 
 log "making a $SIZE disk of distinct compressible data"
 # (base64 dies of SIGPIPE when head has enough: not a failure)
-(head -c $((SIZE_BYTES * 3 / 4 + 4)) /dev/urandom | base64 -w0 | head -c "$SIZE_BYTES" >"$WORK/disk.img") || true
+compressible_file "$WORK/disk.img" "$SIZE_BYTES"
 [[ $(stat -c %s "$WORK/disk.img") == "$SIZE_BYTES" ]] || die "could not make the disk image"
 CHUNK_BYTES=$(to_bytes "$CHUNK")
 CHUNKS=$(( (SIZE_BYTES + CHUNK_BYTES - 1) / CHUNK_BYTES ))
@@ -130,7 +123,7 @@ if (( SYNTH_CHUNKS > 0 )); then
 	"$BIN" repo init --repo "$SYN" --chunk-size 256KiB >/dev/null
 	log "filling a repository with $SYNTH_CHUNKS chunks"
 	counted synth "$WORK/s3synth" -repo "$SYN" -chunks "$SYNTH_CHUNKS" -points 10
-	(head -c $((24 << 20)) /dev/urandom | base64 -w0 | head -c $((32 << 20)) >"$WORK/small.img") || true
+	compressible_file "$WORK/small.img" $((32 << 20))
 	counted sverify "$BIN" verify --repo "$SYN"
 	counted sgc0 "$BIN" gc --repo "$SYN" --grace 0s --json
 	rm -rf "$XDG_CACHE_HOME"
