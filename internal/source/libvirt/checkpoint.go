@@ -1,0 +1,114 @@
+package libvirt
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+)
+
+// checkpointPrefix starts the names of the checkpoints Holdfast creates
+// for a repository.
+func checkpointPrefix(tag string) string { return "holdfast-" + tag + "-" }
+
+func esc(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return strings.ReplaceAll(b.String(), "'", "&apos;")
+}
+
+// backupXML is a pull-mode backup of the target disks, incremental from
+// base when set: the NBD server on a unix socket, a scratch file per disk
+// in dir, each export named by its target with bitmap exportBitmap(target).
+func backupXML(base, socket, dir string, targets []string, exportBitmap func(string) string) string {
+	var b strings.Builder
+	b.WriteString("<domainbackup mode='pull'>")
+	if base != "" {
+		fmt.Fprintf(&b, "<incremental>%s</incremental>", esc(base))
+	}
+	fmt.Fprintf(&b, "<server transport='unix' socket='%s'/><disks>", esc(socket))
+	for _, t := range targets {
+		bm := ""
+		if base != "" {
+			bm = fmt.Sprintf(" exportbitmap='%s'", esc(exportBitmap(t)))
+		}
+		fmt.Fprintf(&b, "<disk name='%s' backup='yes' type='file' exportname='%s'%s><scratch file='%s'/></disk>",
+			esc(t), esc(t), bm, esc(filepath.Join(dir, t+".scratch")))
+	}
+	b.WriteString("</disks></domainbackup>")
+	return b.String()
+}
+
+// checkpointXML is a checkpoint of the target disks.
+func checkpointXML(name string, targets []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "<domaincheckpoint><name>%s</name><disks>", esc(name))
+	for _, t := range targets {
+		fmt.Fprintf(&b, "<disk name='%s' checkpoint='bitmap'/>", esc(t))
+	}
+	b.WriteString("</disks></domaincheckpoint>")
+	return b.String()
+}
+
+// checkpoints lists the names of the domain's checkpoints.
+func (s *Session) checkpoints() ([]string, error) {
+	cps, _, err := s.l.DomainListAllCheckpoints(s.dom, 1, 0)
+	if err != nil {
+		return nil, fmt.Errorf("domain %s: list checkpoints: %w", s.o.Locator, err)
+	}
+	names := make([]string, 0, len(cps))
+	for _, c := range cps {
+		names = append(names, c.Name)
+	}
+	return names, nil
+}
+
+// endJob ends the backup job and waits until libvirt reports no job.
+func (s *Session) endJob(ctx context.Context) error {
+	err := s.l.DomainAbortJob(s.dom)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	for {
+		typ, _, _, _, _, _, _, _, _, _, _, _, jerr := s.l.DomainGetJobInfo(s.dom)
+		if jerr != nil {
+			return errors.Join(err, fmt.Errorf("domain %s: job info: %w", s.o.Locator, jerr))
+		}
+		if typ == 0 { // VIR_DOMAIN_JOB_NONE
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, fmt.Errorf("domain %s: the backup job did not end: %w", s.o.Locator, ctx.Err()))
+		case <-time.After(20 * time.Millisecond): // libvirt sends no event for the job's end on this connection
+		}
+	}
+}
+
+// settleCheckpoints keeps Holdfast's latest checkpoint: on success it
+// deletes the older holdfast-<tag>-* ones, on failure the new one.
+func (s *Session) settleCheckpoints(committed bool) error {
+	names, err := s.checkpoints()
+	if err != nil {
+		return err
+	}
+	prefix := checkpointPrefix(s.o.Tag)
+	var errs []error
+	for _, n := range names {
+		drop := n == s.Checkpoint
+		if committed {
+			drop = strings.HasPrefix(n, prefix) && n != s.Checkpoint
+		}
+		if !drop {
+			continue
+		}
+		if err := s.l.DomainCheckpointDelete(golibvirt.DomainCheckpoint{Name: n, Dom: s.dom}, 0); err != nil {
+			errs = append(errs, fmt.Errorf("domain %s: delete checkpoint %s: %w", s.o.Locator, n, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,117 @@
+package libvirt
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/testutil/libvirtd"
+)
+
+func checkpointNames(t *testing.T, d *libvirtd.Daemon, dom string) []string {
+	t.Helper()
+	out, err := d.Virsh(context.Background(), "checkpoint-list", dom, "--name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(out)
+}
+
+func noJob(t *testing.T, d *libvirtd.Daemon, dom string) {
+	t.Helper()
+	out, err := d.Virsh(context.Background(), "domjobinfo", dom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "None") {
+		t.Fatalf("a job is left: %s", out)
+	}
+}
+
+// TestSessionFullThenIncremental: a full backup creates Holdfast's
+// checkpoint; after a guest write the next one reads only the written
+// range, and leaves only its own checkpoint, another tool's untouched.
+func TestSessionFullThenIncremental(t *testing.T) {
+	d := libvirtd.Start(t)
+	m := d.StartDomain(t, "hf-src", 64)
+	m.Write(t, 0xcc, 1<<20, 1<<20)
+	ctx := context.Background()
+	loc := Locator{Domain: m.Name, URI: d.URI}
+	o := Options{Locator: loc, Tag: "t1", RunDir: t.TempDir()}
+
+	s, err := Prepare(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Disks) != 1 || s.Base != "" || s.Config.DomainXML == "" || s.Config.Platform != "libvirt" {
+		t.Fatalf("session: %d disks base %q config %+v", len(s.Disks), s.Base, s.Config)
+	}
+	ch, err := s.Disks[0].(source.ChangeTracker).Changed(ctx, "")
+	if err != nil || ch.Known {
+		t.Fatalf("first backup: changes %+v %v", ch, err)
+	}
+	buf := make([]byte, 4096)
+	if _, err := s.Disks[0].ReadAt(buf, 1<<20); err != nil || !bytes.Equal(buf, bytes.Repeat([]byte{0xcc}, 4096)) {
+		t.Fatalf("read %x… %v", buf[:8], err)
+	}
+	first := s.Checkpoint
+	if err := s.Release(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	noJob(t, d, m.Name)
+	if got := checkpointNames(t, d, m.Name); len(got) != 1 || got[0] != first {
+		t.Fatalf("checkpoints after first backup: %v, want [%s]", got, first)
+	}
+	// another tool's checkpoint, made after ours
+	if _, err := d.Virsh(ctx, "checkpoint-create-as", m.Name, "other-tool"); err != nil {
+		t.Fatal(err)
+	}
+
+	m.Write(t, 0xdd, 16<<20, 1<<20)
+	o.PreviousChangeIDs = []string{first}
+	s, err = Prepare(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Base != first {
+		t.Fatalf("base %q (%s), want %q", s.Base, s.BaseReason, first)
+	}
+	ch, err = s.Disks[0].(source.ChangeTracker).Changed(ctx, first)
+	if err != nil || !ch.Known {
+		t.Fatalf("incremental: changes %+v %v", ch, err)
+	}
+	if len(ch.Extents) != 1 || ch.Extents[0].Offset > 16<<20 || ch.Extents[0].End() < 17<<20 || ch.Extents[0].Length > 2<<20 {
+		t.Fatalf("changed extents %+v, want about [16M,17M)", ch.Extents)
+	}
+	second := s.Checkpoint
+	if err := s.Release(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	noJob(t, d, m.Name)
+	emptyDir(t, o.RunDir)
+	got := checkpointNames(t, d, m.Name)
+	if len(got) != 2 || !contains(got, second) || !contains(got, "other-tool") {
+		t.Fatalf("checkpoints after second backup: %v, want %s and other-tool", got, second)
+	}
+}
+
+// emptyDir fails when the run directory holds anything (a scratch file, a socket).
+func emptyDir(t *testing.T, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 0 {
+		t.Fatalf("run directory %s: %v %v", dir, ents, err)
+	}
+}
+
+func contains(s []string, x string) bool {
+	for _, y := range s {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
