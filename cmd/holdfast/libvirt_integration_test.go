@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/holdfast-backup/holdfast/internal/repo"
+	"github.com/holdfast-backup/holdfast/internal/repo/storage"
 	"github.com/holdfast-backup/holdfast/internal/testutil/libvirtd"
 )
 
@@ -26,7 +28,13 @@ type testDomain struct {
 func startDomain(t *testing.T, e *env, name string) *testDomain {
 	t.Helper()
 	d := libvirtd.Start(t)
-	m := d.StartDomain(t, name, 64)
+	ro := filepath.Join(t.TempDir(), "ro.img")
+	if err := os.WriteFile(ro, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := d.StartDomain(t, name, 64,
+		"<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='hdc' bus='ide'/><readonly/></disk>",
+		"<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='"+ro+"'/><target dev='vdb' bus='virtio'/><readonly/></disk>")
 	td := &testDomain{t: t, d: d, m: m, src: []string{"--libvirt-uri", d.URI, "libvirt:///" + name},
 		tmp: filepath.Join(e.dir, "tmp"), expected: make([]byte, 64<<20)}
 	if err := os.Mkdir(td.tmp, 0o700); err != nil {
@@ -89,6 +97,22 @@ func TestLibvirtSourceIncremental(t *testing.T) {
 	}
 	td.assertClean(d.ChangeID)
 	want1 := bytes.Clone(td.expected)
+	r, err := repo.Open(context.Background(), storage.NewLocal(e.repo), []byte("correct horse"), repo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.ResolvePoint(context.Background(), b1.Point)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := m.Config; c != nil {
+		slices.Sort(c.Skipped)
+	}
+	if c := m.Config; c == nil || c.Platform != "libvirt" || c.Name != "hf-lv1" || c.MemoryMiB != 64 || c.CPUs != 1 ||
+		!strings.Contains(c.DomainXML, "<name>hf-lv1</name>") || len(c.Disks) != 1 || c.Disks[0].CapacityBytes != 64<<20 ||
+		!slices.Equal(c.Skipped, []string{"hdc: CD-ROM", "vdb: read-only"}) {
+		t.Fatalf("manifest config: %+v", c)
+	}
 
 	td.write(16<<20, 128<<10, 0xcc)
 	td.write(40<<20+100, 300<<10, 0xdd) // crosses into a second chunk
