@@ -149,30 +149,38 @@ func TestLibvirtSourceIncremental(t *testing.T) {
 }
 
 // TestLibvirtSourceInterrupted: Ctrl-C during the read ends the job and
-// removes the new checkpoint, merging its changes back: the next
-// incremental still reads every change since the last committed point.
+// removes the new checkpoint, merging its changes back; the job of a
+// killed run is ended by the next one. The next incremental still reads
+// every change since the last committed point.
 func TestLibvirtSourceInterrupted(t *testing.T) {
 	e := newEnv(t)
 	e.init("--chunk-size", "256KiB")
 	td := startDomain(t, e, "hf-lv2")
 	b1 := e.backupJSON("vml", td.src...)
 
-	td.write(8<<20, 8<<20, 0x33) // 32 s to read at the limit
-	cmd := e.command(context.Background(), append([]string{"backup", "--name", "vml", "--read-limit", "256KiB"}, td.src...)...)
-	chunks := countChunks(t, e.repo)
-	done := startUntil(t, cmd, "a new chunk", func() bool { return countChunks(t, e.repo) > chunks })
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	<-done
-	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
-		t.Fatalf("interrupted backup exit %d", code)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
+		td.write(8<<20, 8<<20, byte(sig)) // 32 s to read at the limit
+		cmd := e.command(context.Background(), append([]string{"backup", "--name", "vml", "--read-limit", "256KiB"}, td.src...)...)
+		chunks := countChunks(t, e.repo)
+		done := startUntil(t, cmd, "a new chunk", func() bool { return countChunks(t, e.repo) > chunks })
+		_ = cmd.Process.Signal(sig)
+		<-done
+		if sig == syscall.SIGINT {
+			if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+				t.Fatalf("interrupted backup exit %d", code)
+			}
+			td.assertClean(b1.Disks[0].ChangeID)
+		}
 	}
-	td.assertClean(b1.Disks[0].ChangeID)
 
 	td.write(50<<20, 4096, 0x99) // a change after the failed run
 	b := e.backupJSON("vml", td.src...)
 	d := b.Disks[0]
+	if !strings.Contains(b.Notes["cleaned_leftovers"], "backup job") {
+		t.Errorf("the killed run's job was not reported: %v", b.Notes)
+	}
 	if d.CBT != "used" || d.BytesRead != 33*256<<10 {
-		t.Fatalf("after the interrupted run: cbt %q read %d (want the 33 chunks changed since the last point) %v", d.CBT, d.BytesRead, d.Warnings)
+		t.Fatalf("after the interrupted runs: cbt %q read %d (want the 33 chunks changed since the last point) %v", d.CBT, d.BytesRead, d.Warnings)
 	}
 	td.assertClean(d.ChangeID)
 	e.restoreEquals(b.Point, td.expected)

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -111,4 +112,38 @@ func (s *Session) settleCheckpoints(committed bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// runDirMark is in the name of every session's run directory.
+const runDirMark = "holdfast-libvirt-"
+
+// cleanupLeftover ends the backup job of a killed Holdfast run: one whose
+// NBD socket is in a Holdfast run directory. Its checkpoint stays, as a
+// child of the previous one: an incremental from the previous checkpoint
+// still covers its changes, and the next successful backup deletes it with
+// the other older Holdfast checkpoints. A job of another tool is an error.
+func (s *Session) cleanupLeftover(ctx context.Context) error {
+	doc, err := s.l.DomainBackupGetXMLDesc(s.dom, 0)
+	if err != nil {
+		return nil // no backup job
+	}
+	var b struct {
+		Server struct {
+			Socket string `xml:"socket,attr"`
+		} `xml:"server"`
+	}
+	if err := xml.Unmarshal([]byte(doc), &b); err != nil {
+		return fmt.Errorf("domain %s: backup job XML: %w", s.o.Locator, err)
+	}
+	dir := filepath.Dir(b.Server.Socket)
+	if !strings.HasPrefix(filepath.Base(dir), runDirMark) {
+		return fmt.Errorf("domain %s: another backup job is running (not Holdfast's)", s.o.Locator)
+	}
+	s.o.Logger.Warn("ending the backup job of an interrupted run", "domain", s.o.Locator.Domain, "dir", dir)
+	if err := s.endJob(ctx); err != nil {
+		return err
+	}
+	_ = os.RemoveAll(dir) // scratch files libvirt left (it removes its own on a clean end)
+	s.Cleaned = append(s.Cleaned, "backup job of "+dir)
+	return nil
 }

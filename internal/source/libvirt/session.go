@@ -65,6 +65,8 @@ type Session struct {
 	Checkpoint, Base, BaseReason string
 	// Notes are the manifest notes (transport, skipped disks).
 	Notes map[string]string
+	// Cleaned lists leftovers of a killed run that were removed.
+	Cleaned []string
 
 	l      *golibvirt.Libvirt
 	dom    golibvirt.Domain
@@ -123,6 +125,9 @@ func (s *Session) prepare(ctx context.Context) error {
 	for _, why := range s.info.Skipped {
 		s.o.Logger.Warn("disk not backed up", "domain", s.o.Locator.Domain, "disk", why)
 	}
+	if err := s.cleanupLeftover(ctx); err != nil {
+		return err
+	}
 	if err := s.chooseBase(); err != nil {
 		return err
 	}
@@ -149,6 +154,9 @@ func (s *Session) prepare(ctx context.Context) error {
 		"transport_choice": "hotadd: libvirt pull-mode backup, NBD on a local unix socket", "libvirt_checkpoint": s.Checkpoint}
 	if len(s.info.Skipped) > 0 {
 		s.Notes["skipped_disks"] = joinSemi(s.info.Skipped)
+	}
+	if len(s.Cleaned) > 0 {
+		s.Notes["cleaned_leftovers"] = joinSemi(s.Cleaned)
 	}
 	return nil
 }
@@ -224,7 +232,7 @@ func exportBitmap(target string) string { return "holdfast-" + target }
 
 // begin starts the pull-mode backup job with the new checkpoint.
 func (s *Session) begin(ctx context.Context) error {
-	dir, err := os.MkdirTemp(s.o.RunDir, "holdfast-libvirt-")
+	dir, err := os.MkdirTemp(s.o.RunDir, runDirMark)
 	if err != nil {
 		return err
 	}
