@@ -20,7 +20,8 @@ func checkpointPrefix(tag string) string { return "holdfast-" + tag + "-" }
 func esc(s string) string {
 	var b strings.Builder
 	_ = xml.EscapeText(&b, []byte(s))
-	return strings.ReplaceAll(b.String(), "'", "&apos;")
+	return b.String() // quotes too: the values go in attributes
+
 }
 
 // backupXML is a pull-mode backup of the target disks, incremental from
