@@ -3,7 +3,9 @@ package libvirt
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -114,4 +116,53 @@ func contains(s []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// TestSessionForeignJob: another tool's running backup job is an error,
+// and Holdfast leaves it and the domain's checkpoints alone.
+func TestSessionForeignJob(t *testing.T) {
+	d := libvirtd.Start(t)
+	m := d.StartDomain(t, "hf-foreign", 16)
+	ctx := context.Background()
+	dir := t.TempDir()
+	bx := filepath.Join(dir, "b.xml")
+	x := "<domainbackup mode='pull'><server transport='unix' socket='" + filepath.Join(dir, "other.sock") + "'/>" +
+		"<disks><disk name='vda' backup='yes' type='file'><scratch file='" + filepath.Join(dir, "vda.scratch") + "'/></disk></disks></domainbackup>"
+	if err := os.WriteFile(bx, []byte(x), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Virsh(ctx, "backup-begin", m.Name, bx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Prepare(ctx, Options{Locator: Locator{Domain: m.Name, URI: d.URI}, RunDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "another backup job") {
+		t.Fatalf("Prepare with another tool's job running: %v", err)
+	}
+	if out, err := d.Virsh(ctx, "domjobinfo", m.Name); err != nil || !strings.Contains(out, "Backup") {
+		t.Fatalf("the other tool's job was touched: %s %v", out, err)
+	}
+	if got := checkpointNames(t, d, m.Name); len(got) != 0 {
+		t.Fatalf("checkpoints %v", got)
+	}
+	if _, err := d.Virsh(ctx, "domjobabort", m.Name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSessionNotRunning: a shut-off domain is refused clearly (reading
+// its files is not built yet).
+func TestSessionNotRunning(t *testing.T) {
+	d := libvirtd.Start(t)
+	m := d.StartDomain(t, "hf-off", 16)
+	if _, err := d.Virsh(context.Background(), "destroy", m.Name); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Prepare(context.Background(), Options{Locator: Locator{Domain: m.Name, URI: d.URI}})
+	if !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("Prepare of a shut-off domain: %v", err)
+	}
+	_, err = Prepare(context.Background(), Options{Locator: Locator{Domain: "no-such", URI: d.URI}})
+	if err == nil || !strings.Contains(err.Error(), "no-such") {
+		t.Fatalf("Prepare of a missing domain: %v", err)
+	}
 }
