@@ -26,6 +26,9 @@
 // checkpoint is gone, or not Holdfast's, makes the backup read every
 // allocated range and compare hashes, with the reason in a warning.
 //
-// Not yet built: shut-off domains (read from their files), libvirt+ssh
-// (parsed, refused at connect), guest quiescing.
+// A shut-off domain is read from its disk files instead, with the format
+// the domain XML gives (raw, qcow2 with its backing chain), whole.
+//
+// Not yet built: libvirt+ssh (parsed, refused at connect), guest
+// quiescing.
 package libvirt

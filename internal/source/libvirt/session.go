@@ -19,8 +19,8 @@ import (
 	nbdsource "github.com/holdfast-backup/holdfast/internal/source/nbd"
 )
 
-// ErrNotRunning is returned for a domain that is not running (shut-off
-// domains are not supported yet).
+// ErrNotRunning is returned for a shut-off domain whose disks cannot be
+// read from files (a network disk).
 var ErrNotRunning = errors.New("domain is not running")
 
 // Options configure a backup session of one domain.
@@ -109,9 +109,7 @@ func (s *Session) prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("domain %s: state: %w", s.o.Locator, err)
 	}
-	if golibvirt.DomainState(state) != golibvirt.DomainRunning && golibvirt.DomainState(state) != golibvirt.DomainPaused {
-		return fmt.Errorf("%w: %s (backing up shut-off domains from their files is not built yet)", ErrNotRunning, s.o.Locator)
-	}
+	running := golibvirt.DomainState(state) == golibvirt.DomainRunning || golibvirt.DomainState(state) == golibvirt.DomainPaused
 	doc, err := s.l.DomainGetXMLDesc(dom, 0)
 	if err != nil {
 		return fmt.Errorf("domain %s: XML: %w", s.o.Locator, err)
@@ -124,6 +122,9 @@ func (s *Session) prepare(ctx context.Context) error {
 	}
 	for _, why := range s.info.Skipped {
 		s.o.Logger.Warn("disk not backed up", "domain", s.o.Locator.Domain, "disk", why)
+	}
+	if !running {
+		return s.openFiles(ctx, doc)
 	}
 	if err := s.cleanupLeftover(ctx); err != nil {
 		return err

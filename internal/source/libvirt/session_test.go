@@ -3,7 +3,6 @@ package libvirt
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,19 +148,37 @@ func TestSessionForeignJob(t *testing.T) {
 	}
 }
 
-// TestSessionNotRunning: a shut-off domain is refused clearly (reading
-// its files is not built yet).
-func TestSessionNotRunning(t *testing.T) {
+// TestSessionShutOff: a shut-off domain is read from its disk files with
+// the XML's format, no checkpoint made; a missing domain is an error.
+func TestSessionShutOff(t *testing.T) {
 	d := libvirtd.Start(t)
 	m := d.StartDomain(t, "hf-off", 16)
-	if _, err := d.Virsh(context.Background(), "destroy", m.Name); err != nil {
+	m.Write(t, 0xab, 3<<20, 64<<10)
+	ctx := context.Background()
+	if _, err := d.Virsh(ctx, "destroy", m.Name); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Prepare(context.Background(), Options{Locator: Locator{Domain: m.Name, URI: d.URI}})
-	if !errors.Is(err, ErrNotRunning) {
-		t.Fatalf("Prepare of a shut-off domain: %v", err)
+	s, err := Prepare(ctx, Options{Locator: Locator{Domain: m.Name, URI: d.URI}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, err = Prepare(context.Background(), Options{Locator: Locator{Domain: "no-such", URI: d.URI}})
+	if len(s.Disks) != 1 || s.Disks[0].Describe().Format != "qcow2" || s.Notes["transport"] != "direct" {
+		t.Fatalf("shut-off session: %+v %v", s.Disks, s.Notes)
+	}
+	buf := make([]byte, 4096)
+	if _, err := s.Disks[0].ReadAt(buf, 3<<20); err != nil || !bytes.Equal(buf, bytes.Repeat([]byte{0xab}, 4096)) {
+		t.Fatalf("read %x… %v", buf[:8], err)
+	}
+	if ch, _ := s.Disks[0].(source.ChangeTracker).Changed(ctx, ""); ch.Known || !strings.Contains(ch.Reason, "shut off") {
+		t.Fatalf("changes %+v", ch)
+	}
+	if err := s.Release(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := checkpointNames(t, d, m.Name); len(got) != 0 {
+		t.Fatalf("checkpoints %v", got)
+	}
+	_, err = Prepare(ctx, Options{Locator: Locator{Domain: "no-such", URI: d.URI}})
 	if err == nil || !strings.Contains(err.Error(), "no-such") {
 		t.Fatalf("Prepare of a missing domain: %v", err)
 	}
