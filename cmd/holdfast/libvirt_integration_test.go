@@ -197,3 +197,26 @@ func TestLibvirtSourceInterrupted(t *testing.T) {
 	td.assertClean(d.ChangeID)
 	e.restoreEquals(b.Point, td.expected)
 }
+
+// TestLibvirtSourceRefused: a libvirt domain is the only SOURCE, and what
+// is not built yet says so.
+func TestLibvirtSourceRefused(t *testing.T) {
+	e := newEnv(t)
+	e.init()
+	tests := []struct {
+		args []string
+		code int
+		in   string
+	}{
+		{[]string{"libvirt:///a", "/tmp/b.img"}, 2, "whole VM"},
+		{[]string{"libvirt://host/a"}, 2, "libvirt:// is the local host"},
+		{[]string{"libvirt+ssh://root@host/a"}, 1, "libvirt+ssh is not built"},
+		{[]string{"--libvirt-uri", "qemu+unix:///system?socket=" + filepath.Join(e.dir, "none.sock"), "libvirt:///a"}, 1, "connect to libvirt"},
+	}
+	for _, tc := range tests {
+		r := e.run(append([]string{"backup", "--name", "x"}, tc.args...)...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.in) || strings.Contains(r.stderr, "root@") {
+			t.Errorf("backup %v: exit %d %q, want %d and %q", tc.args, r.code, r.stderr, tc.code, tc.in)
+		}
+	}
+}
