@@ -24,34 +24,38 @@ func esc(s string) string {
 
 }
 
-// backupXML is a pull-mode backup of the target disks, incremental from
-// base when set: the NBD server on a unix socket, a scratch file per disk
-// in dir, each export named by its target with bitmap exportBitmap(target).
-func backupXML(base, socket, dir string, targets []string, exportBitmap func(string) string) string {
+// backupXML is a pull-mode backup of the disks: the NBD server on a unix
+// socket, a scratch file per disk in dir, each export named by its target.
+// With a base, the disks libvirt can checkpoint (qcow2) are incremental
+// from it and export their changes as bitmap exportBitmap(target); the
+// others are full.
+func backupXML(base, socket, dir string, disks []vmDisk) string {
 	var b strings.Builder
-	b.WriteString("<domainbackup mode='pull'>")
-	if base != "" {
-		fmt.Fprintf(&b, "<incremental>%s</incremental>", esc(base))
-	}
-	fmt.Fprintf(&b, "<server transport='unix' socket='%s'/><disks>", esc(socket))
-	for _, t := range targets {
-		bm := ""
-		if base != "" {
-			bm = fmt.Sprintf(" exportbitmap='%s'", esc(exportBitmap(t)))
+	fmt.Fprintf(&b, "<domainbackup mode='pull'><server transport='unix' socket='%s'/><disks>", esc(socket))
+	for _, d := range disks {
+		mode := ""
+		if base != "" && d.tracked() {
+			mode = fmt.Sprintf(" backupmode='incremental' incremental='%s' exportbitmap='%s'", esc(base), esc(exportBitmap(d.Target)))
+		} else if base != "" {
+			mode = " backupmode='full'"
 		}
 		fmt.Fprintf(&b, "<disk name='%s' backup='yes' type='file' exportname='%s'%s><scratch file='%s'/></disk>",
-			esc(t), esc(t), bm, esc(filepath.Join(dir, t+".scratch")))
+			esc(d.Target), esc(d.Target), mode, esc(filepath.Join(dir, d.Target+".scratch")))
 	}
 	b.WriteString("</disks></domainbackup>")
 	return b.String()
 }
 
-// checkpointXML is a checkpoint of the target disks.
-func checkpointXML(name string, targets []string) string {
+// checkpointXML is a checkpoint of the disks that can have one (qcow2).
+func checkpointXML(name string, disks []vmDisk) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "<domaincheckpoint><name>%s</name><disks>", esc(name))
-	for _, t := range targets {
-		fmt.Fprintf(&b, "<disk name='%s' checkpoint='bitmap'/>", esc(t))
+	for _, d := range disks {
+		cp := "no"
+		if d.tracked() {
+			cp = "bitmap"
+		}
+		fmt.Fprintf(&b, "<disk name='%s' checkpoint='%s'/>", esc(d.Target), cp)
 	}
 	b.WriteString("</disks></domaincheckpoint>")
 	return b.String()

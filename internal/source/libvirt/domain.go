@@ -16,6 +16,10 @@ type vmDisk struct {
 	File   string // the source file or device ("" for network disks)
 }
 
+// tracked reports whether libvirt can keep a checkpoint bitmap of the
+// disk (qcow2 only).
+func (d vmDisk) tracked() bool { return d.Format == "qcow2" }
+
 // domainInfo is what the domain XML tells.
 type domainInfo struct {
 	Name, UUID string

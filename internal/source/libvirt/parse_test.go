@@ -86,16 +86,18 @@ func TestPickBase(t *testing.T) {
 }
 
 func TestBackupXML(t *testing.T) {
-	x := backupXML("holdfast-t-1", "/run/a'b/nbd.sock", "/run/a'b", []string{"vda"}, exportBitmap)
-	want := "<domainbackup mode='pull'><incremental>holdfast-t-1</incremental><server transport='unix' socket='/run/a&#39;b/nbd.sock'/>" +
-		"<disks><disk name='vda' backup='yes' type='file' exportname='vda' exportbitmap='holdfast-vda'><scratch file='/run/a&#39;b/vda.scratch'/></disk></disks></domainbackup>"
+	disks := []vmDisk{{Target: "vda", Format: "qcow2"}, {Target: "vdb", Format: "raw"}}
+	x := backupXML("holdfast-t-1", "/run/a'b/nbd.sock", "/run/a'b", disks)
+	want := "<domainbackup mode='pull'><server transport='unix' socket='/run/a&#39;b/nbd.sock'/><disks>" +
+		"<disk name='vda' backup='yes' type='file' exportname='vda' backupmode='incremental' incremental='holdfast-t-1' exportbitmap='holdfast-vda'><scratch file='/run/a&#39;b/vda.scratch'/></disk>" +
+		"<disk name='vdb' backup='yes' type='file' exportname='vdb' backupmode='full'><scratch file='/run/a&#39;b/vdb.scratch'/></disk></disks></domainbackup>"
 	if x != want {
 		t.Fatalf("backup XML\n%s\nwant\n%s", x, want)
 	}
-	if x := backupXML("", "/s", "/d", []string{"vda"}, exportBitmap); strings.Contains(x, "incremental") || strings.Contains(x, "exportbitmap") {
+	if x := backupXML("", "/s", "/d", disks); strings.Contains(x, "incremental") || strings.Contains(x, "exportbitmap") || strings.Contains(x, "backupmode") {
 		t.Fatalf("full backup XML: %s", x)
 	}
-	if x := checkpointXML("c<1", []string{"vda", "sda"}); x != "<domaincheckpoint><name>c&lt;1</name><disks><disk name='vda' checkpoint='bitmap'/><disk name='sda' checkpoint='bitmap'/></disks></domaincheckpoint>" {
+	if x := checkpointXML("c<1", disks); x != "<domaincheckpoint><name>c&lt;1</name><disks><disk name='vda' checkpoint='bitmap'/><disk name='vdb' checkpoint='no'/></disks></domaincheckpoint>" {
 		t.Fatalf("checkpoint XML %s", x)
 	}
 }

@@ -138,16 +138,19 @@ func (s *Session) prepare(ctx context.Context) error {
 	var sizes []int64
 	for _, d := range s.info.Disks {
 		url := "nbd+unix:///" + d.Target + "?socket=" + s.socket()
-		bitmap := ""
-		if s.Base != "" {
+		bitmap, base, reason, changeID := "", s.Base, s.BaseReason, s.Checkpoint
+		if !d.tracked() {
+			base, reason, changeID = "", "a "+d.Format+" disk: libvirt checkpoints need qcow2, so it is read whole", ""
+		}
+		if base != "" {
 			bitmap = exportBitmap(d.Target)
 		}
-		nd, err := nbdsource.Open(ctx, url, nbdsource.Options{Bitmap: bitmap, ChangeID: s.Checkpoint, PreviousChangeID: s.Base,
+		nd, err := nbdsource.Open(ctx, url, nbdsource.Options{Bitmap: bitmap, ChangeID: changeID, PreviousChangeID: base,
 			Connections: s.o.Connections, Transport: source.TransportHotAdd, Format: d.Format, Location: location(d)})
 		if err != nil {
 			return fmt.Errorf("read export of disk %s: %w", d.Target, err)
 		}
-		s.Disks = append(s.Disks, &disk{Disk: nd, base: s.Base, reason: s.BaseReason})
+		s.Disks = append(s.Disks, &disk{Disk: nd, base: base, reason: reason, changeID: changeID})
 		sizes = append(sizes, nd.Size())
 	}
 	s.Config = s.info.vmConfig(doc, sizes)
@@ -188,18 +191,31 @@ func (s *Session) chooseBase() error {
 	if _, err := rand.Read(b[:]); err != nil {
 		return err
 	}
+	tracked := 0
+	for _, d := range s.info.Disks {
+		if d.tracked() {
+			tracked++
+		}
+	}
+	if tracked == 0 {
+		s.BaseReason = "no qcow2 disk: libvirt checkpoints need qcow2"
+		return nil
+	}
 	s.Checkpoint = checkpointPrefix(s.o.Tag) + hex.EncodeToString(b[:])
-	prev := ""
-	for i := range s.info.Disks {
+	prev, first := "", true
+	for i, d := range s.info.Disks {
+		if !d.tracked() {
+			continue
+		}
 		p := ""
 		if i < len(s.o.PreviousChangeIDs) {
 			p = s.o.PreviousChangeIDs[i]
 		}
-		if i > 0 && p != prev {
+		if !first && p != prev {
 			s.BaseReason = "the previous restore point's disks were not taken at one checkpoint"
 			return nil
 		}
-		prev = p
+		prev, first = p, false
 	}
 	names, err := s.checkpoints()
 	if err != nil {
@@ -238,13 +254,12 @@ func (s *Session) begin(ctx context.Context) error {
 		return err
 	}
 	s.dir = dir
-	var targets []string
-	for _, d := range s.info.Disks {
-		targets = append(targets, d.Target)
+	bx := backupXML(s.Base, s.socket(), dir, s.info.Disks)
+	var cx golibvirt.OptString
+	if s.Checkpoint != "" {
+		cx = golibvirt.OptString{checkpointXML(s.Checkpoint, s.info.Disks)}
 	}
-	bx := backupXML(s.Base, s.socket(), dir, targets, exportBitmap)
-	cx := checkpointXML(s.Checkpoint, targets)
-	if err := s.l.DomainBackupBegin(s.dom, bx, golibvirt.OptString{cx}, 0); err != nil {
+	if err := s.l.DomainBackupBegin(s.dom, bx, cx, 0); err != nil {
 		return fmt.Errorf("domain %s: start backup job: %w", s.o.Locator, err)
 	}
 	s.begun = true
@@ -281,8 +296,12 @@ func (s *Session) Release(ctx context.Context, committed bool) error {
 // disk is an export of one domain disk; it explains a missing base.
 type disk struct {
 	*nbdsource.Disk
-	base, reason string
+	base, reason, changeID string
 }
+
+// ChangeID is the checkpoint this backup created ("" for a disk libvirt
+// cannot checkpoint).
+func (d *disk) ChangeID() string { return d.changeID }
 
 // Changed reports the export's dirty bitmap when the backup is incremental
 // from the previous point's checkpoint.

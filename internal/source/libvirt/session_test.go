@@ -37,7 +37,12 @@ func noJob(t *testing.T, d *libvirtd.Daemon, dom string) {
 // range, and leaves only its own checkpoint, another tool's untouched.
 func TestSessionFullThenIncremental(t *testing.T) {
 	d := libvirtd.Start(t)
-	m := d.StartDomain(t, "hf-src", 64)
+	raw := filepath.Join(t.TempDir(), "data.raw")
+	if err := os.WriteFile(raw, bytes.Repeat([]byte{0x5a}, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// a writable raw disk beside the qcow2 one: libvirt cannot checkpoint it, it is read whole
+	m := d.StartDomain(t, "hf-src", 64, "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='"+raw+"'/><target dev='vdb' bus='virtio'/></disk>")
 	m.Write(t, 0xcc, 1<<20, 1<<20)
 	ctx := context.Background()
 	loc := Locator{Domain: m.Name, URI: d.URI}
@@ -47,7 +52,7 @@ func TestSessionFullThenIncremental(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Disks) != 1 || s.Base != "" || s.Config.DomainXML == "" || s.Config.Platform != "libvirt" {
+	if len(s.Disks) != 2 || s.Base != "" || s.Config.DomainXML == "" || s.Config.Platform != "libvirt" {
 		t.Fatalf("session: %d disks base %q config %+v", len(s.Disks), s.Base, s.Config)
 	}
 	ch, err := s.Disks[0].(source.ChangeTracker).Changed(ctx, "")
@@ -67,12 +72,12 @@ func TestSessionFullThenIncremental(t *testing.T) {
 		t.Fatalf("checkpoints after first backup: %v, want [%s]", got, first)
 	}
 	// another tool's checkpoint, made after ours
-	if _, err := d.Virsh(ctx, "checkpoint-create-as", m.Name, "other-tool"); err != nil {
+	if _, err := d.Virsh(ctx, "checkpoint-create-as", m.Name, "other-tool", "--diskspec", "vdb,checkpoint=no"); err != nil {
 		t.Fatal(err)
 	}
 
 	m.Write(t, 0xdd, 16<<20, 1<<20)
-	o.PreviousChangeIDs = []string{first}
+	o.PreviousChangeIDs = []string{first, ""}
 	s, err = Prepare(ctx, o)
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +88,13 @@ func TestSessionFullThenIncremental(t *testing.T) {
 	ch, err = s.Disks[0].(source.ChangeTracker).Changed(ctx, first)
 	if err != nil || !ch.Known {
 		t.Fatalf("incremental: changes %+v %v", ch, err)
+	}
+	raw1 := s.Disks[1].(source.ChangeTracker)
+	if ch, err := raw1.Changed(ctx, ""); err != nil || ch.Known || !strings.Contains(ch.Reason, "raw disk") || raw1.ChangeID() != "" {
+		t.Fatalf("raw disk: changes %+v %v, change id %q", ch, err, raw1.ChangeID())
+	}
+	if _, err := s.Disks[1].ReadAt(buf, 4096); err != nil || !bytes.Equal(buf, bytes.Repeat([]byte{0x5a}, 4096)) {
+		t.Fatalf("raw disk read %x… %v", buf[:8], err)
 	}
 	if len(ch.Extents) != 1 || ch.Extents[0].Offset > 16<<20 || ch.Extents[0].End() < 17<<20 || ch.Extents[0].Length > 2<<20 {
 		t.Fatalf("changed extents %+v, want about [16M,17M)", ch.Extents)
