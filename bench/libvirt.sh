@@ -4,7 +4,8 @@
 # random data. Each tool backs up its own copy of the domain (two domains
 # from one image, so neither sees the other's checkpoints): full backup,
 # incremental after a 1 % change (ten 1 MiB guest writes through the
-# monitor), restore of the latest point, repository size.
+# monitor), restore of the latest point, repository size; then each tool
+# also backs up the other domain (the same content): the size of both.
 # Runs a private libvirtd in a mount namespace (root). Usage: bench/libvirt.sh [holdfast-binary]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,9 +81,17 @@ hf_restore=$(t "$HF" restore bench:latest --to "$W/hf-restored.raw")
 vnb_restore=$(t virtnbdrestore -i "$W/vnb" -o "$W/vnb-restored")
 hf_size=$(du -sb "$W/repo" | cut -f1)
 vnb_size=$(du -sb "$W/vnb" | cut -f1)
+# dedup across two domains cloned from one image: each tool backs up the
+# other domain too (same content), into the same repository / a second folder
+t "$HF" backup --name bench2 libvirt:///bench-vnb >/dev/null
+mkdir -p "$W/vnb2"
+t virtnbdbackup -d bench-hf -l copy -o "$W/vnb2" >/dev/null # copy: virtnbdbackup refuses full/inc beside a foreign (Holdfast) checkpoint
+hf_size2=$(du -sb "$W/repo" | cut -f1)
+vnb_size2=$(du -sb "$W/vnb" "$W/vnb2" | awk '{s += $1} END {print s}')
 printf '%-12s %10s %14s %10s\n' step holdfast virtnbdbackup ratio
 for s in full inc restore; do
   h=$(eval echo "\$hf_$s"); v=$(eval echo "\$vnb_$s")
   printf '%-12s %9.2fs %13.2fs %10.2f\n' "$s" "$h" "$v" "$(echo "$h / $v" | bc -l)"
 done
 printf '%-12s %9dM %13dM %10.2f\n' size $((hf_size >> 20)) $((vnb_size >> 20)) "$(echo "$hf_size / $vnb_size" | bc -l)"
+printf '%-12s %9dM %13dM %10.2f\n' size-2-vms $((hf_size2 >> 20)) $((vnb_size2 >> 20)) "$(echo "$hf_size2 / $vnb_size2" | bc -l)"
