@@ -29,6 +29,7 @@ type backupOptions struct {
 	// (--vsphere-vm) offer the direct and hotadd transports.
 	datastorePaths []string
 	proxyVM        string
+	libvirtURI     string
 	exclude        fsmap.Options
 }
 
@@ -41,7 +42,8 @@ func newBackupCommand(a *app) *cobra.Command {
 A SOURCE is a raw image, block device, qcow2 or VMDK (flat or monolithicSparse)
 given as a path or a file:// URL, or an NBD export (nbd://host:port/export,
 nbds://… with TLS, nbd+unix:///export?socket=PATH), or a whole VM given as the
-only SOURCE: qemu:///PATH/qmp.sock or vsphere://USER@HOST[:PORT]/DC/vm/…/VM (the
+only SOURCE: qemu:///PATH/qmp.sock, libvirt:///DOMAIN (the local qemu:///system;
+--libvirt-uri for another daemon) or vsphere://USER@HOST[:PORT]/DC/vm/…/VM (the
 password from --vsphere-password-file or $HOLDFAST_VSPHERE_PASSWORD). Only chunks
 the repository lacks are stored.
 
@@ -72,6 +74,7 @@ header). Give --format vmdk for VMDK descriptors, and --format qcow2
 	o.vsphere.register(c.Flags())
 	c.Flags().StringArrayVar(&o.datastorePaths, "datastore-path", nil, "vsphere sources: read datastore NAME directly at local directory DIR (NAME=DIR: an NFS datastore\nmounted here, a SAN/VMFS path): the direct transport; repeat for more")
 	c.Flags().StringVar(&o.proxyVM, "vsphere-vm", "", "vsphere sources: this host is VM NAME of the inventory: attach the snapshot's disks to it (the hotadd transport)")
+	c.Flags().StringVar(&o.libvirtURI, "libvirt-uri", "", "libvirt sources: connection URI of the daemon (default qemu:///system; qemu+unix:///system?socket=PATH)")
 	c.Flags().StringVar(&o.qemu.nbdTLSDir, "nbd-tls", "", "qemu sources: export over NBD with TLS using DIR/{ca-cert,server-cert,server-key}.pem (verify with --tls-ca)")
 	c.Flags().StringVar(&o.src.format, "format", "", "image format of every SOURCE: raw, qcow2 or vmdk (default: the format the VM's\nprevious point read the same file with, else detected; a detected image never reads other files)")
 	c.Flags().BoolVar(&o.src.followBacking, "follow-backing", false, "read the backing chain of qcow2 SOURCEs (needs --format qcow2; only for images the host made)")

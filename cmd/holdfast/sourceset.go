@@ -53,7 +53,7 @@ func openSourceSet(ctx context.Context, a *app, r *repo.Repository, vm string, a
 		}
 	}
 	if vms > 0 && len(args) != 1 {
-		return nil, usageError{errors.New("a qemu:// or vsphere:// source is a whole VM: give it as the only SOURCE")}
+		return nil, usageError{errors.New("a qemu://, libvirt:// or vsphere:// source is a whole VM: give it as the only SOURCE")}
 	}
 	prev, err := r.ResolvePoint(ctx, vm+":latest")
 	if err != nil && !errors.Is(err, repo.ErrPointNotFound) {
@@ -69,8 +69,11 @@ func openSourceSet(ctx context.Context, a *app, r *repo.Repository, vm string, a
 			prevIDs = append(prevIDs, d.ChangeID)
 		}
 	}
-	if specs[0].Kind == source.KindVSphere {
+	switch specs[0].Kind {
+	case source.KindVSphere:
 		return openVSphere(ctx, a, r, specs[0], prevIDs, o)
+	case source.KindLibvirt:
+		return openLibvirt(ctx, a, r, specs[0], prevIDs, o)
 	}
 	sock := specs[0].Path
 	qo := qemu.Options{QMP: sock, GuestAgent: o.qemu.guestAgent, Transport: source.Transport(o.qemu.transport),

@@ -5,7 +5,7 @@ package repo
 // can recreate the VM. Platform-neutral: a field a platform does not know
 // stays empty.
 type VMConfig struct {
-	// Platform names where the VM ran: "vsphere", "qemu".
+	// Platform names where the VM ran: "vsphere", "qemu", "libvirt".
 	Platform string `json:"platform"`
 	// Name is the VM's name on the platform; UUID its instance UUID.
 	Name string `json:"name,omitempty"`
@@ -25,6 +25,9 @@ type VMConfig struct {
 	Skipped []string  `json:"skipped,omitempty"`
 	NICs    []VMNIC   `json:"nics,omitempty"`
 	Extra   []KeyPair `json:"extra,omitempty"`
+	// DomainXML is a libvirt domain's XML as libvirt reported it at the
+	// restore point (platform "libvirt"), to define the domain again.
+	DomainXML string `json:"domain_xml,omitempty"`
 }
 
 // VMDisk is one disk of a VMConfig.

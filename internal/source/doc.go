@@ -4,8 +4,8 @@
 // tracks it, which ranges changed since the previous backup (CBT).
 //
 // Source platforms live in sub-packages: file (raw, qcow2, VMDK images and
-// block devices), nbd (NBD exports), qemu (a running QEMU VM) and
-// vsphere (a VM of vCenter or ESXi). The pipeline never knows which platform it reads from.
+// block devices), nbd (NBD exports), qemu (a running QEMU VM), libvirt (a
+// libvirt domain) and vsphere (a VM of vCenter or ESXi). The pipeline never knows which platform it reads from.
 //
 // A source is named by a specification — a job's disk entry, a backup's
 // SOURCE argument — and Parse is the one place that reads it:
@@ -16,6 +16,7 @@
 //	nbds://host/export, nbds+unix://…        KindNBD   nbd+tls
 //	qemu:///run/vm1/qmp.sock                 KindQEMU  direct, hotadd, nbd (a whole VM)
 //	vsphere://user@vc:443/DC/vm/Folder/VM    KindVSphere direct, hotadd, nbd (a whole VM)
+//	libvirt:///DOMAIN, libvirt+ssh://u@h/DOMAIN KindLibvirt hotadd (a whole VM)
 //
 // A Spec gives the kind, the transports the source may be read with (the
 // Transport names are fixed: they are recorded in manifests and task rows),

@@ -26,6 +26,10 @@ const (
 	// KindVSphere is a whole VM of a vCenter or ESXi host, named by its
 	// inventory path: vsphere://USER@HOST[:PORT]/DATACENTER/vm/FOLDER/…/VM.
 	KindVSphere Kind = "vsphere"
+	// KindLibvirt is a whole VM (domain) of libvirt: libvirt:///DOMAIN on
+	// the local qemu:///system, libvirt+ssh://USER@HOST/DOMAIN through
+	// libvirt's SSH transport.
+	KindLibvirt Kind = "libvirt"
 )
 
 // kindRow is one row of the source table: a URL scheme ("" for a plain
@@ -63,6 +67,8 @@ func kindTable() []kindRow {
 			wholeVM: true, parse: parseQEMU},
 		{scheme: "vsphere", kind: KindVSphere, transports: []Transport{TransportDirect, TransportHotAdd, TransportNBD},
 			wholeVM: true, parse: parseVSphere},
+		{scheme: "libvirt", kind: KindLibvirt, transports: []Transport{TransportHotAdd}, wholeVM: true, parse: parseLibvirt},
+		{scheme: "libvirt+ssh", kind: KindLibvirt, transports: []Transport{TransportHotAdd}, wholeVM: true, parse: parseLibvirt},
 	}
 }
 
@@ -176,4 +182,30 @@ func parseVSphere(s *Spec, raw string) error {
 func hasPassword(u *url.URL) bool {
 	_, ok := u.User.Password()
 	return ok
+}
+
+// parseLibvirt reads libvirt:///DOMAIN and libvirt+ssh://USER@HOST/DOMAIN.
+// Path is the domain name, percent-decoded.
+func parseLibvirt(s *Spec, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("libvirt source %s: bad URL", s.redacted)
+	}
+	want := "want libvirt:///DOMAIN or libvirt+ssh://USER@HOST/DOMAIN"
+	name := strings.TrimPrefix(u.Path, "/")
+	switch {
+	case u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+		return fmt.Errorf("libvirt source %s: unexpected query or fragment (%s)", s.redacted, want)
+	case name == "" || strings.Contains(name, "/"):
+		return fmt.Errorf("libvirt source %s: %s", s.redacted, want)
+	case s.Scheme == "libvirt" && (u.Host != "" || u.User != nil):
+		return fmt.Errorf("libvirt source %s: libvirt:// is the local host; use libvirt+ssh://USER@HOST/DOMAIN or --libvirt-uri for another", s.redacted)
+	case s.Scheme == "libvirt+ssh" && (u.Host == "" || u.User == nil || u.User.Username() == ""):
+		return fmt.Errorf("libvirt source %s: %s", s.redacted, want)
+	case s.Scheme == "libvirt+ssh" && hasPassword(u):
+		return fmt.Errorf("libvirt source %s: a password does not go in the URL (use an SSH key)", s.redacted)
+	}
+	s.Path = name
+	s.key = s.Scheme + "://" + strings.ToLower(u.Host) + "/" + name
+	return nil
 }

@@ -12,6 +12,7 @@ func TestParse(t *testing.T) {
 	direct := []Transport{TransportDirect}
 	nbd, nbdTLS := []Transport{TransportNBD}, []Transport{TransportNBDTLS}
 	vm := []Transport{TransportDirect, TransportHotAdd, TransportNBD}
+	hotadd := []Transport{TransportHotAdd}
 	tests := []struct {
 		spec       string
 		kind       Kind
@@ -44,6 +45,9 @@ func TestParse(t *testing.T) {
 			key: "vsphere://vc.example:8443", transports: vm, wholeVM: true, redacted: "vsphere://vc.example:8443/DC0/vm/Prod/web%201"},
 		{spec: "vsphere://administrator%40vsphere.local@VC/DC0/vm/DC0_H0_VM0", kind: KindVSphere, path: "/DC0/vm/DC0_H0_VM0",
 			key: "vsphere://vc", transports: vm, wholeVM: true, redacted: "vsphere://VC/DC0/vm/DC0_H0_VM0"},
+		{spec: "libvirt:///web%201", kind: KindLibvirt, path: "web 1", key: "libvirt:///web 1", transports: hotadd, wholeVM: true},
+		{spec: "libvirt+ssh://root@KVM1/db", kind: KindLibvirt, path: "db", key: "libvirt+ssh://kvm1/db", transports: hotadd,
+			wholeVM: true, redacted: "libvirt+ssh://KVM1/db"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.spec, func(t *testing.T) {
@@ -88,6 +92,12 @@ func TestParseRefuses(t *testing.T) {
 		{"vsphere://admin@vc/dc/vm//a", "want vsphere://USER@HOST", false},
 		{"vsphere://admin@vc/dc/vm/../a", "want vsphere://USER@HOST", false},
 		{"vsphere://admin@vc/dc/vm/a?token=hunter2", "unexpected query", false},
+		{"libvirt:///", "want libvirt:///DOMAIN", false},
+		{"libvirt:///a/b", "want libvirt:///DOMAIN", false},
+		{"libvirt://host/a", "is the local host", false},
+		{"libvirt:///a?socket=x", "unexpected query", false},
+		{"libvirt+ssh://host/a", "want libvirt:///DOMAIN", false},
+		{"libvirt+ssh://root:hunter2@host/a", "password does not go", false},
 		{"file://otherhost/a.img", "remote host", false},
 		{"file:relative.img", "absolute file:///path", false},
 		{"file:///a.img?x=1", "unexpected user, query or fragment", false},

@@ -1,0 +1,34 @@
+// Package libvirt is the libvirt backup source: it backs up every disk of a
+// running libvirt domain through libvirt's own backup API, over libvirt's
+// RPC protocol spoken in pure Go (github.com/digitalocean/go-libvirt), so a
+// VM managed by libvirt needs no second QMP socket.
+//
+//  1. Prepare connects (libvirt:///DOMAIN: the local qemu:///system socket;
+//     a qemu+unix:///system?socket=PATH URI for another local daemon),
+//     reads the domain XML (libvirt.org/go/libvirtxml) and picks its disks:
+//     CD-ROMs, floppies, read-only and shareable disks are skipped with a
+//     reason. It then starts a pull-mode backup job (virDomainBackupBegin)
+//     whose NBD server listens on a unix socket in a private run directory,
+//     with a scratch file per disk there, and creates in the same call a
+//     checkpoint named holdfast-<tag>-<random>: that instant is the restore
+//     point.
+//  2. The pipeline reads each export with Holdfast's NBD client:
+//     base:allocation, and for an incremental backup the export's
+//     qemu:dirty-bitmap, the changes since Holdfast's previous checkpoint.
+//  3. Release ends the job (virDomainAbortJob) on every path. On success
+//     older holdfast-<tag>-* checkpoints are deleted (libvirt merges their
+//     bitmaps into their parents), so at most Holdfast's latest remains; on
+//     failure the new checkpoint is deleted instead, which merges its changes
+//     back into the previous one, so nothing is lost. Checkpoints of other
+//     tools are never touched.
+//
+// The checkpoint name is each disk's change ID. A previous point whose
+// checkpoint is gone, or not Holdfast's, makes the backup read every
+// allocated range and compare hashes, with the reason in a warning.
+//
+// A shut-off domain is read from its disk files instead, with the format
+// the domain XML gives (raw, qcow2 with its backing chain), whole.
+//
+// Not yet built: libvirt+ssh (parsed, refused at connect), guest
+// quiescing.
+package libvirt
