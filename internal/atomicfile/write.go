@@ -7,6 +7,17 @@ import (
 
 // Write replaces path with data, created with perm.
 func Write(path string, data []byte, perm os.FileMode) error {
+	return WriteWith(path, perm, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// WriteWith replaces path with what fill writes into a new file, created
+// with perm, for contents too large to hold in memory. fill may seek and
+// write at offsets; it must not close the file. If fill fails, path keeps
+// its old contents.
+func WriteWith(path string, perm os.FileMode, fill func(*os.File) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -18,7 +29,11 @@ func Write(path string, data []byte, perm os.FileMode) error {
 		f.Close()
 		return err
 	}
-	if err := writeSync(f, data); err != nil {
+	if err := fill(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := syncClose(f); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -56,6 +71,11 @@ func writeSync(f *os.File, data []byte) error {
 		f.Close()
 		return err
 	}
+	return syncClose(f)
+}
+
+// syncClose syncs and closes f (also on failure).
+func syncClose(f *os.File) error {
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return err

@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -39,5 +40,45 @@ func TestWrite(t *testing.T) {
 	}
 	if err := Write(filepath.Join(dir, "missing", "f"), []byte("x"), 0o600); err == nil {
 		t.Fatal("Write into a missing directory: no error")
+	}
+}
+
+// TestWriteWithFailure: a fill that fails part-way (a crash mid-write, as
+// far as the file is concerned) leaves the old contents and no temporary
+// file; one that succeeds replaces them, offsets and all.
+func TestWriteWithFailure(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	if err := Write(path, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err := WriteWith(path, 0o600, func(f *os.File) error {
+		if _, err := f.Write([]byte("half of the new")); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("WriteWith = %v, want the fill's error", err)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != "old" {
+		t.Fatalf("after a failed fill: %q, %v; want the old contents", got, err)
+	}
+	err = WriteWith(path, 0o600, func(f *os.File) error {
+		if _, err := f.Write([]byte("xxxxnew")); err != nil {
+			return err
+		}
+		_, err := f.WriteAt([]byte("the "), 0)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != "the new" {
+		t.Fatalf("after WriteWith: %q, %v", got, err)
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 1 {
+		t.Fatalf("directory holds %v (%v): a temporary file was left", ents, err)
 	}
 }

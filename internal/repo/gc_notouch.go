@@ -42,6 +42,18 @@ import (
 // (listed, found by HEAD, written) while the generation stays the same are
 // still stored, since no gc can sweep while the no-touch lock is live, and
 // the next sweep changes the generation first.
+//
+// The ids observed are merged into the cache file whenever mergeIDs of
+// them are held (and when the last no-touch lock ends), so a backup's
+// memory for them is bounded whatever the disk's size: 4 MiB, against
+// 128 MiB for a 4 TiB disk of new data at 1 MiB chunks. Each merge
+// rewrites the cache file (atomically, under the same generation): at 32
+// bytes per chunk, a 10 M-chunk cache costs 320 MB of local writes per
+// 131 072 new chunks (32 GiB of new data at 256 KiB chunks).
+
+// mergeIDs is how many observed chunk ids a no-touch backup holds before
+// it merges them into the chunk cache (4 MiB of ids).
+const mergeIDs = 4 << 20 / len(chunkcache.ID{})
 
 // generationFile holds the gc generation: 32 hex digits, rewritten by each
 // gc before it sweeps.
@@ -63,7 +75,9 @@ type costState struct {
 	touch   int // held shared locks that touch (a gc was running)
 	set     *chunkcache.Set
 	gen     chunkcache.Generation
-	added   []chunkcache.ID
+	added   []chunkcache.ID // at most maxAdded, then merged into the cache
+	// maxAdded is mergeIDs (tests lower it).
+	maxAdded int
 	// rebuildErr is why the last automatic rebuild failed (then backups
 	// ask the bucket: one HEAD per chunk not cached).
 	rebuildErr error
@@ -75,7 +89,7 @@ func newCostState(cacheDir string) *costState {
 			cacheDir = filepath.Join(d, "holdfast")
 		}
 	}
-	return &costState{cacheDir: cacheDir}
+	return &costState{cacheDir: cacheDir, maxAdded: mergeIDs}
 }
 
 // noTouchBackend reports whether shared locks on this backend are no-touch.
@@ -155,9 +169,7 @@ func (l *Lock) endNoTouch() {
 	case l.noTouch:
 		c.noTouch--
 		if c.noTouch == 0 {
-			if len(c.added) > 0 && c.cacheDir != "" {
-				_ = l.r.writeCacheLocked(c.set, c.added)
-			}
+			l.r.mergeAddedLocked()
 			if c.set != nil {
 				_ = c.set.Close()
 			}
@@ -168,6 +180,31 @@ func (l *Lock) endNoTouch() {
 
 func (r *Repository) cachePath() string {
 	return filepath.Join(r.cost.cacheDir, r.cfg.ID, "chunks")
+}
+
+// mergeAddedLocked merges the observed ids into the cache file and opens
+// the new file in place of the old (c.mu held, a no-touch lock live, so
+// the generation has not changed). On failure the ids are dropped: the
+// cache only misses them, and a backup asks the bucket for those.
+func (r *Repository) mergeAddedLocked() {
+	c := r.cost
+	defer func() { c.added = c.added[:0] }()
+	if len(c.added) == 0 || c.cacheDir == "" {
+		return
+	}
+	if err := r.writeCacheLocked(c.set, c.added); err != nil {
+		return // the old file stays whole and valid
+	}
+	set, err := chunkcache.Open(r.cachePath())
+	if err != nil {
+		return
+	}
+	// A lookup that took the old set before this may fail on its closed
+	// file: hasChunk then asks the bucket, which is still right.
+	if c.set != nil {
+		_ = c.set.Close()
+	}
+	c.set = set
 }
 
 // writeCacheLocked merges add into the cache file (c.mu held).
@@ -254,8 +291,17 @@ func (r *Repository) noteChunk(id ChunkID) {
 	c := r.cost
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.noTouch > 0 && c.touch == 0 {
-		c.added = append(c.added, id)
+	if c.noTouch == 0 || c.touch != 0 {
+		return
+	}
+	if len(c.added) == cap(c.added) { // grow by doubling, up to maxAdded
+		grown := make([]chunkcache.ID, len(c.added), min(max(2*cap(c.added), 64), c.maxAdded))
+		copy(grown, c.added)
+		c.added = grown
+	}
+	c.added = append(c.added, id)
+	if len(c.added) >= c.maxAdded {
+		r.mergeAddedLocked()
 	}
 }
 

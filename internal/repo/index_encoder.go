@@ -107,13 +107,7 @@ func (e *IndexEncoder) Len() int { return indexHeaderLen + int(e.spilled) + len(
 // AppendTo appends the encoded index (what Index.MarshalBinary returns
 // for the same entries) to dst, reading spilled entries back.
 func (e *IndexEncoder) AppendTo(dst []byte) ([]byte, error) {
-	var h [indexHeaderLen]byte
-	copy(h[:], indexMagic)
-	binary.LittleEndian.PutUint32(h[4:], 1)
-	binary.LittleEndian.PutUint64(h[8:], uint64(e.ix.DiskSize))
-	binary.LittleEndian.PutUint32(h[16:], uint32(e.ix.ChunkSize))
-	binary.LittleEndian.PutUint64(h[24:], e.count)
-	dst = append(dst, h[:]...)
+	dst = e.appendHeader(dst)
 	if e.spill != nil {
 		at := len(dst)
 		dst = append(dst, make([]byte, e.spilled)...)
@@ -122,6 +116,17 @@ func (e *IndexEncoder) AppendTo(dst []byte) ([]byte, error) {
 		}
 	}
 	return append(dst, e.buf...), nil
+}
+
+// appendHeader appends the encoded index's header to dst.
+func (e *IndexEncoder) appendHeader(dst []byte) []byte {
+	var h [indexHeaderLen]byte
+	copy(h[:], indexMagic)
+	binary.LittleEndian.PutUint32(h[4:], 1)
+	binary.LittleEndian.PutUint64(h[8:], uint64(e.ix.DiskSize))
+	binary.LittleEndian.PutUint32(h[16:], uint32(e.ix.ChunkSize))
+	binary.LittleEndian.PutUint64(h[24:], e.count)
+	return append(dst, h[:]...)
 }
 
 // Bytes returns the encoded index in a new slice of exactly its length.

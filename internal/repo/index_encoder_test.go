@@ -3,11 +3,13 @@ package repo
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"os"
 	"testing"
 )
 
 func TestIndexEncoder(t *testing.T) {
+	r, _ := newTestRepo(t, true)
 	cs := MinChunkSize
 	many := &Index{DiskSize: int64(cs) * 200000, ChunkSize: cs}
 	for n := uint64(0); n < 200000; n += 3 {
@@ -45,10 +47,31 @@ func TestIndexEncoder(t *testing.T) {
 				t.Fatalf("spill at %d, %d entries: encoder and MarshalBinary differ (%d and %d bytes, %v)",
 					spillAt, len(ix.Entries), len(got), len(want), err)
 			}
+			checkEntriesAndHash(t, r, enc, ix, want)
 			if err := enc.Close(); err != nil {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// checkEntriesAndHash: the encoder's entries read back in order, twice at
+// once, and its hash is that of its bytes.
+func checkEntriesAndHash(t *testing.T, r *Repository, enc *IndexEncoder, ix *Index, want []byte) {
+	t.Helper()
+	r1, r2 := enc.Entries(), enc.Entries()
+	for i, e := range ix.Entries {
+		for _, r := range []*IndexEntryReader{r1, r2} {
+			if got, err := r.Next(); err != nil || got != e {
+				t.Fatalf("entry %d of %d read back as %v, %v; want %v", i, len(ix.Entries), got, err, e)
+			}
+		}
+	}
+	if _, err := r1.Next(); err != io.EOF {
+		t.Fatalf("after the last entry: %v, want io.EOF", err)
+	}
+	if h, err := enc.Hash(r.NewHasher()); err != nil || h != r.NewHasher().Sum(want) {
+		t.Fatalf("Hash = %v, %v; want the hash of the encoded bytes", h, err)
 	}
 }
 

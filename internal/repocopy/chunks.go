@@ -1,21 +1,41 @@
 package repocopy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"slices"
+	"io"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"golang.org/x/sync/errgroup"
 )
 
-// group is the run of a disk's entries (positions order[from:to] of the
-// index sorted by source ID) that hold one chunk: it is copied once.
-type group struct {
-	src      repo.ChunkID
-	hint     []repo.ChunkID // the target IDs a reference point gives (see hints); nil: unknown
-	from, to int
+// window is how many entries of a disk may be in flight ahead of the
+// index being written (the copy holds their target IDs until then).
+const window = 1024
+
+// recentChunks is how many distinct source chunks a disk's copy
+// remembers to copy a repeat once; a chunk repeated further apart is read
+// again at the source and found present at the target (nothing sent).
+const recentChunks = 4096
+
+// slot is the copy of one source chunk: its k target IDs once done is
+// closed.
+type slot struct {
+	done chan struct{}
+	ids  []repo.ChunkID
+}
+
+// job asks a worker to copy a source chunk into its slot.
+type job struct {
+	src  repo.ChunkID
+	hint []repo.ChunkID // the target IDs a reference point gives; nil: unknown
+	out  *slot
+}
+
+// queued is an index entry waiting for its chunk's copy.
+type queued struct {
+	n   uint64
+	out *slot
 }
 
 // targetChunkSize is the chunk size of a copied disk whose source chunks
@@ -29,77 +49,126 @@ func (c *copier) targetChunkSize(cs int) int {
 	return cs
 }
 
-// disk copies the chunks of one disk's index (source IDs) that the target
-// lacks, Options.Workers at a time, and returns the index with target IDs
-// in the target chunk size. hints, when set, has k = source / target
-// chunk size entries per source entry (see hints).
-func (c *copier) disk(ctx context.Context, ix *repo.Index, hints []repo.ChunkID, s *sampler) (*repo.Index, error) {
-	n := len(ix.Entries)
-	tcs := c.targetChunkSize(ix.ChunkSize)
-	k := ix.ChunkSize / tcs
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
+// disk copies the chunks of one disk's index (source IDs, spilled in src)
+// that the target lacks, Options.Workers at a time, and returns the index
+// with target IDs in the target chunk size, built as the copies finish
+// (in a temporary file past a few MiB). Memory does not grow with the
+// disk: window entries in flight, recentChunks remembered.
+func (c *copier) disk(ctx context.Context, src *repo.IndexEncoder, hints *hinter, s *sampler) (*repo.IndexEncoder, error) {
+	size, scs := src.Geometry()
+	tcs := c.targetChunkSize(scs)
+	k := scs / tcs
+	tix, err := repo.NewIndexEncoder(size, tcs, repo.EncoderOptions{})
+	if err != nil {
+		return nil, err
 	}
-	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(ix.Entries[a].ID[:], ix.Entries[b].ID[:]) })
-	dst := make([]repo.ChunkID, n*k) // zero: no target chunk (all zeros)
-	jobs := make(chan group)
+	jobs := make(chan job)
+	order := make(chan queued, window)
 	g, gctx := errgroup.WithContext(ctx)
 	for range c.o.Workers {
 		g.Go(func() error {
 			w := c.newWorker(s, tcs, k)
-			for job := range jobs {
-				ids, err := w.chunk(gctx, job.src, job.hint)
+			for j := range jobs {
+				ids, err := w.chunk(gctx, j.src, j.hint)
 				if err != nil {
 					return err
 				}
-				for _, e := range order[job.from:job.to] {
-					copy(dst[e*k:(e+1)*k], ids) // each position is written by one worker
-				}
+				j.out.ids = ids
+				close(j.out.done)
 			}
 			return nil
 		})
 	}
 	g.Go(func() error {
 		defer close(jobs)
-		for a := 0; a < n; {
-			job := group{src: ix.Entries[order[a]].ID, from: a}
-			for job.to = a; job.to < n && ix.Entries[order[job.to]].ID == job.src; job.to++ {
-				if e := order[job.to]; hints != nil && job.hint == nil && known(hints[e*k:(e+1)*k]) {
-					job.hint = hints[e*k : (e+1)*k]
-				}
-			}
+		defer close(order)
+		return c.dispatch(gctx, src.Entries(), hints, jobs, order)
+	})
+	g.Go(func() error {
+		for q := range order {
 			select {
-			case jobs <- job:
+			case <-q.out.done:
 			case <-gctx.Done():
 				return gctx.Err()
 			}
-			a = job.to
+			for j, id := range q.out.ids {
+				if id == (repo.ChunkID{}) {
+					continue // an all-zero piece: no entry
+				}
+				if err := tix.Add(q.n*uint64(k)+uint64(j), id); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
 	if err := g.Wait(); err != nil {
+		_ = tix.Close()
 		return nil, err
-	}
-	tix := &repo.Index{DiskSize: ix.DiskSize, ChunkSize: tcs, Entries: make([]repo.IndexEntry, 0, n*k)}
-	for e, en := range ix.Entries {
-		for j := range k {
-			if id := dst[e*k+j]; id != (repo.ChunkID{}) {
-				tix.Entries = append(tix.Entries, repo.IndexEntry{N: en.N*uint64(k) + uint64(j), ID: id})
-			}
-		}
 	}
 	return tix, nil
 }
 
-// known reports whether a source entry's hints hold a target ID.
-func known(h []repo.ChunkID) bool {
-	for _, id := range h {
-		if id != (repo.ChunkID{}) {
-			return true
+// dispatch reads a disk's source entries in order, hands each chunk not
+// seen recently to a worker and queues every entry for the index.
+func (c *copier) dispatch(ctx context.Context, entries *repo.IndexEntryReader, hints *hinter, jobs chan<- job, order chan<- queued) error {
+	recent := newRecent(recentChunks)
+	for {
+		e, err := entries.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out, ok := recent.get(e.ID)
+		if !ok {
+			hint, err := hints.at(e)
+			if err != nil {
+				return err
+			}
+			out = &slot{done: make(chan struct{})}
+			recent.put(e.ID, out)
+			select {
+			case jobs <- job{src: e.ID, hint: hint, out: out}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		select {
+		case order <- queued{n: e.N, out: out}:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	return false
+}
+
+// recent maps the last few source chunks seen to their copies (first in,
+// first out), so a chunk repeated nearby is copied once.
+type recent struct {
+	m    map[repo.ChunkID]*slot
+	ring []repo.ChunkID
+	next int
+}
+
+func newRecent(n int) *recent {
+	return &recent{m: make(map[repo.ChunkID]*slot, n), ring: make([]repo.ChunkID, 0, n)}
+}
+
+func (r *recent) get(id repo.ChunkID) (*slot, bool) {
+	s, ok := r.m[id]
+	return s, ok
+}
+
+func (r *recent) put(id repo.ChunkID, s *slot) {
+	if len(r.ring) < cap(r.ring) {
+		r.ring = append(r.ring, id)
+	} else {
+		delete(r.m, r.ring[r.next])
+		r.ring[r.next] = id
+		r.next = (r.next + 1) % len(r.ring)
+	}
+	r.m[id] = s
 }
 
 // worker copies chunks one at a time with its own hashers and buffer.

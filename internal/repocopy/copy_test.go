@@ -392,8 +392,8 @@ func TestCopyMatch(t *testing.T) {
 	ctx := context.Background()
 	src, dst := testrepo.New(t, nil), testrepo.New(t, nil)
 	point(t, src, "web-1", t0, randomDisk(40, 1))
-	point(t, src, "db-1", t0, randomDisk(41, 1))
-	point(t, src, "web-2", t0, randomDisk(42, 1))
+	point(t, src, "db-1", t0.Add(time.Minute), randomDisk(41, 1))
+	point(t, src, "web-2", t0.Add(2*time.Minute), randomDisk(42, 1)) // copied oldest first: not a tie
 	res, err := repocopy.Copy(ctx, src, dst, repocopy.Options{Match: func(vm string) bool { return strings.HasPrefix(vm, "web-") }})
 	if err != nil {
 		t.Fatal(err)

@@ -53,6 +53,17 @@
 // chunks sent (Options.VerifySample) is fetched back and opened with the
 // target's keys.
 //
+// # Memory
+//
+// A copy holds nothing per chunk of the disk it copies: the indexes it
+// reads (the source's, the reference point's two) are spilled into
+// temporary files through repo.IndexEncoder and read back entry by entry;
+// the target index is built in chunk order through a window of entries in
+// flight; a chunk repeated within a disk is copied once while its repeats
+// lie within a bounded set of recent chunks (further apart it is read
+// again and found present at the target). Only loading an index and
+// sealing the target's hold one whole index blob at a time.
+//
 // # Dropped links
 //
 // Every call to either repository that fails with a transient network

@@ -1,11 +1,10 @@
 package repocopy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
-	"slices"
 	"sync"
 
 	"github.com/holdfast-backup/holdfast/internal/repo"
@@ -16,46 +15,58 @@ import (
 // stored in a repository on storage reads back as written (through an
 // agent, SaveIndex's confirmed hash is that check), every chunk the
 // indexes name is present, and the sampled chunks open with the target's
-// keys and hash to their IDs.
-func (c *copier) verify(ctx context.Context, m *repo.Manifest, indexes []*repo.Index, sample []repo.ChunkID) error {
+// keys and hash to their IDs. It streams: the indexes are read back entry
+// by entry, and the presence checks go through the workers.
+func (c *copier) verify(ctx context.Context, m *repo.Manifest, indexes []*repo.IndexEncoder, sample []repo.ChunkID) error {
 	if r, ok := c.dst.(*repo.Repository); ok {
 		for i := range m.Disks {
-			var back *repo.Index
-			err := c.r.do(ctx, "read back index", func() (err error) {
-				back, err = r.LoadIndex(ctx, m, i)
+			if err := c.readBack(ctx, r, m, i, indexes[i]); err != nil {
 				return err
-			})
-			if err != nil {
-				return fmt.Errorf("target: read back the index of disk %d: %w", i, err)
-			}
-			if !slices.Equal(back.Entries, indexes[i].Entries) {
-				return fmt.Errorf("target: %w: the index of disk %d reads back different", repo.ErrCorrupt, i)
 			}
 		}
 	}
-	var ids []repo.ChunkID
-	for _, ix := range indexes {
-		for _, e := range ix.Entries {
-			ids = append(ids, e.ID)
-		}
-	}
-	slices.SortFunc(ids, func(a, b repo.ChunkID) int { return bytes.Compare(a[:], b[:]) })
-	ids = slices.Compact(ids)
+	ids := make(chan repo.ChunkID, c.o.Workers)
 	g, gctx := errgroup.WithContext(ctx)
-	for w := range c.o.Workers {
+	for range c.o.Workers {
 		g.Go(func() error {
-			for k := w; k < len(ids); k += c.o.Workers {
-				ok, err := c.touch(gctx, ids[k])
+			for id := range ids {
+				ok, err := c.touch(gctx, id)
 				if err != nil {
 					return err
 				}
 				if !ok {
-					return fmt.Errorf("target: chunk %s: %w after it was stored", ids[k], repo.ErrMissing)
+					return fmt.Errorf("target: chunk %s: %w after it was stored", id, repo.ErrMissing)
 				}
 			}
 			return nil
 		})
 	}
+	g.Go(func() error {
+		defer close(ids)
+		seen := newRecent(recentChunks) // a chunk repeated nearby is checked once
+		for _, ix := range indexes {
+			entries := ix.Entries()
+			for {
+				e, err := entries.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					return err
+				}
+				if _, ok := seen.get(e.ID); ok {
+					continue
+				}
+				seen.put(e.ID, nil)
+				select {
+				case ids <- e.ID:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+		}
+		return nil
+	})
 	if err := g.Wait(); err != nil {
 		return err
 	}
@@ -72,6 +83,34 @@ func (c *copier) verify(ctx context.Context, m *repo.Manifest, indexes []*repo.I
 		if err != nil {
 			return fmt.Errorf("target: fetch back chunk %s: %w", id, err)
 		}
+	}
+	return nil
+}
+
+// readBack reads disk i's index back from the target and compares it,
+// entry by entry, with the one written.
+func (c *copier) readBack(ctx context.Context, r *repo.Repository, m *repo.Manifest, i int, want *repo.IndexEncoder) error {
+	err := c.r.do(ctx, "read back index", func() error {
+		entries := want.Entries()
+		var ix repo.Index
+		differ := false
+		n := 0
+		err := r.WalkIndex(ctx, m, i, &ix, func(got repo.IndexEntry) {
+			if e, err := entries.Next(); err != nil || e != got {
+				differ = true
+			}
+			n++
+		})
+		if err != nil {
+			return err
+		}
+		if _, err := entries.Next(); differ || n != want.Count() || err != io.EOF {
+			return fmt.Errorf("%w: the index of disk %d reads back different", repo.ErrCorrupt, i)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("target: read back the index of disk %d: %w", i, err)
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"slices"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/holdfast-backup/holdfast/internal/atomicfile"
 )
 
 // ID is a chunk id.
@@ -167,29 +169,19 @@ func (s *Set) each(fn func(ID) error) error {
 }
 
 // Write writes a cache file of the ids in old (nil: none) and add (sorted
-// here; duplicates dropped) atomically: a temporary file renamed over path.
+// here; duplicates dropped) through atomicfile: a crash or a failure
+// mid-merge leaves the previous file whole. old may be the file at path.
 func Write(path string, gen Generation, old *Set, add []ID) error {
 	slices.SortFunc(add, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
 	add = slices.Compact(add)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".chunks-*")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(f.Name()) }()
-	err = writeMerged(f, gen, old, add)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err := atomicfile.WriteWith(path, 0o600, func(f *os.File) error { return writeMerged(f, gen, old, add) })
 	if err != nil {
 		return fmt.Errorf("write chunk cache: %w", err)
 	}
-	return os.Rename(f.Name(), path)
+	return nil
 }
 
 func writeMerged(f *os.File, gen Generation, old *Set, add []ID) error {

@@ -121,3 +121,33 @@ func FuzzDecode(f *testing.F) {
 		})
 	})
 }
+
+// TestWriteFailsMidMerge: a merge that fails part-way (here: the old set
+// can no longer be read) leaves the previous file whole and valid.
+func TestWriteFailsMidMerge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chunks")
+	gen := Generation{4}
+	if err := Write(path, gen, nil, []ID{id(1), id(2)}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close() // reading the old ids now fails mid-merge
+	if err := Write(path, gen, s, []ID{id(0), id(3)}); err == nil {
+		t.Fatal("merge from a closed set succeeded")
+	}
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatalf("cache after a failed merge: %v", err)
+	}
+	defer s2.Close()
+	if s2.Len() != 2 {
+		t.Fatalf("cache after a failed merge holds %d ids, want the old 2", s2.Len())
+	}
+	ents, _ := os.ReadDir(filepath.Dir(path))
+	if len(ents) != 1 {
+		t.Fatalf("directory holds %v: a temporary file was left", ents)
+	}
+}
