@@ -54,32 +54,23 @@ type copyRun struct {
 // internal/repocopy, chunks flowing agent → server → agent. It returns
 // once the session runs; the result is stored when the copy ends.
 func (or *Orchestrator) startCopy(ctx context.Context, se configdb.Session, j configdb.Job) error {
-	def, err := jobdef.Parse(j.Definition)
-	if err == nil {
-		err = def.ValidateKind(jobdef.KindCopy)
-	}
-	if err != nil {
-		return fmt.Errorf("%w: job definition: %w", taskproto.ErrInvalid, err)
-	}
-	pw, err := or.jobPassword(ctx, j.Name, def)
+	rs, err := or.serverSession(ctx, se, j, jobdef.KindCopy)
 	if err != nil {
 		return err
 	}
-	to := def.Copy.ToRepository
-	toPass := pw
+	to := rs.def.Copy.ToRepository
+	toPass := []byte(rs.password)
 	if _, err := or.store.GetAgent(ctx, configdb.AgentRepository, to); errors.Is(err, configdb.ErrNotFound) {
 		return fmt.Errorf("%w: target repository %q is not registered (start its agent: holdfast repository --name %s --path DIR --join-token T)",
 			taskproto.ErrInvalid, to, to)
 	} else if err != nil {
 		return err
 	}
-	if ref := def.Copy.ToPasswordSecret; ref != "" {
+	if ref := rs.def.Copy.ToPasswordSecret; ref != "" {
 		if toPass, err = or.store.GetSecret(ctx, ref); err != nil {
 			return fmt.Errorf("job %s: target repository password: %w", j.Name, err)
 		}
 	}
-	rs := &runSession{id: se.ID, job: j.Name, kind: jobdef.KindCopy, def: def, password: string(pw),
-		repo: def.Repository, started: or.now()}
 	cr := &copyRun{rs: rs, to: to, toPass: string(toPass)}
 	return or.launch(ctx, rs, func(ctx context.Context) { or.runCopy(ctx, cr) }, "from", rs.repo, "to", to)
 }

@@ -40,20 +40,30 @@ type MaintenanceResult struct {
 // It returns once the session runs; the result is stored when the agent
 // answers.
 func (or *Orchestrator) startMaintenance(ctx context.Context, se configdb.Session, j configdb.Job) error {
-	def, err := jobdef.Parse(j.Definition)
-	if err == nil {
-		err = def.ValidateKind(jobdef.KindMaintenance)
-	}
-	if err != nil {
-		return fmt.Errorf("%w: job definition: %w", taskproto.ErrInvalid, err)
-	}
-	pw, err := or.jobPassword(ctx, j.Name, def)
+	rs, err := or.serverSession(ctx, se, j, jobdef.KindMaintenance)
 	if err != nil {
 		return err
 	}
-	rs := &runSession{id: se.ID, job: j.Name, kind: jobdef.KindMaintenance, def: def, password: string(pw),
-		repo: def.Repository, started: or.now()}
-	return or.launch(ctx, rs, func(ctx context.Context) { or.runMaintenance(ctx, rs) }, "work", def.Maintenance.String())
+	return or.launch(ctx, rs, func(ctx context.Context) { or.runMaintenance(ctx, rs) }, "work", rs.def.Maintenance.String())
+}
+
+// serverSession is the session of a job the server runs itself
+// (maintenance, copy): its definition, validated for kind, and the
+// repository password.
+func (or *Orchestrator) serverSession(ctx context.Context, se configdb.Session, j configdb.Job, kind string) (*runSession, error) {
+	def, err := jobdef.Parse(j.Definition)
+	if err == nil {
+		err = def.ValidateKind(kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: job definition: %w", taskproto.ErrInvalid, err)
+	}
+	pw, err := or.jobPassword(ctx, j.Name, def)
+	if err != nil {
+		return nil, err
+	}
+	return &runSession{id: se.ID, job: j.Name, kind: kind, def: def, password: string(pw),
+		repo: def.Repository, started: or.now()}, nil
 }
 
 // launch registers a session the server runs itself (maintenance, copy),
