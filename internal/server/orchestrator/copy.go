@@ -100,13 +100,7 @@ func (or *Orchestrator) runCopy(ctx context.Context, cr *copyRun) {
 	default:
 		res.Status = configdb.StateSuccess
 	}
-	b, _ := json.Marshal(res)
-	if _, err := or.store.UpdateSession(context.WithoutCancel(ctx), rs.id, res.Status, b); err != nil {
-		or.log.Error("end session", "session", rs.id, "err", err)
-	}
-	or.forget(rs)
-	or.log.Info("session ended", "session", rs.id, "job", rs.job, "kind", rs.kind, "status", res.Status,
-		"copied", len(res.Copied), "chunks_sent", res.Copy.ChunksSent)
+	or.finish(ctx, rs, res.Status, res, "copied", len(res.Copied), "chunks_sent", res.Copy.ChunksSent)
 	if rs.job != "" {
 		or.fireChained(context.WithoutCancel(ctx), rs.job)
 	}

@@ -126,12 +126,18 @@ func (or *Orchestrator) runMaintenance(ctx context.Context, rs *runSession) {
 	default:
 		res.Status = configdb.StateSuccess
 	}
+	or.finish(ctx, rs, res.Status, res)
+}
+
+// finish stores the result of a session the server ran itself
+// (maintenance, copy), lets it go and logs its end.
+func (or *Orchestrator) finish(ctx context.Context, rs *runSession, status configdb.State, res any, logArgs ...any) {
 	b, _ := json.Marshal(res)
-	if _, err := or.store.UpdateSession(context.WithoutCancel(ctx), rs.id, res.Status, b); err != nil {
+	if _, err := or.store.UpdateSession(context.WithoutCancel(ctx), rs.id, status, b); err != nil {
 		or.log.Error("end session", "session", rs.id, "err", err)
 	}
 	or.forget(rs)
-	or.log.Info("session ended", "session", rs.id, "job", rs.job, "kind", rs.kind, "status", res.Status)
+	or.log.Info("session ended", append([]any{"session", rs.id, "job", rs.job, "kind", rs.kind, "status", status}, logArgs...)...)
 }
 
 // maintain sends the request to the repository agent and records what
