@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/holdfast-backup/holdfast/internal/libvirtconn"
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
 
@@ -106,7 +107,7 @@ func TestLocator(t *testing.T) {
 	tests := []struct {
 		spec, uri, socket, inErr, str string
 	}{
-		{spec: "libvirt:///web", socket: DefaultSocket, str: "web on qemu:///system"},
+		{spec: "libvirt:///web", socket: libvirtconn.DefaultSocket, str: "web on qemu:///system"},
 		{spec: "libvirt:///web", uri: "qemu+unix:///system?socket=/tmp/s", socket: "/tmp/s"},
 		{spec: "libvirt+ssh://root@kvm1/db", inErr: "libvirt+ssh is not built", str: "db on qemu+ssh://kvm1/system"},
 		{spec: "libvirt:///web", uri: "qemu:///session", inErr: "only the local"},
@@ -125,9 +126,9 @@ func TestLocator(t *testing.T) {
 		if tc.str != "" && l.String() != tc.str {
 			t.Errorf("%s: String %q, want %q", tc.spec, l.String(), tc.str)
 		}
-		sock, err := l.socket()
+		sock, err := libvirtconn.Socket(l.URI)
 		switch {
-		case tc.inErr != "" && (err == nil || !strings.Contains(err.Error(), tc.inErr) || !errors.Is(err, ErrUnsupportedURI)):
+		case tc.inErr != "" && (err == nil || !strings.Contains(err.Error(), tc.inErr) || !errors.Is(err, libvirtconn.ErrUnsupportedURI)):
 			t.Errorf("%s %s: error %v, want %q", tc.spec, tc.uri, err, tc.inErr)
 		case tc.inErr == "" && (err != nil || sock != tc.socket):
 			t.Errorf("%s %s: socket %q %v", tc.spec, tc.uri, sock, err)

@@ -9,11 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
-	"github.com/digitalocean/go-libvirt/socket/dialers"
 
+	"github.com/holdfast-backup/holdfast/internal/libvirtconn"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/source"
 	nbdsource "github.com/holdfast-backup/holdfast/internal/source/nbd"
@@ -68,6 +67,7 @@ type Session struct {
 	// Cleaned lists leftovers of a killed run that were removed.
 	Cleaned []string
 
+	conn   *libvirtconn.Conn
 	l      *golibvirt.Libvirt
 	dom    golibvirt.Domain
 	o      Options
@@ -81,15 +81,11 @@ type Session struct {
 // everything it created is removed again.
 func Prepare(ctx context.Context, o Options) (*Session, error) {
 	o.defaults()
-	sock, err := o.Locator.socket()
+	c, err := libvirtconn.Dial(ctx, o.Locator.URI)
 	if err != nil {
 		return nil, err
 	}
-	l := golibvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(sock), dialers.WithLocalTimeout(10*time.Second)))
-	if err := l.ConnectToURI(golibvirt.QEMUSystem); err != nil {
-		return nil, fmt.Errorf("connect to libvirt %s: %w", redactURI(o.Locator.URI), err)
-	}
-	s := &Session{l: l, o: o}
+	s := &Session{conn: c, l: c.Libvirt, o: o}
 	if err := s.prepare(ctx); err != nil {
 		if rerr := s.Release(ctx, false); rerr != nil {
 			err = fmt.Errorf("%w (cleanup: %v)", err, rerr)
@@ -287,9 +283,7 @@ func (s *Session) Release(ctx context.Context, committed bool) error {
 	if s.dir != "" {
 		errs = append(errs, os.RemoveAll(s.dir))
 	}
-	if err := s.l.Disconnect(); err != nil {
-		errs = append(errs, fmt.Errorf("disconnect from libvirt: %w", err))
-	}
+	errs = append(errs, s.conn.Close())
 	return errors.Join(errs...)
 }
 
