@@ -72,13 +72,15 @@ type VM struct {
 // Selection selects the VMs of a source when a session starts: those
 // whose names match Pattern (a shell glob; "" or "*": all) and, for a
 // vSphere source, that lie in Folder (an inventory path, recursive) and
-// carry Tag (a vSphere tag, "NAME" or "CATEGORY/NAME"). The fields of one
-// selection all apply; several selections add up (see selection.go).
+// carry Tag (a vSphere tag, "NAME" or "CATEGORY/NAME"), or, for a libvirt
+// source, whose Holdfast metadata holds Metadata ("KEY=VALUE"). The fields
+// of one selection all apply; several selections add up (see selection.go).
 type Selection struct {
-	Source  string `json:"source"`
-	Pattern string `json:"pattern,omitempty"`
-	Folder  string `json:"folder,omitempty"`
-	Tag     string `json:"tag,omitempty"`
+	Source   string `json:"source"`
+	Pattern  string `json:"pattern,omitempty"`
+	Folder   string `json:"folder,omitempty"`
+	Tag      string `json:"tag,omitempty"`
+	Metadata string `json:"metadata,omitempty"`
 }
 
 // Retention is what a job keeps of each VM's points: the GFS policy of

@@ -14,10 +14,11 @@ import (
 //	{"source": "vc1", "folder": "/DC0/vm/prod"}         every VM in the folder and its subfolders
 //	{"source": "vc1", "tag": "backup/gold"}             VMs carrying the tag (CATEGORY/NAME or NAME)
 //	{"source": "vc1", "folder": "/DC0/vm/prod", "pattern": "web*"}   both
+//	{"source": "kvm1", "metadata": "tier=gold"}        libvirt domains whose Holdfast metadata says tier="gold"
 //
 // The fields of one entry all apply; the entries add up (a VM any entry
 // selects is backed up once). folder and tag apply to vSphere sources
-// only. On the command line one --vms-from SOURCE=SELECTOR gives one entry
+// only, metadata to libvirt sources only (docs/libvirt.md). On the command line one --vms-from SOURCE=SELECTOR gives one entry
 // (ParseSelection).
 
 // Selector kinds of ParseSelection.
@@ -25,11 +26,12 @@ const (
 	selName   = "name:"
 	selFolder = "folder:"
 	selTag    = "tag:"
+	selMeta   = "metadata:"
 )
 
 // ParseSelection reads SOURCE[=SELECTOR], the form of --vms-from, where
 // SELECTOR is a glob on the VM name (optionally written name:GLOB),
-// folder:/DATACENTER/vm/FOLDER/… or tag:[CATEGORY/]TAG.
+// folder:/DATACENTER/vm/FOLDER/…, tag:[CATEGORY/]TAG or metadata:KEY=VALUE.
 func ParseSelection(s string) (Selection, error) {
 	src, sel, _ := strings.Cut(s, "=")
 	out := Selection{Source: src}
@@ -38,11 +40,13 @@ func ParseSelection(s string) (Selection, error) {
 		out.Folder = strings.TrimPrefix(sel, selFolder)
 	case strings.HasPrefix(sel, selTag):
 		out.Tag = strings.TrimPrefix(sel, selTag)
+	case strings.HasPrefix(sel, selMeta):
+		out.Metadata = strings.TrimPrefix(sel, selMeta)
 	default:
 		out.Pattern = strings.TrimPrefix(sel, selName)
 	}
 	if err := out.Check(); err != nil {
-		return Selection{}, fmt.Errorf("%q: %w (want SOURCE[=GLOB], SOURCE=folder:/DC/vm/FOLDER or SOURCE=tag:[CATEGORY/]TAG)", s, err)
+		return Selection{}, fmt.Errorf("%q: %w (want SOURCE[=GLOB], SOURCE=folder:/DC/vm/FOLDER, SOURCE=tag:[CATEGORY/]TAG or SOURCE=metadata:KEY=VALUE)", s, err)
 	}
 	if sel != "" && out == (Selection{Source: src}) {
 		return Selection{}, fmt.Errorf("%q: an empty selector (want SOURCE to select every VM)", s)
@@ -62,6 +66,9 @@ func (s Selection) String() string {
 	}
 	if s.Tag != "" {
 		parts = append(parts, selTag+s.Tag)
+	}
+	if s.Metadata != "" {
+		parts = append(parts, selMeta+s.Metadata)
 	}
 	if len(parts) == 0 {
 		return s.Source + " (every VM)"
@@ -91,7 +98,40 @@ func (s Selection) Check() error {
 			return fmt.Errorf("tag %q: want NAME or CATEGORY/NAME", s.Tag)
 		}
 	}
+	if s.Metadata != "" {
+		if _, _, err := s.MetadataPair(); err != nil {
+			return err
+		}
+		if s.VSphereOnly() {
+			return errors.New("metadata selects libvirt domains; folder and tag select vSphere VMs: not both")
+		}
+	}
 	return nil
+}
+
+// MetadataPair splits Metadata into its key, an XML attribute name
+// (letters, digits, '-', '_', '.'; not starting with a digit, '-' or '.'),
+// and its value (any text, possibly empty).
+func (s Selection) MetadataPair() (key, value string, err error) {
+	key, value, ok := strings.Cut(s.Metadata, "=")
+	if !ok || !isXMLName(key) {
+		return "", "", fmt.Errorf("metadata %q: want KEY=VALUE, KEY an XML attribute name", s.Metadata)
+	}
+	return key, value, nil
+}
+
+// isXMLName reports whether k is a plain XML name (no namespace prefix).
+func isXMLName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i, r := range k {
+		letter := r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !letter && (i == 0 || !(r >= '0' && r <= '9' || r == '-' || r == '.')) {
+			return false
+		}
+	}
+	return true
 }
 
 func hasBadElem(parts []string) bool {
@@ -106,3 +146,7 @@ func hasBadElem(parts []string) bool {
 // VSphereOnly reports whether the selection uses what only a vSphere
 // source offers (folder, tag).
 func (s Selection) VSphereOnly() bool { return s.Folder != "" || s.Tag != "" }
+
+// LibvirtOnly reports whether the selection uses what only a libvirt
+// source offers (metadata).
+func (s Selection) LibvirtOnly() bool { return s.Metadata != "" }

@@ -38,6 +38,15 @@ func TestParseSelection(t *testing.T) {
 		{"vc1=tag:tier/", Selection{}, "CATEGORY/NAME"},
 		{"vc1=tag:a/b/c", Selection{}, "CATEGORY/NAME"},
 		{"vc1=tag: ", Selection{}, "CATEGORY/NAME"},
+		{"kvm=metadata:tier=gold", Selection{Source: "kvm", Metadata: "tier=gold"}, ""},
+		{"kvm=metadata:backup=", Selection{Source: "kvm", Metadata: "backup="}, ""},
+		{"kvm=metadata:x.y_z-1=a=b", Selection{Source: "kvm", Metadata: "x.y_z-1=a=b"}, ""},
+		{"kvm=metadata:", Selection{}, "empty selector"},
+		{"kvm=metadata:tier", Selection{}, "KEY=VALUE"},
+		{"kvm=metadata:=gold", Selection{}, "KEY=VALUE"},
+		{"kvm=metadata:1tier=gold", Selection{}, "KEY=VALUE"},
+		{"kvm=metadata:a:b=gold", Selection{}, "KEY=VALUE"},
+		{"kvm=metadata:a b=gold", Selection{}, "KEY=VALUE"},
 	}
 	for _, tc := range tests {
 		got, err := ParseSelection(tc.in)
@@ -62,6 +71,7 @@ func TestSelectionString(t *testing.T) {
 		{Selection{Source: "s", Pattern: "web*"}, "s=name:web*"},
 		{Selection{Source: "s", Folder: "/DC0/vm/a", Pattern: "x"}, "s=name:x and folder:/DC0/vm/a"},
 		{Selection{Source: "s", Tag: "gold"}, "s=tag:gold"},
+		{Selection{Source: "s", Metadata: "tier=gold"}, "s=metadata:tier=gold"},
 	}
 	for _, tc := range tests {
 		if got := tc.sel.String(); got != tc.want {
@@ -84,6 +94,8 @@ func TestValidateSelection(t *testing.T) {
 		{`{"source":"vc","folder":"prod"}`, "definition.select[0]"},
 		{`{"source":"vc","tag":"a/"}`, "definition.select[0]"},
 		{`{"source":"vc","pattern":"["}`, "definition.select[0]"},
+		{`{"source":"kvm","metadata":"tier"}`, "definition.select[0]"},
+		{`{"source":"kvm","metadata":"tier=gold","tag":"gold"}`, "definition.select[0]"},
 	} {
 		d, err := Decode([]byte(`{"repository":"r","select":[` + tc.sel + `]}`))
 		if err != nil {
@@ -102,7 +114,7 @@ func TestValidateSelection(t *testing.T) {
 }
 
 func FuzzParseSelection(f *testing.F) {
-	for _, s := range []string{"vc1", "vc1=web*", "vc1=folder:/DC0/vm/prod", "vc1=tag:tier/gold", "=x", "vc1=name:[", "a=folder:/../vm"} {
+	for _, s := range []string{"vc1", "vc1=web*", "vc1=folder:/DC0/vm/prod", "vc1=tag:tier/gold", "kvm=metadata:tier=gold", "=x", "vc1=name:[", "a=folder:/../vm"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

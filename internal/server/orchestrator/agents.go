@@ -38,8 +38,10 @@ func (or *Orchestrator) syncAgents(ctx context.Context) error {
 				or.mu.Lock()
 				or.online[a.Name] = true
 				or.mu.Unlock()
-				if err := or.sched.AddProxy(scheduler.Proxy{ID: a.Name, Slots: a.Slots,
-					Reach: parseCaps(a.Capabilities).reachMap(sources)}); err != nil {
+				caps := parseCaps(a.Capabilities)
+				reach := caps.reachMap(sources)
+				pinReach(reach, a.Name, caps, sources)
+				if err := or.sched.AddProxy(scheduler.Proxy{ID: a.Name, Slots: a.Slots, Reach: reach}); err != nil {
 					or.log.Warn("add proxy", "proxy", a.Name, "err", err)
 					continue
 				}

@@ -129,6 +129,9 @@ func (or *Orchestrator) specLocked(tr *taskRun) *taskproto.Spec {
 	if vm.owner != nil {
 		s.MoverSession, s.PointID = vm.owner.id, vm.pointID
 	}
+	if vm.libvirt != nil && rs.kind == taskproto.KindBackup {
+		s.LibvirtURI = vm.libvirt.Address
+	}
 	if vm.vsphere != nil && rs.kind == taskproto.KindBackup {
 		login := *vm.vsphere
 		s.VSphere = &login

@@ -144,7 +144,7 @@ func (or *Orchestrator) liveSourcesLocked() []string {
 		var k string
 		switch {
 		case tr.source != "":
-			k = tr.spec.ReachKey()
+			k = tr.reachKey()
 		case tr.target != "": // a restore: the proxy must take restores there
 			k = restoreKey(tr.target)
 		default:

@@ -67,7 +67,7 @@ func (or *Orchestrator) resubmit(vm *vmRun) {
 		}
 		rows = append(rows, tr.row)
 		tasks = append(tasks, scheduler.Task{ID: taskKey(tr.row.ID), JobID: vm.key.JobID, VM: vm.name,
-			Disk: strconv.Itoa(tr.disk), SourceID: tr.spec.ReachKey(), RepositoryID: vm.sess.repo,
+			Disk: strconv.Itoa(tr.disk), SourceID: tr.reachKey(), RepositoryID: vm.sess.repo,
 			Transports: tr.spec.TransportsFor(source.Transport(vm.sess.def.Transport))})
 	}
 	or.mu.Unlock()

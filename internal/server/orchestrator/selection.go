@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path"
@@ -13,8 +14,10 @@ import (
 	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/jobdef"
+	"github.com/holdfast-backup/holdfast/internal/libvirtconn"
 	"github.com/holdfast-backup/holdfast/internal/nbd"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/libvirtsrc"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 	"github.com/holdfast-backup/holdfast/internal/server/vspheresrc"
 	"github.com/holdfast-backup/holdfast/internal/source"
@@ -39,6 +42,10 @@ import (
 //     selection picks by name glob, folder and tag (vsphere.SelectVMs: one
 //     login per source and session), each a whole VM named by its vSphere
 //     name; its tasks carry the source's login (taskproto.VSphere).
+//   - a libvirt source (libvirtsrc) yields the domains of its daemon the
+//     selection picks by name glob and Holdfast metadata
+//     (selection_libvirt.go), each a whole VM libvirt:///DOMAIN; its tasks
+//     carry the source's connection URI and run on its proxy.
 //
 // pattern is a shell glob on the VM name ("" or "*": all). VMs listed
 // explicitly win over selected ones of the same name. A selection that
@@ -58,12 +65,15 @@ type selection struct {
 	// logins are the vSphere logins of the VMs selected from vSphere
 	// sources, by VM name.
 	logins map[string]*taskproto.VSphere
+	// libvirt are the sources of the VMs selected from libvirt sources,
+	// by VM name.
+	libvirt map[string]*libvirtsrc.Definition
 }
 
 // resolveSelection adds the selected VMs to def.VMs.
 func (or *Orchestrator) resolveSelection(ctx context.Context, def *jobdef.Definition) (selection, error) {
-	out := selection{logins: map[string]*taskproto.VSphere{}}
-	have := map[string]string{} // VM name → the disk source it was selected with ("" listed)
+	out := selection{logins: map[string]*taskproto.VSphere{}, libvirt: map[string]*libvirtsrc.Definition{}}
+	have := map[string]string{} // VM name → what it was selected as (selectedVM.ident; "" listed)
 	for _, vm := range def.VMs {
 		have[vm.Name] = ""
 	}
@@ -71,6 +81,11 @@ func (or *Orchestrator) resolveSelection(ctx context.Context, def *jobdef.Defini
 	if err != nil {
 		return out, err
 	}
+	domains, err := or.pickLibvirt(ctx, def.Select)
+	if err != nil {
+		return out, err
+	}
+	maps.Copy(picked, domains)
 	for i, sel := range def.Select {
 		p, ok := picked[i]
 		vms := p.vms
@@ -91,14 +106,17 @@ func (or *Orchestrator) resolveSelection(ctx context.Context, def *jobdef.Defini
 			from, dup := have[vm.Name]
 			switch {
 			case !dup:
-				have[vm.Name] = vm.Disks[0]
+				have[vm.Name] = s.ident()
 				def.VMs = append(def.VMs, vm)
 				if s.login != nil {
 					out.logins[vm.Name] = s.login
 				}
-			case from != "" && from != vm.Disks[0]:
+				if s.libvirt != nil {
+					out.libvirt[vm.Name] = s.libvirt
+				}
+			case from != "" && from != s.ident():
 				out.warnings = append(out.warnings, fmt.Sprintf("VM %s of selection %s not backed up: %s, selected before, has its name",
-					source.Redact(vm.Disks[0]), sel, source.Redact(from)))
+					s.ident(), sel, from))
 			}
 		}
 	}
@@ -106,10 +124,21 @@ func (or *Orchestrator) resolveSelection(ctx context.Context, def *jobdef.Defini
 }
 
 // selectedVM is a VM a selection picked, with the login its tasks carry
-// (vSphere).
+// (vSphere) or the source it is a domain of (libvirt).
 type selectedVM struct {
-	vm    jobdef.VM
-	login *taskproto.VSphere
+	vm      jobdef.VM
+	login   *taskproto.VSphere
+	libvirt *libvirtsrc.Definition
+}
+
+// ident names the VM's origin, redacted: its first disk, and for a domain
+// the daemon too (two daemons may hold a domain of one name).
+func (s selectedVM) ident() string {
+	id := source.Redact(s.vm.Disks[0])
+	if s.libvirt != nil {
+		id += " on " + libvirtconn.Redact(s.libvirt.Address)
+	}
+	return id
 }
 
 // picked is what one vSphere selection picked; note says why it picked
@@ -127,6 +156,9 @@ func (or *Orchestrator) listSelection(ctx context.Context, sel jobdef.Selection)
 	}
 	if sel.VSphereOnly() {
 		return nil, fmt.Errorf("folder and tag select the VMs of a vSphere source, not of a %s source", src.Kind)
+	}
+	if sel.LibvirtOnly() {
+		return nil, fmt.Errorf("metadata selects the domains of a libvirt source, not of a %s source", src.Kind)
 	}
 	var addr struct {
 		Address string `json:"address"`
@@ -215,6 +247,9 @@ func (or *Orchestrator) selectVSphere(ctx context.Context, src configdb.Source, 
 	}
 	selectors := make([]vsphere.Selector, len(idx))
 	for j, i := range idx {
+		if sels[i].LibvirtOnly() {
+			return nil, vsphereLogin{}, fmt.Errorf("selection %s: metadata selects the domains of a libvirt source, not of a vSphere source", sels[i])
+		}
 		selectors[j] = vsphere.Selector{Pattern: sels[i].Pattern, Folder: sels[i].Folder, Tag: sels[i].Tag}
 	}
 	got, err := vsphere.SelectVMs(ctx, def.Locator(), opts, selectors)

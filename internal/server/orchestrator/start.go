@@ -64,7 +64,7 @@ func (or *Orchestrator) build(ctx context.Context, se configdb.Session, j config
 	var batches [][]scheduler.Task
 	for _, v := range def.VMs {
 		vm := &vmRun{name: v.Name, def: v, sess: rs, key: scheduler.VMKey{JobID: sessionKey(se.ID), VM: v.Name},
-			disks: make([]jsonRaw, len(v.Disks)), vsphere: sel.logins[v.Name]}
+			disks: make([]jsonRaw, len(v.Disks)), vsphere: sel.logins[v.Name], libvirt: sel.libvirt[v.Name]}
 		rs.vms = append(rs.vms, vm)
 		var batch []scheduler.Task
 		for i, disk := range v.Disks {
@@ -93,7 +93,7 @@ func (or *Orchestrator) build(ctx context.Context, se configdb.Session, j config
 					v.Name, i, spec, def.Transport)
 			}
 			batch = append(batch, scheduler.Task{ID: taskKey(row.ID), JobID: sessionKey(se.ID), VM: v.Name,
-				Disk: strconv.Itoa(i), SourceID: spec.ReachKey(), RepositoryID: def.Repository, Transports: ts})
+				Disk: strconv.Itoa(i), SourceID: tr.reachKey(), RepositoryID: def.Repository, Transports: ts})
 		}
 		batches = append(batches, batch)
 	}

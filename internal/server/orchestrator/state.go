@@ -8,6 +8,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/scheduler"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/libvirtsrc"
 	"github.com/holdfast-backup/holdfast/internal/server/taskproto"
 	"github.com/holdfast-backup/holdfast/internal/source"
 )
@@ -78,6 +79,7 @@ type vmRun struct {
 	scan      *ScanSummary      // the scan of the committed point (scan_after)
 	config    *repo.VMConfig    // the VM's configuration the proxy reported (whole-VM sources)
 	vsphere   *taskproto.VSphere
+	libvirt   *libvirtsrc.Definition // the libvirt source the VM was selected from
 	done      bool
 }
 type jsonRaw = json.RawMessage

@@ -85,6 +85,10 @@ type Spec struct {
 	// source (backup): the server read the password from the source's
 	// password file and sends it to this proxy alone, like Password.
 	VSphere *VSphere `json:"vsphere,omitempty"`
+	// LibvirtURI is the connection URI of the libvirt daemon of a
+	// libvirt:///DOMAIN source (backup): that of the libvirt source the
+	// domain was selected from ("": the local qemu:///system).
+	LibvirtURI string `json:"libvirt_uri,omitempty"`
 }
 
 // VSphere is the login and trust of a vsphere:// source: the password of
