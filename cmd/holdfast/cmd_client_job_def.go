@@ -59,7 +59,7 @@ type jobFlags struct {
 
 func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.vms, "vm", nil, "VM to back up, NAME=DISK[,DISK…] (repeat for more VMs; a repeated NAME adds disks)")
-	fs.StringArrayVar(&f.vmsFrom, "vms-from", nil, "select VMs from a source when a session starts: SOURCE[=GLOB] (image directory: one VM per image file or NAME-diskN set; NBD server: one VM per export;\nvSphere: SOURCE=GLOB, SOURCE=folder:/DC/vm/FOLDER or SOURCE=tag:[CATEGORY/]TAG); repeat to add more")
+	fs.StringArrayVar(&f.vmsFrom, "vms-from", nil, "select VMs from a source when a session starts: SOURCE[=GLOB] (image directory: one VM per image file or NAME-diskN set; NBD server: one VM per export;\nvSphere: SOURCE=GLOB, SOURCE=folder:/DC/vm/FOLDER or SOURCE=tag:[CATEGORY/]TAG;\nlibvirt: SOURCE=GLOB or SOURCE=metadata:KEY=VALUE on domain names and Holdfast metadata); repeat to add more")
 	fs.StringVar(&f.repository, "repository", "", "repository (agent name) to back up to")
 	fs.StringVar(&f.schedule, "schedule", "", "cron expression, e.g. '0 2 * * *' (empty: run on demand only)")
 	f.policy.register(fs)

@@ -7,13 +7,14 @@ import (
 	"os"
 
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
+	"github.com/holdfast-backup/holdfast/internal/server/libvirtsrc"
 	"github.com/holdfast-backup/holdfast/internal/server/vspheresrc"
 	"github.com/spf13/cobra"
 )
 
 func newSourceCommand(a *app) *cobra.Command {
 	o := &clientOptions{}
-	c := &cobra.Command{Use: "source", Short: "Sources the server backs up from (images, NBD endpoints, QEMU hosts, vCenter/ESXi)", Args: noArgs}
+	c := &cobra.Command{Use: "source", Short: "Sources the server backs up from (images, NBD endpoints, QEMU hosts, vCenter/ESXi, libvirt)", Args: noArgs}
 	addClientFlags(c, o)
 	c.AddCommand(newSourceAdd(a, o), newSourceList(a, o))
 	return c
@@ -22,9 +23,10 @@ func newSourceCommand(a *app) *cobra.Command {
 func newSourceAdd(a *app, o *clientOptions) *cobra.Command {
 	var kind, address string
 	var vf vsphereFlags
+	var lf libvirtSourceFlags
 	c := &cobra.Command{
-		Use:   "add NAME --type image|nbd|qemu|vsphere --address ADDR",
-		Short: "Add a source: an image path, an NBD URL, a QMP socket directory / QEMU host or a vCenter/ESXi host",
+		Use:   "add NAME --type image|nbd|qemu|vsphere|libvirt --address ADDR",
+		Short: "Add a source: an image path, an NBD URL, a QMP socket directory / QEMU host, a vCenter/ESXi host or a libvirt daemon",
 		Long: `Add a source jobs back up from or select VMs in (job create --vms-from).
 
 A vSphere source is a vCenter or ESXi endpoint:
@@ -35,18 +37,34 @@ A vSphere source is a vCenter or ESXi endpoint:
 --vsphere-password-file is a path ON THE SERVER HOST (mode 0600): the server
 stores the path, never the password, reads the file at each run and gives
 the password to the proxy that backs up each VM. --vsphere-ca is read here
-and stored with the source (a certificate is no secret).`,
+and stored with the source (a certificate is no secret).
+
+A libvirt source is a libvirt daemon whose domains jobs select by name
+glob or Holdfast metadata (job create --vms-from NAME='web*' or
+--vms-from NAME=metadata:tier=gold; see docs/libvirt.md):
+
+  holdfast source add kvm1 --type libvirt --address qemu:///system --proxy kvm1-proxy \
+      [--list-address qemu+unix:///system?socket=PATH]
+
+--address is the connection URI the proxy dials (qemu:///system,
+qemu+unix:///system?socket=PATH, qemu+ssh://USER@HOST/system); --proxy the
+proxy that runs the domains' backups, on the hypervisor host; the server
+lists the domains at each run through --list-address (default --address).`,
 		Args: exactArgs(1),
 	}
-	c.Flags().StringVar(&kind, "type", "", "source type: image, nbd, qemu or vsphere (required)")
-	c.Flags().StringVar(&address, "address", "", "image path, nbd:// URL, QMP socket directory / host, or vsphere://USER@HOST[:PORT] (required)")
+	c.Flags().StringVar(&kind, "type", "", "source type: image, nbd, qemu, vsphere or libvirt (required)")
+	c.Flags().StringVar(&address, "address", "", "image path, nbd:// URL, QMP socket directory / host, vsphere://USER@HOST[:PORT] or a libvirt URI (required)")
 	vf.register(c.Flags())
+	lf.register(c.Flags())
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if address == "" {
 			return usageError{fmt.Errorf("--address is required")}
 		}
 		var def json.RawMessage
 		var err error
+		if kind != libvirtsrc.Kind && lf != (libvirtSourceFlags{}) {
+			return usageError{fmt.Errorf("--proxy and --list-address are for --type libvirt")}
+		}
 		switch kind {
 		case "image", "nbd", "qemu":
 			if vf != (vsphereFlags{}) {
@@ -55,8 +73,13 @@ and stored with the source (a certificate is no secret).`,
 			def, err = json.Marshal(apitypes.SourceAddress{Address: address})
 		case vspheresrc.Kind:
 			def, err = vf.sourceDefinition(address)
+		case libvirtsrc.Kind:
+			if vf != (vsphereFlags{}) {
+				return usageError{fmt.Errorf("--vsphere-password-file, --tls-thumbprint, --vsphere-ca and --insecure are for --type vsphere")}
+			}
+			def, err = lf.sourceDefinition(address)
 		default:
-			return usageError{fmt.Errorf("--type %q: want image, nbd, qemu or vsphere", kind)}
+			return usageError{fmt.Errorf("--type %q: want image, nbd, qemu, vsphere or libvirt", kind)}
 		}
 		if err != nil {
 			return err

@@ -58,6 +58,8 @@ func TestValidate(t *testing.T) {
 		{`{"vms":[{"name":"a","disks":["/a"]},{"name":"a","disks":["/b"]}],"repository":"r"}`, "definition.vms[1].name", "listed twice"},
 		{`{"vms":[{"name":"a","disks":["qemu:///run/vm/qmp.sock"]}],"repository":"r"}`, "", ""},
 		{`{"vms":[{"name":"a","disks":["qemu:///run/vm/qmp.sock","/b.img"]}],"repository":"r"}`, "definition.vms[0].disks", "the whole VM"},
+		{`{"vms":[{"name":"a","disks":["libvirt:///web1"]}],"repository":"r"}`, "", ""},
+		{`{"vms":[{"name":"a","disks":["libvirt:///web1","/b.img"]}],"repository":"r"}`, "definition.vms[0].disks", "the whole VM"},
 		{`{"vms":[{"name":"a","disks":["qemu://relative.sock"]}],"repository":"r"}`, "definition.vms[0].disks", "the whole VM"},
 		{`{"vms":[{"name":"a","disks":["a.img"]}],"repository":"r"}`, "definition.vms[0].disks", "relative path"},
 		{`{"vms":[{"name":"a","disks":["./images/a.img"]}],"repository":"r"}`, "definition.vms[0].disks", "give an absolute path"},

@@ -84,7 +84,7 @@ func checkDisks(vm VM) error {
 			return fmt.Errorf("VM %q: %w", vm.Name, err)
 		}
 		if s.WholeVM() && len(vm.Disks) != 1 {
-			return fmt.Errorf("VM %q: a qemu:///PATH/qmp.sock source is the whole VM: give it as the VM's only disk", vm.Name)
+			return fmt.Errorf("VM %q: a qemu:///PATH/qmp.sock or libvirt:///DOMAIN source is the whole VM: give it as the VM's only disk", vm.Name)
 		}
 	}
 	return nil
@@ -98,7 +98,7 @@ func ParseDisk(disk string) (source.Spec, error) {
 	if err != nil {
 		return s, err
 	}
-	if s.Path != "" && !filepath.IsAbs(s.Path) {
+	if s.Path != "" && s.Kind != source.KindLibvirt && !filepath.IsAbs(s.Path) { // a domain's Path is its name
 		return s, fmt.Errorf("disk %q: a relative path would resolve in the proxy's working directory: give an absolute path", s)
 	}
 	return s, nil

@@ -124,6 +124,8 @@ func (p *Proxy) backup(ctx context.Context, at *attempt) (taskproto.Result, erro
 		return p.backupVM(ctx, at, src.Path)
 	case source.KindVSphere:
 		return p.backupVSphere(ctx, at, src)
+	case source.KindLibvirt:
+		return p.backupLibvirt(ctx, at, src)
 	}
 	disk, err := sourceurl.Open(ctx, src, sourceurl.Options{Format: spec.Format, FollowBacking: spec.FollowBacking})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+	"github.com/holdfast-backup/holdfast/internal/server/libvirtsrc"
 	"github.com/holdfast-backup/holdfast/internal/server/vspheresrc"
 )
 
@@ -61,9 +62,12 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request, p configdb
 	var def json.RawMessage
 	var secret string
 	var err error
-	if req.Kind == vspheresrc.Kind {
+	switch req.Kind {
+	case vspheresrc.Kind:
 		def, warnings, err = s.checkVSphereSource(req)
-	} else {
+	case libvirtsrc.Kind:
+		def, warnings, err = s.checkLibvirtSource(r.Context(), req)
+	default:
 		def, secret, err = s.sealSourcePassword(r.Context(), req)
 	}
 	if err != nil {

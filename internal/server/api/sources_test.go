@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,5 +61,45 @@ func TestVSphereSource(t *testing.T) {
 		if strings.Contains(text, pw) {
 			t.Errorf("the vSphere password appears in %s", where)
 		}
+	}
+}
+
+// TestLibvirtSource: a libvirt source stores its connection URIs and
+// proxy; a faulty URI, a password and unknown keys are refused, a proxy
+// that has not joined is a warning.
+func TestLibvirtSource(t *testing.T) {
+	e := newEnv(t)
+	op := e.tokens[configdb.RoleBackupOperator]
+	if _, err := e.store.UpsertAgent(context.Background(), configdb.Agent{Role: configdb.AgentProxy, Name: "kvm1"}); err != nil {
+		t.Fatal(err)
+	}
+	src := func(name, def string) string {
+		return `{"name":"` + name + `","kind":"libvirt","definition":` + def + `}`
+	}
+	ok := decodeBody[apitypes.Source](t, e.mustDo(op, "POST", "/api/v1/sources",
+		src("lv1", `{"address":"qemu+unix:///system?socket=/run/kvm1/libvirt-sock","proxy":"kvm1"}`), 201))
+	if len(ok.Warnings) != 0 || ok.Kind != "libvirt" || !strings.Contains(string(ok.Definition), `"kvm1"`) {
+		t.Errorf("source %+v: %s", ok, ok.Definition)
+	}
+	warned := decodeBody[apitypes.Source](t, e.mustDo(op, "POST", "/api/v1/sources",
+		src("lv2", `{"address":"qemu:///system","proxy":"kvm9"}`), 201))
+	if len(warned.Warnings) != 1 || !strings.Contains(warned.Warnings[0], "kvm9 has not joined") {
+		t.Errorf("an unknown proxy: %+v", warned)
+	}
+	for _, tc := range []struct{ body, msg string }{
+		{src("lv3", `{"address":"qemu:///session"}`), "system daemon"},
+		{src("lv3", `{"address":"qemu+ssh://root:s3cret@kvm1/system"}`), "password does not go in the URI"},
+		{src("lv3", `{"address":"qemu:///system","socket":"/x"}`), "unknown field"},
+		{src("lv3", `{"address":"qemu:///system","proxy":"a b"}`), "not a proxy name"},
+		{`{"name":"lv3","kind":"libvirt","password":"s3cret","definition":{"address":"qemu:///system"}}`, "takes no password"},
+	} {
+		rec := e.do(op, "POST", "/api/v1/sources", tc.body)
+		checkError(t, rec, 400, "invalid_request")
+		if !strings.Contains(rec.Body.String(), tc.msg) {
+			t.Errorf("%s: %s, want %q", tc.body, rec.Body, tc.msg)
+		}
+	}
+	if strings.Contains(e.bodies.String(), "s3cret") || strings.Contains(e.logs.String(), "s3cret") {
+		t.Error("a password from a URI appears in a response or the log")
 	}
 }
