@@ -36,7 +36,7 @@ func TestMatchDomains(t *testing.T) {
 		{jobdef.Selection{Source: "s", Metadata: "tier=gold"}, []string{"web1", "db1"}, ""},
 		{jobdef.Selection{Source: "s", Pattern: "web*", Metadata: "tier=gold"}, []string{"web1"}, ""},
 		{jobdef.Selection{Source: "s", Metadata: "owner="}, []string{"web2"}, ""}, // an empty value is a value
-		{jobdef.Selection{Source: "s", Metadata: "tier=Gold"}, nil, ""},            // values match exactly
+		{jobdef.Selection{Source: "s", Metadata: "tier=Gold"}, nil, ""},           // values match exactly
 		{jobdef.Selection{Source: "s", Pattern: "nothing*"}, nil, ""},
 		{jobdef.Selection{Source: "s", Pattern: "["}, nil, "pattern"},
 		{jobdef.Selection{Source: "s", Metadata: "tier"}, nil, "KEY=VALUE"},
