@@ -49,7 +49,7 @@ type JobRun struct {
 type SourceRequest struct {
 	Name       string          `json:"name"`
 	Kind       string          `json:"kind"`
-	Definition json.RawMessage `json:"definition,omitempty"` // {"address": …}; vSphere: vspheresrc.Definition
+	Definition json.RawMessage `json:"definition,omitempty"` // {"address": …}; vSphere: vspheresrc.Definition; libvirt: libvirtsrc.Definition
 	Password   string          `json:"password,omitempty"`   // credentials, sealed as a secret
 }
 
