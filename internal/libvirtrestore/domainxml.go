@@ -148,6 +148,9 @@ func Rewrite(doc string, o DefineOptions) (*Defined, error) {
 		return nil, err
 	}
 	x, err := d.Marshal()
+	if err == nil { // only XML that reads back the same way goes to libvirt
+		err = new(libvirtxml.Domain).Unmarshal(x)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadXML, err)
 	}
