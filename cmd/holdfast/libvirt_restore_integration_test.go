@@ -201,4 +201,34 @@ func TestLibvirtRestore(t *testing.T) {
 	if _, err := d.Virsh(context.Background(), "start", "copy"); err != nil {
 		t.Errorf("the replaced copy does not start: %v", err)
 	}
+
+	// --force without --name replaces the original itself: its UUID and
+	// MAC kept, its checkpoint metadata gone, so the next backup of it
+	// reads the restored disk in full.
+	if len(td.checkpoints()) != 1 {
+		t.Fatalf("checkpoints before: %v", td.checkpoints())
+	}
+	r3 := e.restoreLibvirt(td, b1.Point, "--force", "--start", "--pool-dir", pool)
+	img3 := filepath.Join(pool, "hf-lvr-vda.qcow2")
+	now := td.domainXML("hf-lvr")
+	if r3.Replaced != "hf-lvr" || r3.NewIdentity || !r3.Started || r3.UUID != orig.UUID || now.UUID != orig.UUID ||
+		!slices.Equal(macs(now), macs(orig)) || td.state("hf-lvr") != "running" {
+		t.Fatalf("replacing the original: %+v, uuid %s macs %v", r3, now.UUID, macs(now))
+	}
+	if got := diskTargets(now); got[0] != "disk:vda:qcow2:"+img3 {
+		t.Errorf("the original's disks now %v", got)
+	}
+	sameImage(t, img3, want1)
+	if cps := td.checkpoints(); len(cps) != 0 {
+		t.Errorf("checkpoints after the replace: %v", cps)
+	}
+	td.expected = want1
+	b4 := e.backupJSON("vmr", td.src...)
+	if d4 := b4.Disks[0]; !strings.Contains(d4.CBT, "gone") || d4.BytesRead != 5<<20 {
+		t.Errorf("backup after the replace: cbt %q read %d", d4.CBT, d4.BytesRead)
+	}
+	e.restoreEquals(b4.Point, want1)
+	if td.state("copy") != "running" || td.domainXML("copy").UUID != r2.UUID {
+		t.Error("replacing the original touched the copy")
+	}
 }
