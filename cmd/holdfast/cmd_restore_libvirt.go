@@ -25,6 +25,18 @@ type libvirtRestoreFlags struct {
 	start   bool
 }
 
+// libvirtRestoreHelp is restore's help on --to-libvirt.
+const libvirtRestoreHelp = `libvirt (a point of a libvirt:///DOMAIN backup, whose manifest records the
+domain XML; local repository, local daemon): --to-libvirt writes every disk
+as a qcow2 image NAME-TARGET.qcow2 in --pool-dir (refusing existing files
+unless --force) and defines the domain from the recorded XML, each disk on
+its image. Under another --name, or when another domain holds the original's
+UUID, the domain gets a new UUID and new MAC addresses. A domain of that
+name is refused (exit 2) unless --force, which destroys and undefines only
+it (with its checkpoint and snapshot metadata) once every disk is written.
+--network disconnect keeps the interfaces with their link down; --start
+starts the domain. See docs/libvirt.md.`
+
 // defaultPoolDir is libvirt's default storage pool directory.
 const defaultPoolDir = "/var/lib/libvirt/images"
 

@@ -232,3 +232,35 @@ func TestLibvirtRestore(t *testing.T) {
 		t.Error("replacing the original touched the copy")
 	}
 }
+
+// TestLibvirtRestoreRefused: flags that do not go together, a point that
+// is not of a libvirt domain and a remote daemon are usage errors, before
+// any connection.
+func TestLibvirtRestoreRefused(t *testing.T) {
+	e := newEnv(t)
+	e.init()
+	img := filepath.Join(e.dir, "d.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := e.backupJSON("plain", img)
+	sock := "qemu+unix:///system?socket=" + filepath.Join(e.dir, "none.sock")
+	tests := []struct {
+		args []string
+		in   string
+	}{
+		{[]string{"--start"}, "--start goes with --to-libvirt"},
+		{[]string{"--to", filepath.Join(e.dir, "x.img"), "--pool-dir", e.dir}, "--pool-dir goes with --to-libvirt"},
+		{[]string{"--to-libvirt", "--to", filepath.Join(e.dir, "x.img")}, "--to does not go with --to-libvirt"},
+		{[]string{"--to-libvirt", "--to-vsphere", "vsphere://u@h/dc"}, "--to-vsphere does not go with --to-libvirt"},
+		{[]string{"--to-libvirt", "--network", "default=br0"}, "keep or disconnect"},
+		{[]string{"--to-libvirt", "--libvirt-uri", "qemu+ssh://root@kvm1/system"}, "must be the local one"},
+		{[]string{"--to-libvirt", "--libvirt-uri", sock}, "records no libvirt domain XML"},
+	}
+	for _, tc := range tests {
+		r := e.run(append([]string{"restore", b.Point}, tc.args...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tc.in) || strings.Contains(r.stderr, "root@") {
+			t.Errorf("restore %v: exit %d %q, want 2 and %q", tc.args, r.code, r.stderr, tc.in)
+		}
+	}
+}
