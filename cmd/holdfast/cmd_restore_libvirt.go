@@ -32,8 +32,8 @@ as a qcow2 image NAME-TARGET.qcow2 in --pool-dir (refusing existing files
 unless --force) and defines the domain from the recorded XML, each disk on
 its image. Under another --name, or when another domain holds the original's
 UUID, the domain gets a new UUID and new MAC addresses. A domain of that
-name is refused (exit 2) unless --force, which destroys and undefines only
-it (with its checkpoint and snapshot metadata) once every disk is written.
+name is refused (exit 2) unless --force, which stops it first and undefines
+only it (with its checkpoint and snapshot metadata) once every disk is written.
 --network disconnect keeps the interfaces with their link down; --start
 starts the domain. See docs/libvirt.md.`
 
