@@ -248,6 +248,9 @@ func rewriteDisks(dev *libvirtxml.DomainDeviceList, files []string, out *Defined
 			x.Device = "disk"
 			out.Notes = append(out.Notes, target+" was a SCSI LUN passed through; it is restored as a plain disk")
 		}
+		if kind := sourceKind(x.Source); kind != "file" {
+			out.Notes = append(out.Notes, fmt.Sprintf("%s was a %s disk; it is restored as a file", target, kind))
+		}
 		drv := libvirtxml.DomainDiskDriver{Name: "qemu"}
 		if x.Driver != nil {
 			drv = *x.Driver
@@ -264,6 +267,21 @@ func rewriteDisks(dev *libvirtxml.DomainDeviceList, files []string, out *Defined
 	}
 	dev.Disks = disks
 	return nil
+}
+
+// sourceKind names the kind of a disk's source as libvirt's disk type does.
+func sourceKind(s *libvirtxml.DomainDiskSource) string {
+	switch {
+	case s == nil, s.File != nil:
+		return "file"
+	case s.Block != nil:
+		return "block"
+	case s.Network != nil:
+		return "network"
+	case s.Volume != nil:
+		return "storage pool volume"
+	}
+	return "special"
 }
 
 // rewriteInterfaces drops run-time names, gives new MACs with a new

@@ -175,7 +175,7 @@ func TestRewriteCopy(t *testing.T) {
 	}
 	notes := strings.Join(def.Notes, "\n")
 	for _, w := range []string{"sdb (CD-ROM, not backed up) is kept empty", "vdc (shareable, not backed up) is left out",
-		"sda was a SCSI LUN", "NVRAM", "TPM", "selinux security label", "domif-setlink"} {
+		"sda was a SCSI LUN", "sda was a block disk; it is restored as a file", "NVRAM", "TPM", "selinux security label", "domif-setlink"} {
 		if !strings.Contains(notes, w) {
 			t.Errorf("notes lack %q:\n%s", w, notes)
 		}

@@ -35,6 +35,7 @@ const pointXML = `<domain type='qemu' id='3'>
 type fakeLibvirt struct {
 	doms      map[string]*fakeDomain
 	defineErr error
+	startErr  error
 	calls     []string
 }
 
@@ -108,6 +109,9 @@ func (f *fakeLibvirt) DomainDefineXMLFlags(x string, _ golibvirt.DomainDefineFla
 
 func (f *fakeLibvirt) DomainCreate(dom golibvirt.Domain) error {
 	f.calls = append(f.calls, "start "+dom.Name)
+	if f.startErr != nil {
+		return f.startErr
+	}
 	f.doms[dom.Name].active = true
 	return nil
 }
@@ -295,5 +299,21 @@ func TestRestoreNoXML(t *testing.T) {
 	q.DiskCount = 3
 	if _, err := Restore(context.Background(), q); !errors.Is(err, ErrBadXML) {
 		t.Fatalf("disk count mismatch: %v", err)
+	}
+}
+
+// TestRestoreStartFails: a domain that does not start stays defined, on
+// its images, and the error says so.
+func TestRestoreStartFails(t *testing.T) {
+	fx := newFixture(t)
+	l := &fakeLibvirt{doms: map[string]*fakeDomain{}, startErr: errors.New("no KVM")}
+	q := fx.request(l, "copy", false)
+	q.Start = true
+	res, err := Restore(context.Background(), q)
+	if err == nil || !strings.Contains(err.Error(), "defined but did not start") || res == nil || res.Started || len(res.Disks) != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if got := fx.files(t); len(got) != 2 || l.doms["copy"] == nil {
+		t.Fatalf("files %v, domain %v", got, l.doms["copy"])
 	}
 }
