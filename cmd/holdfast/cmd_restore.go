@@ -24,6 +24,7 @@ type restoreOptions struct {
 	// rollbackVM is the VM of --rollback vsphere://…/VM.
 	rollbackVM string
 	vs         vsphereRestoreFlags
+	lv         libvirtRestoreFlags
 	force      bool
 	workers    int
 	asJSON     bool
@@ -54,8 +55,8 @@ func newRestoreCommand(a *app) *cobra.Command {
 	var o restoreOptions
 	co := &clientOptions{}
 	c := &cobra.Command{
-		Use:   "restore POINT --disk N --to PATH [--to-format raw|qcow2] [--force | --rollback] | POINT --to-vsphere vsphere://USER@HOST/DC | POINT --rollback vsphere://USER@HOST/DC/vm/…/VM --datastore-path DS=DIR",
-		Short: "Restore one disk of a restore point to a file, block device or qcow2 image, or a whole VM to vSphere",
+		Use:   "restore POINT --disk N --to PATH [--to-format raw|qcow2] [--force | --rollback] | POINT --to-vsphere vsphere://USER@HOST/DC | POINT --to-libvirt [--name NEW] [--pool-dir DIR] [--start] | POINT --rollback vsphere://USER@HOST/DC/vm/…/VM --datastore-path DS=DIR",
+		Short: "Restore one disk of a restore point to a file, block device or qcow2 image, or a whole VM to vSphere or libvirt",
 		Long: `Restore disk N of POINT (an ID, a unique ID prefix, "latest", "VM:latest" or
 "VM:latest~N", the Nth point before the newest)
 to PATH. A raw file is written sparse where the disk had zeros; a block device
@@ -106,7 +107,9 @@ reports since the point, else every chunk compared), through the
 directories where its datastores are mounted (--datastore-path NAME=DIR),
 and resets its changed block tracking before the first write; --force rolls
 back a VM that is not the one the point was taken of. The password comes
-from --vsphere-password-file or $HOLDFAST_VSPHERE_PASSWORD.`,
+from --vsphere-password-file or $HOLDFAST_VSPHERE_PASSWORD.
+
+` + libvirtRestoreHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
 			_, err := o.pointArg(cmd, args)
 			return err
@@ -114,10 +117,15 @@ from --vsphere-password-file or $HOLDFAST_VSPHERE_PASSWORD.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, _ := o.pointArg(cmd, args)
 			args = []string{ref}
+			if _, err := o.checkLibvirt(cmd); err != nil {
+				return err
+			}
 			if server, err := a.viaServer(co); err != nil {
 				return err
-			} else if server && o.vsphereRestore() {
-				return usageError{errors.New("a restore to vSphere needs a local repository (--repo)")}
+			} else if server && (o.vsphereRestore() || o.lv.to) {
+				return usageError{errors.New("a restore to vSphere or libvirt needs a local repository (--repo)")}
+			} else if o.lv.to {
+				return runLibvirtRestore(cmd, a, o, ref)
 			} else if o.vsphereRestore() {
 				return runVSphereRestore(cmd, a, o, ref)
 			} else if server {
@@ -135,11 +143,12 @@ from --vsphere-password-file or $HOLDFAST_VSPHERE_PASSWORD.`,
 	c.Flags().StringVar(&o.toFormat, "to-format", "", "destination format: raw or qcow2 (default: qcow2 for a .qcow2 name, else raw)")
 	c.Flags().Var(rollbackFlag{on: &o.rollback, vm: &o.rollbackVM}, "rollback", "rewrite only the differing chunks of an existing disk (--to), or of a vSphere VM's disks (--rollback vsphere://…/VM)")
 	c.Flags().Lookup("rollback").NoOptDefVal = "true"
-	c.Flags().BoolVar(&o.force, "force", false, "replace an existing non-empty file, or write over a block device; with --to-vsphere, power off and destroy a VM of the same name; with --rollback vsphere://…, roll back a VM the point was not taken of")
+	c.Flags().BoolVar(&o.force, "force", false, "replace an existing non-empty file, or write over a block device; with --to-vsphere or --to-libvirt, destroy and replace a VM or domain of the same name; with --rollback vsphere://…, roll back a VM the point was not taken of")
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the result as JSON (through the server: the session's result)")
 	c.Flags().IntVar(&o.workers, "workers", 0, "parallel chunk readers (default 2 × CPUs, and at least 16 for a full restore)")
 	o.scan.add(c.Flags(), true)
 	o.vs.register(c.Flags())
+	o.lv.register(c.Flags())
 	return c
 }
 

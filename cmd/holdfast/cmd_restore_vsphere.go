@@ -31,12 +31,12 @@ type vsphereRestoreFlags struct {
 
 func (f *vsphereRestoreFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.to, "to-vsphere", "", "restore the whole VM to vSphere: vsphere://USER@HOST/DATACENTER")
-	fs.StringVar(&f.name, "name", "", "with --to-vsphere: the new VM's name (default: the recorded one)")
+	fs.StringVar(&f.name, "name", "", "with --to-vsphere or --to-libvirt: the new VM's or domain's name (default: the recorded one)")
 	fs.StringVar(&f.datastore, "datastore", "", "with --to-vsphere: datastore for the VM and its disks (default: the recorded one)")
 	fs.StringVar(&f.host, "host", "", "with --to-vsphere: host to run the VM on (default: one that mounts the datastore)")
 	fs.StringVar(&f.cluster, "cluster", "", "with --to-vsphere: cluster to run the VM in")
 	fs.StringVar(&f.folder, "folder", "", "with --to-vsphere: inventory folder of the VM (default: the datacenter's VM folder)")
-	fs.StringArrayVar(&f.networks, "network", nil, "with --to-vsphere: connect NICs of network OLD to NEW (OLD=NEW, repeatable)")
+	fs.StringArrayVar(&f.networks, "network", nil, "with --to-vsphere: connect NICs of network OLD to NEW (OLD=NEW, repeatable); with --to-libvirt: keep or disconnect (links down)")
 	fs.BoolVar(&f.powerOn, "power-on", false, "with --to-vsphere: power the VM on once restored")
 	fs.BoolVar(&f.sparse, "sparse-upload", false, "with --to-vsphere: upload each disk without its zero chunks (a monolithicSparse VMDK that vSphere converts into a thin disk)")
 	fs.StringArrayVar(&f.datastorePaths, "datastore-path", nil, "with --rollback vsphere://…: datastore NAME is mounted here at DIR (NAME=DIR, repeatable)")
