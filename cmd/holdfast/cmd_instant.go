@@ -38,6 +38,7 @@ type instantOptions struct {
 	scan                                scanFlags // start only: scan the point first
 	vmName                              string
 	esxi                                esxiOptions // start only: run the VM on ESXi
+	libvirt                             libvirtIROptions
 }
 
 func newInstantCommand(a *app) *cobra.Command {
@@ -144,6 +145,7 @@ moves the VM to production storage (docs/vsphere.md).
 	f.StringVar(&o.vmName, "name", "", "name of the VM on ESXi: its .vmx display name and, with --vsphere, its inventory name (default: the point's VM name; --vsphere: NAME-ID)")
 	f.StringVar(&o.id, "id", "", "session ID (set by start for the serving process)")
 	_ = f.MarkHidden("id")
+	o.libvirt.register(f)
 	if !serve {
 		o.scan.add(f, true)
 		o.esxi.register(f)
@@ -158,8 +160,8 @@ moves the VM to production storage (docs/vsphere.md).
 			if o.scan.scan {
 				return usageError{errors.New("--scan needs a local repository (--repo): through the server, scan first with holdfast scan")}
 			}
-			if o.esxi.target != "" {
-				return usageError{errors.New("--vsphere needs a local repository (--repo)")}
+			if o.esxi.target != "" || o.libvirt.enabled {
+				return usageError{errors.New("--vsphere and --libvirt need a local repository (--repo)")}
 			}
 			return runServerInstantStart(cmd.Context(), a, co, *stateDir, o, args[0])
 		}
@@ -253,6 +255,9 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 		so.VM = &instant.VMOptions{Memory: o.qemuMemory, CPUs: o.qemuCPUs, Network: o.qemuNetwork, Accel: o.qemuAccel,
 			Extra: o.qemuArgs}
 	}
+	if so.Libvirt, err = o.libvirt.options(o); err != nil {
+		return err
+	}
 	return instant.Serve(ctx, so) // SIGTERM (instant-recovery stop) and SIGINT cancel ctx in main
 }
 
@@ -267,6 +272,7 @@ func (a *app) printInstant(rec instant.Record, asJSON bool) {
 		fmt.Fprintf(a.stdout, "  disk %d (%s): %s %s\n", d.Index, formatBytes(d.Size), orDash(d.NBDURL), d.NFSURL)
 	}
 	a.printESXi(rec)
+	a.printLibvirt(rec)
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -282,6 +288,9 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 		return err
 	}
 	if _, err := o.allowList(); err != nil {
+		return err
+	}
+	if err := o.libvirt.check(&o); err != nil {
 		return err
 	}
 	var loc vsphere.Locator
@@ -354,6 +363,7 @@ func (a *app) instantServeCommand(ctx context.Context, ref, stateDir, id, redo s
 	for _, s := range o.allow {
 		args = append(args, "--allow", s)
 	}
+	args = append(args, o.libvirt.args()...)
 	return a.repoChild(ctx, self, args)
 }
 
@@ -388,10 +398,10 @@ func newInstantList(a *app, stateDir *string, co *clientOptions) *cobra.Command 
 			if r.ClientsErr != "" {
 				clients = "?"
 			}
-			cells = append(cells, []string{r.ID, r.VM, r.Point, r.State, strconv.Itoa(len(r.Disks)), clients,
+			cells = append(cells, []string{r.ID, r.VM, r.Point, r.State, orDash(r.Runs), strconv.Itoa(len(r.Disks)), clients,
 				orDash(r.NBDAddr), orDash(r.NFSPath), r.RedoDir})
 		}
-		return table(a.stdout, []string{"ID", "VM", "POINT", "STATE", "DISKS", "CLIENTS", "NBD", "NFS", "REDO"}, cells)
+		return table(a.stdout, []string{"ID", "VM", "POINT", "STATE", "RUNS", "DISKS", "CLIENTS", "NBD", "NFS", "REDO"}, cells)
 	}
 	return c
 }
@@ -401,12 +411,13 @@ func newInstantList(a *app, stateDir *string, co *clientOptions) *cobra.Command 
 type instantRow struct {
 	instant.Record
 	State      string           `json:"state"`
+	Runs       string           `json:"runs,omitempty"` // what runs the VM: libvirt, qemu, esxi
 	Clients    []instant.Client `json:"clients"`
 	ClientsErr string           `json:"clients_error,omitempty"`
 }
 
 func (a *app) instantRow(ctx context.Context, reg instant.Registry, r instant.Record) instantRow {
-	row := instantRow{Record: r, State: r.State(), Clients: []instant.Client{}}
+	row := instantRow{Record: r, State: r.State(), Runs: runMode(r), Clients: []instant.Client{}}
 	if row.State == "serving" {
 		cl, err := reg.Clients(ctx, r.ID)
 		if err != nil {
@@ -457,6 +468,7 @@ the clients are those its mount server last reported (every second).`}
 			fmt.Fprintf(a.stdout, "VM: pid %d (running: %v), QMP %s\n", rec.QEMU, rec.VMRunning(), instant.QMPSocket(rec.RedoDir))
 		}
 		a.printESXi(rec)
+		a.printLibvirt(rec)
 		printClients(a, row.Clients, row.ClientsErr)
 		return nil
 	}
@@ -505,6 +517,9 @@ stops (the host was the export's client). The password comes from
 		}
 		rec, err = reg.Stop(cmd.Context(), args[0], instant.StopOptions{Force: force})
 		if err != nil {
+			return err
+		}
+		if rec, err = removeLostDomain(cmd.Context(), a, reg, rec); err != nil {
 			return err
 		}
 		if discard {
@@ -573,6 +588,7 @@ session ends.`}
 		case rec.ESXi != nil && !rec.ESXi.Removed:
 			return usageError{fmt.Errorf("session %s's VM runs on ESXi: migrate it with --vsphere-datastore DS (or stop the session first)", rec.ID)}
 		}
+		to = libvirtTargets(rec, to)
 		targets := map[int]string{}
 		switch {
 		case len(to) == 0:
@@ -608,6 +624,11 @@ session ends.`}
 			ended += "; " + a.discarded(res.Record, *res.Discarded)
 		}
 		took := a.clock.Since(start).Round(time.Millisecond)
+		if res.Live && rec.Libvirt != nil {
+			_, err = fmt.Fprintf(a.stdout, "migrated session %s live in %s: libvirt domain %s now runs from %s; %s\n",
+				rec.ID, took, rec.Libvirt.Domain, strings.Join(to, ", "), ended)
+			return err
+		}
 		if res.Live {
 			_, err = fmt.Fprintf(a.stdout, "migrated session %s live in %s: VM (pid %d) now runs from %s; %s\n",
 				rec.ID, took, res.Record.QEMU, strings.Join(to, ", "), ended)
