@@ -363,7 +363,7 @@ func (a *app) instantServeCommand(ctx context.Context, ref, stateDir, id, redo s
 	for _, s := range o.allow {
 		args = append(args, "--allow", s)
 	}
-	args = append(args, o.libvirt.args()...)
+	args = append(args, o.libvirt.args(o)...)
 	return a.repoChild(ctx, self, args)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/holdfast-backup/holdfast/internal/instant"
@@ -55,12 +56,14 @@ func (o *libvirtIROptions) check(io *instantOptions) error {
 	return nil
 }
 
-// args are the flags that pass o on to the serving process.
-func (o *libvirtIROptions) args() []string {
+// args are the flags that pass o (and the minimal domain's --qemu-*
+// sizes) on to the serving process.
+func (o *libvirtIROptions) args(io instantOptions) []string {
 	if !o.enabled {
 		return nil
 	}
-	args := []string{"--libvirt", "--libvirt-uri", o.uri}
+	args := []string{"--libvirt", "--libvirt-uri", o.uri, "--qemu-memory", strconv.Itoa(io.qemuMemory),
+		"--qemu-cpus", strconv.Itoa(io.qemuCPUs), "--qemu-accel", io.qemuAccel}
 	if o.xmlFile != "" {
 		args = append(args, "--libvirt-xml", o.xmlFile)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -159,6 +160,20 @@ func TestInstantRecoveryLibvirt(t *testing.T) {
 		t.Fatalf("stopped session: %+v %v", shown, err)
 	}
 
+	// A session whose serving process was killed left its domain: stop
+	// removes it.
+	rec3 := startInstant(t, e, bj.Point, "--nbd", freeAddr(t), "--libvirt", "--libvirt-uri", d.URI, "--name", "tiny-third")
+	if err := syscall.Kill(rec3.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the serving process to end", func() bool { return !instant.Alive(rec3.PID) })
+	if out := e.ok("instant-recovery", "stop", rec3.ID); !strings.Contains(out, "libvirt domain tiny-third destroyed and undefined") {
+		t.Fatalf("stop of the killed session: %s", out)
+	}
+	if got, want := domains(t, d, true), []string{"tiny", lr.Domain}; !slices.Equal(got, want) {
+		t.Fatalf("after stopping the killed session: domains %v, want %v", got, want)
+	}
+
 	// Live migration onto a local qcow2 in DIR.
 	prodDir := filepath.Join(e.dir, "prod")
 	if err := os.Mkdir(prodDir, 0o700); err != nil {
@@ -221,4 +236,61 @@ func exportFile(t *testing.T, e *env, rec instant.Record, name string) string {
 	img := filepath.Join(t.TempDir(), "export.img")
 	sh(t, "nbdcopy", rec.Disks[0].NBDURL, img)
 	return tinyguest.ReadDiskFile(t, img, name)
+}
+
+// TestInstantRecoveryLibvirtNoXML: a point without domain XML (a disk
+// image backup) runs as the minimal domain, or from --libvirt-xml (the
+// tiny guest boots from it); stop --discard removes the domain and the
+// redo data. Conflicting flags are usage errors.
+func TestInstantRecoveryLibvirtNoXML(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM")
+	}
+	d := libvirtd.Start(t)
+	g := tinyguest.Build(t)
+	e := newEnv(t)
+	e.vars = append(e.vars, "HOLDFAST_STATE_DIR="+filepath.Join(e.dir, "state"))
+	e.init("--chunk-size", "256KiB")
+	ctx := context.Background()
+	disk := filepath.Join(e.dir, "plain.img")
+	tinyguest.MakeDisk(t, disk, 32<<20, "from-a-template")
+	bj := e.backupJSON("plain", disk)
+
+	for _, bad := range [][]string{{"--start-qemu"}, {"--nbd", ""}, {"--libvirt-uri", "qemu:///session"}, {"--libvirt-xml", "/nonexistent.xml"}} {
+		args := append([]string{"instant-recovery", "start", bj.Point, "--libvirt", "--libvirt-uri", d.URI}, bad...)
+		if r := e.run(args...); r.code != exitUsage {
+			t.Errorf("start --libvirt %v: exit %d: %s", bad, r.code, r.stderr)
+		}
+	}
+
+	rec := startInstant(t, e, bj.Point, "--nbd", freeAddr(t), "--libvirt", "--libvirt-uri", d.URI, "--qemu-memory", "64")
+	x, err := d.Virsh(ctx, "dumpxml", rec.Libvirt.Domain)
+	if err != nil || !strings.Contains(x, "<memory unit='KiB'>65536</memory>") || !strings.Contains(x, "protocol='nbd' name='disk-0'") ||
+		!strings.Contains(x, filepath.Join(rec.RedoDir, "console-0.log")) {
+		t.Fatalf("minimal domain:\n%s", x)
+	}
+	if out, _ := d.Virsh(ctx, "domstate", rec.Libvirt.Domain); !strings.Contains(out, "running") {
+		t.Fatalf("minimal domain state: %s", out)
+	}
+	e.ok("instant-recovery", "stop", rec.ID, "--discard")
+	if got := domains(t, d, true); len(got) != 0 {
+		t.Fatalf("domains left: %v", got)
+	}
+
+	tmpl := filepath.Join(e.dir, "template.xml")
+	if err := os.WriteFile(tmpl, []byte(tinyDomainXML("template", g, "/nonexistent.img", "/nonexistent/console.log")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rec = startInstant(t, e, bj.Point, "--nbd", freeAddr(t), "--libvirt", "--libvirt-uri", d.URI, "--libvirt-xml", tmpl, "--name", "from-template")
+	console := waitConsole(t, filepath.Join(rec.RedoDir, "console-0.log"))
+	if !strings.Contains(console, tinyguest.Marker+"from-a-template") {
+		t.Fatalf("guest console:\n%s", console)
+	}
+	e.ok("instant-recovery", "stop", rec.ID, "--discard")
+	if got := domains(t, d, true); len(got) != 0 {
+		t.Fatalf("domains left: %v", got)
+	}
+	if _, err := os.Stat(rec.RedoDir); !os.IsNotExist(err) {
+		t.Errorf("redo directory left: %v", err)
+	}
 }
