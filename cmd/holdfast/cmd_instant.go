@@ -121,6 +121,15 @@ and the VM registered as --name (default VM-ID), powered on with
 HOLDFAST_VSPHERE_PASSWORD. stop undoes it; migrate --vsphere-datastore
 moves the VM to production storage (docs/vsphere.md).
 
+--libvirt (start, local repository) defines a libvirt domain on the NBD
+exports (at --libvirt-uri, default qemu:///system) and starts it: the
+point's domain XML (or --libvirt-xml FILE, or a minimal domain sized by
+--qemu-memory/--qemu-cpus) named --name (default VM-ID) with new UUID and
+MAC addresses unless --libvirt-keep-identity, no network interfaces unless
+--libvirt-network, and its file-backed consoles logging to
+REDO-DIR/console-N.log. stop destroys and undefines it; migrate moves it
+live onto local images (docs/libvirt.md).
+
 --scan (start, local repository) first scans the point for malware as
 'holdfast scan' does and refuses an infected point (exit 1) unless
 --on-infection continue, and a point it could not scan (exit 7).`}
@@ -142,7 +151,7 @@ moves the VM to production storage (docs/vsphere.md).
 	f.BoolVar(&o.qemuNetwork, "qemu-network", false, "--start-qemu: connect the VM's NICs (the recorded models) to QEMU user-mode networking")
 	f.StringVar(&o.qemuAccel, "qemu-accel", "tcg", "--start-qemu: accelerator, e.g. kvm:tcg")
 	f.StringArrayVar(&o.qemuArgs, "qemu-arg", nil, "--start-qemu: extra QEMU argument (repeat)")
-	f.StringVar(&o.vmName, "name", "", "name of the VM on ESXi: its .vmx display name and, with --vsphere, its inventory name (default: the point's VM name; --vsphere: NAME-ID)")
+	f.StringVar(&o.vmName, "name", "", "name of the VM on ESXi: its .vmx display name and, with --vsphere, its inventory name (default: the point's VM name; --vsphere: NAME-ID); with --libvirt the domain's name (default NAME-ID)")
 	f.StringVar(&o.id, "id", "", "session ID (set by start for the serving process)")
 	_ = f.MarkHidden("id")
 	o.libvirt.register(f)
@@ -542,7 +551,7 @@ func newInstantMigrate(a *app, stateDir *string) *cobra.Command {
 	var keep, force bool
 	var vds string
 	var vs vsphereFlags
-	c := &cobra.Command{Use: "migrate ID --to PATH [--to PATH …] [--disk N] [--force] | migrate ID --vsphere-datastore DS",
+	c := &cobra.Command{Use: "migrate ID --to PATH [--to PATH …] [--disk N] [--force] | migrate ID --to DIR (libvirt) | migrate ID --vsphere-datastore DS",
 		Short: "Move the VM to production storage (point + its writes), then end the session",
 		Args:  exactArgs(1),
 		Long: `Write what the VM sees — the restore point with the VM's writes applied — to
@@ -555,6 +564,12 @@ onto its image while the VM runs and pivots onto it (blockdev-mirror), the VM
 keeps running from production storage, and the exports go away; its QMP
 socket and logs stay in the redo directory while it runs. Otherwise the
 session is stopped first and the images are written from the redo data.
+
+A session's libvirt domain (start --libvirt) is migrated live by libvirt:
+virDomainBlockCopy onto each image, then the pivot; --to DIR (an existing
+directory) names the images DIR/DOMAIN-vda.qcow2 …. The domain keeps
+running from them, its definition names them, and the session ends without
+touching it.
 
 Either way a session whose exports have other clients (see stop) is not
 migrated: the command names them and exits 2, unless --force.

@@ -82,7 +82,7 @@ func domainXML(s domainSpec) (domainPlan, error) {
 		}
 		d.Devices.Interfaces[i].Target = nil // the host's tap device name
 	}
-	d.SecLabel = nil // the original host's labels
+	d.SecLabel = nil                      // the original host's labels
 	if d.OS != nil && d.OS.NVRam != nil { // libvirt makes the new domain's own from the template
 		d.OS.NVRam.NVRam, d.OS.NVRam.Source = "", nil
 	}
