@@ -565,11 +565,9 @@ keeps running from production storage, and the exports go away; its QMP
 socket and logs stay in the redo directory while it runs. Otherwise the
 session is stopped first and the images are written from the redo data.
 
-A session's libvirt domain (start --libvirt) is migrated live by libvirt:
-virDomainBlockCopy onto each image, then the pivot; --to DIR (an existing
-directory) names the images DIR/DOMAIN-vda.qcow2 …. The domain keeps
-running from them, its definition names them, and the session ends without
-touching it.
+A libvirt domain (start --libvirt) is migrated live by virDomainBlockCopy and
+a pivot onto each image (--to DIR: DIR/DOMAIN-vda.qcow2 …); it keeps running
+from them, its definition names them, and the session ends without it.
 
 Either way a session whose exports have other clients (see stop) is not
 migrated: the command names them and exits 2, unless --force.
@@ -639,14 +637,9 @@ session ends.`}
 			ended += "; " + a.discarded(res.Record, *res.Discarded)
 		}
 		took := a.clock.Since(start).Round(time.Millisecond)
-		if res.Live && rec.Libvirt != nil {
-			_, err = fmt.Fprintf(a.stdout, "migrated session %s live in %s: libvirt domain %s now runs from %s; %s\n",
-				rec.ID, took, rec.Libvirt.Domain, strings.Join(to, ", "), ended)
-			return err
-		}
 		if res.Live {
-			_, err = fmt.Fprintf(a.stdout, "migrated session %s live in %s: VM (pid %d) now runs from %s; %s\n",
-				rec.ID, took, res.Record.QEMU, strings.Join(to, ", "), ended)
+			_, err = fmt.Fprintf(a.stdout, "migrated session %s live in %s: %s now runs from %s; %s\n",
+				rec.ID, took, liveVM(res.Record), strings.Join(to, ", "), ended)
 			return err
 		}
 		_, err = fmt.Fprintf(a.stdout, "migrated session %s to %s in %s: %s written (%s the VM wrote), %s\n",

@@ -127,6 +127,15 @@ func runMode(rec instant.Record) string {
 	return ""
 }
 
+// liveVM names a live-migrated session's VM: its libvirt domain or QEMU's
+// PID.
+func liveVM(rec instant.Record) string {
+	if rec.Libvirt != nil {
+		return "libvirt domain " + rec.Libvirt.Domain
+	}
+	return fmt.Sprintf("VM (pid %d)", rec.QEMU)
+}
+
 // libvirtTargets turns migrate's --to into one image per disk of a libvirt
 // session: a single existing directory DIR gives DIR/DOMAIN-TARGET.qcow2.
 func libvirtTargets(rec instant.Record, to []string) []string {
