@@ -26,8 +26,8 @@ const copyPoll = 50 * time.Millisecond
 
 // migrateDomain moves every disk of the session's running libvirt domain
 // onto its target (raw, or qcow2 for a .qcow2 name) with
-// virDomainBlockCopy, pivots the domain onto it once the copy is ready,
-// and makes the domain's persistent definition use the targets too: the
+// virDomainBlockCopy and pivots the domain onto it once the copy is ready
+// (libvirt then names the target in the persistent definition too): the
 // domain runs on, from local storage, and no longer uses the exports. Each
 // pivoted disk is recorded as it goes (LibvirtRecord.MigratedTo); at the
 // end the session is marked migrated, so its end leaves the domain alone.
@@ -58,9 +58,6 @@ func (r Registry) migrateDomain(ctx context.Context, rec *Record, targets map[in
 		if err := r.Save(*rec); err != nil {
 			return err
 		}
-	}
-	if err := redefineOnFiles(c, dom, lr.Targets, targets); err != nil {
-		return fmt.Errorf("the domain runs from its new images, but its definition still names the exports: %w", err)
 	}
 	rec.Migrated = true
 	return r.Save(*rec)
@@ -147,36 +144,4 @@ func diskFile(d libvirtxml.Domain, dev string) string {
 		}
 	}
 	return ""
-}
-
-// redefineOnFiles makes the domain's persistent definition use the images
-// it was moved onto, so it boots from them next time.
-func redefineOnFiles(c *libvirtconn.Conn, dom golibvirt.Domain, devs []string, targets map[int]string) error {
-	x, err := c.DomainGetXMLDesc(dom, golibvirt.DomainXMLInactive)
-	if err != nil {
-		return err
-	}
-	var d libvirtxml.Domain
-	if err := d.Unmarshal(x); err != nil {
-		return fmt.Errorf("%w: %w", ErrDomainXML, err)
-	}
-	for n, dev := range devs {
-		for i := range d.Devices.Disks {
-			disk := &d.Devices.Disks[i]
-			if disk.Target == nil || disk.Target.Dev != dev {
-				continue
-			}
-			format, err := pipeline.TargetFormat(targets[n], "")
-			if err != nil {
-				return err
-			}
-			f := fileDisk(targets[n], format)
-			disk.Driver, disk.Source, disk.BackingStore = f.Driver, f.Source, nil
-		}
-	}
-	if x, err = d.Marshal(); err != nil {
-		return err
-	}
-	_, err = c.DomainDefineXML(x)
-	return err
 }
