@@ -175,6 +175,17 @@ func TestInstantRecoveryLibvirt(t *testing.T) {
 		t.Fatalf("after stopping the killed session: domains %v, want %v", got, want)
 	}
 
+	// A migration that cannot create its image changes nothing.
+	if r := e.run("instant-recovery", "migrate", rec.ID, "--to", filepath.Join(e.dir, "missing", "x.qcow2")); r.code == 0 {
+		t.Fatalf("migrate to a missing directory: %s", r.stdout)
+	}
+	if x, _ := d.Virsh(ctx, "dumpxml", lr.Domain); !strings.Contains(x, "protocol='nbd' name='disk-0'") {
+		t.Fatalf("the failed migration moved the domain:\n%s", x)
+	}
+	if out := e.ok("instant-recovery", "list"); !strings.Contains(out, "serving  libvirt") {
+		t.Fatalf("list after the failed migration:\n%s", out)
+	}
+
 	// Live migration onto a local qcow2 in DIR.
 	prodDir := filepath.Join(e.dir, "prod")
 	if err := os.Mkdir(prodDir, 0o700); err != nil {
