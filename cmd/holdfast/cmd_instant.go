@@ -211,6 +211,9 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 	if err != nil {
 		return err
 	}
+	if err := o.libvirt.check(&o); err != nil {
+		return err
+	}
 	if o.id == "" {
 		o.id = instant.NewID()
 	} else if !instant.ValidID(o.id) {
