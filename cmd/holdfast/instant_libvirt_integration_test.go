@@ -103,6 +103,7 @@ func TestInstantRecoveryLibvirt(t *testing.T) {
 	bj := e.backupJSON("tiny", "--libvirt-uri", d.URI, "libvirt:///tiny") // shut off: read from its file
 	before := chunkFiles(t, e.repo)
 
+	started := time.Now()
 	rec := startInstant(t, e, bj.Point, "--nbd", freeAddr(t), "--libvirt", "--libvirt-uri", d.URI)
 	lr := rec.Libvirt
 	if lr == nil || lr.Domain != "tiny-"+rec.ID || !slices.Equal(lr.Targets, []string{"vda"}) || lr.UUID == "" {
@@ -110,6 +111,7 @@ func TestInstantRecoveryLibvirt(t *testing.T) {
 	}
 	t.Cleanup(func() { _, _ = d.Virsh(context.Background(), "destroy", lr.Domain) })
 	console := waitConsole(t, filepath.Join(rec.RedoDir, "console-0.log"))
+	t.Logf("start --libvirt to the guest's end marker: %s", time.Since(started).Round(time.Millisecond))
 	if !strings.Contains(console, tinyguest.Marker+"booted-through-libvirt") || !strings.Contains(console, "HOLDFAST-BOOT: 1") {
 		t.Fatalf("guest console:\n%s", console)
 	}
@@ -192,6 +194,7 @@ func TestInstantRecoveryLibvirt(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := e.ok("instant-recovery", "migrate", rec.ID, "--to", prodDir)
+	t.Logf("%s", out)
 	prod := filepath.Join(prodDir, lr.Domain+"-vda.qcow2")
 	if !strings.Contains(out, "live") || !strings.Contains(out, prod) {
 		t.Fatalf("migrate: %s", out)
