@@ -38,6 +38,7 @@ type instantOptions struct {
 	scan                                scanFlags // start only: scan the point first
 	vmName                              string
 	esxi                                esxiOptions // start only: run the VM on ESXi
+	libvirt                             libvirtIROptions
 }
 
 func newInstantCommand(a *app) *cobra.Command {
@@ -120,6 +121,15 @@ and the VM registered as --name (default VM-ID), powered on with
 HOLDFAST_VSPHERE_PASSWORD. stop undoes it; migrate --vsphere-datastore
 moves the VM to production storage (docs/vsphere.md).
 
+--libvirt (start, local repository) defines a libvirt domain on the NBD
+exports (at --libvirt-uri, default qemu:///system) and starts it: the
+point's domain XML (or --libvirt-xml FILE, or a minimal domain sized by
+--qemu-memory/--qemu-cpus) named --name (default VM-ID) with new UUID and
+MAC addresses unless --libvirt-keep-identity, no network interfaces unless
+--libvirt-network, and its file-backed consoles logging to
+REDO-DIR/console-N.log. stop destroys and undefines it; migrate moves it
+live onto local images (docs/libvirt.md).
+
 --scan (start, local repository) first scans the point for malware as
 'holdfast scan' does and refuses an infected point (exit 1) unless
 --on-infection continue, and a point it could not scan (exit 7).`}
@@ -141,9 +151,10 @@ moves the VM to production storage (docs/vsphere.md).
 	f.BoolVar(&o.qemuNetwork, "qemu-network", false, "--start-qemu: connect the VM's NICs (the recorded models) to QEMU user-mode networking")
 	f.StringVar(&o.qemuAccel, "qemu-accel", "tcg", "--start-qemu: accelerator, e.g. kvm:tcg")
 	f.StringArrayVar(&o.qemuArgs, "qemu-arg", nil, "--start-qemu: extra QEMU argument (repeat)")
-	f.StringVar(&o.vmName, "name", "", "name of the VM on ESXi: its .vmx display name and, with --vsphere, its inventory name (default: the point's VM name; --vsphere: NAME-ID)")
+	f.StringVar(&o.vmName, "name", "", "name of the VM on ESXi: its .vmx display name and, with --vsphere, its inventory name (default: the point's VM name; --vsphere: NAME-ID); with --libvirt the domain's name (default NAME-ID)")
 	f.StringVar(&o.id, "id", "", "session ID (set by start for the serving process)")
 	_ = f.MarkHidden("id")
+	o.libvirt.register(f)
 	if !serve {
 		o.scan.add(f, true)
 		o.esxi.register(f)
@@ -158,8 +169,8 @@ moves the VM to production storage (docs/vsphere.md).
 			if o.scan.scan {
 				return usageError{errors.New("--scan needs a local repository (--repo): through the server, scan first with holdfast scan")}
 			}
-			if o.esxi.target != "" {
-				return usageError{errors.New("--vsphere needs a local repository (--repo)")}
+			if o.esxi.target != "" || o.libvirt.enabled {
+				return usageError{errors.New("--vsphere and --libvirt need a local repository (--repo)")}
 			}
 			return runServerInstantStart(cmd.Context(), a, co, *stateDir, o, args[0])
 		}
@@ -198,6 +209,9 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 	}
 	allow, err := o.allowList()
 	if err != nil {
+		return err
+	}
+	if err := o.libvirt.check(&o); err != nil {
 		return err
 	}
 	if o.id == "" {
@@ -253,6 +267,9 @@ func runInstantServe(ctx context.Context, a *app, stateDir string, o instantOpti
 		so.VM = &instant.VMOptions{Memory: o.qemuMemory, CPUs: o.qemuCPUs, Network: o.qemuNetwork, Accel: o.qemuAccel,
 			Extra: o.qemuArgs}
 	}
+	if so.Libvirt, err = o.libvirt.options(o); err != nil {
+		return err
+	}
 	return instant.Serve(ctx, so) // SIGTERM (instant-recovery stop) and SIGINT cancel ctx in main
 }
 
@@ -267,6 +284,7 @@ func (a *app) printInstant(rec instant.Record, asJSON bool) {
 		fmt.Fprintf(a.stdout, "  disk %d (%s): %s %s\n", d.Index, formatBytes(d.Size), orDash(d.NBDURL), d.NFSURL)
 	}
 	a.printESXi(rec)
+	a.printLibvirt(rec)
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -282,6 +300,9 @@ func runInstantStart(ctx context.Context, a *app, stateDir string, o instantOpti
 		return err
 	}
 	if _, err := o.allowList(); err != nil {
+		return err
+	}
+	if err := o.libvirt.check(&o); err != nil {
 		return err
 	}
 	var loc vsphere.Locator
@@ -354,6 +375,7 @@ func (a *app) instantServeCommand(ctx context.Context, ref, stateDir, id, redo s
 	for _, s := range o.allow {
 		args = append(args, "--allow", s)
 	}
+	args = append(args, o.libvirt.args(o)...)
 	return a.repoChild(ctx, self, args)
 }
 
@@ -388,10 +410,10 @@ func newInstantList(a *app, stateDir *string, co *clientOptions) *cobra.Command 
 			if r.ClientsErr != "" {
 				clients = "?"
 			}
-			cells = append(cells, []string{r.ID, r.VM, r.Point, r.State, strconv.Itoa(len(r.Disks)), clients,
+			cells = append(cells, []string{r.ID, r.VM, r.Point, r.State, orDash(r.Runs), strconv.Itoa(len(r.Disks)), clients,
 				orDash(r.NBDAddr), orDash(r.NFSPath), r.RedoDir})
 		}
-		return table(a.stdout, []string{"ID", "VM", "POINT", "STATE", "DISKS", "CLIENTS", "NBD", "NFS", "REDO"}, cells)
+		return table(a.stdout, []string{"ID", "VM", "POINT", "STATE", "RUNS", "DISKS", "CLIENTS", "NBD", "NFS", "REDO"}, cells)
 	}
 	return c
 }
@@ -401,12 +423,13 @@ func newInstantList(a *app, stateDir *string, co *clientOptions) *cobra.Command 
 type instantRow struct {
 	instant.Record
 	State      string           `json:"state"`
+	Runs       string           `json:"runs,omitempty"` // what runs the VM: libvirt, qemu, esxi
 	Clients    []instant.Client `json:"clients"`
 	ClientsErr string           `json:"clients_error,omitempty"`
 }
 
 func (a *app) instantRow(ctx context.Context, reg instant.Registry, r instant.Record) instantRow {
-	row := instantRow{Record: r, State: r.State(), Clients: []instant.Client{}}
+	row := instantRow{Record: r, State: r.State(), Runs: runMode(r), Clients: []instant.Client{}}
 	if row.State == "serving" {
 		cl, err := reg.Clients(ctx, r.ID)
 		if err != nil {
@@ -457,6 +480,7 @@ the clients are those its mount server last reported (every second).`}
 			fmt.Fprintf(a.stdout, "VM: pid %d (running: %v), QMP %s\n", rec.QEMU, rec.VMRunning(), instant.QMPSocket(rec.RedoDir))
 		}
 		a.printESXi(rec)
+		a.printLibvirt(rec)
 		printClients(a, row.Clients, row.ClientsErr)
 		return nil
 	}
@@ -507,6 +531,9 @@ stops (the host was the export's client). The password comes from
 		if err != nil {
 			return err
 		}
+		if rec, err = removeLostDomain(cmd.Context(), a, reg, rec); err != nil {
+			return err
+		}
 		if discard {
 			d, err := reg.Discard(cmd.Context(), rec)
 			if err != nil {
@@ -527,7 +554,7 @@ func newInstantMigrate(a *app, stateDir *string) *cobra.Command {
 	var keep, force bool
 	var vds string
 	var vs vsphereFlags
-	c := &cobra.Command{Use: "migrate ID --to PATH [--to PATH …] [--disk N] [--force] | migrate ID --vsphere-datastore DS",
+	c := &cobra.Command{Use: "migrate ID --to PATH [--to PATH …] [--disk N] [--force] | migrate ID --to DIR (libvirt) | migrate ID --vsphere-datastore DS",
 		Short: "Move the VM to production storage (point + its writes), then end the session",
 		Args:  exactArgs(1),
 		Long: `Write what the VM sees — the restore point with the VM's writes applied — to
@@ -540,6 +567,10 @@ onto its image while the VM runs and pivots onto it (blockdev-mirror), the VM
 keeps running from production storage, and the exports go away; its QMP
 socket and logs stay in the redo directory while it runs. Otherwise the
 session is stopped first and the images are written from the redo data.
+
+A libvirt domain (start --libvirt) is migrated live by virDomainBlockCopy and
+a pivot onto each image (--to DIR: DIR/DOMAIN-vda.qcow2 …); it keeps running
+from them, its definition names them, and the session ends without it.
 
 Either way a session whose exports have other clients (see stop) is not
 migrated: the command names them and exits 2, unless --force.
@@ -573,6 +604,7 @@ session ends.`}
 		case rec.ESXi != nil && !rec.ESXi.Removed:
 			return usageError{fmt.Errorf("session %s's VM runs on ESXi: migrate it with --vsphere-datastore DS (or stop the session first)", rec.ID)}
 		}
+		to = libvirtTargets(rec, to)
 		targets := map[int]string{}
 		switch {
 		case len(to) == 0:
@@ -609,8 +641,8 @@ session ends.`}
 		}
 		took := a.clock.Since(start).Round(time.Millisecond)
 		if res.Live {
-			_, err = fmt.Fprintf(a.stdout, "migrated session %s live in %s: VM (pid %d) now runs from %s; %s\n",
-				rec.ID, took, res.Record.QEMU, strings.Join(to, ", "), ended)
+			_, err = fmt.Fprintf(a.stdout, "migrated session %s live in %s: %s now runs from %s; %s\n",
+				rec.ID, took, liveVM(res.Record), strings.Join(to, ", "), ended)
 			return err
 		}
 		_, err = fmt.Fprintf(a.stdout, "migrated session %s to %s in %s: %s written (%s the VM wrote), %s\n",

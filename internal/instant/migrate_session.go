@@ -46,6 +46,8 @@ type Migrated struct {
 // the session. A session whose VM (started with VMOptions) runs is
 // migrated live: QEMU mirrors every disk onto its image and pivots onto
 // it, the VM keeps running from production storage, and the exports go.
+// A session's libvirt domain (LibvirtOptions) is migrated live the same
+// way through libvirt (virDomainBlockCopy, migrateDomain).
 // Otherwise the session is stopped first and each target is written from
 // the point with the redo data applied (Migrate). Either way, unless
 // o.Force, a session with other clients is refused (Stop).
@@ -57,7 +59,7 @@ func (r Registry) MigrateSession(ctx context.Context, id string, o MigrateOption
 	if !rec.Discarded.IsZero() {
 		return Migrated{}, fmt.Errorf("session %s has no redo data any more (%s)", rec.ID, rec.State())
 	}
-	live := rec.State() == "serving" && rec.VMRunning()
+	live := rec.State() == "serving" && (rec.VMRunning() || rec.Libvirt != nil && !rec.Libvirt.Removed)
 	if err := checkTargets(rec, o.Targets, live); err != nil {
 		return Migrated{}, err
 	}
@@ -66,7 +68,11 @@ func (r Registry) MigrateSession(ctx context.Context, id string, o MigrateOption
 		if err := r.checkIdle(ctx, rec.ID, o.Force); err != nil {
 			return res, err
 		}
-		if err := r.migrateLive(ctx, &res.Record, o.Targets); err != nil {
+		migrate := r.migrateLive
+		if rec.Libvirt != nil {
+			migrate = r.migrateDomain
+		}
+		if err := migrate(ctx, &res.Record, o.Targets); err != nil {
 			return res, err
 		}
 	}

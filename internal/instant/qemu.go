@@ -144,8 +144,8 @@ func migrateLive(ctx context.Context, rec Record, n int, to string, size int64) 
 	if err != nil {
 		return err
 	}
-	if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", format, to, strconv.FormatInt(size, 10)).CombinedOutput(); err != nil {
-		return fmt.Errorf("create %s: %v: %s", to, err, out)
+	if err := createImage(ctx, to, format, size); err != nil {
+		return err
 	}
 	c, err := qmp.Dial(ctx, QMPSocket(rec.RedoDir))
 	if err != nil {

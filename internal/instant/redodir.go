@@ -89,6 +89,10 @@ func (r Registry) SessionDir(dir, id string) (path, session string, err error) {
 // directory; they stay while a migrated VM runs on.
 var vmFiles = map[string]bool{"qmp.sock": true, "console.log": true, "qemu.log": true}
 
+// consoleLog is the name of the logs of a libvirt domain's file-backed
+// character devices (replaceChardevs): VM files too.
+var consoleLog = regexp.MustCompile(`^console-[0-9]+\.log$`)
+
 // redoEntries are the other entries Holdfast creates in a redo directory.
 var (
 	redoFiles   = map[string]bool{"point.json": true, "serve.log": true}
@@ -115,7 +119,7 @@ func RemoveRedo(dir, id string, keepVM bool) (left []string, err error) {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		ours := redoFiles[name] || (vmFiles[name] && !keepVM) || (e.IsDir() && (diskPattern.MatchString(name) || name == ScratchDir))
+		ours := redoFiles[name] || ((vmFiles[name] || consoleLog.MatchString(name)) && !keepVM) || (e.IsDir() && (diskPattern.MatchString(name) || name == ScratchDir))
 		if name == RedoMarker {
 			continue
 		}

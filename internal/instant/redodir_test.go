@@ -64,6 +64,9 @@ func TestRemoveRedo(t *testing.T) {
 		{name: "a user file stays", extra: []string{"mine.txt"}, wantLeft: []string{"mine.txt"}},
 		{name: "migrated VM runs on", keepVM: true, wantLeft: []string{"console.log", "qemu.log", "qmp.sock"}},
 		{name: "no marker", noMarker: true, wantErr: true},
+		{name: "libvirt logs are ours", extra: []string{"console-0.log", "console-12.log"}, gone: true},
+		{name: "a migrated domain logs on", extra: []string{"console-0.log", "console-x.log"}, keepVM: true,
+			wantLeft: []string{"console-0.log", "console-x.log", "console.log", "qemu.log", "qmp.sock"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			parent := t.TempDir()

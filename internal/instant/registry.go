@@ -54,6 +54,9 @@ type Record struct {
 	// recorded before each step, so a later stop undoes what a killed
 	// start left.
 	ESXi *ESXiRecord `json:"esxi,omitempty"`
+	// Libvirt is the domain the session defined in libvirt on its
+	// exports (LibvirtOptions).
+	Libvirt *LibvirtRecord `json:"libvirt,omitempty"`
 }
 
 // ESXiRecord is a session's NFS datastore and VM on an ESXi host.

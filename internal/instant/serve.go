@@ -45,6 +45,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// VM, if set, starts QEMU on the NBD exports once they answer.
 	VM *VMOptions
+	// Libvirt, if set, defines and starts a libvirt domain on the NBD
+	// exports once they answer (libvirt.go).
+	Libvirt *LibvirtOptions
 	// Ready is called once the exports answer, with the session record
 	// (also saved in the registry).
 	Ready func(Record)
@@ -140,6 +143,12 @@ func Serve(ctx context.Context, o Options) (err error) {
 		}
 		defer s.stopVM()
 	}
+	if o.Libvirt != nil {
+		if err := s.startDomain(ctx); err != nil {
+			return err
+		}
+		defer s.stopDomain()
+	}
 	ctl, err := o.Registry.listenUnix(o.Registry.controlPath(o.ID))
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
@@ -200,7 +209,7 @@ func (s *session) startNBD(ctx context.Context, errc chan<- error) (shutdown fun
 	}
 	s.nbd = srv
 	servers := []*nbd.Server{srv}
-	if s.o.VM != nil {
+	if s.o.VM != nil || s.o.Libvirt != nil {
 		vsrv, path, err := serveVMNBD(ctx, s.o, exports, errc)
 		if err != nil {
 			_ = srv.Shutdown(context.Background())
@@ -280,6 +289,9 @@ func (s *session) recordStop(err *error) {
 	rec := s.rec
 	if cur, lerr := s.o.Registry.Load(rec.ID); lerr == nil {
 		rec.Migrated, rec.ESXi = cur.Migrated, cur.ESXi // others recorded these
+		if cur.Libvirt != nil {
+			rec.Libvirt = cur.Libvirt
+		}
 	}
 	rec.PID, rec.Stopped = 0, s.o.Registry.clk().Now().UTC()
 	rec.Disks = append([]DiskInfo(nil), rec.Disks...)

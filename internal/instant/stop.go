@@ -94,7 +94,8 @@ type Discarded struct {
 // Discard removes the rest.
 func (r Registry) Discard(ctx context.Context, rec Record) (Discarded, error) {
 	keepVM := rec.VMRunning()
-	left, err := RemoveRedo(rec.RedoDir, rec.ID, keepVM)
+	// A migrated libvirt domain runs on, logging into the redo directory.
+	left, err := RemoveRedo(rec.RedoDir, rec.ID, keepVM || rec.Libvirt != nil && rec.Migrated)
 	if err != nil {
 		return Discarded{}, fmt.Errorf("discard the redo data of session %s: %w", rec.ID, err)
 	}
