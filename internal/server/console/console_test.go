@@ -54,7 +54,7 @@ func TestPages(t *testing.T) {
 			t.Errorf("%s: title missing", path)
 		}
 		refs := assetRef.FindAllStringSubmatch(body, -1)
-		if len(refs) != 3 { // style sheet, common.js, the page's script
+		if len(refs) != 4 { // style sheet, icon, common.js, the page's script
 			t.Errorf("%s: asset references %v", path, refs)
 		}
 		for _, ref := range refs {
