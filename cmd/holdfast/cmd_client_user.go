@@ -148,7 +148,7 @@ user's logins need the current six-digit code. --disable removes the key.`,
 // or from the repository password variables.
 func (a *app) userPassword(ctx context.Context, file, user string) (string, error) {
 	if file != "" {
-		var r io.Reader = a.stdin
+		r := a.stdin
 		if file != "-" {
 			f, err := os.Open(file)
 			if err != nil {
