@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"mime"
 	"net/http"
 	"sync"
 	"time"
@@ -74,12 +75,18 @@ func errLoginFailed() error {
 // login checks a user's password (and TOTP code), starts a login session
 // and sets its cookie; the answer carries the session's CSRF token.
 func (s *Server) login(w http.ResponseWriter, r *http.Request, _ configdb.Principal) error {
+	if err := checkLoginRequest(r); err != nil {
+		return err
+	}
 	var req apitypes.LoginRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
 	ctx := r.Context()
 	actor := configdb.UserActor(req.User)
+	if !namePattern.MatchString(req.User) {
+		actor = configdb.UserActor("(invalid name)") // no sender-chosen text of any length in the audit log
+	}
 	c, err := s.store.UserCredentials(ctx, req.User)
 	if errors.Is(err, configdb.ErrNotFound) {
 		_, _ = passhash.Check(req.Password, s.dummy.get(s.logins.Hash))
@@ -111,6 +118,21 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ configdb.Princi
 		return s.loginRefused(ctx, actor, reason, errLoginFailed())
 	}
 	return s.startSession(w, r, c.User)
+}
+
+// checkLoginRequest refuses a login a page of another site could send (a
+// login CSRF, logging the victim in as the attacker): its Origin, when
+// given, must be this server, and its body JSON, which an HTML form cannot
+// declare and a cross-site fetch cannot send without a CORS preflight the
+// server never grants.
+func checkLoginRequest(r *http.Request) error {
+	if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
+		return errCSRF("login from another origin")
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return badRequest("login wants Content-Type: application/json")
+	}
+	return nil
 }
 
 // checkCredentials reports whether req has c's password and, if c has a

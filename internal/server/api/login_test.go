@@ -31,8 +31,9 @@ func testHash(t *testing.T, pw string) string {
 type browser struct {
 	e      *env
 	cookie *http.Cookie
-	csrf   string
-	origin string
+	csrf        string
+	origin      string
+	contentType string
 }
 
 // send sends a request with the session cookie (if any) and header
@@ -46,6 +47,9 @@ func (b *browser) send(method, path, body, csrf string) *httptest.ResponseRecord
 	}
 	if csrf != "" {
 		req.Header.Set(CSRFHeader, csrf)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", b.contentType)
 	}
 	if b.origin != "" {
 		req.Header.Set("Origin", b.origin)
@@ -82,7 +86,7 @@ func addUser(t *testing.T, e *env, name string, role configdb.Role, pw string) {
 func TestLoginSession(t *testing.T) {
 	e := newEnv(t)
 	addUser(t, e, "bo", configdb.RoleBackupOperator, "bo-password-123")
-	b := &browser{e: e}
+	b := &browser{e: e, contentType: "application/json"}
 
 	rec := b.login("bo", "wrong-password-1", "")
 	checkMessage(t, rec, http.StatusUnauthorized, "unauthorized", "wrong user name, password or one-time code")
@@ -91,6 +95,16 @@ func TestLoginSession(t *testing.T) {
 	}
 	checkMessage(t, b.login("nobody", "wrong-password-1", ""), http.StatusUnauthorized, "unauthorized",
 		"wrong user name, password or one-time code")
+
+	// A login another site could send: a form's content type, a foreign Origin.
+	b.contentType = "text/plain"
+	checkError(t, b.login("bo", "bo-password-123", ""), http.StatusBadRequest, "invalid_request")
+	b.contentType, b.origin = "application/json", "https://evil.example"
+	checkError(t, b.login("bo", "bo-password-123", ""), http.StatusForbidden, "csrf_failed")
+	if b.cookie != nil {
+		t.Fatal("a refused login set a cookie")
+	}
+	b.origin = ""
 
 	rec = b.login("bo", "bo-password-123", "")
 	if rec.Code != http.StatusOK {
@@ -157,6 +171,10 @@ func TestLoginSession(t *testing.T) {
 	if n, _ := e.store.ListAudit(context.Background(), configdb.AuditFilter{Actor: "user:nobody", Action: "login.failure"}); len(n) != 1 {
 		t.Fatalf("unknown user's failure not audited: %+v", n)
 	}
+	checkError(t, b.login(strings.Repeat("x", 5000)+"/evil", "wrong-password-1", ""), http.StatusUnauthorized, "unauthorized")
+	if n, _ := e.store.ListAudit(context.Background(), configdb.AuditFilter{Actor: "user:(invalid name)"}); len(n) != 1 {
+		t.Fatalf("invalid user name's failure: %+v", n)
+	}
 	if strings.Contains(e.bodies.String(), "bo-password-123") || strings.Contains(e.logs.String(), "bo-password-123") {
 		t.Fatal("a password reached a response or the log")
 	}
@@ -165,7 +183,7 @@ func TestLoginSession(t *testing.T) {
 func TestLoginSessionExpires(t *testing.T) {
 	e := newEnv(t)
 	addUser(t, e, "vi", configdb.RoleViewer, "vi-password-123")
-	b := &browser{e: e}
+	b := &browser{e: e, contentType: "application/json"}
 	if rec := b.login("vi", "vi-password-123", ""); rec.Code != http.StatusOK {
 		t.Fatalf("login: %d %s", rec.Code, rec.Body)
 	}
@@ -180,7 +198,7 @@ func TestLoginSessionExpires(t *testing.T) {
 func TestLoginLockout(t *testing.T) {
 	e := newEnv(t)
 	addUser(t, e, "al", configdb.RoleAdministrator, "al-password-123")
-	b := &browser{e: e}
+	b := &browser{e: e, contentType: "application/json"}
 	for range 5 {
 		checkError(t, b.login("al", "guess-guess-guess", ""), http.StatusUnauthorized, "unauthorized")
 	}
@@ -223,7 +241,7 @@ func TestLoginTOTP(t *testing.T) {
 		}
 		return c
 	}
-	b := &browser{e: e}
+	b := &browser{e: e, contentType: "application/json"}
 	for _, bad := range []string{"", "12345", code(e.clk.Now().Add(-5 * time.Minute))} {
 		checkError(t, b.login("ro", "ro-password-123", bad), http.StatusUnauthorized, "unauthorized")
 	}
@@ -276,7 +294,7 @@ func TestUsersAPI(t *testing.T) {
 func TestLoginFailuresThrottledPerAddress(t *testing.T) {
 	e := newEnv(t)
 	e.srv.fails = newFailLimiter(AuthFailureLimit{Burst: 2, Refill: time.Hour}, e.clk.Now)
-	b := &browser{e: e}
+	b := &browser{e: e, contentType: "application/json"}
 	for range 2 {
 		checkError(t, b.login("u1", "wrong-wrong-wrong", ""), http.StatusUnauthorized, "unauthorized")
 	}
