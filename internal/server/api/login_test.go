@@ -29,8 +29,8 @@ func testHash(t *testing.T, pw string) string {
 
 // browser is a cookie jar for one client of e.
 type browser struct {
-	e      *env
-	cookie *http.Cookie
+	e           *env
+	cookie      *http.Cookie
 	csrf        string
 	origin      string
 	contentType string
