@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"mime"
 	"net/http"
@@ -53,8 +54,8 @@ func (l LoginPolicy) withDefaults() LoginPolicy {
 }
 
 // totpOpts are the TOTP parameters: RFC 6238 defaults (SHA-1, 6 digits,
-// 30 s), one step of clock skew either way.
-var totpOpts = totp.ValidateOpts{Period: 30, Skew: 1, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+// 30 s); totpStep allows one step of clock skew either way.
+var totpOpts = totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
 
 // dummyHash is checked against for unknown users, so a login takes as
 // long whether the user exists or not.
@@ -101,7 +102,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ configdb.Princi
 		return s.loginRefused(ctx, actor, "locked", &apitypes.Error{Status: http.StatusTooManyRequests, Code: "locked",
 			Message: "too many failed logins: this user is locked for a while; retry later or ask an administrator to set a new password"})
 	}
-	ok, err := s.checkCredentials(c, req, now)
+	ok, err := s.checkCredentials(ctx, c, req, now)
 	if err != nil {
 		return err
 	}
@@ -136,17 +137,32 @@ func checkLoginRequest(r *http.Request) error {
 }
 
 // checkCredentials reports whether req has c's password and, if c has a
-// TOTP key, a valid code.
-func (s *Server) checkCredentials(c configdb.UserCredentials, req apitypes.LoginRequest, now time.Time) (bool, error) {
+// TOTP key, a valid code not used before.
+func (s *Server) checkCredentials(ctx context.Context, c configdb.UserCredentials, req apitypes.LoginRequest, now time.Time) (bool, error) {
 	ok, err := passhash.Check(req.Password, c.PasswordHash)
 	if err != nil || !ok || c.TOTPKey == nil {
 		return ok, err
 	}
-	ok, err = totp.ValidateCustom(req.TOTP, string(c.TOTPKey), now, totpOpts)
-	if errors.Is(err, otp.ErrValidateInputInvalidLength) {
+	step, ok := totpStep(string(c.TOTPKey), req.TOTP, now)
+	if !ok {
 		return false, nil
 	}
-	return ok, err
+	return s.store.UseTOTPStep(ctx, c.ID, step)
+}
+
+// totpStep returns the time step, within one of now's, whose code is code.
+func totpStep(secret, code string, now time.Time) (int64, bool) {
+	period := int64(totpOpts.Period)
+	cur := now.Unix() / period
+	var step int64
+	found := 0
+	for _, st := range []int64{cur - 1, cur, cur + 1} {
+		want, err := totp.GenerateCodeCustom(secret, time.Unix(st*period, 0), totpOpts)
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			step, found = st, 1
+		}
+	}
+	return step, found == 1
 }
 
 // loginRefused audits a refused login and returns refusal.

@@ -249,6 +249,13 @@ func TestLoginTOTP(t *testing.T) {
 	if rec := b.login("ro", "ro-password-123", code(e.clk.Now())); rec.Code != http.StatusOK {
 		t.Fatalf("login with code: %d %s", rec.Code, rec.Body)
 	}
+	// A code is good once (RFC 6238 5.2), and so are the older ones; the
+	// next step's code works, within one step of skew.
+	checkError(t, b.login("ro", "ro-password-123", code(e.clk.Now())), http.StatusUnauthorized, "unauthorized")
+	checkError(t, b.login("ro", "ro-password-123", code(e.clk.Now().Add(-30*time.Second))), http.StatusUnauthorized, "unauthorized")
+	if rec := b.login("ro", "ro-password-123", code(e.clk.Now().Add(30*time.Second))); rec.Code != http.StatusOK {
+		t.Fatalf("login with the next step's code: %d %s", rec.Code, rec.Body)
+	}
 	if u := decodeBody[apitypes.User](t, e.mustDo(admin, "GET", "/api/v1/users/ro", "", 200)); !u.TOTP {
 		t.Fatalf("user %+v", u)
 	}

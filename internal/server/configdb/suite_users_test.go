@@ -51,6 +51,20 @@ func testUsers(t *testing.T, s *Store, clk *testClock) {
 	if err != nil || !bytes.Equal(c.TOTPKey, key) || c.PasswordHash != fakeHash || !c.TOTP {
 		t.Fatalf("UserCredentials: %+v %v", c, err)
 	}
+	for _, tc := range []struct {
+		step int64
+		ok   bool
+	}{{100, true}, {100, false}, {99, false}, {101, true}} {
+		if ok, err := s.UseTOTPStep(ctx, u.ID, tc.step); err != nil || ok != tc.ok {
+			t.Fatalf("UseTOTPStep(%d) = %v, %v; want %v", tc.step, ok, err, tc.ok)
+		}
+	}
+	if err := s.SetUserTOTP(ctx, "alice", key); err != nil { // a new key starts afresh
+		t.Fatal(err)
+	}
+	if ok, err := s.UseTOTPStep(ctx, u.ID, 50); err != nil || !ok {
+		t.Fatalf("UseTOTPStep after a new key = %v, %v", ok, err)
+	}
 	if err := s.SetUserTOTP(ctx, "alice", nil); err != nil {
 		t.Fatal(err)
 	}

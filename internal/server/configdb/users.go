@@ -145,8 +145,21 @@ func (s *Store) SetUserTOTP(ctx context.Context, name string, key []byte) error 
 		}
 		sealed = b
 	}
-	return s.execOne(ctx, "set TOTP of user "+name, "UPDATE users SET totp_secret = ?, updated_at = ? WHERE id = ?",
+	return s.execOne(ctx, "set TOTP of user "+name, "UPDATE users SET totp_secret = ?, totp_last_step = 0, updated_at = ? WHERE id = ?",
 		sealed, s.timestamp(), u.ID)
+}
+
+// UseTOTPStep records that user id logged in with the TOTP code of time
+// step (Unix time / period) and reports whether that step is newer than
+// any used before: a code, and every older one, is good once (RFC 6238
+// section 5.2).
+func (s *Store) UseTOTPStep(ctx context.Context, id, step int64) (bool, error) {
+	res, err := s.exec(ctx, s.db, "UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?", step, id, step)
+	if err != nil {
+		return false, s.wrap("record TOTP use", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, s.wrap("record TOTP use", err)
 }
 
 // DeleteUser deletes user name and its login sessions.

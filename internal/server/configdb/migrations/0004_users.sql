@@ -9,6 +9,7 @@ CREATE TABLE users (
     role          TEXT NOT NULL CHECK (role IN ('administrator', 'backup_operator', 'restore_operator', 'viewer')),
     password_hash TEXT NOT NULL,
     totp_secret   {{blob}},
+    totp_last_step BIGINT NOT NULL DEFAULT 0, -- the newest TOTP time step used: a code is good once
     failed_logins INTEGER NOT NULL DEFAULT 0,
     locked_until  {{time}},
     created_at    {{time}} NOT NULL,
