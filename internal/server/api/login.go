@@ -186,6 +186,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u configdb
 		return err
 	}
 	setSessionCookie(w, secret)
+	w.Header().Set("Cache-Control", "no-store") // carries the CSRF token
 	writeJSON(w, http.StatusOK, apitypes.Me{Name: u.Name, Role: string(u.Role), Kind: "session",
 		CSRFToken: csrfToken(secret), Expires: &exp})
 	return nil
@@ -220,6 +221,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request, p configdb.Principal
 			me.CSRFToken = csrfToken(c.Value)
 		}
 	}
+	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, me)
 	return nil
 }

@@ -110,6 +110,9 @@ func TestLoginSession(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("login: %d %s", rec.Code, rec.Body)
 	}
+	if rec.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("login answer Cache-Control %q", rec.Header().Get("Cache-Control"))
+	}
 	me := decodeBody[apitypes.Me](t, rec)
 	if me.Name != "bo" || me.Role != "backup_operator" || me.Kind != "session" || len(me.CSRFToken) < 40 || me.Expires == nil {
 		t.Fatalf("login answer %+v", me)
