@@ -12,12 +12,13 @@ func newServerCommand(a *app) *cobra.Command {
 	var o server.Options
 	c := &cobra.Command{
 		Use:   "server --data-dir DIR [--listen ADDR] [--db postgres://…]",
-		Short: "Run the backup server (configuration database, REST API)",
+		Short: "Run the backup server (configuration database, REST API, web console)",
 		Long: `Run the backup server. On first start it creates DIR with the configuration
 database (SQLite, unless --db names a PostgreSQL database), its own CA
 (DIR/ca.pem), a master key for stored secrets and an administrator API token
 (DIR/admin.token, mode 0600). The REST API is served over HTTPS under /api/v1
-(OpenAPI document: /api/v1/openapi.json). The server runs jobs: on demand
+(OpenAPI document: /api/v1/openapi.json), the web console under /console/
+(users log in with 'holdfast user add'). The server runs jobs: on demand
 (job run), by their schedules, split into one task per VM disk that its
 proxies take, and restores (restore POINT with --server).`,
 		Args: noArgs,

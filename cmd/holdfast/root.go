@@ -79,7 +79,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newServerCommand(a),
 		newProxyCommand(a), newRepositoryCommand(a), newSourceCommand(a), newJobCommand(a), newSessionCommand(a), newPointCommand(a), newInstantCommand(a),
 		newPublishCommand(a), newUnpublishCommand(a), newFilesCommand(a), newScanCommand(a),
-		newTokenCommand(a), newManCommand(a),
+		newTokenCommand(a), newUserCommand(a), newManCommand(a),
 		newVSphereCommand(a),
 	)
 	root.InitDefaultHelpCmd()

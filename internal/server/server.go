@@ -95,7 +95,12 @@ func serve(ctx context.Context, o Options, ca *pki.CA, store *configdb.Store, ev
 		ln.Close()
 		return fmt.Errorf("metrics: %w", err)
 	}
-	srv := &http.Server{Handler: handler, TLSConfig: ca.ServerTLSConfig(cert), ReadHeaderTimeout: 10 * time.Second}
+	site, err := withConsole(handler)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: site, TLSConfig: ca.ServerTLSConfig(cert), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	o.Logger.Info("holdfast server listening on https://"+ln.Addr().String(), "data_dir", o.DataDir)

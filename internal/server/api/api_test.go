@@ -25,7 +25,7 @@ const fixturePassword = "fixture-Pa55word-do-not-echo"
 
 // env is a Server on a fresh SQLite configdb with one token per role and
 // fixtures: job j1 (with an inline password), source s1, API token
-// "victim" and session 1 of j1.
+// "victim", viewer user u1 and session 1 of j1.
 type env struct {
 	t      *testing.T
 	store  *configdb.Store
@@ -36,6 +36,7 @@ type env struct {
 	runner *fakeRunner
 	broker *fakeBroker
 	ca     *pki.CA
+	clk    *clock.Fake
 }
 
 // fakeRunner records the sessions it is asked to start and, unless keep
@@ -100,14 +101,15 @@ func (f *fakeBroker) StartRestore(ctx context.Context, req taskproto.RestoreRequ
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	store, err := configdb.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "holdfast.db"), configdb.WithMasterKey(testKey))
+	clk := clock.NewFake(time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC))
+	store, err := configdb.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "holdfast.db"), configdb.WithMasterKey(testKey),
+		configdb.WithClock(clk))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
 	e := &env{t: t, store: store, tokens: map[configdb.Role]string{}, logs: &bytes.Buffer{},
 		bodies: &bytes.Buffer{}, runner: &fakeRunner{store: store}}
-	clk := clock.NewFake(time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC))
 	ca, err := pki.Init(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -116,9 +118,10 @@ func newEnv(t *testing.T) *env {
 	e.broker = &fakeBroker{store: store}
 	// Tests send every request from one address and fail on purpose a lot;
 	// TestAuthFailureLimit tests the limit.
+	e.clk = clk
 	e.srv = New(store, Config{Clock: clk, Runner: e.runner, CA: ca, Tasks: e.broker,
-		AuthFailures: AuthFailureLimit{Burst: 1 << 20},
-		Logger:       slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		AuthFailures: AuthFailureLimit{Burst: 1 << 20}, Logins: LoginPolicy{Hash: testHashParams},
+		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for _, r := range allRoles {
 		tok, err := store.CreateAPIToken(ctx, "tok-"+string(r), r)
 		if err != nil {
@@ -127,6 +130,9 @@ func newEnv(t *testing.T) *env {
 		e.tokens[r] = tok
 	}
 	if _, err := store.CreateAPIToken(ctx, "victim", configdb.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateUser(ctx, "u1", configdb.RoleViewer, testHash(t, "u1-password-long")); err != nil {
 		t.Fatal(err)
 	}
 	admin := e.tokens[configdb.RoleAdministrator]

@@ -23,17 +23,10 @@ func bearer(r *http.Request) (string, bool) {
 // authorize authenticates r and checks that its role may use rt.
 func (s *Server) authorize(r *http.Request, rt Route) (configdb.Principal, error) {
 	switch rt.Perm {
-	case PermPublic, PermJoinToken, PermAgent: // the handler authenticates
+	case PermPublic, PermJoinToken, PermAgent, PermLogin: // the handler authenticates
 		return configdb.Principal{}, nil
 	}
-	tok, ok := bearer(r)
-	if !ok {
-		return configdb.Principal{}, errUnauthenticated("missing bearer token")
-	}
-	p, err := s.store.Authenticate(r.Context(), tok)
-	if errors.Is(err, configdb.ErrUnauthorized) || errors.Is(err, configdb.ErrNotFound) {
-		return configdb.Principal{}, errUnauthenticated("invalid token")
-	}
+	p, err := s.principal(r)
 	if err != nil {
 		return configdb.Principal{}, err
 	}
@@ -42,6 +35,23 @@ func (s *Server) authorize(r *http.Request, rt Route) (configdb.Principal, error
 			Message: "role " + string(p.Role) + " may not " + rt.Method + " " + rt.Path}
 	}
 	return p, nil
+}
+
+// principal authenticates r by its bearer token or, without one, by its
+// login session cookie (sessionauth.go).
+func (s *Server) principal(r *http.Request) (configdb.Principal, error) {
+	tok, ok := bearer(r)
+	if !ok {
+		if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+			return s.sessionPrincipal(r, c.Value)
+		}
+		return configdb.Principal{}, errUnauthenticated("missing bearer token")
+	}
+	p, err := s.store.Authenticate(r.Context(), tok)
+	if errors.Is(err, configdb.ErrUnauthorized) || errors.Is(err, configdb.ErrNotFound) {
+		return configdb.Principal{}, errUnauthenticated("invalid token")
+	}
+	return p, err
 }
 
 // wrap turns a route into an http.Handler: metrics, authentication,
@@ -69,7 +79,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 }
 
 // guessable reports whether rt authenticates with a secret a client could
-// guess (an API or join token); agent certificates are verified in the
+// guess (an API or join token, a login session, a user's password); agent certificates are verified in the
 // TLS handshake and cannot be guessed, so a revoked agent's retries do not
 // block its address.
 func guessable(rt Route) bool { return rt.Perm != PermPublic && rt.Perm != PermAgent }

@@ -50,6 +50,16 @@ var samples = map[string]sample{
 	"POST /api/v1/instant-recoveries":    {"/api/v1/instant-recoveries", `{"point":"p1","nbd":"127.0.0.1:0"}`, PermRestore},
 	"POST /api/v1/publications":          {"/api/v1/publications", `{"point":"p1"}`, PermRestore},
 	"GET /api/v1/audit":                  {"/api/v1/audit", "", PermAdmin},
+	"POST /api/v1/login":                 {"/api/v1/login", `{"user":"nobody","password":"not-the-password"}`, PermLogin},
+	"POST /api/v1/logout":                {"/api/v1/logout", "", PermRead},
+	"GET /api/v1/me":                     {"/api/v1/me", "", PermRead},
+	"POST /api/v1/users":                 {"/api/v1/users", `{"name":"carol","role":"viewer","password":"carol-long-password"}`, PermAdmin},
+	"GET /api/v1/users":                  {"/api/v1/users", "", PermAdmin},
+	"GET /api/v1/users/{name}":           {"/api/v1/users/u1", "", PermAdmin},
+	"DELETE /api/v1/users/{name}":        {"/api/v1/users/u1", "", PermAdmin},
+	"PUT /api/v1/users/{name}/password":  {"/api/v1/users/u1/password", `{"password":"another-long-password"}`, PermAdmin},
+	"POST /api/v1/users/{name}/totp":     {"/api/v1/users/u1/totp", "", PermAdmin},
+	"DELETE /api/v1/users/{name}/totp":   {"/api/v1/users/u1/totp", "", PermAdmin},
 }
 
 // TestRoutesRoles checks every route without a token, with an invalid one
@@ -71,7 +81,7 @@ func TestRoutesRoles(t *testing.T) {
 			t.Errorf("route %s needs permission %q, want %q", key, rt.Perm, smp.perm)
 		}
 		t.Run(strings.ReplaceAll(key, "/", "_"), func(t *testing.T) {
-			if rt.Perm == PermJoinToken || rt.Perm == PermAgent {
+			if rt.Perm == PermJoinToken || rt.Perm == PermAgent || rt.Perm == PermLogin {
 				checkNoToken(t, shared, rt, smp)
 				return
 			}
@@ -92,9 +102,10 @@ func TestRoutesRoles(t *testing.T) {
 	}
 }
 
-// checkNoToken checks a route no API token opens: with a bogus join token
-// or without a client certificate it answers 401 whatever the bearer token
-// (agent_test.go covers the successful calls).
+// checkNoToken checks a route no API token opens: with a bogus join token,
+// without a client certificate or with a wrong password it answers 401
+// whatever the bearer token (agent_test.go and login_test.go cover the
+// successful calls).
 func checkNoToken(t *testing.T, e *env, rt Route, smp sample) {
 	t.Helper()
 	body := smp.body

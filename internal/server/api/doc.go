@@ -16,7 +16,7 @@
 //	PermRead     every role (viewer, restore_operator, backup_operator, administrator)
 //	PermBackup   backup_operator, administrator: create, edit, delete and run jobs and sources
 //	PermRestore  restore_operator, administrator: restore points and restores (routes to come)
-//	PermAdmin    administrator: API tokens, agent join tokens, the audit log
+//	PermAdmin    administrator: API tokens, console users, agent join tokens, the audit log
 //
 // Two routes take no API token at all: agents call them.
 //
@@ -36,6 +36,18 @@
 // Every other request needs `Authorization: Bearer <token>`, checked with
 // configdb.Store.Authenticate; a missing or invalid token is 401 with
 // `WWW-Authenticate: Bearer`, a role without the permission 403.
+//
+// Web console users (users.go, login.go, sessionauth.go) authenticate
+// the same routes without a bearer token by the login session cookie
+// (SessionCookie: Secure, HttpOnly, SameSite=Strict) that
+// PermLogin's POST /api/v1/login sets after checking the user's argon2id
+// password hash (internal/passhash) and TOTP code; users have the token
+// roles, so the same permissions apply. With the cookie, POST, PUT and
+// DELETE also need the session's CSRF token in X-CSRF-Token (an HMAC of a
+// label keyed with the session secret, answered by login and GET
+// /api/v1/me) and, if sent, an Origin of this server: else 403
+// csrf_failed. LoginPolicy sets the lock-out (5 failures, 15 min: 429
+// locked) and the session lifetimes (30 min idle, 12 h in all).
 //
 // Failed token authentication (API and join tokens) is throttled per
 // client address (IPv4 address or IPv6 /64; Config.AuthFailures, default

@@ -25,12 +25,14 @@ func mustOpenAPI(routes []Route) []byte {
 		"info": map[string]any{
 			"title":   "Holdfast server API",
 			"version": "v1",
-			"description": "REST API of holdfast server. Authenticate with `Authorization: Bearer <token>`; " +
-				"x-required-permission and x-allowed-roles give who may call each operation.",
+			"description": "REST API of holdfast server. Authenticate with `Authorization: Bearer <token>`, or " +
+				"(the web console) with the login session cookie from POST /api/v1/login plus its CSRF token in " +
+				"X-CSRF-Token on POST, PUT and DELETE; x-required-permission and x-allowed-roles give who may call each operation.",
 		},
 		"paths": paths,
 		"components": map[string]any{
-			"securitySchemes": map[string]any{"bearerAuth": map[string]any{"type": "http", "scheme": "bearer"}},
+			"securitySchemes": map[string]any{"bearerAuth": map[string]any{"type": "http", "scheme": "bearer"},
+				"sessionCookie": map[string]any{"type": "apiKey", "in": "cookie", "name": SessionCookie}},
 			"schemas": map[string]any{"Error": map[string]any{
 				"type":     "object",
 				"required": []string{"error", "code"},
@@ -40,7 +42,7 @@ func mustOpenAPI(routes []Route) []byte {
 				},
 			}},
 		},
-		"security": []any{map[string]any{"bearerAuth": []string{}}},
+		"security": []any{map[string]any{"bearerAuth": []string{}}, map[string]any{"sessionCookie": []string{}}},
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -73,6 +75,9 @@ func operation(rt Route) map[string]any {
 	case PermAgent:
 		op["security"] = []any{}
 		op["description"] = "Authenticated by the agent's client certificate, issued by the server's CA (mutual TLS; no bearer token)."
+	case PermLogin:
+		op["security"] = []any{}
+		op["description"] = "Authenticated by the user's password (and TOTP code) in the request body (no bearer token)."
 	}
 	var params []any
 	for _, m := range pathParam.FindAllStringSubmatch(rt.Path, -1) {
@@ -110,9 +115,12 @@ func responses(rt Route) map[string]any {
 	case PermAgent:
 		out["401"] = errResp("Missing, unverified or revoked agent client certificate")
 		out["403"] = errResp("The certificate is not an agent's")
+	case PermLogin:
+		out["401"] = errResp("Wrong user name, password or one-time code")
+		out["429"] = errResp("The user is locked after failed logins, or the address failed too often")
 	default:
-		out["401"] = errResp("Missing or invalid bearer token")
-		out["403"] = errResp("The token's role may not call this operation")
+		out["401"] = errResp("Missing or invalid bearer token or login session")
+		out["403"] = errResp("The caller's role may not call this operation, or a login session's request lacks its CSRF token")
 	}
 	return out
 }

@@ -68,3 +68,32 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("metrics missing the jobs request:\n%s", body)
 	}
 }
+
+// TestOpenAPILogin: the login operation needs no bearer token, and the
+// document names the session cookie as a way in.
+func TestOpenAPILogin(t *testing.T) {
+	e := newEnv(t)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Security  []any          `json:"security"`
+			Responses map[string]any `json:"responses"`
+		} `json:"paths"`
+		Components struct {
+			SecuritySchemes map[string]struct {
+				In   string `json:"in"`
+				Name string `json:"name"`
+			} `json:"securitySchemes"`
+		} `json:"components"`
+	}
+	rec := e.mustDo(e.tokens[configdb.RoleViewer], "GET", "/api/v1/openapi.json", "", 200)
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	login := doc.Paths["/api/v1/login"]["post"]
+	if login.Security == nil || len(login.Security) != 0 || login.Responses["429"] == nil || login.Responses["403"] != nil {
+		t.Errorf("login operation %+v", login)
+	}
+	if c := doc.Components.SecuritySchemes["sessionCookie"]; c.In != "cookie" || c.Name != SessionCookie {
+		t.Errorf("session cookie scheme %+v", c)
+	}
+}

@@ -22,10 +22,14 @@ const (
 	// PermAgent routes authenticate with the agent's client certificate
 	// (mutual TLS) instead of a bearer token.
 	PermAgent Permission = "agent_certificate"
+	// PermLogin routes authenticate with a user's password in the request
+	// body (POST /api/v1/login).
+	PermLogin Permission = "user_password"
 )
 
-// Allows reports whether a token of role may use a route needing p. Routes
-// needing PermJoinToken or PermAgent take no API token at all.
+// Allows reports whether a token or user of role may use a route needing
+// p. Routes needing PermJoinToken, PermAgent or PermLogin take no API token
+// at all.
 func (p Permission) Allows(role configdb.Role) bool {
 	switch p {
 	case PermPublic:
@@ -76,6 +80,17 @@ func (s *Server) routeTable() []Route {
 		{"GET", v1 + "/health", "Server health", PermPublic, false, s.health},
 		{"GET", v1 + "/openapi.json", "This OpenAPI document", PermRead, false, s.serveOpenAPI},
 		{"GET", "/metrics", "Prometheus metrics", PermRead, false, s.serveMetrics},
+
+		{"POST", v1 + "/login", "Log a user in ({user, password, totp}): sets the session cookie, answers the CSRF token to send as X-CSRF-Token", PermLogin, true, s.login},
+		{"POST", v1 + "/logout", "End the caller's login session and clear its cookie", PermRead, false, s.logout},
+		{"GET", v1 + "/me", "Who the caller is: name, role, kind (session or token); a session's CSRF token", PermRead, false, s.me},
+		{"POST", v1 + "/users", "Create a console user ({name, role, password})", PermAdmin, true, s.createUser},
+		{"GET", v1 + "/users", "List console users", PermAdmin, false, s.listUsers},
+		{"GET", v1 + "/users/{name}", "Show a console user", PermAdmin, false, s.getUser},
+		{"DELETE", v1 + "/users/{name}", "Delete a console user (ends its sessions)", PermAdmin, false, s.deleteUser},
+		{"PUT", v1 + "/users/{name}/password", "Set a user's password ({password}); clears its lock-out, ends its sessions", PermAdmin, true, s.setUserPassword},
+		{"POST", v1 + "/users/{name}/totp", "Give a user a new TOTP key (returned once); logins then need a code", PermAdmin, false, s.enableTOTP},
+		{"DELETE", v1 + "/users/{name}/totp", "Remove a user's TOTP key", PermAdmin, false, s.disableTOTP},
 
 		{"POST", v1 + "/tokens", "Create an API token (returned once)", PermAdmin, true, s.createToken},
 		{"GET", v1 + "/tokens", "List API tokens", PermAdmin, false, s.listTokens},

@@ -48,6 +48,8 @@ type Config struct {
 	ServerFingerprint string
 	// AuthFailures throttles failed authentication per client address.
 	AuthFailures AuthFailureLimit
+	// Logins rules console users' logins and sessions.
+	Logins LoginPolicy
 }
 
 // Server is the REST API; it is an http.Handler.
@@ -61,6 +63,8 @@ type Server struct {
 	tasks   TaskBroker
 	selfFP  string
 	fails   *failLimiter
+	logins  LoginPolicy
+	dummy   dummyHash
 	mux     *http.ServeMux
 	routes  []Route
 	metrics *metrics
@@ -70,7 +74,7 @@ type Server struct {
 // New returns the API served from store.
 func New(store *configdb.Store, cfg Config) *Server {
 	s := &Server{store: store, now: clock.Or(cfg.Clock).Now, runner: cfg.Runner, log: cfg.Logger, joinTTL: cfg.JoinTokenTTL, ca: cfg.CA,
-		tasks: cfg.Tasks, selfFP: cfg.ServerFingerprint}
+		tasks: cfg.Tasks, selfFP: cfg.ServerFingerprint, logins: cfg.Logins.withDefaults()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -52,6 +52,13 @@
 //	secrets      name → AES-256-GCM ciphertext under a key derived (HKDF-SHA256)
 //	             from the caller's master key, with the name as associated data
 //	audit_log    time, actor, action, target, details JSON
+//	users        web console users: name unique, role (as api_tokens), argon2id
+//	             PHC password hash, TOTP key sealed as secrets are (AD
+//	             "user-totp:ID"), newest TOTP step used, failed logins, locked
+//	             until, last login (0004)
+//	login_sessions  a user's login sessions: SHA-256 of the cookie value, idle
+//	             expiry (slides with use) and absolute expiry; deleted with the
+//	             user or at a password change (0004)
 //
 // # Contract
 //

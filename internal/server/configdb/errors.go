@@ -45,9 +45,9 @@ func (e *ConflictError) Error() string {
 	return fmt.Sprintf("%s named %s already exists", article(e.Kind), e.Name)
 }
 
-// article puts "a" or "an" before a kind ("an API token", "a job").
+// article puts "a" or "an" before a kind ("an API token", "a job", "a user").
 func article(kind string) string {
-	if kind != "" && strings.ContainsRune("AEIOUaeiou", rune(kind[0])) {
+	if kind != "" && strings.ContainsRune("AEIOUaeiou", rune(kind[0])) && !strings.HasPrefix(kind, "user") {
 		return "an " + kind
 	}
 	return "a " + kind
@@ -63,6 +63,8 @@ func tableKind(table string) string {
 	switch table {
 	case "api_tokens":
 		return "API token"
+	case "users":
+		return "user"
 	case "join_tokens":
 		return "join token"
 	case "jobs", "sources", "agents", "secrets", "points", "sessions", "tasks":

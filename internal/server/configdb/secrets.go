@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -57,13 +58,10 @@ func (s *Store) PutSecret(ctx context.Context, name string, value []byte) error 
 	if strings.TrimSpace(name) == "" {
 		return invalid("secret name is empty")
 	}
-	gcm, err := s.aead()
+	sealed, err := s.seal(value, name)
 	if err != nil {
 		return err
 	}
-	nonce := make([]byte, gcm.NonceSize(), gcm.NonceSize()+len(value)+gcm.Overhead())
-	rand.Read(nonce) // never fails (crypto/rand)
-	sealed := gcm.Seal(nonce, nonce, value, []byte(name))
 	now := s.timestamp()
 	_, err = s.exec(ctx, s.db, `INSERT INTO secrets (name, key_id, ciphertext, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id,
@@ -75,25 +73,49 @@ func (s *Store) PutSecret(ctx context.Context, name string, value []byte) error 
 // GetSecret returns the value of secret name. A secret sealed under another
 // master key, or altered in the database, is an error saying so.
 func (s *Store) GetSecret(ctx context.Context, name string) ([]byte, error) {
-	gcm, err := s.aead()
-	if err != nil {
-		return nil, err
+	if s.secretKey == nil {
+		return nil, ErrNoMasterKey
 	}
 	var keyID string
 	var sealed []byte
-	err = s.queryRow(ctx, s.db, "SELECT key_id, ciphertext FROM secrets WHERE name = ?", name).Scan(&keyID, &sealed)
+	err := s.queryRow(ctx, s.db, "SELECT key_id, ciphertext FROM secrets WHERE name = ?", name).Scan(&keyID, &sealed)
 	if err != nil {
 		return nil, s.wrap("secret "+name, err)
 	}
 	if keyID != s.keyID {
 		return nil, fmt.Errorf("configdb: secret %s was sealed under master key %s, this server has %s", name, keyID, s.keyID)
 	}
-	if len(sealed) < gcm.NonceSize() {
-		return nil, fmt.Errorf("configdb: secret %s: ciphertext truncated", name)
-	}
-	plain, err := gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], []byte(name))
+	plain, err := s.unseal(sealed, name)
 	if err != nil {
-		return nil, fmt.Errorf("configdb: secret %s: authentication failed (altered or moved in the database)", name)
+		return nil, fmt.Errorf("configdb: secret %s: %w", name, err)
+	}
+	return plain, nil
+}
+
+// seal encrypts value with the secrets key (AES-256-GCM, random nonce
+// first, ad as associated data).
+func (s *Store) seal(value []byte, ad string) ([]byte, error) {
+	gcm, err := s.aead()
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, gcm.NonceSize(), gcm.NonceSize()+len(value)+gcm.Overhead())
+	rand.Read(nonce) // never fails (crypto/rand)
+	return gcm.Seal(nonce, nonce, value, []byte(ad)), nil
+}
+
+// unseal opens what seal made with the same ad.
+func (s *Store) unseal(sealed []byte, ad string) ([]byte, error) {
+	gcm, err := s.aead()
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < gcm.NonceSize() {
+		return nil, errors.New("ciphertext truncated")
+	}
+	plain, err := gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], []byte(ad))
+	if err != nil {
+		return nil, errors.New("authentication failed (altered or moved in the database)")
 	}
 	return plain, nil
 }

@@ -64,6 +64,8 @@ func runSuite(t *testing.T, b backend) {
 	t.Run("TaskFields", func(t *testing.T) { s, clk := open(t); testTaskFields(t, s, clk) })
 	t.Run("TaskRequeue", func(t *testing.T) { s, clk := open(t); testRequeue(t, s, clk) })
 	t.Run("FailUnfinished", func(t *testing.T) { s, clk := open(t); testFailUnfinished(t, s, clk) })
+	t.Run("Users", func(t *testing.T) { s, clk := open(t); testUsers(t, s, clk) })
+	t.Run("LoginSessions", func(t *testing.T) { s, clk := open(t); testLoginSessions(t, s, clk) })
 	t.Run("Monitor", func(t *testing.T) {
 		rec := &recorder{}
 		s, clk := open(t, WithObserver(rec))

@@ -40,11 +40,16 @@ const (
 // lastUsedGranularity limits last_used_at writes to one a minute per token.
 const lastUsedGranularity = time.Minute
 
-// Principal is who an authenticated API request acts as.
+// Principal is who an authenticated API request acts as: an API token, or
+// a user through a login session.
 type Principal struct {
 	TokenID int64
-	Name    string
+	Name    string // the token name, or UserActor(User)
 	Role    Role
+	// Set for a login session only.
+	UserID    int64
+	User      string
+	SessionID int64
 }
 
 // APIToken describes a token; the token itself is never kept.

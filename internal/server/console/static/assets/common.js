@@ -1,0 +1,134 @@
+// common.js: what every console page shares. window.Holdfast holds the
+// API client (fetch with the CSRF header), DOM helpers that set text only,
+// and the page shell (signed-in user, navigation by role, logout).
+"use strict";
+(function () {
+  const HF = { csrf: "" };
+
+  const roleNames = {
+    administrator: "Administrator",
+    backup_operator: "Backup operator",
+    restore_operator: "Restore operator",
+    viewer: "Viewer",
+  };
+  HF.roleName = (role) => roleNames[role] || role;
+
+  // api calls /api/v1 + path; unsafe methods carry X-CSRF-Token. An error
+  // answer throws an Error with status and code.
+  HF.api = async function (method, path, body) {
+    const headers = { Accept: "application/json" };
+    const opts = { method: method, headers: headers, credentials: "same-origin", cache: "no-store" };
+    if (method !== "GET" && method !== "HEAD") {
+      headers["X-CSRF-Token"] = HF.csrf;
+    }
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    const resp = await fetch("/api/v1" + path, opts);
+    let data = null;
+    if (resp.status !== 204) {
+      try {
+        data = await resp.json();
+      } catch (e) {
+        data = null;
+      }
+    }
+    if (!resp.ok) {
+      const err = new Error((data && data.error) || "HTTP " + resp.status);
+      err.status = resp.status;
+      err.code = data && data.code;
+      throw err;
+    }
+    return data;
+  };
+
+  // el makes an element; children are nodes or strings (always text).
+  HF.el = function (tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== undefined && v !== null && v !== false) {
+        e.setAttribute(k, v === true ? "" : String(v));
+      }
+    }
+    for (const c of children) {
+      if (c !== undefined && c !== null) {
+        e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+      }
+    }
+    return e;
+  };
+
+  HF.fmtTime = function (s) {
+    if (!s) {
+      return "–";
+    }
+    const d = new Date(s);
+    return isNaN(d) ? String(s) : d.toLocaleString();
+  };
+
+  // table renders rows (objects) with columns [{title, value(row)}].
+  HF.table = function (caption, columns, rows, empty) {
+    if (!rows || rows.length === 0) {
+      return HF.el("p", { class: "empty" }, empty);
+    }
+    const head = HF.el("tr", {}, ...columns.map((c) => HF.el("th", { scope: "col" }, c.title)));
+    const body = rows.map((r) => HF.el("tr", {}, ...columns.map((c) => HF.el("td", {}, c.value(r)))));
+    return HF.el("table", {}, HF.el("caption", {}, caption), HF.el("thead", {}, head), HF.el("tbody", {}, ...body));
+  };
+
+  HF.section = function (title, ...children) {
+    return HF.el("section", { "aria-label": title }, HF.el("h2", {}, title), ...children);
+  };
+
+  HF.status = function (text, isError) {
+    const s = document.getElementById("status");
+    s.textContent = text || "";
+    s.className = isError ? "error" : "";
+  };
+
+  HF.fail = function (err) {
+    HF.status(err && err.message ? err.message : String(err), true);
+  };
+
+  // shell fills the page frame for the signed-in user and returns GET /me;
+  // without a login session it goes to the login page (and returns null).
+  HF.shell = async function () {
+    let me;
+    try {
+      me = await HF.api("GET", "/me");
+    } catch (err) {
+      if (err.status === 401) {
+        location.replace("/console/login?next=" + encodeURIComponent(location.pathname));
+        return null;
+      }
+      throw err;
+    }
+    HF.csrf = me.csrf_token || "";
+    HF.me = me;
+    document.getElementById("who").textContent = me.name + " · " + HF.roleName(me.role);
+    if (me.role === "administrator") {
+      document.querySelectorAll("[data-admin]").forEach((e) => e.removeAttribute("hidden"));
+    }
+    const page = document.body.dataset.page;
+    document.querySelectorAll("nav a[data-nav]").forEach((a) => {
+      if (a.dataset.nav === page) {
+        a.setAttribute("aria-current", "page");
+      }
+    });
+    document.getElementById("logout").addEventListener("click", async () => {
+      try {
+        await HF.api("POST", "/logout");
+      } catch (err) {
+        if (err.status !== 401) {
+          HF.fail(err);
+          return;
+        }
+      }
+      location.replace("/console/login");
+    });
+    return me;
+  };
+
+  window.Holdfast = HF;
+})();
