@@ -31,6 +31,7 @@ const Path = "/usr/sbin/sshd"
 type Server struct {
 	Addr      string // 127.0.0.1:port
 	HostKey   string // SHA256:… fingerprint of its only host key
+	HostPub   ssh.PublicKey
 	ClientKey []byte // PEM (OpenSSH format) private key it accepts for root
 	log       *lockedBuffer
 }
@@ -98,7 +99,7 @@ LogLevel VERBOSE
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &Server{Addr: addr, HostKey: ssh.FingerprintSHA256(hostPub), ClientKey: clientPEM, log: log}
+	return &Server{Addr: addr, HostKey: ssh.FingerprintSHA256(hostPub), HostPub: hostPub, ClientKey: clientPEM, log: log}
 }
 
 // NewKeyPair returns a fresh ed25519 private key in OpenSSH PEM format and
