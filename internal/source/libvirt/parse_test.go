@@ -109,7 +109,8 @@ func TestLocator(t *testing.T) {
 	}{
 		{spec: "libvirt:///web", socket: libvirtconn.DefaultSocket, str: "web on qemu:///system"},
 		{spec: "libvirt:///web", uri: "qemu+unix:///system?socket=/tmp/s", socket: "/tmp/s"},
-		{spec: "libvirt+ssh://root@kvm1/db", inErr: "libvirt+ssh is not built", str: "db on qemu+ssh://kvm1/system"},
+		{spec: "libvirt+ssh://root@kvm1/db", socket: libvirtconn.DefaultSocket, str: "db on qemu+ssh://kvm1/system"},
+		{spec: "libvirt+ssh://root@kvm1:2222/db", socket: libvirtconn.DefaultSocket, str: "db on qemu+ssh://kvm1:2222/system"},
 		{spec: "libvirt:///web", uri: "qemu:///session", inErr: "only the local"},
 		{spec: "libvirt:///web", uri: "xen:///system", inErr: "only qemu:///system"},
 		{spec: "libvirt:///web", uri: "qemu:///system?x=1", inErr: "unexpected query"},

@@ -69,7 +69,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 StrictModes no
 UsePAM no
-LogLevel VERBOSE
+LogLevel DEBUG1
 `, dir)
 	writeFile(t, filepath.Join(dir, "sshd_config"), []byte(cfg))
 
