@@ -1,6 +1,7 @@
 package libvirtconn
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
+	"time"
 )
 
 // RemoteRunDir is the parent of run directories on a remote libvirt host
@@ -45,30 +48,129 @@ func (c *Conn) Dialer() func(ctx context.Context, network, address string) (net.
 	}
 }
 
+// TempDir is a directory made on the libvirt host by MkdirTemp.
+type TempDir struct {
+	// Path is the directory on the libvirt host.
+	Path   string
+	remove func(context.Context) error
+}
+
+// Remove removes the directory and everything in it.
+func (d *TempDir) Remove(ctx context.Context) error { return d.remove(ctx) }
+
+// removeTimeout bounds the removal of a remote run directory.
+const removeTimeout = time.Minute
+
+// remoteTempDir is the one command a remote run directory costs: make it,
+// say so, wait until stdin ends (Remove closes it; a dropped SSH connection
+// ends it too, so even a killed Holdfast leaves nothing), remove it.
+const remoteTempDir = `mkdir -m 0700 -- @DIR@ || exit 1
+echo ready
+cat > /dev/null
+rm -rf -- @DIR@`
+
 // MkdirTemp creates a new directory, mode 0700, named parent/pattern<random>
 // on the libvirt host (parent "" means os.TempDir() here and RemoteRunDir
-// on a remote host) and returns its path. On a remote host it runs mkdir
-// over the SSH connection.
-func (c *Conn) MkdirTemp(ctx context.Context, parent, pattern string) (string, error) {
+// on a remote host). On a remote host one SSH session runs mkdir and keeps
+// running until Remove, then removes the directory (rm -rf) — also when the
+// SSH connection drops.
+func (c *Conn) MkdirTemp(ctx context.Context, parent, pattern string) (*TempDir, error) {
 	if c.ssh == nil {
-		return os.MkdirTemp(parent, pattern)
+		dir, err := os.MkdirTemp(parent, pattern)
+		if err != nil {
+			return nil, err
+		}
+		return &TempDir{Path: dir, remove: func(context.Context) error { return os.RemoveAll(dir) }}, nil
 	}
 	if parent == "" {
 		parent = RemoteRunDir
 	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
+		return nil, err
 	}
 	dir := path.Join(parent, pattern+hex.EncodeToString(b[:]))
-	if err := c.run(ctx, "mkdir -m 0700 -- "+shellQuote(dir)); err != nil {
-		return "", fmt.Errorf("create %s on the libvirt host: %w", dir, err)
+	d, err := c.remoteTempDir(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("create %s on the libvirt host: %w", dir, err)
 	}
-	return dir, nil
+	return d, nil
+}
+
+func (c *Conn) remoteTempDir(ctx context.Context, dir string) (*TempDir, error) {
+	sess, err := c.ssh.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("ssh session: %w", err)
+	}
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	stderr := &lockedBuffer{}
+	sess.Stderr = stderr
+	if err := sess.Start(strings.ReplaceAll(remoteTempDir, "@DIR@", shellQuote(dir))); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err == nil && line != "ready\n" {
+			err = fmt.Errorf("unexpected output %q", line)
+		}
+		ready <- err
+	}()
+	select {
+	case err = <-ready:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		sess.Close()
+		if werr := sess.Wait(); werr != nil && ctx.Err() == nil {
+			err = fmt.Errorf("%w: %s", werr, strings.TrimSpace(stderr.String()))
+		}
+		return nil, err
+	}
+	return &TempDir{Path: dir, remove: func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, removeTimeout)
+		defer cancel()
+		stop := context.AfterFunc(ctx, func() { sess.Close() })
+		defer stop()
+		stdin.Close()
+		if err := sess.Wait(); err != nil {
+			return fmt.Errorf("remove %s on the libvirt host: %w: %s", dir, err, strings.TrimSpace(stderr.String()))
+		}
+		return nil
+	}}, nil
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // RemoveAll removes dir and everything in it on the libvirt host (rm -rf
-// over the SSH connection for a remote one).
+// over the SSH connection for a remote one): for the run directory of a
+// killed run.
 func (c *Conn) RemoveAll(ctx context.Context, dir string) error {
 	if c.ssh == nil {
 		return os.RemoveAll(dir)

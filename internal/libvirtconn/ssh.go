@@ -13,6 +13,8 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/holdfast-backup/holdfast/internal/nbd"
 )
 
 var (
@@ -88,7 +90,9 @@ func dialSSH(ctx context.Context, t *sshTarget, env sshEnv) (*ssh.Client, error)
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	c, chans, reqs, err := ssh.NewClientConn(conn, t.addr, cfg)
+	// sshd forwards a reply in several small writes with Nagle's algorithm
+	// on: without quick-ACK each later piece waits for our delayed ACK.
+	c, chans, reqs, err := ssh.NewClientConn(nbd.QuickAck(conn), t.addr, cfg)
 	stop()
 	if err != nil {
 		conn.Close()

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/holdfast-backup/holdfast/internal/clock"
 	"github.com/holdfast-backup/holdfast/internal/testutil/libvirtd"
 	"github.com/holdfast-backup/holdfast/internal/testutil/sshdtest"
 )
@@ -185,7 +186,7 @@ func TestSSHHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &Conn{uri: "qemu+ssh://root@" + f.srv.Addr + "/system", ssh: client}
-	defer client.Close()
+	defer func() { c.ssh.Close() }()
 
 	sock := filepath.Join(t.TempDir(), "echo.sock")
 	l, err := net.Listen("unix", sock)
@@ -221,21 +222,39 @@ func TestSSHHost(t *testing.T) {
 	if err := os.Mkdir(parent, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	dir, err := c.MkdirTemp(ctx, parent, "holdfast-libvirt-")
-	if err != nil {
+	for _, how := range []string{"Remove", "RemoveAll", "connection dropped"} {
+		d, err := c.MkdirTemp(ctx, parent, "holdfast-libvirt-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := d.Path
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 || !strings.HasPrefix(filepath.Base(dir), "holdfast-libvirt-") {
+			t.Fatalf("run dir %s: %v %v", dir, st, err)
+		}
+		writeT(t, filepath.Join(dir, "vda.scratch"), []byte("x"))
+		switch how {
+		case "Remove":
+			err = d.Remove(ctx)
+		case "RemoveAll":
+			err = c.RemoveAll(ctx, dir)
+			_ = d.Remove(ctx)
+		default: // a killed Holdfast: sshd ends the command's stdin, which removes the directory
+			client.Close()
+			waitGone(t, dir)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", how, err)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Fatalf("%s: run dir left: %v", how, err)
+		}
+	}
+	if client, err = dialSSH(ctx, f.target(), sshEnv{home: t.TempDir()}); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 || !strings.HasPrefix(filepath.Base(dir), "holdfast-libvirt-") {
-		t.Fatalf("run dir %s: %v %v", dir, st, err)
-	}
-	writeT(t, filepath.Join(dir, "vda.scratch"), []byte("x"))
-	if err := c.RemoveAll(ctx, dir); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Fatalf("run dir left: %v", err)
-	}
-	if _, err := c.MkdirTemp(ctx, filepath.Join(parent, "missing"), "x-"); err == nil || !strings.Contains(err.Error(), "on the libvirt host") {
+	c.ssh = client
+	if _, err := c.MkdirTemp(ctx, filepath.Join(parent, "missing"), "x-"); err == nil || !strings.Contains(err.Error(), "on the libvirt host") ||
+		!strings.Contains(err.Error(), "No such file") {
 		t.Fatalf("mkdir in a missing parent: %v", err)
 	}
 }
@@ -262,5 +281,18 @@ func TestDialSSHLibvirtd(t *testing.T) {
 	_, err = dial(ctxT(t), strings.Replace(uri, d.Socket, d.Socket+".missing", 1), sshEnv{home: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "on the libvirt host") || strings.Contains(err.Error(), "root@") {
 		t.Fatalf("missing socket: %v", err)
+	}
+}
+
+// waitGone waits until path no longer exists.
+func waitGone(t *testing.T, path string) {
+	t.Helper()
+	for deadline := clock.Real().Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(path); os.IsNotExist(err) {
+			return
+		}
+		if clock.Real().Now().After(deadline) {
+			t.Fatalf("%s still exists", path)
+		}
 	}
 }

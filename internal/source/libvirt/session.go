@@ -78,6 +78,7 @@ type Session struct {
 	dom    golibvirt.Domain
 	o      Options
 	dir    string
+	tmp    *libvirtconn.TempDir
 	info   domainInfo
 	begun  bool
 	closed bool
@@ -251,11 +252,12 @@ func exportBitmap(target string) string { return "holdfast-" + target }
 
 // begin starts the pull-mode backup job with the new checkpoint.
 func (s *Session) begin(ctx context.Context) error {
-	dir, err := s.conn.MkdirTemp(ctx, s.o.RunDir, runDirMark)
+	tmp, err := s.conn.MkdirTemp(ctx, s.o.RunDir, runDirMark)
 	if err != nil {
 		return err
 	}
-	s.dir = dir
+	s.tmp, s.dir = tmp, tmp.Path
+	dir := tmp.Path
 	bx := backupXML(s.Base, s.socket(), dir, s.info.Disks)
 	var cx golibvirt.OptString
 	if s.Checkpoint != "" {
@@ -294,8 +296,8 @@ func (s *Session) Release(ctx context.Context, committed bool) error {
 		errs = append(errs, s.endJob(ctx))
 		errs = append(errs, s.settleCheckpoints(committed))
 	}
-	if s.dir != "" {
-		errs = append(errs, s.conn.RemoveAll(context.WithoutCancel(ctx), s.dir))
+	if s.tmp != nil {
+		errs = append(errs, s.tmp.Remove(context.WithoutCancel(ctx)))
 	}
 	errs = append(errs, s.conn.Close())
 	return errors.Join(errs...)
