@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -62,6 +64,30 @@ func TestLibvirtSourceSSH(t *testing.T) {
 	td.assertClean(d.ChangeID)
 	e.restoreEquals(b1.Point, want1)
 	e.restoreEquals(b2.Point, td.expected)
+
+	// Ctrl-C over SSH ends the job and removes the remote run directory; a
+	// SIGKILLed run's job is ended by the next run.
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
+		td.write(8<<20, 8<<20, byte(sig))
+		cmd := e.command(context.Background(), append([]string{"backup", "--name", "vms", "--read-limit", "256KiB"}, src...)...)
+		chunks := countChunks(t, e.repo)
+		done := startUntil(t, cmd, "a new chunk", func() bool { return countChunks(t, e.repo) > chunks })
+		_ = cmd.Process.Signal(sig)
+		<-done
+		if sig == syscall.SIGINT {
+			if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+				t.Fatalf("interrupted backup exit %d", code)
+			}
+			td.assertClean(d.ChangeID)
+		}
+	}
+	b3 := e.backupJSON("vms", src...)
+	if d3 := b3.Disks[0]; d3.CBT != "used" || d3.BytesRead != 32*256<<10 || !strings.Contains(b3.Notes["cleaned_leftovers"], "backup job") {
+		t.Fatalf("after the interrupted runs over ssh: cbt %q read %d notes %v", d3.CBT, d3.BytesRead, b3.Notes)
+	}
+	td.assertClean(b3.Disks[0].ChangeID)
+	e.restoreEquals(b3.Point, td.expected)
+	d = b3.Disks[0]
 
 	// libvirt+ssh://USER@HOST:PORT/DOMAIN with the defaults under ~/.ssh:
 	// an unknown host and a changed host key are refused before login.
