@@ -4,7 +4,8 @@
 # over the local unix socket: the cost of the SSH transport. A TCG domain
 # whose 1 GiB qcow2 disk holds 274 MiB of random data (as bench/libvirt.sh);
 # full backup and incremental after a 1 % change, each into its own
-# repository (local: repo-local, ssh: repo-ssh). Runs a private libvirtd in
+# repository (local: repo-local, ssh: repo-ssh), and "connect": a backup of
+# a missing domain (connect, look up, fail). Runs a private libvirtd in
 # a mount namespace and a private sshd (root).
 # Usage: bench/libvirt-ssh.sh [holdfast-binary]
 set -euo pipefail
@@ -94,10 +95,10 @@ ssh_full=$(HOLDFAST_REPOSITORY="$W/repo-ssh" t "$HF" backup --name b --libvirt-u
 change
 local_inc=$(HOLDFAST_REPOSITORY="$W/repo-local" t "$HF" backup --name b --libvirt-uri "$URI" libvirt:///bench-ssh)
 ssh_inc=$(HOLDFAST_REPOSITORY="$W/repo-ssh" t "$HF" backup --name b --libvirt-uri "$SSHURI" --libvirt-scratch-dir "$W/scratch" libvirt:///bench-ssh)
-local_conn=$(HOLDFAST_REPOSITORY="$W/repo-local" t sh -c "\"$HF\" backup --name b --libvirt-uri \"$URI\" libvirt:///none || true")
-ssh_conn=$(HOLDFAST_REPOSITORY="$W/repo-ssh" t sh -c "\"$HF\" backup --name b --libvirt-uri \"$SSHURI\" libvirt:///none || true")
+local_connect=$(HOLDFAST_REPOSITORY="$W/repo-local" t sh -c "\"$HF\" backup --name b --libvirt-uri \"$URI\" libvirt:///none || true")
+ssh_connect=$(HOLDFAST_REPOSITORY="$W/repo-ssh" t sh -c "\"$HF\" backup --name b --libvirt-uri \"$SSHURI\" libvirt:///none || true")
 printf '%-12s %10s %10s %10s\n' step local ssh ratio
-for s in conn full inc; do
+for s in connect full inc; do
   l=$(eval echo "\$local_$s"); h=$(eval echo "\$ssh_$s")
   printf '%-12s %9.2fs %9.2fs %10.2f\n' "$s" "$l" "$h" "$(echo "$h / $l" | bc -l)"
 done
