@@ -24,7 +24,7 @@ func TestLibvirtSourceSSH(t *testing.T) {
 	e := newEnv(t)
 	e.init("--chunk-size", "256KiB")
 	td := startDomain(t, e, "hf-ssh1")
-	srv := sshdtest.Start(t)
+	srv := sshdtest.Start(t, "LogLevel DEBUG1") // logs the stream-local channels
 	keys := t.TempDir()
 	keyFile, kh := filepath.Join(keys, "id"), filepath.Join(keys, "known_hosts")
 	writeKeyFile(t, keyFile, srv.ClientKey)
@@ -44,7 +44,7 @@ func TestLibvirtSourceSSH(t *testing.T) {
 	}
 	td.assertClean(d.ChangeID)
 	// The libvirt RPC and the NBD export both came through sshd's
-	// direct-streamlocal channels (sshdtest logs at DEBUG1).
+	// direct-streamlocal channels.
 	log := srv.Log()
 	if !strings.Contains(log, "Accepted publickey for root") ||
 		!strings.Contains(log, "target "+td.d.Socket) || !strings.Contains(log, "target "+td.tmp+"/holdfast-libvirt-") {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -41,7 +42,10 @@ func (s *Server) Log() string { return s.log.String() }
 
 // Start runs sshd -D -e in a temporary directory until the test ends, or
 // skips the test when that is impossible (not root, no openssh-server).
-func Start(t testing.TB) *Server {
+// config lines go first into sshd_config, so they override the defaults
+// (sshd keeps the first value of a keyword), e.g. "LogLevel DEBUG1" to see
+// the channels opened (its debug lines also reach sessions' stderr).
+func Start(t testing.TB, config ...string) *Server {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run a real sshd that logs in as root")
@@ -59,7 +63,7 @@ func Start(t testing.TB) *Server {
 	writeFile(t, filepath.Join(dir, "host_key"), hostPEM)
 	writeFile(t, filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(clientPub))
 	port := FreePort(t)
-	cfg := fmt.Sprintf(`ListenAddress 127.0.0.1
+	cfg := strings.Join(append(config, ""), "\n") + fmt.Sprintf(`ListenAddress 127.0.0.1
 HostKey %[1]s/host_key
 PidFile %[1]s/sshd.pid
 AuthorizedKeysFile %[1]s/authorized_keys
@@ -69,7 +73,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 StrictModes no
 UsePAM no
-LogLevel DEBUG1
+LogLevel VERBOSE
 `, dir)
 	writeFile(t, filepath.Join(dir, "sshd_config"), []byte(cfg))
 
