@@ -54,6 +54,17 @@ func TestQuiesceGuestAgent(t *testing.T) {
 	}
 	defer func() { _, _ = d.Virsh(context.Background(), "destroy", "hf-agent") }()
 	waitConsole(t, console, tinyguest.Agent)
+	// libvirt learns that the guest opened the port from an event: wait
+	// until it passes a command through.
+	for deadline := clock.Real().Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		out, err := d.Virsh(ctx, "qemu-agent-command", "hf-agent", `{"execute":"guest-ping"}`)
+		if err == nil {
+			break
+		}
+		if clock.Real().Now().After(deadline) {
+			t.Fatalf("guest agent never reachable through libvirt: %v %s\nconsole:\n%s", err, out, readConsole(console))
+		}
+	}
 
 	s, err := Prepare(ctx, Options{Locator: Locator{Domain: "hf-agent", URI: d.URI}, Tag: "q", RunDir: t.TempDir(), Quiesce: true})
 	if err != nil {
