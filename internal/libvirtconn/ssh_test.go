@@ -2,6 +2,7 @@ package libvirtconn
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
@@ -71,6 +72,13 @@ func TestSSHHostKey(t *testing.T) {
 	c, err := dialSSH(ctx, f.target(), env)
 	if err != nil {
 		t.Fatalf("known host refused: %v", err)
+	}
+	c.Close()
+
+	// A hashed known_hosts line (HashKnownHosts yes) is honoured too.
+	writeT(t, f.knownHosts, []byte(knownhosts.Line([]string{knownhosts.HashHostname(knownhosts.Normalize(f.srv.Addr))}, f.srv.HostPub)+"\n"))
+	if c, err = dialSSH(ctx, f.target(), env); err != nil {
+		t.Fatalf("hashed known_hosts line: %v", err)
 	}
 	c.Close()
 
@@ -160,6 +168,17 @@ func TestSSHAuth(t *testing.T) {
 		t.Fatalf("~/.ssh/id_ed25519: %v", err)
 	}
 	c.Close()
+
+	// A passphrase-protected keyfile: use the agent, says the error.
+	block, err := ssh.MarshalPrivateKeyWithPassphrase(key, "", []byte("secret passphrase"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.keyFile = filepath.Join(home, "enc")
+	writeT(t, tg.keyFile, pem.EncodeToMemory(block))
+	if _, err := dialSSH(ctx, tg, sshEnv{home: home}); err == nil || !strings.Contains(err.Error(), "passphrase: load it into ssh-agent") {
+		t.Fatalf("encrypted keyfile: %v", err)
+	}
 
 	tg.keyFile = filepath.Join(home, "missing")
 	if _, err := dialSSH(ctx, tg, sshEnv{home: home}); err == nil || !strings.Contains(err.Error(), "keyfile") {
