@@ -27,9 +27,9 @@ type sshFixture struct {
 	dir, keyFile, knownHosts string
 }
 
-func newSSHFixture(t *testing.T) *sshFixture {
+func newSSHFixture(t *testing.T, config ...string) *sshFixture {
 	t.Helper()
-	srv := sshdtest.Start(t)
+	srv := sshdtest.Start(t, config...)
 	f := &sshFixture{srv: srv, dir: t.TempDir()}
 	f.keyFile = filepath.Join(f.dir, "id")
 	f.knownHosts = filepath.Join(f.dir, "known_hosts")
@@ -313,5 +313,27 @@ func waitGone(t *testing.T, path string) {
 		if clock.Real().Now().After(deadline) {
 			t.Fatalf("%s still exists", path)
 		}
+	}
+}
+
+// TestSSHStreamLocalRefused: a server that forbids stream-local forwarding
+// gives an error that says so (Holdfast runs no helper command instead).
+func TestSSHStreamLocalRefused(t *testing.T) {
+	f := newSSHFixture(t, "AllowStreamLocalForwarding no")
+	ctx := ctxT(t)
+	client, err := dialSSH(ctx, f.target(), sshEnv{home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	c := &Conn{ssh: client}
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := c.DialUnix(ctx, sock); err == nil || !strings.Contains(err.Error(), "must allow stream-local forwarding") {
+		t.Fatalf("forbidden stream-local forwarding: %v", err)
 	}
 }
