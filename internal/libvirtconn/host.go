@@ -11,7 +11,6 @@ import (
 	"os"
 	"path"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -112,7 +111,7 @@ func (c *Conn) remoteTempDir(ctx context.Context, dir string) (*TempDir, error) 
 		sess.Close()
 		return nil, err
 	}
-	stderr := &lockedBuffer{}
+	stderr := &bytes.Buffer{} // read only after Wait, which waits for its copy
 	sess.Stderr = stderr
 	if err := sess.Start(strings.ReplaceAll(remoteTempDir, "@DIR@", shellQuote(dir))); err != nil {
 		sess.Close()
@@ -151,23 +150,6 @@ func (c *Conn) remoteTempDir(ctx context.Context, dir string) (*TempDir, error) 
 	}}, nil
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // RemoveAll removes dir and everything in it on the libvirt host (rm -rf
 // over the SSH connection for a remote one): for the run directory of a
 // killed run.
@@ -191,13 +173,11 @@ func (c *Conn) run(ctx context.Context, cmd string) error {
 	defer sess.Close()
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
-	var out bytes.Buffer
-	sess.Stdout, sess.Stderr = &out, &out
-	if err := sess.Run(cmd); err != nil {
+	if out, err := sess.CombinedOutput(cmd); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w: %s", err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
