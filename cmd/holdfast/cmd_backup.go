@@ -30,6 +30,7 @@ type backupOptions struct {
 	datastorePaths []string
 	proxyVM        string
 	libvirtURI     string
+	libvirtRunDir  string
 	exclude        fsmap.Options
 }
 
@@ -43,7 +44,8 @@ A SOURCE is a raw image, block device, qcow2 or VMDK (flat or monolithicSparse)
 given as a path or a file:// URL, or an NBD export (nbd://host:port/export,
 nbds://… with TLS, nbd+unix:///export?socket=PATH), or a whole VM given as the
 only SOURCE: qemu:///PATH/qmp.sock, libvirt:///DOMAIN (the local qemu:///system;
---libvirt-uri for another daemon) or vsphere://USER@HOST[:PORT]/DC/vm/…/VM (the
+--libvirt-uri for another daemon), libvirt+ssh://USER@HOST[:PORT]/DOMAIN (over SSH,
+host key from known_hosts) or vsphere://USER@HOST[:PORT]/DC/vm/…/VM (the
 password from --vsphere-password-file or $HOLDFAST_VSPHERE_PASSWORD). Only chunks
 the repository lacks are stored.
 
@@ -70,11 +72,12 @@ header). Give --format vmdk for VMDK descriptors, and --format qcow2
 	c.Flags().StringVar(&o.qemu.guestAgent, "guest-agent", "", "qemu sources: guest agent socket, to freeze the guest file systems around the snapshot")
 	c.Flags().DurationVar(&o.qemu.guestTimeout, "guest-timeout", 10*time.Second, "qemu sources: how long to wait for each guest agent call")
 	c.Flags().StringVar(&o.qemu.transport, "transport", string(source.TransportAuto), "qemu and vsphere sources: "+source.PreferenceNames())
-	c.Flags().BoolVar(&o.quiesce, "quiesce", false, "vsphere sources: quiesce the guest through VMware Tools for the snapshot (falls back to crash-consistent with a warning)")
+	c.Flags().BoolVar(&o.quiesce, "quiesce", false, "vsphere and libvirt sources: quiesce the guest through VMware Tools or the QEMU guest agent for the snapshot\n(falls back to crash-consistent with a warning)")
 	o.vsphere.register(c.Flags())
 	c.Flags().StringArrayVar(&o.datastorePaths, "datastore-path", nil, "vsphere sources: read datastore NAME directly at local directory DIR (NAME=DIR: an NFS datastore\nmounted here, a SAN/VMFS path): the direct transport; repeat for more")
 	c.Flags().StringVar(&o.proxyVM, "vsphere-vm", "", "vsphere sources: this host is VM NAME of the inventory: attach the snapshot's disks to it (the hotadd transport)")
-	c.Flags().StringVar(&o.libvirtURI, "libvirt-uri", "", "libvirt sources: connection URI of the daemon (default qemu:///system; qemu+unix:///system?socket=PATH)")
+	c.Flags().StringVar(&o.libvirtURI, "libvirt-uri", "", "libvirt sources: connection URI of the daemon (default qemu:///system; qemu+unix:///system?socket=PATH;\nqemu+ssh://USER@HOST[:PORT]/system[?socket=PATH&keyfile=FILE&known_hosts=FILE])")
+	c.Flags().StringVar(&o.libvirtRunDir, "libvirt-scratch-dir", "", "libvirt sources: directory on the libvirt host for the backup's NBD socket and scratch files\n(default $TMPDIR here, /var/tmp on a remote host)")
 	c.Flags().StringVar(&o.qemu.nbdTLSDir, "nbd-tls", "", "qemu sources: export over NBD with TLS using DIR/{ca-cert,server-cert,server-key}.pem (verify with --tls-ca)")
 	c.Flags().StringVar(&o.src.format, "format", "", "image format of every SOURCE: raw, qcow2 or vmdk (default: the format the VM's\nprevious point read the same file with, else detected; a detected image never reads other files)")
 	c.Flags().BoolVar(&o.src.followBacking, "follow-backing", false, "read the backing chain of qcow2 SOURCEs (needs --format qcow2; only for images the host made)")

@@ -43,6 +43,9 @@ func (o *libvirtIROptions) check(io *instantOptions) error {
 	if _, err := libvirtconn.Socket(o.uri); err != nil {
 		return usageError{fmt.Errorf("--libvirt-uri: %w", err)}
 	}
+	if libvirtconn.Remote(o.uri) {
+		return usageError{fmt.Errorf("--libvirt-uri %s: the domain reads the exports on this host's unix socket, so the daemon must be the local one", libvirtconn.Redact(o.uri))}
+	}
 	if o.xmlFile != "" {
 		abs, err := filepath.Abs(o.xmlFile)
 		if err != nil {

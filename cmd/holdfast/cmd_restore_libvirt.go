@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/libvirtconn"
@@ -68,7 +67,7 @@ func (o *restoreOptions) checkLibvirt(cmd *cobra.Command) (bool, error) {
 			return false, usageError{fmt.Errorf("--%s does not go with --to-libvirt", n)}
 		}
 	}
-	if u, err := url.Parse(o.lv.uri); err != nil || u.Host != "" {
+	if _, err := libvirtconn.Socket(o.lv.uri); err != nil || libvirtconn.Remote(o.lv.uri) {
 		return false, usageError{fmt.Errorf("--libvirt-uri %s: --to-libvirt writes the images on this host, so the daemon must be the local one", libvirtconn.Redact(o.lv.uri))}
 	}
 	switch {

@@ -271,7 +271,7 @@ func TestInstantRecoveryLibvirtNoXML(t *testing.T) {
 	tinyguest.MakeDisk(t, disk, 32<<20, "from-a-template")
 	bj := e.backupJSON("plain", disk)
 
-	for _, bad := range [][]string{{"--start-qemu"}, {"--nbd", ""}, {"--libvirt-uri", "qemu:///session"}, {"--libvirt-xml", "/nonexistent.xml"}} {
+	for _, bad := range [][]string{{"--start-qemu"}, {"--nbd", ""}, {"--libvirt-uri", "qemu:///session"}, {"--libvirt-uri", "qemu+ssh://root@kvm1/system"}, {"--libvirt-xml", "/nonexistent.xml"}} {
 		args := append([]string{"instant-recovery", "start", bj.Point, "--libvirt", "--libvirt-uri", d.URI}, bad...)
 		if r := e.run(args...); r.code != exitUsage {
 			t.Errorf("start --libvirt %v: exit %d: %s", bad, r.code, r.stderr)

@@ -210,7 +210,8 @@ func TestLibvirtSourceRefused(t *testing.T) {
 	}{
 		{[]string{"libvirt:///a", "/tmp/b.img"}, 2, "whole VM"},
 		{[]string{"libvirt://host/a"}, 2, "libvirt:// is the local host"},
-		{[]string{"libvirt+ssh://root@host/a"}, 1, "libvirt+ssh is not built"},
+		{[]string{"--libvirt-uri", "qemu+ssh://root@127.0.0.1:1/system?known_hosts=" + filepath.Join(e.dir, "none"), "libvirt:///a"}, 1, "known_hosts"},
+		{[]string{"--libvirt-uri", "qemu+ssh://root@127.0.0.1:1/system?no_verify=1", "libvirt:///a"}, 1, "always checks the host key"},
 		{[]string{"--libvirt-uri", "qemu+unix:///system?socket=" + filepath.Join(e.dir, "none.sock"), "libvirt:///a"}, 1, "connect to libvirt"},
 	}
 	for _, tc := range tests {

@@ -15,7 +15,8 @@ func openLibvirt(ctx context.Context, a *app, r *repo.Repository, spec source.Sp
 	if err != nil {
 		return nil, usageError{err}
 	}
-	sess, err := libvirt.Prepare(ctx, libvirt.Options{Locator: loc, Tag: r.Config().ID[:8], PreviousChangeIDs: prevIDs, Logger: a.logger()})
+	sess, err := libvirt.Prepare(ctx, libvirt.Options{Locator: loc, Tag: r.Config().ID[:8], PreviousChangeIDs: prevIDs, Logger: a.logger(),
+		RunDir: o.libvirtRunDir, Quiesce: o.quiesce})
 	if err != nil {
 		return nil, err
 	}

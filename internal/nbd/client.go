@@ -32,6 +32,10 @@ type ClientOptions struct {
 	// RequestTimeout bounds calls without a context (ReadAt, WriteAt,
 	// Close); zero means no timeout.
 	RequestTimeout time.Duration
+	// Dial, when set, opens the transport instead of a direct connection
+	// to the URL's address: e.g. a unix socket on another host reached
+	// through an SSH tunnel. It gets the URL's network and address.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 
 	forceExportName bool // tests: skip NBD_OPT_GO
 	manualReader    bool // tests: the caller starts readLoop
@@ -132,8 +136,12 @@ func dialURL(ctx context.Context, rawURL string, opts *ClientOptions) (URL, net.
 		}
 		opts.TLSConfig = cfg
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, u.Network, u.Address)
+	dial := opts.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	conn, err := dial(ctx, u.Network, u.Address)
 	if err != nil {
 		return URL{}, nil, fmt.Errorf("nbd: dial %s: %w", rawURL, err)
 	}

@@ -19,7 +19,13 @@ type quickAckConn struct {
 }
 
 // withQuickAck wraps TCP connections; others are returned as they are.
-func withQuickAck(conn net.Conn) net.Conn {
+func withQuickAck(conn net.Conn) net.Conn { return QuickAck(conn) }
+
+// QuickAck wraps a TCP connection so every read re-arms quick-ACK (others
+// are returned as they are): for request/reply protocols whose peer
+// answers in several small writes with Nagle's algorithm on, such as
+// QEMU's NBD server or an SSH server forwarding libvirt's replies.
+func QuickAck(conn net.Conn) net.Conn {
 	tc, ok := conn.(*net.TCPConn)
 	if !ok {
 		return conn

@@ -5,7 +5,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -148,7 +147,7 @@ func (s *Session) cleanupLeftover(ctx context.Context) error {
 	if err := s.endJob(ctx); err != nil {
 		return err
 	}
-	_ = os.RemoveAll(dir) // scratch files libvirt left (it removes its own on a clean end)
+	_ = s.conn.RemoveAll(ctx, dir) // scratch files libvirt left (it removes its own on a clean end)
 	s.Cleaned = append(s.Cleaned, "backup job of "+dir)
 	return nil
 }

@@ -29,6 +29,14 @@
 // A shut-off domain is read from its disk files instead, with the format
 // the domain XML gives (raw, qcow2 with its backing chain), whole.
 //
-// Not yet built: libvirt+ssh (parsed, refused at connect), guest
-// quiescing.
+// Remote daemons (qemu+ssh, libvirt+ssh://USER@HOST/DOMAIN): the
+// connection comes from internal/libvirtconn; the run directory is made and
+// removed on the libvirt host through it (Conn.MkdirTemp, Conn.RemoveAll)
+// and every NBD connection is a channel of the same SSH connection
+// (Conn.Dialer). A shut-off remote domain is refused.
+//
+// Options.Quiesce freezes the guest's file systems through the guest agent
+// (virDomainFSFreeze) just before virDomainBackupBegin and thaws them right
+// after, on every path; without an agent the point is crash-consistent
+// with a warning (the guest_quiesce note says which).
 package libvirt

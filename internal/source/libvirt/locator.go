@@ -30,7 +30,11 @@ func FromSpec(s source.Spec, uri string) (Locator, error) {
 		if err != nil {
 			return Locator{}, fmt.Errorf("source %s: bad URL", s)
 		}
-		l.URI = "qemu+ssh://" + u.User.Username() + "@" + u.Host + "/system"
+		c := url.URL{Scheme: "qemu+ssh", Host: u.Host, Path: "/system"}
+		if name := u.User.Username(); name != "" {
+			c.User = url.User(name)
+		}
+		l.URI = c.String()
 	}
 	if uri != "" {
 		l.URI = uri

@@ -13,6 +13,9 @@ import (
 // backing chain. There is no backup job and no checkpoint: every allocated
 // range is read and compared by hash.
 func (s *Session) openFiles(ctx context.Context, doc string) error {
+	if s.conn.Remote() {
+		return fmt.Errorf("%w: %s: the disk files of a shut-off domain on a remote host are not read over SSH; start the domain or back it up on its host", ErrNotRunning, s.o.Locator)
+	}
 	var sizes []int64
 	for _, d := range s.info.Disks {
 		if d.File == "" {

@@ -2,6 +2,7 @@ package libvirt
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -105,11 +106,13 @@ func TestBackupXML(t *testing.T) {
 
 func TestLocator(t *testing.T) {
 	tests := []struct {
-		spec, uri, socket, inErr, str string
+		spec, uri, socket, inErr, str, user string
 	}{
 		{spec: "libvirt:///web", socket: libvirtconn.DefaultSocket, str: "web on qemu:///system"},
 		{spec: "libvirt:///web", uri: "qemu+unix:///system?socket=/tmp/s", socket: "/tmp/s"},
-		{spec: "libvirt+ssh://root@kvm1/db", inErr: "libvirt+ssh is not built", str: "db on qemu+ssh://kvm1/system"},
+		{spec: "libvirt+ssh://root@kvm1/db", socket: libvirtconn.DefaultSocket, str: "db on qemu+ssh://kvm1/system"},
+		{spec: "libvirt+ssh://root@kvm1:2222/db", socket: libvirtconn.DefaultSocket, str: "db on qemu+ssh://kvm1:2222/system"},
+		{spec: "libvirt+ssh://a%40b@kvm1/db", socket: libvirtconn.DefaultSocket, str: "db on qemu+ssh://kvm1/system", user: "a@b"},
 		{spec: "libvirt:///web", uri: "qemu:///session", inErr: "only the local"},
 		{spec: "libvirt:///web", uri: "xen:///system", inErr: "only qemu:///system"},
 		{spec: "libvirt:///web", uri: "qemu:///system?x=1", inErr: "unexpected query"},
@@ -125,6 +128,9 @@ func TestLocator(t *testing.T) {
 		}
 		if tc.str != "" && l.String() != tc.str {
 			t.Errorf("%s: String %q, want %q", tc.spec, l.String(), tc.str)
+		}
+		if u, err := url.Parse(l.URI); tc.user != "" && (err != nil || u.User.Username() != tc.user) {
+			t.Errorf("%s: URI %s loses the user %q", tc.spec, libvirtconn.Redact(l.URI), tc.user)
 		}
 		sock, err := libvirtconn.Socket(l.URI)
 		switch {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -32,9 +31,14 @@ type Options struct {
 	// disks, by disk index ("" where there is none).
 	PreviousChangeIDs []string
 	// RunDir is the parent of the session's private directory (NBD socket,
-	// scratch files); libvirtd must be able to write there (default: the
-	// system temporary directory).
+	// scratch files) on the libvirt host; libvirtd must be able to write
+	// there (default: the system temporary directory here, /var/tmp on a
+	// remote host).
 	RunDir string
+	// Quiesce freezes the guest's file systems through the guest agent
+	// around the start of the backup job (best effort: without an agent the
+	// point is crash-consistent, with a warning).
+	Quiesce bool
 	// Connections per disk export (default 4).
 	Connections int
 	Logger      *slog.Logger
@@ -66,12 +70,15 @@ type Session struct {
 	Notes map[string]string
 	// Cleaned lists leftovers of a killed run that were removed.
 	Cleaned []string
+	// Quiesced says whether the guest was frozen for the point, or why not.
+	Quiesced string
 
 	conn   *libvirtconn.Conn
 	l      *golibvirt.Libvirt
 	dom    golibvirt.Domain
 	o      Options
 	dir    string
+	tmp    *libvirtconn.TempDir
 	info   domainInfo
 	begun  bool
 	closed bool
@@ -142,7 +149,7 @@ func (s *Session) prepare(ctx context.Context) error {
 			bitmap = exportBitmap(d.Target)
 		}
 		nd, err := nbdsource.Open(ctx, url, nbdsource.Options{Bitmap: bitmap, ChangeID: changeID, PreviousChangeID: base,
-			Connections: s.o.Connections, Transport: source.TransportHotAdd, Format: d.Format, Location: location(d)})
+			Connections: s.o.Connections, Dial: s.conn.Dialer(), Transport: source.TransportHotAdd, Format: d.Format, Location: location(d)})
 		if err != nil {
 			return fmt.Errorf("read export of disk %s: %w", d.Target, err)
 		}
@@ -151,7 +158,7 @@ func (s *Session) prepare(ctx context.Context) error {
 	}
 	s.Config = s.info.vmConfig(doc, sizes)
 	s.Notes = map[string]string{"transport": string(source.TransportHotAdd),
-		"transport_choice": "hotadd: libvirt pull-mode backup, NBD on a local unix socket", "libvirt_checkpoint": s.Checkpoint}
+		"transport_choice": transportChoice(s.conn.Remote()), "libvirt_checkpoint": s.Checkpoint, "guest_quiesce": s.Quiesced}
 	if len(s.info.Skipped) > 0 {
 		s.Notes["skipped_disks"] = joinSemi(s.info.Skipped)
 	}
@@ -245,17 +252,26 @@ func exportBitmap(target string) string { return "holdfast-" + target }
 
 // begin starts the pull-mode backup job with the new checkpoint.
 func (s *Session) begin(ctx context.Context) error {
-	dir, err := os.MkdirTemp(s.o.RunDir, runDirMark)
+	tmp, err := s.conn.MkdirTemp(ctx, s.o.RunDir, runDirMark)
 	if err != nil {
 		return err
 	}
-	s.dir = dir
+	s.tmp, s.dir = tmp, tmp.Path
+	dir := tmp.Path
 	bx := backupXML(s.Base, s.socket(), dir, s.info.Disks)
 	var cx golibvirt.OptString
 	if s.Checkpoint != "" {
 		cx = golibvirt.OptString{checkpointXML(s.Checkpoint, s.info.Disks)}
 	}
-	if err := s.l.DomainBackupBegin(s.dom, bx, cx, 0); err != nil {
+	begin := func() error { return s.l.DomainBackupBegin(s.dom, bx, cx, 0) }
+	s.Quiesced = "crash-consistent: quiescing not asked for"
+	if s.o.Quiesce {
+		q := &quiescer{fz: s.l, dom: s.dom, name: s.o.Locator.Domain, timeout: agentTimeout, log: s.o.Logger}
+		s.Quiesced, err = q.run(ctx, begin)
+	} else {
+		err = begin()
+	}
+	if err != nil {
 		return fmt.Errorf("domain %s: start backup job: %w", s.o.Locator, err)
 	}
 	s.begun = true
@@ -280,8 +296,8 @@ func (s *Session) Release(ctx context.Context, committed bool) error {
 		errs = append(errs, s.endJob(ctx))
 		errs = append(errs, s.settleCheckpoints(committed))
 	}
-	if s.dir != "" {
-		errs = append(errs, os.RemoveAll(s.dir))
+	if s.tmp != nil {
+		errs = append(errs, s.tmp.Remove(context.WithoutCancel(ctx)))
 	}
 	errs = append(errs, s.conn.Close())
 	return errors.Join(errs...)
@@ -304,4 +320,11 @@ func (d *disk) Changed(ctx context.Context, prev string) (source.Changes, error)
 		return source.Changes{Reason: d.reason}, nil
 	}
 	return d.Disk.Changed(ctx, prev)
+}
+
+func transportChoice(remote bool) string {
+	if remote {
+		return "hotadd: libvirt pull-mode backup, NBD on a unix socket of the libvirt host read through the SSH connection"
+	}
+	return "hotadd: libvirt pull-mode backup, NBD on a local unix socket"
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"time"
 
 	wire "github.com/holdfast-backup/holdfast/internal/nbd"
@@ -26,6 +27,8 @@ type Options struct {
 	// PreviousChangeID the one the bitmap is relative to (the qemu source
 	// sets both; empty means "nbd-bitmap:NAME" for both).
 	ChangeID, PreviousChangeID string
+	// Dial, when set, opens each connection (see nbd.ClientOptions.Dial).
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// Format and Location override what Describe reports.
 	Format, Location string
 }
@@ -61,7 +64,7 @@ func Open(ctx context.Context, url string, o Options) (*Disk, error) {
 			o.Transport = source.TransportNBDTLS
 		}
 	}
-	co := wire.ClientOptions{TLSConfig: o.TLS, MetaContexts: []string{wire.ContextBaseAllocation}}
+	co := wire.ClientOptions{TLSConfig: o.TLS, MetaContexts: []string{wire.ContextBaseAllocation}, Dial: o.Dial}
 	d := &Disk{url: url, o: o}
 	if o.Bitmap != "" {
 		d.bitmapCx = wire.ContextDirtyBitmapPrefix + o.Bitmap

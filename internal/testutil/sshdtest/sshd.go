@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -31,6 +32,7 @@ const Path = "/usr/sbin/sshd"
 type Server struct {
 	Addr      string // 127.0.0.1:port
 	HostKey   string // SHA256:… fingerprint of its only host key
+	HostPub   ssh.PublicKey
 	ClientKey []byte // PEM (OpenSSH format) private key it accepts for root
 	log       *lockedBuffer
 }
@@ -40,7 +42,10 @@ func (s *Server) Log() string { return s.log.String() }
 
 // Start runs sshd -D -e in a temporary directory until the test ends, or
 // skips the test when that is impossible (not root, no openssh-server).
-func Start(t testing.TB) *Server {
+// config lines go first into sshd_config, so they override the defaults
+// (sshd keeps the first value of a keyword), e.g. "LogLevel DEBUG1" to see
+// the channels opened (its debug lines also reach sessions' stderr).
+func Start(t testing.TB, config ...string) *Server {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run a real sshd that logs in as root")
@@ -58,7 +63,7 @@ func Start(t testing.TB) *Server {
 	writeFile(t, filepath.Join(dir, "host_key"), hostPEM)
 	writeFile(t, filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(clientPub))
 	port := FreePort(t)
-	cfg := fmt.Sprintf(`ListenAddress 127.0.0.1
+	cfg := strings.Join(append(config, ""), "\n") + fmt.Sprintf(`ListenAddress 127.0.0.1
 HostKey %[1]s/host_key
 PidFile %[1]s/sshd.pid
 AuthorizedKeysFile %[1]s/authorized_keys
@@ -98,7 +103,7 @@ LogLevel VERBOSE
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &Server{Addr: addr, HostKey: ssh.FingerprintSHA256(hostPub), ClientKey: clientPEM, log: log}
+	return &Server{Addr: addr, HostKey: ssh.FingerprintSHA256(hostPub), HostPub: hostPub, ClientKey: clientPEM, log: log}
 }
 
 // NewKeyPair returns a fresh ed25519 private key in OpenSSH PEM format and

@@ -26,6 +26,16 @@
 //	HOLDFAST-DONE                    success: disk synced and unmounted
 //	HOLDFAST-FAILED                  failure (after a HOLDFAST-ERROR line)
 //
+// With holdfast.agent on the kernel command line, /init does not unmount
+// and power off after HOLDFAST-BOOT: it acts as a minimal QEMU guest agent
+// on the virtio-serial port named org.qemu.guest_agent.0 (module
+// virtio_console), answering guest-sync, guest-ping,
+// guest-fsfreeze-freeze and guest-fsfreeze-thaw (busybox fsfreeze on the
+// mounted /dev/vda) until the guest is killed:
+//
+//	HOLDFAST-AGENT                   listening on the agent port
+//	HOLDFAST-FROZEN / HOLDFAST-THAWED  /dev/vda's file system frozen / thawed
+//
 // System packages: qemu-system-x86 (Boot), e2fsprogs (MakeDisk,
 // ReadDiskFile), and for Build apt and dpkg (always on Debian) with working
 // package lists (apt-get update), plus xz-utils or zstd only if the kernel's

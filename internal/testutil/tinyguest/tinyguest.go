@@ -43,6 +43,13 @@ const (
 	Done   = "HOLDFAST-DONE"
 	Failed = "HOLDFAST-FAILED"
 	Error  = "HOLDFAST-ERROR: "
+	// With holdfast.agent on the kernel command line the guest keeps /dev/vda
+	// mounted after the boot line and answers guest agent commands instead
+	// of powering off: Agent when it listens, Frozen and Thawed around a
+	// freeze of /dev/vda.
+	Agent  = "HOLDFAST-AGENT"
+	Frozen = "HOLDFAST-FROZEN"
+	Thawed = "HOLDFAST-THAWED"
 )
 
 // DefaultCacheRoot is where Build keeps kernels and initrds between runs.
@@ -50,7 +57,7 @@ const DefaultCacheRoot = "/var/tmp/holdfast-tinyguest"
 
 // recipe changes whenever the way the initrd is built changes, so that old
 // cache entries are not reused.
-const recipe = "r1"
+const recipe = "r4"
 
 const metaPackage = "linux-image-cloud-amd64"
 
@@ -58,7 +65,7 @@ const metaPackage = "linux-image-cloud-amd64"
 // missing from the list); built-in ones are skipped.
 var modules = []string{
 	"virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev",
-	"virtio_pci", "virtio_blk",
+	"virtio_pci", "virtio_blk", "virtio_console",
 	"crc16", "mbcache", "jbd2", "ext4",
 }
 
@@ -76,6 +83,44 @@ fail() {
 	poweroff -f
 	sleep 60
 }
+# agent answers the QEMU guest agent commands libvirt sends to freeze and
+# thaw /mnt, on the org.qemu.guest_agent.0 port, until the guest is killed.
+agent() {
+	p=""
+	i=0
+	while [ -z "$p" ]; do
+		for n in /sys/class/virtio-ports/*; do
+			[ "$(cat $n/name 2>/dev/null)" = org.qemu.guest_agent.0 ] && p=/dev/${n##*/}
+		done
+		i=$((i+1))
+		[ $i -gt 50 ] && fail "no guest agent port"
+		[ -z "$p" ] && sleep 0.1
+	done
+	reply() {
+		if fsfreeze $1 /mnt; then
+			echo $2
+			echo '{"return": 1}' >&3
+		else
+			echo '{"error": {"class": "GenericError", "desc": "fsfreeze failed"}}' >&3
+		fi
+	}
+	exec 3<>$p
+	echo HOLDFAST-AGENT
+	# A read before the host side is open, or after it closed, returns
+	# end-of-file at once: wait and read again.
+	while true; do
+		line=""
+		read -r line <&3 || [ -n "$line" ] || { sleep 0.2; continue; }
+		id=$(echo "$line" | sed -n 's/.*"id" *: *\([0-9]*\).*/\1/p')
+		case "$line" in
+		*guest-sync*) echo "{\"return\": $id}" >&3 ;;
+		*guest-ping*) echo '{"return": {}}' >&3 ;;
+		*guest-fsfreeze-freeze*) reply --freeze HOLDFAST-FROZEN ;;
+		*guest-fsfreeze-thaw*) reply --unfreeze HOLDFAST-THAWED ;;
+		*) echo '{"error": {"class": "CommandNotFound", "desc": "not answered by the tiny guest"}}' >&3 ;;
+		esac
+	done
+}
 for m in $(cat /modules.list); do
 	insmod /lib/modules/$m.ko || fail "insmod $m"
 done
@@ -92,6 +137,7 @@ n=1
 echo "boot $n" >> /mnt/boots || fail "append boots"
 echo "HOLDFAST-BOOT: $n"
 sync
+grep -q holdfast.agent /proc/cmdline && agent
 umount /mnt || fail "umount /dev/vda"
 sync
 echo HOLDFAST-DONE
