@@ -77,6 +77,7 @@ type Target struct {
 	replace bool     // an existing file is replaced (rename may overwrite)
 	file    *os.File // raw file or block device
 	qcow    *Qcow2Target
+	pipe    *pipelinedWriter // the writes to qcow
 }
 
 // OpenTarget prepares path to receive a disk of size bytes (see Target and
@@ -204,7 +205,8 @@ func (t *Target) openQcow2(ctx context.Context, pl placement, size int64) error 
 		t.removeTemp()
 		return err
 	}
-	t.qcow, t.RestoreTarget = q, q.RestoreTarget
+	t.qcow, t.pipe = q, newPipelinedWriter(q.client, qcow2Window)
+	t.RestoreTarget = RestoreTarget{W: t.pipe}
 	return nil
 }
 
@@ -258,6 +260,10 @@ func (t *Target) rename() error {
 // flush writes the temporary file's data to stable storage and closes it.
 func (t *Target) flush() error {
 	if t.qcow != nil {
+		if err := t.pipe.Wait(); err != nil {
+			t.qcow.Abort()
+			return fmt.Errorf("write %s: %w", t.path, err)
+		}
 		if err := t.qcow.Close(); err != nil {
 			return err
 		}
@@ -278,7 +284,8 @@ func (t *Target) flush() error {
 // (the temporary file is removed), a block device holds a partial disk.
 func (t *Target) Abort() {
 	if t.qcow != nil {
-		t.qcow.Abort()
+		t.qcow.Abort() // fails the writes in flight
+		_ = t.pipe.Wait()
 	} else {
 		t.file.Close()
 	}
