@@ -207,6 +207,11 @@ func (t *Target) openQcow2(ctx context.Context, pl placement, size int64) error 
 	}
 	t.qcow, t.pipe = q, newPipelinedWriter(q.client, qcow2Window)
 	t.RestoreTarget = RestoreTarget{W: t.pipe}
+	fd, err := unix.Openat(int(pl.dir.Fd()), t.tmp, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == nil { // else no write-back hints: the flush at the end writes it all
+		t.file = os.NewFile(uintptr(fd), t.tmp)
+		t.RestoreTarget.W = newImageWriteback(t.pipe, t.file)
+	}
 	return nil
 }
 
@@ -262,16 +267,20 @@ func (t *Target) flush() error {
 	if t.qcow != nil {
 		if err := t.pipe.Wait(); err != nil {
 			t.qcow.Abort()
+			t.closeFile()
 			return fmt.Errorf("write %s: %w", t.path, err)
 		}
 		if err := t.qcow.Close(); err != nil {
+			t.closeFile()
 			return err
 		}
-		fd, err := unix.Openat(int(t.dir.Fd()), t.tmp, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("reopen the restored image: %w", err)
+		if t.file == nil {
+			fd, err := unix.Openat(int(t.dir.Fd()), t.tmp, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("reopen the restored image: %w", err)
+			}
+			t.file = os.NewFile(uintptr(fd), t.tmp)
 		}
-		t.file = os.NewFile(uintptr(fd), t.tmp)
 	}
 	if err := t.file.Sync(); err != nil {
 		t.file.Close()
@@ -286,13 +295,20 @@ func (t *Target) Abort() {
 	if t.qcow != nil {
 		t.qcow.Abort() // fails the writes in flight
 		_ = t.pipe.Wait()
-	} else {
-		t.file.Close()
 	}
+	t.closeFile()
 	if t.tmp != "" {
 		t.removeTemp()
 	}
 	t.dir.Close()
+}
+
+// closeFile closes the raw file, block device or (qcow2) the handle kept
+// for write-back hints, if open.
+func (t *Target) closeFile() {
+	if t.file != nil {
+		_ = t.file.Close()
+	}
 }
 
 // Fail aborts after a failed restore and returns err saying what the

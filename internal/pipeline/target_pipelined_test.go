@@ -2,7 +2,11 @@ package pipeline
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 )
@@ -106,5 +110,51 @@ func TestPipelinedWriterError(t *testing.T) {
 	}
 	if len(g.written) != 0 {
 		t.Errorf("written %v after the failure", g.written)
+	}
+}
+
+// TestQcow2TargetPipelinedWrites: a full restore to a qcow2 image writes
+// through the pipelined writer, with write-back hints on the image file
+// (its whole length: qemu-nbd's file offsets are not the disk's), and the
+// image holds the disk; an aborted restore leaves nothing behind.
+func TestQcow2TargetPipelinedWrites(t *testing.T) {
+	needQemu(t)
+	r, want, ix := qcowDisk(t)
+	dir := t.TempDir()
+	ctx := context.Background()
+	img := filepath.Join(dir, "disk.qcow2")
+	tg, err := OpenTarget(ctx, img, ix.DiskSize, TargetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb, ok := tg.RestoreTarget.W.(*writeback)
+	if !ok || wb.w != io.WriterAt(tg.pipe) || tg.file == nil {
+		t.Fatalf("qcow2 target writes through %T, want write-back hints over the pipelined writer", tg.RestoreTarget.W)
+	}
+	if err := wb.kick(cs, cs); err != nil { // the image file's handle takes the hint
+		t.Fatalf("write-back hint on the image: %v", err)
+	}
+	if _, err := RestoreDisk(ctx, streamDisk(t, r, ix), tg.RestoreTarget, Options{Workers: 2}); err != nil {
+		tg.Abort()
+		t.Fatal(err)
+	}
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(qcowContent(t, img), want) {
+		t.Fatal("restored qcow2 differs from the disk")
+	}
+
+	aborted := filepath.Join(dir, "aborted.qcow2")
+	tg, err = OpenTarget(ctx, aborted, ix.DiskSize, TargetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.RestoreTarget.W.WriteAt(want[:cs], 0); err != nil {
+		t.Fatal(err)
+	}
+	tg.Abort()
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("files left after an abort: %v", ents)
 	}
 }
