@@ -6,6 +6,9 @@
 # incremental after a 1 % change (ten 1 MiB guest writes through the
 # monitor), restore of the latest point, repository size; then each tool
 # also backs up the other domain (the same content): the size of both.
+# Holdfast restores twice: to a raw file and, like virtnbdrestore, to a
+# qcow2 image. PROFILE_DIR=DIR keeps a CPU profile of each Holdfast step
+# there (HOLDFAST_CPUPROFILE) and its debug log with timestamps.
 # Runs a private libvirtd in a mount namespace (root). Usage: bench/libvirt.sh [holdfast-binary]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,19 +69,43 @@ change() { # ten 1 MiB writes: 1 % of the disk
 }
 # Both tools run where /run/libvirt is the private daemon's: virtnbdbackup
 # takes any other URI for a remote one; Holdfast reads the same default.
-inns() { unshare --mount --propagation private sh -c 'mount --bind "$0/run" /run/libvirt && shift && exec "$@"' "$W" x "$@"; }
-t() { local s e; s=$(date +%s.%N); inns "$@" >"$W/last.log" 2>&1 || { cat "$W/last.log" >&2; exit 1; }; e=$(date +%s.%N); echo "$e - $s" | bc; }
+inns=(unshare --mount --propagation private sh -c 'mount --bind "$0/run" /run/libvirt && shift && exec "$@"' "$W" x)
+# t CMD…: "WALL CPU", seconds elapsed and of CPU (user + system, the tool
+# and its children such as qemu-nbd; not qemu's NBD server in the domain)
+t() {
+  local s e
+  s=$(date +%s.%N)
+  /usr/bin/time -f '%U %S' -o "$W/time" "${inns[@]}" "$@" >"$W/last.log" 2>&1 || { cat "$W/last.log" >&2; exit 1; }
+  e=$(date +%s.%N)
+  echo "$(echo "$e - $s" | bc) $(awk '{print $1 + $2}' "$W/time")"
+}
+# hf STEP ARGS…: a Holdfast step, profiled and logged when PROFILE_DIR is set
+hf() {
+  local step=$1; shift
+  if [ -z "${PROFILE_DIR:-}" ]; then t "$HF" "$@"; return; fi
+  mkdir -p "$PROFILE_DIR"
+  HOLDFAST_CPUPROFILE="$PROFILE_DIR/$step.pprof" t "$HF" --log-level debug "$@"
+  cp "$W/last.log" "$PROFILE_DIR/$step.log"
+}
 
 export HOLDFAST_REPOSITORY="$W/repo" HOLDFAST_PASSWORD=bench
 "$HF" repo init >/dev/null
 mkdir -p "$W/vnb"
-hf_full=$(t "$HF" backup --name bench libvirt:///bench-hf)
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+hf_full=$(hf full backup --name bench libvirt:///bench-hf)
 vnb_full=$(t virtnbdbackup -d bench-vnb -l full -o "$W/vnb")
 change bench-hf; change bench-vnb
-hf_inc=$(t "$HF" backup --name bench libvirt:///bench-hf)
+hf_inc=$(hf inc backup --name bench libvirt:///bench-hf)
 vnb_inc=$(t virtnbdbackup -d bench-vnb -l inc -o "$W/vnb")
-hf_restore=$(t "$HF" restore bench:latest --to "$W/hf-restored.raw")
+hf_restore=$(hf restore restore bench:latest --to "$W/hf-restored.raw")
+hf_restoreq=$(hf restore-qcow2 restore bench:latest --to "$W/hf-restored.qcow2")
 vnb_restore=$(t virtnbdrestore -i "$W/vnb" -o "$W/vnb-restored")
+vnb_restoreq=$vnb_restore
+# all restores hold the same guest content (both domains had the same writes)
+vnb_image=$(find "$W/vnb-restored" -maxdepth 1 -type f ! -name '*.xml' | head -1)
+for img in "$W/hf-restored.qcow2" "$vnb_image"; do
+  qemu-img compare -q "$W/hf-restored.raw" "$img" || { echo "restored images differ: $img" >&2; exit 1; }
+done
 hf_size=$(du -sb "$W/repo" | cut -f1)
 vnb_size=$(du -sb "$W/vnb" | cut -f1)
 # dedup across two domains cloned from one image: each tool backs up the
@@ -88,10 +115,12 @@ mkdir -p "$W/vnb2"
 t virtnbdbackup -d bench-hf -l copy -o "$W/vnb2" >/dev/null # copy: virtnbdbackup refuses full/inc beside a foreign (Holdfast) checkpoint
 hf_size2=$(du -sb "$W/repo" | cut -f1)
 vnb_size2=$(du -sb "$W/vnb" "$W/vnb2" | awk '{s += $1} END {print s}')
-printf '%-12s %10s %14s %10s\n' step holdfast virtnbdbackup ratio
-for s in full inc restore; do
-  h=$(eval echo "\$hf_$s"); v=$(eval echo "\$vnb_$s")
-  printf '%-12s %9.2fs %13.2fs %10.2f\n' "$s" "$h" "$v" "$(echo "$h / $v" | bc -l)"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-14s %10s %14s %10s %12s %12s\n' step holdfast virtnbdbackup ratio holdfast-cpu vnb-cpu
+for s in full inc restore restoreq; do
+  read -r h hc <<<"$(eval echo "\$hf_$s")"; read -r v vc <<<"$(eval echo "\$vnb_$s")"
+  n=$s; [ "$s" = restore ] && n=restore-raw; [ "$s" = restoreq ] && n=restore-qcow2
+  printf '%-14s %9.2fs %13.2fs %10.2f %11.2fs %11.2fs\n' "$n" "$h" "$v" "$(echo "$h / $v" | bc -l)" "$hc" "$vc"
 done
-printf '%-12s %9dM %13dM %10.2f\n' size $((hf_size >> 20)) $((vnb_size >> 20)) "$(echo "$hf_size / $vnb_size" | bc -l)"
-printf '%-12s %9dM %13dM %10.2f\n' size-2-vms $((hf_size2 >> 20)) $((vnb_size2 >> 20)) "$(echo "$hf_size2 / $vnb_size2" | bc -l)"
+printf '%-14s %9dM %13dM %10.2f\n' size $((hf_size >> 20)) $((vnb_size >> 20)) "$(echo "$hf_size / $vnb_size" | bc -l)"
+printf '%-14s %9dM %13dM %10.2f\n' size-2-vms $((hf_size2 >> 20)) $((vnb_size2 >> 20)) "$(echo "$hf_size2 / $vnb_size2" | bc -l)"

@@ -53,7 +53,9 @@ func main() {
 		notes = os.Stderr
 	}
 	ctx, stop := cancelOnSignal(context.Background(), sigs, notes, os.Exit)
+	stopProfile := startCPUProfile(os.Getenv, os.Stderr)
 	err := newRootCommand(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stopProfile()
 	interrupted := ctx.Err() != nil
 	stop()
 	signal.Stop(sigs)

@@ -77,6 +77,7 @@ type Target struct {
 	replace bool     // an existing file is replaced (rename may overwrite)
 	file    *os.File // raw file or block device
 	qcow    *Qcow2Target
+	pipe    *pipelinedWriter // the writes to qcow
 }
 
 // OpenTarget prepares path to receive a disk of size bytes (see Target and
@@ -204,7 +205,13 @@ func (t *Target) openQcow2(ctx context.Context, pl placement, size int64) error 
 		t.removeTemp()
 		return err
 	}
-	t.qcow, t.RestoreTarget = q, q.RestoreTarget
+	t.qcow, t.pipe = q, newPipelinedWriter(q.client, qcow2Window)
+	t.RestoreTarget = RestoreTarget{W: t.pipe}
+	fd, err := unix.Openat(int(pl.dir.Fd()), t.tmp, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == nil { // else no write-back hints: the flush at the end writes it all
+		t.file = os.NewFile(uintptr(fd), t.tmp)
+		t.RestoreTarget.W = newImageWriteback(t.pipe, t.file)
+	}
 	return nil
 }
 
@@ -258,14 +265,22 @@ func (t *Target) rename() error {
 // flush writes the temporary file's data to stable storage and closes it.
 func (t *Target) flush() error {
 	if t.qcow != nil {
+		if err := t.pipe.Wait(); err != nil {
+			t.qcow.Abort()
+			t.closeFile()
+			return fmt.Errorf("write %s: %w", t.path, err)
+		}
 		if err := t.qcow.Close(); err != nil {
+			t.closeFile()
 			return err
 		}
-		fd, err := unix.Openat(int(t.dir.Fd()), t.tmp, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("reopen the restored image: %w", err)
+		if t.file == nil {
+			fd, err := unix.Openat(int(t.dir.Fd()), t.tmp, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("reopen the restored image: %w", err)
+			}
+			t.file = os.NewFile(uintptr(fd), t.tmp)
 		}
-		t.file = os.NewFile(uintptr(fd), t.tmp)
 	}
 	if err := t.file.Sync(); err != nil {
 		t.file.Close()
@@ -278,14 +293,22 @@ func (t *Target) flush() error {
 // (the temporary file is removed), a block device holds a partial disk.
 func (t *Target) Abort() {
 	if t.qcow != nil {
-		t.qcow.Abort()
-	} else {
-		t.file.Close()
+		t.qcow.Abort() // fails the writes in flight
+		_ = t.pipe.Wait()
 	}
+	t.closeFile()
 	if t.tmp != "" {
 		t.removeTemp()
 	}
 	t.dir.Close()
+}
+
+// closeFile closes the raw file, block device or (qcow2) the handle kept
+// for write-back hints, if open.
+func (t *Target) closeFile() {
+	if t.file != nil {
+		_ = t.file.Close()
+	}
 }
 
 // Fail aborts after a failed restore and returns err saying what the

@@ -159,7 +159,7 @@ func (c *codec) sealInPlace(kind byte, binding, buf []byte) []byte {
 	if kind == kindIndex {
 		div = 8
 	}
-	if c.enc != nil && len(plain) > 64 && c.worthCompressing(plain, div) {
+	if c.enc != nil && len(plain) > 64 && c.worthCompressing(plain, div) && (kind != kindChunk || c.chunkCompressible(plain)) {
 		z := c.enc.EncodeAll(plain, c.buffer(pre + len(plain) + tagLen)[:pre])
 		if len(z)-pre < len(plain)-len(plain)/div {
 			c.recycle(buf)

@@ -23,13 +23,15 @@ const tmpPrefix = ".tmp-"
 type Local struct {
 	root string
 	pend *pending
+	// kick starts the write-back of a file just written (startWriteback).
+	kick func(*os.File)
 }
 
 var _ Backend = (*Local)(nil)
 
 // NewLocal returns a backend rooted at dir. The directory need not exist yet.
 func NewLocal(dir string) *Local {
-	return &Local{root: filepath.Clean(dir), pend: &pending{}}
+	return &Local{root: filepath.Clean(dir), pend: &pending{}, kick: startWriteback}
 }
 
 // Location returns the root directory.
@@ -69,7 +71,7 @@ func (l *Local) Save(ctx context.Context, name string, data []byte) error {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("save %s: %w", name, err)
 		}
-		err := writeFile(tmp, data)
+		err := l.writeFile(tmp, data)
 		if err == nil {
 			break
 		}
@@ -87,7 +89,7 @@ func (l *Local) Save(ctx context.Context, name string, data []byte) error {
 	return nil
 }
 
-func writeFile(p string, data []byte) error {
+func (l *Local) writeFile(p string, data []byte) error {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -96,6 +98,7 @@ func writeFile(p string, data []byte) error {
 		f.Close()
 		return err
 	}
+	l.kick(f)
 	return f.Close()
 }
 
