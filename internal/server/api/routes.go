@@ -76,6 +76,7 @@ func (s *Server) routeTable() []Route {
 		{"GET", v1 + "/health", "Server health", PermPublic, false, s.health},
 		{"GET", v1 + "/openapi.json", "This OpenAPI document", PermRead, false, s.serveOpenAPI},
 		{"GET", "/metrics", "Prometheus metrics", PermRead, false, s.serveMetrics},
+		{"GET", v1 + "/dashboard", "Dashboard: sessions of the last 24 h by result and hour, VMs outside their RPO, repository capacity and 7-day growth, agents online by role, running sessions with progress", PermRead, false, s.dashboard},
 
 		{"POST", v1 + "/tokens", "Create an API token (returned once)", PermAdmin, true, s.createToken},
 		{"GET", v1 + "/tokens", "List API tokens", PermAdmin, false, s.listTokens},

@@ -101,10 +101,7 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request, _ configdb.P
 	if err != nil {
 		return err
 	}
-	v := viewSession(se)
-	v.Tasks = list(tasks, viewTask)
-	v.Waiting = sessionWaiting(se, tasks)
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, viewSessionTasks(se, tasks, s.now()))
 	return nil
 }
 

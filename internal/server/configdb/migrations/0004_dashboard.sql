@@ -1,0 +1,20 @@
+-- 0004_dashboard: what the dashboard (GET /api/v1/dashboard) reads, indexed,
+-- and a daily capacity sample per repository for its growth.
+-- {{id}}, {{time}} and {{blob}} are replaced by the dialect layer.
+-- Statements end with a semicolon at the end of a line.
+
+CREATE INDEX sessions_started ON sessions (started_at);   -- the last 24 h
+CREATE INDEX sessions_state ON sessions (state);          -- running sessions
+CREATE INDEX points_job_vm_created ON points (job_name, vm, created_at); -- newest point per job and VM
+CREATE INDEX points_created ON points (created_at);       -- the points list, newest first
+
+-- One sample per repository agent and UTC day (YYYY-MM-DD): the size and
+-- free space of its file system as its last heartbeat of that day reported.
+CREATE TABLE repository_samples (
+    repository TEXT NOT NULL,
+    day        TEXT NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    free_bytes BIGINT NOT NULL,
+    sampled_at {{time}} NOT NULL,
+    PRIMARY KEY (repository, day)
+);
