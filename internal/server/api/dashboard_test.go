@@ -90,7 +90,7 @@ func TestDashboardRPO(t *testing.T) {
 		return `{"repository":"r1","vms":[` + strings.Join(parts, ",") + `]`
 	}
 	d.job("nightly", "daily 02:00", vms("fresh", "stale", "edge", "never", "infected")+`}`) // RPO 36 h
-	d.job("manual", "", vms("old")+`}`)                                                   // no RPO
+	d.job("manual", "", vms("old")+`}`)                                                     // no RPO
 	d.job("strict", "", vms("hourly")+`,"rpo":"1h"}`)
 	d.job("chained", "after nightly", vms("chain")+`}`)
 	d.point("p1", "nightly", "fresh", 10*time.Hour)

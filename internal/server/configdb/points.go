@@ -180,6 +180,11 @@ type PointFilter struct {
 	JobName    string
 	Repository string
 	Limit      int // 0: 100
+	// After, a page cursor, selects the points listed after it (the last
+	// point of the previous page, PointCursor); nil: from the newest.
+	After *PointCursor
+	// Since selects points created at or after it; zero: any.
+	Since time.Time
 }
 
 // ListPoints lists points, newest (by Created) first.
@@ -193,6 +198,13 @@ func (s *Store) ListPoints(ctx context.Context, f PointFilter) ([]Point, error) 
 	}
 	if f.Repository != "" {
 		q, args = q+" AND repository = ?", append(args, f.Repository)
+	}
+	if c := f.After; c != nil {
+		q = q + " AND (created_at < ? OR (created_at = ? AND (repository < ? OR (repository = ? AND id < ?))))"
+		args = append(args, c.Created, c.Created, c.Repository, c.Repository, c.ID)
+	}
+	if !f.Since.IsZero() {
+		q, args = q+" AND created_at >= ?", append(args, f.Since)
 	}
 	rows, err := s.query(ctx, s.db, q+" ORDER BY created_at DESC, repository DESC, id DESC LIMIT ?",
 		append(args, limit(f.Limit))...)

@@ -18,3 +18,6 @@ CREATE TABLE repository_samples (
     sampled_at {{time}} NOT NULL,
     PRIMARY KEY (repository, day)
 );
+
+-- The newest run of each job (the jobs list), and a job's sessions newest first.
+CREATE INDEX sessions_job_kind_id ON sessions (job_name, kind, id);
