@@ -100,14 +100,12 @@ func (s *Server) dashboardRPO(ctx context.Context, now time.Time) (apitypes.Dash
 	for _, j := range jobs {
 		schedules[j.Name] = j.Schedule
 	}
-	for _, j := range jobs {
-		if j.Kind != jobdef.KindBackup {
-			continue
-		}
-		def, err := jobdef.Parse(j.Definition)
-		if err != nil {
+	facts := s.jobFacts.facts(jobs)
+	for i, j := range jobs {
+		if j.Kind != jobdef.KindBackup || !facts[i].ok {
 			continue // a stored definition this version cannot read has no RPO to check
 		}
+		def := facts[i].def
 		rpo, src := jobdef.EffectiveRPO(def, j.Schedule, schedules, now)
 		if rpo <= 0 {
 			continue

@@ -64,6 +64,7 @@ type Server struct {
 	tasks        TaskBroker
 	selfFP       string
 	agentTimeout time.Duration
+	jobFacts     jobFacts // the dashboard's parsed job definitions
 	fails        *failLimiter
 	mux          *http.ServeMux
 	routes       []Route

@@ -66,16 +66,42 @@ type VMPoint struct {
 
 // NewestGoodPoints returns, per job and VM, when the newest point the job
 // made of the VM was created; a point a malware scan found infected is not
-// good and does not count. One row per (job, VM), by job and VM (index
-// points_job_vm_created).
+// good and does not count. One row per (job, VM), by job and VM, from the
+// table newest_points the store keeps (refreshNewest).
 func (s *Store) NewestGoodPoints(ctx context.Context) ([]VMPoint, error) {
-	rows, err := s.query(ctx, s.db, `SELECT job_name, vm, MAX(created_at) FROM points
-		WHERE job_name <> '' AND scan_result <> 'infected' GROUP BY job_name, vm ORDER BY job_name, vm`)
+	rows, err := s.query(ctx, s.db, `SELECT job_name, vm, created_at FROM newest_points ORDER BY job_name, vm`)
 	return collect(s, "newest points", rows, err, func(sc *sql.Rows) (VMPoint, error) {
 		var p VMPoint
 		err := sc.Scan(&p.Job, &p.VM, timeCol{&p.Created})
 		return p, err
 	})
+}
+
+// refreshNewest recomputes the newest good point of (job, vm) after one of
+// its points was recorded, scanned or deleted (index points_job_vm).
+func (s *Store) refreshNewest(ctx context.Context, job, vm string) error {
+	if job == "" {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := s.exec(ctx, tx, `INSERT INTO newest_points (job_name, vm, created_at)
+			SELECT job_name, vm, MAX(created_at) FROM points WHERE job_name = ? AND vm = ? AND scan_result <> 'infected'
+			GROUP BY job_name, vm
+			ON CONFLICT (job_name, vm) DO UPDATE SET created_at = excluded.created_at`, job, vm)
+		if err != nil {
+			return s.wrap("newest point of "+vm, err)
+		}
+		_, err = s.exec(ctx, tx, `DELETE FROM newest_points WHERE job_name = ? AND vm = ? AND NOT EXISTS (
+			SELECT 1 FROM points WHERE job_name = ? AND vm = ? AND scan_result <> 'infected')`, job, vm, job, vm)
+		return s.wrap("newest point of "+vm, err)
+	})
+}
+
+// pointOwner returns the job and VM of the point (repository, id); "" if
+// unknown.
+func (s *Store) pointOwner(ctx context.Context, repository, id string) (job, vm string) {
+	_ = s.queryRow(ctx, s.db, "SELECT job_name, vm FROM points WHERE repository = ? AND id = ?", repository, id).Scan(&job, &vm)
+	return job, vm
 }
 
 // StorageStatus is what a repository agent reports of the file system

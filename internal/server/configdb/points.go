@@ -73,12 +73,17 @@ func (s *Store) RecordPoint(ctx context.Context, p Point) (Point, error) {
 		sessionID = p.SessionID
 	}
 	op := "record point " + p.Repository + "/" + p.ID
-	_, err = s.exec(ctx, s.db, `INSERT INTO points (id, repository, vm, job_name, session_id, created_at, disks,
+	res, err := s.exec(ctx, s.db, `INSERT INTO points (id, repository, vm, job_name, session_id, created_at, disks,
 		bytes_total, bytes_stored) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (repository, id) DO NOTHING`,
 		p.ID, p.Repository, p.VM, p.JobName, sessionID, created, disks, p.BytesTotal, p.BytesStored)
 	if err != nil {
 		return Point{}, s.wrap(op, err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		if err := s.refreshNewest(ctx, p.JobName, p.VM); err != nil {
+			return Point{}, err
+		}
 	}
 	out, err := scanPoint(s.queryRow(ctx, s.db,
 		"SELECT "+pointColumns+" FROM points WHERE repository = ? AND id = ?", p.Repository, p.ID))
@@ -233,13 +238,22 @@ func (s *Store) SetPointScan(ctx context.Context, repository, id string, sc Poin
 	if sc.Time.IsZero() {
 		at = s.timestamp()
 	}
-	return s.execOne(ctx, "record scan of point "+repository+"/"+id,
+	err := s.execOne(ctx, "record scan of point "+repository+"/"+id,
 		"UPDATE points SET scan_engine = ?, scan_result = ?, scan_findings = ?, scan_at = ? WHERE repository = ? AND id = ?",
 		sc.Engine, sc.Result, sc.Findings, at, repository, id)
+	if err != nil {
+		return err
+	}
+	job, vm := s.pointOwner(ctx, repository, id)
+	return s.refreshNewest(ctx, job, vm)
 }
 
 // DeletePoint forgets the point (repository, id); ErrNotFound if unknown.
 func (s *Store) DeletePoint(ctx context.Context, repository, id string) error {
-	return s.execOne(ctx, "delete point "+repository+"/"+id,
-		"DELETE FROM points WHERE repository = ? AND id = ?", repository, id)
+	job, vm := s.pointOwner(ctx, repository, id)
+	if err := s.execOne(ctx, "delete point "+repository+"/"+id,
+		"DELETE FROM points WHERE repository = ? AND id = ?", repository, id); err != nil {
+		return err
+	}
+	return s.refreshNewest(ctx, job, vm)
 }

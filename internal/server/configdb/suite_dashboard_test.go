@@ -2,6 +2,7 @@ package configdb
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -145,4 +146,74 @@ func TestAgentStorage(t *testing.T) {
 			t.Errorf("Storage(%s) = %+v, %v; want %+v, %v", tc.caps, got, ok, tc.want, tc.ok)
 		}
 	}
+}
+
+// testNewestPoints: newest_points follows deletions, and migration 0004
+// fills it from the points an older schema holds.
+func testNewestPoints(t *testing.T, b backend) {
+	ctx := context.Background()
+	dsn := b.freshDSN(t)
+	tg, err := parseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.prepare(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open(tg.dialect.driver, tg.driverDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.configurePool(db)
+	clk := newClock()
+	old := &Store{db: db, d: tg.dialect, now: clk.now}
+	ms, err := migrations()
+	if err != nil || len(ms) < 4 {
+		t.Fatalf("migrations: %d %v", len(ms), err)
+	}
+	if err := old.migrateTo(ctx, ms[:3]); err != nil {
+		t.Fatal(err)
+	}
+	t0 := clk.now().UTC().Truncate(time.Microsecond)
+	insert := func(id, job, vm, scan string, age time.Duration) {
+		t.Helper()
+		if _, err := old.exec(ctx, db, `INSERT INTO points (repository, id, vm, job_name, created_at, scan_result)
+			VALUES ('r1', ?, ?, ?, ?, ?)`, id, vm, job, t0.Add(-age), scan); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("a", "j1", "vm1", "", 3*time.Hour)
+	insert("b", "j1", "vm1", "clean", 2*time.Hour)
+	insert("c", "j1", "vm1", "infected", time.Hour)
+	insert("d", "j1", "vm2", "infected", time.Hour)
+	insert("e", "", "vm3", "", time.Hour)
+	db.Close()
+
+	s, err := Open(ctx, dsn, WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check := func(when string, want []VMPoint) {
+		t.Helper()
+		got, err := s.NewestGoodPoints(ctx)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: newest points %v (%v), want %v", when, got, err, want)
+		}
+	}
+	check("after the migration", []VMPoint{{"j1", "vm1", t0.Add(-2 * time.Hour)}})
+	if err := s.DeletePoint(ctx, "r1", "b"); err != nil {
+		t.Fatal(err)
+	}
+	check("newest deleted", []VMPoint{{"j1", "vm1", t0.Add(-3 * time.Hour)}})
+	if err := s.SetPointScan(ctx, "r1", "c", PointScan{Engine: "clamscan", Result: "clean"}); err != nil {
+		t.Fatal(err)
+	}
+	check("infected point rescanned clean", []VMPoint{{"j1", "vm1", t0.Add(-time.Hour)}})
+	for _, id := range []string{"a", "c"} {
+		if err := s.DeletePoint(ctx, "r1", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("all deleted", nil)
 }

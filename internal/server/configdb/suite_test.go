@@ -65,6 +65,7 @@ func runSuite(t *testing.T, b backend) {
 	t.Run("TaskRequeue", func(t *testing.T) { s, clk := open(t); testRequeue(t, s, clk) })
 	t.Run("FailUnfinished", func(t *testing.T) { s, clk := open(t); testFailUnfinished(t, s, clk) })
 	t.Run("Paging", func(t *testing.T) { s, clk := open(t); testPaging(t, s, clk) })
+	t.Run("NewestPoints", func(t *testing.T) { testNewestPoints(t, b) })
 	t.Run("Dashboard", func(t *testing.T) { s, clk := open(t); testDashboard(t, s, clk) })
 	t.Run("Monitor", func(t *testing.T) {
 		rec := &recorder{}
