@@ -76,12 +76,14 @@ func loadBackend(t *testing.T, dsn, apiload string) {
 	defer srv.Close()
 	clients := env("HOLDFAST_BENCH_CLIENTS", "20")
 	n := env("HOLDFAST_BENCH_REQUESTS", "5000")
-	cmd := exec.CommandContext(ctx, apiload, "-server", "http://"+ln.Addr().String(), "-n", n, "-c", clients,
-		"-warmup", strconv.Itoa(4*len(consolePaths)), "-paths", strings.Join(consolePaths, ","))
-	cmd.Env = append(os.Environ(), "HOLDFAST_TOKEN="+tok)
-	out, err := cmd.Output()
-	t.Logf("%s backend, %s clients, %s requests:\n%s", store.Backend(), clients, n, out)
-	if err != nil {
-		t.Fatalf("apiload: %v", err)
+	for _, interval := range strings.Split(env("HOLDFAST_BENCH_INTERVALS", "0,100ms"), ",") {
+		cmd := exec.CommandContext(ctx, apiload, "-server", "http://"+ln.Addr().String(), "-n", n, "-c", clients,
+			"-interval", interval, "-warmup", strconv.Itoa(4*len(consolePaths)), "-paths", strings.Join(consolePaths, ","))
+		cmd.Env = append(os.Environ(), "HOLDFAST_TOKEN="+tok)
+		out, err := cmd.Output()
+		t.Logf("%s backend, %s clients, %s requests, interval %s:\n%s", store.Backend(), clients, n, interval, out)
+		if err != nil {
+			t.Fatalf("apiload: %v", err)
+		}
 	}
 }

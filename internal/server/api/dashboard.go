@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"sort"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/holdfast-backup/holdfast/internal/jobdef"
@@ -19,32 +22,65 @@ const (
 	dashboardActive = 100 // running sessions shown
 )
 
+// dashboardTTL is how long an answer of GET /api/v1/dashboard is served
+// again: the consoles that poll it share one computation per second.
+const dashboardTTL = time.Second
+
+// dashCache holds the last dashboard answer, encoded. Its mutex is held
+// while an answer is computed, so concurrent pollers wait for that one
+// instead of computing their own.
+type dashCache struct {
+	mu   sync.Mutex
+	at   time.Time // the server's now when body was computed
+	body []byte
+}
+
 // dashboard answers GET /api/v1/dashboard from a handful of indexed
-// queries (configdb/dashboard.go), each bounded by what it shows.
+// queries (configdb/dashboard.go), each bounded by what it shows; an
+// answer is at most dashboardTTL old.
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, _ configdb.Principal) error {
-	ctx := r.Context()
+	c := &s.dash
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	now := s.now().UTC()
+	if c.body == nil || now.Sub(c.at) >= dashboardTTL || now.Before(c.at) {
+		d, err := s.computeDashboard(r.Context(), now)
+		if err != nil {
+			return err
+		}
+		body, err := json.MarshalIndent(d, "", "  ")
+		if err != nil {
+			return err
+		}
+		c.at, c.body = now, append(body, '\n')
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(c.body)))
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(c.body)
+	return err
+}
+
+// computeDashboard reads the dashboard as of now.
+func (s *Server) computeDashboard(ctx context.Context, now time.Time) (apitypes.Dashboard, error) {
 	d := apitypes.Dashboard{Time: now}
 	var err error
 	if d.Sessions, err = s.dashboardSessions(ctx, now); err != nil {
-		return err
+		return d, err
 	}
 	if d.RPO, err = s.dashboardRPO(ctx, now); err != nil {
-		return err
+		return d, err
 	}
 	agents, err := s.store.ListAgents(ctx, "")
 	if err != nil {
-		return err
+		return d, err
 	}
 	d.Agents = s.agentCounts(agents, now)
 	if d.Repositories, err = s.repositoryCapacity(ctx, agents, now); err != nil {
-		return err
+		return d, err
 	}
-	if d.Running, err = s.runningSessions(ctx, now); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
+	d.Running, err = s.runningSessions(ctx, now)
+	return d, err
 }
 
 // allStates are the session states, in the order the dashboard lists them.

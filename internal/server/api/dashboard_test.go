@@ -299,3 +299,20 @@ func TestHeartbeatKeepsCapacitySample(t *testing.T) {
 		t.Fatalf("samples %+v, %v", samples, err)
 	}
 }
+
+// TestDashboardShared: pollers within a second share one answer; the next
+// second reads the database again.
+func TestDashboardShared(t *testing.T) {
+	d := newDashEnv(t)
+	first := d.dashboard()
+	_, err := d.store.UpsertAgent(context.Background(), configdb.Agent{Role: "proxy", Name: "px1", Slots: 1})
+	d.must(err)
+	d.clk.Advance(dashboardTTL - time.Millisecond)
+	if again := d.dashboard(); again.Agents[0].Offline != 0 || !again.Time.Equal(first.Time) {
+		t.Errorf("within the TTL: %+v at %v, want the first answer", again.Agents[0], again.Time)
+	}
+	d.clk.Advance(time.Millisecond)
+	if next := d.dashboard(); next.Agents[0].Offline != 1 || !next.Time.Equal(dashNow.Add(dashboardTTL)) {
+		t.Errorf("after the TTL: %+v at %v, want px1 offline", next.Agents[0], next.Time)
+	}
+}

@@ -64,7 +64,8 @@ type Server struct {
 	tasks        TaskBroker
 	selfFP       string
 	agentTimeout time.Duration
-	jobFacts     jobFacts // the dashboard's parsed job definitions
+	jobFacts     jobFacts  // the dashboard's parsed job definitions
+	dash         dashCache // the dashboard's last answer
 	fails        *failLimiter
 	mux          *http.ServeMux
 	routes       []Route
