@@ -132,29 +132,7 @@ func run(server, token, caFile string, n, c, warm int, interval time.Duration, p
 	}
 	wg.Wait()
 
-	samples := make([]sample, n)
-	var next atomic.Int64
-	t0 := time.Now()
-	for range c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			due := time.Now()
-			for {
-				k := int(next.Add(1)) - 1
-				if k >= n {
-					return
-				}
-				if wait := time.Until(due); wait > 0 {
-					time.Sleep(wait)
-				}
-				due = time.Now().Add(interval)
-				samples[k] = get(k % len(paths))
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(t0)
+	samples, elapsed := measure(n, c, interval, len(paths), get)
 
 	rep := report{Concurrency: c, Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds()}
 	if interval > 0 {
@@ -184,6 +162,35 @@ func run(server, token, caFile string, n, c, warm int, interval time.Duration, p
 		return fmt.Errorf("%d of %d requests failed", rep.Overall.Errors, n)
 	}
 	return nil
+}
+
+// measure sends n requests (get(path index)) from c clients, each
+// starting one every interval (0: back to back).
+func measure(n, c int, interval time.Duration, npaths int, get func(int) sample) ([]sample, time.Duration) {
+	var wg sync.WaitGroup
+	samples := make([]sample, n)
+	var next atomic.Int64
+	t0 := time.Now()
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			due := time.Now()
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= n {
+					return
+				}
+				if wait := time.Until(due); wait > 0 {
+					time.Sleep(wait)
+				}
+				due = time.Now().Add(interval)
+				samples[k] = get(k % npaths)
+			}
+		}()
+	}
+	wg.Wait()
+	return samples, time.Since(t0)
 }
 
 func summarize(path string, ss []sample) stats {
