@@ -10,7 +10,7 @@ import (
 // The dashboard's reads (GET /api/v1/dashboard): each is one indexed query
 // whose answer is bounded by what the dashboard shows (a day of session
 // starts, the newest point per job and VM, the running sessions), never a
-// scan of every point into memory. Migration 0004 adds their indexes.
+// scan of every point into memory. The dashboard migration adds their indexes.
 
 // SessionStart is a session's state and start time.
 type SessionStart struct {

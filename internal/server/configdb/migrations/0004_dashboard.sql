@@ -1,4 +1,4 @@
--- 0004_dashboard: what the dashboard (GET /api/v1/dashboard) reads, indexed,
+-- dashboard: what the dashboard (GET /api/v1/dashboard) reads, indexed,
 -- and a daily capacity sample per repository for its growth.
 -- {{id}}, {{time}} and {{blob}} are replaced by the dialect layer.
 -- Statements end with a semicolon at the end of a line.
