@@ -2,9 +2,12 @@
 // under concurrent load, for bench/distributed.sh. It sends -n GET
 // requests, cycling through -paths, from -c concurrent clients over one
 // keep-alive HTTPS client (verifying the server with -ca, authenticating
-// with the bearer -token) and prints a JSON document with the latency
+// with the bearer -token; a plain http:// -server needs no -ca) and prints a JSON document with the latency
 // percentiles overall and per path. Any response other than 200 counts as
-// an error; the exit status is 1 if there were errors.
+// an error; the exit status is 1 if there were errors. With -interval each
+// client paces itself as a polling console does: it starts a request every
+// interval (at once when the previous one took longer); without it the
+// clients send back to back (the server's saturation).
 package main
 
 import (
@@ -38,6 +41,7 @@ type stats struct {
 
 type report struct {
 	Concurrency int      `json:"concurrency"`
+	Interval    string   `json:"interval,omitempty"`
 	Seconds     float64  `json:"seconds"`
 	PerSecond   float64  `json:"requests_per_second"`
 	Overall     stats    `json:"overall"`
@@ -60,14 +64,15 @@ func main() {
 	c := flag.Int("c", 8, "concurrent clients")
 	warm := flag.Int("warmup", 40, "requests sent first and not counted")
 	paths := flag.String("paths", "/api/v1/jobs,/api/v1/sessions,/api/v1/points,/api/v1/agents", "comma-separated paths, sent in turn")
+	interval := flag.Duration("interval", 0, "each client starts a request every interval (0: back to back)")
 	flag.Parse()
-	if err := run(*server, *token, *caFile, *n, *c, *warm, strings.Split(*paths, ",")); err != nil {
+	if err := run(*server, *token, *caFile, *n, *c, *warm, *interval, strings.Split(*paths, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "apiload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(server, token, caFile string, n, c, warm int, paths []string) error {
+func run(server, token, caFile string, n, c, warm int, interval time.Duration, paths []string) error {
 	if server == "" || token == "" {
 		return fmt.Errorf("need -server and -token")
 	}
@@ -127,26 +132,12 @@ func run(server, token, caFile string, n, c, warm int, paths []string) error {
 	}
 	wg.Wait()
 
-	samples := make([]sample, n)
-	var next atomic.Int64
-	t0 := time.Now()
-	for range c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				k := int(next.Add(1)) - 1
-				if k >= n {
-					return
-				}
-				samples[k] = get(k % len(paths))
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(t0)
+	samples, elapsed := measure(n, c, interval, len(paths), get)
 
 	rep := report{Concurrency: c, Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds()}
+	if interval > 0 {
+		rep.Interval = interval.String()
+	}
 	rep.Overall = summarize("", samples)
 	for p, path := range paths {
 		var sub []sample
@@ -171,6 +162,35 @@ func run(server, token, caFile string, n, c, warm int, paths []string) error {
 		return fmt.Errorf("%d of %d requests failed", rep.Overall.Errors, n)
 	}
 	return nil
+}
+
+// measure sends n requests (get(path index)) from c clients, each
+// starting one every interval (0: back to back).
+func measure(n, c int, interval time.Duration, npaths int, get func(int) sample) ([]sample, time.Duration) {
+	var wg sync.WaitGroup
+	samples := make([]sample, n)
+	var next atomic.Int64
+	t0 := time.Now()
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			due := time.Now()
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= n {
+					return
+				}
+				if wait := time.Until(due); wait > 0 {
+					time.Sleep(wait)
+				}
+				due = time.Now().Add(interval)
+				samples[k] = get(k % npaths)
+			}
+		}()
+	}
+	wg.Wait()
+	return samples, time.Since(t0)
 }
 
 func summarize(path string, ss []sample) stats {

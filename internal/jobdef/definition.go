@@ -48,6 +48,10 @@ type Definition struct {
 	Copy *Copy `json:"copy,omitempty"`
 	// ScanAfter scans each committed point for malware (nil: no scan).
 	ScanAfter *ScanAfter `json:"scan_after,omitempty"`
+	// RPO is the recovery point objective: how old a VM's newest good
+	// point may grow (ParseRPO: "36h", "2d"); "": derived from the
+	// schedule (DefaultRPO). The dashboard lists VMs outside it.
+	RPO string `json:"rpo,omitempty"`
 
 	// Secrets: inline values a request may carry (the API seals them and
 	// clears them), and the references to the sealed secrets.

@@ -14,7 +14,7 @@
 //	 "format": "raw", "disk_formats": {"/vm/a.vmdk": "vmdk"}, "recorded_formats": {…},
 //	 "follow_backing": false, "exclude_free": true, "exclude_swap": true,
 //	 "exclude_paths": ["/var/cache", "/tmp"], "missed": "run-once",
-//	 "scan_after": {"engine": "clamscan", "clamav_db": "/var/lib/clamav"},
+//	 "scan_after": {"engine": "clamscan", "clamav_db": "/var/lib/clamav"}, "rpo": "36h",
 //	 "password_secret": "job/NAME/password-…", "guest_ssh_key_secret": "job/NAME/ssh-key-…"}
 //
 // Retention is repo.Policy, the GFS policy of standalone `forget`. A job of
@@ -25,6 +25,11 @@
 // seals them into secrets and stores only the references. A VM given as a
 // bare name ("vms": ["vm1"]) decodes, but Validate refuses it: it lists no
 // disks.
+//
+// "rpo" is the job's recovery point objective (ParseRPO: a duration such
+// as "36h" or "2d"); without it the RPO is derived from the schedule
+// (DefaultRPO: the longest gap between runs plus half of it, at least an
+// hour; daily: 36 h), and an on-demand job has none (EffectiveRPO).
 //
 // Compression is not part of a job: it is the repository's (`holdfast repo
 // init --compression`), and every backup into a repository stores its

@@ -106,6 +106,9 @@ func ParseDisk(disk string) (source.Spec, error) {
 
 // checkOptions checks the options that are not VMs.
 func (d Definition) checkOptions() error {
+	if err := d.checkRPO(); err != nil {
+		return err
+	}
 	if err := d.Retention.Check(); err != nil {
 		field, msg, _ := strings.Cut(err.Error(), ": ")
 		return fieldErr("definition.retention."+field, "%s", msg)

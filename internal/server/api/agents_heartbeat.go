@@ -58,6 +58,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, _ configdb.Pr
 	if err := s.store.Heartbeat(r.Context(), a.Role, a.Name); err != nil {
 		return err
 	}
+	s.sampleCapacity(r, a, req)
 	reply := apitypes.HeartbeatReply{Role: a.Role, Name: a.Name, Time: s.now().UTC()}
 	if a.Role == configdb.AgentRepository {
 		if reply.Peers, err = s.repositoryPeers(r); err != nil {

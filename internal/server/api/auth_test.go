@@ -19,6 +19,7 @@ var samples = map[string]sample{
 	"GET /api/v1/health":                 {"/api/v1/health", "", PermPublic},
 	"GET /api/v1/openapi.json":           {"/api/v1/openapi.json", "", PermRead},
 	"GET /metrics":                       {"/metrics", "", PermRead},
+	"GET /api/v1/dashboard":              {"/api/v1/dashboard", "", PermRead},
 	"POST /api/v1/tokens":                {"/api/v1/tokens", `{"name":"new-token","role":"viewer"}`, PermAdmin},
 	"GET /api/v1/tokens":                 {"/api/v1/tokens", "", PermAdmin},
 	"DELETE /api/v1/tokens/{name}":       {"/api/v1/tokens/victim", "", PermAdmin},

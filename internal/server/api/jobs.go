@@ -155,37 +155,50 @@ func jobDetails(j configdb.Job) map[string]any {
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ configdb.Principal) error {
-	jobs, err := s.store.ListJobs(r.Context())
+	n, err := queryInt(r, "limit")
 	if err != nil {
 		return err
 	}
-	out := make([]apitypes.Job, 0, len(jobs))
-	for _, j := range jobs {
-		v, err := s.viewJobRuns(r.Context(), j)
-		if err != nil {
-			return err
-		}
-		out = append(out, v)
+	runs, err := s.store.ListJobRuns(r.Context(), r.URL.Query().Get("cursor"), n)
+	if err != nil {
+		return err
+	}
+	out := make([]apitypes.Job, 0, len(runs))
+	for _, jr := range runs {
+		out = append(out, s.viewJobRun(jr.Job, jr.Last))
+	}
+	if n > 0 {
+		nextCursor(w, len(runs), n, func() string { return runs[len(runs)-1].Job.Name })
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
 // viewJobRuns is viewJob with the next scheduled run and the newest run
-// (a session of the job's kind; job list, job show).
+// (a session of the job's kind; job show).
 func (s *Server) viewJobRuns(ctx context.Context, j configdb.Job) (apitypes.Job, error) {
+	ss, err := s.store.ListSessions(ctx, configdb.SessionFilter{JobName: j.Name, Kind: j.Kind, Limit: 1})
+	if err != nil {
+		return apitypes.Job{}, err
+	}
+	var last *configdb.Session
+	if len(ss) > 0 {
+		last = &ss[0]
+	}
+	return s.viewJobRun(j, last), nil
+}
+
+// viewJobRun is viewJob with the next scheduled run and last, the newest
+// run (nil: none).
+func (s *Server) viewJobRun(j configdb.Job, last *configdb.Session) apitypes.Job {
 	v := viewJob(j)
 	if j.Enabled {
 		v.NextRun = optTime(jobdef.NextRun(j.Schedule, s.now()))
 	}
-	ss, err := s.store.ListSessions(ctx, configdb.SessionFilter{JobName: j.Name, Kind: j.Kind, Limit: 1})
-	if err != nil {
-		return v, err
+	if last != nil {
+		v.LastRun = &apitypes.JobRun{Session: last.ID, State: string(last.State), Started: last.Started, Ended: optTime(last.Ended)}
 	}
-	if len(ss) > 0 {
-		v.LastRun = &apitypes.JobRun{Session: ss[0].ID, State: string(ss[0].State), Started: ss[0].Started, Ended: optTime(ss[0].Ended)}
-	}
-	return v, nil
+	return v
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ configdb.Principal) error {

@@ -80,6 +80,7 @@ func (s *Server) routeTable() []Route {
 		{"GET", v1 + "/health", "Server health", PermPublic, false, s.health},
 		{"GET", v1 + "/openapi.json", "This OpenAPI document", PermRead, false, s.serveOpenAPI},
 		{"GET", "/metrics", "Prometheus metrics", PermRead, false, s.serveMetrics},
+		{"GET", v1 + "/dashboard", "Dashboard: sessions of the last 24 h by result and hour, VMs outside their RPO, repository capacity and 7-day growth, agents online by role, running sessions with progress", PermRead, false, s.dashboard},
 
 		{"POST", v1 + "/login", "Log a user in ({user, password, totp}): sets the session cookie, answers the CSRF token to send as X-CSRF-Token", PermLogin, true, s.login},
 		{"POST", v1 + "/logout", "End the caller's login session and clear its cookie", PermRead, false, s.logout},
@@ -110,7 +111,7 @@ func (s *Server) routeTable() []Route {
 		{"DELETE", v1 + "/sources/{name}", "Delete a source", PermBackup, false, s.deleteSource},
 
 		{"POST", v1 + "/jobs", "Create a job", PermBackup, true, s.createJob},
-		{"GET", v1 + "/jobs", "List jobs", PermRead, false, s.listJobs},
+		{"GET", v1 + "/jobs", "List jobs by name, ?limit=&cursor= (default: all; the next page's cursor: header X-Next-Cursor)", PermRead, false, s.listJobs},
 		{"GET", v1 + "/jobs/{name}", "Show a job", PermRead, false, s.getJob},
 		{"PUT", v1 + "/jobs/{name}", "Replace a job", PermBackup, true, s.updateJob},
 		{"DELETE", v1 + "/jobs/{name}", "Delete a job", PermBackup, false, s.deleteJob},
@@ -118,11 +119,11 @@ func (s *Server) routeTable() []Route {
 		{"POST", v1 + "/jobs/{name}/disable", "Disable a job", PermBackup, false, s.disableJob},
 		{"POST", v1 + "/jobs/{name}/run", "Run a job now: queue a session (409 already_running while one is queued or running)", PermBackup, false, s.runJob},
 
-		{"GET", v1 + "/sessions", "List sessions, ?job=&state=&limit=", PermRead, false, s.listSessions},
+		{"GET", v1 + "/sessions", "List sessions, newest first, ?job=&kind=&state=&since=&limit=&cursor= (the next page's cursor: header X-Next-Cursor)", PermRead, false, s.listSessions},
 		{"GET", v1 + "/sessions/{id}", "Show a session with its tasks", PermRead, false, s.getSession},
 		{"POST", v1 + "/sessions/{id}/cancel", "Cancel a running session; an Instant VM Recovery session whose exports have clients is refused (409, in_use, naming them) unless ?force=true", PermBackup, false, s.cancelSession},
 
-		{"GET", v1 + "/points", "List restore points, ?vm=&job=&repository=&limit=", PermRead, false, s.listPoints},
+		{"GET", v1 + "/points", "List restore points, newest first, ?vm=&job=&repository=&since=&limit=&cursor= (the next page's cursor: header X-Next-Cursor)", PermRead, false, s.listPoints},
 		{"GET", v1 + "/points/{id}", "Show a restore point", PermRead, false, s.getPoint},
 		{"POST", v1 + "/restores", "Restore a disk of a point to a path beneath a proxy's restore roots ({point, disk, target, force}); answers when a proxy took it, and cancels it if the client goes away first", PermRestore, true, s.startRestore},
 		{"POST", v1 + "/instant-recoveries", "Serve a point's disks over NBD (TLS; the answer carries the session's client certificate, once) and NFS (nfs_insecure) from a proxy to the allow list (default: the caller's address; wider than /24 or /64: administrators only); cancel the session to stop", PermRestore, true, s.startMount},

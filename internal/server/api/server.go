@@ -50,25 +50,31 @@ type Config struct {
 	AuthFailures AuthFailureLimit
 	// Logins rules console users' logins and sessions.
 	Logins LoginPolicy
+	// AgentTimeout is how long an agent may stay silent and still count as
+	// online (the dashboard); 0 means 30 s.
+	AgentTimeout time.Duration
 }
 
 // Server is the REST API; it is an http.Handler.
 type Server struct {
-	store   *configdb.Store
-	now     func() time.Time
-	runner  Runner
-	log     *slog.Logger
-	joinTTL time.Duration
-	ca      *pki.CA
-	tasks   TaskBroker
-	selfFP  string
-	fails   *failLimiter
-	logins  LoginPolicy
-	dummy   dummyHash
-	mux     *http.ServeMux
-	routes  []Route
-	metrics *metrics
-	openapi []byte
+	store        *configdb.Store
+	now          func() time.Time
+	runner       Runner
+	log          *slog.Logger
+	joinTTL      time.Duration
+	ca           *pki.CA
+	tasks        TaskBroker
+	selfFP       string
+	agentTimeout time.Duration
+	jobFacts     jobFacts  // the dashboard's parsed job definitions
+	dash         dashCache // the dashboard's last answer
+	fails        *failLimiter
+	logins       LoginPolicy
+	dummy        dummyHash
+	mux          *http.ServeMux
+	routes       []Route
+	metrics      *metrics
+	openapi      []byte
 }
 
 // New returns the API served from store.
@@ -79,6 +85,9 @@ func New(store *configdb.Store, cfg Config) *Server {
 		s.log = slog.Default()
 	}
 	s.fails = newFailLimiter(cfg.AuthFailures, s.now)
+	if s.agentTimeout = cfg.AgentTimeout; s.agentTimeout <= 0 {
+		s.agentTimeout = 30 * time.Second
+	}
 	if s.joinTTL <= 0 {
 		s.joinTTL = time.Hour
 	}

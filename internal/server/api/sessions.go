@@ -80,10 +80,20 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, _ configdb
 	if st != "" && !st.Valid() {
 		return badRequest("unknown session state %q", st)
 	}
-	sessions, err := s.store.ListSessions(r.Context(), configdb.SessionFilter{JobName: q.Get("job"), State: st, Limit: n})
+	before, err := queryIDCursor(r)
 	if err != nil {
 		return err
 	}
+	since, err := querySince(r)
+	if err != nil {
+		return err
+	}
+	f := configdb.SessionFilter{JobName: q.Get("job"), Kind: q.Get("kind"), State: st, Limit: n, Before: before, Since: since}
+	sessions, err := s.store.ListSessions(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	nextCursor(w, len(sessions), pageSize(n), func() string { return strconv.FormatInt(sessions[len(sessions)-1].ID, 10) })
 	writeJSON(w, http.StatusOK, list(sessions, viewSession))
 	return nil
 }
@@ -101,10 +111,7 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request, _ configdb.P
 	if err != nil {
 		return err
 	}
-	v := viewSession(se)
-	v.Tasks = list(tasks, viewTask)
-	v.Waiting = sessionWaiting(se, tasks)
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, viewSessionTasks(se, tasks, s.now()))
 	return nil
 }
 

@@ -94,11 +94,22 @@ func (s *Server) listPoints(w http.ResponseWriter, r *http.Request, _ configdb.P
 		return err
 	}
 	q := r.URL.Query()
-	ps, err := s.store.ListPoints(r.Context(), configdb.PointFilter{VM: q.Get("vm"), JobName: q.Get("job"),
-		Repository: q.Get("repository"), Limit: n})
+	f := configdb.PointFilter{VM: q.Get("vm"), JobName: q.Get("job"), Repository: q.Get("repository"), Limit: n}
+	if c := q.Get("cursor"); c != "" {
+		pc, err := configdb.ParsePointCursor(c)
+		if err != nil {
+			return err
+		}
+		f.After = &pc
+	}
+	if f.Since, err = querySince(r); err != nil {
+		return err
+	}
+	ps, err := s.store.ListPoints(r.Context(), f)
 	if err != nil {
 		return err
 	}
+	nextCursor(w, len(ps), pageSize(n), func() string { return ps[len(ps)-1].Cursor().String() })
 	writeJSON(w, http.StatusOK, list(ps, viewPoint))
 	return nil
 }

@@ -20,6 +20,8 @@ type Session struct {
 	// "waiting: no proxy can reach vm1 (…)" (GET /sessions/{id} only).
 	Waiting string `json:"waiting,omitempty"`
 	Tasks   []Task `json:"tasks,omitempty"`
+	// Progress sums the tasks (GET /sessions/{id} and the dashboard).
+	Progress *SessionProgress `json:"progress,omitempty"`
 }
 
 // Task is one task (one VM disk) of a session.

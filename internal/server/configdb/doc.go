@@ -49,6 +49,10 @@
 //	points       restore points the server committed: (repository, id) unique,
 //	             VM, job, session (unlinked when the session is deleted),
 //	             creation time, disks JSON, byte counts (0002)
+//	newest_points (job, VM) → its newest point not found infected, kept by
+//	             RecordPoint, SetPointScan and DeletePoint (migration dashboard)
+//	repository_samples (repository, UTC day) → file system size and free
+//	             bytes of its last heartbeat that day (migration dashboard)
 //	secrets      name → AES-256-GCM ciphertext under a key derived (HKDF-SHA256)
 //	             from the caller's master key, with the name as associated data
 //	audit_log    time, actor, action, target, details JSON

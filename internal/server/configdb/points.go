@@ -73,12 +73,17 @@ func (s *Store) RecordPoint(ctx context.Context, p Point) (Point, error) {
 		sessionID = p.SessionID
 	}
 	op := "record point " + p.Repository + "/" + p.ID
-	_, err = s.exec(ctx, s.db, `INSERT INTO points (id, repository, vm, job_name, session_id, created_at, disks,
+	res, err := s.exec(ctx, s.db, `INSERT INTO points (id, repository, vm, job_name, session_id, created_at, disks,
 		bytes_total, bytes_stored) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (repository, id) DO NOTHING`,
 		p.ID, p.Repository, p.VM, p.JobName, sessionID, created, disks, p.BytesTotal, p.BytesStored)
 	if err != nil {
 		return Point{}, s.wrap(op, err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		if err := s.refreshNewest(ctx, p.JobName, p.VM); err != nil {
+			return Point{}, err
+		}
 	}
 	out, err := scanPoint(s.queryRow(ctx, s.db,
 		"SELECT "+pointColumns+" FROM points WHERE repository = ? AND id = ?", p.Repository, p.ID))
@@ -180,6 +185,11 @@ type PointFilter struct {
 	JobName    string
 	Repository string
 	Limit      int // 0: 100
+	// After, a page cursor, selects the points listed after it (the last
+	// point of the previous page, PointCursor); nil: from the newest.
+	After *PointCursor
+	// Since selects points created at or after it; zero: any.
+	Since time.Time
 }
 
 // ListPoints lists points, newest (by Created) first.
@@ -193,6 +203,13 @@ func (s *Store) ListPoints(ctx context.Context, f PointFilter) ([]Point, error) 
 	}
 	if f.Repository != "" {
 		q, args = q+" AND repository = ?", append(args, f.Repository)
+	}
+	if c := f.After; c != nil {
+		q = q + " AND (created_at < ? OR (created_at = ? AND (repository < ? OR (repository = ? AND id < ?))))"
+		args = append(args, c.Created, c.Created, c.Repository, c.Repository, c.ID)
+	}
+	if !f.Since.IsZero() {
+		q, args = q+" AND created_at >= ?", append(args, f.Since)
 	}
 	rows, err := s.query(ctx, s.db, q+" ORDER BY created_at DESC, repository DESC, id DESC LIMIT ?",
 		append(args, limit(f.Limit))...)
@@ -221,13 +238,22 @@ func (s *Store) SetPointScan(ctx context.Context, repository, id string, sc Poin
 	if sc.Time.IsZero() {
 		at = s.timestamp()
 	}
-	return s.execOne(ctx, "record scan of point "+repository+"/"+id,
+	err := s.execOne(ctx, "record scan of point "+repository+"/"+id,
 		"UPDATE points SET scan_engine = ?, scan_result = ?, scan_findings = ?, scan_at = ? WHERE repository = ? AND id = ?",
 		sc.Engine, sc.Result, sc.Findings, at, repository, id)
+	if err != nil {
+		return err
+	}
+	job, vm := s.pointOwner(ctx, repository, id)
+	return s.refreshNewest(ctx, job, vm)
 }
 
 // DeletePoint forgets the point (repository, id); ErrNotFound if unknown.
 func (s *Store) DeletePoint(ctx context.Context, repository, id string) error {
-	return s.execOne(ctx, "delete point "+repository+"/"+id,
-		"DELETE FROM points WHERE repository = ? AND id = ?", repository, id)
+	job, vm := s.pointOwner(ctx, repository, id)
+	if err := s.execOne(ctx, "delete point "+repository+"/"+id,
+		"DELETE FROM points WHERE repository = ? AND id = ?", repository, id); err != nil {
+		return err
+	}
+	return s.refreshNewest(ctx, job, vm)
 }

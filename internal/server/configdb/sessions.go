@@ -113,6 +113,11 @@ type SessionFilter struct {
 	Kind    string // "": any (a job's runs are of its kind; restores and mounts of its points are not)
 	State   State
 	Limit   int // 0: 100
+	// Before, a page cursor, selects sessions with a smaller ID (the last
+	// ID of the previous page); 0: from the newest.
+	Before int64
+	// Since selects sessions started at or after it; zero: any.
+	Since time.Time
 }
 
 // ListSessions lists sessions, newest first.
@@ -126,6 +131,12 @@ func (s *Store) ListSessions(ctx context.Context, f SessionFilter) ([]Session, e
 	}
 	if f.State != "" {
 		q, args = q+" AND state = ?", append(args, string(f.State))
+	}
+	if f.Before > 0 {
+		q, args = q+" AND id < ?", append(args, f.Before)
+	}
+	if !f.Since.IsZero() {
+		q, args = q+" AND started_at >= ?", append(args, f.Since)
 	}
 	rows, err := s.query(ctx, s.db, q+" ORDER BY id DESC LIMIT ?", append(args, limit(f.Limit))...)
 	if err != nil {

@@ -66,6 +66,9 @@ func runSuite(t *testing.T, b backend) {
 	t.Run("FailUnfinished", func(t *testing.T) { s, clk := open(t); testFailUnfinished(t, s, clk) })
 	t.Run("Users", func(t *testing.T) { s, clk := open(t); testUsers(t, s, clk) })
 	t.Run("LoginSessions", func(t *testing.T) { s, clk := open(t); testLoginSessions(t, s, clk) })
+	t.Run("Paging", func(t *testing.T) { s, clk := open(t); testPaging(t, s, clk) })
+	t.Run("NewestPoints", func(t *testing.T) { testNewestPoints(t, b) })
+	t.Run("Dashboard", func(t *testing.T) { s, clk := open(t); testDashboard(t, s, clk) })
 	t.Run("Monitor", func(t *testing.T) {
 		rec := &recorder{}
 		s, clk := open(t, WithObserver(rec))

@@ -171,15 +171,6 @@ func (s *State) collectSessions(ctx context.Context, ch chan<- prometheus.Metric
 	return nil
 }
 
-// storageCapability is the repository agents' heartbeat capability
-// (repoagent.StorageReport).
-type storageCapability struct {
-	Storage *struct {
-		SizeBytes int64 `json:"filesystem_size_bytes"`
-		FreeBytes int64 `json:"filesystem_free_bytes"`
-	} `json:"storage"`
-}
-
 func (s *State) collectAgents(ctx context.Context, ch chan<- prometheus.Metric) error {
 	agents, err := s.o.Store.ListAgents(ctx, "")
 	if err != nil {
@@ -195,11 +186,9 @@ func (s *State) collectAgents(ctx context.Context, ch chan<- prometheus.Metric) 
 			}
 		}
 		s.gauge(ch, "holdfast_agent_up", up, a.Role, a.Name)
-		var caps storageCapability
-		if a.Role == configdb.AgentRepository && json.Unmarshal(a.Capabilities, &caps) == nil && caps.Storage != nil &&
-			caps.Storage.SizeBytes > 0 {
-			s.gauge(ch, "holdfast_repository_filesystem_size_bytes", float64(caps.Storage.SizeBytes), a.Name)
-			s.gauge(ch, "holdfast_repository_filesystem_free_bytes", float64(caps.Storage.FreeBytes), a.Name)
+		if st, ok := a.Storage(); ok && a.Role == configdb.AgentRepository && st.SizeBytes > 0 {
+			s.gauge(ch, "holdfast_repository_filesystem_size_bytes", float64(st.SizeBytes), a.Name)
+			s.gauge(ch, "holdfast_repository_filesystem_free_bytes", float64(st.FreeBytes), a.Name)
 		}
 	}
 	return nil
