@@ -97,7 +97,10 @@ func parseDomain(doc string) (domainInfo, error) {
 	return info, nil
 }
 
-// skipReason says why a disk is not backed up ("" when it is).
+// skipReason says why the backup leaves a disk of the domain XML out
+// (CD-ROM, floppy, read-only, shareable, transient), "" when it backs it
+// up. The disks it backs up are, in XML order, the point's disks 0, 1, …;
+// ParseRecorded and Rewrite match them the same way.
 func skipReason(x libvirtxml.DomainDisk) string {
 	switch {
 	case x.Device == "cdrom":
