@@ -53,7 +53,7 @@ func parseDomain(doc string) (domainInfo, error) {
 			target = x.Target.Dev
 		}
 		if why := skipReason(x); why != "" {
-			info.Skipped = append(info.Skipped, fmt.Sprintf("%s: %s", orUnknown(target), why))
+			info.Skipped = append(info.Skipped, fmt.Sprintf("%s: %s", orElse(target, noTarget), why))
 			continue
 		}
 		if target == "" {
@@ -117,9 +117,13 @@ func skipReason(x libvirtxml.DomainDisk) string {
 	return ""
 }
 
-func orUnknown(s string) string {
+// noTarget names a disk without a target device in messages.
+const noTarget = "(no target)"
+
+// orElse is s, or def when s is empty.
+func orElse(s, def string) string {
 	if s == "" {
-		return "(no target)"
+		return def
 	}
 	return s
 }

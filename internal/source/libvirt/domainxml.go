@@ -240,7 +240,7 @@ func securityLabels(d *libvirtxml.Domain, keepIdentity bool, out *Rewritten) {
 		case l.Type == "dynamic":
 			l.Label, l.ImageLabel = "", ""
 		case l.Type == "static" && !keepIdentity:
-			out.Notes = append(out.Notes, fmt.Sprintf("the fixed %s security label of the original was not given to the copy", orDefaultModel(l.Model)))
+			out.Notes = append(out.Notes, fmt.Sprintf("the fixed %s security label of the original was not given to the copy", orElse(l.Model, "(default model)")))
 			continue
 		}
 		keep = append(keep, l)
@@ -248,21 +248,14 @@ func securityLabels(d *libvirtxml.Domain, keepIdentity bool, out *Rewritten) {
 	d.SecLabel = keep
 }
 
-func orDefaultModel(s string) string {
-	if s == "" {
-		return "(default model)"
-	}
-	return s
-}
-
 // rewriteDisks puts the point's disks on their sources and empties or
 // drops the others.
 func rewriteDisks(dev *libvirtxml.DomainDeviceList, srcs []DiskSource, out *Rewritten) error {
 	var disks []libvirtxml.DomainDisk
 	for _, x := range dev.Disks {
-		target := "(no target)"
-		if x.Target != nil && x.Target.Dev != "" {
-			target = x.Target.Dev
+		target := noTarget
+		if x.Target != nil {
+			target = orElse(x.Target.Dev, noTarget)
 		}
 		if why := skipReason(x); why != "" {
 			if x.Device == "cdrom" || x.Device == "floppy" {
