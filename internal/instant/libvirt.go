@@ -10,6 +10,7 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 
 	"github.com/holdfast-backup/holdfast/internal/libvirtconn"
+	"github.com/holdfast-backup/holdfast/internal/source/libvirt"
 )
 
 // LibvirtOptions run a session's VM as a libvirt domain on its NBD exports
@@ -23,7 +24,7 @@ type LibvirtOptions struct {
 	// point recorded (config.domain_xml) or, without one, a minimal domain.
 	XML string
 	// KeepIdentity keeps the recorded UUID and MAC addresses; Network
-	// keeps the network interfaces (see domainSpec).
+	// keeps the network interfaces (see recoveryOptions).
 	KeepIdentity, Network bool
 	// VM gives memory, CPUs, accelerator and NIC models of a minimal
 	// domain (zero: as the point recorded).
@@ -66,8 +67,13 @@ func (s *session) startDomain(ctx context.Context) error {
 	}
 	vm := lo.VM
 	vm.FromPoint(s.o.Point.Notes)
-	plan, err := domainXML(domainSpec{XML: xml, Name: name, Disks: len(s.disks), Socket: s.vmSocket, RedoDir: s.o.RedoDir,
-		KeepIdentity: lo.KeepIdentity, Network: lo.Network, VM: vm})
+	var err error
+	if xml == "" {
+		if xml, err = minimalDomain(name, len(s.disks), vm); err != nil {
+			return err
+		}
+	}
+	plan, err := libvirt.Rewrite(xml, recoveryOptions(lo, name, len(s.disks), s.vmSocket, s.o.RedoDir))
 	if err != nil {
 		return err
 	}

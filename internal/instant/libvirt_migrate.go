@@ -125,7 +125,7 @@ func checkSource(c *libvirtconn.Conn, dom golibvirt.Domain, dev, to string) erro
 	}
 	var d libvirtxml.Domain
 	if err := d.Unmarshal(x); err != nil {
-		return fmt.Errorf("%w: %w", ErrDomainXML, err)
+		return fmt.Errorf("domain XML after the pivot: %w", err)
 	}
 	if got := diskFile(d, dev); got != to {
 		return fmt.Errorf("after the pivot disk %s reads %q, not %s", dev, got, to)

@@ -18,7 +18,7 @@ func nbdExports(o Options, disks []served) []nbd.Export {
 	for i, d := range disks {
 		ov, disk := d.overlay, d.disk
 		exports = append(exports, nbd.Export{
-			Name: "disk-" + strconv.Itoa(i), Description: fmt.Sprintf("%s disk %d (instant recovery)", o.Point.VM, i),
+			Name: exportName(i), Description: fmt.Sprintf("%s disk %d (instant recovery)", o.Point.VM, i),
 			Size: ov.Size(), ReaderAt: ov, WriterAt: zeroWriter{ov}, Flush: ov.Flush,
 			Allocation: func(_ context.Context, off, length int64) ([]nbd.Extent, error) {
 				return allocation(disk, ov, off, length), nil
@@ -27,6 +27,9 @@ func nbdExports(o Options, disks []served) []nbd.Export {
 	}
 	return exports
 }
+
+// exportName names the NBD export of disk i.
+func exportName(i int) string { return "disk-" + strconv.Itoa(i) }
 
 // serveNBD serves the exports on o.NBD to the clients in o.Allow, unless
 // closing says the session is deciding to stop.

@@ -4,23 +4,14 @@
 // on request. Disks are read through restorefs and written by the one
 // restore writer (pipeline.OpenTarget with format qcow2, RestoreDisk).
 //
-// # The XML (Rewrite, pure)
+// # The XML
 //
-// The recorded XML is outside bytes (it came out of a repository): it is
-// parsed with libvirtxml and only re-marshalled, never spliced as text. The
-// backed-up disks are, in XML order, the disks the backup source did not
-// skip (libvirt.SkipReason): point disk 0, 1, …. Each becomes a file disk
-// whose source is its restored image, driver type qcow2 (other driver
-// attributes kept), with no backing chain, mirror, auth or encryption. The
-// disks the backup skipped: CD-ROMs and floppies stay as empty drives,
-// read-only, shareable and transient disks are left out; a note names each.
-// Run-time state goes: the domain id, interface device names (vnetN), the
-// labels of dynamic security labels, and the VM generation ID (a restore is
-// a new generation; libvirt makes one). With a new identity the domain
-// gets a new UUID (also in SMBIOS; hwuuid dropped), new MAC addresses in
-// 52:54:00, a fresh NVRAM file from the firmware template and no fixed
-// (static) security label of the original's. With Disconnect every
-// interface stays, with its link state down.
+// The recorded XML is rewritten by libvirt.Rewrite (internal/source/libvirt,
+// the one rewrite instant recovery uses too): every backed-up disk a file
+// disk on its restored image, driver type qcow2 (other driver attributes
+// kept); the identity new (UUID, SMBIOS, MACs, NVRAM from the template, no
+// static security label of the original's) or kept; with Disconnect every
+// interface's link down. See that package's documentation.
 //
 // # The steps (Restore)
 //

@@ -14,6 +14,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/pipeline"
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
+	"github.com/holdfast-backup/holdfast/internal/source/libvirt"
 )
 
 // Errors of a restore into libvirt.
@@ -87,8 +88,8 @@ type DiskResult struct {
 
 // plan is what Restore decided before writing anything.
 type plan struct {
-	rec      *Recorded
-	def      *Defined
+	rec      *libvirt.Recorded
+	def      *libvirt.Rewritten
 	files    []string
 	existed  []bool
 	replace  *golibvirt.Domain // the domain of the same name, --force
@@ -144,17 +145,17 @@ func prepare(q Request) (*plan, error) {
 	if q.Config == nil || q.Config.DomainXML == "" {
 		return nil, ErrNoDomainXML
 	}
-	rec, err := ParseRecorded(q.Config.DomainXML)
+	rec, err := libvirt.ParseRecorded(q.Config.DomainXML)
 	if err != nil {
 		return nil, err
 	}
 	if len(rec.Targets) != q.DiskCount {
-		return nil, fmt.Errorf("%w: the XML has %d backed-up disk(s), the point %d", ErrBadXML, len(rec.Targets), q.DiskCount)
+		return nil, fmt.Errorf("%w: the XML has %d backed-up disk(s), the point %d", libvirt.ErrDomainXML, len(rec.Targets), q.DiskCount)
 	}
 	p := &plan{rec: rec}
 	name := rec.Name
 	if q.Name != "" {
-		if err := CheckName(q.Name); err != nil {
+		if err := libvirt.CheckDomainName(q.Name); err != nil {
 			return nil, err
 		}
 		name = q.Name
@@ -177,8 +178,14 @@ func prepare(q Request) (*plan, error) {
 		}
 		p.files, p.existed = append(p.files, f), append(p.existed, err == nil)
 	}
-	p.def, err = Rewrite(q.Config.DomainXML, DefineOptions{Name: name, NewIdentity: p.identity, Files: p.files,
-		Disconnect: q.Disconnect, Rand: q.Rand})
+	o := libvirt.RewriteOptions{Name: name, KeepIdentity: !p.identity, Rand: q.Rand}
+	for _, f := range p.files {
+		o.Disks = append(o.Disks, libvirt.DiskSource{File: f})
+	}
+	if q.Disconnect {
+		o.Network = libvirt.NetworkDisconnect
+	}
+	p.def, err = libvirt.Rewrite(q.Config.DomainXML, o)
 	return p, err
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/holdfast-backup/holdfast/internal/repo"
 	"github.com/holdfast-backup/holdfast/internal/restorefs"
 	"github.com/holdfast-backup/holdfast/internal/source"
+	"github.com/holdfast-backup/holdfast/internal/source/libvirt"
 	"github.com/holdfast-backup/holdfast/internal/testutil/memdisk"
 	"github.com/holdfast-backup/holdfast/internal/testutil/testrepo"
 )
@@ -94,7 +95,7 @@ func (f *fakeLibvirt) DomainUndefineFlags(dom golibvirt.Domain, flags golibvirt.
 }
 
 func (f *fakeLibvirt) DomainDefineXMLFlags(x string, _ golibvirt.DomainDefineFlags) (golibvirt.Domain, error) {
-	rec, err := ParseRecorded(x)
+	rec, err := libvirt.ParseRecorded(x)
 	if err != nil {
 		return golibvirt.Domain{}, err
 	}
@@ -297,7 +298,7 @@ func TestRestoreNoXML(t *testing.T) {
 	fx := newFixture(t)
 	q := fx.request(&fakeLibvirt{doms: map[string]*fakeDomain{}}, "", false)
 	q.DiskCount = 3
-	if _, err := Restore(context.Background(), q); !errors.Is(err, ErrBadXML) {
+	if _, err := Restore(context.Background(), q); !errors.Is(err, libvirt.ErrDomainXML) {
 		t.Fatalf("disk count mismatch: %v", err)
 	}
 }

@@ -39,4 +39,37 @@
 // (virDomainFSFreeze) just before virDomainBackupBegin and thaws them right
 // after, on every path; without an agent the point is crash-consistent
 // with a warning (the guest_quiesce note says which).
+//
+// # The domain XML rewrite (domainxml.go, pure)
+//
+// ParseRecorded and Rewrite turn a recorded domain XML (repo.VMConfig.
+// DomainXML: outside bytes) back into one to define, for restore
+// --to-libvirt (internal/libvirtrestore) and instant recovery --libvirt
+// (internal/instant) alike. The XML is parsed with libvirtxml and only
+// re-marshalled, never spliced as text, and the result must read back.
+// The point's disks are, in XML order, the disks the backup did not skip
+// (skipReason): point disk 0, 1, …; each needs a distinct target usable in
+// a file name. RewriteOptions say the differences:
+//
+//   - Disks, per point disk: a qcow2 File (driver type qcow2, the
+//     recorded driver options kept), or an NBD Export on a unix Socket
+//     (network disk, driver raw with QEMU's defaults). Backing chain,
+//     mirror, auth, encryption and alias go; a SCSI LUN becomes a disk.
+//     Skipped CD-ROMs and floppies stay as empty drives; read-only,
+//     shareable and transient disks are dropped (Rewritten.Dropped).
+//   - Identity: new by default — a new UUID (also SMBIOS system uuid;
+//     hwuuid dropped), new MACs in 52:54:00, NVRAM from the firmware
+//     template, no static security label of the original's; KeepIdentity
+//     keeps them. FreshNVRAM gives a kept identity its own NVRAM too (a
+//     domain whose undefine removes its NVRAM file).
+//   - Network: keep, disconnect (every link down) or remove.
+//   - ChardevDir: file-backed serial, console and channel output and
+//     their logs go to DIR/console-N.log; unix channels get libvirt's
+//     paths.
+//   - Name: "" keeps the recorded one (CheckDomainName).
+//
+// Always removed: the domain id, interface device names (vnetN), the
+// generated labels of dynamic security labels, and the VM generation ID
+// (a new generation to the guest; libvirt makes one). Rewritten.Notes say
+// each change a user should know of.
 package libvirt

@@ -53,7 +53,7 @@ func parseDomain(doc string) (domainInfo, error) {
 			target = x.Target.Dev
 		}
 		if why := skipReason(x); why != "" {
-			info.Skipped = append(info.Skipped, fmt.Sprintf("%s: %s", orUnknown(target), why))
+			info.Skipped = append(info.Skipped, fmt.Sprintf("%s: %s", orElse(target, noTarget), why))
 			continue
 		}
 		if target == "" {
@@ -97,7 +97,10 @@ func parseDomain(doc string) (domainInfo, error) {
 	return info, nil
 }
 
-// skipReason says why a disk is not backed up ("" when it is).
+// skipReason says why the backup leaves a disk of the domain XML out
+// (CD-ROM, floppy, read-only, shareable, transient), "" when it backs it
+// up. The disks it backs up are, in XML order, the point's disks 0, 1, …;
+// ParseRecorded and Rewrite match them the same way.
 func skipReason(x libvirtxml.DomainDisk) string {
 	switch {
 	case x.Device == "cdrom":
@@ -114,9 +117,13 @@ func skipReason(x libvirtxml.DomainDisk) string {
 	return ""
 }
 
-func orUnknown(s string) string {
+// noTarget names a disk without a target device in messages.
+const noTarget = "(no target)"
+
+// orElse is s, or def when s is empty.
+func orElse(s, def string) string {
 	if s == "" {
-		return "(no target)"
+		return def
 	}
 	return s
 }
