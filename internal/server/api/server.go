@@ -50,6 +50,8 @@ type Config struct {
 	AuthFailures AuthFailureLimit
 	// Logins rules console users' logins and sessions.
 	Logins LoginPolicy
+	// VMs lists the VMs of sources (the orchestrator); nil: 503.
+	VMs VMLister
 }
 
 // Server is the REST API; it is an http.Handler.
@@ -64,6 +66,7 @@ type Server struct {
 	selfFP  string
 	fails   *failLimiter
 	logins  LoginPolicy
+	vms     VMLister
 	dummy   dummyHash
 	mux     *http.ServeMux
 	routes  []Route
@@ -74,7 +77,7 @@ type Server struct {
 // New returns the API served from store.
 func New(store *configdb.Store, cfg Config) *Server {
 	s := &Server{store: store, now: clock.Or(cfg.Clock).Now, runner: cfg.Runner, log: cfg.Logger, joinTTL: cfg.JoinTokenTTL, ca: cfg.CA,
-		tasks: cfg.Tasks, selfFP: cfg.ServerFingerprint, logins: cfg.Logins.withDefaults()}
+		tasks: cfg.Tasks, selfFP: cfg.ServerFingerprint, logins: cfg.Logins.withDefaults(), vms: cfg.VMs}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
