@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 )
@@ -84,9 +85,13 @@ func TestConsoleJobsInBrowser(t *testing.T) {
 	b.screenshot("jobs-wizard.png")
 
 	// Step 2: repository and password; step 3: the schedule's next runs.
-	b.do("step 2", chromedp.Click(chromedp.CSS("#wizard-next")), chromedp.WaitVisible(chromedp.CSS("#job-repository")),
+	// Enter in a field moves on a step (keyboard use); it does not save.
+	b.do("step 2", chromedp.SendKeys(chromedp.CSS("#vm-search"), kb.Enter), chromedp.WaitVisible(chromedp.CSS("#job-repository")),
 		chromedp.SetValue(chromedp.CSS("#job-repository"), "repo1"),
 		chromedp.SendKeys(chromedp.CSS("#job-password"), files["job-pw"]))
+	if sent := browserEval[bool](b, `!document.getElementById("job-error").hidden`); sent {
+		t.Fatalf("Enter sent the unfinished job: %s", b.text("#job-error"))
+	}
 	b.do("step 3", chromedp.Click(chromedp.CSS("#wizard-next")), chromedp.WaitVisible(chromedp.CSS("#job-schedule")),
 		chromedp.SendKeys(chromedp.CSS("#job-schedule"), "0 3 * * *"),
 		chromedp.WaitVisible(chromedp.CSS("#schedule-next ul.next-runs")))

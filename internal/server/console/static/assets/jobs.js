@@ -489,6 +489,12 @@
     cancel.addEventListener("click", () => closeWizard());
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
+      if (current !== steps.length - 1) {
+        // Enter in a field (implicit submission) goes to the next step;
+        // only the last step's button saves.
+        show(current + 1);
+        return;
+      }
       errorBox.hidden = true;
       form.querySelectorAll("[aria-invalid]").forEach((e) => e.removeAttribute("aria-invalid"));
       save.disabled = true;
