@@ -52,3 +52,29 @@ func CheckChains(schedules map[string]string) error {
 	}
 	return nil
 }
+
+// NextRuns is the next n times a schedule fires after now, in the server's
+// time zone, and the job an "after JOB" schedule follows ("" otherwise):
+// what the console shows before a job is saved. It refuses a schedule
+// ValidateSchedule refuses; "" (on demand) and "after JOB" have no times.
+func NextRuns(spec string, now time.Time, n int) ([]time.Time, string, error) {
+	if err := ValidateSchedule(spec); err != nil || spec == "" {
+		return nil, "", err
+	}
+	s, err := scheduler.ParseSchedule(spec, time.Local)
+	if err != nil {
+		return nil, "", wrapField("schedule", err)
+	}
+	if s.Kind() == scheduler.KindAfter {
+		return nil, s.Dependency(), nil
+	}
+	var out []time.Time
+	for t := now; len(out) < n; {
+		t = s.Next(t)
+		if t.IsZero() {
+			break
+		}
+		out = append(out, t)
+	}
+	return out, "", nil
+}

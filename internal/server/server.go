@@ -88,7 +88,7 @@ func serve(ctx context.Context, o Options, ca *pki.CA, store *configdb.Store, ev
 	orchDone := make(chan error, 1)
 	go func() { orchDone <- orch.Run(octx) }()
 	defer func() { stopOrch(); <-orchDone }()
-	handler := api.New(store, api.Config{Logger: o.Logger, CA: ca, Runner: orch, Tasks: orch,
+	handler := api.New(store, api.Config{Logger: o.Logger, CA: ca, Runner: orch, Tasks: orch, VMs: orch,
 		ServerFingerprint: pki.Fingerprint(cert.Leaf), AgentTimeout: o.AgentTimeout})
 	if err := monitor.Register(handler.Registry(), events, monitor.NewState(monitor.StateOptions{
 		Store: store, Slots: orch, AgentTimeout: o.AgentTimeout, Logger: o.Logger})); err != nil {

@@ -119,7 +119,7 @@ func newEnv(t *testing.T) *env {
 	// Tests send every request from one address and fail on purpose a lot;
 	// TestAuthFailureLimit tests the limit.
 	e.clk = clk
-	e.srv = New(store, Config{Clock: clk, Runner: e.runner, CA: ca, Tasks: e.broker,
+	e.srv = New(store, Config{Clock: clk, Runner: e.runner, CA: ca, Tasks: e.broker, VMs: fakeVMs{},
 		AuthFailures: AuthFailureLimit{Burst: 1 << 20}, Logins: LoginPolicy{Hash: testHashParams},
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for _, r := range allRoles {

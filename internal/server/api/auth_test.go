@@ -31,6 +31,8 @@ var samples = map[string]sample{
 	"GET /api/v1/sources":                {"/api/v1/sources", "", PermRead},
 	"GET /api/v1/sources/{name}":         {"/api/v1/sources/s1", "", PermRead},
 	"DELETE /api/v1/sources/{name}":      {"/api/v1/sources/s1", "", PermBackup},
+	"GET /api/v1/sources/{name}/vms":     {"/api/v1/sources/s1/vms", "", PermBackup},
+	"GET /api/v1/schedule/preview":       {"/api/v1/schedule/preview?schedule=daily+02:00", "", PermRead},
 	"POST /api/v1/jobs":                  {"/api/v1/jobs", `{"name":"j2","definition":{"vms":[{"name":"vm2","disks":["/images/vm2.img"]}],"repository":"repo1"}}`, PermBackup},
 	"GET /api/v1/jobs":                   {"/api/v1/jobs", "", PermRead},
 	"GET /api/v1/jobs/{name}":            {"/api/v1/jobs/j1", "", PermRead},

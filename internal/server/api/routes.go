@@ -109,6 +109,8 @@ func (s *Server) routeTable() []Route {
 		{"GET", v1 + "/sources", "List sources", PermRead, false, s.listSources},
 		{"GET", v1 + "/sources/{name}", "Show a source", PermRead, false, s.getSource},
 		{"DELETE", v1 + "/sources/{name}", "Delete a source", PermBackup, false, s.deleteSource},
+		{"GET", v1 + "/sources/{name}/vms", "List the VMs a selection picks from a source now, ?pattern= (a glob); disks redacted", PermBackup, false, s.listSourceVMs},
+		{"GET", v1 + "/schedule/preview", "Check a job schedule and show its next runs, ?schedule=&count= (default 5, at most 50)", PermRead, false, s.schedulePreview},
 
 		{"POST", v1 + "/jobs", "Create a job", PermBackup, true, s.createJob},
 		{"GET", v1 + "/jobs", "List jobs by name, ?limit=&cursor= (default: all; the next page's cursor: header X-Next-Cursor)", PermRead, false, s.listJobs},

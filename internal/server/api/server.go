@@ -53,6 +53,8 @@ type Config struct {
 	// AgentTimeout is how long an agent may stay silent and still count as
 	// online (the dashboard); 0 means 30 s.
 	AgentTimeout time.Duration
+	// VMs lists the VMs of sources (the orchestrator); nil: 503.
+	VMs VMLister
 }
 
 // Server is the REST API; it is an http.Handler.
@@ -70,6 +72,7 @@ type Server struct {
 	dash         dashCache // the dashboard's last answer
 	fails        *failLimiter
 	logins       LoginPolicy
+	vms          VMLister
 	dummy        dummyHash
 	mux          *http.ServeMux
 	routes       []Route
@@ -80,7 +83,7 @@ type Server struct {
 // New returns the API served from store.
 func New(store *configdb.Store, cfg Config) *Server {
 	s := &Server{store: store, now: clock.Or(cfg.Clock).Now, runner: cfg.Runner, log: cfg.Logger, joinTTL: cfg.JoinTokenTTL, ca: cfg.CA,
-		tasks: cfg.Tasks, selfFP: cfg.ServerFingerprint, logins: cfg.Logins.withDefaults()}
+		tasks: cfg.Tasks, selfFP: cfg.ServerFingerprint, logins: cfg.Logins.withDefaults(), vms: cfg.VMs}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -33,7 +33,7 @@ type page struct {
 var pages = []page{
 	{"login", "Log in", "", "login.js", "login.html"},
 	{"", "Dashboard", "dashboard", "dashboard.js", "app.html"},
-	{"jobs", "Jobs", "jobs", "lists.js", "app.html"},
+	{"jobs", "Jobs", "jobs", "jobs.js", "app.html"},
 	{"sessions", "Sessions", "sessions", "lists.js", "app.html"},
 	{"points", "Restore points", "points", "lists.js", "app.html"},
 	{"infrastructure", "Infrastructure", "infrastructure", "lists.js", "app.html"},
