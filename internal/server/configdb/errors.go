@@ -65,6 +65,8 @@ func tableKind(table string) string {
 		return "API token"
 	case "join_tokens":
 		return "join token"
+	case "notification_targets":
+		return "notification target"
 	case "jobs", "sources", "agents", "secrets", "points", "sessions", "tasks":
 		return strings.TrimSuffix(table, "s")
 	}
