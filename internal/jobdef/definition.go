@@ -48,6 +48,9 @@ type Definition struct {
 	Copy *Copy `json:"copy,omitempty"`
 	// ScanAfter scans each committed point for malware (nil: no scan).
 	ScanAfter *ScanAfter `json:"scan_after,omitempty"`
+	// Notify sends messages to notification targets when a session ends
+	// (see Notify).
+	Notify []Notify `json:"notify,omitempty"`
 
 	// Secrets: inline values a request may carry (the API seals them and
 	// clears them), and the references to the sealed secrets.
