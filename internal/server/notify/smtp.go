@@ -103,8 +103,11 @@ func (a plainAuth) Start(*smtp.ServerInfo) (string, []byte, error) {
 	return "PLAIN", []byte("\x00" + a.user + "\x00" + a.password), nil
 }
 
-func (a plainAuth) Next([]byte, bool) ([]byte, error) {
-	return nil, fmt.Errorf("unexpected server challenge")
+func (a plainAuth) Next(_ []byte, more bool) ([]byte, error) {
+	if more {
+		return nil, fmt.Errorf("unexpected server challenge")
+	}
+	return nil, nil
 }
 
 // emailBytes renders the e-mail: headers (subject Q-encoded, with outside
