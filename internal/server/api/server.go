@@ -48,29 +48,32 @@ type Config struct {
 	ServerFingerprint string
 	// AuthFailures throttles failed authentication per client address.
 	AuthFailures AuthFailureLimit
+	// Notifier sends test notifications; nil: the test route answers 503.
+	Notifier NotificationTester
 }
 
 // Server is the REST API; it is an http.Handler.
 type Server struct {
-	store   *configdb.Store
-	now     func() time.Time
-	runner  Runner
-	log     *slog.Logger
-	joinTTL time.Duration
-	ca      *pki.CA
-	tasks   TaskBroker
-	selfFP  string
-	fails   *failLimiter
-	mux     *http.ServeMux
-	routes  []Route
-	metrics *metrics
-	openapi []byte
+	store    *configdb.Store
+	now      func() time.Time
+	runner   Runner
+	log      *slog.Logger
+	joinTTL  time.Duration
+	ca       *pki.CA
+	tasks    TaskBroker
+	selfFP   string
+	fails    *failLimiter
+	notifier NotificationTester
+	mux      *http.ServeMux
+	routes   []Route
+	metrics  *metrics
+	openapi  []byte
 }
 
 // New returns the API served from store.
 func New(store *configdb.Store, cfg Config) *Server {
 	s := &Server{store: store, now: clock.Or(cfg.Clock).Now, runner: cfg.Runner, log: cfg.Logger, joinTTL: cfg.JoinTokenTTL, ca: cfg.CA,
-		tasks: cfg.Tasks, selfFP: cfg.ServerFingerprint}
+		tasks: cfg.Tasks, selfFP: cfg.ServerFingerprint, notifier: cfg.Notifier}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
