@@ -134,7 +134,7 @@ func newEnv(t *testing.T) *env {
 	// TestAuthFailureLimit tests the limit.
 	e.srv = New(store, Config{Clock: clk, Runner: e.runner, CA: ca, Tasks: e.broker,
 		AuthFailures: AuthFailureLimit{Burst: 1 << 20}, Notifier: e.tester,
-		Logger:       slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for _, r := range allRoles {
 		tok, err := store.CreateAPIToken(ctx, "tok-"+string(r), r)
 		if err != nil {

@@ -200,4 +200,3 @@ func TestEndToEndSMTPDownThenUp(t *testing.T) {
 		t.Fatalf("outbox: %+v", got)
 	}
 }
-
