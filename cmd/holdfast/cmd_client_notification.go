@@ -192,7 +192,7 @@ func newNotificationShow(a *app, o *clientOptions) *cobra.Command {
 		}
 		rows := [][]string{{"Name:", t.Name}, {"Kind:", t.Kind}, {"Endpoint:", targetEndpoint(t)},
 			{"Daily summary:", orDash(t.SummaryAt)}, {"Secret:", map[bool]string{true: "sealed on the server", false: "none"}[t.HasSecret]}}
-		if err := table(a.stdout, nil, rows); err != nil {
+		if err := table(a.stdout, rows[0], rows[1:]); err != nil {
 			return err
 		}
 		var ns []apitypes.Notification

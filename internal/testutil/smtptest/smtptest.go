@@ -32,6 +32,17 @@ type Options struct {
 	User, Password string // SMTP login (required by the server)
 	Implicit       bool   // implicit TLS instead of required STARTTLS
 	Port           int    // SMTP port; 0: a free one
+	Cert           *Cert  // the server's certificate; nil: a new one
+}
+
+// Cert is a self-signed server certificate for 127.0.0.1 and localhost.
+type Cert struct{ CertPEM, KeyPEM []byte }
+
+// NewCert makes a Cert (so that a server started later, or again, keeps
+// the certificate clients were given).
+func NewCert(t testing.TB) *Cert {
+	c, k := selfSigned(t)
+	return &Cert{CertPEM: c, KeyPEM: k}
 }
 
 // Server is a running mailpit.
@@ -97,7 +108,10 @@ func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	bin := Require(t)
 	dir := t.TempDir()
-	certPEM, keyPEM := selfSigned(t)
+	if o.Cert == nil {
+		o.Cert = NewCert(t)
+	}
+	certPEM, keyPEM := o.Cert.CertPEM, o.Cert.KeyPEM
 	cert, key, auth := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "auth")
 	for p, b := range map[string][]byte{cert: certPEM, key: keyPEM, auth: []byte(o.User + ":" + o.Password + "\n")} {
 		if err := os.WriteFile(p, b, 0o600); err != nil {
