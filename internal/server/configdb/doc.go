@@ -52,6 +52,13 @@
 //	secrets      name → AES-256-GCM ciphertext under a key derived (HKDF-SHA256)
 //	             from the caller's master key, with the name as associated data
 //	audit_log    time, actor, action, target, details JSON
+//	notification_targets  name unique, kind (smtp | webhook), config JSON
+//	             without secrets, the sealed secret's name, daily summary
+//	             time and last day sent (0004)
+//	notification_outbox   one message to one target: session, event,
+//	             message JSON, state (pending | delivered | failed),
+//	             attempts, next attempt, last error, attempt log (0004);
+//	             sessions.notified marks ended sessions already queued
 //
 // # Contract
 //
