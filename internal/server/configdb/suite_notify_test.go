@@ -2,6 +2,7 @@ package configdb
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -129,5 +130,52 @@ func testNotifications(t *testing.T, s *Store, clk *testClock) {
 	}
 	if err := s.DeleteNotificationTarget(ctx, "ops"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testMigrateNotified: sessions that ended before migration 0004 are not
+// announced by a server upgraded to it; one still running is, once it ends.
+func testMigrateNotified(t *testing.T, b backend) {
+	ctx := context.Background()
+	dsn := b.freshDSN(t)
+	tg, err := parseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.prepare(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open(tg.dialect.driver, tg.driverDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.configurePool(db)
+	old := &Store{db: db, d: tg.dialect, now: newClock().now}
+	ms, err := migrations()
+	if err != nil || len(ms) < 4 {
+		t.Fatalf("migrations: %d %v", len(ms), err)
+	}
+	if err := old.migrateTo(ctx, ms[:3]); err != nil {
+		t.Fatal(err)
+	}
+	ended, _ := old.CreateSession(ctx, "", "backup")
+	if _, err := old.UpdateSession(ctx, ended.ID, StateFailed, nil); err != nil {
+		t.Fatal(err)
+	}
+	running, _ := old.CreateSession(ctx, "", "backup")
+	db.Close()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.UnnotifiedSessions(ctx, 10); err != nil || len(got) != 0 {
+		t.Fatalf("old sessions to announce: %+v %v", got, err)
+	}
+	if _, err := s.UpdateSession(ctx, running.ID, StateSuccess, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.UnnotifiedSessions(ctx, 10); err != nil || len(got) != 1 || got[0].ID != running.ID {
+		t.Fatalf("session ended after the upgrade: %+v %v", got, err)
 	}
 }

@@ -65,6 +65,7 @@ func runSuite(t *testing.T, b backend) {
 	t.Run("TaskRequeue", func(t *testing.T) { s, clk := open(t); testRequeue(t, s, clk) })
 	t.Run("FailUnfinished", func(t *testing.T) { s, clk := open(t); testFailUnfinished(t, s, clk) })
 	t.Run("Notifications", func(t *testing.T) { s, clk := open(t); testNotifications(t, s, clk) })
+	t.Run("MigrateNotified", func(t *testing.T) { testMigrateNotified(t, b) })
 	t.Run("Monitor", func(t *testing.T) {
 		rec := &recorder{}
 		s, clk := open(t, WithObserver(rec))
