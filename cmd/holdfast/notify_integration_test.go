@@ -144,7 +144,12 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	if !strings.Contains(m.Text, "missing.img") || !strings.Contains(m.Text, "- lost: failure") {
 		t.Errorf("failure e-mail:\n%s", m.Text)
 	}
-	got := <-hooks
+	var got notify.Message
+	select {
+	case got = <-hooks:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("no webhook call for the failed session")
+	}
 	if got.Session != failed.Session || got.Result != "failure" || len(got.VMs) != 1 || !strings.Contains(strings.Join(got.VMs[0].Errors, " "), "missing.img") {
 		t.Errorf("webhook: %+v", got)
 	}
