@@ -118,15 +118,16 @@ func (n *Notifier) queueSessions(ctx context.Context) error {
 	}
 }
 
-// sessionNotices are the messages of an ended session: one per rule of
-// its job that sends on its result.
+// sessionNotices are the messages of an ended run of a job: one per rule
+// of the job that sends on its result. Sessions of another kind that name
+// the job (restores and mounts of its points) send nothing.
 func (n *Notifier) sessionNotices(ctx context.Context, se configdb.Session) []configdb.Notification {
 	if se.JobName == "" {
 		return nil
 	}
 	job, err := n.store.GetJob(ctx, se.JobName)
-	if err != nil {
-		return nil // deleted (or renamed) since
+	if err != nil || job.Kind != se.Kind {
+		return nil // deleted (or renamed) since; or a restore or mount of one of its points
 	}
 	def, err := jobdef.Parse(job.Definition)
 	if err != nil {

@@ -89,7 +89,8 @@ func endJob(t *testing.T, s *configdb.Store, name, def string, state configdb.St
 }
 
 // TestOutboxRetry: a failed job is queued once per rule that sends on
-// failure (success is not sent by default); delivery is retried with
+// failure (success is not sent by default), not for a failed restore of
+// one of its points; delivery is retried with
 // backoff on the fake clock, never early, until it succeeds; a target
 // down longer than the attempts allow ends failed, with every attempt in
 // the log; a removed target fails at once.
@@ -105,6 +106,10 @@ func TestOutboxRetry(t *testing.T) {
 	def := `{"notify":[{"target":"ops"},{"target":"hook","on":["success"]}]}`
 	failed := endJob(t, s, "nightly", def, configdb.StateFailed)
 	endJob(t, s, "other", `{}`, configdb.StateFailed) // no rules: nothing
+	restore, _ := s.CreateSession(ctx, "nightly", "restore") // a restore of its point: nothing
+	if _, err := s.UpdateSession(ctx, restore.ID, configdb.StateFailed, nil); err != nil {
+		t.Fatal(err)
+	}
 	if err := n.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
