@@ -105,7 +105,7 @@ func TestOutboxRetry(t *testing.T) {
 	addTarget(t, s, hookTarget("https://h.example.com/", false), "")
 	def := `{"notify":[{"target":"ops"},{"target":"hook","on":["success"]}]}`
 	failed := endJob(t, s, "nightly", def, configdb.StateFailed)
-	endJob(t, s, "other", `{}`, configdb.StateFailed) // no rules: nothing
+	endJob(t, s, "other", `{}`, configdb.StateFailed)        // no rules: nothing
 	restore, _ := s.CreateSession(ctx, "nightly", "restore") // a restore of its point: nothing
 	if _, err := s.UpdateSession(ctx, restore.ID, configdb.StateFailed, nil); err != nil {
 		t.Fatal(err)
