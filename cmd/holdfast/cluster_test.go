@@ -31,6 +31,8 @@ type cluster struct {
 	dsn    string
 	server *agentProc
 	procs  map[string]*agentProc
+	// serverArgs are extra flags of the server at its next start.
+	serverArgs []string
 }
 
 // proc starts a background holdfast process that may run for minutes.
@@ -92,7 +94,7 @@ func newCluster(t *testing.T, dsn string) *cluster {
 
 func (c *cluster) startServer() {
 	c.t.Helper()
-	args := []string{"server", "--data-dir", c.data, "--listen", c.listen, "--agent-timeout", "3s"}
+	args := append([]string{"server", "--data-dir", c.data, "--listen", c.listen, "--agent-timeout", "3s"}, c.serverArgs...)
 	if c.dsn != "" {
 		args = append(args, "--db", c.dsn)
 	}

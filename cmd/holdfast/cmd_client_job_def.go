@@ -55,6 +55,7 @@ type jobFlags struct {
 	policy                                  policyFlags
 	scan                                    scanAfterFlags
 	copy                                    copyJobFlags
+	notify                                  []string
 }
 
 func (f *jobFlags) register(fs *pflag.FlagSet) {
@@ -87,6 +88,7 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.excludeFree, "exclude-free", false, "leave out the free blocks of ext2/3/4 and xfs file systems (restored as zeros)")
 	fs.BoolVar(&f.excludeSwap, "exclude-swap", false, "leave out swap partitions and swap files after their header page (restored as zeros)")
 	fs.StringArrayVar(&f.excludePaths, "exclude", nil, "leave out the data of the files at or beneath PATH in the guests' file systems (restored as zeros); repeat for more")
+	fs.StringArrayVar(&f.notify, "notify", nil, "send a message to notification target NAME when a session ends: NAME[:failure,warning,success] (default failure,warning;\nrepeat for more targets; job edit --notify '' sends none)")
 	fs.StringArrayVar(&f.throttle, "throttle", nil, "traffic rule for the proxy → repository link (copy job: the server's links to both repositories), e.g. 'wan: 10.0.0.0/8 -> any 10MiB/s mon-fri 08:00-18:00' (repeat for more)")
 }
 
@@ -181,6 +183,13 @@ func (f *jobFlags) applyFields(def *jobdef.Definition, changed func(string) bool
 	if err := f.applyGuest(def, changed); err != nil {
 		return err
 	}
+	if changed("notify") {
+		rules, err := parseNotify(f.notify)
+		if err != nil {
+			return err
+		}
+		def.Notify = rules
+	}
 	return f.applyData(def, changed)
 }
 
@@ -242,6 +251,7 @@ func (a *app) showJob(j apitypes.Job) error {
 	}
 	rows = append(rows, policyRows(d)...)
 	rows = append(rows, scanAfterRows(d)...)
+	rows = append(rows, notifyRows(d)...)
 	if d.ChunkSize > 0 {
 		rows = append(rows, []string{"Chunk size:", formatBytes(int64(d.ChunkSize))})
 	}

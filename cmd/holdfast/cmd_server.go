@@ -36,5 +36,7 @@ proxies take, and restores (restore POINT with --server).`,
 	c.Flags().StringVar(&o.Listen, "listen", "127.0.0.1:8443", "address to serve HTTPS on")
 	c.Flags().DurationVar(&o.AgentTimeout, "agent-timeout", 30*time.Second, "a proxy silent this long is declared lost; its tasks move to another proxy")
 	c.Flags().StringVar(&o.DB, "db", "", "configuration database DSN (default: SQLite in the data directory)")
+	c.Flags().DurationVar(&o.NotifyRetry.Initial, "notify-retry", 30*time.Second, "first wait before a notification that could not be delivered is sent again (doubling up to an hour)")
+	c.Flags().IntVar(&o.NotifyRetry.Attempts, "notify-attempts", 10, "attempts to deliver a notification before it is marked failed")
 	return c
 }

@@ -77,7 +77,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newStatsCommand(a),
 		newVersionCommand(a),
 		newServerCommand(a),
-		newProxyCommand(a), newRepositoryCommand(a), newSourceCommand(a), newJobCommand(a), newSessionCommand(a), newPointCommand(a), newInstantCommand(a),
+		newProxyCommand(a), newRepositoryCommand(a), newSourceCommand(a), newJobCommand(a), newNotificationCommand(a), newSessionCommand(a), newPointCommand(a), newInstantCommand(a),
 		newPublishCommand(a), newUnpublishCommand(a), newFilesCommand(a), newScanCommand(a),
 		newTokenCommand(a), newUserCommand(a), newManCommand(a),
 		newVSphereCommand(a),

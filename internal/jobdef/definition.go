@@ -52,6 +52,9 @@ type Definition struct {
 	// point may grow (ParseRPO: "36h", "2d"); "": derived from the
 	// schedule (DefaultRPO). The dashboard lists VMs outside it.
 	RPO string `json:"rpo,omitempty"`
+	// Notify sends messages to notification targets when a session ends
+	// (see Notify).
+	Notify []Notify `json:"notify,omitempty"`
 
 	// Secrets: inline values a request may carry (the API seals them and
 	// clears them), and the references to the sealed secrets.

@@ -15,11 +15,13 @@
 //	 "follow_backing": false, "exclude_free": true, "exclude_swap": true,
 //	 "exclude_paths": ["/var/cache", "/tmp"], "missed": "run-once",
 //	 "scan_after": {"engine": "clamscan", "clamav_db": "/var/lib/clamav"}, "rpo": "36h",
+//	 "notify": [{"target": "ops-mail"}, {"target": "chat", "on": ["failure", "success"]}],
 //	 "password_secret": "job/NAME/password-…", "guest_ssh_key_secret": "job/NAME/ssh-key-…"}
 //
 // Retention is repo.Policy, the GFS policy of standalone `forget`. A job of
 // kind "maintenance" has no VMs but a "maintenance" object (see
-// Maintenance); ValidateKind checks a definition for its job's kind.
+// Maintenance); ValidateKind checks a definition for its job's kind, and
+// the notification rules (Notify) of every kind.
 //
 // "password" and "guest_ssh_key" may be given inline in a request; the API
 // seals them into secrets and stores only the references. A VM given as a

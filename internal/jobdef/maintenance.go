@@ -59,15 +59,21 @@ func (m Maintenance) ReadDataParts() int {
 // backup): Validate for a backup job; a repository and some work for a
 // maintenance job.
 func (d Definition) ValidateKind(kind string) error {
+	var err error
 	switch kind {
 	case "", KindBackup:
-		return d.Validate()
+		err = d.Validate()
 	case KindMaintenance:
-		return d.validateMaintenance()
+		err = d.validateMaintenance()
 	case KindCopy:
-		return d.validateCopy()
+		err = d.validateCopy()
+	default:
+		return fieldErr("kind", "%q: want %s, %s or %s", kind, KindBackup, KindMaintenance, KindCopy)
 	}
-	return fieldErr("kind", "%q: want %s, %s or %s", kind, KindBackup, KindMaintenance, KindCopy)
+	if err != nil {
+		return err
+	}
+	return checkNotify(d.Notify)
 }
 
 func (d Definition) validateMaintenance() error {

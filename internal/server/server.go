@@ -13,9 +13,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/holdfast-backup/holdfast/internal/retry"
 	"github.com/holdfast-backup/holdfast/internal/server/api"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 	"github.com/holdfast-backup/holdfast/internal/server/monitor"
+	"github.com/holdfast-backup/holdfast/internal/server/notify"
 	"github.com/holdfast-backup/holdfast/internal/server/orchestrator"
 	"github.com/holdfast-backup/holdfast/internal/server/pki"
 )
@@ -32,6 +34,9 @@ type Options struct {
 	// AgentTimeout is how long a proxy may stay silent before its tasks
 	// move to another proxy; 0 means 30 s.
 	AgentTimeout time.Duration
+	// NotifyRetry is the notification delivery retry policy; zero fields
+	// take notify.DefaultRetry's.
+	NotifyRetry retry.Policy
 }
 
 // Run prepares the data directory and serves the API until ctx ends.
@@ -60,7 +65,8 @@ func Run(ctx context.Context, o Options) error {
 		dsn = "sqlite://" + filepath.Join(o.DataDir, "holdfast.db")
 	}
 	events := monitor.NewEvents()
-	store, err := configdb.Open(ctx, dsn, configdb.WithMasterKey(key), configdb.WithObserver(events))
+	wake := &wakeObserver{}
+	store, err := configdb.Open(ctx, dsn, configdb.WithMasterKey(key), configdb.WithObserver(observers{events, wake}))
 	if err != nil {
 		return err
 	}
@@ -68,10 +74,16 @@ func Run(ctx context.Context, o Options) error {
 	if err := ensureAdminToken(ctx, store, filepath.Join(o.DataDir, "admin.token")); err != nil {
 		return err
 	}
-	return serve(ctx, o, ca, store, events)
+	nt := notify.New(notify.Options{Store: store, Retry: o.NotifyRetry, Logger: o.Logger})
+	wake.set(nt)
+	nctx, stopNotify := context.WithCancel(ctx)
+	notifyDone := make(chan error, 1)
+	go func() { notifyDone <- nt.Run(nctx) }()
+	defer func() { stopNotify(); <-notifyDone }()
+	return serve(ctx, o, ca, store, events, nt)
 }
 
-func serve(ctx context.Context, o Options, ca *pki.CA, store *configdb.Store, events *monitor.Events) error {
+func serve(ctx context.Context, o Options, ca *pki.CA, store *configdb.Store, events *monitor.Events, nt *notify.Notifier) error {
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", o.Listen, err)
@@ -89,7 +101,7 @@ func serve(ctx context.Context, o Options, ca *pki.CA, store *configdb.Store, ev
 	go func() { orchDone <- orch.Run(octx) }()
 	defer func() { stopOrch(); <-orchDone }()
 	handler := api.New(store, api.Config{Logger: o.Logger, CA: ca, Runner: orch, Tasks: orch, VMs: orch,
-		ServerFingerprint: pki.Fingerprint(cert.Leaf), AgentTimeout: o.AgentTimeout})
+		ServerFingerprint: pki.Fingerprint(cert.Leaf), AgentTimeout: o.AgentTimeout, Notifier: nt})
 	if err := monitor.Register(handler.Registry(), events, monitor.NewState(monitor.StateOptions{
 		Store: store, Slots: orch, AgentTimeout: o.AgentTimeout, Logger: o.Logger})); err != nil {
 		ln.Close()

@@ -37,6 +37,21 @@ type env struct {
 	broker *fakeBroker
 	ca     *pki.CA
 	clk    *clock.Fake
+	tester *fakeTester
+}
+
+// fakeTester answers notification tests with err.
+type fakeTester struct {
+	mu    sync.Mutex
+	err   error
+	tried []string
+}
+
+func (f *fakeTester) Test(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tried = append(f.tried, name)
+	return f.err
 }
 
 // fakeRunner records the sessions it is asked to start and, unless keep
@@ -116,11 +131,12 @@ func newEnv(t *testing.T) *env {
 	}
 	e.ca = ca
 	e.broker = &fakeBroker{store: store}
+	e.tester = &fakeTester{}
 	// Tests send every request from one address and fail on purpose a lot;
 	// TestAuthFailureLimit tests the limit.
 	e.clk = clk
 	e.srv = New(store, Config{Clock: clk, Runner: e.runner, CA: ca, Tasks: e.broker, VMs: fakeVMs{},
-		AuthFailures: AuthFailureLimit{Burst: 1 << 20}, Logins: LoginPolicy{Hash: testHashParams},
+		AuthFailures: AuthFailureLimit{Burst: 1 << 20}, Logins: LoginPolicy{Hash: testHashParams}, Notifier: e.tester,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for _, r := range allRoles {
 		tok, err := store.CreateAPIToken(ctx, "tok-"+string(r), r)
@@ -138,9 +154,16 @@ func newEnv(t *testing.T) *env {
 	admin := e.tokens[configdb.RoleAdministrator]
 	e.mustDo(admin, "POST", "/api/v1/jobs", `{"name":"j1","definition":{"vms":[{"name":"vm1","disks":["/images/vm1.img"]}],"repository":"repo1"},"password":"`+fixturePassword+`"}`, 201)
 	e.mustDo(admin, "POST", "/api/v1/sources", `{"name":"s1","kind":"file","definition":{"path":"/images"}}`, 201)
+	if _, err := store.CreateNotificationTarget(ctx, configdb.NotificationTarget{Name: "n1", Kind: "webhook",
+		Config: json.RawMessage(`{"url":"https://hooks.example.com/n1"}`)}); err != nil {
+		t.Fatal(err)
+	}
 	if se, err := store.CreateSession(ctx, "j1", "backup"); err != nil {
 		t.Fatal(err)
 	} else if _, err := store.UpdateSession(ctx, se.ID, configdb.StateSuccess, nil); err != nil {
+		t.Fatal(err)
+	} else if _, err := store.MarkSessionNotified(ctx, se.ID, []configdb.Notification{{Target: "n1", SessionID: se.ID,
+		Event: "success", Message: json.RawMessage(`{"version":1}`)}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.RecordPoint(ctx, configdb.Point{ID: "p1", Repository: "repo1", VM: "vm1", JobName: "j1",

@@ -28,6 +28,9 @@ func (s *Server) jobFromRequest(r *http.Request, req apitypes.JobRequest, old *c
 	if err := jobdef.ValidateSchedule(req.Schedule); err != nil {
 		return configdb.Job{}, nil, err
 	}
+	if err := s.checkNotifyTargets(r.Context(), def.Notify); err != nil {
+		return configdb.Job{}, nil, err
+	}
 	if err := s.checkChains(r.Context(), req.Name, req.Schedule, old); err != nil {
 		return configdb.Job{}, nil, err
 	}

@@ -131,6 +131,15 @@ func (s *Server) routeTable() []Route {
 		{"POST", v1 + "/instant-recoveries", "Serve a point's disks over NBD (TLS; the answer carries the session's client certificate, once) and NFS (nfs_insecure) from a proxy to the allow list (default: the caller's address; wider than /24 or /64: administrators only); cancel the session to stop", PermRestore, true, s.startMount},
 		{"POST", v1 + "/publications", "Publish a point on a proxy (the mount server, as root): its filesystems mounted read-only there ({point, mount_dir}); cancel the session to unpublish", PermRestore, true, s.startPublish},
 
+		{"POST", v1 + "/notifications", "Add a notification target (smtp or webhook; its secret is sealed, never returned)", PermAdmin, true, s.createNotification},
+		{"GET", v1 + "/notifications", "List notification targets (without secrets)", PermRead, false, s.listNotificationTargets},
+		{"GET", v1 + "/notifications/{name}", "Show a notification target (without its secret)", PermRead, false, s.getNotificationTarget},
+		{"PUT", v1 + "/notifications/{name}", "Replace a notification target (an empty secret keeps the stored one)", PermAdmin, true, s.updateNotification},
+		{"DELETE", v1 + "/notifications/{name}", "Remove a notification target", PermAdmin, false, s.deleteNotification},
+		{"POST", v1 + "/notifications/{name}/test", "Send a test message now; the answer carries the SMTP or HTTP error (secrets redacted)", PermAdmin, false, s.testNotification},
+		{"GET", v1 + "/notification-outbox", "List queued and sent notifications, ?target=&state=&limit=", PermRead, false, s.listNotifications},
+		{"GET", v1 + "/notification-outbox/{id}", "Show a notification with its message and delivery log", PermRead, false, s.getNotification},
+
 		{"GET", v1 + "/audit", "Audit log, ?actor=&action=&target=&limit=", PermAdmin, false, s.listAudit},
 	}
 }

@@ -16,7 +16,7 @@ import (
 // "source/NAME/password-RANDOM": a fresh name per password, so a failed or
 // concurrent change, a rename or a re-created name never overwrites the
 // secret another object refers to.
-var managedPrefixes = []string{"job/", "source/"}
+var managedPrefixes = []string{"job/", "source/", "notification/"}
 
 func managedSecret(name string) bool {
 	for _, p := range managedPrefixes {

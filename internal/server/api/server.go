@@ -55,6 +55,8 @@ type Config struct {
 	AgentTimeout time.Duration
 	// VMs lists the VMs of sources (the orchestrator); nil: 503.
 	VMs VMLister
+	// Notifier sends test notifications; nil: the test route answers 503.
+	Notifier NotificationTester
 }
 
 // Server is the REST API; it is an http.Handler.
@@ -73,6 +75,7 @@ type Server struct {
 	fails        *failLimiter
 	logins       LoginPolicy
 	vms          VMLister
+	notifier     NotificationTester
 	dummy        dummyHash
 	mux          *http.ServeMux
 	routes       []Route
@@ -83,7 +86,7 @@ type Server struct {
 // New returns the API served from store.
 func New(store *configdb.Store, cfg Config) *Server {
 	s := &Server{store: store, now: clock.Or(cfg.Clock).Now, runner: cfg.Runner, log: cfg.Logger, joinTTL: cfg.JoinTokenTTL, ca: cfg.CA,
-		tasks: cfg.Tasks, selfFP: cfg.ServerFingerprint, logins: cfg.Logins.withDefaults(), vms: cfg.VMs}
+		tasks: cfg.Tasks, selfFP: cfg.ServerFingerprint, logins: cfg.Logins.withDefaults(), vms: cfg.VMs, notifier: cfg.Notifier}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

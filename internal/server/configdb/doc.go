@@ -63,6 +63,13 @@
 //	login_sessions  a user's login sessions: SHA-256 of the cookie value, idle
 //	             expiry (slides with use) and absolute expiry; deleted with the
 //	             user or at a password change (0004)
+//	notification_targets  name unique, kind (smtp | webhook), config JSON
+//	             without secrets, the sealed secret's name, daily summary
+//	             time and last day sent (0006)
+//	notification_outbox   one message to one target: session, event,
+//	             message JSON, state (pending | delivered | failed),
+//	             attempts, next attempt, last error, attempt log (0006);
+//	             sessions.notified marks ended sessions already queued
 //
 // # Contract
 //

@@ -67,6 +67,8 @@ func tableKind(table string) string {
 		return "user"
 	case "join_tokens":
 		return "join token"
+	case "notification_targets":
+		return "notification target"
 	case "jobs", "sources", "agents", "secrets", "points", "sessions", "tasks":
 		return strings.TrimSuffix(table, "s")
 	}

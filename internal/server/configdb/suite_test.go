@@ -69,6 +69,8 @@ func runSuite(t *testing.T, b backend) {
 	t.Run("Paging", func(t *testing.T) { s, clk := open(t); testPaging(t, s, clk) })
 	t.Run("NewestPoints", func(t *testing.T) { testNewestPoints(t, b) })
 	t.Run("Dashboard", func(t *testing.T) { s, clk := open(t); testDashboard(t, s, clk) })
+	t.Run("Notifications", func(t *testing.T) { s, clk := open(t); testNotifications(t, s, clk) })
+	t.Run("MigrateNotified", func(t *testing.T) { testMigrateNotified(t, b) })
 	t.Run("Monitor", func(t *testing.T) {
 		rec := &recorder{}
 		s, clk := open(t, WithObserver(rec))
