@@ -56,8 +56,9 @@
       out.replaceChildren("Restore ", sessionLink(id), ": " + se.state);
       if (["success", "warning", "failed", "cancelled"].includes(se.state)) {
         const t = (se.tasks || []).find((x) => x.error);
-        if (t && se.state !== "success") {
-          out.append(": " + t.error);
+        const why = (se.result && se.result.error) || (t && t.error);
+        if (why && se.state !== "success") {
+          out.append(": " + why);
         }
         out.className = se.state === "success" ? "done" : "error";
         out.dataset.state = se.state;
@@ -92,6 +93,7 @@
       ev.preventDefault();
       submit.disabled = true;
       out.className = "";
+      delete out.dataset.state;
       out.textContent = "Waiting for a proxy to take the restore…";
       try {
         const se = await HF.api("POST", "/restores", {

@@ -184,6 +184,9 @@
     return errs.join("; ");
   }
 
+  // pct is a share (0 to 1) as a percentage.
+  const pct = (share) => Math.round(100 * (share || 0)) + "%";
+
   function summary(se, res) {
     const items = [
       ["Job", se.job_name || "–"],
@@ -200,8 +203,8 @@
       const b = res.bottleneck;
       items.push([
         "Bottleneck",
-        b.limit + " (source " + Math.round(b.source) + "%, proxy " + Math.round(b.proxy) + "%, network " +
-          Math.round(b.network) + "%, target " + Math.round(b.target) + "%)",
+        b.limit + " (source " + pct(b.source) + ", proxy " + pct(b.proxy) + ", network " + pct(b.network) +
+          ", target " + pct(b.target) + ")",
       ]);
     }
     const dl = el("dl", { class: "facts", id: "session-facts" });
