@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -127,8 +128,15 @@ func TestConsoleSessionsAndPointsInBrowser(t *testing.T) {
 	if res := c.runJobAny("broken"); res.Status != "failed" {
 		t.Fatalf("broken job: %+v", res)
 	}
-	b.do("filter the failed sessions", chromedp.Navigate(base+"/console/sessions"),
-		chromedp.WaitVisible(chromedp.CSS("#session-filter")),
+	b.do("list the sessions of one job", chromedp.Navigate(base+"/console/sessions?job=nightly"),
+		chromedp.WaitVisible(chromedp.Search(`//div[@id="session-list"]//td[text()="nightly"]`)))
+	if rows := b.text("#session-list tbody"); strings.Contains(rows, "broken") {
+		t.Fatalf("the job filter shows another job's session: %q", rows)
+	}
+	// Every job's failed sessions ("broken" shows only once the form's
+	// filter applied).
+	b.do("filter the failed sessions",
+		chromedp.SetValue(chromedp.CSS("#filter-job"), ""),
 		chromedp.SetValue(chromedp.CSS("#filter-state"), "failed"),
 		chromedp.Click(chromedp.CSS("#session-filter button")),
 		chromedp.WaitVisible(chromedp.Search(`//td[text()="broken"]`)))
@@ -171,6 +179,31 @@ func TestConsoleSessionsAndPointsInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#restore-result[data-state="failed"]`)))
 	if msg := b.text("#restore-result"); !strings.Contains(msg, "force") && !strings.Contains(msg, "exists") {
 		t.Fatalf("restore over an existing file: %q, want the reason", msg)
+	}
+
+	// Instant VM Recovery of the point over NBD, then stopped.
+	nbdAddr := freeAddr(t)
+	b.do("start instant recovery", chromedp.Click(chromedp.CSS(`button[data-instant="`+pointID+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#ir-form")),
+		chromedp.SendKeys(chromedp.CSS("#ir-nbd"), nbdAddr),
+		chromedp.Click(chromedp.CSS("#ir-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#ir-cert")),
+		chromedp.WaitVisible(chromedp.Search(`//div[@id="running-ir"]//td[contains(., "`+nbdAddr+`")]`)))
+	if cert := browserEval[string](b, `document.getElementById("ir-cert").value`); !strings.HasPrefix(cert, "-----BEGIN CERTIFICATE-----") {
+		t.Fatalf("NBD client certificate %q", cert)
+	}
+	if key := browserEval[string](b, `document.getElementById("ir-key").value`); !strings.Contains(key, "PRIVATE KEY") {
+		t.Fatal("no NBD client key shown")
+	}
+	if conn, err := net.Dial("tcp", nbdAddr); err != nil {
+		t.Fatalf("the NBD export does not answer: %v", err)
+	} else {
+		conn.Close()
+	}
+	b.do("stop instant recovery", chromedp.Click(chromedp.CSS("#running-ir button[data-stop]")),
+		chromedp.WaitVisible(chromedp.Search(`//div[@id="running-ir"]/p[text()="No instant recovery is running."]`)))
+	if out := c.e.ok("session", "list", "--json"); strings.Contains(out, `"running"`) {
+		t.Fatalf("a session still runs after stop: %s", out)
 	}
 	consoleLogout(b)
 

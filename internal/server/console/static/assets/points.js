@@ -176,8 +176,12 @@
   }
 
   const running = el("div", { id: "running-ir" });
+  let runningTimer = 0;
 
+  // loadRunning lists the running Instant VM Recovery sessions, again
+  // every 2 s while one has no exports answering yet.
   async function loadRunning() {
+    clearTimeout(runningTimer);
     const ss = (await HF.api("GET", "/sessions?state=running&limit=100")).filter((s) => s.kind === "instant-recovery");
     const columns = [
       { title: "Session", value: (s) => sessionLink(s.id) },
@@ -203,6 +207,9 @@
       });
     }
     running.replaceChildren(HF.table("Running instant recoveries", columns, ss, "No instant recovery is running."));
+    if (ss.some((s) => !(s.result && s.result.serving))) {
+      runningTimer = setTimeout(() => loadRunning().catch(HF.fail), POLL_MS);
+    }
   }
 
   function actions(p) {
