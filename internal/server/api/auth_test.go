@@ -40,6 +40,7 @@ var samples = map[string]sample{
 	"POST /api/v1/jobs/{name}/run":       {"/api/v1/jobs/j1/run", "", PermBackup},
 	"GET /api/v1/sessions":               {"/api/v1/sessions?job=j1", "", PermRead},
 	"POST /api/v1/sessions/{id}/cancel":  {"/api/v1/sessions/1/cancel", "", PermBackup},
+	"POST /api/v1/sessions/{id}/retry":   {"/api/v1/sessions/2/retry", "", PermBackup},
 	"GET /api/v1/sessions/{id}":          {"/api/v1/sessions/1", "", PermRead},
 	"POST /api/v1/agents/tasks/next":     {"/api/v1/agents/tasks/next", `{}`, PermAgent},
 	"POST /api/v1/agents/tasks/progress": {"/api/v1/agents/tasks/progress", `{}`, PermAgent},
