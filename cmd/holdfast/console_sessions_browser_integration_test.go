@@ -43,7 +43,8 @@ func fileSHA256(t *testing.T, path string) [32]byte {
 // TestConsoleSessionsAndPointsInBrowser drives headless chromium against a
 // real server with a repository agent and a proxy: a session opened while
 // it waits for a proxy updates live to its per-disk results; a failed
-// job's session shows its reason (found through the list's result filter);
+// job's session shows its reason (found through the list's result filter)
+// and "retry failed VMs" runs them again once the cause is gone;
 // a disk restored from the Restore points page equals its source; a
 // restore operator sees the restore action, a viewer does not and the API
 // refuses the viewer's request anyway.
@@ -149,6 +150,18 @@ func TestConsoleSessionsAndPointsInBrowser(t *testing.T) {
 	if why := b.text("#session-failure"); !strings.Contains(why, missing) {
 		t.Fatalf("failure shown as %q, want it to name %s", why, missing)
 	}
+	// The disk appears; "retry failed VMs" runs vm2 again, in a new session.
+	if err := os.Link(filepath.Join(dir, "vm1-disk1.img"), missing); err != nil {
+		t.Fatal(err)
+	}
+	b.do("retry the failed VMs", chromedp.Click(chromedp.CSS("#session-retry")),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-session-done="success"]`)))
+	if title := b.text(`section[aria-label="Disks"] tbody`); !strings.Contains(title, "vm2") || strings.Contains(title, "vm1") {
+		t.Fatalf("the retry's disks: %q", title)
+	}
+	if n := browserEval[float64](b, `document.querySelectorAll("#session-retry").length`); n != 0 {
+		t.Fatal("a successful session offers a retry")
+	}
 
 	// Restore disk 1 of the point to a file on the proxy.
 	pointID := taskPoint(t, c, id)
@@ -229,8 +242,16 @@ func TestConsoleSessionsAndPointsInBrowser(t *testing.T) {
 	if _, err := os.Stat(again); err == nil {
 		t.Fatal("the viewer's restore wrote a file")
 	}
-	b.do("the viewer's session page has no cancel", chromedp.Navigate(sessionURL),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-session-done="success"]`)))
+	b.do("the viewer opens the failed session", chromedp.Navigate(base+"/console/sessions?state=failed"),
+		chromedp.Click(chromedp.Search(`//td[text()="broken"]/preceding-sibling::td/a`)),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-session-done="failed"]`)))
+	if n := browserEval[float64](b, `document.querySelectorAll("#session-retry, #session-cancel").length`); n != 0 {
+		t.Fatal("a viewer sees retry or cancel")
+	}
+	if code := browserEval[float64](b, `fetch("/api/v1/sessions/" + new URLSearchParams(location.search).get("id") + "/retry",
+		{method: "POST", headers: {"X-CSRF-Token": window.Holdfast.csrf}}).then((r) => r.status)`); code != 403 {
+		t.Fatalf("viewer POST retry: HTTP %v", code)
+	}
 	if p := b.problems(); len(p) != 0 {
 		t.Fatalf("console errors: %q", p)
 	}

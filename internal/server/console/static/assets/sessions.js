@@ -2,7 +2,8 @@
 // (GET /api/v1/sessions, filtered by ?job= and ?state=);
 // /console/sessions?id=N shows one session (GET /api/v1/sessions/N) with
 // its per-VM, per-disk progress, each task's log and the failure reason,
-// polled every 2 s until the session ends.
+// polled every 2 s until the session ends; roles that may run jobs can
+// cancel a running session and retry an ended one's failed VMs.
 "use strict";
 (async function () {
   const HF = window.Holdfast;
@@ -264,6 +265,17 @@
     }
   }
 
+  // retry runs the session's job again for its failed VMs (POST
+  // /api/v1/sessions/{id}/retry) and opens the new session.
+  async function retry(id) {
+    try {
+      const se = await HF.api("POST", "/sessions/" + encodeURIComponent(id) + "/retry");
+      location.assign("/console/sessions?id=" + encodeURIComponent(se.id));
+    } catch (err) {
+      HF.fail(err);
+    }
+  }
+
   function render(id, se, open) {
     const res = se.result && typeof se.result === "object" ? se.result : {};
     const vmByName = {};
@@ -274,6 +286,12 @@
     if (se.state === "running" && HF.may("backup")) {
       const b = el("button", { type: "button", id: "session-cancel" }, "Cancel session");
       b.addEventListener("click", () => cancel(id));
+      head.append(b);
+    }
+    const failedVMs = (res.vms || []).filter((v) => v.status === "failed").map((v) => v.name);
+    if (se.kind === "backup" && terminal(se.state) && failedVMs.length > 0 && HF.may("backup")) {
+      const b = el("button", { type: "button", id: "session-retry" }, "Retry failed VMs (" + failedVMs.join(", ") + ")");
+      b.addEventListener("click", () => retry(id));
       head.append(b);
     }
     const logs = el("div", { id: "task-logs" });
