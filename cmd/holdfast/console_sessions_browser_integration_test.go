@@ -42,7 +42,8 @@ func fileSHA256(t *testing.T, path string) [32]byte {
 
 // TestConsoleSessionsAndPointsInBrowser drives headless chromium against a
 // real server with a repository agent and a proxy: a session opened while
-// it waits for a proxy updates live to its per-disk results; a failed
+// it waits for a proxy updates live, through a disk part-way, to its
+// per-disk results; a failed
 // job's session shows its reason (found through the list's result filter)
 // and "retry failed VMs" runs them again once the cause is gone;
 // a disk restored from the Restore points page equals its source; a
@@ -74,7 +75,9 @@ func TestConsoleSessionsAndPointsInBrowser(t *testing.T) {
 	c.addRepository("repo1", 2, nil)
 	c.waitAgents("repo1")
 	jobPW := filepath.Join(dir, "job-pw")
-	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", jobPW, "--vm", vmSpec(dir, "vm1", 2))
+	// Paced reads, so the page sees the disks part-way.
+	c.e.ok("job", "create", "nightly", "--repository", "repo1", "--password-file", jobPW, "--vm", vmSpec(dir, "vm1", 2),
+		"--read-limit", "512KiB/s") // 4 s or more per disk: the 2 s polls see it part-way
 	missing := filepath.Join(dir, "no-such-disk.img")
 	c.e.ok("job", "create", "broken", "--repository", "repo1", "--password-file", jobPW, "--vm", "vm2="+missing)
 
@@ -91,6 +94,8 @@ func TestConsoleSessionsAndPointsInBrowser(t *testing.T) {
 	}
 	// A proxy joins; the same page, polling, shows the run to its end.
 	c.addProxy("proxy1", 2, "--restore-root", root)
+	b.do("watch a disk part-way", chromedp.Poll[chromedp.Void](`[...document.querySelectorAll(
+		"section[aria-label=Disks] progress")].some((p) => p.value > 0 && p.value < p.max)`, chromedp.WithPollingTimeout(0)))
 	b.do("watch the session finish", chromedp.WaitVisible(chromedp.CSS(`body[data-session-done="success"]`)))
 	disks := browserEval[[]string](b, `[...document.querySelectorAll("section[aria-label=Disks] tbody tr")].map((r) =>
 		[...r.cells].map((c) => c.textContent).join("|"))`)
