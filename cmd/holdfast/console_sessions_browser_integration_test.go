@@ -14,15 +14,17 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// consoleLogin logs user in from the login page and waits for the
-// dashboard.
-func consoleLogin(b *browserSession, base, user, password string) {
+// consoleLogin logs user in on the login page the browser is on (any
+// console page sends it there) and waits for the page to show wait.
+// (The same as main's, in console_jobs_browser_integration_test.go: drop
+// this copy when merging.)
+func consoleLogin(b *browserSession, base, page, user, password, wait string) {
 	b.t.Helper()
-	b.do("log in as "+user, chromedp.Navigate(base+"/console/login"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
+	b.do("log in as "+user, chromedp.Navigate(base+page), chromedp.WaitVisible(chromedp.CSS("#login-form")),
 		chromedp.SendKeys(chromedp.CSS("#user"), user),
 		chromedp.SendKeys(chromedp.CSS("#password"), password),
 		chromedp.Click(chromedp.CSS("#login-submit")),
-		chromedp.WaitVisible(chromedp.CSS("#signed-in")))
+		chromedp.WaitVisible(chromedp.CSS(wait)))
 }
 
 // consoleLogout logs out with the header's button.
@@ -82,7 +84,7 @@ func TestConsoleSessionsAndPointsInBrowser(t *testing.T) {
 	c.e.ok("job", "create", "broken", "--repository", "repo1", "--password-file", jobPW, "--vm", "vm2="+missing)
 
 	b := newBrowserSession(t, chrome)
-	consoleLogin(b, base, "alice", pw["alice"])
+	consoleLogin(b, base, "/console/", "alice", pw["alice"], "#signed-in")
 
 	// No proxy yet: the session waits, and its page says why.
 	id := c.startJob("nightly")
@@ -227,11 +229,11 @@ func TestConsoleSessionsAndPointsInBrowser(t *testing.T) {
 
 	// A restore operator may restore; a viewer sees no action and the API
 	// refuses it (403).
-	consoleLogin(b, base, "rita", pw["rita"])
+	consoleLogin(b, base, "/console/", "rita", pw["rita"], "#signed-in")
 	b.do("the restore operator sees the restore action", chromedp.Navigate(base+"/console/points"),
 		chromedp.WaitVisible(chromedp.CSS(`button[data-restore="`+pointID+`"]`)))
 	consoleLogout(b)
-	consoleLogin(b, base, "victor", pw["victor"])
+	consoleLogin(b, base, "/console/", "victor", pw["victor"], "#signed-in")
 	b.do("the viewer sees the points", chromedp.Navigate(base+"/console/points"),
 		chromedp.WaitVisible(chromedp.Search(`//code[text()="`+pointID+`"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//h2[text()="Running instant recoveries"]`)))
