@@ -146,7 +146,14 @@ func (b *browserSession) problems() []string {
 
 func (b *browserSession) screenshot(name string) {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	b.saveScreenshot(name, chromedp.CaptureScreenshot())
+}
+
+// saveScreenshot saves what shot captured (the window, or the whole page
+// with chromedp.FullScreenshot).
+func (b *browserSession) saveScreenshot(name string, shot chromedp.Action[[]byte]) {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, shot)
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -25,7 +25,8 @@ const fixturePassword = "fixture-Pa55word-do-not-echo"
 
 // env is a Server on a fresh SQLite configdb with one token per role and
 // fixtures: job j1 (with an inline password), source s1, API token
-// "victim", viewer user u1 and session 1 of j1.
+// "victim", viewer user u1, session 1 of j1 (success) and session 2 of j1
+// (failed for vm1).
 type env struct {
 	t      *testing.T
 	store  *configdb.Store
@@ -61,14 +62,16 @@ type fakeRunner struct {
 	mu      sync.Mutex
 	store   *configdb.Store
 	started []configdb.Session
+	jobs    []configdb.Job // as given to Start, by session
 	err     error
 	keep    bool
 }
 
-func (f *fakeRunner) Start(ctx context.Context, se configdb.Session, _ configdb.Job) error {
+func (f *fakeRunner) Start(ctx context.Context, se configdb.Session, j configdb.Job) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.started = append(f.started, se)
+	f.jobs = append(f.jobs, j)
 	if f.err == nil && !f.keep && f.store != nil {
 		if _, err := f.store.UpdateSession(ctx, se.ID, configdb.StateSuccess, nil); err != nil {
 			return err
@@ -164,6 +167,13 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	} else if _, err := store.MarkSessionNotified(ctx, se.ID, []configdb.Notification{{Target: "n1", SessionID: se.ID,
 		Event: "success", Message: json.RawMessage(`{"version":1}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	// Session 2 of j1 failed for vm1 (POST /sessions/2/retry runs it again).
+	if se, err := store.CreateSession(ctx, "j1", "backup"); err != nil {
+		t.Fatal(err)
+	} else if _, err := store.UpdateSession(ctx, se.ID, configdb.StateFailed,
+		json.RawMessage(`{"status":"failed","vms":[{"name":"vm1","status":"failed","errors":["disk 0: no such file"]}]}`)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.RecordPoint(ctx, configdb.Point{ID: "p1", Repository: "repo1", VM: "vm1", JobName: "j1",

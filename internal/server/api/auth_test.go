@@ -71,6 +71,7 @@ var samples = map[string]sample{
 	"POST /api/v1/notifications/{name}/test": {"/api/v1/notifications/n1/test", "", PermAdmin},
 	"GET /api/v1/notification-outbox":        {"/api/v1/notification-outbox?target=n1", "", PermRead},
 	"GET /api/v1/notification-outbox/{id}":   {"/api/v1/notification-outbox/1", "", PermRead},
+	"POST /api/v1/sessions/{id}/retry":       {"/api/v1/sessions/2/retry", "", PermBackup},
 }
 
 // TestRoutesRoles checks every route without a token, with an invalid one

@@ -123,6 +123,7 @@ func (s *Server) routeTable() []Route {
 
 		{"GET", v1 + "/sessions", "List sessions, newest first, ?job=&kind=&state=&since=&limit=&cursor= (the next page's cursor: header X-Next-Cursor)", PermRead, false, s.listSessions},
 		{"GET", v1 + "/sessions/{id}", "Show a session with its tasks", PermRead, false, s.getSession},
+		{"POST", v1 + "/sessions/{id}/retry", "Run an ended backup session's job again for the VMs that failed in it (a new session; 409 not_retryable, already_running)", PermBackup, false, s.retrySession},
 		{"POST", v1 + "/sessions/{id}/cancel", "Cancel a running session; an Instant VM Recovery session whose exports have clients is refused (409, in_use, naming them) unless ?force=true", PermBackup, false, s.cancelSession},
 
 		{"GET", v1 + "/points", "List restore points, newest first, ?vm=&job=&repository=&since=&limit=&cursor= (the next page's cursor: header X-Next-Cursor)", PermRead, false, s.listPoints},

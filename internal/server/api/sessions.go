@@ -24,24 +24,36 @@ func (s *Server) runJob(w http.ResponseWriter, r *http.Request, p configdb.Princ
 	if err := s.checkNotRunning(ctx, j); err != nil {
 		return err
 	}
-	se, err := s.store.CreateSession(ctx, j.Name, j.Kind)
+	se, err := s.queueRun(ctx, p, j, "job.run", j.Name, map[string]any{})
 	if err != nil {
 		return err
 	}
-	if se, err = s.store.UpdateSession(ctx, se.ID, configdb.StateQueued, nil); err != nil {
-		return err
+	writeJSON(w, http.StatusAccepted, viewSession(se))
+	return nil
+}
+
+// queueRun queues a session of j, audits action on target (details gain
+// the session) and hands the session to the Runner, if any.
+func (s *Server) queueRun(ctx context.Context, p configdb.Principal, j configdb.Job, action, target string,
+	details map[string]any) (configdb.Session, error) {
+	se, err := s.store.CreateSession(ctx, j.Name, j.Kind)
+	if err != nil {
+		return se, err
 	}
-	if err := s.audit(ctx, p, "job.run", j.Name, map[string]any{"session": se.ID}); err != nil {
-		return err
+	if se, err = s.store.UpdateSession(ctx, se.ID, configdb.StateQueued, nil); err != nil {
+		return se, err
+	}
+	details["session"] = se.ID
+	if err := s.audit(ctx, p, action, target, details); err != nil {
+		return se, err
 	}
 	if s.runner != nil {
 		if err := s.runner.Start(ctx, se, j); err != nil {
 			s.failSession(context.WithoutCancel(ctx), se.ID, err)
-			return err
+			return se, err
 		}
 	}
-	writeJSON(w, http.StatusAccepted, viewSession(se))
-	return nil
+	return se, nil
 }
 
 // checkNotRunning refuses to start a job that has a run (a session of its

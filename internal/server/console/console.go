@@ -34,8 +34,8 @@ var pages = []page{
 	{"login", "Log in", "", "login.js", "login.html"},
 	{"", "Dashboard", "dashboard", "dashboard.js", "app.html"},
 	{"jobs", "Jobs", "jobs", "jobs.js", "app.html"},
-	{"sessions", "Sessions", "sessions", "lists.js", "app.html"},
-	{"points", "Restore points", "points", "lists.js", "app.html"},
+	{"sessions", "Sessions", "sessions", "sessions.js", "app.html"},
+	{"points", "Restore points", "points", "points.js", "app.html"},
 	{"infrastructure", "Infrastructure", "infrastructure", "lists.js", "app.html"},
 	{"users", "Users", "users", "lists.js", "app.html"},
 }

@@ -67,6 +67,36 @@
     return isNaN(d) ? String(s) : d.toLocaleString();
   };
 
+  // fmtBytes is a byte count in binary units (1.5 GiB).
+  HF.fmtBytes = function (n) {
+    if (n === undefined || n === null) {
+      return "–";
+    }
+    const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let i = 0;
+    let v = Number(n);
+    while (v >= 1024 && i < units.length - 1) {
+      v /= 1024;
+      i++;
+    }
+    return (i === 0 ? String(v) : v.toFixed(1)) + " " + units[i];
+  };
+
+  // may reports whether the signed-in role holds an API permission
+  // (internal/server/api routes.go: backup, restore, admin).
+  HF.may = function (perm) {
+    const role = HF.me ? HF.me.role : "";
+    switch (perm) {
+      case "backup":
+        return role === "administrator" || role === "backup_operator";
+      case "restore":
+        return role === "administrator" || role === "restore_operator";
+      case "admin":
+        return role === "administrator";
+    }
+    return false;
+  };
+
   // table renders rows (objects) with columns [{title, value(row)}].
   HF.table = function (caption, columns, rows, empty) {
     if (!rows || rows.length === 0) {

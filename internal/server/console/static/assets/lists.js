@@ -1,6 +1,5 @@
-// lists.js: the list pages (jobs, sessions, restore points,
-// infrastructure, users), one table per API list. The page's name is the
-// body's data-page.
+// lists.js: the list pages (jobs, infrastructure, users), one table per
+// API list. The page's name is the body's data-page.
 "use strict";
 (async function () {
   const HF = window.Holdfast;
@@ -18,36 +17,6 @@
           ["Enabled", (j) => (j.enabled ? "yes" : "no")],
           ["Last run", (j) => (j.last_run ? j.last_run.state : "never")],
           ["Next run", (j) => t(j.next_run)],
-        ],
-      },
-    ],
-    sessions: [
-      {
-        title: "Sessions",
-        path: "/sessions?limit=100",
-        empty: "No sessions yet.",
-        columns: [
-          ["Session", (s) => s.id],
-          ["Job", (s) => s.job_name || "–"],
-          ["Kind", (s) => s.kind],
-          ["State", (s) => s.state],
-          ["Started", (s) => t(s.started)],
-          ["Ended", (s) => t(s.ended)],
-        ],
-      },
-    ],
-    points: [
-      {
-        title: "Restore points",
-        path: "/points?limit=100",
-        empty: "No restore points yet.",
-        columns: [
-          ["VM", (p) => p.vm],
-          ["Time", (p) => t(p.time)],
-          ["Job", (p) => p.job || "–"],
-          ["Repository", (p) => p.repository],
-          ["Scan", (p) => (p.scan ? p.scan.result : "–")],
-          ["ID", (p) => p.id],
         ],
       },
     ],
