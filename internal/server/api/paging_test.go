@@ -39,7 +39,7 @@ func pages[T any](t *testing.T, e *env, path string, key func(T) string) (keys [
 }
 
 func TestListPaging(t *testing.T) {
-	e := newEnv(t) // job j1, its session 1, point p1
+	e := newEnv(t) // job j1, its sessions 1 and 2, point p1
 	ctx := context.Background()
 	for i := range 4 {
 		if _, err := e.store.CreateSession(ctx, "j1", "backup"); err != nil {
@@ -56,10 +56,10 @@ func TestListPaging(t *testing.T) {
 		}
 	}
 	id := func(s apitypes.Session) string { return fmt.Sprint(s.ID) }
-	if got, n := pages(t, e, "/api/v1/sessions?limit=2", id); strings.Join(got, ",") != "5,4,3,2,1" || n != 3 {
+	if got, n := pages(t, e, "/api/v1/sessions?limit=2", id); strings.Join(got, ",") != "6,5,4,3,2,1" || n != 4 {
 		t.Errorf("sessions in %d pages: %v", n, got)
 	}
-	if got, n := pages(t, e, "/api/v1/sessions?job=j1&state=running&limit=3", id); strings.Join(got, ",") != "5,4,3,2" || n != 2 {
+	if got, n := pages(t, e, "/api/v1/sessions?job=j1&state=running&limit=3", id); strings.Join(got, ",") != "6,5,4,3" || n != 2 {
 		t.Errorf("running sessions of j1 in %d pages: %v", n, got)
 	}
 	point := func(p apitypes.Point) string { return p.ID }
@@ -76,7 +76,7 @@ func TestListPaging(t *testing.T) {
 	}
 	rec := e.mustDo(e.tokens[configdb.RoleViewer], "GET", "/api/v1/jobs", "", 200)
 	jobs := decodeBody[[]apitypes.Job](t, rec)
-	if len(jobs) != 5 || rec.Header().Get(NextCursorHeader) != "" || jobs[0].LastRun == nil || jobs[0].LastRun.Session != 5 || jobs[1].LastRun != nil {
+	if len(jobs) != 5 || rec.Header().Get(NextCursorHeader) != "" || jobs[0].LastRun == nil || jobs[0].LastRun.Session != 6 || jobs[1].LastRun != nil {
 		t.Errorf("all jobs without a cursor: %+v (header %q)", jobs, rec.Header().Get(NextCursorHeader))
 	}
 	viewer := e.tokens[configdb.RoleViewer]
