@@ -115,3 +115,54 @@ func TestLibvirtSourceAddedDisk(t *testing.T) {
 	e.restoreEquals(b3.Point, td.expected)
 	e.restoreDiskEquals(b3.Point, 1, sda.expected)
 }
+
+// TestLibvirtSourceRepositoryFails: a backup whose repository stops taking
+// chunks mid-read (its chunks directory made immutable, chattr +i) exits
+// non-zero with the storage error and leaves no job, no scratch file and
+// only the previous checkpoint (the new one deleted, its changes merged
+// back); once the repository is writable again the next incremental reads
+// every change since the last committed point.
+func TestLibvirtSourceRepositoryFails(t *testing.T) {
+	if _, err := exec.LookPath("chattr"); err != nil {
+		t.Skip("chattr (e2fsprogs) not installed")
+	}
+	e := newEnv(t)
+	e.init("--chunk-size", "256KiB")
+	td := startDomain(t, e, "hf-lv6")
+	b1 := e.backupJSON("vmf", td.src...)
+	chunksDir := filepath.Join(e.repo, "chunks")
+	chattr := func(flag string) {
+		t.Helper()
+		if out, err := exec.Command("chattr", "-R", flag, chunksDir).CombinedOutput(); err != nil {
+			t.Fatalf("chattr -R %s: %v: %s", flag, err, out)
+		}
+	}
+	t.Cleanup(func() { _ = exec.Command("chattr", "-R", "-i", chunksDir).Run() })
+
+	td.write(8<<20, 8<<20, 0x66) // 32 s to read at the limit
+	cmd := e.command(context.Background(), append([]string{"backup", "--name", "vmf", "--read-limit", "256KiB"}, td.src...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	chunks := countChunks(t, e.repo)
+	done := startUntil(t, cmd, "a new chunk", func() bool { return countChunks(t, e.repo) > chunks })
+	chattr("+i")
+	<-done
+	if code := cmd.ProcessState.ExitCode(); code == 0 || code == exitInterrupted || !strings.Contains(stderr.String(), "operation not permitted") {
+		t.Fatalf("backup into an unwritable repository: exit %d, stderr %q", code, stderr.String())
+	}
+	t.Logf("the failed backup said: %s", stderr.String())
+	td.assertClean(b1.Disks[0].ChangeID)
+	if ps := e.points(); len(ps) != 1 {
+		t.Fatalf("points after the failed backup: %d, want 1", len(ps))
+	}
+
+	chattr("-i")
+	td.write(50<<20, 4096, 0x99) // a change after the failed run
+	b := e.backupJSON("vmf", td.src...)
+	d := b.Disks[0]
+	if d.CBT != "used" || d.BytesRead != 33*256<<10 || d.ChangeBase != b1.Disks[0].ChangeID {
+		t.Fatalf("after the failed run: cbt %q read %d base %q (want the 33 chunks changed since %s) %v", d.CBT, d.BytesRead, d.ChangeBase, b1.Disks[0].ChangeID, d.Warnings)
+	}
+	td.assertClean(d.ChangeID)
+	e.restoreEquals(b.Point, td.expected)
+}
