@@ -25,17 +25,21 @@ func esc(s string) string {
 
 // backupXML is a pull-mode backup of the disks: the NBD server on a unix
 // socket, a scratch file per disk in dir, each export named by its target.
-// With a base, the disks libvirt can checkpoint (qcow2) are incremental
-// from it and export their changes as bitmap exportBitmap(target); the
-// others are full.
-func backupXML(base, socket, dir string, disks []vmDisk) string {
+// A disk with a base is incremental from it and exports its changes as
+// bitmap exportBitmap(target); when any disk has one, the others are
+// explicitly full (per-disk backupmode, libvirt ≥ 7.6).
+func backupXML(socket, dir string, disks []vmDisk, bases []diskBase) string {
+	some := false
+	for _, b := range bases {
+		some = some || b.base != ""
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "<domainbackup mode='pull'><server transport='unix' socket='%s'/><disks>", esc(socket))
-	for _, d := range disks {
+	for i, d := range disks {
 		mode := ""
-		if base != "" && d.tracked() {
-			mode = fmt.Sprintf(" backupmode='incremental' incremental='%s' exportbitmap='%s'", esc(base), esc(exportBitmap(d.Target)))
-		} else if base != "" {
+		if i < len(bases) && bases[i].base != "" {
+			mode = fmt.Sprintf(" backupmode='incremental' incremental='%s' exportbitmap='%s'", esc(bases[i].base), esc(exportBitmap(d.Target)))
+		} else if some {
 			mode = " backupmode='full'"
 		}
 		fmt.Fprintf(&b, "<disk name='%s' backup='yes' type='file' exportname='%s'%s><scratch file='%s'/></disk>",

@@ -24,7 +24,11 @@
 //
 // The checkpoint name is each disk's change ID. A previous point whose
 // checkpoint is gone, or not Holdfast's, makes the backup read every
-// allocated range and compare hashes, with the reason in a warning.
+// allocated range and compare hashes, with the reason in a warning. The
+// base is per disk (bases.go): a qcow2 disk is incremental only when the
+// checkpoint has its bitmap and it is the previous point's disk at its
+// index (by the checkpoint's domain XML); a disk attached since is read
+// whole (backupmode='full') beside incremental ones.
 //
 // A shut-off domain is read from its disk files instead, with the format
 // the domain XML gives (raw, qcow2 with its backing chain), whole.

@@ -89,14 +89,14 @@ func TestPickBase(t *testing.T) {
 
 func TestBackupXML(t *testing.T) {
 	disks := []vmDisk{{Target: "vda", Format: "qcow2"}, {Target: "vdb", Format: "raw"}}
-	x := backupXML("holdfast-t-1", "/run/a'b/nbd.sock", "/run/a'b", disks)
+	x := backupXML("/run/a'b/nbd.sock", "/run/a'b", disks, []diskBase{{base: "holdfast-t-1"}, {reason: "raw"}})
 	want := "<domainbackup mode='pull'><server transport='unix' socket='/run/a&#39;b/nbd.sock'/><disks>" +
 		"<disk name='vda' backup='yes' type='file' exportname='vda' backupmode='incremental' incremental='holdfast-t-1' exportbitmap='holdfast-vda'><scratch file='/run/a&#39;b/vda.scratch'/></disk>" +
 		"<disk name='vdb' backup='yes' type='file' exportname='vdb' backupmode='full'><scratch file='/run/a&#39;b/vdb.scratch'/></disk></disks></domainbackup>"
 	if x != want {
 		t.Fatalf("backup XML\n%s\nwant\n%s", x, want)
 	}
-	if x := backupXML("", "/s", "/d", disks); strings.Contains(x, "incremental") || strings.Contains(x, "exportbitmap") || strings.Contains(x, "backupmode") {
+	if x := backupXML("/s", "/d", disks, make([]diskBase, 2)); strings.Contains(x, "incremental") || strings.Contains(x, "exportbitmap") || strings.Contains(x, "backupmode") {
 		t.Fatalf("full backup XML: %s", x)
 	}
 	if x := checkpointXML("c<1", disks); x != "<domaincheckpoint><name>c&lt;1</name><disks><disk name='vda' checkpoint='bitmap'/><disk name='vdb' checkpoint='no'/></disks></domaincheckpoint>" {

@@ -2,8 +2,6 @@ package libvirt
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -80,6 +78,7 @@ type Session struct {
 	dir    string
 	tmp    *libvirtconn.TempDir
 	info   domainInfo
+	bases  []diskBase // per disk, from chooseBase
 	begun  bool
 	closed bool
 }
@@ -139,11 +138,11 @@ func (s *Session) prepare(ctx context.Context) error {
 		return err
 	}
 	var sizes []int64
-	for _, d := range s.info.Disks {
+	for i, d := range s.info.Disks {
 		url := "nbd+unix:///" + d.Target + "?socket=" + s.socket()
-		bitmap, base, reason, changeID := "", s.Base, s.BaseReason, s.Checkpoint
+		bitmap, base, reason, changeID := "", s.bases[i].base, s.bases[i].reason, s.Checkpoint
 		if !d.tracked() {
-			base, reason, changeID = "", "a "+d.Format+" disk: libvirt checkpoints need qcow2, so it is read whole", ""
+			changeID = ""
 		}
 		if base != "" {
 			bitmap = exportBitmap(d.Target)
@@ -186,48 +185,6 @@ func joinSemi(s []string) string {
 	return out
 }
 
-// chooseBase names the new checkpoint and picks the previous one to read
-// changes since: Holdfast's own, recorded by the previous point for every
-// disk, and still known to libvirt.
-func (s *Session) chooseBase() error {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return err
-	}
-	tracked := 0
-	for _, d := range s.info.Disks {
-		if d.tracked() {
-			tracked++
-		}
-	}
-	if tracked == 0 {
-		s.BaseReason = "no qcow2 disk: libvirt checkpoints need qcow2"
-		return nil
-	}
-	s.Checkpoint = checkpointPrefix(s.o.Tag) + hex.EncodeToString(b[:])
-	prev, first := "", true
-	for i, d := range s.info.Disks {
-		if !d.tracked() {
-			continue
-		}
-		p := ""
-		if i < len(s.o.PreviousChangeIDs) {
-			p = s.o.PreviousChangeIDs[i]
-		}
-		if !first && p != prev {
-			s.BaseReason = "the previous restore point's disks were not taken at one checkpoint"
-			return nil
-		}
-		prev, first = p, false
-	}
-	names, err := s.checkpoints()
-	if err != nil {
-		return err
-	}
-	s.Base, s.BaseReason = pickBase(prev, checkpointPrefix(s.o.Tag), names)
-	return nil
-}
-
 // pickBase decides whether the previous point's checkpoint prev can be
 // the base of an incremental read, given the domain's checkpoints.
 func pickBase(prev, prefix string, names []string) (base, reason string) {
@@ -258,7 +215,7 @@ func (s *Session) begin(ctx context.Context) error {
 	}
 	s.tmp, s.dir = tmp, tmp.Path
 	dir := tmp.Path
-	bx := backupXML(s.Base, s.socket(), dir, s.info.Disks)
+	bx := backupXML(s.socket(), dir, s.info.Disks, s.bases)
 	var cx golibvirt.OptString
 	if s.Checkpoint != "" {
 		cx = golibvirt.OptString{checkpointXML(s.Checkpoint, s.info.Disks)}
