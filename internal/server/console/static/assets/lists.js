@@ -1,5 +1,5 @@
-// lists.js: the list pages (jobs, sessions, restore points,
-// infrastructure, users), one table per API list. The page's name is the
+// lists.js: the list pages (jobs, sessions, restore points), one table
+// per API list. The page's name is the
 // body's data-page.
 "use strict";
 (async function () {
@@ -48,43 +48,6 @@
           ["Repository", (p) => p.repository],
           ["Scan", (p) => (p.scan ? p.scan.result : "–")],
           ["ID", (p) => p.id],
-        ],
-      },
-    ],
-    infrastructure: [
-      {
-        title: "Agents",
-        path: "/agents",
-        empty: "No proxies or repositories have joined yet.",
-        columns: [
-          ["Name", (a) => a.name],
-          ["Role", (a) => a.role],
-          ["Address", (a) => a.address || "–"],
-          ["Slots", (a) => a.slots],
-          ["Last heartbeat", (a) => t(a.last_heartbeat)],
-        ],
-      },
-      {
-        title: "Sources",
-        path: "/sources",
-        empty: "No sources yet.",
-        columns: [
-          ["Name", (s) => s.name],
-          ["Kind", (s) => s.kind],
-        ],
-      },
-    ],
-    users: [
-      {
-        title: "Users",
-        path: "/users",
-        empty: "No console users.",
-        columns: [
-          ["Name", (u) => u.name],
-          ["Role", (u) => HF.roleName(u.role)],
-          ["TOTP", (u) => (u.totp ? "yes" : "no")],
-          ["Last login", (u) => t(u.last_login)],
-          ["Locked until", (u) => t(u.locked_until)],
         ],
       },
     ],
