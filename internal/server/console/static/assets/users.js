@@ -99,7 +99,7 @@
     pw.value = "";
     await load();
   });
-  content.append(HF.section("Users", listArea, add), out);
+  content.append(out, HF.section("Users", listArea, add));
   await load();
   document.body.dataset.ready = "1";
 })().catch((err) => window.Holdfast.fail(err));
