@@ -20,7 +20,7 @@ import (
 // console and a real proxy joins with it (then listed online, the
 // repository with its capacity); adds and deletes a source; creates a
 // viewer and an API token (shown once; the token works); enables TOTP
-// (the otpauth URI shown once); adds a webhook target at a TLS receiver
+// (QR code, otpauth URI and secret shown once); adds a webhook target at a TLS receiver
 // whose Test says delivered, and one without the receiver's CA whose Test
 // shows the TLS error; a failed job's message is in the outbox with its
 // delivery log. The viewer sees the lists without any action, and the
@@ -141,6 +141,9 @@ func TestConsoleAdminPagesInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-user="victor"] button[data-action="totp-off"]`)))
 	if uri := browserEval[string](b, `document.getElementById("totp-uri").value`); !strings.HasPrefix(uri, "otpauth://totp/Holdfast:victor?") {
 		t.Fatalf("otpauth URI %q", uri)
+	}
+	if w := browserEval[float64](b, `(async () => { const i = document.getElementById("totp-qr"); await i.decode(); return i.naturalWidth; })()`); w < 100 {
+		t.Fatalf("the QR code image is %v px wide", w)
 	}
 	if out := c.e.ok("user", "list"); !strings.Contains(out, "victor") {
 		t.Fatalf("user list:\n%s", out)

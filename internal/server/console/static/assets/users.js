@@ -1,8 +1,8 @@
 // users.js: the Users page (administrators; the API refuses others). The
 // console users with their role, TOTP, last login and lock-out; add one
 // (name, role, password), remove one, set a new password, give a new
-// TOTP key — its otpauth URI and secret shown once, as text — or remove
-// it.
+// TOTP key — its QR code (rendered by the server), otpauth URI and secret
+// shown once — or remove it.
 "use strict";
 (async function () {
   const HF = window.Holdfast;
@@ -58,7 +58,11 @@
         "aria-label": "Enable TOTP of " + u.name }, async () => {
         const key = await HF.api("POST", userPath(u, "/totp"));
         out.replaceChildren(HF.section("TOTP key of " + u.name,
-          el("p", { class: "hint" }, "Shown once: add it to the user's authenticator app (the URI as a QR code or the secret by hand)."),
+          el("p", { class: "hint" }, "Shown once: scan the QR code with the user's authenticator app, or enter the secret by hand."),
+          // The server renders the QR code (an SVG of squares); a data:
+          // image runs no script whatever it holds.
+          el("img", { id: "totp-qr", alt: "QR code of the otpauth URI", width: "192", height: "192",
+            src: "data:image/svg+xml;base64," + btoa(key.qr_svg) }),
           HF.secret("totp-uri", "otpauth URI", key.url), HF.secret("totp-secret", "Secret (base32)", key.secret)));
         await load();
       }));
