@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/holdfast-backup/holdfast/internal/server/notify"
 )
 
 // TestConsoleAdminPagesInBrowser drives the Infrastructure, Users and
@@ -22,7 +24,7 @@ import (
 // viewer and an API token (shown once; the token works); enables TOTP
 // (QR code, otpauth URI and secret shown once); adds a webhook target at a TLS receiver
 // whose Test says delivered, and one without the receiver's CA whose Test
-// shows the TLS error; a failed job's message is in the outbox with its
+// shows the TLS error; an edit keeps the secret; a failed job's message is in the outbox with its
 // delivery log. The viewer sees the lists without any action, and the
 // API refuses the viewer's session anyway. No console errors, no CSP
 // violations.
@@ -34,6 +36,11 @@ func TestConsoleAdminPagesInBrowser(t *testing.T) {
 	hooks := make(chan string, 10)
 	hook := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		// Each target's HMAC key is hook-key-NAME (typed in the console).
+		if !notify.Verify([]byte("hook-key"+strings.ReplaceAll(r.URL.Path, "/", "-")), body, r.Header.Get(notify.SignatureHeader)) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
 		hooks <- string(body)
 	}))
 	defer hook.Close()
@@ -211,6 +218,15 @@ func TestConsoleAdminPagesInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#log-lines li")))
 	if log := b.text("#log-lines"); !strings.Contains(log, "delivered") {
 		t.Fatalf("delivery log %q", log)
+	}
+	// An edit with an empty secret keeps the stored one.
+	b.do("edit hook", chromedp.Click(chromedp.CSS(`button[aria-label="Edit hook"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#nt-summary")),
+		chromedp.SendKeys(chromedp.CSS("#nt-summary"), "07:30"),
+		chromedp.Click(chromedp.CSS("#target-form-submit")),
+		chromedp.WaitVisible(chromedp.Search(`//div[@id="targets"]//td[text()="07:30"]`)))
+	if out := c.e.ok("notification", "show", "hook"); !strings.Contains(out, "07:30") {
+		t.Fatalf("notification show hook:\n%s", out)
 	}
 	b.do("test both again for the picture", chromedp.Click(chromedp.CSS(`button[aria-label="Test hook"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//span[@data-test-result="hook"][text()="delivered"]`)),
