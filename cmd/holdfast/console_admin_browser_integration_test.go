@@ -21,7 +21,7 @@ import (
 // repository agent: the administrator creates a proxy join token in the
 // console and a real proxy joins with it (then listed online, the
 // repository with its capacity); adds and deletes a source; creates a
-// viewer and an API token (shown once; the token works); enables TOTP
+// viewer and an API token (shown once; the token works) and revoked (it no longer does); enables TOTP
 // (QR code, otpauth URI and secret shown once); adds a webhook target at a TLS receiver
 // whose Test says delivered, and one without the receiver's CA whose Test
 // shows the TLS error; an edit keeps the secret; a failed job's message is in the outbox with its
@@ -128,6 +128,12 @@ func TestConsoleAdminPagesInBrowser(t *testing.T) {
 		t.Fatalf("the new token: HTTP %v", code)
 	}
 	shot("infrastructure.png")
+	b.do("revoke the token", chromedp.Click(chromedp.CSS(`button[aria-label="Revoke token ci"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`button[aria-label="Revoke token ci"]`)))
+	if code := browserEval[float64](b, `fetch("/api/v1/sources", {credentials: "omit", headers: {Authorization: "Bearer `+
+		apiTok+`"}}).then((r) => r.status)`); code != 401 {
+		t.Fatalf("the revoked token: HTTP %v", code)
+	}
 	noCSP()
 
 	// Users: add a viewer, TOTP on (shown once) and off, a new password.
