@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/holdfast-backup/holdfast/internal/server/apitypes"
 	"github.com/holdfast-backup/holdfast/internal/server/configdb"
 )
 
@@ -15,6 +16,11 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, _ configdb.P
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, list(agents, viewAgent))
+	now := s.now()
+	writeJSON(w, http.StatusOK, list(agents, func(a configdb.Agent) apitypes.Agent {
+		v := viewAgent(a)
+		v.Online = s.online(a, now)
+		return v
+	}))
 	return nil
 }

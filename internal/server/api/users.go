@@ -125,13 +125,17 @@ func (s *Server) enableTOTP(w http.ResponseWriter, r *http.Request, p configdb.P
 	if err != nil {
 		return err
 	}
+	svg, err := qrSVG(key.URL())
+	if err != nil {
+		return err
+	}
 	if err := s.store.SetUserTOTP(r.Context(), name, []byte(key.Secret())); err != nil {
 		return err
 	}
 	if err := s.audit(r.Context(), p, "user.totp.enable", name, nil); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, apitypes.TOTPKey{Secret: key.Secret(), URL: key.URL()})
+	writeJSON(w, http.StatusCreated, apitypes.TOTPKey{Secret: key.Secret(), URL: key.URL(), QRSVG: svg})
 	return nil
 }
 

@@ -16,6 +16,8 @@ type Agent struct {
 	CertFingerprint string          `json:"cert_fingerprint,omitempty"`
 	Registered      time.Time       `json:"registered"`
 	LastHeartbeat   *time.Time      `json:"last_heartbeat,omitempty"`
+	// Online: the agent heartbeated within the server's agent timeout.
+	Online bool `json:"online"`
 }
 
 // JoinRequest is the body of POST /api/v1/agents/join.

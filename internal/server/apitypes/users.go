@@ -28,6 +28,7 @@ type User struct {
 type TOTPKey struct {
 	Secret string `json:"secret"` // base32, for manual entry
 	URL    string `json:"url"`    // otpauth:// URL, for a QR code
+	QRSVG  string `json:"qr_svg"` // the URL as a QR code, an SVG document
 }
 
 // LoginRequest is the body of POST /api/v1/login.

@@ -36,8 +36,9 @@ var pages = []page{
 	{"jobs", "Jobs", "jobs", "jobs.js", "app.html"},
 	{"sessions", "Sessions", "sessions", "sessions.js", "app.html"},
 	{"points", "Restore points", "points", "points.js", "app.html"},
-	{"infrastructure", "Infrastructure", "infrastructure", "lists.js", "app.html"},
-	{"users", "Users", "users", "lists.js", "app.html"},
+	{"infrastructure", "Infrastructure", "infrastructure", "infrastructure.js", "app.html"},
+	{"users", "Users", "users", "users.js", "app.html"},
+	{"notifications", "Notifications", "notifications", "notifications.js", "app.html"},
 }
 
 type asset struct {

@@ -7,7 +7,8 @@
 //
 // /console/login is the login form (POST /api/v1/login). Every other page
 // (/console/ the dashboard, /console/jobs, /console/sessions,
-// /console/points, /console/infrastructure, /console/users) is one shell
+// /console/points, /console/infrastructure, /console/users,
+// /console/notifications) is one shell
 // (static/app.html) with the navigation, the signed-in user and a logout
 // button; the page's script fills its main element from the API. A page
 // whose GET /api/v1/me answers 401 goes to the login page.

@@ -160,5 +160,92 @@
     return me;
   };
 
+  // ---- forms, buttons and one-time secrets (infrastructure.js,
+  // users.js, notifications.js) ----
+
+  // field is a labelled input; input needs an id.
+  HF.field = function (label, input, hint) {
+    return HF.el("div", { class: "field" }, HF.el("label", { for: input.id }, label), input,
+      hint ? HF.el("p", { class: "hint" }, hint) : null);
+  };
+
+  // form is a form whose submit runs onSubmit(); an error it throws shows
+  // in the form's alert box (the API's own message).
+  HF.form = function (id, legend, fields, submit, onSubmit) {
+    const err = HF.el("p", { id: id + "-error", class: "error", role: "alert", hidden: true });
+    const f = HF.el("form", { id: id, class: "inline-form", novalidate: true },
+      HF.el("fieldset", {}, HF.el("legend", {}, legend), ...fields),
+      err, HF.el("button", { type: "submit", id: id + "-submit" }, submit));
+    f.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      err.hidden = true;
+      const btn = f.querySelector("button[type=submit]");
+      btn.disabled = true;
+      try {
+        await onSubmit();
+      } catch (e) {
+        err.textContent = e && e.message ? e.message : String(e);
+        err.hidden = false;
+      } finally {
+        btn.disabled = false;
+      }
+    });
+    return f;
+  };
+
+  // button runs handler on click (disabled meanwhile); errors go to the
+  // page status.
+  HF.button = function (label, attrs, handler) {
+    const b = HF.el("button", Object.assign({ type: "button", class: "small" }, attrs), label);
+    b.addEventListener("click", async () => {
+      b.disabled = true;
+      try {
+        await handler();
+      } catch (e) {
+        HF.fail(e);
+      } finally {
+        b.disabled = false;
+      }
+    });
+    return b;
+  };
+
+  // secret shows a value returned once (a token, a TOTP key) read-only
+  // with a Copy button; it is in the page only until the next reload.
+  HF.secret = function (id, label, value) {
+    const input = HF.el("input", { id: id, type: "text", readonly: true, value: value, class: "secret", spellcheck: "false" });
+    const copy = HF.el("button", { type: "button", class: "small secondary", "data-copy": id }, "Copy");
+    copy.addEventListener("click", async () => {
+      input.select();
+      try {
+        await navigator.clipboard.writeText(value);
+        copy.textContent = "Copied";
+      } catch (e) {
+        copy.textContent = "Selected: press Ctrl+C";
+      }
+    });
+    return HF.el("div", { class: "once", role: "status" }, HF.el("label", { for: id }, label), input, copy);
+  };
+
+  // select makes a select of options, [value, label] pairs.
+  HF.select = function (id, options) {
+    return HF.el("select", { id: id }, ...options.map(([v, l]) => HF.el("option", { value: v }, l)));
+  };
+
+  HF.roles = Object.entries(roleNames);
+
+  HF.fmtBytes = function (n) {
+    if (typeof n !== "number") {
+      return "–";
+    }
+    const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) {
+      n /= 1024;
+      i++;
+    }
+    return (i === 0 ? String(n) : n.toFixed(1)) + " " + units[i];
+  };
+
   window.Holdfast = HF;
 })();
