@@ -1,0 +1,215 @@
+package consoleapi
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/holdfast-backup/holdfast/internal/clock"
+	"github.com/holdfast-backup/holdfast/internal/server/configdb"
+)
+
+// paintPages are the console pages measured and, for each, what "its
+// main content is filled" means: the selector whose appearance ends the
+// first meaningful paint.
+var paintPages = []struct{ name, path, filled string }{
+	{"dashboard", "/console/", `#content[data-loaded="true"]`},
+	{"jobs", "/console/jobs", `#content table tbody tr`},
+	{"sessions", "/console/sessions", `#content table tbody tr`},
+	{"points", "/console/points", `#content table tbody tr`},
+	{"infrastructure", "/console/infrastructure", `#content table tbody tr`},
+}
+
+// paintProbe runs in every page before its scripts (a DevTools script):
+// it records the first-contentful-paint entry and, as the first
+// meaningful paint, the time of the first animation frame after the
+// selector in window.__fmpSel matched (the frame that draws it), both in
+// ms since the navigation started.
+const paintProbe = `(() => {
+  window.__paint = {};
+  new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__paint[e.name] = e.startTime; })
+    .observe({ type: "paint", buffered: true });
+  const sel = sessionStorage.getItem("fmpSel");
+  if (!sel) return;
+  const done = () => requestAnimationFrame((t) => { window.__paint.fmp = t; });
+  const mo = new MutationObserver(() => { if (document.querySelector(sel)) { mo.disconnect(); done(); } });
+  mo.observe(document, { subtree: true, childList: true, attributes: true });
+})();`
+
+// TestConsolePaint measures each console page's first contentful and
+// first meaningful paint in headless chromium against a real holdfast
+// server (HOLDFAST_BIN) on a SQLite database seeded as
+// TestConsoleAPILoad's (1,000 VMs, 10,000 points, 100 running tasks).
+// bench/console-paint.sh runs it; it runs only when HOLDFAST_BENCH_PAINT is
+// set.
+func TestConsolePaint(t *testing.T) {
+	if os.Getenv("HOLDFAST_BENCH_PAINT") == "" {
+		t.Skip("a benchmark: set HOLDFAST_BENCH_PAINT=1 (bench/console-paint.sh)")
+	}
+	bin, chrome := os.Getenv("HOLDFAST_BIN"), os.Getenv("HOLDFAST_CHROMIUM")
+	if bin == "" || chrome == "" {
+		t.Fatal("HOLDFAST_BIN (the holdfast binary) and HOLDFAST_CHROMIUM (chromium) are needed")
+	}
+	runs, err := strconv.Atoi(env("HOLDFAST_BENCH_RUNS", "10"))
+	if err != nil || runs < 1 {
+		t.Fatalf("HOLDFAST_BENCH_RUNS: %v", err)
+	}
+	dir := t.TempDir()
+	dsn := "sqlite://" + filepath.Join(dir, "holdfast.db")
+	seedDB(t, dsn)
+	base, token := startServer(t, bin, dir, dsn)
+	hc := serverClient(t, filepath.Join(dir, "server", "ca.pem"))
+	req, _ := http.NewRequest("POST", base+"/api/v1/users", strings.NewReader(`{"name":"bench","role":"administrator","password":"bench-Console-pw-1"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("create user: HTTP %d", resp.StatusCode)
+	}
+	for _, p := range paintPages {
+		req, _ := http.NewRequest("GET", base+"/api/v1/"+map[string]string{"dashboard": "dashboard", "jobs": "jobs",
+			"sessions": "sessions?limit=100", "points": "points?limit=100", "infrastructure": "agents"}[p.name], nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		t.Logf("%s: its main API call answers %d bytes (HTTP %d)", p.name, n, resp.StatusCode)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.NoSandbox,
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 800),
+		chromedp.Flag("ignore-certificate-errors", true), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument,
+		page.AddScriptToEvaluateOnNewDocumentParams{Source: paintProbe}); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		c, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		if err := chromedp.Do(c, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	run("log in", chromedp.Navigate(base+"/console/login"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SendKeys(chromedp.CSS("#user"), "bench"), chromedp.SendKeys(chromedp.CSS("#password"), "bench-Console-pw-1"),
+		chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitVisible(chromedp.CSS(`#content[data-loaded="true"]`)))
+
+	fmt.Printf("%-15s %5s %9s %9s %9s %9s\n", "page", "runs", "FCP p50", "FCP p95", "FMP p50", "FMP p95")
+	for _, p := range paintPages {
+		var fcp, fmp []float64
+		for i := 0; i <= runs; i++ { // run 0 warms the cache up and is not counted
+			if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`sessionStorage.setItem("fmpSel", `+strconv.Quote(p.filled)+`)`)); err != nil {
+				t.Fatal(err)
+			}
+			run("load "+p.name, chromedp.Navigate(base+p.path), chromedp.WaitReady(chromedp.CSS(p.filled)))
+			c, cancel := context.WithTimeout(ctx, 30*time.Second)
+			m, err := chromedp.Run(c, chromedp.Evaluate[map[string]float64](`new Promise((ok) => { const f = () =>
+				window.__paint.fmp && window.__paint["first-contentful-paint"] ? ok(window.__paint) : setTimeout(f, 10); f(); })`,
+				chromedp.EvalAwaitPromise))
+			cancel()
+			if err != nil {
+				t.Fatalf("%s: paint timings: %v", p.name, err)
+			}
+			if i > 0 {
+				fcp, fmp = append(fcp, m["first-contentful-paint"]), append(fmp, m["fmp"])
+			}
+		}
+		fmt.Printf("%-15s %5d %7.0fms %7.0fms %7.0fms %7.0fms\n", p.name, runs, pct(fcp, 50), pct(fcp, 95), pct(fmp, 50), pct(fmp, 95))
+	}
+}
+
+// pct is the p-th percentile of v (nearest rank).
+func pct(v []float64, p int) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(i-1, 0)]
+}
+
+// seedDB seeds the estate of TestConsoleAPILoad into dsn, as of now.
+func seedDB(t *testing.T, dsn string) {
+	ctx := context.Background()
+	clk := clock.NewFake(clock.Real().Now().UTC().Truncate(time.Second))
+	store, err := configdb.Open(ctx, dsn, configdb.WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	t0 := clock.Real().Now()
+	seed(t, store, clk, console)
+	t.Logf("seeded in %v", clock.Real().Now().Sub(t0).Round(time.Millisecond))
+}
+
+// startServer runs `holdfast server` on dsn and returns its URL and the
+// administrator's token.
+func startServer(t *testing.T, bin, dir, dsn string) (string, string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	data := filepath.Join(dir, "server")
+	cmd := exec.CommandContext(ctx, bin, "server", "--data-dir", data, "--db", dsn, "--listen", addr)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "listening on") {
+			go func() { _, _ = io.Copy(io.Discard, stderr) }()
+			tok, err := os.ReadFile(filepath.Join(data, "admin.token"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return "https://" + addr, strings.TrimSpace(string(tok))
+		}
+	}
+	t.Fatalf("the server ended before it listened: %v", cmd.Wait())
+	return "", ""
+}
+
+// serverClient trusts the server's own CA.
+func serverClient(t *testing.T, caFile string) *http.Client {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: time.Minute}
+}
