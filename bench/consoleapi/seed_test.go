@@ -85,21 +85,6 @@ func seed(t testing.TB, store *configdb.Store, clk *clock.Fake, e estate) {
 			must(err)
 		}
 	}
-	clk.Set(now)
-	seedRunning(t, store, clk, e)
-}
-
-// seedRunning adds the `running` sessions of tasksPerRun running tasks
-// each (started over the last minutes) to a store seed filled.
-func seedRunning(t testing.TB, store *configdb.Store, clk *clock.Fake, e estate) {
-	ctx := context.Background()
-	now := clk.Now()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	for r := range e.running {
 		clk.Set(now.Add(-time.Duration(r+1) * time.Minute))
 		se, err := store.CreateSession(ctx, fmt.Sprintf("job%02d", r%e.jobs), "backup")
