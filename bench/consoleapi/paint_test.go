@@ -151,6 +151,10 @@ func TestConsolePaint(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#user"), "bench"), chromedp.SendKeys(chromedp.CSS("#password"), "bench-Console-pw-1"),
 		chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitVisible(chromedp.CSS(`#content[data-loaded="true"]`)))
 
+	// The dashboard draws what is measured: a progress bar per running session.
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelectorAll("#running-table progress").length`)); err != nil || n != float64(console.running) {
+		t.Fatalf("the dashboard shows %v progress bars (%v), want %d", n, err, console.running)
+	}
 	fmt.Printf("%-15s %5s %9s %9s %9s %9s\n", "page", "runs", "FCP p50", "FCP p95", "FMP p50", "FMP p95")
 	for _, p := range paintPages {
 		var fcp, fmp []float64

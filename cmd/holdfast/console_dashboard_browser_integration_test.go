@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,6 +86,12 @@ func TestConsoleDashboardInBrowser(t *testing.T) {
 		t.Fatalf("running sessions after the run: %q", got)
 	}
 	b.screenshot("dashboard-live.png")
+
+	// Without a proxy a run waits: the polling lists it as running.
+	c.kill(c.procs["proxy1"])
+	id := c.startJob("web")
+	b.do("the waiting session listed", chromedp.WaitVisible(chromedp.Search(fmt.Sprintf(
+		`//table[@id="running-table"]//tr[td[1]/a[text()="#%d"] and td[2][text()="web"] and (td[4][text()="queued"] or td[4][text()="running"])]`, id))))
 	if p := b.problems(); len(p) != 0 {
 		t.Fatalf("console errors: %q", p)
 	}
