@@ -7,4 +7,9 @@
 // API from it on 127.0.0.1, and runs bench/apiload (HOLDFAST_APILOAD)
 // against the dashboard, sessions, points, jobs and agents lists from
 // concurrent clients. It runs only when HOLDFAST_BENCH_CONSOLE is set.
+//
+// TestConsolePaint (bench/console-paint.sh, HOLDFAST_BENCH_PAINT) serves
+// the same estate with the server's API and console handlers and measures
+// each console page's first contentful and first meaningful paint in
+// headless chromium.
 package consoleapi

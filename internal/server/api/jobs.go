@@ -166,9 +166,17 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ configdb.Pri
 	if err != nil {
 		return err
 	}
+	summary, err := querySummary(r)
+	if err != nil {
+		return err
+	}
 	out := make([]apitypes.Job, 0, len(runs))
 	for _, jr := range runs {
-		out = append(out, s.viewJobRun(jr.Job, jr.Last))
+		v := s.viewJobRun(jr.Job, jr.Last)
+		if summary {
+			v.Definition = nil // the list pages show no definition; job show has it
+		}
+		out = append(out, v)
 	}
 	if n > 0 {
 		nextCursor(w, len(runs), n, func() string { return runs[len(runs)-1].Job.Name })

@@ -113,7 +113,7 @@ func (s *Server) routeTable() []Route {
 		{"GET", v1 + "/schedule/preview", "Check a job schedule and show its next runs, ?schedule=&count= (default 5, at most 50)", PermRead, false, s.schedulePreview},
 
 		{"POST", v1 + "/jobs", "Create a job", PermBackup, true, s.createJob},
-		{"GET", v1 + "/jobs", "List jobs by name, ?limit=&cursor= (default: all; the next page's cursor: header X-Next-Cursor)", PermRead, false, s.listJobs},
+		{"GET", v1 + "/jobs", "List jobs by name, ?limit=&cursor=&summary= (default: all; the next page's cursor: header X-Next-Cursor; summary=true leaves out definitions)", PermRead, false, s.listJobs},
 		{"GET", v1 + "/jobs/{name}", "Show a job", PermRead, false, s.getJob},
 		{"PUT", v1 + "/jobs/{name}", "Replace a job", PermBackup, true, s.updateJob},
 		{"DELETE", v1 + "/jobs/{name}", "Delete a job", PermBackup, false, s.deleteJob},

@@ -25,7 +25,7 @@ type Job struct {
 	ID          int64           `json:"id"`
 	Name        string          `json:"name"`
 	Kind        string          `json:"kind"`
-	Definition  json.RawMessage `json:"definition"`
+	Definition  json.RawMessage `json:"definition,omitempty"` // left out by GET /jobs?summary=true
 	Schedule    string          `json:"schedule"`
 	Enabled     bool            `json:"enabled"`
 	PasswordRef string          `json:"password_ref,omitempty"`

@@ -130,7 +130,7 @@
   // few seconds, so the list follows it to its end.
   async function refresh() {
     clearTimeout(pollTimer);
-    const jobs = await HF.api("GET", "/jobs");
+    const jobs = await HF.api("GET", "/jobs?summary=true");
     renderList(jobs);
     if (jobs.some((j) => j.last_run && active(j.last_run.state))) {
       pollTimer = setTimeout(() => refresh().catch(HF.fail), 2000);
