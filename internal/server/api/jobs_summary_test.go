@@ -14,12 +14,12 @@ import (
 // fraction of the bytes); without it, or false, definitions are there; a
 // value that is not a boolean is refused.
 func TestJobsSummary(t *testing.T) {
-	e := newEnv(t) // job j1 and its session 1
+	e := newEnv(t) // job j1 and its sessions 1 and 2
 	viewer := e.tokens[configdb.RoleViewer]
 	full := e.mustDo(viewer, "GET", "/api/v1/jobs", "", 200)
 	sum := e.mustDo(viewer, "GET", "/api/v1/jobs?summary=true", "", 200)
 	jobs := decodeBody[[]apitypes.Job](t, sum)
-	if len(jobs) != 1 || jobs[0].Name != "j1" || jobs[0].Definition != nil || jobs[0].LastRun == nil || jobs[0].LastRun.Session != 1 {
+	if len(jobs) != 1 || jobs[0].Name != "j1" || jobs[0].Definition != nil || jobs[0].LastRun == nil || jobs[0].LastRun.Session != 2 {
 		t.Fatalf("summary: %+v", jobs)
 	}
 	if strings.Contains(sum.Body.String(), `"definition"`) || sum.Body.Len() >= full.Body.Len() {
