@@ -283,6 +283,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if code := browserEval[float64](b, `fetch("/api/v1/users").then((r) => r.status)`); code != 403 {
 		t.Fatalf("viewer GET /api/v1/users: HTTP %v", code)
 	}
+	consoleChangePassword(b, base, "victor", files["viewer-pw"], "victor-New-pw-2")
 
 	if p := b.problems(); len(p) != 0 {
 		t.Fatalf("console errors: %q", p)
@@ -297,4 +298,48 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("inline script ran: %v, violations %q", ran, browserEval[[]string](b, "window.__csp"))
 	}
 	t.Logf("console: %v", b.messages())
+}
+
+// consoleChangePassword changes the signed-in user's password with the
+// header's form (a wrong current password first, refused), logs out, and
+// checks that the old password fails and the new one logs in.
+func consoleChangePassword(b *browserSession, base, user, oldPW, newPW string) {
+	b.t.Helper()
+	b.do("open the password form", chromedp.Click(chromedp.CSS("#change-password")),
+		chromedp.WaitVisible(chromedp.CSS("#password-form")),
+		chromedp.SendKeys(chromedp.CSS("#pw-current"), "not-my-password"),
+		chromedp.SendKeys(chromedp.CSS("#pw-new"), newPW),
+		chromedp.SendKeys(chromedp.CSS("#pw-again"), newPW),
+		chromedp.Click(chromedp.CSS("#password-form-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#password-form-error")))
+	if msg := b.text("#password-form-error"); msg != "the current password is wrong" {
+		b.t.Fatalf("wrong current password shown as %q", msg)
+	}
+	clearInput(b, "pw-current")
+	b.do("change the password", chromedp.SendKeys(chromedp.CSS("#pw-current"), oldPW),
+		chromedp.Click(chromedp.CSS("#password-form-submit")),
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="pw-done"][starts-with(., "Password changed")]`)))
+	b.do("log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login-form")))
+	b.do("the old password fails", chromedp.SendKeys(chromedp.CSS("#user"), user),
+		chromedp.SendKeys(chromedp.CSS("#password"), oldPW),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#login-error")))
+	if ck := b.sessionCookie(base); ck != nil {
+		b.t.Fatalf("the old password logged in: cookie %+v", ck)
+	}
+	clearInput(b, "password")
+	b.do("the new password logs in", chromedp.SendKeys(chromedp.CSS("#password"), newPW),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#signed-in")))
+	if who := b.text("#who"); !strings.HasPrefix(who, user+" · ") {
+		b.t.Fatalf("header after the new login says %q", who)
+	}
+}
+
+// clearInput empties the input with id (chromedp.SetValue refuses "").
+func clearInput(b *browserSession, id string) {
+	b.t.Helper()
+	if v := browserEval[string](b, `(document.getElementById("`+id+`").value = "", document.getElementById("`+id+`").value)`); v != "" {
+		b.t.Fatalf("#%s keeps %q", id, v)
+	}
 }

@@ -30,6 +30,10 @@ func (s *Server) authorize(r *http.Request, rt Route) (configdb.Principal, error
 	if err != nil {
 		return configdb.Principal{}, err
 	}
+	if rt.Perm == PermSession && p.SessionID == 0 {
+		return p, &apitypes.Error{Status: http.StatusForbidden, Code: "forbidden",
+			Message: rt.Method + " " + rt.Path + " is for a console user's login session, not an API token"}
+	}
 	if !rt.Perm.Allows(p.Role) {
 		return p, &apitypes.Error{Status: http.StatusForbidden, Code: "forbidden",
 			Message: "role " + string(p.Role) + " may not " + rt.Method + " " + rt.Path}
@@ -103,6 +107,11 @@ func (s *Server) countFailure(r *http.Request, rt Route, err error) {
 	if err == nil || !guessable(rt) || classify(err).Status != http.StatusUnauthorized {
 		return
 	}
+	s.failedFrom(r)
+}
+
+// failedFrom counts a failed authentication against r's source address.
+func (s *Server) failedFrom(r *http.Request) {
 	if src := source(r); s.fails.fail(src) {
 		s.log.Warn("api: too many failed authentications; refusing the source for a while",
 			"source", src.String(), "path", r.URL.Path)

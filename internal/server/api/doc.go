@@ -17,6 +17,8 @@
 //	PermBackup   backup_operator, administrator: create, edit, delete and run jobs and sources
 //	PermRestore  restore_operator, administrator: restore points and restores (routes to come)
 //	PermAdmin    administrator: API tokens, console users, agent join tokens, the audit log
+//	PermSession  any role, but a console user's login session only (API tokens 403):
+//	             PUT /api/v1/me/password, a user changing their own password
 //
 // Two routes take no API token at all: agents call them.
 //

@@ -75,6 +75,8 @@ func operation(rt Route) map[string]any {
 	case PermAgent:
 		op["security"] = []any{}
 		op["description"] = "Authenticated by the agent's client certificate, issued by the server's CA (mutual TLS; no bearer token)."
+	case PermSession:
+		op["description"] = "Requires a console user's login session (cookie and X-CSRF-Token), any role; API tokens get 403."
 	case PermLogin:
 		op["security"] = []any{}
 		op["description"] = "Authenticated by the user's password (and TOTP code) in the request body (no bearer token)."

@@ -25,6 +25,9 @@ const (
 	// PermLogin routes authenticate with a user's password in the request
 	// body (POST /api/v1/login).
 	PermLogin Permission = "user_password"
+	// PermSession routes are a console user's own (any role), through
+	// their login session cookie only: an API token gets 403.
+	PermSession Permission = "login_session"
 )
 
 // Allows reports whether a token or user of role may use a route needing
@@ -34,7 +37,7 @@ func (p Permission) Allows(role configdb.Role) bool {
 	switch p {
 	case PermPublic:
 		return true
-	case PermRead:
+	case PermRead, PermSession:
 		return role.Valid()
 	case PermBackup:
 		return role == configdb.RoleAdministrator || role == configdb.RoleBackupOperator
@@ -85,6 +88,7 @@ func (s *Server) routeTable() []Route {
 		{"POST", v1 + "/login", "Log a user in ({user, password, totp}): sets the session cookie, answers the CSRF token to send as X-CSRF-Token", PermLogin, true, s.login},
 		{"POST", v1 + "/logout", "End the caller's login session and clear its cookie", PermRead, false, s.logout},
 		{"GET", v1 + "/me", "Who the caller is: name, role, kind (session or token); a session's CSRF token", PermRead, false, s.me},
+		{"PUT", v1 + "/me/password", "Change the signed-in user's own password ({current, new}; login sessions only): ends the user's other sessions", PermSession, true, s.changeOwnPassword},
 		{"POST", v1 + "/users", "Create a console user ({name, role, password})", PermAdmin, true, s.createUser},
 		{"GET", v1 + "/users", "List console users", PermAdmin, false, s.listUsers},
 		{"GET", v1 + "/users/{name}", "Show a console user", PermAdmin, false, s.getUser},

@@ -14,6 +14,13 @@ type PasswordRequest struct {
 	Password string `json:"password"`
 }
 
+// OwnPasswordRequest is the body of PUT /api/v1/me/password: the user's
+// current password and the new one.
+type OwnPasswordRequest struct {
+	Current string `json:"current"`
+	New     string `json:"new"`
+}
+
 // User is a console user as listed (never its password hash or TOTP key).
 type User struct {
 	Name        string     `json:"name"`

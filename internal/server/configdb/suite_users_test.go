@@ -171,6 +171,22 @@ func testLoginSessions(t *testing.T, s *Store, clk *testClock) {
 	if _, err := s.AuthenticateSession(ctx, sec4, idle); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("session after password change: %v", err)
 	}
+	// The user's own change keeps the session it is made in.
+	keep, _, _ := s.CreateLoginSession(ctx, u.ID, idle, maxAge)
+	other, _, _ := s.CreateLoginSession(ctx, u.ID, idle, maxAge)
+	kp, err := s.AuthenticateSession(ctx, keep, idle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ChangeUserPassword(ctx, "alice", fakeHash+"C", kp.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AuthenticateSession(ctx, keep, idle); err != nil {
+		t.Fatalf("the kept session: %v", err)
+	}
+	if _, err := s.AuthenticateSession(ctx, other, idle); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("another session after the user's change: %v", err)
+	}
 	sec5, _, _ := s.CreateLoginSession(ctx, u.ID, idle, maxAge)
 	if err := s.DeleteUser(ctx, "alice"); err != nil {
 		t.Fatal(err)

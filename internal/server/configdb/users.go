@@ -113,6 +113,13 @@ func (s *Store) UserCredentials(ctx context.Context, name string) (UserCredentia
 // SetUserPassword replaces user name's password hash, clears its lock and
 // ends its login sessions.
 func (s *Store) SetUserPassword(ctx context.Context, name, passwordHash string) error {
+	return s.ChangeUserPassword(ctx, name, passwordHash, 0)
+}
+
+// ChangeUserPassword is SetUserPassword that keeps one login session, the
+// one with ID keepSession (the user's own, changing its password); 0
+// keeps none.
+func (s *Store) ChangeUserPassword(ctx context.Context, name, passwordHash string, keepSession int64) error {
 	if passwordHash == "" {
 		return invalid("user %s: empty password hash", name)
 	}
@@ -125,7 +132,7 @@ func (s *Store) SetUserPassword(ctx context.Context, name, passwordHash string) 
 			updated_at = ? WHERE id = ?`, passwordHash, s.timestamp(), id); err != nil {
 			return s.wrap("set password of user "+name, err)
 		}
-		_, err = s.exec(ctx, tx, "DELETE FROM login_sessions WHERE user_id = ?", id)
+		_, err = s.exec(ctx, tx, "DELETE FROM login_sessions WHERE user_id = ? AND id <> ?", id, keepSession)
 		return s.wrap("end sessions of user "+name, err)
 	})
 }

@@ -9,8 +9,8 @@
 // (/console/ the dashboard, /console/jobs, /console/sessions,
 // /console/points, /console/infrastructure, /console/users,
 // /console/notifications) is one shell
-// (static/app.html) with the navigation, the signed-in user and a logout
-// button; the page's script fills its main element from the API. A page
+// (static/app.html) with the navigation, the signed-in user, a "Change
+// password" form (PUT /api/v1/me/password) and a logout button; the page's script fills its main element from the API. A page
 // whose GET /api/v1/me answers 401 goes to the login page.
 //
 // # Assets and caching

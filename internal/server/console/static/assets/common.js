@@ -146,6 +146,7 @@
         a.setAttribute("aria-current", "page");
       }
     });
+    document.getElementById("change-password").addEventListener("click", HF.togglePasswordForm);
     document.getElementById("logout").addEventListener("click", async () => {
       try {
         await HF.api("POST", "/logout");
@@ -158,6 +159,44 @@
       location.replace("/console/login");
     });
     return me;
+  };
+
+  // togglePasswordForm shows (or hides) the header's "Change password"
+  // form: PUT /api/v1/me/password with the current password; the user's
+  // other login sessions end, this one goes on.
+  HF.togglePasswordForm = function () {
+    const panel = document.getElementById("password-panel");
+    const opener = document.getElementById("change-password");
+    if (!panel.hidden) {
+      panel.hidden = true;
+      panel.replaceChildren();
+      opener.setAttribute("aria-expanded", "false");
+      return;
+    }
+    const input = (id, auto) => HF.el("input", { id: id, type: "password", autocomplete: auto, required: true });
+    const cur = input("pw-current", "current-password");
+    const next = input("pw-new", "new-password");
+    const again = input("pw-again", "new-password");
+    const done = HF.el("p", { id: "pw-done", role: "status" });
+    const f = HF.form("password-form", "Change your password", [
+      // For password managers: whose password this is.
+      HF.el("input", { type: "text", name: "username", autocomplete: "username", value: HF.me.name, hidden: true, readonly: true }),
+      HF.field("Current password", cur),
+      HF.field("New password", next, "At least 12 characters."),
+      HF.field("New password again", again),
+    ], "Change password", async () => {
+      done.textContent = "";
+      if (next.value !== again.value) {
+        throw new Error("The new passwords differ.");
+      }
+      await HF.api("PUT", "/me/password", { current: cur.value, new: next.value });
+      cur.value = next.value = again.value = "";
+      done.textContent = "Password changed; your other sessions have ended.";
+    });
+    panel.replaceChildren(f, done);
+    panel.hidden = false;
+    opener.setAttribute("aria-expanded", "true");
+    cur.focus();
   };
 
   // ---- forms, buttons and one-time secrets (infrastructure.js,

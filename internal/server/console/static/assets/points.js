@@ -6,7 +6,11 @@
 // Instant VM Recovery (POST /api/v1/instant-recoveries). Running Instant
 // VM Recovery sessions are listed with their exports; roles that may
 // cancel sessions (administrator, backup operator) can stop them (POST
-// /api/v1/sessions/{id}/cancel).
+// /api/v1/sessions/{id}/cancel). Publish (POST /api/v1/publications, what
+// `holdfast publish --server` sends) mounts a point's filesystems
+// read-only on a proxy; running publications are listed with their proxy,
+// mount directory and filesystems, and Unpublish cancels the session (the
+// same roles as Stop).
 "use strict";
 (async function () {
   const HF = window.Holdfast;
@@ -159,6 +163,49 @@
     showPanel("Instant VM Recovery", form);
   }
 
+  function publishForm(p) {
+    const dir = el("input", { id: "pub-dir", name: "mount_dir", type: "text", autocomplete: "off",
+      placeholder: "/mnt/holdfast/vm1" });
+    const out = el("div", { id: "pub-result", role: "status" });
+    const submit = el("button", { type: "submit", id: "pub-submit" }, "Publish");
+    const form = el(
+      "form",
+      { id: "pub-form" },
+      el("p", {}, "Point " + p.id + " of " + p.vm + ", " + HF.fmtTime(p.time)),
+      field("pub-dir", "Mount directory on the mount server", dir,
+        "An absolute path on the proxy; empty: the proxy's default. Filesystems are mounted read-only beneath it."),
+      submit,
+      out
+    );
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      submit.disabled = true;
+      out.className = "";
+      out.textContent = "Publishing…";
+      try {
+        const m = await HF.api("POST", "/publications", { point: p.id, mount_dir: dir.value.trim() });
+        out.replaceChildren(el("p", {}, "Publication ", sessionLink(m.id), " started; its mounts show below once the proxy has them."));
+        await loadRunning();
+      } catch (err) {
+        out.className = "error";
+        out.textContent = "Publish refused: " + err.message;
+      } finally {
+        submit.disabled = false;
+      }
+    });
+    showPanel("Publish a restore point", form);
+  }
+
+  async function unpublish(id) {
+    try {
+      await HF.api("POST", "/sessions/" + id + "/cancel");
+      HF.status("Publication session " + id + " unpublished.");
+    } catch (err) {
+      HF.fail(err);
+    }
+    await loadRunning();
+  }
+
   async function stop(id, force) {
     try {
       await HF.api("POST", "/sessions/" + id + "/cancel" + (force ? "?force=true" : ""));
@@ -176,13 +223,48 @@
   }
 
   const running = el("div", { id: "running-ir" });
+  const published = el("div", { id: "running-pub" });
   let runningTimer = 0;
 
-  // loadRunning lists the running Instant VM Recovery sessions, again
-  // every 2 s while one has no exports answering yet.
+  function mountsText(s) {
+    const pub = s.result && s.result.serving;
+    if (!pub) {
+      return "mounting";
+    }
+    const fs = (pub.filesystems || []).filter((f) => f.mountpoint).map((f) => f.mountpoint + " (" + (f.fstype || "?") + ")");
+    return [fs.join("; ") || "no filesystem mounted"].concat(pub.problems || []).join("; ");
+  }
+
+  function renderPublished(ss) {
+    const columns = [
+      { title: "Session", value: (s) => sessionLink(s.id) },
+      { title: "VM", value: (s) => (s.result && s.result.vm) || "–" },
+      { title: "Point", value: (s) => (s.result && s.result.point) || "–" },
+      { title: "Proxy", value: (s) => (s.result && s.result.proxy) || "–" },
+      { title: "Mount directory", value: (s) => (s.result && s.result.serving && s.result.serving.mount_dir) || "–" },
+      { title: "Filesystems", value: mountsText },
+    ];
+    if (HF.may("backup")) {
+      columns.push({
+        title: "Actions",
+        value: (s) => {
+          const b = el("button", { type: "button", "data-unpublish": s.id }, "Unpublish");
+          b.addEventListener("click", () => unpublish(s.id));
+          return b;
+        },
+      });
+    }
+    published.replaceChildren(HF.table("Published points", columns, ss, "No point is published."));
+  }
+
+  // loadRunning lists the running Instant VM Recovery and publish
+  // sessions, again every 2 s while one is not serving yet.
   async function loadRunning() {
     clearTimeout(runningTimer);
-    const ss = (await HF.api("GET", "/sessions?state=running&limit=100")).filter((s) => s.kind === "instant-recovery");
+    const all = await HF.api("GET", "/sessions?state=running&limit=100");
+    const pubs = all.filter((s) => s.kind === "publish");
+    renderPublished(pubs);
+    const ss = all.filter((s) => s.kind === "instant-recovery");
     const columns = [
       { title: "Session", value: (s) => sessionLink(s.id) },
       { title: "VM", value: (s) => (s.result && s.result.vm) || "–" },
@@ -207,7 +289,7 @@
       });
     }
     running.replaceChildren(HF.table("Running instant recoveries", columns, ss, "No instant recovery is running."));
-    if (ss.some((s) => !(s.result && s.result.serving))) {
+    if (ss.concat(pubs).some((s) => !(s.result && s.result.serving))) {
       runningTimer = setTimeout(() => loadRunning().catch(HF.fail), POLL_MS);
     }
   }
@@ -217,7 +299,9 @@
     r.addEventListener("click", () => restoreForm(p));
     const ir = el("button", { type: "button", class: "small", "data-instant": p.id }, "Instant recovery…");
     ir.addEventListener("click", () => instantForm(p));
-    return el("span", { class: "actions" }, r, " ", ir);
+    const pub = el("button", { type: "button", class: "small", "data-publish": p.id }, "Publish…");
+    pub.addEventListener("click", () => publishForm(p));
+    return el("span", { class: "actions" }, r, " ", ir, " ", pub);
   }
 
   // Filter by VM: a plain GET form, so the URL is the filter.
@@ -270,5 +354,6 @@
     content.append(HF.section(vm, HF.table("Restore points of " + vm, columns, byVM.get(vm), "")));
   }
   content.append(HF.section("Running instant recoveries", running));
+  content.append(HF.section("Published points", published));
   await loadRunning();
 })().catch((err) => window.Holdfast.fail(err));
