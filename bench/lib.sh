@@ -252,3 +252,34 @@ compressible_file() {
 	head -c $(( ($2 + 3) / 4 * 3 )) /dev/urandom | base64 -w0 >"$1"
 	truncate -s "$2" "$1"
 }
+
+# start_libvirtd DIR: a private libvirtd (root) whose /etc/libvirt, /run/libvirt,
+# /var/lib/libvirt, /var/cache/libvirt and /var/log/libvirt are directories under
+# DIR bind-mounted in a mount namespace of its own, QEMU running as root without
+# cgroups, namespaces or a security driver (as internal/testutil/libvirtd does
+# for the tests). Sets LVPID, LVSOCK and LVURI, and waits until it answers.
+start_libvirtd() {
+	local w=$1 d
+	for d in etc run lib cache log; do mkdir -p "$w/$d"; done
+	cat >"$w/etc/qemu.conf" <<'CONF'
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+cgroup_controllers = [ ]
+namespaces = [ ]
+stdio_handler = "file"
+CONF
+	echo 'auth_unix_rw = "none"' >"$w/etc/libvirtd.conf"
+	getent passwd libvirt-qemu >/dev/null || { groupadd -r libvirt-qemu || true; useradd -r -g libvirt-qemu -M libvirt-qemu; }
+	unshare --mount --propagation private sh -c "
+  mount --bind $w/etc /etc/libvirt; mount --bind $w/run /run/libvirt; mount --bind $w/lib /var/lib/libvirt
+  mount --bind $w/cache /var/cache/libvirt; mount --bind $w/log /var/log/libvirt
+  exec libvirtd --pid-file $w/libvirtd.pid" >"$w/libvirtd.log" 2>&1 &
+	LVPID=$!
+	LVSOCK="$w/run/libvirt-sock"
+	LVURI="qemu+unix:///system?socket=$LVSOCK"
+	for _ in $(seq 600); do virsh -c "$LVURI" version >/dev/null 2>&1 && return 0; sleep 0.1; done
+	die "libvirtd did not answer on $LVSOCK (see $w/libvirtd.log)"
+}

@@ -10,6 +10,8 @@
 # Usage: bench/libvirt-ssh.sh [holdfast-binary]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 HF=${1:-bin/holdfast}
 [ -x "$HF" ] || { go build -o bin/holdfast ./cmd/holdfast; HF=bin/holdfast; }
 HF=$(realpath "$HF")
@@ -21,27 +23,10 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-for d in etc run lib cache log scratch; do mkdir -p "$W/$d"; done
-cat > "$W/etc/qemu.conf" <<'CONF'
-user = "root"
-group = "root"
-dynamic_ownership = 0
-remember_owner = 0
-security_driver = "none"
-cgroup_controllers = [ ]
-namespaces = [ ]
-stdio_handler = "file"
-CONF
-echo 'auth_unix_rw = "none"' > "$W/etc/libvirtd.conf"
-getent passwd libvirt-qemu >/dev/null || { groupadd -r libvirt-qemu || true; useradd -r -g libvirt-qemu -M libvirt-qemu; }
-unshare --mount --propagation private sh -c "
-  mount --bind $W/etc /etc/libvirt; mount --bind $W/run /run/libvirt; mount --bind $W/lib /var/lib/libvirt
-  mount --bind $W/cache /var/cache/libvirt; mount --bind $W/log /var/log/libvirt
-  exec libvirtd --pid-file $W/libvirtd.pid" >"$W/libvirtd.log" 2>&1 &
-LVPID=$!
-SOCK="$W/run/libvirt-sock"
-URI="qemu+unix:///system?socket=$SOCK"
-for _ in $(seq 600); do virsh -c "$URI" version >/dev/null 2>&1 && break; sleep 0.1; done
+mkdir -p "$W/scratch"
+start_libvirtd "$W"
+SOCK=$LVSOCK
+URI=$LVURI
 
 # sshd on 127.0.0.1 with its own host key, accepting one client key for root
 mkdir -p /run/sshd

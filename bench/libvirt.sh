@@ -12,6 +12,8 @@
 # Runs a private libvirtd in a mount namespace (root). Usage: bench/libvirt.sh [holdfast-binary]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 HF=${1:-bin/holdfast}
 [ -x "$HF" ] || { go build -o bin/holdfast ./cmd/holdfast; HF=bin/holdfast; }
 HF=$(realpath "$HF")
@@ -22,26 +24,8 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-for d in etc run lib cache log; do mkdir -p "$W/$d"; done
-cat > "$W/etc/qemu.conf" <<'CONF'
-user = "root"
-group = "root"
-dynamic_ownership = 0
-remember_owner = 0
-security_driver = "none"
-cgroup_controllers = [ ]
-namespaces = [ ]
-stdio_handler = "file"
-CONF
-echo 'auth_unix_rw = "none"' > "$W/etc/libvirtd.conf"
-getent passwd libvirt-qemu >/dev/null || { groupadd -r libvirt-qemu || true; useradd -r -g libvirt-qemu -M libvirt-qemu; }
-unshare --mount --propagation private sh -c "
-  mount --bind $W/etc /etc/libvirt; mount --bind $W/run /run/libvirt; mount --bind $W/lib /var/lib/libvirt
-  mount --bind $W/cache /var/cache/libvirt; mount --bind $W/log /var/log/libvirt
-  exec libvirtd --pid-file $W/libvirtd.pid" >"$W/libvirtd.log" 2>&1 &
-LVPID=$!
-URI="qemu+unix:///system?socket=$W/run/libvirt-sock"
-for _ in $(seq 600); do virsh -c "$URI" version >/dev/null 2>&1 && break; sleep 0.1; done
+start_libvirtd "$W"
+URI=$LVURI
 
 # the image: 1 GiB, 274 MiB of random data in 2 MiB pieces spread over it
 truncate -s 1G "$W/base.raw"
