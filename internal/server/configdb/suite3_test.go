@@ -2,7 +2,6 @@ package configdb
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -18,27 +17,8 @@ import (
 // new columns' defaults.
 func testMigrateFromV1(t *testing.T, b backend) {
 	ctx := context.Background()
-	dsn := b.freshDSN(t)
-	tg, err := parseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.prepare(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open(tg.dialect.driver, tg.driverDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg.configurePool(db)
-	old := &Store{db: db, d: tg.dialect, now: newClock().now}
-	ms, err := migrations()
-	if err != nil || len(ms) < 2 {
-		t.Fatalf("migrations: %d %v", len(ms), err)
-	}
-	if err := old.migrateTo(ctx, ms[:1]); err != nil {
-		t.Fatal(err)
-	}
+	o := openOldSchema(ctx, t, b, "execution", newClock())
+	dsn, db, old := o.DSN, o.DB, o.Store
 	se, err := old.CreateSession(ctx, "", "backup")
 	if err != nil {
 		t.Fatal(err)

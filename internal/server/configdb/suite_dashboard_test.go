@@ -2,10 +2,8 @@ package configdb
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"reflect"
-	"slices"
 	"testing"
 	"time"
 )
@@ -153,32 +151,9 @@ func TestAgentStorage(t *testing.T) {
 // migration fills it from the points an older schema holds.
 func testNewestPoints(t *testing.T, b backend) {
 	ctx := context.Background()
-	dsn := b.freshDSN(t)
-	tg, err := parseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.prepare(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open(tg.dialect.driver, tg.driverDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg.configurePool(db)
 	clk := newClock()
-	old := &Store{db: db, d: tg.dialect, now: clk.now}
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dash := slices.IndexFunc(ms, func(m migration) bool { return m.name == "dashboard" })
-	if dash < 1 {
-		t.Fatalf("no dashboard migration after the points table in %d migrations", len(ms))
-	}
-	if err := old.migrateTo(ctx, ms[:dash]); err != nil { // the schema before the dashboard's
-		t.Fatal(err)
-	}
+	o := openOldSchema(ctx, t, b, "dashboard", clk)
+	dsn, db, old := o.DSN, o.DB, o.Store
 	t0 := clk.now().UTC().Truncate(time.Microsecond)
 	insert := func(id, job, vm, scan string, age time.Duration) {
 		t.Helper()

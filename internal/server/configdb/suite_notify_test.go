@@ -2,9 +2,7 @@ package configdb
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -138,32 +136,8 @@ func testNotifications(t *testing.T, s *Store, clk *testClock) {
 // announced by a server upgraded to it; one still running is, once it ends.
 func testMigrateNotified(t *testing.T, b backend) {
 	ctx := context.Background()
-	dsn := b.freshDSN(t)
-	tg, err := parseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.prepare(); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open(tg.dialect.driver, tg.driverDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg.configurePool(db)
-	old := &Store{db: db, d: tg.dialect, now: newClock().now}
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := slices.IndexFunc(ms, func(m migration) bool { return m.name == "notifications" })
-	if n < 1 {
-		t.Fatalf("no notifications migration after the sessions table in %d migrations", len(ms))
-	}
-	if err := old.migrateTo(ctx, ms[:n]); err != nil { // the schema before the notifications'
-
-		t.Fatal(err)
-	}
+	o := openOldSchema(ctx, t, b, "notifications", newClock())
+	dsn, db, old := o.DSN, o.DB, o.Store
 	ended, _ := old.CreateSession(ctx, "", "backup")
 	if _, err := old.UpdateSession(ctx, ended.ID, StateFailed, nil); err != nil {
 		t.Fatal(err)
