@@ -93,28 +93,37 @@
       submit,
       out
     );
+    onSubmit(form, submit, out, "Restore", async () => {
+      delete out.dataset.state;
+      out.textContent = "Waiting for a proxy to take the restore…";
+      const se = await HF.api("POST", "/restores", {
+        point: p.id,
+        disk: Number(disk.value),
+        target: target.value.trim(),
+        force: force.checked,
+      });
+      await waitSession(se.id, out);
+    });
+    showPanel("Restore a disk", form);
+  }
+
+  // onSubmit runs action when form is submitted: submit is disabled
+  // meanwhile, out cleared first and, when action throws, shows
+  // "WHAT refused: " and the API's message.
+  function onSubmit(form, submit, out, what, action) {
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       submit.disabled = true;
       out.className = "";
-      delete out.dataset.state;
-      out.textContent = "Waiting for a proxy to take the restore…";
       try {
-        const se = await HF.api("POST", "/restores", {
-          point: p.id,
-          disk: Number(disk.value),
-          target: target.value.trim(),
-          force: force.checked,
-        });
-        await waitSession(se.id, out);
+        await action();
       } catch (err) {
         out.className = "error";
-        out.textContent = "Restore refused: " + err.message;
+        out.textContent = what + " refused: " + err.message;
       } finally {
         submit.disabled = false;
       }
     });
-    showPanel("Restore a disk", form);
   }
 
   function credentialBox(id, label, text) {
@@ -135,30 +144,20 @@
       submit,
       out
     );
-    form.addEventListener("submit", async (ev) => {
-      ev.preventDefault();
-      submit.disabled = true;
-      out.className = "";
+    onSubmit(form, submit, out, "Instant recovery", async () => {
       out.textContent = "Starting…";
       const list = allow.value.split(",").map((s) => s.trim()).filter((s) => s !== "");
-      try {
-        const m = await HF.api("POST", "/instant-recoveries", { point: p.id, nbd: nbd.value.trim(), allow: list });
-        out.replaceChildren(el("p", {}, "Instant recovery ", sessionLink(m.id), " started; its exports show below once they answer."));
-        if (m.nbd_tls) {
-          out.append(
-            el("p", { class: "hint" }, "The NBD client credentials are shown this once; save them now (QEMU tls-creds-x509, endpoint=client)."),
-            credentialBox("ir-cert", "client-cert.pem", m.nbd_tls.client_cert),
-            credentialBox("ir-key", "client-key.pem", m.nbd_tls.client_key),
-            credentialBox("ir-ca", "Client CA (append to ca-cert.pem)", m.nbd_tls.client_ca)
-          );
-        }
-        await loadRunning();
-      } catch (err) {
-        out.className = "error";
-        out.textContent = "Instant recovery refused: " + err.message;
-      } finally {
-        submit.disabled = false;
+      const m = await HF.api("POST", "/instant-recoveries", { point: p.id, nbd: nbd.value.trim(), allow: list });
+      out.replaceChildren(el("p", {}, "Instant recovery ", sessionLink(m.id), " started; its exports show below once they answer."));
+      if (m.nbd_tls) {
+        out.append(
+          el("p", { class: "hint" }, "The NBD client credentials are shown this once; save them now (QEMU tls-creds-x509, endpoint=client)."),
+          credentialBox("ir-cert", "client-cert.pem", m.nbd_tls.client_cert),
+          credentialBox("ir-key", "client-key.pem", m.nbd_tls.client_key),
+          credentialBox("ir-ca", "Client CA (append to ca-cert.pem)", m.nbd_tls.client_ca)
+        );
       }
+      await loadRunning();
     });
     showPanel("Instant VM Recovery", form);
   }
@@ -177,21 +176,11 @@
       submit,
       out
     );
-    form.addEventListener("submit", async (ev) => {
-      ev.preventDefault();
-      submit.disabled = true;
-      out.className = "";
+    onSubmit(form, submit, out, "Publish", async () => {
       out.textContent = "Publishing…";
-      try {
-        const m = await HF.api("POST", "/publications", { point: p.id, mount_dir: dir.value.trim() });
-        out.replaceChildren(el("p", {}, "Publication ", sessionLink(m.id), " started; its mounts show below once the proxy has them."));
-        await loadRunning();
-      } catch (err) {
-        out.className = "error";
-        out.textContent = "Publish refused: " + err.message;
-      } finally {
-        submit.disabled = false;
-      }
+      const m = await HF.api("POST", "/publications", { point: p.id, mount_dir: dir.value.trim() });
+      out.replaceChildren(el("p", {}, "Publication ", sessionLink(m.id), " started; its mounts show below once the proxy has them."));
+      await loadRunning();
     });
     showPanel("Publish a restore point", form);
   }
